@@ -1,0 +1,223 @@
+"""Wiring: builds every part from the board and the config, and runs the tasks.
+
+The foundation's sale is an attended preset: the customer chooses V (litres), A (amount)
+or F (fill-up) on the keypad, lifts the nozzle and fuels; the card sale replaces the
+authorisation source later, not this wiring. A config that does not load keeps the pump
+closed, valves shut, with the reason on the display.
+"""
+import asyncio
+
+from . import config, dispenser, hal, log, meter, prompts
+from .compat import print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+_MAX_DIGITS = 6
+_NOTE_MS = 3000
+
+
+class Pump:
+    """The customer-facing side of one nozzle: keypad entry, display, delivery events."""
+
+    def __init__(self, board, cfg):
+        self.board = board
+        self.cfg = cfg
+        self.core = dispenser.DispenserCore(cfg)
+        self.disp = dispenser.Dispenser(self.core, board.pulser, board.valves, board.motor,
+                                        board.nozzle, on_tick=self._on_tick)
+        self.entry = None  # None, "V", "A" or "S" (service PIN)
+        self.digits = ""
+        self.note = None  # message key shown until note_until
+        self.note_until = 0
+        self.last = None  # last delivery, shown again on demand (metrology)
+        self._shown = None
+        self._progress_ms = 0
+        self._state = None
+
+    # -- keypad --------------------------------------------------------------------
+    def key(self, k, now):
+        core = self.core
+        state = core.state
+        self.note = None
+        if self.entry is not None:
+            self._entry_key(k, now)
+        elif state == dispenser.LOCKED:
+            if k == "S":
+                self.entry, self.digits = "S", ""
+        elif state == dispenser.IDLE:
+            if k == "V" or k == "A":
+                self.entry, self.digits = k, ""
+            elif k == "F":
+                self._authorize(dispenser.Authorization(self.cfg.grade, self.cfg.price), now)
+        elif k == "C":  # customer stop: authorised or fuelling
+            core.cancel(now)
+
+    def _entry_key(self, k, now):
+        entry = self.entry
+        if k == "C":
+            self.entry, self.digits = None, ""
+        elif "0" <= k <= "9":
+            if len(self.digits) < (8 if entry == "S" else _MAX_DIGITS):
+                self.digits += k
+        elif k == "E":
+            digits, self.entry, self.digits = self.digits, None, ""
+            if entry == "S":
+                self._service(digits, now)
+                return
+            value = int(digits) if digits else 0
+            cfg = self.cfg
+            if entry == "V":  # keyed in hundredths of a litre
+                auth = dispenser.Authorization(cfg.grade, cfg.price, volume_ml=value * 10)
+            else:
+                if value > cfg.max_preset_amount:
+                    value = 0
+                auth = dispenser.Authorization(cfg.grade, cfg.price, amount=value)
+            if value <= 0:
+                self._note("refused", now)
+                log.event("refused", {"why": "empty preset"})
+            else:
+                self._authorize(auth, now)
+
+    def _authorize(self, auth, now):
+        try:
+            self.core.authorize(auth, now)
+        except dispenser.AuthorizationError as e:
+            self._note("refused", now)
+            log.event("refused", {"why": str(e)})
+            return
+        log.event("authorized", {"grade": auth.grade, "price": auth.price, "mode": auth.mode,
+                                 "volume_ml": auth.volume_ml, "amount": auth.amount})
+
+    def _service(self, digits, now):
+        if _same(digits, self.cfg.service_pin):
+            self.core.clear_lock(now)
+            self._note("unlocked", now)
+            log.event("unlocked")
+        else:
+            self._note("wrong_pin", now)
+            log.event("service_pin_refused")
+
+    def _note(self, key, now):
+        self.note = key
+        self.note_until = ticks_add(now, _NOTE_MS)
+
+    # -- dispenser ticks -----------------------------------------------------------
+    def _on_tick(self, disp):
+        core = self.core
+        now = ticks_ms()
+        if core.state != self._state:
+            self._state = core.state
+            log.event("state", {"state": dispenser.STATE_NAMES[core.state],
+                                "lock": dispenser.STOP_NAMES.get(core.lock_reason)})
+            if core.state == dispenser.LOCKED and core.lock_reason == dispenser.STOP_UNAUTHORIZED:
+                log.event("alarm", {"what": "UNAUTHORIZED", "ml": core.unauthorized_ml})
+        if disp.core.stage_event:
+            log.event("stage", {"event": core.stage_event, "pulses": disp.last_count,
+                                "reaction_us": disp.reaction_us[-1]})
+        d = core.take_delivery()
+        if d is not None:
+            self.last = d
+            self.note_until = ticks_add(now, self.cfg.done_show_ms)
+            fields = d.as_dict()
+            fields["total_ml"] = core.totalizer.volume_ml
+            fields["total_amount"] = core.totalizer.amount
+            log.event("delivery", fields)
+        fuelling = core.state == dispenser.FUELLING or core.state == dispenser.SETTLING
+        if fuelling and ticks_diff(now, self._progress_ms) >= self.cfg.progress_ms:
+            self._progress_ms = now
+            ml, amount = core.progress(disp.last_count)
+            log.event("progress", {"ml": ml, "amount": amount,
+                                   "state": dispenser.STATE_NAMES[core.state]})
+            self.show(now)
+        elif not fuelling:
+            self.show(now)
+
+    def screen(self, now):
+        cfg = self.cfg
+        core = self.core
+        head = cfg.grade + "#  " + meter.fmt_price(cfg.price) + "/L"
+        if self.note and ticks_diff(self.note_until, now) > 0:
+            return [head] + prompts.lines(self.note) + [""]
+        state = core.state
+        if self.entry == "S":
+            return [head] + prompts.lines("service_pin") + ["*" * len(self.digits)]
+        if self.entry is not None:
+            value = int(self.digits) if self.digits else 0
+            unit = " L" if self.entry == "V" else ""
+            key = "enter_volume" if self.entry == "V" else "enter_amount"
+            return [head] + prompts.lines(key) + [meter.fmt_fixed(value, 2) + unit]
+        if state == dispenser.LOCKED:
+            why = dispenser.STOP_NAMES.get(core.lock_reason, "")
+            return [head] + prompts.lines("locked") + [prompts.both(why) if why else ""]
+        if state == dispenser.AUTHORIZED:
+            return [head] + prompts.lines("lift") + [""]
+        if state == dispenser.FUELLING or state == dispenser.SETTLING:
+            ml, amount = core.progress(self.disp.last_count)
+            return [head] + prompts.lines("fuelling") + [_volume_amount(ml, amount)]
+        last = self.last
+        if last is not None and ticks_diff(self.note_until, now) > 0:
+            key = "done" if last.stop in (dispenser.STOP_CAP, dispenser.STOP_NOZZLE) else \
+                dispenser.STOP_NAMES[last.stop]
+            return [head] + prompts.lines(key) + [_volume_amount(last.ml, last.amount)]
+        return [head] + prompts.lines("ready") + [""]
+
+    def show(self, now):
+        lines = self.screen(now)
+        if lines != self._shown:
+            self._shown = lines
+            self.board.display.show(lines)
+
+    # -- tasks ---------------------------------------------------------------------
+    async def keypad_task(self):
+        keypad = self.board.keypad
+        while True:
+            k = keypad.read()
+            while k:
+                self.key(k, ticks_ms())
+                self.show(ticks_ms())
+                k = keypad.read()
+            await sleep_ms(50)
+
+    async def run(self):
+        asyncio.create_task(self.keypad_task())
+        await self.disp.run()
+
+
+def _volume_amount(ml, amount):
+    return meter.fmt_litres(ml) + " L  " + meter.fmt_fixed(amount, 2)
+
+
+def _same(a, b):
+    """Compare secrets without an early exit on the first differing character."""
+    diff = len(a) ^ len(b)
+    for i in range(min(len(a), len(b))):
+        diff |= ord(a[i]) ^ ord(b[i])
+    return diff == 0
+
+
+def safe_outputs(board):
+    board.motor.set(False)
+    board.valves.set(False, False)
+
+
+async def _closed(board, why):
+    while True:  # stay closed, keep saying why; only a new config (and reboot) opens it
+        board.display.show(prompts.lines("closed") + [why])
+        await sleep_ms(5000)
+
+
+def main(board):
+    hal.check(board)
+    safe_outputs(board)
+    try:
+        cfg = config.load(board.config_path)
+    except config.ConfigError as e:
+        log.event("closed", {"why": str(e)})
+        asyncio.run(_closed(board, str(e)))
+        return
+    log.event("boot", {"board": board.name, "config": cfg.as_dict()})
+    pump = Pump(board, cfg)
+    try:
+        asyncio.run(pump.run())
+    except Exception as e:  # never leave the valves open behind a crash
+        safe_outputs(board)
+        print_exception(e)
+        raise

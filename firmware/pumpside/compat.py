@@ -1,0 +1,49 @@
+"""The only module that knows CPython from MicroPython.
+
+Everything else imports `const`, the `ticks_*` functions and `print_exception` from here.
+On CPython the tick counters wrap at 2**30 like a 32-bit MicroPython port, so wrap-around
+bugs show up in the desktop tests too.
+"""
+import sys
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+if MICROPYTHON:
+    from asyncio import sleep_ms  # noqa: F401
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401
+
+    from micropython import const  # noqa: F401
+
+    def print_exception(exc):
+        sys.print_exception(exc)  # noqa
+
+else:
+    import time as _time
+    import traceback as _tb
+
+    def const(value):
+        return value
+
+    _PERIOD = 1 << 30
+    _MASK = _PERIOD - 1
+    _HALF = _PERIOD >> 1
+
+    def ticks_ms():
+        return _time.monotonic_ns() // 1000000 & _MASK
+
+    def ticks_us():
+        return _time.monotonic_ns() // 1000 & _MASK
+
+    def ticks_add(ticks, delta):
+        return (ticks + delta) & _MASK
+
+    def ticks_diff(end, start):
+        return ((end - start + _HALF) & _MASK) - _HALF
+
+    async def sleep_ms(ms):
+        import asyncio
+
+        await asyncio.sleep(ms / 1000)
+
+    def print_exception(exc):
+        _tb.print_exception(type(exc), exc, exc.__traceback__)

@@ -1,0 +1,110 @@
+"""Typed terminal configuration with defaults and validation.
+
+A config is a JSON object on the device's flash (`config.json`). Loading checks every
+field before anything uses it: a missing required field, a wrong type or a value out of
+range raises ConfigError naming the field, and the pump stays closed. Secrets (the
+service PIN) are never put into an error message or a repr.
+"""
+import json
+
+_REQUIRED = None
+
+# name: (type, default or _REQUIRED, minimum, maximum)
+# Legally relevant fields (K-factor, price, slow-down lead) have no default: a pump must
+# never sell on a value nobody set.
+FIELDS = {
+    "nozzle": (int, 1, 1, 99),
+    "grade": (str, _REQUIRED, 1, 8),  # grade code shown to the customer, e.g. "92"
+    "price": (int, _REQUIRED, 1, 10000000),  # thousandths of the currency per litre
+    "k_factor": (int, _REQUIRED, 1000, 10000000),  # pulses per litre x 1000
+    "slow_lead_ml": (int, _REQUIRED, 1, 5000),  # slow stage starts this far before target
+    "service_pin": (str, _REQUIRED, 4, 8),  # technician PIN, digits
+    "max_fill_ml": (int, 150000, 1000, 2000000),  # fill-up cap (150 L car, larger for trucks)
+    "max_preset_amount": (int, 999999, 1, 99999999),
+    "no_flow_timeout_ms": (int, 60000, 100, 600000),  # authorised, no pulse yet (30-120 s)
+    "no_pulse_timeout_ms": (int, 30000, 100, 600000),  # pulses stopped while fuelling
+    "noise_pulses": (int, 3, 0, 1000),  # stray pulses tolerated with valves shut
+    "noise_window_ms": (int, 10000, 100, 3600000),
+    "pulser_tolerance": (int, 5, 1, 1000),  # max channel A/B disagreement, pulses
+    "fault_lock_count": (int, 6, 1, 100),  # consecutive pulser faults before lock
+    "valve_grace_ms": (int, 300, 10, 10000),  # flow allowed after a close command
+    "settle_ms": (int, 400, 10, 10000),  # pulser quiet this long -> final count
+    "tick_ms": (int, 5, 1, 10),  # control loop period while valves are open
+    "idle_tick_ms": (int, 50, 5, 1000),
+    "progress_ms": (int, 250, 50, 5000),
+    "done_show_ms": (int, 5000, 0, 600000),
+}
+
+_SECRET = ("service_pin",)
+
+
+class ConfigError(ValueError):
+    def __init__(self, field, why):
+        super().__init__("config " + field + ": " + why)
+        self.field = field
+        self.why = why
+
+
+def _check(name, value):
+    typ, _default, lo, hi = FIELDS[name]
+    if typ is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(name, "must be an integer")
+        if value < lo:
+            raise ConfigError(name, "must be >= " + str(lo) if lo > 0 else "must be >= 0")
+        if value > hi:
+            raise ConfigError(name, "must be <= " + str(hi))
+    else:
+        if not isinstance(value, str):
+            raise ConfigError(name, "must be a string")
+        if not lo <= len(value) <= hi:
+            raise ConfigError(name, "length must be " + str(lo) + ".." + str(hi))
+        if name in _SECRET and not value.isdigit():
+            raise ConfigError(name, "must be digits")
+    return value
+
+
+class Config:
+    """Validated settings; read them as attributes (cfg.k_factor)."""
+
+    def __init__(self, values):
+        if not isinstance(values, dict):
+            raise ConfigError("(file)", "must be a JSON object")
+        for name in values:
+            if name not in FIELDS:
+                raise ConfigError(name, "unknown field")
+        for name in FIELDS:
+            if name in values:
+                value = _check(name, values[name])
+            elif FIELDS[name][1] is _REQUIRED:
+                raise ConfigError(name, "missing")
+            else:
+                value = FIELDS[name][1]
+            setattr(self, name, value)
+
+    def as_dict(self, secrets=False):
+        out = {}
+        for name in FIELDS:
+            if secrets or name not in _SECRET:
+                out[name] = getattr(self, name)
+        return out
+
+    def __repr__(self):
+        return "Config(" + repr(self.as_dict()) + ")"
+
+
+def parse(text):
+    try:
+        values = json.loads(text)
+    except ValueError:
+        raise ConfigError("(file)", "not valid JSON") from None
+    return Config(values)
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ConfigError("(file)", "cannot read " + path) from None
+    return parse(text)

@@ -1,0 +1,52 @@
+"""The HAL contract: the roles a board hands to the firmware, written down once.
+
+A board module (`boards/<name>/board.py`) exposes `make()`, returning an object whose
+attributes are these roles. Roles, not pins: the firmware never imports `machine`, and
+the sim board and every real board implement the same method names.
+
+Every call is synchronous and short, like a register read: a board whose role needs I/O
+(the sim board's socket to the bench, a UART reader) bounds it with a timeout.
+
+role        methods                          meaning
+pulser      count() -> int                   channel A pulses, monotonic since boot
+            count_b() -> int                 channel B pulses (second pickup, 90 deg apart)
+valves      set(fast: bool, slow: bool)      fast stage = main valve, slow = bypass valve
+motor       set(on: bool)                    pump motor contactor
+nozzle      lifted() -> bool                 nozzle switch (True = out of its holster)
+display     show(lines: list of str)         customer display, one call per screen
+keypad      read() -> str or None            one key: 0-9, V A F (preset), E enter,
+                                             C cancel, S service; None when no key
+(board)     config_path: str                 where config.json lives on the board's fs
+            name: str                        board name for logs
+
+Roles that later layers add (card, psam, printer, power_fail, flash, wdt, net, clock)
+are listed in DESIGN.md and join ROLES as their layer lands.
+"""
+
+ROLES = {
+    "pulser": ("count", "count_b"),
+    "valves": ("set",),
+    "motor": ("set",),
+    "nozzle": ("lifted",),
+    "display": ("show",),
+    "keypad": ("read",),
+}
+
+KEYS = "0123456789VAFECS"
+
+
+class HalError(Exception):
+    pass
+
+
+def check(board):
+    """Raise HalError naming the first missing role or method of `board`."""
+    for role in ROLES:
+        obj = getattr(board, role, None)
+        if obj is None:
+            raise HalError("board lacks role " + role)
+        for meth in ROLES[role]:
+            if not hasattr(obj, meth):
+                raise HalError("board role " + role + " lacks " + meth + "()")
+    if not isinstance(getattr(board, "config_path", None), str):
+        raise HalError("board lacks config_path")

@@ -1,0 +1,1 @@
+"""CPython host tools of pumpside: bench, virtual board, demo and the `pumpside` CLI."""

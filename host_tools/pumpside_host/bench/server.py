@@ -1,0 +1,172 @@
+"""The bench process: serves the sim board's role requests on a loopback TCP port.
+
+Wire (one line each way, ASCII): `H board` hello; `P` -> "a b" pulser counts; `N` -> 1/0
+nozzle lifted; `V f s` valves; `M m` motor; `D [json lines]` display; `K` -> one key or
+an empty line. Any other line gets "!unknown ...". Tests and the demo drive the same
+`Bench` object directly: lift the nozzle, press keys, inject faults, read the truth.
+"""
+import json
+import socket
+import threading
+import time
+from collections import deque
+
+from .hydraulics import Hydraulics
+
+
+class Bench:
+    def __init__(self, k_factor=100000, fast_lpm=40.0, slow_lpm=5.0, open_delay_s=0.04,
+                 close_delay_s=0.03, clock=time.monotonic):
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.hyd = Hydraulics(clock(), k_factor, fast_lpm, slow_lpm, open_delay_s,
+                              close_delay_s)
+        self.keys = deque()
+        self.display = []  # current lines
+        self.screens = []  # (t, lines) every screen the customer saw
+        self.reaction_s = []  # pulse edge -> valve command, seen from the bench
+        self.on_screen = None  # callback(lines) for live viewers
+        self._server = None
+        self._conns = []
+        self.port = None
+
+    # -- serving the board ---------------------------------------------------------------
+    def start(self, port=0):
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", port))
+        srv.listen(4)
+        self._server = srv
+        self.port = srv.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True, name="bench-accept").start()
+        return self.port
+
+    def stop(self):
+        if self._server:
+            self._server.close()
+            self._server = None
+        for c in self._conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def _accept(self):
+        while self._server is not None:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True,
+                             name="bench-board").start()
+
+    def _serve(self, conn):
+        f = conn.makefile("rwb")
+        try:
+            for raw in f:
+                f.write(self.handle(raw.decode().rstrip("\n")).encode() + b"\n")
+                f.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    def handle(self, line):
+        op, _, arg = line.partition(" ")
+        with self.lock:
+            t = self.clock()
+            hyd = self.hyd
+            hyd.advance(t)
+            if op == "P":
+                a, b = hyd.counts()
+                return "%d %d" % (a, b)
+            if op == "N":
+                return "1" if hyd.lifted else "0"
+            if op == "V":
+                fast, slow = (x == "1" for x in arg.split())
+                age = hyd.pulse_age_s()
+                if age is not None:
+                    self.reaction_s.append(age)
+                hyd.set_valves(t, fast, slow)
+                return "ok"
+            if op == "M":
+                hyd.set_motor(t, arg == "1")
+                return "ok"
+            if op == "D":
+                lines = json.loads(arg)
+                self.display = lines
+                self.screens.append((t, lines))
+                if self.on_screen:
+                    self.on_screen(lines)
+                return "ok"
+            if op == "K":
+                return self.keys.popleft() if self.keys else ""
+            if op == "H":
+                return "ok"
+        return "!unknown " + op
+
+    # -- controls for tests and the demo -------------------------------------------------
+    def press(self, keys):
+        with self.lock:
+            self.keys.extend(keys)
+
+    def lift(self, trigger=True):
+        with self.lock:
+            self.hyd.set_nozzle(self.clock(), lifted=True, trigger=trigger)
+
+    def hang_up(self):
+        with self.lock:
+            self.hyd.set_nozzle(self.clock(), lifted=False)
+
+    def squeeze(self, on=True):
+        with self.lock:
+            self.hyd.set_nozzle(self.clock(), trigger=on)
+
+    def tank(self, room_ml):
+        with self.lock:
+            self.hyd.set_tank(self.clock(), room_ml)
+
+    def lose_channel(self, channel):
+        with self.lock:
+            self.hyd.lose_channel(self.clock(), channel)
+
+    def creep(self, lpm):
+        with self.lock:
+            self.hyd.advance(self.clock())
+            self.hyd.creep_lpm = lpm
+
+    def stick_valve(self, valve="fast"):
+        with self.lock:
+            self.hyd.advance(self.clock())
+            self.hyd.stuck.add(valve)
+
+    def flow(self, fast_lpm=None, slow_lpm=None):
+        with self.lock:
+            self.hyd.advance(self.clock())
+            if fast_lpm is not None:
+                self.hyd.fast_lpm = fast_lpm
+            if slow_lpm is not None:
+                self.hyd.slow_lpm = slow_lpm
+
+    def truth_ml(self):
+        with self.lock:
+            self.hyd.advance(self.clock())
+            return self.hyd.truth_ml
+
+    def counts(self):
+        with self.lock:
+            self.hyd.advance(self.clock())
+            return self.hyd.counts()
+
+    def valve_commands(self):
+        with self.lock:
+            return list(self.hyd.commands)
+
+    def outputs(self):
+        """(fast open, slow open, motor on) as the hardware is now."""
+        with self.lock:
+            h = self.hyd
+            h.advance(self.clock())
+            return h.valve["fast"], h.valve["slow"], h.motor

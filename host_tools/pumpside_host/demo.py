@@ -1,0 +1,77 @@
+"""`pumpside run`: the virtual pump on the MicroPython unix port, a sale to watch live.
+
+A simulated customer keys a volume preset, lifts the nozzle and holds the trigger; the
+pump's display is redrawn as the firmware shows it, with the bench's true volume beside.
+"""
+import sys
+import time
+
+from .bench import Bench
+from .vboard import VirtualPump
+
+
+class Screen:
+    def __init__(self, out=sys.stdout):
+        self.out = out
+        self.tty = out.isatty()
+        self.lines = []
+        self.bench = None
+        self._drawn = 0
+
+    def show(self, lines):
+        self.lines = list(lines)
+        self.draw()
+
+    def draw(self, status=""):
+        width = 36
+        rows = ["+" + "-" * width + "+"]
+        for line in self.lines:
+            rows.append("| " + _pad(line, width - 2) + " |")
+        rows.append("+" + "-" * width + "+")
+        if status:
+            rows.append(status)
+        if self.tty:
+            if self._drawn:
+                self.out.write("\x1b[%dF\x1b[J" % self._drawn)
+            self._drawn = len(rows)
+            self.out.write("\n".join(rows) + "\n")
+        else:
+            self.out.write(" | ".join(self.lines) + ("   " + status if status else "") + "\n")
+        self.out.flush()
+
+
+def _pad(text, width):
+    # CJK characters take two terminal columns
+    cols = sum(2 if ord(c) > 0x2E7F else 1 for c in text)
+    return text + " " * max(0, width - cols)
+
+
+def run_demo(litres=20, lpm=40.0, keep=False):
+    screen = Screen()
+    bench = Bench(fast_lpm=lpm)
+    bench.on_screen = screen.show
+    with VirtualPump(bench=bench) as vp:
+        print("pumpside virtual pump: firmware on the MicroPython unix port (pid %d), bench "
+              "on 127.0.0.1:%d, %g L/min" % (vp.proc.pid, bench.port, lpm))
+        vp.wait_state("IDLE", 10)
+        time.sleep(0.5)
+        bench.press("V" + str(litres * 100) + "E")  # keyed in hundredths of a litre
+        vp.wait_event("authorized")
+        time.sleep(0.5)
+        bench.lift()
+        while True:
+            try:
+                d = vp.wait_event("delivery", timeout=0.5)
+                break
+            except TimeoutError:
+                screen.draw("bench truth %.1f ml" % bench.truth_ml())
+        bench.hang_up()
+        time.sleep(0.3)
+        screen.draw("bench truth %.1f ml" % bench.truth_ml())
+        print("delivery: %(ml)d ml, %(amount)d minor units, stop %(stop)s, pulses %(pulses)d"
+              % d)
+        if keep:
+            print("pump keeps running; Ctrl-C to stop")
+            while vp.proc.poll() is None:
+                time.sleep(1)
+    return 0

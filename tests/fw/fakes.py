@@ -1,0 +1,50 @@
+"""In-memory HAL roles for firmware tests (CPython and MicroPython alike)."""
+
+
+class FakeBoard:
+    name = "fake"
+
+    def __init__(self, config_path="config.json"):
+        self.config_path = config_path
+        self.a = 0
+        self.b = 0
+        self.is_lifted = False
+        self.keys = []
+        self.screens = []
+        self.valve_log = []
+        self.motor_log = []
+        board = self
+
+        class Pulser:
+            def count(self):
+                return board.a
+
+            def count_b(self):
+                return board.b
+
+        class Valves:
+            def set(self, fast, slow):
+                board.valve_log.append((fast, slow))
+
+        class Motor:
+            def set(self, on):
+                board.motor_log.append(on)
+
+        class Nozzle:
+            def lifted(self):
+                return board.is_lifted
+
+        class Display:
+            def show(self, lines):
+                board.screens.append(lines)
+
+        class Keypad:
+            def read(self):
+                return board.keys.pop(0) if board.keys else None
+
+        self.pulser = Pulser()
+        self.valves = Valves()
+        self.motor = Motor()
+        self.nozzle = Nozzle()
+        self.display = Display()
+        self.keypad = Keypad()

@@ -1,0 +1,97 @@
+import json
+
+from _t import raises
+from fakes import FakeBoard
+from pumpside import app, config, dispenser, hal
+from pumpside.compat import ticks_ms
+
+CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+       "service_pin": "2468"}
+
+
+def _pump():
+    board = FakeBoard()
+    return board, app.Pump(board, config.parse(json.dumps(CFG)))
+
+
+def _keys(pump, keys):
+    for k in keys:
+        pump.key(k, ticks_ms())
+
+
+def test_volume_preset_keyed_in_hundredths_of_a_litre():
+    board, pump = _pump()
+    _keys(pump, "V2000")
+    assert pump.screen(ticks_ms())[3] == "20.00 L"
+    _keys(pump, "E")
+    assert pump.core.state == dispenser.AUTHORIZED
+    assert pump.core._auth.volume_ml == 20000 and pump.core._auth.mode == "V"
+
+
+def test_amount_preset_and_clear():
+    board, pump = _pump()
+    _keys(pump, "A12C")
+    assert pump.entry is None and pump.core.state == dispenser.IDLE
+    _keys(pump, "A5000E")
+    assert pump.core._auth.amount == 5000 and pump.core._auth.mode == "A"
+    _keys(pump, "C")  # customer cancels while waiting for the nozzle
+    pump.disp.tick()
+    assert pump.core.state == dispenser.SETTLING
+
+
+def test_empty_preset_refused_with_a_prompt():
+    board, pump = _pump()
+    _keys(pump, "VE")
+    assert pump.core.state == dispenser.IDLE
+    assert pump.screen(ticks_ms())[2] == "Preset refused"
+
+
+def test_fill_up_is_one_key():
+    board, pump = _pump()
+    _keys(pump, "F")
+    assert pump.core._auth.mode == "F"
+
+
+def test_service_pin_masked_and_checked():
+    board, pump = _pump()
+    pump.core._lock(dispenser.STOP_UNAUTHORIZED)
+    _keys(pump, "S24")
+    assert pump.screen(ticks_ms())[3] == "**"
+    _keys(pump, "69E")
+    assert pump.core.state == dispenser.LOCKED
+    assert pump.screen(ticks_ms())[2] == "Wrong PIN"
+    _keys(pump, "S2468E")
+    assert pump.core.state == dispenser.IDLE
+    for lines in board.screens:
+        assert "2468" not in " ".join(lines)
+
+
+def test_screen_shows_grade_price_and_progress():
+    board, pump = _pump()
+    _keys(pump, "V100E")
+    board.is_lifted = True
+    pump.disp.tick()
+    board.a = board.b = 50
+    pump.disp.tick()
+    lines = pump.screen(ticks_ms())
+    assert lines[0] == "92#  7.59/L"
+    assert lines[3] == "0.50 L  3.80"
+    assert board.motor_log[-1] is True and board.valve_log[-1] == (True, True)
+
+
+def test_same_compares_whole_strings():
+    assert app._same("2468", "2468")
+    assert not app._same("2467", "2468")
+    assert not app._same("246", "2468")
+    assert not app._same("24680", "2468")
+
+
+def test_hal_check_names_the_missing_role():
+    board = FakeBoard()
+    hal.check(board)
+    board.keypad = None
+    e = raises(hal.HalError, hal.check, board)
+    assert "keypad" in str(e)
+    board = FakeBoard()
+    board.pulser = object()
+    assert "count" in str(raises(hal.HalError, hal.check, board))

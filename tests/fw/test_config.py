@@ -1,0 +1,63 @@
+import json
+
+from _t import raises
+from pumpside import config
+
+GOOD = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+        "service_pin": "2468"}
+
+
+def _with(**kw):
+    d = dict(GOOD)
+    for k in kw:
+        if kw[k] is None:
+            del d[k]
+        else:
+            d[k] = kw[k]
+    return json.dumps(d)
+
+
+def test_good_config_with_defaults():
+    cfg = config.parse(json.dumps(GOOD))
+    assert cfg.k_factor == 100000
+    assert cfg.fault_lock_count == 6
+    assert cfg.nozzle == 1
+
+
+def test_zero_or_negative_values_name_the_field():
+    for field in ("k_factor", "price", "slow_lead_ml"):
+        for bad in (0, -1):
+            e = raises(config.ConfigError, config.parse, _with(**{field: bad}))
+            assert e.field == field, e
+            assert field in str(e)
+
+
+def test_missing_required_field_named():
+    for field in ("k_factor", "price", "grade", "slow_lead_ml", "service_pin"):
+        e = raises(config.ConfigError, config.parse, _with(**{field: None}))
+        assert e.field == field
+        assert "missing" in str(e)
+
+
+def test_wrong_types_refused():
+    assert raises(config.ConfigError, config.parse, _with(price=7.59)).field == "price"
+    assert raises(config.ConfigError, config.parse, _with(price="759")).field == "price"
+    assert raises(config.ConfigError, config.parse, _with(k_factor=True)).field == "k_factor"
+    assert raises(config.ConfigError, config.parse, _with(grade=92)).field == "grade"
+
+
+def test_unknown_field_and_broken_file():
+    assert raises(config.ConfigError, config.parse, _with(colour="red")).field == "colour"
+    assert raises(config.ConfigError, config.parse, "{not json").field == "(file)"
+    assert raises(config.ConfigError, config.parse, "[1, 2]").field == "(file)"
+    assert raises(config.ConfigError, config.load, "/nonexistent/config.json").field == "(file)"
+
+
+def test_service_pin_never_in_repr_or_errors():
+    cfg = config.parse(_with(service_pin="97531"))
+    assert "97531" not in repr(cfg)
+    assert "service_pin" not in cfg.as_dict()
+    assert cfg.as_dict(secrets=True)["service_pin"] == "97531"
+    e = raises(config.ConfigError, config.parse, _with(service_pin="97x31"))
+    assert "97x31" not in str(e)
+    assert e.field == "service_pin"

@@ -1,0 +1,274 @@
+"""DispenserCore fed by a small integer model of the hose (no valve delay)."""
+import json
+
+from _t import raises
+from pumpside import config, dispenser, meter
+from pumpside.compat import ticks_add
+from pumpside.dispenser import Authorization, DispenserCore
+
+CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+       "service_pin": "2468", "no_flow_timeout_ms": 2000, "no_pulse_timeout_ms": 1000,
+       "settle_ms": 200, "valve_grace_ms": 100, "noise_window_ms": 5000}
+STEP = 5  # ms
+
+
+def make(**over):
+    d = dict(CFG)
+    d.update(over)
+    return DispenserCore(config.parse(json.dumps(d)))
+
+
+class Hose:
+    """Flow in ml/s per stage; pulses at k pulses/L x1000; volume kept in microlitres."""
+
+    def __init__(self, core, fast=667, slow=83, now=1000):
+        self.core = core
+        self.fast = fast
+        self.slow = slow
+        self.ul = 0
+        self.now = now
+        self.lifted = False
+        self.trigger = True
+        self.b_lost_at = None
+        self.creep = 0  # ml/s with valves shut
+        self.stuck_fast = False
+        self.fast_open = False
+        self.stages = []  # (pulses, event)
+
+    def pulses(self):
+        return self.ul * self.core.cfg.k_factor // 1000000000
+
+    def step(self):
+        core = self.core
+        a = self.pulses()
+        b = a if self.b_lost_at is None else self.b_lost_at
+        core.step(self.now, a, b, self.lifted)
+        if core.stage_event:
+            self.stages.append((a, core.stage_event))
+        if core.fast:
+            self.fast_open = True
+        elif not self.stuck_fast:
+            self.fast_open = False
+        rate = 0
+        if self.lifted and self.trigger:
+            if core.motor and self.fast_open:
+                rate = self.fast
+            elif core.motor and core.slow:
+                rate = self.slow
+            elif not core.slow and not self.fast_open:
+                rate = self.creep
+        self.ul += rate * STEP  # ml/s x ms = ul
+        self.now = ticks_add(self.now, STEP)
+
+    def run(self, ms):
+        for _ in range(ms // STEP):
+            self.step()
+
+    def until_delivery(self, limit_ms=600000):
+        for _ in range(limit_ms // STEP):
+            self.step()
+            d = self.core.take_delivery()
+            if d is not None:
+                return d
+        raise AssertionError("no delivery; state %s" % self.core.state)
+
+
+def test_volume_preset_stops_at_target_with_slow_stage():
+    core = make()
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
+    assert core.state == dispenser.AUTHORIZED
+    hose.run(50)
+    assert not core.fast and not core.slow  # not before the nozzle is lifted
+    hose.lifted = True
+    hose.step()
+    assert core.fast and core.slow and core.motor
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_CAP
+    assert d.pulses == 200 and d.ml == 2000
+    assert d.amount == meter.amount_for_ml(2000, 7590) == 1518
+    assert hose.stages == [(190, "slow"), (200, "close")]
+    assert core.state == dispenser.IDLE and not core.motor
+    assert core.totalizer.volume_ml == 2000 and core.totalizer.amount == 1518
+
+
+def test_amount_preset_never_charges_above_preset():
+    core = make()
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590, amount=5000), hose.now)
+    hose.lifted = True
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_CAP
+    assert d.amount == meter.amount_for_ml(d.ml, 7590) <= 5000
+    assert d.pulses == meter.pulses_for_amount(5000, 7590, 100000)
+
+
+def test_smaller_of_volume_and_amount_caps_wins():
+    core = make()
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590, volume_ml=3000, amount=1000), hose.now)
+    hose.lifted = True
+    d = hose.until_delivery()
+    assert d.pulses == meter.pulses_for_amount(1000, 7590, 100000)
+
+
+def test_fill_up_capped_by_max_fill():
+    core = make(max_fill_ml=1000)
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590), hose.now)
+    hose.lifted = True
+    d = hose.until_delivery()
+    assert d.mode == "F" and d.stop == dispenser.STOP_CAP and d.ml == 1000
+
+
+def test_hang_up_ends_sale_early():
+    core = make()
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
+    hose.lifted = True
+    hose.run(1500)
+    hose.lifted = False
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_NOZZLE
+    assert 0 < d.ml < 20000 and d.pulses == hose.pulses()
+    assert not d.fault and core.faults == 0
+
+
+def test_no_flow_after_lift_is_a_pulser_fault():
+    core = make()
+    hose = Hose(core)
+    hose.trigger = False
+    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
+    hose.lifted = True
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_NO_FLOW and d.ml == 0 and d.fault
+    assert core.faults == 1
+
+
+def test_never_lifted_times_out_without_fault():
+    core = make()
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_NO_FLOW and not d.fault and core.faults == 0
+
+
+def test_no_pulse_timeout_while_fuelling():
+    core = make()
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
+    hose.lifted = True
+    hose.run(500)
+    hose.trigger = False  # customer lets go and walks away, nozzle still out
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_NO_PULSE and d.fault and d.ml > 0
+
+
+def test_lost_pulser_channel_is_a_fault():
+    core = make()
+    hose = Hose(core)
+    hose.b_lost_at = 0
+    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
+    hose.lifted = True
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_PULSER and d.fault
+    assert d.pulses <= CFG.get("pulser_tolerance", 5) + 2
+
+
+def test_consecutive_faults_lock_and_a_good_sale_resets():
+    core = make(fault_lock_count=3)
+    hose = Hose(core)
+    hose.lifted = True
+    for _ in range(2):
+        hose.trigger = False
+        core.authorize(Authorization("92", 7590, volume_ml=1000), hose.now)
+        hose.until_delivery()
+    assert core.faults == 2
+    hose.trigger = True
+    core.authorize(Authorization("92", 7590, volume_ml=100), hose.now)
+    hose.until_delivery()
+    assert core.faults == 0
+    hose.trigger = False
+    for _ in range(3):
+        core.authorize(Authorization("92", 7590, volume_ml=1000), hose.now)
+        hose.until_delivery()
+    assert core.state == dispenser.LOCKED and core.lock_reason == dispenser.STOP_NO_FLOW
+    raises(dispenser.AuthorizationError, core.authorize, Authorization("92", 7590, 1000),
+           hose.now)
+    core.clear_lock(hose.now)
+    assert core.state == dispenser.IDLE and core.faults == 0
+
+
+def test_creep_with_valves_shut_alarms_and_locks():
+    core = make()
+    hose = Hose(core)
+    hose.run(100)
+    hose.lifted = True
+    hose.creep = 30  # 1.8 L/min past shut valves
+    hose.run(3000)
+    assert core.state == dispenser.LOCKED
+    assert core.lock_reason == dispenser.STOP_UNAUTHORIZED
+    assert core.unauthorized_ml > 0 and core.totalizer.volume_ml == core.unauthorized_ml
+    assert not (core.fast or core.slow or core.motor)
+
+
+def test_stray_pulses_below_noise_threshold_are_ignored():
+    core = make(noise_pulses=3, noise_window_ms=1000)
+    hose = Hose(core)
+    for _ in range(5):  # 3 stray pulses a window, five windows
+        hose.ul += 3 * 10000
+        hose.run(1000)
+    assert core.state == dispenser.IDLE
+
+
+def test_stuck_open_valve_detected_motor_stopped_and_locked():
+    core = make()
+    hose = Hose(core)
+    hose.stuck_fast = True
+    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
+    hose.lifted = True
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_VALVE_STUCK
+    assert d.overrun_ml > 0 and core.overruns == 1
+    assert core.state == dispenser.LOCKED and not core.motor
+
+
+def test_cancel_while_waiting_and_while_fuelling():
+    core = make()
+    hose = Hose(core)
+    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
+    core.cancel(hose.now)
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_CANCEL and d.ml == 0
+    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
+    hose.lifted = True
+    hose.run(600)
+    core.cancel(hose.now)
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_CANCEL and 0 < d.ml < 20000
+
+
+def test_busy_pump_refuses_a_second_authorization():
+    core = make()
+    core.authorize(Authorization("92", 7590, volume_ml=2000), 0)
+    e = raises(dispenser.AuthorizationError, core.authorize,
+               Authorization("92", 7590, volume_ml=2000), 0)
+    assert "busy" in str(e)
+
+
+def test_bad_authorizations_refused():
+    raises(dispenser.AuthorizationError, Authorization, "92", 0, 1000)
+    raises(dispenser.AuthorizationError, Authorization, "92", 7590, -5)
+    core = make()
+    e = raises(dispenser.AuthorizationError, core.authorize,
+               Authorization("92", 7590, volume_ml=5), 0)
+    assert "pulse" in str(e)
+
+
+def test_timeouts_hold_across_the_tick_counter_wrap():
+    core = make()
+    hose = Hose(core, now=(1 << 30) - 700)  # wraps 0.7 s into the sale
+    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
+    hose.lifted = True
+    d = hose.until_delivery()
+    assert d.stop == dispenser.STOP_CAP and d.ml == 2000

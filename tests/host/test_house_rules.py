@@ -1,0 +1,71 @@
+"""Rules of the house that a reviewer would otherwise check by eye."""
+import ast
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = sorted((ROOT / "firmware").rglob("*.py"))
+BOARD_FILES = sorted((ROOT / "boards").rglob("*.py"))
+CPYTHON_ONLY = {"dataclasses", "typing", "enum", "abc", "fractions", "decimal"}
+
+
+def _tree(path):
+    return ast.parse(path.read_text(), str(path))
+
+
+def _imports(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+@pytest.mark.parametrize("path", FIRMWARE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_firmware_imports_no_machine_and_no_cpython_only_module(path):
+    names = set(_imports(_tree(path)))
+    assert "machine" not in names, "only boards/ may import machine"
+    if path.name != "compat.py":  # compat imports CPython's time/traceback on CPython only
+        assert not names & CPYTHON_ONLY
+        assert not names & {"host_tools", "pumpside_host", "boards", "board"} or \
+            path.name == "main.py"
+
+
+@pytest.mark.parametrize("path", FIRMWARE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_float_in_firmware_logic(path):
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Constant):
+            assert not isinstance(node.value, float), "float literal line %d" % node.lineno
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float":
+            raise AssertionError("float() call line %d" % node.lineno)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and \
+                path.name != "compat.py":
+            raise AssertionError("true division (float result) line %d" % node.lineno)
+
+
+@pytest.mark.parametrize("path", FIRMWARE + BOARD_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_mpy_cross_compiles(path, tmp_path):
+    from pumpside_host.vboard import micropython_binary
+
+    mpy_cross = Path(micropython_binary()).parent / "mpy-cross"
+    out = subprocess.run([str(mpy_cross), "-o", str(tmp_path / "x.mpy"), str(path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_every_hal_role_is_implemented_by_the_sim_board():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "boards" / "sim"))
+    try:
+        import board as sim
+    finally:
+        sys.path.pop(0)
+    from pumpside import hal
+
+    for role, methods in hal.ROLES.items():
+        cls = getattr(sim, role.capitalize() if role != "valves" else "Valves")
+        for m in methods:
+            assert callable(getattr(cls, m)), (role, m)

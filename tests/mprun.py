@@ -1,0 +1,50 @@
+"""Runs firmware tests (tests/fw/test_*.py) on the MicroPython unix port.
+
+  micropython mprun.py --list          one `module::test` per line
+  micropython mprun.py module::test    run one; last line PASS, SKIP <why> or FAIL <why>
+
+tests/mpy/test_tier2.py calls it once per test, so pytest names each failing test.
+"""
+import os
+import sys
+
+
+def _modules(folder):
+    names = [n[:-3] for n in os.listdir(folder) if n.startswith("test_") and n.endswith(".py")]
+    names.sort()
+    return names
+
+
+def _tests(mod):
+    names = [n for n in dir(mod) if n.startswith("test_")]
+    names.sort()
+    return names
+
+
+def main():
+    folder = sys.argv[1]
+    arg = sys.argv[2]
+    if arg == "--list":
+        for name in _modules(folder):
+            mod = __import__(name)
+            for t in _tests(mod):
+                print(name + "::" + t)
+        return 0
+    modname, test = arg.split("::")
+    mod = __import__(modname)
+    import _t
+
+    try:
+        getattr(mod, test)()
+    except _t.Skip as e:
+        print("SKIP " + str(e))
+        return 0
+    except Exception as e:  # noqa: BLE001 - report any failure with its traceback
+        sys.print_exception(e)
+        print("FAIL " + repr(e))
+        return 1
+    print("PASS")
+    return 0
+
+
+sys.exit(main())
