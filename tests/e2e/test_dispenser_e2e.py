@@ -51,7 +51,8 @@ def test_volume_preset_20_litres_at_40_lpm(make_pump):
     slow = [e for e in vp.seen if e[0] == "stage" and e[1]["event"] == "slow"]
     assert slow and slow[0][1]["pulses"] == 1990  # 100 ml lead at 100 pulses per litre
     assert vp.bench.outputs() == (False, False, False)
-    assert vp.bench.display[1:] == ["加油完毕 谢谢", "Sale complete, thank you", "20.00 L  151.80"]
+    done = ["加油完毕 谢谢", "Sale complete, thank you", "20.00 L  151.80"]
+    _wait(lambda: vp.bench.display[1:] == done, 2, "the done screen")
 
 
 def test_amount_preset_where_rounding_matters(make_pump):
@@ -63,7 +64,7 @@ def test_amount_preset_where_rounding_matters(make_pump):
     assert exact != exact.quantize(Decimal("0.01"))  # a sale where rounding decides a cent
     expected = int(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
     assert d["amount"] == expected == 500
-    assert vp.bench.display[3].endswith(" 5.00")
+    _wait(lambda: vp.bench.display[3].endswith(" 5.00"), 2, "the amount on the display")
 
 
 def test_fill_up_ends_on_nozzle_auto_shutoff(make_pump):
