@@ -189,3 +189,19 @@ def test_bad_config_keeps_pump_closed_and_says_why(make_pump):
         assert vp.bench.truth_ml() == 0
     finally:
         vp.stop()
+
+
+def test_consecutive_pulser_faults_lock_until_a_technician_clears(make_pump):
+    vp = make_pump(fault_lock_count=2)
+    for _ in range(2):
+        vp.bench.press("V1000E")
+        vp.wait_event("authorized")
+        vp.bench.lift(trigger=False)  # nozzle out, valves open, not one pulse
+        d = vp.wait_event("delivery", 10)
+        vp.bench.hang_up()
+        assert d["stop"] == "NO_FLOW" and d["fault"] is True
+    assert _saw(vp, "state", state="LOCKED", lock="NO_FLOW")
+    vp.bench.press("S2468E")
+    vp.wait_event("unlocked", 3)
+    d = _sale(vp, "V100E", 10)
+    assert d["stop"] == "CAP" and d["ml"] == 1000
