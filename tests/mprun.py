@@ -25,10 +25,15 @@ def main():
     folder = sys.argv[1]
     arg = sys.argv[2]
     if arg == "--list":
+        import gc
+
         for name in _modules(folder):
             mod = __import__(name)
             for t in _tests(mod):
                 print(name + "::" + t)
+            del mod
+            del sys.modules[name]  # one module at a time fits the 128K heap
+            gc.collect()
         return 0
     modname, test = arg.split("::")
     mod = __import__(modname)

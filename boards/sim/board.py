@@ -4,11 +4,15 @@ The bench (pumpside_host.bench) plays the dispenser: hydraulics, two-channel pul
 valves with response delay, nozzle, keypad and display. Each role call is one line out
 and one line back, synchronous like a register access on a real board.
 
-Environment: PUMPSIDE_BENCH=host:port (default 127.0.0.1:7700); the config file is
-config.json in the working directory, as on a board's flash root.
+Environment: PUMPSIDE_BENCH=host:port (default 127.0.0.1:7700); PUMPSIDE_FLASH_BLOCKS
+(4 KB blocks of the journal flash, default 256 = 1 MB); PUMPSIDE_FLASH_FAULT (see
+simflash). The config file is config.json and the flash image flash.bin in the working
+directory, as on a board's flash root.
 """
 import os
 import socket
+
+from simflash import SimFlash
 
 _DEFAULT_BENCH = "127.0.0.1:7700"
 
@@ -38,11 +42,13 @@ class Pulser:
     def __init__(self, link):
         self.link = link
         self._b = 0
+        self.power_warning = False
 
     def count(self):
-        reply = self.link.call("P")
-        a, b = reply.split()
+        # one bench read latches both channels and the supply monitor, as one input scan
+        a, b, pf = self.link.call("P").split()
         self._b = int(b)
+        self.power_warning = pf == "1"
         return int(a)
 
     def count_b(self):
@@ -84,6 +90,27 @@ class Display:
         self.link.call("D " + json.dumps(lines))
 
 
+class PowerFail:
+    """The supply monitor's early warning (mains lost, running on the hold-up capacitor).
+    Latched by the pulser read the control loop makes every tick."""
+
+    def __init__(self, pulser):
+        self.pulser = pulser
+
+    def asserted(self):
+        return self.pulser.power_warning
+
+
+class Clock:
+    """Wall-clock seconds (Unix epoch) from the bench, which tests can move forward."""
+
+    def __init__(self, link):
+        self.link = link
+
+    def time(self):
+        return int(self.link.call("T"))
+
+
 class Keypad:
     def __init__(self, link):
         self.link = link
@@ -104,6 +131,12 @@ class Board:
         self.nozzle = Nozzle(link)
         self.display = Display(link)
         self.keypad = Keypad(link)
+        self.power_fail = PowerFail(self.pulser)
+        self.clock = Clock(link)
+        blocks = int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256)
+        self.flash = SimFlash("flash.bin", blocks=blocks,
+                              fault=os.getenv("PUMPSIDE_FLASH_FAULT"),
+                              on_cut=lambda: link.call("X"))
         self.config_path = "config.json"
 
 

@@ -2,12 +2,15 @@
 
 The foundation's sale is an attended preset: the customer chooses V (litres), A (amount)
 or F (fill-up) on the keypad, lifts the nozzle and fuels; the card sale replaces the
-authorisation source later, not this wiring. A config that does not load keeps the pump
-closed, valves shut, with the reason on the display.
+authorisation source later, not this wiring. Every sale goes through the journal:
+AUTHORIZED before a valve may open, CHECKPOINTs while fuelling (and at once on the
+power-fail warning), FINAL before "done" is shown. A config, flash or journal that does
+not load keeps the pump closed, valves shut, with the reason on the display.
 """
 import asyncio
 
-from . import config, dispenser, hal, log, meter, prompts
+from . import config, dispenser, hal, journal, log, meter, prompts, storage
+from . import record as rec
 from .compat import print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 _MAX_DIGITS = 6
@@ -17,9 +20,10 @@ _NOTE_MS = 3000
 class Pump:
     """The customer-facing side of one nozzle: keypad entry, display, delivery events."""
 
-    def __init__(self, board, cfg):
+    def __init__(self, board, cfg, jr):
         self.board = board
         self.cfg = cfg
+        self.journal = jr
         self.core = dispenser.DispenserCore(cfg)
         self.disp = dispenser.Dispenser(self.core, board.pulser, board.valves, board.motor,
                                         board.nozzle, on_tick=self._on_tick)
@@ -27,7 +31,12 @@ class Pump:
         self.digits = ""
         self.note = None  # message key shown until note_until
         self.note_until = 0
-        self.last = None  # last delivery, shown again on demand (metrology)
+        self.last = jr.last  # last settled bill, shown again on demand (metrology)
+        self.closed = None  # why the pump closed itself (storage), or None
+        self._recall = False
+        self._cp_pulses = 0  # pulses in the last checkpoint
+        self._cp_ms = 0
+        self._cp_warned = False
         self._shown = None
         self._progress_ms = 0
         self._state = None
@@ -37,7 +46,13 @@ class Pump:
         core = self.core
         state = core.state
         self.note = None
-        if self.entry is not None:
+        self._recall = False
+        if self.closed:
+            return
+        if k == "R" and self.entry is None and self.last is not None:
+            self._recall = True  # show the last sale again (metrology)
+            self.note_until = ticks_add(now, self.cfg.done_show_ms or _NOTE_MS)
+        elif self.entry is not None:
             self._entry_key(k, now)
         elif state == dispenser.LOCKED:
             if k == "S":
@@ -77,20 +92,58 @@ class Pump:
                 self._authorize(auth, now)
 
     def _authorize(self, auth, now):
+        jr = self.journal
+        board = self.board
+        why = None
+        if board.power_fail.asserted():
+            why = "power"
+        else:
+            t = board.clock.time()
+            why = jr.refusal(self.cfg, t, storage.free_blocks(jr.root))
+        if why:
+            self._note(why, now)
+            log.event("refused", {"why": why, "unsynced": jr.unsynced,
+                                  "unsynced_amount": jr.unsynced_amount})
+            return
         try:
             self.core.authorize(auth, now)
         except dispenser.AuthorizationError as e:
             self._note("refused", now)
             log.event("refused", {"why": str(e)})
             return
-        log.event("authorized", {"grade": auth.grade, "price": auth.price, "mode": auth.mode,
-                                 "volume_ml": auth.volume_ml, "amount": auth.amount})
+        bill = rec.new_bill()
+        bill["time"] = t
+        bill["nozzle"] = self.cfg.nozzle
+        bill["grade"] = auth.grade
+        bill["price"] = auth.price
+        bill["mode"] = auth.mode
+        bill["preset_ml"] = auth.volume_ml
+        bill["preset_amount"] = auth.amount
+        try:
+            sale = jr.begin(bill)  # write-ahead: journaled before any valve can open
+        except OSError as e:
+            self.core.cancel(now)
+            self.close("journal write failed (%s)" % e)
+            return
+        self._cp_pulses = 0
+        self._cp_ms = now
+        self._cp_warned = False
+        log.event("authorized", {"sale": sale, "grade": auth.grade, "price": auth.price,
+                                 "mode": auth.mode, "volume_ml": auth.volume_ml,
+                                 "amount": auth.amount})
+
+    def close(self, why):
+        """Storage trouble: stop selling, keep every record, say why."""
+        if self.closed is None:
+            self.closed = why
+            log.event("closed", {"why": why})
 
     def _service(self, digits, now):
         if _same(digits, self.cfg.service_pin):
             self.core.clear_lock(now)
             self._note("unlocked", now)
             log.event("unlocked")
+            self._journal_event(journal.EV_UNLOCK)
         else:
             self._note("wrong_pin", now)
             log.event("service_pin_refused")
@@ -100,26 +153,91 @@ class Pump:
         self.note_until = ticks_add(now, _NOTE_MS)
 
     # -- dispenser ticks -----------------------------------------------------------
+    def _journal_event(self, code, a=0, b=0):
+        try:
+            self.journal.event(self.board.clock.time(), code, a, b)
+        except OSError as e:
+            self.close("journal write failed (%s)" % e)
+
+    def _checkpoint(self, pulses, now, warned):
+        flags = rec.F_WARNED if warned else 0
+        ml = meter.ml_for_pulses(pulses, self.cfg.k_factor)
+        try:
+            self.journal.checkpoint(self.board.clock.time(), pulses, ml, flags)
+        except OSError as e:
+            self.close("journal write failed (%s)" % e)
+            return
+        self._cp_pulses = pulses
+        self._cp_ms = now
+        self._cp_warned = warned
+
+    def _journal_progress(self, disp, now):
+        """Checkpoint every checkpoint_ml or checkpoint_ms of flow, and at once (and after
+        every further pulse) while the power-fail warning is up."""
+        core = self.core
+        cfg = self.cfg
+        pulses = core.pulses(disp.last_count)
+        warned = self.board.power_fail.asserted()
+        if warned:
+            core.power_fail(now)
+            if pulses != self._cp_pulses or not self._cp_warned:
+                self._checkpoint(pulses, now, True)
+            return
+        moved = pulses - self._cp_pulses
+        if moved <= 0:
+            return
+        if (meter.ml_for_pulses(moved, cfg.k_factor) >= cfg.checkpoint_ml
+                or ticks_diff(now, self._cp_ms) >= cfg.checkpoint_ms):
+            self._checkpoint(pulses, now, False)
+
+    def _settle(self, d, now):
+        jr = self.journal
+        flags = rec.F_OVERRUN if d.overrun_ml else 0
+        warned = self._cp_warned or self.board.power_fail.asserted()
+        if warned:
+            flags |= rec.F_WARNED
+        try:
+            if d.pulses != self._cp_pulses:  # a cut while writing FINAL loses nothing
+                self._checkpoint(d.pulses, now, warned)
+            bill = jr.finish(self.board.clock.time(), d.pulses, d.ml, d.amount, d.stop,
+                             flags, d.overrun_ml)
+        except OSError as e:
+            self.close("journal write failed (%s)" % e)
+            return
+        self.last = bill
+        self.note_until = ticks_add(now, self.cfg.done_show_ms)
+        fields = d.as_dict()
+        fields["sale"] = bill["sale"]
+        fields["flags"] = flags
+        fields["total_ml"] = jr.totals.volume_ml
+        fields["total_amount"] = jr.totals.amount
+        stats = getattr(self.board.flash, "stats", None)
+        if stats:
+            fields["flash"] = stats()
+        log.event("delivery", fields)
+
     def _on_tick(self, disp):
         core = self.core
         now = ticks_ms()
+        if core.unauthorized_new:
+            self._journal_event(journal.EV_UNAUTHORIZED, core.unauthorized_new)
         if core.state != self._state:
             self._state = core.state
             log.event("state", {"state": dispenser.STATE_NAMES[core.state],
                                 "lock": dispenser.STOP_NAMES.get(core.lock_reason)})
-            if core.state == dispenser.LOCKED and core.lock_reason == dispenser.STOP_UNAUTHORIZED:
-                log.event("alarm", {"what": "UNAUTHORIZED", "ml": core.unauthorized_ml})
+            if core.state == dispenser.LOCKED:
+                self._journal_event(journal.EV_LOCK, core.lock_reason)
+                if core.lock_reason == dispenser.STOP_UNAUTHORIZED:
+                    log.event("alarm", {"what": "UNAUTHORIZED", "ml": core.unauthorized_ml})
         if disp.core.stage_event:
             log.event("stage", {"event": core.stage_event, "pulses": disp.last_count,
                                 "reaction_us": disp.reaction_us[-1]})
+        if core.state == dispenser.FUELLING or core.state == dispenser.SETTLING:
+            if self.journal.open_sale is not None and not self.closed:
+                self._journal_progress(disp, now)
         d = core.take_delivery()
-        if d is not None:
-            self.last = d
-            self.note_until = ticks_add(now, self.cfg.done_show_ms)
-            fields = d.as_dict()
-            fields["total_ml"] = core.totalizer.volume_ml
-            fields["total_amount"] = core.totalizer.amount
-            log.event("delivery", fields)
+        if d is not None and self.journal.open_sale is not None and not self.closed:
+            self._settle(d, now)
         fuelling = core.state == dispenser.FUELLING or core.state == dispenser.SETTLING
         if fuelling and ticks_diff(now, self._progress_ms) >= self.cfg.progress_ms:
             self._progress_ms = now
@@ -134,6 +252,12 @@ class Pump:
         cfg = self.cfg
         core = self.core
         head = cfg.grade + "#  " + meter.fmt_price(cfg.price) + "/L"
+        if self.closed:
+            return [head] + prompts.lines("closed") + [self.closed]
+        if self._recall and ticks_diff(self.note_until, now) > 0:
+            last = self.last
+            return [head] + prompts.lines("last_sale") + [_volume_amount(last["ml"],
+                                                                        last["amount"])]
         if self.note and ticks_diff(self.note_until, now) > 0:
             return [head] + prompts.lines(self.note) + [""]
         state = core.state
@@ -154,9 +278,10 @@ class Pump:
             return [head] + prompts.lines("fuelling") + [_volume_amount(ml, amount)]
         last = self.last
         if last is not None and ticks_diff(self.note_until, now) > 0:
-            key = "done" if last.stop in (dispenser.STOP_CAP, dispenser.STOP_NOZZLE) else \
-                dispenser.STOP_NAMES[last.stop]
-            return [head] + prompts.lines(key) + [_volume_amount(last.ml, last.amount)]
+            stop = last["stop"]
+            key = "done" if stop in (dispenser.STOP_CAP, dispenser.STOP_NOZZLE) else \
+                dispenser.STOP_NAMES[stop]
+            return [head] + prompts.lines(key) + [_volume_amount(last["ml"], last["amount"])]
         return [head] + prompts.lines("ready") + [""]
 
     def show(self, now):
@@ -204,17 +329,37 @@ async def _closed(board, why):
         await sleep_ms(5000)
 
 
+def open_journal(board, cfg):
+    """Mount the flash, verify the journal and settle a sale a power cut left open."""
+    path, formatted = storage.mount(board.flash)
+    jr = journal.Journal(path + "/journal", cfg.nozzle)
+    for seq, why in jr.open():
+        log.event("journal_corrupt", {"seq": seq, "why": why})
+    recovered = jr.recover(board.clock.time())
+    report = {"formatted": formatted, "records": jr.records, "next_seq": jr.next_seq,
+              "ack": jr.ack_seq, "corrupt": len(jr.corrupt), "unsynced": jr.unsynced,
+              "unsynced_amount": jr.unsynced_amount, "total_ml": jr.totals.volume_ml,
+              "total_amount": jr.totals.amount, "free_blocks": storage.free_blocks(path)}
+    if recovered is not None:
+        report["recovered"] = {"sale": recovered["sale"], "pulses": recovered["pulses"],
+                               "ml": recovered["ml"], "amount": recovered["amount"],
+                               "flags": recovered["flags"]}
+    log.event("journal", report)
+    return jr
+
+
 def main(board):
     hal.check(board)
     safe_outputs(board)
     try:
         cfg = config.load(board.config_path)
-    except config.ConfigError as e:
+        jr = open_journal(board, cfg)
+    except (config.ConfigError, storage.StorageError, rec.RecordError, OSError) as e:
         log.event("closed", {"why": str(e)})
         asyncio.run(_closed(board, str(e)))
         return
     log.event("boot", {"board": board.name, "config": cfg.as_dict()})
-    pump = Pump(board, cfg)
+    pump = Pump(board, cfg, jr)
     try:
         asyncio.run(pump.run())
     except Exception as e:  # never leave the valves open behind a crash

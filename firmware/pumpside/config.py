@@ -33,6 +33,14 @@ FIELDS = {
     "idle_tick_ms": (int, 50, 5, 1000),
     "progress_ms": (int, 250, 50, 5000),
     "done_show_ms": (int, 5000, 0, 600000),
+    # journal: bounded loss without a power-fail warning is one checkpoint interval
+    "checkpoint_ml": (int, 500, 10, 100000),
+    "checkpoint_ms": (int, 2000, 100, 600000),
+    # offline limits: no new sale beyond these until the station acknowledges
+    "max_unsynced_sales": (int, 2000, 1, 100000),  # real dispensers cap unsent bills at 2,000
+    "max_unsynced_amount": (int, 10000000, 1, 2000000000),  # minor units
+    "max_unsynced_age_s": (int, 604800, 60, 31536000),  # oldest unsent sale: 7 days
+    "storage_reserve_blocks": (int, 8, 2, 1000),  # free flash kept for settling and events
 }
 
 _SECRET = ("service_pin",)

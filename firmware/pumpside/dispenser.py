@@ -28,6 +28,7 @@ STOP_PULSER = const(5)  # one pulser channel missing
 STOP_UNAUTHORIZED = const(6)  # flow with the valves shut
 STOP_VALVE_STUCK = const(7)  # flow went on after the valves were told to shut
 STOP_CANCEL = const(8)  # authorisation withdrawn (customer, station)
+STOP_POWER = const(9)  # mains lost (early warning, or settled at boot after a cut)
 STOP_NAMES = {
     STOP_CAP: "CAP",
     STOP_NOZZLE: "NOZZLE",
@@ -37,6 +38,7 @@ STOP_NAMES = {
     STOP_UNAUTHORIZED: "UNAUTHORIZED",
     STOP_VALVE_STUCK: "VALVE_STUCK",
     STOP_CANCEL: "CANCEL",
+    STOP_POWER: "POWER",
 }
 # Pulser faults: real dispenser firmware locks after N of these in a row.
 _PULSER_FAULTS = (STOP_NO_FLOW, STOP_NO_PULSE, STOP_PULSER)
@@ -98,9 +100,8 @@ class DispenserCore:
     Counts are the monotonic counts of pulser channels A and B.
     """
 
-    def __init__(self, cfg, totalizer=None):
+    def __init__(self, cfg):
         self.cfg = cfg
-        self.totalizer = totalizer or meter.Totalizer(cfg.nozzle)
         self.state = IDLE
         self.fast = self.slow = self.motor = False
         self.delivery = None
@@ -109,6 +110,7 @@ class DispenserCore:
         self.overruns = 0  # counted overrun deliveries (metrology)
         self.stage_event = None  # "slow" or "close" when a threshold made this step act
         self.unauthorized_ml = 0  # volume under the current unauthorised-flow alarm
+        self.unauthorized_new = 0  # ml metered by the latest alarm step, for the totals
         self._auth = None
         self._base = None  # idle watch: count at the start of the noise window
         self._base_ms = 0
@@ -145,6 +147,11 @@ class DispenserCore:
         elif self.state == FUELLING:
             self._close(now_ms, STOP_CANCEL)
 
+    def power_fail(self, now_ms):
+        """Mains lost: end any authorisation; the hardware has already lost its supply."""
+        if self.state == AUTHORIZED or self.state == FUELLING:
+            self._close(now_ms, STOP_POWER)
+
     def clear_lock(self, now_ms):
         if self.state == LOCKED:
             self.state = IDLE
@@ -160,6 +167,7 @@ class DispenserCore:
     # -- the control step ----------------------------------------------------------
     def step(self, now_ms, a, b, lifted):
         self.stage_event = None
+        self.unauthorized_new = 0
         state = self.state
         if state == IDLE or state == LOCKED:
             self._watch_idle(now_ms, a)
@@ -183,7 +191,7 @@ class DispenserCore:
 
     def _unauthorized(self, a):
         ml = meter.ml_for_pulses(a - self._base, self.cfg.k_factor)
-        self.totalizer.add(ml, 0)  # the meter measured it; it counts in the volume total
+        self.unauthorized_new = ml  # metered fuel all the same: the owner of the totals adds it
         if self.state == LOCKED and self.lock_reason == STOP_UNAUTHORIZED:
             self.unauthorized_ml += ml  # still leaking: the alarm covers all of it
         else:
@@ -282,7 +290,6 @@ class DispenserCore:
         d.fault = stop in _PULSER_FAULTS and self._a0 is not None
         d.started_ms = self._t_auth
         d.ended_ms = now_ms
-        self.totalizer.add(d.ml, d.amount)
         self.delivery = d
         self._auth = None
         self._base = None
@@ -297,11 +304,17 @@ class DispenserCore:
             self.faults = 0
 
     # -- progress ------------------------------------------------------------------
+    def pulses(self, a):
+        """Pulses delivered so far by the current authorisation."""
+        if self._auth is None or self._a0 is None:
+            return 0
+        return a - self._a0
+
     def progress(self, a):
         """(ml, amount) delivered so far by the current authorisation."""
-        if self._auth is None or self._a0 is None:
+        if self._auth is None:
             return 0, 0
-        ml = meter.ml_for_pulses(a - self._a0, self.cfg.k_factor)
+        ml = meter.ml_for_pulses(self.pulses(a), self.cfg.k_factor)
         return ml, meter.amount_for_ml(ml, self._auth.price)
 
 

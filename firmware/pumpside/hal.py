@@ -15,12 +15,19 @@ motor       set(on: bool)                    pump motor contactor
 nozzle      lifted() -> bool                 nozzle switch (True = out of its holster)
 display     show(lines: list of str)         customer display, one call per screen
 keypad      read() -> str or None            one key: 0-9, V A F (preset), E enter,
-                                             C cancel, S service; None when no key
+                                             C cancel, S service, R recall
+                                             the last sale; None when no key
+power_fail  asserted() -> bool                supply monitor's early warning: mains lost,
+                                             a few tens of ms of hold-up left
+clock       time() -> int                    wall clock, seconds since 1970 (RTC)
+flash       readblocks(n, buf, off=0)        the journal's block device (littlefs'
+            writeblocks(n, buf, off=None)    extended protocol: off given = program only,
+            ioctl(op, arg)                   ioctl 6 = erase; 4/5 = count/size)
 (board)     config_path: str                 where config.json lives on the board's fs
             name: str                        board name for logs
 
-Roles that later layers add (card, psam, printer, power_fail, flash, wdt, net, clock)
-are listed in DESIGN.md and join ROLES as their layer lands.
+Roles that later layers add (card, psam, printer, wdt, net) are listed in DESIGN.md and
+join ROLES as their layer lands.
 """
 
 ROLES = {
@@ -30,9 +37,12 @@ ROLES = {
     "nozzle": ("lifted",),
     "display": ("show",),
     "keypad": ("read",),
+    "power_fail": ("asserted",),
+    "clock": ("time",),
+    "flash": ("readblocks", "writeblocks", "ioctl"),
 }
 
-KEYS = "0123456789VAFECS"
+KEYS = "0123456789VAFECSR"
 
 
 class HalError(Exception):

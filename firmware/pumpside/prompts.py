@@ -14,6 +14,12 @@ MSG = {
     "wrong_pin": ("密码错误", "Wrong PIN"),
     "unlocked": ("油枪已解锁", "Pump unlocked"),
     "refused": ("预置无效", "Preset refused"),
+    "last_sale": ("上笔交易", "Last sale"),
+    "power": ("电源故障", "Power failure"),
+    "offline_count": ("未上传交易过多 暂停加油", "Offline sales limit - sync needed"),
+    "offline_amount": ("未上传金额过大 暂停加油", "Offline amount limit - sync needed"),
+    "offline_age": ("交易过久未上传 暂停加油", "Offline too long - sync needed"),
+    "storage_full": ("存储将满 暂停加油", "Storage full - sync needed"),
     "CAP": ("已到预置量", "Preset reached"),
     "NOZZLE": ("已挂枪", "Nozzle hung up"),
     "NO_FLOW": ("无流量超时", "No flow - timed out"),
@@ -22,6 +28,7 @@ MSG = {
     "UNAUTHORIZED": ("未授权流量", "Unauthorised flow"),
     "VALVE_STUCK": ("阀门故障", "Valve fault"),
     "CANCEL": ("已取消", "Cancelled"),
+    "POWER": ("断电结算", "Settled after power loss"),
 }
 
 

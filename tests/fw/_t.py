@@ -24,3 +24,34 @@ def raises(exc, fn, *args, **kw):
     except exc as e:
         return e
     raise AssertionError("%s not raised by %s" % (exc.__name__, fn))
+
+
+def tmpdir():
+    """A new empty directory under /tmp (both interpreters; MicroPython has no tempfile)."""
+    import binascii
+    import os
+
+    path = "/tmp/pumpside-t-" + binascii.hexlify(os.urandom(6)).decode()
+    os.mkdir(path)
+    return path
+
+
+def rmtree(path):
+    import os
+
+    for entry in os.listdir(path):
+        p = path + "/" + entry
+        try:
+            os.remove(p)
+        except OSError:
+            rmtree(p)
+    os.rmdir(path)
+
+
+def sleep_ms(ms):
+    import time
+
+    if MICROPYTHON:
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)

@@ -42,6 +42,25 @@ class FakeBoard:
             def read(self):
                 return board.keys.pop(0) if board.keys else None
 
+        class PowerFail:
+            def asserted(self):
+                return board.power_warning
+
+        class Clock:
+            def time(self):
+                return board.now
+
+        self.power_warning = False
+        self.now = 1_700_000_000
+        self.power_fail = PowerFail()
+        self.clock = Clock()
+        class Flash:  # the journal runs on a plain directory in these tests
+            def readblocks(self, n, buf, off=0):
+                raise OSError("FakeBoard has no flash; tests give the journal a directory")
+
+            writeblocks = ioctl = readblocks
+
+        self.flash = Flash()
         self.pulser = Pulser()
         self.valves = Valves()
         self.motor = Motor()

@@ -1,17 +1,31 @@
 import json
 
-from _t import raises
+from _t import raises, rmtree, sleep_ms, tmpdir
 from fakes import FakeBoard
-from pumpside import app, config, dispenser, hal
+from pumpside import app, config, dispenser, hal, journal
 from pumpside.compat import ticks_ms
 
 CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
        "service_pin": "2468"}
 
 
-def _pump():
+_DIRS = []
+
+
+def _pump(**over):
     board = FakeBoard()
-    return board, app.Pump(board, config.parse(json.dumps(CFG)))
+    cfg = dict(CFG)
+    cfg.update(over)
+    root = tmpdir()
+    _DIRS.append(root)
+    jr = journal.Journal(root + "/journal")
+    jr.open()
+    return board, app.Pump(board, config.parse(json.dumps(cfg)), jr)
+
+
+def teardown_module():
+    while _DIRS:
+        rmtree(_DIRS.pop())
 
 
 def _keys(pump, keys):
@@ -95,3 +109,48 @@ def test_hal_check_names_the_missing_role():
     board = FakeBoard()
     board.pulser = object()
     assert "count" in str(raises(hal.HalError, hal.check, board))
+
+
+def test_authorization_is_journaled_before_a_valve_can_open():
+    board, pump = _pump()
+    _keys(pump, "V100E")
+    jr = pump.journal
+    assert jr.open_sale is not None and jr.open_sale["sale"] == 1
+    assert jr.open_sale["preset_ml"] == 1000 and jr.open_sale["price"] == 7590
+    assert board.valve_log == []  # nothing opened yet; the record came first
+
+
+def test_sale_settles_into_the_journal_with_checkpoints():
+    board, pump = _pump(checkpoint_ml=200, settle_ms=20)
+    _keys(pump, "V100E")
+    board.is_lifted = True
+    pump.disp.tick()
+    for a in range(0, 101, 5):
+        board.a = board.b = a
+        pump.disp.tick()
+        if a == 50:
+            assert pump.journal.cp["pulses"] >= 20  # checkpointed every 200 ml
+    board.is_lifted = False
+    for _ in range(200):
+        pump.disp.tick()
+        if pump.journal.open_sale is None:
+            break
+        sleep_ms(2)
+    jr = pump.journal
+    assert jr.open_sale is None and jr.last["ml"] == 1000 and jr.last["amount"] == 759
+    assert jr.totals.volume_ml == 1000 and jr.unsynced == 1 and jr.cp is None
+
+
+def test_offline_limit_refuses_new_sales_with_a_prompt():
+    board, pump = _pump(max_unsynced_sales=1)
+    pump.journal.unsynced = 1
+    _keys(pump, "V100E")
+    assert pump.journal.open_sale is None and pump.core.state == dispenser.IDLE
+    assert pump.screen(ticks_ms())[2] == "Offline sales limit - sync needed"
+
+
+def test_power_warning_refuses_new_sales():
+    board, pump = _pump()
+    board.power_warning = True
+    _keys(pump, "V100E")
+    assert pump.core.state == dispenser.IDLE and pump.journal.open_sale is None

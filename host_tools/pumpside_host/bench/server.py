@@ -1,8 +1,10 @@
 """The bench process: serves the sim board's role requests on a loopback TCP port.
 
-Wire (one line each way, ASCII): `H board` hello; `P` -> "a b" pulser counts; `N` -> 1/0
-nozzle lifted; `V f s` valves; `M m` motor; `D [json lines]` display; `K` -> one key or
-an empty line. Any other line gets "!unknown ...". Tests and the demo drive the same
+Wire (one line each way, ASCII): `H board` hello (the board just booted: its pulse
+counters start from zero); `P` -> "a b pf" pulser counts and the power-fail warning; `N`
+-> 1/0 nozzle lifted; `V f s` valves; `M m` motor; `D [json lines]` display; `K` -> one
+key or an empty line; `T` -> wall-clock seconds; `X` the board lost power (its flash
+cut itself). Any other line gets "!unknown ...". Tests and the demo drive the same
 `Bench` object directly: lift the nozzle, press keys, inject faults, read the truth.
 """
 import json
@@ -26,6 +28,11 @@ class Bench:
         self.screens = []  # (t, lines) every screen the customer saw
         self.reaction_s = []  # pulse edge -> valve command, seen from the bench
         self.on_screen = None  # callback(lines) for live viewers
+        self.mains = True
+        self.power_warning = False
+        self.clock_offset = 0.0  # seconds added to the wall clock the board reads
+        self.boots = 0
+        self._count_base = (0, 0)  # bench counts when the board booted
         self._server = None
         self._conns = []
         self.port = None
@@ -81,7 +88,8 @@ class Bench:
             hyd.advance(t)
             if op == "P":
                 a, b = hyd.counts()
-                return "%d %d" % (a, b)
+                a0, b0 = self._count_base
+                return "%d %d %d" % (a - a0, b - b0, 1 if self.power_warning else 0)
             if op == "N":
                 return "1" if hyd.lifted else "0"
             if op == "V":
@@ -89,10 +97,12 @@ class Bench:
                 age = hyd.pulse_age_s()
                 if age is not None:
                     self.reaction_s.append(age)
-                hyd.set_valves(t, fast, slow)
+                if self.mains:  # without mains the solenoids have no power to open
+                    hyd.set_valves(t, fast, slow)
                 return "ok"
             if op == "M":
-                hyd.set_motor(t, arg == "1")
+                if self.mains:
+                    hyd.set_motor(t, arg == "1")
                 return "ok"
             if op == "D":
                 lines = json.loads(arg)
@@ -103,11 +113,45 @@ class Bench:
                 return "ok"
             if op == "K":
                 return self.keys.popleft() if self.keys else ""
+            if op == "T":
+                return str(int(time.time() + self.clock_offset))
+            if op == "X":
+                self._mains_off(t)
+                return "ok"
             if op == "H":
+                self.boots += 1
+                self._count_base = hyd.counts()
                 return "ok"
         return "!unknown " + op
 
+    def _mains_off(self, t):
+        """Mains lost: the pump motor stops and the solenoid valves drop shut, so the
+        fuel stops with the power."""
+        hyd = self.hyd
+        hyd.advance(t)
+        hyd.events.append((t, "mains_off"))
+        hyd.motor = False
+        hyd.pending = []
+        hyd.valve["fast"] = hyd.valve["slow"] = False
+        self.mains = False
+
     # -- controls for tests and the demo -------------------------------------------------
+    def power_off(self, warn):
+        """Cut the mains; with `warn` the board's supply monitor raises its early warning
+        (the board keeps running on its hold-up until the caller kills it)."""
+        with self.lock:
+            self._mains_off(self.clock())
+            self.power_warning = warn
+
+    def power_on(self):
+        with self.lock:
+            self.mains = True
+            self.power_warning = False
+
+    def advance_clock(self, seconds):
+        with self.lock:
+            self.clock_offset += seconds
+
     def press(self, keys):
         with self.lock:
             self.keys.extend(keys)

@@ -1,0 +1,88 @@
+"""File-backed NOR flash for the sim board: littlefs's block device, with wear counters
+and power cuts on demand.
+
+The image persists across process restarts like a real chip. Counters: bytes programmed
+and bytes erased since boot. Faults (PUMPSIDE_FLASH_FAULT, armed at boot):
+  program:N   power dies at the Nth program: nothing of it is written
+  torn:N      power dies during the Nth program: only its first part is written
+  erase:N     power dies during the Nth erase: only the first half of the block is erased
+Before dying the board tells the bench the power is gone (so the fuel stops with it),
+then the process is killed with SIGKILL: no Python code runs after the cut.
+"""
+import os
+
+ERASED = 0xFF
+
+
+class SimFlash:
+    def __init__(self, path, blocks=256, block_size=4096, fault=None, on_cut=None):
+        self.block_size = block_size
+        self.blocks = blocks
+        self.programmed = 0
+        self.erased = 0
+        self.programs = 0
+        self.erases = 0
+        self.fault = None
+        self.on_cut = on_cut
+        if fault:
+            kind, n = fault.split(":")
+            self.fault = (kind, int(n))
+        try:
+            self.f = open(path, "r+b")
+        except OSError:
+            f = open(path, "wb")
+            blank = bytes([ERASED]) * block_size
+            for _ in range(blocks):
+                f.write(blank)
+            f.close()
+            self.f = open(path, "r+b")
+
+    def _cut(self):
+        if self.on_cut:
+            self.on_cut()
+        os.system("kill -9 $PPID")  # the shell's parent is this MicroPython process
+
+    def stats(self):
+        return {"programmed": self.programmed, "erased": self.erased}
+
+    def readblocks(self, block, buf, offset=0):
+        self.f.seek(block * self.block_size + offset)
+        self.f.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:  # simple interface: erase then program the whole block
+            self.ioctl(6, block)
+            offset = 0
+        self.programs += 1
+        fault = self.fault
+        if fault and fault[1] == self.programs and fault[0] in ("program", "torn"):
+            if fault[0] == "torn":
+                self.f.seek(block * self.block_size + offset)
+                self.f.write(bytes(buf[:max(1, len(buf) // 2)]))
+                self.f.flush()
+            self._cut()
+        self.f.seek(block * self.block_size + offset)
+        self.f.write(buf)
+        self.f.flush()
+        self.programmed += len(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.blocks
+        if op == 5:  # block size
+            return self.block_size
+        if op == 6:  # erase
+            self.erases += 1
+            fault = self.fault
+            size = self.block_size
+            if fault and fault[0] == "erase" and fault[1] == self.erases:
+                self.f.seek(arg * size)
+                self.f.write(bytes([ERASED]) * (size // 2))
+                self.f.flush()
+                self._cut()
+            self.f.seek(arg * size)
+            self.f.write(bytes([ERASED]) * size)
+            self.f.flush()
+            self.erased += size
+            return 0
+        return 0  # init, deinit, sync: nothing to do for a file

@@ -1,0 +1,169 @@
+"""Journal record codec: header, payload, CRC32; and the payload layouts.
+
+Record: magic "PS" (2), version (1), type (1), seq (4), payload length (2), payload,
+CRC32 of all before it (4); big-endian. Payloads are fixed-width structs. The bill keeps
+what a real dispenser's bill keeps (DOMAIN.md 1): sale number (TTC), time, nozzle,
+grade, price, preset, pulses, volume, amount, stop code, totalizers, and the card fields
+the card sale fills (ASN, balance, CTC, TAC, GMAC, PSAM TTC, card type).
+The station imports this module too: one codec for both ends.
+"""
+import binascii
+import struct
+
+MAGIC = 0x5053
+VERSION = 1
+_HDR = ">HBBIH"
+HDR_LEN = 10
+CRC_LEN = 4
+
+AUTHORIZED = 1  # written before any valve opens
+CHECKPOINT = 2  # progress of the sale in flight
+FINAL = 3  # settled sale
+ESCAPE = 4  # card pulled while grey-locked (card sale)
+UNLOCK = 5  # grey card settled later (补扣)
+EVENT = 6  # audit event
+ACK = 7  # the station acknowledged every record up to `seq`
+SNAPSHOT = 8  # totals and last sale, carried forward when old records are pruned
+TYPE_NAMES = {AUTHORIZED: "AUTHORIZED", CHECKPOINT: "CHECKPOINT", FINAL: "FINAL",
+              ESCAPE: "ESCAPE", UNLOCK: "UNLOCK", EVENT: "EVENT", ACK: "ACK",
+              SNAPSHOT: "SNAPSHOT"}
+
+# bill flags
+F_RECOVERED = 1  # settled at boot from the journal after a power cut
+F_WARNED = 2  # the power-fail warning came: the checkpointed volume is exact
+F_OVERRUN = 4  # delivered beyond the preset
+
+BILL_FIELDS = (
+    ("sale", "I"), ("time", "I"), ("nozzle", "B"), ("grade", "4s"), ("price", "I"),
+    ("mode", "1s"), ("preset_ml", "I"), ("preset_amount", "I"), ("pulses", "I"),
+    ("ml", "I"), ("amount", "I"), ("stop", "B"), ("flags", "B"), ("overrun_ml", "I"),
+    ("total_ml", "Q"), ("total_amount", "Q"), ("asn", "10s"), ("balance", "I"),
+    ("ctc", "H"), ("tac", "4s"), ("gmac", "4s"), ("psam_ttc", "I"), ("card_type", "B"),
+)
+_BILL_FMT = ">" + "".join(f for _, f in BILL_FIELDS)
+_TEXT = ("grade", "mode")  # str in the dict, NUL-padded ASCII in the record
+_BYTES = {"asn": 10, "tac": 4, "gmac": 4}
+_CP_FMT = ">IIIIB"  # sale, time, pulses, ml, flags
+_EVENT_FMT = ">IHii"  # time, code, a, b
+_ACK_FMT = ">II"  # acknowledged seq, time
+_SNAP_FMT = _BILL_FMT + "I"  # last bill + ack cursor
+
+PAYLOAD_LEN = {
+    AUTHORIZED: struct.calcsize(_BILL_FMT), CHECKPOINT: struct.calcsize(_CP_FMT),
+    FINAL: struct.calcsize(_BILL_FMT), ESCAPE: struct.calcsize(_BILL_FMT),
+    UNLOCK: struct.calcsize(_BILL_FMT), EVENT: struct.calcsize(_EVENT_FMT),
+    ACK: struct.calcsize(_ACK_FMT), SNAPSHOT: struct.calcsize(_SNAP_FMT),
+}
+BILL_TYPES = (AUTHORIZED, FINAL, ESCAPE, UNLOCK)
+SALE_TYPES = (FINAL, ESCAPE, UNLOCK)  # what the station must receive
+MAX_RECORD = HDR_LEN + max(PAYLOAD_LEN.values()) + CRC_LEN
+
+
+class RecordError(ValueError):
+    def __init__(self, seq, why):
+        super().__init__("record %s: %s" % ("?" if seq is None else seq, why))
+        self.seq = seq
+        self.why = why
+
+
+class VersionError(RecordError):
+    pass
+
+
+def _crc(data):
+    return binascii.crc32(data) & 0xFFFFFFFF
+
+
+def encode(rtype, seq, payload, version=VERSION):
+    hdr = struct.pack(_HDR, MAGIC, version, rtype, seq, len(payload))
+    return hdr + payload + struct.pack(">I", _crc(hdr + payload))
+
+
+def decode(data):
+    """(type, seq, payload) of one record; RecordError says what is wrong with it."""
+    if len(data) < HDR_LEN + CRC_LEN:
+        raise RecordError(None, "short record (%d bytes)" % len(data))
+    magic, version, rtype, seq, n = struct.unpack(_HDR, data[:HDR_LEN])
+    if magic != MAGIC:
+        raise RecordError(None, "bad magic")
+    if version > VERSION:
+        raise VersionError(seq, "journal version %d is newer than this firmware's %d"
+                           % (version, VERSION))
+    if version < 1:
+        raise RecordError(seq, "bad version %d" % version)
+    if len(data) != HDR_LEN + n + CRC_LEN:
+        raise RecordError(seq, "bad length %d for %d bytes" % (n, len(data)))
+    body = data[:HDR_LEN + n]
+    if struct.unpack(">I", data[HDR_LEN + n:])[0] != _crc(body):
+        raise RecordError(seq, "bad CRC")
+    if rtype not in PAYLOAD_LEN:
+        raise RecordError(seq, "unknown type %d" % rtype)
+    if n != PAYLOAD_LEN[rtype]:
+        raise RecordError(seq, "bad length %d for %s" % (n, TYPE_NAMES[rtype]))
+    return rtype, seq, data[HDR_LEN:HDR_LEN + n]
+
+
+def new_bill():
+    bill = {}
+    for name, _fmt in BILL_FIELDS:
+        if name in _TEXT:
+            bill[name] = ""
+        elif name in _BYTES:
+            bill[name] = bytes(_BYTES[name])
+        else:
+            bill[name] = 0
+    return bill
+
+
+def pack_bill(bill, extra=None):
+    values = []
+    for name, _ in BILL_FIELDS:
+        v = bill[name]
+        if name in _TEXT:
+            v = v.encode()
+        values.append(v)
+    if extra is None:
+        return struct.pack(_BILL_FMT, *values)
+    values.append(extra)
+    return struct.pack(_SNAP_FMT, *values)
+
+
+def unpack_bill(payload):
+    fmt = _SNAP_FMT if len(payload) == PAYLOAD_LEN[SNAPSHOT] else _BILL_FMT
+    values = struct.unpack(fmt, payload)
+    bill = {}
+    for i in range(len(BILL_FIELDS)):
+        name = BILL_FIELDS[i][0]
+        v = values[i]
+        if name in _TEXT:
+            v = v.rstrip(b"\0").decode()
+        bill[name] = v
+    if fmt is _SNAP_FMT:
+        return bill, values[-1]
+    return bill
+
+
+def pack_checkpoint(sale, time, pulses, ml, flags):
+    return struct.pack(_CP_FMT, sale, time, pulses, ml, flags)
+
+
+def unpack_checkpoint(payload):
+    sale, time, pulses, ml, flags = struct.unpack(_CP_FMT, payload)
+    return {"sale": sale, "time": time, "pulses": pulses, "ml": ml, "flags": flags}
+
+
+def pack_event(time, code, a=0, b=0):
+    return struct.pack(_EVENT_FMT, time, code, a, b)
+
+
+def unpack_event(payload):
+    time, code, a, b = struct.unpack(_EVENT_FMT, payload)
+    return {"time": time, "code": code, "a": a, "b": b}
+
+
+def pack_ack(seq, time):
+    return struct.pack(_ACK_FMT, seq, time)
+
+
+def unpack_ack(payload):
+    return struct.unpack(_ACK_FMT, payload)

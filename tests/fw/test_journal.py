@@ -1,0 +1,224 @@
+import os
+
+from _t import raises, rmtree, tmpdir
+from pumpside import journal
+from pumpside import record as rec
+
+T0 = 1_700_000_000
+
+
+def _bill(**kw):
+    b = rec.new_bill()
+    b.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
+              "preset_ml": 20000})
+    b.update(kw)
+    return b
+
+
+class Dir:
+    def __enter__(self):
+        self.path = tmpdir()
+        return self.path + "/j"
+
+    def __exit__(self, *exc):
+        rmtree(self.path)
+
+
+def _sale(jr, ml, t=T0):
+    jr.begin(_bill(time=t))
+    jr.checkpoint(t, ml // 10, ml)
+    return jr.finish(t, ml // 10, ml, ml * 7590 // 10000, 1)
+
+
+def _files(root):
+    out = []
+    for d in sorted(os.listdir(root)):
+        if d.startswith("j"):
+            out += [d + "/" + n for n in sorted(os.listdir(root + "/" + d))]
+        else:
+            out.append(d)
+    return out
+
+
+def test_record_round_trip_and_sizes():
+    b = _bill(sale=7, pulses=2000, ml=20000, amount=15180, asn=b"1234567890")
+    data = rec.encode(rec.FINAL, 42, rec.pack_bill(b))
+    assert len(data) <= rec.MAX_RECORD <= 128  # fits a littlefs inline file
+    rtype, seq, payload = rec.decode(data)
+    assert (rtype, seq) == (rec.FINAL, 42)
+    assert rec.unpack_bill(payload) == b
+
+
+def test_corrupt_records_say_what_and_which():
+    data = bytearray(rec.encode(rec.FINAL, 9, rec.pack_bill(_bill())))
+    bad = bytearray(data)
+    bad[20] ^= 0x40
+    e = raises(rec.RecordError, rec.decode, bytes(bad))
+    assert e.seq == 9 and e.why == "bad CRC"
+    assert "length" in raises(rec.RecordError, rec.decode, bytes(data[:-3])).why
+    assert "short" in raises(rec.RecordError, rec.decode, b"PS").why
+    assert "magic" in raises(rec.RecordError, rec.decode, b"XX" + bytes(data[2:])).why
+    unknown = rec.encode(99, 5, b"abc")
+    assert "unknown type" in raises(rec.RecordError, rec.decode, unknown).why
+    newer = rec.encode(rec.FINAL, 6, rec.pack_bill(_bill()), version=rec.VERSION + 1)
+    e = raises(rec.VersionError, rec.decode, newer)
+    assert "newer" in str(e) and e.seq == 6
+
+
+def test_sales_survive_reopen_with_totals_and_last_sale():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        _sale(jr, 20000)
+        _sale(jr, 5000)
+        again = journal.Journal(root)
+        assert again.open() == []
+        assert again.sale_no == 2 and again.next_seq == 5
+        assert again.totals.volume_ml == 25000 and again.last["ml"] == 5000
+        assert again.unsynced == 2 and again.unsynced_amount == 15180 + 3795
+        assert again.open_sale is None and again.recover(T0) is None
+
+
+def test_power_cut_mid_sale_settles_once_from_the_checkpoint():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        jr.begin(_bill())
+        jr.checkpoint(T0, 700, 7000)
+        jr.checkpoint(T0, 1234, 12340, rec.F_WARNED)
+        # power cut: no FINAL; next boot
+        jr = journal.Journal(root)
+        jr.open()
+        assert jr.open_sale["sale"] == 1 and jr.cp["pulses"] == 1234
+        bill = jr.recover(T0 + 5)
+        assert bill["ml"] == 12340 and bill["amount"] == 9366 and bill["stop"] == 9
+        assert bill["flags"] == rec.F_RECOVERED | rec.F_WARNED
+        jr = journal.Journal(root)  # and a second boot settles nothing again
+        jr.open()
+        assert jr.recover(T0 + 9) is None and jr.unsynced == 1 and jr.totals.volume_ml == 12340
+
+
+def test_cut_before_first_checkpoint_settles_zero_and_never_reuses_seq():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        jr.begin(_bill())
+        jr = journal.Journal(root)
+        jr.open()
+        bill = jr.recover(T0)
+        assert bill["ml"] == 0 and bill["flags"] == rec.F_RECOVERED
+        assert jr.begin(_bill()) == 2 and jr.next_seq == 4
+
+
+def test_corrupt_record_skipped_with_neighbours_kept():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        for ml in (1000, 2000, 3000):
+            _sale(jr, ml)
+        victim = root + "/j0000/%08x" % 4  # the second sale's FINAL
+        with open(victim, "rb") as f:
+            data = bytearray(f.read())
+        data[30] ^= 0xFF
+        with open(victim, "wb") as f:
+            f.write(data)
+        jr = journal.Journal(root)
+        assert jr.open() == [(4, "bad CRC")]
+        finals = [s for s, t, p in jr.read() if t == rec.FINAL]
+        assert finals == [2, 6]
+        assert jr.next_seq == 7 and jr.totals.volume_ml == 6000
+
+
+def test_newer_journal_refused_and_left_untouched():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        _sale(jr, 1000)
+        newer = rec.encode(rec.FINAL, 3, rec.pack_bill(_bill()), version=rec.VERSION + 1)
+        with open(root + "/j0000/00000003", "wb") as f:
+            f.write(newer)
+        before = _files(root)
+        e = raises(rec.VersionError, journal.Journal(root).open)
+        assert "newer than this firmware" in str(e)
+        assert _files(root) == before
+
+
+def test_stray_and_unknown_files_reported_not_fatal():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        _sale(jr, 1000)
+        with open(root + "/j0000/notes.txt", "w") as f:
+            f.write("hello")
+        with open(root + "/j0000/00000003", "wb") as f:
+            f.write(rec.encode(77, 3, b"??"))
+        jr = journal.Journal(root)
+        bad = jr.open()
+        assert (3, "unknown type 77") in bad and len(bad) == 2
+        assert jr.begin(_bill()) == 2 and jr.next_seq == 5
+
+
+def test_ack_prunes_acknowledged_segments_and_keeps_totals():
+    with Dir() as root:
+        jr = journal.Journal(root, segment=4)
+        jr.open()
+        for _ in range(6):
+            _sale(jr, 1000)  # seqs 1..12 over directories j0000..j0003
+        assert jr.unsynced == 6
+        jr.ack(8, T0)
+        assert jr.unsynced == 2 and jr.unsynced_amount == 2 * 759
+        names = sorted(n for n in os.listdir(root) if n.startswith("j"))
+        assert names == ["j0002", "j0003"]
+        jr.ack(12, T0)
+        jr = journal.Journal(root, segment=4)
+        jr.open()
+        assert jr.totals.volume_ml == 6000 and jr.last["ml"] == 1000 and jr.unsynced == 0
+        assert jr.sale_no == 6 and jr.ack_seq == 12
+        raises(journal.JournalError, jr.ack, 999, T0)
+
+
+def test_unacknowledged_records_are_never_pruned():
+    with Dir() as root:
+        jr = journal.Journal(root, segment=4)
+        jr.open()
+        for _ in range(6):
+            _sale(jr, 1000)
+        assert jr.prune() == 0
+        assert len([s for s, t, p in jr.read() if t == rec.FINAL]) == 6
+
+
+def test_unauthorised_flow_counts_in_the_volume_total():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        jr.event(T0, journal.EV_UNAUTHORIZED, 40)
+        _sale(jr, 1000)
+        jr.event(T0, journal.EV_UNAUTHORIZED, 30)
+        jr = journal.Journal(root)
+        jr.open()
+        assert jr.totals.volume_ml == 1070 and jr.totals.amount == 759
+
+
+class _Cfg:
+    max_unsynced_sales = 3
+    max_unsynced_amount = 2000
+    max_unsynced_age_s = 3600
+    storage_reserve_blocks = 8
+
+
+def test_offline_limits():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        cfg = _Cfg()
+        assert jr.refusal(cfg, T0, 100) is None
+        assert jr.refusal(cfg, T0, 7) == "storage_full"
+        _sale(jr, 1000)
+        assert jr.refusal(cfg, T0 + 3600, 100) == "offline_age"
+        _sale(jr, 10000)
+        assert jr.refusal(cfg, T0, 100) == "offline_amount"
+        cfg.max_unsynced_amount = 10**9
+        _sale(jr, 1000)
+        assert jr.refusal(cfg, T0, 100) == "offline_count"
+        jr.ack(jr.next_seq - 1, T0)
+        assert jr.refusal(cfg, T0 + 99999, 100) is None
