@@ -11,7 +11,7 @@ import asyncio
 
 from . import config, dispenser, hal, journal, log, meter, prompts, storage
 from . import record as rec
-from .compat import print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .compat import print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 _MAX_DIGITS = 6
 _NOTE_MS = 3000
@@ -136,6 +136,7 @@ class Pump:
         """Storage trouble: stop selling, keep every record, say why."""
         if self.closed is None:
             self.closed = why
+            self.core.cancel(ticks_ms())  # no fuel that the journal cannot record
             log.event("closed", {"why": why})
 
     def _service(self, digits, now):
@@ -181,7 +182,10 @@ class Pump:
         if warned:
             core.power_fail(now)
             if pulses != self._cp_pulses or not self._cp_warned:
+                t0 = ticks_us()
                 self._checkpoint(pulses, now, True)
+                log.event("power_warning", {"pulses": pulses, "commit_us":
+                                            ticks_diff(ticks_us(), t0)})
             return
         moved = pulses - self._cp_pulses
         if moved <= 0:

@@ -1,18 +1,23 @@
 """Power-fail-safe sale journal: append-only records, recovery, ack cursor, limits.
 
-Layout on the journal's filesystem (littlefs on the board's flash):
-  <root>/jNNNN/SSSSSSSS   one record per file; SSSSSSSS = seq (hex), NNNN = seq // segment
-  <root>/cp               CHECKPOINT of the sale in flight (one record, rewritten)
-  <root>/ack              ACK: the station holds every record up to its seq (rewritten)
-Why one file per record: littlefs commits a small file inside its directory's metadata
-log, atomically and without copying a data block. Appending records to one big file
-with a sync each time copies the file's last 4 KB block on every append (measured:
-~1.8 KB programmed and 4 KB erased per 128-byte record, against ~0.1 KB for a small
-file; see `make bench`). A record therefore exists whole or not at all; the CRC still
-catches bit rot.
+Layout on the journal's filesystem (littlefs on the board's flash), chosen from measured
+flash wear and space (`make bench`):
+  <root>/sale    AUTHORIZED record of the sale in flight   } rewritten in place, never
+  <root>/cp      its latest CHECKPOINT                     } deleted; a stale one is
+  <root>/ack     ACK: the station holds records <= seq     } known by its numbers
+  <root>/jNNNN   log segment: settled records (FINAL, ESCAPE, UNLOCK, EVENT, SNAPSHOT)
+                 with seq NNNN*32 .. NNNN*32+31, appended one at a time
+Why: a rewrite of an existing small file is one atomic littlefs metadata commit (~90 B
+programmed), so the many in-flight writes of a sale cost little. An append to a file is
+atomic too, but copies the file's last block (~2 KB programmed, 4 KB erased); it is paid
+once per settled sale, and a segment never outgrows one 4 KB block. One file per record
+would wear less but costs ~770 B of flash per 107-byte record in directory metadata
+(3 MB for the 2,000-sale offline limit); segments hold the same 2,000 sales in ~250 KB.
+(A new file's creation is committed at open, so a cut there leaves it empty: the
+in-flight files are created once and then only rewritten.)
 
 Write-ahead order: AUTHORIZED before a valve opens, CHECKPOINTs while fuelling, FINAL
-before "done" is shown. A boot after a power cut finds the AUTHORIZED sale without FINAL
+before "done" is shown. A boot after a power cut finds an AUTHORIZED sale with no FINAL
 and settles it from the checkpoint. Segments the station acknowledged are pruned;
 nothing unacknowledged is ever removed. A record from a newer firmware stops the scan
 before anything is written.
@@ -23,7 +28,7 @@ from . import meter
 from . import record as rec
 from .dispenser import STOP_POWER
 
-SEGMENT = 64  # records per directory
+SEGMENT = 32  # records per segment file: 32 x 107 B stays within one 4 KB block
 EV_UNAUTHORIZED = 1  # unauthorised flow: a = ml metered (it counts in the volume total)
 EV_LOCK = 2  # pump locked: a = stop code
 EV_UNLOCK = 3  # lock cleared by a technician
@@ -46,99 +51,171 @@ def _write(path, data):
         f.write(data)
 
 
-def _remove(path):
+def _append(path, data):
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+def _segment_index(name):
+    """NNNN of a segment file called jNNNN (hex), else None."""
+    if len(name) != 5 or name[0] != "j":
+        return None
     try:
-        os.remove(path)
-    except OSError:
-        pass
+        return int(name[1:], 16)
+    except ValueError:
+        return None
+
+
+def split_segment(data, first_seq):
+    """Yield ((type, seq, payload), None) for each good record of a segment file and
+    ((None, seq, None), why) for a damaged one, which is skipped by searching for the
+    next record that decodes: the records around it are kept."""
+    pos = 0
+    expect = first_seq
+    n = len(data)
+    while pos < n:
+        good = None
+        try:
+            size = rec.record_size(data, pos)
+            rtype, seq, payload = rec.decode(data[pos:pos + size])
+            good = (rtype, seq, payload)
+        except rec.VersionError:
+            raise
+        except rec.RecordError as e:
+            why = e.why
+            seq = e.seq if e.seq is not None else expect
+        if good:
+            yield good, None
+            expect = good[1] + 1
+            pos += size
+            continue
+        yield (None, seq, None), why
+        nxt = _resync(data, pos + 1)
+        if nxt is None:
+            return
+        pos = nxt
+        expect = seq + 1
+
+
+def _resync(data, pos):
+    """The offset of the next record at or after `pos` that decodes, or None."""
+    magic = bytes([rec.MAGIC >> 8, rec.MAGIC & 0xFF])
+    while True:
+        pos = data.find(magic, pos)
+        if pos < 0:
+            return None
+        try:
+            rec.decode(data[pos:pos + rec.record_size(data, pos)])
+            return pos
+        except rec.VersionError:
+            return pos
+        except rec.RecordError:
+            pos += 1
 
 
 class Journal:
     def __init__(self, root, nozzle=1, segment=SEGMENT):
         self.root = root
         self.segment = segment
-        self.next_seq = 1
+        self.next_seq = 1  # next log seq
         self.ack_seq = 0
         self.sale_no = 0  # last sale number handed out (the TTC)
         self.totals = meter.Totalizer(nozzle)  # non-resettable; persisted in every FINAL
         self.last = None  # last settled bill, shown again on demand
         self.open_sale = None  # AUTHORIZED bill not yet settled
-        self.open_seq = 0
         self.unsynced = 0
         self.unsynced_amount = 0
         self.oldest_unsynced = 0  # time of the oldest unacknowledged sale, 0 if none
         self.records = 0
         self.corrupt = []  # (seq, why) found by open()
         self.cp = None  # checkpoint of the sale in flight
-        self._dir_totals = False  # newest directory holds a FINAL or SNAPSHOT
+        self._seg_totals = False  # newest segment holds a FINAL or SNAPSHOT
+        self._settled_sales = 0  # highest sale number settled in the log
+
+    def _path(self, name):
+        return self.root + "/" + name
+
+    def _segments(self):
+        """(index, name) of every segment file, oldest first."""
+        found = []
+        for name in os.listdir(self.root):
+            index = _segment_index(name)
+            if index is not None:
+                found.append((index, name))
+        found.sort()
+        return found
 
     # -- opening ----------------------------------------------------------------------
     def open(self):
         """Scan and verify everything; raise VersionError before writing a byte."""
         try:
-            names = sorted(os.listdir(self.root))
+            names = os.listdir(self.root)
         except OSError:
             names = None
         self.corrupt = []
         if names is None:
             os.mkdir(self.root)
             names = []
-        if "ack" in names:
-            got = self._decode_file(self.root + "/ack", None)
-            if got and got[0] == rec.ACK:
-                self.ack_seq = rec.unpack_ack(got[2])[0]
-        for d in names:
-            if len(d) == 5 and d[0] == "j":
-                self._scan_dir(d)
-        if "cp" in names:
-            got = self._decode_file(self.root + "/cp", None)
-            if got and got[0] == rec.CHECKPOINT:
-                self.cp = rec.unpack_checkpoint(got[2])
+        ack = self._load("ack", rec.ACK, names)
+        if ack:
+            self.ack_seq = rec.unpack_ack(ack[2])[0]
+        sale = self._load("sale", rec.AUTHORIZED, names)
+        cp = self._load("cp", rec.CHECKPOINT, names)
+        for name in sorted(names):
+            if name[0] == "j":
+                self._scan(name)
+        if sale:
+            bill = rec.unpack_bill(sale[2])
+            self._sale_seen(bill)
+            if bill["sale"] > self._settled_sales:
+                self.open_sale = bill
+                if cp:
+                    cp = rec.unpack_checkpoint(cp[2])
+                    if cp["sale"] == bill["sale"]:
+                        self.cp = cp
         return self.corrupt
 
-    def _decode_file(self, path, seq_name):
-        data = _read(path)
-        if data is None:
-            self.corrupt.append((seq_name, "unreadable"))
+    def _load(self, name, rtype, names):
+        if name not in names:
             return None
+        data = _read(self._path(name))
         try:
-            got = rec.decode(data)
+            got = rec.decode(data or b"")
         except rec.VersionError:
             raise
         except rec.RecordError as e:
-            self.corrupt.append((seq_name if seq_name is not None else e.seq, e.why))
+            self.corrupt.append((e.seq, name + ": " + e.why))
             return None
-        if seq_name is not None and got[1] != seq_name:
-            self.corrupt.append((seq_name, "seq %d in the wrong file" % got[1]))
+        if got[0] != rtype:
+            self.corrupt.append((got[1], name + ": holds a " + rec.TYPE_NAMES[got[0]]))
             return None
         return got
 
-    def _scan_dir(self, d):
-        path = self.root + "/" + d
-        self._dir_totals = False
-        for name in sorted(os.listdir(path)):
-            try:
-                seq = int(name, 16)
-            except ValueError:
-                self.corrupt.append((None, "stray file " + d + "/" + name))
-                continue
-            if seq >= self.next_seq:
+    def _scan(self, name):
+        index = _segment_index(name)
+        if index is None:
+            self.corrupt.append((None, "stray file " + name))
+            return
+        first = index * self.segment
+        self._seg_totals = False
+        data = _read(self._path(name)) or b""
+        for got, why in split_segment(data, first):
+            seq = got[1]
+            if why is not None and not first <= seq < first + self.segment:
+                seq = None  # a damaged header's seq is not to be believed
+            if seq is not None and seq >= self.next_seq:
                 self.next_seq = seq + 1  # never reuse a seq, not even a broken one's
-            got = self._decode_file(path + "/" + name, seq)
-            if got:
+            if why is not None:
+                self.corrupt.append((seq, why))
+            else:
                 self._apply(got[0], seq, got[2])
+        if self.next_seq <= first:
+            self.next_seq = first  # an empty segment still claims its numbers
 
     def _apply(self, rtype, seq, payload):
         self.records += 1
-        if rtype == rec.AUTHORIZED:
+        if rtype in rec.SALE_TYPES:
             bill = rec.unpack_bill(payload)
-            self.open_sale = bill
-            self.open_seq = seq
-            self._sale_seen(bill)
-        elif rtype in rec.SALE_TYPES:
-            bill = rec.unpack_bill(payload)
-            if self.open_sale is not None and self.open_sale["sale"] == bill["sale"]:
-                self.open_sale = None
             self._settled(seq, bill)
         elif rtype == rec.SNAPSHOT:
             bill, _ack = rec.unpack_bill(payload)
@@ -157,7 +234,9 @@ class Journal:
         self.totals.volume_ml = bill["total_ml"]
         self.totals.amount = bill["total_amount"]
         self.last = bill
-        self._dir_totals = True
+        self._seg_totals = True
+        if bill["sale"] > self._settled_sales:
+            self._settled_sales = bill["sale"]
 
     def _settled(self, seq, bill):
         self._sale_seen(bill)
@@ -169,24 +248,12 @@ class Journal:
                 self.oldest_unsynced = bill["time"]
 
     # -- writing ----------------------------------------------------------------------
-    def _append(self, rtype, payload):
+    def _log(self, rtype, payload):
         seq = self.next_seq
-        d = self.root + "/j%04x" % (seq // self.segment)
-        if seq % self.segment == 0 or seq == 1:
-            try:
-                os.mkdir(d)
-            except OSError:
-                pass  # exists
-            self._dir_totals = False
-        data = rec.encode(rtype, seq, payload)
-        try:
-            _write(d + "/%08x" % seq, data)
-        except OSError as e:
-            if e.args and e.args[0] == 2:  # ENOENT: the directory was lost with a cut
-                os.mkdir(d)
-                _write(d + "/%08x" % seq, data)
-            else:
-                raise
+        name = "j%04x" % (seq // self.segment)
+        if seq % self.segment == 0:
+            self._seg_totals = False
+        _append(self._path(name), rec.encode(rtype, seq, payload))
         self.next_seq = seq + 1
         self.records += 1
         return seq
@@ -197,7 +264,8 @@ class Journal:
         bill["sale"] = self.sale_no + 1
         bill["total_ml"] = self.totals.volume_ml
         bill["total_amount"] = self.totals.amount
-        self.open_seq = self._append(rec.AUTHORIZED, rec.pack_bill(bill))
+        _write(self._path("sale"), rec.encode(rec.AUTHORIZED, bill["sale"],
+                                              rec.pack_bill(bill)))
         self.sale_no = bill["sale"]
         self.open_sale = bill
         self.cp = None
@@ -208,7 +276,7 @@ class Journal:
         if sale is None:
             return
         payload = rec.pack_checkpoint(sale["sale"], time, pulses, ml, flags)
-        _write(self.root + "/cp", rec.encode(rec.CHECKPOINT, self.open_seq, payload))
+        _write(self._path("cp"), rec.encode(rec.CHECKPOINT, sale["sale"], payload))
         self.cp = rec.unpack_checkpoint(payload)
 
     def finish(self, time, pulses, ml, amount, stop, flags=0, overrun_ml=0):
@@ -223,11 +291,10 @@ class Journal:
         bill["overrun_ml"] = overrun_ml
         bill["total_ml"] = self.totals.volume_ml + ml
         bill["total_amount"] = self.totals.amount + amount
-        seq = self._append(rec.FINAL, rec.pack_bill(bill))
+        seq = self._log(rec.FINAL, rec.pack_bill(bill))
         self.open_sale = None
+        self.cp = None  # the in-flight files stay; their sale number marks them stale
         self._settled(seq, bill)
-        _remove(self.root + "/cp")
-        self.cp = None
         return bill
 
     def recover(self, time):
@@ -235,9 +302,8 @@ class Journal:
         or None. Exact when the checkpoint came from the power-fail warning."""
         sale = self.open_sale
         if sale is None:
-            _remove(self.root + "/cp")
             return None
-        cp = self.cp if self.cp is not None and self.cp["sale"] == sale["sale"] else None
+        cp = self.cp
         pulses = cp["pulses"] if cp else 0
         ml = cp["ml"] if cp else 0
         flags = rec.F_RECOVERED | (cp["flags"] & rec.F_WARNED if cp else 0)
@@ -245,7 +311,7 @@ class Journal:
                            STOP_POWER, flags)
 
     def event(self, time, code, a=0, b=0):
-        seq = self._append(rec.EVENT, rec.pack_event(time, code, a, b))
+        seq = self._log(rec.EVENT, rec.pack_event(time, code, a, b))
         if code == EV_UNAUTHORIZED and a > 0:
             self.totals.add(a, 0)
         return seq
@@ -256,31 +322,27 @@ class Journal:
             return
         if seq >= self.next_seq:
             raise JournalError("ack %d beyond the last record %d" % (seq, self.next_seq - 1))
-        _write(self.root + "/ack", rec.encode(rec.ACK, seq, rec.pack_ack(seq, time)))
+        _write(self._path("ack"), rec.encode(rec.ACK, seq, rec.pack_ack(seq, time)))
         self.ack_seq = seq
         self.prune()
         self._recount()
 
     def prune(self):
-        """Remove directories whose records the station holds, keeping the newest."""
-        dirs = sorted(n for n in os.listdir(self.root) if len(n) == 5 and n[0] == "j")
-        newest = "j%04x" % ((self.next_seq - 1) // self.segment)
-        doomed = [d for d in dirs if d != newest and
-                  (int(d[1:], 16) + 1) * self.segment - 1 <= self.ack_seq]
+        """Remove segments whose records the station holds, keeping the newest."""
+        newest = (self.next_seq - 1) // self.segment
+        doomed = [n for i, n in self._segments() if i != newest and
+                  (i + 1) * self.segment - 1 <= self.ack_seq]
         if not doomed:
             return 0
-        if not self._dir_totals and self.last is not None:
+        if not self._seg_totals and self.last is not None:
             # totals and the last sale must outlive the records that carried them
             snap = dict(self.last)
             snap["total_ml"] = self.totals.volume_ml
             snap["total_amount"] = self.totals.amount
-            self._append(rec.SNAPSHOT, rec.pack_bill(snap, self.ack_seq))
-            self._dir_totals = True
-        for d in doomed:
-            path = self.root + "/" + d
-            for name in os.listdir(path):
-                os.remove(path + "/" + name)
-            os.rmdir(path)
+            self._log(rec.SNAPSHOT, rec.pack_bill(snap, self.ack_seq))
+            self._seg_totals = True
+        for name in doomed:
+            os.remove(self._path(name))
         return len(doomed)
 
     def _recount(self):
@@ -297,25 +359,14 @@ class Journal:
 
     # -- reading ----------------------------------------------------------------------
     def read(self, after=0):
-        """Yield (seq, type, payload) of every valid record with seq > after, in order."""
-        for d in sorted(n for n in os.listdir(self.root) if len(n) == 5 and n[0] == "j"):
-            if (int(d[1:], 16) + 1) * self.segment - 1 <= after:
+        """Yield (seq, type, payload) of every valid log record with seq > after."""
+        for index, name in self._segments():
+            if (index + 1) * self.segment - 1 <= after:
                 continue
-            path = self.root + "/" + d
-            for name in sorted(os.listdir(path)):
-                try:
-                    seq = int(name, 16)
-                except ValueError:
-                    continue
-                if seq <= after:
-                    continue
-                data = _read(path + "/" + name)
-                try:
-                    rtype, rseq, payload = rec.decode(data or b"")
-                except rec.RecordError:
-                    continue
-                if rseq == seq:
-                    yield seq, rtype, payload
+            data = _read(self._path(name)) or b""
+            for got, why in split_segment(data, index * self.segment):
+                if why is None and got[1] > after:
+                    yield got[1], got[0], got[2]
 
     # -- limits -----------------------------------------------------------------------
     def refusal(self, cfg, now, free_blocks):

@@ -79,6 +79,18 @@ def encode(rtype, seq, payload, version=VERSION):
     return hdr + payload + struct.pack(">I", _crc(hdr + payload))
 
 
+def record_size(data, pos=0):
+    """Size of the record starting at `pos`, from its header (RecordError if no header)."""
+    if len(data) - pos < HDR_LEN:
+        raise RecordError(None, "short record (%d bytes)" % (len(data) - pos))
+    magic, _v, _t, seq, n = struct.unpack(_HDR, data[pos:pos + HDR_LEN])
+    if magic != MAGIC:
+        raise RecordError(None, "bad magic")
+    if n > MAX_RECORD:
+        raise RecordError(seq, "bad length %d" % n)
+    return HDR_LEN + n + CRC_LEN
+
+
 def decode(data):
     """(type, seq, payload) of one record; RecordError says what is wrong with it."""
     if len(data) < HDR_LEN + CRC_LEN:

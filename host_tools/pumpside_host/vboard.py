@@ -46,7 +46,7 @@ class VirtualPump:
     """A bench and the firmware process. Use as a context manager."""
 
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=HEAPSIZE,
-                 echo=False):
+                 echo=False, flash_blocks=256):
         self.bench = bench or Bench()
         self.config = dict(DEFAULT_CONFIG if config is None else config)
         self._tmp = None
@@ -56,6 +56,7 @@ class VirtualPump:
         self.device_dir = Path(device_dir)
         self.heapsize = heapsize
         self.echo = echo
+        self.flash_blocks = flash_blocks
         self.lines = []  # every console line
         self.events = queue.Queue()  # (name, fields)
         self.seen = []  # every event so far
@@ -65,7 +66,7 @@ class VirtualPump:
         text = raw if raw is not None else json.dumps(self.config if config is None else config)
         (self.device_dir / "config.json").write_text(text)
 
-    def start(self, write_config=True):
+    def start(self, write_config=True, flash_fault=None):
         if self.bench.port is None:
             self.bench.start()
         if write_config:
@@ -73,22 +74,31 @@ class VirtualPump:
         env = dict(os.environ)
         env["MICROPYPATH"] = ".frozen:" + str(SIM_BOARD) + ":" + str(FIRMWARE)
         env["PUMPSIDE_BENCH"] = "127.0.0.1:%d" % self.bench.port
+        env["PUMPSIDE_FLASH_BLOCKS"] = str(self.flash_blocks)
+        env.pop("PUMPSIDE_FLASH_FAULT", None)
+        if flash_fault:
+            env["PUMPSIDE_FLASH_FAULT"] = flash_fault
         cmd = [micropython_binary(), "-X", "heapsize=" + self.heapsize,
                str(FIRMWARE / "main.py")]
         self.proc = subprocess.Popen(cmd, cwd=self.device_dir, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        threading.Thread(target=self._read, daemon=True, name="vpump-console").start()
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True,
+                                        name="vpump-console")
+        self._reader.start()
         return self
 
-    def _read(self):
-        for raw in self.proc.stdout:
+    def _read(self, proc):
+        for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.lines.append(line)
             if self.echo:
                 print(line, flush=True)
             if line.startswith("@"):
                 name, _, rest = line[1:].partition(" ")
-                fields = json.loads(rest) if rest else {}
+                try:
+                    fields = json.loads(rest) if rest else {}
+                except ValueError:  # a line cut short by a kill
+                    continue
                 self.seen.append((name, fields))
                 self.events.put((name, fields))
 
@@ -114,10 +124,65 @@ class VirtualPump:
     def wait_state(self, state, timeout=10.0):
         return self.wait_event("state", timeout, lambda f: f["state"] == state)
 
-    def stop(self):
+    def power_cut(self, warn, holdup_s=0.08):
+        """Mains off (the fuel stops with it), then the process dies: at once, or after
+        the hold-up time during which the supply monitor's warning is up."""
+        self.bench.power_off(warn)
+        if warn:
+            time.sleep(holdup_s)
+        self.kill()
+
+    def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
+        if self.proc:
             self.proc.wait(5)
+            self._reader.join(5)
+
+    def reboot(self, flash_fault=None):
+        """Power back on and boot again from the same flash and config."""
+        self.kill()
+        self.bench.power_on()
+        while not self.events.empty():
+            self.events.get_nowait()
+        return self.start(write_config=False, flash_fault=flash_fault)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def flash_tool(self, *args):
+        """Run mp/flash_tool.py on this board's flash image (the board must be off)."""
+        env = dict(os.environ)
+        env["MICROPYPATH"] = ".frozen:" + str(SIM_BOARD) + ":" + str(FIRMWARE)
+        env["PUMPSIDE_FLASH_BLOCKS"] = str(self.flash_blocks)
+        env.pop("PUMPSIDE_FLASH_FAULT", None)
+        out = subprocess.run([micropython_binary(), "-X", "heapsize=" + self.heapsize,
+                              str(Path(__file__).parent / "mp" / "flash_tool.py"), *args],
+                             cwd=self.device_dir, env=env, capture_output=True, text=True,
+                             timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError("flash_tool %s failed: %s"
+                               % (args[0], (out.stdout + out.stderr)[-2000:]))
+        return out.stdout
+
+    def dump_journal(self):
+        """Every journal record on the flash image, read by the firmware's own code on the
+        unix port without writing to the flash: {"records": [...], "corrupt": [...]}."""
+        out = self.flash_tool("dump")
+        records, corrupt, other = [], [], {}
+        for line in out.splitlines():
+            item = json.loads(line)
+            kind = item.pop("kind")
+            if kind == "record":
+                records.append(item)
+            elif kind == "corrupt":
+                corrupt.append(item)
+            else:
+                other[kind] = item
+        return {"records": records, "corrupt": corrupt, **other}
+
+    def stop(self):
+        self.kill()
         self.bench.stop()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -11,11 +11,11 @@ FAST_TIMEOUTS = {"no_flow_timeout_ms": 1500, "no_pulse_timeout_ms": 1000, "done_
 def make_pump():
     pumps = []
 
-    def make(bench=None, **config):
+    def make(bench=None, flash_blocks=256, **config):
         cfg = dict(DEFAULT_CONFIG)
         cfg.update(FAST_TIMEOUTS)
         cfg.update(config)
-        vp = VirtualPump(config=cfg, bench=bench or Bench())
+        vp = VirtualPump(config=cfg, bench=bench or Bench(), flash_blocks=flash_blocks)
         pumps.append(vp)
         vp.start()
         vp.wait_state("IDLE", 10)

@@ -139,6 +139,7 @@ def test_sale_settles_into_the_journal_with_checkpoints():
     jr = pump.journal
     assert jr.open_sale is None and jr.last["ml"] == 1000 and jr.last["amount"] == 759
     assert jr.totals.volume_ml == 1000 and jr.unsynced == 1 and jr.cp is None
+    assert jr.recover(0) is None  # the stale checkpoint file settles nothing
 
 
 def test_offline_limit_refuses_new_sales_with_a_prompt():
@@ -154,3 +155,26 @@ def test_power_warning_refuses_new_sales():
     board.power_warning = True
     _keys(pump, "V100E")
     assert pump.core.state == dispenser.IDLE and pump.journal.open_sale is None
+
+
+def test_journal_write_failure_closes_the_pump_and_says_why():
+    board, pump = _pump()
+    _keys(pump, "V100E")
+    assert pump.journal.open_sale is not None
+
+    def full(*args):
+        raise OSError(28)  # ENOSPC
+
+    pump.journal.checkpoint = full
+    pump.journal.finish = full
+    board.is_lifted = True
+    pump.disp.tick()
+    board.a = board.b = 80
+    pump.disp.tick()
+    assert pump.closed is not None and "journal write failed" in pump.closed
+    pump.disp.tick()  # the next control tick shuts the valves
+    assert pump.core.state == dispenser.SETTLING and board.valve_log[-1] == (False, False)
+    lines = pump.screen(ticks_ms())
+    assert lines[1:3] == ["暂停服务", "Pump closed"]
+    _keys(pump, "V100E")  # no new sale while closed
+    assert pump.journal.sale_no == 1

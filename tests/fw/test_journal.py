@@ -32,12 +32,18 @@ def _sale(jr, ml, t=T0):
 
 def _files(root):
     out = []
-    for d in sorted(os.listdir(root)):
-        if d.startswith("j"):
-            out += [d + "/" + n for n in sorted(os.listdir(root + "/" + d))]
-        else:
-            out.append(d)
+    for name in sorted(os.listdir(root)):
+        with open(root + "/" + name, "rb") as f:
+            out.append((name, f.read()))
     return out
+
+
+def _flip(path, offset):
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[offset] ^= 0xFF
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def test_record_round_trip_and_sizes():
@@ -73,7 +79,7 @@ def test_sales_survive_reopen_with_totals_and_last_sale():
         _sale(jr, 5000)
         again = journal.Journal(root)
         assert again.open() == []
-        assert again.sale_no == 2 and again.next_seq == 5
+        assert again.sale_no == 2 and again.next_seq == 3
         assert again.totals.volume_ml == 25000 and again.last["ml"] == 5000
         assert again.unsynced == 2 and again.unsynced_amount == 15180 + 3795
         assert again.open_sale is None and again.recover(T0) is None
@@ -107,7 +113,7 @@ def test_cut_before_first_checkpoint_settles_zero_and_never_reuses_seq():
         jr.open()
         bill = jr.recover(T0)
         assert bill["ml"] == 0 and bill["flags"] == rec.F_RECOVERED
-        assert jr.begin(_bill()) == 2 and jr.next_seq == 4
+        assert jr.begin(_bill()) == 2 and jr.next_seq == 2
 
 
 def test_corrupt_record_skipped_with_neighbours_kept():
@@ -116,17 +122,20 @@ def test_corrupt_record_skipped_with_neighbours_kept():
         jr.open()
         for ml in (1000, 2000, 3000):
             _sale(jr, ml)
-        victim = root + "/j0000/%08x" % 4  # the second sale's FINAL
-        with open(victim, "rb") as f:
-            data = bytearray(f.read())
-        data[30] ^= 0xFF
-        with open(victim, "wb") as f:
-            f.write(data)
+        size = rec.HDR_LEN + rec.PAYLOAD_LEN[rec.FINAL] + rec.CRC_LEN
+        _flip(root + "/j0000", size + 30)  # inside the second sale's FINAL
         jr = journal.Journal(root)
-        assert jr.open() == [(4, "bad CRC")]
+        assert jr.open() == [(2, "bad CRC")]
         finals = [s for s, t, p in jr.read() if t == rec.FINAL]
-        assert finals == [2, 6]
-        assert jr.next_seq == 7 and jr.totals.volume_ml == 6000
+        assert finals == [1, 3]
+        assert jr.next_seq == 4 and jr.totals.volume_ml == 6000
+        _flip(root + "/j0000", size + 4)  # and a garbled seq is not believed
+        jr = journal.Journal(root)
+        assert jr.open() == [(None, "bad CRC")] and jr.next_seq == 4
+        _flip(root + "/j0000", size)  # and a broken header: found again past it
+        jr = journal.Journal(root)
+        assert jr.open() == [(2, "bad magic")]
+        assert [s for s, t, p in jr.read()] == [1, 3]
 
 
 def test_newer_journal_refused_and_left_untouched():
@@ -134,8 +143,8 @@ def test_newer_journal_refused_and_left_untouched():
         jr = journal.Journal(root)
         jr.open()
         _sale(jr, 1000)
-        newer = rec.encode(rec.FINAL, 3, rec.pack_bill(_bill()), version=rec.VERSION + 1)
-        with open(root + "/j0000/00000003", "wb") as f:
+        newer = rec.encode(rec.FINAL, 32, rec.pack_bill(_bill()), version=rec.VERSION + 1)
+        with open(root + "/j0001", "wb") as f:
             f.write(newer)
         before = _files(root)
         e = raises(rec.VersionError, journal.Journal(root).open)
@@ -148,32 +157,43 @@ def test_stray_and_unknown_files_reported_not_fatal():
         jr = journal.Journal(root)
         jr.open()
         _sale(jr, 1000)
-        with open(root + "/j0000/notes.txt", "w") as f:
+        with open(root + "/jzzzz", "w") as f:
             f.write("hello")
-        with open(root + "/j0000/00000003", "wb") as f:
-            f.write(rec.encode(77, 3, b"??"))
+        with open(root + "/j0000", "ab") as f:
+            f.write(rec.encode(77, 2, b"??"))
+        jr = journal.Journal(root)
+        jr.open()
+        _sale(jr, 2000)  # a good record after the bad one
         jr = journal.Journal(root)
         bad = jr.open()
-        assert (3, "unknown type 77") in bad and len(bad) == 2
-        assert jr.begin(_bill()) == 2 and jr.next_seq == 5
+        assert (2, "unknown type 77") in bad and (None, "stray file jzzzz") in bad
+        assert len(bad) == 2
+        assert [s for s, t, p in jr.read()] == [1, 3] and jr.totals.volume_ml == 3000
 
 
 def test_ack_prunes_acknowledged_segments_and_keeps_totals():
     with Dir() as root:
         jr = journal.Journal(root, segment=4)
         jr.open()
-        for _ in range(6):
-            _sale(jr, 1000)  # seqs 1..12 over directories j0000..j0003
-        assert jr.unsynced == 6
+        for _ in range(10):
+            _sale(jr, 1000)  # FINALs 1..10 in segments j0000 (1-3), j0001, j0002 (8-10)
+        assert jr.unsynced == 10
         jr.ack(8, T0)
         assert jr.unsynced == 2 and jr.unsynced_amount == 2 * 759
         names = sorted(n for n in os.listdir(root) if n.startswith("j"))
-        assert names == ["j0002", "j0003"]
-        jr.ack(12, T0)
+        assert names == ["j0002"]
+        jr.ack(10, T0)
         jr = journal.Journal(root, segment=4)
         jr.open()
-        assert jr.totals.volume_ml == 6000 and jr.last["ml"] == 1000 and jr.unsynced == 0
-        assert jr.sale_no == 6 and jr.ack_seq == 12
+        assert jr.totals.volume_ml == 10000 and jr.last["ml"] == 1000 and jr.unsynced == 0
+        assert jr.sale_no == 10 and jr.ack_seq == 10
+        for _ in range(3):
+            _sale(jr, 500)  # j0002 full, on into j0003 (12, 13)
+        jr.ack(13, T0)  # j0002 goes: a SNAPSHOT carries the totals on
+        jr = journal.Journal(root, segment=4)
+        jr.open()
+        assert sorted(n for n in os.listdir(root) if n.startswith("j")) == ["j0003"]
+        assert jr.totals.volume_ml == 11500 and jr.sale_no == 13 and jr.last["ml"] == 500
         raises(journal.JournalError, jr.ack, 999, T0)
 
 

@@ -1,0 +1,205 @@
+"""Power-cut campaign: random sales on the virtual pump, cut at random moments.
+
+Cuts: mains lost with the supply monitor's warning (the firmware gets its hold-up time),
+mains lost without warning (kill -9 at once), and cuts inside the flash itself (a
+program that never happens, a torn program, a half-done erase; armed at boot, they fire
+at the Nth flash operation, during a sale or during the next boot's own recovery).
+After each cut the pump boots again from the same flash and must mount and verify its
+journal. At the end every sale the bench delivered must be in the journal exactly once,
+with the bench's volume: exact when the warning came, within one checkpoint without.
+"""
+import random
+import sys
+import time
+
+from .bench import Bench
+from .vboard import DEFAULT_CONFIG, VirtualPump
+
+K_FACTOR = 100000  # pulses per litre x 1000 (the default config's)
+
+
+def _campaign_config(checkpoint_ml):
+    cfg = dict(DEFAULT_CONFIG)
+    cfg.update(checkpoint_ml=checkpoint_ml, checkpoint_ms=1000, slow_lead_ml=150,
+               no_flow_timeout_ms=3000, no_pulse_timeout_ms=2000, settle_ms=150,
+               done_show_ms=0, max_unsynced_sales=100000, max_unsynced_amount=2000000000)
+    return cfg
+
+
+class Campaign:
+    def __init__(self, cuts, seed, checkpoint_ml=200, lpm=90.0, flash_blocks=2048, log=None,
+                 cut_share=0.75):
+        self.rng = random.Random(seed)
+        self.cuts_wanted = cuts
+        self.checkpoint_ml = checkpoint_ml
+        self.bench = Bench(fast_lpm=lpm, slow_lpm=20.0)
+        self.cut_share = cut_share  # share of sales cut at a random moment
+        self.vp = VirtualPump(config=_campaign_config(checkpoint_ml), bench=self.bench,
+                              flash_blocks=flash_blocks)
+        self.lpm = lpm
+        self.log = log or (lambda text: None)
+        self.sales = {}  # sale number -> {"pulses": bench truth, "warned": bool}
+        self.cuts = {"warn": 0, "hard": 0, "flash": 0}
+        self.boots = 0
+        self.boot_failures = []  # boots whose journal did not mount and verify
+        self.corrupt_seen = 0
+        self.details = []  # what went wrong, for the report
+        self.armed = None
+
+    # -- one boot ---------------------------------------------------------------------
+    def _boot(self, first=False):
+        fault = None
+        if not first and self.rng.random() < 0.35:
+            fault = "%s:%d" % (self.rng.choice(("program", "torn", "torn", "erase")),
+                               self.rng.randint(1, 40))
+        self.vp.reboot(flash_fault=fault) if not first else self.vp.start()
+        self.armed = fault
+        self.boots += 1
+        try:
+            report = self.vp.wait_event("journal", 30)
+        except RuntimeError:  # the armed flash fault fired during boot or recovery
+            self._count_flash_cut()
+            return self._boot()
+        except TimeoutError:
+            closed = [f for n, f in self.vp.seen if n == "closed"]
+            self.boot_failures.append(closed[-1]["why"] if closed else "no journal report")
+            raise
+        self.corrupt_seen += report["corrupt"]
+        if report["corrupt"]:
+            self.details.append({"boot": self.boots, "corrupt": [
+                f for n, f in self.vp.seen if n == "journal_corrupt"], "armed": self.armed})
+        try:
+            self.vp.wait_state("IDLE", 10)
+        except RuntimeError:
+            self._count_flash_cut()
+            return self._boot()
+        return report
+
+    def _count_flash_cut(self):
+        self.vp.kill()
+        self.cuts["flash"] += 1
+
+    def cut_count(self):
+        return sum(self.cuts.values())
+
+    # -- one sale -----------------------------------------------------------------------
+    def _sale(self):
+        rng = self.rng
+        vp = self.vp
+        bench = self.bench
+        preset_ml = rng.choice((200, 400, 700, 1000, 1500, 2500))
+        start = bench.counts()[0]
+        sale = None
+        died = False
+        bench.press("V%dE" % (preset_ml // 10))
+        try:
+            sale = vp.wait_event("authorized", 5)["sale"]
+        except RuntimeError:
+            died = True  # flash fault fired while writing the authorisation
+        except TimeoutError:
+            tail = "\n".join(vp.lines[-20:])
+            raise RuntimeError("pump did not authorise; console:\n" + tail) from None
+        cut = None
+        if not died:
+            bench.lift()
+            if not self.armed and rng.random() < self.cut_share:
+                cut = rng.choice(("warn", "hard"))  # an armed flash fault cuts by itself
+            flow_s = preset_ml / (self.lpm * 1000 / 60) + 0.6
+            wait = rng.uniform(0.0, flow_s * 1.2) if cut else 60
+            try:
+                vp.wait_event("delivery", wait)
+            except TimeoutError:
+                pass  # the moment of the cut came first
+            except RuntimeError:
+                died = True
+        if cut and not died and vp.alive():
+            vp.power_cut(warn=cut == "warn")
+            self.cuts[cut] += 1
+        elif died or not vp.alive():
+            self._count_flash_cut()
+            cut = "flash"
+        else:
+            cut = None
+        bench.hang_up()
+        if sale is not None:
+            self.sales[sale] = {"pulses": bench.counts()[0] - start, "warned": cut == "warn",
+                                "cut": cut, "preset_ml": preset_ml}
+        if cut:
+            self._boot()
+
+    def run(self):
+        t0 = time.monotonic()
+        self._boot(first=True)
+        while self.cut_count() < self.cuts_wanted:
+            self._sale()
+            if len(self.sales) % 10 == 0:
+                self.log("cuts %d sales %d" % (self.cut_count(), len(self.sales)))
+        self.vp.kill()
+        result = self.verify()
+        result["wall_s"] = time.monotonic() - t0
+        return result
+
+    # -- the verdict ----------------------------------------------------------------------
+    def verify(self):
+        dump = self.vp.dump_journal()
+        finals = {}
+        for r in dump["records"]:
+            if r["type"] == "FINAL":
+                finals.setdefault(r["sale"], []).append(r)
+        lost = doubled = mismatched = phantom = 0
+        err_max = 0
+        bound_pulses = self.checkpoint_ml * K_FACTOR // 1000000
+        for sale, truth in self.sales.items():
+            got = finals.get(sale, [])
+            if not got:
+                lost += 1
+                continue
+            if len(got) > 1:
+                doubled += 1
+            pulses = got[0]["pulses"]
+            err = truth["pulses"] - pulses
+            err_max = max(err_max, abs(err))
+            exact = truth["cut"] in (None, "warn")
+            if (exact and err != 0) or not 0 <= err <= bound_pulses:
+                mismatched += 1
+                self.details.append({"sale": sale, "truth": truth, "journal": got[0]})
+        for sale, bills in finals.items():
+            if sale not in self.sales and any(b["pulses"] for b in bills):
+                phantom += 1  # fuel in the journal that the bench never delivered
+        ml_per_pulse = 1000000 // K_FACTOR
+        return {
+            "power_cuts": self.cut_count(), "cuts_warned": self.cuts["warn"],
+            "cuts_hard": self.cuts["hard"], "cuts_flash": self.cuts["flash"],
+            "boots": self.boots, "sales": len(self.sales), "sales_lost": lost,
+            "sales_doubled": doubled, "sales_volume_mismatch": mismatched,
+            "sales_phantom": phantom, "volume_error_max_ml": err_max * ml_per_pulse,
+            "journal_corrupt_at_boot": self.corrupt_seen,
+            "journal_corrupt_at_end": len(dump["corrupt"]),
+            "boot_failures": len(self.boot_failures), "records": len(dump["records"]),
+            "open_sale_at_end": dump["state"]["open_sale"], "details": self.details,
+        }
+
+    def close(self):
+        self.vp.stop()
+
+
+def run(cuts, seed, log=None, **kw):
+    c = Campaign(cuts, seed, log=log, **kw)
+    try:
+        return c.run()
+    finally:
+        c.close()
+
+
+FIGURES = ("power_cuts", "sales_lost", "sales_doubled", "volume_error_max_ml")
+
+
+def print_result(result, out=sys.stdout):
+    for key in FIGURES:
+        out.write("%s: %d\n" % (key, result[key]))
+    for key in sorted(result):
+        if key not in FIGURES and key != "details":
+            value = result[key]
+            out.write("%s: %s\n" % (key, ("%.1f s" % value) if key == "wall_s" else value))
+    for d in result["details"]:
+        out.write("detail: %s\n" % d)

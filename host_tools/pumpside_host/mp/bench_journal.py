@@ -1,0 +1,110 @@
+# `make bench` part run on the MicroPython unix port: the journal on the sim board's
+# file-backed flash (littlefs, firmware settings). Prints `name: value unit` lines.
+# A "sale" here is the default config's 30 L sale: AUTHORIZED, a checkpoint per 500 ml
+# (60), the closing checkpoint and FINAL.
+import os
+import sys
+import time
+from array import array
+
+import vfs
+from simflash import SimFlash
+
+from pumpside import journal, storage
+from pumpside import record as rec
+
+SALE_CHECKPOINTS = 60
+SALES = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+BACKLOG = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+
+
+def fresh(path, blocks):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    flash = SimFlash(path, blocks=blocks)
+    vfs.VfsLfs2.mkfs(flash, readsize=storage.READ_SIZE, progsize=storage.PROG_SIZE,
+                     lookahead=storage.LOOKAHEAD)
+    fs = vfs.VfsLfs2(flash, readsize=storage.READ_SIZE, progsize=storage.PROG_SIZE,
+                     lookahead=storage.LOOKAHEAD)
+    return flash, fs
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, (q * (len(values) - 1) + 50) // 100)]
+
+
+def bill():
+    b = rec.new_bill()
+    b.update({"time": 1700000000, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V"})
+    return b
+
+
+def timed(commits, fn, *args):
+    t = time.ticks_us()
+    fn(*args)
+    if commits is not None:
+        commits.append(time.ticks_diff(time.ticks_us(), t))
+
+
+def sale(jr, checkpoints, commits=None):
+    timed(commits, jr.begin, bill())
+    for i in range(checkpoints):
+        timed(commits, jr.checkpoint, 1700000000, i * 50, i * 500)
+    timed(commits, jr.finish, 1700000000, 3000, 30000, 22770, 1)
+
+
+# 1. the chosen layout: wear and latency per sale ------------------------------------
+flash, fs = fresh("bench_flash.bin", 512)
+vfs.mount(fs, "/f")
+jr = journal.Journal("/f/journal")
+jr.open()
+sale(jr, SALE_CHECKPOINTS)  # warm-up: directories exist
+p0, e0 = flash.programmed, flash.erased
+commits = array("I")  # compact: thousands of samples in a 128K heap
+for _ in range(SALES):
+    sale(jr, SALE_CHECKPOINTS, commits)
+print("flash_bytes_programmed_per_sale: %d B" % ((flash.programmed - p0) // SALES))
+print("flash_bytes_erased_per_sale: %d B" % ((flash.erased - e0) // SALES))
+print("record_bytes: %d B" % rec.MAX_RECORD)
+print("checkpoint_record_bytes: %d B" % (rec.HDR_LEN + rec.PAYLOAD_LEN[rec.CHECKPOINT] +
+                                         rec.CRC_LEN))
+print("journal_commit_us_p50: %d us" % pct(commits, 50))
+print("journal_commit_us_p99: %d us" % pct(commits, 99))
+print("journal_commit_us_max: %d us" % max(commits))
+vfs.umount("/f")
+
+# 2. the rejected layout: every record appended to one file with a sync -----------------
+flash, fs = fresh("bench_flash.bin", 512)
+vfs.mount(fs, "/f")
+f = open("/f/log", "ab")
+f.write(bytes(rec.MAX_RECORD))
+f.flush()
+p0, e0 = flash.programmed, flash.erased
+for _ in range(100):
+    f.write(bytes(rec.MAX_RECORD))
+    f.flush()
+f.close()
+print("append_layout_bytes_programmed_per_record: %d B" % ((flash.programmed - p0) // 100))
+print("append_layout_bytes_erased_per_record: %d B" % ((flash.erased - e0) // 100))
+vfs.umount("/f")
+
+# 3. the offline backlog: flash used and boot scan time at the 2,000-sale limit -------
+flash, fs = fresh("bench_flash.bin", 1024)
+vfs.mount(fs, "/f")
+jr = journal.Journal("/f/journal")
+jr.open()
+free0 = storage.free_blocks("/f")
+for _ in range(BACKLOG):
+    sale(jr, 1)
+used = free0 - storage.free_blocks("/f")
+print("flash_kib_for_%d_unsynced_sales: %d KiB" % (BACKLOG, used * 4))
+t = time.ticks_ms()
+jr = journal.Journal("/f/journal")
+jr.open()
+print("journal_open_ms_%d_unsynced_sales: %d ms" % (BACKLOG, time.ticks_diff(time.ticks_ms(), t)))
+assert jr.unsynced == BACKLOG + 0
+vfs.umount("/f")
+os.remove("bench_flash.bin")

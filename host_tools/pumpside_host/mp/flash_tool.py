@@ -1,0 +1,75 @@
+# Runs on the MicroPython unix port in a virtual board's directory, on its flash.bin,
+# with the firmware's own littlefs settings and journal code:
+#   flash_tool.py dump              every journal record as a JSON line (reads only;
+#                                   a blank or damaged flash is reported, never formatted)
+#   flash_tool.py plant PATH HEX    write one file (service and fault-injection tests)
+#   flash_tool.py flip PATH OFFSET  invert one byte of a file (bit-rot tests)
+import json
+import os
+import sys
+
+import vfs
+from simflash import SimFlash
+
+from pumpside import journal, storage
+from pumpside import record as rec
+
+
+def _mount():
+    flash = SimFlash("flash.bin", blocks=int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256))
+    fs = vfs.VfsLfs2(flash, readsize=storage.READ_SIZE, progsize=storage.PROG_SIZE,
+                     lookahead=storage.LOOKAHEAD)
+    vfs.mount(fs, "/flash")
+
+
+def _plain(d):
+    out = {}
+    for k in d:
+        v = d[k]
+        out[k] = v.hex() if isinstance(v, bytes) else v
+    return out
+
+
+def dump():
+    jr = journal.Journal("/flash/journal")
+    jr.open()
+    for seq, why in jr.corrupt:
+        print(json.dumps({"kind": "corrupt", "seq": seq, "why": why}))
+    for seq, rtype, payload in jr.read():
+        item = {"kind": "record", "seq": seq, "type": rec.TYPE_NAMES[rtype]}
+        if rtype in rec.BILL_TYPES:
+            item.update(_plain(rec.unpack_bill(payload)))
+        elif rtype == rec.SNAPSHOT:
+            bill, ack = rec.unpack_bill(payload)
+            item.update(_plain(bill))
+            item["ack"] = ack
+        elif rtype == rec.EVENT:
+            item.update(rec.unpack_event(payload))
+        print(json.dumps(item))
+    print(json.dumps({"kind": "state", "next_seq": jr.next_seq, "ack": jr.ack_seq,
+                      "sale_no": jr.sale_no, "total_ml": jr.totals.volume_ml,
+                      "total_amount": jr.totals.amount, "unsynced": jr.unsynced,
+                      "open_sale": jr.open_sale["sale"] if jr.open_sale else None}))
+    print(json.dumps({"kind": "flash", "free_blocks": storage.free_blocks("/flash")}))
+
+
+def plant(path, hexdata):
+    with open("/flash/" + path, "wb") as f:
+        f.write(bytes.fromhex(hexdata))
+
+
+def flip(path, offset):
+    with open("/flash/" + path, "rb") as f:
+        data = bytearray(f.read())
+    data[offset] ^= 0xFF
+    with open("/flash/" + path, "wb") as f:
+        f.write(data)
+
+
+_mount()
+if sys.argv[1] == "dump":
+    dump()
+elif sys.argv[1] == "plant":
+    plant(sys.argv[2], sys.argv[3])
+elif sys.argv[1] == "flip":
+    flip(sys.argv[2], int(sys.argv[3]))
