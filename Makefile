@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 JOBS ?= 3
 
-.PHONY: setup lint compile test test-fw test-mpy test-e2e run bench clean
+.PHONY: setup lint compile test test-fw test-mpy test-e2e run bench campaign clean
 
 $(STAMP): requirements.txt host_tools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,7 @@ test-mpy: setup
 
 test-e2e: setup
 	@echo "== tier 3: virtual pump end to end (firmware on MicroPython + bench)"
+	@rm -rf build/campaign
 	$(PYTEST) -q -n $(JOBS) tests/e2e
 
 test: lint compile test-fw test-mpy test-e2e
@@ -47,6 +48,15 @@ run: setup
 
 bench: setup
 	$(BIN)/python -m pumpside_host.benchmarks
+
+# The long power-cut campaign: two seeds in parallel, CUTS cuts each.
+CUTS ?= 1000
+campaign: setup
+	@mkdir -p build; \
+	  $(BIN)/pumpside campaign --cuts $(CUTS) --seed 1 > build/campaign-1.txt & a=$$!; \
+	  $(BIN)/pumpside campaign --cuts $(CUTS) --seed 2 > build/campaign-2.txt & b=$$!; \
+	  rc=0; wait $$a || rc=1; wait $$b || rc=1; \
+	  cat build/campaign-1.txt build/campaign-2.txt; exit $$rc
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

@@ -98,16 +98,18 @@ def decode(data):
     magic, version, rtype, seq, n = struct.unpack(_HDR, data[:HDR_LEN])
     if magic != MAGIC:
         raise RecordError(None, "bad magic")
-    if version > VERSION:
-        raise VersionError(seq, "journal version %d is newer than this firmware's %d"
-                           % (version, VERSION))
-    if version < 1:
-        raise RecordError(seq, "bad version %d" % version)
     if len(data) != HDR_LEN + n + CRC_LEN:
         raise RecordError(seq, "bad length %d for %d bytes" % (n, len(data)))
     body = data[:HDR_LEN + n]
     if struct.unpack(">I", data[HDR_LEN + n:])[0] != _crc(body):
         raise RecordError(seq, "bad CRC")
+    # The framing (magic, header, CRC) is the same in every version, so a sound record
+    # with a higher version was really written by a newer firmware, not by bit rot.
+    if version > VERSION:
+        raise VersionError(seq, "journal version %d is newer than this firmware's %d"
+                           % (version, VERSION))
+    if version < 1:
+        raise RecordError(seq, "bad version %d" % version)
     if rtype not in PAYLOAD_LEN:
         raise RecordError(seq, "unknown type %d" % rtype)
     if n != PAYLOAD_LEN[rtype]:

@@ -6,12 +6,16 @@ with ticks_us on the MicroPython unix port. control_reaction_e2e_us: the same ed
 from the bench: from the pulse edge that crossed the threshold to the valve command's
 arrival, so it includes the control loop's polling period.
 """
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from .bench import Bench
-from .vboard import DEFAULT_CONFIG, VirtualPump
+from .vboard import DEFAULT_CONFIG, FIRMWARE, HEAPSIZE, SIM_BOARD, VirtualPump, micropython_binary
 
 SALES = 30
 
@@ -40,7 +44,23 @@ def control_reaction(sales=SALES):
     return inside, e2e, time.monotonic() - t0
 
 
+def journal_figures(sales=40, backlog=2000):
+    """mp/bench_journal.py on the unix port: flash wear, record size, commit latency."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ".frozen:%s:%s" % (SIM_BOARD, FIRMWARE)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([micropython_binary(), "-X", "heapsize=" + HEAPSIZE,
+                              str(Path(__file__).parent / "mp" / "bench_journal.py"),
+                              str(sales), str(backlog)], cwd=tmp, env=env,
+                             capture_output=True, text=True, timeout=1200)
+    if out.returncode != 0:
+        raise RuntimeError("journal benchmark failed:\n" + out.stdout + out.stderr)
+    return out.stdout
+
+
 def main():
+    sys.stdout.write(journal_figures())
+    sys.stdout.flush()
     inside, e2e, took = control_reaction()
     print("control_reaction_us_p50: %d us" % _pct(inside, 50))
     print("control_reaction_us_p99: %d us" % _pct(inside, 99))

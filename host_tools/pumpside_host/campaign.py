@@ -192,6 +192,8 @@ def run(cuts, seed, log=None, **kw):
 
 
 FIGURES = ("power_cuts", "sales_lost", "sales_doubled", "volume_error_max_ml")
+MUST_BE_ZERO = ("sales_lost", "sales_doubled", "sales_volume_mismatch", "sales_phantom",
+                "boot_failures", "journal_corrupt_at_end")
 
 
 def print_result(result, out=sys.stdout):

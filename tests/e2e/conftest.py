@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pytest
 
 from pumpside_host.bench import Bench
@@ -24,3 +27,20 @@ def make_pump():
     yield make
     for vp in pumps:
         vp.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The power-cut campaign's figures, summed over its runs (written by the workers)."""
+    results = Path(__file__).resolve().parents[2] / "build" / "campaign"
+    runs = [json.loads(p.read_text()) for p in sorted(results.glob("seed-*.json"))]
+    if not runs:
+        return
+    out = terminalreporter
+    out.section("power-cut campaign")
+    out.write_line("power_cuts: %d" % sum(r["power_cuts"] for r in runs))
+    out.write_line("sales_lost: %d" % sum(r["sales_lost"] for r in runs))
+    out.write_line("sales_doubled: %d" % sum(r["sales_doubled"] for r in runs))
+    out.write_line("volume_error_max_ml: %d" % max(r["volume_error_max_ml"] for r in runs))
+    out.write_line("sales: %d, cuts warned/hard/flash: %d/%d/%d" % (
+        sum(r["sales"] for r in runs), sum(r["cuts_warned"] for r in runs),
+        sum(r["cuts_hard"] for r in runs), sum(r["cuts_flash"] for r in runs)))

@@ -1,0 +1,26 @@
+"""The power-cut campaign, short: 2 x 100 cuts here, thousands in `make campaign`."""
+import json
+from pathlib import Path
+
+import pytest
+
+from pumpside_host import campaign
+
+pytestmark = pytest.mark.e2e
+
+CUTS = 100
+CHECKPOINT_ML = 200
+RESULTS = Path(__file__).resolve().parents[2] / "build" / "campaign"
+
+
+@pytest.mark.parametrize("seed", [101, 202])
+def test_power_cut_campaign(seed):
+    result = campaign.run(CUTS, seed, checkpoint_ml=CHECKPOINT_ML)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / ("seed-%d.json" % seed)).write_text(json.dumps(result))
+    for key in campaign.MUST_BE_ZERO:
+        assert result[key] == 0, (key, result)
+    assert result["power_cuts"] >= CUTS
+    assert min(result["cuts_warned"], result["cuts_hard"], result["cuts_flash"]) > 0, result
+    # without the warning a sale may lose at most the flow since its last checkpoint
+    assert result["volume_error_max_ml"] <= CHECKPOINT_ML, result
