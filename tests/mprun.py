@@ -28,6 +28,7 @@ def main():
         import gc
 
         for name in _modules(folder):
+            gc.collect()  # compiling a module needs a contiguous block; defragment first
             mod = __import__(name)
             for t in _tests(mod):
                 print(name + "::" + t)
@@ -35,10 +36,14 @@ def main():
             del sys.modules[name]  # one module at a time fits the 128K heap
             gc.collect()
         return 0
-    modname, test = arg.split("::")
-    mod = __import__(modname)
+    import gc
+
     import _t
 
+    modname, test = arg.split("::")
+    gc.collect()
+    mod = __import__(modname)
+    gc.collect()
     try:
         getattr(mod, test)()
     except _t.Skip as e:

@@ -11,7 +11,7 @@ import asyncio
 
 from . import config, dispenser, hal, journal, log, meter, prompts, storage
 from . import record as rec
-from .compat import print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
+from .compat import mem_free, print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 _MAX_DIGITS = 6
 _NOTE_MS = 3000
@@ -362,8 +362,8 @@ def main(board):
         log.event("closed", {"why": str(e)})
         asyncio.run(_closed(board, str(e)))
         return
-    log.event("boot", {"board": board.name, "config": cfg.as_dict()})
     pump = Pump(board, cfg, jr)
+    log.event("boot", {"board": board.name, "config": cfg.as_dict(), "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())
     except Exception as e:  # never leave the valves open behind a crash

@@ -17,6 +17,12 @@ if MICROPYTHON:
     def print_exception(exc):
         sys.print_exception(exc)  # noqa
 
+    def mem_free():
+        import gc
+
+        gc.collect()
+        return gc.mem_free()
+
 else:
     import time as _time
     import traceback as _tb
@@ -47,3 +53,6 @@ else:
 
     def print_exception(exc):
         _tb.print_exception(type(exc), exc, exc.__traceback__)
+
+    def mem_free():
+        return None  # CPython has no fixed heap

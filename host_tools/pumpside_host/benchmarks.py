@@ -31,6 +31,8 @@ def control_reaction(sales=SALES):
     inside = []
     t0 = time.monotonic()
     with VirtualPump(config=cfg, bench=bench) as vp:
+        boot = vp.wait_event("boot", 10)
+        print("firmware_heap_free_after_boot: %d B (of %s)" % (boot["heap_free"], HEAPSIZE))
         vp.wait_state("IDLE", 10)
         for _ in range(sales):
             bench.press("V150E")  # 1.5 L at truck flow
