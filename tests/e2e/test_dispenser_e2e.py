@@ -7,30 +7,13 @@ import pytest
 from pumpside import meter
 from pumpside_host.bench import Bench
 
+from .helpers import sale as _sale
+from .helpers import saw as _saw
+from .helpers import wait_until as _wait
+
 pytestmark = pytest.mark.e2e
 
 CLOSE_DELAY_S = 0.03  # the bench's default valve closing time
-
-
-def _wait(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def _saw(vp, name, **fields):
-    """Did the firmware log event `name` with these fields at some point?"""
-    return any(n == name and all(f.get(k) == v for k, v in fields.items()) for n, f in vp.seen)
-
-
-def _sale(vp, keys, timeout=60):
-    vp.bench.press(keys)
-    vp.wait_event("authorized")
-    vp.bench.lift()
-    return vp.wait_event("delivery", timeout)
 
 
 def test_volume_preset_20_litres_at_40_lpm(make_pump):

@@ -7,25 +7,14 @@ import pytest
 from pumpside import record as rec
 from pumpside_host.bench import Bench
 
+from .helpers import sale
+from .helpers import wait_until as _wait
+
 pytestmark = pytest.mark.e2e
 
 
-def _wait(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def _quick_sale(vp, keys="V30E"):
-    vp.bench.press(keys)
-    vp.wait_event("authorized")
-    vp.bench.lift()
-    d = vp.wait_event("delivery", 20)
-    vp.bench.hang_up()
-    return d
+    return sale(vp, keys, 20, hang_up=True)
 
 
 def _finals(vp):
@@ -102,8 +91,13 @@ def test_offline_age_limit(make_pump):
 
 
 def test_full_flash_stops_sales_before_it_fills_and_keeps_every_record(make_pump):
-    vp = make_pump(bench=Bench(slow_lpm=20.0), flash_blocks=14, storage_reserve_blocks=4,
-                   slow_lead_ml=10)
+    vp = make_pump(bench=Bench(slow_lpm=20.0), slow_lead_ml=10)
+    free = [f for n, f in vp.seen if n == "journal"][-1]["free_blocks"]
+    vp.kill()  # a reserve one block below today's free space: full after ~one segment
+    vp.config["storage_reserve_blocks"] = free - 1
+    vp.write_config()
+    vp.reboot()
+    vp.wait_state("IDLE", 10)
     sales = 0
     for _ in range(200):
         vp.bench.press("V10E")
