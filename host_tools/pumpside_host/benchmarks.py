@@ -46,23 +46,24 @@ def control_reaction(sales=SALES):
     return inside, e2e, time.monotonic() - t0
 
 
-def journal_figures(sales=40, backlog=2000):
-    """mp/bench_journal.py on the unix port: flash wear, record size, commit latency."""
+def mp_figures(script, *args):
+    """Run a benchmark script of mp/ on the unix port (128K heap) in a scratch directory."""
     env = dict(os.environ)
     env["MICROPYPATH"] = ".frozen:%s:%s" % (SIM_BOARD, FIRMWARE)
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([micropython_binary(), "-X", "heapsize=" + HEAPSIZE,
-                              str(Path(__file__).parent / "mp" / "bench_journal.py"),
-                              str(sales), str(backlog)], cwd=tmp, env=env,
+                              str(Path(__file__).parent / "mp" / script),
+                              *[str(a) for a in args]], cwd=tmp, env=env,
                              capture_output=True, text=True, timeout=1200)
     if out.returncode != 0:
-        raise RuntimeError("journal benchmark failed:\n" + out.stdout + out.stderr)
+        raise RuntimeError("%s failed:\n%s%s" % (script, out.stdout, out.stderr))
     return out.stdout
 
 
 def main():
-    sys.stdout.write(journal_figures())
-    sys.stdout.flush()
+    for script, args in (("bench_journal.py", (40, 2000)), ("bench_hotlist.py", (1000000,))):
+        sys.stdout.write(mp_figures(script, *args))
+        sys.stdout.flush()
     inside, e2e, took = control_reaction()
     print("control_reaction_us_p50: %d us" % _pct(inside, 50))
     print("control_reaction_us_p99: %d us" % _pct(inside, 99))
