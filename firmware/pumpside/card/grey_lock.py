@@ -1,0 +1,49 @@
+"""The grey-lock money flows, in the order real dispenser firmware runs them:
+lock before fuel (INIT FOR GREY LOCK -> PSAM MAC1 -> GREY LOCK -> PSAM checks MAC2) and
+settle after it (PSAM GMAC -> DEBIT FOR UNLOCK -> TAC), the same settle serving a card
+left grey by a pulled card or a power cut (补扣)."""
+from . import apdu
+
+
+def bcd_datetime(unix_seconds):
+    """7-byte BCD YYYYMMDDhhmmss (UTC) from Unix seconds, integers only."""
+    days, rem = divmod(unix_seconds, 86400)
+    hh, rem = divmod(rem, 3600)
+    mm, ss = divmod(rem, 60)
+    # civil-from-days (Howard Hinnant), valid for every date after 1970
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    return bytes.fromhex("%04d%02d%02d%02d%02d%02d" % (y, m, d, hh, mm, ss))
+
+
+def lock(card, psam, terminal_id, asn, datetime7):
+    """Grey-lock the card; returns what settling needs. Raises apdu.CardError; after a
+    failed MAC2 the card is grey but untrusted (`untrusted` set on the error)."""
+    init = card.init_grey_lock(terminal_id)
+    ttc, psam_random, mac1 = psam.init_grey_lock(init["random"], init["ctc"], init["balance"],
+                                                 datetime7, init["key_version"],
+                                                 init["algorithm"], asn)
+    gtac, mac2 = card.grey_lock(ttc, psam_random, datetime7, mac1)
+    locked = {"balance": init["balance"], "ctc": init["ctc"], "ttc": ttc, "gtac": gtac,
+              "datetime": datetime7}
+    try:
+        psam.verify_mac2(mac2)
+    except apdu.CardError as e:
+        e.locked = locked  # grey, so it must still be settled (for 0)
+        raise
+    return locked
+
+
+def settle(card, psam, asn, ctc, amount, terminal_id, ttc, datetime7):
+    """DEBIT FOR UNLOCK for `amount`; returns the card's TAC."""
+    gmac = psam.gmac(asn, ctc, amount)
+    return card.debit_for_unlock(amount, ctc, terminal_id, ttc, datetime7, gmac)

@@ -1,0 +1,55 @@
+from _t import raises
+from pumpside.card import apdu, grey_lock
+from pumpside.card.fuelcard import FuelCard, pin_block
+
+
+class Replies:
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.sent = []
+
+    def transceive(self, cmd):
+        self.sent.append(bytes(cmd))
+        return self.replies.pop(0)
+
+
+def test_bcd_datetime_fixed_vectors():
+    assert grey_lock.bcd_datetime(0) == bytes.fromhex("19700101000000")
+    assert grey_lock.bcd_datetime(951782400) == bytes.fromhex("20000229000000")  # leap day
+    assert grey_lock.bcd_datetime(1795000000) == bytes.fromhex("20261118110640")
+
+
+def test_pin_block_and_bad_pins():
+    assert pin_block("1234") == bytes.fromhex("1234ff")
+    assert pin_block("123456") == bytes.fromhex("123456")
+    for bad in ("123", "1234567", "12a4"):
+        e = raises(apdu.CardError, pin_block, bad)
+        assert bad not in str(e)
+
+
+def test_issuer_file_parsed():
+    ef15 = (b"ISSUER01" + b"\x00\x01\x01\x00" + bytes.fromhex("6200000000000017")
+            + bytes.fromhex("20240101") + bytes.fromhex("20301231") + b"\x01\x01")
+    card = FuelCard(Replies(ef15 + b"\x90\x00"))
+    info = card.issuer()
+    assert info["asn"] == bytes.fromhex("6200000000000017")
+    assert (info["start"], info["expiry"], info["status"]) == ("20240101", "20301231", 1)
+    assert card.reader.sent[0] == bytes([0, 0xB0, 0x95, 0, 30])
+
+
+def test_short_file_is_a_card_error_not_a_crash():
+    card = FuelCard(Replies(b"\x01\x02\x90\x00"))
+    e = raises(apdu.CardError, card.issuer)
+    assert e.kind == apdu.MALFORMED
+
+
+def test_grey_status_parsed():
+    reply = bytearray(30)
+    reply[0] = 1
+    reply[1:5] = (3000).to_bytes(4, "big")
+    reply[5:7] = (7).to_bytes(2, "big")
+    reply[9:15] = bytes.fromhex("000000000101")
+    card = FuelCard(Replies(bytes(reply) + b"\x90\x00"))
+    st = card.grey_status()
+    assert st["grey"] and st["balance"] == 3000 and st["ctc"] == 7
+    assert st["terminal_id"] == bytes.fromhex("000000000101")
