@@ -1,0 +1,277 @@
+"""The customer's card sale as a pure state machine: events in, actions out.
+
+IDLE -> CARD (reading) -> PIN -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING
+-> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with an exit from every waiting state
+on timeout, cancel or a pulled card. The shell (the app) runs the actions - card APDUs,
+journal writes, the dispenser - and feeds back what happened. Nothing here does I/O, so
+every path is tested by feeding events, on CPython and MicroPython alike.
+
+Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
+("grey_lock", caps), ("authorize", caps), ("stop",), ("settle", sale), ("unlock_grey",
+grey record), ("release",), ("print",). `caps` and `sale` are dicts.
+"""
+from . import meter
+from .compat import const, ticks_diff
+
+IDLE = const(0)
+CARD = const(1)
+PIN = const(2)
+PRESET = const(3)
+LOCKING = const(4)
+AUTHORIZED = const(5)
+FUELLING = const(6)
+SETTLING = const(7)
+RECEIPT = const(8)
+STATE_NAMES = ("IDLE", "CARD", "PIN", "PRESET", "LOCKING", "AUTHORIZED", "FUELLING",
+               "SETTLING", "RECEIPT")
+_WAITING = (PIN, PRESET, AUTHORIZED, RECEIPT)  # states the customer may walk away from
+
+CARD_ACTIVE = 1
+STAFF_CARD = 4
+
+
+def discounted_price(price, discount_percent):
+    """Unit price after the holder's discount, through the one rounding function."""
+    if not discount_percent:
+        return price
+    return meter.round_half_up(price * (100 - discount_percent), 100)
+
+
+def check_card(card, cfg, today, hotlisted, own_grey):
+    """Why this card may not buy fuel here (a prompt key), or None. `card` holds what the
+    shell read: issuer, holder, restrictions, balance, grey status, today's fills and
+    amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
+    lock of this card, if any."""
+    issuer = card["issuer"]
+    if issuer["status"] != CARD_ACTIVE:
+        return "card_blocked"
+    if issuer["expiry"] < today:
+        return "card_expired"
+    if issuer["start"] > today:
+        return "card_not_valid_yet"
+    if hotlisted:
+        return "card_hotlisted"
+    grey = card["grey"]
+    if grey["grey"] and own_grey is None:
+        return "card_grey_elsewhere"
+    grades = card["restrictions"]["grades"]
+    if grades and cfg.grade not in grades:
+        return "grade_not_allowed"
+    r = card["restrictions"]
+    if r["daily_fills"] and card["fills_today"] >= r["daily_fills"]:
+        return "daily_limit"
+    if r["daily_amount"] and card["amount_today"] >= r["daily_amount"]:
+        return "daily_limit"
+    if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
+        return "low_balance"
+    return None
+
+
+def caps_for(card, cfg, price):
+    """The most this card may buy now: balance and the day's remaining amount limit."""
+    amount = card["balance"]
+    daily = card["restrictions"]["daily_amount"]
+    if daily:
+        left = daily - card["amount_today"]
+        if left < amount:
+            amount = left
+    return {"grade": cfg.grade, "price": price, "amount": amount, "volume_ml": 0}
+
+
+class Sale:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.state = IDLE
+        self.card = None
+        self.pin = ""
+        self.entry = None  # preset being keyed: "V" or "A"
+        self.digits = ""
+        self.caps = None
+        self.sale = None  # what settling needs: caps, lock, delivery
+        self._since = 0
+
+    def _go(self, state, now):
+        self.state = state
+        self._since = now
+
+    def _reset(self, now):
+        self.card = None
+        self.pin = ""
+        self.entry = None
+        self.digits = ""
+        self.caps = None
+        self.sale = None
+        self._go(IDLE, now)
+
+    # -- card ---------------------------------------------------------------------------
+    def card_inserted(self, now):
+        if self.state != IDLE:
+            return []
+        self._go(CARD, now)
+        return [("show", "reading_card", None), ("read_card",)]
+
+    def card_read(self, card, now, today, hotlisted, own_grey):
+        """The shell read the card's files, balance, grey status and today's log."""
+        if self.state != CARD:
+            return []
+        why = check_card(card, self.cfg, today, hotlisted, own_grey)
+        if why:
+            self._reset(now)
+            return [("show", why, None), ("release",)]
+        self.card = card
+        if card["grey"]["grey"]:  # grey here: settle the journal's record first (补扣)
+            self._go(SETTLING, now)
+            return [("show", "settling_grey", None), ("unlock_grey", own_grey)]
+        self._go(PIN, now)
+        return [("show", "enter_pin", card["balance"])]
+
+    def card_error(self, why, now):
+        """A card APDU failed or the card was pulled."""
+        state = self.state
+        if state in (FUELLING, AUTHORIZED):
+            self._go(SETTLING, now)
+            return [("show", "card_removed", None), ("stop",)]
+        if state == SETTLING:
+            return [("show", "card_removed", None)]  # the journal keeps it grey: escape
+        self._reset(now)
+        return [("show", why, None), ("release",)]
+
+    def card_removed(self, now):
+        return self.card_error("card_removed", now)
+
+    # -- keypad -------------------------------------------------------------------------
+    def key(self, k, now):
+        state = self.state
+        self._since = now
+        if k == "C" and state in (CARD, PIN, PRESET):
+            self._reset(now)
+            return [("show", "cancelled", None), ("release",)]
+        if state == PIN:
+            return self._pin_key(k, now)
+        if state == PRESET:
+            return self._preset_key(k, now)
+        if state == AUTHORIZED and k == "C":
+            return [("stop",)]
+        if state == FUELLING and k == "C":
+            return [("stop",)]
+        return []
+
+    def _pin_key(self, k, now):
+        if "0" <= k <= "9" and len(self.pin) < 6:
+            self.pin += k
+            return [("show", "enter_pin", len(self.pin))]
+        if k == "E" and len(self.pin) >= 4:
+            pin, self.pin = self.pin, ""
+            return [("verify_pin", pin)]
+        return []
+
+    def pin_result(self, ok, tries_left, now):
+        if self.state != PIN:
+            return []
+        if ok:
+            self._go(PRESET, now)
+            return [("show", "choose_preset", None)]
+        if tries_left:
+            return [("show", "wrong_pin", tries_left)]
+        self._reset(now)
+        return [("show", "pin_blocked", None), ("release",)]
+
+    def _preset_key(self, k, now):
+        if self.entry is None:
+            if k in ("V", "A"):
+                self.entry, self.digits = k, ""
+                return [("show", "enter_volume" if k == "V" else "enter_amount", 0)]
+            if k == "F":
+                return self._lock(0, 0, now)
+            return []
+        if "0" <= k <= "9" and len(self.digits) < 6:
+            self.digits += k
+            return [("show", "enter_volume" if self.entry == "V" else "enter_amount",
+                     int(self.digits))]
+        if k == "E":
+            value = int(self.digits) if self.digits else 0
+            entry = self.entry
+            self.entry = None
+            self.digits = ""
+            if value <= 0:
+                return [("show", "refused", None)]
+            if entry == "V":
+                return self._lock(value * 10, 0, now)
+            return self._lock(0, value, now)
+        return []
+
+    def _lock(self, volume_ml, amount, now):
+        card = self.card
+        price = discounted_price(self.cfg.price, card["holder"]["discount"])
+        caps = caps_for(card, self.cfg, price)
+        if amount:
+            caps["amount"] = amount if amount < caps["amount"] else caps["amount"]
+        caps["volume_ml"] = volume_ml
+        caps["mode"] = "A" if amount else ("V" if volume_ml else "F")
+        if caps["amount"] < self.cfg.min_sale_amount:
+            self._reset(now)
+            return [("show", "low_balance", None), ("release",)]
+        self.caps = caps
+        self._go(LOCKING, now)
+        return [("show", "locking", None), ("grey_lock", caps)]
+
+    # -- money and fuel -----------------------------------------------------------------
+    def locked(self, lock, now):
+        """The card is grey-locked and the PSAM trusts it: fuel may flow."""
+        if self.state != LOCKING:
+            return []
+        self.sale = {"caps": self.caps, "lock": lock, "delivery": None}
+        self._go(AUTHORIZED, now)
+        return [("authorize", self.caps), ("show", "lift_nozzle", None)]
+
+    def lock_failed(self, lock, now):
+        """GREY LOCK or MAC2 failed: no fuel; a card already grey is settled for 0."""
+        if self.state != LOCKING:
+            return []
+        if lock is None:
+            self._reset(now)
+            return [("show", "card_error", None), ("release",)]
+        self.sale = {"caps": self.caps, "lock": lock, "delivery": None, "untrusted": True}
+        self._go(SETTLING, now)
+        return [("show", "card_error", None), ("settle", self.sale)]
+
+    def fuelling(self, now):
+        if self.state == AUTHORIZED:
+            self._go(FUELLING, now)
+        return []
+
+    def delivered(self, delivery, now):
+        """The dispenser settled the volume: debit the card for exactly its amount."""
+        if self.sale is None or self.state not in (AUTHORIZED, FUELLING, SETTLING):
+            return []
+        self.sale["delivery"] = delivery
+        self._go(SETTLING, now)
+        return [("show", "settling", None), ("settle", self.sale)]
+
+    def settled(self, tac, balance_after, now):
+        if self.state != SETTLING:
+            return []
+        self._go(RECEIPT, now)
+        return [("show", "take_receipt", balance_after), ("print",)]
+
+    def card_taken(self, now):
+        if self.state == RECEIPT:
+            self._reset(now)
+            return [("show", "thank_you", None)]
+        return self.card_removed(now)
+
+    # -- time ---------------------------------------------------------------------------
+    def tick(self, now):
+        """Every waiting state gives up after its timeout."""
+        state = self.state
+        if state not in _WAITING:
+            return []
+        if ticks_diff(now, self._since) < self.cfg.sale_timeout_ms:
+            return []
+        if state == AUTHORIZED:
+            return [("stop",)]  # the dispenser ends it; the sale settles for what flowed
+        if state == RECEIPT:
+            self._reset(now)
+            return [("show", "ready", None)]
+        self._reset(now)
+        return [("show", "timed_out", None), ("release",)]

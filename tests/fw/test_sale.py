@@ -1,0 +1,195 @@
+from pumpside import sale
+from pumpside.sale import Sale
+
+TODAY = "20261123"
+
+
+class Cfg:
+    grade = "92"
+    price = 7590
+    min_sale_amount = 1000
+    sale_timeout_ms = 30000
+
+
+def card(balance=20000, status=1, expiry="20301231", start="20200101", grades=(),
+         fills_today=0, amount_today=0, daily_fills=0, daily_amount=0, discount=0,
+         grey=False):
+    return {
+        "issuer": {"status": status, "expiry": expiry, "start": start,
+                   "asn": b"\x62\x00\x00\x00\x00\x00\x00\x17"},
+        "holder": {"discount": discount, "card_type": 1},
+        "restrictions": {"grades": list(grades), "daily_fills": daily_fills,
+                         "daily_amount": daily_amount},
+        "balance": balance, "grey": {"grey": grey}, "fills_today": fills_today,
+        "amount_today": amount_today,
+    }
+
+
+def kinds(actions):
+    return [a[0] for a in actions]
+
+
+def shown(actions):
+    return [a[1] for a in actions if a[0] == "show"]
+
+
+def to_preset(s, c=None):
+    s.card_inserted(0)
+    s.card_read(c or card(), 0, TODAY, False, None)
+    for k in "1234":
+        s.key(k, 0)
+    assert s.key("E", 0) == [("verify_pin", "1234")]
+    s.pin_result(True, None, 0)
+    assert s.state == sale.PRESET
+
+
+def test_whole_sale_in_order():
+    s = Sale(Cfg())
+    assert kinds(s.card_inserted(0)) == ["show", "read_card"]
+    out = s.card_read(card(), 0, TODAY, False, None)
+    assert shown(out) == ["enter_pin"] and s.state == sale.PIN
+    to_preset(s := Sale(Cfg()))
+    for k in "V2000":
+        s.key(k, 0)
+    out = s.key("E", 0)
+    assert out[-1][0] == "grey_lock"
+    caps = out[-1][1]
+    assert caps["volume_ml"] == 20000 and caps["amount"] == 20000 and caps["mode"] == "V"
+    out = s.locked({"ctc": 3, "ttc": 9}, 0)
+    assert out[0] == ("authorize", caps) and s.state == sale.AUTHORIZED
+    s.fuelling(0)
+    out = s.delivered({"ml": 20000, "amount": 15180}, 0)
+    assert out[-1][0] == "settle" and out[-1][1]["delivery"]["amount"] == 15180
+    out = s.settled(b"TAC!", 4820, 0)
+    assert ("show", "take_receipt", 4820) in out and ("print",) in out
+    assert shown(s.card_taken(0)) == ["thank_you"] and s.state == sale.IDLE
+
+
+def test_cards_refused_with_the_right_prompt():
+    cases = [
+        (card(status=0), False, "card_blocked"),
+        (card(expiry="20261122"), False, "card_expired"),
+        (card(start="20261124"), False, "card_not_valid_yet"),
+        (card(), True, "card_hotlisted"),
+        (card(grey=True), False, "card_grey_elsewhere"),
+        (card(grades=["95", "98"]), False, "grade_not_allowed"),
+        (card(daily_fills=2, fills_today=2), False, "daily_limit"),
+        (card(daily_amount=50000, amount_today=50000), False, "daily_limit"),
+        (card(balance=999), False, "low_balance"),
+    ]
+    for c, hot, why in cases:
+        s = Sale(Cfg())
+        s.card_inserted(0)
+        out = s.card_read(c, 0, TODAY, hot, None)
+        assert shown(out) == [why] and ("release",) in out and s.state == sale.IDLE, why
+
+
+def test_grade_allowed_and_expiry_today_accepted():
+    s = Sale(Cfg())
+    s.card_inserted(0)
+    out = s.card_read(card(grades=["92"], expiry=TODAY), 0, TODAY, False, None)
+    assert s.state == sale.PIN, out
+
+
+def test_grey_here_is_settled_first():
+    s = Sale(Cfg())
+    s.card_inserted(0)
+    record = {"sale": 7, "amount": 1234}
+    out = s.card_read(card(grey=True), 0, TODAY, False, record)
+    assert ("unlock_grey", record) in out and s.state == sale.SETTLING
+
+
+def test_wrong_pin_shows_tries_then_blocks():
+    s = Sale(Cfg())
+    s.card_inserted(0)
+    s.card_read(card(), 0, TODAY, False, None)
+    assert s.pin_result(False, 2, 0) == [("show", "wrong_pin", 2)] and s.state == sale.PIN
+    out = s.pin_result(False, 0, 0)
+    assert shown(out) == ["pin_blocked"] and s.state == sale.IDLE
+
+
+def test_pin_digits_never_shown():
+    s = Sale(Cfg())
+    s.card_inserted(0)
+    s.card_read(card(), 0, TODAY, False, None)
+    for k in "9876":
+        out = s.key(k, 0)
+        assert all("9" not in str(a[2]) for a in out if a[0] == "show")
+
+
+def test_low_balance_caps_the_authorization():
+    s = Sale(Cfg())
+    to_preset(s, card(balance=5000))
+    for k in "A9000E":
+        out = s.key(k, 0)
+    assert out[-1][0] == "grey_lock" and out[-1][1]["amount"] == 5000
+
+
+def test_daily_amount_left_caps_and_discount_lowers_the_price():
+    s = Sale(Cfg())
+    to_preset(s, card(daily_amount=8000, amount_today=5000, discount=5))
+    out = s.key("F", 0)
+    caps = out[-1][1]
+    assert caps["amount"] == 3000 and caps["mode"] == "F"
+    assert caps["price"] == sale.discounted_price(7590, 5) == 7211  # 7210.5 rounds up
+
+
+def test_cancel_at_every_waiting_state():
+    for state_setup in ("pin", "preset", "entry"):
+        s = Sale(Cfg())
+        s.card_inserted(0)
+        s.card_read(card(), 0, TODAY, False, None)
+        if state_setup != "pin":
+            s.pin_result(True, None, 0)
+        if state_setup == "entry":
+            s.key("V", 0)
+            s.key("5", 0)
+        out = s.key("C", 0)
+        assert ("release",) in out and s.state == sale.IDLE, state_setup
+    s = Sale(Cfg())
+    to_preset(s)
+    s.key("F", 0)
+    s.locked({"ctc": 1, "ttc": 1}, 0)
+    assert s.key("C", 0) == [("stop",)]  # authorised: stop the dispenser, then settle
+    assert s.delivered({"ml": 0, "amount": 0}, 0)[-1][0] == "settle"
+
+
+def test_every_waiting_state_times_out():
+    s = Sale(Cfg())
+    s.card_inserted(0)
+    s.card_read(card(), 0, TODAY, False, None)
+    assert s.tick(29999) == [] and s.state == sale.PIN
+    out = s.tick(30000)
+    assert shown(out) == ["timed_out"] and s.state == sale.IDLE
+    s = Sale(Cfg())
+    to_preset(s)
+    s.key("F", 100)
+    s.locked({}, 100)
+    assert s.tick(30100) == [("stop",)]
+
+
+def test_card_pulled_mid_fuelling_stops_and_keeps_the_sale():
+    s = Sale(Cfg())
+    to_preset(s)
+    s.key("F", 0)
+    s.locked({"ctc": 1, "ttc": 1}, 0)
+    s.fuelling(0)
+    out = s.card_removed(0)
+    assert ("stop",) in out and s.state == sale.SETTLING and s.sale is not None
+    out = s.delivered({"ml": 5000, "amount": 3795}, 0)
+    assert out[-1][0] == "settle"  # the shell journals an escape when the card is gone
+
+
+def test_failed_mac2_settles_for_nothing_and_never_authorizes():
+    s = Sale(Cfg())
+    to_preset(s)
+    s.key("F", 0)
+    out = s.lock_failed({"ctc": 1, "ttc": 1}, 0)
+    assert "authorize" not in kinds(out) and out[-1][0] == "settle"
+    assert s.sale["untrusted"] and s.sale["delivery"] is None
+
+
+def test_events_out_of_order_are_ignored():
+    s = Sale(Cfg())
+    assert s.locked({}, 0) == [] and s.delivered({}, 0) == [] and s.settled(b"", 0, 0) == []
+    assert s.pin_result(True, None, 0) == [] and s.state == sale.IDLE
