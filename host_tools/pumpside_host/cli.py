@@ -2,6 +2,7 @@
 
   pumpside run [--litres N] [--lpm F] [--keep]   virtual pump with a watchable sale
   pumpside campaign [--cuts N] [--seed S]        power-cut campaign on the virtual pump
+  pumpside cards issue|list --store FILE ...     test fuel cards for the bench
 """
 import argparse
 import sys
@@ -26,6 +27,32 @@ def _cmd_campaign(args):
     return 0
 
 
+def _cmd_cards(args):
+    from .bench.cards import CardStore
+
+    store = CardStore(args.store)
+    if args.action == "list":
+        for asn, card in sorted(store.cards.items()):
+            s = card.s
+            print("%s balance %d.%02d type %d expiry %s%s%s" % (
+                asn, s["balance"] // 100, s["balance"] % 100, s["card_type"], s["expiry"],
+                " GREY" if s["grey"] else "", " PIN-BLOCKED" if not s["pin_tries"] else ""))
+        return 0
+    if not (len(args.asn) == 16 and all(c in "0123456789" for c in args.asn)):
+        print("error: --asn must be 16 digits", file=sys.stderr)
+        return 2
+    if not (4 <= len(args.pin) <= 6 and args.pin.isdigit()):
+        print("error: --pin must be 4 to 6 digits", file=sys.stderr)
+        return 2
+    grades = [g for g in args.grades.split(",") if g] if args.grades else []
+    store.issue(args.asn, args.balance, pin=args.pin, expiry=args.expiry,
+                card_type=args.type, grades=grades, daily_fills=args.daily_fills,
+                daily_amount=args.daily_amount, discount=args.discount, name=args.name,
+                status=0 if args.blocked else 1)
+    print("issued %s with balance %d (PIN not shown)" % (args.asn, args.balance))
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="pumpside", description="pumpside host tools")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -39,6 +66,21 @@ def build_parser():
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     c.set_defaults(func=_cmd_campaign)
+    k = sub.add_parser("cards", help="issue and list the bench's test fuel cards")
+    k.add_argument("action", choices=("issue", "list"))
+    k.add_argument("--store", required=True, help="card store (JSON) the bench uses")
+    k.add_argument("--asn", default="6200000000000001", help="card number, 16 digits")
+    k.add_argument("--balance", type=int, default=100000, help="minor units")
+    k.add_argument("--pin", default="123456")
+    k.add_argument("--expiry", default="20301231", help="YYYYMMDD")
+    k.add_argument("--type", type=int, default=1, help="1 user, 4 staff, 6 company")
+    k.add_argument("--grades", default="", help="allowed grades, e.g. 92,95")
+    k.add_argument("--daily-fills", type=int, default=0)
+    k.add_argument("--daily-amount", type=int, default=0)
+    k.add_argument("--discount", type=int, default=0, help="percent")
+    k.add_argument("--name", default="TEST")
+    k.add_argument("--blocked", action="store_true", help="issue the card blocked")
+    k.set_defaults(func=_cmd_cards)
     return p
 
 
