@@ -4,8 +4,11 @@ Wire (one line each way, ASCII): `H board` hello (the board just booted: its pul
 counters start from zero); `P` -> "a b pf" pulser counts and the power-fail warning; `N`
 -> 1/0 nozzle lifted; `V f s` valves; `M m` motor; `D [json lines]` display; `K` -> one
 key or an empty line; `T` -> wall-clock seconds; `X` the board lost power (its flash
-cut itself). Any other line gets "!unknown ...". Tests and the demo drive the same
-`Bench` object directly: lift the nozzle, press keys, inject faults, read the truth.
+cut itself); `CP` -> 1/0 card present; `CO` -> the card's ATR (hex) on power-up; `CT hex`
+-> the card's reply to an APDU (hex), "!removed" when there is no card; `ST hex` -> the
+PSAM's reply; `PR hex` printer bytes. Any other line gets "!unknown ...". Tests and the
+demo drive the same `Bench` object directly: lift the nozzle, press keys, inject faults,
+read the truth.
 """
 import json
 import socket
@@ -33,6 +36,12 @@ class Bench:
         self.clock_offset = 0.0  # seconds added to the wall clock the board reads
         self.boots = 0
         self._count_base = (0, 0)  # bench counts when the board booted
+        self.card = None  # the VirtualCard in the reader, or None
+        self.cards = None  # CardStore whose state is saved after every card APDU
+        self.psam = None  # VirtualPsam in the terminal's SAM slot
+        self.pull_after = None  # the card is pulled after this many more APDUs
+        self.printed = bytearray()  # every byte sent to the printer
+        self.apdus = []  # (t, "card"/"psam", command hex, reply hex)
         self._server = None
         self._conns = []
         self.port = None
@@ -118,11 +127,43 @@ class Bench:
             if op == "X":
                 self._mains_off(t)
                 return "ok"
+            if op in ("CP", "CO", "CT", "ST", "PR"):
+                return self._card_op(t, op, arg)
             if op == "H":
                 self.boots += 1
                 self._count_base = hyd.counts()
                 return "ok"
         return "!unknown " + op
+
+    def _card_op(self, t, op, arg):
+        if op == "PR":
+            self.printed += bytes.fromhex(arg)
+            return "ok"
+        if op == "ST":
+            if self.psam is None:
+                return "!no PSAM"
+            reply = self.psam.transceive(bytes.fromhex(arg))
+            self.apdus.append((t, "psam", arg, reply.hex()))
+            return reply.hex()
+        card = self.card
+        if op == "CP":
+            return "1" if card is not None else "0"
+        if card is None:
+            return "!removed"
+        if op == "CO":
+            card.selected = False
+            return "3b6d000080318065b0830201"  # a T=0 ATR
+        if self.pull_after is not None:
+            if self.pull_after == 0:
+                self.card = None
+                self.pull_after = None
+                return "!removed"
+            self.pull_after -= 1
+        reply = card.transceive(bytes.fromhex(arg))
+        self.apdus.append((t, "card", arg, reply.hex()))
+        if self.cards is not None:
+            self.cards.save()
+        return reply.hex()
 
     def _mains_off(self, t):
         """Mains lost: the pump motor stops and the solenoid valves drop shut, so the
@@ -147,6 +188,18 @@ class Bench:
         with self.lock:
             self.mains = True
             self.power_warning = False
+
+    def insert_card(self, card, pull_after=None):
+        """Put a VirtualCard in the reader; with `pull_after` it is pulled after that many
+        APDUs (between two commands, as a customer does)."""
+        with self.lock:
+            self.card = card
+            self.pull_after = pull_after
+
+    def remove_card(self):
+        with self.lock:
+            self.card = None
+            self.pull_after = None
 
     def advance_clock(self, seconds):
         with self.lock:
