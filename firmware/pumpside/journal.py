@@ -38,6 +38,10 @@ class JournalError(Exception):
     pass
 
 
+def is_card_sale(bill):
+    return any(bill["asn"])
+
+
 def _read(path):
     try:
         with open(path, "rb") as f:
@@ -131,6 +135,7 @@ class Journal:
         self.cp = None  # checkpoint of the sale in flight
         self._seg_totals = False  # newest segment holds a FINAL or SNAPSHOT
         self._settled_sales = 0  # highest sale number settled in the log
+        self.escapes = []  # (seq, bill) of ESCAPE records no UNLOCK has settled yet
 
     def _path(self, name):
         return self.root + "/" + name
@@ -216,7 +221,7 @@ class Journal:
         self.records += 1
         if rtype in rec.SALE_TYPES:
             bill = rec.unpack_bill(payload)
-            self._settled(seq, bill)
+            self._settled(seq, bill, rtype)
         elif rtype == rec.SNAPSHOT:
             bill, _ack = rec.unpack_bill(payload)
             self._sale_seen(bill)
@@ -230,17 +235,22 @@ class Journal:
         if bill["sale"] > self.sale_no:
             self.sale_no = bill["sale"]
 
-    def _totals(self, bill):
+    def _totals(self, bill, last=True):
         self.totals.volume_ml = bill["total_ml"]
         self.totals.amount = bill["total_amount"]
-        self.last = bill
+        if last:
+            self.last = bill
         self._seg_totals = True
         if bill["sale"] > self._settled_sales:
             self._settled_sales = bill["sale"]
 
-    def _settled(self, seq, bill):
+    def _settled(self, seq, bill, rtype=rec.FINAL):
         self._sale_seen(bill)
-        self._totals(bill)
+        self._totals(bill, rtype != rec.UNLOCK)  # an UNLOCK moves money, not fuel
+        if rtype == rec.ESCAPE:
+            self.escapes.append((seq, bill))
+        elif rtype == rec.UNLOCK:
+            self.escapes = [e for e in self.escapes if e[1]["sale"] != bill["sale"]]
         if seq > self.ack_seq:
             self.unsynced += 1
             self.unsynced_amount += bill["amount"]
@@ -279,9 +289,14 @@ class Journal:
         _write(self._path("cp"), rec.encode(rec.CHECKPOINT, sale["sale"], payload))
         self.cp = rec.unpack_checkpoint(payload)
 
-    def finish(self, time, pulses, ml, amount, stop, flags=0, overrun_ml=0):
-        """Settle the open sale: FINAL with the totalizers after it. Returns the bill."""
+    def finish(self, time, pulses, ml, amount, stop, flags=0, overrun_ml=0, card=None,
+               rtype=rec.FINAL):
+        """Settle the open sale: FINAL (or ESCAPE: the card still owes the amount) with
+        the totalizers after it; `card` adds the card fields (tac, gmac, balance after).
+        Returns the bill."""
         bill = dict(self.open_sale)
+        if card:
+            bill.update(card)
         bill["time"] = time
         bill["pulses"] = pulses
         bill["ml"] = ml
@@ -291,10 +306,38 @@ class Journal:
         bill["overrun_ml"] = overrun_ml
         bill["total_ml"] = self.totals.volume_ml + ml
         bill["total_amount"] = self.totals.amount + amount
-        seq = self._log(rec.FINAL, rec.pack_bill(bill))
+        seq = self._log(rtype, rec.pack_bill(bill))
         self.open_sale = None
         self.cp = None  # the in-flight files stay; their sale number marks them stale
-        self._settled(seq, bill)
+        self._settled(seq, bill, rtype)
+        return bill
+
+    def escape(self, time, pulses, ml, amount, stop, flags=0, overrun_ml=0):
+        """The card sale ended without its debit (card pulled, power cut): ESCAPE, owed
+        until the card is settled here (unlock) or by the station."""
+        return self.finish(time, pulses, ml, amount, stop, flags, overrun_ml, None,
+                           rec.ESCAPE)
+
+    def escape_for(self, asn, ttc=None):
+        """The pending ESCAPE bill of card `asn` (and PSAM TTC `ttc`, if given), or None."""
+        for _seq, bill in self.escapes:
+            if bill["asn"] == asn and (ttc is None or bill["psam_ttc"] == ttc):
+                return bill
+        return None
+
+    def unlock(self, escape, time, amount, flags, card):
+        """The grey card of ESCAPE bill `escape` is settled (补扣): UNLOCK, once."""
+        if self.escape_for(escape["asn"], escape["psam_ttc"]) is None:
+            raise JournalError("sale %d is not waiting for its card" % escape["sale"])
+        bill = dict(escape)
+        bill.update(card)
+        bill["time"] = time
+        bill["amount"] = amount
+        bill["flags"] = flags
+        bill["total_ml"] = self.totals.volume_ml
+        bill["total_amount"] = self.totals.amount
+        seq = self._log(rec.UNLOCK, rec.pack_bill(bill))
+        self._settled(seq, bill, rec.UNLOCK)
         return bill
 
     def recover(self, time):
@@ -307,8 +350,10 @@ class Journal:
         pulses = cp["pulses"] if cp else 0
         ml = cp["ml"] if cp else 0
         flags = rec.F_RECOVERED | (cp["flags"] & rec.F_WARNED if cp else 0)
+        # a card sale's card may be grey: it owes the amount until it is settled
+        rtype = rec.ESCAPE if is_card_sale(sale) else rec.FINAL
         return self.finish(time, pulses, ml, meter.amount_for_ml(ml, sale["price"]),
-                           STOP_POWER, flags)
+                           STOP_POWER, flags, 0, None, rtype)
 
     def event(self, time, code, a=0, b=0):
         seq = self._log(rec.EVENT, rec.pack_event(time, code, a, b))
@@ -330,8 +375,12 @@ class Journal:
     def prune(self):
         """Remove segments whose records the station holds, keeping the newest."""
         newest = (self.next_seq - 1) // self.segment
+        keep = self.ack_seq  # and every segment from the oldest unsettled ESCAPE on
+        for seq, _bill in self.escapes:
+            if seq <= keep:
+                keep = seq - 1
         doomed = [n for i, n in self._segments() if i != newest and
-                  (i + 1) * self.segment - 1 <= self.ack_seq]
+                  (i + 1) * self.segment - 1 <= keep]
         if not doomed:
             return 0
         if not self._seg_totals and self.last is not None:

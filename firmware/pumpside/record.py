@@ -32,6 +32,9 @@ TYPE_NAMES = {AUTHORIZED: "AUTHORIZED", CHECKPOINT: "CHECKPOINT", FINAL: "FINAL"
 F_RECOVERED = 1  # settled at boot from the journal after a power cut
 F_WARNED = 2  # the power-fail warning came: the checkpointed volume is exact
 F_OVERRUN = 4  # delivered beyond the preset
+F_CARD_LOG = 8  # debit confirmed from the card's own log (its TAC reply was lost)
+F_NOT_LOCKED = 16  # the card was never grey-locked: nothing owed
+F_UNTRUSTED = 32  # MAC2 failed: no fuel, the card settled for 0
 
 BILL_FIELDS = (
     ("sale", "I"), ("time", "I"), ("nozzle", "B"), ("grade", "4s"), ("price", "I"),

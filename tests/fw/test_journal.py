@@ -242,3 +242,68 @@ def test_offline_limits():
         assert jr.refusal(cfg, T0, 100) == "offline_count"
         jr.ack(jr.next_seq - 1, T0)
         assert jr.refusal(cfg, T0 + 99999, 100) is None
+
+
+ASN = b"\x62\x00\x00\x00\x00\x00\x00\x17\x00\x00"
+
+
+def _card_sale(jr, ml, ttc=5):
+    jr.begin(_bill(asn=ASN, psam_ttc=ttc, balance=50000, ctc=3))
+    jr.checkpoint(T0, ml // 10, ml)
+
+
+def test_escape_waits_for_its_card_and_unlock_settles_it_once():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        _card_sale(jr, 4000)
+        jr.escape(T0 + 1, 400, 4000, 3036, 2)
+        assert jr.escape_for(ASN)["amount"] == 3036
+        assert jr.escape_for(ASN, 6) is None
+        assert jr.totals.volume_ml == 4000  # the fuel left the tank: the totalizer counts it
+        again = journal.Journal(root)
+        again.open()
+        esc = again.escape_for(ASN, 5)
+        assert esc is not None and esc["pulses"] == 400
+        bill = again.unlock(esc, T0 + 60, 3036, 0, {"tac": b"\x01\x02\x03\x04",
+                                                     "balance": 50000 - 3036})
+        assert bill["tac"] == b"\x01\x02\x03\x04" and again.escape_for(ASN) is None
+        assert again.totals.volume_ml == 4000 and again.last["amount"] == 3036
+        raises(journal.JournalError, again.unlock, esc, T0 + 61, 3036, 0, {})
+        third = journal.Journal(root)
+        third.open()
+        assert third.escape_for(ASN) is None and third.unsynced == 2
+        types = [t for _s, t, _p in third.read()]
+        assert types == [rec.ESCAPE, rec.UNLOCK]
+
+
+def test_power_cut_in_a_card_sale_recovers_as_an_escape():
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        _card_sale(jr, 2500)
+        again = journal.Journal(root)
+        again.open()
+        bill = again.recover(T0 + 9)
+        assert bill["flags"] & rec.F_RECOVERED and bill["ml"] == 2500
+        assert again.escape_for(ASN, 5)["ml"] == 2500  # the card may be grey: still owed
+
+
+def test_prune_keeps_an_unsettled_escape_the_station_acknowledged():
+    with Dir() as root:
+        jr = journal.Journal(root, segment=4)
+        jr.open()
+        _card_sale(jr, 1000)
+        jr.escape(T0, 100, 1000, 759, 2)
+        for _ in range(9):
+            _sale(jr, 1000)
+        jr.ack(jr.next_seq - 1, T0)
+        assert jr.escape_for(ASN) is not None
+        again = journal.Journal(root, segment=4)
+        again.open()
+        assert again.escape_for(ASN)["amount"] == 759
+        again.unlock(again.escape_for(ASN), T0, 759, 0, {})
+        for _ in range(8):
+            _sale(again, 1000)
+        again.ack(again.next_seq - 1, T0)
+        assert len(again._segments()) == 1  # settled: nothing holds the old segments back
