@@ -119,6 +119,40 @@ class Keypad:
         return self.link.call("K") or None
 
 
+class CardReader:
+    """The user-card slot: contact switch, power-up (ATR) and T=0 APDUs. A card pulled
+    between two APDUs makes transceive raise OSError, as a real reader's timeout does."""
+
+    def __init__(self, link):
+        self.link = link
+
+    def present(self):
+        return self.link.call("CP") == "1"
+
+    def power_on(self):
+        return bytes.fromhex(self.link.call("CO"))
+
+    def transceive(self, apdu):
+        return bytes.fromhex(self.link.call("CT " + apdu.hex()))
+
+
+class PsamSlot:
+    def __init__(self, link):
+        self.link = link
+
+    def transceive(self, apdu):
+        return bytes.fromhex(self.link.call("ST " + apdu.hex()))
+
+
+class Printer:
+    def __init__(self, link):
+        self.link = link
+
+    def write(self, data):
+        for i in range(0, len(data), 256):  # a UART FIFO's worth per line
+            self.link.call("PR " + data[i:i + 256].hex())
+
+
 class Board:
     name = "sim"
 
@@ -133,6 +167,9 @@ class Board:
         self.keypad = Keypad(link)
         self.power_fail = PowerFail(self.pulser)
         self.clock = Clock(link)
+        self.card = CardReader(link)
+        self.psam = PsamSlot(link)
+        self.printer = Printer(link)
         blocks = int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256)
         self.flash = SimFlash("flash.bin", blocks=blocks,
                               fault=os.getenv("PUMPSIDE_FLASH_FAULT"),

@@ -24,6 +24,7 @@ class SimFlash:
         self.erases = 0
         self.fault = None
         self.on_cut = on_cut
+        self._blank = bytes([ERASED]) * block_size  # allocated once, as a driver would
         if fault:
             kind, n = fault.split(":")
             self.fault = (kind, int(n))
@@ -31,9 +32,8 @@ class SimFlash:
             self.f = open(path, "r+b")
         except OSError:
             f = open(path, "wb")
-            blank = bytes([ERASED]) * block_size
             for _ in range(blocks):
-                f.write(blank)
+                f.write(self._blank)
             f.close()
             self.f = open(path, "r+b")
 
@@ -75,13 +75,14 @@ class SimFlash:
             self.erases += 1
             fault = self.fault
             size = self.block_size
+            blank = self._blank
             if fault and fault[0] == "erase" and fault[1] == self.erases:
                 self.f.seek(arg * size)
-                self.f.write(bytes([ERASED]) * (size // 2))
+                self.f.write(memoryview(blank)[:size // 2])
                 self.f.flush()
                 self._cut()
             self.f.seek(arg * size)
-            self.f.write(bytes([ERASED]) * size)
+            self.f.write(blank)
             self.f.flush()
             self.erased += size
             return 0

@@ -40,6 +40,7 @@ class Pump:
         self._shown = None
         self._progress_ms = 0
         self._state = None
+        self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
 
     # -- keypad --------------------------------------------------------------------
     def key(self, k, now):
@@ -57,6 +58,8 @@ class Pump:
         elif state == dispenser.LOCKED:
             if k == "S":
                 self.entry, self.digits = "S", ""
+        elif self.desk is not None:
+            self.desk.key(k, now)  # the card sale owns the keypad: PIN, preset, cancel
         elif state == dispenser.IDLE:
             if k == "V" or k == "A":
                 self.entry, self.digits = k, ""
@@ -91,46 +94,72 @@ class Pump:
             else:
                 self._authorize(auth, now)
 
-    def _authorize(self, auth, now):
+    def refusal(self):
+        """Why no sale may start now (a prompt key), or None: the power, the offline
+        limits and free flash (checked before a sale, so neither fills up), a lock."""
         jr = self.journal
-        board = self.board
-        why = None
-        if board.power_fail.asserted():
+        if self.closed:
+            why = "closed"
+        elif self.board.power_fail.asserted():
             why = "power"
+        elif self.core.state == dispenser.LOCKED:
+            why = "locked"
         else:
-            t = board.clock.time()
-            why = jr.refusal(self.cfg, t, storage.free_blocks(jr.root))
+            why = jr.refusal(self.cfg, self.board.clock.time(), storage.free_blocks(jr.root))
         if why:
-            self._note(why, now)
             log.event("refused", {"why": why, "unsynced": jr.unsynced,
                                   "unsynced_amount": jr.unsynced_amount})
-            return
+        return why
+
+    def begin_sale(self, bill):
+        """Journal the sale's AUTHORIZED record (write-ahead: before any valve can open,
+        and for a card sale before the card is grey-locked). False: the pump closed."""
+        bill["nozzle"] = self.cfg.nozzle
+        try:
+            sale = self.journal.begin(bill)
+        except OSError as e:
+            self.close("journal write failed (%s)" % e)
+            return False
+        self._cp_pulses = 0
+        self._cp_ms = ticks_ms()
+        self._cp_warned = False
+        log.event("authorized", {"sale": sale, "grade": bill["grade"], "price": bill["price"],
+                                 "mode": bill["mode"], "volume_ml": bill["preset_ml"],
+                                 "amount": bill["preset_amount"]})
+        return True
+
+    def start_authorized(self, auth, now):
+        """Hand a journaled authorisation to the dispenser. False if it refuses it."""
         try:
             self.core.authorize(auth, now)
+        except dispenser.AuthorizationError as e:
+            log.event("refused", {"why": str(e)})
+            return False
+        return True
+
+    def _authorize(self, auth, now):
+        why = self.refusal()
+        if why:
+            self._note(why, now)
+            return
+        try:
+            self.core.check(auth)
         except dispenser.AuthorizationError as e:
             self._note("refused", now)
             log.event("refused", {"why": str(e)})
             return
         bill = rec.new_bill()
-        bill["time"] = t
-        bill["nozzle"] = self.cfg.nozzle
+        bill["time"] = self.board.clock.time()
         bill["grade"] = auth.grade
         bill["price"] = auth.price
         bill["mode"] = auth.mode
         bill["preset_ml"] = auth.volume_ml
         bill["preset_amount"] = auth.amount
-        try:
-            sale = jr.begin(bill)  # write-ahead: journaled before any valve can open
-        except OSError as e:
-            self.core.cancel(now)
-            self.close("journal write failed (%s)" % e)
+        if not self.begin_sale(bill):  # write-ahead: journaled before any valve can open
             return
-        self._cp_pulses = 0
-        self._cp_ms = now
-        self._cp_warned = False
-        log.event("authorized", {"sale": sale, "grade": auth.grade, "price": auth.price,
-                                 "mode": auth.mode, "volume_ml": auth.volume_ml,
-                                 "amount": auth.amount})
+        if not self.start_authorized(auth, now):
+            self._note("refused", now)
+            self.finish_sale(_nothing(auth), 0, now)
 
     def close(self, why):
         """Storage trouble: stop selling, keep every record, say why."""
@@ -195,30 +224,45 @@ class Pump:
             self._checkpoint(pulses, now, False)
 
     def _settle(self, d, now):
-        jr = self.journal
+        """The dispenser settled the volume: checkpoint it exactly, then FINAL (or, for a
+        card sale, hand it to the card desk, which debits the card first)."""
         flags = rec.F_OVERRUN if d.overrun_ml else 0
         warned = self._cp_warned or self.board.power_fail.asserted()
         if warned:
             flags |= rec.F_WARNED
+        if d.pulses != self._cp_pulses:  # a cut while writing FINAL loses nothing
+            self._checkpoint(d.pulses, now, warned)
+            if self.closed:
+                return
+        if self.desk is not None and journal.is_card_sale(self.journal.open_sale):
+            self.desk.delivered(d, flags)
+        else:
+            self.finish_sale(d, flags, now)
+
+    def finish_sale(self, d, flags, now, card=None, rtype=rec.FINAL):
+        """FINAL (or ESCAPE) of the open sale, then "done" may be shown. Returns the bill,
+        or None when the journal could not be written (the pump closes)."""
+        jr = self.journal
         try:
-            if d.pulses != self._cp_pulses:  # a cut while writing FINAL loses nothing
-                self._checkpoint(d.pulses, now, warned)
             bill = jr.finish(self.board.clock.time(), d.pulses, d.ml, d.amount, d.stop,
-                             flags, d.overrun_ml)
+                             flags, d.overrun_ml, card, rtype)
         except OSError as e:
             self.close("journal write failed (%s)" % e)
-            return
-        self.last = bill
+            return None
+        if d.pulses or rtype == rec.FINAL:
+            self.last = bill
         self.note_until = ticks_add(now, self.cfg.done_show_ms)
         fields = d.as_dict()
         fields["sale"] = bill["sale"]
         fields["flags"] = flags
+        fields["record"] = rec.TYPE_NAMES[rtype]
         fields["total_ml"] = jr.totals.volume_ml
         fields["total_amount"] = jr.totals.amount
         stats = getattr(self.board.flash, "stats", None)
         if stats:
             fields["flash"] = stats()
         log.event("delivery", fields)
+        return bill
 
     def _on_tick(self, disp):
         core = self.core
@@ -229,6 +273,8 @@ class Pump:
             self._state = core.state
             log.event("state", {"state": dispenser.STATE_NAMES[core.state],
                                 "lock": dispenser.STOP_NAMES.get(core.lock_reason)})
+            if self.desk is not None:
+                self.desk.on_state(core.state, now)
             if core.state == dispenser.LOCKED:
                 self._journal_event(journal.EV_LOCK, core.lock_reason)
                 if core.lock_reason == dispenser.STOP_UNAUTHORIZED:
@@ -280,6 +326,9 @@ class Pump:
         if state == dispenser.FUELLING or state == dispenser.SETTLING:
             ml, amount = core.progress(self.disp.last_count)
             return [head] + prompts.lines("fuelling") + [_volume_amount(ml, amount)]
+        if self.desk is not None:
+            key, value = self.desk.screen_value(now)
+            return [head] + prompts.lines(key) + [value]
         last = self.last
         if last is not None and ticks_diff(self.note_until, now) > 0:
             stop = last["stop"]
@@ -306,8 +355,25 @@ class Pump:
             await sleep_ms(50)
 
     async def run(self):
-        asyncio.create_task(self.keypad_task())
-        await self.disp.run()
+        # gather: a task that fails ends the app (main shuts the valves and the board's
+        # watchdog restarts it into recovery) instead of leaving a sale half-handled
+        tasks = [self.disp.run(), self.keypad_task()]
+        if self.desk is not None:
+            tasks.append(self.desk.run())
+        await asyncio.gather(*tasks)
+
+
+def _nothing(auth):
+    """The delivery of an authorisation the dispenser refused: no fuel."""
+    d = dispenser.Delivery()
+    d.grade = auth.grade
+    d.price = auth.price
+    d.mode = auth.mode
+    d.pulses = d.ml = d.amount = d.target_ml = d.overrun_ml = 0
+    d.stop = dispenser.STOP_CANCEL
+    d.fault = False
+    d.started_ms = d.ended_ms = ticks_ms()
+    return d
 
 
 def _volume_amount(ml, amount):
@@ -352,17 +418,44 @@ def open_journal(board, cfg):
     return jr
 
 
+def open_hotlist(journal_root):
+    """The hotlist beside the journal on the flash; a damaged one refuses every card
+    rather than none (the pump stays open for the station to send a new one)."""
+    from .hotlist import Hotlist, HotlistError
+
+    root = journal_root.rsplit("/", 1)[0] + "/hotlist"
+    try:
+        hl = Hotlist(root).open()
+    except (HotlistError, OSError, ValueError) as e:
+        log.event("hotlist_damaged", {"why": str(e)})
+        return _RefuseAll()
+    log.event("hotlist", {"version": hl.version, "entries": hl.count})
+    return hl
+
+
+class _RefuseAll:
+    def listed(self, card):
+        return True
+
+
 def main(board):
     hal.check(board)
     safe_outputs(board)
     try:
         cfg = config.load(board.config_path)
+        desk_class = None
+        if cfg.sale_mode == "card":
+            mem_free()  # load the card sale's code into a heap not yet cut up by data
+            from .cardsale import CardDesk as desk_class
         jr = open_journal(board, cfg)
     except (config.ConfigError, storage.StorageError, rec.RecordError, OSError) as e:
         log.event("closed", {"why": str(e)})
         asyncio.run(_closed(board, str(e)))
         return
     pump = Pump(board, cfg, jr)
+    if desk_class is not None:
+        pump.desk = desk_class(pump, open_hotlist(jr.root))
+        pump.desk.start()
     log.event("boot", {"board": board.name, "config": cfg.as_dict(), "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())

@@ -41,7 +41,15 @@ FIELDS = {
     "max_unsynced_amount": (int, 10000000, 1, 2000000000),  # minor units
     "max_unsynced_age_s": (int, 604800, 60, 31536000),  # oldest unsent sale: 7 days
     "storage_reserve_blocks": (int, 8, 2, 1000),  # free flash kept for settling and events
+    # the sale: "card" = unattended pay-at-pump with the fuel card; "attended" = presets
+    # keyed on the pump's keypad and paid at the kiosk (also the metering test mode)
+    "sale_mode": (str, "card", 4, 8),
+    "min_sale_amount": (int, 100, 1, 10000000),  # a card balance below this is refused
+    "sale_timeout_ms": (int, 60000, 1000, 600000),  # every waiting state of the card sale
+    "station": (str, "PUMPSIDE STATION", 1, 32),  # the receipt's heading
 }
+
+_CHOICES = {"sale_mode": ("card", "attended")}
 
 _SECRET = ("service_pin",)
 
@@ -69,6 +77,8 @@ def _check(name, value):
             raise ConfigError(name, "length must be " + str(lo) + ".." + str(hi))
         if name in _SECRET and not value.isdigit():
             raise ConfigError(name, "must be digits")
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ConfigError(name, "must be one of " + ", ".join(_CHOICES[name]))
     return value
 
 

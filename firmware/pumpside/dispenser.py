@@ -29,6 +29,7 @@ STOP_UNAUTHORIZED = const(6)  # flow with the valves shut
 STOP_VALVE_STUCK = const(7)  # flow went on after the valves were told to shut
 STOP_CANCEL = const(8)  # authorisation withdrawn (customer, station)
 STOP_POWER = const(9)  # mains lost (early warning, or settled at boot after a cut)
+STOP_CARD = const(10)  # the card was pulled or failed (card sale)
 STOP_NAMES = {
     STOP_CAP: "CAP",
     STOP_NOZZLE: "NOZZLE",
@@ -39,6 +40,7 @@ STOP_NAMES = {
     STOP_VALVE_STUCK: "VALVE_STUCK",
     STOP_CANCEL: "CANCEL",
     STOP_POWER: "POWER",
+    STOP_CARD: "CARD",
 }
 # Pulser faults: real dispenser firmware locks after N of these in a row.
 _PULSER_FAULTS = (STOP_NO_FLOW, STOP_NO_PULSE, STOP_PULSER)
@@ -116,7 +118,8 @@ class DispenserCore:
         self._base_ms = 0
 
     # -- commands ------------------------------------------------------------------
-    def authorize(self, auth, now_ms):
+    def check(self, auth):
+        """The pulse target of `auth`; AuthorizationError if the pump cannot take it now."""
         if self.state == LOCKED:
             raise AuthorizationError("pump locked")
         if self.state != IDLE:
@@ -132,6 +135,12 @@ class DispenserCore:
         target = min(caps)
         if target <= 0:
             raise AuthorizationError("preset below one pulse")
+        return target
+
+    def authorize(self, auth, now_ms):
+        cfg = self.cfg
+        k = cfg.k_factor
+        target = self.check(auth)
         self._auth = auth
         self._target = target
         self._slow_at = target - meter.pulses_for_ml(cfg.slow_lead_ml, k)
@@ -139,13 +148,13 @@ class DispenserCore:
         self._a0 = self._b0 = None
         self.state = AUTHORIZED
 
-    def cancel(self, now_ms):
+    def cancel(self, now_ms, stop=STOP_CANCEL):
         """Withdraw the authorisation; a delivery in progress is stopped and settled."""
         if self.state == AUTHORIZED:
             self._a0 = self._b0 = None
-            self._close(now_ms, STOP_CANCEL)
+            self._close(now_ms, stop)
         elif self.state == FUELLING:
-            self._close(now_ms, STOP_CANCEL)
+            self._close(now_ms, stop)
 
     def power_fail(self, now_ms):
         """Mains lost: end any authorisation; the hardware has already lost its supply."""

@@ -20,14 +20,20 @@ keypad      read() -> str or None            one key: 0-9, V A F (preset), E ent
 power_fail  asserted() -> bool                supply monitor's early warning: mains lost,
                                              a few tens of ms of hold-up left
 clock       time() -> int                    wall clock, seconds since 1970 (RTC)
+card        present() -> bool                user-card slot: card switch,
+            power_on() -> bytes              reset, answer to reset (ATR),
+            transceive(apdu) -> bytes        one T=0 APDU -> reply + SW1 SW2; raises
+                                             OSError when the card is gone
+psam        transceive(apdu) -> bytes        the terminal's SAM slot (holds the keys)
+printer     write(data: bytes)               receipt printer (ESC/POS), UART
 flash       readblocks(n, buf, off=0)        the journal's block device (littlefs'
             writeblocks(n, buf, off=None)    extended protocol: off given = program only,
             ioctl(op, arg)                   ioctl 6 = erase; 4/5 = count/size)
 (board)     config_path: str                 where config.json lives on the board's fs
             name: str                        board name for logs
 
-Roles that later layers add (card, psam, printer, wdt, net) are listed in DESIGN.md and
-join ROLES as their layer lands.
+Roles that later layers add (wdt, net) are listed in DESIGN.md and join ROLES as their
+layer lands.
 """
 
 ROLES = {
@@ -40,6 +46,9 @@ ROLES = {
     "power_fail": ("asserted",),
     "clock": ("time",),
     "flash": ("readblocks", "writeblocks", "ioctl"),
+    "card": ("present", "power_on", "transceive"),
+    "psam": ("transceive",),
+    "printer": ("write",),
 }
 
 KEYS = "0123456789VAFECSR"

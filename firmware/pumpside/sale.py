@@ -128,6 +128,8 @@ class Sale:
     def card_error(self, why, now):
         """A card APDU failed or the card was pulled."""
         state = self.state
+        if state == IDLE:
+            return []  # the card of a sale already over (refused, cancelled) leaves
         if state in (FUELLING, AUTHORIZED):
             self._go(SETTLING, now)
             return [("show", "card_removed", None), ("stop",)]
@@ -253,6 +255,19 @@ class Sale:
             return []
         self._go(RECEIPT, now)
         return [("show", "take_receipt", balance_after), ("print",)]
+
+    def refused(self, why, now):
+        """The terminal itself will not sell now (offline limits, storage, power)."""
+        self._reset(now)
+        return [("show", why, None), ("release",)]
+
+    def escaped(self, now):
+        """The debit could not be made (card pulled): the journal keeps the sale as an
+        escape, the card stays grey until it comes back (补扣)."""
+        if self.state != SETTLING:
+            return []
+        self._reset(now)
+        return [("show", "card_escaped", None)]
 
     def card_taken(self, now):
         if self.state == RECEIPT:

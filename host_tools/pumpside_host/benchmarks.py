@@ -15,7 +15,15 @@ import time
 from pathlib import Path
 
 from .bench import Bench
-from .vboard import DEFAULT_CONFIG, FIRMWARE, HEAPSIZE, SIM_BOARD, VirtualPump, micropython_binary
+from .vboard import (
+    BOARD_HEAPSIZE,
+    DEFAULT_CONFIG,
+    FIRMWARE,
+    HEAPSIZE,
+    SIM_BOARD,
+    VirtualPump,
+    micropython_binary,
+)
 
 SALES = 30
 
@@ -32,7 +40,7 @@ def control_reaction(sales=SALES):
     t0 = time.monotonic()
     with VirtualPump(config=cfg, bench=bench) as vp:
         boot = vp.wait_event("boot", 10)
-        print("firmware_heap_free_after_boot: %d B (of %s)" % (boot["heap_free"], HEAPSIZE))
+        print("firmware_heap_free_after_boot: %d B (of %s)" % (boot["heap_free"], BOARD_HEAPSIZE))
         vp.wait_state("IDLE", 10)
         for _ in range(sales):
             bench.press("V150E")  # 1.5 L at truck flow

@@ -28,14 +28,16 @@ def _campaign_config(checkpoint_ml):
 
 class Campaign:
     def __init__(self, cuts, seed, checkpoint_ml=200, lpm=120.0, flash_blocks=2048, log=None,
-                 cut_share=0.85):
+                 cut_share=0.85, config=None, cards=None):
         self.rng = random.Random(seed)
         self.cuts_wanted = cuts
         self.checkpoint_ml = checkpoint_ml
         self.bench = Bench(fast_lpm=lpm, slow_lpm=20.0)
         self.cut_share = cut_share  # share of sales cut at a random moment
-        self.vp = VirtualPump(config=_campaign_config(checkpoint_ml), bench=self.bench,
-                              flash_blocks=flash_blocks)
+        cfg = _campaign_config(checkpoint_ml)
+        cfg.update(config or {})
+        self.vp = VirtualPump(config=cfg, bench=self.bench, flash_blocks=flash_blocks,
+                              cards=cards)
         self.lpm = lpm
         self.log = log or (lambda text: None)
         self.sales = {}  # sale number -> {"pulses": bench truth, "warned": bool}
@@ -44,14 +46,22 @@ class Campaign:
         self.boot_failures = []  # boots whose journal did not mount and verify
         self.corrupt_seen = 0
         self.details = []  # what went wrong, for the report
+        self.warn_latency_max = 0.0  # warning -> warned checkpoint, as the bench saw it
+        self.warn_missed = 0
+        self.crashes = 0  # the firmware died without a cut: never acceptable
+        self._x_seen = 0
         self.armed = None
 
     # -- one boot ---------------------------------------------------------------------
-    def _boot(self, first=False):
+    def _boot(self, first=False, retry=0):
         fault = None
+        if retry > 20:  # no armed fault fires 20 boots in a row: the firmware itself fails
+            raise RuntimeError("firmware does not boot; console:\n"
+                               + "\n".join(self.vp.lines[-20:]))
         if not first and self.rng.random() < 0.35:
             fault = "%s:%d" % (self.rng.choice(("program", "torn", "torn", "erase")),
                                self.rng.randint(1, 25))
+        self._x_seen = self.bench.self_cuts
         self.vp.reboot(flash_fault=fault) if not first else self.vp.start()
         self.armed = fault
         self.armed_sales = 0
@@ -60,7 +70,7 @@ class Campaign:
             report = self.vp.wait_event("journal", 30)
         except RuntimeError:  # the armed flash fault fired during boot or recovery
             self._count_flash_cut()
-            return self._boot()
+            return self._boot(retry=retry + 1)
         except TimeoutError:
             closed = [f for n, f in self.vp.seen if n == "closed"]
             self.boot_failures.append(closed[-1]["why"] if closed else "no journal report")
@@ -73,12 +83,19 @@ class Campaign:
             self.vp.wait_state("IDLE", 10)
         except RuntimeError:
             self._count_flash_cut()
-            return self._boot()
+            return self._boot(retry=retry + 1)
         return report
 
     def _count_flash_cut(self):
+        """The firmware died by itself: an armed flash fault fired (it told the bench
+        `X` first), or else it crashed, which is a failure of its own."""
         self.vp.kill()
-        self.cuts["flash"] += 1
+        if self.bench.self_cuts > self._x_seen:
+            self.cuts["flash"] += 1
+        else:
+            self.crashes += 1
+            self.details.append({"crash": self.vp.lines[-12:]})
+        self._x_seen = self.bench.self_cuts
 
     def cut_count(self):
         return sum(self.cuts.values())
@@ -116,8 +133,19 @@ class Campaign:
             except RuntimeError:
                 died = True
         if cut and not died and vp.alive():
+            fuelling = vp.seen and vp.seen[-1][0] in ("progress", "stage", "state")
+            self_cuts = bench.self_cuts
             vp.power_cut(warn=cut == "warn")
+            if bench.self_cuts > self_cuts:
+                # the armed flash fault fired during the hold-up (on the warned
+                # checkpoint's own write): a cut without a completed warning
+                cut = "flash"
             self.cuts[cut] += 1
+            latency = vp.warning_latency() if cut == "warn" else None
+            if latency is not None:
+                self.warn_latency_max = max(self.warn_latency_max, latency)
+            elif cut == "warn" and fuelling and bench.counts()[0] > start:
+                self.warn_missed += 1  # fuel flowed, yet no warned checkpoint came
         elif died or not vp.alive():
             self._count_flash_cut()
             cut = "flash"
@@ -145,9 +173,9 @@ class Campaign:
     # -- the verdict ----------------------------------------------------------------------
     def verify(self):
         dump = self.vp.dump_journal()
-        finals = {}
+        finals = {}  # the record of the fuel: FINAL, or ESCAPE for a card not yet debited
         for r in dump["records"]:
-            if r["type"] == "FINAL":
+            if r["type"] in ("FINAL", "ESCAPE"):
                 finals.setdefault(r["sale"], []).append(r)
         lost = doubled = mismatched = phantom = 0
         err_max = 0
@@ -179,6 +207,7 @@ class Campaign:
             "power_cuts": self.cut_count(), "cuts_warned": self.cuts["warn"],
             "cuts_hard": self.cuts["hard"], "cuts_flash": self.cuts["flash"],
             "boots": self.boots, "sales": len(self.sales), "sales_lost": lost,
+            "firmware_crashes": self.crashes,
             "sales_doubled": doubled, "sales_volume_mismatch": mismatched,
             "sales_phantom": phantom, "volume_error_max_ml": err_max * ml_per_pulse,
             "volume_error_bound_ml": self.bound_ml,
@@ -186,13 +215,171 @@ class Campaign:
             "journal_corrupt_at_end": len(dump["corrupt"]),
             "boot_failures": len(self.boot_failures), "records": len(dump["records"]),
             "open_sale_at_end": dump["state"]["open_sale"], "details": self.details,
+            "warned_commit_us_max": max([f["commit_us"] for n, f in self.vp.seen
+                                         if n == "power_warning"] or [0]),
+            "warned_checkpoint_ms_max": int(self.warn_latency_max * 1000),
+            "warned_checkpoint_missed": self.warn_missed,
+            **self.verify_cards(dump),
         }
+
+    def verify_cards(self, dump):
+        return {}
 
     def close(self):
         self.vp.stop()
 
 
-def run(cuts, seed, log=None, **kw):
+class CardCampaign(Campaign):
+    """The same cuts during card sales, at any moment from the card going in to the
+    receipt: reading, PIN, grey lock, fuelling, debit, FINAL. The card stays in the
+    reader through the cut, as at a real pump. After each reboot the card is taken out
+    and put back until it is not grey (each try may be cut by an armed flash fault too).
+    At the end: no card grey, every card's balance = start - the journal's settled amounts
+    (FINAL + UNLOCK), every ESCAPE settled by exactly one UNLOCK, no sale paid twice."""
+
+    PIN = "123456"
+    START = 100000000  # 1,000,000.00 on each card
+
+    def __init__(self, cuts, seed, store_path, n_cards=3, **kw):
+        from .bench.cards import CardStore
+
+        self.store = CardStore(store_path)
+        self.asns = ["62000000000001%02d" % (i + 1) for i in range(n_cards)]
+        for asn in self.asns:
+            self.store.issue(asn, self.START, pin=self.PIN)
+        config = {"sale_mode": "card", "sale_timeout_ms": 10000}
+        super().__init__(cuts, seed, config=config, cards=self.store, **kw)
+
+    def _until(self, name, where, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(name)
+        return self.vp.wait_event(name, left, where)
+
+    def _sale(self):
+        rng = self.rng
+        vp = self.vp
+        bench = self.bench
+        asn = rng.choice(self.asns)
+        preset_ml = rng.choice((200, 400, 700, 1000))
+        start = bench.counts()[0]
+        mark = len(vp.seen)
+        cut = None
+        if (not self.armed or self.armed_sales) and rng.random() < self.cut_share:
+            cut = rng.choice(("warn", "hard"))
+        self.armed_sales += 1
+        whole_s = 1.2 + preset_ml / (self.lpm * 1000 / 60) + 1.0
+        deadline = time.monotonic() + (rng.uniform(0.0, whole_s) if cut else 60)
+        died = False
+        try:
+            vp.insert(asn)
+            self._until("card", lambda f: f["prompt"] == "enter_pin", deadline)
+            bench.press(self.PIN + "E")
+            self._until("card", lambda f: f["prompt"] == "choose_preset", deadline)
+            bench.press("V%dE" % (preset_ml // 10))
+            self._until("authorized", None, deadline)
+            bench.lift()
+            self._until("receipt", None, deadline)
+            if cut is None:
+                bench.hang_up()
+                bench.remove_card()
+                self._until("card_slot", lambda f: not f["present"], deadline)
+        except TimeoutError:
+            if cut is None:
+                raise RuntimeError("card sale stalled; console:\n"
+                                   + "\n".join(vp.lines[-25:])) from None
+        except RuntimeError:
+            died = True  # an armed flash fault cut the power
+        if cut and not died and vp.alive():
+            self_cuts = bench.self_cuts
+            vp.power_cut(warn=cut == "warn")
+            if bench.self_cuts > self_cuts:
+                cut = "flash"
+            self.cuts[cut] += 1
+        elif died or not vp.alive():
+            self._count_flash_cut()
+            cut = "flash"
+        bench.hang_up()
+        for name, fields in vp.seen[mark:]:
+            if name == "authorized":
+                self.sales[fields["sale"]] = {"pulses": bench.counts()[0] - start,
+                                              "cut": cut, "asn": asn}
+        if cut:
+            self._boot()
+            self._settle_card(asn)
+
+    def _settle_card(self, asn):
+        """Take the card out and put it back until it is not grey (补扣 on insertion)."""
+        vp = self.vp
+        for _ in range(20):
+            try:
+                vp.wait_event("card", 5, lambda f: f["prompt"] in (
+                    "enter_pin", "take_receipt", "card_error", "card_removed",
+                    "card_grey_elsewhere"))
+                if vp.bench.display[2:3] == ["Enter PIN, E to confirm"]:
+                    self.bench.press("C")
+                    vp.wait_event("card", 5, lambda f: f["prompt"] == "cancelled")
+                self.bench.remove_card()
+                vp.wait_event("card_slot", 5, lambda f: not f["present"])
+            except RuntimeError:
+                self._count_flash_cut()
+                self._boot()
+                continue
+            except TimeoutError:
+                self.bench.remove_card()
+            if not self.store.cards[asn].s["grey"]:
+                return
+            vp.insert(asn)
+        raise RuntimeError("card %s stays grey; console:\n%s" % (asn, "\n".join(vp.lines[-25:])))
+
+    def verify_cards(self, dump):
+        paid = {}
+        fuel = {}
+        unlocks = {}
+        for r in dump["records"]:
+            if r["type"] not in ("FINAL", "ESCAPE", "UNLOCK"):
+                continue
+            asn = r["asn"][:16]
+            if r["type"] == "UNLOCK":
+                unlocks.setdefault(r["sale"], []).append(r)
+            else:
+                fuel[r["sale"]] = r
+            if r["type"] != "ESCAPE":
+                paid[asn] = paid.get(asn, 0) + r["amount"]
+        unpaid = twice = 0
+        for sale, r in fuel.items():
+            n = len(unlocks.get(sale, []))
+            if r["type"] == "ESCAPE" and n != 1:
+                unpaid += n == 0
+                twice += n > 1
+                self.details.append({"sale": sale, "escape": r, "unlocks": n})
+            elif r["type"] == "FINAL" and n:
+                twice += 1
+                self.details.append({"sale": sale, "final_and_unlock": n})
+        grey = mismatch = 0
+        for asn in self.asns:
+            s = self.store.cards[asn].s
+            grey += bool(s["grey"])
+            if s["balance"] != self.START - paid.get(asn, 0):
+                mismatch += 1
+                self.details.append({"card": asn, "balance": s["balance"],
+                                     "journal_paid": paid.get(asn, 0)})
+        return {"cards_grey_at_end": grey, "card_balance_mismatch": mismatch,
+                "sales_unpaid": unpaid, "sales_paid_twice": twice,
+                "escapes": sum(1 for r in fuel.values() if r["type"] == "ESCAPE"),
+                "card_money_moved": sum(paid.values())}
+
+
+def run(cuts, seed, log=None, cards=False, **kw):
+    if cards:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            c = CardCampaign(cuts, seed, tmp + "/cards.json", log=log, **kw)
+            try:
+                return c.run()
+            finally:
+                c.close()
     c = Campaign(cuts, seed, log=log, **kw)
     try:
         return c.run()
@@ -202,7 +389,8 @@ def run(cuts, seed, log=None, **kw):
 
 FIGURES = ("power_cuts", "sales_lost", "sales_doubled", "volume_error_max_ml")
 MUST_BE_ZERO = ("sales_lost", "sales_doubled", "sales_volume_mismatch", "sales_phantom",
-                "boot_failures", "journal_corrupt_at_end")
+                "boot_failures", "journal_corrupt_at_end", "firmware_crashes", "cards_grey_at_end",
+                "card_balance_mismatch", "sales_unpaid", "sales_paid_twice")
 
 
 def print_result(result, out=sys.stdout):

@@ -21,7 +21,14 @@ from .bench import Bench
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 SIM_BOARD = ROOT / "boards" / "sim"
-HEAPSIZE = "128K"  # an ESP32-class free heap; tier 2 tests run under the same limit
+HEAPSIZE = "128K"  # tier 2: each firmware module's tests under an ESP32-class heap
+# The whole firmware (card sale included) on the virtual board. The unix port is 64-bit:
+# every object and bytecode pointer takes twice the room it takes on a 32-bit MCU, and
+# a real board runs the firmware frozen into flash, where code costs no heap; loaded
+# from source here, the code alone takes ~125 KB of heap. 192K on this port leaves the
+# firmware's data less room than a 32-bit board's ~110 KB free heap does
+# (`make bench`: firmware_heap_free_after_boot).
+BOARD_HEAPSIZE = "192K"
 
 DEFAULT_CONFIG = {
     "grade": "92",
@@ -29,6 +36,7 @@ DEFAULT_CONFIG = {
     "k_factor": 100000,
     "slow_lead_ml": 100,
     "service_pin": "2468",
+    "sale_mode": "attended",  # the metering tests key presets; card sales set "card"
 }
 
 
@@ -45,9 +53,15 @@ def micropython_binary():
 class VirtualPump:
     """A bench and the firmware process. Use as a context manager."""
 
-    def __init__(self, config=None, bench=None, device_dir=None, heapsize=HEAPSIZE,
-                 echo=False, flash_blocks=256):
+    def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
+                 echo=False, flash_blocks=256, cards=None):
         self.bench = bench or Bench()
+        if cards is not None:  # a CardStore: its cards can be inserted, a PSAM in the slot
+            from .bench.cards import VirtualPsam
+
+            self.bench.cards = cards
+            if self.bench.psam is None:
+                self.bench.psam = VirtualPsam(cards.issuer)
         self.config = dict(DEFAULT_CONFIG if config is None else config)
         self._tmp = None
         if device_dir is None:
@@ -60,6 +74,8 @@ class VirtualPump:
         self.lines = []  # every console line
         self.events = queue.Queue()  # (name, fields)
         self.seen = []  # every event so far
+        self.stamps = []  # (monotonic time it arrived, event name)
+        self.warned_at = None  # when the last power cut raised the warning
         self.proc = None
 
     def write_config(self, config=None, raw=None):
@@ -100,6 +116,7 @@ class VirtualPump:
                 except ValueError:  # a line cut short by a kill
                     continue
                 self.seen.append((name, fields))
+                self.stamps.append((time.monotonic(), name))
                 self.events.put((name, fields))
 
     def wait_event(self, name, timeout=10.0, where=None):
@@ -124,13 +141,33 @@ class VirtualPump:
     def wait_state(self, state, timeout=10.0):
         return self.wait_event("state", timeout, lambda f: f["state"] == state)
 
-    def power_cut(self, warn, holdup_s=0.08):
+    def insert(self, asn, pull_after=None):
+        """Insert the card store's card `asn` into the reader (see Bench.insert_card)."""
+        self.bench.insert_card(self.bench.cards.cards[asn], pull_after)
+
+    def card_state(self, asn):
+        """The card's persisted state (balance, ctc, grey, log, pin_tries)."""
+        return self.bench.cards.cards[asn].s
+
+    def power_cut(self, warn, holdup_s=0.25):
         """Mains off (the fuel stops with it), then the process dies: at once, or after
-        the hold-up time during which the supply monitor's warning is up."""
+        the hold-up time during which the supply monitor's warning is up. The board's
+        own need is one tick and one commit (~10 ms, `make bench`); 250 ms of hold-up
+        also covers the host scheduling a loaded test machine adds to the virtual board."""
         self.bench.power_off(warn)
         if warn:
+            self.warned_at = time.monotonic()
             time.sleep(holdup_s)
         self.kill()
+
+    def warning_latency(self):
+        """Seconds from the last warning to the firmware's warned checkpoint, or None."""
+        if self.warned_at is None:
+            return None
+        for t, name in self.stamps:
+            if name == "power_warning" and t >= self.warned_at:
+                return t - self.warned_at
+        return None
 
     def kill(self):
         if self.proc and self.proc.poll() is None:

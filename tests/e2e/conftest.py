@@ -14,11 +14,12 @@ FAST_TIMEOUTS = {"no_flow_timeout_ms": 1500, "no_pulse_timeout_ms": 1000, "done_
 def make_pump():
     pumps = []
 
-    def make(bench=None, flash_blocks=256, **config):
+    def make(bench=None, flash_blocks=256, cards=None, **config):
         cfg = dict(DEFAULT_CONFIG)
         cfg.update(FAST_TIMEOUTS)
         cfg.update(config)
-        vp = VirtualPump(config=cfg, bench=bench or Bench(), flash_blocks=flash_blocks)
+        vp = VirtualPump(config=cfg, bench=bench or Bench(), flash_blocks=flash_blocks,
+                         cards=cards)
         pumps.append(vp)
         vp.start()
         vp.wait_state("IDLE", 10)

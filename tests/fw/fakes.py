@@ -61,6 +61,35 @@ class FakeBoard:
             writeblocks = ioctl = readblocks
 
         self.flash = Flash()
+
+        class Card:  # a reader whose card (any object with transceive) tests can set
+            def present(self):
+                return board.card_obj is not None
+
+            def power_on(self):
+                if board.card_obj is None:
+                    raise OSError("no card")
+                return b"\x3b\x00"
+
+            def transceive(self, apdu):
+                if board.card_obj is None:
+                    raise OSError("no card")
+                return board.card_obj.transceive(apdu)
+
+        class Psam:
+            def transceive(self, apdu):
+                return board.psam_obj.transceive(apdu)
+
+        class Printer:
+            def write(self, data):
+                board.printed += data
+
+        self.card_obj = None
+        self.psam_obj = None
+        self.printed = b""
+        self.card = Card()
+        self.psam = Psam()
+        self.printer = Printer()
         self.pulser = Pulser()
         self.valves = Valves()
         self.motor = Motor()

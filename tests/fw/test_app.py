@@ -6,7 +6,7 @@ from pumpside import app, config, dispenser, hal, journal
 from pumpside.compat import ticks_ms
 
 CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
-       "service_pin": "2468"}
+       "service_pin": "2468", "sale_mode": "attended"}
 
 
 _DIRS = []

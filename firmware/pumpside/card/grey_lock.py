@@ -25,14 +25,23 @@ def bcd_datetime(unix_seconds):
     return bytes.fromhex("%04d%02d%02d%02d%02d%02d" % (y, m, d, hh, mm, ss))
 
 
-def lock(card, psam, terminal_id, asn, datetime7):
-    """Grey-lock the card; returns what settling needs. Raises apdu.CardError; after a
-    failed MAC2 the card is grey but untrusted (`untrusted` set on the error)."""
+def lock(card, psam, terminal_id, asn, datetime7, before=None):
+    """Grey-lock the card; returns what settling needs. `before(init, ttc)` runs after the
+    PSAM's MAC1 and before the GREY LOCK APDU: the write-ahead journal record goes there.
+    Raises apdu.CardError: with `at_lock` set when GREY LOCK itself failed (a status word:
+    not locked; no reply: maybe locked), with `locked` set after a failed MAC2 (the card
+    is grey but untrusted)."""
     init = card.init_grey_lock(terminal_id)
     ttc, psam_random, mac1 = psam.init_grey_lock(init["random"], init["ctc"], init["balance"],
                                                  datetime7, init["key_version"],
                                                  init["algorithm"], asn)
-    gtac, mac2 = card.grey_lock(ttc, psam_random, datetime7, mac1)
+    if before is not None:
+        before(init, ttc)
+    try:
+        gtac, mac2 = card.grey_lock(ttc, psam_random, datetime7, mac1)
+    except apdu.CardError as e:
+        e.at_lock = True
+        raise
     locked = {"balance": init["balance"], "ctc": init["ctc"], "ttc": ttc, "gtac": gtac,
               "datetime": datetime7}
     try:

@@ -35,6 +35,7 @@ class Bench:
         self.power_warning = False
         self.clock_offset = 0.0  # seconds added to the wall clock the board reads
         self.boots = 0
+        self.self_cuts = 0  # `X`: the board's armed flash fault cut its own power
         self._count_base = (0, 0)  # bench counts when the board booted
         self.card = None  # the VirtualCard in the reader, or None
         self.cards = None  # CardStore whose state is saved after every card APDU
@@ -125,6 +126,7 @@ class Bench:
             if op == "T":
                 return str(int(time.time() + self.clock_offset))
             if op == "X":
+                self.self_cuts += 1
                 self._mains_off(t)
                 return "ok"
             if op in ("CP", "CO", "CT", "ST", "PR"):

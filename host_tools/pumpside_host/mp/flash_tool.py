@@ -4,6 +4,7 @@
 #                                   a blank or damaged flash is reported, never formatted)
 #   flash_tool.py plant PATH HEX    write one file (service and fault-injection tests)
 #   flash_tool.py flip PATH OFFSET  invert one byte of a file (bit-rot tests)
+#   flash_tool.py hotlist VERSION ASN...  install a full hotlist (16-digit card numbers)
 import json
 import os
 import sys
@@ -66,8 +67,18 @@ def flip(path, offset):
         f.write(data)
 
 
+def hotlist(version, asns):
+    from pumpside.hotlist import Hotlist
+
+    hl = Hotlist("/flash/hotlist").open()
+    hl.full(version, sorted(bytes.fromhex(a) for a in asns))
+    hl.close()
+
+
 _mount()
-if sys.argv[1] == "dump":
+if sys.argv[1] == "hotlist":
+    hotlist(int(sys.argv[2]), sys.argv[3:])
+elif sys.argv[1] == "dump":
     dump()
 elif sys.argv[1] == "plant":
     plant(sys.argv[2], sys.argv[3])

@@ -1,0 +1,392 @@
+"""The card sale's shell: runs the actions of the pure state machine (sale.py) on the card
+reader, the PSAM, the journal, the dispenser and the printer.
+
+Money order (write-ahead, DOMAIN.md 1): the journal's AUTHORIZED record, with the card
+number, CTC and the PSAM's TTC, is written after the PSAM's MAC1 and before the GREY LOCK
+APDU, so a power cut at any point leaves a record of every card that may be grey. Fuel
+flows only after the PSAM accepted MAC2. After fuelling the exact volume is checkpointed,
+then DEBIT FOR UNLOCK, then FINAL with the TAC, and only then "take your receipt". A card
+pulled or failing before its debit turns the sale into an ESCAPE record: the card stays
+grey, and the next time it is inserted here it is settled (补扣) for the journaled amount
+exactly once (UNLOCK record), after a reboot too.
+
+Nothing here logs a PIN or a key: the PIN goes from the keypad buffer to the card's
+VERIFY APDU and nowhere else.
+"""
+from . import dispenser, log, meter, receipt
+from . import record as rec
+from . import sale as sm
+from .card import grey_lock
+from .card.apdu import STATUS, CardError
+from .card.fuelcard import FuelCard
+from .card.psam import T_UNLOCK, Psam
+from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+_POLL_MS = 50
+_NOTE_MS = 4000
+_LOG_RECORDS = 10  # the card keeps its last 10 transactions
+
+
+def _asn10(asn8):
+    return asn8 + b"\0\0"  # the bill's card-number field has room for 10 bytes
+
+
+class CardDesk:
+    def __init__(self, pump, hotlist=None):
+        self.pump = pump
+        self.cfg = pump.cfg
+        board = pump.board
+        self.board = board
+        self.reader = board.card
+        self.card = FuelCard(board.card)
+        self.psam = Psam(board.psam)
+        self.hotlist = hotlist
+        self.sale = sm.Sale(pump.cfg)
+        self.tid = None  # the PSAM's terminal id
+        self.prompt = "insert_card"
+        self.detail = None
+        self.prompt_until = 0
+        self.present = False
+        self.info = None  # what was read from the inserted card
+        self.bill = None  # the bill of the receipt to print
+        self._flags = 0
+        self._queue = []  # actions waiting for the card task
+
+    def start(self):
+        try:
+            self.tid = self.psam.terminal_id()
+        except CardError as e:
+            self.pump.close("PSAM: " + str(e))
+            return False
+        log.event("psam", {"terminal_id": self.tid.hex()})
+        return True
+
+    # -- events from the dispenser (its tick) -------------------------------------------
+    def delivered(self, d, flags):
+        self._flags = flags
+        self._queue.extend(self.sale.delivered(d, ticks_ms()))
+
+    def on_state(self, state, now):
+        if state == dispenser.FUELLING:
+            self.sale.fuelling(now)
+
+    # -- keypad -------------------------------------------------------------------------
+    def key(self, k, now):
+        self._run(self.sale.key(k, now))
+
+    # -- the task -----------------------------------------------------------------------
+    async def run(self):
+        while True:
+            self.step(ticks_ms())
+            await sleep_ms(_POLL_MS)
+
+    def step(self, now):
+        sale = self.sale
+        try:
+            present = self.reader.present()
+        except OSError:
+            present = False
+        if present != self.present:
+            self.present = present
+            log.event("card_slot", {"present": present})
+            if present:
+                why = self.pump.refusal()
+                if why:
+                    self._run(sale.refused(why, now))
+                else:
+                    self._run(sale.card_inserted(now))
+            else:
+                self._run(sale.card_taken(now))
+        if self._queue:
+            todo, self._queue = self._queue, []
+            self._run(todo)
+        self._run(sale.tick(now))
+
+    def _run(self, actions):
+        """Do each action; the card's answers feed the sale, whose new actions run too."""
+        while actions:
+            action = actions.pop(0)
+            more = self._do(action)
+            if more:
+                actions.extend(more)
+
+    def _do(self, action):
+        name = action[0]
+        now = ticks_ms()
+        if name == "show":
+            self.prompt = action[1]
+            self.detail = action[2]
+            self.prompt_until = ticks_add(now, _NOTE_MS)
+            self.pump.show(now)
+            log.event("card", {"prompt": action[1], "state": sm.STATE_NAMES[self.sale.state]})
+            return None
+        if name == "read_card":
+            return self._read(now)
+        if name == "verify_pin":
+            return self._verify(action[1], now)
+        if name == "grey_lock":
+            return self._lock(action[1], now)
+        if name == "authorize":
+            return self._authorize(action[1], now)
+        if name == "stop":  # the customer's cancel, a timeout, or the card pulled
+            stop = dispenser.STOP_CANCEL if self.present else dispenser.STOP_CARD
+            self.pump.core.cancel(now, stop)
+            return None
+        if name == "settle":
+            return self._settle(action[1], now)
+        if name == "unlock_grey":
+            return self._unlock(action[1], now)
+        if name == "print":
+            self._print()
+            return None
+        return None  # "release": the customer takes the card
+
+    # -- reading the card ---------------------------------------------------------------
+    def _read(self, now):
+        c = self.card
+        try:
+            self.reader.power_on()
+            c.select()
+            issuer = c.issuer()
+            info = {"issuer": issuer, "holder": c.holder(), "restrictions": c.restrictions(),
+                    "balance": c.balance(), "grey": c.grey_status()}
+            today = grey_lock.bcd_datetime(self.board.clock.time())[:4]
+            info["log"] = self._card_log()
+            fills = amount = 0
+            for entry in info["log"]:
+                if entry["type"] == T_UNLOCK and entry["datetime"][:4] == today:
+                    fills += 1
+                    amount += entry["amount"]
+            info["fills_today"] = fills
+            info["amount_today"] = amount
+        except CardError as e:
+            return self.sale.card_error("card_error", now) if e.kind == STATUS else \
+                self.sale.card_error("card_removed", now)
+        asn = _asn10(issuer["asn"])
+        self.info = info
+        grey = info["grey"]
+        jr = self.pump.journal
+        own = None
+        if grey["grey"]:
+            if grey["terminal_id"] == self.tid:
+                own = jr.escape_for(asn, grey["ttc"])
+        else:
+            self._void_escapes(asn, info["log"])
+        listed = self.hotlist.listed(issuer["asn"]) if self.hotlist is not None else False
+        log.event("card_read", {"card": receipt.mask(issuer["asn"]), "balance": info["balance"],
+                                "grey": grey["grey"], "own_grey": own is not None,
+                                "fills_today": info["fills_today"]})
+        today_s = "".join("%02x" % b for b in today)
+        return self.sale.card_read(info, now, today_s, listed, own)
+
+    def _card_log(self):
+        out = []
+        for n in range(1, _LOG_RECORDS + 1):
+            try:
+                out.append(self.card.record(n))
+            except CardError as e:
+                if e.sw == 0x6A83:  # no more records
+                    break
+                raise
+        return out
+
+    def _void_escapes(self, asn, card_log):
+        """A card that is not grey but has an ESCAPE waiting here: either it was never
+        locked (the cut came before GREY LOCK), or its debit went through and only the
+        reply was lost (its own log shows it). Settle the record accordingly, once."""
+        jr = self.pump.journal
+        esc = jr.escape_for(asn)
+        while esc is not None:
+            paid = None
+            for entry in card_log:
+                if (entry["type"] == T_UNLOCK and entry["terminal_id"] == self.tid
+                        and entry["ctc"] == esc["ctc"]):
+                    paid = entry["amount"]
+                    break
+            if paid is None and esc["amount"]:
+                log.event("escape_open", {"sale": esc["sale"], "amount": esc["amount"]})
+                return  # owed, the card not grey: the station settles it (link issue)
+            flags = rec.F_CARD_LOG if paid is not None else rec.F_NOT_LOCKED
+            try:
+                jr.unlock(esc, self.board.clock.time(), paid or 0, flags, {})
+            except OSError as e:
+                self.pump.close("journal write failed (%s)" % e)
+                return
+            log.event("unlocked_grey", {"sale": esc["sale"], "amount": paid or 0,
+                                        "flags": flags})
+            esc = jr.escape_for(asn)
+
+    def _verify(self, pin, now):
+        try:
+            self.card.verify_pin(pin)
+        except CardError as e:
+            if e.kind == STATUS and e.sw == 0x6983:
+                return self.sale.pin_result(False, 0, now)
+            tries = e.tries_left()
+            if tries is not None:
+                log.event("pin_wrong", {"tries_left": tries})
+                return self.sale.pin_result(False, tries, now)
+            return self.sale.card_error("card_error", now)
+        return self.sale.pin_result(True, None, now)
+
+    # -- grey lock, fuel, debit ---------------------------------------------------------
+    def _lock(self, caps, now):
+        pump = self.pump
+        why = pump.refusal()
+        if why:
+            return self.sale.refused(why, now)
+        info = self.info
+        issuer = info["issuer"]
+        t = self.board.clock.time()
+        dt = grey_lock.bcd_datetime(t)
+        began = []
+
+        def journal_first(init, ttc):
+            bill = rec.new_bill()
+            bill["time"] = t
+            bill["grade"] = caps["grade"]
+            bill["price"] = caps["price"]
+            bill["mode"] = caps["mode"]
+            bill["preset_ml"] = caps["volume_ml"]
+            bill["preset_amount"] = caps["amount"]
+            bill["asn"] = _asn10(issuer["asn"])
+            bill["balance"] = init["balance"]
+            bill["ctc"] = init["ctc"]
+            bill["psam_ttc"] = ttc
+            bill["card_type"] = info["holder"]["card_type"]
+            if not pump.begin_sale(bill):
+                raise CardError(STATUS, "journal write failed")
+            began.append(bill)
+
+        try:
+            lock = grey_lock.lock(self.card, self.psam, self.tid, issuer["asn"], dt,
+                                  journal_first)
+        except CardError as e:
+            if not began:
+                return self.sale.lock_failed(None, now)
+            locked = getattr(e, "locked", None)
+            if locked is not None:  # grey, MAC2 refused: no fuel, settle for 0
+                log.event("mac2_failed", {"sale": began[0]["sale"]})
+                self._flags = rec.F_UNTRUSTED
+                locked["asn"] = issuer["asn"]
+                return self.sale.lock_failed(locked, now)
+            # GREY LOCK failed: a status word means the card refused it (not grey); no
+            # reply means it may be grey: keep the sale as an escape until it returns
+            d = self._nothing(dispenser.STOP_CARD)
+            if e.kind == STATUS:
+                pump.finish_sale(d, rec.F_NOT_LOCKED, now)
+            else:
+                pump.finish_sale(d, 0, now, None, rec.ESCAPE)
+            return self.sale.lock_failed(None, now)
+        lock["asn"] = issuer["asn"]
+        log.event("grey_locked", {"sale": began[0]["sale"], "ttc": lock["ttc"],
+                                  "balance": lock["balance"]})
+        return self.sale.locked(lock, now)
+
+    def _nothing(self, stop):
+        caps = self.sale.caps
+        d = dispenser.Delivery()
+        d.grade = caps["grade"]
+        d.price = caps["price"]
+        d.mode = caps["mode"]
+        d.pulses = d.ml = d.amount = d.target_ml = d.overrun_ml = 0
+        d.stop = stop
+        d.fault = False
+        d.started_ms = d.ended_ms = ticks_ms()
+        return d
+
+    def _authorize(self, caps, now):
+        auth = dispenser.Authorization(caps["grade"], caps["price"], caps["volume_ml"],
+                                       caps["amount"], caps["mode"])
+        if not self.pump.start_authorized(auth, now):
+            return self.sale.delivered(self._nothing(dispenser.STOP_CANCEL), now)
+        return None
+
+    def _settle(self, s, now):
+        """Debit the card for the metered amount; FINAL with the TAC. A card that cannot
+        be debited leaves an ESCAPE."""
+        pump = self.pump
+        lock = s["lock"]
+        d = s["delivery"]
+        if d is None:
+            d = self._nothing(dispenser.STOP_CARD)
+        flags = self._flags
+        amount = 0 if s.get("untrusted") else d.amount
+        try:
+            tac, gmac = self._debit(lock["asn"], lock["ctc"], amount, lock["ttc"],
+                                    lock["datetime"])
+        except CardError as e:
+            log.event("debit_failed", {"why": str(e), "amount": amount})
+            pump.finish_sale(d, flags, now, None, rec.ESCAPE)
+            return self.sale.escaped(now)
+        balance = lock["balance"] - amount
+        bill = pump.finish_sale(d, flags, now, {"tac": tac, "gmac": gmac, "balance": balance})
+        if bill is None:
+            return self.sale.escaped(now)
+        self.bill = bill
+        self.list_price = self.cfg.price
+        return self.sale.settled(tac, balance, now)
+
+    def _debit(self, asn8, ctc, amount, ttc, dt):
+        gmac = self.psam.gmac(asn8, ctc, amount)
+        tac = self.card.debit_for_unlock(amount, ctc, self.tid, ttc, dt, gmac)
+        return tac, gmac
+
+    def _unlock(self, esc, now):
+        """补扣: the grey card of an ESCAPE here pays the journaled amount, once."""
+        grey = self.info["grey"]
+        amount = esc["amount"]
+        dt = grey_lock.bcd_datetime(self.board.clock.time())
+        try:
+            tac, gmac = self._debit(esc["asn"][:8], grey["ctc"], amount, esc["psam_ttc"], dt)
+        except CardError as e:
+            log.event("debit_failed", {"why": str(e), "amount": amount})
+            return self.sale.card_error("card_error", now)
+        balance = grey["balance"] - amount
+        try:
+            bill = self.pump.journal.unlock(esc, self.board.clock.time(), amount, 0,
+                                            {"tac": tac, "gmac": gmac, "balance": balance})
+        except OSError as e:
+            self.pump.close("journal write failed (%s)" % e)
+            return self.sale.card_error("card_error", now)
+        log.event("unlocked_grey", {"sale": esc["sale"], "amount": amount, "flags": 0})
+        self.bill = bill
+        self.list_price = bill["price"]
+        return self.sale.settled(tac, balance, now)
+
+    def _print(self):
+        bill = self.bill
+        if bill is None:
+            return
+        dt = grey_lock.bcd_datetime(bill["time"])
+        text = receipt.lines(bill, self.cfg.station, dt, self.list_price,
+                             points=bill["amount"] // 100)
+        try:
+            self.board.printer.write(receipt.escpos(text))
+        except OSError as e:
+            log.event("printer_failed", {"why": str(e)})
+            return
+        log.event("receipt", {"sale": bill["sale"], "amount": bill["amount"],
+                              "balance": bill["balance"]})
+
+    # -- display ------------------------------------------------------------------------
+    def screen_value(self, now):
+        """The prompt key and the value line of the card sale's screen."""
+        sale = self.sale
+        key = self.prompt
+        if sale.state == sm.IDLE and ticks_diff(self.prompt_until, now) <= 0:
+            key = "insert_card"
+        detail = self.detail
+        if key == "enter_pin":
+            bal = self.info["balance"] if self.info else 0
+            return key, "余额 " + meter.fmt_fixed(bal, 2) + "  " + "*" * len(sale.pin)
+        if key == "wrong_pin":
+            return key, "剩余次数 tries left: %d" % detail
+        if key in ("enter_volume", "enter_amount"):
+            unit = " L" if key == "enter_volume" else ""
+            return key, meter.fmt_fixed(detail or 0, 2) + unit
+        if key == "take_receipt" and detail is not None:
+            return key, "余额 Balance " + meter.fmt_fixed(detail, 2)
+        if key == "choose_preset" and self.info:
+            return key, "余额 Balance " + meter.fmt_fixed(self.info["balance"], 2)
+        return key, ""

@@ -1,0 +1,256 @@
+"""End to end: the customer's card sale on the virtual pump (firmware on the MicroPython
+unix port, sim board, bench card and PSAM with real 3DES)."""
+import pytest
+
+from pumpside import meter
+from pumpside_host.bench.cards import CardStore
+
+from .helpers import saw as _saw
+from .helpers import wait_until as _wait
+
+pytestmark = pytest.mark.e2e
+
+ASN = "6200000000000017"
+PIN = "123456"
+CARD_MODE = {"sale_mode": "card", "sale_timeout_ms": 20000}
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = CardStore(str(tmp_path / "cards.json"))
+    s.issue(ASN, 50000, pin=PIN)
+    return s
+
+
+def _pump(make_pump, store, **config):
+    cfg = dict(CARD_MODE)
+    cfg.update(config)
+    vp = make_pump(cards=store, **cfg)
+    assert _saw(vp, "psam", terminal_id="000000000101")
+    return vp
+
+
+def _prompt(vp, en, timeout=10):
+    _wait(lambda: len(vp.bench.display) > 2 and vp.bench.display[2] == en, timeout,
+          "prompt %r (display %r)" % (en, vp.bench.display))
+
+
+def _remove(vp):
+    """The customer takes the card; wait until the terminal has seen the slot empty."""
+    vp.bench.remove_card()
+
+    def empty():
+        slot = [f["present"] for name, f in vp.seen if name == "card_slot"]
+        return slot and not slot[-1]
+
+    _wait(empty, 5, "the card slot to empty")
+
+
+def _to_preset(vp, asn=ASN, pin=PIN):
+    vp.insert(asn)
+    _prompt(vp, "Enter PIN, E to confirm")
+    vp.bench.press(pin + "E")
+    _prompt(vp, "Preset: V litres A amount F fill")
+
+
+def test_normal_card_sale_debits_exactly_the_receipt_amount(make_pump, store):
+    vp = _pump(make_pump, store)
+    _prompt(vp, "Insert your fuel card")
+    _to_preset(vp)
+    vp.bench.press("V500E")  # 5.00 L
+    _prompt(vp, "Lift the nozzle")
+    assert vp.card_state(ASN)["grey"]  # grey-locked before any fuel
+    vp.bench.lift()
+    d = vp.wait_event("delivery", 30)
+    vp.bench.hang_up()
+    r = vp.wait_event("receipt", 10)
+    assert d["record"] == "FINAL" and d["ml"] == 5000 and d["amount"] == 3795
+    card = vp.card_state(ASN)
+    assert not card["grey"] and card["balance"] == 50000 - 3795 == r["balance"]
+    assert card["log"][0]["amount"] == 3795 and card["log"][0]["type"] == 0x93
+    text = bytes(vp.bench.printed).decode("utf-8", "replace")
+    assert "37.95" in text and "5.00 L" in text and "6200********0017" in text
+    _prompt(vp, "Take your card and receipt")
+    _remove(vp)
+    _prompt(vp, "Thank you")
+    # the journal holds the sale with the card's TAC
+    vp.kill()
+    finals = [r for r in vp.dump_journal()["records"] if r["type"] == "FINAL"]
+    assert len(finals) == 1 and finals[0]["amount"] == 3795
+
+
+def _journal(vp):
+    vp.kill()
+    return vp.dump_journal()["records"]
+
+
+def test_refusals_name_the_reason(make_pump, store, tmp_path):
+    store.issue("6200000000000021", 50000, expiry="20200101")
+    store.issue("6200000000000022", 50000, status=0)
+    store.issue("6200000000000023", 50000)  # hotlisted below
+    store.issue("6200000000000024", 50000, grades=["95"])
+    store.issue("6200000000000025", 50, pin=PIN)  # below min_sale_amount
+    vp = _pump(make_pump, store)
+    vp.kill()
+    vp.flash_tool("hotlist", "3", "6200000000000023", "6200000000000099")
+    vp.reboot()
+    vp.wait_state("IDLE", 10)
+    assert _saw(vp, "hotlist", version=3, entries=2)
+    for asn, prompt in (("6200000000000021", "Card expired"),
+                        ("6200000000000022", "Card blocked"),
+                        ("6200000000000023", "Card refused (hotlist)"),
+                        ("6200000000000024", "Grade not allowed for this card"),
+                        ("6200000000000025", "Balance too low")):
+        vp.insert(asn)
+        _prompt(vp, prompt)
+        _remove(vp)
+        assert not vp.card_state(asn)["grey"] and vp.card_state(asn)["ctc"] == 0
+    assert vp.bench.counts() == (0, 0)
+    assert not [r for r in _journal(vp) if r["type"] == "AUTHORIZED"]
+
+
+def test_wrong_pin_shows_tries_left_then_blocks(make_pump, store):
+    vp = _pump(make_pump, store)
+    vp.insert(ASN)
+    _prompt(vp, "Enter PIN, E to confirm")
+    for left in (2, 1):
+        vp.bench.press("1111E")
+        _prompt(vp, "Wrong PIN")
+        _wait(lambda n=left: vp.bench.display[3].endswith("tries left: %d" % n), 5, "tries")
+    vp.bench.press("1111E")
+    _prompt(vp, "PIN blocked - card locked")
+    _remove(vp)
+    vp.insert(ASN)  # the right PIN no longer opens it
+    _prompt(vp, "Enter PIN, E to confirm")
+    vp.bench.press(PIN + "E")
+    _prompt(vp, "PIN blocked - card locked")
+    assert vp.card_state(ASN)["pin_tries"] == 0 and not vp.card_state(ASN)["grey"]
+    assert PIN not in "\n".join(vp.lines)  # the PIN is never on the console
+
+
+def test_low_balance_caps_the_fill_up(make_pump, store):
+    store.issue("6200000000000031", 1000)  # 10.00: 1.31 L at 7.59
+    vp = _pump(make_pump, store)
+    _to_preset(vp, "6200000000000031")
+    vp.bench.press("F")
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    d = vp.wait_event("delivery", 30)
+    vp.bench.hang_up()
+    vp.wait_event("receipt", 10)
+    assert d["stop"] == "CAP" and 990 <= d["amount"] <= 1000
+    assert d["amount"] == meter.amount_for_ml(d["ml"], 7590)
+    assert vp.card_state("6200000000000031")["balance"] == 1000 - d["amount"]
+
+
+def test_cancel_at_each_waiting_state_moves_no_money(make_pump, store):
+    vp = _pump(make_pump, store)
+    vp.insert(ASN)
+    _prompt(vp, "Enter PIN, E to confirm")
+    vp.bench.press("C")
+    _prompt(vp, "Cancelled - take your card")
+    _remove(vp)
+    _to_preset(vp)
+    vp.bench.press("C")
+    _prompt(vp, "Cancelled - take your card")
+    _remove(vp)
+    _to_preset(vp)
+    vp.bench.press("A2000E")
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.press("C")  # grey-locked, then cancelled before the nozzle: settled for 0
+    r = vp.wait_event("receipt", 10)
+    assert r["amount"] == 0
+    card = vp.card_state(ASN)
+    assert not card["grey"] and card["balance"] == 50000 and vp.bench.counts() == (0, 0)
+
+
+def test_wrong_mac2_no_fuel_flows(make_pump, store):
+    vp = _pump(make_pump, store)
+    store.cards[ASN].wrong_mac2 = True
+    _to_preset(vp)
+    vp.bench.lift()  # the customer lifts the nozzle early
+    vp.bench.press("V1000E")
+    vp.wait_event("receipt", 10)
+    assert _saw(vp, "card", prompt="card_error")
+    assert vp.bench.counts() == (0, 0) and vp.bench.outputs() == (False, False, False)
+    card = vp.card_state(ASN)
+    assert not card["grey"] and card["balance"] == 50000  # settled for 0
+    assert _saw(vp, "mac2_failed")
+    vp.bench.hang_up()
+    finals = [r for r in _journal(vp) if r["type"] == "FINAL"]
+    assert len(finals) == 1 and finals[0]["amount"] == 0 and finals[0]["flags"] & 32
+
+
+def test_card_pulled_mid_fuelling_is_settled_once_after_reinsertion_and_reboot(make_pump,
+                                                                               store):
+    vp = _pump(make_pump, store)
+    _to_preset(vp)
+    vp.bench.press("V1000E")
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+    _remove(vp)
+    d = vp.wait_event("delivery", 10)
+    assert d["record"] == "ESCAPE" and d["stop"] == "CARD" and d["amount"] > 0
+    _prompt(vp, "Card removed - reinsert to pay")
+    vp.bench.hang_up()
+    assert vp.card_state(ASN)["grey"] and vp.card_state(ASN)["balance"] == 50000
+    assert vp.bench.counts()[0] == d["pulses"]  # valves shut: no more fuel after the pull
+    vp.reboot()  # the escape outlives a power cycle
+    vp.wait_state("IDLE", 10)
+    vp.insert(ASN)
+    r = vp.wait_event("receipt", 10)
+    card = vp.card_state(ASN)
+    assert r["amount"] == d["amount"] and not card["grey"]
+    assert card["balance"] == 50000 - d["amount"]
+    _remove(vp)
+    _prompt(vp, "Thank you")
+    vp.insert(ASN)  # a second insertion changes nothing: a normal sale starts
+    _prompt(vp, "Enter PIN, E to confirm")
+    vp.bench.press("C")
+    _remove(vp)
+    assert vp.card_state(ASN)["balance"] == 50000 - d["amount"]
+    types = [r["type"] for r in _journal(vp) if r["type"] in ("FINAL", "ESCAPE", "UNLOCK")]
+    assert types == ["ESCAPE", "UNLOCK"]
+
+
+def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, store):
+    """The card leaves after its Nth APDU, for every N of a whole sale (read 0-6, VERIFY
+    7, INIT 8, GREY LOCK 9, DEBIT 10): valves shut, a clear prompt, and every cent that
+    moved has its record; a card left grey is settled on its next insertion."""
+    import time
+
+    vp = _pump(make_pump, store)
+    for n in range(11):
+        vp.insert(ASN, pull_after=n)
+        time.sleep(0.3)
+        vp.bench.press(PIN + "E")
+        time.sleep(0.3)
+        vp.bench.press("V50E")
+        time.sleep(0.3)
+        vp.bench.lift()
+        try:
+            vp.wait_event("delivery", 3)
+        except TimeoutError:
+            pass  # no fuel was authorised
+        vp.bench.hang_up()
+        time.sleep(0.2)
+        _remove(vp)
+        assert vp.bench.outputs() == (False, False, False), n
+        vp.insert(ASN)  # back in: a grey card settles at once, else a new sale starts
+        _wait(lambda: vp.bench.display[2] in ("Enter PIN, E to confirm",
+                                              "Take your card and receipt"), 10, "the card")
+        if vp.bench.display[2] == "Enter PIN, E to confirm":
+            vp.bench.press("C")
+        _remove(vp)
+        assert not vp.card_state(ASN)["grey"], n
+    pulses = vp.bench.counts()[0]
+    records = _journal(vp)
+    bills = [r for r in records if r["type"] in ("FINAL", "ESCAPE", "UNLOCK")]
+    paid = sum(r["amount"] for r in bills if r["type"] in ("FINAL", "UNLOCK"))
+    assert vp.card_state(ASN)["balance"] == 50000 - paid
+    assert pulses == sum(r["pulses"] for r in bills if r["type"] != "UNLOCK")
+    assert pulses > 0  # some pulls came after the fuel
+    escaped = sorted(r["sale"] for r in bills if r["type"] == "ESCAPE")
+    assert escaped == sorted(r["sale"] for r in bills if r["type"] == "UNLOCK")
+    assert PIN not in "\n".join(vp.lines)
