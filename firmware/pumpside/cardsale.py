@@ -123,7 +123,9 @@ class CardDesk:
         if name == "read_card":
             return self._read(now)
         if name == "verify_pin":
-            return self._verify(action[1], now)
+            return self._verify(action[1], now, False)
+        if name == "verify_staff":
+            return self._verify(action[1], now, True)
         if name == "grey_lock":
             return self._lock(action[1], now)
         if name == "authorize":
@@ -216,9 +218,9 @@ class CardDesk:
                                         "flags": flags})
             esc = jr.escape_for(asn)
 
-    def _verify(self, pin, now):
+    def _verify(self, pin, now, staff):
         try:
-            self.card.verify_pin(pin)
+            self.card.verify_pin(pin, staff)
         except CardError as e:
             if e.kind == STATUS and e.sw == 0x6983:
                 return self.sale.pin_result(False, 0, now)
@@ -323,6 +325,7 @@ class CardDesk:
         bill = pump.finish_sale(d, flags, now, {"tac": tac, "gmac": gmac, "balance": balance})
         if bill is None:
             return self.sale.escaped(now)
+        self._clear_tac()
         self.bill = bill
         self.list_price = self.cfg.price
         return self.sale.settled(tac, balance, now)
@@ -331,6 +334,14 @@ class CardDesk:
         gmac = self.psam.gmac(asn8, ctc, amount)
         tac = self.card.debit_for_unlock(amount, ctc, self.tid, ttc, dt, gmac)
         return tac, gmac
+
+    def _clear_tac(self):
+        """The TAC is journaled: clear the card's "TAC unread" flag (GREY STATUS P1 01). A
+        card already gone keeps the flag; nothing depends on it."""
+        try:
+            self.card.grey_status(clear_tac=True)
+        except CardError:
+            pass
 
     def _unlock(self, esc, now):
         """补扣: the grey card of an ESCAPE here pays the journaled amount, once."""
@@ -350,6 +361,7 @@ class CardDesk:
             self.pump.close("journal write failed (%s)" % e)
             return self.sale.card_error("card_error", now)
         log.event("unlocked_grey", {"sale": esc["sale"], "amount": amount, "flags": 0})
+        self._clear_tac()
         self.bill = bill
         self.list_price = bill["price"]
         return self.sale.settled(tac, balance, now)
@@ -380,7 +392,9 @@ class CardDesk:
         if key == "enter_pin":
             bal = self.info["balance"] if self.info else 0
             return key, "余额 " + meter.fmt_fixed(bal, 2) + "  " + "*" * len(sale.pin)
-        if key == "wrong_pin":
+        if key == "enter_staff":
+            return key, "*" * len(sale.pin)
+        if key == "wrong_pin" or key == "wrong_staff":
             return key, "剩余次数 tries left: %d" % detail
         if key in ("enter_volume", "enter_amount"):
             unit = " L" if key == "enter_volume" else ""

@@ -1,14 +1,16 @@
 """The customer's card sale as a pure state machine: events in, actions out.
 
-IDLE -> CARD (reading) -> PIN -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING
--> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with an exit from every waiting state
-on timeout, cancel or a pulled card. The shell (the app) runs the actions - card APDUs,
-journal writes, the dispenser - and feeds back what happened. Nothing here does I/O, so
-every path is tested by feeding events, on CPython and MicroPython alike.
+IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] -> PRESET -> LOCKING (grey
+lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with
+an exit from every waiting state on timeout, cancel or a pulled card. The shell
+(cardsale.py) runs the actions - card APDUs, journal writes, the dispenser - and feeds
+back what happened. Nothing here does I/O, so every path is tested by feeding events, on
+CPython and MicroPython alike.
 
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
-("grey_lock", caps), ("authorize", caps), ("stop",), ("settle", sale), ("unlock_grey",
-grey record), ("release",), ("print",). `caps` and `sale` are dicts.
+("verify_staff", password), ("grey_lock", caps), ("authorize", caps), ("stop",),
+("settle", sale), ("unlock_grey", grey record), ("release",), ("print",). `caps` and
+`sale` are dicts.
 """
 from . import meter
 from .compat import const, ticks_diff
@@ -22,9 +24,10 @@ AUTHORIZED = const(5)
 FUELLING = const(6)
 SETTLING = const(7)
 RECEIPT = const(8)
+STAFF = const(9)  # staff (driver) password of a plate-bound card
 STATE_NAMES = ("IDLE", "CARD", "PIN", "PRESET", "LOCKING", "AUTHORIZED", "FUELLING",
-               "SETTLING", "RECEIPT")
-_WAITING = (PIN, PRESET, AUTHORIZED, RECEIPT)  # states the customer may walk away from
+               "SETTLING", "RECEIPT", "STAFF")
+_WAITING = (PIN, STAFF, PRESET, AUTHORIZED, RECEIPT)  # the customer may walk away
 
 CARD_ACTIVE = 1
 STAFF_CARD = 4
@@ -145,10 +148,10 @@ class Sale:
     def key(self, k, now):
         state = self.state
         self._since = now
-        if k == "C" and state in (CARD, PIN, PRESET):
+        if k == "C" and state in (CARD, PIN, STAFF, PRESET):
             self._reset(now)
             return [("show", "cancelled", None), ("release",)]
-        if state == PIN:
+        if state == PIN or state == STAFF:
             return self._pin_key(k, now)
         if state == PRESET:
             return self._preset_key(k, now)
@@ -161,22 +164,29 @@ class Sale:
     def _pin_key(self, k, now):
         if "0" <= k <= "9" and len(self.pin) < 6:
             self.pin += k
-            return [("show", "enter_pin", len(self.pin))]
+            return [("show", "enter_pin" if self.state == PIN else "enter_staff",
+                     len(self.pin))]
         if k == "E" and len(self.pin) >= 4:
             pin, self.pin = self.pin, ""
-            return [("verify_pin", pin)]
+            return [("verify_pin" if self.state == PIN else "verify_staff", pin)]
         return []
 
     def pin_result(self, ok, tries_left, now):
-        if self.state != PIN:
+        """VERIFY answered; for a plate-bound card the staff password comes next."""
+        state = self.state
+        if state != PIN and state != STAFF:
             return []
         if ok:
+            if state == PIN and self.card["restrictions"].get("plate"):
+                self._go(STAFF, now)
+                return [("show", "enter_staff", None)]
             self._go(PRESET, now)
             return [("show", "choose_preset", None)]
         if tries_left:
-            return [("show", "wrong_pin", tries_left)]
+            return [("show", "wrong_pin" if state == PIN else "wrong_staff", tries_left)]
         self._reset(now)
-        return [("show", "pin_blocked", None), ("release",)]
+        return [("show", "pin_blocked" if state == PIN else "staff_blocked", None),
+                ("release",)]
 
     def _preset_key(self, k, now):
         if self.entry is None:

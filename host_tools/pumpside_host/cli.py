@@ -48,7 +48,7 @@ def _cmd_cards(args):
     store.issue(args.asn, args.balance, pin=args.pin, expiry=args.expiry,
                 card_type=args.type, grades=grades, daily_fills=args.daily_fills,
                 daily_amount=args.daily_amount, discount=args.discount, name=args.name,
-                status=0 if args.blocked else 1)
+                plate=args.plate, staff_pin=args.staff_pin, status=0 if args.blocked else 1)
     print("issued %s with balance %d (PIN not shown)" % (args.asn, args.balance))
     return 0
 
@@ -80,6 +80,8 @@ def build_parser():
     k.add_argument("--daily-amount", type=int, default=0)
     k.add_argument("--discount", type=int, default=0, help="percent")
     k.add_argument("--name", default="TEST")
+    k.add_argument("--plate", default="", help="vehicle plate: a plate-bound card")
+    k.add_argument("--staff-pin", default="", help="staff password of a plate-bound card")
     k.add_argument("--blocked", action="store_true", help="issue the card blocked")
     k.set_defaults(func=_cmd_cards)
     return p

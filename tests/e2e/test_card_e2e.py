@@ -216,12 +216,13 @@ def test_card_pulled_mid_fuelling_is_settled_once_after_reinsertion_and_reboot(m
 
 def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, store):
     """The card leaves after its Nth APDU, for every N of a whole sale (read 0-6, VERIFY
-    7, INIT 8, GREY LOCK 9, DEBIT 10): valves shut, a clear prompt, and every cent that
-    moved has its record; a card left grey is settled on its next insertion."""
+    7, INIT 8, GREY LOCK 9, DEBIT 10, clear TAC flag 11): valves shut, a clear prompt,
+    and every cent that moved has its record; a card left grey is settled on its next
+    insertion."""
     import time
 
     vp = _pump(make_pump, store)
-    for n in range(11):
+    for n in range(12):
         vp.insert(ASN, pull_after=n)
         time.sleep(0.3)
         vp.bench.press(PIN + "E")
@@ -254,3 +255,72 @@ def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, store):
     escaped = sorted(r["sale"] for r in bills if r["type"] == "ESCAPE")
     assert escaped == sorted(r["sale"] for r in bills if r["type"] == "UNLOCK")
     assert PIN not in "\n".join(vp.lines)
+
+
+def test_plate_bound_card_daily_limit_and_grey_elsewhere(make_pump, store):
+    store.issue("6200000000000041", 50000, plate="A12345", staff_pin="8888", daily_fills=1)
+    grey = store.issue("6200000000000042", 50000)
+    grey.s.update(grey=True, grey_tid="000000000999", grey_ttc=7, grey_dt="20261124080000",
+                  gtac="01020304", grey_ctc=0)
+    vp = _pump(make_pump, store)
+    vp.insert("6200000000000042")
+    _prompt(vp, "Card locked at another pump")
+    _remove(vp)
+    vp.insert("6200000000000041")
+    _prompt(vp, "Enter PIN, E to confirm")
+    vp.bench.press(PIN + "E")
+    _prompt(vp, "Staff password, E to confirm")
+    vp.bench.press("1111E")
+    _prompt(vp, "Wrong staff password")
+    vp.bench.press("8888E")
+    _prompt(vp, "Preset: V litres A amount F fill")
+    vp.bench.press("A500E")  # 5.00
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    r = vp.wait_event("receipt", 30)
+    vp.bench.hang_up()
+    assert 500 - 8 < r["amount"] <= 500  # within one pulse (10 ml = 7.59 cents) of the cap
+    _remove(vp)
+    vp.insert("6200000000000041")  # one fill a day on this card
+    _prompt(vp, "Daily limit reached")
+    _remove(vp)
+    assert "8888" not in "\n".join(vp.lines)
+
+
+def test_garbled_replies_end_safely_and_are_resolved_from_the_card(make_pump, store):
+    """GREY LOCK answered with garbage (not executed): no fuel, an escape of 0 that the
+    card's next insertion voids. DEBIT executed but its reply garbled: an escape that the
+    card's own log settles (flag 8) without charging twice."""
+    vp = _pump(make_pump, store)
+    card = store.cards[ASN]
+    card.garble[0x7C] = (b"\x90", False)  # GREY LOCK: one byte, less than a status word
+    _to_preset(vp)
+    vp.bench.press("V300E")
+    _prompt(vp, "Card error - take your card")
+    vp.bench.lift()
+    assert not card.s["grey"] and vp.bench.counts() == (0, 0)
+    vp.bench.hang_up()
+    _remove(vp)
+    del card.garble[0x7C]
+    card.garble[0x7E] = (b"\x12\x34\x56", True)  # DEBIT done, reply garbled
+    _to_preset(vp)  # the first insertion also voids the escape of 0
+    assert _saw(vp, "unlocked_grey", amount=0, flags=16)
+    vp.bench.press("V300E")
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    d = vp.wait_event("delivery", 30, lambda f: f["ml"] > 0)
+    vp.bench.hang_up()
+    assert d["record"] == "ESCAPE" and d["amount"] == 2277  # 3 L at 7.59
+    _prompt(vp, "Card removed - reinsert to pay")
+    _remove(vp)
+    del card.garble[0x7E]
+    assert not card.s["grey"] and card.s["balance"] == 50000 - 2277  # the card paid
+    vp.insert(ASN)  # the card's log shows the debit: settled, not charged again
+    _prompt(vp, "Enter PIN, E to confirm")
+    assert _saw(vp, "unlocked_grey", amount=2277, flags=8)
+    vp.bench.press("C")
+    _remove(vp)
+    assert card.s["balance"] == 50000 - 2277
+    recs = [r for r in _journal(vp) if r["type"] in ("FINAL", "ESCAPE", "UNLOCK")]
+    assert [(r["type"], r["amount"]) for r in recs] == [
+        ("ESCAPE", 0), ("UNLOCK", 0), ("ESCAPE", 2277), ("UNLOCK", 2277)]

@@ -13,12 +13,12 @@ class Cfg:
 
 def card(balance=20000, status=1, expiry="20301231", start="20200101", grades=(),
          fills_today=0, amount_today=0, daily_fills=0, daily_amount=0, discount=0,
-         grey=False):
+         grey=False, plate=b""):
     return {
         "issuer": {"status": status, "expiry": expiry, "start": start,
                    "asn": b"\x62\x00\x00\x00\x00\x00\x00\x17"},
         "holder": {"discount": discount, "card_type": 1},
-        "restrictions": {"grades": list(grades), "daily_fills": daily_fills,
+        "restrictions": {"grades": list(grades), "daily_fills": daily_fills, "plate": plate,
                          "daily_amount": daily_amount},
         "balance": balance, "grey": {"grey": grey}, "fills_today": fills_today,
         "amount_today": amount_today,
@@ -193,3 +193,41 @@ def test_events_out_of_order_are_ignored():
     s = Sale(Cfg())
     assert s.locked({}, 0) == [] and s.delivered({}, 0) == [] and s.settled(b"", 0, 0) == []
     assert s.pin_result(True, None, 0) == [] and s.state == sale.IDLE
+
+
+def test_plate_bound_card_needs_the_staff_password():
+    s = Sale(Cfg())
+    s.card_inserted(0)
+    s.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
+    for k in "1234":
+        s.key(k, 0)
+    assert s.key("E", 0) == [("verify_pin", "1234")]
+    assert shown(s.pin_result(True, None, 0)) == ["enter_staff"] and s.state == sale.STAFF
+    for k in "8888":
+        assert shown(s.key(k, 0)) == ["enter_staff"]
+    assert s.key("E", 0) == [("verify_staff", "8888")]
+    assert shown(s.pin_result(False, 2, 0)) == ["wrong_staff"] and s.state == sale.STAFF
+    for k in "9999E":
+        out = s.key(k, 0)
+    assert out == [("verify_staff", "9999")]
+    assert shown(s.pin_result(True, None, 0)) == ["choose_preset"] and s.state == sale.PRESET
+
+
+def test_staff_password_blocked_or_cancelled_ends_the_sale():
+    for last in ("blocked", "cancel", "timeout"):
+        s = Sale(Cfg())
+        s.card_inserted(0)
+        s.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
+        for k in "1234E":
+            s.key(k, 0)
+        s.pin_result(True, None, 0)
+        if last == "blocked":
+            out = s.pin_result(False, 0, 0)
+            assert shown(out) == ["staff_blocked"]
+        elif last == "cancel":
+            out = s.key("C", 0)
+            assert shown(out) == ["cancelled"]
+        else:
+            out = s.tick(Cfg.sale_timeout_ms + 1)
+            assert shown(out) == ["timed_out"]
+        assert ("release",) in out and s.state == sale.IDLE

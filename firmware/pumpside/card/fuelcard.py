@@ -59,9 +59,10 @@ class FuelCard:
         d = call(self.reader, command(0x80, 0x5C, 0x00, 0x02, le=4), length=4)
         return struct.unpack(">I", d)[0]
 
-    def verify_pin(self, pin):
-        """Raises CardError; its tries_left() says how many tries remain (0: blocked)."""
-        call(self.reader, command(0x00, 0x20, 0x00, 0x00, pin_block(pin)))
+    def verify_pin(self, pin, staff=False):
+        """Raises CardError; its tries_left() says how many tries remain (0: blocked).
+        `staff`: the staff (driver) password of a plate-bound card, key reference 01."""
+        call(self.reader, command(0x00, 0x20, 0x00, 0x01 if staff else 0x00, pin_block(pin)))
 
     def init_grey_lock(self, terminal_id):
         d = call(self.reader, command(0xE0, 0x7A, 0x08, 0x01, b"\x01" + terminal_id, le=15),

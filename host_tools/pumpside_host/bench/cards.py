@@ -53,18 +53,22 @@ class VirtualCard:
         self.selected = False
         self.session = None  # (session key, ctc, card random) between INIT and GREY LOCK
         self.wrong_mac2 = False  # fault on demand: the card answers GREY LOCK with a bad MAC2
+        # fault on demand: INS -> (reply, executed): answer that instruction with these
+        # bytes, after really executing it (the reply was garbled on the way back) or not
+        self.garble = {}
         self.pk, self.tk = issuer.keys(bytes.fromhex(state["asn"]))
 
     @classmethod
     def issue(cls, issuer, asn, balance, pin="123456", expiry="20301231",
               start="20240101", card_type=1, grades=(), daily_fills=0, daily_amount=0,
-              discount=0, price_level=0, name="TEST", plate="", status=1):
+              discount=0, price_level=0, name="TEST", plate="", status=1, staff_pin=""):
         state = {"asn": asn, "balance": balance, "pin": pin, "pin_tries": 3, "ctc": 0,
                  "expiry": expiry, "start": start, "card_type": card_type,
                  "grades": list(grades), "daily_fills": daily_fills,
                  "daily_amount": daily_amount, "discount": discount,
                  "price_level": price_level, "name": name, "plate": plate,
-                 "status": status, "grey": False, "grey_tid": "", "grey_ttc": 0,
+                 "status": status, "staff_pin": staff_pin, "staff_tries": 3,
+                 "grey": False, "grey_tid": "", "grey_ttc": 0,
                  "grey_dt": "", "gtac": "", "tac_unread": False, "log": []}
         return cls(issuer, state)
 
@@ -90,6 +94,15 @@ class VirtualCard:
 
     # -- the APDUs ---------------------------------------------------------------------------
     def transceive(self, apdu):
+        bad = self.garble.get(apdu[1])
+        if bad is not None:
+            reply, executed = bad
+            if executed:
+                self._transceive(apdu)
+            return reply
+        return self._transceive(apdu)
+
+    def _transceive(self, apdu):
         cla, ins, p1 = apdu[0], apdu[1], apdu[2]
         body = apdu[5:5 + apdu[4]] if len(apdu) > 5 else b""
         if ins == 0xA4:
@@ -105,7 +118,7 @@ class VirtualCard:
                 return sw(0x6A82)
             return files[p1]() + SW_OK
         if ins == 0x20:
-            return self._verify(body)
+            return self._verify(body, apdu[3])
         if ins == 0x5C and cla == 0x80:
             return struct.pack(">I", self.s["balance"]) + SW_OK
         if cla == 0xE0 and ins == 0x7A:
@@ -120,15 +133,19 @@ class VirtualCard:
             return self._record(p1)
         return sw(0x6D00)
 
-    def _verify(self, body):
+    def _verify(self, body, p2):
+        """P2 00: the holder's PIN; 01: the staff (driver) password of a plate-bound card."""
         s = self.s
-        if s["pin_tries"] == 0:
+        pin, tries = ("pin", "pin_tries") if p2 == 0 else ("staff_pin", "staff_tries")
+        if p2 not in (0, 1) or (p2 == 1 and not s.get(pin)):
+            return sw(0x6A88)  # no such key reference on this card
+        if s[tries] == 0:
             return sw(0x6983)
-        if body.hex() == (s["pin"] + "f" * (6 - len(s["pin"]))).lower():
-            s["pin_tries"] = 3
+        if body.hex() == (s[pin] + "f" * (6 - len(s[pin]))).lower():
+            s[tries] = 3
             return SW_OK
-        s["pin_tries"] -= 1
-        return sw(0x63C0 | s["pin_tries"]) if s["pin_tries"] else sw(0x6983)
+        s[tries] -= 1
+        return sw(0x63C0 | s[tries]) if s[tries] else sw(0x6983)
 
     def _init_grey(self, body):
         s = self.s
