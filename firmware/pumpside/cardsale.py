@@ -314,6 +314,12 @@ class CardDesk:
             d = self._nothing(dispenser.STOP_CARD)
         flags = self._flags
         amount = 0 if s.get("untrusted") else d.amount
+        if self.board.power_fail.asserted():
+            # no card transaction on a dying supply: the warned checkpoint holds the exact
+            # volume and the boot after the cut makes the sale an escape (补扣); if the
+            # supply comes back instead, the debit is tried again on the next step
+            self._queue.append(("settle", s))
+            return None
         try:
             tac, gmac = self._debit(lock["asn"], lock["ctc"], amount, lock["ttc"],
                                     lock["datetime"])

@@ -1,5 +1,7 @@
 """End to end: the customer's card sale on the virtual pump (firmware on the MicroPython
 unix port, sim board, bench card and PSAM with real 3DES)."""
+import time
+
 import pytest
 
 from pumpside import meter
@@ -219,8 +221,6 @@ def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, store):
     7, INIT 8, GREY LOCK 9, DEBIT 10, clear TAC flag 11): valves shut, a clear prompt,
     and every cent that moved has its record; a card left grey is settled on its next
     insertion."""
-    import time
-
     vp = _pump(make_pump, store)
     for n in range(12):
         vp.insert(ASN, pull_after=n)
@@ -324,3 +324,25 @@ def test_garbled_replies_end_safely_and_are_resolved_from_the_card(make_pump, st
     recs = [r for r in _journal(vp) if r["type"] in ("FINAL", "ESCAPE", "UNLOCK")]
     assert [(r["type"], r["amount"]) for r in recs] == [
         ("ESCAPE", 0), ("UNLOCK", 0), ("ESCAPE", 2277), ("UNLOCK", 2277)]
+
+
+def test_brown_out_defers_the_debit_until_the_supply_returns(make_pump, store):
+    vp = _pump(make_pump, store)
+    _to_preset(vp)
+    vp.bench.press("V1000E")
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    vp.wait_event("progress", 10, lambda f: f["ml"] >= 500)
+    vp.bench.power_off(warn=True)  # mains dips: the supply monitor warns, fuel stops
+    vp.wait_event("power_warning", 5)
+    _wait(lambda: [f["state"] for n, f in vp.seen if n == "state"][-1] == "IDLE", 5,
+          "the dispenser to settle under the warning")
+    time.sleep(0.3)  # several card-task steps, each deferring the debit
+    assert vp.card_state(ASN)["grey"]
+    assert not _saw(vp, "receipt")  # no card transaction on a dying supply
+    vp.bench.power_on()
+    r = vp.wait_event("receipt", 10)
+    d = [f for n, f in vp.seen if n == "delivery"][-1]
+    assert d["stop"] == "POWER" and r["amount"] == d["amount"] > 0
+    assert vp.card_state(ASN)["balance"] == 50000 - d["amount"]
+    assert not vp.card_state(ASN)["grey"]
