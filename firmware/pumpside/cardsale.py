@@ -17,7 +17,7 @@ from . import dispenser, log, meter, receipt
 from . import record as rec
 from . import sale as sm
 from .card import grey_lock
-from .card.apdu import STATUS, CardError
+from .card.apdu import REMOVED, STATUS, CardError
 from .card.fuelcard import FuelCard
 from .card.psam import T_UNLOCK, Psam
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
@@ -147,7 +147,10 @@ class CardDesk:
     def _read(self, now):
         c = self.card
         try:
-            self.reader.power_on()
+            try:
+                self.reader.power_on()
+            except OSError:
+                raise CardError(REMOVED, "no answer to reset") from None
             c.select()
             issuer = c.issuer()
             info = {"issuer": issuer, "holder": c.holder(), "restrictions": c.restrictions(),
