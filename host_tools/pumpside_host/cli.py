@@ -1,7 +1,9 @@
 """`pumpside` command line: a command table in mpremote's manner.
 
-  pumpside run [--litres N] [--lpm F] [--keep]   virtual pump with a watchable sale
-  pumpside campaign [--cuts N] [--seed S]        power-cut campaign on the virtual pump
+  pumpside run [--auto] [--litres N] [--lpm F] [--keep]
+                                                 the virtual pump: a console to play it
+                                                 (or, --auto / no terminal, a watchable sale)
+  pumpside campaign [--cuts N] [--seed S] [--cards]  power-cut campaign on the virtual pump
   pumpside cards issue|list --store FILE ...     test fuel cards for the bench
 """
 import argparse
@@ -9,6 +11,10 @@ import sys
 
 
 def _cmd_run(args):
+    if not args.auto and sys.stdin.isatty() and sys.stdout.isatty():
+        from .console import run_console
+
+        return run_console(lpm=args.lpm)
     from .demo import run_demo
 
     return run_demo(litres=args.litres, lpm=args.lpm, keep=args.keep)
@@ -60,6 +66,9 @@ def build_parser():
     r.add_argument("--litres", type=int, default=20, help="volume preset in litres")
     r.add_argument("--lpm", type=float, default=40.0, help="fast-stage flow, L/min")
     r.add_argument("--keep", action="store_true", help="keep the pump running afterwards")
+    r.add_argument("--auto", action="store_true",
+                   help="no console: a scripted attended sale to watch (the default when "
+                   "stdin or stdout is not a terminal)")
     r.set_defaults(func=_cmd_run)
     c = sub.add_parser("campaign", help="power cuts at random moments of random sales")
     c.add_argument("--cuts", type=int, default=200)

@@ -1,0 +1,196 @@
+"""`make run`: the virtual pump as a person plays it, in a terminal UI (textual).
+
+The firmware runs on the MicroPython unix port (sim board, card mode) beside the bench.
+The console shows the pump's display as the firmware draws it, the bench's truth (litres,
+valves, motor, nozzle), the card slot with the bench's test cards, the keypad, the
+receipt printer's paper and the firmware's service log. Keys: digits, v a f (preset),
+Enter (E), Escape/Backspace (C), r (recall), s (service), n (lift / hang up the nozzle),
+i (insert the highlighted card), o (take the card out), q (quit).
+"""
+import tempfile
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Button, Footer, Header, OptionList, RichLog, Static
+
+from .bench import Bench
+from .bench.cards import CardStore
+from .bench.printer import receipts
+from .vboard import DEFAULT_CONFIG, VirtualPump
+
+# The bench's test cards (public test data, see README): ASN, balance, PIN, what is special.
+TEST_CARDS = (
+    ("6200000000000001", 50000, "123456", "normal", {}),
+    ("6200000000000002", 300, "123456", "low balance", {}),
+    ("6200000000000003", 50000, "123456", "expired", {"expiry": "20200101"}),
+    ("6200000000000004", 50000, "123456", "blocked", {"status": 0}),
+    ("6200000000000005", 50000, "123456", "grade 95 only", {"grades": ["95"]}),
+    ("6200000000000006", 50000, "123456", "5% discount", {"discount": 5}),
+    ("6200000000000007", 50000, "123456", "plate-bound, staff pw 8888, 1 fill/day",
+     {"plate": "A12345", "staff_pin": "8888", "daily_fills": 1}),
+)
+CONSOLE_CONFIG = dict(DEFAULT_CONFIG, sale_mode="card", station="PUMPSIDE DEMO STATION")
+KEYPAD = "123V456A789F" + "C0ER"
+
+
+def issue_test_cards(path):
+    store = CardStore(str(path))
+    for asn, balance, pin, _what, kw in TEST_CARDS:
+        store.issue(asn, balance, pin=pin, **kw)
+    return store
+
+
+def _money(minor):
+    return "%d.%02d" % (minor // 100, minor % 100)
+
+
+class PumpConsole(App):
+    TITLE = "pumpside virtual pump"
+    CSS = """
+    #left { width: 46; }
+    #display { border: heavy $accent; height: 6; padding: 0 1; }
+    #truth { height: 4; padding: 0 1; }
+    #keypad { grid-size: 4 4; grid-gutter: 0; height: 13; }
+    #keypad Button { min-width: 6; width: 100%; }
+    #nozzle { width: 100%; }
+    #cards { height: 10; }
+    #slot { height: 3; }
+    #receipt { border: round $secondary; height: 1fr; padding: 0 1; }
+    #log { height: 12; }
+    """
+    # priority: the pump's keys reach the pump whatever widget has the focus
+    BINDINGS = [Binding(k, "key('%s')" % k, show=False, priority=True) for k in "0123456789"]
+    BINDINGS += [Binding(key, action, label, show=label is not None, priority=True)
+                 for key, action, label in (
+                     ("v", "key('V')", "litres"), ("a", "key('A')", "amount"),
+                     ("f", "key('F')", "fill"), ("enter", "key('E')", "enter"),
+                     ("escape", "key('C')", "cancel"), ("backspace", "key('C')", None),
+                     ("r", "key('R')", None), ("s", "key('S')", None),
+                     ("n", "nozzle", "nozzle"), ("i", "insert", "insert card"),
+                     ("o", "remove", "take card"), ("q", "quit", "quit"))]
+
+    def __init__(self, vp, store):
+        super().__init__()
+        self.vp = vp
+        self.store = store
+        self.bench = vp.bench
+        self._seen = 0
+        self._printed = 0
+        self.receipt_text = ""
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="left"):
+                yield Static("", id="display")
+                yield Static("", id="truth")
+                with Grid(id="keypad"):
+                    for k in KEYPAD:
+                        yield Button(k, id="k" + k)
+                yield Button("lift nozzle (n)", id="nozzle", variant="primary")
+            with Vertical():
+                yield OptionList(id="cards")
+                yield Static("", id="slot")
+                yield Static("(no receipt yet)", id="receipt")
+                yield RichLog(id="log", max_lines=200)
+        yield Footer()
+
+    def on_mount(self):
+        self._fill_cards()
+        cards = self.query_one("#cards", OptionList)
+        cards.highlighted = 0
+        cards.focus()  # up/down choose the card; the pump's keys work from anywhere
+        self.set_interval(0.1, self.refresh_panels)
+
+    def _fill_cards(self):
+        cards = self.query_one("#cards", OptionList)
+        keep = cards.highlighted
+        cards.clear_options()
+        for asn, _bal, pin, what, _kw in TEST_CARDS:
+            s = self.store.cards[asn].s
+            cards.add_option("%s  %9s  PIN %s  %s%s" % (
+                asn, _money(s["balance"]), pin, what, "  GREY" if s["grey"] else ""))
+        cards.highlighted = keep
+
+    # -- actions ------------------------------------------------------------------------
+    def action_key(self, k):
+        self.bench.press(k)
+
+    def on_button_pressed(self, event):
+        bid = event.button.id or ""
+        if bid == "nozzle":
+            self.action_nozzle()
+        elif bid.startswith("k"):
+            self.bench.press(bid[1:])
+
+    def action_nozzle(self):
+        if self.bench.hyd.lifted:
+            self.bench.hang_up()
+        else:
+            self.bench.lift()
+
+    def action_insert(self):
+        index = self.query_one("#cards", OptionList).highlighted
+        if index is None:
+            return
+        self.vp.insert(TEST_CARDS[index][0])
+
+    def action_remove(self):
+        self.bench.remove_card()
+
+    # -- the periodic redraw ------------------------------------------------------------------
+    def refresh_panels(self):
+        bench = self.bench
+        lines = list(bench.display) or ["", "", "", ""]
+        self.query_one("#display", Static).update("\n".join(lines))
+        fast, slow, motor = bench.outputs()
+        lifted = bench.hyd.lifted
+        a, _b = bench.counts()
+        self.query_one("#truth", Static).update(
+            "bench truth %.3f L (%d pulses)\nvalves fast %s slow %s  motor %s\nnozzle %s" % (
+                bench.truth_ml() / 1000, a, "OPEN" if fast else "shut",
+                "OPEN" if slow else "shut", "ON" if motor else "off",
+                "LIFTED" if lifted else "in its holster"))
+        self.query_one("#nozzle", Button).label = (
+            "hang up nozzle (n)" if lifted else "lift nozzle (n)")
+        card = bench.card
+        self.query_one("#slot", Static).update(
+            "card slot: " + (card.s["asn"] if card is not None else "empty")
+            + "   (i insert highlighted, o take out)")
+        seen = self.vp.seen
+        log = self.query_one("#log", RichLog)
+        while self._seen < len(seen):
+            name, fields = seen[self._seen]
+            self._seen += 1
+            if name != "progress":
+                log.write("@%s %s" % (name, fields))
+            if name in ("receipt", "delivery", "card_read", "unlocked_grey"):
+                self._fill_cards()
+        printed = bytes(bench.printed)
+        if len(printed) != self._printed:
+            self._printed = len(printed)
+            paper = receipts(printed)
+            self.receipt_text = paper[-1] if paper else ""
+            self.query_one("#receipt", Static).update(self.receipt_text)
+
+
+def start_pump(workdir, lpm=40.0):
+    """The bench with the test cards and the firmware in card mode; returns (vp, store)."""
+    store = issue_test_cards(Path(workdir) / "cards.json")
+    vp = VirtualPump(config=dict(CONSOLE_CONFIG), bench=Bench(fast_lpm=lpm), cards=store)
+    vp.start()
+    vp.wait_state("IDLE", 15)
+    return vp, store
+
+
+def run_console(lpm=40.0):
+    with tempfile.TemporaryDirectory(prefix="pumpside-console-") as tmp:
+        vp, store = start_pump(tmp, lpm)
+        try:
+            PumpConsole(vp, store).run()
+        finally:
+            vp.stop()
+    return 0

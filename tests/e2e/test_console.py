@@ -1,0 +1,82 @@
+"""`make run`'s console, played the way a person plays it: keys pressed through textual's
+test pilot into the real console, the firmware on the unix port behind it."""
+import asyncio
+
+import pytest
+
+from pumpside_host.bench.printer import receipts
+from pumpside_host.console import PumpConsole, start_pump
+
+pytestmark = pytest.mark.e2e
+
+
+async def _until(pilot, cond, what, timeout=20.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        await pilot.pause(0.05)
+
+
+def _shows(app, text):
+    return any(text in line for line in app.bench.display)
+
+
+def test_a_person_buys_fuel_with_a_card(tmp_path):
+    vp, store = start_pump(tmp_path)
+    card = store.cards["6200000000000001"]
+
+    async def play():
+        app = PumpConsole(vp, store)
+        async with app.run_test(size=(140, 48)) as pilot:
+            await _until(pilot, lambda: _shows(app, "Insert your fuel card"), "ready")
+            await pilot.press("i")  # the highlighted card: the first, a normal one
+            await _until(pilot, lambda: _shows(app, "Enter PIN"), "the PIN prompt")
+            await pilot.press(*"123456", "enter")
+            await _until(pilot, lambda: _shows(app, "Preset"), "the preset prompt")
+            await pilot.press("v", *"500", "enter")  # 5.00 L
+            await _until(pilot, lambda: _shows(app, "Lift the nozzle"), "lift")
+            await pilot.click("#nozzle")  # lifts it
+            await _until(pilot, lambda: _shows(app, "Fuelling"), "fuelling")
+            await _until(pilot, lambda: not any(vp.bench.outputs()), "the valves to close")
+            await pilot.press("n")  # hang up
+            await _until(pilot, lambda: "FUEL RECEIPT" in app.receipt_text, "the receipt")
+            await pilot.press("o")  # take the card
+            await _until(pilot, lambda: _shows(app, "Thank you"), "thank you")
+            return app.receipt_text
+
+    try:
+        text = asyncio.run(play())
+    finally:
+        vp.stop()
+    assert "5.00 L" in text and "37.95" in text and "6200********0001" in text
+    assert card.s["balance"] == 50000 - 3795 and not card.s["grey"]
+    assert receipts(bytes(vp.bench.printed))[-1] == text
+
+
+def test_a_refused_card_and_the_keypad_buttons(tmp_path):
+    vp, store = start_pump(tmp_path)
+
+    async def play():
+        app = PumpConsole(vp, store)
+        async with app.run_test(size=(140, 48)) as pilot:
+            await _until(pilot, lambda: _shows(app, "Insert your fuel card"), "ready")
+            await pilot.press("down", "down")  # the third card: expired
+            await pilot.press("i")
+            await _until(pilot, lambda: _shows(app, "Card expired"), "the refusal")
+            await pilot.press("o")
+            await pilot.press("up", "up", "i")
+            await _until(pilot, lambda: _shows(app, "Enter PIN"), "the PIN prompt")
+            for k in "1234":
+                await pilot.click("#k" + k)
+            await _until(pilot, lambda: app.bench.display[3].endswith("****"), "4 stars")
+            await pilot.click("#kC")
+            await _until(pilot, lambda: _shows(app, "Cancelled"), "cancelled")
+            await pilot.press("o")
+
+    try:
+        asyncio.run(play())
+    finally:
+        vp.stop()
+    assert store.cards["6200000000000001"].s["balance"] == 50000
