@@ -47,11 +47,26 @@ FIELDS = {
     "min_sale_amount": (int, 100, 1, 10000000),  # a card balance below this is refused
     "sale_timeout_ms": (int, 60000, 1000, 600000),  # every waiting state of the card sale
     "station": (str, "PUMPSIDE STATION", 1, 32),  # the receipt's heading
+    # discount in percent by the card's price level (EF16): "level:percent,...", e.g. "1:2"
+    "level_discounts": (str, "", 0, 64),
 }
 
 _CHOICES = {"sale_mode": ("card", "attended")}
 
 _SECRET = ("service_pin",)
+
+
+def parse_levels(text):
+    """{price level: percent} from "level:percent,..." (ConfigError if malformed)."""
+    out = {}
+    for item in text.split(","):
+        if not item:
+            continue
+        level, _, pct = item.partition(":")
+        if not (level.isdigit() and pct.isdigit() and int(level) < 256 and int(pct) <= 50):
+            raise ConfigError("level_discounts", "must be level:percent pairs, percent <= 50")
+        out[int(level)] = int(pct)
+    return out
 
 
 class ConfigError(ValueError):
@@ -79,6 +94,8 @@ def _check(name, value):
             raise ConfigError(name, "must be digits")
         if name in _CHOICES and value not in _CHOICES[name]:
             raise ConfigError(name, "must be one of " + ", ".join(_CHOICES[name]))
+        if name == "level_discounts":
+            parse_levels(value)
     return value
 
 

@@ -12,7 +12,7 @@ Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin",
 ("settle", sale), ("unlock_grey", grey record), ("release",), ("print",). `caps` and
 `sale` are dicts.
 """
-from . import meter
+from . import config, meter
 from .compat import const, ticks_diff
 
 IDLE = const(0)
@@ -31,6 +31,18 @@ _WAITING = (PIN, STAFF, PRESET, AUTHORIZED, RECEIPT)  # the customer may walk aw
 
 CARD_ACTIVE = 1
 STAFF_CARD = 4
+
+
+def discount_for(card, cfg, today):
+    """The card's discount in percent: the holder's own (EF16, until its expiry date) or
+    its price level's (config `level_discounts`), whichever is larger."""
+    holder = card["holder"]
+    own = holder.get("discount", 0)
+    if own and holder.get("discount_expiry", "99999999") < today:
+        own = 0
+    levels = config.parse_levels(getattr(cfg, "level_discounts", ""))
+    level = levels.get(holder.get("price_level", 0), 0)
+    return own if own > level else level
 
 
 def discounted_price(price, discount_percent):
@@ -91,6 +103,7 @@ class Sale:
         self.digits = ""
         self.caps = None
         self.sale = None  # what settling needs: caps, lock, delivery
+        self.today = "00000000"  # YYYYMMDD of the card read
         self._since = 0
 
     def _go(self, state, now):
@@ -117,6 +130,7 @@ class Sale:
         """The shell read the card's files, balance, grey status and today's log."""
         if self.state != CARD:
             return []
+        self.today = today
         why = check_card(card, self.cfg, today, hotlisted, own_grey)
         if why:
             self._reset(now)
@@ -214,7 +228,7 @@ class Sale:
 
     def _lock(self, volume_ml, amount, now):
         card = self.card
-        price = discounted_price(self.cfg.price, card["holder"]["discount"])
+        price = discounted_price(self.cfg.price, discount_for(card, self.cfg, self.today))
         caps = caps_for(card, self.cfg, price)
         if amount:
             caps["amount"] = amount if amount < caps["amount"] else caps["amount"]

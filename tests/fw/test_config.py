@@ -61,3 +61,13 @@ def test_service_pin_never_in_repr_or_errors():
     e = raises(config.ConfigError, config.parse, _with(service_pin="97x31"))
     assert "97x31" not in str(e)
     assert e.field == "service_pin"
+
+
+def test_sale_mode_and_level_discounts_checked():
+    e = raises(config.ConfigError, config.parse, _with(sale_mode="kiosk"))
+    assert e.field == "sale_mode" and "card, attended" in str(e)
+    for bad in ("1:60", "x:2", "1-2", "300:1"):
+        e = raises(config.ConfigError, config.parse, _with(level_discounts=bad))
+        assert e.field == "level_discounts", bad
+    cfg = config.parse(_with(level_discounts="1:2,3:5"))
+    assert config.parse_levels(cfg.level_discounts) == {1: 2, 3: 5}

@@ -231,3 +231,24 @@ def test_staff_password_blocked_or_cancelled_ends_the_sale():
             out = s.tick(Cfg.sale_timeout_ms + 1)
             assert shown(out) == ["timed_out"]
         assert ("release",) in out and s.state == sale.IDLE
+
+
+class LevelCfg(Cfg):
+    level_discounts = "1:3,2:8"
+
+
+def test_price_level_and_holder_discount_with_its_expiry():
+    def c(discount=0, expiry="20991231", level=0):
+        d = card(discount=discount)
+        d["holder"].update(discount_expiry=expiry, price_level=level)
+        return d
+
+    assert sale.discount_for(c(5), LevelCfg, TODAY) == 5
+    assert sale.discount_for(c(5, expiry="20250101"), LevelCfg, TODAY) == 0  # expired
+    assert sale.discount_for(c(5, level=2), LevelCfg, TODAY) == 8  # the larger one
+    assert sale.discount_for(c(0, level=1), LevelCfg, TODAY) == 3
+    assert sale.discount_for(c(0, level=7), LevelCfg, TODAY) == 0
+    s = Sale(LevelCfg())
+    to_preset(s, c(level=2))
+    caps = [a for a in s.key("F", 0) if a[0] == "grey_lock"][0][1]
+    assert caps["price"] == sale.discounted_price(7590, 8) == 6983  # 6982.8 rounds up
