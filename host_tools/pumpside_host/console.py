@@ -13,6 +13,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Button, Footer, Header, OptionList, RichLog, Static
 
 from .bench import Bench
@@ -143,6 +144,12 @@ class PumpConsole(App):
 
     # -- the periodic redraw ------------------------------------------------------------------
     def refresh_panels(self):
+        try:
+            self._refresh()
+        except NoMatches:  # the screen is being torn down (quit): nothing to draw on
+            pass
+
+    def _refresh(self):
         bench = self.bench
         lines = list(bench.display) or ["", "", "", ""]
         self.query_one("#display", Static).update("\n".join(lines))
