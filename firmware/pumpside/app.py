@@ -159,7 +159,8 @@ class Pump:
             return
         if not self.start_authorized(auth, now):
             self._note("refused", now)
-            self.finish_sale(_nothing(auth), 0, now)
+            self.finish_sale(dispenser.empty_delivery(auth.grade, auth.price, auth.mode,
+                                                      dispenser.STOP_CANCEL), 0, now)
 
     def close(self, why):
         """Storage trouble: stop selling, keep every record, say why."""
@@ -361,19 +362,6 @@ class Pump:
         if self.desk is not None:
             tasks.append(self.desk.run())
         await asyncio.gather(*tasks)
-
-
-def _nothing(auth):
-    """The delivery of an authorisation the dispenser refused: no fuel."""
-    d = dispenser.Delivery()
-    d.grade = auth.grade
-    d.price = auth.price
-    d.mode = auth.mode
-    d.pulses = d.ml = d.amount = d.target_ml = d.overrun_ml = 0
-    d.stop = dispenser.STOP_CANCEL
-    d.fault = False
-    d.started_ms = d.ended_ms = ticks_ms()
-    return d
 
 
 def _volume_amount(ml, amount):

@@ -290,15 +290,7 @@ class CardDesk:
 
     def _nothing(self, stop):
         caps = self.sale.caps
-        d = dispenser.Delivery()
-        d.grade = caps["grade"]
-        d.price = caps["price"]
-        d.mode = caps["mode"]
-        d.pulses = d.ml = d.amount = d.target_ml = d.overrun_ml = 0
-        d.stop = stop
-        d.fault = False
-        d.started_ms = d.ended_ms = ticks_ms()
-        return d
+        return dispenser.empty_delivery(caps["grade"], caps["price"], caps["mode"], stop)
 
     def _authorize(self, caps, now):
         auth = dispenser.Authorization(caps["grade"], caps["price"], caps["volume_ml"],

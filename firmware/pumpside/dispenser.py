@@ -94,6 +94,19 @@ class Delivery:
         }
 
 
+def empty_delivery(grade, price, mode, stop):
+    """The delivery of an authorisation that never reached the valves: no fuel."""
+    d = Delivery()
+    d.grade = grade
+    d.price = price
+    d.mode = mode
+    d.pulses = d.ml = d.amount = d.target_ml = d.overrun_ml = 0
+    d.stop = stop
+    d.fault = False
+    d.started_ms = d.ended_ms = ticks_ms()
+    return d
+
+
 class DispenserCore:
     """Pure control logic. Call `step(now_ms, a, b, lifted)` every tick.
 
