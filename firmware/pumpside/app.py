@@ -433,7 +433,9 @@ def main(board):
         cfg = config.load(board.config_path)
         desk_class = None
         if cfg.sale_mode == "card":
-            mem_free()  # load the card sale's code into a heap not yet cut up by data
+            # the card sale's code is compiled and loaded before any data cuts up the heap
+            mem_free()
+            from . import hotlist  # noqa: F401 - loaded now, used by open_hotlist
             from .cardsale import CardDesk as desk_class
         jr = open_journal(board, cfg)
     except (config.ConfigError, storage.StorageError, rec.RecordError, OSError) as e:
