@@ -49,12 +49,13 @@ run: setup
 bench: setup
 	$(BIN)/python -m pumpside_host.benchmarks
 
-# The long power-cut campaign: two seeds in parallel, CUTS cuts each.
+# The long power-cut campaign, two runs in parallel, CUTS cuts each: attended sales, and
+# card sales (grey lock, debit, escapes settled on the card's return).
 CUTS ?= 1000
 campaign: setup
 	@mkdir -p build; \
 	  $(BIN)/pumpside campaign --cuts $(CUTS) --seed 1 > build/campaign-1.txt & a=$$!; \
-	  $(BIN)/pumpside campaign --cuts $(CUTS) --seed 2 > build/campaign-2.txt & b=$$!; \
+	  $(BIN)/pumpside campaign --cards --cuts $(CUTS) --seed 2 > build/campaign-2.txt & b=$$!; \
 	  rc=0; wait $$a || rc=1; wait $$b || rc=1; \
 	  cat build/campaign-1.txt build/campaign-2.txt; exit $$rc
 
