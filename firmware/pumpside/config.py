@@ -49,6 +49,9 @@ FIELDS = {
     "station": (str, "PUMPSIDE STATION", 1, 32),  # the receipt's heading
     # discount in percent by the card's price level (EF16): "level:percent,...", e.g. "1:2"
     "level_discounts": (str, "", 0, 64),
+    # card issuers this station accepts: 16 hex digits each, comma-separated; empty: any
+    # card the PSAM's keys work for
+    "issuers": (str, "", 0, 170),
 }
 
 _CHOICES = {"sale_mode": ("card", "attended")}
@@ -96,6 +99,10 @@ def _check(name, value):
             raise ConfigError(name, "must be one of " + ", ".join(_CHOICES[name]))
         if name == "level_discounts":
             parse_levels(value)
+        if name == "issuers" and value:
+            for item in value.split(","):
+                if len(item) != 16 or any(c not in "0123456789abcdefABCDEF" for c in item):
+                    raise ConfigError(name, "must be 16 hex digits per issuer, comma-separated")
     return value
 
 

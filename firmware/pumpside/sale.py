@@ -58,6 +58,9 @@ def check_card(card, cfg, today, hotlisted, own_grey):
     amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
     lock of this card, if any."""
     issuer = card["issuer"]
+    accepted = getattr(cfg, "issuers", "")
+    if accepted and "".join("%02x" % b for b in issuer["issuer"]) not in accepted.lower():
+        return "card_unknown"  # an issuer this station does not take
     if issuer["status"] != CARD_ACTIVE:
         return "card_blocked"
     if issuer["expiry"] < today:

@@ -17,7 +17,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Button, Footer, Header, OptionList, RichLog, Static
 
 from .bench import Bench
-from .bench.cards import CardStore
+from .bench.cards import TEST_ISSUER_ID, CardStore
 from .bench.printer import receipts
 from .vboard import DEFAULT_CONFIG, VirtualPump
 
@@ -32,7 +32,8 @@ TEST_CARDS = (
     ("6200000000000007", 50000, "123456", "plate-bound, staff pw 8888, 1 fill/day",
      {"plate": "A12345", "staff_pin": "8888", "daily_fills": 1}),
 )
-CONSOLE_CONFIG = dict(DEFAULT_CONFIG, sale_mode="card", station="PUMPSIDE DEMO STATION")
+CONSOLE_CONFIG = dict(DEFAULT_CONFIG, sale_mode="card", station="PUMPSIDE DEMO STATION",
+                      issuers=TEST_ISSUER_ID.hex())
 KEYPAD = "123V456A789F" + "C0ER"
 
 

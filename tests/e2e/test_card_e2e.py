@@ -5,7 +5,8 @@ import time
 import pytest
 
 from pumpside import meter
-from pumpside_host.bench.cards import CardStore
+from pumpside_host.bench import fuelcrypto as fc
+from pumpside_host.bench.cards import TEST_ISSUER_ID, CardStore, Issuer, VirtualCard
 
 from .helpers import saw as _saw
 from .helpers import wait_until as _wait
@@ -14,7 +15,8 @@ pytestmark = pytest.mark.e2e
 
 ASN = "6200000000000017"
 PIN = "123456"
-CARD_MODE = {"sale_mode": "card", "sale_timeout_ms": 20000}
+CARD_MODE = {"sale_mode": "card", "sale_timeout_ms": 20000,
+             "issuers": TEST_ISSUER_ID.hex()}
 
 
 @pytest.fixture
@@ -79,6 +81,13 @@ def test_normal_card_sale_debits_exactly_the_receipt_amount(make_pump, store):
     vp.kill()
     finals = [r for r in vp.dump_journal()["records"] if r["type"] == "FINAL"]
     assert len(finals) == 1 and finals[0]["amount"] == 3795
+    # the TAC, recomputed from the issuer's key: the card signed exactly this debit
+    f, entry = finals[0], card["log"][0]
+    _pk, tk = store.issuer.keys(bytes.fromhex(ASN))
+    want = fc.mac(fc.single(tk), (3795).to_bytes(4, "big") + b"\x93"
+                  + bytes.fromhex(entry["tid"]) + f["psam_ttc"].to_bytes(4, "big")
+                  + bytes.fromhex(entry["dt"]))
+    assert f["tac"] == want.hex() and f["tac"].upper() in text
 
 
 def _journal(vp):
@@ -92,6 +101,8 @@ def test_refusals_name_the_reason(make_pump, store, tmp_path):
     store.issue("6200000000000023", 50000)  # hotlisted below
     store.issue("6200000000000024", 50000, grades=["95"])
     store.issue("6200000000000025", 50, pin=PIN)  # below min_sale_amount
+    stranger = Issuer(issuer_id=b"OTHER001")  # a card of an issuer this station refuses
+    store.cards["6200000000000026"] = VirtualCard.issue(stranger, "6200000000000026", 50000)
     vp = _pump(make_pump, store)
     vp.kill()
     vp.flash_tool("hotlist", "3", "6200000000000023", "6200000000000099")
@@ -102,7 +113,8 @@ def test_refusals_name_the_reason(make_pump, store, tmp_path):
                         ("6200000000000022", "Card blocked"),
                         ("6200000000000023", "Card refused (hotlist)"),
                         ("6200000000000024", "Grade not allowed for this card"),
-                        ("6200000000000025", "Balance too low")):
+                        ("6200000000000025", "Balance too low"),
+                        ("6200000000000026", "Card not accepted")):
         vp.insert(asn)
         _prompt(vp, prompt)
         _remove(vp)

@@ -69,5 +69,8 @@ def test_sale_mode_and_level_discounts_checked():
     for bad in ("1:60", "x:2", "1-2", "300:1"):
         e = raises(config.ConfigError, config.parse, _with(level_discounts=bad))
         assert e.field == "level_discounts", bad
+    e = raises(config.ConfigError, config.parse, _with(issuers="43415244303030"))
+    assert e.field == "issuers"
+    assert config.parse(_with(issuers="4341524430303031,1122334455667788")).issuers
     cfg = config.parse(_with(level_discounts="1:2,3:5"))
     assert config.parse_levels(cfg.level_discounts) == {1: 2, 3: 5}

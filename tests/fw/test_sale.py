@@ -16,6 +16,7 @@ def card(balance=20000, status=1, expiry="20301231", start="20200101", grades=()
          grey=False, plate=b""):
     return {
         "issuer": {"status": status, "expiry": expiry, "start": start,
+                   "issuer": b"CARD0001",
                    "asn": b"\x62\x00\x00\x00\x00\x00\x00\x17"},
         "holder": {"discount": discount, "card_type": 1},
         "restrictions": {"grades": list(grades), "daily_fills": daily_fills, "plate": plate,
@@ -252,3 +253,16 @@ def test_price_level_and_holder_discount_with_its_expiry():
     to_preset(s, c(level=2))
     caps = [a for a in s.key("F", 0) if a[0] == "grey_lock"][0][1]
     assert caps["price"] == sale.discounted_price(7590, 8) == 6983  # 6982.8 rounds up
+
+
+class IssuerCfg(Cfg):
+    issuers = "4341524430303031,1122334455667788"
+
+
+def test_only_the_accepted_issuers_cards():
+    ok = card()
+    other = card()
+    other["issuer"] = dict(other["issuer"], issuer=b"OTHER001")
+    assert sale.check_card(ok, IssuerCfg, TODAY, False, None) is None
+    assert sale.check_card(other, IssuerCfg, TODAY, False, None) == "card_unknown"
+    assert sale.check_card(other, Cfg, TODAY, False, None) is None  # none configured: any
