@@ -110,16 +110,21 @@ def encode(mtype, seq, payload, key=None, direction=TO_STATION):
     return struct.pack(">H", len(body) + TAG_LEN) + body + tag
 
 
+def check_length(n):
+    """Refuse a frame's length field before reading the bytes it announces."""
+    if n > MAX_FRAME - 2:
+        raise ProtocolError("frame of %d bytes exceeds %d" % (n, MAX_FRAME - 2))
+    if n < HDR_LEN - 2 + TAG_LEN:
+        raise ProtocolError("frame of %d bytes is shorter than a header and tag" % n)
+
+
 def split(buf):
     """(frame bytes, rest) if `buf` starts with a whole frame, else (None, buf). Refuses a
     length that could never be a frame before waiting for its bytes."""
     if len(buf) < 2:
         return None, buf
     n = (buf[0] << 8) | buf[1]
-    if n > MAX_FRAME - 2:
-        raise ProtocolError("frame of %d bytes exceeds %d" % (n, MAX_FRAME - 2))
-    if n < HDR_LEN - 2 + TAG_LEN:
-        raise ProtocolError("frame of %d bytes is shorter than a header and tag" % n)
+    check_length(n)
     if len(buf) < 2 + n:
         return None, buf
     return buf[:2 + n], buf[2 + n:]

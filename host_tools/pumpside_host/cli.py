@@ -5,6 +5,8 @@
                                                  (or, --auto / no terminal, a watchable sale)
   pumpside campaign [--cuts N] [--seed S] [--cards]  power-cut campaign on the virtual pump
   pumpside cards issue|list --store FILE ...     test fuel cards for the bench
+  pumpside station serve|terminal-add|sales|price|hotlist --db FILE ...
+                                                 the reference station server and its admin
 """
 import argparse
 import sys
@@ -59,6 +61,42 @@ def _cmd_cards(args):
     return 0
 
 
+def _cmd_station(args):
+    from .station import ledger as lg
+
+    if args.action == "serve":
+        from .station.server import serve
+
+        serve(args.db, args.host, args.port)
+        return 0
+    ledger = lg.Ledger(args.db)
+    try:
+        if args.action == "terminal-add":
+            if not args.terminal or not args.key_file:
+                print("error: terminal-add needs --terminal and --key-file", file=sys.stderr)
+                return 2
+            lg.key_file(args.key_file, ledger.add_terminal(args.terminal))
+            print("terminal %s registered; its key is in %s (not shown)"
+                  % (args.terminal, args.key_file))
+        elif args.action == "sales":
+            for s in ledger.sales(args.terminal):
+                print("%(terminal)s %(kind)s sale %(sale)d seq %(seq)d %(ml)d ml "
+                      "amount %(amount)d card %(asn)s" % s)
+        elif args.action == "price":
+            version = ledger.set_price(args.grade, args.price)
+            print("price of %s: %d (version %d)" % (args.grade, args.price, version))
+        elif args.action == "hotlist":
+            version = ledger.hotlist_change(args.asn, not args.remove)
+            print("%s %s (hotlist version %d)" % (
+                args.asn, "removed" if args.remove else "listed", version))
+    except ValueError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    finally:
+        ledger.close()
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="pumpside", description="pumpside host tools")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -93,6 +131,18 @@ def build_parser():
     k.add_argument("--staff-pin", default="", help="staff password of a plate-bound card")
     k.add_argument("--blocked", action="store_true", help="issue the card blocked")
     k.set_defaults(func=_cmd_cards)
+    s = sub.add_parser("station", help="the reference station server and its admin")
+    s.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist"))
+    s.add_argument("--db", required=True, help="the station's SQLite file")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7800)
+    s.add_argument("--terminal", help="terminal id")
+    s.add_argument("--key-file", help="terminal-add: where the new key is written (0600)")
+    s.add_argument("--grade", default="92")
+    s.add_argument("--price", type=int, default=0, help="1/1000 currency per litre")
+    s.add_argument("--asn", default="", help="hotlist: a 16-digit card number")
+    s.add_argument("--remove", action="store_true", help="hotlist: remove instead of add")
+    s.set_defaults(func=_cmd_station)
     return p
 
 

@@ -1,0 +1,164 @@
+"""The station's SQLite store: terminal registry and keys, the exactly-once sale ledger,
+prices with history, the hotlist, pump status. WAL, one writer (the server's loop)."""
+import json
+import os
+import secrets
+import sqlite3
+import time
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminals (
+    id TEXT PRIMARY KEY, key BLOB NOT NULL, added INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sales (
+    terminal TEXT NOT NULL, kind TEXT NOT NULL, sale INTEGER NOT NULL, seq INTEGER NOT NULL,
+    asn TEXT, ml INTEGER, amount INTEGER, record TEXT NOT NULL, received INTEGER NOT NULL,
+    PRIMARY KEY (terminal, kind, sale));
+CREATE TABLE IF NOT EXISTS events (
+    terminal TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (terminal, seq));
+CREATE TABLE IF NOT EXISTS prices (
+    version INTEGER PRIMARY KEY AUTOINCREMENT, grade TEXT NOT NULL, price INTEGER NOT NULL,
+    effective INTEGER NOT NULL, set_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hotlist (
+    asn TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pumps (
+    terminal TEXT PRIMARY KEY, state TEXT, seen INTEGER, status TEXT);
+"""
+SALE_KINDS = ("FINAL", "ESCAPE", "UNLOCK")
+
+
+class RecordRejected(ValueError):
+    pass
+
+
+class Ledger:
+    def __init__(self, path):
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
+        self.db.executescript(SCHEMA)
+
+    def close(self):
+        self.db.close()
+
+    # -- terminals ------------------------------------------------------------------------
+    def add_terminal(self, terminal_id, key=None):
+        """Register a terminal with a new random 32-byte key (returned, never logged)."""
+        key = key or secrets.token_bytes(32)
+        self.db.execute("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?)",
+                        (terminal_id, key, int(time.time())))
+        return key
+
+    def key_of(self, terminal_id):
+        row = self.db.execute("SELECT key FROM terminals WHERE id = ?",
+                              (terminal_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    # -- the ledger -----------------------------------------------------------------------
+    def store(self, terminal_id, records):
+        """Store a batch in one transaction. Returns [[seq, "stored"|"duplicate"|
+        "rejected", why]] and the highest seq the terminal may consider delivered."""
+        results = []
+        ack = 0
+        now = int(time.time())
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for r in records:
+                try:
+                    seq, kind = _check(r)
+                except RecordRejected as e:
+                    results.append([r.get("seq") if isinstance(r, dict) else None,
+                                    "rejected", str(e)])
+                    continue
+                text = json.dumps(r, sort_keys=True)
+                if kind in SALE_KINDS:
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO sales VALUES (?,?,?,?,?,?,?,?,?)",
+                        (terminal_id, kind, r["sale"], seq, r.get("asn"), r.get("ml"),
+                         r.get("amount"), text, now))
+                else:
+                    cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?)",
+                                     (terminal_id, seq, text))
+                results.append([seq, "stored" if cur.rowcount else "duplicate", ""])
+                ack = max(ack, seq)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return results, ack
+
+    def sales(self, terminal_id=None):
+        q = "SELECT terminal, kind, sale, seq, asn, ml, amount FROM sales"
+        args = ()
+        if terminal_id:
+            q += " WHERE terminal = ?"
+            args = (terminal_id,)
+        return [dict(zip(("terminal", "kind", "sale", "seq", "asn", "ml", "amount"), row))
+                for row in self.db.execute(q + " ORDER BY terminal, seq", args)]
+
+    # -- prices, hotlist, pumps -------------------------------------------------------------
+    def set_price(self, grade, price, effective=0):
+        if not isinstance(price, int) or price <= 0:
+            raise ValueError("price must be a positive integer (1/1000 currency per litre)")
+        cur = self.db.execute("INSERT INTO prices (grade, price, effective, set_at) "
+                              "VALUES (?,?,?,?)", (grade, price, effective, int(time.time())))
+        return cur.lastrowid
+
+    def prices(self):
+        """{"version": v, "grades": {grade: price}}: the newest price of each grade."""
+        rows = self.db.execute("SELECT version, grade, price FROM prices ORDER BY version")
+        grades, version = {}, 0
+        for v, grade, price in rows:
+            grades[grade] = price
+            version = v
+        return {"version": version, "grades": grades}
+
+    def hotlist_change(self, asn, listed):
+        if len(asn) != 16 or not asn.isdigit():
+            raise ValueError("a card number is 16 digits")
+        version = self.hotlist_version() + 1
+        if listed:
+            self.db.execute("INSERT OR REPLACE INTO hotlist VALUES (?, ?)", (asn, version))
+        else:
+            self.db.execute("DELETE FROM hotlist WHERE asn = ?", (asn,))
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('hotlist_version', ?)",
+                        (version,))
+        return version
+
+    def hotlist_version(self):
+        row = self.db.execute("SELECT value FROM meta WHERE name = 'hotlist_version'"
+                              ).fetchone()
+        return row[0] if row else 0
+
+    def set_status(self, terminal_id, status):
+        self.db.execute("INSERT OR REPLACE INTO pumps VALUES (?,?,?,?)",
+                        (terminal_id, status.get("state"), int(time.time()),
+                         json.dumps(status)))
+
+    def pumps(self):
+        return [dict(zip(("terminal", "state", "seen"), row)) for row in
+                self.db.execute("SELECT terminal, state, seen FROM pumps ORDER BY terminal")]
+
+
+def _check(r):
+    if not isinstance(r, dict):
+        raise RecordRejected("not a record")
+    seq, kind = r.get("seq"), r.get("type")
+    if not isinstance(seq, int) or seq <= 0:
+        raise RecordRejected("no seq")
+    if kind in SALE_KINDS:
+        for field in ("sale", "ml", "amount"):
+            if not isinstance(r.get(field), int) or r[field] < 0:
+                raise RecordRejected("bad " + field)
+    elif kind not in ("EVENT", "SNAPSHOT"):
+        raise RecordRejected("unknown record type %r" % (kind,))
+    return seq, kind
+
+
+def key_file(path, key):
+    """Write a terminal key for provisioning: owner-only, never printed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")

@@ -1,0 +1,144 @@
+"""The station's asyncio TCP server: one task per terminal connection.
+
+Each connection: CHALLENGE, an authenticated HELLO (the terminal's key from the
+registry), WELCOME; then the terminal's frames in order. Anything wrong - unknown
+terminal, bad tag, replay, oversize or truncated frame, unknown type, silence - is
+refused: the reason is logged (never a key), an ERROR is sent where the session allows,
+the connection is closed and nothing from that frame is stored.
+"""
+import asyncio
+import logging
+import os
+import sys
+import time
+
+from ..vboard import FIRMWARE
+from .ledger import Ledger
+
+if str(FIRMWARE) not in sys.path:
+    sys.path.insert(0, str(FIRMWARE))  # the station imports the firmware's own codec
+
+from pumpside import protocol as p  # noqa: E402
+
+log = logging.getLogger("pumpside.station")
+READ_TIMEOUT_S = 30.0  # three missed heartbeats of 10 s: the terminal is gone
+
+
+class Refused(Exception):
+    pass
+
+
+class StationServer:
+    def __init__(self, ledger, host="127.0.0.1", port=0, heartbeat_s=10):
+        self.ledger = ledger
+        self.host = host
+        self.port = port
+        self.heartbeat_s = heartbeat_s
+        self.server = None
+        self.sessions = {}  # terminal id -> (session, writer) of live connections
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("station listening on %s:%d", self.host, self.port)
+        return self
+
+    async def stop(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _read(self, reader):
+        head = await asyncio.wait_for(reader.readexactly(2), READ_TIMEOUT_S)
+        n = (head[0] << 8) | head[1]
+        p.check_length(n)  # an impossible length is refused before its bytes are awaited
+        return head + await asyncio.wait_for(reader.readexactly(n), READ_TIMEOUT_S)
+
+    async def _serve(self, reader, writer):
+        peer = writer.get_extra_info("peername")
+        terminal = None
+        session = None
+        try:
+            nonce = os.urandom(p.NONCE_LEN)
+            writer.write(p.encode(p.CHALLENGE, 0, {"nonce": nonce.hex()}, None,
+                                  p.TO_TERMINAL))
+            await writer.drain()
+            frame = await self._read(reader)
+            mtype, hello = p.peek(frame)
+            if mtype != p.HELLO:
+                raise Refused("first frame is not HELLO")
+            terminal = hello.get("terminal")
+            key = self.ledger.key_of(terminal) if isinstance(terminal, str) else None
+            if key is None:
+                raise Refused("unknown terminal %r" % (terminal,))
+            try:
+                tnonce = bytes.fromhex(hello.get("nonce", ""))
+            except (TypeError, ValueError):
+                raise Refused("HELLO without a nonce") from None
+            candidate = p.Session(p.session_key(key, nonce, tnonce), p.TO_TERMINAL)
+            candidate.decode(frame, p.FROM_TERMINAL)  # the tag: now the terminal is known
+            session = candidate  # only an authenticated peer is sent anything more
+            log.info("terminal %s connected from %s (firmware %s)", terminal, peer,
+                     hello.get("firmware"))
+            prices = self.ledger.prices()
+            await self._send(writer, session, p.WELCOME, {
+                "time": int(time.time()), "prices_version": prices["version"],
+                "hotlist_version": self.ledger.hotlist_version(),
+                "heartbeat_s": self.heartbeat_s})
+            self.sessions[terminal] = (session, writer)
+            while True:
+                frame = await self._read(reader)
+                mtype, payload = session.decode(frame, p.FROM_TERMINAL)
+                await self._handle(terminal, session, writer, mtype, payload)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if terminal:
+                log.info("terminal %s disconnected", terminal)
+        except TimeoutError:
+            log.warning("terminal %s silent for %ds: closed", terminal or peer,
+                        READ_TIMEOUT_S)
+        except (p.ProtocolError, Refused) as e:
+            why = getattr(e, "why", None) or str(e)
+            log.warning("refused %s from %s: %s", terminal or "connection", peer, why)
+            if session is not None:
+                try:
+                    await self._send(writer, session, p.ERROR, {"why": why})
+                except (ConnectionError, p.ProtocolError):
+                    pass
+        finally:
+            if terminal and self.sessions.get(terminal, (None, None))[1] is writer:
+                del self.sessions[terminal]
+            writer.close()
+
+    async def _send(self, writer, session, mtype, payload):
+        writer.write(session.encode(mtype, payload))
+        await writer.drain()
+
+    async def _handle(self, terminal, session, writer, mtype, payload):
+        if mtype == p.HEARTBEAT:
+            await self._send(writer, session, p.HEARTBEAT, {"time": int(time.time())})
+        elif mtype == p.SALES:
+            records = payload.get("records")
+            if not isinstance(records, list):
+                raise Refused("SALES without records")
+            results, ack = self.ledger.store(terminal, records)
+            stored = sum(1 for r in results if r[1] == "stored")
+            log.info("terminal %s: %d records, %d stored, %d duplicate, %d rejected",
+                     terminal, len(records), stored,
+                     sum(1 for r in results if r[1] == "duplicate"),
+                     sum(1 for r in results if r[1] == "rejected"))
+            await self._send(writer, session, p.SALES_ACK, {"results": results, "ack": ack})
+        elif mtype == p.STATUS:
+            self.ledger.set_status(terminal, payload)
+        elif mtype == p.ERROR:
+            raise Refused("terminal reported: %s" % payload.get("why"))
+        # REPLY, TOTALS, EVENTS, GREY_QUERY: handled as the link issue lands
+
+
+def serve(db_path, host="127.0.0.1", port=7800):
+    """`pumpside station serve`: run until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def main():
+        server = await StationServer(Ledger(db_path), host, port).start()
+        await server.server.serve_forever()
+
+    asyncio.run(main())

@@ -1,0 +1,189 @@
+"""The station server against a terminal built from the same codec: the ledger holds
+each sale once, and every kind of bad session is refused, logged, and stores nothing."""
+import asyncio
+import logging
+import os
+
+import pytest
+
+from pumpside import protocol as p
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.server import StationServer
+
+
+def _sale(seq, sale, amount=3795, kind="FINAL"):
+    return {"seq": seq, "type": kind, "sale": sale, "ml": 5000, "amount": amount,
+            "asn": "6200000000000017", "tac": "01020304"}
+
+
+class Terminal:
+    """A scripted terminal: connect, authenticate, send frames, read answers."""
+
+    def __init__(self, port, tid, key):
+        self.port, self.tid, self.key = port, tid, key
+        self.sent = []  # every frame sent, for replay tests
+
+    async def connect(self, nonce=None):
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        challenge = await self.frame()
+        self.nonce = nonce or os.urandom(16)
+        self.session = p.terminal_session(self.key, challenge, self.nonce)
+        await self.send(p.HELLO, {"terminal": self.tid, "nonce": self.nonce.hex(),
+                                  "firmware": "test"})
+        return await self.answer()
+
+    async def frame(self):
+        head = await asyncio.wait_for(self.reader.readexactly(2), 5)
+        return head + await asyncio.wait_for(self.reader.readexactly(
+            (head[0] << 8) | head[1]), 5)
+
+    async def send(self, mtype, payload):
+        self.raw(self.session.encode(mtype, payload))
+
+    def raw(self, data):
+        self.sent.append(data)
+        self.writer.write(data)
+
+    async def answer(self):
+        return self.session.decode(await self.frame(), p.FROM_STATION)
+
+    async def closed(self):
+        """True once the station has closed the connection (after an ERROR or at once)."""
+        try:
+            while True:
+                await self.frame()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return True
+
+
+@pytest.fixture
+def station(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pumpside.station")
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("T1")
+    yield ledger, key, caplog
+    ledger.close()
+
+
+def run(coro_fn, ledger):
+    async def main():
+        server = await StationServer(ledger).start()
+        try:
+            return await coro_fn(server.port)
+        finally:
+            await server.stop()
+    return asyncio.run(main())
+
+
+def test_sales_stored_exactly_once(station):
+    ledger, key, caplog = station
+
+    async def play(port):
+        t = Terminal(port, "T1", key)
+        mtype, welcome = await t.connect()
+        assert mtype == p.WELCOME and welcome["heartbeat_s"] == 10
+        await t.send(p.SALES, {"records": [_sale(1, 1), _sale(2, 2, 1518)]})
+        _, ack = await t.answer()
+        await t.send(p.SALES, {"records": [_sale(2, 2, 1518), _sale(3, 3)]})  # resent
+        _, ack2 = await t.answer()
+        await t.send(p.HEARTBEAT, {"time": 1})
+        beat = await t.answer()
+        t.writer.close()
+        t2 = Terminal(port, "T1", key)  # a new session after a reconnect
+        await t2.connect()
+        await t2.send(p.SALES, {"records": [_sale(3, 3), {"seq": 4, "type": "BOGUS"}]})
+        _, ack3 = await t2.answer()
+        t2.writer.close()
+        return ack, ack2, beat, ack3
+
+    ack, ack2, beat, ack3 = run(play, ledger)
+    assert [r[1] for r in ack["results"]] == ["stored", "stored"] and ack["ack"] == 2
+    assert [r[1] for r in ack2["results"]] == ["duplicate", "stored"] and ack2["ack"] == 3
+    assert beat[0] == p.HEARTBEAT and beat[1]["time"] > 0
+    assert [r[1] for r in ack3["results"]] == ["duplicate", "rejected"]
+    assert [(s["sale"], s["amount"]) for s in ledger.sales("T1")] == [(1, 3795), (2, 1518),
+                                                                       (3, 3795)]
+    assert key.hex() not in caplog.text
+
+
+@pytest.mark.parametrize("attack", ["wrong_key", "unknown_terminal", "modified", "oversize",
+                                    "truncated", "unknown_type", "replay", "not_hello"])
+def test_bad_sessions_are_refused_logged_and_store_nothing(station, attack):
+    ledger, key, caplog = station
+
+    async def play(port):
+        t = Terminal(port, "T1", key)
+        if attack == "wrong_key":
+            t.key = os.urandom(32)
+        if attack == "unknown_terminal":
+            t.tid = "T9"
+        if attack in ("wrong_key", "unknown_terminal"):
+            t.reader, t.writer = await asyncio.open_connection("127.0.0.1", port)
+            challenge = await t.frame()
+            t.session = p.terminal_session(t.key, challenge, b"n" * 16)
+            await t.send(p.HELLO, {"terminal": t.tid, "nonce": (b"n" * 16).hex()})
+            await t.send(p.SALES, {"records": [_sale(1, 1)]})
+            return await t.closed()
+        if attack == "not_hello":
+            t.reader, t.writer = await asyncio.open_connection("127.0.0.1", port)
+            challenge = await t.frame()
+            t.session = p.terminal_session(t.key, challenge, b"n" * 16)
+            await t.send(p.SALES, {"records": [_sale(1, 1)]})
+            return await t.closed()
+        await t.connect()
+        if attack == "modified":
+            f = bytearray(t.session.encode(p.SALES, {"records": [_sale(1, 1, 1)]}))
+            f[-30] ^= 0x01  # one bit of the amount's neighbourhood
+            t.raw(bytes(f))
+        elif attack == "oversize":
+            t.raw(b"\xff\xff" + bytes(100))
+        elif attack == "truncated":
+            f = t.session.encode(p.SALES, {"records": [_sale(1, 1)]})
+            t.raw(f[:-5])
+            t.writer.write_eof()
+        elif attack == "unknown_type":
+            t.session.sent += 1
+            t.raw(p.encode(99, t.session.sent, {}, t.session.key, p.TO_STATION))
+        elif attack == "replay":
+            await t.send(p.SALES, {"records": [_sale(1, 1)]})
+            await t.answer()
+            recorded = list(t.sent)
+            t.writer.close()
+            ledger.db.execute("DELETE FROM sales")  # so a replay that got in would show
+            t2 = Terminal(port, "T1", key)
+            t2.reader, t2.writer = await asyncio.open_connection("127.0.0.1", port)
+            await t2.frame()  # a new challenge: the recording answers an old one
+            for f in recorded:
+                t2.raw(f)
+            return await t2.closed()
+        return await t.closed()
+
+    assert run(play, ledger)
+    assert ledger.sales() == []
+    assert "refused" in caplog.text or "disconnected" in caplog.text
+    assert key.hex() not in caplog.text
+
+
+def test_admin_commands(tmp_path, capsys):
+    from pumpside_host import cli
+
+    db = str(tmp_path / "s.db")
+    keyfile = tmp_path / "t1.key"
+    assert cli.main(["station", "terminal-add", "--db", db, "--terminal", "T1",
+                     "--key-file", str(keyfile)]) == 0
+    key = bytes.fromhex(keyfile.read_text().strip())
+    out = capsys.readouterr().out
+    assert len(key) == 32 and key.hex() not in out and oct(keyfile.stat().st_mode)[-3:] == "600"
+    assert cli.main(["station", "price", "--db", db, "--grade", "95", "--price", "8120"]) == 0
+    assert cli.main(["station", "price", "--db", db, "--grade", "95", "--price", "-1"]) == 2
+    assert cli.main(["station", "hotlist", "--db", db, "--asn", "6200000000000017"]) == 0
+    assert cli.main(["station", "hotlist", "--db", db, "--asn", "62"]) == 2
+    ledger = Ledger(db)
+    assert ledger.key_of("T1") == key
+    assert ledger.prices() == {"version": 1, "grades": {"95": 8120}}
+    assert ledger.hotlist_version() == 1
+    ledger.store("T1", [_sale(1, 1)])
+    ledger.close()
+    capsys.readouterr()
+    assert cli.main(["station", "sales", "--db", db]) == 0
+    assert "T1 FINAL sale 1 seq 1 5000 ml amount 3795" in capsys.readouterr().out
