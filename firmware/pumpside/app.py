@@ -41,6 +41,7 @@ class Pump:
         self._progress_ms = 0
         self._state = None
         self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
+        self.link = None  # the station link (link.Link) when station_addr is set
 
     # -- keypad --------------------------------------------------------------------
     def key(self, k, now):
@@ -361,6 +362,8 @@ class Pump:
         tasks = [self.disp.run(), self.keypad_task()]
         if self.desk is not None:
             tasks.append(self.desk.run())
+        if self.link is not None:
+            tasks.append(self.link.run())
         await asyncio.gather(*tasks)
 
 
@@ -437,6 +440,11 @@ def main(board):
             mem_free()
             from . import hotlist  # noqa: F401 - loaded now, used by open_hotlist
             from .cardsale import CardDesk as desk_class
+        link_class = None
+        if cfg.station_addr:
+            if not (cfg.terminal_id and cfg.terminal_key):
+                raise config.ConfigError("station_addr", "needs terminal_id and terminal_key")
+            from .link import Link as link_class
         jr = open_journal(board, cfg)
     except (config.ConfigError, storage.StorageError, rec.RecordError, OSError) as e:
         log.event("closed", {"why": str(e)})
@@ -446,6 +454,8 @@ def main(board):
     if desk_class is not None:
         pump.desk = desk_class(pump, open_hotlist(jr.root))
         pump.desk.start()
+    if link_class is not None:
+        pump.link = link_class(jr, cfg, board.clock)
     log.event("boot", {"board": board.name, "config": cfg.as_dict(), "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())

@@ -52,11 +52,16 @@ FIELDS = {
     # card issuers this station accepts: 16 hex digits each, comma-separated; empty: any
     # card the PSAM's keys work for
     "issuers": (str, "", 0, 170),
+    # the station link: empty station_addr = no link (the pump sells within its offline
+    # limits); the key is the per-terminal secret set at provisioning, 64 hex digits
+    "station_addr": (str, "", 0, 64),  # host:port
+    "terminal_id": (str, "", 0, 16),
+    "terminal_key": (str, "", 0, 64),
 }
 
 _CHOICES = {"sale_mode": ("card", "attended")}
 
-_SECRET = ("service_pin",)
+_SECRET = ("service_pin", "terminal_key")
 
 
 def parse_levels(text):
@@ -93,8 +98,15 @@ def _check(name, value):
             raise ConfigError(name, "must be a string")
         if not lo <= len(value) <= hi:
             raise ConfigError(name, "length must be " + str(lo) + ".." + str(hi))
-        if name in _SECRET and not value.isdigit():
+        if name == "service_pin" and not value.isdigit():
             raise ConfigError(name, "must be digits")
+        if name == "terminal_key" and value and (len(value) != 64 or any(
+                c not in "0123456789abcdefABCDEF" for c in value)):
+            raise ConfigError(name, "must be 64 hex digits")
+        if name == "station_addr" and value:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(name, "must be host:port")
         if name in _CHOICES and value not in _CHOICES[name]:
             raise ConfigError(name, "must be one of " + ", ".join(_CHOICES[name]))
         if name == "level_discounts":

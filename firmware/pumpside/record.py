@@ -184,3 +184,23 @@ def pack_ack(seq, time):
 
 def unpack_ack(payload):
     return struct.unpack(_ACK_FMT, payload)
+
+
+def to_json(seq, rtype, payload):
+    """A log record as the station receives it: a flat dict, bytes as hex, the card
+    number as its 16 digits. One form for the link, the service dump and the station."""
+    item = {"seq": seq, "type": TYPE_NAMES[rtype]}
+    if rtype in BILL_TYPES:
+        fields = unpack_bill(payload)
+    elif rtype == SNAPSHOT:
+        fields, item["ack"] = unpack_bill(payload)
+    elif rtype == EVENT:
+        fields = unpack_event(payload)
+    else:
+        fields = {}
+    for k in fields:
+        v = fields[k]
+        item[k] = v.hex() if isinstance(v, bytes) else v
+    if "asn" in item:
+        item["asn"] = item["asn"][:16]
+    return item

@@ -23,29 +23,14 @@ def _mount():
     vfs.mount(fs, "/flash")
 
 
-def _plain(d):
-    out = {}
-    for k in d:
-        v = d[k]
-        out[k] = v.hex() if isinstance(v, bytes) else v
-    return out
-
-
 def dump():
     jr = journal.Journal("/flash/journal")
     jr.open()
     for seq, why in jr.corrupt:
         print(json.dumps({"kind": "corrupt", "seq": seq, "why": why}))
     for seq, rtype, payload in jr.read():
-        item = {"kind": "record", "seq": seq, "type": rec.TYPE_NAMES[rtype]}
-        if rtype in rec.BILL_TYPES:
-            item.update(_plain(rec.unpack_bill(payload)))
-        elif rtype == rec.SNAPSHOT:
-            bill, ack = rec.unpack_bill(payload)
-            item.update(_plain(bill))
-            item["ack"] = ack
-        elif rtype == rec.EVENT:
-            item.update(rec.unpack_event(payload))
+        item = {"kind": "record"}
+        item.update(rec.to_json(seq, rtype, payload))
         print(json.dumps(item))
     print(json.dumps({"kind": "state", "next_seq": jr.next_seq, "ack": jr.ack_seq,
                       "sale_no": jr.sale_no, "total_ml": jr.totals.volume_ml,

@@ -69,8 +69,10 @@ class Ledger:
                 try:
                     seq, kind = _check(r)
                 except RecordRejected as e:
-                    results.append([r.get("seq") if isinstance(r, dict) else None,
-                                    "rejected", str(e)])
+                    seq = r.get("seq") if isinstance(r, dict) else None
+                    results.append([seq, "rejected", str(e)])
+                    if isinstance(seq, int):  # seen and refused: the terminal moves on
+                        ack = max(ack, seq)
                     continue
                 text = json.dumps(r, sort_keys=True)
                 if kind in SALE_KINDS:

@@ -142,3 +142,41 @@ def serve(db_path, host="127.0.0.1", port=7800):
         await server.server.serve_forever()
 
     asyncio.run(main())
+
+
+class StationThread:
+    """The station server on its own event loop in a thread (tests, the console)."""
+
+    def __init__(self, ledger, port=0):
+        import threading
+
+        self.ledger = ledger
+        self.port = port
+        self.loop = asyncio.new_event_loop()
+        self.server = None
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, daemon=True, name="station")
+
+    def _main(self):
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            StationServer(self.ledger, port=self.port).start())
+        self.port = self.server.port
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self):
+        self.thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self):
+        """Stop listening and drop every connection, as a station that goes down."""
+        async def down():
+            await self.server.stop()
+            for _session, writer in list(self.server.sessions.values()):
+                writer.close()
+
+        asyncio.run_coroutine_threadsafe(down(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

@@ -1,0 +1,44 @@
+"""End to end: the firmware's link (unix port) to the station server over loopback."""
+import pytest
+
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.server import StationThread
+
+from .helpers import sale as _sale
+from .helpers import saw as _saw
+from .helpers import wait_until as _wait
+
+pytestmark = pytest.mark.e2e
+
+
+def test_sales_sync_online_go_on_offline_and_drain_exactly_once(make_pump, tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("P1")
+    station = StationThread(ledger).start()
+    port = station.port
+    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id="P1",
+                   terminal_key=key.hex())
+    try:
+        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
+        for litres in ("V100E", "V150E"):
+            _sale(vp, litres, hang_up=True)
+        _wait(lambda: len(ledger.sales("P1")) == 2, 10, "two sales at the station")
+        station.stop()  # the station goes down: the pump sells on, offline
+        _wait(lambda: _saw(vp, "link_down"), 30, "the link to notice")
+        for litres in ("V120E", "V80E", "V60E"):
+            _sale(vp, litres, hang_up=True)
+        assert len(ledger.sales("P1")) == 2
+        station = StationThread(ledger, port).start()  # back, same address
+        _wait(lambda: len(ledger.sales("P1")) == 5, 60, "the backlog to drain")
+        _wait(lambda: [f for n, f in vp.seen if n == "synced"][-1]["unsynced"] == 0, 10,
+              "the pump's cursor")
+    finally:
+        if station.thread.is_alive():
+            station.stop()
+    sales = ledger.sales("P1")
+    assert [s["sale"] for s in sales] == [1, 2, 3, 4, 5]  # each once, in order
+    assert [s["ml"] for s in sales] == [1000, 1500, 1200, 800, 600]
+    vp.kill()
+    records = vp.dump_journal()
+    assert records["state"]["unsynced"] == 0 and records["state"]["ack"] >= 5
+    assert key.hex() not in "\n".join(vp.lines)  # the key never reaches the console
