@@ -8,6 +8,8 @@ power-fail warning), FINAL before "done" is shown. A config, flash or journal th
 not load keeps the pump closed, valves shut, with the reason on the display.
 """
 import asyncio
+import json
+import os
 
 from . import config, dispenser, hal, journal, log, meter, prompts, storage
 from . import record as rec
@@ -42,6 +44,7 @@ class Pump:
         self._state = None
         self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
         self.link = None  # the station link (link.Link) when station_addr is set
+        self.prices_version = 0  # of the station's price table this pump sells at
 
     # -- keypad --------------------------------------------------------------------
     def key(self, k, now):
@@ -94,6 +97,58 @@ class Pump:
                 log.event("refused", {"why": "empty preset"})
             else:
                 self._authorize(auth, now)
+
+    # -- downloads from the station (the link calls these) -----------------------------------
+    def _prices_path(self):
+        return self.journal.root.rsplit("/", 1)[0] + "/prices"
+
+    def load_prices(self):
+        """The station's last price for this grade, kept on the flash across reboots."""
+        try:
+            with open(self._prices_path()) as f:
+                saved = json.loads(f.read())
+            price = saved["price"]
+            if isinstance(price, int) and 0 < price <= 10000000:
+                self.cfg.price = price
+                self.prices_version = saved["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or unreadable: the config's price stands
+
+    def apply_prices(self, version, grades):
+        """A new price table: this grade's price applies from the next authorisation on;
+        the sale in progress keeps the price it was authorised at. Written to flash first
+        (temp file + rename), so a cut leaves the old table or the new, never half."""
+        price = grades.get(self.cfg.grade) if isinstance(grades, dict) else None
+        if not isinstance(price, int) or not 0 < price <= 10000000:
+            return False, "no valid price for grade " + self.cfg.grade
+        path = self._prices_path()
+        try:
+            with open(path + ".new", "w") as f:
+                f.write(json.dumps({"version": version, "price": price}))
+            os.rename(path + ".new", path)
+        except OSError as e:
+            return False, "flash: %s" % e
+        self.cfg.price = price
+        self.prices_version = version
+        log.event("price", {"version": version, "price": price})
+        self.show(ticks_ms())
+        return True, ""
+
+    def hotlist_version(self):
+        hl = self.desk.hotlist if self.desk is not None else None
+        return getattr(hl, "version", 0)
+
+    def apply_hotlist(self, version, asns):
+        """A full hotlist from the station, replaced atomically (base file + rename)."""
+        hl = self.desk.hotlist if self.desk is not None else None
+        if not hasattr(hl, "full"):
+            return False, "no hotlist here"
+        try:
+            hl.full(version, sorted(bytes.fromhex(a) for a in asns))
+        except (OSError, ValueError) as e:
+            return False, str(e)
+        log.event("hotlist", {"version": hl.version, "entries": hl.count})
+        return True, ""
 
     def refusal(self):
         """Why no sale may start now (a prompt key), or None: the power, the offline
@@ -451,11 +506,12 @@ def main(board):
         asyncio.run(_closed(board, str(e)))
         return
     pump = Pump(board, cfg, jr)
+    pump.load_prices()
     if desk_class is not None:
         pump.desk = desk_class(pump, open_hotlist(jr.root))
         pump.desk.start()
     if link_class is not None:
-        pump.link = link_class(jr, cfg, board.clock)
+        pump.link = link_class(jr, cfg, board.clock, pump)
     log.event("boot", {"board": board.name, "config": cfg.as_dict(), "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())

@@ -244,6 +244,7 @@ class CardDesk:
         issuer = info["issuer"]
         t = self.board.clock.time()
         dt = grey_lock.bcd_datetime(t)
+        self.list_price = self.cfg.price  # the receipt's list price: the one locked at
         began = []
 
         def journal_first(init, ttc):
@@ -328,7 +329,6 @@ class CardDesk:
             return self.sale.escaped(now)
         self._clear_tac()
         self.bill = bill
-        self.list_price = self.cfg.price
         return self.sale.settled(tac, balance, now)
 
     def _debit(self, asn8, ctc, amount, ttc, dt):

@@ -32,7 +32,8 @@ def _jitter(ms):
 
 
 class Link:
-    def __init__(self, journal, cfg, clock):
+    def __init__(self, journal, cfg, clock, pump=None):
+        self.pump = pump  # applies downloads: prices, hotlist
         self.journal = journal
         self.cfg = cfg
         self.clock = clock
@@ -70,7 +71,9 @@ class Link:
             jr = self.journal
             await self._send(writer, session, protocol.HELLO, {
                 "terminal": self.cfg.terminal_id, "nonce": nonce.hex(),
-                "firmware": FIRMWARE, "software_id": "", "journal_seq": jr.next_seq - 1})
+                "firmware": FIRMWARE, "software_id": "", "journal_seq": jr.next_seq - 1,
+                "prices_version": self.pump.prices_version if self.pump else 0,
+                "hotlist_version": self.pump.hotlist_version() if self.pump else 0})
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
             if mtype != protocol.WELCOME:
                 raise LinkError("station answered %s" % protocol.TYPE_NAMES[mtype])
@@ -111,7 +114,7 @@ class Link:
     async def _idle(self, reader, writer, session):
         """Heartbeat, then wait until a beat is due or the journal has news."""
         await self._send(writer, session, protocol.HEARTBEAT, {"time": self.clock.time()})
-        await self._expect(reader, session, protocol.HEARTBEAT)
+        await self._expect(reader, session, protocol.HEARTBEAT, writer)
         jr = self.journal
         start = ticks_ms()
         seen = jr.next_seq
@@ -129,13 +132,31 @@ class Link:
         writer.write(session.encode(mtype, payload))
         await writer.drain()
 
-    async def _expect(self, reader, session, want):
-        """The next frame, which must be `want` (an ERROR or anything else ends the
-        session; downloads and commands arrive with the link issue's next part)."""
-        mtype, payload = session.decode(await self._frame(reader), protocol.FROM_STATION)
-        if mtype == protocol.ERROR:
-            raise LinkError("station: %s" % payload.get("why"))
-        if mtype != want:
-            raise LinkError("expected %s, got %s" % (protocol.TYPE_NAMES[want],
-                                                     protocol.TYPE_NAMES[mtype]))
-        return payload
+    async def _expect(self, reader, session, want, writer=None):
+        """The frame of type `want`; downloads the station sends first are applied and
+        answered (REPLY) on the way. An ERROR or anything else ends the session."""
+        while True:
+            mtype, payload = session.decode(await self._frame(reader),
+                                            protocol.FROM_STATION)
+            if mtype == want:
+                return payload
+            if mtype == protocol.ERROR:
+                raise LinkError("station: %s" % payload.get("why"))
+            if mtype not in (protocol.PRICES, protocol.HOTLIST) or writer is None:
+                raise LinkError("expected %s, got %s" % (protocol.TYPE_NAMES[want],
+                                                         protocol.TYPE_NAMES[mtype]))
+            ok, why = self._download(mtype, payload)
+            await self._send(writer, session, protocol.REPLY, {
+                "type": protocol.TYPE_NAMES[mtype], "version": payload.get("version"),
+                "ok": ok, "why": why})
+
+    def _download(self, mtype, payload):
+        version = payload.get("version")
+        if self.pump is None or not isinstance(version, int):
+            return False, "malformed download"
+        if mtype == protocol.PRICES:
+            return self.pump.apply_prices(version, payload.get("grades"))
+        entries = payload.get("full")
+        if not isinstance(entries, list):
+            return False, "malformed hotlist"
+        return self.pump.apply_hotlist(version, entries)

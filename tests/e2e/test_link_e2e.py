@@ -42,3 +42,52 @@ def test_sales_sync_online_go_on_offline_and_drain_exactly_once(make_pump, tmp_p
     records = vp.dump_journal()
     assert records["state"]["unsynced"] == 0 and records["state"]["ack"] >= 5
     assert key.hex() not in "\n".join(vp.lines)  # the key never reaches the console
+
+
+def test_price_change_applies_to_the_next_sale_not_the_one_in_progress(make_pump, tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("P1")
+    station = StationThread(ledger, heartbeat_s=1).start()
+    vp = make_pump(station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
+                   terminal_key=key.hex())
+    try:
+        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
+        vp.bench.press("V300E")  # 3.00 L at 7.59
+        vp.wait_event("authorized")
+        vp.bench.lift()
+        vp.wait_event("progress", 10, lambda f: f["ml"] > 500)
+        ledger.set_price("92", 8000)  # 8.00 from now on
+        vp.wait_event("price", 10)
+        first = vp.wait_event("delivery", 30)
+        vp.bench.hang_up()
+        second = _sale(vp, "V100E", hang_up=True)
+        vp.kill()
+        vp.reboot()  # the new price survives a power cycle
+        vp.wait_state("IDLE", 10)
+        third = _sale(vp, "V100E", hang_up=True)
+    finally:
+        station.stop()
+    assert first["price"] == 7590 and first["amount"] == 2277
+    assert second["price"] == 8000 and second["amount"] == 800
+    assert third["price"] == 8000
+
+
+def test_hotlist_push_refuses_the_card_within_a_heartbeat(make_pump, tmp_path):
+    from pumpside_host.bench.cards import CardStore
+
+    store = CardStore(str(tmp_path / "cards.json"))
+    store.issue("6200000000000017", 50000)
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("P1")
+    station = StationThread(ledger, heartbeat_s=1).start()
+    vp = make_pump(cards=store, sale_mode="card", station_addr="127.0.0.1:%d" % station.port,
+                   terminal_id="P1", terminal_key=key.hex())
+    try:
+        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
+        ledger.hotlist_change("6200000000000017", True)
+        vp.wait_event("hotlist", 10, lambda f: f["version"] == 1 and f["entries"] == 1)
+        vp.insert("6200000000000017")
+        _wait(lambda: vp.bench.display[2:3] == ["Card refused (hotlist)"], 10, "the refusal")
+    finally:
+        station.stop()
+    assert not store.cards["6200000000000017"].s["grey"]

@@ -129,6 +129,9 @@ class Ledger:
                         (version,))
         return version
 
+    def hotlist(self):
+        return [row[0] for row in self.db.execute("SELECT asn FROM hotlist ORDER BY asn")]
+
     def hotlist_version(self):
         row = self.db.execute("SELECT value FROM meta WHERE name = 'hotlist_version'"
                               ).fetchone()

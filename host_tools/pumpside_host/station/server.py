@@ -85,10 +85,12 @@ class StationServer:
                 "hotlist_version": self.ledger.hotlist_version(),
                 "heartbeat_s": self.heartbeat_s})
             self.sessions[terminal] = (session, writer)
+            held = {"PRICES": hello.get("prices_version", 0),  # what the terminal holds
+                    "HOTLIST": hello.get("hotlist_version", 0)}
             while True:
                 frame = await self._read(reader)
                 mtype, payload = session.decode(frame, p.FROM_TERMINAL)
-                await self._handle(terminal, session, writer, mtype, payload)
+                await self._handle(terminal, session, writer, mtype, payload, held)
         except (asyncio.IncompleteReadError, ConnectionError):
             if terminal:
                 log.info("terminal %s disconnected", terminal)
@@ -112,9 +114,26 @@ class StationServer:
         writer.write(session.encode(mtype, payload))
         await writer.drain()
 
-    async def _handle(self, terminal, session, writer, mtype, payload):
+    async def _handle(self, terminal, session, writer, mtype, payload, held):
         if mtype == p.HEARTBEAT:
+            # downloads ride on the heartbeat: a change reaches a pump within one beat
+            prices = self.ledger.prices()
+            if prices["version"] and prices["version"] != held["PRICES"]:
+                await self._send(writer, session, p.PRICES, {
+                    "version": prices["version"], "grades": prices["grades"], "at": 0})
+            version = self.ledger.hotlist_version()
+            if version and version != held["HOTLIST"]:
+                await self._send(writer, session, p.HOTLIST, {
+                    "version": version, "full": self.ledger.hotlist()})
             await self._send(writer, session, p.HEARTBEAT, {"time": int(time.time())})
+        elif mtype == p.REPLY:
+            kind = payload.get("type")
+            if payload.get("ok") and kind in held:
+                held[kind] = payload.get("version")
+                log.info("terminal %s now holds %s version %s", terminal, kind,
+                         payload.get("version"))
+            else:
+                log.warning("terminal %s refused %s: %s", terminal, kind, payload.get("why"))
         elif mtype == p.SALES:
             records = payload.get("records")
             if not isinstance(records, list):
@@ -147,11 +166,12 @@ def serve(db_path, host="127.0.0.1", port=7800):
 class StationThread:
     """The station server on its own event loop in a thread (tests, the console)."""
 
-    def __init__(self, ledger, port=0):
+    def __init__(self, ledger, port=0, heartbeat_s=10):
         import threading
 
         self.ledger = ledger
         self.port = port
+        self.heartbeat_s = heartbeat_s
         self.loop = asyncio.new_event_loop()
         self.server = None
         self._ready = threading.Event()
@@ -160,7 +180,7 @@ class StationThread:
     def _main(self):
         asyncio.set_event_loop(self.loop)
         self.server = self.loop.run_until_complete(
-            StationServer(self.ledger, port=self.port).start())
+            StationServer(self.ledger, port=self.port, heartbeat_s=self.heartbeat_s).start())
         self.port = self.server.port
         self._ready.set()
         self.loop.run_forever()
