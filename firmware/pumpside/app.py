@@ -45,6 +45,7 @@ class Pump:
         self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
         self.link = None  # the station link (link.Link) when station_addr is set
         self.prices_version = 0  # of the station's price table this pump sells at
+        self.suspended = False  # the station closed the pump to new sales
 
     # -- keypad --------------------------------------------------------------------
     def key(self, k, now):
@@ -134,6 +135,28 @@ class Pump:
         self.show(ticks_ms())
         return True, ""
 
+    def command(self, cmd):
+        """A station command (IFSF): stop/terminate ends the delivery in progress, which
+        settles as usual; suspend/resume close/open the pump to new sales; lock/unlock."""
+        now = ticks_ms()
+        core = self.core
+        if cmd == "stop" or cmd == "terminate":
+            core.cancel(now, dispenser.STOP_REMOTE)
+        elif cmd == "suspend":
+            self.suspended = True
+        elif cmd == "resume":
+            self.suspended = False
+        elif cmd == "lock":
+            if core.state != dispenser.IDLE:
+                return False, "busy: stop first"
+            core._lock(dispenser.STOP_REMOTE)
+        elif cmd == "unlock":
+            core.clear_lock(now)
+        else:
+            return False, "unknown command"
+        self.show(now)
+        return True, ""
+
     def hotlist_version(self):
         hl = self.desk.hotlist if self.desk is not None else None
         return getattr(hl, "version", 0)
@@ -160,6 +183,8 @@ class Pump:
             why = "power"
         elif self.core.state == dispenser.LOCKED:
             why = "locked"
+        elif self.suspended:
+            why = "suspended"
         else:
             why = jr.refusal(self.cfg, self.board.clock.time(), storage.free_blocks(jr.root))
         if why:

@@ -30,6 +30,7 @@ STOP_VALVE_STUCK = const(7)  # flow went on after the valves were told to shut
 STOP_CANCEL = const(8)  # authorisation withdrawn (customer, station)
 STOP_POWER = const(9)  # mains lost (early warning, or settled at boot after a cut)
 STOP_CARD = const(10)  # the card was pulled or failed (card sale)
+STOP_REMOTE = const(11)  # the station stopped (or locked) the pump
 STOP_NAMES = {
     STOP_CAP: "CAP",
     STOP_NOZZLE: "NOZZLE",
@@ -41,6 +42,7 @@ STOP_NAMES = {
     STOP_CANCEL: "CANCEL",
     STOP_POWER: "POWER",
     STOP_CARD: "CARD",
+    STOP_REMOTE: "REMOTE",
 }
 # Pulser faults: real dispenser firmware locks after N of these in a row.
 _PULSER_FAULTS = (STOP_NO_FLOW, STOP_NO_PULSE, STOP_PULSER)

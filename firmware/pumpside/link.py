@@ -142,6 +142,13 @@ class Link:
                 return payload
             if mtype == protocol.ERROR:
                 raise LinkError("station: %s" % payload.get("why"))
+            if mtype == protocol.COMMAND and writer is not None:
+                ok, why = self.pump.command(payload.get("cmd")) if self.pump else (False, "")
+                log.event("command", {"id": payload.get("id"), "cmd": payload.get("cmd"),
+                                      "ok": ok, "why": why})
+                await self._send(writer, session, protocol.REPLY, {
+                    "type": "COMMAND", "id": payload.get("id"), "ok": ok, "why": why})
+                continue
             if mtype not in (protocol.PRICES, protocol.HOTLIST) or writer is None:
                 raise LinkError("expected %s, got %s" % (protocol.TYPE_NAMES[want],
                                                          protocol.TYPE_NAMES[mtype]))

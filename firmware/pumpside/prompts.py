@@ -50,6 +50,8 @@ MSG = {
     "wrong_staff": ("员工密码错误", "Wrong staff password"),
     "staff_blocked": ("员工密码已锁", "Staff password blocked"),
     "CARD": ("卡交易中断", "Card sale interrupted"),
+    "REMOTE": ("油站已停止加油", "Stopped by the station"),
+    "suspended": ("暂停加油 请稍候", "Pump suspended by the station"),
     "CAP": ("已到预置量", "Preset reached"),
     "NOZZLE": ("已挂枪", "Nozzle hung up"),
     "NO_FLOW": ("无流量超时", "No flow - timed out"),

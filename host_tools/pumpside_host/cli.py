@@ -85,6 +85,16 @@ def _cmd_station(args):
         elif args.action == "price":
             version = ledger.set_price(args.grade, args.price)
             print("price of %s: %d (version %d)" % (args.grade, args.price, version))
+        elif args.action == "command":
+            if not args.terminal:
+                print("error: command needs --terminal", file=sys.stderr)
+                return 2
+            cid = ledger.command(args.terminal, args.cmd)
+            print("command %d (%s) queued for %s: it goes with the next heartbeat"
+                  % (cid, args.cmd, args.terminal))
+        elif args.action == "pumps":
+            for pump in ledger.pumps():
+                print("%(terminal)s %(state)s (seen %(seen)s)" % pump)
         elif args.action == "hotlist":
             version = ledger.hotlist_change(args.asn, not args.remove)
             print("%s %s (hotlist version %d)" % (
@@ -132,7 +142,8 @@ def build_parser():
     k.add_argument("--blocked", action="store_true", help="issue the card blocked")
     k.set_defaults(func=_cmd_cards)
     s = sub.add_parser("station", help="the reference station server and its admin")
-    s.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist"))
+    s.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist",
+                                      "command", "pumps"))
     s.add_argument("--db", required=True, help="the station's SQLite file")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7800)
@@ -142,6 +153,8 @@ def build_parser():
     s.add_argument("--price", type=int, default=0, help="1/1000 currency per litre")
     s.add_argument("--asn", default="", help="hotlist: a 16-digit card number")
     s.add_argument("--remove", action="store_true", help="hotlist: remove instead of add")
+    s.add_argument("--cmd", default="stop",
+                   help="command: stop, suspend, resume, lock, unlock, terminate")
     s.set_defaults(func=_cmd_station)
     return p
 

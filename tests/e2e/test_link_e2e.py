@@ -91,3 +91,35 @@ def test_hotlist_push_refuses_the_card_within_a_heartbeat(make_pump, tmp_path):
     finally:
         station.stop()
     assert not store.cards["6200000000000017"].s["grey"]
+
+
+def test_remote_stop_halts_a_fuelling_pump_and_suspend_refuses_new_sales(make_pump, tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("P1")
+    station = StationThread(ledger, heartbeat_s=1).start()
+    vp = make_pump(station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
+                   terminal_key=key.hex())
+    try:
+        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
+        vp.bench.press("V2000E")  # 20 L
+        vp.wait_event("authorized")
+        vp.bench.lift()
+        vp.wait_event("progress", 10, lambda f: f["ml"] > 500)
+        stop = ledger.command("P1", "stop")
+        d = vp.wait_event("delivery", 10)
+        assert d["stop"] == "REMOTE" and 500 < d["ml"] < 20000
+        assert vp.bench.outputs() == (False, False, False)
+        vp.bench.hang_up()
+        _wait(lambda: ledger.command_result(stop) == {"ok": True, "why": ""}, 10, "reply")
+        _wait(lambda: [s["ml"] for s in ledger.sales("P1")] == [d["ml"]], 10, "the sale")
+        ledger.command("P1", "suspend")
+        vp.wait_event("command", 10, lambda f: f["cmd"] == "suspend")
+        vp.bench.press("V100E")
+        _wait(lambda: vp.bench.display[2:3] == ["Pump suspended by the station"], 5,
+              "the refusal")
+        ledger.command("P1", "resume")
+        vp.wait_event("command", 10, lambda f: f["cmd"] == "resume")
+        assert _sale(vp, "V100E", hang_up=True)["ml"] == 1000
+    finally:
+        station.stop()
+    assert vp.bench.truth_ml() < 20000

@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS prices (
     effective INTEGER NOT NULL, set_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS hotlist (
     asn TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, terminal TEXT NOT NULL, cmd TEXT NOT NULL,
+    created INTEGER NOT NULL, done INTEGER, ok INTEGER, why TEXT);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pumps (
     terminal TEXT PRIMARY KEY, state TEXT, seen INTEGER, status TEXT);
@@ -136,6 +139,29 @@ class Ledger:
         row = self.db.execute("SELECT value FROM meta WHERE name = 'hotlist_version'"
                               ).fetchone()
         return row[0] if row else 0
+
+    COMMANDS = ("stop", "suspend", "resume", "lock", "unlock", "terminate")
+
+    def command(self, terminal_id, cmd):
+        """Queue a command for a terminal; it goes with the terminal's next heartbeat."""
+        if cmd not in self.COMMANDS:
+            raise ValueError("command must be one of " + ", ".join(self.COMMANDS))
+        cur = self.db.execute("INSERT INTO commands (terminal, cmd, created) VALUES (?,?,?)",
+                              (terminal_id, cmd, int(time.time())))
+        return cur.lastrowid
+
+    def pending_commands(self, terminal_id):
+        return self.db.execute("SELECT id, cmd FROM commands WHERE terminal = ? AND done IS "
+                               "NULL ORDER BY id", (terminal_id,)).fetchall()
+
+    def command_done(self, command_id, ok, why):
+        self.db.execute("UPDATE commands SET done = ?, ok = ?, why = ? WHERE id = ?",
+                        (int(time.time()), 1 if ok else 0, why, command_id))
+
+    def command_result(self, command_id):
+        row = self.db.execute("SELECT done, ok, why FROM commands WHERE id = ?",
+                              (command_id,)).fetchone()
+        return None if row is None or row[0] is None else {"ok": bool(row[1]), "why": row[2]}
 
     def set_status(self, terminal_id, status):
         self.db.execute("INSERT OR REPLACE INTO pumps VALUES (?,?,?,?)",

@@ -125,7 +125,15 @@ class StationServer:
             if version and version != held["HOTLIST"]:
                 await self._send(writer, session, p.HOTLIST, {
                     "version": version, "full": self.ledger.hotlist()})
+            for command_id, cmd in self.ledger.pending_commands(terminal):
+                await self._send(writer, session, p.COMMAND, {"id": command_id, "cmd": cmd})
             await self._send(writer, session, p.HEARTBEAT, {"time": int(time.time())})
+        elif mtype == p.REPLY and payload.get("type") == "COMMAND":
+            ok, why = bool(payload.get("ok")), payload.get("why") or ""
+            if isinstance(payload.get("id"), int):
+                self.ledger.command_done(payload["id"], ok, why)
+            log.info("terminal %s: command %s %s %s", terminal, payload.get("id"),
+                     "done" if ok else "refused:", why)
         elif mtype == p.REPLY:
             kind = payload.get("type")
             if payload.get("ok") and kind in held:
