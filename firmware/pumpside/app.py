@@ -135,6 +135,26 @@ class Pump:
         self.show(ticks_ms())
         return True, ""
 
+    def status(self):
+        """The fuelling point's state in IFSF terms, for the station."""
+        core = self.core
+        state = core.state
+        if self.closed or state == dispenser.LOCKED:
+            ifsf = "Inoperative"
+        elif self.suspended:
+            ifsf = "Closed"
+        elif state == dispenser.AUTHORIZED:
+            ifsf = "Authorised"
+        elif state == dispenser.FUELLING or state == dispenser.SETTLING:
+            ifsf = "Fuelling"
+        else:
+            ifsf = "Idle"
+        ml, amount = (core.progress(self.disp.last_count) if ifsf == "Fuelling" else (0, 0))
+        return {"state": ifsf, "nozzle": self.cfg.nozzle, "grade": self.cfg.grade,
+                "price": self.cfg.price, "ml": ml, "amount": amount,
+                "alarm": dispenser.STOP_NAMES.get(core.lock_reason, "")
+                if state == dispenser.LOCKED else ""}
+
     def command(self, cmd):
         """A station command (IFSF): stop/terminate ends the delivery in progress, which
         settles as usual; suspend/resume close/open the pump to new sales; lock/unlock."""

@@ -112,7 +112,9 @@ class Link:
             log.event("synced", {"ack": ack, "unsynced": jr.unsynced})
 
     async def _idle(self, reader, writer, session):
-        """Heartbeat, then wait until a beat is due or the journal has news."""
+        """Status and heartbeat, then wait until a beat is due or the journal has news."""
+        if self.pump is not None:
+            await self._send(writer, session, protocol.STATUS, self.pump.status())
         await self._send(writer, session, protocol.HEARTBEAT, {"time": self.clock.time()})
         await self._expect(reader, session, protocol.HEARTBEAT, writer)
         jr = self.journal
