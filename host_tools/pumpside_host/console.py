@@ -60,7 +60,8 @@ class PumpConsole(App):
     #cards { height: 10; }
     #slot { height: 3; }
     #receipt { border: round $secondary; height: 1fr; padding: 0 1; }
-    #log { height: 12; }
+    #log { height: 10; }
+    #station { border: round $primary; height: 9; padding: 0 1; }
     """
     # priority: the pump's keys reach the pump whatever widget has the focus
     BINDINGS = [Binding(k, "key('%s')" % k, show=False, priority=True) for k in "0123456789"]
@@ -97,6 +98,7 @@ class PumpConsole(App):
                 yield OptionList(id="cards")
                 yield Static("", id="slot")
                 yield Static("(no receipt yet)", id="receipt")
+                yield Static("", id="station")
                 yield RichLog(id="log", max_lines=200)
         yield Footer()
 
@@ -177,6 +179,9 @@ class PumpConsole(App):
                 log.write("@%s %s" % (name, fields))
             if name in ("receipt", "delivery", "card_read", "unlocked_grey"):
                 self._fill_cards()
+        station = getattr(self.vp, "station", None)
+        if station is not None:
+            self.query_one("#station", Static).update(station_view(station.ledger))
         printed = bytes(bench.printed)
         if len(printed) != self._printed:
             self._printed = len(printed)
@@ -185,13 +190,50 @@ class PumpConsole(App):
             self.query_one("#receipt", Static).update(self.receipt_text)
 
 
-def start_pump(workdir, lpm=40.0):
-    """The bench with the test cards and the firmware in card mode; returns (vp, store)."""
+def station_view(ledger):
+    """The station's side: prices, pump states, the last sales in its ledger."""
+    prices = ledger.prices()
+    rows = ["STATION  prices v%d: %s" % (prices["version"], "  ".join(
+        "%s# %d.%03d" % (g, p // 1000, p % 1000) for g, p in sorted(prices["grades"].items())))]
+    for pump in ledger.pumps():
+        rows.append("pump %s: %s" % (pump["terminal"], pump["state"]))
+    sales = ledger.sales()
+    rows.append("ledger: %d records" % len(sales))
+    for s in sales[-4:]:
+        rows.append("  %s %s #%d %d.%03d L %s card %s" % (
+            s["terminal"], s["kind"], s["sale"], s["ml"] // 1000, s["ml"] % 1000,
+            _money(s["amount"]), s["asn"] or "-"))
+    return "\n".join(rows)
+
+
+def start_pump(workdir, lpm=40.0, station=True):
+    """The station server (SQLite in `workdir`), the bench with the test cards and the
+    firmware in card mode, linked to the station; returns (vp, store). vp.station is the
+    StationThread (None without one)."""
+    from .station.ledger import Ledger
+    from .station.server import StationThread
+
     store = issue_test_cards(Path(workdir) / "cards.json")
-    vp = VirtualPump(config=dict(CONSOLE_CONFIG), bench=Bench(fast_lpm=lpm), cards=store)
+    config = dict(CONSOLE_CONFIG)
+    st = None
+    if station:
+        ledger = Ledger(str(Path(workdir) / "station.db"))
+        key = ledger.add_terminal("PUMP1")
+        ledger.set_price(config["grade"], config["price"])
+        st = StationThread(ledger, heartbeat_s=2).start()
+        config.update(station_addr="127.0.0.1:%d" % st.port, terminal_id="PUMP1",
+                      terminal_key=key.hex())
+    vp = VirtualPump(config=config, bench=Bench(fast_lpm=lpm), cards=store)
+    vp.station = st
     vp.start()
     vp.wait_state("IDLE", 15)
     return vp, store
+
+
+def stop_pump(vp):
+    vp.stop()
+    if vp.station is not None:
+        vp.station.stop()
 
 
 def run_console(lpm=40.0):
@@ -200,5 +242,5 @@ def run_console(lpm=40.0):
         try:
             PumpConsole(vp, store).run()
         finally:
-            vp.stop()
+            stop_pump(vp)
     return 0

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from pumpside_host.bench.printer import receipts
-from pumpside_host.console import PumpConsole, start_pump
+from pumpside_host.console import PumpConsole, start_pump, stop_pump
 
 pytestmark = pytest.mark.e2e
 
@@ -44,12 +44,15 @@ def test_a_person_buys_fuel_with_a_card(tmp_path):
             await _until(pilot, lambda: "FUEL RECEIPT" in app.receipt_text, "the receipt")
             await pilot.press("o")  # take the card
             await _until(pilot, lambda: _shows(app, "Thank you"), "thank you")
+            # the station beside the pump got the sale over the link
+            await _until(pilot, lambda: "FINAL #1 5.000 L 37.95" in str(
+                app.query_one("#station").render()), "the station's view")
             return app.receipt_text
 
     try:
         text = asyncio.run(play())
     finally:
-        vp.stop()
+        stop_pump(vp)
     assert "5.00 L" in text and "37.95" in text and "6200********0001" in text
     assert card.s["balance"] == 50000 - 3795 and not card.s["grey"]
     assert receipts(bytes(vp.bench.printed))[-1] == text
@@ -78,5 +81,5 @@ def test_a_refused_card_and_the_keypad_buttons(tmp_path):
     try:
         asyncio.run(play())
     finally:
-        vp.stop()
+        stop_pump(vp)
     assert store.cards["6200000000000001"].s["balance"] == 50000
