@@ -5,8 +5,10 @@ The console shows the pump's display as the firmware draws it, the bench's truth
 valves, motor, nozzle), the card slot with the bench's test cards, the keypad, the
 receipt printer's paper and the firmware's service log. Keys: digits, v a f (preset),
 Enter (E), Escape/Backspace (C), r (recall), s (service), n (lift / hang up the nozzle),
-i (insert the highlighted card), o (take the card out), q (quit).
+i (insert the highlighted card), o (take the card out), q or Ctrl-C (quit).
 """
+import asyncio
+import signal
 import tempfile
 from pathlib import Path
 
@@ -72,7 +74,9 @@ class PumpConsole(App):
                      ("escape", "key('C')", "cancel"), ("backspace", "key('C')", None),
                      ("r", "key('R')", None), ("s", "key('S')", None),
                      ("n", "nozzle", "nozzle"), ("i", "insert", "insert card"),
-                     ("o", "remove", "take card"), ("q", "quit", "quit"))]
+                     ("o", "remove", "take card"), ("q", "quit", "quit"),
+                     # no text input here to copy from: Ctrl-C quits, as a person expects
+                     ("ctrl+c", "quit", None))]
 
     def __init__(self, vp, store):
         super().__init__()
@@ -108,6 +112,10 @@ class PumpConsole(App):
         cards.highlighted = 0
         cards.focus()  # up/down choose the card; the pump's keys work from anywhere
         self.set_interval(0.1, self.refresh_panels)
+        try:  # `kill` quits like q does, so the terminal gets its screen back
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # no signals here (another OS, or not the main thread)
 
     def _fill_cards(self):
         cards = self.query_one("#cards", OptionList)

@@ -1,6 +1,7 @@
 """`make run`'s console, played the way a person plays it: keys pressed through textual's
 test pilot into the real console, the firmware on the unix port behind it."""
 import asyncio
+import re
 
 import pytest
 
@@ -23,9 +24,14 @@ def _shows(app, text):
     return any(text in line for line in app.bench.display)
 
 
+def _receipt_field(text, name):
+    m = re.search(r"^%s\s+(\d+)\.(\d\d)\b" % name, text, re.M)
+    assert m, "no %s on the receipt:\n%s" % (name, text)
+    return int(m.group(1)) * 100 + int(m.group(2))
+
+
 def test_a_person_buys_fuel_with_a_card(tmp_path):
     vp, store = start_pump(tmp_path)
-    card = store.cards["6200000000000001"]
 
     async def play():
         app = PumpConsole(vp, store)
@@ -54,8 +60,17 @@ def test_a_person_buys_fuel_with_a_card(tmp_path):
     finally:
         stop_pump(vp)
     assert "5.00 L" in text and "37.95" in text and "6200********0001" in text
-    assert card.s["balance"] == 50000 - 3795 and not card.s["grey"]
+    # the card paid exactly what the paper says, and nothing is left grey-locked
+    amount = _receipt_field(text, "Amount")
+    state = vp.card_state("6200000000000001")
+    assert amount == 3795 and state["balance"] == 50000 - amount and not state["grey"]
+    assert _receipt_field(text, "Balance") == state["balance"]
     assert receipts(bytes(vp.bench.printed))[-1] == text
+    # the bench's truth: the metered volume is the pulser's count, within one pulse
+    (delivery,) = [f for name, f in vp.seen if name == "delivery"]
+    pulses, _ = vp.bench.counts()
+    assert delivery["ml"] == 5000 == pulses * 10  # k_factor 100000: 10 ml a pulse
+    assert delivery["ml"] <= vp.bench.truth_ml() < delivery["ml"] + 10
 
 
 def test_a_refused_card_and_the_keypad_buttons(tmp_path):
@@ -77,9 +92,12 @@ def test_a_refused_card_and_the_keypad_buttons(tmp_path):
             await pilot.click("#kC")
             await _until(pilot, lambda: _shows(app, "Cancelled"), "cancelled")
             await pilot.press("o")
+            await pilot.press("ctrl+c")  # quits, as a person expects (textual's own: ctrl+q)
+            await _until(pilot, lambda: not app.is_running, "the console to quit")
 
     try:
         asyncio.run(play())
     finally:
         stop_pump(vp)
     assert store.cards["6200000000000001"].s["balance"] == 50000
+    assert vp.proc.poll() is not None  # the firmware went with it
