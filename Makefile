@@ -49,15 +49,17 @@ run: setup
 bench: setup
 	$(BIN)/python -m pumpside_host.benchmarks
 
-# The long power-cut campaign, two runs in parallel, CUTS cuts each: attended sales, and
-# card sales (grey lock, debit, escapes settled on the card's return).
+# The long campaigns, in parallel, CUTS each: power cuts in attended sales and in card
+# sales (grey lock, debit, escapes settled on the card's return), and network faults
+# between the pump and the station.
 CUTS ?= 1000
 campaign: setup
 	@mkdir -p build; \
 	  $(BIN)/pumpside campaign --cuts $(CUTS) --seed 1 > build/campaign-1.txt & a=$$!; \
 	  $(BIN)/pumpside campaign --cards --cuts $(CUTS) --seed 2 > build/campaign-2.txt & b=$$!; \
-	  rc=0; wait $$a || rc=1; wait $$b || rc=1; \
-	  cat build/campaign-1.txt build/campaign-2.txt; exit $$rc
+	  $(BIN)/pumpside netcampaign --faults $(CUTS) --seed 3 > build/campaign-net.txt & c=$$!; \
+	  rc=0; wait $$a || rc=1; wait $$b || rc=1; wait $$c || rc=1; \
+	  cat build/campaign-1.txt build/campaign-2.txt build/campaign-net.txt; exit $$rc
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

@@ -16,7 +16,8 @@ from . import record as rec
 from .compat import sleep_ms, ticks_diff, ticks_ms
 
 FIRMWARE = "pumpside-0.4"
-BATCH = 24  # records per SALES frame: ~24 x 600 B of JSON stays under MAX_PAYLOAD
+BATCH = 6  # records per SALES frame: ~600 B of JSON each; the frame is built a few times
+# over in RAM (JSON, bytes, HMAC input), so a batch stays small beside the card sale
 READ_TIMEOUT_S = 10
 BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
@@ -45,6 +46,7 @@ class Link:
         self.connects = 0
         self.uploaded = 0  # records the station has acknowledged in this boot
         self.heartbeat_ms = 10000
+        self.timeout_s = READ_TIMEOUT_S
 
     async def run(self):
         backoff = BACKOFF_MIN_MS
@@ -77,7 +79,11 @@ class Link:
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
             if mtype != protocol.WELCOME:
                 raise LinkError("station answered %s" % protocol.TYPE_NAMES[mtype])
-            self.heartbeat_ms = int(welcome.get("heartbeat_s", 10)) * 1000
+            beat = welcome.get("heartbeat_ms")
+            self.heartbeat_ms = beat if isinstance(beat, int) and 50 <= beat <= 600000 \
+                else 10000
+            # a station silent for three beats (1 s at least, 10 s at most) is gone
+            self.timeout_s = max(1, min(READ_TIMEOUT_S, 3 * self.heartbeat_ms // 1000))
             self.online = True
             self.connects += 1
             log.event("link_up", {"station": self.cfg.station_addr,
@@ -125,10 +131,10 @@ class Link:
 
     # -- frames ------------------------------------------------------------------------------
     async def _frame(self, reader):
-        head = await asyncio.wait_for(reader.readexactly(2), READ_TIMEOUT_S)
+        head = await asyncio.wait_for(reader.readexactly(2), self.timeout_s)
         n = (head[0] << 8) | head[1]
         protocol.check_length(n)
-        return head + await asyncio.wait_for(reader.readexactly(n), READ_TIMEOUT_S)
+        return head + await asyncio.wait_for(reader.readexactly(n), self.timeout_s)
 
     async def _send(self, writer, session, mtype, payload):
         writer.write(session.encode(mtype, payload))

@@ -4,6 +4,7 @@
                                                  the virtual pump: a console to play it
                                                  (or, --auto / no terminal, a watchable sale)
   pumpside campaign [--cuts N] [--seed S] [--cards]  power-cut campaign on the virtual pump
+  pumpside netcampaign [--faults N] [--seed S]   network-fault campaign (pump <-> station)
   pumpside cards issue|list --store FILE ...     test fuel cards for the bench
   pumpside station serve|terminal-add|sales|price|hotlist --db FILE ...
                                                  the reference station server and its admin
@@ -58,6 +59,23 @@ def _cmd_cards(args):
                 daily_amount=args.daily_amount, discount=args.discount, name=args.name,
                 plate=args.plate, staff_pin=args.staff_pin, status=0 if args.blocked else 1)
     print("issued %s with balance %d (PIN not shown)" % (args.asn, args.balance))
+    return 0
+
+
+def _cmd_netcampaign(args):
+    from . import netcampaign
+
+    result = netcampaign.run(args.faults, args.seed,
+                             log=(lambda t: print(t, file=sys.stderr)) if args.verbose else None)
+    for key in netcampaign.FIGURES:
+        print("%s: %d" % (key, result[key]))
+    for key in sorted(result):
+        if key not in netcampaign.FIGURES:
+            print("%s: %s" % (key, result[key]))
+    bad = [k for k in netcampaign.MUST_BE_ZERO if result[k]]
+    if bad:
+        print("FAILED: " + ", ".join("%s=%s" % (k, result[k]) for k in bad))
+        return 1
     return 0
 
 
@@ -141,6 +159,11 @@ def build_parser():
     k.add_argument("--staff-pin", default="", help="staff password of a plate-bound card")
     k.add_argument("--blocked", action="store_true", help="issue the card blocked")
     k.set_defaults(func=_cmd_cards)
+    n = sub.add_parser("netcampaign", help="network faults between the pump and the station")
+    n.add_argument("--faults", type=int, default=200)
+    n.add_argument("--seed", type=int, default=1)
+    n.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    n.set_defaults(func=_cmd_netcampaign)
     s = sub.add_parser("station", help="the reference station server and its admin")
     s.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist",
                                       "command", "pumps"))

@@ -33,10 +33,19 @@ def make_pump():
 def pytest_terminal_summary(terminalreporter):
     """The power-cut campaign's figures, summed over its runs (written by the workers)."""
     results = Path(__file__).resolve().parents[2] / "build" / "campaign"
+    out = terminalreporter
+    net = [json.loads(p.read_text()) for p in sorted(results.glob("net-*.json"))]
+    if net:
+        out.section("network-fault campaign")
+        out.write_line("net_faults: %d" % sum(r["net_faults"] for r in net))
+        out.write_line("sales_lost: %d" % sum(r["sales_lost"] for r in net))
+        out.write_line("sales_doubled: %d" % sum(r["sales_doubled"] for r in net))
+        out.write_line("sales: %d, faults by kind: %s, station restarts: %d" % (
+            sum(r["sales"] for r in net), net[0]["faults_by_kind"],
+            sum(r["station_restarts"] for r in net)))
     runs = [json.loads(p.read_text()) for p in sorted(results.glob("seed-*.json"))]
     if not runs:
         return
-    out = terminalreporter
     out.section("power-cut campaign")
     out.write_line("power_cuts: %d" % sum(r["power_cuts"] for r in runs))
     out.write_line("sales_lost: %d" % sum(r["sales_lost"] for r in runs))

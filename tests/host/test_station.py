@@ -81,7 +81,7 @@ def test_sales_stored_exactly_once(station):
     async def play(port):
         t = Terminal(port, "T1", key)
         mtype, welcome = await t.connect()
-        assert mtype == p.WELCOME and welcome["heartbeat_s"] == 10
+        assert mtype == p.WELCOME and welcome["heartbeat_ms"] == 10000
         await t.send(p.SALES, {"records": [_sale(1, 1), _sale(2, 2, 1518)]})
         _, ack = await t.answer()
         await t.send(p.SALES, {"records": [_sale(2, 2, 1518), _sale(3, 3)]})  # resent

@@ -83,7 +83,7 @@ class StationServer:
             await self._send(writer, session, p.WELCOME, {
                 "time": int(time.time()), "prices_version": prices["version"],
                 "hotlist_version": self.ledger.hotlist_version(),
-                "heartbeat_s": self.heartbeat_s})
+                "heartbeat_ms": int(self.heartbeat_s * 1000)})
             self.sessions[terminal] = (session, writer)
             held = {"PRICES": hello.get("prices_version", 0),  # what the terminal holds
                     "HOTLIST": hello.get("hotlist_version", 0)}
