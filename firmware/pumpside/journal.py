@@ -368,9 +368,24 @@ class Journal:
         if seq >= self.next_seq:
             raise JournalError("ack %d beyond the last record %d" % (seq, self.next_seq - 1))
         _write(self._path("ack"), rec.encode(rec.ACK, seq, rec.pack_ack(seq, time)))
+        old = self.ack_seq
         self.ack_seq = seq
+        # take the newly acknowledged sales off the counts: only (old, seq] and the first
+        # record after it are read, not the whole backlog (a drain acks many times)
+        oldest = 0
+        for s, rtype, payload in self.read(old):
+            if rtype not in rec.SALE_TYPES:
+                continue
+            bill = rec.unpack_bill(payload)
+            if s > seq:
+                oldest = bill["time"]  # records are in time order: the oldest left
+                break
+            self.unsynced -= 1
+            self.unsynced_amount -= bill["amount"]
+        self.oldest_unsynced = oldest if self.unsynced else 0
+        if seq == self.next_seq - 1:  # all of it acknowledged: nothing is unsynced
+            self.unsynced = self.unsynced_amount = self.oldest_unsynced = 0
         self.prune()
-        self._recount()
 
     def prune(self):
         """Remove segments whose records the station holds, keeping the newest."""
@@ -393,18 +408,6 @@ class Journal:
         for name in doomed:
             os.remove(self._path(name))
         return len(doomed)
-
-    def _recount(self):
-        self.unsynced = 0
-        self.unsynced_amount = 0
-        self.oldest_unsynced = 0
-        for _seq, rtype, payload in self.read(self.ack_seq):
-            if rtype in rec.SALE_TYPES:
-                bill = rec.unpack_bill(payload)
-                self.unsynced += 1
-                self.unsynced_amount += bill["amount"]
-                if not self.oldest_unsynced or bill["time"] < self.oldest_unsynced:
-                    self.oldest_unsynced = bill["time"]
 
     # -- reading ----------------------------------------------------------------------
     def read(self, after=0):

@@ -16,8 +16,9 @@ from . import record as rec
 from .compat import sleep_ms, ticks_diff, ticks_ms
 
 FIRMWARE = "pumpside-0.4"
-BATCH = 6  # records per SALES frame: ~600 B of JSON each; the frame is built a few times
-# over in RAM (JSON, bytes, HMAC input), so a batch stays small beside the card sale
+BATCH = 8  # records per SALES frame: ~400 B of compact JSON each; the frame is built a
+# few times over in RAM (JSON, bytes, HMAC input), so a batch stays small beside the card
+# sale (a 24-record frame ran out of heap in the network campaign)
 READ_TIMEOUT_S = 10
 BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
@@ -100,7 +101,7 @@ class Link:
         jr = self.journal
         batch = []
         for seq, rtype, payload in jr.read(jr.ack_seq):
-            batch.append(rec.to_json(seq, rtype, payload))
+            batch.append(rec.to_json(seq, rtype, payload, True))
             if len(batch) >= BATCH:
                 break
         if not batch:  # the unacknowledged seqs were damaged records: step over them

@@ -186,9 +186,13 @@ def unpack_ack(payload):
     return struct.unpack(_ACK_FMT, payload)
 
 
-def to_json(seq, rtype, payload):
+_ALWAYS = ("sale", "ml", "amount")
+
+
+def to_json(seq, rtype, payload, compact=False):
     """A log record as the station receives it: a flat dict, bytes as hex, the card
-    number as its 16 digits. One form for the link, the service dump and the station."""
+    number as its 16 digits. One form for the link, the service dump and the station.
+    `compact` (the link) leaves out fields that are zero: absent means 0."""
     item = {"seq": seq, "type": TYPE_NAMES[rtype]}
     if rtype in BILL_TYPES:
         fields = unpack_bill(payload)
@@ -200,7 +204,13 @@ def to_json(seq, rtype, payload):
         fields = {}
     for k in fields:
         v = fields[k]
-        item[k] = v.hex() if isinstance(v, bytes) else v
-    if "asn" in item:
-        item["asn"] = item["asn"][:16]
+        if isinstance(v, bytes):
+            if k == "asn":
+                v = v[:8]
+            if compact and not any(v):
+                continue
+            v = v.hex()
+        elif compact and not v and k not in _ALWAYS:
+            continue
+        item[k] = v
     return item

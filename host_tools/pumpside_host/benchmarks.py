@@ -6,6 +6,7 @@ with ticks_us on the MicroPython unix port. control_reaction_e2e_us: the same ed
 from the bench: from the pulse edge that crossed the threshold to the valve command's
 arrival, so it includes the control loop's polling period.
 """
+import json
 import os
 import statistics
 import subprocess
@@ -112,6 +113,70 @@ def card_sales(sales=5):
         print("card_%s_ms_max: %d ms" % (k, max(v) * 1000))
 
 
+def drain(sales=10000):
+    """Offline backlog -> station: `sales` settled sales journaled on the sim flash, then the
+    firmware boots with the station reachable; the time from link up to the last ack.
+    The floor, in the same run: the same journal bytes read from the same flash by the
+    unix port and written unframed to a loopback socket."""
+    import socket
+    import threading
+
+    from .station.ledger import Ledger
+    from .station.server import StationThread
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(tmp + "/station.db")
+        key = ledger.add_terminal("P1")
+        station = StationThread(ledger).start()
+        cfg = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
+                   terminal_id="P1", terminal_key=key.hex(), max_unsynced_sales=100000,
+                   max_unsynced_amount=2000000000)
+        vp = VirtualPump(config=cfg, device_dir=tmp, flash_blocks=4096)
+        vp.write_config()
+        t = time.monotonic()
+        vp.flash_tool("fill", str(sales))
+        fill_s = time.monotonic() - t
+        # the floor: raw bytes to a socket that only counts them
+        got = {"bytes": 0}
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+
+        def sink():
+            conn, _ = srv.accept()
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                got["bytes"] += len(data)
+            conn.close()
+
+        th = threading.Thread(target=sink, daemon=True)
+        th.start()
+        raw = json.loads(vp.flash_tool("raw", str(srv.getsockname()[1])).splitlines()[-1])
+        th.join(10)
+        srv.close()
+        vp.start(write_config=False)
+        try:
+            vp.wait_event("link_up", 60)
+            t_up = [t for t, n in vp.stamps if n == "link_up"][0]
+            vp.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
+            t_done = [t for t, n in vp.stamps if n == "synced"][-1]
+        finally:
+            vp.stop()
+            station.stop()
+        stored = len(ledger.sales("P1"))
+        ledger.close()
+    rate = sales / (t_done - t_up)
+    raw_rate = sales / (raw["us"] / 1e6)
+    print("drain_sales: %d count (%d in the ledger, journal filled in %.0f s)"
+          % (sales, stored, fill_s))
+    print("drain_sales_per_s: %.0f sales/s" % rate)
+    print("drain_raw_floor_sales_per_s: %.0f sales/s (%d B in %.2f s, unframed)"
+          % (raw_rate, raw["bytes"], raw["us"] / 1e6))
+    print("drain_vs_raw_ratio: %.3f ratio" % (rate / raw_rate))
+
+
 def main():
     for script, args in (("bench_journal.py", (40, 2000)), ("bench_hotlist.py", (1000000,))):
         sys.stdout.write(mp_figures(script, *args))
@@ -125,6 +190,7 @@ def main():
     print("control_reaction_samples: %d count" % len(inside))
     print("control_reaction_mean_us: %d us" % statistics.mean(inside))
     card_sales()
+    drain()
     print("bench_wall_s: %.1f s" % took)
     return 0
 

@@ -32,7 +32,9 @@ def test_volume_preset_20_litres_at_40_lpm(make_pump):
     assert cmds[opened - 1] == ("motor", True)
     assert cmds[opened + 1:opened + 3] == [("valves", (False, True)), ("valves", (False, False))]
     slow = [e for e in vp.seen if e[0] == "stage" and e[1]["event"] == "slow"]
-    assert slow and slow[0][1]["pulses"] == 1990  # 100 ml lead at 100 pulses per litre
+    # 100 ml lead at 100 pulses per litre: the first tick at or past pulse 1990 (a tick
+    # late under load sees a pulse more; the overshoot test bounds that)
+    assert slow and 1990 <= slow[0][1]["pulses"] <= 1995
     assert vp.bench.outputs() == (False, False, False)
     done = ["加油完毕 谢谢", "Sale complete, thank you", "20.00 L  151.80"]
     _wait(lambda: vp.bench.display[1:] == done, 2, "the done screen")

@@ -307,3 +307,19 @@ def test_prune_keeps_an_unsettled_escape_the_station_acknowledged():
             _sale(again, 1000)
         again.ack(again.next_seq - 1, T0)
         assert len(again._segments()) == 1  # settled: nothing holds the old segments back
+
+
+def test_ack_moves_the_counts_as_a_fresh_scan_would():
+    with Dir() as root:
+        jr = journal.Journal(root, segment=4)
+        jr.open()
+        for i in range(11):
+            _sale(jr, 1000 + i * 10, T0 + i)
+            jr.event(T0 + i, journal.EV_LOCK, 1)
+        for upto in (3, 9, 10, 21):
+            jr.ack(upto, T0 + 100)
+            fresh = journal.Journal(root, segment=4)
+            fresh.open()
+            assert (jr.unsynced, jr.unsynced_amount, jr.oldest_unsynced) == (
+                fresh.unsynced, fresh.unsynced_amount, fresh.oldest_unsynced), upto
+        assert jr.unsynced == 0 and jr.unsynced_amount == 0 and jr.oldest_unsynced == 0

@@ -78,3 +78,17 @@ def test_header_layout_is_what_docs_say():
     data = rec.encode(rec.ACK, 0x01020304, rec.pack_ack(5, 6))
     assert data[:2] == b"PS"
     assert struct.unpack(">BBIH", data[2:10]) == (rec.VERSION, rec.ACK, 0x01020304, 8)
+
+
+@given(bills, st.integers(1, 2**32 - 1))
+def test_compact_json_only_leaves_out_zeros(bill, seq):
+    payload = rec.pack_bill(bill)
+    full = rec.to_json(seq, rec.FINAL, payload)
+    compact = rec.to_json(seq, rec.FINAL, payload, compact=True)
+    assert {"seq", "type", "sale", "ml", "amount"} <= set(compact)
+    for k, v in full.items():
+        if k in compact:
+            assert compact[k] == v
+        else:
+            assert v in (0, "") or set(v) == {"0"}, (k, v)
+    assert full["asn"] == bill["asn"][:8].hex()

@@ -5,6 +5,9 @@
 #   flash_tool.py plant PATH HEX    write one file (service and fault-injection tests)
 #   flash_tool.py flip PATH OFFSET  invert one byte of a file (bit-rot tests)
 #   flash_tool.py hotlist VERSION ASN...  install a full hotlist (16-digit card numbers)
+#   flash_tool.py fill N            format a blank flash, journal N settled sales (bench)
+#   flash_tool.py raw PORT          send the journal's segment bytes, unframed, to
+#                                   127.0.0.1:PORT: the floor a link's drain is held to
 import json
 import os
 import sys
@@ -60,8 +63,49 @@ def hotlist(version, asns):
     hl.close()
 
 
+def fill(n):
+    from pumpside import meter
+
+    jr = journal.Journal("/flash/journal")
+    jr.open()
+    for i in range(n):
+        bill = rec.new_bill()
+        bill.update(time=1795000000 + i, nozzle=1, grade="92", price=7590, mode="V",
+                    preset_ml=20000)
+        jr.begin(bill)
+        ml = 20000 + i % 100
+        jr.finish(1795000000 + i, ml // 10, ml, meter.amount_for_ml(ml, 7590), 1)
+    print(json.dumps({"kind": "filled", "sales": n, "next_seq": jr.next_seq}))
+
+
+def raw(port):
+    import socket
+    import time
+
+    s = socket.socket()
+    s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    t0 = time.ticks_us()
+    sent = 0
+    for name in sorted(os.listdir("/flash/journal")):
+        if name[0] == "j":
+            with open("/flash/journal/" + name, "rb") as f:
+                data = f.read()
+            s.write(data)
+            sent += len(data)
+    s.close()
+    print(json.dumps({"kind": "raw", "bytes": sent,
+                      "us": time.ticks_diff(time.ticks_us(), t0)}))
+
+
+if sys.argv[1] == "fill":
+    flash = SimFlash("flash.bin", blocks=int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256))
+    storage.mount(flash)
+    fill(int(sys.argv[2]))
+    sys.exit(0)
 _mount()
-if sys.argv[1] == "hotlist":
+if sys.argv[1] == "raw":
+    raw(int(sys.argv[2]))
+elif sys.argv[1] == "hotlist":
     hotlist(int(sys.argv[2]), sys.argv[3:])
 elif sys.argv[1] == "dump":
     dump()
