@@ -316,7 +316,8 @@ def test_garbled_replies_end_safely_and_are_resolved_from_the_card(make_pump, st
     del card.garble[0x7C]
     card.garble[0x7E] = (b"\x12\x34\x56", True)  # DEBIT done, reply garbled
     _to_preset(vp)  # the first insertion also voids the escape of 0
-    assert _saw(vp, "unlocked_grey", amount=0, flags=16)
+    # (the console and the display are two channels: wait for the event, do not race it)
+    _wait(lambda: _saw(vp, "unlocked_grey", amount=0, flags=16), 5, "the void")
     vp.bench.press("V300E")
     _prompt(vp, "Lift the nozzle")
     vp.bench.lift()
@@ -329,7 +330,7 @@ def test_garbled_replies_end_safely_and_are_resolved_from_the_card(make_pump, st
     assert not card.s["grey"] and card.s["balance"] == 50000 - 2277  # the card paid
     vp.insert(ASN)  # the card's log shows the debit: settled, not charged again
     _prompt(vp, "Enter PIN, E to confirm")
-    assert _saw(vp, "unlocked_grey", amount=2277, flags=8)
+    _wait(lambda: _saw(vp, "unlocked_grey", amount=2277, flags=8), 5, "the settlement")
     vp.bench.press("C")
     _remove(vp)
     assert card.s["balance"] == 50000 - 2277

@@ -105,7 +105,7 @@ def test_remote_stop_halts_a_fuelling_pump_and_suspend_refuses_new_sales(make_pu
         vp.wait_event("authorized")
         vp.bench.lift()
         vp.wait_event("progress", 10, lambda f: f["ml"] > 500)
-        _wait(lambda: [p["state"] for p in ledger.pumps()] == ["Fuelling"], 5, "status")
+        _wait(lambda: [p["state"] for p in ledger.pumps()] == ["Fuelling"], 10, "status")
         stop = ledger.command("P1", "stop")
         d = vp.wait_event("delivery", 10)
         assert d["stop"] == "REMOTE" and 500 < d["ml"] < 20000

@@ -204,6 +204,11 @@ class StationThread:
             await self.server.stop()
             for _session, writer in list(self.server.sessions.values()):
                 writer.close()
+            # end every connection's task here, not later on a loop that is gone
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(down(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
