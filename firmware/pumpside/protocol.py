@@ -147,13 +147,17 @@ def decode(frame, key=None, direction=TO_STATION, allowed=None):
         raise ProtocolError("unknown type %d" % mtype)
     if allowed is not None and mtype not in allowed:
         raise ProtocolError("%s not expected here" % TYPE_NAMES[mtype])
+    return mtype, seq, _payload(frame)
+
+
+def _payload(frame):
     try:
         payload = json.loads(frame[HDR_LEN:-TAG_LEN])
     except (ValueError, UnicodeError):
         raise ProtocolError("payload is not JSON") from None
     if not isinstance(payload, dict):
         raise ProtocolError("payload is not a JSON object")
-    return mtype, seq, payload
+    return payload
 
 
 def peek(frame):
@@ -161,14 +165,7 @@ def peek(frame):
     terminal id inside to find the key. Nothing from it is trusted until decode()."""
     if len(frame) < HDR_LEN + TAG_LEN:
         raise ProtocolError("truncated frame (%d bytes)" % len(frame))
-    mtype = frame[3]
-    try:
-        payload = json.loads(frame[HDR_LEN:-TAG_LEN])
-    except (ValueError, UnicodeError):
-        raise ProtocolError("payload is not JSON") from None
-    if not isinstance(payload, dict):
-        raise ProtocolError("payload is not a JSON object")
-    return mtype, payload
+    return frame[3], _payload(frame)
 
 
 class Session:
