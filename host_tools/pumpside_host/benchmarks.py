@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 from .bench import Bench
+from .build import build
 from .vboard import (
     BOARD_HEAPSIZE,
     DEFAULT_CONFIG,
-    FIRMWARE,
     HEAPSIZE,
-    SIM_BOARD,
     VirtualPump,
     micropython_binary,
 )
@@ -58,7 +57,7 @@ def control_reaction(sales=SALES):
 def mp_figures(script, *args):
     """Run a benchmark script of mp/ on the unix port (128K heap) in a scratch directory."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = ".frozen:%s:%s" % (SIM_BOARD, FIRMWARE)
+    env["MICROPYPATH"] = ".frozen:%s" % build("sim")
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([micropython_binary(), "-X", "heapsize=" + HEAPSIZE,
                               str(Path(__file__).parent / "mp" / script),

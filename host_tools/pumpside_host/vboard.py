@@ -1,9 +1,9 @@
 """Run the firmware on the MicroPython unix port as a virtual board beside a bench.
 
 The device's filesystem is a directory (`device_dir`) holding config.json, like a board's
-flash root; the firmware and the sim board are put on MICROPYPATH, as mpremote would have
-copied them. The firmware's console (stdout) is collected line by line; `@name {json}`
-lines are its service-log events.
+flash root; the firmware and the sim board, compiled by mpy-cross (build.py) as they are
+flashed onto a board, are put on MICROPYPATH. The firmware's console (stdout) is collected
+line by line; `@name {json}` lines are its service-log events.
 """
 import json
 import os
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .bench import Bench
+from .build import build
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -25,7 +26,7 @@ HEAPSIZE = "128K"  # tier 2: each firmware module's tests under an ESP32-class h
 # The whole firmware (card sale included) on the virtual board. The unix port is 64-bit:
 # every object and bytecode pointer takes twice the room it takes on a 32-bit MCU, and
 # a real board runs the firmware frozen into flash, where code costs no heap; loaded
-# from source here, the code alone takes ~125 KB of heap. 192K on this port leaves the
+# as .mpy here, the bytecode still lives in the heap. 192K on this port leaves the
 # firmware's data less room than a 32-bit board's ~110 KB free heap does
 # (`make bench`: firmware_heap_free_after_boot).
 BOARD_HEAPSIZE = "192K"
@@ -88,14 +89,15 @@ class VirtualPump:
         if write_config:
             self.write_config()
         env = dict(os.environ)
-        env["MICROPYPATH"] = ".frozen:" + str(SIM_BOARD) + ":" + str(FIRMWARE)
+        fw = build("sim")
+        env["MICROPYPATH"] = ".frozen:" + str(fw)
         env["PUMPSIDE_BENCH"] = "127.0.0.1:%d" % self.bench.port
         env["PUMPSIDE_FLASH_BLOCKS"] = str(self.flash_blocks)
         env.pop("PUMPSIDE_FLASH_FAULT", None)
         if flash_fault:
             env["PUMPSIDE_FLASH_FAULT"] = flash_fault
         cmd = [micropython_binary(), "-X", "heapsize=" + self.heapsize,
-               str(FIRMWARE / "main.py")]
+               str(fw / "main.py")]
         self.proc = subprocess.Popen(cmd, cwd=self.device_dir, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True,
@@ -190,7 +192,7 @@ class VirtualPump:
     def flash_tool(self, *args):
         """Run mp/flash_tool.py on this board's flash image (the board must be off)."""
         env = dict(os.environ)
-        env["MICROPYPATH"] = ".frozen:" + str(SIM_BOARD) + ":" + str(FIRMWARE)
+        env["MICROPYPATH"] = ".frozen:" + str(build("sim"))
         env["PUMPSIDE_FLASH_BLOCKS"] = str(self.flash_blocks)
         env.pop("PUMPSIDE_FLASH_FAULT", None)
         out = subprocess.run([micropython_binary(), "-X", "heapsize=" + self.heapsize,

@@ -1,5 +1,7 @@
 """Tier 2: every firmware logic test again on the real MicroPython unix port, one process
-per test under a constrained heap (-X heapsize=128K), so a failure names its test."""
+per test under a constrained heap (-X heapsize=128K), so a failure names its test. The
+firmware runs as mpy-cross compiled it (build.py), as a board runs it; the tests are
+source."""
 import os
 import subprocess
 import sys
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pumpside_host.build import build
 from pumpside_host.vboard import HEAPSIZE, micropython_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +19,7 @@ RUNNER = ROOT / "tests" / "mprun.py"
 
 def _mp(arg):
     env = dict(os.environ)
-    env["MICROPYPATH"] = ".frozen:%s:%s" % (ROOT / "firmware", FW_TESTS)
+    env["MICROPYPATH"] = ".frozen:%s:%s" % (build("sim"), FW_TESTS)
     return subprocess.run([micropython_binary(), "-X", "heapsize=" + HEAPSIZE, str(RUNNER),
                            str(FW_TESTS), arg], capture_output=True, text=True, env=env,
                           timeout=120)
