@@ -5,9 +5,15 @@ control_reaction_us: time from the firmware's pulser read that crossed a stage t
 with ticks_us on the MicroPython unix port. control_reaction_e2e_us: the same edge seen
 from the bench: from the pulse edge that crossed the threshold to the valve command's
 arrival, so it includes the control loop's polling period.
+
+Every line goes through `figure(name, value, unit)`, which refuses a line that is not
+`name: value unit` (FIGURE_LINE); the MicroPython scripts of mp/ print the same shape and
+their lines are checked the same way. `PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`)
+runs every figure small - a smoke run of the printing code, not figures to quote.
 """
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,11 +32,41 @@ from .vboard import (
 )
 
 SALES = 30
+FIGURE_LINE = re.compile(r"^[a-z0-9_]+: -?[0-9.]+ \S+$")
+
+
+def figure(name, value, unit, out=None):
+    """Print one figure as `name: value unit`; ValueError if it would not be one."""
+    line = "%s: %s %s" % (name, value, unit)
+    if not FIGURE_LINE.match(line):
+        raise ValueError("not a `name: value unit` figure: %r" % line)
+    out = out or sys.stdout
+    out.write(line + "\n")
+    out.flush()
+
+
+def figure_line(line, out=None):
+    """Check and print a figure line printed elsewhere (the mp/ scripts)."""
+    name, _, rest = line.partition(": ")
+    value, _, unit = rest.partition(" ")
+    figure(name, value, unit, out)
 
 
 def _pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def heap_figures(boot, suffix=""):
+    figure("firmware_heap_free_after_boot" + suffix, boot["heap_free"], "B")
+    figure("firmware_heap_size" + suffix, _kib(BOARD_HEAPSIZE), "KiB")
+
+
+def _kib(size):
+    """KiB of a heap size written as MicroPython's -X heapsize takes it ("192K", "1M")."""
+    size = size.strip().upper()
+    scale = {"K": 1, "M": 1024}.get(size[-1:], None)
+    return int(size[:-1]) * scale if scale else int(size) // 1024
 
 
 def control_reaction(sales=SALES):
@@ -39,8 +75,7 @@ def control_reaction(sales=SALES):
     inside = []
     t0 = time.monotonic()
     with VirtualPump(config=cfg, bench=bench) as vp:
-        boot = vp.wait_event("boot", 10)
-        print("firmware_heap_free_after_boot: %d B (of %s)" % (boot["heap_free"], BOARD_HEAPSIZE))
+        heap_figures(vp.wait_event("boot", 10))
         vp.wait_state("IDLE", 10)
         for _ in range(sales):
             bench.press("V150E")  # 1.5 L at truck flow
@@ -80,9 +115,7 @@ def card_sales(sales=5):
         store.issue("6200000000000017", 10000000, pin="123456")
         cfg = dict(DEFAULT_CONFIG, sale_mode="card", done_show_ms=0)
         with VirtualPump(config=cfg, cards=store) as vp:
-            boot = vp.wait_event("boot", 10)
-            print("firmware_heap_free_after_boot_card_mode: %d B (of %s)"
-                  % (boot["heap_free"], BOARD_HEAPSIZE))
+            heap_figures(vp.wait_event("boot", 10), "_card_mode")
             vp.wait_state("IDLE", 10)
 
             def prompt(p):
@@ -109,7 +142,7 @@ def card_sales(sales=5):
                 vp.bench.remove_card()
                 prompt("thank_you")
     for k, v in out.items():
-        print("card_%s_ms_max: %d ms" % (k, max(v) * 1000))
+        figure("card_%s_ms_max" % k, int(max(v) * 1000), "ms")
 
 
 def drain(sales=2000):
@@ -170,29 +203,43 @@ def drain(sales=2000):
         ledger.close()
     rate = sales / (t_done - t_up)
     raw_rate = sales / (raw["us"] / 1e6)
-    print("drain_sales: %d count (%d in the ledger, journal filled in %.0f s)"
-          % (sales, stored, fill_s))
-    print("drain_sales_per_s: %.0f sales/s" % rate)
-    print("drain_raw_floor_sales_per_s: %.0f sales/s (%d B in %.2f s, unframed)"
-          % (raw_rate, raw["bytes"], raw["us"] / 1e6))
-    print("drain_vs_raw_ratio: %.3f ratio" % (rate / raw_rate))
+    figure("drain_sales", sales, "count")
+    figure("drain_sales_in_ledger", stored, "count")
+    figure("drain_journal_fill_s", "%.0f" % fill_s, "s")
+    figure("drain_sales_per_s", "%.0f" % rate, "sales/s")
+    figure("drain_raw_floor_sales_per_s", "%.0f" % raw_rate, "sales/s")
+    figure("drain_raw_floor_bytes", raw["bytes"], "B")
+    figure("drain_raw_floor_s", "%.2f" % (raw["us"] / 1e6), "s")
+    figure("drain_vs_raw_ratio", "%.3f" % (rate / raw_rate), "ratio")
 
 
-def main():
-    for script, args in (("bench_journal.py", (40, 2000)), ("bench_hotlist.py", (1000000,))):
-        sys.stdout.write(mp_figures(script, *args))
-        sys.stdout.flush()
-    inside, e2e, took = control_reaction()
-    print("control_reaction_us_p50: %d us" % _pct(inside, 50))
-    print("control_reaction_us_p99: %d us" % _pct(inside, 99))
-    print("control_reaction_us_max: %d us" % max(inside))
-    print("control_reaction_e2e_us_p50: %d us" % _pct(e2e, 50))
-    print("control_reaction_e2e_us_p99: %d us" % _pct(e2e, 99))
-    print("control_reaction_samples: %d count" % len(inside))
-    print("control_reaction_mean_us: %d us" % statistics.mean(inside))
-    card_sales()
-    drain()
-    print("bench_wall_s: %.1f s" % took)
+FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
+        "drain_sales": 2000}
+QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
+         "drain_sales": 16}
+
+
+def main(quick=None):
+    if quick is None:
+        quick = os.environ.get("PUMPSIDE_BENCH_QUICK", "") not in ("", "0")
+    size = QUICK if quick else FULL
+    t0 = time.monotonic()
+    for script, args in (("bench_journal.py", size["journal"]),
+                         ("bench_hotlist.py", (size["hotlist"],))):
+        for line in mp_figures(script, *args).splitlines():
+            figure_line(line)
+    inside, e2e, took = control_reaction(size["reaction_sales"])
+    figure("control_reaction_us_p50", _pct(inside, 50), "us")
+    figure("control_reaction_us_p99", _pct(inside, 99), "us")
+    figure("control_reaction_us_max", max(inside), "us")
+    figure("control_reaction_e2e_us_p50", int(_pct(e2e, 50)), "us")
+    figure("control_reaction_e2e_us_p99", int(_pct(e2e, 99)), "us")
+    figure("control_reaction_samples", len(inside), "count")
+    figure("control_reaction_mean_us", int(statistics.mean(inside)), "us")
+    figure("control_reaction_wall_s", "%.1f" % took, "s")
+    card_sales(size["card_sales"])
+    drain(size["drain_sales"])
+    figure("bench_wall_s", "%.1f" % (time.monotonic() - t0), "s")
     return 0
 
 

@@ -13,6 +13,13 @@ from pumpside import hotlist, storage
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
 LOOKUPS = 200
+
+
+def figure(name, value, unit):
+    """One figure line, `name: value unit` (benchmarks.py checks every line's shape)."""
+    print("%s: %s %s" % (name, value, unit))
+
+
 try:
     os.remove("hl_flash.bin")
 except OSError:
@@ -32,8 +39,8 @@ def cards():
 hl = hotlist.Hotlist("/f/hotlist").open()
 t = time.ticks_ms()
 hl.full(1, cards())
-print("hotlist_entries: %d count" % hl.count)
-print("hotlist_load_s: %d s" % (time.ticks_diff(time.ticks_ms(), t) // 1000))
+figure("hotlist_entries", hl.count, "count")
+figure("hotlist_load_s", time.ticks_diff(time.ticks_ms(), t) // 1000, "s")
 hl.apply(1, 2, add=[struct.pack(">Q", 6200000000000001)])  # a delta on top, as in service
 keys = [struct.pack(">Q", 6200000000000000 + (i * 7919) % (7 * N)) for i in range(LOOKUPS)]
 reads = 0
@@ -51,10 +58,12 @@ for key in keys:
 took = time.ticks_diff(time.ticks_us(), t)
 allocated = gc.mem_alloc() - before
 gc.enable()
-print("hotlist_lookup_reads: %d entries (worst %d)" % (reads // LOOKUPS, worst))
-print("hotlist_lookup_ms: %d.%03d ms" % (took // LOOKUPS // 1000, took // LOOKUPS % 1000))
-print("hotlist_lookup_ram_bytes: %d B" % (allocated // LOOKUPS))
-print("hotlist_lookups_listed: %d of %d" % (listed, LOOKUPS))
+figure("hotlist_lookup_reads", reads // LOOKUPS, "reads")
+figure("hotlist_lookup_reads_worst", worst, "reads")
+figure("hotlist_lookup_ms", "%d.%03d" % (took // LOOKUPS // 1000, took // LOOKUPS % 1000), "ms")
+figure("hotlist_lookup_ram_bytes", allocated // LOOKUPS, "B")
+figure("hotlist_lookups_listed", listed, "count")
+figure("hotlist_lookups", LOOKUPS, "count")
 hl.close()
 vfs.umount("/f")
 os.remove("hl_flash.bin")

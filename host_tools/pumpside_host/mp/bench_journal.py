@@ -18,6 +18,11 @@ SALES = int(sys.argv[1]) if len(sys.argv) > 1 else 40
 BACKLOG = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 
 
+def figure(name, value, unit):
+    """One figure line, `name: value unit` (benchmarks.py checks every line's shape)."""
+    print("%s: %s %s" % (name, value, unit))
+
+
 def fresh(path, blocks):
     try:
         os.remove(path)
@@ -89,14 +94,14 @@ p0, e0 = flash.programmed, flash.erased
 commits = Samples()
 for _ in range(SALES):
     sale(jr, SALE_CHECKPOINTS, commits)
-print("flash_bytes_programmed_per_sale: %d B" % ((flash.programmed - p0) // SALES))
-print("flash_bytes_erased_per_sale: %d B" % ((flash.erased - e0) // SALES))
-print("record_bytes: %d B" % rec.MAX_RECORD)
-print("checkpoint_record_bytes: %d B" % (rec.HDR_LEN + rec.PAYLOAD_LEN[rec.CHECKPOINT] +
-                                         rec.CRC_LEN))
-print("journal_commit_us_p50: %d us" % commits.pct(50))
-print("journal_commit_us_p99: %d us" % commits.pct(99))
-print("journal_commit_us_max: %d us" % commits.max)
+figure("flash_bytes_programmed_per_sale", (flash.programmed - p0) // SALES, "B")
+figure("flash_bytes_erased_per_sale", (flash.erased - e0) // SALES, "B")
+figure("record_bytes", rec.MAX_RECORD, "B")
+figure("checkpoint_record_bytes",
+       rec.HDR_LEN + rec.PAYLOAD_LEN[rec.CHECKPOINT] + rec.CRC_LEN, "B")
+figure("journal_commit_us_p50", commits.pct(50), "us")
+figure("journal_commit_us_p99", commits.pct(99), "us")
+figure("journal_commit_us_max", commits.max, "us")
 del commits
 vfs.umount("/f")
 
@@ -111,8 +116,8 @@ for _ in range(100):
     f.write(bytes(rec.MAX_RECORD))
     f.flush()
 f.close()
-print("append_layout_bytes_programmed_per_record: %d B" % ((flash.programmed - p0) // 100))
-print("append_layout_bytes_erased_per_record: %d B" % ((flash.erased - e0) // 100))
+figure("append_layout_bytes_programmed_per_record", (flash.programmed - p0) // 100, "B")
+figure("append_layout_bytes_erased_per_record", (flash.erased - e0) // 100, "B")
 vfs.umount("/f")
 
 # 3. the offline backlog: flash used and boot scan time at the 2,000-sale limit -------
@@ -124,11 +129,11 @@ free0 = storage.free_blocks("/f")
 for _ in range(BACKLOG):
     sale(jr, 1)
 used = free0 - storage.free_blocks("/f")
-print("flash_kib_for_%d_unsynced_sales: %d KiB" % (BACKLOG, used * 4))
+figure("flash_kib_for_%d_unsynced_sales" % BACKLOG, used * 4, "KiB")
 t = time.ticks_ms()
 jr = journal.Journal("/f/journal")
 jr.open()
-print("journal_open_ms_%d_unsynced_sales: %d ms" % (BACKLOG, time.ticks_diff(time.ticks_ms(), t)))
+figure("journal_open_ms_%d_unsynced_sales" % BACKLOG, time.ticks_diff(time.ticks_ms(), t), "ms")
 assert jr.unsynced == BACKLOG + 0
 vfs.umount("/f")
 os.remove("bench_flash.bin")

@@ -1,0 +1,51 @@
+"""`make bench` prints every figure as `name: value unit` (issue 2), nothing else."""
+import io
+import re
+
+import pytest
+
+from pumpside_host import benchmarks
+
+LINE = re.compile(r"^[a-z0-9_]+: -?[0-9.]+ \S+$")
+
+
+@pytest.mark.parametrize("name, value, unit, line", [
+    ("record_bytes", 107, "B", "record_bytes: 107 B"),
+    ("drain_vs_raw_ratio", "0.023", "ratio", "drain_vs_raw_ratio: 0.023 ratio"),
+    ("delta", -3, "ms", "delta: -3 ms"),
+])
+def test_figure_prints_name_value_unit(name, value, unit, line):
+    out = io.StringIO()
+    benchmarks.figure(name, value, unit, out)
+    assert out.getvalue() == line + "\n" and LINE.match(line)
+
+
+@pytest.mark.parametrize("name, value, unit", [
+    ("firmware_heap_free_after_boot", 97344, "B (of 192K)"),  # extra words after the unit
+    ("hotlist_lookups_listed", 29, "of 200"),
+    ("drain_sales", "16 count", "(16 in the ledger)"),
+    ("Bad-Name", 1, "B"),
+    ("no_unit", 1, ""),
+    ("not_a_number", "n/a", "B"),
+])
+def test_figure_refuses_what_is_not_a_figure(name, value, unit):
+    out = io.StringIO()
+    with pytest.raises(ValueError):
+        benchmarks.figure(name, value, unit, out)
+    assert out.getvalue() == ""
+
+
+def test_quick_bench_prints_only_figure_lines(capsys):
+    """The real benchmarks, small (about 10 s): every line of stdout is a figure, the
+    MicroPython scripts' lines included, and the issue's figures are all there."""
+    assert benchmarks.main(quick=True) == 0
+    lines = capsys.readouterr().out.splitlines()
+    bad = [line for line in lines if not LINE.match(line)]
+    assert not bad, bad
+    names = {line.split(":")[0] for line in lines}
+    for want in ("control_reaction_us_p50", "control_reaction_us_p99", "record_bytes",
+                 "flash_bytes_programmed_per_sale", "flash_bytes_erased_per_sale",
+                 "journal_commit_us_p50", "journal_commit_us_p99", "firmware_heap_size",
+                 "hotlist_lookup_reads_worst", "hotlist_lookups", "drain_sales_in_ledger"):
+        assert want in names, want
+    assert len(names) == len(lines), "a figure printed twice"
