@@ -15,6 +15,7 @@ import socket
 from simflash import SimFlash
 
 _DEFAULT_BENCH = "127.0.0.1:7700"
+CONFIG_PATH = "config.json"
 
 
 class BenchLink:
@@ -170,11 +171,15 @@ class Board:
         self.card = CardReader(link)
         self.psam = PsamSlot(link)
         self.printer = Printer(link)
-        blocks = int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256)
-        self.flash = SimFlash("flash.bin", blocks=blocks,
-                              fault=os.getenv("PUMPSIDE_FLASH_FAULT"),
-                              on_cut=lambda: link.call("X"))
-        self.config_path = "config.json"
+        self.flash = make_flash(on_cut=lambda: link.call("X"))
+        self.config_path = CONFIG_PATH
+
+
+def make_flash(on_cut=None):
+    """The flash role alone (service operations at the REPL: no bench connection)."""
+    blocks = int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256)
+    return SimFlash("flash.bin", blocks=blocks, fault=os.getenv("PUMPSIDE_FLASH_FAULT"),
+                    on_cut=on_cut)
 
 
 def make():
