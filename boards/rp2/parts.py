@@ -1,0 +1,203 @@
+"""Portable HAL roles on machine.Pin, UART, WDT, RTC and network: relay outputs, the
+nozzle switch, the supply monitor, the printer, the clock, the watchdog, the WLAN socket
+factory and the status LED. The same on ESP32 and RP2040: boards/esp32/parts.py and
+boards/rp2/parts.py are one file kept identical (tests/host/test_boards.py checks it),
+because a board folder is deployed on its own.
+
+Nothing here runs at import: every pin is claimed by a constructor, called from make().
+"""
+import time
+
+import machine
+from micropython import const
+
+_EPOCH_2000 = const(946684800)  # 1970 -> 2000, for a port whose time() counts from 2000
+_UART_CHUNK = const(256)  # bytes per UART write: one TX ring's worth
+
+
+class Output:
+    """A relay driver input (valve solenoid, motor contactor coil). Off at construction:
+    off is the safe state of every output, and the level a reset leaves behind."""
+
+    def __init__(self, pin_id, active_high=True):
+        self._on = 1 if active_high else 0
+        self.pin = machine.Pin(pin_id, machine.Pin.OUT, value=1 - self._on)
+
+    def set(self, on):
+        self.pin.value(self._on if on else 1 - self._on)
+
+
+class Valves:
+    """Two-stage valve: fast = main solenoid, slow = bypass solenoid."""
+
+    def __init__(self, fast, slow):
+        self.fast = fast
+        self.slow = slow
+
+    def set(self, fast, slow):
+        # the main stage opens last and closes first: the bypass leads on the way up and
+        # carries the slow-down on the way down
+        if fast:
+            self.slow.set(slow)
+            self.fast.set(True)
+        else:
+            self.fast.set(False)
+            self.slow.set(slow)
+
+
+class Motor:
+    def __init__(self, contactor):
+        self.contactor = contactor
+
+    def set(self, on):
+        self.contactor.set(on)
+
+
+class Nozzle:
+    """The holster switch. It closes to ground when the nozzle leaves the holster, so a
+    broken wire reads "hung up" and stops the flow (fail-safe). Debounced in software:
+    a level counts once it has held for `debounce_ms`, sampled at every lifted() call
+    (the dispenser's 10 ms tick)."""
+
+    def __init__(self, pin_id, debounce_ms=30):
+        self.pin = machine.Pin(pin_id, machine.Pin.IN, machine.Pin.PULL_UP)
+        self.debounce_ms = debounce_ms
+        self._state = self.pin.value() == 0
+        self._raw = self._state
+        self._since = time.ticks_ms()
+
+    def lifted(self):
+        raw = self.pin.value() == 0
+        now = time.ticks_ms()
+        if raw != self._raw:
+            self._raw = raw
+            self._since = now
+        elif raw != self._state and time.ticks_diff(now, self._since) >= self.debounce_ms:
+            self._state = raw
+        return self._state
+
+
+class PowerFail:
+    """The brown-out comparator on the unregulated supply: its open-collector output goes
+    low when mains is lost, tens of ms before the 3.3 V rail sags. The pin IRQ only
+    latches the event in a preallocated byte and sets a ThreadSafeFlag (no allocation:
+    STYLE.md 4); asserted() reads the level and the latch, so an edge shorter than a
+    control tick is still seen once."""
+
+    def __init__(self, pin_id):
+        import asyncio
+
+        self.pin = machine.Pin(pin_id, machine.Pin.IN)  # pulled up on the board (10 k)
+        self._latch = bytearray(1)
+        self.flag = asyncio.ThreadSafeFlag()  # for a task that wants to await the warning
+        self._isr_ref = self._isr  # one bound method, made here and not in the IRQ
+        self.pin.irq(handler=self._isr_ref, trigger=machine.Pin.IRQ_FALLING)
+
+    def _isr(self, pin):
+        self._latch[0] = 1
+        self.flag.set()
+
+    def asserted(self):
+        if self.pin.value() == 0:
+            return True
+        if self._latch[0]:
+            self._latch[0] = 0
+            return True
+        return False
+
+
+class Printer:
+    """ESC/POS thermal printer on a UART (TX only is needed; 9600 8N1 is the factory
+    default of most kiosk printers). Bounded: a printer that stops taking bytes raises
+    OSError instead of stalling the caller."""
+
+    def __init__(self, uart, timeout_ms=2000):
+        self.uart = uart
+        self.timeout_ms = timeout_ms
+
+    def write(self, data):
+        mv = memoryview(data)
+        sent = 0
+        deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+        while sent < len(mv):
+            n = self.uart.write(mv[sent:sent + _UART_CHUNK])
+            if n:
+                sent += n
+            elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise OSError("printer not taking data")
+
+
+class Clock:
+    """Wall clock from the MCU's RTC, Unix seconds. Neither board has a backup battery:
+    the time is lost with power and comes back from the station (set())."""
+
+    def __init__(self):
+        self.offset = _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
+
+    def time(self):
+        return time.time() + self.offset
+
+    def set(self, seconds):
+        t = time.gmtime(seconds - self.offset)
+        # RTC.datetime: (year, month, day, weekday, hours, minutes, seconds, subseconds)
+        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+
+class Watchdog:
+    """machine.WDT, started only when the firmware asks (a started WDT cannot be stopped:
+    starting it in make() would reset a board whose app does not feed it yet)."""
+
+    def __init__(self):
+        self._wdt = None
+
+    def start(self, timeout_ms):
+        if self._wdt is None:
+            self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+
+class Net:
+    """Socket factory over the WLAN station interface. up() only starts the association
+    (it never blocks); the link asks connected() before it opens a socket."""
+
+    def __init__(self):
+        self._wlan = None
+
+    def wlan(self):
+        if self._wlan is None:
+            import network
+
+            self._wlan = network.WLAN(network.STA_IF)
+            self._wlan.active(True)
+        return self._wlan
+
+    def up(self, ssid, key):
+        w = self.wlan()
+        if not w.isconnected():
+            w.connect(ssid, key)
+
+    def connected(self):
+        return self._wlan is not None and self._wlan.isconnected()
+
+    def getaddrinfo(self, host, port):
+        import socket
+
+        return socket.getaddrinfo(host, port)
+
+    def socket(self):
+        import socket
+
+        return socket.socket()
+
+
+class Led:
+    """Status LED: on = pump open for sales, blinking is the app's business."""
+
+    def __init__(self, pin_id):
+        self.pin = machine.Pin(pin_id, machine.Pin.OUT, value=0)
+
+    def set(self, on):
+        self.pin.value(1 if on else 0)

@@ -1,0 +1,102 @@
+"""The real boards (boards/esp32, boards/rp2) read without hardware: their source is parsed
+with ast, never imported, so `machine` is not needed on the desktop."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL = ("esp32", "rp2")
+EXTRA_ROLES = {"wdt", "net", "led"}  # DESIGN.md's later roles, and the status LED
+SHARED = ("parts.py", "cardlink.py", "keymatrix.py", "ssd1306.py")
+TERMINALS = ("pulser channel A", "pulser channel B", "fast valve", "slow valve",
+             "motor contactor", "nozzle switch", "card reader UART", "PSAM UART",
+             "display", "keypad", "printer UART", "power-fail", "status LED")
+
+
+def _tree(path):
+    return ast.parse(path.read_text(), str(path))
+
+
+def _imports(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+def _board_roles(path):
+    """Names a Board instance carries: class attributes and what __init__ sets on self."""
+    tree = _tree(path)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Board")
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    roles = {t.id for n in cls.body if isinstance(n, ast.Assign) for t in n.targets
+             if isinstance(t, ast.Name)}
+    for node in ast.walk(init):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and \
+                isinstance(node.value, ast.Name) and node.value.id == "self":
+            roles.add(node.attr)
+    return roles - {"link"}  # the sim board's connection to the bench, not a role
+
+
+@pytest.mark.parametrize("board", REAL)
+def test_board_file_opens_with_a_wiring_table(board):
+    doc = ast.get_docstring(_tree(ROOT / "boards" / board / "board.py"))
+    assert doc and "Wiring" in doc
+    for terminal in TERMINALS:
+        assert terminal.lower() in doc.lower(), terminal
+    assert re.search(r"^\s+(GPIO|pin)\s+dir\s+terminal", doc, re.M)
+
+
+@pytest.mark.parametrize("board", REAL)
+def test_make_builds_the_sim_boards_roles(board):
+    tree = _tree(ROOT / "boards" / board / "board.py")
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert "make" in funcs and not funcs["make"].args.args
+    sim = _board_roles(ROOT / "boards" / "sim" / "board.py")
+    real = _board_roles(ROOT / "boards" / board / "board.py")
+    assert sim <= real, sim - real
+    assert real - sim <= EXTRA_ROLES, real - sim
+    assert {"wdt", "net"} <= real
+
+
+def test_every_hal_role_is_a_sim_role():
+    from pumpside import hal
+
+    assert set(hal.ROLES) <= _board_roles(ROOT / "boards" / "sim" / "board.py")
+
+
+def test_machine_is_imported_only_inside_boards():
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in (".venv", "build", "boards", "tests"):
+            continue
+        assert "machine" not in set(_imports(_tree(path))), rel
+
+
+@pytest.mark.parametrize("board", REAL)
+def test_nothing_runs_at_import(board):
+    """Module level holds imports, constants, classes and functions: no call reaches a
+    pin (const() and the PIO decorator, which only assembles, are the exceptions)."""
+    for path in sorted((ROOT / "boards" / board).glob("*.py")):
+        for node in _tree(path).body:
+            if isinstance(node, (ast.Assign, ast.Expr)):
+                for call in ast.walk(node):
+                    if isinstance(call, ast.Call):
+                        assert getattr(call.func, "id", None) == "const", (path.name, node.lineno)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_drivers_are_one_file(name):
+    assert (ROOT / "boards/esp32" / name).read_text() == (ROOT / "boards/rp2" / name).read_text()
+
+
+def test_compile_and_typecheck_are_in_make_test():
+    text = (ROOT / "Makefile").read_text()
+    test = re.search(r"^test:(.*)$", text, re.M).group(1).split()
+    assert test.index("typecheck") == test.index("compile") + 1
+    assert re.search(r"^typecheck: setup", text, re.M)
+    for board in REAL:
+        assert (ROOT / "boards" / board / "pyrightconfig.json").exists()
