@@ -164,9 +164,9 @@ class CardDesk:
                     amount += entry["amount"]
             info["fills_today"] = fills
             info["amount_today"] = amount
-        except CardError as e:
-            return self.sale.card_error("card_error", now) if e.kind == STATUS else \
-                self.sale.card_error("card_removed", now)
+        except CardError as e:  # a status word or bad data: card error; no answer: removed
+            return self.sale.card_error("card_removed" if e.kind == REMOVED else "card_error",
+                                        now)
         asn = _asn10(issuer["asn"])
         self.info = info
         grey = info["grey"]

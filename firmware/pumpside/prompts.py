@@ -45,6 +45,7 @@ MSG = {
     "grade_not_allowed": ("此卡不能加此油品", "Grade not allowed for this card"),
     "daily_limit": ("已达当日限额", "Daily limit reached"),
     "low_balance": ("余额不足", "Balance too low"),
+    "bad_discount": ("卡折扣无效 请到营业厅", "Card discount invalid"),
     "pin_blocked": ("密码已锁 请到营业厅", "PIN blocked - card locked"),
     "enter_staff": ("请输入员工密码", "Staff password, E to confirm"),
     "wrong_staff": ("员工密码错误", "Wrong staff password"),

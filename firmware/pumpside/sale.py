@@ -46,9 +46,12 @@ def discount_for(card, cfg, today):
 
 
 def discounted_price(price, discount_percent):
-    """Unit price after the holder's discount, through the one rounding function."""
+    """Unit price after the holder's discount, through the one rounding function; 0 for a
+    discount of 100 % or more (such a card is refused: no price below 1)."""
     if not discount_percent:
         return price
+    if discount_percent >= 100:
+        return 0
     return meter.round_half_up(price * (100 - discount_percent), 100)
 
 
@@ -82,6 +85,8 @@ def check_card(card, cfg, today, hotlisted, own_grey):
         return "daily_limit"
     if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
         return "low_balance"
+    if discounted_price(cfg.price, discount_for(card, cfg, today)) < 1:
+        return "bad_discount"  # a card would buy fuel for nothing
     return None
 
 
@@ -232,6 +237,9 @@ class Sale:
     def _lock(self, volume_ml, amount, now):
         card = self.card
         price = discounted_price(self.cfg.price, discount_for(card, self.cfg, self.today))
+        if price < 1:  # never grey-lock a sale that could not be authorised
+            self._reset(now)
+            return [("show", "bad_discount", None), ("release",)]
         caps = caps_for(card, self.cfg, price)
         if amount:
             caps["amount"] = amount if amount < caps["amount"] else caps["amount"]

@@ -53,3 +53,20 @@ def test_grey_status_parsed():
     st = card.grey_status()
     assert st["grey"] and st["balance"] == 3000 and st["ctc"] == 7
     assert st["terminal_id"] == bytes.fromhex("000000000101")
+
+
+def test_card_data_that_does_not_parse_is_malformed_on_either_python():
+    """A non-UTF-8 grade (UnicodeError on MicroPython, UnicodeDecodeError on CPython), a
+    discount over 100 %, a date that is not BCD: CardError(MALFORMED), nothing else."""
+    ef1c = bytearray(36)
+    ef1c[0:2] = b"\xff9"
+    ef16 = bytearray(56)
+    ef16[41] = 101
+    ef15 = bytearray(30)
+    ef15[20:24] = bytes.fromhex("2024a101")
+    for reply, run in ((ef1c, FuelCard.restrictions), (ef16, FuelCard.holder),
+                       (ef15, FuelCard.issuer)):
+        e = raises(apdu.CardError, run, FuelCard(Replies(bytes(reply) + b"\x90\x00")))
+        assert e.kind == apdu.MALFORMED
+    ef1c[0:2] = b"92"
+    assert FuelCard(Replies(bytes(ef1c) + b"\x90\x00")).restrictions()["grades"] == ["92"]

@@ -266,3 +266,16 @@ def test_only_the_accepted_issuers_cards():
     assert sale.check_card(ok, IssuerCfg, TODAY, False, None) is None
     assert sale.check_card(other, IssuerCfg, TODAY, False, None) == "card_unknown"
     assert sale.check_card(other, Cfg, TODAY, False, None) is None  # none configured: any
+
+
+def test_a_discount_of_100_percent_is_refused_before_the_grey_lock():
+    assert sale.discounted_price(7590, 100) == 0 and sale.discounted_price(7590, 255) == 0
+    assert sale.discounted_price(1, 99) == 0  # rounds to nothing: refused too
+    free = card(discount=100)
+    assert sale.check_card(free, Cfg, TODAY, False, None) == "bad_discount"
+    s = Sale(Cfg())
+    to_preset(s)
+    s.card["holder"]["discount"] = 100  # a card whose discount changed under the sale
+    out = s.key("F", 0)
+    assert shown(out) == ["bad_discount"] and "grey_lock" not in kinds(out)
+    assert s.state == sale.IDLE

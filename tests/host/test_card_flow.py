@@ -170,3 +170,52 @@ def test_random_replies_only_raise_card_errors(replies, step):
         calls[step]()
     except apdu.CardError:
         pass
+
+
+# Each command's reply as the card layer expects it: exact data length, then 9000, so the
+# random contents reach the file parsers instead of failing on length or status.
+EXACT = {  # step: (data length, call)
+    "issuer": (30, lambda c, p: c.issuer()),
+    "holder": (56, lambda c, p: c.holder()),
+    "restrictions": (36, lambda c, p: c.restrictions()),
+    "balance": (4, lambda c, p: c.balance()),
+    "status": (30, lambda c, p: c.grey_status()),
+    "record": (23, lambda c, p: c.record(1)),
+    "init": (15, lambda c, p: c.init_grey_lock(bytes(6))),
+    "grey": (8, lambda c, p: c.grey_lock(1, bytes(4), DT, bytes(4))),
+    "debit": (4, lambda c, p: c.debit_for_unlock(100, 1, bytes(6), 1, DT, bytes(4))),
+    "psam_tid": (6, lambda c, p: p.terminal_id()),
+    "psam_init": (12, lambda c, p: p.init_grey_lock(bytes(4), 1, 2, DT, 1, 0, bytes(8))),
+    "gmac": (8, lambda c, p: p.gmac(bytes(8), 1, 100)),
+}
+
+
+@pytest.mark.parametrize("step", sorted(EXACT))
+@given(data=st.data())
+def test_well_framed_random_file_contents_only_raise_card_errors(step, data):
+    """A reply of the right length ending in 9000 with random contents: the parser
+    returns plain values or raises CardError - never UnicodeError, ValueError, ..."""
+    n, run = EXACT[step]
+    body = data.draw(st.binary(min_size=n, max_size=n))
+    card = FuelCard(Random([body + b"\x90\x00"]))
+    psam = Psam(Random([body + b"\x90\x00"]))
+    try:
+        run(card, psam)
+    except apdu.CardError as e:
+        assert e.kind == apdu.MALFORMED, e  # 9000 and the right length: only bad data
+
+
+def test_card_data_that_does_not_parse_is_malformed():
+    """(a) a non-UTF-8 grade, (b) a discount over 100 %, a date that is not BCD."""
+    ef1c = bytearray(36)
+    ef1c[0:2] = b"\xff9"
+    ef16 = bytearray(56)
+    ef16[41] = 101
+    ef15 = bytearray(30)
+    ef15[24:28] = bytes.fromhex("2030123f")
+    for reply, run in ((ef1c, FuelCard.restrictions), (ef16, FuelCard.holder),
+                       (ef15, FuelCard.issuer)):
+        e = pytest.raises(apdu.CardError, run, FuelCard(Random([bytes(reply) + b"\x90\x00"])))
+        assert e.value.kind == apdu.MALFORMED and "card data" in str(e.value)
+    ef16[41] = 100  # 100 % still parses; the sale refuses it before the grey lock
+    assert FuelCard(Random([bytes(ef16) + b"\x90\x00"])).holder()["discount"] == 100

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -160,3 +161,87 @@ def test_garbage_from_the_card_never_crashes_and_never_moves_money_unrecorded(n,
         assert r.pump.journal.open_sale is None
     finally:
         r.close()
+
+
+# The fields of each card reply the sale reads (offset, length), by (INS, P1): docs/card.md.
+FIELDS = {
+    "EF15": ((0xB0, 0x95), [(0, 8), (8, 2), (10, 2), (12, 8), (20, 4), (24, 4), (28, 1),
+                            (29, 1)]),
+    "EF16": ((0xB0, 0x96), [(0, 1), (1, 1), (2, 20), (22, 19), (41, 1), (42, 4), (46, 1),
+                            (47, 9)]),
+    "EF1C": ((0xB0, 0x9C), [(0, 2), (2, 2), (4, 2), (6, 2), (8, 2), (10, 16), (26, 4),
+                            (30, 1), (31, 4), (35, 1)]),
+    "balance": ((0x5C, 0x00), [(0, 4)]),
+    "grey status": ((0xCA, 0x00), [(0, 1), (1, 4), (5, 2), (7, 2), (9, 6), (15, 4), (19, 7),
+                                   (26, 4)]),
+    "log record": ((0xB2, 0x01), [(0, 2), (2, 3), (5, 4), (9, 1), (10, 6), (16, 7)]),
+    "INIT FOR GREY LOCK": ((0x7A, 0x08), [(0, 4), (4, 2), (6, 3), (9, 1), (10, 1), (11, 4)]),
+}
+
+
+class Patching:
+    """The card, answering one command with its real reply with one field overwritten:
+    right length, 9000, wrong contents."""
+
+    def __init__(self, card, key, offset, value):
+        self.card = card
+        self.key = key
+        self.offset = offset
+        self.value = value
+
+    def transceive(self, apdu):
+        reply = self.card.transceive(apdu)
+        if (apdu[1], apdu[2]) != self.key or reply[-2:] != b"\x90\x00":
+            return reply
+        data = bytearray(reply[:-2])
+        data[self.offset:self.offset + len(self.value)] = self.value
+        return bytes(data) + reply[-2:]
+
+
+def _patches(name):
+    key, fields = FIELDS[name]
+    return st.sampled_from(fields).flatmap(
+        lambda f: st.tuples(st.just(f[0]), st.binary(min_size=f[1], max_size=f[1])))
+
+
+def _sale_with_patched_card(name, offset, value):
+    r = Rig()
+    try:
+        r.board.card_obj = Patching(r.card, FIELDS[name][0], offset, value)
+        r.step()
+        r.keys("123456E")
+        r.keys("F")
+        r.fuel(100)
+        r.step(3)
+        r.board.card_obj = None
+        r.step()
+        assert (r.board.valve_log[-1] if r.board.valve_log else (False, False)) == (False,
+                                                                                    False)
+        # no money moved without a record: what left the card is what the journal says
+        assert r.card.s["balance"] == 50000 - r.paid()
+        if r.card.s["grey"]:  # a grey card always has this terminal's record of it
+            assert r.pump.journal.escapes or r.pump.journal.open_sale is not None
+        return r.desk.prompt, r.card.s["ctc"]
+    finally:
+        r.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("name", sorted(FIELDS))
+@given(data=st.data())
+def test_random_card_file_contents_end_the_sale_safely(name, data):
+    """Every field of every file the sale reads, overwritten with random bytes in a reply
+    of the right length ending in 9000: the parsers and the pure sale see it. Nothing but
+    the card layer's own error may come out of the card layer, and nothing at all out of
+    the desk: valves shut, and the card paid exactly what the journal says."""
+    offset, value = data.draw(_patches(name))
+    _sale_with_patched_card(name, offset, value)
+
+
+@pytest.mark.parametrize("name, offset, value, prompt", [
+    ("EF1C", 0, b"\xff9", "card_error"),  # a non-UTF-8 grade: CardError(MALFORMED)
+    ("EF16", 41, b"\x65", "card_error"),  # a discount of 101 %: not a percentage
+    ("EF16", 41, b"\x64", "bad_discount"),  # 100 %: price 0, refused before the grey lock
+])
+def test_bad_card_data_is_refused_before_the_grey_lock(name, offset, value, prompt):
+    assert _sale_with_patched_card(name, offset, value) == (prompt, 0)  # never locked

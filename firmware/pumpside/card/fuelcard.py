@@ -18,6 +18,18 @@ def bcd_digits(data):
     return "".join("%02x" % b for b in data)
 
 
+def _malformed(what):
+    return CardError(apdu.MALFORMED, "card data: bad " + what)
+
+
+def _bcd_date(data, what):
+    """YYYYMMDD from 4 BCD bytes; a nibble above 9 is not a date (CardError)."""
+    d = bcd_digits(data)
+    if not d.isdigit():
+        raise _malformed(what)
+    return d
+
+
 def pin_block(pin):
     """PIN digits as BCD, padded with F to 3 bytes (VERIFY takes 3 bytes)."""
     if not 4 <= len(pin) <= 6 or not pin.isdigit():
@@ -35,14 +47,19 @@ class FuelCard:
     def issuer(self):
         d = call(self.reader, command(0x00, 0xB0, EF_ISSUER, 0x00, le=30), length=30)
         return {"issuer": d[0:8], "app_type": d[8:10], "asn": d[12:20],
-                "start": bcd_digits(d[20:24]), "expiry": bcd_digits(d[24:28]),
+                "start": _bcd_date(d[20:24], "start date"),
+                "expiry": _bcd_date(d[24:28], "expiry date"),
                 "version": d[28], "status": d[29]}
 
     def holder(self):
         d = call(self.reader, command(0x00, 0xB0, EF_HOLDER, 0x00, le=56), length=56)
+        discount = d[41]
+        if discount > 100:  # a percentage
+            raise _malformed("discount")
+        # no discount: its expiry date is not used and may be unset (FF)
+        expiry = _bcd_date(d[42:46], "discount expiry") if discount else bcd_digits(d[42:46])
         return {"card_type": d[0], "staff": d[1], "name": d[2:22].rstrip(b"\0"),
-                "discount": d[41], "discount_expiry": bcd_digits(d[42:46]),
-                "price_level": d[46]}
+                "discount": discount, "discount_expiry": expiry, "price_level": d[46]}
 
     def restrictions(self):
         d = call(self.reader, command(0x00, 0xB0, EF_RESTRICT, 0x00, le=36), length=36)
@@ -50,6 +67,9 @@ class FuelCard:
         for i in range(0, 8, 2):
             g = d[i:i + 2].rstrip(b"\0")
             if g:
+                for b in g:  # printable ASCII, else decode() fails on MicroPython and CPython
+                    if not 0x20 < b < 0x7F:
+                        raise _malformed("grade")
                 grades.append(g.decode())
         return {"grades": grades, "area": d[8:10], "plate": d[10:26].rstrip(b"\0"),
                 "company": d[26:30], "daily_fills": d[30],
