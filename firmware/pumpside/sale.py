@@ -59,7 +59,12 @@ def check_card(card, cfg, today, hotlisted, own_grey):
     """Why this card may not buy fuel here (a prompt key), or None. `card` holds what the
     shell read: issuer, holder, restrictions, balance, grey status, today's fills and
     amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
-    lock of this card, if any."""
+    lock of this card, if any. A card grey from this terminal's own escape is settled (补扣)
+    before any other check: a hotlisted, expired or blocked card still pays what it owes,
+    and the journal keeps no unsettled escape (its segment could never be pruned)."""
+    grey = card["grey"]
+    if grey["grey"] and own_grey is not None:
+        return None
     issuer = card["issuer"]
     accepted = getattr(cfg, "issuers", "")
     if accepted and "".join("%02x" % b for b in issuer["issuer"]) not in accepted.lower():
@@ -72,8 +77,7 @@ def check_card(card, cfg, today, hotlisted, own_grey):
         return "card_not_valid_yet"
     if hotlisted:
         return "card_hotlisted"
-    grey = card["grey"]
-    if grey["grey"] and own_grey is None:
+    if grey["grey"]:
         return "card_grey_elsewhere"
     grades = card["restrictions"]["grades"]
     if grades and cfg.grade not in grades:

@@ -228,6 +228,39 @@ def test_card_pulled_mid_fuelling_is_settled_once_after_reinsertion_and_reboot(m
     assert types == ["ESCAPE", "UNLOCK"]
 
 
+def test_own_escape_is_settled_before_the_hotlist_refuses_the_card(make_pump, store):
+    """A card that escaped here and was hotlisted since still pays what it owes (补扣,
+    once) on its return; only then is it refused."""
+    vp = _pump(make_pump, store)
+    _to_preset(vp)
+    vp.bench.press("V1000E")
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+    _remove(vp)
+    d = vp.wait_event("delivery", 10)
+    assert d["record"] == "ESCAPE" and d["amount"] > 0
+    vp.bench.hang_up()
+    vp.kill()
+    vp.flash_tool("hotlist", "4", ASN)
+    vp.reboot()
+    vp.wait_state("IDLE", 10)
+    assert _saw(vp, "hotlist", version=4, entries=1)
+    vp.insert(ASN)
+    r = vp.wait_event("receipt", 10)
+    card = vp.card_state(ASN)
+    assert r["amount"] == d["amount"] and not card["grey"]
+    assert card["balance"] == 50000 - d["amount"]
+    _prompt(vp, "Take your card and receipt")
+    _remove(vp)
+    vp.insert(ASN)  # settled: now the hotlist refuses it, and nothing more is debited
+    _prompt(vp, "Card refused (hotlist)")
+    _remove(vp)
+    assert vp.card_state(ASN)["balance"] == 50000 - d["amount"]
+    types = [r["type"] for r in _journal(vp) if r["type"] in ("FINAL", "ESCAPE", "UNLOCK")]
+    assert types == ["ESCAPE", "UNLOCK"]
+
+
 def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, store):
     """The card leaves after its Nth APDU, for every N of a whole sale (read 0-6, VERIFY
     7, INIT 8, GREY LOCK 9, DEBIT 10, clear TAC flag 11): valves shut, a clear prompt,

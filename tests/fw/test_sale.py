@@ -279,3 +279,21 @@ def test_a_discount_of_100_percent_is_refused_before_the_grey_lock():
     out = s.key("F", 0)
     assert shown(out) == ["bad_discount"] and "grey_lock" not in kinds(out)
     assert s.state == sale.IDLE
+
+
+def test_own_escape_is_settled_before_every_other_check():
+    """Grey from this terminal's escape: 补扣 first, whatever else is wrong with the card
+    (the refusal comes on its next insertion, when it is no longer grey)."""
+    record = {"sale": 7, "amount": 1234}
+    stranger = card(grey=True)
+    stranger["issuer"] = dict(stranger["issuer"], issuer=b"OTHER001")
+    for c, hot in ((card(grey=True), True), (card(grey=True, expiry="20200101"), False),
+                   (card(grey=True, status=0), False), (stranger, False),
+                   (card(grey=True, start="20991231"), False),
+                   (card(grey=True, balance=0, daily_fills=1, fills_today=1), False)):
+        s = Sale(IssuerCfg())
+        s.card_inserted(0)
+        out = s.card_read(c, 0, TODAY, hot, record)
+        assert ("unlock_grey", record) in out and s.state == sale.SETTLING, c
+        assert sale.check_card(c, IssuerCfg, TODAY, hot, None) is not None  # refused after
+
