@@ -157,13 +157,7 @@ class CardDesk:
                     "balance": c.balance(), "grey": c.grey_status()}
             today = grey_lock.bcd_datetime(self.board.clock.time())[:4]
             info["log"] = self._card_log()
-            fills = amount = 0
-            for entry in info["log"]:
-                if entry["type"] == T_UNLOCK and entry["datetime"][:4] == today:
-                    fills += 1
-                    amount += entry["amount"]
-            info["fills_today"] = fills
-            info["amount_today"] = amount
+            info["fills_today"], info["amount_today"] = sm.day_use(info["log"], today)
         except CardError as e:  # a status word or bad data: card error; no answer: removed
             return self.sale.card_error("card_removed" if e.kind == REMOVED else "card_error",
                                         now)

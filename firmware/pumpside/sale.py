@@ -55,6 +55,22 @@ def discounted_price(price, discount_percent):
     return meter.round_half_up(price * (100 - discount_percent), 100)
 
 
+T_UNLOCK = 0x93  # the card log's debit-for-unlock entries (card/psam.py)
+
+
+def day_use(card_log, today7):
+    """(fills, amount) of the card's log entries of the day `today7` (4 BCD bytes,
+    YYYYMMDD): a fill is a debit for unlock that took money; a settle for 0 (a cancel
+    before the nozzle, a wrong MAC2, a voided lock) is not a fill."""
+    fills = amount = 0
+    for entry in card_log:
+        if entry["type"] == T_UNLOCK and entry["amount"] > 0 \
+                and entry["datetime"][:4] == today7:
+            fills += 1
+            amount += entry["amount"]
+    return fills, amount
+
+
 def check_card(card, cfg, today, hotlisted, own_grey):
     """Why this card may not buy fuel here (a prompt key), or None. `card` holds what the
     shell read: issuer, holder, restrictions, balance, grey status, today's fills and

@@ -297,3 +297,14 @@ def test_own_escape_is_settled_before_every_other_check():
         assert ("unlock_grey", record) in out and s.state == sale.SETTLING, c
         assert sale.check_card(c, IssuerCfg, TODAY, hot, None) is not None  # refused after
 
+
+def test_a_settle_for_zero_is_not_a_fill():
+    day = bytes.fromhex("20261123")
+
+    def entry(amount, type_=0x93, dt="20261123101500"):
+        return {"type": type_, "amount": amount, "datetime": bytes.fromhex(dt)}
+
+    log = [entry(0), entry(1500), entry(0), entry(700, type_=0x91),
+           entry(900, dt="20261122235959")]
+    assert sale.day_use(log, day) == (1, 1500)
+    assert sale.day_use([entry(0)], day) == (0, 0)  # cancelled once: no fill used

@@ -245,3 +245,38 @@ def test_random_card_file_contents_end_the_sale_safely(name, data):
 ])
 def test_bad_card_data_is_refused_before_the_grey_lock(name, offset, value, prompt):
     assert _sale_with_patched_card(name, offset, value) == (prompt, 0)  # never locked
+
+
+def test_one_fill_a_day_is_not_used_up_by_a_cancelled_sale():
+    """A cancel after the grey lock settles for 0 (a 0x93 entry of 0 in the card's log):
+    a card allowed one fill a day may still fill; after a real fill it may not."""
+    r = Rig(VirtualCard.issue(Issuer(), ASN, 50000, daily_fills=1))
+    try:
+        r.board.card_obj = r.card
+        r.step()
+        r.keys("123456E")
+        r.keys("A2000E")
+        assert r.pump.core.state == dispenser.AUTHORIZED
+        r.keys("C")  # before the nozzle: settled for 0
+        for _ in range(30):
+            r.step()
+            time.sleep(0.002)
+        assert r.card.s["log"][0]["amount"] == 0 and r.card.s["log"][0]["type"] == 0x93
+        assert r.desk.prompt == "take_receipt"
+        r.board.card_obj = None
+        r.step()
+        r.board.card_obj = r.card
+        r.step()
+        assert r.desk.prompt == "enter_pin"  # was "daily_limit"
+        r.keys("123456E")
+        r.keys("V100E")
+        r.fuel(200)
+        r.step()
+        assert r.desk.prompt == "take_receipt" and r.card.s["balance"] == 50000 - 759
+        r.board.card_obj = None
+        r.step()
+        r.board.card_obj = r.card
+        r.step()
+        assert r.desk.prompt == "daily_limit"
+    finally:
+        r.close()
