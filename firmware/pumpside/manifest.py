@@ -68,6 +68,16 @@ def make(files):
     return {"version": VERSION, "files": files, "software_id": software_id(files)}
 
 
+def own_root():
+    """The folder this firmware runs from (it holds pumpside/ and manifest.json), found
+    from this module's file; ManifestError for frozen firmware, which has no files."""
+    path = globals().get("__file__")
+    if not path:
+        raise ManifestError("frozen firmware: no files to verify")
+    parts = path.rsplit("/", 2)
+    return parts[0] if len(parts) == 3 else "."
+
+
 def load(root):
     try:
         with open(root + "/" + NAME) as f:

@@ -86,15 +86,6 @@ def flash_root_default(board=None):
     return storage.mount(flash, MOUNT)[0]
 
 
-def firmware_root():
-    """The folder holding pumpside/ (and manifest.json): where this firmware runs from."""
-    path = getattr(manifest, "__file__", None)
-    if not path:
-        raise manifest.ManifestError("frozen firmware: no files to verify")
-    parts = path.rsplit("/", 2)
-    return parts[0] if len(parts) == 3 else "."
-
-
 def _now(now):
     if now is None:
         import time
@@ -132,7 +123,7 @@ def info(board=None, config_path=None, flash_root=None, capacity=None, fw_root=N
         res = {"ok": True, "version": manifest.VERSION, "software_id": None,
                "manifest_ok": False}
         try:
-            res["software_id"] = manifest.verify(fw_root or firmware_root())["software_id"]
+            res["software_id"] = manifest.verify(fw_root or manifest.own_root())["software_id"]
             res["manifest_ok"] = True
         except manifest.ManifestError as e:
             res["manifest_error"] = str(e)
