@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 
-from . import config, dispenser, hal, journal, log, meter, prompts, storage
+from . import config, dispenser, hal, journal, log, manifest, meter, prompts, storage
 from . import record as rec
 from .compat import mem_free, print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
 
@@ -46,6 +46,9 @@ class Pump:
         self.link = None  # the station link (link.Link) when station_addr is set
         self.prices_version = 0  # of the station's price table this pump sells at
         self.suspended = False  # the station closed the pump to new sales
+        self.software_id = ""  # from the verified manifest, shown on demand (key I)
+        self.events = None  # the metrology event log (events.EventLog), its counter shown
+        self.note_value = ""  # the note's last line
 
     # -- keypad --------------------------------------------------------------------
     def key(self, k, now):
@@ -58,10 +61,14 @@ class Pump:
         if k == "R" and self.entry is None and self.last is not None:
             self._recall = True  # show the last sale again (metrology)
             self.note_until = ticks_add(now, self.cfg.done_show_ms or _NOTE_MS)
+        elif k == "I" and self.entry is None and state in (dispenser.IDLE, dispenser.LOCKED):
+            # software identification on demand; never over a delivery's figures
+            self._note("software_id", now, manifest.VERSION + " " + self.software_id)
         elif self.entry is not None:
             self._entry_key(k, now)
-        elif state == dispenser.LOCKED:
-            if k == "S":
+        elif state == dispenser.LOCKED or (k == "S" and state == dispenser.IDLE
+                                           and self.desk is None):
+            if k == "S":  # service: clears a lock, shows the event counter
                 self.entry, self.digits = "S", ""
         elif self.desk is not None:
             self.desk.key(k, now)  # the card sale owns the keypad: PIN, preset, cancel
@@ -272,16 +279,23 @@ class Pump:
 
     def _service(self, digits, now):
         if _same(digits, self.cfg.service_pin):
+            ev = self.events
+            counter = "events %d/%d" % (ev.count, ev.capacity) if ev else "events -"
+            if self.core.state != dispenser.LOCKED:
+                self._note("service", now, counter)
+                log.event("service", {"events": ev.count if ev else None})
+                return
             self.core.clear_lock(now)
-            self._note("unlocked", now)
+            self._note("unlocked", now, counter)
             log.event("unlocked")
             self._journal_event(journal.EV_UNLOCK)
         else:
             self._note("wrong_pin", now)
             log.event("service_pin_refused")
 
-    def _note(self, key, now):
+    def _note(self, key, now, value=""):
         self.note = key
+        self.note_value = value
         self.note_until = ticks_add(now, _NOTE_MS)
 
     # -- dispenser ticks -----------------------------------------------------------
@@ -411,7 +425,7 @@ class Pump:
             return [head] + prompts.lines("last_sale") + [_volume_amount(last["ml"],
                                                                         last["amount"])]
         if self.note and ticks_diff(self.note_until, now) > 0:
-            return [head] + prompts.lines(self.note) + [""]
+            return [head] + prompts.lines(self.note) + [self.note_value]
         state = core.state
         if self.entry == "S":
             return [head] + prompts.lines("service_pin") + ["*" * len(self.digits)]
@@ -529,10 +543,29 @@ class _RefuseAll:
         return True
 
 
-def main(board):
+def open_events(journal_root):
+    """The metrology event log beside the journal; a broken chain is logged and shown in
+    service info (legal changes are refused), it does not close the pump."""
+    from .events import EventLog
+
+    ev = EventLog(journal_root.rsplit("/", 1)[0] + "/events")
+    damaged = ev.open()
+    if damaged:
+        log.event("events_damaged", {"damaged": [list(d) for d in damaged]})
+    if ev.torn:
+        log.event("events_torn", {"why": ev.torn, "count": ev.count})
+    return ev
+
+
+def main(board, software_id=None):
+    """Run the pump. `software_id`: boot.py verified the manifest before importing this;
+    without it the files are verified here (the software must match its manifest before
+    anything sells, DOMAIN.md §3)."""
     hal.check(board)
     safe_outputs(board)
     try:
+        if software_id is None:
+            software_id = manifest.verify(manifest.own_root())["software_id"]
         cfg = config.load(board.config_path)
         desk_class = None
         if cfg.sale_mode == "card":
@@ -546,18 +579,25 @@ def main(board):
                 raise config.ConfigError("station_addr", "needs terminal_id and terminal_key")
             from .link import Link as link_class
         jr = open_journal(board, cfg)
-    except (config.ConfigError, storage.StorageError, rec.RecordError, OSError) as e:
+        ev = open_events(jr.root)
+    except (manifest.ManifestError, config.ConfigError, storage.StorageError, rec.RecordError,
+            OSError) as e:
         log.event("closed", {"why": str(e)})
         asyncio.run(_closed(board, str(e)))
         return
     pump = Pump(board, cfg, jr)
+    pump.software_id = software_id
+    pump.events = ev
     pump.load_prices()
     if desk_class is not None:
         pump.desk = desk_class(pump, open_hotlist(jr.root))
         pump.desk.start()
     if link_class is not None:
-        pump.link = link_class(jr, cfg, board.clock, pump)
-    log.event("boot", {"board": board.name, "config": cfg.as_dict(), "heap_free": mem_free()})
+        pump.link = link_class(jr, cfg, board.clock, pump, software_id)
+    log.event("boot", {"board": board.name, "version": manifest.VERSION,
+                       "software_id": software_id, "events": ev.count,
+                       "events_chain_ok": ev.chain_ok, "config": cfg.as_dict(),
+                       "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())
     except Exception as e:  # never leave the valves open behind a crash

@@ -11,11 +11,11 @@ goes on within the journal's limits; online, the backlog drains.
 import asyncio
 import os
 
-from . import log, protocol
+from . import log, manifest, protocol
 from . import record as rec
 from .compat import sleep_ms, ticks_diff, ticks_ms
 
-FIRMWARE = "pumpside-0.4"
+FIRMWARE = manifest.VERSION
 BATCH = 8  # records per SALES frame: ~400 B of compact JSON each; the frame is built a
 # few times over in RAM (JSON, bytes, HMAC input), so a batch stays small beside the card
 # sale (a 24-record frame ran out of heap in the network campaign)
@@ -34,8 +34,9 @@ def _jitter(ms):
 
 
 class Link:
-    def __init__(self, journal, cfg, clock, pump=None):
+    def __init__(self, journal, cfg, clock, pump=None, software_id=""):
         self.pump = pump  # applies downloads: prices, hotlist
+        self.software_id = software_id  # of the verified manifest, told on hello
         self.journal = journal
         self.cfg = cfg
         self.clock = clock
@@ -74,7 +75,8 @@ class Link:
             jr = self.journal
             await self._send(writer, session, protocol.HELLO, {
                 "terminal": self.cfg.terminal_id, "nonce": nonce.hex(),
-                "firmware": FIRMWARE, "software_id": "", "journal_seq": jr.next_seq - 1,
+                "firmware": FIRMWARE, "software_id": self.software_id,
+                "journal_seq": jr.next_seq - 1,
                 "prices_version": self.pump.prices_version if self.pump else 0,
                 "hotlist_version": self.pump.hotlist_version() if self.pump else 0})
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)

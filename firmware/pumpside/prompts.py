@@ -13,6 +13,8 @@ MSG = {
     "service_pin": ("请输入维护密码", "Service PIN, E to confirm"),
     "wrong_pin": ("密码错误", "Wrong PIN"),
     "unlocked": ("油枪已解锁", "Pump unlocked"),
+    "service": ("维护模式", "Service mode"),
+    "software_id": ("软件版本 标识", "Software version, id"),
     "refused": ("预置无效", "Preset refused"),
     "last_sale": ("上笔交易", "Last sale"),
     "power": ("电源故障", "Power failure"),

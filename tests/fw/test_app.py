@@ -178,3 +178,64 @@ def test_journal_write_failure_closes_the_pump_and_says_why():
     assert lines[1:3] == ["暂停服务", "Pump closed"]
     _keys(pump, "V100E")  # no new sale while closed
     assert pump.journal.sale_no == 1
+
+
+def test_software_id_on_demand_and_never_over_a_delivery():
+    from pumpside import manifest
+
+    board, pump = _pump()
+    pump.software_id = "0123456789abcdef"
+    _keys(pump, "I")
+    lines = pump.screen(ticks_ms())
+    assert lines[2] == "Software version, id"
+    assert lines[3] == manifest.VERSION + " 0123456789abcdef"
+    _keys(pump, "V100E")
+    _keys(pump, "I")
+    assert pump.screen(ticks_ms())[2] == "Lift the nozzle"
+
+
+def test_service_pin_shows_the_event_counter():
+    from pumpside import events
+
+    board, pump = _pump()
+    root = tmpdir()
+    _DIRS.append(root)
+    pump.events = app.open_events(root + "/journal")
+    pump.events.append(1795000000, "t1", "k_factor", 100000, 99502)
+    _keys(pump, "S2468E")  # idle: service mode, nothing to unlock
+    lines = pump.screen(ticks_ms())
+    assert lines[2] == "Service mode" and lines[3] == "events 1/%d" % events.CAPACITY
+    pump.core._lock(dispenser.STOP_UNAUTHORIZED)
+    _keys(pump, "S2468E")
+    lines = pump.screen(ticks_ms())
+    assert pump.core.state == dispenser.IDLE
+    assert lines[2] == "Pump unlocked" and lines[3].startswith("events 1/")
+
+
+def test_firmware_that_does_not_match_its_manifest_keeps_the_pump_closed():
+    import os
+
+    from pumpside import manifest
+
+    tree = tmpdir()
+    _DIRS.append(tree)
+    os.mkdir(tree + "/pumpside")
+    with open(tree + "/pumpside/meter.py", "w") as f:
+        f.write("K = 1\n")
+    with open(tree + "/" + manifest.NAME, "w") as f:
+        f.write(json.dumps(manifest.make({"pumpside/meter.py": "00" * 32})))
+    why = []
+
+    async def closed(board, text):
+        why.append(text)
+
+    own_root, app_closed = manifest.own_root, app._closed
+    manifest.own_root = lambda: tree
+    app._closed = closed
+    try:
+        board = FakeBoard()
+        app.main(board)
+    finally:
+        manifest.own_root, app._closed = own_root, app_closed
+    assert why and "pumpside/meter.py" in why[0], why
+    assert board.valve_log == [(False, False)] and board.motor_log == [False]
