@@ -139,7 +139,7 @@ class CardDesk:
         if name == "unlock_grey":
             return self._unlock(action[1], now)
         if name == "print":
-            self._print()
+            self._print(action[1])
             return None
         return None  # "release": the customer takes the card
 
@@ -323,7 +323,7 @@ class CardDesk:
             return self.sale.escaped(now)
         self._clear_tac()
         self.bill = bill
-        return self.sale.settled(tac, balance, now)
+        return self.sale.settled(tac, balance, now, amount)
 
     def _debit(self, asn8, ctc, amount, ttc, dt):
         gmac = self.psam.gmac(asn8, ctc, amount)
@@ -359,15 +359,14 @@ class CardDesk:
         self._clear_tac()
         self.bill = bill
         self.list_price = bill["price"]
-        return self.sale.settled(tac, balance, now)
+        return self.sale.settled(tac, balance, now, amount)
 
-    def _print(self):
+    def _print(self, points):
         bill = self.bill
         if bill is None:
             return
         dt = grey_lock.bcd_datetime(bill["time"])
-        text = receipt.lines(bill, self.cfg.station, dt, self.list_price,
-                             points=bill["amount"] // 100)
+        text = receipt.lines(bill, self.cfg.station, dt, self.list_price, points=points)
         try:
             self.board.printer.write(receipt.escpos(text))
         except OSError as e:
@@ -395,7 +394,9 @@ class CardDesk:
             unit = " L" if key == "enter_volume" else ""
             return key, meter.fmt_fixed(detail or 0, 2) + unit
         if key == "take_receipt" and detail is not None:
-            return key, "余额 Balance " + meter.fmt_fixed(detail, 2)
+            balance, points = detail
+            line = "余额 Balance " + meter.fmt_fixed(balance, 2)
+            return key, line if points is None else line + " 积分 Points %d" % points
         if key == "choose_preset" and self.info:
             return key, "余额 Balance " + meter.fmt_fixed(self.info["balance"], 2)
         return key, ""

@@ -47,6 +47,8 @@ FIELDS = {
     "min_sale_amount": (int, 100, 1, 10000000),  # a card balance below this is refused
     "sale_timeout_ms": (int, 60000, 1000, 600000),  # every waiting state of the card sale
     "station": (str, "PUMPSIDE STATION", 1, 32),  # the receipt's heading
+    # loyalty: one point per this many minor units paid (100: one per yuan); 0: no points
+    "points_per_unit": (int, 100, 0, 10000000),
     # discount in percent by the card's price level (EF16): "level:percent,...", e.g. "1:2"
     "level_discounts": (str, "", 0, 64),
     # card issuers this station accepts: 16 hex digits each, comma-separated; empty: any

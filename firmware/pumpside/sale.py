@@ -9,8 +9,8 @@ CPython and MicroPython alike.
 
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
 ("verify_staff", password), ("grey_lock", caps), ("authorize", caps), ("stop",),
-("settle", sale), ("unlock_grey", grey record), ("release",), ("print",). `caps` and
-`sale` are dicts.
+("settle", sale), ("unlock_grey", grey record), ("release",), ("print", points). `caps`
+and `sale` are dicts.
 """
 from . import config, meter
 from .compat import const, ticks_diff
@@ -43,6 +43,15 @@ def discount_for(card, cfg, today):
     levels = config.parse_levels(getattr(cfg, "level_discounts", ""))
     level = levels.get(holder.get("price_level", 0), 0)
     return own if own > level else level
+
+
+def points_for(cfg, amount):
+    """Loyalty points for a sale of `amount` minor units: one per `points_per_unit` paid,
+    whole points only; None when the station gives none (points_per_unit 0)."""
+    per = getattr(cfg, "points_per_unit", 100)
+    if not per:
+        return None
+    return amount // per
 
 
 def discounted_price(price, discount_percent):
@@ -305,11 +314,14 @@ class Sale:
         self._go(SETTLING, now)
         return [("show", "settling", None), ("settle", self.sale)]
 
-    def settled(self, tac, balance_after, now):
+    def settled(self, tac, balance_after, now, amount=0):
+        """The card paid `amount`: its balance and loyalty points on the screen and the
+        receipt."""
         if self.state != SETTLING:
             return []
         self._go(RECEIPT, now)
-        return [("show", "take_receipt", balance_after), ("print",)]
+        points = points_for(self.cfg, amount)
+        return [("show", "take_receipt", (balance_after, points)), ("print", points)]
 
     def refused(self, why, now):
         """The terminal itself will not sell now (offline limits, storage, power)."""

@@ -74,3 +74,10 @@ def test_sale_mode_and_level_discounts_checked():
     assert config.parse(_with(issuers="4341524430303031,1122334455667788")).issuers
     cfg = config.parse(_with(level_discounts="1:2,3:5"))
     assert config.parse_levels(cfg.level_discounts) == {1: 2, 3: 5}
+
+
+def test_points_per_unit():
+    assert config.parse(_with()).points_per_unit == 100
+    assert config.parse(_with(points_per_unit=0)).points_per_unit == 0  # no loyalty
+    e = raises(config.ConfigError, config.parse, _with(points_per_unit=-1))
+    assert e.field == "points_per_unit"

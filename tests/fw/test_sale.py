@@ -61,8 +61,8 @@ def test_whole_sale_in_order():
     s.fuelling(0)
     out = s.delivered({"ml": 20000, "amount": 15180}, 0)
     assert out[-1][0] == "settle" and out[-1][1]["delivery"]["amount"] == 15180
-    out = s.settled(b"TAC!", 4820, 0)
-    assert ("show", "take_receipt", 4820) in out and ("print",) in out
+    out = s.settled(b"TAC!", 4820, 0, 15180)
+    assert ("show", "take_receipt", (4820, 151)) in out and ("print", 151) in out
     assert shown(s.card_taken(0)) == ["thank_you"] and s.state == sale.IDLE
 
 
@@ -308,3 +308,24 @@ def test_a_settle_for_zero_is_not_a_fill():
            entry(900, dt="20261122235959")]
     assert sale.day_use(log, day) == (1, 1500)
     assert sale.day_use([entry(0)], day) == (0, 0)  # cancelled once: no fill used
+
+
+class NoPointsCfg(Cfg):
+    points_per_unit = 0
+
+
+class PointsCfg(Cfg):
+    points_per_unit = 500
+
+
+def test_loyalty_points_follow_the_config():
+    assert sale.points_for(Cfg, 15180) == 151  # default: one per 100 minor units
+    assert sale.points_for(PointsCfg, 15180) == 30 and sale.points_for(PointsCfg, 499) == 0
+    assert sale.points_for(NoPointsCfg, 15180) is None  # no loyalty: no points line
+    s = Sale(NoPointsCfg())
+    to_preset(s)
+    s.key("F", 0)
+    s.locked({"ctc": 1, "ttc": 1}, 0)
+    s.delivered({"ml": 2000, "amount": 1518}, 0)
+    assert s.settled(b"TAC!", 100, 0, 1518) == [("show", "take_receipt", (100, None)),
+                                                ("print", None)]

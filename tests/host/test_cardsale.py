@@ -86,8 +86,13 @@ def test_whole_card_sale_on_the_fake_board():
         bill = r.desk.bill
         assert bill["ml"] == 1000 and bill["amount"] == 759 and bill["tac"] != bytes(4)
         assert r.card.s["balance"] == 50000 - 759 and not r.card.s["grey"]
-        assert "7.59" in r.board.printed.decode("utf-8", "replace")
+        text = r.board.printed.decode("utf-8", "replace")
+        assert "7.59" in text
         assert r.desk.prompt == "take_receipt"
+        # loyalty: one point per 100 minor units paid (the default), on receipt and screen
+        assert [ln for ln in text.splitlines() if ln.startswith("Points")] == [
+            "Points" + " " * 25 + "7"]
+        assert r.desk.screen_value(ticks_ms())[1] == "余额 Balance 492.41 积分 Points 7"
     finally:
         r.close()
 
@@ -280,3 +285,27 @@ def test_one_fill_a_day_is_not_used_up_by_a_cancelled_sale():
         assert r.desk.prompt == "daily_limit"
     finally:
         r.close()
+
+
+def test_no_loyalty_no_points_and_another_rate():
+    for per, want in ((0, None), (250, "3")):
+        cfg = dict(CFG, points_per_unit=per)
+        r = Rig()
+        try:
+            r.pump.cfg = r.desk.cfg = r.desk.sale.cfg = config.parse(json.dumps(cfg))
+            r.board.card_obj = r.card
+            r.step()
+            r.keys("123456E")
+            r.keys("V100E")
+            r.fuel(200)
+            r.step()
+            assert r.desk.bill["amount"] == 759
+            text = r.board.printed.decode("utf-8", "replace")
+            points = [ln.split()[-1] for ln in text.splitlines() if ln.startswith("Points")]
+            screen = r.desk.screen_value(ticks_ms())[1]
+            if want is None:
+                assert points == [] and "Points" not in screen
+            else:
+                assert points == [want] and screen.endswith("Points " + want)
+        finally:
+            r.close()
