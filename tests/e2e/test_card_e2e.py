@@ -180,6 +180,41 @@ def test_cancel_at_each_waiting_state_moves_no_money(make_pump, store):
     assert not card["grey"] and card["balance"] == 50000 and vp.bench.counts() == (0, 0)
 
 
+def test_cancel_at_the_staff_password_and_while_fuelling(make_pump, store):
+    """C at the staff password of a plate-bound card ends the sale with nothing moved; C
+    while fuel flows stops the delivery and the card pays exactly the metered amount."""
+    store.issue("6200000000000043", 50000, plate="A12345", staff_pin="8888")
+    vp = _pump(make_pump, store)
+    vp.insert("6200000000000043")
+    _prompt(vp, "Enter PIN, E to confirm")
+    vp.bench.press(PIN + "E")
+    _prompt(vp, "Staff password, E to confirm")
+    vp.bench.press("88")  # half typed, then cancelled
+    vp.bench.press("C")
+    _prompt(vp, "Cancelled - take your card")
+    _remove(vp)
+    plate = vp.card_state("6200000000000043")
+    assert not plate["grey"] and plate["ctc"] == 0 and plate["balance"] == 50000
+    _to_preset(vp)
+    vp.bench.press("V2000E")  # 20 L, cancelled long before
+    _prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+    vp.bench.press("C")
+    d = vp.wait_event("delivery", 10)
+    vp.bench.hang_up()
+    r = vp.wait_event("receipt", 10)
+    assert d["stop"] == "CANCEL" and d["record"] == "FINAL" and 1000 <= d["ml"] < 20000
+    assert d["amount"] == meter.amount_for_ml(d["ml"], 7590) == r["amount"]
+    assert vp.bench.counts()[0] == d["pulses"]  # the valves shut on C
+    card = vp.card_state(ASN)
+    assert not card["grey"] and card["balance"] == 50000 - d["amount"]
+    assert card["log"][0]["amount"] == d["amount"]
+    _remove(vp)
+    finals = [r for r in _journal(vp) if r["type"] == "FINAL"]
+    assert [f["amount"] for f in finals] == [d["amount"]]
+
+
 def test_wrong_mac2_no_fuel_flows(make_pump, store):
     vp = _pump(make_pump, store)
     store.cards[ASN].wrong_mac2 = True

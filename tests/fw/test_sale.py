@@ -329,3 +329,25 @@ def test_loyalty_points_follow_the_config():
     s.delivered({"ml": 2000, "amount": 1518}, 0)
     assert s.settled(b"TAC!", 100, 0, 1518) == [("show", "take_receipt", (100, None)),
                                                 ("print", None)]
+
+
+def test_preset_and_receipt_time_out():
+    s = Sale(Cfg())
+    to_preset(s)
+    s.key("V", 1000)  # a key restarts the wait
+    s.key("5", 2000)
+    assert s.tick(31999) == [] and s.state == sale.PRESET
+    out = s.tick(32000)
+    assert shown(out) == ["timed_out"] and ("release",) in out and s.state == sale.IDLE
+    assert "grey_lock" not in kinds(out)
+    s = Sale(Cfg())
+    to_preset(s)
+    s.key("F", 0)
+    s.locked({"ctc": 1, "ttc": 1}, 0)
+    s.fuelling(0)
+    s.delivered({"ml": 2000, "amount": 1518}, 0)
+    s.settled(b"TAC!", 500, 100, 1518)
+    assert s.state == sale.RECEIPT
+    assert s.tick(30099) == [] and s.state == sale.RECEIPT
+    out = s.tick(30100)  # the card left in the slot: the receipt screen gives way
+    assert out == [("show", "ready", None)] and s.state == sale.IDLE
