@@ -51,6 +51,8 @@ FIELDS = {
     "points_per_unit": (int, 100, 0, 10000000),
     # discount in percent by the card's price level (EF16): "level:percent,...", e.g. "1:2"
     "level_discounts": (str, "", 0, 64),
+    # discount in percent by the card's type (EF16 byte 0): "type:percent,...", e.g. "4:3"
+    "type_discounts": (str, "", 0, 64),
     # card issuers this station accepts: 16 hex digits each, comma-separated; empty: any
     # card the PSAM's keys work for
     "issuers": (str, "", 0, 170),
@@ -66,15 +68,17 @@ _CHOICES = {"sale_mode": ("card", "attended")}
 _SECRET = ("service_pin", "terminal_key")
 
 
-def parse_levels(text):
-    """{price level: percent} from "level:percent,..." (ConfigError if malformed)."""
+def parse_levels(text, field="level_discounts"):
+    """{price level (or card type): percent} from "level:percent,..." (ConfigError naming
+    `field` if malformed)."""
     out = {}
     for item in text.split(","):
         if not item:
             continue
         level, _, pct = item.partition(":")
         if not (level.isdigit() and pct.isdigit() and int(level) < 256 and int(pct) <= 50):
-            raise ConfigError("level_discounts", "must be level:percent pairs, percent <= 50")
+            raise ConfigError(field, "must be " + field.split("_")[0]
+                              + ":percent pairs, percent <= 50")
         out[int(level)] = int(pct)
     return out
 
@@ -111,8 +115,8 @@ def _check(name, value):
                 raise ConfigError(name, "must be host:port")
         if name in _CHOICES and value not in _CHOICES[name]:
             raise ConfigError(name, "must be one of " + ", ".join(_CHOICES[name]))
-        if name == "level_discounts":
-            parse_levels(value)
+        if name == "level_discounts" or name == "type_discounts":
+            parse_levels(value, name)
         if name == "issuers" and value:
             for item in value.split(","):
                 if len(item) != 16 or any(c not in "0123456789abcdefABCDEF" for c in item):

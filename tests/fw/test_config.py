@@ -81,3 +81,12 @@ def test_points_per_unit():
     assert config.parse(_with(points_per_unit=0)).points_per_unit == 0  # no loyalty
     e = raises(config.ConfigError, config.parse, _with(points_per_unit=-1))
     assert e.field == "points_per_unit"
+
+
+def test_type_discounts_checked_like_level_discounts():
+    for bad in ("1:60", "x:2", "1-2", "300:1"):
+        e = raises(config.ConfigError, config.parse, _with(type_discounts=bad))
+        assert e.field == "type_discounts" and "type:percent" in str(e), bad
+    cfg = config.parse(_with(type_discounts="4:3,1:0"))
+    assert config.parse_levels(cfg.type_discounts, "type_discounts") == {4: 3, 1: 0}
+    assert config.parse(_with()).type_discounts == ""

@@ -351,3 +351,28 @@ def test_preset_and_receipt_time_out():
     assert s.tick(30099) == [] and s.state == sale.RECEIPT
     out = s.tick(30100)  # the card left in the slot: the receipt screen gives way
     assert out == [("show", "ready", None)] and s.state == sale.IDLE
+
+
+class TypeCfg(Cfg):
+    level_discounts = "1:3,2:8"
+    type_discounts = "4:6,2:10"
+
+
+def test_card_type_discount_and_the_larger_discount_wins():
+    def c(discount=0, level=0, card_type=1, expiry="20991231"):
+        d = card(discount=discount)
+        d["holder"].update(discount_expiry=expiry, price_level=level, card_type=card_type)
+        return d
+
+    assert sale.discount_for(c(card_type=4), TypeCfg, TODAY) == 6
+    assert sale.discount_for(c(card_type=4, level=2), TypeCfg, TODAY) == 8  # level wins
+    assert sale.discount_for(c(card_type=4, level=1), TypeCfg, TODAY) == 6  # type wins
+    assert sale.discount_for(c(7, card_type=4, level=1), TypeCfg, TODAY) == 7  # own wins
+    assert sale.discount_for(c(20, card_type=4, expiry="20250101"), TypeCfg, TODAY) == 6
+    assert sale.discount_for(c(card_type=2, level=2), TypeCfg, TODAY) == 10  # never 18
+    assert sale.discount_for(c(card_type=3), TypeCfg, TODAY) == 0
+    assert sale.discount_for(c(card_type=4), LevelCfg, TODAY) == 0  # no type_discounts
+    s = Sale(TypeCfg())
+    to_preset(s, c(card_type=2, level=1))
+    caps = [a for a in s.key("F", 0) if a[0] == "grey_lock"][0][1]
+    assert caps["price"] == sale.discounted_price(7590, 10) == 6831
