@@ -36,6 +36,42 @@ def _cmd_campaign(args):
     return 0
 
 
+def _card_date(text):
+    """A YYYYMMDD calendar date, or None."""
+    import datetime
+
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+def _card_issue_error(args):
+    """Why these `cards issue` options cannot make a card the firmware reads, or None."""
+    start, expiry = _card_date(args.start), _card_date(args.expiry)
+    if expiry is None:
+        return "--expiry must be a date YYYYMMDD, got %r" % args.expiry
+    if start is None:
+        return "--start must be a date YYYYMMDD, got %r" % args.start
+    if start > expiry:
+        return "--start %s must not be after --expiry %s" % (args.start, args.expiry)
+    for name, value, lo, hi in (("--type", args.type, 1, 255),
+                                ("--price-level", args.price_level, 0, 255),
+                                ("--discount", args.discount, 0, 99),
+                                ("--balance", args.balance, 0, 0xFFFFFFFF),
+                                ("--daily-fills", args.daily_fills, 0, 255),
+                                ("--daily-amount", args.daily_amount, 0, 0xFFFFFFFF)):
+        if not lo <= value <= hi:
+            return "%s must be %d to %d, got %d" % (name, lo, hi, value)
+    grades = [g for g in args.grades.split(",") if g] if args.grades else []
+    if len(grades) > 4 or any(len(g) > 2 or not g.isascii() or not g.isalnum()
+                              for g in grades):
+        return "--grades must be at most 4 grades of 1 or 2 letters or digits, e.g. 92,95"
+    return None
+
+
 def _cmd_cards(args):
     from .bench.cards import CardStore
 
@@ -53,11 +89,16 @@ def _cmd_cards(args):
     if not (4 <= len(args.pin) <= 6 and args.pin.isdigit()):
         print("error: --pin must be 4 to 6 digits", file=sys.stderr)
         return 2
+    why = _card_issue_error(args)
+    if why:
+        print("error: " + why, file=sys.stderr)
+        return 2
     grades = [g for g in args.grades.split(",") if g] if args.grades else []
-    store.issue(args.asn, args.balance, pin=args.pin, expiry=args.expiry,
+    store.issue(args.asn, args.balance, pin=args.pin, expiry=args.expiry, start=args.start,
                 card_type=args.type, grades=grades, daily_fills=args.daily_fills,
-                daily_amount=args.daily_amount, discount=args.discount, name=args.name,
-                plate=args.plate, staff_pin=args.staff_pin, status=0 if args.blocked else 1)
+                daily_amount=args.daily_amount, discount=args.discount,
+                price_level=args.price_level, name=args.name, plate=args.plate,
+                staff_pin=args.staff_pin, status=0 if args.blocked else 1)
     print("issued %s with balance %d (PIN not shown)" % (args.asn, args.balance))
     return 0
 
@@ -149,7 +190,10 @@ def build_parser():
     k.add_argument("--balance", type=int, default=100000, help="minor units")
     k.add_argument("--pin", default="123456")
     k.add_argument("--expiry", default="20301231", help="YYYYMMDD")
+    k.add_argument("--start", default="20240101", help="first valid day, YYYYMMDD")
     k.add_argument("--type", type=int, default=1, help="1 user, 4 staff, 6 company")
+    k.add_argument("--price-level", type=int, default=0,
+                   help="price level 0-255 (config level_discounts)")
     k.add_argument("--grades", default="", help="allowed grades, e.g. 92,95")
     k.add_argument("--daily-fills", type=int, default=0)
     k.add_argument("--daily-amount", type=int, default=0)
