@@ -22,6 +22,9 @@ def test_power_cut_campaign(seed):
         assert result.get(key, 0) == 0, (key, result)
     assert result["power_cuts"] >= CUTS
     assert min(result["cuts_warned"], result["cuts_hard"], result["cuts_flash"]) > 0, result
+    # each kind of flash cut happened: a program that never happens, a torn one, an erase
+    kinds = {kind: result["cuts_flash_" + kind] for kind in campaign.FLASH_KINDS}
+    assert min(kinds.values()) > 0 and sum(kinds.values()) == result["cuts_flash"], kinds
     # without the warning a sale may lose the flow since its last completed checkpoint
     assert CHECKPOINT_ML <= result["volume_error_bound_ml"] <= CHECKPOINT_ML + 100
     assert result["volume_error_max_ml"] <= result["volume_error_bound_ml"], result
