@@ -190,3 +190,25 @@ def test_consecutive_pulser_faults_lock_until_a_technician_clears(make_pump):
     vp.wait_event("unlocked", 3)
     d = _sale(vp, "V100E", 10)
     assert d["stop"] == "CAP" and d["ml"] == 1000
+
+
+def test_progress_comes_about_every_progress_ms_of_steady_flow(make_pump):
+    """The steady progress rate, counted in metered fuel rather than timed: at the bench's
+    steady fast flow, a report every progress_ms is flow x progress_ms of fuel apart. The
+    firmware never reports sooner (its own clock gates it); a late tick under load makes
+    one gap longer, so the median gap and the count per litre are what is asserted."""
+    progress_ms = 250
+    vp = make_pump(progress_ms=progress_ms)
+    d = _sale(vp, "V300E")  # 3 L: 4.3 s of fast flow, then 100 ml slow
+    assert d["stop"] == "CAP"
+    fast_ml = 3000 - 100
+    per_report = 40.0 * 1000 / 60 * progress_ms / 1000  # 40 L/min: 167 ml per report
+    seen = [f["ml"] for n, f in vp.seen if n == "progress" and f["state"] == "FUELLING"]
+    assert seen == sorted(seen), seen
+    fast = [ml for ml in seen if 0 < ml < fast_ml]
+    gaps = sorted(b - a for a, b in zip(fast, fast[1:]))
+    median = gaps[len(gaps) // 2]
+    assert 0.8 * per_report <= median <= 1.5 * per_report, (median, gaps)
+    # about fast_ml / per_report reports (17): never more, and not far fewer
+    expected = fast_ml / per_report
+    assert 0.7 * expected <= len(fast) <= expected + 2, (len(fast), fast)
