@@ -1,0 +1,26 @@
+"""`pumpside run --auto` (make run without a terminal): the non-interactive demo runs a
+sale to its end and prints the pump's display and the final volume."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PUMPSIDE = Path(sys.executable).parent / "pumpside"
+
+
+def test_run_auto_sells_two_litres_and_prints_display_and_volume(tmp_path):
+    out = subprocess.run([str(PUMPSIDE), "run", "--auto", "--litres", "2"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("pumpside virtual pump: firmware on the MicroPython unix port")
+    # the display as the firmware drew it (no terminal: one line per screen)
+    screens = [line for line in lines if " | " in line]
+    assert any("Sale complete, thank you" in s and "2.00 L" in s for s in screens), screens
+    assert any("bench truth" in s for s in screens)
+    assert lines[-1].startswith("delivery: 2000 ml, 1518 minor units, stop CAP, pulses 200")
+    assert "Traceback" not in out.stdout + out.stderr
