@@ -156,22 +156,38 @@ def test_truck_preset_at_120_lpm_stops_within_one_pulse_plus_valve_delay(make_pu
     assert 10000 <= truth <= 10000 + one_pulse + during_delay, truth
 
 
-def test_bad_config_keeps_pump_closed_and_says_why(make_pump):
+GOOD_CONFIG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+               "service_pin": "2468"}
+
+
+@pytest.mark.parametrize("config, named", [
+    (dict(GOOD_CONFIG, k_factor=0), "k_factor"),
+    (dict(GOOD_CONFIG, price=0), "price"),
+    (dict(GOOD_CONFIG, slow_lead_ml=-1), "slow_lead_ml"),
+    ({k: v for k, v in GOOD_CONFIG.items() if k != "price"}, "price: missing"),
+    ('{"grade": "92", "price": 7590, "k_factor": ', "not valid JSON"),  # cut short
+], ids=["k_factor_0", "price_0", "slow_lead_negative", "price_missing", "not_json"])
+def test_bad_config_keeps_pump_closed_and_says_why(config, named):
     from pumpside_host.vboard import VirtualPump
 
-    vp = VirtualPump(config={"grade": "92", "price": 7590, "k_factor": 0,
-                             "slow_lead_ml": 100, "service_pin": "2468"})
+    vp = VirtualPump()
     try:
-        vp.start()
+        if isinstance(config, str):
+            vp.write_config(raw=config)
+        else:
+            vp.write_config(config)
+        vp.start(write_config=False)
         closed = vp.wait_event("closed", 10)
-        assert "k_factor" in closed["why"]
+        assert named in closed["why"], closed
         _wait(lambda: vp.bench.display[:2] == ["暂停服务", "Pump closed"], 5, "closed screen")
-        assert "k_factor" in vp.bench.display[2]
+        assert named in vp.bench.display[2]
         vp.bench.press("V500E")
         vp.bench.lift()
         time.sleep(0.5)
+        assert not any(n == "authorized" for n, _ in vp.seen)
         assert all(c[2] in (False, (False, False)) for c in vp.bench.valve_commands())
-        assert vp.bench.truth_ml() == 0
+        assert vp.bench.outputs() == (False, False, False)
+        assert vp.bench.truth_ml() == 0 and vp.bench.counts() == (0, 0)
     finally:
         vp.stop()
 
