@@ -323,3 +323,42 @@ def test_ack_moves_the_counts_as_a_fresh_scan_would():
             assert (jr.unsynced, jr.unsynced_amount, jr.oldest_unsynced) == (
                 fresh.unsynced, fresh.unsynced_amount, fresh.oldest_unsynced), upto
         assert jr.unsynced == 0 and jr.unsynced_amount == 0 and jr.oldest_unsynced == 0
+
+
+def test_record_of_version_zero_is_bad_not_newer():
+    payload = rec.pack_bill(_bill())
+    zero = rec.encode(rec.FINAL, 11, payload, version=0)
+    e = raises(rec.RecordError, rec.decode, zero)
+    assert not isinstance(e, rec.VersionError)  # damage, not a newer firmware's journal
+    assert e.seq == 11 and e.why == "bad version 0"
+    assert rec.decode(rec.encode(rec.FINAL, 11, payload))[1] == 11  # version 1 is good
+
+
+def test_record_of_bad_length_says_so_with_its_seq():
+    payload = rec.pack_bill(_bill())
+    good = rec.encode(rec.FINAL, 12, payload)
+    # the header's length disagrees with the bytes there are
+    e = raises(rec.RecordError, rec.decode, good + b"\x00")
+    assert e.seq == 12 and e.why.startswith("bad length")
+    # sound framing and CRC, but not the length of a FINAL
+    short = rec.encode(rec.FINAL, 13, payload[:-1])
+    e = raises(rec.RecordError, rec.decode, short)
+    assert e.seq == 13 and e.why == "bad length %d for FINAL" % (len(payload) - 1)
+    # a header claiming more than any record holds: refused before reading that far
+    huge = bytearray(good)
+    huge[8:10] = bytes([0xFF, 0xFF])
+    e = raises(rec.RecordError, rec.record_size, bytes(huge))
+    assert e.seq == 12 and e.why == "bad length 65535"
+    assert rec.record_size(good) == len(good)
+
+
+def test_segment_skips_bad_version_and_bad_length_records_keeping_neighbours():
+    payload = rec.pack_bill(_bill())
+    data = (rec.encode(rec.FINAL, 1, payload)
+            + rec.encode(rec.FINAL, 2, payload, version=0)
+            + rec.encode(rec.FINAL, 3, payload)
+            + rec.encode(rec.FINAL, 4, payload[:-1])
+            + rec.encode(rec.FINAL, 5, payload))
+    got = [(r[1], why) for r, why in journal.split_segment(data, 0)]
+    assert got == [(1, None), (2, "bad version 0"), (3, None),
+                   (4, "bad length %d for FINAL" % (len(payload) - 1)), (5, None)]
