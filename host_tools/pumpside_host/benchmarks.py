@@ -31,7 +31,7 @@ from .vboard import (
     micropython_binary,
 )
 
-SALES = 30
+SALES = 100  # x 2 stage events (slow-down, close) per sale: 200 samples for p99
 FIGURE_LINE = re.compile(r"^[a-z0-9_]+: -?[0-9.]+ \S+$")
 
 
@@ -70,15 +70,17 @@ def _kib(size):
 
 
 def control_reaction(sales=SALES):
-    cfg = dict(DEFAULT_CONFIG, slow_lead_ml=300, done_show_ms=0, settle_ms=200)
-    bench = Bench(fast_lpm=120.0, slow_lpm=10.0)
+    """Short truck-flow presets (0.5 L, the last 150 ml slow): each sale crosses two
+    stage thresholds (slow-down, close), so 100 sales give 200 samples."""
+    cfg = dict(DEFAULT_CONFIG, slow_lead_ml=150, done_show_ms=0, settle_ms=150)
+    bench = Bench(fast_lpm=120.0, slow_lpm=20.0)
     inside = []
     t0 = time.monotonic()
     with VirtualPump(config=cfg, bench=bench) as vp:
         heap_figures(vp.wait_event("boot", 10))
         vp.wait_state("IDLE", 10)
         for _ in range(sales):
-            bench.press("V150E")  # 1.5 L at truck flow
+            bench.press("V050E")  # 0.5 L at truck flow
             vp.wait_event("authorized")
             bench.lift()
             d = vp.wait_event("delivery", 30)

@@ -49,3 +49,9 @@ def test_quick_bench_prints_only_figure_lines(capsys):
                  "hotlist_lookup_reads_worst", "hotlist_lookups", "drain_sales_in_ledger"):
         assert want in names, want
     assert len(names) == len(lines), "a figure printed twice"
+    # every sale crosses two stage thresholds (slow-down, close): one sample each, so the
+    # full run's sales give the 200 samples a p99 needs
+    samples = int([line for line in lines if line.startswith("control_reaction_samples:")][0]
+                  .split()[1])
+    assert samples == 2 * benchmarks.QUICK["reaction_sales"]
+    assert 2 * benchmarks.FULL["reaction_sales"] >= 200
