@@ -1,5 +1,6 @@
-# Boot: the board module of this device builds the HAL roles; the app runs on them.
+# Boot: the board module of this device builds the HAL roles; the firmware's files are
+# checked against their manifest (boot.py), then the app runs on them.
 import board
-from pumpside import app
+from pumpside import boot
 
-app.main(board.make())
+boot.run(board)

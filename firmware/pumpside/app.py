@@ -13,6 +13,7 @@ import os
 
 from . import config, dispenser, hal, journal, log, manifest, meter, prompts, storage
 from . import record as rec
+from .boot import closed, safe_outputs
 from .compat import mem_free, print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 _MAX_DIGITS = 6
@@ -305,6 +306,21 @@ class Pump:
         except OSError as e:
             self.close("journal write failed (%s)" % e)
 
+    def interrupted(self):
+        """^C on the USB serial (a technician's mpremote takes the REPL): outputs off and,
+        with a sale in flight, its count checkpointed exactly once the meter is quiet
+        (settle_ms), as on a power-fail warning; the next boot settles the sale."""
+        safe_outputs(self.board)
+        if self.journal.open_sale is None:
+            return
+        count = self.board.pulser.count()
+        quiet = ticks_ms()
+        while ticks_diff(ticks_ms(), quiet) < self.cfg.settle_ms:  # the valves closing
+            now = self.board.pulser.count()
+            if now != count:
+                count, quiet = now, ticks_ms()
+        self._checkpoint(self.core.pulses(count), ticks_ms(), True)
+
     def _checkpoint(self, pulses, now, warned):
         flags = rec.F_WARNED if warned else 0
         ml = meter.ml_for_pulses(pulses, self.cfg.k_factor)
@@ -493,15 +509,6 @@ def _same(a, b):
     return diff == 0
 
 
-def safe_outputs(board):
-    board.motor.set(False)
-    board.valves.set(False, False)
-
-
-async def _closed(board, why):
-    while True:  # stay closed, keep saying why; only a new config (and reboot) opens it
-        board.display.show(prompts.lines("closed") + [why])
-        await sleep_ms(5000)
 
 
 def open_journal(board, cfg):
@@ -583,7 +590,7 @@ def main(board, software_id=None):
     except (manifest.ManifestError, config.ConfigError, storage.StorageError, rec.RecordError,
             OSError) as e:
         log.event("closed", {"why": str(e)})
-        asyncio.run(_closed(board, str(e)))
+        asyncio.run(closed(board, str(e)))
         return
     pump = Pump(board, cfg, jr)
     pump.software_id = software_id
@@ -600,6 +607,10 @@ def main(board, software_id=None):
                        "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())
+    except KeyboardInterrupt:  # ^C on the USB serial: a technician's mpremote takes over
+        pump.interrupted()
+        log.event("interrupted")
+        raise
     except Exception as e:  # never leave the valves open behind a crash
         safe_outputs(board)
         print_exception(e)

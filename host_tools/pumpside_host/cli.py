@@ -8,6 +8,17 @@
   pumpside cards issue|list --store FILE ...     test fuel cards for the bench
   pumpside station serve|terminal-add|sales|price|hotlist --db FILE ...
                                                  the reference station server and its admin
+  pumpside vboard [--dir D]                      a virtual board: its REPL on a pty
+  pumpside flash --port P [--board B]            build, copy what changed, verify, reset
+  pumpside info|reset --port P                   software id, manifest check, config; reboot
+  pumpside provision --port P --terminal-id T --station HOST:PORT --db FILE
+  pumpside config get|set --port P [NAME[=VALUE] ...] [--who W]
+  pumpside calibrate --port P --proved-ml N --metered-ml M --who W
+  pumpside logs --port P [-o FILE]               the metrology event log
+  pumpside journal pull --port P [-o FILE]       the journal's unsynced records
+The service PIN is read from $PUMPSIDE_SERVICE_PIN or asked for; it is never echoed.
+Exit codes: 0 done, 1 refused by the device (the reason is printed), 2 usage or device
+trouble.
 """
 import argparse
 import sys
@@ -223,13 +234,28 @@ def build_parser():
     s.add_argument("--cmd", default="stop",
                    help="command: stop, suspend, resume, lock, unlock, terminate")
     s.set_defaults(func=_cmd_station)
+
+    from .tech import add_commands
+
+    add_commands(sub)
     return p
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "items", None) is not None and not any(
+            e.startswith("-") for e in extra):
+        args.items += extra  # `config set --port P NAME=VALUE`: names after the options
+    elif extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    from .device import DeviceError
+
     try:
         return args.func(args) or 0
+    except DeviceError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

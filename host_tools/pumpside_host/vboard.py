@@ -5,15 +5,20 @@ flash root; the firmware and the sim board, compiled by mpy-cross (build.py) as 
 flashed onto a board, are put on MICROPYPATH. The firmware's console (stdout) is collected
 line by line; `@name {json}` lines are its service-log events.
 """
+import fcntl
 import json
 import os
+import pty
 import queue
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
+import tty
 from pathlib import Path
 
 from .bench import Bench
@@ -51,11 +56,84 @@ def micropython_binary():
     return found
 
 
+class _UsbSerial:
+    """The board's USB serial: a pty whose far end (`path`) the host opens as a serial port
+    (mpremote connect PATH resume ...). It outlives the firmware process: bytes from the
+    host go to the running firmware's console, the console's bytes to the host."""
+
+    def __init__(self):
+        self._master, self._slave = pty.openpty()
+        tty.setraw(self._slave)  # held open: the port stays up between host sessions
+        os.set_blocking(self._master, False)  # a full buffer drops bytes, never blocks
+        self.path = os.ttyname(self._slave)
+        self._fw = None  # the firmware's console (pty master) or None while it boots
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._from_host, daemon=True, name="vpump-usb").start()
+
+    def spawn(self, cmd, cwd, env):
+        """Start the firmware with its console on a terminal of its own, set like a UART:
+        no echo, no line editing, no newline translation; ^C still interrupts (ISIG)."""
+        master, slave = pty.openpty()
+        attrs = termios.tcgetattr(slave)
+        attrs[0] &= ~(termios.ICRNL | termios.IXON)  # iflag
+        attrs[1] &= ~termios.OPOST  # oflag: "\n" stays "\n", as mpremote expects
+        attrs[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)  # lflag, ISIG kept
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+
+        def controlling_tty():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # ^C -> SIGINT -> KeyboardInterrupt
+
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
+                                preexec_fn=controlling_tty)
+        os.close(slave)
+        with self._lock:
+            self._fw = master
+        return proc, master
+
+    def detach(self, fd):
+        with self._lock:
+            if self._fw == fd:
+                self._fw = None
+            os.close(fd)
+
+    def to_host(self, data):
+        try:
+            os.write(self._master, data)
+        except OSError:  # nobody reading and the buffer full: a UART drops it too
+            pass
+
+    def _from_host(self):
+        while not self._closed:
+            r, _, _ = select.select([self._master], [], [], 0.2)
+            if not r:
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except OSError:
+                return
+            with self._lock:
+                if self._fw is not None:
+                    try:
+                        os.write(self._fw, data)
+                    except OSError:
+                        pass
+
+    def close(self):
+        self._closed = True
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 class VirtualPump:
     """A bench and the firmware process. Use as a context manager."""
 
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
-                 echo=False, flash_blocks=256, cards=None):
+                 echo=False, flash_blocks=256, cards=None, repl=False):
         self.bench = bench or Bench()
         if cards is not None:  # a CardStore: its cards can be inserted, a PSAM in the slot
             from .bench.cards import VirtualPsam
@@ -78,6 +156,17 @@ class VirtualPump:
         self.stamps = []  # (monotonic time it arrived, event name)
         self.warned_at = None  # when the last power cut raised the warning
         self.proc = None
+        # repl=True: the board as a technician sees it - the firmware as `pumpside flash`
+        # put it into device_dir, its REPL on a pty (`port`) that mpremote opens like a
+        # USB serial; a reset or crash boots it again
+        self.repl = repl
+        self._usb = None
+        self._killed = False
+        self._flash_fault = None
+
+    @property
+    def port(self):
+        return self._usb.path if self._usb else None
 
     def write_config(self, config=None, raw=None):
         text = raw if raw is not None else json.dumps(self.config if config is None else config)
@@ -88,38 +177,81 @@ class VirtualPump:
             self.bench.start()
         if write_config:
             self.write_config()
+        if self.repl and self._usb is None:
+            self._usb = _UsbSerial()
+        self._flash_fault = flash_fault
+        self._spawn()
+        return self
+
+    def _spawn(self):
         env = dict(os.environ)
-        fw = build("sim")
-        env["MICROPYPATH"] = ".frozen:" + str(fw)
         env["PUMPSIDE_BENCH"] = "127.0.0.1:%d" % self.bench.port
         env["PUMPSIDE_FLASH_BLOCKS"] = str(self.flash_blocks)
         env.pop("PUMPSIDE_FLASH_FAULT", None)
-        if flash_fault:
-            env["PUMPSIDE_FLASH_FAULT"] = flash_fault
-        cmd = [micropython_binary(), "-X", "heapsize=" + self.heapsize,
-               str(fw / "main.py")]
-        self.proc = subprocess.Popen(cmd, cwd=self.device_dir, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True,
-                                        name="vpump-console")
+        if self._flash_fault:
+            env["PUMPSIDE_FLASH_FAULT"] = self._flash_fault
+        cmd = [micropython_binary(), "-X", "heapsize=" + self.heapsize]
+        if not self.repl:
+            fw = build("sim")
+            env["MICROPYPATH"] = ".frozen:" + str(fw)
+            cmd.append(str(fw / "main.py"))
+            self.proc = subprocess.Popen(cmd, cwd=self.device_dir, env=env,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+            source = self.proc.stdout
+        else:
+            # as flashed: the device's root holds main.py and the modules (pumpside flash);
+            # a blank device has no main.py and boots to the REPL
+            env["MICROPYPATH"] = ".frozen:%s:%s/lib" % (self.device_dir, self.device_dir)
+            if (self.device_dir / "main.py").exists():
+                cmd += ["-i", "main.py"]  # the REPL once main.py ends or is interrupted
+            self.proc, source = self._usb.spawn(cmd, self.device_dir, env)
+        self._reader = threading.Thread(target=self._read, args=(self.proc, source),
+                                        daemon=True, name="vpump-console")
         self._reader.start()
-        return self
 
-    def _read(self, proc):
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
-            if self.echo:
-                print(line, flush=True)
-            if line.startswith("@"):
-                name, _, rest = line[1:].partition(" ")
-                try:
-                    fields = json.loads(rest) if rest else {}
-                except ValueError:  # a line cut short by a kill
-                    continue
-                self.seen.append((name, fields))
-                self.stamps.append((time.monotonic(), name))
-                self.events.put((name, fields))
+    def _read(self, proc, source):
+        """The firmware's console: each line to `lines` (and `events` for `@name {json}`);
+        on the USB serial (repl) every byte goes to the host's port as well."""
+        pending = b""
+        while True:
+            try:
+                chunk = source.read1(4096) if hasattr(source, "read1") else os.read(source, 4096)
+            except OSError:  # the pty's far side closed: the process has gone
+                chunk = b""
+            if not chunk:
+                break
+            if self._usb is not None:
+                self._usb.to_host(chunk)
+            pending += chunk
+            *done, pending = pending.split(b"\n")
+            for raw in done:
+                self._line(raw.decode("utf-8", "replace").rstrip("\r"))
+        if pending:
+            self._line(pending.decode("utf-8", "replace").rstrip("\r"))
+        if self._usb is not None and not hasattr(source, "read1"):
+            self._usb.detach(source)
+        proc.wait()
+        if self._usb is not None and not self._killed:
+            # the board reset itself (soft reset, a crash): it boots again, like a board
+            # whose USB serial stays connected
+            time.sleep(0.2)
+            if not self._killed:
+                self._spawn()
+
+    def _line(self, line):
+        self.lines.append(line)
+        if self.echo:
+            print(line, flush=True)
+        if line.startswith("@"):
+            name, _, rest = line[1:].partition(" ")
+            try:
+                fields = json.loads(rest) if rest else {}
+            except ValueError:  # a line cut short by a kill
+                return
+            self.seen.append((name, fields))
+            self.stamps.append((time.monotonic(), name))
+            self.events.put((name, fields))
 
     def wait_event(self, name, timeout=10.0, where=None):
         """The next event called `name` (matching `where`), skipping others."""
@@ -172,11 +304,13 @@ class VirtualPump:
         return None
 
     def kill(self):
+        self._killed = True
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
         if self.proc:
             self.proc.wait(5)
             self._reader.join(5)
+        self._killed = False
 
     def reboot(self, flash_fault=None):
         """Power back on and boot again from the same flash and config."""
@@ -222,6 +356,9 @@ class VirtualPump:
 
     def stop(self):
         self.kill()
+        if self._usb is not None:
+            self._usb.close()
+            self._usb = None
         self.bench.stop()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)

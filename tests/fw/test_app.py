@@ -229,13 +229,21 @@ def test_firmware_that_does_not_match_its_manifest_keeps_the_pump_closed():
     async def closed(board, text):
         why.append(text)
 
-    own_root, app_closed = manifest.own_root, app._closed
+    board = FakeBoard()
+
+    class BoardModule:  # what main.py hands boot.run: the board module
+        @staticmethod
+        def make():
+            return board
+
+    from pumpside import boot
+
+    own_root, boot_closed = manifest.own_root, boot.closed
     manifest.own_root = lambda: tree
-    app._closed = closed
+    boot.closed = closed
     try:
-        board = FakeBoard()
-        app.main(board)
+        boot.run(BoardModule)  # checked before app (or a damaged module) is imported
     finally:
-        manifest.own_root, app._closed = own_root, app_closed
+        manifest.own_root, boot.closed = own_root, boot_closed
     assert why and "pumpside/meter.py" in why[0], why
     assert board.valve_log == [(False, False)] and board.motor_log == [False]

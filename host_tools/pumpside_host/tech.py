@@ -1,0 +1,254 @@
+"""The technician's commands (`pumpside flash|info|provision|config|calibrate|logs|journal`
+and `pumpside vboard`), over the device's USB serial through mpremote's transport
+(device.py). Every change goes through the firmware's own service calls, which validate
+it before anything is written (firmware/pumpside/service.py)."""
+import json
+import os
+import sys
+
+
+def _pin(args):
+    pin = os.environ.get("PUMPSIDE_SERVICE_PIN")
+    if pin is None:
+        import getpass
+
+        pin = getpass.getpass("service PIN: ")
+    return pin
+
+
+def _device(args):
+    from .device import Device
+
+    return Device(args.port)
+
+
+def _refusal(result):
+    field = result.get("field")
+    print("refused: %s%s" % (result.get("error"), " (field %s)" % field if field else ""),
+          file=sys.stderr)
+    return 1
+
+
+def _cmd_vboard(args):
+    """A virtual board to flash and service, its REPL on a pty, until ^C."""
+    import time
+
+    from .vboard import VirtualPump
+
+    os.makedirs(args.dir, exist_ok=True)
+    vp = VirtualPump(device_dir=args.dir, repl=True, echo=args.echo)
+    # a new board gets the bench's default config; a kept one keeps its own
+    vp.start(write_config=not os.path.exists(os.path.join(args.dir, "config.json")))
+    print("virtual board: port %s, files in %s (^C ends it)" % (vp.port, args.dir), flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        vp.stop()
+    return 0
+
+
+def _cmd_flash(args):
+    from .flash import flash
+
+    with _device(args) as dev:
+        report = flash(dev, board=args.board)
+    print("flashed %s: %d files, %d copied, %d removed; software id %s (%s)" % (
+        report["board"], report["files"], len(report["copied"]), len(report["removed"]),
+        report["software_id"], report["version"]))
+    booted = report["booted"]
+    if booted is None:
+        print("the device did not report its boot: check its console", file=sys.stderr)
+        return 2
+    if booted["event"] != "boot":
+        print("the device booted closed: %s" % booted.get("why"), file=sys.stderr)
+        return 1
+    if booted.get("software_id") not in (None, report["software_id"]):
+        print("the device reports software id %s" % booted.get("software_id"), file=sys.stderr)
+        return 1
+    print("booted: software id %s" % booted.get("software_id", report["software_id"]))
+    return 0
+
+
+def _service(args, call, reset=True):
+    with _device(args) as dev:
+        result = dev.service(call)
+        if reset and result.get("ok"):
+            dev.reset()
+    return result
+
+
+def _cmd_reset(args):
+    with _device(args) as dev:
+        booted = dev.reset()
+    if booted is None:
+        print("the device did not report its boot: check its console", file=sys.stderr)
+        return 2
+    if booted["event"] != "boot":
+        print("the device booted closed: %s" % booted.get("why"), file=sys.stderr)
+        return 1
+    print("booted: software id %s" % booted.get("software_id"))
+    return 0
+
+
+def _cmd_info(args):
+    result = _service(args, "info(board)", reset=False)
+    print(json.dumps(result, indent=1, sort_keys=True))
+    return 0 if result.get("ok") and result.get("manifest_ok") else 1
+
+
+def _typed(name, text):
+    """A config value from the command line, typed as config.py's FIELDS says."""
+    from .build import _firmware_module
+
+    fields = _firmware_module("config").FIELDS
+    if name not in fields:
+        raise ValueError("unknown field %s" % name)
+    if fields[name][0] is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("%s must be an integer" % name) from None
+    return text
+
+
+def _cmd_config(args):
+    if args.action == "get":
+        result = _service(args, "config_get(board)", reset=False)
+        if not result.get("ok"):
+            return _refusal(result)
+        values = result.get("config", {})
+        names = args.items or sorted(values)
+        for name in names:
+            if name not in values:
+                print("error: no field %s" % name, file=sys.stderr)
+                return 2
+            print("%s=%s" % (name, json.dumps(values[name])))
+        return 0
+    changes = {}
+    for item in args.items:
+        name, eq, text = item.partition("=")
+        if not eq:
+            print("error: set takes NAME=VALUE", file=sys.stderr)
+            return 2
+        try:
+            changes[name] = _typed(name, text)
+        except ValueError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 2
+    from .build import _firmware_module
+
+    legal = _firmware_module("service").PROTECTED
+    pin = _pin(args) if any(n in legal for n in changes) else None
+    result = _service(args, "config_set(%r, %r, %r, board)" % (changes, pin, args.who))
+    if not result.get("ok"):
+        return _refusal(result)
+    print("set %s; the device restarted with it" % ", ".join(sorted(changes)))
+    return 0
+
+
+def _cmd_provision(args):
+    """Terminal id, station address and a new per-terminal key: generated here, sent to
+    the device once and registered with the station, never printed."""
+    import secrets
+
+    from .station.ledger import Ledger
+
+    key = secrets.token_bytes(32)
+    changes = {"terminal_id": args.terminal_id, "station_addr": args.station,
+               "terminal_key": key.hex()}
+    if args.nozzle:
+        changes["nozzle"] = args.nozzle
+    if args.grade:
+        changes["grade"] = args.grade
+    ledger = Ledger(args.db)  # the station knows the key before the terminal uses it
+    try:
+        ledger.add_terminal(args.terminal_id, key)
+    finally:
+        ledger.close()
+    result = _service(args, "config_set(%r, None, %r, board)" % (changes, args.who))
+    if not result.get("ok"):
+        return _refusal(result)
+    print("provisioned %s for station %s: key sent to the device and the station (not shown)"
+          % (args.terminal_id, args.station))
+    return 0
+
+
+def _cmd_calibrate(args):
+    """K-factor from a proving run: the pump metered `metered_ml` into a proving can that
+    reads `proved_ml`; the device computes the new K-factor in integers and records it."""
+    result = _service(args, "calibrate(%d, %d, %r, %r, board)"
+                      % (args.proved_ml, args.metered_ml, _pin(args), args.who))
+    if not result.get("ok"):
+        return _refusal(result)
+    print("K-factor %s -> %s (proved %d ml, metered %d ml); event %s recorded" % (
+        result["old_k_factor"], result["new_k_factor"], args.proved_ml, args.metered_ml,
+        ",".join(str(n) for n in result.get("events", []))))
+    return 0
+
+
+def _dump(args, call):
+    with _device(args) as dev:
+        items, result = dev.lines("import board\nfrom pumpside import service\nservice."
+                                  + call, timeout=300)
+    if not result.get("ok"):
+        return _refusal(result)
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        for item in items:
+            out.write(json.dumps(item, sort_keys=True) + "\n")
+    finally:
+        if args.output:
+            out.close()
+    print("%d records%s" % (len(items), " to " + args.output if args.output else ""),
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_logs(args):
+    return _dump(args, "events(1, board)")
+
+
+def _cmd_journal(args):
+    return _dump(args, "journal_unsynced(board)")
+
+
+def add_commands(sub):
+    v = sub.add_parser("vboard", help="a virtual board with its REPL on a pty, for mpremote")
+    v.add_argument("--dir", default="run/vboard", help="the device's files (kept)")
+    v.add_argument("--echo", action="store_true", help="print its console too")
+    v.set_defaults(func=_cmd_vboard)
+
+    def device_cmd(name, func, help):
+        d = sub.add_parser(name, help=help)
+        d.add_argument("--port", required=True, help="the device's serial port (/dev/ttyUSB0, "
+                       "or the pty `pumpside vboard` prints)")
+        d.add_argument("--who", default=os.environ.get("USER", "technician"),
+                       help="technician id for the event log")
+        d.set_defaults(func=func)
+        return d
+
+    f = device_cmd("flash", _cmd_flash, "build, copy what changed, verify the hashes, reset")
+    f.add_argument("--board", default="sim", help="boards/<name>: sim, esp32, rp2")
+    device_cmd("reset", _cmd_reset, "restart the firmware (soft reset) and show its boot")
+    device_cmd("info", _cmd_info, "software id, manifest check, config, event counter")
+    pv = device_cmd("provision", _cmd_provision, "terminal id, station, a new terminal key")
+    pv.add_argument("--terminal-id", required=True)
+    pv.add_argument("--station", required=True, help="the station's host:port")
+    pv.add_argument("--db", required=True, help="the station's SQLite file (gets the key)")
+    pv.add_argument("--nozzle", type=int)
+    pv.add_argument("--grade")
+    cf = device_cmd("config", _cmd_config, "read or change the device's parameters")
+    cf.add_argument("action", choices=("get", "set"))
+    cf.add_argument("items", nargs="*", help="get: NAME ...; set: NAME=VALUE ...")
+    cb = device_cmd("calibrate", _cmd_calibrate, "new K-factor from a proving run")
+    cb.add_argument("--proved-ml", type=int, required=True, help="the proving can's reading")
+    cb.add_argument("--metered-ml", type=int, required=True,
+                    help="what the pump showed for the proving run")
+    lg = device_cmd("logs", _cmd_logs, "copy the metrology event log off the device")
+    lg.add_argument("-o", "--output")
+    jp = device_cmd("journal", _cmd_journal, "copy the unsynced journal records off")
+    jp.add_argument("action", choices=("pull",))
+    jp.add_argument("-o", "--output")
