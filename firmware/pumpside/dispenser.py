@@ -44,8 +44,12 @@ STOP_NAMES = {
     STOP_CARD: "CARD",
     STOP_REMOTE: "REMOTE",
 }
-# Pulser faults: real dispenser firmware locks after N of these in a row.
-_PULSER_FAULTS = (STOP_NO_FLOW, STOP_NO_PULSE, STOP_PULSER)
+# Pulser faults: real dispenser firmware locks after N of these in a row. Not NO_PULSE: it
+# comes only after fuel flowed (no pulse at all is NO_FLOW), and flow that stops with the
+# nozzle still out is mostly its automatic shut-off with the customer slow to hang up. It
+# neither counts nor clears the run; a pulser that died mid-delivery shows itself on the
+# next sale as NO_FLOW, which counts.
+_PULSER_FAULTS = (STOP_NO_FLOW, STOP_PULSER)
 # Faults that lock the pump at once: fuel moved that nobody paid for.
 _LOCK_AT_ONCE = (STOP_UNAUTHORIZED, STOP_VALVE_STUCK)
 
@@ -324,7 +328,7 @@ class DispenserCore:
             self.faults += 1
             if self.faults >= cfg.fault_lock_count:
                 self._lock(stop)
-        elif d.pulses > 0:
+        elif d.pulses > 0 and stop != STOP_NO_PULSE:
             self.faults = 0
 
     # -- progress ------------------------------------------------------------------

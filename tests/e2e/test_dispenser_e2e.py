@@ -98,7 +98,8 @@ def test_no_pulse_timeout(make_pump):
     vp.wait_event("progress", 5, lambda f: f["ml"] > 200)
     vp.bench.squeeze(False)  # flow stops, nozzle still lifted
     d = vp.wait_event("delivery", 10)
-    assert d["stop"] == "NO_PULSE" and d["ml"] > 200 and d["fault"] is True
+    # flow stopped after fuel was delivered: the sale ends, but no pulser fault
+    assert d["stop"] == "NO_PULSE" and d["ml"] > 200 and d["fault"] is False
     assert d["pulses"] == vp.bench.counts()[0]
 
 

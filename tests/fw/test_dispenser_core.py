@@ -160,7 +160,39 @@ def test_no_pulse_timeout_while_fuelling():
     hose.run(500)
     hose.trigger = False  # customer lets go and walks away, nozzle still out
     d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_NO_PULSE and d.fault and d.ml > 0
+    assert d.stop == dispenser.STOP_NO_PULSE and not d.fault and d.ml > 0
+    assert core.faults == 0 and core.state == dispenser.IDLE
+
+
+def test_auto_shutoff_then_a_slow_hang_up_is_no_pulser_fault():
+    """Fill-ups whose nozzle clicks off and whose customer waits past no_pulse_timeout
+    before hanging up end NO_PULSE; however many in a row, the pump never locks, and they
+    neither count towards nor clear a run of real pulser faults."""
+    core = make(fault_lock_count=6)
+    hose = Hose(core)
+    for _ in range(8):
+        hose.trigger = True
+        core.authorize(Authorization("92", 7590), hose.now)  # fill-up
+        hose.lifted = True
+        hose.run(300)
+        hose.trigger = False  # the nozzle's auto shut-off; the customer is slow
+        d = hose.until_delivery()
+        hose.lifted = False
+        hose.run(50)
+        assert d.stop == dispenser.STOP_NO_PULSE and d.ml > 0 and not d.fault
+        assert core.state == dispenser.IDLE and core.faults == 0
+    hose.lifted = True
+    hose.trigger = False
+    for _ in range(2):  # two real faults: nozzle out, valves open, not one pulse
+        core.authorize(Authorization("92", 7590, volume_ml=1000), hose.now)
+        assert hose.until_delivery().stop == dispenser.STOP_NO_FLOW
+    assert core.faults == 2
+    hose.trigger = True
+    core.authorize(Authorization("92", 7590, volume_ml=5000), hose.now)
+    hose.run(300)
+    hose.trigger = False
+    assert hose.until_delivery().stop == dispenser.STOP_NO_PULSE
+    assert core.faults == 2  # the run of faults stands
 
 
 def test_lost_pulser_channel_is_a_fault():
