@@ -25,6 +25,7 @@ FIRMWARE = ROOT / "firmware"
 BOARDS = ROOT / "boards"
 BUILD = ROOT / "build" / "mpy"
 SOURCE_ONLY = {"main.py", "boot.py"}  # run by the board as source, never compiled
+HOST_ONLY = {"manifest.py"}  # firmware/manifest.py: the freeze manifest, not a module
 
 
 def mpy_cross_binary():
@@ -42,7 +43,9 @@ def sources(board="sim"):
     the firmware tree at the root, the board's own modules beside it."""
     out = []
     for path in sorted(FIRMWARE.rglob("*.py")):
-        out.append((path.relative_to(FIRMWARE).as_posix(), path))
+        dev = path.relative_to(FIRMWARE).as_posix()
+        if dev not in HOST_ONLY:
+            out.append((dev, path))
     board_dir = BOARDS / board
     if not board_dir.is_dir():
         raise ValueError("no board %r (boards/: %s)" % (

@@ -182,3 +182,13 @@ def test_a_technician_interrupting_a_sale_shuts_the_valves_and_the_sale_is_kept(
     report = [f for name, f in board.seen if name == "journal"][-1]
     assert report["recovered"]["sale"] == 1  # the sale in flight, settled at boot
     assert abs(report["recovered"]["ml"] - truth) <= 10  # exact: one pulse is 10 ml
+
+
+def test_mip_installs_the_firmware_package_from_package_json(board):
+    root = Path(__file__).resolve().parents[2] / "firmware"
+    out = mpremote(board.port, "mip", "install", "--target", "lib", str(root / "package.json"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    # 62 L at 1.259/L: the installed package's own arithmetic, on the board
+    out = mpremote(board.port, "exec", "from pumpside import meter\n"
+                   "print(meter.amount_for_ml(62000, 1259))")
+    assert out.returncode == 0 and out.stdout.split() == ["7806"], out.stdout + out.stderr
