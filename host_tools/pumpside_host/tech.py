@@ -72,11 +72,12 @@ def _cmd_flash(args):
     return 0
 
 
-def _service(args, call, reset=True):
+def _service(args, call):
+    """One service call; then the board is reset, so the firmware (interrupted by the
+    REPL) boots again and sells with whatever changed."""
     with _device(args) as dev:
         result = dev.service(call)
-        if reset and result.get("ok"):
-            dev.reset()
+        dev.reset()
     return result
 
 
@@ -94,7 +95,7 @@ def _cmd_reset(args):
 
 
 def _cmd_info(args):
-    result = _service(args, "info(board)", reset=False)
+    result = _service(args, "info(board)")
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0 if result.get("ok") and result.get("manifest_ok") else 1
 
@@ -116,7 +117,7 @@ def _typed(name, text):
 
 def _cmd_config(args):
     if args.action == "get":
-        result = _service(args, "config_get(board)", reset=False)
+        result = _service(args, "config_get(board)")
         if not result.get("ok"):
             return _refusal(result)
         values = result.get("config", {})
@@ -193,6 +194,7 @@ def _dump(args, call):
     with _device(args) as dev:
         items, result = dev.lines("import board\nfrom pumpside import service\nservice."
                                   + call, timeout=300)
+        dev.reset()
     if not result.get("ok"):
         return _refusal(result)
     out = open(args.output, "w") if args.output else sys.stdout
