@@ -49,8 +49,12 @@ def sources(board="sim"):
     board_dir = BOARDS / board
     if not board_dir.is_dir():
         raise ValueError("no board %r (boards/: %s)" % (
-            board, ", ".join(sorted(p.name for p in BOARDS.iterdir() if p.is_dir()))))
-    for path in sorted(board_dir.glob("*.py")):
+            board, ", ".join(sorted(p.name for p in BOARDS.iterdir()
+                                    if p.is_dir() and p.name != "common"))))
+    # the real boards share their drivers (boards/common); each goes to the device's root
+    # beside board.py, where `import parts` finds it
+    shared = sorted((BOARDS / "common").glob("*.py")) if board != "sim" else []
+    for path in shared + sorted(board_dir.glob("*.py")):
         out.append((path.name, path))
     return out
 

@@ -89,8 +89,15 @@ def test_nothing_runs_at_import(board):
 
 
 @pytest.mark.parametrize("name", SHARED)
-def test_shared_drivers_are_one_file(name):
-    assert (ROOT / "boards/esp32" / name).read_text() == (ROOT / "boards/rp2" / name).read_text()
+def test_shared_drivers_live_once_in_common_and_go_with_every_real_board(name):
+    from pumpside_host.build import sources
+
+    assert (ROOT / "boards/common" / name).is_file()
+    for board in REAL:
+        assert not (ROOT / "boards" / board / name).exists()
+        devs = dict(sources(board))
+        assert devs[name] == ROOT / "boards/common" / name  # flashed beside board.py
+    assert name not in dict(sources("sim"))  # the virtual board needs none of them
 
 
 def test_compile_and_typecheck_are_in_make_test():
@@ -100,3 +107,21 @@ def test_compile_and_typecheck_are_in_make_test():
     assert re.search(r"^typecheck: setup", text, re.M)
     for board in REAL:
         assert (ROOT / "boards" / board / "pyrightconfig.json").exists()
+
+
+@pytest.mark.parametrize("board", REAL)
+def test_a_real_board_builds_with_its_manifest(board):
+    """What `pumpside flash --board B` copies: mpy-cross output, main.py as source, the
+    board's and the shared drivers at the root, manifest.json with every file's hash."""
+    import hashlib
+    import json
+
+    from pumpside_host.build import build
+
+    tree = build(board)
+    manifest = json.loads((tree / "manifest.json").read_text())
+    for name in ("main.py", "board.mpy", "parts.mpy", "cardlink.mpy", "pumpside/meter.mpy"):
+        assert name in manifest["files"], name
+        assert manifest["files"][name] == hashlib.sha256((tree / name).read_bytes()).hexdigest()
+    assert (tree / "board.mpy").read_bytes()[:1] == b"M"  # an .mpy, not source
+    assert len(manifest["software_id"]) == 16
