@@ -50,6 +50,18 @@ def _read(path):
         return None
 
 
+def _names(path):
+    """The names in directory `path`, one at a time (MicroPython's ilistdir; CPython's
+    scandir): never a list of them. OSError if there is no such directory."""
+    if hasattr(os, "ilistdir"):
+        for entry in os.ilistdir(path):
+            yield entry[0]
+    else:
+        with os.scandir(path) as it:
+            for entry in it:
+                yield entry.name
+
+
 def _write(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -102,11 +114,15 @@ def split_segment(data, first_seq):
 
 
 def _resync(data, pos):
-    """The offset of the next record at or after `pos` that decodes, or None."""
-    magic = bytes([rec.MAGIC >> 8, rec.MAGIC & 0xFF])
+    """The offset of the next record at or after `pos` that decodes, or None. `data` may
+    be a memoryview of the scan buffer (no find()): the magic is searched byte by byte."""
+    hi = rec.MAGIC >> 8
+    lo = rec.MAGIC & 0xFF
+    end = len(data) - 1
     while True:
-        pos = data.find(magic, pos)
-        if pos < 0:
+        while pos < end and not (data[pos] == hi and data[pos + 1] == lo):
+            pos += 1
+        if pos >= end:
             return None
         try:
             rec.decode(data[pos:pos + rec.record_size(data, pos)])
@@ -136,12 +152,22 @@ class Journal:
         self._seg_totals = False  # newest segment holds a FINAL or SNAPSHOT
         self._settled_sales = 0  # highest sale number settled in the log
         self.escapes = []  # (seq, bill) of ESCAPE records no UNLOCK has settled yet
+        # One buffer that every segment is read into (open's scan, read, ack), grown once
+        # to a full segment (a sound one never holds more than `segment` records) when a
+        # segment needs it. Opening a journal keeps no per-record or per-segment state and
+        # allocates no per-segment buffer, so a 10,000-sale backlog boots in the same heap
+        # as an empty journal.
+        self._buf = bytearray(4 * rec.MAX_RECORD)
+        self._view = memoryview(self._buf)
+        self._loads = 0  # bumped on each load into _buf: a paused read() sees it reused
+        self._low = 0  # no segment has an index below this
 
     def _path(self, name):
         return self.root + "/" + name
 
     def _segments(self):
-        """(index, name) of every segment file, oldest first."""
+        """(index, name) of every segment file, oldest first (tools and tests: the
+        journal itself walks segment indices and never holds a list of them)."""
         found = []
         for name in os.listdir(self.root):
             index = _segment_index(name)
@@ -150,25 +176,74 @@ class Journal:
         found.sort()
         return found
 
+    def _next_index(self, after):
+        """The lowest segment index above `after`, or None: one pass over the directory,
+        O(1) memory. Only needed where the segments are not contiguous."""
+        best = None
+        for name in _names(self.root):
+            index = _segment_index(name)
+            if index is not None and index > after and (best is None or index < best):
+                best = index
+        return best
+
+    def _load_segment(self, index):
+        """Segment `index` read into the scan buffer (a memoryview of its bytes), or None
+        if there is no such file. Only a damaged file can be longer than the buffer: that
+        one is read whole."""
+        try:
+            f = open(self._path("j%04x" % index), "rb")
+        except OSError:
+            return None
+        self._loads += 1
+        with f:
+            n = f.readinto(self._buf) or 0
+            if n < len(self._buf):
+                return self._view[:n]
+            size = f.seek(0, 2)
+            f.seek(0)
+            if size > self.segment * rec.MAX_RECORD:  # only a damaged file is this long
+                return f.read()
+            if size > n:
+                self._view = self._buf = None  # the small one goes before the full one comes
+                self._buf = bytearray(self.segment * rec.MAX_RECORD)
+                self._view = memoryview(self._buf)
+                n = f.readinto(self._buf) or 0
+            return self._view[:n]
+
     # -- opening ----------------------------------------------------------------------
     def open(self):
         """Scan and verify everything; raise VersionError before writing a byte."""
-        try:
-            names = os.listdir(self.root)
-        except OSError:
-            names = None
         self.corrupt = []
-        if names is None:
+        # one pass over the directory keeps only the lowest and highest segment index
+        # (not a list of names: a 10,000-sale backlog is 313 segments)
+        low = high = None
+        names = []  # of the in-flight files that exist
+        try:
+            for name in _names(self.root):
+                index = _segment_index(name)
+                if index is not None:
+                    low = index if low is None or index < low else low
+                    high = index if high is None or index > high else high
+                elif name in ("ack", "sale", "cp"):
+                    names.append(name)
+                elif name[0] == "j":
+                    self.corrupt.append((None, "stray file " + name))
+        except OSError:
             os.mkdir(self.root)
-            names = []
         ack = self._load("ack", rec.ACK, names)
         if ack:
             self.ack_seq = rec.unpack_ack(ack[2])[0]
         sale = self._load("sale", rec.AUTHORIZED, names)
         cp = self._load("cp", rec.CHECKPOINT, names)
-        for name in sorted(names):
-            if name[0] == "j":
-                self._scan(name)
+        self._low = low or 0
+        index = low
+        while index is not None and index <= high:
+            data = self._load_segment(index)
+            if data is None:  # a gap: find the next one
+                index = self._next_index(index)
+                continue
+            self._scan(index, data)
+            index += 1
         if sale:
             bill = rec.unpack_bill(sale[2])
             self._sale_seen(bill)
@@ -196,14 +271,9 @@ class Journal:
             return None
         return got
 
-    def _scan(self, name):
-        index = _segment_index(name)
-        if index is None:
-            self.corrupt.append((None, "stray file " + name))
-            return
+    def _scan(self, index, data):
         first = index * self.segment
         self._seg_totals = False
-        data = _read(self._path(name)) or b""
         for got, why in split_segment(data, first):
             seq = got[1]
             if why is not None and not first <= seq < first + self.segment:
@@ -295,9 +365,9 @@ class Journal:
         the totalizers after it; `card` adds the card fields (tac, gmac, balance after).
         Returns the bill."""
         bill = dict(self.open_sale)
-        if card:
-            bill.update(card)
         bill["time"] = time
+        if card:
+            bill.update(card)  # a card sale's bill has its debit's time (the TAC's)
         bill["pulses"] = pulses
         bill["ml"] = ml
         bill["amount"] = amount
@@ -394,9 +464,9 @@ class Journal:
         for seq, _bill in self.escapes:
             if seq <= keep:
                 keep = seq - 1
-        doomed = [n for i, n in self._segments() if i != newest and
-                  (i + 1) * self.segment - 1 <= keep]
-        if not doomed:
+        # segments self._low .. last, none of them the newest, go (walked by index: no list)
+        last = min((keep + 1) // self.segment - 1, newest - 1)
+        if last < self._low:
             return 0
         if not self._seg_totals and self.last is not None:
             # totals and the last sale must outlive the records that carried them
@@ -405,20 +475,46 @@ class Journal:
             snap["total_amount"] = self.totals.amount
             self._log(rec.SNAPSHOT, rec.pack_bill(snap, self.ack_seq))
             self._seg_totals = True
-        for name in doomed:
-            os.remove(self._path(name))
-        return len(doomed)
+        removed = 0
+        for index in range(self._low, last + 1):
+            try:
+                os.remove(self._path("j%04x" % index))
+                removed += 1
+            except OSError:  # a gap
+                pass
+        self._low = last + 1
+        return removed
 
     # -- reading ----------------------------------------------------------------------
     def read(self, after=0):
-        """Yield (seq, type, payload) of every valid log record with seq > after."""
-        for index, name in self._segments():
-            if (index + 1) * self.segment - 1 <= after:
+        """Yield (seq, type, payload) of every valid log record with seq > after.
+
+        Segments are read one at a time into the journal's one scan buffer, from the
+        segment that holds `after + 1`. If the buffer was used by something else while
+        this generator waited at a yield (the link reads a batch, then acks), the segment
+        is read again and the records already yielded are skipped."""
+        index = max(self._low, (after + 1) // self.segment)
+        last = (self.next_seq - 1) // self.segment
+        done = after
+        while index is not None and index <= last:
+            data = self._load_segment(index)
+            if data is None:
+                index = self._next_index(index)
                 continue
-            data = _read(self._path(name)) or b""
-            for got, why in split_segment(data, index * self.segment):
-                if why is None and got[1] > after:
-                    yield got[1], got[0], got[2]
+            token = self._loads
+            again = True
+            while again:
+                again = False
+                for got, why in split_segment(data, index * self.segment):
+                    if why is None and got[1] > done:
+                        done = got[1]
+                        yield got[1], got[0], bytes(got[2])
+                        if self._loads != token:
+                            data = self._load_segment(index)
+                            token = self._loads
+                            again = data is not None
+                            break
+            index += 1
 
     # -- limits -----------------------------------------------------------------------
     def refusal(self, cfg, now, free_blocks):
