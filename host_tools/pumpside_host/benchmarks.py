@@ -14,6 +14,7 @@ runs every figure small - a smoke run of the printing code, not figures to quote
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -193,6 +194,13 @@ def drain(sales=10000):
         raw = json.loads(vp.flash_tool("raw", str(srv.getsockname()[1])).splitlines()[-1])
         th.join(10)
         srv.close()
+        # the same backlog again for the link's heap bench (mp/bench_link.py), as terminal
+        # P2 so the ledger stores it again rather than answering duplicates
+        link_dir = Path(tmp) / "link"
+        link_dir.mkdir()
+        shutil.copy(Path(tmp) / "flash.bin", link_dir / "flash.bin")
+        (link_dir / "config.json").write_text(json.dumps(dict(
+            cfg, terminal_id="P2", terminal_key=ledger.add_terminal("P2").hex())))
         vp.start(write_config=False)
         try:
             boot = vp.wait_event("boot", 60)
@@ -200,6 +208,8 @@ def drain(sales=10000):
             t_up = [t for t, n in vp.stamps if n == "link_up"][0]
             vp.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
             t_done = [t for t, n in vp.stamps if n == "synced"][-1]
+            vp.kill()
+            link_lines = link_heap(link_dir, 4096)
         finally:
             vp.stop()
             station.stop()
@@ -216,6 +226,23 @@ def drain(sales=10000):
     figure("drain_raw_floor_bytes", raw["bytes"], "B")
     figure("drain_raw_floor_s", "%.2f" % (raw["us"] / 1e6), "s")
     figure("drain_vs_raw_ratio", "%.3f" % (rate / raw_rate), "ratio")
+    for line in link_lines:
+        figure_line(line)
+
+
+def link_heap(device_dir, flash_blocks):
+    """mp/bench_link.py in `device_dir` (flash.bin, config.json) at the board's heap: the
+    firmware's Link drains that journal to the station while the live heap is sampled."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ".frozen:%s" % build("sim")
+    env["PUMPSIDE_FLASH_BLOCKS"] = str(flash_blocks)
+    out = subprocess.run([micropython_binary(), "-X", "heapsize=" + BOARD_HEAPSIZE,
+                          str(Path(__file__).parent / "mp" / "bench_link.py"), "config.json"],
+                         cwd=device_dir, env=env, capture_output=True, text=True,
+                         timeout=1200)
+    if out.returncode != 0:
+        raise RuntimeError("bench_link.py failed:\n%s%s" % (out.stdout, out.stderr))
+    return out.stdout.splitlines()
 
 
 FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
