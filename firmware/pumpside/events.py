@@ -113,11 +113,8 @@ class EventLog:
         return self.capacity - self.count
 
     def open(self):
-        """Verify the whole chain; returns the damage found, [(n, why), ...]."""
-        try:
-            os.mkdir(self.root)
-        except OSError:
-            pass  # there already
+        """Verify the whole chain; returns the damage found, [(n, why), ...]. Reads only:
+        the folder is made by the first append, so a boot writes nothing to the flash."""
         self.count, self.head, self.damaged, self.torn = 0, GENESIS, [], None
         self._newline = False
         good_end = 0  # bytes up to the end of the last whole record
@@ -198,6 +195,11 @@ class EventLog:
         line = _line(n, t, who, what, old, new, self.head, h)
         if self._newline:
             line = "\n" + line
+        if n == 1:
+            try:
+                os.mkdir(self.root)
+            except OSError:
+                pass  # there already
         with open(self.path, "ab") as f:  # littlefs: committed whole when closed
             f.write(line.encode())
         self._newline = False

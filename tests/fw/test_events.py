@@ -122,3 +122,16 @@ def test_malformed_events_refused():
         assert log.count == 0
     finally:
         rmtree(root)
+
+
+def test_opening_an_empty_log_writes_nothing_to_the_flash():
+    import os
+
+    root = tmpdir()
+    try:
+        log = _log(root)  # every boot opens it: a pump never calibrated writes nothing
+        assert log.count == 0 and "events" not in os.listdir(root)
+        assert log.append(1795000000, "tech7", "k_factor", 100000, 99502) == 1
+        assert "events" in os.listdir(root)
+    finally:
+        rmtree(root)
