@@ -245,10 +245,117 @@ def link_heap(device_dir, flash_blocks):
     return out.stdout.splitlines()
 
 
+def station_ingest(terminals=32, sales=1000):
+    """The reference station's ingest: `terminals` simulated terminals (asyncio, in a
+    process of their own so they do not share the station's GIL) speak the real protocol
+    (pumpside/protocol.py: CHALLENGE, tagged HELLO, WELCOME) to the real station server
+    and ledger on loopback, each uploading `sales` settled sales in SALES batches of the
+    link's size and waiting for each SALES_ACK, as a draining terminal does. The rate is
+    the sales the ledger holds afterwards over the time from every terminal authenticated
+    to the last ack."""
+    from .station.ledger import Ledger
+    from .station.server import StationThread
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(tmp + "/station.db")
+        keys = [("T%02d" % i, ledger.add_terminal("T%02d" % i).hex())
+                for i in range(terminals)]
+        station = StationThread(ledger).start()
+        try:
+            job = json.dumps({"port": station.port, "terminals": keys, "sales": sales})
+            out = subprocess.run([sys.executable, "-c", "from pumpside_host.benchmarks "
+                                  "import fake_terminals; fake_terminals()"],
+                                 input=job, capture_output=True, text=True, timeout=1200)
+            if out.returncode != 0:
+                raise RuntimeError("fake terminals failed:\n" + out.stdout + out.stderr)
+            res = json.loads(out.stdout.splitlines()[-1])
+        finally:
+            station.stop()
+        stored = len(ledger.sales())
+        ledger.close()
+    figure("station_ingest_terminals", terminals, "count")
+    figure("station_ingest_batch", res["batch"], "records")
+    figure("station_ingest_sales", stored, "count")
+    figure("station_ingest_acked_stored", res["stored"], "count")
+    figure("station_ingest_s", "%.2f" % res["s"], "s")
+    figure("station_ingest_sales_per_s", "%.0f" % (stored / res["s"]), "sales/s")
+
+
+def fake_terminals():
+    """The simulated terminals of station_ingest (stdin: the job as JSON; stdout: the
+    result as JSON). Each one connects and authenticates, all wait for the last, then each
+    uploads its sales in batches, one batch in flight."""
+    import asyncio
+
+    from .vboard import FIRMWARE
+
+    sys.path.insert(0, str(FIRMWARE))
+    from pumpside import meter, protocol
+    from pumpside import record as rec
+    from pumpside.link import BATCH
+
+    job = json.loads(sys.stdin.read())
+
+    def batches(sales):
+        out, batch = [], []
+        for seq in range(1, sales + 1):
+            bill = rec.new_bill()
+            ml = 20000 + seq % 100
+            bill.update(sale=seq, time=1795000000 + seq, nozzle=1, grade="92", price=7590,
+                        mode="V", preset_ml=20000, pulses=ml // 10, ml=ml,
+                        amount=meter.amount_for_ml(ml, 7590), stop=1)
+            batch.append(rec.to_json(seq, rec.FINAL, rec.pack_bill(bill), True))
+            if len(batch) == BATCH:
+                out.append(batch)
+                batch = []
+        return out + ([batch] if batch else [])
+
+    work = batches(job["sales"])  # the same records for each terminal: own ids, own ledger
+    stored = [0]
+
+    async def frame(reader):
+        head = await reader.readexactly(2)
+        return head + await reader.readexactly((head[0] << 8) | head[1])
+
+    async def terminal(tid, key, ready, go):
+        reader, writer = await asyncio.open_connection("127.0.0.1", job["port"])
+        nonce = os.urandom(protocol.NONCE_LEN)
+        session = protocol.terminal_session(bytes.fromhex(key), await frame(reader), nonce)
+        writer.write(session.encode(protocol.HELLO, {
+            "terminal": tid, "nonce": nonce.hex(), "firmware": "bench", "software_id": "",
+            "journal_seq": job["sales"], "prices_version": 0, "hotlist_version": 0}))
+        mtype, _ = session.decode(await frame(reader), protocol.FROM_STATION)
+        assert mtype == protocol.WELCOME, mtype
+        ready.append(tid)
+        if len(ready) == len(job["terminals"]):
+            go.set()
+        await go.wait()
+        for batch in work:
+            writer.write(session.encode(protocol.SALES, {"records": batch}))
+            await writer.drain()
+            mtype, ack = session.decode(await frame(reader), protocol.FROM_STATION)
+            assert mtype == protocol.SALES_ACK, protocol.TYPE_NAMES[mtype]
+            stored[0] += sum(1 for r in ack["results"] if r[1] == "stored")
+        writer.close()
+        return time.monotonic()
+
+    async def main():
+        ready, go = [], asyncio.Event()
+        tasks = [asyncio.create_task(terminal(tid, key, ready, go))
+                 for tid, key in job["terminals"]]
+        await go.wait()
+        t0 = time.monotonic()
+        ends = await asyncio.gather(*tasks)
+        return max(ends) - t0
+
+    took = asyncio.run(main())
+    print(json.dumps({"s": took, "stored": stored[0], "batch": BATCH}))
+
+
 FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
-        "drain_sales": 10000}
+        "drain_sales": 10000, "ingest_sales": 1000}
 QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
-         "drain_sales": 16}
+         "drain_sales": 16, "ingest_sales": 16}
 
 
 def main(quick=None):
@@ -271,6 +378,7 @@ def main(quick=None):
     figure("control_reaction_wall_s", "%.1f" % took, "s")
     card_sales(size["card_sales"])
     drain(size["drain_sales"])
+    station_ingest(32, size["ingest_sales"])
     figure("bench_wall_s", "%.1f" % (time.monotonic() - t0), "s")
     return 0
 

@@ -48,7 +48,8 @@ def test_quick_bench_prints_only_figure_lines(capsys):
                  "journal_commit_us_p50", "journal_commit_us_p99", "firmware_heap_size",
                  "hotlist_lookup_reads_worst", "hotlist_lookups", "drain_sales_in_ledger",
                  "drain_sales_per_s", "drain_vs_raw_ratio",
-                 "firmware_heap_free_after_boot_drain_backlog", "link_heap_peak_bytes"):
+                 "firmware_heap_free_after_boot_drain_backlog", "link_heap_peak_bytes",
+                 "station_ingest_sales_per_s", "station_ingest_sales"):
         assert want in names, want
     assert len(names) == len(lines), "a figure printed twice"
     # every sale crosses two stage thresholds (slow-down, close): one sample each, so the
