@@ -57,6 +57,8 @@ def test_a_person_buys_fuel_with_a_card(tmp_path):
 
     try:
         text = asyncio.run(play())
+    except AssertionError as e:
+        raise AssertionError("%s; console tail:\n%s" % (e, "\n".join(vp.lines[-25:]))) from None
     finally:
         stop_pump(vp)
     assert "5.00 L" in text and "37.95" in text and "6200********0001" in text
