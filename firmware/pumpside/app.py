@@ -50,6 +50,7 @@ class Pump:
         self.software_id = ""  # from the verified manifest, shown on demand (key I)
         self.events = None  # the metrology event log (events.EventLog), its counter shown
         self.note_value = ""  # the note's last line
+        self._new_hotlist = None  # a full list staged to replace a damaged one
 
     # -- keypad --------------------------------------------------------------------
     def key(self, k, now):
@@ -186,19 +187,50 @@ class Pump:
         return True, ""
 
     def hotlist_version(self):
-        hl = self.desk.hotlist if self.desk is not None else None
-        return getattr(hl, "version", 0)
+        """The hotlist version this pump holds; None when it keeps no hotlist (attended:
+        the station then sends none)."""
+        if self.desk is None:
+            return None
+        return getattr(self.desk.hotlist, "version", 0)  # 0: damaged, needs a full list
 
-    def apply_hotlist(self, version, asns):
-        """A full hotlist from the station, replaced atomically (base file + rename)."""
+    def hotlist_damaged(self):
+        """The list found damaged at boot (it refuses every card): only a full list
+        replaces it."""
+        return self.desk is not None and not hasattr(self.desk.hotlist, "apply")
+
+    def apply_hotlist(self, from_version, to_version, add, remove):
+        """A hotlist delta from the station (card numbers as 8 bytes), all or nothing."""
         hl = self.desk.hotlist if self.desk is not None else None
-        if not hasattr(hl, "full"):
-            return False, "no hotlist here"
+        if not hasattr(hl, "apply"):
+            return False, "hotlist damaged: a full list is needed"
         try:
-            hl.full(version, sorted(bytes.fromhex(a) for a in asns))
+            hl.apply(from_version, to_version, add, remove)
+        except (OSError, ValueError) as e:  # HotlistError is a ValueError
+            return False, str(e)
+        log.event("hotlist", {"version": hl.version, "entries": hl.listed_count(),
+                              "add": len(add), "remove": len(remove)})
+        return True, ""
+
+    def stage_hotlist(self, version, part, more, cards):
+        """One part of a full hotlist: staged beside the list in use, swapped in with the
+        last part (a damaged list is replaced this way too)."""
+        if self.desk is None:
+            return False, "no hotlist here"
+        hl = self.desk.hotlist
+        if not hasattr(hl, "stage"):  # damaged at boot: a new list replaces it
+            from .hotlist import Hotlist
+
+            hl = self._new_hotlist or Hotlist(self.journal.root.rsplit("/", 1)[0] + "/hotlist")
+            self._new_hotlist = hl
+        try:
+            hl.stage(version, cards, part == 0, not more)
         except (OSError, ValueError) as e:
             return False, str(e)
-        log.event("hotlist", {"version": hl.version, "entries": hl.count})
+        if not more:
+            self.desk.hotlist = hl
+            self._new_hotlist = None
+            log.event("hotlist", {"version": hl.version, "entries": hl.listed_count(),
+                                  "full": True})
         return True, ""
 
     def refusal(self):
@@ -541,7 +573,7 @@ def open_hotlist(journal_root):
     except (HotlistError, OSError, ValueError) as e:
         log.event("hotlist_damaged", {"why": str(e)})
         return _RefuseAll()
-    log.event("hotlist", {"version": hl.version, "entries": hl.count})
+    log.event("hotlist", {"version": hl.version, "entries": hl.listed_count()})
     return hl
 
 

@@ -21,7 +21,8 @@ _BASE_LEN = 7
 _DELTA_HDR = ">2sBIIII"  # magic, format, base version, list version, adds, removes
 _DELTA_LEN = 19
 _FORMAT = 1
-COMPACT_AT = 512  # delta entries before they are merged into a new base (4 KB of RAM)
+COMPACT_AT = 512  # delta entries before they are merged into a new base (4 KB of flash,
+# searched by every lookup; applying a delta streams it, RAM is O(the new changes))
 
 
 class HotlistError(ValueError):
@@ -62,14 +63,6 @@ class _Search:
         return False
 
 
-def _read_sorted(f, offset, count):
-    out = []
-    f.seek(offset)
-    for _ in range(count):
-        out.append(f.read(WIDTH))
-    return out
-
-
 class Hotlist:
     def __init__(self, root):
         self.root = root
@@ -82,6 +75,8 @@ class Hotlist:
         self._search = _Search()
         self._base = None
         self._delta = None
+        self._staged = None  # a full list arriving in parts: [version, last card, count]
+        self._shut = False  # an update could not reopen the files (no RAM): see listed()
 
     # -- opening ------------------------------------------------------------------------
     def open(self):
@@ -124,6 +119,13 @@ class Hotlist:
                 d.close()  # stale: merged into the base already
         return self
 
+    def _reopen(self):
+        """After an update: open the files again; if that fails (a fragmented heap has no
+        room for a file buffer) the list stays shut and refuses every card until it can."""
+        self._shut = True
+        self.open()
+        self._shut = False
+
     def close(self):
         for f in (self._base, self._delta):
             if f is not None:
@@ -132,8 +134,15 @@ class Hotlist:
 
     # -- lookup -------------------------------------------------------------------------
     def listed(self, card):
-        """Is this card number hotlisted?"""
+        """Is this card number hotlisted? True also when the list cannot be read (an
+        update that ran out of RAM left it closed, and reopening fails): refuse rather
+        than pass a card that may be listed."""
         key = _asn(card)
+        if self._shut:
+            try:
+                self._reopen()
+            except (OSError, MemoryError, HotlistError):
+                return True
         search = self._search
         search.reads = 0
         found = self._lookup(key)
@@ -174,73 +183,180 @@ class Hotlist:
         os.rename(tmp, self.root + "/base")
         self.open()
 
+    def stage(self, version, cards, first, last):
+        """One part of a full list that arrives in several (the station's frames are
+        small): parts in ascending card order go to base.new; the last part swaps it in
+        (the delta goes first, so a cut between leaves the old base, whose version is
+        still the truth). A part out of order, or one without its first, is refused and
+        the staging dropped; until the swap the list in use is the old one."""
+        tmp = self.root + "/base.new"
+        self.close()  # room for base.new's buffer on a fragmented heap (see apply)
+        try:
+            if first:
+                self._staged = None
+                with open(tmp, "wb") as f:
+                    f.write(struct.pack(_BASE_HDR, b"HL", _FORMAT, version))
+                self._staged = [version, None, 0]
+            st = self._staged
+            if st is None or st[0] != version:
+                raise HotlistError("part of full list %d without its beginning" % version)
+            prev = st[1]
+            with open(tmp, "ab") as f:
+                for card in cards:
+                    key = _key(card)
+                    if prev is not None and key <= prev:
+                        raise HotlistError("full list not in ascending order at entry %d"
+                                           % st[2])
+                    f.write(key)
+                    prev = key
+                    st[2] += 1
+            f = None  # closed: its buffer is garbage now, room for the reopen
+            st[1] = prev
+            if last:
+                self._staged = None
+                try:
+                    os.remove(self.root + "/delta")
+                except OSError:
+                    pass  # none
+                os.rename(tmp, self.root + "/base")
+        except (OSError, HotlistError):
+            self._staged = None
+            raise
+        finally:
+            self._reopen()
+
+    def listed_count(self):
+        """How many cards are listed (base, plus the delta's adds, less its removes)."""
+        return self.count + self.adds - self.removes
+
     def apply(self, from_version, to_version, add=(), remove=()):
-        """Apply a delta from `from_version` to `to_version`, all of it or nothing."""
+        """Apply a delta from `from_version` to `to_version`, all of it or nothing. RAM is
+        O(this delta), not O(the delta file): the file's sorted adds and removes are
+        streamed into the new one (a 512-entry delta read into RAM as bytes objects
+        took ~20 KB, more than a card-sale pump has free)."""
         if from_version != self.version:
             raise HotlistError("delta from version %d, the list is at %d: a full list is "
                                "needed" % (from_version, self.version))
         if to_version <= from_version:
             raise HotlistError("delta goes from version %d to %d" % (from_version, to_version))
-        adds, removes = self._effective()
-        for card in add:
-            key = bytes(_asn(card))
-            if key in removes:
-                removes.remove(key)
-            elif not self._in_base(key) and key not in adds:
-                adds.append(key)
-        for card in remove:
-            key = bytes(_asn(card))
-            if key in adds:
-                adds.remove(key)
-            elif self._in_base(key) and key not in removes:
-                removes.append(key)
-        adds.sort()
-        removes.sort()
-        if len(adds) + len(removes) > COMPACT_AT:
-            self._compact(to_version, adds, removes)
-        else:
-            self._write_delta(to_version, adds, removes)
-
-    def _effective(self):
-        d = self._delta
-        if d is None:
-            return [], []
-        return (_read_sorted(d, _DELTA_LEN, self.adds),
-                _read_sorted(d, _DELTA_LEN + self.adds * WIDTH, self.removes))
-
-    def _write_delta(self, version, adds, removes):
-        tmp = self.root + "/delta.new"
-        with open(tmp, "wb") as f:
-            f.write(struct.pack(_DELTA_HDR, b"HD", _FORMAT, self._base_version, version,
-                                len(adds), len(removes)))
-            for key in adds:
-                f.write(key)
-            for key in removes:
-                f.write(key)
+        adds = sorted(_key(c) for c in add)
+        removes = sorted(_key(c) for c in remove)
+        new_adds = [k for k in adds if not self._in_base(k)]
+        new_removes = [k for k in removes if self._in_base(k)]
+        n_old_adds, n_old_removes = self.adds, self.removes
+        # the open files go first: on a fragmented heap the new files' buffers (~430 B
+        # each on littlefs) find room in the ones just let go
         self.close()
-        os.rename(tmp, self.root + "/delta")
-        self.open()
+        tmp = self.root + "/delta.new"
+        try:
+            d = open(self.root + "/delta", "rb") if n_old_adds + n_old_removes else None
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(bytes(_DELTA_LEN))  # the header goes last, with the counts
+                    n_adds = _write_all(f, _merged(_entries(d, _DELTA_LEN, n_old_adds),
+                                                   new_adds, removes))
+                    # a card in both lists ends removed (removes follow adds)
+                    n_removes = _write_all(f, _merged(
+                        _entries(d, _DELTA_LEN + n_old_adds * WIDTH, n_old_removes),
+                        new_removes, [k for k in adds if k not in removes]))
+                    f.seek(0)
+                    f.write(struct.pack(_DELTA_HDR, b"HD", _FORMAT, self._base_version,
+                                        to_version, n_adds, n_removes))
+            finally:
+                if d is not None:
+                    d.close()
+            d = f = None  # closed: their buffers are garbage now, room for the reopen
+            if n_adds + n_removes > COMPACT_AT:
+                self._compact(tmp, to_version, n_adds, n_removes)
+            else:
+                os.rename(tmp, self.root + "/delta")
+        finally:
+            self._reopen()
 
-    def _compact(self, version, adds, removes):
-        """Stream base + adds - removes into a new base: one pass, O(delta) RAM."""
-        self.full(version, _merge(self._base, self.count, adds, removes))
+    def _compact(self, tmp, version, n_adds, n_removes):
+        """Stream base + the new delta's adds - its removes into a new base, swapped in
+        by rename; the old delta is stale then (its base version is not the base's)."""
+        new = self.root + "/base.new"
+        base = open(self.root + "/base", "rb") if self.count else None
+        try:
+            with open(tmp, "rb") as d, open(new, "wb") as f:
+                f.write(struct.pack(_BASE_HDR, b"HL", _FORMAT, version))
+                _write_all(f, _merge(base, self.count, _entries(d, _DELTA_LEN, n_adds),
+                                     _entries(d, _DELTA_LEN + n_adds * WIDTH, n_removes)))
+        finally:
+            if base is not None:
+                base.close()
+        os.rename(new, self.root + "/base")
+        os.remove(tmp)
+
+
+def _key(card):
+    card = _asn(card)
+    return card if isinstance(card, bytes) else bytes(card)
+
+
+def _entries(f, offset, count):
+    """The `count` sorted entries at `offset` of an open file, read one at a time (two of
+    these may take turns on one file: each seeks to its own place)."""
+    for i in range(count):
+        f.seek(offset + i * WIDTH)
+        yield f.read(WIDTH)
+
+
+def _write_all(f, entries):
+    n = 0
+    for key in entries:
+        f.write(key)
+        n += 1
+    return n
+
+
+def _merged(a, b, minus):
+    """Ascending, each once: the union of the ascending iterable `a` and the ascending
+    list `b`, without the entries of the list `minus`."""
+    bi = 0
+    nb = len(b)
+    last = None
+    for key in a:
+        while bi < nb and b[bi] < key:
+            if b[bi] != last and b[bi] not in minus:
+                last = b[bi]
+                yield last
+            bi += 1
+        if key != last and key not in minus:
+            last = key
+            yield key
+    while bi < nb:
+        if b[bi] != last and b[bi] not in minus:
+            last = b[bi]
+            yield last
+        bi += 1
 
 
 def _merge(base, count, adds, removes):
-    """Sorted base entries, plus the sorted adds, minus the sorted removes."""
-    ai = ri = 0
+    """Sorted base entries, plus the sorted adds, minus the sorted removes (all three
+    streamed: adds and removes are iterables, the base an open file)."""
+    add = _next(adds)
+    rem = _next(removes)
     if base is not None:
         base.seek(_BASE_LEN)
     for _ in range(count):
         entry = base.read(WIDTH)
-        while ai < len(adds) and adds[ai] < entry:
-            yield adds[ai]
-            ai += 1
-        while ri < len(removes) and removes[ri] < entry:
-            ri += 1
-        if ri < len(removes) and removes[ri] == entry:
+        while add is not None and add < entry:
+            yield add
+            add = _next(adds)
+        while rem is not None and rem < entry:
+            rem = _next(removes)
+        if rem is not None and rem == entry:
             continue
         yield entry
-    while ai < len(adds):
-        yield adds[ai]
-        ai += 1
+    while add is not None:
+        yield add
+        add = _next(adds)
+
+
+def _next(it):
+    try:
+        return next(it)
+    except StopIteration:
+        return None

@@ -13,7 +13,7 @@ import os
 
 from . import log, manifest, protocol
 from . import record as rec
-from .compat import sleep_ms, ticks_diff, ticks_ms
+from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms
 
 FIRMWARE = manifest.VERSION
 BATCH = 8  # records per SALES frame: ~400 B of compact JSON each; the frame is built a
@@ -23,6 +23,10 @@ READ_TIMEOUT_S = 10
 BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
 _POLL_MS = 100
+RX_LEN = 1024  # a station frame up to this size is read into one buffer taken at import,
+# while the heap is whole: with the card sale loaded the free heap is ~13 KB in holes of
+# <= ~800 B, where a 1.3 KB bytes object found no room. Larger frames are allocated.
+_RX = bytearray(RX_LEN)
 
 
 class LinkError(Exception):
@@ -134,10 +138,28 @@ class Link:
 
     # -- frames ------------------------------------------------------------------------------
     async def _frame(self, reader):
-        head = await asyncio.wait_for(reader.readexactly(2), self.timeout_s)
-        n = (head[0] << 8) | head[1]
+        """The next whole frame: a memoryview into the receive buffer (valid until the
+        next read) or, beyond RX_LEN, bytes of its own."""
+        buf = memoryview(_RX)
+        await self._fill(reader, buf[:2])
+        n = (_RX[0] << 8) | _RX[1]
         protocol.check_length(n)
-        return head + await asyncio.wait_for(reader.readexactly(n), self.timeout_s)
+        if n + 2 > RX_LEN:
+            return bytes(buf[:2]) + await asyncio.wait_for(reader.readexactly(n),
+                                                           self.timeout_s)
+        await self._fill(reader, buf[2:2 + n])
+        return buf[:2 + n]
+
+    async def _fill(self, reader, mv):
+        if not hasattr(reader, "readinto"):  # CPython's StreamReader (tier-1 tests)
+            mv[:] = await asyncio.wait_for(reader.readexactly(len(mv)), self.timeout_s)
+            return
+        got = 0
+        while got < len(mv):
+            k = await asyncio.wait_for(reader.readinto(mv[got:]), self.timeout_s)
+            if not k:
+                raise LinkError("station closed the connection")
+            got += k
 
     async def _send(self, writer, session, mtype, payload):
         writer.write(session.encode(mtype, payload))
@@ -163,18 +185,68 @@ class Link:
             if mtype not in (protocol.PRICES, protocol.HOTLIST) or writer is None:
                 raise LinkError("expected %s, got %s" % (protocol.TYPE_NAMES[want],
                                                          protocol.TYPE_NAMES[mtype]))
-            ok, why = self._download(mtype, payload)
-            await self._send(writer, session, protocol.REPLY, {
-                "type": protocol.TYPE_NAMES[mtype], "version": payload.get("version"),
-                "ok": ok, "why": why})
+            await self._send(writer, session, protocol.REPLY, self._download(mtype, payload))
 
     def _download(self, mtype, payload):
-        version = payload.get("version")
-        if self.pump is None or not isinstance(version, int):
-            return False, "malformed download"
+        """Apply one download; the REPLY's payload. A well-formed download that cannot
+        be applied is answered ok false; a malformed one ends the session (LinkError)."""
+        pump = self.pump
         if mtype == protocol.PRICES:
-            return self.pump.apply_prices(version, payload.get("grades"))
-        entries = payload.get("full")
-        if not isinstance(entries, list):
-            return False, "malformed hotlist"
-        return self.pump.apply_hotlist(version, entries)
+            version = payload.get("version")
+            if not _int(version):
+                raise LinkError("malformed PRICES")
+            ok, why = pump.apply_prices(version, payload.get("grades")) if pump else \
+                (False, "no pump")
+            return {"type": "PRICES", "version": version, "ok": ok, "why": why}
+        # popped: the parsed strings are garbage once converted, their room free again
+        add = _asns(payload.pop("add", []))
+        remove = _asns(payload.pop("remove", []))
+        if add is None or remove is None:
+            raise LinkError("malformed HOTLIST")
+        reply = {"type": "HOTLIST"}
+        full = "full" in payload  # one part of a full list, staged until its last part
+        if full:
+            version, part, more = payload.get("full"), payload.get("part"), payload.get("more")
+            if not (_int(version) and _int(part) and more in (True, False)) or remove:
+                raise LinkError("malformed HOTLIST")
+            reply["part"] = part
+        else:
+            frm, to = payload.get("from"), payload.get("to")
+            if not (_int(frm) and _int(to)):
+                raise LinkError("malformed HOTLIST")
+        if pump is None:
+            ok, why = False, "no pump"
+        else:
+            try:
+                ok, why = pump.stage_hotlist(version, part, more, add) if full else \
+                    pump.apply_hotlist(frm, to, add, remove)
+            except MemoryError:  # nothing applied (all or nothing): the station retries
+                add = remove = None
+                ok, why = False, "out of memory"
+                log.event("hotlist_retry", {"why": why, "heap_free": mem_free()})
+        reply["version"] = pump.hotlist_version() if pump else None
+        reply["ok"] = ok
+        reply["why"] = why
+        if pump is not None and pump.hotlist_damaged():
+            reply["need_full"] = True  # no delta can mend it
+        return reply
+
+
+MAX_INT = 0x7FFFFFFF  # every count, version and id on the wire fits 31 bits
+MAX_ASNS = 1024  # card numbers in one HOTLIST frame (the station sends 128)
+
+
+def _int(v, lo=0, hi=MAX_INT):
+    return isinstance(v, int) and v is not True and v is not False and lo <= v <= hi
+
+
+def _asns(v):
+    """A list of card numbers as 16 digits -> 8-byte keys, or None when malformed."""
+    if not isinstance(v, list) or len(v) > MAX_ASNS:
+        return None
+    out = []
+    for a in v:
+        if not isinstance(a, str) or len(a) != 16 or not a.isdigit():
+            return None
+        out.append(bytes.fromhex(a))
+    return out

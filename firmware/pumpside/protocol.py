@@ -37,7 +37,8 @@ STATUS = 5  # T->S: {"state" (IFSF), "nozzle", "ml", "amount", "alarm"}
 SALES = 6  # T->S: {"records": [journal records]}, a batch after the ack cursor
 SALES_ACK = 7  # S->T: {"results": [[seq, "stored"|"duplicate"|"rejected", why]], "ack"}
 PRICES = 8  # S->T: {"version", "grades": {grade: price}, "at": time or 0}
-HOTLIST = 9  # S->T: {"from", "to", "add": [asn], "remove": [asn]} or full list
+HOTLIST = 9  # S->T: a delta {"from", "to", "add": [asn], "remove": [asn]} or a part of a
+# full list {"full": version, "part", "more", "add": [asn]}; 32 cards a frame
 PARAMS = 10  # S->T: {"version", "values": {config field: value}}
 COMMAND = 11  # S->T: {"id", "cmd": stop|suspend|resume|lock|unlock|terminate}
 REPLY = 12  # T->S: {"id", "ok", "why"}: the answer to a download or a command
@@ -70,12 +71,16 @@ class ProtocolError(ValueError):
 _BLOCK = 64
 
 
-def hmac_sha256(key, msg):
+def hmac_sha256(key, msg, more=b""):
+    """HMAC-SHA256 of msg followed by more (two parts, so a frame's body is hashed where
+    it lies: no concatenated copy of it on a small heap)."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key + bytes(_BLOCK - len(key))
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
     inner.update(msg)
+    if more:
+        inner.update(more)
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     outer.update(inner.digest())
     return outer.digest()
@@ -97,7 +102,7 @@ def session_key(terminal_key, station_nonce, terminal_nonce):
 
 # -- frames ----------------------------------------------------------------------------
 def _tag(key, direction, body):
-    return hmac_sha256(key, direction + body)[:TAG_LEN]
+    return hmac_sha256(key, direction, body)[:TAG_LEN]
 
 
 def encode(mtype, seq, payload, key=None, direction=TO_STATION):
@@ -131,14 +136,15 @@ def split(buf):
 
 
 def decode(frame, key=None, direction=TO_STATION, allowed=None):
-    """(type, seq, payload dict) of one whole frame, checked: version, known type, tag
-    (unless `key` is None: CHALLENGE only), JSON object. ProtocolError says why not."""
+    """(type, seq, payload dict) of one whole frame (bytes or a memoryview), checked:
+    version, known type, tag (unless `key` is None: CHALLENGE only), JSON object.
+    ProtocolError says why not."""
     if len(frame) < HDR_LEN + TAG_LEN:
         raise ProtocolError("truncated frame (%d bytes)" % len(frame))
     n, version, mtype, seq = struct.unpack(_HDR, frame[:HDR_LEN])
     if n != len(frame) - 2:
         raise ProtocolError("length %d for %d bytes" % (n, len(frame) - 2))
-    body = frame[2:-TAG_LEN]
+    body = memoryview(frame)[2:-TAG_LEN]  # hashed in place, not copied
     if key is not None and not same(_tag(key, direction, body), frame[-TAG_LEN:]):
         raise ProtocolError("bad tag")
     if version != VERSION:
@@ -151,8 +157,12 @@ def decode(frame, key=None, direction=TO_STATION, allowed=None):
 
 
 def _payload(frame):
+    data = frame[HDR_LEN:-TAG_LEN]  # a memoryview stays one (MicroPython parses it)
     try:
-        payload = json.loads(frame[HDR_LEN:-TAG_LEN])
+        try:
+            payload = json.loads(data)
+        except TypeError:  # CPython's json takes no memoryview
+            payload = json.loads(bytes(data))
     except (ValueError, UnicodeError):
         raise ProtocolError("payload is not JSON") from None
     if not isinstance(payload, dict):

@@ -79,15 +79,23 @@ def test_hotlist_push_refuses_the_card_within_a_heartbeat(make_pump, tmp_path):
     store.issue("6200000000000017", 50000)
     ledger = Ledger(str(tmp_path / "station.db"))
     key = ledger.add_terminal("P1")
+    # 1,200 cards listed before the pump first connects: far more than one 16 KB frame
+    # holds (~819), so they go in chunks of 32 over a few beats on one session
+    ledger.hotlist_changes(["63%014d" % i for i in range(1200)], True)
     station = StationThread(ledger, heartbeat_s=1).start()
     vp = make_pump(cards=store, sale_mode="card", station_addr="127.0.0.1:%d" % station.port,
                    terminal_id="P1", terminal_key=key.hex())
     try:
         _wait(lambda: _saw(vp, "link_up"), 10, "the link")
+        vp.wait_event("hotlist", 30, lambda f: f["version"] == 1200 and f["entries"] == 1200)
         ledger.hotlist_change("6200000000000017", True)
-        vp.wait_event("hotlist", 10, lambda f: f["version"] == 1 and f["entries"] == 1)
+        vp.wait_event("hotlist", 10, lambda f: f["version"] == 1201 and f["entries"] == 1201)
         vp.insert("6200000000000017")
         _wait(lambda: vp.bench.display[2:3] == ["Card refused (hotlist)"], 10, "the refusal")
+        vp.bench.remove_card()
+        ledger.hotlist_change("6300000000000005", False)  # a delta takes one off
+        vp.wait_event("hotlist", 10, lambda f: f["version"] == 1202 and f["entries"] == 1200)
+        assert len([n for n, _f in vp.seen if n == "link_up"]) == 1  # the session held
     finally:
         station.stop()
     assert not store.cards["6200000000000017"].s["grey"]

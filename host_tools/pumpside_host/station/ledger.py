@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS prices (
     effective INTEGER NOT NULL, set_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS hotlist (
     asn TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hotlist_log (
+    version INTEGER PRIMARY KEY, asn TEXT NOT NULL, listed INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY AUTOINCREMENT, terminal TEXT NOT NULL, cmd TEXT NOT NULL,
     created INTEGER NOT NULL, done INTEGER, ok INTEGER, why TEXT);
@@ -41,6 +43,9 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
         self.db.executescript(SCHEMA)
+        if self._meta("hotlist_floor") is None:
+            # a store from before the change log: deltas can start at today's version
+            self._set_meta("hotlist_floor", self.hotlist_version())
 
     def close(self):
         self.db.close()
@@ -121,24 +126,75 @@ class Ledger:
         return {"version": version, "grades": grades}
 
     def hotlist_change(self, asn, listed):
-        if len(asn) != 16 or not asn.isdigit():
-            raise ValueError("a card number is 16 digits")
-        version = self.hotlist_version() + 1
-        if listed:
-            self.db.execute("INSERT OR REPLACE INTO hotlist VALUES (?, ?)", (asn, version))
-        else:
-            self.db.execute("DELETE FROM hotlist WHERE asn = ?", (asn,))
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('hotlist_version', ?)",
-                        (version,))
+        """List (or unlist) one card: a new hotlist version, logged so that a terminal
+        can be sent the changes since the version it holds."""
+        return self.hotlist_changes([asn], listed)
+
+    def hotlist_changes(self, asns, listed):
+        """Many cards in one transaction, one version per card (so a delta can be cut
+        into chunks at any version). Returns the new version."""
+        for asn in asns:
+            if not isinstance(asn, str) or len(asn) != 16 or not asn.isdigit():
+                raise ValueError("a card number is 16 digits")
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.hotlist_version()
+            for asn in asns:
+                version += 1
+                if listed:
+                    db.execute("INSERT OR REPLACE INTO hotlist VALUES (?, ?)", (asn, version))
+                else:
+                    db.execute("DELETE FROM hotlist WHERE asn = ?", (asn,))
+                db.execute("INSERT INTO hotlist_log VALUES (?, ?, ?)",
+                           (version, asn, 1 if listed else 0))
+            self._set_meta("hotlist_version", version)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
         return version
 
-    def hotlist(self):
-        return [row[0] for row in self.db.execute("SELECT asn FROM hotlist ORDER BY asn")]
+    def hotlist(self, after="", limit=-1):
+        """The listed cards in ascending order (after `after`, at most `limit`)."""
+        return [row[0] for row in self.db.execute(
+            "SELECT asn FROM hotlist WHERE asn > ? ORDER BY asn LIMIT ?", (after, limit))]
+
+    def hotlist_count(self):
+        return self.db.execute("SELECT COUNT(*) FROM hotlist").fetchone()[0]
 
     def hotlist_version(self):
-        row = self.db.execute("SELECT value FROM meta WHERE name = 'hotlist_version'"
-                              ).fetchone()
-        return row[0] if row else 0
+        return self._meta("hotlist_version") or 0
+
+    def hotlist_delta(self, since, limit):
+        """(to, add, remove): the changes after version `since` up to the version `to`,
+        at most `limit` of them, each card once (its last change wins); None when a
+        delta cannot start there (the log does not reach back, or the terminal's version
+        is not one this station issued): then the terminal needs the full list."""
+        current = self.hotlist_version()
+        if since > current or since < (self._meta("hotlist_floor") or 0):
+            return None
+        rows = self.db.execute("SELECT version, asn, listed FROM hotlist_log WHERE version > ?"
+                               " ORDER BY version LIMIT ?", (since, limit)).fetchall()
+        if not rows:
+            return current, [], []
+        last = {}
+        for _version, asn, listed in rows:
+            last[asn] = listed
+        to = rows[-1][0] if len(rows) == limit else current
+        return (to, sorted(a for a, listed in last.items() if listed),
+                sorted(a for a, listed in last.items() if not listed))
+
+    def hotlist_changes_since(self, since):
+        return self.db.execute("SELECT COUNT(*) FROM hotlist_log WHERE version > ?",
+                               (since,)).fetchone()[0]
+
+    def _meta(self, name):
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, name, value):
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     COMMANDS = ("stop", "suspend", "resume", "lock", "unlock", "terminate")
 

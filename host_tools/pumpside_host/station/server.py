@@ -22,6 +22,9 @@ from pumpside import protocol as p  # noqa: E402
 
 log = logging.getLogger("pumpside.station")
 READ_TIMEOUT_S = 30.0  # three missed heartbeats of 10 s: the terminal is gone
+HOTLIST_CHUNK = 32  # card numbers per HOTLIST frame: ~0.7 KB of JSON (a 2.6 KB frame found
+# no room in the card-sale pump's 192K heap)
+HOTLIST_FRAMES_PER_BEAT = 32  # at most this many HOTLIST frames before a HEARTBEAT answer
 
 
 class Refused(Exception):
@@ -85,8 +88,10 @@ class StationServer:
                 "hotlist_version": self.ledger.hotlist_version(),
                 "heartbeat_ms": int(self.heartbeat_s * 1000)})
             self.sessions[terminal] = (session, writer)
+            hl = hello.get("hotlist_version")
             held = {"PRICES": hello.get("prices_version", 0),  # what the terminal holds
-                    "HOTLIST": hello.get("hotlist_version", 0)}
+                    "HOTLIST": hl if isinstance(hl, int) else None,  # None: keeps none
+                    "hl_full": None, "hl_need_full": False}
             while True:
                 frame = await self._read(reader)
                 mtype, payload = session.decode(frame, p.FROM_TERMINAL)
@@ -121,10 +126,7 @@ class StationServer:
             if prices["version"] and prices["version"] != held["PRICES"]:
                 await self._send(writer, session, p.PRICES, {
                     "version": prices["version"], "grades": prices["grades"], "at": 0})
-            version = self.ledger.hotlist_version()
-            if version and version != held["HOTLIST"]:
-                await self._send(writer, session, p.HOTLIST, {
-                    "version": version, "full": self.ledger.hotlist()})
+            await self._send_hotlist(writer, session, held)
             for command_id, cmd in self.ledger.pending_commands(terminal):
                 await self._send(writer, session, p.COMMAND, {"id": command_id, "cmd": cmd})
             await self._send(writer, session, p.HEARTBEAT, {"time": int(time.time())})
@@ -134,6 +136,23 @@ class StationServer:
                 self.ledger.command_done(payload["id"], ok, why)
             log.info("terminal %s: command %s %s %s", terminal, payload.get("id"),
                      "done" if ok else "refused:", why)
+        elif mtype == p.REPLY and payload.get("type") == "HOTLIST":
+            version = payload.get("version")
+            held["HOTLIST"] = version if isinstance(version, int) else None
+            if not payload.get("ok"):
+                # the terminal applies all of a frame or none: the next beat goes on from
+                # the version it holds (frames already sent after this one fail too: they
+                # do not start there). A full list in parts starts over; a damaged list
+                # takes a full one.
+                if held["hl_full"] is not None or "part" in payload:
+                    held["hl_need_full"] = True
+                held["hl_full"] = None
+                if payload.get("need_full"):
+                    held["hl_need_full"] = True
+                log.warning("terminal %s refused HOTLIST (holds %s): %s", terminal, version,
+                            payload.get("why"))
+            elif "part" not in payload or version == self.ledger.hotlist_version():
+                log.info("terminal %s now holds HOTLIST version %s", terminal, version)
         elif mtype == p.REPLY:
             kind = payload.get("type")
             if payload.get("ok") and kind in held:
@@ -158,6 +177,46 @@ class StationServer:
         elif mtype == p.ERROR:
             raise Refused("terminal reported: %s" % payload.get("why"))
         # REPLY, TOTALS, EVENTS, GREY_QUERY: handled as the link issue lands
+
+    async def _send_hotlist(self, writer, session, held):
+        """Bring the terminal's hotlist to the ledger's version: deltas from the version
+        it holds, in frames of HOTLIST_CHUNK cards, or a full list in parts (staged at the
+        terminal, swapped with the last) when no delta reaches back to its version or a
+        delta would be longer than the list. At most HOTLIST_FRAMES_PER_BEAT frames per
+        heartbeat; the rest follows with the next ones. `held` moves on as frames go
+        (the terminal applies them in order); a refusal in its REPLY resets it."""
+        ledger = self.ledger
+        for _ in range(HOTLIST_FRAMES_PER_BEAT):
+            have = held["HOTLIST"]
+            full = held["hl_full"]
+            if have is None:
+                return
+            if full is None:
+                current = ledger.hotlist_version()
+                if have == current and not held["hl_need_full"]:
+                    return
+                delta = None if held["hl_need_full"] else \
+                    ledger.hotlist_delta(have, HOTLIST_CHUNK)
+                if delta is not None and (ledger.hotlist_changes_since(have)
+                                          <= max(ledger.hotlist_count(), HOTLIST_CHUNK)):
+                    to, add, remove = delta
+                    await self._send(writer, session, p.HOTLIST, {
+                        "from": have, "to": to, "add": add, "remove": remove})
+                    held["HOTLIST"] = to
+                    continue
+                full = held["hl_full"] = {"version": current, "after": "", "part": 0}
+                held["hl_need_full"] = False
+            cards = ledger.hotlist(full["after"], HOTLIST_CHUNK + 1)
+            more = len(cards) > HOTLIST_CHUNK
+            cards = cards[:HOTLIST_CHUNK]
+            await self._send(writer, session, p.HOTLIST, {
+                "full": full["version"], "part": full["part"], "more": more, "add": cards})
+            if more:
+                full["after"] = cards[-1]
+                full["part"] += 1
+            else:
+                held["hl_full"] = None
+                held["HOTLIST"] = full["version"]
 
 
 def serve(db_path, host="127.0.0.1", port=7800):

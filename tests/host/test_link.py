@@ -1,0 +1,168 @@
+"""The firmware's link (pumpside/link.py, under CPython) against the reference station
+server, both on one event loop: downloads, commands, status and the clock, end to end
+in a fraction of a second each. tests/e2e runs the same link on the MicroPython port."""
+import asyncio
+import json
+import logging
+import shutil
+import tempfile
+
+import pytest
+
+from fakes import FakeBoard
+from pumpside import app, config, hotlist, journal
+from pumpside import link as lk
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.server import StationServer
+
+CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+       "service_pin": "2468", "sale_mode": "attended", "terminal_id": "P1"}
+
+
+class Desk:
+    """The card desk as the pump's downloads see it: it holds the hotlist."""
+
+    def __init__(self, hl):
+        self.hotlist = hl
+
+    def screen_value(self, now):
+        return "insert_card", ""
+
+    def on_state(self, state, now):
+        pass
+
+
+def asn(i):
+    return "62%014d" % i
+
+
+class Rig:
+    """A pump (fake board, real journal, hotlist, Pump and Link) and a station."""
+
+    def __init__(self, tmp, card=True, heartbeat_s=0.05, **cfg):
+        self.tmp = tmp
+        self.ledger = Ledger(str(tmp / "station.db"))
+        self.key = self.ledger.add_terminal("P1")
+        self.heartbeat_s = heartbeat_s
+        self.board = FakeBoard()
+        self.cfg_over = dict(cfg)
+        self.card = card
+        self.root = tempfile.mkdtemp(prefix="pumpside-link-")
+
+    def build(self, port):
+        c = dict(CFG)
+        c.update({"station_addr": "127.0.0.1:%d" % port, "terminal_key": self.key.hex()})
+        c.update(self.cfg_over)
+        cfg = config.parse(json.dumps(c))
+        jr = journal.Journal(self.root + "/journal")
+        jr.open()
+        self.pump = app.Pump(self.board, cfg, jr)
+        if self.card:
+            self.pump.desk = Desk(app.open_hotlist(jr.root))
+        self.link = lk.Link(jr, cfg, self.board.clock, self.pump)
+        return self.pump
+
+    def run(self, script):
+        async def main():
+            server = await StationServer(self.ledger, heartbeat_s=self.heartbeat_s).start()
+            self.server = server
+            self.build(server.port)
+            task = asyncio.ensure_future(self.link.run())
+            try:
+                return await script(self)
+            finally:
+                task.cancel()
+                try:
+                    await task
+                except BaseException:  # noqa: BLE001 - the cancellation
+                    pass
+                await server.stop()
+        try:
+            return asyncio.run(asyncio.wait_for(main(), 60))
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    async def until(self, cond, what, timeout=20):
+        for _ in range(int(timeout / 0.02)):
+            if cond():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("timed out waiting for " + what)
+
+
+@pytest.fixture
+def rig(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pumpside.station")
+    r = Rig(tmp_path)
+    yield r
+    r.ledger.close()
+
+
+def _listed(pump, i):
+    return pump.desk.hotlist.listed(bytes.fromhex(asn(i)))
+
+
+def test_a_thousand_hotlisted_cards_reach_the_pump_in_chunks_and_a_removal_follows(rig,
+                                                                                     caplog):
+    sent = []
+    orig = StationServer._send
+
+    async def spy(self, writer, session, mtype, payload):
+        if mtype == lk.protocol.HOTLIST:
+            sent.append((len(lk.protocol.encode(mtype, 1, payload, b"k")), dict(payload)))
+        return await orig(self, writer, session, mtype, payload)
+
+    StationServer._send = spy
+    try:
+        rig.ledger.hotlist_changes([asn(i) for i in range(1200)], True)
+
+        async def script(r):
+            await r.until(lambda: r.pump.hotlist_version() == 1200, "1200 cards")
+            assert r.pump.desk.hotlist.listed_count() == 1200
+            assert _listed(r.pump, 0) and _listed(r.pump, 1199) and not _listed(r.pump, 1200)
+            r.ledger.hotlist_change(asn(7), False)  # a delta: one card off the list
+            await r.until(lambda: r.pump.hotlist_version() == 1201, "the removal")
+            assert not _listed(r.pump, 7) and _listed(r.pump, 8)
+            r.ledger.hotlist_changes([asn(i) for i in range(5000, 6100)], True)
+            await r.until(lambda: r.pump.hotlist_version() == 2301, "1100 more")
+            assert _listed(r.pump, 6099) and r.pump.desk.hotlist.listed_count() == 2299
+            assert r.link.online and r.link.connects == 1  # one session all along
+        rig.run(script)
+    finally:
+        StationServer._send = orig
+    assert max(n for n, _ in sent) < 1024  # every frame far below the 16 KB limit
+    assert all(len(p.get("add", [])) + len(p.get("remove", [])) <= 32 for _, p in sent)
+    deltas = [p for _, p in sent if "from" in p]
+    assert [p["from"] for p in deltas][:2] == [0, 32]  # 1,200 adds went as deltas
+    assert {"from": 1200, "to": 1201, "add": [], "remove": [asn(7)]} in deltas
+    assert "refused" not in caplog.text
+
+
+def test_a_terminal_too_far_behind_gets_the_full_list_in_parts_swapped_at_the_end(rig):
+    rig.ledger.hotlist_changes([asn(i) for i in range(900)], True)
+    rig.ledger.hotlist_changes([asn(i) for i in range(0, 900, 2)], False)  # 1350 changes
+
+    async def script(r):
+        await r.until(lambda: r.pump.hotlist_version() == 1350, "the full list")
+        hl = r.pump.desk.hotlist
+        assert hl.listed_count() == 450 and hl.count == 450 and hl.adds == 0
+        assert _listed(r.pump, 1) and not _listed(r.pump, 2)
+    rig.run(script)
+
+
+def test_a_full_list_is_staged_a_part_out_of_order_changes_nothing(tmp_path):
+    root = str(tmp_path / "hl")
+    hl = hotlist.Hotlist(root).open()
+    hl.apply(0, 1, [bytes.fromhex(asn(1))])
+    keys = [bytes.fromhex(asn(i)) for i in range(10)]
+    hl.stage(9, keys[:5], True, False)
+    assert hl.version == 1 and hl.listed(keys[1]) and not hl.listed(keys[2])  # old list
+    with pytest.raises(hotlist.HotlistError):
+        hl.stage(9, keys[3:], False, True)  # overlaps the last part: refused, dropped
+    with pytest.raises(hotlist.HotlistError):
+        hl.stage(9, keys[5:], False, True)  # the staging is gone: starts again at part 0
+    assert hl.version == 1 and hl.listed_count() == 1
+    hl.stage(9, keys[:5], True, False)
+    hl.stage(9, keys[5:], False, True)
+    assert hl.version == 9 and hl.listed_count() == 10 and hl.adds == 0
+    assert hotlist.Hotlist(root).open().version == 9
