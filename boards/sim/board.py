@@ -25,12 +25,18 @@ class BenchLink:
         sock.connect(socket.getaddrinfo(host, int(port))[0][-1])
         self.sock = sock
         self.stream = sock.makefile("rwb", 0) if hasattr(sock, "recv_into") else sock
+        self._owed = 0  # replies not read yet: a call cut short by ^C between its two halves
         self.call("H board")
 
     def call(self, line):
         s = self.stream
+        while self._owed:  # the cut-short call's reply comes first: not this call's
+            s.readline()
+            self._owed -= 1
+        self._owed += 1
         s.write(line.encode() + b"\n")
         reply = s.readline()
+        self._owed -= 1
         if not reply:
             raise OSError("bench closed the connection")
         reply = reply.decode().rstrip("\n")
@@ -103,13 +109,18 @@ class PowerFail:
 
 
 class Clock:
-    """Wall-clock seconds (Unix epoch) from the bench, which tests can move forward."""
+    """Wall-clock seconds (Unix epoch) from the bench, which tests can move forward; set()
+    (the station's time, through the link) keeps an offset from it, as an RTC is set."""
 
     def __init__(self, link):
         self.link = link
+        self.offset = 0
 
     def time(self):
-        return int(self.link.call("T"))
+        return int(self.link.call("T")) + self.offset
+
+    def set(self, seconds):
+        self.offset = seconds - int(self.link.call("T"))
 
 
 class Keypad:

@@ -640,8 +640,11 @@ def main(board, software_id=None):
     try:
         asyncio.run(pump.run())
     except KeyboardInterrupt:  # ^C on the USB serial: a technician's mpremote takes over
-        pump.interrupted()
-        log.event("interrupted")
+        try:
+            pump.interrupted()
+            log.event("interrupted")
+        except Exception as e:  # the REPL comes all the same; the next boot recovers
+            print_exception(e)
         raise
     except Exception as e:  # never leave the valves open behind a crash
         safe_outputs(board)

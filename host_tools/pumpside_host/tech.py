@@ -58,40 +58,39 @@ def _cmd_flash(args):
     print("flashed %s: %d files, %d copied, %d removed; software id %s (%s)" % (
         report["board"], report["files"], len(report["copied"]), len(report["removed"]),
         report["software_id"], report["version"]))
-    booted = report["booted"]
+    return _booted(report["booted"], report["software_id"])
+
+
+def _booted(booted, software_id=None):
+    """Report how the firmware came back after a reset; the exit code."""
     if booted is None:
         print("the device did not report its boot: check its console", file=sys.stderr)
         return 2
     if booted["event"] != "boot":
         print("the device booted closed: %s" % booted.get("why"), file=sys.stderr)
         return 1
-    if booted.get("software_id") not in (None, report["software_id"]):
+    if software_id and booted.get("software_id") != software_id:
         print("the device reports software id %s" % booted.get("software_id"), file=sys.stderr)
         return 1
-    print("booted: software id %s" % booted.get("software_id", report["software_id"]))
+    print("booted: software id %s" % booted.get("software_id"))
     return 0
 
 
 def _service(args, call):
     """One service call; then the board is reset, so the firmware (interrupted by the
-    REPL) boots again and sells with whatever changed."""
+    REPL) boots again and sells with whatever changed. A boot that ends closed (or not
+    at all) is said on stderr; `result["_booted"]` is _booted()'s exit code."""
     with _device(args) as dev:
         result = dev.service(call)
-        dev.reset()
+        booted = dev.reset()
+    if booted is None or booted["event"] != "boot":
+        result["_booted"] = _booted(booted)
     return result
 
 
 def _cmd_reset(args):
     with _device(args) as dev:
-        booted = dev.reset()
-    if booted is None:
-        print("the device did not report its boot: check its console", file=sys.stderr)
-        return 2
-    if booted["event"] != "boot":
-        print("the device booted closed: %s" % booted.get("why"), file=sys.stderr)
-        return 1
-    print("booted: software id %s" % booted.get("software_id"))
-    return 0
+        return _booted(dev.reset())
 
 
 def _cmd_info(args):
@@ -147,7 +146,7 @@ def _cmd_config(args):
     if not result.get("ok"):
         return _refusal(result)
     print("set %s; the device restarted with it" % ", ".join(sorted(changes)))
-    return 0
+    return result.get("_booted", 0)
 
 
 def _cmd_provision(args):
@@ -174,7 +173,7 @@ def _cmd_provision(args):
         return _refusal(result)
     print("provisioned %s for station %s: key sent to the device and the station (not shown)"
           % (args.terminal_id, args.station))
-    return 0
+    return result.get("_booted", 0)
 
 
 def _cmd_calibrate(args):
@@ -187,7 +186,7 @@ def _cmd_calibrate(args):
     print("K-factor %s -> %s (proved %d ml, metered %d ml); event %s recorded" % (
         result["old_k_factor"], result["new_k_factor"], args.proved_ml, args.metered_ml,
         ",".join(str(n) for n in result.get("events", []))))
-    return 0
+    return result.get("_booted", 0)
 
 
 def _dump(args, call):
@@ -206,6 +205,10 @@ def _dump(args, call):
             out.close()
     print("%d records%s" % (len(items), " to " + args.output if args.output else ""),
           file=sys.stderr)
+    damaged = result.get("damaged") or result.get("corrupt")
+    if damaged or result.get("chain_ok") is False:
+        print("warning: damaged records on the device: %s" % (damaged,), file=sys.stderr)
+        return 1
     return 0
 
 
