@@ -310,15 +310,18 @@ class CardDesk:
             # supply comes back instead, the debit is tried again on the next step
             self._queue.append(("settle", s))
             return None
+        t = self.board.clock.time()  # the debit's datetime is the bill's: the station
+        # recomputes the TAC from the bill (amount, PSAM TTC, time) and this PSAM's id
         try:
             tac, gmac = self._debit(lock["asn"], lock["ctc"], amount, lock["ttc"],
-                                    lock["datetime"])
+                                    grey_lock.bcd_datetime(t))
         except CardError as e:
             log.event("debit_failed", {"why": str(e), "amount": amount})
             pump.finish_sale(d, flags, now, None, rec.ESCAPE)
             return self.sale.escaped(now)
         balance = lock["balance"] - amount
-        bill = pump.finish_sale(d, flags, now, {"tac": tac, "gmac": gmac, "balance": balance})
+        bill = pump.finish_sale(d, flags, now, {"tac": tac, "gmac": gmac, "balance": balance,
+                                                "time": t})
         if bill is None:
             return self.sale.escaped(now)
         self._clear_tac()
@@ -342,15 +345,16 @@ class CardDesk:
         """补扣: the grey card of an ESCAPE here pays the journaled amount, once."""
         grey = self.info["grey"]
         amount = esc["amount"]
-        dt = grey_lock.bcd_datetime(self.board.clock.time())
+        t = self.board.clock.time()  # one time for the debit and the bill (the TAC's)
         try:
-            tac, gmac = self._debit(esc["asn"][:8], grey["ctc"], amount, esc["psam_ttc"], dt)
+            tac, gmac = self._debit(esc["asn"][:8], grey["ctc"], amount, esc["psam_ttc"],
+                                    grey_lock.bcd_datetime(t))
         except CardError as e:
             log.event("debit_failed", {"why": str(e), "amount": amount})
             return self.sale.card_error("card_error", now)
         balance = grey["balance"] - amount
         try:
-            bill = self.pump.journal.unlock(esc, self.board.clock.time(), amount, 0,
+            bill = self.pump.journal.unlock(esc, t, amount, 0,
                                             {"tac": tac, "gmac": gmac, "balance": balance})
         except OSError as e:
             self.pump.close("journal write failed (%s)" % e)

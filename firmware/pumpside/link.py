@@ -80,7 +80,7 @@ class Link:
             await self._send(writer, session, protocol.HELLO, {
                 "terminal": self.cfg.terminal_id, "nonce": nonce.hex(),
                 "firmware": FIRMWARE, "software_id": self.software_id,
-                "journal_seq": jr.next_seq - 1,
+                "journal_seq": jr.next_seq - 1, "psam": self._psam(),
                 "prices_version": self.pump.prices_version if self.pump else 0,
                 "hotlist_version": self.pump.hotlist_version() if self.pump else 0})
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
@@ -102,6 +102,11 @@ class Link:
                     await self._idle(reader, writer, session)
         finally:
             writer.close()
+
+    def _psam(self):
+        """The PSAM's terminal id (hex): the station checks card TACs with it."""
+        tid = getattr(getattr(self.pump, "desk", None), "tid", None)
+        return tid.hex() if tid else ""
 
     async def _upload(self, reader, writer, session):
         jr = self.journal

@@ -135,9 +135,14 @@ def _cmd_station(args):
     from .station import ledger as lg
 
     if args.action == "serve":
+        from .station.accounts import KeyFileError
         from .station.server import serve
 
-        serve(args.db, args.host, args.port)
+        try:
+            serve(args.db, args.host, args.port, args.issuer_keys)
+        except KeyFileError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 2
         return 0
     ledger = lg.Ledger(args.db)
     try:
@@ -226,6 +231,8 @@ def build_parser():
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7800)
     s.add_argument("--terminal", help="terminal id")
+    s.add_argument("--issuer-keys", help="serve: JSON file of the issuers' TAC master keys "
+                   "(card bills' TACs are verified with them; never logged)")
     s.add_argument("--key-file", help="terminal-add: where the new key is written (0600)")
     s.add_argument("--grade", default="92")
     s.add_argument("--price", type=int, default=0, help="1/1000 currency per litre")

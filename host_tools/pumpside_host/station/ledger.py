@@ -6,6 +6,8 @@ import secrets
 import sqlite3
 import time
 
+from .accounts import Cards
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminals (
     id TEXT PRIMARY KEY, key BLOB NOT NULL, added INTEGER NOT NULL);
@@ -43,6 +45,7 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
         self.db.executescript(SCHEMA)
+        self.cards = Cards(self.db)  # card accounts, TAC verification (accounts.py)
         if self._meta("hotlist_floor") is None:
             # a store from before the change log: deltas can start at today's version
             self._set_meta("hotlist_floor", self.hotlist_version())
@@ -76,6 +79,7 @@ class Ledger:
             for r in records:
                 try:
                     seq, kind = _check(r)
+                    self.cards.check(terminal_id, r, kind)
                 except RecordRejected as e:
                     seq = r.get("seq") if isinstance(r, dict) else None
                     results.append([seq, "rejected", str(e)])
@@ -91,6 +95,8 @@ class Ledger:
                 else:
                     cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?)",
                                      (terminal_id, seq, text))
+                if cur.rowcount:
+                    self.cards.stored(terminal_id, r, kind)
                 results.append([seq, "stored" if cur.rowcount else "duplicate", ""])
                 ack = max(ack, seq)
             db.execute("COMMIT")

@@ -80,6 +80,7 @@ class StationServer:
             candidate = p.Session(p.session_key(key, nonce, tnonce), p.TO_TERMINAL)
             candidate.decode(frame, p.FROM_TERMINAL)  # the tag: now the terminal is known
             session = candidate  # only an authenticated peer is sent anything more
+            self.ledger.cards.hello(terminal, hello)  # its PSAM id: the TACs it uploads
             log.info("terminal %s connected from %s (firmware %s)", terminal, peer,
                      hello.get("firmware"))
             prices = self.ledger.prices()
@@ -219,12 +220,16 @@ class StationServer:
                 held["HOTLIST"] = full["version"]
 
 
-def serve(db_path, host="127.0.0.1", port=7800):
-    """`pumpside station serve`: run until interrupted."""
+def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None):
+    """`pumpside station serve`: run until interrupted. `issuer_keys`: the JSON file of
+    the issuers' TAC master keys (accounts.py), never logged."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ledger = Ledger(db_path)
+    if issuer_keys:
+        ledger.cards.load_keys(issuer_keys)
 
     async def main():
-        server = await StationServer(Ledger(db_path), host, port).start()
+        server = await StationServer(ledger, host, port).start()
         await server.server.serve_forever()
 
     asyncio.run(main())

@@ -1,0 +1,243 @@
+"""Card accounts and TAC verification at the station.
+
+The station holds the issuer's TAC master key(s) (`pumpside station serve --issuer-keys
+FILE`; never logged, never sent). Every uploaded card bill that moved money (FINAL or
+UNLOCK with a card number) has its TAC recomputed exactly as the card made it
+(docs/card.md): TAC = DES-MAC under the single-DES key of the card's TAC key (the master
+key diversified by issuer id, then ASN) over amount 4 ‖ 93 ‖ terminal id 6 ‖ TTC 4 ‖
+datetime 7, where the terminal id is the uploading terminal's PSAM id (told in its HELLO),
+the TTC is the bill's PSAM TTC and the datetime is the bill's time. A bill whose TAC does
+not verify is rejected ("bad TAC"): kept apart for audit in `rejected_bills`, never a
+sale, never in an account. Each card (ASN) has an account: its balance after the newest
+bill (by CTC), its last CTC and its bills.
+
+Without issuer keys the station cannot verify: bills are stored and marked unverified
+(logged once), as a station before this feature did.
+
+Hooks (ledger.py): `check` runs on each record before it is stored (raises
+RecordRejected) and `stored` after a record was stored for the first time, inside the
+ledger's transaction.
+"""
+import json
+import logging
+import time
+
+from ..bench import fuelcrypto as fc
+
+log = logging.getLogger("pumpside.station")
+
+T_UNLOCK = 0x93
+F_CARD_LOG = 8  # record.py: the debit confirmed from the card's own log (no TAC)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminal_psam (terminal TEXT PRIMARY KEY, psam TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS card_accounts (
+    asn TEXT PRIMARY KEY, balance INTEGER NOT NULL, ctc INTEGER NOT NULL,
+    updated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS card_bills (
+    asn TEXT NOT NULL, terminal TEXT NOT NULL, kind TEXT NOT NULL, sale INTEGER NOT NULL,
+    seq INTEGER NOT NULL, amount INTEGER NOT NULL, balance INTEGER NOT NULL,
+    ctc INTEGER NOT NULL, tac TEXT, verified INTEGER NOT NULL,
+    PRIMARY KEY (terminal, kind, sale));
+CREATE TABLE IF NOT EXISTS rejected_bills (
+    terminal TEXT NOT NULL, seq INTEGER, why TEXT NOT NULL, record TEXT NOT NULL,
+    received INTEGER NOT NULL);
+"""
+
+
+class KeyFileError(ValueError):
+    pass
+
+
+def load_issuer_keys(path):
+    """{issuer id (8 bytes): TAC master key (16 bytes)} from a JSON file:
+    {"issuers": [{"id": "16 hex", "tac_key": "32 hex"}, ...]}. Errors name the entry,
+    never a key."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise KeyFileError("issuer keys %s: %s" % (path, type(e).__name__)) from None
+    entries = doc.get("issuers") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise KeyFileError("issuer keys %s: no \"issuers\" list" % path)
+    keys = {}
+    for n, e in enumerate(entries):
+        try:
+            issuer = bytes.fromhex(e["id"])
+            key = bytes.fromhex(e["tac_key"])
+        except (TypeError, KeyError, ValueError):
+            raise KeyFileError("issuer keys %s: entry %d needs hex \"id\" and \"tac_key\""
+                               % (path, n)) from None
+        if len(issuer) != 8 or len(key) != 16 or not _usable(key):
+            raise KeyFileError("issuer keys %s: entry %d: id is 8 bytes, tac_key a 16-byte "
+                               "two-key 3DES key" % (path, n))
+        keys[issuer] = key
+    return keys
+
+
+def _usable(key16):
+    try:
+        fc.des3(key16, bytes(8))  # pycryptodome refuses a key that degenerates to DES
+    except ValueError:
+        return False
+    return True
+
+
+def bcd_datetime(unix_seconds):
+    """7-byte BCD YYYYMMDDhhmmss (UTC), as the firmware's grey_lock.bcd_datetime."""
+    return bytes.fromhex(time.strftime("%Y%m%d%H%M%S", time.gmtime(unix_seconds)))
+
+
+def tac_of(tac_mk, issuer8, asn8, amount, psam_id6, ttc, unix_time):
+    """The TAC a card of this issuer makes for DEBIT FOR UNLOCK (bench/cards.py)."""
+    dtk = fc.card_key(tac_mk, issuer8, asn8)
+    return fc.mac(fc.single(dtk), amount.to_bytes(4, "big") + bytes((T_UNLOCK,)) + psam_id6
+                  + ttc.to_bytes(4, "big") + bcd_datetime(unix_time))
+
+
+def _hex(v, n):
+    """bytes of a hex string of n bytes, or None."""
+    if not isinstance(v, str) or len(v) != 2 * n:
+        return None
+    try:
+        return bytes.fromhex(v)
+    except ValueError:
+        return None
+
+
+def _uint(r, name):
+    v = r.get(name, 0)  # the link leaves out fields that are zero
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def Rejected(why):  # noqa: N802 - raised like an exception class
+    """The ledger's RecordRejected (imported late: the ledger imports this module)."""
+    from .ledger import RecordRejected
+
+    return RecordRejected(why)
+
+
+class Cards:
+    """Card accounts and TAC verification of one ledger."""
+
+    def __init__(self, db):
+        self.db = db
+        db.executescript(SCHEMA)
+        self.keys = {}
+        self._warned = False
+
+    def set_keys(self, keys):
+        if not all(len(k) == 16 and _usable(k) for k in keys.values()):
+            raise KeyFileError("an issuer TAC key is not a 16-byte two-key 3DES key")
+        self.keys = dict(keys)
+        log.info("station verifies card TACs with %d issuer key(s): %s", len(self.keys),
+                 ", ".join(k.hex() for k in sorted(self.keys)))
+
+    def load_keys(self, path):
+        self.set_keys(load_issuer_keys(path))
+
+    # -- terminals' PSAMs ----------------------------------------------------------------
+    def hello(self, terminal, payload):
+        """An authenticated HELLO: note the terminal's PSAM id (its TACs name it)."""
+        psam = payload.get("psam")
+        if _hex(psam, 6) is not None:
+            self.db.execute("INSERT OR REPLACE INTO terminal_psam VALUES (?, ?)",
+                            (terminal, psam.lower()))
+
+    def psam_of(self, terminal):
+        row = self.db.execute("SELECT psam FROM terminal_psam WHERE terminal = ?",
+                              (terminal,)).fetchone()
+        return row[0] if row else None
+
+    def terminal_of_psam(self, psam):
+        row = self.db.execute("SELECT terminal FROM terminal_psam WHERE psam = ?",
+                              (psam.lower(),)).fetchone()
+        return row[0] if row else None
+
+    # -- the ledger's hooks ---------------------------------------------------------------
+    def check(self, terminal, r, kind):
+        """Before a record is stored: a card bill must carry a TAC that verifies. Raises
+        Rejected (kept in rejected_bills, logged without keys); annotates `r`."""
+        from .ledger import RecordRejected
+
+        try:
+            self._check(terminal, r, kind)
+        except RecordRejected as e:
+            self.db.execute("INSERT INTO rejected_bills VALUES (?,?,?,?,?)",
+                            (terminal, r.get("seq"), str(e), json.dumps(r, sort_keys=True),
+                             int(time.time())))
+            log.warning("terminal %s: %s sale %s of card %s rejected: %s", terminal, kind,
+                        r.get("sale"), _mask(r.get("asn")), e)
+            raise
+
+    def _check(self, terminal, r, kind):
+        if kind not in ("FINAL", "UNLOCK") or "asn" not in r:
+            return  # no card bill (an attended sale, an ESCAPE, an event)
+        asn = _hex(r.get("asn"), 8)
+        ctc, ttc, t = _uint(r, "ctc"), _uint(r, "psam_ttc"), _uint(r, "time")
+        if asn is None or ctc is None or ttc is None or t is None \
+                or _uint(r, "balance") is None:
+            raise Rejected("malformed card bill")
+        tac = r.get("tac")
+        if tac is None:  # no debit made, or its reply lost: the card's log confirmed it
+            if r["amount"] and not (kind == "UNLOCK" and _uint(r, "flags") is not None
+                                    and r.get("flags", 0) & F_CARD_LOG):
+                raise Rejected("no TAC")
+            r["tac_verified"] = False
+            return
+        tac = _hex(tac, 4)
+        if tac is None:
+            raise Rejected("bad TAC")
+        if not self.keys:
+            if not self._warned:
+                log.warning("no issuer keys: card TACs are stored unverified")
+                self._warned = True
+            r["tac_verified"] = False
+            return
+        psam = _hex(self.psam_of(terminal), 6)
+        if psam is None:
+            raise Rejected("bad TAC (the terminal's PSAM id is unknown)")
+        for issuer, key in self.keys.items():
+            if tac_of(key, issuer, asn, r["amount"], psam, ttc, t) == tac:
+                r["tac_verified"] = True
+                return
+        raise Rejected("bad TAC")
+
+    def stored(self, terminal, r, kind):
+        """After a record was stored (first time): the card's account and grey records."""
+        if "asn" not in r:
+            return
+        if kind not in ("FINAL", "UNLOCK"):
+            return
+        asn, ctc, balance = r["asn"], r.get("ctc", 0), r.get("balance", 0)
+        self.db.execute("INSERT OR IGNORE INTO card_bills VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (asn, terminal, kind, r["sale"], r["seq"], r["amount"], balance, ctc,
+                         r.get("tac"), 1 if r.get("tac_verified") else 0))
+        self.db.execute(
+            "INSERT INTO card_accounts VALUES (?,?,?,?) ON CONFLICT(asn) DO UPDATE SET "
+            "balance = excluded.balance, ctc = excluded.ctc, updated = excluded.updated "
+            "WHERE excluded.ctc >= card_accounts.ctc", (asn, balance, ctc, int(time.time())))
+
+    # -- the back office ------------------------------------------------------------------
+    def account(self, asn):
+        """{"asn", "balance", "ctc", "bills": [...]} or None."""
+        row = self.db.execute("SELECT balance, ctc FROM card_accounts WHERE asn = ?",
+                              (asn,)).fetchone()
+        if row is None:
+            return None
+        names = ("terminal", "kind", "sale", "seq", "amount", "balance", "ctc", "tac",
+                 "verified")
+        bills = [dict(zip(names, b)) for b in self.db.execute(
+            "SELECT terminal, kind, sale, seq, amount, balance, ctc, tac, verified "
+            "FROM card_bills WHERE asn = ? ORDER BY ctc, kind", (asn,))]
+        return {"asn": asn, "balance": row[0], "ctc": row[1], "bills": bills}
+
+    def rejected(self):
+        return [dict(zip(("terminal", "seq", "why"), row)) for row in self.db.execute(
+            "SELECT terminal, seq, why FROM rejected_bills ORDER BY rowid")]
+
+
+def _mask(asn):
+    return asn[:4] + "********" + asn[-4:] if isinstance(asn, str) and len(asn) == 16 \
+        else "?"

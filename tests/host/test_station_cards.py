@@ -1,0 +1,162 @@
+"""Card bills at the station (station/accounts.py): a real bill, made by the bench's
+virtual card through the firmware's card sale, verifies under the issuer's TAC key; a
+tampered one is rejected ("bad TAC"), stored nowhere as a sale; each card has an account."""
+import json
+import logging
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from fakes import FakeBoard
+from pumpside import app, config, dispenser, journal
+from pumpside import record as rec
+from pumpside.cardsale import CardDesk
+from pumpside.compat import ticks_ms
+from pumpside_host.bench.cards import (
+    TEST_ISSUER_ID,
+    TEST_TAC_MK,
+    TEST_TERMINAL_ID,
+    Issuer,
+    VirtualCard,
+    VirtualPsam,
+)
+from pumpside_host.station import accounts
+from pumpside_host.station.ledger import Ledger
+
+ASN = "6200000000000017"
+CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+       "service_pin": "2468", "sale_mode": "card", "settle_ms": 10, "valve_grace_ms": 10}
+KEYS = {TEST_ISSUER_ID: TEST_TAC_MK}
+
+
+def _card_bills(litres_keys=("V100E",)):
+    """Card sales on a fake board with the virtual card and PSAM; the journal's records
+    as the link uploads them, and the card."""
+    root = tempfile.mkdtemp()
+    try:
+        board = FakeBoard()
+        board.now = 1_795_000_000
+        issuer = Issuer()
+        card = VirtualCard.issue(issuer, ASN, 50000)
+        board.psam_obj = VirtualPsam(issuer)
+        jr = journal.Journal(root + "/journal")
+        jr.open()
+        pump = app.Pump(board, config.parse(json.dumps(CFG)), jr)
+        desk = CardDesk(pump)
+        pump.desk = desk
+        assert desk.start()
+
+        def step():
+            desk.step(ticks_ms())
+            pump.disp.tick()
+
+        for keys in litres_keys:
+            board.card_obj = card
+            step()
+            for k in "123456E" + keys:
+                pump.key(k, ticks_ms())
+            assert card.s["grey"]
+            board.is_lifted = True
+            step()
+            for _ in range(300):
+                if pump.core.state != dispenser.FUELLING:
+                    break
+                board.a += 1
+                board.b += 1
+                step()
+            board.is_lifted = False
+            for _ in range(20):
+                step()
+                time.sleep(0.002)
+            step()
+            assert not card.s["grey"]
+            board.card_obj = None
+            step()
+            board.now += 60
+        return [rec.to_json(s, t, p, True) for s, t, p in jr.read()], card
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def ledger(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pumpside.station")
+    lg = Ledger(str(tmp_path / "station.db"))
+    lg.add_terminal("P1")
+    lg.cards.hello("P1", {"psam": TEST_TERMINAL_ID.hex()})
+    lg.cards.set_keys(KEYS)
+    yield lg
+    lg.close()
+
+
+def test_real_bills_verify_and_the_account_follows_the_card(ledger, caplog):
+    records, card = _card_bills(("V100E", "V200E"))
+    finals = [r for r in records if r["type"] == "FINAL"]
+    assert [f["amount"] for f in finals] == [759, 1518] and all("tac" in f for f in finals)
+    results, ack = ledger.store("P1", records)
+    assert {r[1] for r in results} == {"stored"} and ack == records[-1]["seq"]
+    acct = ledger.cards.account(ASN)
+    assert acct["balance"] == card.s["balance"] == 50000 - 759 - 1518
+    assert acct["ctc"] == 1 and [b["amount"] for b in acct["bills"]] == [759, 1518]
+    assert all(b["verified"] == 1 and b["tac"] for b in acct["bills"])
+    # the same upload again: duplicates, the account unchanged
+    results, _ = ledger.store("P1", records)
+    assert {r[1] for r in results} == {"duplicate"}
+    assert ledger.cards.account(ASN)["balance"] == card.s["balance"]
+    assert TEST_TAC_MK.hex() not in caplog.text.lower()
+
+
+@pytest.mark.parametrize("field, change", [
+    ("amount", lambda v: v - 100),  # the pump claims less was taken from the card
+    ("psam_ttc", lambda v: v + 1),
+    ("time", lambda v: v + 1),
+    ("tac", lambda v: "%08x" % (int(v, 16) ^ 1)),
+    ("tac", lambda v: None),  # no TAC at all for money taken
+])
+def test_a_tampered_bill_is_rejected_and_stored_nowhere_as_a_sale(ledger, caplog, field,
+                                                                 change):
+    records, card = _card_bills()
+    final = [r for r in records if r["type"] == "FINAL"][0]
+    v = change(final[field])
+    if v is None:
+        del final[field]
+    else:
+        final[field] = v
+    results, ack = ledger.store("P1", records)
+    got = {r[0]: r for r in results}[final["seq"]]
+    assert got[1] == "rejected" and got[2] in ("bad TAC", "no TAC")
+    assert ack == records[-1]["seq"]  # seen and refused: the terminal moves on
+    assert not [s for s in ledger.sales("P1") if s["kind"] == "FINAL"]
+    assert ledger.cards.account(ASN) is None
+    assert [r["why"] for r in ledger.cards.rejected()] == [got[2]]
+    assert "rejected: " + got[2] in caplog.text and "6200********0017" in caplog.text
+    assert TEST_TAC_MK.hex() not in caplog.text.lower()
+
+
+def test_another_issuers_key_or_an_unknown_psam_does_not_verify(tmp_path):
+    records, _card = _card_bills()
+    lg = Ledger(str(tmp_path / "a.db"))
+    lg.cards.set_keys({TEST_ISSUER_ID: bytes(range(16))})
+    lg.cards.hello("P1", {"psam": TEST_TERMINAL_ID.hex()})
+    assert "rejected" in [r[1] for r in lg.store("P1", records)[0]]
+    lg = Ledger(str(tmp_path / "b.db"))
+    lg.cards.set_keys(KEYS)  # no HELLO told the PSAM id
+    assert "rejected" in [r[1] for r in lg.store("P1", records)[0]]
+    lg = Ledger(str(tmp_path / "c.db"))  # no keys: stored, marked unverified
+    assert {r[1] for r in lg.store("P1", records)[0]} == {"stored"}
+    assert lg.cards.account(ASN)["bills"][0]["verified"] == 0
+
+
+def test_issuer_key_file_errors_name_the_entry_never_the_key(tmp_path):
+    good = tmp_path / "keys.json"
+    good.write_text(json.dumps({"issuers": [{"id": TEST_ISSUER_ID.hex(),
+                                             "tac_key": TEST_TAC_MK.hex()}]}))
+    assert accounts.load_issuer_keys(str(good)) == KEYS
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"issuers": [{"id": TEST_ISSUER_ID.hex(),
+                                            "tac_key": TEST_TAC_MK.hex()[:-2]}]}))
+    with pytest.raises(accounts.KeyFileError) as e:
+        accounts.load_issuer_keys(str(bad))
+    assert "entry 0" in str(e.value) and TEST_TAC_MK.hex()[:8] not in str(e.value)
