@@ -17,6 +17,9 @@ from .boot import closed, safe_outputs
 from .compat import mem_free, print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 _MAX_DIGITS = 6
+CLOCK_MIN = 1577836800  # 2020-01-01: a station time before it is not a time
+CLOCK_STEP_S = 2  # the clock is set when the station's time is further off than this
+CLOCK_DRIFT_S = 300  # a clock that cannot be set is untrusted beyond this
 _NOTE_MS = 3000
 
 
@@ -51,6 +54,7 @@ class Pump:
         self.events = None  # the metrology event log (events.EventLog), its counter shown
         self.note_value = ""  # the note's last line
         self._new_hotlist = None  # a full list staged to replace a damaged one
+        self.clock_synced = None  # ticks_ms of the last station time in bound (None: untrusted)
 
     # -- keypad --------------------------------------------------------------------
     def key(self, k, now):
@@ -233,6 +237,33 @@ class Pump:
                                   "full": True})
         return True, ""
 
+    def station_time(self, t):
+        """The station's time (WELCOME, HEARTBEAT): the clock is set from it when it is
+        off by more than CLOCK_STEP_S, and trusted from then on in this boot - offline
+        too (an RTC drifts seconds a day; the boards keep no time without power, so a
+        boot starts untrusted). A clock that cannot be set and is off by more than
+        CLOCK_DRIFT_S is untrusted until the station's time agrees with it."""
+        if not isinstance(t, int) or t < CLOCK_MIN:
+            return
+        clock = self.board.clock
+        off = t - clock.time()
+        if -CLOCK_STEP_S <= off <= CLOCK_STEP_S:
+            pass
+        elif hasattr(clock, "set"):
+            clock.set(t)
+            log.event("clock_set", {"time": t, "was_off_s": off})
+        elif not -CLOCK_DRIFT_S <= off <= CLOCK_DRIFT_S:
+            if self.clock_synced is not None:
+                log.event("clock_untrusted", {"off_s": off})
+            self.clock_synced = None
+            return
+        if self.clock_synced is None:
+            log.event("clock_trusted", {"time": t})
+        self.clock_synced = ticks_ms()
+
+    def clock_trusted(self):
+        return self.clock_synced is not None
+
     def refusal(self):
         """Why no sale may start now (a prompt key), or None: the power, the offline
         limits and free flash (checked before a sale, so neither fills up), a lock."""
@@ -245,6 +276,10 @@ class Pump:
             why = "locked"
         elif self.suspended:
             why = "suspended"
+        elif self.desk is not None and self.link is not None and not self.clock_trusted():
+            # a card sale dates the card's records and the journal: with a station to ask,
+            # none until its time has come (attended sales and pumps without one go on)
+            why = "clock"
         else:
             why = jr.refusal(self.cfg, self.board.clock.time(), storage.free_blocks(jr.root))
         if why:

@@ -20,6 +20,8 @@ keypad      read() -> str or None            one key: 0-9, V A F (preset), E ent
 power_fail  asserted() -> bool                supply monitor's early warning: mains lost,
                                              a few tens of ms of hold-up left
 clock       time() -> int                    wall clock, seconds since 1970 (RTC)
+            set(seconds)                     set it (the station's time; optional: a
+                                             board without it keeps its own clock)
 card        present() -> bool                user-card slot: card switch,
             power_on() -> bytes              reset, answer to reset (ATR),
             transceive(apdu) -> bytes        one T=0 APDU -> reply + SW1 SW2; raises

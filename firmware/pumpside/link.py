@@ -86,6 +86,8 @@ class Link:
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
             if mtype != protocol.WELCOME:
                 raise LinkError("station answered %s" % protocol.TYPE_NAMES[mtype])
+            if self.pump is not None:
+                self.pump.station_time(welcome.get("time"))
             beat = welcome.get("heartbeat_ms")
             self.heartbeat_ms = beat if isinstance(beat, int) and 50 <= beat <= 600000 \
                 else 10000
@@ -134,7 +136,9 @@ class Link:
         if self.pump is not None:
             await self._send(writer, session, protocol.STATUS, self.pump.status())
         await self._send(writer, session, protocol.HEARTBEAT, {"time": self.clock.time()})
-        await self._expect(reader, session, protocol.HEARTBEAT, writer)
+        beat = await self._expect(reader, session, protocol.HEARTBEAT, writer)
+        if self.pump is not None:
+            self.pump.station_time(beat.get("time"))
         jr = self.journal
         start = ticks_ms()
         seen = jr.next_seq

@@ -55,6 +55,7 @@ MSG = {
     "CARD": ("卡交易中断", "Card sale interrupted"),
     "REMOTE": ("油站已停止加油", "Stopped by the station"),
     "suspended": ("暂停加油 请稍候", "Pump suspended by the station"),
+    "clock": ("时钟未校准 暂停刷卡", "Clock not set - no card sales"),
     "CAP": ("已到预置量", "Preset reached"),
     "NOZZLE": ("已挂枪", "Nozzle hung up"),
     "NO_FLOW": ("无流量超时", "No flow - timed out"),

@@ -132,3 +132,37 @@ def test_remote_stop_halts_a_fuelling_pump_and_suspend_refuses_new_sales(make_pu
     finally:
         station.stop()
     assert vp.bench.truth_ml() < 20000
+
+
+def test_card_sales_wait_for_the_station_time_and_its_time_sets_the_clock(make_pump, tmp_path):
+    import socket
+
+    from pumpside_host.bench import Bench
+    from pumpside_host.bench.cards import CardStore
+
+    store = CardStore(str(tmp_path / "cards.json"))
+    store.issue("6200000000000017", 50000)
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("P1")
+    with socket.socket() as s:  # a free port for a station that is not up yet
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bench = Bench()
+    bench.advance_clock(-400 * 86400)  # the board's RTC is a year off (lost with power)
+    vp = make_pump(bench=bench, cards=store, sale_mode="card",
+                   station_addr="127.0.0.1:%d" % port, terminal_id="P1",
+                   terminal_key=key.hex())
+    vp.insert("6200000000000017")
+    _wait(lambda: vp.bench.display[2:3] == ["Clock not set - no card sales"], 10,
+          "the refusal")
+    vp.bench.remove_card()
+    station = StationThread(ledger, port, heartbeat_s=1).start()
+    try:
+        clock = vp.wait_event("clock_set", 30)
+        assert clock["was_off_s"] > 399 * 86400
+        vp.wait_event("clock_trusted", 10)
+        vp.insert("6200000000000017")
+        _wait(lambda: vp.bench.display[2:3] == ["Enter PIN, E to confirm"], 10, "the PIN")
+    finally:
+        station.stop()
+    assert not store.cards["6200000000000017"].s["grey"]

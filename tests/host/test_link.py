@@ -60,6 +60,8 @@ class Rig:
         if self.card:
             self.pump.desk = Desk(app.open_hotlist(jr.root))
         self.link = lk.Link(jr, cfg, self.board.clock, self.pump)
+        if cfg.station_addr:
+            self.pump.link = self.link
         return self.pump
 
     def run(self, script):
@@ -166,3 +168,62 @@ def test_a_full_list_is_staged_a_part_out_of_order_changes_nothing(tmp_path):
     hl.stage(9, keys[5:], False, True)
     assert hl.version == 9 and hl.listed_count() == 10 and hl.adds == 0
     assert hotlist.Hotlist(root).open().version == 9
+
+
+class SettableClock:
+    def __init__(self, board):
+        self.board = board
+        self.sets = []
+
+    def time(self):
+        return self.board.now
+
+    def set(self, seconds):
+        self.sets.append(seconds)
+        self.board.now = seconds
+
+
+def test_card_sales_wait_for_the_station_time_which_sets_the_clock(rig):
+    import time
+
+    rig.board.now = 1_000_000_000  # 2001: an RTC that lost its time with the power
+    rig.board.clock = SettableClock(rig.board)
+
+    async def script(r):
+        assert r.pump.refusal() == "clock"  # a card pump with a station: not before
+        await r.until(lambda: r.pump.clock_trusted(), "the station's time")
+        assert r.board.clock.sets and abs(r.board.now - time.time()) < 5
+        assert r.pump.refusal() is None
+    rig.run(script)
+
+
+def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaffected(
+        tmp_path):
+    r = Rig(tmp_path)
+    r.board.now = 1_000_000_000  # the FakeBoard's clock has no set()
+
+    async def script(r):
+        await r.until(lambda: r.link.online, "the link")
+        await asyncio.sleep(0.2)  # several heartbeats with the station's time
+        assert not r.pump.clock_trusted() and r.pump.refusal() == "clock"
+        r.board.now = int(__import__("time").time()) + 60  # off by a minute: in bound
+        await r.until(lambda: r.pump.clock_trusted(), "trust")
+        assert r.pump.refusal() is None
+    r.run(script)
+    r.ledger.close()
+    for over in ({"card": False}, {"station_addr": ""}):  # attended; no station
+        c = dict(CFG)
+        c.update({"station_addr": "127.0.0.1:1", "terminal_key": "00" * 32})
+        if "station_addr" in over:
+            c["station_addr"] = ""
+        board = FakeBoard()
+        board.now = 1_000_000_000
+        jr = journal.Journal(tempfile.mkdtemp(prefix="pumpside-link-") + "/journal")
+        jr.open()
+        pump = app.Pump(board, config.parse(json.dumps(c)), jr)
+        if "card" not in over:
+            pump.desk = Desk(None)
+        if c["station_addr"]:
+            pump.link = lk.Link(jr, pump.cfg, board.clock, pump)
+        assert pump.refusal() is None, over  # sells on its own clock
+        shutil.rmtree(jr.root.rsplit("/", 1)[0], ignore_errors=True)
