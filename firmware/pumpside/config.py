@@ -61,6 +61,12 @@ FIELDS = {
     "station_addr": (str, "", 0, 64),  # host:port
     "terminal_id": (str, "", 0, 16),
     "terminal_key": (str, "", 0, 64),
+    # TLS on top of the link (the frames are authenticated either way): 1 = wrap the
+    # connection in MicroPython's ssl; station_ca = the station's CA certificate (DER; the
+    # unix port's mbedTLS parses no PEM) on the device, which pins it and checks the
+    # station's name or address; empty = encrypted, the station not verified
+    "station_tls": (int, 0, 0, 1),
+    "station_ca": (str, "", 0, 64),
 }
 
 _CHOICES = {"sale_mode": ("card", "attended")}

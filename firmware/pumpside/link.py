@@ -37,6 +37,44 @@ def _jitter(ms):
     return ms // 2 + int.from_bytes(os.urandom(2), "big") % (ms // 2 + 1)
 
 
+def _tls(cfg):
+    """The ssl context of a TLS link (config station_tls), or None. station_ca, the
+    station's CA certificate (DER), pins it and its name or address is checked; without
+    one the link is encrypted but the station is not verified (the frames' HMAC still
+    authenticates both ends). Made at each connect: a bad CA file is a link_down reason,
+    not a pump that will not boot."""
+    if not getattr(cfg, "station_tls", 0):
+        return None
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cfg.station_ca:
+        with open(cfg.station_ca, "rb") as f:
+            ctx.load_verify_locations(cadata=f.read())
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class _TlsReader:
+    """MicroPython's Stream.readinto on a TLS socket returns None when the bytes that woke
+    it were not yet a whole TLS record (readexactly already waits again): wait again."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    async def readinto(self, buf):
+        while True:
+            k = await self.stream.readinto(buf)
+            if k is not None:
+                return k
+
+    async def readexactly(self, n):
+        return await self.stream.readexactly(n)
+
+
 class Link:
     def __init__(self, journal, cfg, clock, pump=None, software_id=""):
         self.pump = pump  # applies downloads: prices, hotlist
@@ -71,7 +109,21 @@ class Link:
 
     # -- one session ------------------------------------------------------------------------
     async def _session(self):
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        tls = _tls(self.cfg)
+        if tls is None:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        else:  # the handshake waits on the station: bounded like every read
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                self.host, self.port, ssl=tls, server_hostname=self.host), self.timeout_s)
+            # MicroPython's asyncio leaves the handshake to the first read or write and
+            # waits for a readable socket before reading, while the station waits for the
+            # ClientHello: one read now sends it (mbedTLS wants to read: None)
+            sock = getattr(reader, "s", None)  # CPython's streams handshake by themselves
+            if sock is not None and sock.readinto(bytearray(1)) is not None:
+                writer.close()
+                raise LinkError("TLS: data before the handshake")
+            if sock is not None:
+                reader = _TlsReader(reader)
         try:
             challenge = await self._frame(reader)
             nonce = os.urandom(protocol.NONCE_LEN)

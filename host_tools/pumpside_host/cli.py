@@ -139,7 +139,8 @@ def _cmd_station(args):
         from .station.server import serve
 
         try:
-            serve(args.db, args.host, args.port, args.issuer_keys)
+            serve(args.db, args.host, args.port, args.issuer_keys,
+                  tls_cert=args.tls_cert, tls_key=args.tls_key)
         except KeyFileError as e:
             print("error: %s" % e, file=sys.stderr)
             return 2
@@ -230,6 +231,8 @@ def build_parser():
     s.add_argument("--db", required=True, help="the station's SQLite file")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7800)
+    s.add_argument("--tls-cert", help="serve: certificate chain (PEM): the station speaks TLS")
+    s.add_argument("--tls-key", help="serve: the certificate's private key (PEM)")
     s.add_argument("--terminal", help="terminal id")
     s.add_argument("--issuer-keys", help="serve: JSON file of the issuers' TAC master keys "
                    "(card bills' TACs are verified with them; never logged)")

@@ -32,8 +32,9 @@ class Refused(Exception):
 
 
 class StationServer:
-    def __init__(self, ledger, host="127.0.0.1", port=0, heartbeat_s=10):
+    def __init__(self, ledger, host="127.0.0.1", port=0, heartbeat_s=10, ssl=None):
         self.ledger = ledger
+        self.ssl = ssl  # an ssl.SSLContext: the station speaks TLS (tls_context)
         self.host = host
         self.port = port
         self.heartbeat_s = heartbeat_s
@@ -41,7 +42,8 @@ class StationServer:
         self.sessions = {}  # terminal id -> (session, writer) of live connections
 
     async def start(self):
-        self.server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.server = await asyncio.start_server(self._serve, self.host, self.port,
+                                                 ssl=self.ssl)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("station listening on %s:%d", self.host, self.port)
         return self
@@ -220,7 +222,8 @@ class StationServer:
                 held["HOTLIST"] = full["version"]
 
 
-def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None):
+def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=None,
+          tls_key=None):
     """`pumpside station serve`: run until interrupted. `issuer_keys`: the JSON file of
     the issuers' TAC master keys (accounts.py), never logged."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -229,21 +232,32 @@ def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None):
         ledger.cards.load_keys(issuer_keys)
 
     async def main():
-        server = await StationServer(ledger, host, port).start()
+        server = await StationServer(ledger, host, port, ssl=tls_context(
+            tls_cert, tls_key) if tls_cert else None).start()
         await server.server.serve_forever()
 
     asyncio.run(main())
 
 
+def tls_context(cert, key):
+    """The station's TLS server context from a certificate chain and its key (PEM files)."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 class StationThread:
     """The station server on its own event loop in a thread (tests, the console)."""
 
-    def __init__(self, ledger, port=0, heartbeat_s=10):
+    def __init__(self, ledger, port=0, heartbeat_s=10, ssl=None):
         import threading
 
         self.ledger = ledger
         self.port = port
         self.heartbeat_s = heartbeat_s
+        self.ssl = ssl
         self.loop = asyncio.new_event_loop()
         self.server = None
         self._ready = threading.Event()
@@ -252,7 +266,8 @@ class StationThread:
     def _main(self):
         asyncio.set_event_loop(self.loop)
         self.server = self.loop.run_until_complete(
-            StationServer(self.ledger, port=self.port, heartbeat_s=self.heartbeat_s).start())
+            StationServer(self.ledger, port=self.port, heartbeat_s=self.heartbeat_s,
+                          ssl=self.ssl).start())
         self.port = self.server.port
         self._ready.set()
         self.loop.run_forever()
