@@ -25,6 +25,11 @@ from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 _POLL_MS = 50
 _NOTE_MS = 4000
 _LOG_RECORDS = 10  # the card keeps its last 10 transactions
+_ASK_MS = 8000  # the station's answer to a GREY_QUERY, at most (then: refused)
+
+
+def _uint(v):
+    return isinstance(v, int) and v is not True and v is not False and 0 <= v <= 0x7FFFFFFF
 
 
 def _asn10(asn8):
@@ -51,6 +56,7 @@ class CardDesk:
         self.bill = None  # the bill of the receipt to print
         self._flags = 0
         self._queue = []  # actions waiting for the card task
+        self._asked = None  # a card grey elsewhere: what was read while the station answers
 
     def start(self):
         try:
@@ -100,6 +106,8 @@ class CardDesk:
         if self._queue:
             todo, self._queue = self._queue, []
             self._run(todo)
+        if self._asked is not None:
+            self._run(self._answered(now))
         self._run(sale.tick(now))
 
     def _run(self, actions):
@@ -176,6 +184,46 @@ class CardDesk:
                                 "grey": grey["grey"], "own_grey": own is not None,
                                 "fills_today": info["fills_today"]})
         today_s = "".join("%02x" % b for b in today)
+        if grey["grey"] and own is None and grey["terminal_id"] != self.tid \
+                and self._ask(issuer["asn"], grey):
+            self._asked = (info, today_s, listed, ticks_add(now, _ASK_MS))
+            return [("show", "settling_grey", None)]
+        return self.sale.card_read(info, now, today_s, listed, own)
+
+    def _ask(self, asn8, grey):
+        """A card grey-locked at another terminal: ask the station for that terminal's
+        ESCAPE (GREY_QUERY through the link). False when offline: the card is refused."""
+        link = self.pump.link
+        if link is None or not link.online:
+            return False
+        link.answer = None
+        link.query = {"asn": asn8.hex(), "terminal": grey["terminal_id"].hex(),
+                      "ttc": grey["ttc"], "ctc": grey["ctc"]}
+        return True
+
+    def _answered(self, now):
+        """The station's answer (or none in time): an ESCAPE owed elsewhere is settled
+        here like our own (补扣); unknown, settled or no answer: the card is refused."""
+        info, today_s, listed, until = self._asked
+        link = self.pump.link
+        a = link.answer
+        if a is None and ticks_diff(until, now) > 0 and self.sale.state == sm.CARD:
+            return None
+        self._asked = None
+        link.query = None
+        link.answer = None
+        if self.sale.state != sm.CARD:
+            return None  # the card left while the station was asked
+        grey = info["grey"]
+        own = None
+        status = "no answer" if a is None else a.get("status")
+        if status == "owed" and a.get("asn") == info["issuer"]["asn"].hex() \
+                and a.get("ttc") == grey["ttc"] and _uint(a.get("amount")) \
+                and _uint(a.get("price")) and _uint(a.get("ml")) \
+                and isinstance(a.get("grade"), str) and len(a["grade"]) <= 4:
+            own = {"station": a, "amount": a["amount"]}
+        log.event("grey_query", {"status": status, "owed": own is not None,
+                                 "amount": own["amount"] if own else 0})
         return self.sale.card_read(info, now, today_s, listed, own)
 
     def _card_log(self):
@@ -345,21 +393,36 @@ class CardDesk:
         """补扣: the grey card of an ESCAPE here pays the journaled amount, once."""
         grey = self.info["grey"]
         amount = esc["amount"]
+        elsewhere = esc.get("station")  # another terminal's ESCAPE, as the station told
+        asn8 = self.info["issuer"]["asn"]
+        ttc = grey["ttc"] if elsewhere else esc["psam_ttc"]
         t = self.board.clock.time()  # one time for the debit and the bill (the TAC's)
         try:
-            tac, gmac = self._debit(esc["asn"][:8], grey["ctc"], amount, esc["psam_ttc"],
-                                    grey_lock.bcd_datetime(t))
+            tac, gmac = self._debit(asn8, grey["ctc"], amount, ttc, grey_lock.bcd_datetime(t))
         except CardError as e:
             log.event("debit_failed", {"why": str(e), "amount": amount})
             return self.sale.card_error("card_error", now)
-        balance = grey["balance"] - amount
+        card = {"tac": tac, "gmac": gmac, "balance": grey["balance"] - amount}
+        jr = self.pump.journal
         try:
-            bill = self.pump.journal.unlock(esc, t, amount, 0,
-                                            {"tac": tac, "gmac": gmac, "balance": balance})
+            if elsewhere:
+                bill = rec.new_bill()
+                bill.update(card)
+                bill.update(time=t, nozzle=self.cfg.nozzle, grade=elsewhere["grade"],
+                            price=elsewhere["price"], ml=elsewhere["ml"], amount=amount,
+                            flags=rec.F_ELSEWHERE, asn=_asn10(asn8), ctc=grey["ctc"],
+                            psam_ttc=ttc, card_type=self.info["holder"]["card_type"])
+                bill = jr.unlock_elsewhere(bill)
+            else:
+                bill = jr.unlock(esc, t, amount, 0, card)
         except OSError as e:
             self.pump.close("journal write failed (%s)" % e)
             return self.sale.card_error("card_error", now)
-        log.event("unlocked_grey", {"sale": esc["sale"], "amount": amount, "flags": 0})
+        log.event("unlocked_grey", {"sale": bill["sale"], "amount": amount,
+                                    "flags": bill["flags"],
+                                    "of": elsewhere.get("terminal") if elsewhere else None,
+                                    "of_sale": elsewhere.get("sale") if elsewhere else None})
+        balance = card["balance"]
         self._clear_tac()
         self.bill = bill
         self.list_price = bill["price"]

@@ -410,6 +410,17 @@ class Journal:
         self._settled(seq, bill, rec.UNLOCK)
         return bill
 
+    def unlock_elsewhere(self, bill):
+        """A card grey-locked by another terminal's ESCAPE is settled here (补扣 through
+        the station): UNLOCK under a sale number of this terminal's own (the other's
+        sale number could clash with one of ours). `bill` has the card fields."""
+        bill["sale"] = self.sale_no + 1
+        bill["total_ml"] = self.totals.volume_ml
+        bill["total_amount"] = self.totals.amount
+        seq = self._log(rec.UNLOCK, rec.pack_bill(bill))
+        self._settled(seq, bill, rec.UNLOCK)
+        return bill
+
     def recover(self, time):
         """Settle a sale a power cut left open, from its last checkpoint. Returns the bill
         or None. Exact when the checkpoint came from the power-fail warning."""

@@ -91,6 +91,8 @@ class Link:
         self.uploaded = 0  # records the station has acknowledged in this boot
         self.heartbeat_ms = 10000
         self.timeout_s = READ_TIMEOUT_S
+        self.query = None  # a GREY_QUERY the card desk waits on; its GREY_ANSWER:
+        self.answer = None
 
     async def run(self):
         backoff = BACKOFF_MIN_MS
@@ -150,7 +152,9 @@ class Link:
             log.event("link_up", {"station": self.cfg.station_addr,
                                   "unsynced": jr.unsynced, "ack": jr.ack_seq})
             while True:
-                if jr.next_seq - 1 > jr.ack_seq:
+                if self.query is not None:
+                    await self._ask(reader, writer, session)
+                elif jr.next_seq - 1 > jr.ack_seq:
                     await self._upload(reader, writer, session)
                 else:
                     await self._idle(reader, writer, session)
@@ -161,6 +165,14 @@ class Link:
         """The PSAM's terminal id (hex): the station checks card TACs with it."""
         tid = getattr(getattr(self.pump, "desk", None), "tid", None)
         return tid.hex() if tid else ""
+
+    async def _ask(self, reader, writer, session):
+        """The card desk holds a card grey-locked at another terminal: GREY_QUERY."""
+        q = self.query
+        await self._send(writer, session, protocol.GREY_QUERY, q)
+        self.answer = await self._expect(reader, session, protocol.GREY_ANSWER, writer)
+        if self.query is q:
+            self.query = None
 
     async def _upload(self, reader, writer, session):
         jr = self.journal
@@ -194,7 +206,8 @@ class Link:
         jr = self.journal
         start = ticks_ms()
         seen = jr.next_seq
-        while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and jr.next_seq == seen:
+        while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and jr.next_seq == seen \
+                and self.query is None:
             await sleep_ms(_POLL_MS)
 
     # -- frames ------------------------------------------------------------------------------

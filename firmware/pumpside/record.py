@@ -35,6 +35,8 @@ F_OVERRUN = 4  # delivered beyond the preset
 F_CARD_LOG = 8  # debit confirmed from the card's own log (its TAC reply was lost)
 F_NOT_LOCKED = 16  # the card was never grey-locked: nothing owed
 F_UNTRUSTED = 32  # MAC2 failed: no fuel, the card settled for 0
+F_ELSEWHERE = 64  # an UNLOCK of another terminal's ESCAPE (its card, CTC and PSAM TTC),
+# as the station answered a GREY_QUERY; the sale number is this terminal's own
 
 BILL_FIELDS = (
     ("sale", "I"), ("time", "I"), ("nozzle", "B"), ("grade", "4s"), ("price", "I"),

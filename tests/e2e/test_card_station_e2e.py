@@ -93,3 +93,71 @@ def test_card_sale_through_the_link_is_stored_with_its_verified_tac(make_pump, s
     assert [(b["kind"], b["amount"], b["verified"]) for b in acct["bills"]] == [
         ("FINAL", 2277, 1)]
     assert ledger.cards.rejected() == []
+
+
+def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_pump,
+                                                                            store, station):
+    ledger, st = station
+    p1 = _pump(make_pump, store, ledger, st.port, "P1")
+    p2 = _pump(make_pump, store, ledger, st.port, "P2", psam="000000000102")
+    # pump 1: the card is pulled mid-fuelling, an ESCAPE goes to the station
+    _to_preset(p1)
+    p1.bench.press("V1000E")
+    _prompt(p1, "Lift the nozzle")
+    p1.bench.lift()
+    p1.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+    _remove(p1)
+    d = p1.wait_event("delivery", 10)
+    p1.bench.hang_up()
+    assert d["record"] == "ESCAPE" and d["amount"] > 0
+    assert store.cards[ASN].s["grey"] and store.cards[ASN].s["balance"] == 50000
+    _wait(lambda: [s["kind"] for s in ledger.sales("P1")] == ["ESCAPE"], 10, "the escape")
+    # pump 2: grey from pump 1's PSAM: it asks the station and settles it (补扣) once
+    p2.insert(ASN)
+    r = p2.wait_event("receipt", 15)
+    assert r["amount"] == d["amount"]
+    assert _saw(p2, "grey_query", status="owed", amount=d["amount"])
+    assert _saw(p2, "unlocked_grey", amount=d["amount"], flags=64, of="P1", of_sale=d["sale"])
+    card = store.cards[ASN].s
+    assert not card["grey"] and card["balance"] == 50000 - d["amount"]
+    _remove(p2)
+    _wait(lambda: [s["kind"] for s in ledger.sales("P2")] == ["UNLOCK"], 10, "the unlock")
+    (esc,) = ledger.cards.grey.records(ASN)
+    assert (esc["terminal"], esc["sale"], esc["amount"]) == ("P1", d["sale"], d["amount"])
+    assert esc["settled_by"] == "P2"
+    acct = ledger.cards.account(ASN)
+    assert acct["balance"] == card["balance"]
+    assert [(b["terminal"], b["kind"], b["verified"]) for b in acct["bills"]] == [
+        ("P2", "UNLOCK", 1)]
+    # a second query for the same lock answers "settled"
+    q = {"asn": ASN, "terminal": "000000000101", "ttc": esc["ttc"], "ctc": esc["ctc"]}
+    assert ledger.cards.grey.query("P2", q)["status"] == "settled"
+    # back at pump 1: not grey any more, nothing more is taken; a normal sale starts
+    p1.insert(ASN)
+    _prompt(p1, "Enter PIN, E to confirm")
+    p1.bench.press("C")
+    _remove(p1)
+    assert store.cards[ASN].s["balance"] == 50000 - d["amount"]
+    kinds = sorted((s["terminal"], s["kind"]) for s in ledger.sales())
+    assert kinds == [("P1", "ESCAPE"), ("P2", "UNLOCK")]
+    assert ledger.cards.rejected() == []
+
+
+def test_grey_elsewhere_unknown_to_the_station_or_offline_is_refused(make_pump, store,
+                                                                     station):
+    ledger, st = station
+    grey = store.issue("6200000000000042", 50000)
+    grey.s.update(grey=True, grey_tid="000000000999", grey_ttc=7, grey_dt="20261124080000",
+                  gtac="01020304", grey_ctc=0)
+    store.save()
+    p2 = _pump(make_pump, store, ledger, st.port, "P2", psam="000000000102")
+    p2.insert("6200000000000042")
+    _prompt(p2, "Card locked at another pump")
+    assert _saw(p2, "grey_query", status="unknown")
+    _remove(p2)
+    st.stop()
+    _wait(lambda: _saw(p2, "link_down"), 30, "the link to notice")
+    p2.insert("6200000000000042")
+    _prompt(p2, "Card locked at another pump")
+    _remove(p2)
+    assert grey.s["grey"] and grey.s["balance"] == 50000

@@ -160,3 +160,38 @@ def test_issuer_key_file_errors_name_the_entry_never_the_key(tmp_path):
     with pytest.raises(accounts.KeyFileError) as e:
         accounts.load_issuer_keys(str(bad))
     assert "entry 0" in str(e.value) and TEST_TAC_MK.hex()[:8] not in str(e.value)
+
+
+def test_grey_records_answer_queries_and_settle_once(ledger):
+    ledger.add_terminal("P2")
+    ledger.cards.hello("P2", {"psam": "000000000102"})
+    esc = {"seq": 1, "type": "ESCAPE", "sale": 4, "ml": 1000, "amount": 759, "asn": ASN,
+           "ctc": 3, "psam_ttc": 9, "grade": "92", "price": 7590, "time": 1_795_000_000}
+    assert ledger.store("P1", [esc])[0][0][1] == "stored"
+    q = {"asn": ASN, "terminal": TEST_TERMINAL_ID.hex(), "ttc": 9, "ctc": 3}
+    a = ledger.cards.grey.query("P2", q)
+    assert a == {"asn": ASN, "ttc": 9, "status": "owed", "amount": 759, "ml": 1000,
+                 "grade": "92", "price": 7590, "terminal": "P1", "sale": 4}
+    assert ledger.cards.grey.query("P2", dict(q, ttc=8))["status"] == "unknown"
+    assert ledger.cards.grey.query("P2", dict(q, terminal="000000000999"))["status"] \
+        == "unknown"  # another PSAM's lock
+    assert ledger.cards.grey.query("P2", dict(q, ctc="3"))["status"] == "unknown"
+    # P2 settles it: an UNLOCK flagged "elsewhere" (without keys here: TAC unverified)
+    ledger.cards.set_keys({})
+    unlock = {"seq": 1, "type": "UNLOCK", "sale": 1, "ml": 1000, "amount": 759, "asn": ASN,
+              "ctc": 3, "psam_ttc": 9, "flags": rec.F_ELSEWHERE, "tac": "01020304",
+              "balance": 49241, "time": 1_795_000_100}
+    assert ledger.store("P2", [unlock])[0][0][1] == "stored"
+    assert ledger.cards.grey.query("P2", q)["status"] == "settled"
+    (r,) = ledger.cards.grey.records(ASN)
+    assert (r["settled_by"], r["settled_sale"]) == ("P2", 1)
+    # a second UNLOCK of the same escape, from anywhere, is refused
+    again = dict(unlock, seq=2, sale=2)
+    got = ledger.store("P2", [again])[0][0]
+    assert got[1] == "rejected" and got[2] == "escape already settled by P2 sale 1"
+    own = dict(unlock, seq=2, sale=4, flags=0, amount=0)  # P1 closing its own, late
+    assert ledger.store("P1", [own])[0][0][1] == "rejected"
+    assert ledger.cards.account(ASN)["balance"] == 49241
+    stored = json.loads(ledger.db.execute(
+        "SELECT record FROM sales WHERE kind = 'UNLOCK'").fetchone()[0])
+    assert (stored["of_terminal"], stored["of_sale"]) == ("P1", 4)

@@ -23,6 +23,7 @@ import logging
 import time
 
 from ..bench import fuelcrypto as fc
+from . import grey
 
 log = logging.getLogger("pumpside.station")
 
@@ -119,18 +120,21 @@ def Rejected(why):  # noqa: N802 - raised like an exception class
 
 
 class Cards:
-    """Card accounts and TAC verification of one ledger."""
+    """Card accounts, TAC verification and (grey.py) the grey records of one ledger."""
 
     def __init__(self, db):
         self.db = db
         db.executescript(SCHEMA)
         self.keys = {}
         self._warned = False
+        self.grey = grey.GreyRecords(db, self.psam_of)  # escapes, settled once (grey.py)
 
     def set_keys(self, keys):
         if not all(len(k) == 16 and _usable(k) for k in keys.values()):
             raise KeyFileError("an issuer TAC key is not a 16-byte two-key 3DES key")
         self.keys = dict(keys)
+        if not keys:
+            return
         log.info("station verifies card TACs with %d issuer key(s): %s", len(self.keys),
                  ", ".join(k.hex() for k in sorted(self.keys)))
 
@@ -163,6 +167,8 @@ class Cards:
 
         try:
             self._check(terminal, r, kind)
+            if kind == "UNLOCK" and "asn" in r:
+                self.grey.check_unlock(terminal, r)
         except RecordRejected as e:
             self.db.execute("INSERT INTO rejected_bills VALUES (?,?,?,?,?)",
                             (terminal, r.get("seq"), str(e), json.dumps(r, sort_keys=True),
@@ -208,6 +214,9 @@ class Cards:
         """After a record was stored (first time): the card's account and grey records."""
         if "asn" not in r:
             return
+        if kind == "ESCAPE":
+            self.grey.escape(terminal, r)
+            return
         if kind not in ("FINAL", "UNLOCK"):
             return
         asn, ctc, balance = r["asn"], r.get("ctc", 0), r.get("balance", 0)
@@ -218,6 +227,8 @@ class Cards:
             "INSERT INTO card_accounts VALUES (?,?,?,?) ON CONFLICT(asn) DO UPDATE SET "
             "balance = excluded.balance, ctc = excluded.ctc, updated = excluded.updated "
             "WHERE excluded.ctc >= card_accounts.ctc", (asn, balance, ctc, int(time.time())))
+        if kind == "UNLOCK":
+            self.grey.unlocked(terminal, r)
 
     # -- the back office ------------------------------------------------------------------
     def account(self, asn):

@@ -177,9 +177,13 @@ class StationServer:
             await self._send(writer, session, p.SALES_ACK, {"results": results, "ack": ack})
         elif mtype == p.STATUS:
             self.ledger.set_status(terminal, payload)
+        elif mtype == p.GREY_QUERY:  # a card grey-locked elsewhere (station/grey.py)
+            await self._send(writer, session, p.GREY_ANSWER,
+                             self.ledger.cards.grey.query(terminal, payload))
         elif mtype == p.ERROR:
             raise Refused("terminal reported: %s" % payload.get("why"))
         # REPLY, TOTALS, EVENTS, GREY_QUERY: handled as the link issue lands
+
 
     async def _send_hotlist(self, writer, session, held):
         """Bring the terminal's hotlist to the ledger's version: deltas from the version

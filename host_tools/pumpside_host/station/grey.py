@@ -1,0 +1,122 @@
+"""Grey records at the station: cards left grey-locked by an ESCAPE, settled once.
+
+Every uploaded ESCAPE (a card pulled or a power cut before its DEBIT FOR UNLOCK) is
+indexed by card (ASN), the CTC of its lock and the PSAM TTC, with its amount and the
+terminal and sale that wrote it. An UNLOCK marks it settled: the escape's own terminal
+names it by its sale number; another terminal (flag F_ELSEWHERE) by card, CTC and TTC,
+after asking the station (GREY_QUERY). A terminal holding a card grey-locked by another
+one asks with the card's grey status (card number, the locking PSAM's terminal id, TTC,
+CTC); the answer is the escape's amount and what its UNLOCK record needs, or "settled"
+or "unknown". The card itself refuses a second DEBIT FOR UNLOCK for one lock (CTC), and
+the station refuses a second UNLOCK of one escape, so an escape is settled exactly once.
+"""
+import logging
+import time
+
+log = logging.getLogger("pumpside.station")
+
+F_ELSEWHERE = 64  # record.py: an UNLOCK of another terminal's ESCAPE
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS grey_records (
+    terminal TEXT NOT NULL, sale INTEGER NOT NULL, asn TEXT NOT NULL, ctc INTEGER NOT NULL,
+    ttc INTEGER NOT NULL, psam TEXT, amount INTEGER NOT NULL, ml INTEGER NOT NULL,
+    grade TEXT, price INTEGER NOT NULL, time INTEGER NOT NULL,
+    settled_by TEXT, settled_sale INTEGER, settled_at INTEGER,
+    PRIMARY KEY (terminal, sale));
+CREATE INDEX IF NOT EXISTS grey_by_card ON grey_records (asn, ctc, ttc);
+"""
+_FIELDS = ("terminal", "sale", "asn", "ctc", "ttc", "psam", "amount", "ml", "grade", "price",
+           "time", "settled_by", "settled_sale")
+
+
+def _int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFFFFFF
+
+
+class GreyRecords:
+    def __init__(self, db, psam_of=None):
+        self.db = db
+        self.psam_of = psam_of or (lambda terminal: None)
+        db.executescript(SCHEMA)
+
+    def _rows(self, where, args):
+        return [dict(zip(_FIELDS, row)) for row in self.db.execute(
+            "SELECT %s FROM grey_records WHERE %s ORDER BY time" % (", ".join(_FIELDS), where),
+            args)]
+
+    def records(self, asn=None):
+        return self._rows("asn = ?", (asn,)) if asn else self._rows("1", ())
+
+    # -- the ledger's hooks (inside its transaction) ------------------------------------------
+    def escape(self, terminal, r):
+        self.db.execute(
+            "INSERT OR IGNORE INTO grey_records VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL)",
+            (terminal, r["sale"], r["asn"], r.get("ctc", 0), r.get("psam_ttc", 0),
+             self.psam_of(terminal), r["amount"], r["ml"], r.get("grade", ""),
+             r.get("price", 0), r.get("time", 0)))
+
+    def _escape_of(self, terminal, r):
+        """The grey record an UNLOCK settles, or None."""
+        if r.get("flags", 0) & F_ELSEWHERE:
+            rows = self._rows("asn = ? AND ctc = ? AND ttc = ?",
+                              (r["asn"], r.get("ctc", 0), r.get("psam_ttc", 0)))
+        else:
+            rows = self._rows("terminal = ? AND sale = ?", (terminal, r["sale"]))
+        return rows[0] if rows else None
+
+    def check_unlock(self, terminal, r):
+        """Before an UNLOCK is stored: an escape is settled once. Annotates `r` with the
+        escape it settles (of_terminal, of_sale)."""
+        from .ledger import RecordRejected
+
+        esc = self._escape_of(terminal, r)
+        if esc is None:
+            if r.get("flags", 0) & F_ELSEWHERE:
+                raise RecordRejected("no such escape")
+            return  # an escape from before the station kept grey records
+        if esc["settled_by"] is not None and (esc["settled_by"], esc["settled_sale"]) != \
+                (terminal, r["sale"]):
+            raise RecordRejected("escape already settled by %s sale %s"
+                                 % (esc["settled_by"], esc["settled_sale"]))
+        r["of_terminal"] = esc["terminal"]
+        r["of_sale"] = esc["sale"]
+
+    def unlocked(self, terminal, r):
+        esc = self._escape_of(terminal, r)
+        if esc is None or esc["settled_by"] is not None:
+            return
+        self.db.execute("UPDATE grey_records SET settled_by = ?, settled_sale = ?, "
+                        "settled_at = ? WHERE terminal = ? AND sale = ?",
+                        (terminal, r["sale"], int(time.time()), esc["terminal"], esc["sale"]))
+        log.info("escape %s sale %s of card %s settled by %s sale %s (amount %d)",
+                 esc["terminal"], esc["sale"], _mask(esc["asn"]), terminal, r["sale"],
+                 r["amount"])
+
+    # -- GREY_QUERY ---------------------------------------------------------------------------
+    def query(self, terminal, q):
+        """GREY_ANSWER for a GREY_QUERY {asn, terminal (the locking PSAM id), ttc, ctc}."""
+        asn, psam, ttc, ctc = q.get("asn"), q.get("terminal"), q.get("ttc"), q.get("ctc")
+        answer = {"asn": asn, "ttc": ttc, "status": "unknown"}
+        if not (isinstance(asn, str) and isinstance(psam, str) and _int(ttc) and _int(ctc)):
+            answer["why"] = "malformed query"
+            log.warning("terminal %s: malformed GREY_QUERY", terminal)
+            return answer
+        rows = [e for e in self._rows("asn = ? AND ctc = ? AND ttc = ?", (asn, ctc, ttc))
+                if e["psam"] in (None, psam.lower())]
+        if rows:
+            esc = rows[0]
+            if esc["settled_by"] is not None:
+                answer["status"] = "settled"
+            else:
+                answer.update(status="owed", amount=esc["amount"], ml=esc["ml"],
+                              grade=esc["grade"], price=esc["price"],
+                              terminal=esc["terminal"], sale=esc["sale"])
+        log.info("terminal %s asked for card %s grey at %s (TTC %d): %s", terminal,
+                 _mask(asn), psam, ttc, answer["status"])
+        return answer
+
+
+def _mask(asn):
+    return asn[:4] + "********" + asn[-4:] if isinstance(asn, str) and len(asn) == 16 \
+        else "?"
