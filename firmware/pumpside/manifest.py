@@ -70,10 +70,10 @@ def make(files):
 
 def own_root():
     """The folder this firmware runs from (it holds pumpside/ and manifest.json), found
-    from this module's file; ManifestError for frozen firmware, which has no files."""
+    from this module's file; None for firmware frozen into the image, which has no files."""
     path = globals().get("__file__")
     if not path:
-        raise ManifestError("frozen firmware: no files to verify")
+        return None
     parts = path.rsplit("/", 2)
     return parts[0] if len(parts) == 3 else "."
 
@@ -91,9 +91,29 @@ def load(root):
     return data
 
 
+def frozen():
+    """The identity of firmware frozen into the image: `pumpside freeze` writes
+    pumpside/frozen_id.py (the software id over the frozen sources) into the package it
+    freezes. The image is flash the firmware cannot write, so there is no file to hash
+    at boot; without that module a frozen build has no id and may not sell."""
+    try:
+        from . import frozen_id
+    except ImportError:
+        raise ManifestError("frozen firmware without frozen_id: build it with "
+                            "pumpside freeze") from None
+    files = frozen_id.FILES
+    if frozen_id.SOFTWARE_ID != software_id(files):
+        raise ManifestError("software altered: frozen_id does not match its files")
+    return {"version": frozen_id.VERSION, "files": files, "software_id": frozen_id.SOFTWARE_ID,
+            "frozen": True}
+
+
 def verify(root):
     """The manifest at `root` after checking every file it lists against its hash;
-    ManifestError naming the first file that is missing or altered."""
+    ManifestError naming the first file that is missing or altered. `root` None (frozen
+    firmware): the identity frozen with it."""
+    if root is None:
+        return frozen()
     data = load(root)
     files = data["files"]
     for name in sorted(files):

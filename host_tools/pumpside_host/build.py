@@ -129,3 +129,38 @@ def build(board="sim"):
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def freeze(board, out):
+    """A tree to freeze into a custom MicroPython image: the sources of `board`'s files,
+    pumpside/frozen_id.py (the software id over those sources: a frozen image has no files
+    for boot.py to hash, manifest.frozen()) and a manifest.py for the port's build:
+
+        make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=<out>/manifest.py
+
+    main.py stays a file on the device (`mpremote cp <out>/main.py :`). Returns the id."""
+    mf = _firmware_module("manifest")
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    files = {}
+    modules = []
+    for dev, src in sources(board):
+        dest = out / dev
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        if dev.startswith("pumpside/"):
+            files[dev] = hashlib.sha256(src.read_bytes()).hexdigest()
+        elif "/" not in dev and dev not in SOURCE_ONLY:
+            modules.append(dev)
+    sid = mf.software_id(files)
+    lines = ["# Written by `pumpside freeze`: the identity of this frozen firmware.",
+             "VERSION = %r" % mf.VERSION, "SOFTWARE_ID = %r" % sid, "FILES = {"]
+    lines += ["    %r: %r," % (k, files[k]) for k in sorted(files)]
+    lines.append("}")
+    (out / "pumpside" / "frozen_id.py").write_text("\n".join(lines) + "\n")
+    manifest_py = ['# Written by `pumpside freeze` (%s, software id %s)' % (board, sid),
+                   'include("$(PORT_DIR)/boards/manifest.py")', 'package("pumpside")']
+    manifest_py += ['module("%s")' % m for m in sorted(modules)]
+    (out / "manifest.py").write_text("\n".join(manifest_py) + "\n")
+    return sid

@@ -11,6 +11,7 @@
   pumpside vboard [--dir D]                      a virtual board: its REPL on a pty
   pumpside flash --port P [--board B]            build, copy what changed, verify, reset
   pumpside info|reset --port P                   software id, manifest check, config; reboot
+  pumpside freeze --board B --out D              a tree to freeze into an image, with its id
   pumpside provision --port P --terminal-id T --station HOST:PORT --db FILE
   pumpside config get|set --port P [NAME[=VALUE] ...] [--who W]
   pumpside calibrate --port P --proved-ml N --metered-ml M --who W

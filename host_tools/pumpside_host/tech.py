@@ -88,6 +88,15 @@ def _service(args, call):
     return result
 
 
+def _cmd_freeze(args):
+    from .build import freeze
+
+    sid = freeze(args.board, args.out)
+    print("frozen tree for %s in %s: software id %s (build it with FROZEN_MANIFEST=%s/"
+          "manifest.py; copy main.py as a file)" % (args.board, args.out, sid, args.out))
+    return 0
+
+
 def _cmd_reset(args):
     with _device(args) as dev:
         return _booted(dev.reset())
@@ -225,6 +234,11 @@ def add_commands(sub):
     v.add_argument("--dir", default="run/vboard", help="the device's files (kept)")
     v.add_argument("--echo", action="store_true", help="print its console too")
     v.set_defaults(func=_cmd_vboard)
+
+    fz = sub.add_parser("freeze", help="a tree to freeze into a custom MicroPython image")
+    fz.add_argument("--board", default="esp32")
+    fz.add_argument("--out", default="build/freeze")
+    fz.set_defaults(func=_cmd_freeze)
 
     def device_cmd(name, func, help):
         d = sub.add_parser(name, help=help)

@@ -25,3 +25,40 @@ def test_freeze_manifest_freezes_the_package():
     text = (FW / "manifest.py").read_text()
     assert 'package("pumpside")' in text
     assert 'include("$(PORT_DIR)/boards/manifest.py")' in text
+
+
+def test_a_frozen_build_carries_its_software_id(tmp_path, monkeypatch):
+    """`pumpside freeze` writes pumpside/frozen_id.py; firmware frozen into an image (no
+    files, own_root() None) takes its id from there, and refuses to sell without it."""
+    import sys
+    import types
+
+    from pumpside_host.build import _firmware_module, freeze
+
+    manifest = _firmware_module("manifest")
+    sid = freeze("esp32", tmp_path / "fz")
+    text = (tmp_path / "fz" / "manifest.py").read_text()
+    assert 'package("pumpside")' in text and 'module("board.py")' in text
+    assert 'module("parts.py")' in text  # the shared drivers freeze with the board
+    frozen = types.ModuleType("pumpside.frozen_id")
+    exec((tmp_path / "fz" / "pumpside" / "frozen_id.py").read_text(), frozen.__dict__)
+    assert frozen.SOFTWARE_ID == sid and "pumpside/meter.py" in frozen.FILES
+
+    monkeypatch.setitem(sys.modules, "pumpside.frozen_id", frozen)
+    monkeypatch.setattr(sys.modules["pumpside"], "frozen_id", frozen, raising=False)
+    assert manifest.verify(None)["software_id"] == sid
+
+    frozen.FILES = dict(frozen.FILES, **{"pumpside/meter.py": "0" * 64})  # not what it says
+    try:
+        manifest.verify(None)
+        raise AssertionError("a frozen id that does not match its files was accepted")
+    except manifest.ManifestError as e:
+        assert "frozen_id" in str(e)
+
+    monkeypatch.delitem(sys.modules, "pumpside.frozen_id")
+    monkeypatch.delattr(sys.modules["pumpside"], "frozen_id")
+    try:
+        manifest.verify(None)
+        raise AssertionError("a frozen build without its id was accepted")
+    except manifest.ManifestError as e:
+        assert "without frozen_id" in str(e)
