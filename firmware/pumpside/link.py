@@ -9,6 +9,7 @@ awaits the network, so the dispenser's loop never waits on the link. Offline, se
 goes on within the journal's limits; online, the backlog drains.
 """
 import asyncio
+import json
 import os
 
 from . import log, manifest, protocol
@@ -93,6 +94,7 @@ class Link:
         self.timeout_s = READ_TIMEOUT_S
         self.query = None  # a GREY_QUERY the card desk waits on; its GREY_ANSWER:
         self.answer = None
+        self.done = Done(journal.root.rsplit("/", 1)[0] + "/cmds")  # commands run
 
     async def run(self):
         backoff = BACKOFF_MIN_MS
@@ -250,16 +252,28 @@ class Link:
             if mtype == protocol.ERROR:
                 raise LinkError("station: %s" % payload.get("why"))
             if mtype == protocol.COMMAND and writer is not None:
-                ok, why = self.pump.command(payload.get("cmd")) if self.pump else (False, "")
-                log.event("command", {"id": payload.get("id"), "cmd": payload.get("cmd"),
-                                      "ok": ok, "why": why})
-                await self._send(writer, session, protocol.REPLY, {
-                    "type": "COMMAND", "id": payload.get("id"), "ok": ok, "why": why})
+                await self._send(writer, session, protocol.REPLY, self._command(payload))
                 continue
             if mtype not in (protocol.PRICES, protocol.HOTLIST) or writer is None:
                 raise LinkError("expected %s, got %s" % (protocol.TYPE_NAMES[want],
                                                          protocol.TYPE_NAMES[mtype]))
             await self._send(writer, session, protocol.REPLY, self._download(mtype, payload))
+
+    def _command(self, payload):
+        """Run a COMMAND once per id: an id in the ring of recent ones (its REPLY was lost,
+        the station sent it again) is answered with the result it had, not run again."""
+        cid, cmd = payload.get("id"), payload.get("cmd")
+        if not (_int(cid) and isinstance(cmd, str)):
+            raise LinkError("malformed COMMAND")
+        result = self.done.get(cid)
+        if result is None:
+            ok, why = self.pump.command(cmd) if self.pump else (False, "no pump")
+            self.done.put(cid, ok, why)
+            log.event("command", {"id": cid, "cmd": cmd, "ok": ok, "why": why})
+        else:
+            ok, why = result
+            log.event("command_again", {"id": cid, "cmd": cmd, "ok": ok})
+        return {"type": "COMMAND", "id": cid, "ok": ok, "why": why}
 
     def _download(self, mtype, payload):
         """Apply one download; the REPLY's payload. A well-formed download that cannot
@@ -306,6 +320,42 @@ class Link:
         return reply
 
 
+class Done:
+    """The ids of the last DONE_MAX commands run and their results, kept on the flash
+    beside the journal (a new file renamed over the old: a cut leaves one or the other),
+    so a command the station sends again - its REPLY was lost, or the pump rebooted - is
+    answered again without running twice."""
+
+    def __init__(self, path):
+        self.path = path
+        self.ring = []  # [[id, ok, why]], oldest first
+        try:
+            with open(path) as f:
+                ring = json.loads(f.read())
+            if isinstance(ring, list):
+                self.ring = [r for r in ring if isinstance(r, list) and len(r) == 3]
+        except (OSError, ValueError):
+            pass  # none yet, or unreadable: an empty ring
+
+    def get(self, cid):
+        for r in self.ring:
+            if r[0] == cid:
+                return bool(r[1]), r[2]
+        return None
+
+    def put(self, cid, ok, why):
+        self.ring.append([cid, 1 if ok else 0, why[:60]])
+        if len(self.ring) > DONE_MAX:
+            del self.ring[0]
+        try:
+            with open(self.path + ".new", "w") as f:
+                f.write(json.dumps(self.ring))
+            os.rename(self.path + ".new", self.path)
+        except OSError as e:  # the command ran; a resend after a reboot would run again
+            log.event("commands_not_saved", {"why": str(e)})
+
+
+DONE_MAX = 16
 MAX_INT = 0x7FFFFFFF  # every count, version and id on the wire fits 31 bits
 MAX_ASNS = 1024  # card numbers in one HOTLIST frame (the station sends 128)
 

@@ -227,3 +227,88 @@ def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaff
             pump.link = lk.Link(jr, pump.cfg, board.clock, pump)
         assert pump.refusal() is None, over  # sells on its own clock
         shutil.rmtree(jr.root.rsplit("/", 1)[0], ignore_errors=True)
+
+
+class Ran:
+    """Counts the commands the pump actually runs."""
+
+    def __init__(self, pump):
+        self.cmds = []
+        self.orig = pump.command
+
+        def command(cmd):
+            self.cmds.append(cmd)
+            return self.orig(cmd)
+        pump.command = command
+
+
+def _lose_first_reply(ledger):
+    """The station loses the first REPLY of each command id (as a connection that drops
+    after the terminal sent it): the command stays pending and goes again."""
+    orig, lost = ledger.command_done, set()
+
+    def command_done(cid, ok, why, terminal_id=None):
+        if cid not in lost:
+            lost.add(cid)
+            return None
+        return orig(cid, ok, why, terminal_id)
+    ledger.command_done = command_done
+    return lost
+
+
+def test_lock_unlock_terminate_run_once_each_when_their_reply_is_lost(rig):
+    from pumpside import dispenser
+
+    lost = _lose_first_reply(rig.ledger)
+
+    async def script(r):
+        ran = Ran(r.pump)
+        core = r.pump.core
+        lock = r.ledger.command("P1", "lock")
+        await r.until(lambda: r.ledger.command_result(lock) is not None, "lock's reply")
+        # a second run would have answered "busy: stop first" (the pump is locked)
+        assert r.ledger.command_result(lock) == {"ok": True, "why": ""}
+        assert core.state == dispenser.LOCKED and lock in lost
+        unlock = r.ledger.command("P1", "unlock")
+        await r.until(lambda: r.ledger.command_result(unlock) is not None, "unlock")
+        assert core.state == dispenser.IDLE
+        core.authorize(dispenser.Authorization("92", 7590, volume_ml=1000), 0)
+        term = r.ledger.command("P1", "terminate")
+        await r.until(lambda: r.ledger.command_result(term) is not None, "terminate")
+        assert core.state == dispenser.SETTLING and core._stop == dispenser.STOP_REMOTE
+        assert ran.cmds == ["lock", "unlock", "terminate"]  # each once, answered twice
+        assert {lock, unlock, term} <= lost
+        # the ring is on the flash: after a reboot the same id is still answered, not run
+        assert lk.Done(r.root + "/cmds").get(lock) == (True, "")
+    rig.run(script)
+
+
+def test_the_ring_survives_a_reboot_and_keeps_the_last_ids(tmp_path):
+    path = str(tmp_path / "cmds")
+    done = lk.Done(path)
+    for cid in range(1, lk.DONE_MAX + 3):
+        done.put(cid, cid % 2 == 0, "why %d" % cid)
+    again = lk.Done(path)
+    assert again.get(1) is None and again.get(2) is None  # fell out of the ring
+    assert again.get(3) == (False, "why 3") and again.get(lk.DONE_MAX + 2) == (True, "why %d"
+                                                                           % (lk.DONE_MAX + 2))
+    assert not (tmp_path / "cmds.new").exists()
+    (tmp_path / "cmds").write_text("[[1, 1")  # damaged: an empty ring, no crash
+    assert lk.Done(path).ring == []
+
+
+def test_a_queued_command_expires_at_the_station_and_is_never_sent(rig):
+    import time
+
+    old = rig.ledger.command("P1", "lock")
+    rig.ledger.db.execute("UPDATE commands SET created = ? WHERE id = ?",
+                          (int(time.time()) - rig.ledger.COMMAND_TTL_S - 1, old))
+
+    async def script(r):
+        ran = Ran(r.pump)
+        fresh = r.ledger.command("P1", "suspend")
+        await r.until(lambda: r.ledger.command_result(fresh) is not None, "suspend")
+        await asyncio.sleep(0.2)  # more beats
+        return ran.cmds
+    assert rig.run(script) == ["suspend"]
+    assert rig.ledger.command_result(old) == {"ok": False, "why": "expired"}

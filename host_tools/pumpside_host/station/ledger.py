@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS hotlist_log (
     version INTEGER PRIMARY KEY, asn TEXT NOT NULL, listed INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY AUTOINCREMENT, terminal TEXT NOT NULL, cmd TEXT NOT NULL,
-    created INTEGER NOT NULL, done INTEGER, ok INTEGER, why TEXT);
+    created INTEGER NOT NULL, done INTEGER, ok INTEGER, why TEXT, sent INTEGER);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pumps (
     terminal TEXT PRIMARY KEY, state TEXT, seen INTEGER, status TEXT);
@@ -45,6 +45,7 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
         self.db.executescript(SCHEMA)
+        self._add_columns("commands", (("sent", "INTEGER"),))
         self.cards = Cards(self.db)  # card accounts, TAC verification (accounts.py)
         if self._meta("hotlist_floor") is None:
             # a store from before the change log: deltas can start at today's version
@@ -52,6 +53,14 @@ class Ledger:
 
     def close(self):
         self.db.close()
+
+    def _add_columns(self, table, columns):
+        """Columns a store from an older version lacks (CREATE TABLE IF NOT EXISTS keeps
+        the old table as it was)."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(%s)" % table)}
+        for name, kind in columns:
+            if name not in have:
+                self.db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, name, kind))
 
     # -- terminals ------------------------------------------------------------------------
     def add_terminal(self, terminal_id, key=None):
@@ -212,13 +221,32 @@ class Ledger:
                               (terminal_id, cmd, int(time.time())))
         return cur.lastrowid
 
-    def pending_commands(self, terminal_id):
-        return self.db.execute("SELECT id, cmd FROM commands WHERE terminal = ? AND done IS "
-                               "NULL ORDER BY id", (terminal_id,)).fetchall()
+    COMMAND_TTL_S = 120  # a command not answered by then expires: it is never sent after
 
-    def command_done(self, command_id, ok, why):
-        self.db.execute("UPDATE commands SET done = ?, ok = ?, why = ? WHERE id = ?",
-                        (int(time.time()), 1 if ok else 0, why, command_id))
+    def pending_commands(self, terminal_id):
+        """The commands to send this terminal now, oldest first; those older than
+        COMMAND_TTL_S are marked expired instead (never sent after that). A command
+        already sent whose REPLY was lost goes again: the terminal answers it from its
+        ring of recent ids without running it twice."""
+        now = int(time.time())
+        db = self.db
+        db.execute("UPDATE commands SET done = ?, ok = 0, why = CASE WHEN sent IS NULL "
+                   "THEN 'expired' ELSE 'expired: sent, no reply' END WHERE terminal = ? "
+                   "AND done IS NULL AND created < ?",
+                   (now, terminal_id, now - self.COMMAND_TTL_S))
+        rows = db.execute("SELECT id, cmd FROM commands WHERE terminal = ? AND done IS NULL "
+                          "ORDER BY id", (terminal_id,)).fetchall()
+        if rows:
+            db.execute("UPDATE commands SET sent = ? WHERE terminal = ? AND done IS NULL",
+                       (now, terminal_id))
+        return rows
+
+    def command_done(self, command_id, ok, why, terminal_id=None):
+        """The terminal's REPLY; one for another terminal's command id is ignored."""
+        self.db.execute("UPDATE commands SET done = ?, ok = ?, why = ? WHERE id = ? AND "
+                        "(? IS NULL OR terminal = ?)",
+                        (int(time.time()), 1 if ok else 0, why, command_id, terminal_id,
+                         terminal_id))
 
     def command_result(self, command_id):
         row = self.db.execute("SELECT done, ok, why FROM commands WHERE id = ?",

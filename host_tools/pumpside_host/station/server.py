@@ -136,7 +136,7 @@ class StationServer:
         elif mtype == p.REPLY and payload.get("type") == "COMMAND":
             ok, why = bool(payload.get("ok")), payload.get("why") or ""
             if isinstance(payload.get("id"), int):
-                self.ledger.command_done(payload["id"], ok, why)
+                self.ledger.command_done(payload["id"], ok, why, terminal)
             log.info("terminal %s: command %s %s %s", terminal, payload.get("id"),
                      "done" if ok else "refused:", why)
         elif mtype == p.REPLY and payload.get("type") == "HOTLIST":
