@@ -208,9 +208,14 @@ def station_view(ledger):
     sales = ledger.sales()
     rows.append("ledger: %d records" % len(sales))
     for s in sales[-4:]:
-        rows.append("  %s %s #%d %d.%03d L %s card %s" % (
+        tac = ledger.cards.tac_verified(s["terminal"], s["seq"]) if s["asn"] else None
+        rows.append("  %s %s #%d %d.%03d L %s card %s%s" % (
             s["terminal"], s["kind"], s["sale"], s["ml"] // 1000, s["ml"] % 1000,
-            _money(s["amount"]), s["asn"] or "-"))
+            _money(s["amount"]), s["asn"] or "-",
+            "" if tac is None else " TAC ok" if tac else " TAC unverified"))
+    rejected = ledger.cards.rejected()
+    if rejected:
+        rows.append("rejected bills: %d (last: %s)" % (len(rejected), rejected[-1]["why"]))
     return "\n".join(rows)
 
 
@@ -228,6 +233,8 @@ def start_pump(workdir, lpm=40.0, station=True):
         ledger = Ledger(str(Path(workdir) / "station.db"))
         key = ledger.add_terminal("PUMP1")
         ledger.set_price(config["grade"], config["price"])
+        # the issuer's TAC key of the bench's cards: the station verifies every card bill
+        ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
         st = StationThread(ledger, heartbeat_s=2).start()
         config.update(station_addr="127.0.0.1:%d" % st.port, terminal_id="PUMP1",
                       terminal_key=key.hex())

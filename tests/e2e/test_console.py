@@ -50,9 +50,11 @@ def test_a_person_buys_fuel_with_a_card(tmp_path):
             await _until(pilot, lambda: "FUEL RECEIPT" in app.receipt_text, "the receipt")
             await pilot.press("o")  # take the card
             await _until(pilot, lambda: _shows(app, "Thank you"), "thank you")
-            # the station beside the pump got the sale over the link
-            await _until(pilot, lambda: "FINAL #1 5.000 L 37.95" in str(
-                app.query_one("#station").render()), "the station's view")
+            # the station beside the pump got the sale over the link, its TAC verified
+            # with the issuer key of the bench's cards
+            await _until(pilot, lambda: "FINAL #1 5.000 L 37.95 card 6200000000000001 "
+                         "TAC ok" in str(app.query_one("#station").render()),
+                         "the station's view")
             return app.receipt_text
 
     try:
@@ -68,6 +70,12 @@ def test_a_person_buys_fuel_with_a_card(tmp_path):
     assert amount == 3795 and state["balance"] == 50000 - amount and not state["grey"]
     assert _receipt_field(text, "Balance") == state["balance"]
     assert receipts(bytes(vp.bench.printed))[-1] == text
+    # the station verified the card's TAC and its account agrees with the card
+    acct = vp.station.ledger.cards.account("6200000000000001")
+    assert acct["balance"] == state["balance"]
+    assert [(b["kind"], b["amount"], b["verified"]) for b in acct["bills"]] == [
+        ("FINAL", amount, 1)]
+    assert vp.station.ledger.cards.rejected() == []
     # the bench's truth: the metered volume is the pulser's count, within one pulse
     (delivery,) = [f for name, f in vp.seen if name == "delivery"]
     pulses, _ = vp.bench.counts()

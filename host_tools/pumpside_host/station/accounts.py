@@ -244,6 +244,13 @@ class Cards:
             "FROM card_bills WHERE asn = ? ORDER BY ctc, kind", (asn,))]
         return {"asn": asn, "balance": row[0], "ctc": row[1], "bills": bills}
 
+    def tac_verified(self, terminal, seq):
+        """True/False: the card bill (terminal, seq) was stored with its TAC verified or
+        not; None: no card bill."""
+        row = self.db.execute("SELECT verified FROM card_bills WHERE terminal = ? AND seq = ?",
+                              (terminal, seq)).fetchone()
+        return None if row is None else bool(row[0])
+
     def rejected(self):
         return [dict(zip(("terminal", "seq", "why"), row)) for row in self.db.execute(
             "SELECT terminal, seq, why FROM rejected_bills ORDER BY rowid")]
