@@ -48,7 +48,8 @@ class Pump:
         self._state = None
         self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
         self.link = None  # the station link (link.Link) when station_addr is set
-        self.prices_version = 0  # of the station's price table this pump sells at
+        self.prices_version = 0  # of the station's newest price table this pump holds
+        self.prices_next = None  # {version, price, at}: a table waiting for its time
         self.suspended = False  # the station closed the pump to new sales
         self.software_id = ""  # from the verified manifest, shown on demand (key I)
         self.events = None  # the metrology event log (events.EventLog), its counter shown
@@ -117,36 +118,68 @@ class Pump:
         return self.journal.root.rsplit("/", 1)[0] + "/prices"
 
     def load_prices(self):
-        """The station's last price for this grade, kept on the flash across reboots."""
-        try:
-            with open(self._prices_path()) as f:
-                saved = json.loads(f.read())
-            price = saved["price"]
-            if isinstance(price, int) and 0 < price <= 10000000:
-                self.cfg.price = price
-                self.prices_version = saved["version"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # none yet, or unreadable: the config's price stands
+        """The station's last price for this grade, and a table waiting for its time
+        (prices.next), kept on the flash across reboots."""
+        path = self._prices_path()
+        saved = _read_prices(path)
+        if saved is not None:
+            self.cfg.price = saved["price"]
+            self.prices_version = saved["version"]
+        self.prices_next = _read_prices(path + ".next")
+        if self.prices_next is not None:
+            self.prices_version = self.prices_next["version"]
 
-    def apply_prices(self, version, grades):
+    def apply_prices(self, version, grades, at=0):
         """A new price table: this grade's price applies from the next authorisation on;
-        the sale in progress keeps the price it was authorised at. Written to flash first
-        (temp file + rename), so a cut leaves the old table or the new, never half."""
+        the sale in progress keeps the price it was authorised at. With `at` (Unix
+        seconds) still ahead on this pump's clock it waits in prices.next, and the first
+        sale that starts at or after `at` takes it (due_prices); a newer table replaces
+        a waiting one. Written to flash first (temp file + rename), so a cut leaves the
+        old table or the new, never half."""
         price = grades.get(self.cfg.grade) if isinstance(grades, dict) else None
         if not isinstance(price, int) or not 0 < price <= 10000000:
             return False, "no valid price for grade " + self.cfg.grade
         path = self._prices_path()
+        later = at > self.board.clock.time()
+        table = {"version": version, "price": price}
+        if later:
+            table["at"] = at
         try:
             with open(path + ".new", "w") as f:
-                f.write(json.dumps({"version": version, "price": price}))
-            os.rename(path + ".new", path)
+                f.write(json.dumps(table))
+            os.rename(path + ".new", path + ".next" if later else path)
+            if not later and self.prices_next is not None:
+                os.remove(path + ".next")
         except OSError as e:
             return False, "flash: %s" % e
-        self.cfg.price = price
         self.prices_version = version
+        if later:
+            self.prices_next = table
+            log.event("price_pending", table)
+            return True, ""
+        self.prices_next = None
+        self.cfg.price = price
         log.event("price", {"version": version, "price": price})
         self.show(ticks_ms())
         return True, ""
+
+    def due_prices(self):
+        """At a sale's start: a waiting table whose time has come becomes the one in use
+        (prices.next renamed over prices). Never during a sale: the caller checks."""
+        table = self.prices_next
+        if table is None or self.board.clock.time() < table["at"]:
+            return
+        path = self._prices_path()
+        try:
+            os.rename(path + ".next", path)
+        except OSError as e:
+            log.event("price_pending", {"why": "flash: %s" % e})
+            return
+        self.prices_next = None
+        self.cfg.price = table["price"]
+        log.event("price", {"version": table["version"], "price": table["price"],
+                            "at": table["at"]})
+        self.show(ticks_ms())
 
     def status(self):
         """The fuelling point's state in IFSF terms, for the station."""
@@ -268,6 +301,9 @@ class Pump:
         """Why no sale may start now (a prompt key), or None: the power, the offline
         limits and free flash (checked before a sale, so neither fills up), a lock."""
         jr = self.journal
+        if self.prices_next is not None and self.core.state == dispenser.IDLE and \
+                getattr(getattr(self.desk, "sale", None), "state", 0) == 0:  # sale.IDLE
+            self.due_prices()  # a sale starts here, none is in progress
         if self.closed:
             why = "closed"
         elif self.board.power_fail.asserted():
@@ -318,6 +354,7 @@ class Pump:
         if why:
             self._note(why, now)
             return
+        auth.price = self.cfg.price  # a price table whose time came at this sale's start
         try:
             self.core.check(auth)
         except dispenser.AuthorizationError as e:
@@ -562,6 +599,20 @@ class Pump:
         if self.link is not None:
             tasks.append(self.link.run())
         await asyncio.gather(*tasks)
+
+
+def _read_prices(path):
+    """{version, price[, at]} from a prices file, or None (none, or unreadable)."""
+    try:
+        with open(path) as f:
+            saved = json.loads(f.read())
+        price, version, at = saved["price"], saved["version"], saved.get("at", 0)
+        if isinstance(price, int) and 0 < price <= 10000000 and isinstance(version, int) \
+                and isinstance(at, int):
+            return saved
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
 
 
 def _volume_amount(ml, amount):

@@ -280,10 +280,10 @@ class Link:
         be applied is answered ok false; a malformed one ends the session (LinkError)."""
         pump = self.pump
         if mtype == protocol.PRICES:
-            version = payload.get("version")
-            if not _int(version):
+            version, at = payload.get("version"), payload.get("at", 0)
+            if not (_int(version) and _int(at) and isinstance(payload.get("grades"), dict)):
                 raise LinkError("malformed PRICES")
-            ok, why = pump.apply_prices(version, payload.get("grades")) if pump else \
+            ok, why = pump.apply_prices(version, payload["grades"], at) if pump else \
                 (False, "no pump")
             return {"type": "PRICES", "version": version, "ok": ok, "why": why}
         # popped: the parsed strings are garbage once converted, their room free again

@@ -160,8 +160,10 @@ def _cmd_station(args):
                 print("%(terminal)s %(kind)s sale %(sale)d seq %(seq)d %(ml)d ml "
                       "amount %(amount)d card %(asn)s" % s)
         elif args.action == "price":
-            version = ledger.set_price(args.grade, args.price)
-            print("price of %s: %d (version %d)" % (args.grade, args.price, version))
+            version = ledger.set_price(args.grade, args.price, args.at)
+            print("price of %s: %d (version %d)%s" % (
+                args.grade, args.price, version,
+                " from the first sale at or after %d" % args.at if args.at else ""))
         elif args.action == "command":
             if not args.terminal:
                 print("error: command needs --terminal", file=sys.stderr)
@@ -240,6 +242,8 @@ def build_parser():
     s.add_argument("--key-file", help="terminal-add: where the new key is written (0600)")
     s.add_argument("--grade", default="92")
     s.add_argument("--price", type=int, default=0, help="1/1000 currency per litre")
+    s.add_argument("--at", type=int, default=0, help="price: Unix seconds from which the "
+                   "new price applies (to the first sale that starts then); 0: next sale")
     s.add_argument("--asn", default="", help="hotlist: a 16-digit card number")
     s.add_argument("--remove", action="store_true", help="hotlist: remove instead of add")
     s.add_argument("--cmd", default="stop",

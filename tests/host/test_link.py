@@ -312,3 +312,59 @@ def test_a_queued_command_expires_at_the_station_and_is_never_sent(rig):
         return ran.cmds
     assert rig.run(script) == ["suspend"]
     assert rig.ledger.command_result(old) == {"ok": False, "why": "expired"}
+
+
+def test_a_price_at_a_set_time_waits_on_flash_and_applies_at_the_first_sale_after_it(
+        tmp_path):
+    import os
+    import time
+
+    from pumpside import dispenser
+
+    r = Rig(tmp_path, card=False)
+    now = int(time.time())
+    r.board.now = now
+    r.ledger.set_price("92", 7700)  # in force now
+    at = now + 3600
+    r.ledger.set_price("92", 8000, at)  # from an hour on
+    with pytest.raises(ValueError):
+        r.ledger.set_price("95", 9000)  # not now while a table waits: name its time
+
+    async def script(r):
+        pump = r.pump
+        await r.until(lambda: pump.prices_version == 2, "the waiting table")
+        assert pump.cfg.price == 7700 and pump.prices_next["at"] == at  # v1 first
+        flash = r.root + "/prices"
+        assert os.path.exists(flash + ".next")
+        assert pump.refusal() is None and pump.cfg.price == 7700  # not yet
+        pump.core.authorize(dispenser.Authorization("92", 7700, volume_ml=1000), 0)
+        r.board.now = at  # its time comes during a sale: that sale keeps its price
+        assert pump.refusal() is None and pump.cfg.price == 7700
+        pump.core.state = dispenser.IDLE  # settled
+        # a reboot keeps it waiting: the next sale's start takes it
+        again = app.Pump(r.board, pump.cfg, pump.journal)
+        pump.cfg.price = 7590
+        again.load_prices()
+        assert again.cfg.price == 7700 and again.prices_version == 2
+        for k in "V100E":
+            again.key(k, 0)
+        assert again.cfg.price == 8000 and again.core._auth.price == 8000
+        assert not os.path.exists(flash + ".next") and again.prices_next is None
+        again.load_prices()
+        assert again.cfg.price == 8000 and again.prices_version == 2
+    r.run(script)
+    r.ledger.close()
+
+
+def test_station_price_at_from_the_cli(tmp_path, capsys):
+    from pumpside_host import cli
+
+    db = str(tmp_path / "s.db")
+    assert cli.main(["station", "price", "--db", db, "--grade", "92", "--price", "8000",
+                     "--at", "4102444800"]) == 0
+    assert "from the first sale at or after 4102444800" in capsys.readouterr().out
+    assert cli.main(["station", "price", "--db", db, "--price", "8100"]) == 2
+    ledger = Ledger(db)
+    assert ledger.prices() == {"version": 1, "grades": {"92": 8000}, "at": 4102444800}
+    assert ledger.prices(due=True) == {"version": 0, "grades": {}, "at": 0}
+    ledger.close()

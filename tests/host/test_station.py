@@ -180,7 +180,7 @@ def test_admin_commands(tmp_path, capsys):
     assert cli.main(["station", "hotlist", "--db", db, "--asn", "62"]) == 2
     ledger = Ledger(db)
     assert ledger.key_of("T1") == key
-    assert ledger.prices() == {"version": 1, "grades": {"95": 8120}}
+    assert ledger.prices() == {"version": 1, "grades": {"95": 8120}, "at": 0}
     assert ledger.hotlist_version() == 1
     ledger.store("T1", [_sale(1, 1)])
     ledger.close()

@@ -125,20 +125,38 @@ class Ledger:
 
     # -- prices, hotlist, pumps -------------------------------------------------------------
     def set_price(self, grade, price, effective=0):
+        """A new price table version: this grade's new price, the others' as they are.
+        `effective` (Unix seconds; 0 = the next sale): the terminals keep it waiting and
+        switch at the first sale that starts at or after it. While one change waits for
+        its time, another must name the same time (it joins that table)."""
         if not isinstance(price, int) or price <= 0:
             raise ValueError("price must be a positive integer (1/1000 currency per litre)")
+        if not isinstance(effective, int) or effective < 0:
+            raise ValueError("the time is Unix seconds")
+        now = int(time.time())
+        waiting = self.prices(now)["at"]
+        if waiting and effective != waiting:
+            raise ValueError("a price change waits for %d: give this one --at %d too"
+                             % (waiting, waiting))
         cur = self.db.execute("INSERT INTO prices (grade, price, effective, set_at) "
-                              "VALUES (?,?,?,?)", (grade, price, effective, int(time.time())))
+                              "VALUES (?,?,?,?)", (grade, price, effective, now))
         return cur.lastrowid
 
-    def prices(self):
-        """{"version": v, "grades": {grade: price}}: the newest price of each grade."""
-        rows = self.db.execute("SELECT version, grade, price FROM prices ORDER BY version")
-        grades, version = {}, 0
-        for v, grade, price in rows:
+    def prices(self, now=None, due=False):
+        """{"version": v, "grades": {grade: price}, "at": t}: the newest price of each
+        grade; `at` the time it waits for (0: none, it applies to the next sale). With
+        `due`, the table in force at `now` (the changes whose time has come)."""
+        now = int(time.time()) if now is None else now
+        rows = self.db.execute("SELECT version, grade, price, effective FROM prices "
+                               "ORDER BY version")
+        grades, version, at = {}, 0, 0
+        for v, grade, price, effective in rows:
+            if due and effective > now:
+                continue
             grades[grade] = price
             version = v
-        return {"version": version, "grades": grades}
+            at = max(at, effective)
+        return {"version": version, "grades": grades, "at": at if at > now else 0}
 
     def hotlist_change(self, asn, listed):
         """List (or unlist) one card: a new hotlist version, logged so that a terminal

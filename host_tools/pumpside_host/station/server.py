@@ -125,10 +125,7 @@ class StationServer:
     async def _handle(self, terminal, session, writer, mtype, payload, held):
         if mtype == p.HEARTBEAT:
             # downloads ride on the heartbeat: a change reaches a pump within one beat
-            prices = self.ledger.prices()
-            if prices["version"] and prices["version"] != held["PRICES"]:
-                await self._send(writer, session, p.PRICES, {
-                    "version": prices["version"], "grades": prices["grades"], "at": 0})
+            await self._send_prices(writer, session, held)
             await self._send_hotlist(writer, session, held)
             for command_id, cmd in self.ledger.pending_commands(terminal):
                 await self._send(writer, session, p.COMMAND, {"id": command_id, "cmd": cmd})
@@ -184,6 +181,21 @@ class StationServer:
             raise Refused("terminal reported: %s" % payload.get("why"))
         # REPLY, TOTALS, EVENTS, GREY_QUERY: handled as the link issue lands
 
+
+    async def _send_prices(self, writer, session, held):
+        """The newest price table if the terminal does not hold it; one that waits for its
+        time (`at`) goes after the table in force now, if the terminal lacks that too."""
+        have = held["PRICES"] if isinstance(held["PRICES"], int) else 0
+        prices = self.ledger.prices()
+        if not prices["version"] or prices["version"] == have:
+            return
+        if prices["at"]:
+            due = self.ledger.prices(due=True)
+            if due["version"] > have:
+                await self._send(writer, session, p.PRICES, {
+                    "version": due["version"], "grades": due["grades"], "at": 0})
+        await self._send(writer, session, p.PRICES, {
+            "version": prices["version"], "grades": prices["grades"], "at": prices["at"]})
 
     async def _send_hotlist(self, writer, session, held):
         """Bring the terminal's hotlist to the ledger's version: deltas from the version
