@@ -309,3 +309,97 @@ def test_no_loyalty_no_points_and_another_rate():
                 assert points == [want] and screen.endswith("Points " + want)
         finally:
             r.close()
+
+
+class FakeLink:
+    """The station link as the card desk sees it: `online`, the GREY_QUERY it is asked to
+    send (`query`) and the GREY_ANSWER the test gives (`answer`)."""
+
+    def __init__(self, online=True):
+        self.online = online
+        self.query = None
+        self.answer = None
+        self.queries = []
+
+
+OTHER_PSAM = "000000000999"
+
+
+def _grey_elsewhere(ttc=7, ctc=0):
+    """A card grey-locked by another terminal's PSAM (lock CTC `ctc`, PSAM TTC `ttc`)."""
+    card = VirtualCard.issue(Issuer(), ASN, 50000)
+    card.s.update(grey=True, grey_tid=OTHER_PSAM, grey_ttc=ttc, grey_dt="20261117080000",
+                  gtac="01020304", grey_ctc=ctc)
+    return card
+
+
+def _ask(r, link, answer):
+    """Insert the card; the desk asks the station; `answer` (a callable of the query, or
+    None: no answer) comes back; step until the desk is done with it."""
+    r.pump.link = link
+    r.pump.station_time(r.board.now)  # a pump with a station sells cards on its time
+    r.board.card_obj = r.card
+    r.step()
+    q = link.query
+    if link.online:
+        assert r.desk.prompt == "settling_grey" and q == {
+            "asn": ASN, "terminal": OTHER_PSAM, "ttc": 7, "ctc": 0}
+    else:
+        assert q is None
+    if q is not None and answer is not None:
+        link.answer = answer(q)
+    r.step()
+    return q
+
+
+OWED = {"status": "owed", "amount": 759, "ml": 1000, "grade": "92", "price": 7590,
+        "terminal": "P1", "sale": 3}
+
+
+def test_grey_elsewhere_owed_is_debited_once_and_journaled_as_unlock_flag_64():
+    r = Rig(_grey_elsewhere())
+    try:
+        link = FakeLink()
+        _ask(r, link, lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"]))
+        assert link.query is None and link.answer is None  # consumed
+        bill = r.desk.bill
+        assert r.desk.prompt == "take_receipt"
+        assert not r.card.s["grey"] and r.card.s["balance"] == 50000 - 759
+        assert (bill["amount"], bill["ml"], bill["grade"], bill["price"]) == (
+            759, 1000, "92", 7590)
+        assert bill["flags"] == journal.rec.F_ELSEWHERE and bill["tac"] != bytes(4)
+        assert (bill["asn"][:8].hex(), bill["ctc"], bill["psam_ttc"]) == (ASN, 0, 7)
+        jr = r.pump.journal
+        (got,) = [(t, journal.rec.unpack_bill(p)) for _s, t, p in jr.read()]
+        assert got[0] == journal.rec.UNLOCK and got[1]["sale"] == 1 == jr.sale_no
+        assert got[1]["flags"] == journal.rec.F_ELSEWHERE and r.paid() == 759
+        assert jr.escapes == []  # not an escape of this terminal's
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("why", ["settled", "unknown", "no answer", "offline",
+                                 "another card", "another ttc", "bad amount"])
+def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why, monkeypatch):
+    r = Rig(_grey_elsewhere())
+    try:
+        link = FakeLink(online=why != "offline")
+        answers = {
+            "settled": lambda q: {"asn": q["asn"], "ttc": q["ttc"], "status": "settled"},
+            "unknown": lambda q: {"asn": q["asn"], "ttc": q["ttc"], "status": "unknown"},
+            "another card": lambda q: dict(OWED, asn="6200000000000018", ttc=q["ttc"]),
+            "another ttc": lambda q: dict(OWED, asn=q["asn"], ttc=8),
+            "bad amount": lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"], amount=-1),
+        }
+        if why == "no answer":  # the station's answer does not come within _ASK_MS
+            import pumpside.cardsale as cs
+
+            monkeypatch.setattr(cs, "_ASK_MS", 50)
+            answers[why] = lambda q: time.sleep(0.1)  # and then nothing
+        _ask(r, link, answers.get(why))
+        assert r.desk.prompt == "card_grey_elsewhere"
+        assert link.query is None and link.answer is None
+        assert r.card.s["grey"] and r.card.s["balance"] == 50000
+        assert list(r.pump.journal.read()) == [] and r.desk.bill is None
+    finally:
+        r.close()
