@@ -240,27 +240,36 @@ class CardDesk:
     def _void_escapes(self, asn, card_log):
         """A card that is not grey but has an ESCAPE waiting here: either it was never
         locked (the cut came before GREY LOCK), or its debit went through and only the
-        reply was lost (its own log shows it). Settle the record accordingly, once."""
+        reply was lost (its own log shows it), or another terminal settled it through the
+        station (its log shows that one's debit of the lock: nothing is taken here, the
+        escape is closed by a marker). Settle the record accordingly, once."""
         jr = self.pump.journal
         esc = jr.escape_for(asn)
         while esc is not None:
-            paid = None
+            paid = by = None
             for entry in card_log:
-                if (entry["type"] == T_UNLOCK and entry["terminal_id"] == self.tid
-                        and entry["ctc"] == esc["ctc"]):
-                    paid = entry["amount"]
+                if entry["type"] == T_UNLOCK and entry["ctc"] == esc["ctc"]:
+                    if entry["terminal_id"] == self.tid:
+                        paid = entry["amount"]
+                    else:  # another terminal settled this lock through the station
+                        by = entry["terminal_id"]
                     break
-            if paid is None and esc["amount"]:
+            if paid is None and by is None and esc["amount"]:
                 log.event("escape_open", {"sale": esc["sale"], "amount": esc["amount"]})
                 return  # owed, the card not grey: the station settles it (link issue)
             flags = rec.F_CARD_LOG if paid is not None else rec.F_NOT_LOCKED
             try:
-                jr.unlock(esc, self.board.clock.time(), paid or 0, flags, {})
+                if by is not None:  # nothing is taken here: the escape is closed
+                    jr.settled_elsewhere(esc, self.board.clock.time(), by, rec.F_CARD_LOG)
+                    log.event("escape_settled_elsewhere", {"sale": esc["sale"],
+                                                           "psam": by.hex()})
+                else:
+                    jr.unlock(esc, self.board.clock.time(), paid or 0, flags, {})
+                    log.event("unlocked_grey", {"sale": esc["sale"], "amount": paid or 0,
+                                                "flags": flags})
             except OSError as e:
                 self.pump.close("journal write failed (%s)" % e)
                 return
-            log.event("unlocked_grey", {"sale": esc["sale"], "amount": paid or 0,
-                                        "flags": flags})
             esc = jr.escape_for(asn)
 
     def _verify(self, pin, now, staff):

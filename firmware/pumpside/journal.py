@@ -319,7 +319,8 @@ class Journal:
         self._totals(bill, rtype != rec.UNLOCK)  # an UNLOCK moves money, not fuel
         if rtype == rec.ESCAPE:
             self.escapes.append((seq, bill))
-        elif rtype == rec.UNLOCK:
+        elif rtype == rec.UNLOCK and not bill["flags"] & rec.F_ELSEWHERE:
+            # our own escape's sale number (another terminal's escape: a number of ours)
             self.escapes = [e for e in self.escapes if e[1]["sale"] != bill["sale"]]
         if seq > self.ack_seq:
             self.unsynced += 1
@@ -409,6 +410,21 @@ class Journal:
         seq = self._log(rec.UNLOCK, rec.pack_bill(bill))
         self._settled(seq, bill, rec.UNLOCK)
         return bill
+
+    def escape_of_sale(self, sale):
+        """The pending ESCAPE bill with sale number `sale`, or None."""
+        for _seq, bill in self.escapes:
+            if bill["sale"] == sale:
+                return bill
+        return None
+
+    def settled_elsewhere(self, escape, time, by, flags=0):
+        """ESCAPE bill `escape` was settled by another terminal (PSAM id `by`, 6 bytes):
+        the card paid it there. A marker UNLOCK (flag F_SETTLED_ELSEWHERE, amount 0: no
+        money moves here) closes it, so it no longer keeps its segment from pruning."""
+        card = rec.by_fields(by)
+        card["balance"] = 0
+        return self.unlock(escape, time, 0, rec.F_SETTLED_ELSEWHERE | flags, card)
 
     def unlock_elsewhere(self, bill):
         """A card grey-locked by another terminal's ESCAPE is settled here (补扣 through

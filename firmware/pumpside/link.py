@@ -191,6 +191,7 @@ class Link:
         for seq, result, why in payload.get("results", ()):
             if result == "rejected":
                 log.event("sale_rejected", {"seq": seq, "why": why})
+        self._settled_elsewhere(payload.get("settled"))
         ack = payload.get("ack", 0)
         if isinstance(ack, int) and jr.ack_seq < ack < jr.next_seq:
             jr.ack(ack, self.clock.time())
@@ -205,12 +206,38 @@ class Link:
         beat = await self._expect(reader, session, protocol.HEARTBEAT, writer)
         if self.pump is not None:
             self.pump.station_time(beat.get("time"))
+        self._settled_elsewhere(beat.get("settled"))
         jr = self.journal
         start = ticks_ms()
         seen = jr.next_seq
         while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and jr.next_seq == seen \
                 and self.query is None:
             await sleep_ms(_POLL_MS)
+
+    def _settled_elsewhere(self, items):
+        """The station's list (SALES_ACK, HEARTBEAT) of this terminal's ESCAPEs another
+        terminal has settled: each still open here is closed by a marker UNLOCK (flag
+        F_SETTLED_ELSEWHERE, no money), which goes up like any record. An item must name
+        the escape's card, CTC and TTC too: a sale number alone could be another one's."""
+        if not isinstance(items, list):
+            return
+        jr = self.journal
+        for it in items[:MAX_SETTLED]:
+            if not isinstance(it, dict):
+                continue
+            esc = jr.escape_of_sale(it.get("sale"))
+            by = it.get("psam")
+            if esc is None or not (isinstance(by, str) and len(by) == 12) \
+                    or it.get("asn") != esc["asn"][:8].hex() \
+                    or it.get("ctc") != esc["ctc"] or it.get("ttc") != esc["psam_ttc"]:
+                continue
+            try:
+                jr.settled_elsewhere(esc, self.clock.time(), bytes.fromhex(by))
+            except (OSError, ValueError) as e:  # told again with the next beat
+                log.event("escape_not_closed", {"sale": esc["sale"], "why": str(e)})
+                return
+            log.event("escape_settled_elsewhere", {"sale": esc["sale"], "by": it.get("by"),
+                                                   "by_sale": it.get("by_sale"), "psam": by})
 
     # -- frames ------------------------------------------------------------------------------
     async def _frame(self, reader):
@@ -358,6 +385,7 @@ class Done:
 DONE_MAX = 16
 MAX_INT = 0x7FFFFFFF  # every count, version and id on the wire fits 31 bits
 MAX_ASNS = 1024  # card numbers in one HOTLIST frame (the station sends 128)
+MAX_SETTLED = 8  # escapes settled elsewhere taken from one frame (the station sends 4)
 
 
 def _int(v, lo=0, hi=MAX_INT):

@@ -37,6 +37,10 @@ F_NOT_LOCKED = 16  # the card was never grey-locked: nothing owed
 F_UNTRUSTED = 32  # MAC2 failed: no fuel, the card settled for 0
 F_ELSEWHERE = 64  # an UNLOCK of another terminal's ESCAPE (its card, CTC and PSAM TTC),
 # as the station answered a GREY_QUERY; the sale number is this terminal's own
+F_SETTLED_ELSEWHERE = 128  # an UNLOCK that closes this terminal's own ESCAPE (its sale
+# number) which another terminal settled (that one's UNLOCK, flag 64): amount 0, nothing
+# moved here. Its `tac` and `gmac` (no debit of its own) hold who settled it: that
+# terminal's PSAM id, 6 bytes, then 2 zero bytes (`by` in to_json)
 
 BILL_FIELDS = (
     ("sale", "I"), ("time", "I"), ("nozzle", "B"), ("grade", "4s"), ("price", "I"),
@@ -162,6 +166,12 @@ def unpack_bill(payload):
     return bill
 
 
+def by_fields(psam_id):
+    """The `tac` and `gmac` of a F_SETTLED_ELSEWHERE marker: the settler's PSAM id."""
+    by = bytes(psam_id[:6])
+    return {"tac": by[:4], "gmac": by[4:] + bytes(8 - len(by))}
+
+
 def pack_checkpoint(sale, time, pulses, ml, flags):
     return struct.pack(_CP_FMT, sale, time, pulses, ml, flags)
 
@@ -215,4 +225,8 @@ def to_json(seq, rtype, payload, compact=False):
         elif compact and not v and k not in _ALWAYS:
             continue
         item[k] = v
+    if rtype == UNLOCK and fields["flags"] & F_SETTLED_ELSEWHERE:
+        item.pop("tac", None)  # not a TAC: who settled the escape (by_fields)
+        item.pop("gmac", None)
+        item["by"] = (fields["tac"] + fields["gmac"])[:6].hex()
     return item

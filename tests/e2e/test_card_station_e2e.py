@@ -132,15 +132,34 @@ def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_
     # a second query for the same lock answers "settled"
     q = {"asn": ASN, "terminal": "000000000101", "ttc": esc["ttc"], "ctc": esc["ctc"]}
     assert ledger.cards.grey.query("P2", q)["status"] == "settled"
+    # the station tells pump 1 (SALES_ACK / HEARTBEAT): it closes its escape with a
+    # marker (no money), uploads it, and is told no more
+    _wait(lambda: _saw(p1, "escape_settled_elsewhere", sale=d["sale"], by="P2"), 10,
+          "pump 1 to close its escape")
+    _wait(lambda: sorted((s["terminal"], s["kind"]) for s in ledger.sales("P1")) == [
+        ("P1", "ESCAPE"), ("P1", "UNLOCK")], 10, "the marker")
+    (esc,) = ledger.cards.grey.records(ASN)
+    assert ledger.cards.grey.settled_elsewhere("P1") == []
     # back at pump 1: not grey any more, nothing more is taken; a normal sale starts
     p1.insert(ASN)
     _prompt(p1, "Enter PIN, E to confirm")
     p1.bench.press("C")
     _remove(p1)
     assert store.cards[ASN].s["balance"] == 50000 - d["amount"]
-    kinds = sorted((s["terminal"], s["kind"]) for s in ledger.sales())
-    assert kinds == [("P1", "ESCAPE"), ("P2", "UNLOCK")]
+    assert not _saw(p1, "escape_open")  # closed before the card came back
+    money = sorted((s["terminal"], s["kind"], s["amount"]) for s in ledger.sales()
+                   if s["amount"])
+    assert money == [("P1", "ESCAPE", d["amount"]), ("P2", "UNLOCK", d["amount"])]
+    assert ledger.cards.account(ASN)["balance"] == 50000 - d["amount"]
     assert ledger.cards.rejected() == []
+    # pump 1's journal: the escape, then the marker naming pump 2's PSAM; none open
+    p1.kill()
+    dump = p1.dump_journal()
+    recs = [(r["type"], r["sale"], r.get("flags", 0), r["amount"], r.get("by"))
+            for r in dump["records"] if r["type"] in ("ESCAPE", "UNLOCK")]
+    assert recs == [("ESCAPE", d["sale"], 0, d["amount"], None),
+                    ("UNLOCK", d["sale"], 128, 0, "000000000102")]
+    assert dump["state"]["escapes"] == 0 and dump["corrupt"] == []
 
 
 def test_grey_elsewhere_unknown_to_the_station_or_offline_is_refused(make_pump, store,

@@ -309,6 +309,46 @@ def test_prune_keeps_an_unsettled_escape_the_station_acknowledged():
         assert len(again._segments()) == 1  # settled: nothing holds the old segments back
 
 
+def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_segment():
+    with Dir() as root:
+        jr = journal.Journal(root, segment=4)
+        jr.open()
+        _card_sale(jr, 1000)
+        jr.escape(T0, 100, 1000, 759, 2)
+        esc = jr.escape_of_sale(1)
+        assert esc is not None and jr.escape_of_sale(2) is None
+        for _ in range(9):
+            _sale(jr, 1000)
+        jr.ack(jr.next_seq - 1, T0)
+        assert len(jr._segments()) == 3  # the escape's segment stays
+        total = (jr.totals.volume_ml, jr.totals.amount)
+        by = bytes.fromhex("000000000102")
+        bill = jr.settled_elsewhere(esc, T0 + 60, by)
+        assert bill["amount"] == 0 and bill["sale"] == 1 and jr.escape_for(ASN) is None
+        assert bill["flags"] == rec.F_SETTLED_ELSEWHERE
+        assert (jr.totals.volume_ml, jr.totals.amount) == total  # no fuel, no money
+        raises(journal.JournalError, jr.settled_elsewhere, esc, T0 + 61, by)  # once
+        # the marker goes up like any record: who settled it, no TAC, nothing paid
+        (seq, rtype, payload), = [r for r in jr.read(jr.ack_seq)]
+        item = rec.to_json(seq, rtype, payload, True)
+        assert item["type"] == "UNLOCK" and item["flags"] == 128 and item["amount"] == 0
+        assert item["by"] == "000000000102" and "tac" not in item and "gmac" not in item
+        assert (item["asn"], item["ctc"], item["psam_ttc"]) == (ASN[:8].hex(), 3, 5)
+        again = journal.Journal(root, segment=4)
+        again.open()
+        assert again.escapes == [] and again.escape_for(ASN) is None
+        for _ in range(3):
+            _sale(again, 1000)
+        again.ack(again.next_seq - 1, T0)
+        assert len(again._segments()) == 1  # closed: nothing holds the old segments back
+        # an UNLOCK of another terminal's escape (flag 64) never closes one of ours
+        _card_sale(again, 1000, ttc=6)
+        again.escape(T0, 100, 1000, 759, 2)
+        other = _bill(asn=ASN, psam_ttc=9, ctc=4, amount=500, flags=rec.F_ELSEWHERE)
+        again.unlock_elsewhere(other)
+        assert again.escape_for(ASN, 6) is not None
+
+
 def test_ack_moves_the_counts_as_a_fresh_scan_would():
     with Dir() as root:
         jr = journal.Journal(root, segment=4)

@@ -403,3 +403,76 @@ def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why, monkeypa
         assert list(r.pump.journal.read()) == [] and r.desk.bill is None
     finally:
         r.close()
+
+
+def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_free():
+    """Pump 1's ESCAPE was settled at pump 2 through the station; the card comes back to
+    pump 1 before the station told it: the card's log shows the debit of that lock by
+    another PSAM, so pump 1 takes nothing and closes its escape (marker, flags 128|8)."""
+    r1 = Rig()
+    r2 = None
+    try:
+        r1.board.card_obj = r1.card
+        r1.step()
+        r1.keys("123456E")
+        r1.keys("V100E")
+        b = r1.board
+        b.is_lifted = True
+        r1.step()
+        for _ in range(50):
+            b.a += 1
+            b.b += 1
+            r1.step()
+        b.card_obj = None  # pulled mid-fuelling
+        for _ in range(20):
+            r1.step()
+            time.sleep(0.002)
+        b.is_lifted = False
+        for _ in range(20):
+            r1.step()
+            time.sleep(0.002)
+        jr1 = r1.pump.journal
+        ((_seq, esc),) = jr1.escapes
+        assert esc["amount"] > 0 and r1.card.s["grey"]
+        # pump 2 (another PSAM) settles it: the station says owed
+        r2 = Rig(r1.card)
+        r2.board.psam_obj = VirtualPsam(Issuer(), terminal_id=bytes.fromhex("000000000102"))
+        assert r2.desk.start()
+        link = FakeLink()
+        r2.pump.link = link
+        r2.pump.station_time(r2.board.now)
+        r2.board.card_obj = r1.card
+        r2.step()
+        q = link.query
+        assert q["terminal"] == r1.desk.tid.hex() and q["ttc"] == esc["psam_ttc"]
+        link.answer = dict(OWED, asn=q["asn"], ttc=q["ttc"], amount=esc["amount"],
+                           ml=esc["ml"], sale=esc["sale"])
+        r2.step()
+        assert r2.desk.prompt == "take_receipt"
+        paid = 50000 - esc["amount"]
+        assert not r1.card.s["grey"] and r1.card.s["balance"] == paid
+        r2.board.card_obj = None
+        r2.step()
+        # back at pump 1: nothing more is taken, the escape is closed
+        b.card_obj = r1.card
+        r1.step()
+        assert r1.desk.prompt == "enter_pin"  # a new sale may start
+        assert r1.card.s["balance"] == paid
+        assert jr1.escapes == []
+        recs = [(t, journal.rec.unpack_bill(p)) for _s, t, p in jr1.read()]
+        assert [t for t, _ in recs] == [journal.rec.ESCAPE, journal.rec.UNLOCK]
+        marker = recs[1][1]
+        assert marker["sale"] == esc["sale"] and marker["amount"] == 0
+        assert marker["flags"] == journal.rec.F_SETTLED_ELSEWHERE | journal.rec.F_CARD_LOG
+        assert (marker["tac"] + marker["gmac"])[:6].hex() == "000000000102"
+        assert r1.paid() == 0  # pump 1 journaled no money for the card
+        r1.keys("C")
+        b.card_obj = None
+        r1.step()
+        b.card_obj = r1.card  # and again: nothing to close, nothing taken
+        r1.step()
+        assert len(list(jr1.read())) == 2 and r1.card.s["balance"] == paid
+    finally:
+        r1.close()
+        if r2 is not None:
+            r2.close()

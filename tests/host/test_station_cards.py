@@ -195,3 +195,74 @@ def test_grey_records_answer_queries_and_settle_once(ledger):
     stored = json.loads(ledger.db.execute(
         "SELECT record FROM sales WHERE kind = 'UNLOCK'").fetchone()[0])
     assert (stored["of_terminal"], stored["of_sale"]) == ("P1", 4)
+
+
+def _escape_settled_at_p2(ledger):
+    ledger.cards.set_keys({})  # hand-made bills: TACs stored unverified
+    ledger.cards.hello("P2", {"psam": "000000000102"})
+    esc = {"seq": 1, "type": "ESCAPE", "sale": 4, "ml": 1000, "amount": 759, "asn": ASN,
+           "ctc": 3, "psam_ttc": 9, "grade": "92", "price": 7590, "time": 1_795_000_000}
+    assert ledger.store("P1", [esc])[0][0][1] == "stored"
+    unlock = {"seq": 1, "type": "UNLOCK", "sale": 1, "ml": 1000, "amount": 759, "asn": ASN,
+              "ctc": 3, "psam_ttc": 9, "flags": rec.F_ELSEWHERE, "tac": "01020304",
+              "balance": 49241, "time": 1_795_000_100}
+    assert ledger.store("P2", [unlock])[0][0][1] == "stored"
+
+
+MARKER = {"seq": 2, "type": "UNLOCK", "sale": 4, "ml": 1000, "asn": ASN, "ctc": 3,
+          "psam_ttc": 9, "flags": rec.F_SETTLED_ELSEWHERE, "by": "000000000102",
+          "amount": 0, "time": 1_795_000_200}
+
+
+def test_an_escape_settled_elsewhere_is_told_to_its_terminal_until_it_closes_it(ledger):
+    grey = ledger.cards.grey
+    assert grey.settled_elsewhere("P1") == []
+    _escape_settled_at_p2(ledger)
+    told = {"sale": 4, "asn": ASN, "ctc": 3, "ttc": 9, "by": "P2", "by_sale": 1,
+            "psam": "000000000102"}
+    assert grey.settled_elsewhere("P1") == [told]
+    assert grey.settled_elsewhere("P2") == []  # it settled it: nothing to close there
+    # P1 closes it: stored (no money), told no more; again: a duplicate
+    assert ledger.store("P1", [MARKER])[0][0][1] == "stored"
+    assert grey.settled_elsewhere("P1") == []
+    assert ledger.store("P1", [dict(MARKER, seq=3)])[0][0][1] == "duplicate"
+    stored = json.loads(ledger.db.execute(
+        "SELECT record FROM sales WHERE terminal = 'P1' AND kind = 'UNLOCK'").fetchone()[0])
+    assert (stored["settled_by"], stored["settled_sale"]) == ("P2", 1)
+    # money: one ESCAPE of 759 and one UNLOCK of 759; the card's account is P2's bill
+    money = [(s["terminal"], s["kind"], s["amount"]) for s in ledger.sales()
+             if s["amount"]]
+    assert sorted(money) == [("P1", "ESCAPE", 759), ("P2", "UNLOCK", 759)]
+    acct = ledger.cards.account(ASN)
+    assert acct["balance"] == 49241 and [(b["terminal"], b["kind"]) for b in acct["bills"]] \
+        == [("P2", "UNLOCK")]
+    (r,) = grey.records(ASN)
+    assert (r["settled_by"], r["settled_sale"]) == ("P2", 1)  # still P2's settlement
+    assert grey.query("P2", {"asn": ASN, "terminal": TEST_TERMINAL_ID.hex(), "ttc": 9,
+                             "ctc": 3})["status"] == "settled"
+    assert ledger.cards.rejected() == []
+
+
+def test_a_closing_marker_moves_no_money_and_never_closes_an_escape_settled_here(ledger):
+    ledger.cards.set_keys({})
+    esc = {"seq": 1, "type": "ESCAPE", "sale": 4, "ml": 1000, "amount": 759, "asn": ASN,
+           "ctc": 3, "psam_ttc": 9, "grade": "92", "price": 7590, "time": 1_795_000_000}
+    assert ledger.store("P1", [esc])[0][0][1] == "stored"
+    # with money in it: rejected
+    got = ledger.store("P1", [dict(MARKER, amount=759)])[0][0]
+    assert got[1] == "rejected" and got[2] == "no TAC"  # money without a TAC
+    # before the settling UNLOCK reached the station (the card's log told P1): stored,
+    # the escape still owed until that UNLOCK comes
+    assert ledger.store("P1", [dict(MARKER, seq=3)])[0][0][1] == "stored"
+    assert ledger.cards.grey.settled_elsewhere("P1") == []
+    q = {"asn": ASN, "terminal": TEST_TERMINAL_ID.hex(), "ttc": 9, "ctc": 3}
+    assert ledger.cards.grey.query("P2", q)["status"] == "owed"
+    # an escape P1 settled itself cannot be closed as settled elsewhere
+    esc5 = dict(esc, seq=4, sale=5, ctc=4, psam_ttc=10)
+    own = {"seq": 5, "type": "UNLOCK", "sale": 5, "ml": 1000, "amount": 759, "asn": ASN,
+           "ctc": 4, "psam_ttc": 10, "tac": "01020304", "balance": 48482,
+           "time": 1_795_000_300}
+    assert [x[1] for x in ledger.store("P1", [esc5, own])[0]] == ["stored", "stored"]
+    got = ledger.store("P1", [dict(MARKER, seq=6, sale=5, ctc=4, psam_ttc=10)])[0][0]
+    assert got[1] == "rejected" and got[2] == "escape already settled by P1 sale 5"
+    assert ledger.cards.account(ASN)["balance"] == 48482

@@ -38,7 +38,8 @@ def dump():
     print(json.dumps({"kind": "state", "next_seq": jr.next_seq, "ack": jr.ack_seq,
                       "sale_no": jr.sale_no, "total_ml": jr.totals.volume_ml,
                       "total_amount": jr.totals.amount, "unsynced": jr.unsynced,
-                      "open_sale": jr.open_sale["sale"] if jr.open_sale else None}))
+                      "open_sale": jr.open_sale["sale"] if jr.open_sale else None,
+                      "escapes": len(jr.escapes)}))
     print(json.dumps({"kind": "flash", "free_blocks": storage.free_blocks("/flash")}))
 
 

@@ -219,6 +219,9 @@ class Cards:
             return
         if kind not in ("FINAL", "UNLOCK"):
             return
+        if kind == "UNLOCK" and r.get("flags", 0) & grey.F_SETTLED_ELSEWHERE:
+            self.grey.closed(terminal, r)  # no money, no bill of the card's: a marker
+            return
         asn, ctc, balance = r["asn"], r.get("ctc", 0), r.get("balance", 0)
         self.db.execute("INSERT OR IGNORE INTO card_bills VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (asn, terminal, kind, r["sale"], r["seq"], r["amount"], balance, ctc,

@@ -16,13 +16,15 @@ import time
 log = logging.getLogger("pumpside.station")
 
 F_ELSEWHERE = 64  # record.py: an UNLOCK of another terminal's ESCAPE
+F_SETTLED_ELSEWHERE = 128  # record.py: the escape's own terminal closes it, settled elsewhere
+SETTLED_PER_FRAME = 4  # escapes settled elsewhere told in one SALES_ACK or HEARTBEAT
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grey_records (
     terminal TEXT NOT NULL, sale INTEGER NOT NULL, asn TEXT NOT NULL, ctc INTEGER NOT NULL,
     ttc INTEGER NOT NULL, psam TEXT, amount INTEGER NOT NULL, ml INTEGER NOT NULL,
     grade TEXT, price INTEGER NOT NULL, time INTEGER NOT NULL,
-    settled_by TEXT, settled_sale INTEGER, settled_at INTEGER,
+    settled_by TEXT, settled_sale INTEGER, settled_at INTEGER, closed_at INTEGER,
     PRIMARY KEY (terminal, sale));
 CREATE INDEX IF NOT EXISTS grey_by_card ON grey_records (asn, ctc, ttc);
 """
@@ -39,6 +41,9 @@ class GreyRecords:
         self.db = db
         self.psam_of = psam_of or (lambda terminal: None)
         db.executescript(SCHEMA)
+        have = {row[1] for row in db.execute("PRAGMA table_info(grey_records)")}
+        if "closed_at" not in have:  # a store from before escapes were closed
+            db.execute("ALTER TABLE grey_records ADD COLUMN closed_at INTEGER")
 
     def _rows(self, where, args):
         return [dict(zip(_FIELDS, row)) for row in self.db.execute(
@@ -51,7 +56,8 @@ class GreyRecords:
     # -- the ledger's hooks (inside its transaction) ------------------------------------------
     def escape(self, terminal, r):
         self.db.execute(
-            "INSERT OR IGNORE INTO grey_records VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL)",
+            "INSERT OR IGNORE INTO grey_records VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL)",
             (terminal, r["sale"], r["asn"], r.get("ctc", 0), r.get("psam_ttc", 0),
              self.psam_of(terminal), r["amount"], r["ml"], r.get("grade", ""),
              r.get("price", 0), r.get("time", 0)))
@@ -71,6 +77,9 @@ class GreyRecords:
         from .ledger import RecordRejected
 
         esc = self._escape_of(terminal, r)
+        if r.get("flags", 0) & F_SETTLED_ELSEWHERE:
+            self._check_closing(terminal, r, esc)
+            return
         if esc is None:
             if r.get("flags", 0) & F_ELSEWHERE:
                 raise RecordRejected("no such escape")
@@ -81,6 +90,45 @@ class GreyRecords:
                                  % (esc["settled_by"], esc["settled_sale"]))
         r["of_terminal"] = esc["terminal"]
         r["of_sale"] = esc["sale"]
+
+    def _check_closing(self, terminal, r, esc):
+        """A terminal closes its own escape that another one settled (flag 128): no money
+        (amount 0), never for an escape it settled itself. It may come before the other
+        terminal's UNLOCK (the card's log told it): stored, the escape still owed here.
+        Annotates `r` with who settled it as far as the station knows."""
+        from .ledger import RecordRejected
+
+        if r.get("amount") or r.get("flags", 0) & F_ELSEWHERE:
+            raise RecordRejected("malformed card bill")
+        if esc is None:
+            return  # an escape from before the station kept grey records
+        if esc["settled_by"] == terminal:
+            raise RecordRejected("escape already settled by %s sale %s"
+                                 % (esc["settled_by"], esc["settled_sale"]))
+        r["settled_by"] = esc["settled_by"]
+        r["settled_sale"] = esc["settled_sale"]
+
+    def closed(self, terminal, r):
+        """The escape's own terminal has closed it (its marker is stored): it is no longer
+        told about it."""
+        self.db.execute("UPDATE grey_records SET closed_at = ? WHERE terminal = ? AND sale = ? "
+                        "AND closed_at IS NULL", (int(time.time()), terminal, r["sale"]))
+        log.info("escape %s sale %s of card %s closed by its terminal (settled by %s)",
+                 terminal, r["sale"], _mask(r.get("asn")), r.get("settled_by") or r.get("by"))
+
+    def settled_elsewhere(self, terminal, limit=SETTLED_PER_FRAME):
+        """What SALES_ACK and HEARTBEAT tell `terminal`: its escapes another terminal has
+        settled and it has not closed yet, oldest first, naming each by sale, card, CTC and
+        TTC, and who settled it (terminal, sale, PSAM id)."""
+        out = []
+        for row in self.db.execute(
+                "SELECT sale, asn, ctc, ttc, settled_by, settled_sale FROM grey_records "
+                "WHERE terminal = ? AND settled_by IS NOT NULL AND settled_by != terminal "
+                "AND closed_at IS NULL ORDER BY sale LIMIT ?", (terminal, limit)):
+            out.append({"sale": row[0], "asn": row[1], "ctc": row[2], "ttc": row[3],
+                        "by": row[4], "by_sale": row[5],
+                        "psam": self.psam_of(row[4]) or "000000000000"})
+        return out
 
     def unlocked(self, terminal, r):
         esc = self._escape_of(terminal, r)

@@ -129,7 +129,8 @@ class StationServer:
             await self._send_hotlist(writer, session, held)
             for command_id, cmd in self.ledger.pending_commands(terminal):
                 await self._send(writer, session, p.COMMAND, {"id": command_id, "cmd": cmd})
-            await self._send(writer, session, p.HEARTBEAT, {"time": int(time.time())})
+            await self._send(writer, session, p.HEARTBEAT,
+                             self._settled(terminal, {"time": int(time.time())}))
         elif mtype == p.REPLY and payload.get("type") == "COMMAND":
             ok, why = bool(payload.get("ok")), payload.get("why") or ""
             if isinstance(payload.get("id"), int):
@@ -171,7 +172,8 @@ class StationServer:
                      terminal, len(records), stored,
                      sum(1 for r in results if r[1] == "duplicate"),
                      sum(1 for r in results if r[1] == "rejected"))
-            await self._send(writer, session, p.SALES_ACK, {"results": results, "ack": ack})
+            await self._send(writer, session, p.SALES_ACK,
+                             self._settled(terminal, {"results": results, "ack": ack}))
         elif mtype == p.STATUS:
             self.ledger.set_status(terminal, payload)
         elif mtype == p.GREY_QUERY:  # a card grey-locked elsewhere (station/grey.py)
@@ -196,6 +198,14 @@ class StationServer:
                     "version": due["version"], "grades": due["grades"], "at": 0})
         await self._send(writer, session, p.PRICES, {
             "version": prices["version"], "grades": prices["grades"], "at": prices["at"]})
+
+    def _settled(self, terminal, payload):
+        """`payload` with `settled`: the terminal's escapes another terminal has settled
+        and it has not closed yet (station/grey.py); left out when there are none."""
+        settled = self.ledger.cards.grey.settled_elsewhere(terminal)
+        if settled:
+            payload["settled"] = settled
+        return payload
 
     async def _send_hotlist(self, writer, session, held):
         """Bring the terminal's hotlist to the ledger's version: deltas from the version
