@@ -21,6 +21,10 @@ CLOCK_MIN = 1577836800  # 2020-01-01: a station time before it is not a time
 CLOCK_STEP_S = 2  # the clock is set when the station's time is further off than this
 CLOCK_DRIFT_S = 300  # a clock that cannot be set is untrusted beyond this
 _NOTE_MS = 3000
+# deliveries that ended on these are alarms: a pulser or a valve that failed, flow nobody
+# authorised, mains lost
+_ALARM_STOPS = (dispenser.STOP_PULSER, dispenser.STOP_VALVE_STUCK,
+                dispenser.STOP_UNAUTHORIZED, dispenser.STOP_POWER)
 
 
 class Pump:
@@ -50,6 +54,8 @@ class Pump:
         self.link = None  # the station link (link.Link) when station_addr is set
         self.prices_version = 0  # of the station's newest price table this pump holds
         self.prices_next = None  # {version, price, at}: a table waiting for its time
+        self.alarms = 0  # alarms raised in this boot (the link sends each at once)
+        self.last_alarm = ""
         self.suspended = False  # the station closed the pump to new sales
         self.software_id = ""  # from the verified manifest, shown on demand (key I)
         self.events = None  # the metrology event log (events.EventLog), its counter shown
@@ -118,88 +124,44 @@ class Pump:
         return self.journal.root.rsplit("/", 1)[0] + "/prices"
 
     def load_prices(self):
-        """The station's last price for this grade, and a table waiting for its time
-        (prices.next), kept on the flash across reboots."""
-        path = self._prices_path()
-        saved = _read_prices(path)
-        if saved is not None:
-            self.cfg.price = saved["price"]
-            self.prices_version = saved["version"]
-        self.prices_next = _read_prices(path + ".next")
-        if self.prices_next is not None:
-            self.prices_version = self.prices_next["version"]
+        """The station's last price for this grade, kept on the flash across reboots."""
+        try:
+            with open(self._prices_path()) as f:
+                saved = json.loads(f.read())
+            price = saved["price"]
+            if isinstance(price, int) and 0 < price <= 10000000:
+                self.cfg.price = price
+                self.prices_version = saved["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or unreadable: the config's price stands
 
-    def apply_prices(self, version, grades, at=0):
+    def apply_prices(self, version, grades):
         """A new price table: this grade's price applies from the next authorisation on;
-        the sale in progress keeps the price it was authorised at. With `at` (Unix
-        seconds) still ahead on this pump's clock it waits in prices.next, and the first
-        sale that starts at or after `at` takes it (due_prices); a newer table replaces
-        a waiting one. Written to flash first (temp file + rename), so a cut leaves the
-        old table or the new, never half."""
+        the sale in progress keeps the price it was authorised at. Written to flash first
+        (temp file + rename), so a cut leaves the old table or the new, never half."""
         price = grades.get(self.cfg.grade) if isinstance(grades, dict) else None
         if not isinstance(price, int) or not 0 < price <= 10000000:
             return False, "no valid price for grade " + self.cfg.grade
         path = self._prices_path()
-        later = at > self.board.clock.time()
-        table = {"version": version, "price": price}
-        if later:
-            table["at"] = at
         try:
             with open(path + ".new", "w") as f:
-                f.write(json.dumps(table))
-            os.rename(path + ".new", path + ".next" if later else path)
-            if not later and self.prices_next is not None:
-                os.remove(path + ".next")
+                f.write(json.dumps({"version": version, "price": price}))
+            os.rename(path + ".new", path)
         except OSError as e:
             return False, "flash: %s" % e
-        self.prices_version = version
-        if later:
-            self.prices_next = table
-            log.event("price_pending", table)
-            return True, ""
-        self.prices_next = None
         self.cfg.price = price
+        self.prices_version = version
         log.event("price", {"version": version, "price": price})
         self.show(ticks_ms())
         return True, ""
 
-    def due_prices(self):
-        """At a sale's start: a waiting table whose time has come becomes the one in use
-        (prices.next renamed over prices). Never during a sale: the caller checks."""
-        table = self.prices_next
-        if table is None or self.board.clock.time() < table["at"]:
-            return
-        path = self._prices_path()
-        try:
-            os.rename(path + ".next", path)
-        except OSError as e:
-            log.event("price_pending", {"why": "flash: %s" % e})
-            return
-        self.prices_next = None
-        self.cfg.price = table["price"]
-        log.event("price", {"version": table["version"], "price": table["price"],
-                            "at": table["at"]})
-        self.show(ticks_ms())
-
-    def status(self):
-        """The fuelling point's state in IFSF terms, for the station."""
-        core = self.core
-        state = core.state
-        if self.closed or state == dispenser.LOCKED:
-            ifsf = "Inoperative"
-        elif self.suspended:
-            ifsf = "Closed"
-        elif state == dispenser.AUTHORIZED:
-            ifsf = "Authorised"
-        elif state == dispenser.FUELLING or state == dispenser.SETTLING:
-            ifsf = "Fuelling"
-        else:
-            ifsf = "Idle"
-        ml, amount = (core.progress(self.disp.last_count) if ifsf == "Fuelling" else (0, 0))
-        return {"state": ifsf, "nozzle": self.cfg.nozzle, "grade": self.cfg.grade,
-                "price": self.cfg.price, "ml": ml, "amount": amount,
-                "alarm": dispenser.STOP_NAMES.get(core.lock_reason, "")
-                if state == dispenser.LOCKED else ""}
+    def alarm(self, what):
+        """Something the station must hear of at once: a lock (unauthorised flow locks at
+        once), a delivery ended by a pulser or valve fault or the power, storage trouble.
+        STATUS carries the last one and a count; the link sends one when the count moves."""
+        self.alarms += 1
+        self.last_alarm = what
+        log.event("alarm_raised", {"what": what, "n": self.alarms})
 
     def command(self, cmd):
         """A station command (IFSF): stop/terminate ends the delivery in progress, which
@@ -303,7 +265,7 @@ class Pump:
         jr = self.journal
         if self.prices_next is not None and self.core.state == dispenser.IDLE and \
                 getattr(getattr(self.desk, "sale", None), "state", 0) == 0:  # sale.IDLE
-            self.due_prices()  # a sale starts here, none is in progress
+            self.link.due_prices()  # a sale starts here, none is in progress
         if self.closed:
             why = "closed"
         elif self.board.power_fail.asserted():
@@ -381,6 +343,7 @@ class Pump:
             self.closed = why
             self.core.cancel(ticks_ms())  # no fuel that the journal cannot record
             log.event("closed", {"why": why})
+            self.alarm("CLOSED")
 
     def _service(self, digits, now):
         if _same(digits, self.cfg.service_pin):
@@ -513,6 +476,7 @@ class Pump:
                 self.desk.on_state(core.state, now)
             if core.state == dispenser.LOCKED:
                 self._journal_event(journal.EV_LOCK, core.lock_reason)
+                self.alarm("LOCKED " + dispenser.STOP_NAMES.get(core.lock_reason, ""))
                 if core.lock_reason == dispenser.STOP_UNAUTHORIZED:
                     log.event("alarm", {"what": "UNAUTHORIZED", "ml": core.unauthorized_ml})
         if disp.core.stage_event:
@@ -522,6 +486,8 @@ class Pump:
             if self.journal.open_sale is not None and not self.closed:
                 self._journal_progress(disp, now)
         d = core.take_delivery()
+        if d is not None and d.stop in _ALARM_STOPS:
+            self.alarm(dispenser.STOP_NAMES[d.stop])
         if d is not None and self.journal.open_sale is not None and not self.closed:
             self._settle(d, now)
         fuelling = core.state == dispenser.FUELLING or core.state == dispenser.SETTLING
@@ -599,20 +565,6 @@ class Pump:
         if self.link is not None:
             tasks.append(self.link.run())
         await asyncio.gather(*tasks)
-
-
-def _read_prices(path):
-    """{version, price[, at]} from a prices file, or None (none, or unreadable)."""
-    try:
-        with open(path) as f:
-            saved = json.loads(f.read())
-        price, version, at = saved["price"], saved["version"], saved.get("at", 0)
-        if isinstance(price, int) and 0 < price <= 10000000 and isinstance(version, int) \
-                and isinstance(at, int):
-            return saved
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return None
 
 
 def _volume_amount(ml, amount):

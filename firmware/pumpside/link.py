@@ -15,6 +15,7 @@ import os
 from . import log, manifest, protocol
 from . import record as rec
 from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms
+from .ifsf import ifsf_state, status
 
 FIRMWARE = manifest.VERSION
 BATCH = 8  # records per SALES frame: ~400 B of compact JSON each; the frame is built a
@@ -24,6 +25,7 @@ READ_TIMEOUT_S = 10
 BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
 _POLL_MS = 100
+STATUS_MIN_MS = 250  # STATUS on every state change or alarm, at most one per this
 RX_LEN = 1024  # a station frame up to this size is read into one buffer taken at import,
 # while the heap is whole: with the card sale loaded the free heap is ~13 KB in holes of
 # <= ~800 B, where a 1.3 KB bytes object found no room. Larger frames are allocated.
@@ -94,7 +96,15 @@ class Link:
         self.timeout_s = READ_TIMEOUT_S
         self.query = None  # a GREY_QUERY the card desk waits on; its GREY_ANSWER:
         self.answer = None
-        self.done = Done(journal.root.rsplit("/", 1)[0] + "/cmds")  # commands run
+        self._status = None  # (IFSF state, alarm count) of the last STATUS sent
+        self._status_ms = ticks_ms()
+        flash = journal.root.rsplit("/", 1)[0]
+        self.done = Done(flash + "/cmds")  # commands run
+        self.prices_path = flash + "/prices"
+        nxt = _read_prices(self.prices_path + ".next")  # a table waiting for its time
+        if pump is not None and nxt is not None:
+            pump.prices_next = nxt
+            pump.prices_version = nxt["version"]
 
     async def run(self):
         backoff = BACKOFF_MIN_MS
@@ -153,7 +163,10 @@ class Link:
             self.connects += 1
             log.event("link_up", {"station": self.cfg.station_addr,
                                   "unsynced": jr.unsynced, "ack": jr.ack_seq})
+            self._status = None  # (state, alarms) the station last heard
             while True:
+                if self._status_due():
+                    await self._send_status(writer, session)
                 if self.query is not None:
                     await self._ask(reader, writer, session)
                 elif jr.next_seq - 1 > jr.ack_seq:
@@ -201,7 +214,7 @@ class Link:
     async def _idle(self, reader, writer, session):
         """Status and heartbeat, then wait until a beat is due or the journal has news."""
         if self.pump is not None:
-            await self._send(writer, session, protocol.STATUS, self.pump.status())
+            await self._send_status(writer, session)
         await self._send(writer, session, protocol.HEARTBEAT, {"time": self.clock.time()})
         beat = await self._expect(reader, session, protocol.HEARTBEAT, writer)
         if self.pump is not None:
@@ -213,6 +226,22 @@ class Link:
         while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and jr.next_seq == seen \
                 and self.query is None:
             await sleep_ms(_POLL_MS)
+            if self._status_due():  # a state change or an alarm: said at once
+                await self._send_status(writer, session)
+
+    def _status_due(self):
+        """The pump's state or alarm count moved since the last STATUS, and that went at
+        least STATUS_MIN_MS ago (a pump that flaps sends no storm)."""
+        pump = self.pump
+        if pump is None or ticks_diff(ticks_ms(), self._status_ms) < STATUS_MIN_MS:
+            return False
+        return self._status != (ifsf_state(pump), pump.alarms)
+
+    async def _send_status(self, writer, session):
+        st = status(self.pump)
+        self._status = (st["state"], st["alarms"])
+        self._status_ms = ticks_ms()
+        await self._send(writer, session, protocol.STATUS, st)
 
     def _settled_elsewhere(self, items):
         """The station's list (SALES_ACK, HEARTBEAT) of this terminal's ESCAPEs another
@@ -286,6 +315,45 @@ class Link:
                                                          protocol.TYPE_NAMES[mtype]))
             await self._send(writer, session, protocol.REPLY, self._download(mtype, payload))
 
+    def _price_later(self, version, grades, at):
+        """A price table for `at` (Unix seconds, still ahead on this pump's clock): it
+        waits on the flash (prices.next: temp file + rename, a newer table replaces it)
+        until the first sale that starts at or after `at` (due_prices)."""
+        pump = self.pump
+        price = grades.get(pump.cfg.grade)
+        if not isinstance(price, int) or not 0 < price <= 10000000:
+            return False, "no valid price for grade " + pump.cfg.grade
+        table = {"version": version, "price": price, "at": at}
+        path = self.prices_path + ".next"
+        try:
+            with open(path + ".new", "w") as f:
+                f.write(json.dumps(table))
+            os.rename(path + ".new", path)
+        except OSError as e:
+            return False, "flash: %s" % e
+        pump.prices_next = table
+        pump.prices_version = version
+        log.event("price_pending", table)
+        return True, ""
+
+    def due_prices(self):
+        """At a sale's start (the pump checks that none is in progress): a waiting table
+        whose time has come becomes the one in use (prices.next renamed over prices)."""
+        pump = self.pump
+        table = pump.prices_next
+        if table is None or self.clock.time() < table["at"]:
+            return
+        try:
+            os.rename(self.prices_path + ".next", self.prices_path)
+        except OSError as e:
+            log.event("price_pending", {"why": "flash: %s" % e})
+            return
+        pump.prices_next = None
+        pump.cfg.price = table["price"]
+        log.event("price", {"version": table["version"], "price": table["price"],
+                            "at": table["at"]})
+        pump.show(ticks_ms())
+
     def _command(self, payload):
         """Run a COMMAND once per id: an id in the ring of recent ones (its REPLY was lost,
         the station sent it again) is answered with the result it had, not run again."""
@@ -310,8 +378,15 @@ class Link:
             version, at = payload.get("version"), payload.get("at", 0)
             if not (_int(version) and _int(at) and isinstance(payload.get("grades"), dict)):
                 raise LinkError("malformed PRICES")
-            ok, why = pump.apply_prices(version, payload["grades"], at) if pump else \
-                (False, "no pump")
+            if pump is None:
+                ok, why = False, "no pump"
+            elif at > self.clock.time():
+                ok, why = self._price_later(version, payload["grades"], at)
+            else:
+                ok, why = pump.apply_prices(version, payload["grades"])
+                if ok and pump.prices_next is not None:  # a newer table replaces it
+                    pump.prices_next = None
+                    _remove(self.prices_path + ".next")
             return {"type": "PRICES", "version": version, "ok": ok, "why": why}
         # popped: the parsed strings are garbage once converted, their room free again
         add = _asns(payload.pop("add", []))
@@ -345,6 +420,25 @@ class Link:
         if pump is not None and pump.hotlist_damaged():
             reply["need_full"] = True  # no delta can mend it
         return reply
+
+
+def _read_prices(path):
+    """{version, price, at} from a waiting price table, or None (none, or unreadable)."""
+    try:
+        with open(path) as f:
+            t = json.loads(f.read())
+        if _int(t["version"]) and _int(t["price"], 1, 10000000) and _int(t["at"]):
+            return t
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 class Done:

@@ -173,7 +173,10 @@ def _cmd_station(args):
                   % (cid, args.cmd, args.terminal))
         elif args.action == "pumps":
             for pump in ledger.pumps():
-                print("%(terminal)s %(state)s (seen %(seen)s)" % pump)
+                print("%s %s %s (seen %s)%s firmware %s %s" % (
+                    pump["terminal"], pump["state"], "online" if pump["online"] else
+                    "OFFLINE", pump["seen"], " alarm " + pump["alarm"] if pump["alarm"]
+                    else "", pump["firmware"], pump["software_id"]))
         elif args.action == "hotlist":
             version = ledger.hotlist_change(args.asn, not args.remove)
             print("%s %s (hotlist version %d)" % (

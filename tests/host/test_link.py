@@ -345,6 +345,7 @@ def test_a_price_at_a_set_time_waits_on_flash_and_applies_at_the_first_sale_afte
         again = app.Pump(r.board, pump.cfg, pump.journal)
         pump.cfg.price = 7590
         again.load_prices()
+        again.link = lk.Link(pump.journal, pump.cfg, r.board.clock, again)
         assert again.cfg.price == 7700 and again.prices_version == 2
         for k in "V100E":
             again.key(k, 0)
@@ -368,3 +369,59 @@ def test_station_price_at_from_the_cli(tmp_path, capsys):
     assert ledger.prices() == {"version": 1, "grades": {"92": 8000}, "at": 4102444800}
     assert ledger.prices(due=True) == {"version": 0, "grades": {}, "at": 0}
     ledger.close()
+
+
+def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_3_beats(
+        tmp_path, caplog, capsys):
+    import time
+
+    from pumpside import dispenser
+    from pumpside_host import cli
+
+    caplog.set_level(logging.INFO, logger="pumpside.station")
+    r = Rig(tmp_path, card=False, heartbeat_s=30)  # beats far apart: STATUS by change
+    r.board.now = int(time.time())
+    statuses = []
+    orig = StationServer._handle
+
+    async def spy(self, terminal, session, writer, mtype, payload, held):
+        if mtype == lk.protocol.STATUS:
+            statuses.append((time.monotonic(), payload["state"], payload.get("alarms")))
+        return await orig(self, terminal, session, writer, mtype, payload, held)
+
+    def state():
+        return [p["state"] for p in r.ledger.pumps()]
+
+    async def script(r):
+        await r.until(lambda: state() == ["Idle"], "the first status")
+        r.pump.core.authorize(dispenser.Authorization("92", 7590, volume_ml=1000), 0)
+        await r.until(lambda: state() == ["Authorised"], "Authorised", 3)
+        r.board.is_lifted = True
+        await r.until(lambda: state() == ["Started"], "Started", 3)
+        n = len(statuses)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.0:  # a nozzle switch that flaps every 10 ms
+            r.board.is_lifted = not r.board.is_lifted
+            await asyncio.sleep(0.01)
+        flaps = [s for s in statuses[n:] if s[0] - t0 < 1.0]
+        assert 2 <= len(flaps) <= 5  # at most one per 250 ms
+        assert all(b[0] - a[0] >= 0.24 for a, b in zip(flaps, flaps[1:]))
+        r.pump.alarm("PULSER")
+        await r.until(lambda: "alarm: PULSER" in caplog.text, "the alarm", 3)
+        assert r.ledger.pumps()[0]["alarm"] == "PULSER"
+        pump = r.ledger.pumps()[0]
+        assert pump["online"] and pump["firmware"] == lk.FIRMWARE
+    StationServer._handle = spy
+    try:
+        r.run(script)
+    finally:
+        StationServer._handle = orig
+    seen = r.ledger.pumps()[0]["seen"]
+    assert r.ledger.pumps(now=seen + 90)[0]["online"]  # 3 beats of 30 s
+    assert not r.ledger.pumps(now=seen + 91)[0]["online"]
+    r.ledger.db.execute("UPDATE pumps SET seen = ?", (int(time.time()) - 91,))
+    r.ledger.close()
+    capsys.readouterr()
+    assert cli.main(["station", "pumps", "--db", str(tmp_path / "station.db")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("P1 ") and "OFFLINE" in out and lk.FIRMWARE in out

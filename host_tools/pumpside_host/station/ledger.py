@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS commands (
     created INTEGER NOT NULL, done INTEGER, ok INTEGER, why TEXT, sent INTEGER);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pumps (
-    terminal TEXT PRIMARY KEY, state TEXT, seen INTEGER, status TEXT);
+    terminal TEXT PRIMARY KEY, state TEXT, seen INTEGER, status TEXT, beat_ms INTEGER,
+    firmware TEXT, software_id TEXT);
 """
 SALE_KINDS = ("FINAL", "ESCAPE", "UNLOCK")
 
@@ -46,6 +47,8 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
         self.db.executescript(SCHEMA)
         self._add_columns("commands", (("sent", "INTEGER"),))
+        self._add_columns("pumps", (("beat_ms", "INTEGER"), ("firmware", "TEXT"),
+                                    ("software_id", "TEXT")))
         self.cards = Cards(self.db)  # card accounts, TAC verification (accounts.py)
         if self._meta("hotlist_floor") is None:
             # a store from before the change log: deltas can start at today's version
@@ -271,14 +274,46 @@ class Ledger:
                               (command_id,)).fetchone()
         return None if row is None or row[0] is None else {"ok": bool(row[1]), "why": row[2]}
 
-    def set_status(self, terminal_id, status):
-        self.db.execute("INSERT OR REPLACE INTO pumps VALUES (?,?,?,?)",
-                        (terminal_id, status.get("state"), int(time.time()),
-                         json.dumps(status)))
+    MISSED_BEATS = 3  # a pump silent for this many heartbeats is offline
 
-    def pumps(self):
-        return [dict(zip(("terminal", "state", "seen"), row)) for row in
-                self.db.execute("SELECT terminal, state, seen FROM pumps ORDER BY terminal")]
+    def hello(self, terminal_id, firmware, software_id, beat_ms):
+        """An authenticated HELLO: the terminal's firmware version and software id (its
+        manifest's checksum), and the heartbeat it was given."""
+        self.db.execute("INSERT OR IGNORE INTO pumps (terminal) VALUES (?)", (terminal_id,))
+        self.db.execute("UPDATE pumps SET firmware = ?, software_id = ?, beat_ms = ?, "
+                        "seen = ? WHERE terminal = ?", (firmware, software_id, beat_ms,
+                                                        int(time.time()), terminal_id))
+
+    def seen(self, terminal_id):
+        """A frame from the terminal (its heartbeat): it is alive now."""
+        self.db.execute("UPDATE pumps SET seen = ? WHERE terminal = ?",
+                        (int(time.time()), terminal_id))
+
+    def set_status(self, terminal_id, status):
+        """A STATUS; returns the one before it (None: none yet)."""
+        row = self.db.execute("SELECT status FROM pumps WHERE terminal = ?",
+                              (terminal_id,)).fetchone()
+        self.db.execute("INSERT OR IGNORE INTO pumps (terminal) VALUES (?)", (terminal_id,))
+        self.db.execute("UPDATE pumps SET state = ?, seen = ?, status = ? WHERE terminal = ?",
+                        (status.get("state"), int(time.time()), json.dumps(status),
+                         terminal_id))
+        return json.loads(row[0]) if row and row[0] else None
+
+    def pumps(self, now=None):
+        """Each pump's last state, when it was last heard from, whether it is online
+        (heard within MISSED_BEATS heartbeats), its alarm, firmware and software id."""
+        now = int(time.time()) if now is None else now
+        out = []
+        for terminal, state, seen, status, beat_ms, firmware, software_id in self.db.execute(
+                "SELECT terminal, state, seen, status, beat_ms, firmware, software_id "
+                "FROM pumps ORDER BY terminal"):
+            limit = max(self.MISSED_BEATS * (beat_ms or 10000), 2000)  # seen: in s
+            st = json.loads(status) if status else {}
+            out.append({"terminal": terminal, "state": state, "seen": seen,
+                        "online": seen is not None and (now - seen) * 1000 <= limit,
+                        "alarm": st.get("alarm") or "", "firmware": firmware,
+                        "software_id": software_id})
+        return out
 
 
 def _check(r):

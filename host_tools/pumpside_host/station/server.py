@@ -91,6 +91,10 @@ class StationServer:
                 "hotlist_version": self.ledger.hotlist_version(),
                 "heartbeat_ms": int(self.heartbeat_s * 1000)})
             self.sessions[terminal] = (session, writer)
+            fw, sid = hello.get("firmware"), hello.get("software_id")
+            self.ledger.hello(terminal, fw if isinstance(fw, str) else None,
+                              sid if isinstance(sid, str) else None,
+                              int(self.heartbeat_s * 1000))
             hl = hello.get("hotlist_version")
             held = {"PRICES": hello.get("prices_version", 0),  # what the terminal holds
                     "HOTLIST": hl if isinstance(hl, int) else None,  # None: keeps none
@@ -124,6 +128,7 @@ class StationServer:
 
     async def _handle(self, terminal, session, writer, mtype, payload, held):
         if mtype == p.HEARTBEAT:
+            self.ledger.seen(terminal)
             # downloads ride on the heartbeat: a change reaches a pump within one beat
             await self._send_prices(writer, session, held)
             await self._send_hotlist(writer, session, held)
@@ -175,7 +180,12 @@ class StationServer:
             await self._send(writer, session, p.SALES_ACK,
                              self._settled(terminal, {"results": results, "ack": ack}))
         elif mtype == p.STATUS:
-            self.ledger.set_status(terminal, payload)
+            before = self.ledger.set_status(terminal, payload) or {}
+            if payload.get("alarms", 0) != before.get("alarms", 0) and payload.get("alarm"):
+                log.warning("terminal %s alarm: %s (%s in this boot)", terminal,
+                            payload["alarm"], payload.get("alarms"))
+            if payload.get("state") != before.get("state"):
+                log.info("terminal %s: %s", terminal, payload.get("state"))
         elif mtype == p.GREY_QUERY:  # a card grey-locked elsewhere (station/grey.py)
             await self._send(writer, session, p.GREY_ANSWER,
                              self.ledger.cards.grey.query(terminal, payload))
