@@ -201,7 +201,11 @@ class Link:
             return
         await self._send(writer, session, protocol.SALES, {"records": batch})
         payload = await self._expect(reader, session, protocol.SALES_ACK)
-        for seq, result, why in payload.get("results", ()):
+        results = payload.get("results", ())
+        if not (_int(payload.get("ack", 0)) and isinstance(results, list)) or not all(
+                isinstance(r, list) and len(r) == 3 for r in results):
+            raise LinkError("malformed SALES_ACK")  # the journal is not touched
+        for seq, result, why in results:
             if result == "rejected":
                 log.event("sale_rejected", {"seq": seq, "why": why})
         self._settled_elsewhere(payload.get("settled"))

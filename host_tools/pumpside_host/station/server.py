@@ -100,9 +100,8 @@ class StationServer:
                     "HOTLIST": hl if isinstance(hl, int) else None,  # None: keeps none
                     "hl_full": None, "hl_need_full": False}
             while True:
-                frame = await self._read(reader)
-                mtype, payload = session.decode(frame, p.FROM_TERMINAL)
-                await self._handle(terminal, session, writer, mtype, payload, held)
+                await self.frame_in(terminal, session, writer, await self._read(reader),
+                                    held)
         except (asyncio.IncompleteReadError, ConnectionError):
             if terminal:
                 log.info("terminal %s disconnected", terminal)
@@ -121,6 +120,13 @@ class StationServer:
             if terminal and self.sessions.get(terminal, (None, None))[1] is writer:
                 del self.sessions[terminal]
             writer.close()
+
+    async def frame_in(self, terminal, session, writer, frame, held):
+        """One frame of an authenticated session: its tag and seq (ProtocolError), its
+        payload's shape (Refused: nothing of it is stored), then what it asks."""
+        mtype, payload = session.decode(frame, p.FROM_TERMINAL)
+        check_payload(mtype, payload)
+        await self._handle(terminal, session, writer, mtype, payload, held)
 
     async def _send(self, writer, session, mtype, payload):
         writer.write(session.encode(mtype, payload))
@@ -256,6 +262,79 @@ class StationServer:
             else:
                 held["hl_full"] = None
                 held["HOTLIST"] = full["version"]
+
+
+MAX_INT = 2**53 - 1  # a JSON integer both ends and SQLite hold exactly
+MAX_DEPTH = 6
+MAX_RECORDS = 64  # records in one SALES frame (the link sends 8)
+IFSF_STATES = ("Inoperative", "Closed", "Idle", "Calling", "Authorised", "Started",
+               "Suspended", "Fuelling", "SuspendedFuelling")
+REPLY_TYPES = ("COMMAND", "PRICES", "HOTLIST", "PARAMS")
+# fields of a sale record that must be what the ledger and the accounts expect, if present
+_RECORD_INTS = ("seq", "sale", "ml", "amount", "pulses", "price", "time", "ttc", "ctc",
+                "flags", "stop", "balance", "nozzle", "preset_ml", "preset_amount",
+                "overrun_ml", "of_sale")
+_RECORD_STRS = ("type", "asn", "grade", "mode", "tac", "gmac", "psam", "of_terminal",
+                "by")
+
+
+def _int(v, lo=0, hi=MAX_INT):
+    return type(v) is int and lo <= v <= hi
+
+
+def _opt(payload, name, test):
+    return name not in payload or payload[name] is None or test(payload[name])
+
+
+def _sane(v, depth=0):
+    """JSON a terminal may send: no float (NaN, Infinity), integers within MAX_INT, no
+    deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(v, dict):
+        return all(_sane(x, depth + 1) for x in v.values())
+    if isinstance(v, list):
+        return all(_sane(x, depth + 1) for x in v)
+    if isinstance(v, float):
+        return False
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -MAX_INT <= v <= MAX_INT
+    return True
+
+
+def check_payload(mtype, payload):
+    """Refuse an authenticated payload whose shape is not the protocol's: the session is
+    closed and nothing from it is stored (a well-formed record the ledger cannot take is
+    answered 'rejected' instead, per record)."""
+    name = p.TYPE_NAMES[mtype]
+    ok = _sane(payload)
+    if ok and mtype == p.HEARTBEAT:
+        ok = _opt(payload, "time", _int)
+    elif ok and mtype == p.STATUS:
+        ok = payload.get("state") in IFSF_STATES and all(
+            _opt(payload, f, _int) for f in ("nozzle", "ml", "amount", "price", "alarms")) \
+            and all(_opt(payload, f, lambda v: isinstance(v, str)) for f in ("alarm", "grade"))
+    elif ok and mtype == p.REPLY:
+        kind = payload.get("type")
+        ok = kind in REPLY_TYPES and isinstance(payload.get("ok"), bool) and \
+            _opt(payload, "why", lambda v: isinstance(v, str)) and \
+            _opt(payload, "version", _int) and _opt(payload, "part", _int) and \
+            _opt(payload, "need_full", lambda v: isinstance(v, bool)) and \
+            (kind != "COMMAND" or _int(payload.get("id")))
+    elif ok and mtype == p.SALES:
+        records = payload.get("records")
+        ok = isinstance(records, list) and len(records) <= MAX_RECORDS and all(
+            isinstance(r, dict) and _int(r.get("seq"), 1)
+            and all(_opt(r, f, _int) for f in _RECORD_INTS)
+            and all(_opt(r, f, lambda v: isinstance(v, str)) for f in _RECORD_STRS)
+            for r in records)
+    elif ok and mtype == p.GREY_QUERY:
+        ok = isinstance(payload.get("asn"), str) and _opt(payload, "terminal", lambda v:
+                                                          isinstance(v, str))
+    elif ok and mtype == p.ERROR:
+        ok = _opt(payload, "why", lambda v: isinstance(v, str))
+    if not ok:
+        raise Refused("malformed %s" % name)
 
 
 def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=None,

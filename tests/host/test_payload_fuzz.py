@@ -1,0 +1,179 @@
+"""Authenticated but malformed payloads: frames with a correct tag and seq around random
+JSON. The station refuses them (Refused: logged, the connection closed, nothing stored);
+the terminal's link ends the session (LinkError, ProtocolError) and its journal is
+untouched. Anything else - a crash in the handler, a row stored - fails."""
+import asyncio
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_station import Terminal, _sale, run
+
+from fakes import FakeBoard
+from pumpside import app, config, journal
+from pumpside import link as lk
+from pumpside import protocol as p
+from pumpside_host.station import server as sv
+from pumpside_host.station.ledger import Ledger
+
+KEY = b"k" * 32
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=12)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+FIELDS = ["type", "id", "ok", "why", "version", "records", "seq", "sale", "ml", "amount",
+          "asn", "state", "time", "ack", "results", "cmd", "grades", "at", "add", "remove",
+          "from", "to", "full", "part", "more", "nozzle", "alarm", "alarms"]
+payloads = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), json_values,
+                           max_size=6)
+
+
+class Writer:
+    def __init__(self):
+        self.out = []
+
+    def write(self, data):
+        self.out.append(data)
+
+    async def drain(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def _rows(ledger):
+    return [ledger.db.execute("SELECT COUNT(*) FROM " + t).fetchone()[0]
+            for t in ("sales", "events", "commands")] + [ledger.db.execute(
+                "SELECT status FROM pumps").fetchall()]
+
+
+@pytest.fixture(scope="module")
+def station():
+    d = tempfile.mkdtemp(prefix="pumpside-fuzz-")
+    ledger = Ledger(d + "/station.db")
+    ledger.add_terminal("T1", KEY)
+    yield ledger
+    ledger.close()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([t for t in p.FROM_TERMINAL if t != p.HELLO]), payloads)
+def test_station_handler_only_refuses_malformed_authenticated_payloads(station, mtype,
+                                                                         payload):
+    server = sv.StationServer(station)
+    term = p.Session(KEY, p.TO_STATION)
+    sess = p.Session(KEY, p.TO_TERMINAL)
+    held = {"PRICES": 0, "HOTLIST": None, "hl_full": None, "hl_need_full": False}
+    before = _rows(station)
+    frame = term.encode(mtype, payload)
+    try:
+        asyncio.run(server.frame_in("T1", sess, Writer(), frame, held))
+    except (sv.Refused, p.ProtocolError):
+        assert _rows(station) == before  # refused: nothing of it stored
+        return
+    assert station.db.execute("SELECT COUNT(*) FROM sales").fetchone()[0] == before[0]
+
+
+def _link():
+    root = tempfile.mkdtemp(prefix="pumpside-fuzz-")
+    jr = journal.Journal(root + "/journal")
+    jr.open()
+    for i in range(3):  # three sales the station has not acknowledged
+        jr.event(1_700_000_000 + i, journal.EV_UNLOCK)
+    cfg = config.parse(json.dumps({
+        "grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+        "service_pin": "2468", "terminal_id": "T1", "station_addr": "127.0.0.1:1",
+        "terminal_key": KEY.hex()}))
+    board = FakeBoard()
+    pump = app.Pump(board, cfg, jr)
+    link = lk.Link(jr, cfg, board.clock, pump)
+    pump.link = link
+    return root, jr, link
+
+
+def _journal_bytes(root):
+    out = {}
+    for name in sorted(os.listdir(root + "/journal")):
+        with open(root + "/journal/" + name, "rb") as f:
+            out[name] = f.read()
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([t for t in p.FROM_STATION if t != p.CHALLENGE]), payloads,
+       st.booleans())
+def test_link_only_ends_the_session_on_malformed_station_payloads(mtype, payload, upload):
+    root, jr, link = _link()
+    try:
+        before = _journal_bytes(root)
+        station = p.Session(KEY, p.TO_TERMINAL)
+        term = p.Session(KEY, p.TO_STATION)
+        async def go():
+            reader = asyncio.StreamReader()
+            reader.feed_data(station.encode(mtype, payload))
+            if not upload:  # one frame while waiting for a beat, then the beat
+                reader.feed_data(station.encode(p.HEARTBEAT, {"time": 1_700_000_000}))
+            reader.feed_eof()
+            link.timeout_s = 1
+            if upload:  # the station's answer to a SALES batch
+                await link._upload(reader, Writer(), term)
+            else:
+                await link._expect(reader, term, p.HEARTBEAT, Writer())
+        try:
+            asyncio.run(go())
+        except (lk.LinkError, p.ProtocolError):
+            assert _journal_bytes(root) == before  # session ends, nothing lost or moved
+            return
+        ack = payload.get("ack", 0)
+        if _journal_bytes(root) != before:  # only a well-formed SALES_ACK moves the cursor
+            assert upload and mtype == p.SALES_ACK and jr.ack_seq == ack
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+MALFORMED = {
+    "reply_type_list": (p.REPLY, {"type": ["COMMAND"], "id": 1, "ok": True, "why": ""}),
+    "oversized_int": (p.SALES, {"records": [dict(_sale(1, 1), amount=2**70)]}),
+    "dict_for_asn": (p.SALES, {"records": [dict(_sale(1, 1), asn={"x": 1})]}),
+    "missing_fields": (p.REPLY, {"type": "COMMAND"}),
+    "status_no_state": (p.STATUS, {"nozzle": 1}),
+    "records_not_list": (p.SALES, {"records": {"seq": 1}}),
+    "float": (p.SALES, {"records": [dict(_sale(1, 1), ml=1.5)]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_authenticated_malformed_payload_refused_logged_closed_nothing_stored(
+        tmp_path, caplog, case):
+    caplog.set_level(logging.INFO, logger="pumpside.station")
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("T1")
+    cid = ledger.command("T1", "stop")
+    mtype, payload = MALFORMED[case]
+    if mtype == p.REPLY and "id" in payload:
+        payload["id"] = cid
+
+    async def play(port):
+        t = Terminal(port, "T1", key)
+        await t.connect()
+        await t.send(mtype, payload)
+        got = await t.answer()  # the station's ERROR, then it closes
+        return got, await t.closed()
+
+    (got_type, got), closed = run(play, ledger)
+    assert got_type == p.ERROR and got["why"].startswith("malformed") and closed
+    assert "refused T1" in caplog.text and "malformed " + p.TYPE_NAMES[mtype] in caplog.text
+    assert ledger.sales() == [] and ledger.command_result(cid) is None
+    assert ledger.db.execute("SELECT status FROM pumps WHERE status IS NOT NULL"
+                             ).fetchall() == []
+    ledger.close()
