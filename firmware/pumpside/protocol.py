@@ -165,6 +165,8 @@ def _payload(frame):
             payload = json.loads(bytes(data))
     except (ValueError, UnicodeError):
         raise ProtocolError("payload is not JSON") from None
+    except RuntimeError:  # RecursionError: nested deeper than the parser goes
+        raise ProtocolError("payload nested too deep") from None
     if not isinstance(payload, dict):
         raise ProtocolError("payload is not a JSON object")
     return payload

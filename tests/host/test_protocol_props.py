@@ -52,3 +52,17 @@ def test_every_cut_or_flipped_bit_is_refused(payload, where, bit):
                 raise AssertionError("a damaged frame was accepted")
         except p.ProtocolError:
             pass
+
+
+def test_a_payload_nested_too_deep_is_refused_not_a_crash():
+    sess = p.Session(KEY, p.TO_STATION)
+    other = p.Session(KEY, p.TO_TERMINAL)
+    data = b"[" * 8000 + b"]" * 8000  # 16 KB: within the frame limit
+    body = bytes([p.VERSION, p.SALES]) + (1).to_bytes(4, "big") + data
+    frame = (len(body) + p.TAG_LEN).to_bytes(2, "big") + body + p._tag(sess.key, p.TO_STATION,
+                                                                        body)
+    try:
+        other.decode(frame)
+        raise AssertionError("accepted")
+    except p.ProtocolError as e:
+        assert e.why in ("payload nested too deep", "payload is not a JSON object")
