@@ -31,21 +31,22 @@ NONCE_LEN = 16
 # message types (docs/protocol.md has each payload)
 CHALLENGE = 1  # S->T: {"nonce": hex}; untagged, seq 0
 HELLO = 2  # T->S: {"terminal", "nonce", "firmware", "software_id", "journal_seq"}
-WELCOME = 3  # S->T: {"time", "prices_version", "hotlist_version", "heartbeat_s"}
+WELCOME = 3  # S->T: {"time", "prices_version", "hotlist_version", "heartbeat_ms"}
 HEARTBEAT = 4  # both ways: {"time"} (station time down, terminal time up)
-STATUS = 5  # T->S: {"state" (IFSF), "nozzle", "ml", "amount", "alarm"}
+STATUS = 5  # T->S: {"state" (IFSF), "nozzle", "grade", "price", "ml", "amount", "alarm",
+# "alarms"}: with each heartbeat and on every change (at most one per 250 ms)
 SALES = 6  # T->S: {"records": [journal records]}, a batch after the ack cursor
 SALES_ACK = 7  # S->T: {"results": [[seq, "stored"|"duplicate"|"rejected", why]], "ack"}
 PRICES = 8  # S->T: {"version", "grades": {grade: price}, "at": time or 0}
 HOTLIST = 9  # S->T: a delta {"from", "to", "add": [asn], "remove": [asn]} or a part of a
 # full list {"full": version, "part", "more", "add": [asn]}; 32 cards a frame
-PARAMS = 10  # S->T: {"version", "values": {config field: value}}
+PARAMS = 10  # S->T: {"version", "values": {config field: value}} (reserved, not sent yet)
 COMMAND = 11  # S->T: {"id", "cmd": stop|suspend|resume|lock|unlock|terminate}
-REPLY = 12  # T->S: {"id", "ok", "why"}: the answer to a download or a command
+REPLY = 12  # T->S: {"type", "id"|"version", "ok", "why"}: answers a download or command
 GREY_QUERY = 13  # T->S: {"asn", "ttc", "terminal"}: who holds this grey card's record
 GREY_ANSWER = 14  # S->T: {"asn", "record": bill or null}
-TOTALS = 15  # T->S: {"nozzle", "volume_ml", "amount"}
-EVENTS = 16  # T->S: {"events": [...]}: the event log
+TOTALS = 15  # T->S: {"nozzle", "volume_ml", "amount"} (reserved, not sent yet)
+EVENTS = 16  # T->S: {"events": [...]}: the event log (reserved, not sent yet)
 ERROR = 17  # both ways: {"why"}; the sender closes the connection after it
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
