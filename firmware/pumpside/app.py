@@ -9,7 +9,6 @@ not load keeps the pump closed, valves shut, with the reason on the display.
 """
 import asyncio
 import json
-import os
 
 from . import config, dispenser, hal, journal, log, manifest, meter, prompts, storage
 from . import record as rec
@@ -17,9 +16,6 @@ from .boot import closed, safe_outputs
 from .compat import mem_free, print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 _MAX_DIGITS = 6
-CLOCK_MIN = 1577836800  # 2020-01-01: a station time before it is not a time
-CLOCK_STEP_S = 2  # the clock is set when the station's time is further off than this
-CLOCK_DRIFT_S = 300  # a clock that cannot be set is untrusted beyond this
 _NOTE_MS = 3000
 # deliveries that ended on these are alarms: a pulser or a valve that failed, flow nobody
 # authorised, mains lost
@@ -60,7 +56,7 @@ class Pump:
         self.software_id = ""  # from the verified manifest, shown on demand (key I)
         self.events = None  # the metrology event log (events.EventLog), its counter shown
         self.note_value = ""  # the note's last line
-        self._new_hotlist = None  # a full list staged to replace a damaged one
+        self._new_hotlist = None  # a full list staged to replace a damaged one (downloads)
         self.clock_synced = None  # ticks_ms of the last station time in bound (None: untrusted)
 
     # -- keypad --------------------------------------------------------------------
@@ -119,7 +115,7 @@ class Pump:
             else:
                 self._authorize(auth, now)
 
-    # -- downloads from the station (the link calls these) -----------------------------------
+    # -- the station's price, kept across reboots (downloads.py applies new ones) -------
     def _prices_path(self):
         return self.journal.root.rsplit("/", 1)[0] + "/prices"
 
@@ -135,26 +131,6 @@ class Pump:
         except (OSError, ValueError, KeyError, TypeError):
             pass  # none yet, or unreadable: the config's price stands
 
-    def apply_prices(self, version, grades):
-        """A new price table: this grade's price applies from the next authorisation on;
-        the sale in progress keeps the price it was authorised at. Written to flash first
-        (temp file + rename), so a cut leaves the old table or the new, never half."""
-        price = grades.get(self.cfg.grade) if isinstance(grades, dict) else None
-        if not isinstance(price, int) or not 0 < price <= 10000000:
-            return False, "no valid price for grade " + self.cfg.grade
-        path = self._prices_path()
-        try:
-            with open(path + ".new", "w") as f:
-                f.write(json.dumps({"version": version, "price": price}))
-            os.rename(path + ".new", path)
-        except OSError as e:
-            return False, "flash: %s" % e
-        self.cfg.price = price
-        self.prices_version = version
-        log.event("price", {"version": version, "price": price})
-        self.show(ticks_ms())
-        return True, ""
-
     def alarm(self, what):
         """Something the station must hear of at once: a lock (unauthorised flow locks at
         once), a delivery ended by a pulser or valve fault or the power, storage trouble.
@@ -162,99 +138,6 @@ class Pump:
         self.alarms += 1
         self.last_alarm = what
         log.event("alarm_raised", {"what": what, "n": self.alarms})
-
-    def command(self, cmd):
-        """A station command (IFSF): stop/terminate ends the delivery in progress, which
-        settles as usual; suspend/resume close/open the pump to new sales; lock/unlock."""
-        now = ticks_ms()
-        core = self.core
-        if cmd == "stop" or cmd == "terminate":
-            core.cancel(now, dispenser.STOP_REMOTE)
-        elif cmd == "suspend":
-            self.suspended = True
-        elif cmd == "resume":
-            self.suspended = False
-        elif cmd == "lock":
-            if core.state != dispenser.IDLE:
-                return False, "busy: stop first"
-            core._lock(dispenser.STOP_REMOTE)
-        elif cmd == "unlock":
-            core.clear_lock(now)
-        else:
-            return False, "unknown command"
-        self.show(now)
-        return True, ""
-
-    def hotlist_version(self):
-        """The hotlist version this pump holds; None when it keeps no hotlist (attended:
-        the station then sends none)."""
-        if self.desk is None:
-            return None
-        return getattr(self.desk.hotlist, "version", 0)  # 0: damaged, needs a full list
-
-    def hotlist_damaged(self):
-        """The list found damaged at boot (it refuses every card): only a full list
-        replaces it."""
-        return self.desk is not None and not hasattr(self.desk.hotlist, "apply")
-
-    def apply_hotlist(self, from_version, to_version, add, remove):
-        """A hotlist delta from the station (card numbers as 8 bytes), all or nothing."""
-        hl = self.desk.hotlist if self.desk is not None else None
-        if not hasattr(hl, "apply"):
-            return False, "hotlist damaged: a full list is needed"
-        try:
-            hl.apply(from_version, to_version, add, remove)
-        except (OSError, ValueError) as e:  # HotlistError is a ValueError
-            return False, str(e)
-        log.event("hotlist", {"version": hl.version, "entries": hl.listed_count(),
-                              "add": len(add), "remove": len(remove)})
-        return True, ""
-
-    def stage_hotlist(self, version, part, more, cards):
-        """One part of a full hotlist: staged beside the list in use, swapped in with the
-        last part (a damaged list is replaced this way too)."""
-        if self.desk is None:
-            return False, "no hotlist here"
-        hl = self.desk.hotlist
-        if not hasattr(hl, "stage"):  # damaged at boot: a new list replaces it
-            from .hotlist import Hotlist
-
-            hl = self._new_hotlist or Hotlist(self.journal.root.rsplit("/", 1)[0] + "/hotlist")
-            self._new_hotlist = hl
-        try:
-            hl.stage(version, cards, part == 0, not more)
-        except (OSError, ValueError) as e:
-            return False, str(e)
-        if not more:
-            self.desk.hotlist = hl
-            self._new_hotlist = None
-            log.event("hotlist", {"version": hl.version, "entries": hl.listed_count(),
-                                  "full": True})
-        return True, ""
-
-    def station_time(self, t):
-        """The station's time (WELCOME, HEARTBEAT): the clock is set from it when it is
-        off by more than CLOCK_STEP_S, and trusted from then on in this boot - offline
-        too (an RTC drifts seconds a day; the boards keep no time without power, so a
-        boot starts untrusted). A clock that cannot be set and is off by more than
-        CLOCK_DRIFT_S is untrusted until the station's time agrees with it."""
-        if not isinstance(t, int) or t < CLOCK_MIN:
-            return
-        clock = self.board.clock
-        off = t - clock.time()
-        if -CLOCK_STEP_S <= off <= CLOCK_STEP_S:
-            pass
-        elif hasattr(clock, "set"):
-            clock.set(t)
-            log.event("clock_set", {"time": t, "was_off_s": off})
-        elif not -CLOCK_DRIFT_S <= off <= CLOCK_DRIFT_S:
-            if self.clock_synced is not None:
-                log.event("clock_untrusted", {"off_s": off})
-            self.clock_synced = None
-            return
-        if self.clock_synced is None:
-            log.event("clock_trusted", {"time": t})
-        self.clock_synced = ticks_ms()
 
     def clock_trusted(self):
         return self.clock_synced is not None

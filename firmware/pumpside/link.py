@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 
-from . import log, manifest, protocol
+from . import downloads, log, manifest, protocol
 from . import record as rec
 from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms
 from .ifsf import ifsf_state, status
@@ -148,12 +148,12 @@ class Link:
                 "firmware": FIRMWARE, "software_id": self.software_id,
                 "journal_seq": jr.next_seq - 1, "psam": self._psam(),
                 "prices_version": self.pump.prices_version if self.pump else 0,
-                "hotlist_version": self.pump.hotlist_version() if self.pump else 0})
+                "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0})
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
             if mtype != protocol.WELCOME:
                 raise LinkError("station answered %s" % protocol.TYPE_NAMES[mtype])
             if self.pump is not None:
-                self.pump.station_time(welcome.get("time"))
+                downloads.station_time(self.pump, welcome.get("time"))
             beat = welcome.get("heartbeat_ms")
             self.heartbeat_ms = beat if isinstance(beat, int) and 50 <= beat <= 600000 \
                 else 10000
@@ -222,7 +222,7 @@ class Link:
         await self._send(writer, session, protocol.HEARTBEAT, {"time": self.clock.time()})
         beat = await self._expect(reader, session, protocol.HEARTBEAT, writer)
         if self.pump is not None:
-            self.pump.station_time(beat.get("time"))
+            downloads.station_time(self.pump, beat.get("time"))
         self._settled_elsewhere(beat.get("settled"))
         jr = self.journal
         start = ticks_ms()
@@ -366,7 +366,7 @@ class Link:
             raise LinkError("malformed COMMAND")
         result = self.done.get(cid)
         if result is None:
-            ok, why = self.pump.command(cmd) if self.pump else (False, "no pump")
+            ok, why = downloads.command(self.pump, cmd) if self.pump else (False, "no pump")
             self.done.put(cid, ok, why)
             log.event("command", {"id": cid, "cmd": cmd, "ok": ok, "why": why})
         else:
@@ -387,7 +387,7 @@ class Link:
             elif at > self.clock.time():
                 ok, why = self._price_later(version, payload["grades"], at)
             else:
-                ok, why = pump.apply_prices(version, payload["grades"])
+                ok, why = downloads.apply_prices(pump, version, payload["grades"])
                 if ok and pump.prices_next is not None:  # a newer table replaces it
                     pump.prices_next = None
                     _remove(self.prices_path + ".next")
@@ -412,16 +412,16 @@ class Link:
             ok, why = False, "no pump"
         else:
             try:
-                ok, why = pump.stage_hotlist(version, part, more, add) if full else \
-                    pump.apply_hotlist(frm, to, add, remove)
+                ok, why = downloads.stage_hotlist(pump, version, part, more, add) if full else \
+                    downloads.apply_hotlist(pump, frm, to, add, remove)
             except MemoryError:  # nothing applied (all or nothing): the station retries
                 add = remove = None
                 ok, why = False, "out of memory"
                 log.event("hotlist_retry", {"why": why, "heap_free": mem_free()})
-        reply["version"] = pump.hotlist_version() if pump else None
+        reply["version"] = downloads.hotlist_version(pump) if pump else None
         reply["ok"] = ok
         reply["why"] = why
-        if pump is not None and pump.hotlist_damaged():
+        if pump is not None and downloads.hotlist_damaged(pump):
             reply["need_full"] = True  # no delta can mend it
         return reply
 

@@ -247,3 +247,17 @@ def test_firmware_that_does_not_match_its_manifest_keeps_the_pump_closed():
         manifest.own_root, boot.closed = own_root, boot_closed
     assert why and "pumpside/meter.py" in why[0], why
     assert board.valve_log == [(False, False)] and board.motor_log == [False]
+
+
+def test_every_message_has_both_languages():
+    from pumpside import prompts
+
+    keys = prompts.keys()
+    assert len(keys) == len(set(keys)) > 50 and "ready" in keys and "POWER" in keys
+    for key in keys:
+        zh, en = prompts.lines(key)
+        assert zh and en and zh != en, key
+        assert prompts.both(key) == zh + " " + en
+    assert prompts.lines("closed") == ["暂停服务", "Pump closed"]
+    raises(KeyError, prompts.lines, "no_such_message")
+    raises(KeyError, prompts.lines, "read")  # a key's prefix is not the key

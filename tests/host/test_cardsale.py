@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fakes import FakeBoard
-from pumpside import app, config, dispenser, journal
+from pumpside import app, config, dispenser, downloads, journal
 from pumpside.cardsale import CardDesk
 from pumpside.compat import ticks_ms
 from pumpside_host.bench.cards import Issuer, VirtualCard, VirtualPsam
@@ -337,7 +337,7 @@ def _ask(r, link, answer):
     """Insert the card; the desk asks the station; `answer` (a callable of the query, or
     None: no answer) comes back; step until the desk is done with it."""
     r.pump.link = link
-    r.pump.station_time(r.board.now)  # a pump with a station sells cards on its time
+    downloads.station_time(r.pump, r.board.now)  # a pump with a station sells cards on its time
     r.board.card_obj = r.card
     r.step()
     q = link.query
@@ -440,7 +440,7 @@ def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_
         assert r2.desk.start()
         link = FakeLink()
         r2.pump.link = link
-        r2.pump.station_time(r2.board.now)
+        downloads.station_time(r2.pump, r2.board.now)
         r2.board.card_obj = r1.card
         r2.step()
         q = link.query

@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from fakes import FakeBoard
-from pumpside import app, config, hotlist, journal
+from pumpside import app, config, downloads, hotlist, journal
 from pumpside import link as lk
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationServer
@@ -119,14 +119,14 @@ def test_a_thousand_hotlisted_cards_reach_the_pump_in_chunks_and_a_removal_follo
         rig.ledger.hotlist_changes([asn(i) for i in range(1200)], True)
 
         async def script(r):
-            await r.until(lambda: r.pump.hotlist_version() == 1200, "1200 cards")
+            await r.until(lambda: downloads.hotlist_version(r.pump) == 1200, "1200 cards")
             assert r.pump.desk.hotlist.listed_count() == 1200
             assert _listed(r.pump, 0) and _listed(r.pump, 1199) and not _listed(r.pump, 1200)
             r.ledger.hotlist_change(asn(7), False)  # a delta: one card off the list
-            await r.until(lambda: r.pump.hotlist_version() == 1201, "the removal")
+            await r.until(lambda: downloads.hotlist_version(r.pump) == 1201, "the removal")
             assert not _listed(r.pump, 7) and _listed(r.pump, 8)
             r.ledger.hotlist_changes([asn(i) for i in range(5000, 6100)], True)
-            await r.until(lambda: r.pump.hotlist_version() == 2301, "1100 more")
+            await r.until(lambda: downloads.hotlist_version(r.pump) == 2301, "1100 more")
             assert _listed(r.pump, 6099) and r.pump.desk.hotlist.listed_count() == 2299
             assert r.link.online and r.link.connects == 1  # one session all along
         rig.run(script)
@@ -145,7 +145,7 @@ def test_a_terminal_too_far_behind_gets_the_full_list_in_parts_swapped_at_the_en
     rig.ledger.hotlist_changes([asn(i) for i in range(0, 900, 2)], False)  # 1350 changes
 
     async def script(r):
-        await r.until(lambda: r.pump.hotlist_version() == 1350, "the full list")
+        await r.until(lambda: downloads.hotlist_version(r.pump) == 1350, "the full list")
         hl = r.pump.desk.hotlist
         assert hl.listed_count() == 450 and hl.count == 450 and hl.adds == 0
         assert _listed(r.pump, 1) and not _listed(r.pump, 2)
@@ -230,16 +230,21 @@ def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaff
 
 
 class Ran:
-    """Counts the commands the pump actually runs."""
+    """Counts the commands the pump actually runs (downloads.command, as the link calls
+    it); `restore()` puts the real one back."""
 
     def __init__(self, pump):
         self.cmds = []
-        self.orig = pump.command
+        self.orig = downloads.command
 
-        def command(cmd):
-            self.cmds.append(cmd)
-            return self.orig(cmd)
-        pump.command = command
+        def command(p, cmd):
+            if p is pump:
+                self.cmds.append(cmd)
+            return self.orig(p, cmd)
+        downloads.command = command
+
+    def restore(self):
+        downloads.command = self.orig
 
 
 def _lose_first_reply(ledger):
@@ -263,6 +268,12 @@ def test_lock_unlock_terminate_run_once_each_when_their_reply_is_lost(rig):
 
     async def script(r):
         ran = Ran(r.pump)
+        try:
+            await steps(r, ran)
+        finally:
+            ran.restore()
+
+    async def steps(r, ran):
         core = r.pump.core
         lock = r.ledger.command("P1", "lock")
         await r.until(lambda: r.ledger.command_result(lock) is not None, "lock's reply")
@@ -306,10 +317,13 @@ def test_a_queued_command_expires_at_the_station_and_is_never_sent(rig):
 
     async def script(r):
         ran = Ran(r.pump)
-        fresh = r.ledger.command("P1", "suspend")
-        await r.until(lambda: r.ledger.command_result(fresh) is not None, "suspend")
-        await asyncio.sleep(0.2)  # more beats
-        return ran.cmds
+        try:
+            fresh = r.ledger.command("P1", "suspend")
+            await r.until(lambda: r.ledger.command_result(fresh) is not None, "suspend")
+            await asyncio.sleep(0.2)  # more beats
+            return ran.cmds
+        finally:
+            ran.restore()
     assert rig.run(script) == ["suspend"]
     assert rig.ledger.command_result(old) == {"ok": False, "why": "expired"}
 
