@@ -1,13 +1,14 @@
-"""What the station may do to the pump, through the link: a new price table, a hotlist
-delta or part, a command, the time. Loaded with the link only (link.py imports it), so a
-pump without a station carries none of this code; each function takes the Pump (app.py)
-and answers (ok, why) where the station expects an answer. Every download is applied all
-or nothing: a half-applied price table or hotlist never exists.
+"""What the station may do to the pump, through the link: a new price table (with this
+nozzle's grade), a hotlist delta or part, a command, the time, non-legal parameters.
+Loaded with the link only (link.py imports it), so a pump without a station carries none
+of this code; each function takes the Pump (app.py) and answers (ok, why) where the
+station expects an answer. Every download is applied all or nothing: a half-applied
+price table or hotlist never exists.
 """
 import json
 import os
 
-from . import dispenser, log
+from . import config, dispenser, log
 from .compat import ticks_ms
 
 CLOCK_MIN = 1577836800  # 2020-01-01: a station time before it is not a time
@@ -15,25 +16,76 @@ CLOCK_STEP_S = 2  # the clock is set when the station's time is further off than
 CLOCK_DRIFT_S = 300  # a clock that cannot be set is untrusted beyond this
 
 
-def apply_prices(pump, version, grades):
-    """A new price table: this grade's price applies from the next authorisation on;
-    the sale in progress keeps the price it was authorised at. Written to flash first
-    (temp file + rename), so a cut leaves the old table or the new, never half."""
-    price = grades.get(pump.cfg.grade) if isinstance(grades, dict) else None
-    if not isinstance(price, int) or not 0 < price <= 10000000:
-        return False, "no valid price for grade " + pump.cfg.grade
+def grade_of(pump, nozzles):
+    """This nozzle's grade from the station's map {nozzle: grade} (PRICES' nozzles), or the
+    one it has; None when the map names one that is no grade code."""
+    grade = pump.cfg.grade
+    if isinstance(nozzles, dict):
+        grade = nozzles.get(str(pump.cfg.nozzle), grade)
+    return grade if isinstance(grade, str) and 0 < len(grade) <= 8 else None
+
+
+def price_of(grades, grade):
+    price = grades.get(grade) if isinstance(grades, dict) and grade else None
+    return price if isinstance(price, int) and 0 < price <= 10000000 else None
+
+
+def apply_prices(pump, version, grades, nozzles=None):
+    """A new price table: this nozzle's grade (the station's map may name another) and its
+    price apply from the next authorisation on; the sale in progress keeps the price it
+    was authorised at. Written to flash first (temp file + rename), so a cut leaves the
+    old table or the new, never half; the grade and its price change together."""
+    grade = grade_of(pump, nozzles)
+    price = price_of(grades, grade)
+    if price is None:
+        return False, "no valid price for grade %s" % grade
     path = pump._prices_path()
     try:
         with open(path + ".new", "w") as f:
-            f.write(json.dumps({"version": version, "price": price}))
+            f.write(json.dumps({"version": version, "price": price, "grade": grade}))
         os.rename(path + ".new", path)
     except OSError as e:
         return False, "flash: %s" % e
     pump.cfg.price = price
+    pump.cfg.grade = grade
     pump.prices_version = version
-    log.event("price", {"version": version, "price": price})
+    log.event("price", {"version": version, "price": price, "grade": grade})
     pump.show(ticks_ms())
     return True, ""
+
+
+# never from the station: the legal ones (service.LEGAL_PARAMS, under the service PIN and
+# the event log), the secrets, the nozzle's grade and price (PRICES) and the link itself
+REFUSED_PARAMS = ("k_factor", "slow_lead_ml", "service_pin", "terminal_key", "price",
+                  "grade", "nozzle", "station_addr", "terminal_id", "station_tls",
+                  "station_ca")
+
+
+def apply_params(pump, version, values, path):
+    """Non-legal parameters from the station (PARAMS), all or nothing: config.json with
+    them is validated whole (config.Config) before it is written (temp file + rename); the
+    pump runs on the config it booted with and takes them at the next boot. `path` keeps
+    the version (HELLO's params_version), written after config.json: a cut between the two
+    only makes the station send the same version again."""
+    for name in values:
+        if name in REFUSED_PARAMS:
+            return False, name + ": not settable by the station"
+    cfg_path = pump.board.config_path
+    try:
+        with open(cfg_path) as f:
+            raw = json.loads(f.read())
+        raw.update(values)
+        config.Config(raw)  # every field, as the next boot will check them
+        for p, data in ((cfg_path, raw), (path, {"version": version})):
+            with open(p + ".tmp", "w") as f:
+                f.write(json.dumps(data))
+            os.rename(p + ".tmp", p)
+    except config.ConfigError as e:  # names the field, never a value
+        return False, str(e)
+    except (OSError, ValueError, AttributeError) as e:
+        return False, "config.json: %s" % e
+    log.event("params", {"version": version, "names": sorted(values), "at": "next boot"})
+    return True, "from the next boot"
 
 
 def command(pump, cmd):

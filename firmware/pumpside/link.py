@@ -6,7 +6,10 @@ the cursor (which lets the journal prune). With nothing to send, a HEARTBEAT eve
 `heartbeat_s`. Reconnects with capped exponential backoff and jitter; every read has a
 timeout, so a silent station is noticed. Each step is bounded (one batch, one frame) and
 awaits the network, so the dispenser's loop never waits on the link. Offline, selling
-goes on within the journal's limits; online, the backlog drains.
+goes on within the journal's limits; online, the backlog drains. Besides: the
+totalizers (TOTALS) at each session's start and with a heartbeat when they moved, the
+metrology event log's records the station lacks (EVENTS, acknowledged by EVENTS_ACK), and
+the station's non-legal parameters (PARAMS, downloads.apply_params).
 """
 import asyncio
 import json
@@ -18,6 +21,7 @@ from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms
 from .ifsf import ifsf_state, status
 
 FIRMWARE = manifest.VERSION
+EV_BATCH = 4  # event-log records per EVENTS frame (~200 B each)
 BATCH = 8  # records per SALES frame: ~400 B of compact JSON each; the frame is built a
 # few times over in RAM (JSON, bytes, HMAC input), so a batch stays small beside the card
 # sale (a 24-record frame ran out of heap in the network campaign)
@@ -98,9 +102,18 @@ class Link:
         self.answer = None
         self._status = None  # (IFSF state, alarm count) of the last STATUS sent
         self._status_ms = ticks_ms()
+        self._totals = None  # (volume_ml, amount) of the last TOTALS sent in this session
+        self.events_n = None  # the last event-log record the station holds (WELCOME)
         flash = journal.root.rsplit("/", 1)[0]
+        self.params_path = flash + "/params"
+        t = _read_json(self.params_path)
+        self.params_version = t.get("version", 0) if isinstance(t, dict) else 0
         self.done = Done(flash + "/cmds")  # commands run
         self.prices_path = flash + "/prices"
+        t = _read_json(self.prices_path)  # the station's map may have named another grade
+        if pump is not None and isinstance(t, dict) and isinstance(t.get("grade"), str) \
+                and t.get("price") == pump.cfg.price:  # load_prices took its price
+            pump.cfg.grade = t["grade"]
         nxt = _read_prices(self.prices_path + ".next")  # a table waiting for its time
         if pump is not None and nxt is not None:
             pump.prices_next = nxt
@@ -148,7 +161,8 @@ class Link:
                 "firmware": FIRMWARE, "software_id": self.software_id,
                 "journal_seq": jr.next_seq - 1, "psam": self._psam(),
                 "prices_version": self.pump.prices_version if self.pump else 0,
-                "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0})
+                "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0,
+                "params_version": self.params_version})
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
             if mtype != protocol.WELCOME:
                 raise LinkError("station answered %s" % protocol.TYPE_NAMES[mtype])
@@ -164,6 +178,10 @@ class Link:
             log.event("link_up", {"station": self.cfg.station_addr,
                                   "unsynced": jr.unsynced, "ack": jr.ack_seq})
             self._status = None  # (state, alarms) the station last heard
+            n = welcome.get("events_n")
+            self.events_n = n if _int(n) else None
+            self._totals = None
+            await self._send_totals(writer, session)  # with HELLO: where the meter stands
             while True:
                 if self._status_due():
                     await self._send_status(writer, session)
@@ -171,6 +189,8 @@ class Link:
                     await self._ask(reader, writer, session)
                 elif jr.next_seq - 1 > jr.ack_seq:
                     await self._upload(reader, writer, session)
+                elif self._events_due():
+                    await self._upload_events(reader, writer, session)
                 else:
                     await self._idle(reader, writer, session)
         finally:
@@ -215,12 +235,56 @@ class Link:
             self.uploaded += len(batch)
             log.event("synced", {"ack": ack, "unsynced": jr.unsynced})
 
+    async def _send_totals(self, writer, session):
+        """TOTALS: the non-resettable totalizers after journal record `seq`, when they
+        moved since the last TOTALS of this session (the first: at its start)."""
+        t = self.journal.totals
+        if self._totals == (t.volume_ml, t.amount):
+            return
+        self._totals = (t.volume_ml, t.amount)
+        await self._send(writer, session, protocol.TOTALS, {
+            "nozzle": self.cfg.nozzle, "grade": self.pump.cfg.grade if self.pump else
+            self.cfg.grade, "volume_ml": t.volume_ml, "amount": t.amount,
+            "seq": self.journal.next_seq - 1})
+
+    def _events_due(self):
+        ev = getattr(self.pump, "events", None)
+        return ev is not None and self.events_n is not None and ev.count > self.events_n
+
+    async def _upload_events(self, reader, writer, session):
+        """One batch of the event log's records after the station's last (EVENTS); its
+        EVENTS_ACK moves the cursor (kept by the station: nothing written here). A refusal
+        (the station found the chain broken) stops the upload for this session."""
+        batch = []
+        for item in self.pump.events.records(self.events_n + 1):
+            batch.append(item)
+            if len(batch) >= EV_BATCH:
+                break
+        if not batch:  # nothing readable after it: not again in this session
+            self.events_n = None
+            return
+        await self._send(writer, session, protocol.EVENTS, {"events": batch})
+        ack = await self._expect(reader, session, protocol.EVENTS_ACK, writer)
+        n = ack.get("n")
+        if not _int(n):
+            raise LinkError("malformed EVENTS_ACK")
+        if ack.get("ok") is not True or n <= self.events_n:
+            log.event("events_refused", {"n": n, "why": ack.get("why")})
+            self.events_n = None
+            return
+        self.events_n = n
+        log.event("events_synced", {"n": n})
+
     async def _idle(self, reader, writer, session):
-        """Status and heartbeat, then wait until a beat is due or the journal has news."""
+        """Status, totals if they moved, heartbeat; then wait until a beat is due or the
+        journal has news."""
         if self.pump is not None:
             await self._send_status(writer, session)
+        await self._send_totals(writer, session)
         await self._send(writer, session, protocol.HEARTBEAT, {"time": self.clock.time()})
         beat = await self._expect(reader, session, protocol.HEARTBEAT, writer)
+        if beat.get("totals") is True:  # the station asks: the next beat sends them
+            self._totals = None
         if self.pump is not None:
             downloads.station_time(self.pump, beat.get("time"))
         self._settled_elsewhere(beat.get("settled"))
@@ -314,20 +378,22 @@ class Link:
             if mtype == protocol.COMMAND and writer is not None:
                 await self._send(writer, session, protocol.REPLY, self._command(payload))
                 continue
-            if mtype not in (protocol.PRICES, protocol.HOTLIST) or writer is None:
+            if mtype not in (protocol.PRICES, protocol.HOTLIST, protocol.PARAMS) or \
+                    writer is None:
                 raise LinkError("expected %s, got %s" % (protocol.TYPE_NAMES[want],
                                                          protocol.TYPE_NAMES[mtype]))
             await self._send(writer, session, protocol.REPLY, self._download(mtype, payload))
 
-    def _price_later(self, version, grades, at):
+    def _price_later(self, version, grades, at, nozzles):
         """A price table for `at` (Unix seconds, still ahead on this pump's clock): it
         waits on the flash (prices.next: temp file + rename, a newer table replaces it)
         until the first sale that starts at or after `at` (due_prices)."""
         pump = self.pump
-        price = grades.get(pump.cfg.grade)
-        if not isinstance(price, int) or not 0 < price <= 10000000:
-            return False, "no valid price for grade " + pump.cfg.grade
-        table = {"version": version, "price": price, "at": at}
+        grade = downloads.grade_of(pump, nozzles)
+        price = downloads.price_of(grades, grade)
+        if price is None:
+            return False, "no valid price for grade %s" % grade
+        table = {"version": version, "price": price, "at": at, "grade": grade}
         path = self.prices_path + ".next"
         try:
             with open(path + ".new", "w") as f:
@@ -354,6 +420,7 @@ class Link:
             return
         pump.prices_next = None
         pump.cfg.price = table["price"]
+        pump.cfg.grade = table.get("grade") or pump.cfg.grade
         log.event("price", {"version": table["version"], "price": table["price"],
                             "at": table["at"]})
         pump.show(ticks_ms())
@@ -378,16 +445,27 @@ class Link:
         """Apply one download; the REPLY's payload. A well-formed download that cannot
         be applied is answered ok false; a malformed one ends the session (LinkError)."""
         pump = self.pump
+        if mtype == protocol.PARAMS:
+            version, values = payload.get("version"), payload.get("values")
+            if not (_int(version) and isinstance(values, dict)):
+                raise LinkError("malformed PARAMS")
+            ok, why = downloads.apply_params(pump, version, values, self.params_path) \
+                if pump is not None else (False, "no pump")
+            if ok:
+                self.params_version = version
+            return {"type": "PARAMS", "version": version, "ok": ok, "why": why}
         if mtype == protocol.PRICES:
             version, at = payload.get("version"), payload.get("at", 0)
-            if not (_int(version) and _int(at) and isinstance(payload.get("grades"), dict)):
+            nozzles = payload.get("nozzles")
+            if not (_int(version) and _int(at) and isinstance(payload.get("grades"), dict)
+                    and (nozzles is None or isinstance(nozzles, dict))):
                 raise LinkError("malformed PRICES")
             if pump is None:
                 ok, why = False, "no pump"
             elif at > self.clock.time():
-                ok, why = self._price_later(version, payload["grades"], at)
+                ok, why = self._price_later(version, payload["grades"], at, nozzles)
             else:
-                ok, why = downloads.apply_prices(pump, version, payload["grades"])
+                ok, why = downloads.apply_prices(pump, version, payload["grades"], nozzles)
                 if ok and pump.prices_next is not None:  # a newer table replaces it
                     pump.prices_next = None
                     _remove(self.prices_path + ".next")
@@ -426,14 +504,22 @@ class Link:
         return reply
 
 
-def _read_prices(path):
-    """{version, price, at} from a waiting price table, or None (none, or unreadable)."""
+def _read_json(path):
     try:
         with open(path) as f:
-            t = json.loads(f.read())
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_prices(path):
+    """{version, price, at[, grade]} from a waiting price table, or None (none, or
+    unreadable)."""
+    t = _read_json(path)
+    try:
         if _int(t["version"]) and _int(t["price"], 1, 10000000) and _int(t["at"]):
             return t
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         pass
     return None
 

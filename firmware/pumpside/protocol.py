@@ -30,32 +30,40 @@ NONCE_LEN = 16
 
 # message types (docs/protocol.md has each payload)
 CHALLENGE = 1  # S->T: {"nonce": hex}; untagged, seq 0
-HELLO = 2  # T->S: {"terminal", "nonce", "firmware", "software_id", "journal_seq"}
-WELCOME = 3  # S->T: {"time", "prices_version", "hotlist_version", "heartbeat_ms"}
-HEARTBEAT = 4  # both ways: {"time"} (station time down, terminal time up)
+HELLO = 2  # T->S: {"terminal", "nonce", "firmware", "software_id", "journal_seq", "psam",
+# "prices_version", "hotlist_version", "params_version"}
+WELCOME = 3  # S->T: {"time", "prices_version", "hotlist_version", "heartbeat_ms",
+# "events_n" (the last event-log record it holds of this terminal)}
+HEARTBEAT = 4  # both ways: {"time"} (station time down, terminal time up); the station's
+# may say "totals": true (send TOTALS now)
 STATUS = 5  # T->S: {"state" (IFSF), "nozzle", "grade", "price", "ml", "amount", "alarm",
 # "alarms"}: with each heartbeat and on every change (at most one per 250 ms)
 SALES = 6  # T->S: {"records": [journal records]}, a batch after the ack cursor
 SALES_ACK = 7  # S->T: {"results": [[seq, "stored"|"duplicate"|"rejected", why]], "ack"}
-PRICES = 8  # S->T: {"version", "grades": {grade: price}, "at": time or 0}
+PRICES = 8  # S->T: {"version", "grades": {grade: price}, "at": time or 0, "nozzles":
+# {nozzle: grade} of this terminal, if the station maps them}
 HOTLIST = 9  # S->T: a delta {"from", "to", "add": [asn], "remove": [asn]} or a part of a
 # full list {"full": version, "part", "more", "add": [asn]}; 32 cards a frame
-PARAMS = 10  # S->T: {"version", "values": {config field: value}} (reserved, not sent yet)
+PARAMS = 10  # S->T: {"version", "values": {config field: value}}: non-legal settings,
+# written to config.json, in force from the next boot
 COMMAND = 11  # S->T: {"id", "cmd": stop|suspend|resume|lock|unlock|terminate}
 REPLY = 12  # T->S: {"type", "id"|"version", "ok", "why"}: answers a download or command
-GREY_QUERY = 13  # T->S: {"asn", "ttc", "terminal"}: who holds this grey card's record
-GREY_ANSWER = 14  # S->T: {"asn", "record": bill or null}
-TOTALS = 15  # T->S: {"nozzle", "volume_ml", "amount"} (reserved, not sent yet)
-EVENTS = 16  # T->S: {"events": [...]}: the event log (reserved, not sent yet)
+GREY_QUERY = 13  # T->S: {"asn", "ttc", "ctc", "terminal"}: a card grey at another PSAM
+GREY_ANSWER = 14  # S->T: {"asn", "ttc", "status": owed|settled|unknown, ...}
+TOTALS = 15  # T->S: {"nozzle", "grade", "volume_ml", "amount", "seq"}: the non-resettable
+# totalizers after journal record seq
+EVENTS = 16  # T->S: {"events": [records of the metrology event log, n ascending]}
 ERROR = 17  # both ways: {"why"}; the sender closes the connection after it
+EVENTS_ACK = 18  # S->T: {"n" (the last record held), "ok", "why"}
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
               SALES_ACK: "SALES_ACK", PRICES: "PRICES", HOTLIST: "HOTLIST", PARAMS: "PARAMS",
               COMMAND: "COMMAND", REPLY: "REPLY", GREY_QUERY: "GREY_QUERY",
-              GREY_ANSWER: "GREY_ANSWER", TOTALS: "TOTALS", EVENTS: "EVENTS", ERROR: "ERROR"}
+              GREY_ANSWER: "GREY_ANSWER", TOTALS: "TOTALS", EVENTS: "EVENTS", ERROR: "ERROR",
+              EVENTS_ACK: "EVENTS_ACK"}
 FROM_TERMINAL = (HELLO, HEARTBEAT, STATUS, SALES, REPLY, GREY_QUERY, TOTALS, EVENTS, ERROR)
 FROM_STATION = (CHALLENGE, WELCOME, HEARTBEAT, SALES_ACK, PRICES, HOTLIST, PARAMS, COMMAND,
-                GREY_ANSWER, ERROR)
+                GREY_ANSWER, ERROR, EVENTS_ACK)
 TO_TERMINAL = b"S"  # the direction byte of frames the station sends
 TO_STATION = b"T"
 

@@ -6,7 +6,8 @@
   pumpside campaign [--cuts N] [--seed S] [--cards]  power-cut campaign on the virtual pump
   pumpside netcampaign [--faults N] [--seed S]   network-fault campaign (pump <-> station)
   pumpside cards issue|list --store FILE ...     test fuel cards for the bench
-  pumpside station serve|terminal-add|sales|price|hotlist --db FILE ...
+  pumpside station serve|terminal-add|sales|price|hotlist|command|pumps|totals|events|
+                   params|nozzle --db FILE ...
                                                  the reference station server and its admin
   pumpside vboard [--dir D]                      a virtual board: its REPL on a pty
   pumpside flash --port P [--board B]            build, copy what changed, verify, reset
@@ -22,6 +23,7 @@ Exit codes: 0 done, 1 refused by the device (the reason is printed), 2 usage or 
 trouble.
 """
 import argparse
+import json
 import sys
 
 
@@ -177,6 +179,43 @@ def _cmd_station(args):
                     pump["terminal"], pump["state"], "online" if pump["online"] else
                     "OFFLINE", pump["seen"], " alarm " + pump["alarm"] if pump["alarm"]
                     else "", pump["firmware"], pump["software_id"]))
+        elif args.action == "totals":
+            for t in ledger.metrology.totals(args.terminal, args.history):
+                print("%s nozzle %d grade %s: %d ml amount %d after seq %d (reported %d) %s"
+                      % (t["terminal"], t["nozzle"], t["grade"], t["volume_ml"],
+                         t["amount"], t["seq"], t["reported"],
+                         "records pending" if t["checked"] is None else
+                         ("matches its records" if t["why"] == "" else t["why"])
+                         if t["checked"] else "MISMATCH: " + t["why"]))
+        elif args.action == "events":
+            if not args.terminal:
+                print("error: events needs --terminal", file=sys.stderr)
+                return 2
+            for e in ledger.metrology.events(args.terminal):
+                print("%(n)d t %(t)d %(who)s %(what)s %(old)s -> %(new)s h %(h)s" % e)
+        elif args.action == "params":
+            if args.set:
+                values = {}
+                for item in args.set:
+                    name, eq, value = item.partition("=")
+                    if not eq:
+                        print("error: --set NAME=VALUE", file=sys.stderr)
+                        return 2
+                    values[name] = int(value) if value.lstrip("-").isdigit() else value
+                version = ledger.params.set(values)
+                print("parameters version %d: %s (the terminals take them with their next "
+                      "heartbeat, in force from their next boot)" % (
+                          version, ", ".join(sorted(values))))
+            cur = ledger.params.current()
+            print("version %d %s" % (cur["version"], json.dumps(cur["values"],
+                                                                 sort_keys=True)))
+        elif args.action == "nozzle":
+            if not args.terminal or not args.nozzle:
+                print("error: nozzle needs --terminal, --nozzle and --grade", file=sys.stderr)
+                return 2
+            version = ledger.set_nozzle(args.terminal, args.nozzle, args.grade)
+            print("%s nozzle %d: grade %s (with price table version %d)" % (
+                args.terminal, args.nozzle, args.grade, version))
         elif args.action == "hotlist":
             version = ledger.hotlist_change(args.asn, not args.remove)
             print("%s %s (hotlist version %d)" % (
@@ -233,7 +272,8 @@ def build_parser():
     n.set_defaults(func=_cmd_netcampaign)
     s = sub.add_parser("station", help="the reference station server and its admin")
     s.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist",
-                                      "command", "pumps"))
+                                      "command", "pumps", "totals", "events", "params",
+                                      "nozzle"))
     s.add_argument("--db", required=True, help="the station's SQLite file")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7800)
@@ -249,6 +289,10 @@ def build_parser():
                    "new price applies (to the first sale that starts then); 0: next sale")
     s.add_argument("--asn", default="", help="hotlist: a 16-digit card number")
     s.add_argument("--remove", action="store_true", help="hotlist: remove instead of add")
+    s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="params: a non-legal config field for every terminal (repeat)")
+    s.add_argument("--nozzle", type=int, default=0, help="nozzle: the terminal's nozzle")
+    s.add_argument("--history", action="store_true", help="totals: every reading")
     s.add_argument("--cmd", default="stop",
                    help="command: stop, suspend, resume, lock, unlock, terminate")
     s.set_defaults(func=_cmd_station)

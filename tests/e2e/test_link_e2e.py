@@ -1,4 +1,7 @@
 """End to end: the firmware's link (unix port) to the station server over loopback."""
+import json
+import time
+
 import pytest
 
 from pumpside_host.station.ledger import Ledger
@@ -166,3 +169,37 @@ def test_card_sales_wait_for_the_station_time_and_its_time_sets_the_clock(make_p
     finally:
         station.stop()
     assert not store.cards["6200000000000017"].s["grey"]
+
+
+def test_totals_checked_and_params_taken_at_the_next_boot_on_micropython(make_pump,
+                                                                          tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"))
+    key = ledger.add_terminal("P1")
+    station = StationThread(ledger, heartbeat_s=1).start()
+    vp = make_pump(station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
+                   terminal_key=key.hex())
+    m = ledger.metrology
+    try:
+        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
+        _wait(lambda: [t["why"] for t in m.totals("P1")] == ["baseline"], 10, "baseline")
+        _sale(vp, "V100E", hang_up=True)
+        _sale(vp, "V150E", hang_up=True)
+        _wait(lambda: m.totals("P1")[0]["volume_ml"] == 2500, 10, "the moved totals")
+        _wait(lambda: m.totals("P1")[0]["checked"] is True, 10, "the check")
+        assert m.totals("P1")[0]["why"] == "" and m.totals("P1")[0]["amount"] == sum(
+            s["amount"] for s in ledger.sales("P1"))
+        ledger.params.set({"station": "ACME FUEL", "no_flow_timeout_ms": 45000})
+        assert vp.wait_event("params", 10)["version"] == 1
+        assert json.loads((vp.device_dir / "config.json").read_text())["station"] == \
+            "ACME FUEL"
+        vp.kill()
+        vp.reboot()
+        vp.wait_state("IDLE", 10)
+        boot = [f for n, f in vp.seen if n == "boot"][-1]
+        assert boot["config"]["station"] == "ACME FUEL"
+        assert boot["config"]["no_flow_timeout_ms"] == 45000
+        _wait(lambda: len([n for n, _f in vp.seen if n == "link_up"]) == 2, 10, "relink")
+        time.sleep(2.5)  # beats: version 1 is held, not sent again
+        assert len([n for n, _f in vp.seen if n == "params"]) == 1
+    finally:
+        station.stop()

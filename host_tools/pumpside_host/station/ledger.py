@@ -1,5 +1,6 @@
 """The station's SQLite store: terminal registry and keys, the exactly-once sale ledger,
-prices with history, the hotlist, pump status. WAL, one writer (the server's loop)."""
+prices with history, the hotlist, pump status; totalizers and event logs (metrology.py),
+parameters and the nozzle map (params.py). WAL, one writer (the server's loop)."""
 import json
 import os
 import secrets
@@ -7,6 +8,8 @@ import sqlite3
 import time
 
 from .accounts import Cards
+from .metrology import Metrology
+from .params import Params
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminals (
@@ -50,6 +53,8 @@ class Ledger:
         self._add_columns("pumps", (("beat_ms", "INTEGER"), ("firmware", "TEXT"),
                                     ("software_id", "TEXT")))
         self.cards = Cards(self.db)  # card accounts, TAC verification (accounts.py)
+        self.metrology = Metrology(self.db)  # totals cross-checked, event logs
+        self.params = Params(self.db)  # parameters pushed, the nozzle -> grade map
         if self._meta("hotlist_floor") is None:
             # a store from before the change log: deltas can start at today's version
             self._set_meta("hotlist_floor", self.hotlist_version())
@@ -160,6 +165,16 @@ class Ledger:
             version = v
             at = max(at, effective)
         return {"version": version, "grades": grades, "at": at if at > now else 0}
+
+    def set_nozzle(self, terminal, nozzle, grade):
+        """Map a terminal's nozzle to a grade: a new price table version (the grade's price
+        as it is; joining a table that waits for its time, if one does), so the map goes
+        to the terminal with it and the grade and its price change together."""
+        prices = self.prices()
+        if grade not in prices["grades"]:
+            raise ValueError("no price for grade %s: set one first" % grade)
+        self.params.set_nozzle(terminal, nozzle, grade)
+        return self.set_price(grade, prices["grades"][grade], prices["at"])
 
     def hotlist_change(self, asn, listed):
         """List (or unlist) one card: a new hotlist version, logged so that a terminal

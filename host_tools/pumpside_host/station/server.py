@@ -89,16 +89,19 @@ class StationServer:
             await self._send(writer, session, p.WELCOME, {
                 "time": int(time.time()), "prices_version": prices["version"],
                 "hotlist_version": self.ledger.hotlist_version(),
-                "heartbeat_ms": int(self.heartbeat_s * 1000)})
+                "heartbeat_ms": int(self.heartbeat_s * 1000),
+                "events_n": self.ledger.metrology.events_held(terminal)[0]})
             self.sessions[terminal] = (session, writer)
             fw, sid = hello.get("firmware"), hello.get("software_id")
             self.ledger.hello(terminal, fw if isinstance(fw, str) else None,
                               sid if isinstance(sid, str) else None,
                               int(self.heartbeat_s * 1000))
             hl = hello.get("hotlist_version")
+            pv = hello.get("params_version")
             held = {"PRICES": hello.get("prices_version", 0),  # what the terminal holds
                     "HOTLIST": hl if isinstance(hl, int) else None,  # None: keeps none
-                    "hl_full": None, "hl_need_full": False}
+                    "hl_full": None, "hl_need_full": False,
+                    "PARAMS": pv if isinstance(pv, int) else 0}
             while True:
                 await self.frame_in(terminal, session, writer, await self._read(reader),
                                     held)
@@ -136,12 +139,15 @@ class StationServer:
         if mtype == p.HEARTBEAT:
             self.ledger.seen(terminal)
             # downloads ride on the heartbeat: a change reaches a pump within one beat
-            await self._send_prices(writer, session, held)
+            await self._send_prices(writer, session, held, terminal)
+            await self._send_params(writer, session, held)
             await self._send_hotlist(writer, session, held)
             for command_id, cmd in self.ledger.pending_commands(terminal):
                 await self._send(writer, session, p.COMMAND, {"id": command_id, "cmd": cmd})
-            await self._send(writer, session, p.HEARTBEAT,
-                             self._settled(terminal, {"time": int(time.time())}))
+            beat = self._settled(terminal, {"time": int(time.time())})
+            if self.ledger.metrology.want_reading(terminal):
+                beat["totals"] = True  # a reading an hour old: a fresh one, please
+            await self._send(writer, session, p.HEARTBEAT, beat)
         elif mtype == p.REPLY and payload.get("type") == "COMMAND":
             ok, why = bool(payload.get("ok")), payload.get("why") or ""
             if isinstance(payload.get("id"), int):
@@ -165,6 +171,16 @@ class StationServer:
                             payload.get("why"))
             elif "part" not in payload or version == self.ledger.hotlist_version():
                 log.info("terminal %s now holds HOTLIST version %s", terminal, version)
+        elif mtype == p.REPLY and payload.get("type") == "PARAMS":
+            # refused or not, not sent again in this session (a terminal that refused it
+            # would refuse it at every beat); the next session tries again
+            held["PARAMS"] = max(held.get("PARAMS", 0), payload.get("version") or 0)
+            if payload.get("ok"):
+                log.info("terminal %s now holds PARAMS version %s (%s)", terminal,
+                         payload.get("version"), payload.get("why"))
+            else:
+                log.warning("terminal %s refused PARAMS version %s: %s", terminal,
+                            payload.get("version"), payload.get("why"))
         elif mtype == p.REPLY:
             kind = payload.get("type")
             if payload.get("ok") and kind in held:
@@ -178,6 +194,7 @@ class StationServer:
             if not isinstance(records, list):
                 raise Refused("SALES without records")
             results, ack = self.ledger.store(terminal, records)
+            self.ledger.metrology.check(terminal)  # readings these records complete
             stored = sum(1 for r in results if r[1] == "stored")
             log.info("terminal %s: %d records, %d stored, %d duplicate, %d rejected",
                      terminal, len(records), stored,
@@ -195,25 +212,37 @@ class StationServer:
         elif mtype == p.GREY_QUERY:  # a card grey-locked elsewhere (station/grey.py)
             await self._send(writer, session, p.GREY_ANSWER,
                              self.ledger.cards.grey.query(terminal, payload))
+        elif mtype == p.TOTALS:
+            self.ledger.metrology.reading(terminal, payload)
+        elif mtype == p.EVENTS:
+            await self._send(writer, session, p.EVENTS_ACK,
+                             self.ledger.metrology.store_events(terminal, payload["events"]))
         elif mtype == p.ERROR:
             raise Refused("terminal reported: %s" % payload.get("why"))
-        # REPLY, TOTALS, EVENTS, GREY_QUERY: handled as the link issue lands
 
 
-    async def _send_prices(self, writer, session, held):
+    async def _send_prices(self, writer, session, held, terminal):
         """The newest price table if the terminal does not hold it; one that waits for its
         time (`at`) goes after the table in force now, if the terminal lacks that too."""
         have = held["PRICES"] if isinstance(held["PRICES"], int) else 0
         prices = self.ledger.prices()
         if not prices["version"] or prices["version"] == have:
             return
+        nozzles = self.ledger.params.nozzles(terminal)  # the grade of its nozzles
         if prices["at"]:
             due = self.ledger.prices(due=True)
             if due["version"] > have:
-                await self._send(writer, session, p.PRICES, {
-                    "version": due["version"], "grades": due["grades"], "at": 0})
-        await self._send(writer, session, p.PRICES, {
-            "version": prices["version"], "grades": prices["grades"], "at": prices["at"]})
+                await self._send(writer, session, p.PRICES, _with_nozzles({
+                    "version": due["version"], "grades": due["grades"], "at": 0}, nozzles))
+        await self._send(writer, session, p.PRICES, _with_nozzles({
+            "version": prices["version"], "grades": prices["grades"], "at": prices["at"]},
+            nozzles))
+
+    async def _send_params(self, writer, session, held):
+        """The newest parameter set if the terminal has not answered it yet."""
+        params = self.ledger.params.current()
+        if params["version"] > held.get("PARAMS", 0):
+            await self._send(writer, session, p.PARAMS, params)
 
     def _settled(self, terminal, payload):
         """`payload` with `settled`: the terminal's escapes another terminal has settled
@@ -264,9 +293,16 @@ class StationServer:
                 held["HOTLIST"] = full["version"]
 
 
+def _with_nozzles(payload, nozzles):
+    if nozzles:
+        payload["nozzles"] = nozzles
+    return payload
+
+
 MAX_INT = 2**53 - 1  # a JSON integer both ends and SQLite hold exactly
 MAX_DEPTH = 6
 MAX_RECORDS = 64  # records in one SALES frame (the link sends 8)
+MAX_EVENTS = 64  # event-log records in one EVENTS frame (the link sends 4)
 IFSF_STATES = ("Inoperative", "Closed", "Idle", "Calling", "Authorised", "Started",
                "Suspended", "Fuelling", "SuspendedFuelling")
 REPLY_TYPES = ("COMMAND", "PRICES", "HOTLIST", "PARAMS")
@@ -331,6 +367,13 @@ def check_payload(mtype, payload):
     elif ok and mtype == p.GREY_QUERY:
         ok = isinstance(payload.get("asn"), str) and _opt(payload, "terminal", lambda v:
                                                           isinstance(v, str))
+    elif ok and mtype == p.TOTALS:
+        ok = all(_int(payload.get(f)) for f in ("nozzle", "volume_ml", "amount", "seq")) \
+            and _opt(payload, "grade", lambda v: isinstance(v, str))
+    elif ok and mtype == p.EVENTS:
+        items = payload.get("events")
+        ok = isinstance(items, list) and 0 < len(items) <= MAX_EVENTS and all(
+            isinstance(r, dict) for r in items)
     elif ok and mtype == p.ERROR:
         ok = _opt(payload, "why", lambda v: isinstance(v, str))
     if not ok:
