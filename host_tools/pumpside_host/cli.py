@@ -161,6 +161,10 @@ def _cmd_station(args):
             for s in ledger.sales(args.terminal):
                 print("%(terminal)s %(kind)s sale %(sale)d seq %(seq)d %(ml)d ml "
                       "amount %(amount)d card %(asn)s" % s)
+        elif args.action == "price-history":
+            for row in ledger.price_history():
+                print("v%(version)d %(grade)s %(price)d effective %(effective)d "
+                      "set %(set_at)d" % row)
         elif args.action == "price":
             version = ledger.set_price(args.grade, args.price, args.at)
             print("price of %s: %d (version %d)%s" % (
@@ -273,7 +277,7 @@ def build_parser():
     s = sub.add_parser("station", help="the reference station server and its admin")
     s.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist",
                                       "command", "pumps", "totals", "events", "params",
-                                      "nozzle"))
+                                      "nozzle", "price-history"))
     s.add_argument("--db", required=True, help="the station's SQLite file")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7800)

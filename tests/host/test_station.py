@@ -187,3 +187,22 @@ def test_admin_commands(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["station", "sales", "--db", db]) == 0
     assert "T1 FINAL sale 1 seq 1 5000 ml amount 3795" in capsys.readouterr().out
+
+
+def test_price_history_keeps_every_price_set(tmp_path, capsys):
+    from pumpside_host import cli
+
+    db = str(tmp_path / "s.db")
+    for grade, price in (("92", 7590), ("95", 8120), ("92", 7700)):
+        assert cli.main(["station", "price", "--db", db, "--grade", grade,
+                         "--price", str(price)]) == 0
+    ledger = Ledger(db)
+    hist = ledger.price_history()
+    ledger.close()
+    assert [(h["version"], h["grade"], h["price"]) for h in hist] == [
+        (1, "92", 7590), (2, "95", 8120), (3, "92", 7700)]  # the old price is kept
+    capsys.readouterr()
+    assert cli.main(["station", "price-history", "--db", db]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines] == [["v1", "92", "7590"], ["v2", "95", "8120"],
+                                                     ["v3", "92", "7700"]]

@@ -150,6 +150,15 @@ class Ledger:
                               "VALUES (?,?,?,?)", (grade, price, effective, now))
         return cur.lastrowid
 
+    def price_history(self, grade=None):
+        """Every price ever set, oldest first: version, grade, price, effective (0: the
+        next sale), set_at (when the admin set it)."""
+        q = "SELECT version, grade, price, effective, set_at FROM prices"
+        rows = self.db.execute(q + (" WHERE grade = ?" if grade else "") + " ORDER BY version",
+                               (grade,) if grade else ())
+        return [dict(zip(("version", "grade", "price", "effective", "set_at"), r))
+                for r in rows]
+
     def prices(self, now=None, due=False):
         """{"version": v, "grades": {grade: price}, "at": t}: the newest price of each
         grade; `at` the time it waits for (0: none, it applies to the next sale). With
