@@ -41,7 +41,8 @@ def pytest_terminal_summary(terminalreporter):
         out.write_line("sales_lost: %d" % sum(r["sales_lost"] for r in net))
         out.write_line("sales_doubled: %d" % sum(r["sales_doubled"] for r in net))
         out.write_line("sales: %d, faults by kind: %s, station restarts: %d" % (
-            sum(r["sales"] for r in net), net[0]["faults_by_kind"],
+            sum(r["sales"] for r in net),
+            {k: sum(r["faults_by_kind"].get(k, 0) for r in net) for k in net[0]["faults_by_kind"]},
             sum(r["station_restarts"] for r in net)))
     runs = [json.loads(p.read_text()) for p in sorted(results.glob("seed-*.json"))]
     if not runs:
