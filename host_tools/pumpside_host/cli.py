@@ -199,13 +199,9 @@ def _cmd_station(args):
                 print("%(n)d t %(t)d %(who)s %(what)s %(old)s -> %(new)s h %(h)s" % e)
         elif args.action == "params":
             if args.set:
-                values = {}
-                for item in args.set:
-                    name, eq, value = item.partition("=")
-                    if not eq:
-                        print("error: --set NAME=VALUE", file=sys.stderr)
-                        return 2
-                    values[name] = int(value) if value.lstrip("-").isdigit() else value
+                from .tech import assignments
+
+                values = assignments(args.set)  # typed by config.py; ValueError: exit 2
                 version = ledger.params.set(values)
                 print("parameters version %d: %s (the terminals take them with their next "
                       "heartbeat, in force from their next boot)" % (

@@ -108,6 +108,18 @@ def _cmd_info(args):
     return 0 if result.get("ok") and result.get("manifest_ok") else 1
 
 
+def assignments(items):
+    """{name: value} from NAME=VALUE words, each typed as config.py's FIELDS says (the
+    device's `config set` and the station's `params --set` alike); ValueError says why."""
+    out = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        if not eq:
+            raise ValueError("%r: give NAME=VALUE" % item)
+        out[name] = _typed(name, text)
+    return out
+
+
 def _typed(name, text):
     """A config value from the command line, typed as config.py's FIELDS says."""
     from .build import _firmware_module
@@ -136,17 +148,11 @@ def _cmd_config(args):
                 return 2
             print("%s=%s" % (name, json.dumps(values[name])))
         return 0
-    changes = {}
-    for item in args.items:
-        name, eq, text = item.partition("=")
-        if not eq:
-            print("error: set takes NAME=VALUE", file=sys.stderr)
-            return 2
-        try:
-            changes[name] = _typed(name, text)
-        except ValueError as e:
-            print("error: %s" % e, file=sys.stderr)
-            return 2
+    try:
+        changes = assignments(args.items)
+    except ValueError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
     from .build import _firmware_module
 
     legal = _firmware_module("service").PROTECTED
