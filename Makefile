@@ -9,10 +9,12 @@ JOBS ?= 3
 
 .PHONY: setup lint compile typecheck test test-fw test-mpy test-e2e run bench campaign clean
 
-$(STAMP): requirements.txt host_tools/pyproject.toml
+# The firmware package installs editable like the host tools: the host imports `pumpside`
+# from firmware/pumpside itself.
+$(STAMP): requirements.txt host_tools/pyproject.toml firmware/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
-	$(BIN)/pip install -q --disable-pip-version-check -e host_tools
+	$(BIN)/pip install -q --disable-pip-version-check -e firmware -e host_tools
 	@touch $@
 
 setup: $(STAMP)
