@@ -287,9 +287,6 @@ def fake_terminals():
     uploads its sales in batches, one batch in flight."""
     import asyncio
 
-    from .vboard import FIRMWARE
-
-    sys.path.insert(0, str(FIRMWARE))
     from pumpside import meter, protocol
     from pumpside import record as rec
     from pumpside.link import BATCH

@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pumpside import manifest as mf
+
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 BOARDS = ROOT / "boards"
@@ -83,16 +85,9 @@ def device_name(dev):
     return dev[:-3] + ".mpy"
 
 
-def _firmware_module(name):
-    if str(FIRMWARE) not in sys.path:
-        sys.path.insert(0, str(FIRMWARE))  # one manifest definition for both ends
-    return __import__("pumpside." + name, None, None, [name])
-
-
 def write_manifest(root):
     """manifest.json over every file under `root` (the device's tree): its sha256, and
     the software id over the legally relevant ones (pumpside/manifest.py)."""
-    mf = _firmware_module("manifest")
     root = Path(root)
     files = {}
     for path in sorted(root.rglob("*")):
@@ -146,7 +141,6 @@ def freeze(board, out):
         make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=<out>/manifest.py
 
     main.py stays a file on the device (`mpremote cp <out>/main.py :`). Returns the id."""
-    mf = _firmware_module("manifest")
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)

@@ -122,9 +122,7 @@ def assignments(items):
 
 def _typed(name, text):
     """A config value from the command line, typed as config.py's FIELDS says."""
-    from .build import _firmware_module
-
-    fields = _firmware_module("config").FIELDS
+    from pumpside.config import FIELDS as fields
     if name not in fields:
         raise ValueError("unknown field %s" % name)
     if fields[name][0] is int:
@@ -153,9 +151,7 @@ def _cmd_config(args):
     except ValueError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
-    from .build import _firmware_module
-
-    legal = _firmware_module("service").PROTECTED
+    from pumpside.service import PROTECTED as legal
     pin = _pin(args) if any(n in legal for n in changes) else None
     result = _service(args, "config_set(%r, %r, %r, board)" % (changes, pin, args.who))
     if not result.get("ok"):

@@ -23,9 +23,6 @@ from pathlib import Path
 from .bench import Bench
 from .build import build, venv_tool
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware"
-SIM_BOARD = ROOT / "boards" / "sim"
 HEAPSIZE = "128K"  # tier 2: each firmware module's tests under an ESP32-class heap
 # The whole firmware (card sale, link, event log) on the virtual board. A real board runs
 # it frozen into flash, where code costs no heap, and keeps ~110 KB of heap for data (an

@@ -2,11 +2,10 @@
 with ast, never imported, so `machine` is not needed on the desktop."""
 import ast
 import re
-from pathlib import Path
 
 import pytest
+from sourcetree import ROOT, imports, parse
 
-ROOT = Path(__file__).resolve().parents[2]
 REAL = ("esp32", "rp2")
 EXTRA_ROLES = {"wdt", "net", "led"}  # DESIGN.md's later roles, and the status LED
 SHARED = ("parts.py", "cardlink.py", "keymatrix.py", "ssd1306.py")
@@ -15,21 +14,9 @@ TERMINALS = ("pulser channel A", "pulser channel B", "fast valve", "slow valve",
              "display", "keypad", "printer UART", "power-fail", "status LED")
 
 
-def _tree(path):
-    return ast.parse(path.read_text(), str(path))
-
-
-def _imports(tree):
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module.split(".")[0]
-
-
 def _board_roles(path):
     """Names a Board instance carries: class attributes and what __init__ sets on self."""
-    tree = _tree(path)
+    tree = parse(path)
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Board")
     init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
     roles = {t.id for n in cls.body if isinstance(n, ast.Assign) for t in n.targets
@@ -43,7 +30,7 @@ def _board_roles(path):
 
 @pytest.mark.parametrize("board", REAL)
 def test_board_file_opens_with_a_wiring_table(board):
-    doc = ast.get_docstring(_tree(ROOT / "boards" / board / "board.py"))
+    doc = ast.get_docstring(parse(ROOT / "boards" / board / "board.py"))
     assert doc and "Wiring" in doc
     for terminal in TERMINALS:
         assert terminal.lower() in doc.lower(), terminal
@@ -52,7 +39,7 @@ def test_board_file_opens_with_a_wiring_table(board):
 
 @pytest.mark.parametrize("board", REAL)
 def test_make_builds_the_sim_boards_roles(board):
-    tree = _tree(ROOT / "boards" / board / "board.py")
+    tree = parse(ROOT / "boards" / board / "board.py")
     funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert "make" in funcs and not funcs["make"].args.args
     sim = _board_roles(ROOT / "boards" / "sim" / "board.py")
@@ -73,7 +60,7 @@ def test_machine_is_imported_only_inside_boards():
         rel = path.relative_to(ROOT)
         if rel.parts[0] in (".venv", "build", "boards", "tests"):
             continue
-        assert "machine" not in set(_imports(_tree(path))), rel
+        assert "machine" not in set(imports(parse(path))), rel
 
 
 @pytest.mark.parametrize("board", REAL)
@@ -81,7 +68,7 @@ def test_nothing_runs_at_import(board):
     """Module level holds imports, constants, classes and functions: no call reaches a
     pin (const() and the PIO decorator, which only assembles, are the exceptions)."""
     for path in sorted((ROOT / "boards" / board).glob("*.py")):
-        for node in _tree(path).body:
+        for node in parse(path).body:
             if isinstance(node, (ast.Assign, ast.Expr)):
                 for call in ast.walk(node):
                     if isinstance(call, ast.Call):

@@ -4,28 +4,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sourcetree import ROOT, imports, load_sim_board, parse
 
-ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = sorted((ROOT / "firmware").rglob("*.py"))
 BOARD_FILES = sorted((ROOT / "boards").rglob("*.py"))
 CPYTHON_ONLY = {"dataclasses", "typing", "enum", "abc", "fractions", "decimal"}
 
 
-def _tree(path):
-    return ast.parse(path.read_text(), str(path))
-
-
-def _imports(tree):
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module.split(".")[0]
-
-
 @pytest.mark.parametrize("path", FIRMWARE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_firmware_imports_no_machine_and_no_cpython_only_module(path):
-    names = set(_imports(_tree(path)))
+    names = set(imports(parse(path)))
     assert "machine" not in names, "only boards/ may import machine"
     if path.name != "compat.py":  # compat imports CPython's time/traceback on CPython only
         assert not names & CPYTHON_ONLY
@@ -35,7 +23,7 @@ def test_firmware_imports_no_machine_and_no_cpython_only_module(path):
 
 @pytest.mark.parametrize("path", FIRMWARE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_float_in_firmware_logic(path):
-    for node in ast.walk(_tree(path)):
+    for node in ast.walk(parse(path)):
         if isinstance(node, ast.Constant):
             assert not isinstance(node.value, float), "float literal line %d" % node.lineno
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float":
@@ -55,15 +43,10 @@ def test_mpy_cross_compiles(path, tmp_path):
     assert out.returncode == 0, out.stderr
 
 
-def test_every_hal_role_is_implemented_by_the_sim_board():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "boards" / "sim"))  # board.py imports simflash
-    try:
-        import board as sim
-    finally:
-        sys.path.pop(0)
+def test_every_hal_role_is_implemented_by_the_sim_board(monkeypatch):
     from pumpside import hal
+
+    sim = load_sim_board(monkeypatch)
 
     classes = {"pulser": sim.Pulser, "valves": sim.Valves, "motor": sim.Motor,
                "nozzle": sim.Nozzle, "display": sim.Display, "keypad": sim.Keypad,

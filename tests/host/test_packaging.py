@@ -33,9 +33,9 @@ def test_a_frozen_build_carries_its_software_id(tmp_path, monkeypatch):
     import sys
     import types
 
-    from pumpside_host.build import _firmware_module, freeze
+    from pumpside import manifest
+    from pumpside_host.build import freeze
 
-    manifest = _firmware_module("manifest")
     sid = freeze("esp32", tmp_path / "fz")
     text = (tmp_path / "fz" / "manifest.py").read_text()
     assert 'package("pumpside")' in text and 'module("board.py")' in text

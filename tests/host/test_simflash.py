@@ -1,16 +1,10 @@
 """The sim board's flash (boards/sim/simflash.py) under CPython: counters, persistence,
 and its power cuts. A cut calls `on_cut` and then kills the process; here `on_cut`
 raises, so the test sees the cut and the image as the kill would leave it."""
-import importlib.util
-from pathlib import Path
-
 import pytest
+from sourcetree import SIM_BOARD, load_file
 
-# loaded by path: putting boards/sim on sys.path would bring its board.py along
-_SPEC = importlib.util.spec_from_file_location(
-    "simflash", Path(__file__).resolve().parents[2] / "boards" / "sim" / "simflash.py")
-simflash = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(simflash)
+simflash = load_file("simflash", SIM_BOARD / "simflash.py")
 ERASED = simflash.ERASED
 SimFlash = simflash.SimFlash
 

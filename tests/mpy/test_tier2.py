@@ -2,9 +2,9 @@
 per test under a constrained heap (-X heapsize=128K), so a failure names its test. The
 firmware runs as mpy-cross compiled it (build.py), as a board runs it; the tests are
 source."""
+import importlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -43,11 +43,9 @@ def test_on_micropython(test):
 
 
 def test_every_firmware_test_is_collected_on_micropython():
-    """The runner sees the same tests that pytest sees under CPython."""
-    import importlib
-
+    """The runner sees the same tests that pytest sees under CPython (tests/fw is on
+    pytest's pythonpath, pytest.ini)."""
     expected = set()
-    sys.path.insert(0, str(FW_TESTS))
     for path in sorted(FW_TESTS.glob("test_*.py")):
         mod = importlib.import_module(path.stem)
         expected |= {path.stem + "::" + n for n in dir(mod) if n.startswith("test_")}

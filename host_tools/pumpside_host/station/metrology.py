@@ -18,15 +18,9 @@ sent again must be the one held (a log rewritten at the terminal is refused).
 """
 import json
 import logging
-import sys
 import time
 
-from ..vboard import FIRMWARE
-
-if str(FIRMWARE) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE))
-
-from pumpside import events as evlog  # noqa: E402
+from pumpside import events as evlog
 
 log = logging.getLogger("pumpside.station")
 

@@ -11,16 +11,10 @@ Nozzle map: terminal and nozzle -> grade code; it goes with the price table (PRI
 `nozzles`), so the grade and its price change together at the pump.
 """
 import json
-import sys
 import time
 
-from ..vboard import FIRMWARE
-
-if str(FIRMWARE) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE))
-
-from pumpside import config  # noqa: E402
-from pumpside.downloads import REFUSED_PARAMS  # noqa: E402
+from pumpside import config
+from pumpside.downloads import REFUSED_PARAMS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS params (

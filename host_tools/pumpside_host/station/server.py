@@ -9,16 +9,11 @@ the connection is closed and nothing from that frame is stored.
 import asyncio
 import logging
 import os
-import sys
 import time
 
-from ..vboard import FIRMWARE
+from pumpside import protocol as p
+
 from .ledger import Ledger
-
-if str(FIRMWARE) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE))  # the station imports the firmware's own codec
-
-from pumpside import protocol as p  # noqa: E402
 
 log = logging.getLogger("pumpside.station")
 READ_TIMEOUT_S = 30.0  # three missed heartbeats of 10 s: the terminal is gone
