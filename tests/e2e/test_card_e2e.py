@@ -5,7 +5,7 @@ import time
 import pytest
 
 from pumpside import meter
-from pumpside_host.bench import fuelcrypto as fc
+from pumpside_host import cardcrypto
 from pumpside_host.bench.cards import TEST_ISSUER_ID, CardStore, Issuer, VirtualCard
 
 from .helpers import saw as _saw
@@ -86,9 +86,9 @@ def test_normal_card_sale_debits_exactly_the_receipt_amount(make_pump, store):
     # the TAC, recomputed from the issuer's key: the card signed exactly this debit
     f, entry = finals[0], card["log"][0]
     _pk, tk = store.issuer.keys(bytes.fromhex(ASN))
-    want = fc.mac(fc.single(tk), (3795).to_bytes(4, "big") + b"\x93"
-                  + bytes.fromhex(entry["tid"]) + f["psam_ttc"].to_bytes(4, "big")
-                  + bytes.fromhex(entry["dt"]))
+    want = cardcrypto.mac(cardcrypto.single(tk), (3795).to_bytes(4, "big") + b"\x93"
+                          + bytes.fromhex(entry["tid"]) + f["psam_ttc"].to_bytes(4, "big")
+                          + bytes.fromhex(entry["dt"]))
     assert f["tac"] == want.hex() and f["tac"].upper() in text
 
 

@@ -10,7 +10,7 @@ from pyemv.mac import mac_iso9797_3
 from pumpside.card import apdu, grey_lock
 from pumpside.card.fuelcard import FuelCard
 from pumpside.card.psam import Psam
-from pumpside_host.bench import fuelcrypto as fc
+from pumpside_host import cardcrypto
 from pumpside_host.bench.cards import Issuer, VirtualCard, VirtualPsam
 
 ASN = "6200000000000017"
@@ -38,8 +38,8 @@ def test_grey_lock_then_debit_for_unlock_moves_exactly_the_amount():
     tac = grey_lock.settle(card, psam, info["asn"], locked["ctc"], 1518, tid, locked["ttc"], DT)
     # the TAC, recomputed from the issuer's keys: the card really signed this debit
     _pk, tk = issuer.keys(info["asn"])
-    expect = fc.mac(fc.single(tk), struct.pack(">I", 1518) + b"\x93" + tid
-                    + struct.pack(">I", locked["ttc"]) + DT)
+    expect = cardcrypto.mac(cardcrypto.single(tk), struct.pack(">I", 1518) + b"\x93" + tid
+                            + struct.pack(">I", locked["ttc"]) + DT)
     assert tac == expect
     assert card.balance() == 8482 and not card.grey_status()["grey"]
     log = card.record(1)
@@ -123,15 +123,15 @@ def test_a_card_left_grey_is_settled_later_by_another_reader():
 @given(st.binary(min_size=8, max_size=8), st.binary(max_size=64))
 def test_mac_agrees_with_pyemv_iso9797(key, data):
     # ISO 9797-1 algorithm 3 with K1 = K2 is algorithm 1: single-DES CBC-MAC
-    assert fc.mac(key, data) == mac_iso9797_3(key, key, data, 2)[:4]
+    assert cardcrypto.mac(key, data) == mac_iso9797_3(key, key, data, 2)[:4]
 
 
 def test_cbc_mac_published_vector():
     # ANSI X9.9 / FIPS 113 example: zero-padded text, MAC F1D30F68
     key = bytes.fromhex("0123456789ABCDEF")
     text = b"7654321 Now is the time for " + bytes(4)
-    assert fc.cbc_mac(key, text)[:4].hex().upper() == "F1D30F68"
-    assert fc.mac(key, b"abc") == mac_iso9797_3(key, key, b"abc", 2)[:4]
+    assert cardcrypto.cbc_mac(key, text)[:4].hex().upper() == "F1D30F68"
+    assert cardcrypto.mac(key, b"abc") == mac_iso9797_3(key, key, b"abc", 2)[:4]
 
 
 @given(st.integers(min_value=0, max_value=4_102_444_799))

@@ -8,7 +8,7 @@ import json
 import os
 import struct
 
-from . import fuelcrypto as fc
+from .. import cardcrypto
 
 T_GREY_LOCK = 0x91
 T_UNLOCK = 0x93
@@ -40,8 +40,8 @@ class Issuer:
         self.tac_mk = tac_mk
 
     def keys(self, asn):
-        return (fc.card_key(self.purchase_mk, self.issuer_id, asn),
-                fc.card_key(self.tac_mk, self.issuer_id, asn))
+        return (cardcrypto.card_key(self.purchase_mk, self.issuer_id, asn),
+                cardcrypto.card_key(self.tac_mk, self.issuer_id, asn))
 
 
 class VirtualCard:
@@ -165,12 +165,12 @@ class VirtualCard:
         if ses is None or len(body) != 19:
             return sw(0x6985)
         ttc, dt, mac1 = body[0:4], body[8:15], body[15:19]  # 4:8 is the PSAM's random
-        sk = fc.session_key(self.pk, ses["rand"], ses["ctc"], ttc[2:4])
-        if fc.mac(sk, bytes((T_GREY_LOCK,)) + ses["tid"] + dt) != mac1:
+        sk = cardcrypto.session_key(self.pk, ses["rand"], ses["ctc"], ttc[2:4])
+        if cardcrypto.mac(sk, bytes((T_GREY_LOCK,)) + ses["tid"] + dt) != mac1:
             return sw(0x9302)
-        gtac = fc.mac(fc.single(self.tk), struct.pack(">I", s["balance"])
-                      + bytes((T_GREY_LOCK,)) + ses["tid"] + dt)
-        mac2 = fc.mac(sk, struct.pack(">I", s["balance"]) + bytes((T_GREY_LOCK,)))
+        gtac = cardcrypto.mac(cardcrypto.single(self.tk), struct.pack(">I", s["balance"])
+                              + bytes((T_GREY_LOCK,)) + ses["tid"] + dt)
+        mac2 = cardcrypto.mac(sk, struct.pack(">I", s["balance"]) + bytes((T_GREY_LOCK,)))
         s.update(grey=True, grey_tid=ses["tid"].hex(), grey_ttc=struct.unpack(">I", ttc)[0],
                  grey_dt=dt.hex(), gtac=gtac.hex(), grey_ctc=s["ctc"])
         s["ctc"] += 1
@@ -190,8 +190,8 @@ class VirtualCard:
         value = struct.unpack(">I", amount)[0]
         if struct.unpack(">H", ctc)[0] != s["grey_ctc"]:
             return sw(0x6985)  # not the transaction that locked this card
-        expect = fc.mac(fc.single(self.pk), amount + bytes((T_UNLOCK,)) + ctc
-                        + bytes.fromhex(s["asn"]))
+        expect = cardcrypto.mac(cardcrypto.single(self.pk), amount + bytes((T_UNLOCK,)) + ctc
+                                + bytes.fromhex(s["asn"]))
         if gmac != expect:
             return sw(0x9302)
         if value > s["balance"]:
@@ -199,7 +199,8 @@ class VirtualCard:
         s["balance"] -= value
         s["grey"] = False
         s["tac_unread"] = True
-        tac = fc.mac(fc.single(self.tk), amount + bytes((T_UNLOCK,)) + tid + ttc + dt)
+        tac = cardcrypto.mac(cardcrypto.single(self.tk),
+                             amount + bytes((T_UNLOCK,)) + tid + ttc + dt)
         s["log"].insert(0, {"ctc": struct.unpack(">H", ctc)[0], "amount": value,
                             "type": T_UNLOCK, "tid": tid.hex(), "dt": dt.hex()})
         del s["log"][10:]
@@ -260,10 +261,10 @@ class VirtualPsam:
         pk, _tk = self.issuer.keys(asn)
         self.ttc += 1
         ttc = struct.pack(">I", self.ttc)
-        sk = fc.session_key(pk, rnd, ctc, ttc[2:4])
+        sk = cardcrypto.session_key(pk, rnd, ctc, ttc[2:4])
         psam_rand = os.urandom(4)
         self._ses = {"sk": sk, "balance": balance}
-        return ttc + psam_rand + fc.mac(sk, bytes((typ,)) + self.tid + dt) + SW_OK
+        return ttc + psam_rand + cardcrypto.mac(sk, bytes((typ,)) + self.tid + dt) + SW_OK
 
     def _verify_mac2(self, body):
         # MAC2 covers the balance the card reported at INIT || type: the card proves it
@@ -272,7 +273,7 @@ class VirtualPsam:
         if ses is None or len(body) != 4:
             return sw(0x6985)
         self._ses = None
-        if fc.mac(ses["sk"], ses["balance"] + bytes((T_GREY_LOCK,))) != body:
+        if cardcrypto.mac(ses["sk"], ses["balance"] + bytes((T_GREY_LOCK,))) != body:
             return sw(0x9302)
         return SW_OK
 
@@ -281,7 +282,8 @@ class VirtualPsam:
             return sw(0x6A80)
         asn, ctc, amount = body[1:9], body[9:11], body[11:15]
         pk, _tk = self.issuer.keys(asn)
-        return fc.mac(fc.single(pk), amount + bytes((T_UNLOCK,)) + ctc + asn) + SW_OK
+        mac = cardcrypto.mac(cardcrypto.single(pk), amount + bytes((T_UNLOCK,)) + ctc + asn)
+        return mac + SW_OK
 
 
 class CardStore:

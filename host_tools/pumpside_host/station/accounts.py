@@ -22,7 +22,7 @@ import json
 import logging
 import time
 
-from ..bench import fuelcrypto as fc
+from .. import cardcrypto
 from . import grey
 
 log = logging.getLogger("pumpside.station")
@@ -79,7 +79,7 @@ def load_issuer_keys(path):
 
 def _usable(key16):
     try:
-        fc.des3(key16, bytes(8))  # pycryptodome refuses a key that degenerates to DES
+        cardcrypto.des3(key16, bytes(8))  # pycryptodome refuses a key that degenerates to DES
     except ValueError:
         return False
     return True
@@ -92,9 +92,9 @@ def bcd_datetime(unix_seconds):
 
 def tac_of(tac_mk, issuer8, asn8, amount, psam_id6, ttc, unix_time):
     """The TAC a card of this issuer makes for DEBIT FOR UNLOCK (bench/cards.py)."""
-    dtk = fc.card_key(tac_mk, issuer8, asn8)
-    return fc.mac(fc.single(dtk), amount.to_bytes(4, "big") + bytes((T_UNLOCK,)) + psam_id6
-                  + ttc.to_bytes(4, "big") + bcd_datetime(unix_time))
+    tac_key = cardcrypto.single(cardcrypto.card_key(tac_mk, issuer8, asn8))
+    return cardcrypto.mac(tac_key, amount.to_bytes(4, "big") + bytes((T_UNLOCK,)) + psam_id6
+                          + ttc.to_bytes(4, "big") + bcd_datetime(unix_time))
 
 
 def _hex(v, n):

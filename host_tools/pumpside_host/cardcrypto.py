@@ -1,8 +1,10 @@
-"""Fuel-card cryptography of DOMAIN.md 1, for the bench's virtual card and PSAM.
+"""Fuel-card cryptography of DOMAIN.md 1: the bench's virtual card and PSAM compute
+with it, and the station verifies the cards' TACs with it.
 
-The terminal's firmware never holds a key: these functions live on the card and in the
-PSAM. 3DES keys are 16 bytes (two-key), the MAC is single-DES CBC-MAC, IV 0, ISO 9797-1
-padding method 2, left 4 bytes. docs/card.md lists what each MAC covers.
+The terminal's firmware never holds a key: on a real pump these functions live on the
+card and in the PSAM, and at the station with the issuer's keys. 3DES keys are 16 bytes
+(two-key), the MAC is single-DES CBC-MAC, IV 0, ISO 9797-1 padding method 2, left 4 bytes.
+docs/card.md lists what each MAC covers.
 """
 from Crypto.Cipher import DES, DES3
 
