@@ -36,3 +36,35 @@ def load_sim_board(monkeypatch):
     for the test's duration."""
     monkeypatch.setitem(sys.modules, "simflash", load_file("simflash", SIM_BOARD / "simflash.py"))
     return load_file("board", SIM_BOARD / "board.py")
+
+
+def package_name(path):
+    """The package a file under host_tools/ belongs to (pumpside_host.station)."""
+    return ".".join(path.parent.relative_to(ROOT / "host_tools").parts)
+
+
+def imported_modules(parsed, package):
+    """Every module a parsed module of `package` imports, by its absolute dotted name; for
+    `from X import a` both X and X.a (a may be a submodule)."""
+    for node in ast.walk(parsed):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            yield base
+            yield from (base + "." + alias.name for alias in node.names)
+
+
+def sys_path_uses(parsed):
+    """Line numbers where a module reaches sys.path (sys.path.insert, `from sys import
+    path`, ...): the host imports installed packages instead."""
+    for node in ast.walk(parsed):
+        if isinstance(node, ast.Attribute) and node.attr == "path" and \
+                isinstance(node.value, ast.Name) and node.value.id == "sys":
+            yield node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module == "sys" and \
+                any(alias.name == "path" for alias in node.names):
+            yield node.lineno

@@ -4,7 +4,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sourcetree import ROOT, imports, load_sim_board, parse
+from sourcetree import (
+    ROOT,
+    imported_modules,
+    imports,
+    load_sim_board,
+    package_name,
+    parse,
+    sys_path_uses,
+)
 
 FIRMWARE = sorted((ROOT / "firmware").rglob("*.py"))
 BOARD_FILES = sorted((ROOT / "boards").rglob("*.py"))
@@ -56,3 +64,35 @@ def test_every_hal_role_is_implemented_by_the_sim_board(monkeypatch):
     for role, methods in hal.ROLES.items():
         for m in methods:
             assert callable(getattr(classes[role], m)), (role, m)
+
+
+HOST_AND_TESTS = sorted((ROOT / "host_tools").rglob("*.py")) + \
+    sorted((ROOT / "tests").rglob("*.py"))
+STATION = sorted((ROOT / "host_tools" / "pumpside_host" / "station").rglob("*.py"))
+TEST_TOOLING = ("pumpside_host.bench", "pumpside_host.vboard")
+
+
+def test_no_host_or_test_module_edits_sys_path():
+    """The firmware and the host tools are installed packages (make setup) and the test
+    helpers are on pytest's pythonpath (pytest.ini): nothing reaches sys.path."""
+    found = ["%s:%d" % (path.relative_to(ROOT), line) for path in HOST_AND_TESTS
+             for line in sys_path_uses(parse(path))]
+    assert not found, "sys.path used at " + ", ".join(found)
+
+
+def test_the_station_imports_no_test_tooling():
+    """The station is production code: the bench and the virtual board are test tooling."""
+    found = ["%s imports %s" % (path.relative_to(ROOT), name) for path in STATION
+             for name in imported_modules(parse(path), package_name(path))
+             if name in TEST_TOOLING or name.startswith(tuple(t + "." for t in TEST_TOOLING))]
+    assert STATION and not found, found
+
+
+def test_the_import_rules_see_what_they_forbid():
+    source = ast.parse("import sys\nsys.path.insert(0, 'x')\nfrom sys import path\n"
+                       "from ..bench import cards\nfrom .. import vboard\n"
+                       "import pumpside_host.bench.server\nfrom . import ledger\n")
+    assert sorted(sys_path_uses(source)) == [2, 3]
+    names = set(imported_modules(source, "pumpside_host.station"))
+    assert {"pumpside_host.bench.cards", "pumpside_host.vboard",
+            "pumpside_host.bench.server", "pumpside_host.station.ledger"} <= names

@@ -1,8 +1,12 @@
 """Packaging the micropython-lib way: firmware/package.json (mpremote mip install) and
 firmware/manifest.py (freezing) name every module of the firmware package, so neither
-can go stale when a module is added."""
+can go stale when a module is added. On the host the same package is an installed
+distribution (firmware/pyproject.toml, editable: make setup)."""
+import importlib.metadata
 import json
 from pathlib import Path
+
+import pumpside
 
 ROOT = Path(__file__).resolve().parents[2]
 FW = ROOT / "firmware"
@@ -19,6 +23,26 @@ def test_package_json_lists_every_module_once():
     for target, url in pkg["urls"]:
         assert target == url and (FW / url).is_file()  # relative to package.json
     assert pkg["version"].count(".") == 2
+
+
+def test_the_host_imports_the_firmware_installed_from_its_own_files():
+    dist = importlib.metadata.distribution("pumpside-firmware")
+    version = json.loads((FW / "package.json").read_text())["version"]
+    assert dist.version == version
+    assert Path(pumpside.__file__).resolve() == FW / "pumpside" / "__init__.py"  # no copy
+    from pumpside.card import apdu
+
+    assert Path(apdu.__file__).resolve().is_relative_to(FW / "pumpside")
+
+
+def test_only_the_package_is_importable_from_the_firmware_tree():
+    """main.py and manifest.py are the board's entry point and the freeze manifest, not
+    modules of the host."""
+    import importlib.util
+
+    assert importlib.util.find_spec("main") is None
+    spec = importlib.util.find_spec("manifest")
+    assert spec is None or not Path(spec.origin).resolve().is_relative_to(FW)
 
 
 def test_freeze_manifest_freezes_the_package():
