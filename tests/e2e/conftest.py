@@ -4,7 +4,12 @@ from pathlib import Path
 import pytest
 
 from pumpside_host.bench import Bench
+from pumpside_host.bench.cards import CardStore
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.server import StationThread
 from pumpside_host.vboard import DEFAULT_CONFIG, VirtualPump
+
+from .helpers import ASN, PIN
 
 # Short timeouts so safety rules fire in seconds; everything else is the embedded default.
 FAST_TIMEOUTS = {"no_flow_timeout_ms": 1500, "no_pulse_timeout_ms": 1000, "done_show_ms": 1000}
@@ -28,6 +33,25 @@ def make_pump():
     yield make
     for vp in pumps:
         vp.stop()
+
+
+@pytest.fixture
+def card_store(tmp_path):
+    """The bench's card issuer, with card ASN (PIN, balance 500.00) issued."""
+    store = CardStore(str(tmp_path / "cards.json"))
+    store.issue(ASN, 50000, pin=PIN)
+    return store
+
+
+@pytest.fixture
+def station(tmp_path):
+    """A ledger and the station serving it on a free loopback port, beating every second;
+    stopped after the test unless the test stopped it."""
+    ledger = Ledger(str(tmp_path / "station.db"))
+    server = StationThread(ledger, heartbeat_s=1).start()
+    yield ledger, server
+    if server.thread.is_alive():
+        server.stop()
 
 
 def pytest_terminal_summary(terminalreporter):

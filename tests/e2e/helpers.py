@@ -1,5 +1,13 @@
-"""Helpers shared by the end-to-end tests."""
+"""Helpers shared by the end-to-end tests: waiting on the virtual pump, a sale at the
+keypad, the customer's card steps, and a pump linked to a station."""
 import time
+
+from pumpside_host.bench.cards import TEST_ISSUER_ID
+
+# The card every card test's store holds (the card_store fixture), and card mode for it.
+ASN = "6200000000000017"
+PIN = "123456"
+CARD_MODE = {"sale_mode": "card", "sale_timeout_ms": 20000, "issuers": TEST_ISSUER_ID.hex()}
 
 
 def wait_until(cond, timeout, what):
@@ -16,12 +24,66 @@ def saw(vp, name, **fields):
     return any(n == name and all(f.get(k) == v for k, v in fields.items()) for n, f in vp.seen)
 
 
-def sale(vp, keys, timeout=60, hang_up=False):
-    """Key a preset, lift the nozzle, return the delivery."""
+def start_sale(vp, keys):
+    """Key a preset (attended mode) and lift the nozzle once the pump is authorised."""
     vp.bench.press(keys)
     vp.wait_event("authorized")
     vp.bench.lift()
+
+
+def fuelling(vp, keys, past_ml, timeout=10):
+    """A sale keyed with `keys`, once more than `past_ml` has flowed."""
+    start_sale(vp, keys)
+    vp.wait_event("progress", timeout, lambda f: f["ml"] > past_ml)
+
+
+def sale(vp, keys, timeout=60, hang_up=False):
+    """Key a preset, lift the nozzle, return the delivery."""
+    start_sale(vp, keys)
     d = vp.wait_event("delivery", timeout)
     if hang_up:
         vp.bench.hang_up()
     return d
+
+
+def linked_pump(make_pump, ledger, port, name="P1", **config):
+    """A pump registered with the station as `name`, once its link is up."""
+    key = ledger.add_terminal(name)
+    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id=name,
+                   terminal_key=key.hex(), **config)
+    wait_until(lambda: saw(vp, "link_up"), 10, "the link of " + name)
+    return vp
+
+
+def prompt(vp, en, timeout=10):
+    """Wait until the display's prompt line (the English one) reads `en`."""
+    wait_until(lambda: len(vp.bench.display) > 2 and vp.bench.display[2] == en, timeout,
+               "prompt %r (display %r)" % (en, vp.bench.display))
+
+
+def remove_card(vp):
+    """The customer takes the card; wait until the terminal has seen the slot empty."""
+    vp.bench.remove_card()
+
+    def empty():
+        slot = [f["present"] for name, f in vp.seen if name == "card_slot"]
+        return slot and not slot[-1]
+
+    wait_until(empty, 5, "the card slot to empty")
+
+
+def to_preset(vp, asn=ASN, pin=PIN):
+    """Insert the card and enter its PIN: the terminal asks for the preset."""
+    vp.insert(asn)
+    prompt(vp, "Enter PIN, E to confirm")
+    vp.bench.press(pin + "E")
+    prompt(vp, "Preset: V litres A amount F fill")
+
+
+def card_sale_fuelling(vp, preset, asn=ASN):
+    """A card sale with `preset` (keypad keys, "V1000E"), once its first litre has flowed."""
+    to_preset(vp, asn)
+    vp.bench.press(preset)
+    prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
+    vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)

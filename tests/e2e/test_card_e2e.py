@@ -6,59 +6,29 @@ import pytest
 
 from pumpside import meter
 from pumpside_host import cardcrypto
-from pumpside_host.bench.cards import TEST_ISSUER_ID, CardStore, Issuer, VirtualCard
+from pumpside_host.bench.cards import Issuer, VirtualCard
 
+from .helpers import ASN, CARD_MODE, PIN
+from .helpers import card_sale_fuelling as _card_sale_fuelling
+from .helpers import prompt as _prompt
+from .helpers import remove_card as _remove
 from .helpers import saw as _saw
+from .helpers import to_preset as _to_preset
 from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
 
-ASN = "6200000000000017"
-PIN = "123456"
-CARD_MODE = {"sale_mode": "card", "sale_timeout_ms": 20000,
-             "issuers": TEST_ISSUER_ID.hex()}
 
-
-@pytest.fixture
-def store(tmp_path):
-    s = CardStore(str(tmp_path / "cards.json"))
-    s.issue(ASN, 50000, pin=PIN)
-    return s
-
-
-def _pump(make_pump, store, **config):
+def _pump(make_pump, card_store, **config):
     cfg = dict(CARD_MODE)
     cfg.update(config)
-    vp = make_pump(cards=store, **cfg)
+    vp = make_pump(cards=card_store, **cfg)
     assert _saw(vp, "psam", terminal_id="000000000101")
     return vp
 
 
-def _prompt(vp, en, timeout=10):
-    _wait(lambda: len(vp.bench.display) > 2 and vp.bench.display[2] == en, timeout,
-          "prompt %r (display %r)" % (en, vp.bench.display))
-
-
-def _remove(vp):
-    """The customer takes the card; wait until the terminal has seen the slot empty."""
-    vp.bench.remove_card()
-
-    def empty():
-        slot = [f["present"] for name, f in vp.seen if name == "card_slot"]
-        return slot and not slot[-1]
-
-    _wait(empty, 5, "the card slot to empty")
-
-
-def _to_preset(vp, asn=ASN, pin=PIN):
-    vp.insert(asn)
-    _prompt(vp, "Enter PIN, E to confirm")
-    vp.bench.press(pin + "E")
-    _prompt(vp, "Preset: V litres A amount F fill")
-
-
-def test_normal_card_sale_debits_exactly_the_receipt_amount(make_pump, store):
-    vp = _pump(make_pump, store)
+def test_normal_card_sale_debits_exactly_the_receipt_amount(make_pump, card_store):
+    vp = _pump(make_pump, card_store)
     _prompt(vp, "Insert your fuel card")
     _to_preset(vp)
     vp.bench.press("V500E")  # 5.00 L
@@ -85,7 +55,7 @@ def test_normal_card_sale_debits_exactly_the_receipt_amount(make_pump, store):
     assert len(finals) == 1 and finals[0]["amount"] == 3795
     # the TAC, recomputed from the issuer's key: the card signed exactly this debit
     f, entry = finals[0], card["log"][0]
-    _pk, tk = store.issuer.keys(bytes.fromhex(ASN))
+    _pk, tk = card_store.issuer.keys(bytes.fromhex(ASN))
     want = cardcrypto.mac(cardcrypto.single(tk), (3795).to_bytes(4, "big") + b"\x93"
                           + bytes.fromhex(entry["tid"]) + f["psam_ttc"].to_bytes(4, "big")
                           + bytes.fromhex(entry["dt"]))
@@ -97,15 +67,15 @@ def _journal(vp):
     return vp.dump_journal()["records"]
 
 
-def test_refusals_name_the_reason(make_pump, store, tmp_path):
-    store.issue("6200000000000021", 50000, expiry="20200101")
-    store.issue("6200000000000022", 50000, status=0)
-    store.issue("6200000000000023", 50000)  # hotlisted below
-    store.issue("6200000000000024", 50000, grades=["95"])
-    store.issue("6200000000000025", 50, pin=PIN)  # below min_sale_amount
+def test_refusals_name_the_reason(make_pump, card_store, tmp_path):
+    card_store.issue("6200000000000021", 50000, expiry="20200101")
+    card_store.issue("6200000000000022", 50000, status=0)
+    card_store.issue("6200000000000023", 50000)  # hotlisted below
+    card_store.issue("6200000000000024", 50000, grades=["95"])
+    card_store.issue("6200000000000025", 50, pin=PIN)  # below min_sale_amount
     stranger = Issuer(issuer_id=b"OTHER001")  # a card of an issuer this station refuses
-    store.cards["6200000000000026"] = VirtualCard.issue(stranger, "6200000000000026", 50000)
-    vp = _pump(make_pump, store)
+    card_store.cards["6200000000000026"] = VirtualCard.issue(stranger, "6200000000000026", 50000)
+    vp = _pump(make_pump, card_store)
     vp.kill()
     vp.flash_tool("hotlist", "3", "6200000000000023", "6200000000000099")
     vp.reboot()
@@ -125,8 +95,8 @@ def test_refusals_name_the_reason(make_pump, store, tmp_path):
     assert not [r for r in _journal(vp) if r["type"] == "AUTHORIZED"]
 
 
-def test_wrong_pin_shows_tries_left_then_blocks(make_pump, store):
-    vp = _pump(make_pump, store)
+def test_wrong_pin_shows_tries_left_then_blocks(make_pump, card_store):
+    vp = _pump(make_pump, card_store)
     vp.insert(ASN)
     _prompt(vp, "Enter PIN, E to confirm")
     for left in (2, 1):
@@ -144,9 +114,9 @@ def test_wrong_pin_shows_tries_left_then_blocks(make_pump, store):
     assert PIN not in "\n".join(vp.lines)  # the PIN is never on the console
 
 
-def test_low_balance_caps_the_fill_up(make_pump, store):
-    store.issue("6200000000000031", 1000)  # 10.00: 1.31 L at 7.59
-    vp = _pump(make_pump, store)
+def test_low_balance_caps_the_fill_up(make_pump, card_store):
+    card_store.issue("6200000000000031", 1000)  # 10.00: 1.31 L at 7.59
+    vp = _pump(make_pump, card_store)
     _to_preset(vp, "6200000000000031")
     vp.bench.press("F")
     _prompt(vp, "Lift the nozzle")
@@ -159,8 +129,8 @@ def test_low_balance_caps_the_fill_up(make_pump, store):
     assert vp.card_state("6200000000000031")["balance"] == 1000 - d["amount"]
 
 
-def test_cancel_at_each_waiting_state_moves_no_money(make_pump, store):
-    vp = _pump(make_pump, store)
+def test_cancel_at_each_waiting_state_moves_no_money(make_pump, card_store):
+    vp = _pump(make_pump, card_store)
     vp.insert(ASN)
     _prompt(vp, "Enter PIN, E to confirm")
     vp.bench.press("C")
@@ -180,11 +150,11 @@ def test_cancel_at_each_waiting_state_moves_no_money(make_pump, store):
     assert not card["grey"] and card["balance"] == 50000 and vp.bench.counts() == (0, 0)
 
 
-def test_cancel_at_the_staff_password_and_while_fuelling(make_pump, store):
+def test_cancel_at_the_staff_password_and_while_fuelling(make_pump, card_store):
     """C at the staff password of a plate-bound card ends the sale with nothing moved; C
     while fuel flows stops the delivery and the card pays exactly the metered amount."""
-    store.issue("6200000000000043", 50000, plate="A12345", staff_pin="8888")
-    vp = _pump(make_pump, store)
+    card_store.issue("6200000000000043", 50000, plate="A12345", staff_pin="8888")
+    vp = _pump(make_pump, card_store)
     vp.insert("6200000000000043")
     _prompt(vp, "Enter PIN, E to confirm")
     vp.bench.press(PIN + "E")
@@ -195,11 +165,7 @@ def test_cancel_at_the_staff_password_and_while_fuelling(make_pump, store):
     _remove(vp)
     plate = vp.card_state("6200000000000043")
     assert not plate["grey"] and plate["ctc"] == 0 and plate["balance"] == 50000
-    _to_preset(vp)
-    vp.bench.press("V2000E")  # 20 L, cancelled long before
-    _prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+    _card_sale_fuelling(vp, "V2000E")  # 20 L, cancelled long before
     vp.bench.press("C")
     d = vp.wait_event("delivery", 10)
     vp.bench.hang_up()
@@ -215,9 +181,9 @@ def test_cancel_at_the_staff_password_and_while_fuelling(make_pump, store):
     assert [f["amount"] for f in finals] == [d["amount"]]
 
 
-def test_wrong_mac2_no_fuel_flows(make_pump, store):
-    vp = _pump(make_pump, store)
-    store.cards[ASN].wrong_mac2 = True
+def test_wrong_mac2_no_fuel_flows(make_pump, card_store):
+    vp = _pump(make_pump, card_store)
+    card_store.cards[ASN].wrong_mac2 = True
     _to_preset(vp)
     vp.bench.lift()  # the customer lifts the nozzle early
     vp.bench.press("V1000E")
@@ -233,13 +199,9 @@ def test_wrong_mac2_no_fuel_flows(make_pump, store):
 
 
 def test_card_pulled_mid_fuelling_is_settled_once_after_reinsertion_and_reboot(make_pump,
-                                                                               store):
-    vp = _pump(make_pump, store)
-    _to_preset(vp)
-    vp.bench.press("V1000E")
-    _prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+                                                                               card_store):
+    vp = _pump(make_pump, card_store)
+    _card_sale_fuelling(vp, "V1000E")
     _remove(vp)
     d = vp.wait_event("delivery", 10)
     assert d["record"] == "ESCAPE" and d["stop"] == "CARD" and d["amount"] > 0
@@ -265,15 +227,11 @@ def test_card_pulled_mid_fuelling_is_settled_once_after_reinsertion_and_reboot(m
     assert types == ["ESCAPE", "UNLOCK"]
 
 
-def test_own_escape_is_settled_before_the_hotlist_refuses_the_card(make_pump, store):
+def test_own_escape_is_settled_before_the_hotlist_refuses_the_card(make_pump, card_store):
     """A card that escaped here and was hotlisted since still pays what it owes (补扣,
     once) on its return; only then is it refused."""
-    vp = _pump(make_pump, store)
-    _to_preset(vp)
-    vp.bench.press("V1000E")
-    _prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+    vp = _pump(make_pump, card_store)
+    _card_sale_fuelling(vp, "V1000E")
     _remove(vp)
     d = vp.wait_event("delivery", 10)
     assert d["record"] == "ESCAPE" and d["amount"] > 0
@@ -298,12 +256,12 @@ def test_own_escape_is_settled_before_the_hotlist_refuses_the_card(make_pump, st
     assert types == ["ESCAPE", "UNLOCK"]
 
 
-def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, store):
+def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, card_store):
     """The card leaves after its Nth APDU, for every N of a whole sale (read 0-6, VERIFY
     7, INIT 8, GREY LOCK 9, DEBIT 10, clear TAC flag 11): valves shut, a clear prompt,
     and every cent that moved has its record; a card left grey is settled on its next
     insertion."""
-    vp = _pump(make_pump, store)
+    vp = _pump(make_pump, card_store)
     for n in range(12):
         vp.insert(ASN, pull_after=n)
         time.sleep(0.3)
@@ -339,12 +297,12 @@ def test_card_pulled_between_any_two_apdus_ends_safely(make_pump, store):
     assert PIN not in "\n".join(vp.lines)
 
 
-def test_plate_bound_card_daily_limit_and_grey_elsewhere(make_pump, store):
-    store.issue("6200000000000041", 50000, plate="A12345", staff_pin="8888", daily_fills=1)
-    grey = store.issue("6200000000000042", 50000)
+def test_plate_bound_card_daily_limit_and_grey_elsewhere(make_pump, card_store):
+    card_store.issue("6200000000000041", 50000, plate="A12345", staff_pin="8888", daily_fills=1)
+    grey = card_store.issue("6200000000000042", 50000)
     grey.s.update(grey=True, grey_tid="000000000999", grey_ttc=7, grey_dt="20261124080000",
                   gtac="01020304", grey_ctc=0)
-    vp = _pump(make_pump, store)
+    vp = _pump(make_pump, card_store)
     vp.insert("6200000000000042")
     _prompt(vp, "Card locked at another pump")
     _remove(vp)
@@ -369,12 +327,12 @@ def test_plate_bound_card_daily_limit_and_grey_elsewhere(make_pump, store):
     assert "8888" not in "\n".join(vp.lines)
 
 
-def test_garbled_replies_end_safely_and_are_resolved_from_the_card(make_pump, store):
+def test_garbled_replies_end_safely_and_are_resolved_from_the_card(make_pump, card_store):
     """GREY LOCK answered with garbage (not executed): no fuel, an escape of 0 that the
     card's next insertion voids. DEBIT executed but its reply garbled: an escape that the
     card's own log settles (flag 8) without charging twice."""
-    vp = _pump(make_pump, store)
-    card = store.cards[ASN]
+    vp = _pump(make_pump, card_store)
+    card = card_store.cards[ASN]
     card.garble[0x7C] = (b"\x90", False)  # GREY LOCK: one byte, less than a status word
     _to_preset(vp)
     vp.bench.press("V300E")
@@ -409,8 +367,8 @@ def test_garbled_replies_end_safely_and_are_resolved_from_the_card(make_pump, st
         ("ESCAPE", 0), ("UNLOCK", 0), ("ESCAPE", 2277), ("UNLOCK", 2277)]
 
 
-def test_brown_out_defers_the_debit_until_the_supply_returns(make_pump, store):
-    vp = _pump(make_pump, store)
+def test_brown_out_defers_the_debit_until_the_supply_returns(make_pump, card_store):
+    vp = _pump(make_pump, card_store)
     _to_preset(vp)
     vp.bench.press("V1000E")
     _prompt(vp, "Lift the nozzle")

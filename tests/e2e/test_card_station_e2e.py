@@ -3,81 +3,38 @@ key; grey cards settled through the station)."""
 import pytest
 
 from pumpside_host.bench import Bench
-from pumpside_host.bench.cards import (
-    TEST_ISSUER_ID,
-    TEST_TAC_MK,
-    CardStore,
-    VirtualPsam,
-)
-from pumpside_host.station.ledger import Ledger
-from pumpside_host.station.server import StationThread
+from pumpside_host.bench.cards import TEST_ISSUER_ID, TEST_TAC_MK, VirtualPsam
 
+from .helpers import ASN, CARD_MODE, linked_pump
+from .helpers import card_sale_fuelling as _card_sale_fuelling
+from .helpers import prompt as _prompt
+from .helpers import remove_card as _remove
 from .helpers import saw as _saw
+from .helpers import to_preset as _to_preset
 from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
 
-ASN = "6200000000000017"
-PIN = "123456"
-CARD_MODE = {"sale_mode": "card", "sale_timeout_ms": 20000,
-             "issuers": TEST_ISSUER_ID.hex()}
-
 
 @pytest.fixture
-def store(tmp_path):
-    s = CardStore(str(tmp_path / "cards.json"))
-    s.issue(ASN, 50000, pin=PIN)
-    return s
-
-
-@pytest.fixture
-def station(tmp_path):
-    ledger = Ledger(str(tmp_path / "station.db"))
+def station(station):
+    """The station, verifying TACs with the test issuer's key."""
+    ledger, _server = station
     ledger.cards.set_keys({TEST_ISSUER_ID: TEST_TAC_MK})
-    st = StationThread(ledger, heartbeat_s=1).start()
-    yield ledger, st
-    if st.thread.is_alive():
-        st.stop()
+    return station
 
 
-def _pump(make_pump, store, ledger, port, name, psam=None):
-    key = ledger.add_terminal(name)
+def _pump(make_pump, card_store, ledger, port, name, psam=None):
     bench = Bench()
     if psam is not None:
-        bench.psam = VirtualPsam(store.issuer, terminal_id=bytes.fromhex(psam))
-    cfg = dict(CARD_MODE, station_addr="127.0.0.1:%d" % port, terminal_id=name,
-               terminal_key=key.hex())
-    vp = make_pump(bench=bench, cards=store, **cfg)
-    _wait(lambda: _saw(vp, "link_up"), 10, "the link of " + name)
-    return vp
+        bench.psam = VirtualPsam(card_store.issuer, terminal_id=bytes.fromhex(psam))
+    return linked_pump(make_pump, ledger, port, name, bench=bench, cards=card_store, **CARD_MODE)
 
 
-def _prompt(vp, en, timeout=10):
-    _wait(lambda: len(vp.bench.display) > 2 and vp.bench.display[2] == en, timeout,
-          "prompt %r (display %r)" % (en, vp.bench.display))
-
-
-def _remove(vp):
-    vp.bench.remove_card()
-
-    def empty():
-        slot = [f["present"] for name, f in vp.seen if name == "card_slot"]
-        return slot and not slot[-1]
-
-    _wait(empty, 5, "the card slot to empty")
-
-
-def _to_preset(vp):
-    vp.insert(ASN)
-    _prompt(vp, "Enter PIN, E to confirm")
-    vp.bench.press(PIN + "E")
-    _prompt(vp, "Preset: V litres A amount F fill")
-
-
-def test_card_sale_through_the_link_is_stored_with_its_verified_tac(make_pump, store,
+def test_card_sale_through_the_link_is_stored_with_its_verified_tac(make_pump, card_store,
                                                                     station):
     ledger, st = station
-    vp = _pump(make_pump, store, ledger, st.port, "P1")
+    vp = _pump(make_pump, card_store, ledger, st.port, "P1")
     _to_preset(vp)
     vp.bench.press("V300E")
     _prompt(vp, "Lift the nozzle")
@@ -96,21 +53,17 @@ def test_card_sale_through_the_link_is_stored_with_its_verified_tac(make_pump, s
 
 
 def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_pump,
-                                                                            store, station):
+                                                                            card_store, station):
     ledger, st = station
-    p1 = _pump(make_pump, store, ledger, st.port, "P1")
-    p2 = _pump(make_pump, store, ledger, st.port, "P2", psam="000000000102")
+    p1 = _pump(make_pump, card_store, ledger, st.port, "P1")
+    p2 = _pump(make_pump, card_store, ledger, st.port, "P2", psam="000000000102")
     # pump 1: the card is pulled mid-fuelling, an ESCAPE goes to the station
-    _to_preset(p1)
-    p1.bench.press("V1000E")
-    _prompt(p1, "Lift the nozzle")
-    p1.bench.lift()
-    p1.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+    _card_sale_fuelling(p1, "V1000E")
     _remove(p1)
     d = p1.wait_event("delivery", 10)
     p1.bench.hang_up()
     assert d["record"] == "ESCAPE" and d["amount"] > 0
-    assert store.cards[ASN].s["grey"] and store.cards[ASN].s["balance"] == 50000
+    assert card_store.cards[ASN].s["grey"] and card_store.cards[ASN].s["balance"] == 50000
     _wait(lambda: [s["kind"] for s in ledger.sales("P1")] == ["ESCAPE"], 10, "the escape")
     # pump 2: grey from pump 1's PSAM: it asks the station and settles it (补扣) once
     p2.insert(ASN)
@@ -118,7 +71,7 @@ def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_
     assert r["amount"] == d["amount"]
     assert _saw(p2, "grey_query", status="owed", amount=d["amount"])
     assert _saw(p2, "unlocked_grey", amount=d["amount"], flags=64, of="P1", of_sale=d["sale"])
-    card = store.cards[ASN].s
+    card = card_store.cards[ASN].s
     assert not card["grey"] and card["balance"] == 50000 - d["amount"]
     _remove(p2)
     _wait(lambda: [s["kind"] for s in ledger.sales("P2")] == ["UNLOCK"], 10, "the unlock")
@@ -145,7 +98,7 @@ def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_
     _prompt(p1, "Enter PIN, E to confirm")
     p1.bench.press("C")
     _remove(p1)
-    assert store.cards[ASN].s["balance"] == 50000 - d["amount"]
+    assert card_store.cards[ASN].s["balance"] == 50000 - d["amount"]
     assert not _saw(p1, "escape_open")  # closed before the card came back
     money = sorted((s["terminal"], s["kind"], s["amount"]) for s in ledger.sales()
                    if s["amount"])
@@ -162,14 +115,14 @@ def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_
     assert dump["state"]["escapes"] == 0 and dump["corrupt"] == []
 
 
-def test_grey_elsewhere_unknown_to_the_station_or_offline_is_refused(make_pump, store,
+def test_grey_elsewhere_unknown_to_the_station_or_offline_is_refused(make_pump, card_store,
                                                                      station):
     ledger, st = station
-    grey = store.issue("6200000000000042", 50000)
+    grey = card_store.issue("6200000000000042", 50000)
     grey.s.update(grey=True, grey_tid="000000000999", grey_ttc=7, grey_dt="20261124080000",
                   gtac="01020304", grey_ctc=0)
-    store.save()
-    p2 = _pump(make_pump, store, ledger, st.port, "P2", psam="000000000102")
+    card_store.save()
+    p2 = _pump(make_pump, card_store, ledger, st.port, "P2", psam="000000000102")
     p2.insert("6200000000000042")
     _prompt(p2, "Card locked at another pump")
     assert _saw(p2, "grey_query", status="unknown")

@@ -30,39 +30,49 @@ def _receipt_field(text, name):
     return int(m.group(1)) * 100 + int(m.group(2))
 
 
-def test_a_person_buys_fuel_with_a_card(tmp_path):
+def _play(tmp_path, script):
+    """`make run`'s pump and console: once the console is ready, `await script(vp, app,
+    pilot)`; then the pump stops. Returns the pump, its card store and what script
+    returned."""
     vp, store = start_pump(tmp_path)
 
     async def play():
         app = PumpConsole(vp, store)
         async with app.run_test(size=(140, 48)) as pilot:
             await _until(pilot, lambda: _shows(app, "Insert your fuel card"), "ready")
-            await pilot.press("i")  # the highlighted card: the first, a normal one
-            await _until(pilot, lambda: _shows(app, "Enter PIN"), "the PIN prompt")
-            await pilot.press(*"123456", "enter")
-            await _until(pilot, lambda: _shows(app, "Preset"), "the preset prompt")
-            await pilot.press("v", *"500", "enter")  # 5.00 L
-            await _until(pilot, lambda: _shows(app, "Lift the nozzle"), "lift")
-            await pilot.click("#nozzle")  # lifts it
-            await _until(pilot, lambda: _shows(app, "Fuelling"), "fuelling")
-            await _until(pilot, lambda: not any(vp.bench.outputs()), "the valves to close")
-            await pilot.press("n")  # hang up
-            await _until(pilot, lambda: "FUEL RECEIPT" in app.receipt_text, "the receipt")
-            await pilot.press("o")  # take the card
-            await _until(pilot, lambda: _shows(app, "Thank you"), "thank you")
-            # the station beside the pump got the sale over the link, its TAC verified
-            # with the issuer key of the bench's cards
-            await _until(pilot, lambda: "FINAL #1 5.000 L 37.95 card 6200000000000001 "
-                         "TAC ok" in str(app.query_one("#station").render()),
-                         "the station's view")
-            return app.receipt_text
+            return await script(vp, app, pilot)
 
     try:
-        text = asyncio.run(play())
+        return vp, store, asyncio.run(play())
     except AssertionError as e:
         raise AssertionError("%s; console tail:\n%s" % (e, "\n".join(vp.lines[-25:]))) from None
     finally:
         stop_pump(vp)
+
+
+def test_a_person_buys_fuel_with_a_card(tmp_path):
+    async def buy(vp, app, pilot):
+        await pilot.press("i")  # the highlighted card: the first, a normal one
+        await _until(pilot, lambda: _shows(app, "Enter PIN"), "the PIN prompt")
+        await pilot.press(*"123456", "enter")
+        await _until(pilot, lambda: _shows(app, "Preset"), "the preset prompt")
+        await pilot.press("v", *"500", "enter")  # 5.00 L
+        await _until(pilot, lambda: _shows(app, "Lift the nozzle"), "lift")
+        await pilot.click("#nozzle")  # lifts it
+        await _until(pilot, lambda: _shows(app, "Fuelling"), "fuelling")
+        await _until(pilot, lambda: not any(vp.bench.outputs()), "the valves to close")
+        await pilot.press("n")  # hang up
+        await _until(pilot, lambda: "FUEL RECEIPT" in app.receipt_text, "the receipt")
+        await pilot.press("o")  # take the card
+        await _until(pilot, lambda: _shows(app, "Thank you"), "thank you")
+        # the station beside the pump got the sale over the link, its TAC verified
+        # with the issuer key of the bench's cards
+        await _until(pilot, lambda: "FINAL #1 5.000 L 37.95 card 6200000000000001 "
+                     "TAC ok" in str(app.query_one("#station").render()),
+                     "the station's view")
+        return app.receipt_text
+
+    vp, _store, text = _play(tmp_path, buy)
     assert "5.00 L" in text and "37.95" in text and "6200********0001" in text
     # the card paid exactly what the paper says, and nothing is left grey-locked
     amount = _receipt_field(text, "Amount")
@@ -84,30 +94,22 @@ def test_a_person_buys_fuel_with_a_card(tmp_path):
 
 
 def test_a_refused_card_and_the_keypad_buttons(tmp_path):
-    vp, store = start_pump(tmp_path)
+    async def refuse_and_cancel(vp, app, pilot):
+        await pilot.press("down", "down")  # the third card: expired
+        await pilot.press("i")
+        await _until(pilot, lambda: _shows(app, "Card expired"), "the refusal")
+        await pilot.press("o")
+        await pilot.press("up", "up", "i")
+        await _until(pilot, lambda: _shows(app, "Enter PIN"), "the PIN prompt")
+        for k in "1234":
+            await pilot.click("#k" + k)
+        await _until(pilot, lambda: app.bench.display[3].endswith("****"), "4 stars")
+        await pilot.click("#kC")
+        await _until(pilot, lambda: _shows(app, "Cancelled"), "cancelled")
+        await pilot.press("o")
+        await pilot.press("ctrl+c")  # quits, as a person expects (textual's own: ctrl+q)
+        await _until(pilot, lambda: not app.is_running, "the console to quit")
 
-    async def play():
-        app = PumpConsole(vp, store)
-        async with app.run_test(size=(140, 48)) as pilot:
-            await _until(pilot, lambda: _shows(app, "Insert your fuel card"), "ready")
-            await pilot.press("down", "down")  # the third card: expired
-            await pilot.press("i")
-            await _until(pilot, lambda: _shows(app, "Card expired"), "the refusal")
-            await pilot.press("o")
-            await pilot.press("up", "up", "i")
-            await _until(pilot, lambda: _shows(app, "Enter PIN"), "the PIN prompt")
-            for k in "1234":
-                await pilot.click("#k" + k)
-            await _until(pilot, lambda: app.bench.display[3].endswith("****"), "4 stars")
-            await pilot.click("#kC")
-            await _until(pilot, lambda: _shows(app, "Cancelled"), "cancelled")
-            await pilot.press("o")
-            await pilot.press("ctrl+c")  # quits, as a person expects (textual's own: ctrl+q)
-            await _until(pilot, lambda: not app.is_running, "the console to quit")
-
-    try:
-        asyncio.run(play())
-    finally:
-        stop_pump(vp)
+    vp, store, _ = _play(tmp_path, refuse_and_cancel)
     assert store.cards["6200000000000001"].s["balance"] == 50000
     assert vp.proc.poll() is not None  # the firmware went with it

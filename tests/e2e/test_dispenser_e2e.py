@@ -7,6 +7,7 @@ import pytest
 from pumpside import meter
 from pumpside_host.bench import Bench
 
+from .helpers import fuelling as _fuelling
 from .helpers import sale as _sale
 from .helpers import saw as _saw
 from .helpers import wait_until as _wait
@@ -70,10 +71,7 @@ def test_fill_up_ends_on_nozzle_auto_shutoff(make_pump):
 
 def test_hang_up_ends_sale_early(make_pump):
     vp = make_pump()
-    vp.bench.press("V2000E")
-    vp.wait_event("authorized")
-    vp.bench.lift()
-    vp.wait_event("progress", 5, lambda f: f["ml"] > 500)
+    _fuelling(vp, "V2000E", 500, timeout=5)
     vp.bench.hang_up()
     d = vp.wait_event("delivery", 10)
     a, _ = vp.bench.counts()
@@ -92,10 +90,7 @@ def test_no_flow_timeout(make_pump):
 
 def test_no_pulse_timeout(make_pump):
     vp = make_pump()
-    vp.bench.press("V2000E")
-    vp.wait_event("authorized")
-    vp.bench.lift()
-    vp.wait_event("progress", 5, lambda f: f["ml"] > 200)
+    _fuelling(vp, "V2000E", 200, timeout=5)
     vp.bench.squeeze(False)  # flow stops, nozzle still lifted
     d = vp.wait_event("delivery", 10)
     # flow stopped after fuel was delivered: the sale ends, but no pulser fault

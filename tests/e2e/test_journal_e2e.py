@@ -7,6 +7,7 @@ import pytest
 from pumpside import record as rec
 from pumpside_host.bench import Bench
 
+from .helpers import fuelling as _fuelling
 from .helpers import sale
 from .helpers import wait_until as _wait
 
@@ -27,10 +28,7 @@ def _flash_hash(vp):
 
 def test_warned_cut_mid_sale_recovers_exactly_and_shows_again(make_pump):
     vp = make_pump()
-    vp.bench.press("V2000E")
-    vp.wait_event("authorized")
-    vp.bench.lift()
-    vp.wait_event("progress", 10, lambda f: f["ml"] > 2000)
+    _fuelling(vp, "V2000E", 2000)
     vp.power_cut(warn=True)
     truth = vp.bench.counts()[0]
     assert any(n == "power_warning" for n, _ in vp.seen)
@@ -48,10 +46,7 @@ def test_warned_cut_mid_sale_recovers_exactly_and_shows_again(make_pump):
 
 def test_cut_without_warning_recovers_within_one_checkpoint(make_pump):
     vp = make_pump(checkpoint_ml=500)
-    vp.bench.press("V2000E")
-    vp.wait_event("authorized")
-    vp.bench.lift()
-    vp.wait_event("progress", 10, lambda f: f["ml"] > 2700)
+    _fuelling(vp, "V2000E", 2700)
     vp.power_cut(warn=False)
     truth = vp.bench.counts()[0]
     vp.reboot()

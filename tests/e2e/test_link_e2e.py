@@ -7,6 +7,8 @@ import pytest
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationThread
 
+from .helpers import ASN, linked_pump
+from .helpers import fuelling as _fuelling
 from .helpers import sale as _sale
 from .helpers import saw as _saw
 from .helpers import wait_until as _wait
@@ -47,104 +49,71 @@ def test_sales_sync_online_go_on_offline_and_drain_exactly_once(make_pump, tmp_p
     assert key.hex() not in "\n".join(vp.lines)  # the key never reaches the console
 
 
-def test_price_change_applies_to_the_next_sale_not_the_one_in_progress(make_pump, tmp_path):
-    ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
-    station = StationThread(ledger, heartbeat_s=1).start()
-    vp = make_pump(station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
-                   terminal_key=key.hex())
-    try:
-        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
-        vp.bench.press("V300E")  # 3.00 L at 7.59
-        vp.wait_event("authorized")
-        vp.bench.lift()
-        vp.wait_event("progress", 10, lambda f: f["ml"] > 500)
-        ledger.set_price("92", 8000)  # 8.00 from now on
-        vp.wait_event("price", 10)
-        first = vp.wait_event("delivery", 30)
-        vp.bench.hang_up()
-        second = _sale(vp, "V100E", hang_up=True)
-        vp.kill()
-        vp.reboot()  # the new price survives a power cycle
-        vp.wait_state("IDLE", 10)
-        third = _sale(vp, "V100E", hang_up=True)
-    finally:
-        station.stop()
+def test_price_change_applies_to_the_next_sale_not_the_one_in_progress(make_pump, station):
+    ledger, server = station
+    vp = linked_pump(make_pump, ledger, server.port)
+    _fuelling(vp, "V300E", 500)  # 3.00 L at 7.59
+    ledger.set_price("92", 8000)  # 8.00 from now on
+    vp.wait_event("price", 10)
+    first = vp.wait_event("delivery", 30)
+    vp.bench.hang_up()
+    second = _sale(vp, "V100E", hang_up=True)
+    vp.kill()
+    vp.reboot()  # the new price survives a power cycle
+    vp.wait_state("IDLE", 10)
+    third = _sale(vp, "V100E", hang_up=True)
     assert first["price"] == 7590 and first["amount"] == 2277
     assert second["price"] == 8000 and second["amount"] == 800
     assert third["price"] == 8000
 
 
-def test_hotlist_push_refuses_the_card_within_a_heartbeat(make_pump, tmp_path):
-    from pumpside_host.bench.cards import CardStore
-
-    store = CardStore(str(tmp_path / "cards.json"))
-    store.issue("6200000000000017", 50000)
-    ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
+def test_hotlist_push_refuses_the_card_within_a_heartbeat(make_pump, card_store, station):
+    ledger, server = station
     # 1,200 cards listed before the pump first connects: far more than one 16 KB frame
     # holds (~819), so they go in chunks of 32 over a few beats on one session
     ledger.hotlist_changes(["63%014d" % i for i in range(1200)], True)
-    station = StationThread(ledger, heartbeat_s=1).start()
-    vp = make_pump(cards=store, sale_mode="card", station_addr="127.0.0.1:%d" % station.port,
-                   terminal_id="P1", terminal_key=key.hex())
-    try:
-        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
-        vp.wait_event("hotlist", 30, lambda f: f["version"] == 1200 and f["entries"] == 1200)
-        ledger.hotlist_change("6200000000000017", True)
-        vp.wait_event("hotlist", 10, lambda f: f["version"] == 1201 and f["entries"] == 1201)
-        vp.insert("6200000000000017")
-        _wait(lambda: vp.bench.display[2:3] == ["Card refused (hotlist)"], 10, "the refusal")
-        vp.bench.remove_card()
-        ledger.hotlist_change("6300000000000005", False)  # a delta takes one off
-        vp.wait_event("hotlist", 10, lambda f: f["version"] == 1202 and f["entries"] == 1200)
-        assert len([n for n, _f in vp.seen if n == "link_up"]) == 1  # the session held
-    finally:
-        station.stop()
-    assert not store.cards["6200000000000017"].s["grey"]
+    vp = linked_pump(make_pump, ledger, server.port, cards=card_store, sale_mode="card")
+    vp.wait_event("hotlist", 30, lambda f: f["version"] == 1200 and f["entries"] == 1200)
+    ledger.hotlist_change(ASN, True)
+    vp.wait_event("hotlist", 10, lambda f: f["version"] == 1201 and f["entries"] == 1201)
+    vp.insert(ASN)
+    _wait(lambda: vp.bench.display[2:3] == ["Card refused (hotlist)"], 10, "the refusal")
+    vp.bench.remove_card()
+    ledger.hotlist_change("6300000000000005", False)  # a delta takes one off
+    vp.wait_event("hotlist", 10, lambda f: f["version"] == 1202 and f["entries"] == 1200)
+    assert len([n for n, _f in vp.seen if n == "link_up"]) == 1  # the session held
+    assert not card_store.cards[ASN].s["grey"]
 
 
-def test_remote_stop_halts_a_fuelling_pump_and_suspend_refuses_new_sales(make_pump, tmp_path):
-    ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
-    station = StationThread(ledger, heartbeat_s=1).start()
-    vp = make_pump(station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
-                   terminal_key=key.hex())
-    try:
-        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
-        vp.bench.press("V2000E")  # 20 L
-        vp.wait_event("authorized")
-        vp.bench.lift()
-        vp.wait_event("progress", 10, lambda f: f["ml"] > 500)
-        _wait(lambda: [p["state"] for p in ledger.pumps()] == ["Fuelling"], 10, "status")
-        stop = ledger.command("P1", "stop")
-        d = vp.wait_event("delivery", 10)
-        assert d["stop"] == "REMOTE" and 500 < d["ml"] < 20000
-        assert vp.bench.outputs() == (False, False, False)
-        vp.bench.hang_up()
-        _wait(lambda: ledger.command_result(stop) == {"ok": True, "why": ""}, 10, "reply")
-        _wait(lambda: [s["ml"] for s in ledger.sales("P1")] == [d["ml"]], 10, "the sale")
-        ledger.command("P1", "suspend")
-        vp.wait_event("command", 10, lambda f: f["cmd"] == "suspend")
-        vp.bench.press("V100E")
-        _wait(lambda: vp.bench.display[2:3] == ["Pump suspended by the station"], 5,
-              "the refusal")
-        ledger.command("P1", "resume")
-        vp.wait_event("command", 10, lambda f: f["cmd"] == "resume")
-        assert _sale(vp, "V100E", hang_up=True)["ml"] == 1000
-    finally:
-        station.stop()
+def test_remote_stop_halts_a_fuelling_pump_and_suspend_refuses_new_sales(make_pump, station):
+    ledger, server = station
+    vp = linked_pump(make_pump, ledger, server.port)
+    _fuelling(vp, "V2000E", 500)  # 20 L
+    _wait(lambda: [p["state"] for p in ledger.pumps()] == ["Fuelling"], 10, "status")
+    stop = ledger.command("P1", "stop")
+    d = vp.wait_event("delivery", 10)
+    assert d["stop"] == "REMOTE" and 500 < d["ml"] < 20000
+    assert vp.bench.outputs() == (False, False, False)
+    vp.bench.hang_up()
+    _wait(lambda: ledger.command_result(stop) == {"ok": True, "why": ""}, 10, "reply")
+    _wait(lambda: [s["ml"] for s in ledger.sales("P1")] == [d["ml"]], 10, "the sale")
+    ledger.command("P1", "suspend")
+    vp.wait_event("command", 10, lambda f: f["cmd"] == "suspend")
+    vp.bench.press("V100E")
+    _wait(lambda: vp.bench.display[2:3] == ["Pump suspended by the station"], 5,
+          "the refusal")
+    ledger.command("P1", "resume")
+    vp.wait_event("command", 10, lambda f: f["cmd"] == "resume")
+    assert _sale(vp, "V100E", hang_up=True)["ml"] == 1000
     assert vp.bench.truth_ml() < 20000
 
 
-def test_card_sales_wait_for_the_station_time_and_its_time_sets_the_clock(make_pump, tmp_path):
+def test_card_sales_wait_for_the_station_time_and_its_time_sets_the_clock(make_pump, card_store,
+                                                                           tmp_path):
     import socket
 
     from pumpside_host.bench import Bench
-    from pumpside_host.bench.cards import CardStore
 
-    store = CardStore(str(tmp_path / "cards.json"))
-    store.issue("6200000000000017", 50000)
     ledger = Ledger(str(tmp_path / "station.db"))
     key = ledger.add_terminal("P1")
     with socket.socket() as s:  # a free port for a station that is not up yet
@@ -152,10 +121,10 @@ def test_card_sales_wait_for_the_station_time_and_its_time_sets_the_clock(make_p
         port = s.getsockname()[1]
     bench = Bench()
     bench.advance_clock(-400 * 86400)  # the board's RTC is a year off (lost with power)
-    vp = make_pump(bench=bench, cards=store, sale_mode="card",
+    vp = make_pump(bench=bench, cards=card_store, sale_mode="card",
                    station_addr="127.0.0.1:%d" % port, terminal_id="P1",
                    terminal_key=key.hex())
-    vp.insert("6200000000000017")
+    vp.insert(ASN)
     _wait(lambda: vp.bench.display[2:3] == ["Clock not set - no card sales"], 10,
           "the refusal")
     vp.bench.remove_card()
@@ -164,42 +133,35 @@ def test_card_sales_wait_for_the_station_time_and_its_time_sets_the_clock(make_p
         clock = vp.wait_event("clock_set", 30)
         assert clock["was_off_s"] > 399 * 86400
         vp.wait_event("clock_trusted", 10)
-        vp.insert("6200000000000017")
+        vp.insert(ASN)
         _wait(lambda: vp.bench.display[2:3] == ["Enter PIN, E to confirm"], 10, "the PIN")
     finally:
         station.stop()
-    assert not store.cards["6200000000000017"].s["grey"]
+    assert not card_store.cards[ASN].s["grey"]
 
 
 def test_totals_checked_and_params_taken_at_the_next_boot_on_micropython(make_pump,
-                                                                          tmp_path):
-    ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
-    station = StationThread(ledger, heartbeat_s=1).start()
-    vp = make_pump(station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
-                   terminal_key=key.hex())
+                                                                          station):
+    ledger, server = station
+    vp = linked_pump(make_pump, ledger, server.port)
     m = ledger.metrology
-    try:
-        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
-        _wait(lambda: [t["why"] for t in m.totals("P1")] == ["baseline"], 10, "baseline")
-        _sale(vp, "V100E", hang_up=True)
-        _sale(vp, "V150E", hang_up=True)
-        _wait(lambda: m.totals("P1")[0]["volume_ml"] == 2500, 10, "the moved totals")
-        _wait(lambda: m.totals("P1")[0]["checked"] is True, 10, "the check")
-        assert m.totals("P1")[0]["why"] == "" and m.totals("P1")[0]["amount"] == sum(
-            s["amount"] for s in ledger.sales("P1"))
-        ledger.params.set({"station": "ACME FUEL", "no_flow_timeout_ms": 45000})
-        assert vp.wait_event("params", 10)["version"] == 1
-        assert json.loads((vp.device_dir / "config.json").read_text())["station"] == \
-            "ACME FUEL"
-        vp.kill()
-        vp.reboot()
-        vp.wait_state("IDLE", 10)
-        boot = [f for n, f in vp.seen if n == "boot"][-1]
-        assert boot["config"]["station"] == "ACME FUEL"
-        assert boot["config"]["no_flow_timeout_ms"] == 45000
-        _wait(lambda: len([n for n, _f in vp.seen if n == "link_up"]) == 2, 10, "relink")
-        time.sleep(2.5)  # beats: version 1 is held, not sent again
-        assert len([n for n, _f in vp.seen if n == "params"]) == 1
-    finally:
-        station.stop()
+    _wait(lambda: [t["why"] for t in m.totals("P1")] == ["baseline"], 10, "baseline")
+    _sale(vp, "V100E", hang_up=True)
+    _sale(vp, "V150E", hang_up=True)
+    _wait(lambda: m.totals("P1")[0]["volume_ml"] == 2500, 10, "the moved totals")
+    _wait(lambda: m.totals("P1")[0]["checked"] is True, 10, "the check")
+    assert m.totals("P1")[0]["why"] == "" and m.totals("P1")[0]["amount"] == sum(
+        s["amount"] for s in ledger.sales("P1"))
+    ledger.params.set({"station": "ACME FUEL", "no_flow_timeout_ms": 45000})
+    assert vp.wait_event("params", 10)["version"] == 1
+    assert json.loads((vp.device_dir / "config.json").read_text())["station"] == \
+        "ACME FUEL"
+    vp.kill()
+    vp.reboot()
+    vp.wait_state("IDLE", 10)
+    boot = [f for n, f in vp.seen if n == "boot"][-1]
+    assert boot["config"]["station"] == "ACME FUEL"
+    assert boot["config"]["no_flow_timeout_ms"] == 45000
+    _wait(lambda: len([n for n, _f in vp.seen if n == "link_up"]) == 2, 10, "relink")
+    time.sleep(2.5)  # beats: version 1 is held, not sent again
+    assert len([n for n, _f in vp.seen if n == "params"]) == 1

@@ -17,6 +17,7 @@ from pumpside_host.station.server import StationThread
 from pumpside_host.vboard import DEFAULT_CONFIG, VirtualPump
 
 from .conftest import FAST_TIMEOUTS
+from .helpers import fuelling as _fuelling
 from .helpers import sale as _sale
 from .helpers import saw as _saw
 from .helpers import wait_until as _wait
@@ -162,10 +163,7 @@ def test_calibrate_config_refusals_logs_and_journal_pull(board, tmp_path):
 
 def test_a_technician_interrupting_a_sale_shuts_the_valves_and_the_sale_is_kept(board):
     flashed(board)
-    board.bench.press("V2000E")  # 20 L
-    board.wait_event("authorized")
-    board.bench.lift()
-    board.wait_event("progress", 20, lambda f: f["ml"] > 300)
+    _fuelling(board, "V2000E", 300, timeout=20)  # 20 L
     info = pumpside("info", "--port", board.port)  # ^C over the USB serial, mid-fuelling
     assert info.returncode == 0, info.stdout + info.stderr
     assert _saw(board, "interrupted"), "\n".join(board.lines[-40:])

@@ -4,6 +4,7 @@ import ast
 import re
 
 import pytest
+
 from sourcetree import ROOT, imports, parse
 
 REAL = ("esp32", "rp2")

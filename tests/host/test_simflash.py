@@ -2,6 +2,7 @@
 and its power cuts. A cut calls `on_cut` and then kills the process; here `on_cut`
 raises, so the test sees the cut and the image as the kill would leave it."""
 import pytest
+
 from sourcetree import SIM_BOARD, load_file
 
 simflash = load_file("simflash", SIM_BOARD / "simflash.py")
