@@ -109,6 +109,34 @@ class Campaign:
     def cut_count(self):
         return sum(self.cuts.values())
 
+    def _pick_cut(self):
+        """The cut the next sale gets: "warn", "hard" or None (a share cut_share of the
+        sales). An armed flash fault cuts by itself: it is given one sale to do so."""
+        cut = None
+        if (not self.armed or self.armed_sales) and self.rng.random() < self.cut_share:
+            cut = self.rng.choice(("warn", "hard"))
+        self.armed_sales += 1
+        return cut
+
+    def _cut_power(self, cut, died):
+        """Cut the power as `cut` says, unless the pump died already (`died`, or not
+        alive: an armed flash fault fired). Counts the cut and returns its kind: "warn",
+        "hard", "flash", or None when there was none."""
+        if died or not self.vp.alive():
+            self._count_flash_cut()
+            return "flash"
+        if not cut:
+            return None
+        self_cuts = self.bench.self_cuts
+        self.vp.power_cut(warn=cut == "warn")
+        if self.bench.self_cuts > self_cuts:
+            # the armed flash fault fired during the hold-up (on the warned checkpoint's
+            # own write): a cut without a completed warning
+            self._flash_cut()
+            return "flash"
+        self.cuts[cut] += 1
+        return cut
+
     # -- one sale -----------------------------------------------------------------------
     def _sale(self):
         rng = self.rng
@@ -129,10 +157,7 @@ class Campaign:
         cut = None
         if not died:
             bench.lift()
-            # an armed flash fault cuts by itself; give it one sale to do so
-            if (not self.armed or self.armed_sales) and rng.random() < self.cut_share:
-                cut = rng.choice(("warn", "hard"))
-            self.armed_sales += 1
+            cut = self._pick_cut()
             flow_s = preset_ml / (self.lpm * 1000 / 60) + 0.6
             wait = rng.uniform(0.0, flow_s * 1.2) if cut else 60
             try:
@@ -141,27 +166,14 @@ class Campaign:
                 pass  # the moment of the cut came first
             except RuntimeError:
                 died = True
-        if cut and not died and vp.alive():
-            fuelling = vp.seen and vp.seen[-1][0] in ("progress", "stage", "state")
-            self_cuts = bench.self_cuts
-            vp.power_cut(warn=cut == "warn")
-            if bench.self_cuts > self_cuts:
-                # the armed flash fault fired during the hold-up (on the warned
-                # checkpoint's own write): a cut without a completed warning
-                cut = "flash"
-                self._flash_cut()
-            else:
-                self.cuts[cut] += 1
-            latency = vp.warning_latency() if cut == "warn" else None
+        fuelling = vp.seen and vp.seen[-1][0] in ("progress", "stage", "state")
+        cut = self._cut_power(cut, died)
+        if cut == "warn":
+            latency = vp.warning_latency()
             if latency is not None:
                 self.warn_latency_max = max(self.warn_latency_max, latency)
-            elif cut == "warn" and fuelling and bench.counts()[0] > start:
+            elif fuelling and bench.counts()[0] > start:
                 self.warn_missed += 1  # fuel flowed, yet no warned checkpoint came
-        elif died or not vp.alive():
-            self._count_flash_cut()
-            cut = "flash"
-        else:
-            cut = None
         bench.hang_up()
         if sale is not None:
             self.sales[sale] = {"pulses": bench.counts()[0] - start, "warned": cut == "warn",
@@ -276,10 +288,7 @@ class CardCampaign(Campaign):
         preset_ml = rng.choice((200, 400, 700, 1000))
         start = bench.counts()[0]
         mark = len(vp.seen)
-        cut = None
-        if (not self.armed or self.armed_sales) and rng.random() < self.cut_share:
-            cut = rng.choice(("warn", "hard"))
-        self.armed_sales += 1
+        cut = self._pick_cut()
         whole_s = 1.2 + preset_ml / (self.lpm * 1000 / 60) + 1.0
         deadline = time.monotonic() + (rng.uniform(0.0, whole_s) if cut else 60)
         died = False
@@ -302,17 +311,7 @@ class CardCampaign(Campaign):
                                    + "\n".join(vp.lines[-25:])) from None
         except RuntimeError:
             died = True  # an armed flash fault cut the power
-        if cut and not died and vp.alive():
-            self_cuts = bench.self_cuts
-            vp.power_cut(warn=cut == "warn")
-            if bench.self_cuts > self_cuts:
-                cut = "flash"
-                self._flash_cut()
-            else:
-                self.cuts[cut] += 1
-        elif died or not vp.alive():
-            self._count_flash_cut()
-            cut = "flash"
+        cut = self._cut_power(cut, died)
         bench.hang_up()
         for name, fields in vp.seen[mark:]:
             if name == "authorized":
