@@ -80,10 +80,23 @@ def to_preset(vp, asn=ASN, pin=PIN):
     prompt(vp, "Preset: V litres A amount F fill")
 
 
-def card_sale_fuelling(vp, preset, asn=ASN):
-    """A card sale with `preset` (keypad keys, "V1000E"), once its first litre has flowed."""
+def start_card_sale(vp, preset, asn=ASN):
+    """Card `asn` in, its PIN, `preset` (keypad keys, "V1000E"), the nozzle lifted."""
     to_preset(vp, asn)
     vp.bench.press(preset)
     prompt(vp, "Lift the nozzle")
     vp.bench.lift()
+
+
+def card_sale_fuelling(vp, preset, asn=ASN):
+    """A card sale with `preset`, once its first litre has flowed."""
+    start_card_sale(vp, preset, asn)
     vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
+
+
+def card_sale(vp, preset, asn=ASN):
+    """A whole card sale with `preset`, the card left in: its delivery and its receipt."""
+    start_card_sale(vp, preset, asn)
+    delivery = vp.wait_event("delivery", 30)
+    vp.bench.hang_up()
+    return delivery, vp.wait_event("receipt", 10)

@@ -9,6 +9,7 @@ from pumpside_host import cardcrypto
 from pumpside_host.bench.cards import Issuer, VirtualCard
 
 from .helpers import ASN, CARD_MODE, PIN
+from .helpers import card_sale as _card_sale
 from .helpers import card_sale_fuelling as _card_sale_fuelling
 from .helpers import prompt as _prompt
 from .helpers import remove_card as _remove
@@ -117,13 +118,7 @@ def test_wrong_pin_shows_tries_left_then_blocks(make_pump, card_store):
 def test_low_balance_caps_the_fill_up(make_pump, card_store):
     card_store.issue("6200000000000031", 1000)  # 10.00: 1.31 L at 7.59
     vp = _pump(make_pump, card_store)
-    _to_preset(vp, "6200000000000031")
-    vp.bench.press("F")
-    _prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    d = vp.wait_event("delivery", 30)
-    vp.bench.hang_up()
-    vp.wait_event("receipt", 10)
+    d, _receipt = _card_sale(vp, "F", "6200000000000031")
     assert d["stop"] == "CAP" and 990 <= d["amount"] <= 1000
     assert d["amount"] == meter.amount_for_ml(d["ml"], 7590)
     assert vp.card_state("6200000000000031")["balance"] == 1000 - d["amount"]

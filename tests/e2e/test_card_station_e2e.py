@@ -6,11 +6,11 @@ from pumpside_host.bench import Bench
 from pumpside_host.bench.cards import TEST_ISSUER_ID, TEST_TAC_MK, VirtualPsam
 
 from .helpers import ASN, CARD_MODE, linked_pump
+from .helpers import card_sale as _card_sale
 from .helpers import card_sale_fuelling as _card_sale_fuelling
 from .helpers import prompt as _prompt
 from .helpers import remove_card as _remove
 from .helpers import saw as _saw
-from .helpers import to_preset as _to_preset
 from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
@@ -35,13 +35,7 @@ def test_card_sale_through_the_link_is_stored_with_its_verified_tac(make_pump, c
                                                                     station):
     ledger, st = station
     vp = _pump(make_pump, card_store, ledger, st.port, "P1")
-    _to_preset(vp)
-    vp.bench.press("V300E")
-    _prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    d = vp.wait_event("delivery", 30)
-    vp.bench.hang_up()
-    vp.wait_event("receipt", 10)
+    d, _receipt = _card_sale(vp, "V300E")
     _remove(vp)
     _wait(lambda: [s["kind"] for s in ledger.sales("P1")] == ["FINAL"], 10, "the sale")
     acct = ledger.cards.account(ASN)
