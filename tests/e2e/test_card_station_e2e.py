@@ -33,8 +33,8 @@ def _pump(make_pump, card_store, ledger, port, name, psam=None):
 
 def test_card_sale_through_the_link_is_stored_with_its_verified_tac(make_pump, card_store,
                                                                     station):
-    ledger, st = station
-    vp = _pump(make_pump, card_store, ledger, st.port, "P1")
+    ledger, server = station
+    vp = _pump(make_pump, card_store, ledger, server.port, "P1")
     d, _receipt = _card_sale(vp, "V300E")
     _remove(vp)
     _wait(lambda: [s["kind"] for s in ledger.sales("P1")] == ["FINAL"], 10, "the sale")
@@ -48,9 +48,9 @@ def test_card_sale_through_the_link_is_stored_with_its_verified_tac(make_pump, c
 
 def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_pump,
                                                                             card_store, station):
-    ledger, st = station
-    p1 = _pump(make_pump, card_store, ledger, st.port, "P1")
-    p2 = _pump(make_pump, card_store, ledger, st.port, "P2", psam="000000000102")
+    ledger, server = station
+    p1 = _pump(make_pump, card_store, ledger, server.port, "P1")
+    p2 = _pump(make_pump, card_store, ledger, server.port, "P2", psam="000000000102")
     # pump 1: the card is pulled mid-fuelling, an ESCAPE goes to the station
     _card_sale_fuelling(p1, "V1000E")
     _remove(p1)
@@ -111,17 +111,17 @@ def test_card_grey_at_pump_1_is_settled_once_at_pump_2_through_the_station(make_
 
 def test_grey_elsewhere_unknown_to_the_station_or_offline_is_refused(make_pump, card_store,
                                                                      station):
-    ledger, st = station
+    ledger, server = station
     grey = card_store.issue("6200000000000042", 50000)
     grey.s.update(grey=True, grey_tid="000000000999", grey_ttc=7, grey_dt="20261124080000",
                   gtac="01020304", grey_ctc=0)
     card_store.save()
-    p2 = _pump(make_pump, card_store, ledger, st.port, "P2", psam="000000000102")
+    p2 = _pump(make_pump, card_store, ledger, server.port, "P2", psam="000000000102")
     p2.insert("6200000000000042")
     _prompt(p2, "Card locked at another pump")
     assert _saw(p2, "grey_query", status="unknown")
     _remove(p2)
-    st.stop()
+    server.stop()
     _wait(lambda: _saw(p2, "link_down"), 30, "the link to notice")
     p2.insert("6200000000000042")
     _prompt(p2, "Card locked at another pump")
