@@ -26,10 +26,14 @@ def test_package_json_lists_every_module_once():
 
 
 def test_the_host_imports_the_firmware_installed_from_its_own_files():
+    """The station and the tools run the very files the build compiles for a board."""
+    from pumpside_host import build
+
     dist = importlib.metadata.distribution("pumpside-firmware")
     version = json.loads((FW / "package.json").read_text())["version"]
     assert dist.version == version
     assert Path(pumpside.__file__).resolve() == FW / "pumpside" / "__init__.py"  # no copy
+    assert build.FIRMWARE.resolve() == FW
     from pumpside.card import apdu
 
     assert Path(apdu.__file__).resolve().is_relative_to(FW / "pumpside")
