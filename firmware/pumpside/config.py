@@ -71,7 +71,7 @@ FIELDS = {
 
 _CHOICES = {"sale_mode": ("card", "attended")}
 
-_SECRET = ("service_pin", "terminal_key")
+SECRETS = ("service_pin", "terminal_key")
 
 
 def parse_levels(text, field="level_discounts"):
@@ -151,12 +151,21 @@ class Config:
     def as_dict(self, secrets=False):
         out = {}
         for name in FIELDS:
-            if secrets or name not in _SECRET:
+            if secrets or name not in SECRETS:
                 out[name] = getattr(self, name)
         return out
 
     def __repr__(self):
         return "Config(" + repr(self.as_dict()) + ")"
+
+
+def same_secret(a, b):
+    """Compare a keyed secret (the service PIN) with the configured one without an
+    early exit on the first differing character."""
+    diff = len(a) ^ len(b)
+    for i in range(min(len(a), len(b))):
+        diff |= ord(a[i]) ^ ord(b[i])
+    return diff == 0
 
 
 def parse(text):

@@ -64,6 +64,8 @@ class _Search:
 
 
 class Hotlist:
+    damaged = False  # see DamagedHotlist
+
     def __init__(self, root):
         self.root = root
         self.version = 0  # the list version the terminal holds (0: none yet)
@@ -288,6 +290,60 @@ class Hotlist:
                 base.close()
         os.rename(new, self.root + "/base")
         os.remove(tmp)
+
+
+class DamagedHotlist:
+    """Stands in for a list found damaged at boot: every card is refused (rather than
+    none) and no delta can mend it, until the station's full list has arrived whole; from
+    then on it answers as that list."""
+
+    def __init__(self, root):
+        self.root = root
+        self._staging = None  # a full list arriving in parts
+        self._list = None  # the full list, once whole
+
+    @property
+    def damaged(self):
+        return self._list is None
+
+    @property
+    def version(self):
+        return 0 if self._list is None else self._list.version  # 0: send a full list
+
+    def listed(self, card):
+        return True if self._list is None else self._list.listed(card)
+
+    def listed_count(self):
+        return 0 if self._list is None else self._list.listed_count()
+
+    def apply(self, from_version, to_version, adds, removes):
+        if self._list is None:
+            raise HotlistError("hotlist damaged: a full list is needed")
+        self._list.apply(from_version, to_version, adds, removes)
+
+    def stage(self, version, cards, first, last):
+        if self._list is not None:
+            self._list.stage(version, cards, first, last)
+            return
+        if self._staging is None:
+            self._staging = Hotlist(self.root)
+        self._staging.stage(version, cards, first, last)
+        if last:
+            self._list, self._staging = self._staging, None
+
+
+def open_hotlist(root):
+    """The hotlist at `root`; a damaged one refuses every card rather than none (the pump
+    stays open for the station to send a whole new list)."""
+    from . import log
+
+    try:
+        hotlist = Hotlist(root).open()
+    except (HotlistError, OSError, ValueError) as e:
+        log.event("hotlist_damaged", {"why": str(e)})
+        return DamagedHotlist(root)
+    log.event("hotlist", {"version": hotlist.version, "entries": hotlist.listed_count()})
+    return hotlist
 
 
 def _key(card):
