@@ -11,7 +11,7 @@ import os
 
 from . import log, storage
 
-PRICE_MAX = 10000000  # thousandths of the currency per litre, as config.FIELDS["price"]
+PRICE_MAX = 10000000  # thousandths of the currency per litre, as config.py's "price"
 
 
 def _price_ok(price):
