@@ -10,10 +10,11 @@ the pump closed, valves shut, the reason shown.
 """
 import asyncio
 
-from . import attended, config, dispenser, hal, journal, log, manifest, screen, storage
+from . import attended, config, dispenser, hal, log, manifest, screen, storage
 from . import record as rec
 from .boot import closed, safe_outputs
 from .compat import mem_free, print_exception, ticks_add, ticks_diff, ticks_ms
+from .journal import EV_LOCK, EV_UNAUTHORIZED, is_card_sale
 from .keypad import Keypad
 from .prices import PriceBook
 from .recorder import Recorder, open_journal
@@ -30,17 +31,17 @@ class Pump:
     """One nozzle's terminal: its parts, what the display shows, and the named changes
     the station may make."""
 
-    def __init__(self, board, cfg, jr, paths=None, events=None, software_id=""):
+    def __init__(self, board, cfg, journal, paths=None, events=None, software_id=""):
         self.board = board
         self.cfg = cfg  # as loaded at boot; never changed while the pump runs
-        self.journal = jr
-        self.paths = paths or storage.beside(jr.root)
+        self.journal = journal
+        self.paths = paths or storage.beside(journal.root)
         self.prices = PriceBook(cfg, self.paths).load()
         self.core = dispenser.DispenserCore(cfg)
-        self.terminal = Terminal(board, cfg, jr, self.core)
+        self.terminal = Terminal(board, cfg, journal, self.core)
         self.disp = dispenser.Dispenser(self.core, board.pulser, board.valves, board.motor,
                                         board.nozzle, on_tick=self._on_tick)
-        self.recorder = Recorder(board, cfg, jr, self.core, self.terminal.close)
+        self.recorder = Recorder(board, cfg, journal, self.core, self.terminal.close)
         self.keypad = Keypad(self)
         self.presets = attended.Presets(self)
         self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
@@ -48,7 +49,7 @@ class Pump:
         self.link = None  # the station link (link.Link) when station_addr is set
         self.events = events  # the metrology event log (events.EventLog), its counter shown
         self.software_id = software_id  # of the verified manifest, shown on demand (key I)
-        self.last = jr.last  # last settled bill, shown again on demand (metrology)
+        self.last = journal.last  # last settled bill, shown again on demand (metrology)
         self._note = None  # a message key shown until _note_until
         self._note_value = ""  # the note's last line
         self._note_until = 0
@@ -121,7 +122,7 @@ class Pump:
         core = self.core
         now = ticks_ms()
         if core.unauthorized_new:
-            self.recorder.event(journal.EV_UNAUTHORIZED, core.unauthorized_new)
+            self.recorder.event(EV_UNAUTHORIZED, core.unauthorized_new)
         if core.state != self._state:
             self._state = core.state
             log.event("state", {"state": dispenser.STATE_NAMES[core.state],
@@ -129,7 +130,7 @@ class Pump:
             if self.desk is not None:
                 self.desk.on_state(core.state, now)
             if core.state == dispenser.LOCKED:
-                self.recorder.event(journal.EV_LOCK, core.lock_reason)
+                self.recorder.event(EV_LOCK, core.lock_reason)
                 self.terminal.alarm("LOCKED " + dispenser.STOP_NAMES.get(core.lock_reason, ""))
                 if core.lock_reason == dispenser.STOP_UNAUTHORIZED:
                     log.event("alarm", {"what": "UNAUTHORIZED", "ml": core.unauthorized_ml})
@@ -147,7 +148,7 @@ class Pump:
             flags = self.recorder.settled(delivery, now)
             if flags is None:
                 pass  # the journal failed: the pump closed
-            elif self.desk is not None and journal.is_card_sale(self.journal.open_sale):
+            elif self.desk is not None and is_card_sale(self.journal.open_sale):
                 self.desk.delivered(delivery, flags)  # the card is debited first
             else:
                 self.finish_sale(delivery, flags, now)
@@ -250,7 +251,7 @@ def main(board, software_id=None):
             if not (cfg.terminal_id and cfg.terminal_key):
                 raise config.ConfigError("station_addr", "needs terminal_id and terminal_key")
             from .link import Link as link_class
-        jr, paths = open_journal(board, cfg)
+        journal, paths = open_journal(board, cfg)
         from .events import open_log
 
         events = open_log(paths.events)
@@ -259,11 +260,11 @@ def main(board, software_id=None):
         log.event("closed", {"why": str(e)})
         asyncio.run(closed(board, str(e)))
         return
-    pump = Pump(board, cfg, jr, paths, events, software_id)
+    pump = Pump(board, cfg, journal, paths, events, software_id)
     if desk_class is not None:
         pump.attach_desk(desk_class(pump, open_hotlist(paths.hotlist)))
     if link_class is not None:
-        pump.attach_link(link_class(jr, cfg, board.clock, pump, software_id))
+        pump.attach_link(link_class(journal, cfg, board.clock, pump, software_id))
     log.event("boot", {"board": board.name, "version": manifest.VERSION,
                        "software_id": software_id, "events": events.count,
                        "events_chain_ok": events.chain_ok, "config": cfg.as_dict(),

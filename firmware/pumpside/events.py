@@ -163,7 +163,7 @@ class EventLog:
         return self.damaged
 
     def _drop_tail(self, size):
-        tmp = self.path + ".tmp"
+        tmp = self.path + ".new"
         buf = bytearray(_CHUNK)
         with open(self.path, "rb") as src, open(tmp, "wb") as dst:
             left = size

@@ -103,22 +103,22 @@ class Hotlist:
             self.version = self._base_version = version
             self.count = (size - _BASE_LEN) // WIDTH
         try:
-            d = open(self.root + "/delta", "rb")
+            delta = open(self.root + "/delta", "rb")
         except OSError:
-            d = None
-        if d is not None:
+            delta = None
+        if delta is not None:
             magic, fmt, base_v, list_v, adds, removes = struct.unpack(_DELTA_HDR,
-                                                                      d.read(_DELTA_LEN))
+                                                                      delta.read(_DELTA_LEN))
             if magic != b"HD" or fmt != _FORMAT:
-                d.close()
+                delta.close()
                 raise HotlistError("hotlist delta: unknown format")
             if base_v == self._base_version:
-                self._delta = d
+                self._delta = delta
                 self.version = list_v
                 self.adds = adds
                 self.removes = removes
             else:
-                d.close()  # stale: merged into the base already
+                delta.close()  # stale: merged into the base already
         return self
 
     def _reopen(self):
@@ -153,11 +153,11 @@ class Hotlist:
 
     def _lookup(self, key):
         search = self._search
-        d = self._delta
-        if d is not None:
-            if search.find(d, _DELTA_LEN, self.adds, key):
+        delta = self._delta
+        if delta is not None:
+            if search.find(delta, _DELTA_LEN, self.adds, key):
                 return True
-            if search.find(d, _DELTA_LEN + self.adds * WIDTH, self.removes, key):
+            if search.find(delta, _DELTA_LEN + self.adds * WIDTH, self.removes, key):
                 return False
         return self._in_base(key)
 
@@ -199,21 +199,21 @@ class Hotlist:
                 with open(tmp, "wb") as f:
                     f.write(struct.pack(_BASE_HDR, b"HL", _FORMAT, version))
                 self._staged = [version, None, 0]
-            st = self._staged
-            if st is None or st[0] != version:
+            staged = self._staged
+            if staged is None or staged[0] != version:
                 raise HotlistError("part of full list %d without its beginning" % version)
-            prev = st[1]
+            prev = staged[1]
             with open(tmp, "ab") as f:
                 for card in cards:
                     key = _key(card)
                     if prev is not None and key <= prev:
                         raise HotlistError("full list not in ascending order at entry %d"
-                                           % st[2])
+                                           % staged[2])
                     f.write(key)
                     prev = key
-                    st[2] += 1
+                    staged[2] += 1
             f = None  # closed: its buffer is garbage now, room for the reopen
-            st[1] = prev
+            staged[1] = prev
             if last:
                 self._staged = None
                 try:
@@ -251,23 +251,23 @@ class Hotlist:
         self.close()
         tmp = self.root + "/delta.new"
         try:
-            d = open(self.root + "/delta", "rb") if n_old_adds + n_old_removes else None
+            delta = open(self.root + "/delta", "rb") if n_old_adds + n_old_removes else None
             try:
                 with open(tmp, "wb") as f:
                     f.write(bytes(_DELTA_LEN))  # the header goes last, with the counts
-                    n_adds = _write_all(f, _merged(_entries(d, _DELTA_LEN, n_old_adds),
+                    n_adds = _write_all(f, _merged(_entries(delta, _DELTA_LEN, n_old_adds),
                                                    new_adds, removes))
                     # a card in both lists ends removed (removes follow adds)
                     n_removes = _write_all(f, _merged(
-                        _entries(d, _DELTA_LEN + n_old_adds * WIDTH, n_old_removes),
+                        _entries(delta, _DELTA_LEN + n_old_adds * WIDTH, n_old_removes),
                         new_removes, [k for k in adds if k not in removes]))
                     f.seek(0)
                     f.write(struct.pack(_DELTA_HDR, b"HD", _FORMAT, self._base_version,
                                         to_version, n_adds, n_removes))
             finally:
-                if d is not None:
-                    d.close()
-            d = f = None  # closed: their buffers are garbage now, room for the reopen
+                if delta is not None:
+                    delta.close()
+            delta = f = None  # closed: their buffers are garbage now, room for the reopen
             if n_adds + n_removes > COMPACT_AT:
                 self._compact(tmp, to_version, n_adds, n_removes)
             else:
@@ -281,10 +281,10 @@ class Hotlist:
         new = self.root + "/base.new"
         base = open(self.root + "/base", "rb") if self.count else None
         try:
-            with open(tmp, "rb") as d, open(new, "wb") as f:
+            with open(tmp, "rb") as delta, open(new, "wb") as f:
                 f.write(struct.pack(_BASE_HDR, b"HL", _FORMAT, version))
-                _write_all(f, _merge(base, self.count, _entries(d, _DELTA_LEN, n_adds),
-                                     _entries(d, _DELTA_LEN + n_adds * WIDTH, n_removes)))
+                _write_all(f, _merge(base, self.count, _entries(delta, _DELTA_LEN, n_adds),
+                                     _entries(delta, _DELTA_LEN + n_adds * WIDTH, n_removes)))
         finally:
             if base is not None:
                 base.close()

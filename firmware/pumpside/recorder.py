@@ -4,16 +4,16 @@ further pulse while the power-fail warning is up), the exact count once the mete
 settles, then FINAL (or ESCAPE). A journal the flash refuses closes the pump (`on_fail`,
 app.Pump.close): no fuel flows that the journal cannot record.
 """
-from . import journal, log, meter
+from . import log, meter
 from . import record as rec
 from .compat import ticks_diff, ticks_ms, ticks_us
 
 
 class Recorder:
-    def __init__(self, board, cfg, jr, core, on_fail):
+    def __init__(self, board, cfg, journal, core, on_fail):
         self.board = board
         self.cfg = cfg
-        self.journal = jr
+        self.journal = journal
         self.core = core
         self.on_fail = on_fail  # called with why when the journal cannot be written
         self.failed = False
@@ -112,20 +112,20 @@ class Recorder:
     def finish(self, delivery, flags, card=None, rtype=rec.FINAL):
         """FINAL (or ESCAPE) of the open sale; its bill, or None when the journal could
         not be written."""
-        jr = self.journal
-        d = delivery
+        journal = self.journal
         try:
-            bill = jr.finish(self.board.clock.time(), d.pulses, d.ml, d.amount, d.stop,
-                             flags, d.overrun_ml, card, rtype)
+            bill = journal.finish(self.board.clock.time(), delivery.pulses, delivery.ml,
+                                  delivery.amount, delivery.stop, flags,
+                                  delivery.overrun_ml, card, rtype)
         except OSError as e:
             self._fail(e)
             return None
-        fields = d.as_dict()
+        fields = delivery.as_dict()
         fields["sale"] = bill["sale"]
         fields["flags"] = flags
         fields["record"] = rec.TYPE_NAMES[rtype]
-        fields["total_ml"] = jr.totals.volume_ml
-        fields["total_amount"] = jr.totals.amount
+        fields["total_ml"] = journal.totals.volume_ml
+        fields["total_amount"] = journal.totals.amount
         stats = getattr(self.board.flash, "stats", None)
         if stats:
             fields["flash"] = stats()
@@ -137,19 +137,22 @@ def open_journal(board, cfg):
     """Mount the flash, verify the journal and settle a sale a power cut left open.
     Returns (journal, storage.Paths)."""
     from . import storage
+    from .journal import Journal
 
     paths, formatted = storage.mount(board.flash)
-    jr = journal.Journal(paths.journal, cfg.nozzle)
-    for seq, why in jr.open():
+    journal = Journal(paths.journal, cfg.nozzle)
+    for seq, why in journal.open():
         log.event("journal_corrupt", {"seq": seq, "why": why})
-    recovered = jr.recover(board.clock.time())
-    report = {"formatted": formatted, "records": jr.records, "next_seq": jr.next_seq,
-              "ack": jr.ack_seq, "corrupt": len(jr.corrupt), "unsynced": jr.unsynced,
-              "unsynced_amount": jr.unsynced_amount, "total_ml": jr.totals.volume_ml,
-              "total_amount": jr.totals.amount, "free_blocks": storage.free_blocks(paths.root)}
+    recovered = journal.recover(board.clock.time())
+    totals = journal.totals
+    report = {"formatted": formatted, "records": journal.records,
+              "next_seq": journal.next_seq, "ack": journal.ack_seq,
+              "corrupt": len(journal.corrupt), "unsynced": journal.unsynced,
+              "unsynced_amount": journal.unsynced_amount, "total_ml": totals.volume_ml,
+              "total_amount": totals.amount, "free_blocks": storage.free_blocks(paths.root)}
     if recovered is not None:
         report["recovered"] = {"sale": recovered["sale"], "pulses": recovered["pulses"],
                                "ml": recovered["ml"], "amount": recovered["amount"],
                                "flags": recovered["flags"]}
     log.event("journal", report)
-    return jr, paths
+    return journal, paths

@@ -251,11 +251,11 @@ def events(n_from=1, board=None, flash_root=None, capacity=None):
 
 
 def _journal(flash_root):
-    from . import journal
+    from .journal import Journal
 
-    jr = journal.Journal(storage.Paths(flash_root).journal)
-    jr.open()
-    return jr
+    journal = Journal(storage.Paths(flash_root).journal)
+    journal.open()
+    return journal
 
 
 def journal_unsynced(board=None, flash_root=None):
@@ -264,12 +264,12 @@ def journal_unsynced(board=None, flash_root=None):
     try:
         from . import record as rec
 
-        jr = _journal(flash_root or flash_root_default(board))
+        journal = _journal(flash_root or flash_root_default(board))
         count = 0
-        for seq, rtype, payload in jr.read(jr.ack_seq):
+        for seq, rtype, payload in journal.read(journal.ack_seq):
             print(json.dumps(rec.to_json(seq, rtype, payload)))
             count += 1
-        return _out({"ok": True, "count": count, "ack": jr.ack_seq,
-                     "next_seq": jr.next_seq, "corrupt": [list(c) for c in jr.corrupt]})
+        return _out({"ok": True, "count": count, "ack": journal.ack_seq,
+                     "next_seq": journal.next_seq, "corrupt": [list(c) for c in journal.corrupt]})
     except Exception as e:  # noqa: BLE001
         return _out(_refused("%s: %s" % (type(e).__name__, e)))

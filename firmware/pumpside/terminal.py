@@ -8,10 +8,10 @@ from .compat import ticks_ms
 
 
 class Terminal:
-    def __init__(self, board, cfg, jr, core):
+    def __init__(self, board, cfg, journal, core):
         self.board = board
         self.cfg = cfg
-        self.journal = jr
+        self.journal = journal
         self.core = core
         self.closed = None  # why the pump closed itself (storage), or None
         self.suspended = False  # the station closed the pump to new sales
@@ -25,7 +25,7 @@ class Terminal:
     def refusal(self):
         """Why no sale may start now (a prompt key), or None: the power, the offline
         limits and free flash (checked before a sale, so neither fills up), a lock."""
-        jr = self.journal
+        journal = self.journal
         if self.closed:
             why = "closed"
         elif self.board.power_fail.asserted():
@@ -37,10 +37,11 @@ class Terminal:
         elif self._needs_clock and self._clock_ms is None:
             why = "clock"
         else:
-            why = jr.refusal(self.cfg, self.board.clock.time(), storage.free_blocks(jr.root))
+            why = journal.refusal(self.cfg, self.board.clock.time(),
+                                  storage.free_blocks(journal.root))
         if why:
-            log.event("refused", {"why": why, "unsynced": jr.unsynced,
-                                  "unsynced_amount": jr.unsynced_amount})
+            log.event("refused", {"why": why, "unsynced": journal.unsynced,
+                                  "unsynced_amount": journal.unsynced_amount})
         return why
 
     def close(self, why):

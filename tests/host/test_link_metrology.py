@@ -217,7 +217,7 @@ def test_params_written_whole_to_config_json_for_the_next_boot_legal_ones_refuse
         assert saved["k_factor"] == 100000 and saved["service_pin"] == "2468"
         assert config.load(str(path)).station == "ACME FUEL"
         assert r.pump.cfg.no_flow_timeout_ms == 60000  # the running pump: next boot
-        assert not os.path.exists(str(path) + ".tmp")
+        assert not os.path.exists(str(path) + ".new")
         assert json.loads(open(r.root + "/params").read()) == {"version": 1}
         # a station that sends what it must not: refused whole, config.json untouched
         for bad, why in (({"k_factor": 1, "station": "X"}, "k_factor: not settable by "
