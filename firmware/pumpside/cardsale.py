@@ -46,7 +46,7 @@ class CardDesk:
         self.card = FuelCard(board.card)
         self.psam = Psam(board.psam)
         self.hotlist = hotlist
-        self.sale = sm.Sale(pump.cfg)
+        self.sale = sm.Sale(pump.cfg, pump.prices)
         self.tid = None  # the PSAM's terminal id
         self.prompt = "insert_card"
         self.detail = None
@@ -62,7 +62,7 @@ class CardDesk:
         try:
             self.tid = self.psam.terminal_id()
         except CardError as e:
-            self.pump.close("PSAM: " + str(e))
+            self.pump.terminal.close("PSAM: " + str(e))
             return False
         log.event("psam", {"terminal_id": self.tid.hex()})
         return True
@@ -96,7 +96,8 @@ class CardDesk:
             self.present = present
             log.event("card_slot", {"present": present})
             if present:
-                why = self.pump.refusal()
+                self.pump.sale_terms()  # a price table whose time has come, before the card
+                why = self.pump.terminal.refusal()
                 if why:
                     self._run(sale.refused(why, now))
                 else:
@@ -268,7 +269,7 @@ class CardDesk:
                     log.event("unlocked_grey", {"sale": esc["sale"], "amount": paid or 0,
                                                 "flags": flags})
             except OSError as e:
-                self.pump.close("journal write failed (%s)" % e)
+                self.pump.terminal.close("journal write failed (%s)" % e)
                 return
             esc = jr.escape_for(asn)
 
@@ -288,14 +289,14 @@ class CardDesk:
     # -- grey lock, fuel, debit ---------------------------------------------------------
     def _lock(self, caps, now):
         pump = self.pump
-        why = pump.refusal()
+        why = pump.terminal.refusal()
         if why:
             return self.sale.refused(why, now)
         info = self.info
         issuer = info["issuer"]
         t = self.board.clock.time()
         dt = grey_lock.bcd_datetime(t)
-        self.list_price = self.cfg.price  # the receipt's list price: the one locked at
+        self.list_price = pump.prices.price  # the receipt's list price: the one locked at
         began = []
 
         def journal_first(init, ttc):
@@ -311,7 +312,7 @@ class CardDesk:
             bill["ctc"] = init["ctc"]
             bill["psam_ttc"] = ttc
             bill["card_type"] = info["holder"]["card_type"]
-            if not pump.begin_sale(bill):
+            if not pump.recorder.begin(bill):
                 raise CardError(STATUS, "journal write failed")
             began.append(bill)
 
@@ -425,7 +426,7 @@ class CardDesk:
             else:
                 bill = jr.unlock(esc, t, amount, 0, card)
         except OSError as e:
-            self.pump.close("journal write failed (%s)" % e)
+            self.pump.terminal.close("journal write failed (%s)" % e)
             return self.sale.card_error("card_error", now)
         log.event("unlocked_grey", {"sale": bill["sale"], "amount": amount,
                                     "flags": bill["flags"],

@@ -7,71 +7,100 @@ service PIN) are never put into an error message or a repr.
 """
 import json
 
-_REQUIRED = None
-
-# name: (type, default or _REQUIRED, minimum, maximum)
-# Legally relevant fields (K-factor, price, slow-down lead) have no default: a pump must
-# never sell on a value nobody set.
-FIELDS = {
-    "nozzle": (int, 1, 1, 99),
-    "grade": (str, _REQUIRED, 1, 8),  # grade code shown to the customer, e.g. "92"
-    "price": (int, _REQUIRED, 1, 10000000),  # thousandths of the currency per litre
-    "k_factor": (int, _REQUIRED, 1000, 10000000),  # pulses per litre x 1000
-    "slow_lead_ml": (int, _REQUIRED, 1, 5000),  # slow stage starts this far before target
-    "service_pin": (str, _REQUIRED, 4, 8),  # technician PIN, digits
-    "max_fill_ml": (int, 150000, 1000, 2000000),  # fill-up cap (150 L car, larger for trucks)
-    "max_preset_amount": (int, 999999, 1, 99999999),
-    "no_flow_timeout_ms": (int, 60000, 100, 600000),  # authorised, no pulse yet (30-120 s)
-    "no_pulse_timeout_ms": (int, 30000, 100, 600000),  # pulses stopped while fuelling
-    "noise_pulses": (int, 3, 0, 1000),  # stray pulses tolerated with valves shut
-    "noise_window_ms": (int, 10000, 100, 3600000),
-    "pulser_tolerance": (int, 5, 1, 1000),  # max channel A/B disagreement, pulses
-    "fault_lock_count": (int, 6, 1, 100),  # consecutive pulser faults before lock
-    "valve_grace_ms": (int, 300, 10, 10000),  # flow allowed after a close command
-    "settle_ms": (int, 400, 10, 10000),  # pulser quiet this long -> final count
-    "tick_ms": (int, 5, 1, 10),  # control loop period while valves are open
-    "idle_tick_ms": (int, 50, 5, 1000),
-    "progress_ms": (int, 250, 50, 5000),
-    "done_show_ms": (int, 5000, 0, 600000),
+# One line a field: name|type (i: integer, s: string)|default (* for none: required)|
+# minimum|maximum (of the value, or of a string's length). One text, searched when a
+# field is looked up: the table costs its bytes once, not a dict of tuples (on a board
+# that runs .mpy files the constants live in the heap: 40 fields took 5.5 KB as a dict
+# on the unix port). Legally relevant fields (K-factor, price, slow-down lead) have no
+# default: a pump must never sell on a value nobody set.
+_TABLE = (
+    "\n"
+    "nozzle|i|1|1|99\n"
+    "grade|s|*|1|8\n"  # grade code shown to the customer, e.g. "92"
+    "price|i|*|1|10000000\n"  # thousandths of the currency per litre
+    "k_factor|i|*|1000|10000000\n"  # pulses per litre x 1000
+    "slow_lead_ml|i|*|1|5000\n"  # the slow stage starts this far before the target
+    "service_pin|s|*|4|8\n"  # technician PIN, digits
+    "max_fill_ml|i|150000|1000|2000000\n"  # fill-up cap (150 L car, more for trucks)
+    "max_preset_amount|i|999999|1|99999999\n"
+    "no_flow_timeout_ms|i|60000|100|600000\n"  # authorised, no pulse yet (30-120 s)
+    "no_pulse_timeout_ms|i|30000|100|600000\n"  # pulses stopped while fuelling
+    "noise_pulses|i|3|0|1000\n"  # stray pulses tolerated with valves shut
+    "noise_window_ms|i|10000|100|3600000\n"
+    "pulser_tolerance|i|5|1|1000\n"  # max channel A/B disagreement, pulses
+    "fault_lock_count|i|6|1|100\n"  # consecutive pulser faults before lock
+    "valve_grace_ms|i|300|10|10000\n"  # flow allowed after a close command
+    "settle_ms|i|400|10|10000\n"  # pulser quiet this long -> final count
+    "tick_ms|i|5|1|10\n"  # control loop period while valves are open
+    "idle_tick_ms|i|50|5|1000\n"
+    "progress_ms|i|250|50|5000\n"
+    "done_show_ms|i|5000|0|600000\n"
     # journal: bounded loss without a power-fail warning is one checkpoint interval
-    "checkpoint_ml": (int, 500, 10, 100000),
-    "checkpoint_ms": (int, 2000, 100, 600000),
+    "checkpoint_ml|i|500|10|100000\n"
+    "checkpoint_ms|i|2000|100|600000\n"
     # offline limits: no new sale beyond these until the station acknowledges
-    "max_unsynced_sales": (int, 2000, 1, 100000),  # real dispensers cap unsent bills at 2,000
-    "max_unsynced_amount": (int, 10000000, 1, 2000000000),  # minor units
-    "max_unsynced_age_s": (int, 604800, 60, 31536000),  # oldest unsent sale: 7 days
-    "storage_reserve_blocks": (int, 8, 2, 1000),  # free flash kept for settling and events
+    "max_unsynced_sales|i|2000|1|100000\n"  # real dispensers cap unsent bills at 2,000
+    "max_unsynced_amount|i|10000000|1|2000000000\n"  # minor units
+    "max_unsynced_age_s|i|604800|60|31536000\n"  # oldest unsent sale: 7 days
+    "storage_reserve_blocks|i|8|2|1000\n"  # free flash kept for settling and events
     # the sale: "card" = unattended pay-at-pump with the fuel card; "attended" = presets
     # keyed on the pump's keypad and paid at the kiosk (also the metering test mode)
-    "sale_mode": (str, "card", 4, 8),
-    "min_sale_amount": (int, 100, 1, 10000000),  # a card balance below this is refused
-    "sale_timeout_ms": (int, 60000, 1000, 600000),  # every waiting state of the card sale
-    "station": (str, "PUMPSIDE STATION", 1, 32),  # the receipt's heading
+    "sale_mode|s|card|4|8\n"
+    "min_sale_amount|i|100|1|10000000\n"  # a card balance below this is refused
+    "sale_timeout_ms|i|60000|1000|600000\n"  # every waiting state of the card sale
+    "station|s|PUMPSIDE STATION|1|32\n"  # the receipt's heading
     # loyalty: one point per this many minor units paid (100: one per yuan); 0: no points
-    "points_per_unit": (int, 100, 0, 10000000),
+    "points_per_unit|i|100|0|10000000\n"
     # discount in percent by the card's price level (EF16): "level:percent,...", e.g. "1:2"
-    "level_discounts": (str, "", 0, 64),
+    "level_discounts|s||0|64\n"
     # discount in percent by the card's type (EF16 byte 0): "type:percent,...", e.g. "4:3"
-    "type_discounts": (str, "", 0, 64),
+    "type_discounts|s||0|64\n"
     # card issuers this station accepts: 16 hex digits each, comma-separated; empty: any
     # card the PSAM's keys work for
-    "issuers": (str, "", 0, 170),
+    "issuers|s||0|170\n"
     # the station link: empty station_addr = no link (the pump sells within its offline
     # limits); the key is the per-terminal secret set at provisioning, 64 hex digits
-    "station_addr": (str, "", 0, 64),  # host:port
-    "terminal_id": (str, "", 0, 16),
-    "terminal_key": (str, "", 0, 64),
+    "station_addr|s||0|64\n"  # host:port
+    "terminal_id|s||0|16\n"
+    "terminal_key|s||0|64\n"
     # TLS on top of the link (the frames are authenticated either way): 1 = wrap the
     # connection in MicroPython's ssl; station_ca = the station's CA certificate (DER; the
     # unix port's mbedTLS parses no PEM) on the device, which pins it and checks the
     # station's name or address; empty = encrypted, the station not verified
-    "station_tls": (int, 0, 0, 1),
-    "station_ca": (str, "", 0, 64),
-}
+    "station_tls|i|0|0|1\n"
+    "station_ca|s||0|64\n"
+)
+
+
+def _parse(line):
+    name, typ, default, lo, hi = line.split("|")
+    typ = int if typ == "i" else str
+    if default == "*":
+        default = None
+    elif typ is int:
+        default = int(default)
+    return name, (typ, default, int(lo), int(hi))
+
+
+def field(name):
+    """(type, default or None when required, minimum, maximum) of a config field, or None
+    when there is no such field."""
+    start = _TABLE.find("\n" + name + "|")
+    if start < 0:
+        return None
+    return _parse(_TABLE[start + 1:_TABLE.index("\n", start + 1)])[1]
+
+
+def fields():
+    """Every field as (name, (type, default, minimum, maximum)), in the table's order."""
+    for line in _TABLE.split("\n"):
+        if line:
+            yield _parse(line)
+
 
 _CHOICES = {"sale_mode": ("card", "attended")}
 
-_SECRET = ("service_pin", "terminal_key")
+SECRETS = ("service_pin", "terminal_key")
 
 
 def parse_levels(text, field="level_discounts"):
@@ -96,8 +125,9 @@ class ConfigError(ValueError):
         self.why = why
 
 
-def _check(name, value):
-    typ, _default, lo, hi = FIELDS[name]
+def check(name, value):
+    """`value` for the field `name`, or ConfigError naming the field."""
+    typ, _default, lo, hi = field(name)
     if typ is int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(name, "must be an integer")
@@ -137,26 +167,35 @@ class Config:
         if not isinstance(values, dict):
             raise ConfigError("(file)", "must be a JSON object")
         for name in values:
-            if name not in FIELDS:
+            if field(name) is None:
                 raise ConfigError(name, "unknown field")
-        for name in FIELDS:
+        for name, (_typ, default, _lo, _hi) in fields():
             if name in values:
-                value = _check(name, values[name])
-            elif FIELDS[name][1] is _REQUIRED:
+                value = check(name, values[name])
+            elif default is None:
                 raise ConfigError(name, "missing")
             else:
-                value = FIELDS[name][1]
+                value = default
             setattr(self, name, value)
 
     def as_dict(self, secrets=False):
         out = {}
-        for name in FIELDS:
-            if secrets or name not in _SECRET:
+        for name, _spec in fields():
+            if secrets or name not in SECRETS:
                 out[name] = getattr(self, name)
         return out
 
     def __repr__(self):
         return "Config(" + repr(self.as_dict()) + ")"
+
+
+def same_secret(a, b):
+    """Compare a keyed secret (the service PIN) with the configured one without an
+    early exit on the first differing character."""
+    diff = len(a) ^ len(b)
+    for i in range(min(len(a), len(b))):
+        diff |= ord(a[i]) ^ ord(b[i])
+    return diff == 0
 
 
 def parse(text):

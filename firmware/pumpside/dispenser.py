@@ -224,9 +224,9 @@ class DispenserCore:
             self.unauthorized_ml += ml  # still leaking: the alarm covers all of it
         else:
             self.unauthorized_ml = ml
-        self._lock(STOP_UNAUTHORIZED)
+        self.lock(STOP_UNAUTHORIZED)
 
-    def _lock(self, reason):
+    def lock(self, reason):
         self.state = LOCKED
         self.lock_reason = reason
         self.fast = self.slow = self.motor = False
@@ -323,11 +323,11 @@ class DispenserCore:
         self._base = None
         self.state = IDLE
         if stop in _LOCK_AT_ONCE:
-            self._lock(stop)
+            self.lock(stop)
         elif d.fault:
             self.faults += 1
             if self.faults >= cfg.fault_lock_count:
-                self._lock(stop)
+                self.lock(stop)
         elif d.pulses > 0 and stop != STOP_NO_PULSE:
             self.faults = 0
 

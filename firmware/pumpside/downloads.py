@@ -1,58 +1,17 @@
-"""What the station may do to the pump, through the link: a new price table (with this
-nozzle's grade), a hotlist delta or part, a command, the time, non-legal parameters.
-Loaded with the link only (link.py imports it), so a pump without a station carries none
-of this code; each function takes the Pump (app.py) and answers (ok, why) where the
-station expects an answer. Every download is applied all or nothing: a half-applied
-price table or hotlist never exists.
+"""What the station may do to the pump, through the link: a new price table, a hotlist
+delta or part, a command, the time, non-legal parameters. Loaded with the link only
+(link.py imports it), so a pump without a station carries none of this code. Each
+function takes the Pump (app.py), changes it only through its parts' named methods
+(terminal.py, prices.py, hotlist.py) and answers (ok, why) where the station expects an
+answer. Every download is applied all or nothing: a half-applied price table or hotlist
+never exists.
 """
-import json
-import os
-
-from . import config, dispenser, log
+from . import config, log, storage
 from .compat import ticks_ms
 
 CLOCK_MIN = 1577836800  # 2020-01-01: a station time before it is not a time
 CLOCK_STEP_S = 2  # the clock is set when the station's time is further off than this
 CLOCK_DRIFT_S = 300  # a clock that cannot be set is untrusted beyond this
-
-
-def grade_of(pump, nozzles):
-    """This nozzle's grade from the station's map {nozzle: grade} (PRICES' nozzles), or the
-    one it has; None when the map names one that is no grade code."""
-    grade = pump.cfg.grade
-    if isinstance(nozzles, dict):
-        grade = nozzles.get(str(pump.cfg.nozzle), grade)
-    return grade if isinstance(grade, str) and 0 < len(grade) <= 8 else None
-
-
-def price_of(grades, grade):
-    price = grades.get(grade) if isinstance(grades, dict) and grade else None
-    return price if isinstance(price, int) and 0 < price <= 10000000 else None
-
-
-def apply_prices(pump, version, grades, nozzles=None):
-    """A new price table: this nozzle's grade (the station's map may name another) and its
-    price apply from the next authorisation on; the sale in progress keeps the price it
-    was authorised at. Written to flash first (temp file + rename), so a cut leaves the
-    old table or the new, never half; the grade and its price change together."""
-    grade = grade_of(pump, nozzles)
-    price = price_of(grades, grade)
-    if price is None:
-        return False, "no valid price for grade %s" % grade
-    path = pump._prices_path()
-    try:
-        with open(path + ".new", "w") as f:
-            f.write(json.dumps({"version": version, "price": price, "grade": grade}))
-        os.rename(path + ".new", path)
-    except OSError as e:
-        return False, "flash: %s" % e
-    pump.cfg.price = price
-    pump.cfg.grade = grade
-    pump.prices_version = version
-    log.event("price", {"version": version, "price": price, "grade": grade})
-    pump.show(ticks_ms())
-    return True, ""
-
 
 # never from the station: the legal ones (service.LEGAL_PARAMS, under the service PIN and
 # the event log), the secrets, the nozzle's grade and price (PRICES) and the link itself
@@ -61,28 +20,33 @@ REFUSED_PARAMS = ("k_factor", "slow_lead_ml", "service_pin", "terminal_key", "pr
                   "station_ca")
 
 
-def apply_params(pump, version, values, path):
+def apply_prices(pump, version, grades, nozzles, at):
+    """A price table (this nozzle's grade from the station's map, and its price), in
+    force from the next sale on or waiting for `at` (prices.PriceBook)."""
+    return pump.take_prices(version, grades, nozzles, at)
+
+
+def apply_params(pump, version, values):
     """Non-legal parameters from the station (PARAMS), all or nothing: config.json with
-    them is validated whole (config.Config) before it is written (temp file + rename); the
-    pump runs on the config it booted with and takes them at the next boot. `path` keeps
-    the version (HELLO's params_version), written after config.json: a cut between the two
-    only makes the station send the same version again."""
+    them is validated whole (config.Config) before it is written; the pump runs on the
+    config it booted with and takes them at the next boot. The version (HELLO's
+    params_version) is written after config.json: a cut between the two only makes the
+    station send the same version again."""
     for name in values:
         if name in REFUSED_PARAMS:
             return False, name + ": not settable by the station"
     cfg_path = pump.board.config_path
+    raw = storage.read_json(cfg_path)
+    if not isinstance(raw, dict):
+        return False, "config.json: unreadable"
+    raw.update(values)
     try:
-        with open(cfg_path) as f:
-            raw = json.loads(f.read())
-        raw.update(values)
         config.Config(raw)  # every field, as the next boot will check them
-        for p, data in ((cfg_path, raw), (path, {"version": version})):
-            with open(p + ".tmp", "w") as f:
-                f.write(json.dumps(data))
-            os.rename(p + ".tmp", p)
+        storage.write_json(cfg_path, raw)
+        storage.write_json(pump.paths.params, {"version": version})
     except config.ConfigError as e:  # names the field, never a value
         return False, str(e)
-    except (OSError, ValueError, AttributeError) as e:
+    except OSError as e:
         return False, "config.json: %s" % e
     log.event("params", {"version": version, "names": sorted(values), "at": "next boot"})
     return True, "from the next boot"
@@ -91,73 +55,62 @@ def apply_params(pump, version, values, path):
 def command(pump, cmd):
     """A station command (IFSF): stop/terminate ends the delivery in progress, which
     settles as usual; suspend/resume close/open the pump to new sales; lock/unlock."""
-    now = ticks_ms()
-    core = pump.core
+    terminal = pump.terminal
+    ok, why = True, ""
     if cmd == "stop" or cmd == "terminate":
-        core.cancel(now, dispenser.STOP_REMOTE)
+        terminal.stop()
     elif cmd == "suspend":
-        pump.suspended = True
+        terminal.suspend()
     elif cmd == "resume":
-        pump.suspended = False
+        terminal.resume()
     elif cmd == "lock":
-        if core.state != dispenser.IDLE:
-            return False, "busy: stop first"
-        core._lock(dispenser.STOP_REMOTE)
+        ok, why = terminal.lock()
     elif cmd == "unlock":
-        core.clear_lock(now)
+        terminal.unlock()
     else:
         return False, "unknown command"
-    pump.show(now)
-    return True, ""
+    pump.show(ticks_ms())
+    return ok, why
 
 
 def hotlist_version(pump):
-    """The hotlist version this pump holds; None when it keeps no hotlist (attended:
-    the station then sends none)."""
-    if pump.desk is None:
-        return None
-    return getattr(pump.desk.hotlist, "version", 0)  # 0: damaged, needs a full list
+    """The hotlist version this pump holds (0: damaged, send a full list); None when it
+    keeps no hotlist (attended: the station then sends none)."""
+    return pump.hotlist.version if pump.hotlist is not None else None
 
 
 def hotlist_damaged(pump):
-    """The list found damaged at boot (it refuses every card): only a full list
+    """The list was found damaged at boot (it refuses every card): only a full list
     replaces it."""
-    return pump.desk is not None and not hasattr(pump.desk.hotlist, "apply")
+    return pump.hotlist is not None and pump.hotlist.damaged
 
 
 def apply_hotlist(pump, from_version, to_version, add, remove):
     """A hotlist delta from the station (card numbers as 8 bytes), all or nothing."""
-    hl = pump.desk.hotlist if pump.desk is not None else None
-    if not hasattr(hl, "apply"):
-        return False, "hotlist damaged: a full list is needed"
+    hotlist = pump.hotlist
+    if hotlist is None:
+        return False, "no hotlist here"
     try:
-        hl.apply(from_version, to_version, add, remove)
+        hotlist.apply(from_version, to_version, add, remove)
     except (OSError, ValueError) as e:  # HotlistError is a ValueError
         return False, str(e)
-    log.event("hotlist", {"version": hl.version, "entries": hl.listed_count(),
+    log.event("hotlist", {"version": hotlist.version, "entries": hotlist.listed_count(),
                           "add": len(add), "remove": len(remove)})
     return True, ""
 
 
 def stage_hotlist(pump, version, part, more, cards):
-    """One part of a full hotlist: staged beside the list in use, swapped in with the
-    last part (a damaged list is replaced this way too)."""
-    if pump.desk is None:
+    """One part of a full hotlist: staged beside the list in use, in force with the last
+    part (a damaged list is replaced this way too)."""
+    hotlist = pump.hotlist
+    if hotlist is None:
         return False, "no hotlist here"
-    hl = pump.desk.hotlist
-    if not hasattr(hl, "stage"):  # damaged at boot: a new list replaces it
-        from .hotlist import Hotlist
-
-        hl = pump._new_hotlist or Hotlist(pump.journal.root.rsplit("/", 1)[0] + "/hotlist")
-        pump._new_hotlist = hl
     try:
-        hl.stage(version, cards, part == 0, not more)
+        hotlist.stage(version, cards, part == 0, not more)
     except (OSError, ValueError) as e:
         return False, str(e)
     if not more:
-        pump.desk.hotlist = hl
-        pump._new_hotlist = None
-        log.event("hotlist", {"version": hl.version, "entries": hl.listed_count(),
+        log.event("hotlist", {"version": hotlist.version, "entries": hotlist.listed_count(),
                               "full": True})
     return True, ""
 
@@ -171,6 +124,7 @@ def station_time(pump, t):
     if not isinstance(t, int) or t < CLOCK_MIN:
         return
     clock = pump.board.clock
+    terminal = pump.terminal
     off = t - clock.time()
     if -CLOCK_STEP_S <= off <= CLOCK_STEP_S:
         pass
@@ -178,10 +132,10 @@ def station_time(pump, t):
         clock.set(t)
         log.event("clock_set", {"time": t, "was_off_s": off})
     elif not -CLOCK_DRIFT_S <= off <= CLOCK_DRIFT_S:
-        if pump.clock_synced is not None:
+        if terminal.clock_trusted():
             log.event("clock_untrusted", {"off_s": off})
-        pump.clock_synced = None
+        terminal.trust_clock(False)
         return
-    if pump.clock_synced is None:
+    if not terminal.clock_trusted():
         log.event("clock_trusted", {"time": t})
-    pump.clock_synced = ticks_ms()
+    terminal.trust_clock(True)

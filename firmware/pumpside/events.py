@@ -29,7 +29,7 @@ import os
 CAPACITY = 1000  # records; one real meter keeps 1,000 and then refuses changes
 HASH_HEX = 32
 GENESIS = "0" * HASH_HEX
-_WHO_MAX = 32
+WHO_MAX = 32
 _WHAT_MAX = 32
 _CHUNK = 512
 
@@ -42,7 +42,7 @@ class EventLogFull(EventLogError):
     pass
 
 
-def _text_ok(s, most):
+def text_ok(s, most):
     """Printable ASCII without "|" (the canonical form's separator), 1..most chars."""
     if not isinstance(s, str) or not 0 < len(s) <= most:
         return False
@@ -82,7 +82,7 @@ def check(item, n, prev):
     old, new = item.get("old"), item.get("new")
     if item.get("n") != n:
         return "counter %s where %d was due" % (item.get("n"), n)
-    if not (isinstance(t, int) and _text_ok(who, _WHO_MAX) and _text_ok(what, _WHAT_MAX)
+    if not (isinstance(t, int) and text_ok(who, WHO_MAX) and text_ok(what, _WHAT_MAX)
             and _value_ok(old) and _value_ok(new)):
         return "malformed record"
     if item.get("prev") != prev:
@@ -163,7 +163,7 @@ class EventLog:
         return self.damaged
 
     def _drop_tail(self, size):
-        tmp = self.path + ".tmp"
+        tmp = self.path + ".new"
         buf = bytearray(_CHUNK)
         with open(self.path, "rb") as src, open(tmp, "wb") as dst:
             left = size
@@ -185,9 +185,9 @@ class EventLog:
             raise EventLogError("event log damaged at n=%d" % self.damaged[0][0])
         if self.count >= self.capacity:
             raise EventLogFull("event log full (%d records)" % self.capacity)
-        if not _text_ok(who, _WHO_MAX):
+        if not text_ok(who, WHO_MAX):
             raise EventLogError("who: 1-32 printable characters, no |")
-        if not (_text_ok(what, _WHAT_MAX) and isinstance(t, int) and _value_ok(old)
+        if not (text_ok(what, _WHAT_MAX) and isinstance(t, int) and _value_ok(old)
                 and _value_ok(new)):
             raise EventLogError("malformed event")
         n = self.count + 1
@@ -225,3 +225,17 @@ class EventLog:
                 if isinstance(item, dict) and isinstance(item.get("n"), int) and \
                         item["n"] >= n_from:
                     yield item
+
+
+def open_log(root):
+    """The event log at `root`, verified; a broken chain is logged and shown in service
+    info (legal changes are refused), it does not close the pump."""
+    from . import log
+
+    events = EventLog(root)
+    damaged = events.open()
+    if damaged:
+        log.event("events_damaged", {"damaged": [list(d) for d in damaged]})
+    if events.torn:
+        log.event("events_torn", {"why": events.torn, "count": events.count})
+    return events

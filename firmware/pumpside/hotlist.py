@@ -64,6 +64,8 @@ class _Search:
 
 
 class Hotlist:
+    damaged = False  # see DamagedHotlist
+
     def __init__(self, root):
         self.root = root
         self.version = 0  # the list version the terminal holds (0: none yet)
@@ -101,22 +103,22 @@ class Hotlist:
             self.version = self._base_version = version
             self.count = (size - _BASE_LEN) // WIDTH
         try:
-            d = open(self.root + "/delta", "rb")
+            delta = open(self.root + "/delta", "rb")
         except OSError:
-            d = None
-        if d is not None:
+            delta = None
+        if delta is not None:
             magic, fmt, base_v, list_v, adds, removes = struct.unpack(_DELTA_HDR,
-                                                                      d.read(_DELTA_LEN))
+                                                                      delta.read(_DELTA_LEN))
             if magic != b"HD" or fmt != _FORMAT:
-                d.close()
+                delta.close()
                 raise HotlistError("hotlist delta: unknown format")
             if base_v == self._base_version:
-                self._delta = d
+                self._delta = delta
                 self.version = list_v
                 self.adds = adds
                 self.removes = removes
             else:
-                d.close()  # stale: merged into the base already
+                delta.close()  # stale: merged into the base already
         return self
 
     def _reopen(self):
@@ -151,11 +153,11 @@ class Hotlist:
 
     def _lookup(self, key):
         search = self._search
-        d = self._delta
-        if d is not None:
-            if search.find(d, _DELTA_LEN, self.adds, key):
+        delta = self._delta
+        if delta is not None:
+            if search.find(delta, _DELTA_LEN, self.adds, key):
                 return True
-            if search.find(d, _DELTA_LEN + self.adds * WIDTH, self.removes, key):
+            if search.find(delta, _DELTA_LEN + self.adds * WIDTH, self.removes, key):
                 return False
         return self._in_base(key)
 
@@ -197,21 +199,21 @@ class Hotlist:
                 with open(tmp, "wb") as f:
                     f.write(struct.pack(_BASE_HDR, b"HL", _FORMAT, version))
                 self._staged = [version, None, 0]
-            st = self._staged
-            if st is None or st[0] != version:
+            staged = self._staged
+            if staged is None or staged[0] != version:
                 raise HotlistError("part of full list %d without its beginning" % version)
-            prev = st[1]
+            prev = staged[1]
             with open(tmp, "ab") as f:
                 for card in cards:
                     key = _key(card)
                     if prev is not None and key <= prev:
                         raise HotlistError("full list not in ascending order at entry %d"
-                                           % st[2])
+                                           % staged[2])
                     f.write(key)
                     prev = key
-                    st[2] += 1
+                    staged[2] += 1
             f = None  # closed: its buffer is garbage now, room for the reopen
-            st[1] = prev
+            staged[1] = prev
             if last:
                 self._staged = None
                 try:
@@ -249,23 +251,23 @@ class Hotlist:
         self.close()
         tmp = self.root + "/delta.new"
         try:
-            d = open(self.root + "/delta", "rb") if n_old_adds + n_old_removes else None
+            delta = open(self.root + "/delta", "rb") if n_old_adds + n_old_removes else None
             try:
                 with open(tmp, "wb") as f:
                     f.write(bytes(_DELTA_LEN))  # the header goes last, with the counts
-                    n_adds = _write_all(f, _merged(_entries(d, _DELTA_LEN, n_old_adds),
+                    n_adds = _write_all(f, _merged(_entries(delta, _DELTA_LEN, n_old_adds),
                                                    new_adds, removes))
                     # a card in both lists ends removed (removes follow adds)
                     n_removes = _write_all(f, _merged(
-                        _entries(d, _DELTA_LEN + n_old_adds * WIDTH, n_old_removes),
+                        _entries(delta, _DELTA_LEN + n_old_adds * WIDTH, n_old_removes),
                         new_removes, [k for k in adds if k not in removes]))
                     f.seek(0)
                     f.write(struct.pack(_DELTA_HDR, b"HD", _FORMAT, self._base_version,
                                         to_version, n_adds, n_removes))
             finally:
-                if d is not None:
-                    d.close()
-            d = f = None  # closed: their buffers are garbage now, room for the reopen
+                if delta is not None:
+                    delta.close()
+            delta = f = None  # closed: their buffers are garbage now, room for the reopen
             if n_adds + n_removes > COMPACT_AT:
                 self._compact(tmp, to_version, n_adds, n_removes)
             else:
@@ -279,15 +281,69 @@ class Hotlist:
         new = self.root + "/base.new"
         base = open(self.root + "/base", "rb") if self.count else None
         try:
-            with open(tmp, "rb") as d, open(new, "wb") as f:
+            with open(tmp, "rb") as delta, open(new, "wb") as f:
                 f.write(struct.pack(_BASE_HDR, b"HL", _FORMAT, version))
-                _write_all(f, _merge(base, self.count, _entries(d, _DELTA_LEN, n_adds),
-                                     _entries(d, _DELTA_LEN + n_adds * WIDTH, n_removes)))
+                _write_all(f, _merge(base, self.count, _entries(delta, _DELTA_LEN, n_adds),
+                                     _entries(delta, _DELTA_LEN + n_adds * WIDTH, n_removes)))
         finally:
             if base is not None:
                 base.close()
         os.rename(new, self.root + "/base")
         os.remove(tmp)
+
+
+class DamagedHotlist:
+    """Stands in for a list found damaged at boot: every card is refused (rather than
+    none) and no delta can mend it, until the station's full list has arrived whole; from
+    then on it answers as that list."""
+
+    def __init__(self, root):
+        self.root = root
+        self._staging = None  # a full list arriving in parts
+        self._list = None  # the full list, once whole
+
+    @property
+    def damaged(self):
+        return self._list is None
+
+    @property
+    def version(self):
+        return 0 if self._list is None else self._list.version  # 0: send a full list
+
+    def listed(self, card):
+        return True if self._list is None else self._list.listed(card)
+
+    def listed_count(self):
+        return 0 if self._list is None else self._list.listed_count()
+
+    def apply(self, from_version, to_version, adds, removes):
+        if self._list is None:
+            raise HotlistError("hotlist damaged: a full list is needed")
+        self._list.apply(from_version, to_version, adds, removes)
+
+    def stage(self, version, cards, first, last):
+        if self._list is not None:
+            self._list.stage(version, cards, first, last)
+            return
+        if self._staging is None:
+            self._staging = Hotlist(self.root)
+        self._staging.stage(version, cards, first, last)
+        if last:
+            self._list, self._staging = self._staging, None
+
+
+def open_hotlist(root):
+    """The hotlist at `root`; a damaged one refuses every card rather than none (the pump
+    stays open for the station to send a whole new list)."""
+    from . import log
+
+    try:
+        hotlist = Hotlist(root).open()
+    except (HotlistError, OSError, ValueError) as e:
+        log.event("hotlist_damaged", {"why": str(e)})
+        return DamagedHotlist(root)
+    log.event("hotlist", {"version": hotlist.version, "entries": hotlist.listed_count()})
+    return hotlist
 
 
 def _key(card):

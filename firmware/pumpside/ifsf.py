@@ -14,35 +14,35 @@ station's suspend closes it to new sales, stop ends the delivery).
 """
 from .dispenser import AUTHORIZED, FUELLING, IDLE, LOCKED, SETTLING, STOP_NAMES, STOP_REMOTE
 
+_CALLING = (1, 2, 3, 4, 9)  # the card sale's CARD, PIN, PRESET, LOCKING, STAFF (sale.py)
 
-def ifsf_state(pump):
-    """The fuelling point's state in IFSF terms (docs/protocol.md has the mapping).
-    Suspended and SuspendedFuelling never occur: this pump does not pause a delivery (the
-    station's suspend closes it to new sales, stop ends the delivery)."""
-    core = pump.core
-    state = core.state
-    if pump.closed or (state == LOCKED and core.lock_reason != STOP_REMOTE):
+
+def ifsf_state(view, lifted):
+    """The fuelling point's state in IFSF terms from a snapshot (app.Pump.snapshot);
+    `lifted()` asks the nozzle switch, only where the state depends on it."""
+    state = view["state"]
+    if view["closed"] or (state == LOCKED and view["lock_reason"] != STOP_REMOTE):
         return "Inoperative"  # storage trouble, a safety lock: a technician's
-    if state == LOCKED or (pump.suspended and state == IDLE):
+    if state == LOCKED or (view["suspended"] and state == IDLE):
         return "Closed"  # by the station (lock, suspend)
     if state == AUTHORIZED:
-        return "Started" if pump.board.nozzle.lifted() else "Authorised"
+        return "Started" if lifted() else "Authorised"
     if state == FUELLING or state == SETTLING:
         return "Fuelling"
-    begun = getattr(getattr(pump.desk, "sale", None), "state", 0)
-    if 0 < begun < 5 or begun == 9:  # a card sale begun (CARD, PIN, PRESET, LOCKING,
-        return "Calling"  # STAFF): not authorised yet
-    if begun == 0 and pump.board.nozzle.lifted():
+    stage = view["card_stage"]
+    if stage in _CALLING:
+        return "Calling"  # a card sale begun, not authorised yet
+    if stage == 0 and lifted():
         return "Calling"  # a nozzle lifted before any sale
     return "Idle"
 
 
-def status(pump):
+def status(view, lifted):
     """STATUS: the IFSF state, live progress, the last alarm and the alarm count."""
-    core = pump.core
-    ifsf = ifsf_state(pump)
-    ml, amount = (core.progress(pump.disp.last_count) if ifsf == "Fuelling" else (0, 0))
-    return {"state": ifsf, "nozzle": pump.cfg.nozzle, "grade": pump.cfg.grade,
-            "price": pump.cfg.price, "ml": ml, "amount": amount,
-            "alarm": STOP_NAMES.get(core.lock_reason, "") if core.state == LOCKED
-            else pump.last_alarm, "alarms": pump.alarms}
+    ifsf = ifsf_state(view, lifted)
+    fuelling = ifsf == "Fuelling"
+    return {"state": ifsf, "nozzle": view["nozzle"], "grade": view["grade"],
+            "price": view["price"], "ml": view["ml"] if fuelling else 0,
+            "amount": view["amount"] if fuelling else 0,
+            "alarm": STOP_NAMES.get(view["lock_reason"], "") if view["state"] == LOCKED
+            else view["last_alarm"], "alarms": view["alarms"]}

@@ -12,13 +12,11 @@ metrology event log's records the station lacks (EVENTS, acknowledged by EVENTS_
 the station's non-legal parameters (PARAMS, downloads.apply_params).
 """
 import asyncio
-import json
 import os
 
-from . import downloads, log, manifest, protocol
+from . import downloads, log, manifest, protocol, storage
 from . import record as rec
 from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms
-from .ifsf import ifsf_state, status
 
 FIRMWARE = manifest.VERSION
 EV_BATCH = 4  # event-log records per EVENTS frame (~200 B each)
@@ -104,20 +102,10 @@ class Link:
         self._status_ms = ticks_ms()
         self._totals = None  # (volume_ml, amount) of the last TOTALS sent in this session
         self.events_n = None  # the last event-log record the station holds (WELCOME)
-        flash = journal.root.rsplit("/", 1)[0]
-        self.params_path = flash + "/params"
-        t = _read_json(self.params_path)
-        self.params_version = t.get("version", 0) if isinstance(t, dict) else 0
-        self.done = Done(flash + "/cmds")  # commands run
-        self.prices_path = flash + "/prices"
-        t = _read_json(self.prices_path)  # the station's map may have named another grade
-        if pump is not None and isinstance(t, dict) and isinstance(t.get("grade"), str) \
-                and t.get("price") == pump.cfg.price:  # load_prices took its price
-            pump.cfg.grade = t["grade"]
-        nxt = _read_prices(self.prices_path + ".next")  # a table waiting for its time
-        if pump is not None and nxt is not None:
-            pump.prices_next = nxt
-            pump.prices_version = nxt["version"]
+        self.paths = pump.paths if pump is not None else storage.beside(journal.root)
+        saved = storage.read_json(self.paths.params)
+        self.params_version = saved.get("version", 0) if isinstance(saved, dict) else 0
+        self.done = Done(self.paths.commands)  # commands run
 
     async def run(self):
         backoff = BACKOFF_MIN_MS
@@ -160,7 +148,7 @@ class Link:
                 "terminal": self.cfg.terminal_id, "nonce": nonce.hex(),
                 "firmware": FIRMWARE, "software_id": self.software_id,
                 "journal_seq": jr.next_seq - 1, "psam": self._psam(),
-                "prices_version": self.pump.prices_version if self.pump else 0,
+                "prices_version": self.pump.prices.version if self.pump else 0,
                 "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0,
                 "params_version": self.params_version})
             mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
@@ -243,7 +231,7 @@ class Link:
             return
         self._totals = (t.volume_ml, t.amount)
         await self._send(writer, session, protocol.TOTALS, {
-            "nozzle": self.cfg.nozzle, "grade": self.pump.cfg.grade if self.pump else
+            "nozzle": self.cfg.nozzle, "grade": self.pump.prices.grade if self.pump else
             self.cfg.grade, "volume_ml": t.volume_ml, "amount": t.amount,
             "seq": self.journal.next_seq - 1})
 
@@ -303,10 +291,11 @@ class Link:
         pump = self.pump
         if pump is None or ticks_diff(ticks_ms(), self._status_ms) < STATUS_MIN_MS:
             return False
-        return self._status != (ifsf_state(pump), pump.alarms)
+        st = pump.status()
+        return self._status != (st["state"], st["alarms"])
 
     async def _send_status(self, writer, session):
-        st = status(self.pump)
+        st = self.pump.status()
         self._status = (st["state"], st["alarms"])
         self._status_ms = ticks_ms()
         await self._send(writer, session, protocol.STATUS, st)
@@ -384,47 +373,6 @@ class Link:
                                                          protocol.TYPE_NAMES[mtype]))
             await self._send(writer, session, protocol.REPLY, self._download(mtype, payload))
 
-    def _price_later(self, version, grades, at, nozzles):
-        """A price table for `at` (Unix seconds, still ahead on this pump's clock): it
-        waits on the flash (prices.next: temp file + rename, a newer table replaces it)
-        until the first sale that starts at or after `at` (due_prices)."""
-        pump = self.pump
-        grade = downloads.grade_of(pump, nozzles)
-        price = downloads.price_of(grades, grade)
-        if price is None:
-            return False, "no valid price for grade %s" % grade
-        table = {"version": version, "price": price, "at": at, "grade": grade}
-        path = self.prices_path + ".next"
-        try:
-            with open(path + ".new", "w") as f:
-                f.write(json.dumps(table))
-            os.rename(path + ".new", path)
-        except OSError as e:
-            return False, "flash: %s" % e
-        pump.prices_next = table
-        pump.prices_version = version
-        log.event("price_pending", table)
-        return True, ""
-
-    def due_prices(self):
-        """At a sale's start (the pump checks that none is in progress): a waiting table
-        whose time has come becomes the one in use (prices.next renamed over prices)."""
-        pump = self.pump
-        table = pump.prices_next
-        if table is None or self.clock.time() < table["at"]:
-            return
-        try:
-            os.rename(self.prices_path + ".next", self.prices_path)
-        except OSError as e:
-            log.event("price_pending", {"why": "flash: %s" % e})
-            return
-        pump.prices_next = None
-        pump.cfg.price = table["price"]
-        pump.cfg.grade = table.get("grade") or pump.cfg.grade
-        log.event("price", {"version": table["version"], "price": table["price"],
-                            "at": table["at"]})
-        pump.show(ticks_ms())
-
     def _command(self, payload):
         """Run a COMMAND once per id: an id in the ring of recent ones (its REPLY was lost,
         the station sent it again) is answered with the result it had, not run again."""
@@ -449,7 +397,7 @@ class Link:
             version, values = payload.get("version"), payload.get("values")
             if not (_int(version) and isinstance(values, dict)):
                 raise LinkError("malformed PARAMS")
-            ok, why = downloads.apply_params(pump, version, values, self.params_path) \
+            ok, why = downloads.apply_params(pump, version, values) \
                 if pump is not None else (False, "no pump")
             if ok:
                 self.params_version = version
@@ -460,15 +408,8 @@ class Link:
             if not (_int(version) and _int(at) and isinstance(payload.get("grades"), dict)
                     and (nozzles is None or isinstance(nozzles, dict))):
                 raise LinkError("malformed PRICES")
-            if pump is None:
-                ok, why = False, "no pump"
-            elif at > self.clock.time():
-                ok, why = self._price_later(version, payload["grades"], at, nozzles)
-            else:
-                ok, why = downloads.apply_prices(pump, version, payload["grades"], nozzles)
-                if ok and pump.prices_next is not None:  # a newer table replaces it
-                    pump.prices_next = None
-                    _remove(self.prices_path + ".next")
+            ok, why = downloads.apply_prices(pump, version, payload["grades"], nozzles, at) \
+                if pump is not None else (False, "no pump")
             return {"type": "PRICES", "version": version, "ok": ok, "why": why}
         # popped: the parsed strings are garbage once converted, their room free again
         add = _asns(payload.pop("add", []))
@@ -504,33 +445,6 @@ class Link:
         return reply
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.loads(f.read())
-    except (OSError, ValueError):
-        return None
-
-
-def _read_prices(path):
-    """{version, price, at[, grade]} from a waiting price table, or None (none, or
-    unreadable)."""
-    t = _read_json(path)
-    try:
-        if _int(t["version"]) and _int(t["price"], 1, 10000000) and _int(t["at"]):
-            return t
-    except (KeyError, TypeError):
-        pass
-    return None
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
 class Done:
     """The ids of the last DONE_MAX commands run and their results, kept on the flash
     beside the journal (a new file renamed over the old: a cut leaves one or the other),
@@ -539,14 +453,9 @@ class Done:
 
     def __init__(self, path):
         self.path = path
-        self.ring = []  # [[id, ok, why]], oldest first
-        try:
-            with open(path) as f:
-                ring = json.loads(f.read())
-            if isinstance(ring, list):
-                self.ring = [r for r in ring if isinstance(r, list) and len(r) == 3]
-        except (OSError, ValueError):
-            pass  # none yet, or unreadable: an empty ring
+        ring = storage.read_json(path)  # none yet, or unreadable: an empty ring
+        self.ring = [r for r in ring if isinstance(r, list) and len(r) == 3] \
+            if isinstance(ring, list) else []  # [[id, ok, why]], oldest first
 
     def get(self, cid):
         for r in self.ring:
@@ -559,9 +468,7 @@ class Done:
         if len(self.ring) > DONE_MAX:
             del self.ring[0]
         try:
-            with open(self.path + ".new", "w") as f:
-                f.write(json.dumps(self.ring))
-            os.rename(self.path + ".new", self.path)
+            storage.write_json(self.path, self.ring)
         except OSError as e:  # the command ran; a resend after a reboot would run again
             log.event("commands_not_saved", {"why": str(e)})
 

@@ -83,7 +83,7 @@ def day_use(card_log, today7):
     return fills, amount
 
 
-def check_card(card, cfg, today, hotlisted, own_grey):
+def check_card(card, cfg, prices, today, hotlisted, own_grey):
     """Why this card may not buy fuel here (a prompt key), or None. `card` holds what the
     shell read: issuer, holder, restrictions, balance, grey status, today's fills and
     amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
@@ -108,7 +108,7 @@ def check_card(card, cfg, today, hotlisted, own_grey):
     if grey["grey"]:
         return "card_grey_elsewhere"
     grades = card["restrictions"]["grades"]
-    if grades and cfg.grade not in grades:
+    if grades and prices.grade not in grades:
         return "grade_not_allowed"
     r = card["restrictions"]
     if r["daily_fills"] and card["fills_today"] >= r["daily_fills"]:
@@ -117,12 +117,12 @@ def check_card(card, cfg, today, hotlisted, own_grey):
         return "daily_limit"
     if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
         return "low_balance"
-    if discounted_price(cfg.price, discount_for(card, cfg, today)) < 1:
+    if discounted_price(prices.price, discount_for(card, cfg, today)) < 1:
         return "bad_discount"  # a card would buy fuel for nothing
     return None
 
 
-def caps_for(card, cfg, price):
+def caps_for(card, grade, price):
     """The most this card may buy now: balance and the day's remaining amount limit."""
     amount = card["balance"]
     daily = card["restrictions"]["daily_amount"]
@@ -130,12 +130,13 @@ def caps_for(card, cfg, price):
         left = daily - card["amount_today"]
         if left < amount:
             amount = left
-    return {"grade": cfg.grade, "price": price, "amount": amount, "volume_ml": 0}
+    return {"grade": grade, "price": price, "amount": amount, "volume_ml": 0}
 
 
 class Sale:
-    def __init__(self, cfg):
+    def __init__(self, cfg, prices):
         self.cfg = cfg
+        self.prices = prices  # the grade and price sold now (prices.PriceBook)
         self.state = IDLE
         self.card = None
         self.pin = ""
@@ -171,7 +172,7 @@ class Sale:
         if self.state != CARD:
             return []
         self.today = today
-        why = check_card(card, self.cfg, today, hotlisted, own_grey)
+        why = check_card(card, self.cfg, self.prices, today, hotlisted, own_grey)
         if why:
             self._reset(now)
             return [("show", why, None), ("release",)]
@@ -268,11 +269,11 @@ class Sale:
 
     def _lock(self, volume_ml, amount, now):
         card = self.card
-        price = discounted_price(self.cfg.price, discount_for(card, self.cfg, self.today))
+        price = discounted_price(self.prices.price, discount_for(card, self.cfg, self.today))
         if price < 1:  # never grey-lock a sale that could not be authorised
             self._reset(now)
             return [("show", "bad_discount", None), ("release",)]
-        caps = caps_for(card, self.cfg, price)
+        caps = caps_for(card, self.prices.grade, price)
         if amount:
             caps["amount"] = amount if amount < caps["amount"] else caps["amount"]
         caps["volume_ml"] = volume_ml

@@ -22,9 +22,8 @@ mounted it (board.make_flash(): the flash role alone, no bench connection on the
 Tests pass both paths instead.
 """
 import json
-import os
 
-from . import config, manifest
+from . import config, manifest, storage
 from . import events as evlog
 
 LEGAL_PARAMS = ("k_factor", "slow_lead_ml")
@@ -42,17 +41,9 @@ def _refused(error, field=""):
     return {"ok": False, "error": error, "field": field}
 
 
-def _same(a, b):
-    """Compare secrets without an early exit on the first differing character."""
-    diff = len(a) ^ len(b)
-    for i in range(min(len(a), len(b))):
-        diff |= ord(a[i]) ^ ord(b[i])
-    return diff == 0
-
-
 def _masked(values):
     out = dict(values)
-    for name in config._SECRET:
+    for name in config.SECRETS:
         if name in out:
             out[name] = "***" if out[name] else ""
     return out
@@ -76,14 +67,12 @@ def flash_root_default(board=None):
             return MOUNT
     if board is None:
         raise OSError("flash not mounted: pass the board module (import board)")
-    from . import storage
-
     make_flash = getattr(board, "make_flash", None)
     if make_flash is not None:
         flash = make_flash()
     else:
         flash = getattr(board, "flash", None) or board.make().flash
-    return storage.mount(flash, MOUNT)[0]
+    return storage.mount(flash, MOUNT)[0].root
 
 
 def _now(now):
@@ -111,7 +100,7 @@ def _read_raw(path):
 
 
 def _open_log(flash_root, capacity):
-    log = evlog.EventLog(flash_root + "/events", capacity or evlog.CAPACITY)
+    log = evlog.EventLog(storage.Paths(flash_root).events, capacity or evlog.CAPACITY)
     log.open()
     return log
 
@@ -193,11 +182,11 @@ def _apply(changes, pin, who, board, config_path, flash_root, now, capacity, gua
     guarded = [k for k in changed if k in PROTECTED] or ([guard] if guard else [])
     if guarded and not provisioning:
         ref = current.get("service_pin")
-        if not (isinstance(pin, str) and isinstance(ref, str) and _same(pin, ref)):
+        if not (isinstance(pin, str) and isinstance(ref, str) and config.same_secret(pin, ref)):
             return _refused("service mode required", guarded[0])
     numbers = []
     if legal:
-        if not evlog._text_ok(who, evlog._WHO_MAX):
+        if not evlog.text_ok(who, evlog.WHO_MAX):
             return _refused("who: the technician id, 1-32 printable characters", "who")
         log = _open_log(flash_root or flash_root_default(board), capacity)
         if not log.chain_ok:
@@ -212,10 +201,7 @@ def _apply(changes, pin, who, board, config_path, flash_root, now, capacity, gua
             numbers.append(log.append(t, who, name, old if isinstance(old, int) else None,
                                       merged[name]))
     if changed:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps(merged))
-        os.rename(tmp, path)
+        storage.write_json(path, merged)
     return {"ok": True, "changed": changed, "events": numbers,
             "config": _masked(cfg.as_dict(secrets=True))}
 
@@ -265,11 +251,11 @@ def events(n_from=1, board=None, flash_root=None, capacity=None):
 
 
 def _journal(flash_root):
-    from . import journal
+    from .journal import Journal
 
-    jr = journal.Journal(flash_root + "/journal")
-    jr.open()
-    return jr
+    journal = Journal(storage.Paths(flash_root).journal)
+    journal.open()
+    return journal
 
 
 def journal_unsynced(board=None, flash_root=None):
@@ -278,12 +264,12 @@ def journal_unsynced(board=None, flash_root=None):
     try:
         from . import record as rec
 
-        jr = _journal(flash_root or flash_root_default(board))
+        journal = _journal(flash_root or flash_root_default(board))
         count = 0
-        for seq, rtype, payload in jr.read(jr.ack_seq):
+        for seq, rtype, payload in journal.read(journal.ack_seq):
             print(json.dumps(rec.to_json(seq, rtype, payload)))
             count += 1
-        return _out({"ok": True, "count": count, "ack": jr.ack_seq,
-                     "next_seq": jr.next_seq, "corrupt": [list(c) for c in jr.corrupt]})
+        return _out({"ok": True, "count": count, "ack": journal.ack_seq,
+                     "next_seq": journal.next_seq, "corrupt": [list(c) for c in journal.corrupt]})
     except Exception as e:  # noqa: BLE001
         return _out(_refused("%s: %s" % (type(e).__name__, e)))

@@ -109,7 +109,7 @@ def _cmd_info(args):
 
 
 def assignments(items):
-    """{name: value} from NAME=VALUE words, each typed as config.py's FIELDS says (the
+    """{name: value} from NAME=VALUE words, each typed as config.py's table says (the
     device's `config set` and the station's `params --set` alike); ValueError says why."""
     out = {}
     for item in items:
@@ -121,11 +121,13 @@ def assignments(items):
 
 
 def _typed(name, text):
-    """A config value from the command line, typed as config.py's FIELDS says."""
-    from pumpside.config import FIELDS as fields
-    if name not in fields:
+    """A config value from the command line, typed as config.py's table says."""
+    from pumpside.config import field
+
+    spec = field(name)
+    if spec is None:
         raise ValueError("unknown field %s" % name)
-    if fields[name][0] is int:
+    if spec[0] is int:
         try:
             return int(text)
         except ValueError:

@@ -12,7 +12,7 @@ CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
 _DIRS = []
 
 
-def _pump(**over):
+def _pump(events=None, software_id="", **over):
     board = FakeBoard()
     cfg = dict(CFG)
     cfg.update(over)
@@ -20,7 +20,8 @@ def _pump(**over):
     _DIRS.append(root)
     jr = journal.Journal(root + "/journal")
     jr.open()
-    return board, app.Pump(board, config.parse(json.dumps(cfg)), jr)
+    return board, app.Pump(board, config.parse(json.dumps(cfg)), jr, events=events,
+                           software_id=software_id)
 
 
 def teardown_module():
@@ -30,7 +31,7 @@ def teardown_module():
 
 def _keys(pump, keys):
     for k in keys:
-        pump.key(k, ticks_ms())
+        pump.keypad.key(k, ticks_ms())
 
 
 def test_volume_preset_keyed_in_hundredths_of_a_litre():
@@ -45,7 +46,7 @@ def test_volume_preset_keyed_in_hundredths_of_a_litre():
 def test_amount_preset_and_clear():
     board, pump = _pump()
     _keys(pump, "A12C")
-    assert pump.entry is None and pump.core.state == dispenser.IDLE
+    assert pump.presets.entry is None and pump.core.state == dispenser.IDLE
     _keys(pump, "A5000E")
     assert pump.core._auth.amount == 5000 and pump.core._auth.mode == "A"
     _keys(pump, "C")  # customer cancels while waiting for the nozzle
@@ -68,7 +69,7 @@ def test_fill_up_is_one_key():
 
 def test_service_pin_masked_and_checked():
     board, pump = _pump()
-    pump.core._lock(dispenser.STOP_UNAUTHORIZED)
+    pump.core.lock(dispenser.STOP_UNAUTHORIZED)
     _keys(pump, "S24")
     assert pump.screen(ticks_ms())[3] == "**"
     _keys(pump, "69E")
@@ -93,11 +94,11 @@ def test_screen_shows_grade_price_and_progress():
     assert board.motor_log[-1] is True and board.valve_log[-1] == (True, True)
 
 
-def test_same_compares_whole_strings():
-    assert app._same("2468", "2468")
-    assert not app._same("2467", "2468")
-    assert not app._same("246", "2468")
-    assert not app._same("24680", "2468")
+def test_same_secret_compares_whole_strings():
+    assert config.same_secret("2468", "2468")
+    assert not config.same_secret("2467", "2468")
+    assert not config.same_secret("246", "2468")
+    assert not config.same_secret("24680", "2468")
 
 
 def test_hal_check_names_the_missing_role():
@@ -171,7 +172,8 @@ def test_journal_write_failure_closes_the_pump_and_says_why():
     pump.disp.tick()
     board.a = board.b = 80
     pump.disp.tick()
-    assert pump.closed is not None and "journal write failed" in pump.closed
+    closed = pump.terminal.closed
+    assert closed is not None and "journal write failed" in closed
     pump.disp.tick()  # the next control tick shuts the valves
     assert pump.core.state == dispenser.SETTLING and board.valve_log[-1] == (False, False)
     lines = pump.screen(ticks_ms())
@@ -183,8 +185,7 @@ def test_journal_write_failure_closes_the_pump_and_says_why():
 def test_software_id_on_demand_and_never_over_a_delivery():
     from pumpside import manifest
 
-    board, pump = _pump()
-    pump.software_id = "0123456789abcdef"
+    board, pump = _pump(software_id="0123456789abcdef")
     _keys(pump, "I")
     lines = pump.screen(ticks_ms())
     assert lines[2] == "Software version, id"
@@ -197,15 +198,14 @@ def test_software_id_on_demand_and_never_over_a_delivery():
 def test_service_pin_shows_the_event_counter():
     from pumpside import events
 
-    board, pump = _pump()
     root = tmpdir()
     _DIRS.append(root)
-    pump.events = app.open_events(root + "/journal")
+    board, pump = _pump(events=events.open_log(root + "/events"))
     pump.events.append(1795000000, "t1", "k_factor", 100000, 99502)
     _keys(pump, "S2468E")  # idle: service mode, nothing to unlock
     lines = pump.screen(ticks_ms())
     assert lines[2] == "Service mode" and lines[3] == "events 1/%d" % events.CAPACITY
-    pump.core._lock(dispenser.STOP_UNAUTHORIZED)
+    pump.core.lock(dispenser.STOP_UNAUTHORIZED)
     _keys(pump, "S2468E")
     lines = pump.screen(ticks_ms())
     assert pump.core.state == dispenser.IDLE

@@ -90,3 +90,18 @@ def test_type_discounts_checked_like_level_discounts():
     cfg = config.parse(_with(type_discounts="4:3,1:0"))
     assert config.parse_levels(cfg.type_discounts, "type_discounts") == {4: 3, 1: 0}
     assert config.parse(_with()).type_discounts == ""
+
+
+def test_field_table_types_defaults_and_bounds():
+    assert config.field("price") == (int, None, 1, 10000000)  # legal: no default
+    assert config.field("station") == (str, "PUMPSIDE STATION", 1, 32)
+    assert config.field("level_discounts") == (str, "", 0, 64)
+    assert config.field("station_tls") == (int, 0, 0, 1)
+    assert config.field("no_such_field") is None
+    assert config.field("pric") is None and config.field("rice") is None  # whole names
+    names = [name for name, _spec in config.fields()]
+    assert len(names) == len(set(names)) == 39 and names[0] == "nozzle"
+    for name, (typ, default, lo, hi) in config.fields():
+        assert typ in (int, str) and lo <= hi, name
+        if default is not None:
+            assert config.check(name, default) == default, name

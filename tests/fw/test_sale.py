@@ -45,11 +45,11 @@ def to_preset(s, c=None):
 
 
 def test_whole_sale_in_order():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     assert kinds(s.card_inserted(0)) == ["show", "read_card"]
     out = s.card_read(card(), 0, TODAY, False, None)
     assert shown(out) == ["enter_pin"] and s.state == sale.PIN
-    to_preset(s := Sale(Cfg()))
+    to_preset(s := Sale(Cfg(), Cfg()))
     for k in "V2000":
         s.key(k, 0)
     out = s.key("E", 0)
@@ -79,21 +79,21 @@ def test_cards_refused_with_the_right_prompt():
         (card(balance=999), False, "low_balance"),
     ]
     for c, hot, why in cases:
-        s = Sale(Cfg())
+        s = Sale(Cfg(), Cfg())
         s.card_inserted(0)
         out = s.card_read(c, 0, TODAY, hot, None)
         assert shown(out) == [why] and ("release",) in out and s.state == sale.IDLE, why
 
 
 def test_grade_allowed_and_expiry_today_accepted():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     s.card_inserted(0)
     out = s.card_read(card(grades=["92"], expiry=TODAY), 0, TODAY, False, None)
     assert s.state == sale.PIN, out
 
 
 def test_grey_here_is_settled_first():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     s.card_inserted(0)
     record = {"sale": 7, "amount": 1234}
     out = s.card_read(card(grey=True), 0, TODAY, False, record)
@@ -101,7 +101,7 @@ def test_grey_here_is_settled_first():
 
 
 def test_wrong_pin_shows_tries_then_blocks():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     s.card_inserted(0)
     s.card_read(card(), 0, TODAY, False, None)
     assert s.pin_result(False, 2, 0) == [("show", "wrong_pin", 2)] and s.state == sale.PIN
@@ -110,7 +110,7 @@ def test_wrong_pin_shows_tries_then_blocks():
 
 
 def test_pin_digits_never_shown():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     s.card_inserted(0)
     s.card_read(card(), 0, TODAY, False, None)
     for k in "9876":
@@ -119,7 +119,7 @@ def test_pin_digits_never_shown():
 
 
 def test_low_balance_caps_the_authorization():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s, card(balance=5000))
     for k in "A9000E":
         out = s.key(k, 0)
@@ -127,7 +127,7 @@ def test_low_balance_caps_the_authorization():
 
 
 def test_daily_amount_left_caps_and_discount_lowers_the_price():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s, card(daily_amount=8000, amount_today=5000, discount=5))
     out = s.key("F", 0)
     caps = out[-1][1]
@@ -137,7 +137,7 @@ def test_daily_amount_left_caps_and_discount_lowers_the_price():
 
 def test_cancel_at_every_waiting_state():
     for state_setup in ("pin", "preset", "entry"):
-        s = Sale(Cfg())
+        s = Sale(Cfg(), Cfg())
         s.card_inserted(0)
         s.card_read(card(), 0, TODAY, False, None)
         if state_setup != "pin":
@@ -147,7 +147,7 @@ def test_cancel_at_every_waiting_state():
             s.key("5", 0)
         out = s.key("C", 0)
         assert ("release",) in out and s.state == sale.IDLE, state_setup
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s)
     s.key("F", 0)
     s.locked({"ctc": 1, "ttc": 1}, 0)
@@ -156,13 +156,13 @@ def test_cancel_at_every_waiting_state():
 
 
 def test_every_waiting_state_times_out():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     s.card_inserted(0)
     s.card_read(card(), 0, TODAY, False, None)
     assert s.tick(29999) == [] and s.state == sale.PIN
     out = s.tick(30000)
     assert shown(out) == ["timed_out"] and s.state == sale.IDLE
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s)
     s.key("F", 100)
     s.locked({}, 100)
@@ -170,7 +170,7 @@ def test_every_waiting_state_times_out():
 
 
 def test_card_pulled_mid_fuelling_stops_and_keeps_the_sale():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s)
     s.key("F", 0)
     s.locked({"ctc": 1, "ttc": 1}, 0)
@@ -182,7 +182,7 @@ def test_card_pulled_mid_fuelling_stops_and_keeps_the_sale():
 
 
 def test_failed_mac2_settles_for_nothing_and_never_authorizes():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s)
     s.key("F", 0)
     out = s.lock_failed({"ctc": 1, "ttc": 1}, 0)
@@ -191,13 +191,13 @@ def test_failed_mac2_settles_for_nothing_and_never_authorizes():
 
 
 def test_events_out_of_order_are_ignored():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     assert s.locked({}, 0) == [] and s.delivered({}, 0) == [] and s.settled(b"", 0, 0) == []
     assert s.pin_result(True, None, 0) == [] and s.state == sale.IDLE
 
 
 def test_plate_bound_card_needs_the_staff_password():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     s.card_inserted(0)
     s.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
     for k in "1234":
@@ -216,7 +216,7 @@ def test_plate_bound_card_needs_the_staff_password():
 
 def test_staff_password_blocked_or_cancelled_ends_the_sale():
     for last in ("blocked", "cancel", "timeout"):
-        s = Sale(Cfg())
+        s = Sale(Cfg(), Cfg())
         s.card_inserted(0)
         s.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
         for k in "1234E":
@@ -249,7 +249,7 @@ def test_price_level_and_holder_discount_with_its_expiry():
     assert sale.discount_for(c(5, level=2), LevelCfg, TODAY) == 8  # the larger one
     assert sale.discount_for(c(0, level=1), LevelCfg, TODAY) == 3
     assert sale.discount_for(c(0, level=7), LevelCfg, TODAY) == 0
-    s = Sale(LevelCfg())
+    s = Sale(LevelCfg(), LevelCfg())
     to_preset(s, c(level=2))
     caps = [a for a in s.key("F", 0) if a[0] == "grey_lock"][0][1]
     assert caps["price"] == sale.discounted_price(7590, 8) == 6983  # 6982.8 rounds up
@@ -263,17 +263,17 @@ def test_only_the_accepted_issuers_cards():
     ok = card()
     other = card()
     other["issuer"] = dict(other["issuer"], issuer=b"OTHER001")
-    assert sale.check_card(ok, IssuerCfg, TODAY, False, None) is None
-    assert sale.check_card(other, IssuerCfg, TODAY, False, None) == "card_unknown"
-    assert sale.check_card(other, Cfg, TODAY, False, None) is None  # none configured: any
+    assert sale.check_card(ok, IssuerCfg, IssuerCfg, TODAY, False, None) is None
+    assert sale.check_card(other, IssuerCfg, IssuerCfg, TODAY, False, None) == "card_unknown"
+    assert sale.check_card(other, Cfg, Cfg, TODAY, False, None) is None  # none configured: any
 
 
 def test_a_discount_of_100_percent_is_refused_before_the_grey_lock():
     assert sale.discounted_price(7590, 100) == 0 and sale.discounted_price(7590, 255) == 0
     assert sale.discounted_price(1, 99) == 0  # rounds to nothing: refused too
     free = card(discount=100)
-    assert sale.check_card(free, Cfg, TODAY, False, None) == "bad_discount"
-    s = Sale(Cfg())
+    assert sale.check_card(free, Cfg, Cfg, TODAY, False, None) == "bad_discount"
+    s = Sale(Cfg(), Cfg())
     to_preset(s)
     s.card["holder"]["discount"] = 100  # a card whose discount changed under the sale
     out = s.key("F", 0)
@@ -291,11 +291,12 @@ def test_own_escape_is_settled_before_every_other_check():
                    (card(grey=True, status=0), False), (stranger, False),
                    (card(grey=True, start="20991231"), False),
                    (card(grey=True, balance=0, daily_fills=1, fills_today=1), False)):
-        s = Sale(IssuerCfg())
+        s = Sale(IssuerCfg(), IssuerCfg())
         s.card_inserted(0)
         out = s.card_read(c, 0, TODAY, hot, record)
         assert ("unlock_grey", record) in out and s.state == sale.SETTLING, c
-        assert sale.check_card(c, IssuerCfg, TODAY, hot, None) is not None  # refused after
+        refused = sale.check_card(c, IssuerCfg, IssuerCfg, TODAY, hot, None)
+        assert refused is not None  # refused after
 
 
 def test_a_settle_for_zero_is_not_a_fill():
@@ -322,7 +323,7 @@ def test_loyalty_points_follow_the_config():
     assert sale.points_for(Cfg, 15180) == 151  # default: one per 100 minor units
     assert sale.points_for(PointsCfg, 15180) == 30 and sale.points_for(PointsCfg, 499) == 0
     assert sale.points_for(NoPointsCfg, 15180) is None  # no loyalty: no points line
-    s = Sale(NoPointsCfg())
+    s = Sale(NoPointsCfg(), NoPointsCfg())
     to_preset(s)
     s.key("F", 0)
     s.locked({"ctc": 1, "ttc": 1}, 0)
@@ -332,7 +333,7 @@ def test_loyalty_points_follow_the_config():
 
 
 def test_preset_and_receipt_time_out():
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s)
     s.key("V", 1000)  # a key restarts the wait
     s.key("5", 2000)
@@ -340,7 +341,7 @@ def test_preset_and_receipt_time_out():
     out = s.tick(32000)
     assert shown(out) == ["timed_out"] and ("release",) in out and s.state == sale.IDLE
     assert "grey_lock" not in kinds(out)
-    s = Sale(Cfg())
+    s = Sale(Cfg(), Cfg())
     to_preset(s)
     s.key("F", 0)
     s.locked({"ctc": 1, "ttc": 1}, 0)
@@ -372,7 +373,7 @@ def test_card_type_discount_and_the_larger_discount_wins():
     assert sale.discount_for(c(card_type=2, level=2), TypeCfg, TODAY) == 10  # never 18
     assert sale.discount_for(c(card_type=3), TypeCfg, TODAY) == 0
     assert sale.discount_for(c(card_type=4), LevelCfg, TODAY) == 0  # no type_discounts
-    s = Sale(TypeCfg())
+    s = Sale(TypeCfg(), TypeCfg())
     to_preset(s, c(card_type=2, level=1))
     caps = [a for a in s.key("F", 0) if a[0] == "grey_lock"][0][1]
     assert caps["price"] == sale.discounted_price(7590, 10) == 6831

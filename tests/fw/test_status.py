@@ -4,7 +4,8 @@ import json
 from _t import rmtree, tmpdir
 from fakes import FakeBoard
 from pumpside import app, config, dispenser, journal
-from pumpside.ifsf import ifsf_state, status
+from pumpside.compat import ticks_ms
+from pumpside.ifsf import ifsf_state
 
 _dirs = []
 
@@ -20,6 +21,10 @@ def _pump():
     return board, app.Pump(board, config.parse(json.dumps(cfg)), jr)
 
 
+def _state(pump):
+    return ifsf_state(pump.snapshot(ticks_ms()), pump.board.nozzle.lifted)
+
+
 def teardown_module():
     for d in _dirs:
         rmtree(d)
@@ -27,38 +32,38 @@ def teardown_module():
 
 def test_ifsf_states_from_the_firmware_states():
     board, pump = _pump()
-    assert ifsf_state(pump) == "Idle"
+    assert _state(pump) == "Idle"
     board.is_lifted = True
-    assert ifsf_state(pump) == "Calling"  # a nozzle out before any sale
+    assert _state(pump) == "Calling"  # a nozzle out before any sale
     board.is_lifted = False
     pump.core.authorize(dispenser.Authorization("92", 7590, volume_ml=1000), 0)
-    assert ifsf_state(pump) == "Authorised"
+    assert _state(pump) == "Authorised"
     board.is_lifted = True
-    assert ifsf_state(pump) == "Started"
+    assert _state(pump) == "Started"
     pump.core.state = dispenser.FUELLING
-    assert status(pump)["state"] == "Fuelling"
+    assert pump.status()["state"] == "Fuelling"
     pump.core.state = dispenser.SETTLING
-    assert ifsf_state(pump) == "Fuelling"
+    assert _state(pump) == "Fuelling"
     pump.core.state = dispenser.IDLE
     board.is_lifted = False
-    pump.suspended = True
-    assert ifsf_state(pump) == "Closed"
-    pump.suspended = False
-    pump.core._lock(dispenser.STOP_REMOTE)
-    assert ifsf_state(pump) == "Closed"  # locked by the station
+    pump.terminal.suspend()
+    assert _state(pump) == "Closed"
+    pump.terminal.resume()
+    pump.core.lock(dispenser.STOP_REMOTE)
+    assert _state(pump) == "Closed"  # locked by the station
     pump.core.clear_lock(0)
-    pump.core._lock(dispenser.STOP_VALVE_STUCK)
-    assert ifsf_state(pump) == "Inoperative"  # a safety lock
+    pump.core.lock(dispenser.STOP_VALVE_STUCK)
+    assert _state(pump) == "Inoperative"  # a safety lock
     pump.core.clear_lock(0)
-    pump.close("flash")
-    assert ifsf_state(pump) == "Inoperative"
-    st = status(pump)
+    pump.terminal.close("flash")
+    assert _state(pump) == "Inoperative"
+    st = pump.status()
     assert st["alarm"] == "CLOSED" and st["alarms"] == 1
 
 
 def test_an_alarm_counts_and_is_named_in_status():
     board, pump = _pump()
-    assert status(pump)["alarms"] == 0 and status(pump)["alarm"] == ""
-    pump.alarm("PULSER")
-    pump.alarm("POWER")
-    assert status(pump)["alarms"] == 2 and status(pump)["alarm"] == "POWER"
+    assert pump.status()["alarms"] == 0 and pump.status()["alarm"] == ""
+    pump.terminal.alarm("PULSER")
+    pump.terminal.alarm("POWER")
+    assert pump.status()["alarms"] == 2 and pump.status()["alarm"] == "POWER"

@@ -33,8 +33,7 @@ class Rig:
         jr.open()
         self.pump = app.Pump(self.board, config.parse(json.dumps(CFG)), jr)
         self.desk = CardDesk(self.pump)
-        self.pump.desk = self.desk
-        assert self.desk.start()
+        assert self.pump.attach_desk(self.desk)
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -46,7 +45,7 @@ class Rig:
 
     def keys(self, keys):
         for k in keys:
-            self.pump.key(k, ticks_ms())
+            self.pump.keypad.key(k, ticks_ms())
 
     def fuel(self, pulses):
         """Lift, let `pulses` flow (or up to the cap), hang up, let the pulser settle."""

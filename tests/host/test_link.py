@@ -12,6 +12,7 @@ import pytest
 from fakes import FakeBoard
 from pumpside import app, config, downloads, hotlist, journal
 from pumpside import link as lk
+from pumpside.hotlist import open_hotlist
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationServer
 
@@ -22,8 +23,14 @@ CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
 class Desk:
     """The card desk as the pump's downloads see it: it holds the hotlist."""
 
-    def __init__(self, hl):
-        self.hotlist = hl
+    class sale:  # noqa: N801 - the card sale's state machine, idle
+        state = 0
+
+    def __init__(self, hotlist):
+        self.hotlist = hotlist
+
+    def start(self):
+        return True
 
     def screen_value(self, now):
         return "insert_card", ""
@@ -52,16 +59,17 @@ class Rig:
     def build(self, port):
         c = dict(CFG)
         c.update({"station_addr": "127.0.0.1:%d" % port, "terminal_key": self.key.hex()})
+        c["sale_mode"] = "card" if self.card else "attended"
         c.update(self.cfg_over)
         cfg = config.parse(json.dumps(c))
         jr = journal.Journal(self.root + "/journal")
         jr.open()
         self.pump = app.Pump(self.board, cfg, jr)
         if self.card:
-            self.pump.desk = Desk(app.open_hotlist(jr.root))
+            self.pump.attach_desk(Desk(open_hotlist(self.pump.paths.hotlist)))
         self.link = lk.Link(jr, cfg, self.board.clock, self.pump)
         if cfg.station_addr:
-            self.pump.link = self.link
+            self.pump.attach_link(self.link)
         return self.pump
 
     def run(self, script):
@@ -190,10 +198,10 @@ def test_card_sales_wait_for_the_station_time_which_sets_the_clock(rig):
     rig.board.clock = SettableClock(rig.board)
 
     async def script(r):
-        assert r.pump.refusal() == "clock"  # a card pump with a station: not before
-        await r.until(lambda: r.pump.clock_trusted(), "the station's time")
+        assert r.pump.terminal.refusal() == "clock"  # a card pump with a station: not before
+        await r.until(lambda: r.pump.terminal.clock_trusted(), "the station's time")
         assert r.board.clock.sets and abs(r.board.now - time.time()) < 5
-        assert r.pump.refusal() is None
+        assert r.pump.terminal.refusal() is None
     rig.run(script)
 
 
@@ -205,10 +213,10 @@ def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaff
     async def script(r):
         await r.until(lambda: r.link.online, "the link")
         await asyncio.sleep(0.2)  # several heartbeats with the station's time
-        assert not r.pump.clock_trusted() and r.pump.refusal() == "clock"
+        assert not r.pump.terminal.clock_trusted() and r.pump.terminal.refusal() == "clock"
         r.board.now = int(__import__("time").time()) + 60  # off by a minute: in bound
-        await r.until(lambda: r.pump.clock_trusted(), "trust")
-        assert r.pump.refusal() is None
+        await r.until(lambda: r.pump.terminal.clock_trusted(), "trust")
+        assert r.pump.terminal.refusal() is None
     r.run(script)
     r.ledger.close()
     for over in ({"card": False}, {"station_addr": ""}):  # attended; no station
@@ -216,16 +224,17 @@ def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaff
         c.update({"station_addr": "127.0.0.1:1", "terminal_key": "00" * 32})
         if "station_addr" in over:
             c["station_addr"] = ""
+        c["sale_mode"] = "attended" if "card" in over else "card"
         board = FakeBoard()
         board.now = 1_000_000_000
         jr = journal.Journal(tempfile.mkdtemp(prefix="pumpside-link-") + "/journal")
         jr.open()
         pump = app.Pump(board, config.parse(json.dumps(c)), jr)
         if "card" not in over:
-            pump.desk = Desk(None)
+            pump.attach_desk(Desk(None))
         if c["station_addr"]:
-            pump.link = lk.Link(jr, pump.cfg, board.clock, pump)
-        assert pump.refusal() is None, over  # sells on its own clock
+            pump.attach_link(lk.Link(jr, pump.cfg, board.clock, pump))
+        assert pump.terminal.refusal() is None, over  # sells on its own clock
         shutil.rmtree(jr.root.rsplit("/", 1)[0], ignore_errors=True)
 
 
@@ -346,27 +355,25 @@ def test_a_price_at_a_set_time_waits_on_flash_and_applies_at_the_first_sale_afte
 
     async def script(r):
         pump = r.pump
-        await r.until(lambda: pump.prices_version == 2, "the waiting table")
-        assert pump.cfg.price == 7700 and pump.prices_next["at"] == at  # v1 first
-        flash = r.root + "/prices"
-        assert os.path.exists(flash + ".next")
-        assert pump.refusal() is None and pump.cfg.price == 7700  # not yet
+        await r.until(lambda: pump.prices.version == 2, "the waiting table")
+        assert pump.prices.price == 7700 and pump.prices.waiting["at"] == at  # v1 first
+        assert os.path.exists(pump.paths.prices_next)
+        assert pump.terminal.refusal() is None and pump.prices.price == 7700  # not yet
         pump.core.authorize(dispenser.Authorization("92", 7700, volume_ml=1000), 0)
         r.board.now = at  # its time comes during a sale: that sale keeps its price
-        assert pump.refusal() is None and pump.cfg.price == 7700
+        assert pump.terminal.refusal() is None and pump.prices.price == 7700
+        assert pump.cfg.price == 7590  # the config is never changed
         pump.core.state = dispenser.IDLE  # settled
         # a reboot keeps it waiting: the next sale's start takes it
         again = app.Pump(r.board, pump.cfg, pump.journal)
-        pump.cfg.price = 7590
-        again.load_prices()
-        again.link = lk.Link(pump.journal, pump.cfg, r.board.clock, again)
-        assert again.cfg.price == 7700 and again.prices_version == 2
+        again.attach_link(lk.Link(pump.journal, pump.cfg, r.board.clock, again))
+        assert again.prices.price == 7700 and again.prices.version == 2
         for k in "V100E":
-            again.key(k, 0)
-        assert again.cfg.price == 8000 and again.core._auth.price == 8000
-        assert not os.path.exists(flash + ".next") and again.prices_next is None
-        again.load_prices()
-        assert again.cfg.price == 8000 and again.prices_version == 2
+            again.keypad.key(k, 0)
+        assert again.prices.price == 8000 and again.core._auth.price == 8000
+        assert not os.path.exists(pump.paths.prices_next) and again.prices.waiting is None
+        rebooted = app.Pump(r.board, pump.cfg, pump.journal)
+        assert rebooted.prices.price == 8000 and rebooted.prices.version == 2
     r.run(script)
     r.ledger.close()
 
@@ -421,7 +428,7 @@ def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_
         # ~100 state changes in that second: rate-limited to one STATUS per 250 ms, so a
         # handful, not one each (counted, not timed: arrival times jitter under load)
         assert 1 <= len(flaps) <= 6, len(flaps)
-        r.pump.alarm("PULSER")
+        r.pump.terminal.alarm("PULSER")
         await r.until(lambda: "alarm: PULSER" in caplog.text, "the alarm", 3)
         assert r.ledger.pumps()[0]["alarm"] == "PULSER"
         pump = r.ledger.pumps()[0]

@@ -45,8 +45,7 @@ def _card_bills(litres_keys=("V100E",)):
         jr.open()
         pump = app.Pump(board, config.parse(json.dumps(CFG)), jr)
         desk = CardDesk(pump)
-        pump.desk = desk
-        assert desk.start()
+        assert pump.attach_desk(desk)
 
         def step():
             desk.step(ticks_ms())
@@ -56,7 +55,7 @@ def _card_bills(litres_keys=("V100E",)):
             board.card_obj = card
             step()
             for k in "123456E" + keys:
-                pump.key(k, ticks_ms())
+                pump.keypad.key(k, ticks_ms())
             assert card.s["grey"]
             board.is_lifted = True
             step()

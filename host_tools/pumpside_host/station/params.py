@@ -46,10 +46,10 @@ class Params:
             if name in REFUSED_PARAMS:
                 raise ValueError("%s: not settable by the station (legal, secret, the "
                                  "grade/price or the link's own)" % name)
-            if name not in config.FIELDS:
+            if config.field(name) is None:
                 raise ValueError("%s: no such parameter" % name)
             try:
-                config._check(name, value)
+                config.check(name, value)
             except config.ConfigError as e:
                 raise ValueError(str(e)) from None
         merged = self.current()["values"]

@@ -1,0 +1,76 @@
+"""The pump's keypad: the service PIN (S, or any key on a locked pump), the last sale
+shown again (R, metrology), the software id (I); every other key goes to the card desk
+(PIN, preset, cancel) or, without one, to the attended presets; C stops a delivery.
+"""
+from . import config, dispenser, journal, log, manifest
+from .compat import sleep_ms, ticks_ms
+
+PIN_DIGITS = 8
+POLL_MS = 50
+
+
+class Keypad:
+    def __init__(self, pump):
+        self.pump = pump
+        self.pin = None  # the service PIN being keyed, or None
+
+    def key(self, k, now):
+        pump = self.pump
+        state = pump.core.state
+        pump.note(None, now)
+        if pump.terminal.closed:
+            return
+        pin = self.pin
+        if pin is not None:  # the service PIN: digits, C clears, E checks it
+            if k == "C":
+                self.pin = None
+            elif "0" <= k <= "9" and len(pin) < PIN_DIGITS:
+                self.pin = pin + k
+            elif k == "E":
+                self.pin = None
+                self._service(pin, now)
+        elif pump.presets.entry is not None:
+            pump.presets.key(k, now)
+        elif k == "R" and pump.last is not None:
+            pump.recall(now)
+        elif k == "I" and state in (dispenser.IDLE, dispenser.LOCKED):
+            # software identification on demand; never over a delivery's figures
+            pump.note("software_id", now, manifest.VERSION + " " + pump.software_id)
+        elif state == dispenser.LOCKED or (k == "S" and state == dispenser.IDLE
+                                           and pump.desk is None):
+            if k == "S":  # service: clears a lock, shows the event counter
+                self.pin = ""
+        elif pump.desk is not None:
+            pump.desk.key(k, now)  # the card sale owns the keypad: PIN, preset, cancel
+        elif state == dispenser.IDLE:
+            pump.presets.key(k, now)
+        elif k == "C":  # customer stop: authorised or fuelling
+            pump.core.cancel(now)
+
+    def _service(self, pin, now):
+        pump = self.pump
+        if not config.same_secret(pin, pump.cfg.service_pin):
+            pump.note("wrong_pin", now)
+            log.event("service_pin_refused")
+            return
+        events = pump.events
+        counter = "events %d/%d" % (events.count, events.capacity) if events else "events -"
+        if pump.core.state != dispenser.LOCKED:
+            pump.note("service", now, counter)
+            log.event("service", {"events": events.count if events else None})
+            return
+        pump.core.clear_lock(now)
+        pump.note("unlocked", now, counter)
+        log.event("unlocked")
+        pump.recorder.event(journal.EV_UNLOCK)
+
+    async def run(self):
+        keys = self.pump.board.keypad
+        while True:
+            k = keys.read()
+            while k:
+                self.key(k, ticks_ms())
+                self.pump.show(ticks_ms())
+                k = keys.read()
+            await sleep_ms(POLL_MS)
+
