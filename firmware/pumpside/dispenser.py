@@ -91,6 +91,21 @@ class Delivery:
     __slots__ = ("grade", "price", "mode", "pulses", "ml", "amount", "stop", "target_ml",
                  "overrun_ml", "fault", "started_ms", "ended_ms")
 
+    def __init__(self, grade, price, mode, pulses, ml, amount, stop, target_ml, overrun_ml,
+                 fault, started_ms, ended_ms):
+        self.grade = grade
+        self.price = price
+        self.mode = mode
+        self.pulses = pulses
+        self.ml = ml
+        self.amount = amount
+        self.stop = stop
+        self.target_ml = target_ml
+        self.overrun_ml = overrun_ml
+        self.fault = fault
+        self.started_ms = started_ms
+        self.ended_ms = ended_ms
+
     def as_dict(self):
         return {
             "grade": self.grade, "price": self.price, "mode": self.mode,
@@ -102,15 +117,8 @@ class Delivery:
 
 def empty_delivery(grade, price, mode, stop):
     """The delivery of an authorisation that never reached the valves: no fuel."""
-    d = Delivery()
-    d.grade = grade
-    d.price = price
-    d.mode = mode
-    d.pulses = d.ml = d.amount = d.target_ml = d.overrun_ml = 0
-    d.stop = stop
-    d.fault = False
-    d.started_ms = d.ended_ms = ticks_ms()
-    return d
+    now = ticks_ms()
+    return Delivery(grade, price, mode, 0, 0, 0, stop, 0, 0, False, now, now)
 
 
 class DispenserCore:
@@ -301,34 +309,29 @@ class DispenserCore:
     def _finish(self, now_ms, a):
         cfg = self.cfg
         auth = self._auth
+        k = cfg.k_factor
         stop = STOP_VALVE_STUCK if self._stuck else self._stop
-        d = Delivery()
-        d.grade = auth.grade
-        d.price = auth.price
-        d.mode = auth.mode
-        d.pulses = a - self._a0 if self._a0 is not None else 0
-        d.ml = meter.ml_for_pulses(d.pulses, cfg.k_factor)
-        d.amount = meter.amount_for_ml(d.ml, auth.price)
-        d.stop = stop
-        d.target_ml = meter.ml_for_pulses(self._target, cfg.k_factor)
-        over = d.pulses - self._target
-        d.overrun_ml = meter.ml_for_pulses(over, cfg.k_factor) if over > 0 else 0
+        pulses = a - self._a0 if self._a0 is not None else 0
+        ml = meter.ml_for_pulses(pulses, k)
+        over = pulses - self._target
         if over > 0:
             self.overruns += 1
-        d.fault = stop in _PULSER_FAULTS and self._a0 is not None
-        d.started_ms = self._t_auth
-        d.ended_ms = now_ms
-        self.delivery = d
+        fault = stop in _PULSER_FAULTS and self._a0 is not None
+        self.delivery = Delivery(auth.grade, auth.price, auth.mode, pulses, ml,
+                                 meter.amount_for_ml(ml, auth.price), stop,
+                                 meter.ml_for_pulses(self._target, k),
+                                 meter.ml_for_pulses(over, k) if over > 0 else 0, fault,
+                                 self._t_auth, now_ms)
         self._auth = None
         self._base = None
         self.state = IDLE
         if stop in _LOCK_AT_ONCE:
             self.lock(stop)
-        elif d.fault:
+        elif fault:
             self.faults += 1
             if self.faults >= cfg.fault_lock_count:
                 self.lock(stop)
-        elif d.pulses > 0 and stop != STOP_NO_PULSE:
+        elif pulses > 0 and stop != STOP_NO_PULSE:
             self.faults = 0
 
     # -- progress ------------------------------------------------------------------

@@ -45,6 +45,10 @@ class _Search:
         self.buf = bytearray(WIDTH)
         self.reads = 0
 
+    def start(self):
+        """A new lookup: its reads are counted from zero."""
+        self.reads = 0
+
     def find(self, f, offset, count, key):
         buf = self.buf
         lo = 0
@@ -146,7 +150,7 @@ class Hotlist:
             except (OSError, MemoryError, HotlistError):
                 return True
         search = self._search
-        search.reads = 0
+        search.start()
         found = self._lookup(key)
         self.last_reads = search.reads
         return found
