@@ -77,48 +77,46 @@ MAX_ID = 0x7FFFFFFF  # a version, id or count the station issues: the terminal k
 MAX_DEPTH = 6  # nesting of a payload
 MAX_ASNS = 1024  # card numbers in one HOTLIST list (the station sends 32)
 
-# One field table per message type, the definition of its payload (docs/protocol.md
-# explains each field). A field is `name:type`, required (present, not null); `?name`
+# The field table: one line per message type (and per nested object), the definition of
+# its payload; docs/protocol.md explains each field. A line that starts with spaces goes
+# on with the one above. A field is `name:type`, required (present, not null); `?name`
 # is optional (absent or null: the receiver's default); `~name` is optional and a null
 # or malformed value is dropped (the receiver's default applies), not refused.
 #   u  integer 0..MAX_INT; u1- at least 1; u50-600000 a range
 #   v  integer 0..MAX_ID          s  string        b  true or false    d  object
 #   x  hex string; x16 of 16 bytes                 a  list of card numbers (16 digits)
-#   l  list; l1-64 of 1 to 64 items; l/T items of type T; @name an object of SHAPES[name]
+#   l  list; l1-64 of 1 to 64 items; l/T items of type T; @name an object of line `name`
 #   A|B|C  one of these strings
 # `&f` starts fields that apply when field f is present, `&!f` when it is absent,
-# `&f=V` when it is the string V. Fields not listed are let through. Kept as strings,
-# parsed as each payload is checked: small in a heap where every constant is in RAM.
-SHAPES = {
-    CHALLENGE: "nonce:x16",
-    HELLO: "terminal:s nonce:x ~firmware:s ~software_id:s ~journal_seq:u ~psam:s"
-           " ~prices_version:u ~hotlist_version:u ~params_version:u",
-    WELCOME: "~time:u ~prices_version:u ~hotlist_version:u ~heartbeat_ms:u50-600000"
-             " ~events_n:v",
-    HEARTBEAT: "?time:u ~totals:b ~settled:l",
-    STATUS: "state:Inoperative|Closed|Idle|Calling|Authorised|Started|Suspended|Fuelling"
-            "|SuspendedFuelling ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s"
-            " ?alarms:u",
-    SALES: "records:l-64/@record",
-    "record": "seq:u1- ?sale:u ?ml:u ?amount:u ?pulses:u ?price:u ?time:u ?ttc:u ?ctc:u"
-              " ?flags:u ?stop:u ?balance:u ?nozzle:u ?preset_ml:u ?preset_amount:u"
-              " ?overrun_ml:u ?of_sale:u ?type:s ?asn:s ?grade:s ?mode:s ?tac:s ?gmac:s"
-              " ?psam:s ?of_terminal:s ?by:s",
-    SALES_ACK: "results:l/l3-3 ?ack:v ~settled:l",
-    PRICES: "version:v grades:d ?at:v ?nozzles:d",
-    HOTLIST: "?add:a ?remove:a &full full:v part:v more:b ?remove:l-0 &!full from:v to:v",
-    PARAMS: "version:v values:d",
-    COMMAND: "id:v cmd:s",
-    REPLY: "type:COMMAND|PRICES|HOTLIST|PARAMS ok:b ?why:s ?version:u ?part:u"
-           " ?need_full:b &type=COMMAND id:u",
-    GREY_QUERY: "asn:s ?terminal:s",
-    GREY_ANSWER: "~asn:s ~ttc:u ~status:owed|settled|unknown ~amount:u ~ml:u ~grade:s"
-                 " ~price:u ~terminal:s ~sale:u ~why:s",
-    TOTALS: "nozzle:u volume_ml:u amount:u seq:u ?grade:s",
-    EVENTS: "events:l1-64/d",
-    ERROR: "?why:s",
-    EVENTS_ACK: "n:v ~ok:b ~why:s",
-}
+# `&f=V` when it is the string V. Fields not listed are let through. One string, read
+# as each payload is checked: small in a heap where every constant is in RAM.
+SHAPES = """
+CHALLENGE nonce:x16
+HELLO terminal:s nonce:x ~firmware:s ~software_id:s ~journal_seq:u ~psam:s ~prices_version:u
+  ~hotlist_version:u ~params_version:u
+WELCOME ~time:u ~prices_version:u ~hotlist_version:u ~heartbeat_ms:u50-600000 ~events_n:v
+HEARTBEAT ?time:u ~totals:b ~settled:l
+STATUS ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s ?alarms:u
+  state:Inoperative|Closed|Idle|Calling|Authorised|Started|Suspended|Fuelling|SuspendedFuelling
+SALES records:l-64/@record
+record seq:u1- ?sale:u ?ml:u ?amount:u ?pulses:u ?price:u ?time:u ?ttc:u ?ctc:u ?flags:u
+  ?stop:u ?balance:u ?nozzle:u ?preset_ml:u ?preset_amount:u ?overrun_ml:u ?of_sale:u
+  ?type:s ?asn:s ?grade:s ?mode:s ?tac:s ?gmac:s ?psam:s ?of_terminal:s ?by:s
+SALES_ACK results:l/l3-3 ?ack:v ~settled:l
+PRICES version:v grades:d ?at:v ?nozzles:d
+HOTLIST ?add:a ?remove:a &full full:v part:v more:b ?remove:l-0 &!full from:v to:v
+PARAMS version:v values:d
+COMMAND id:v cmd:s
+REPLY type:COMMAND|PRICES|HOTLIST|PARAMS ok:b ?why:s ?version:u ?part:u ?need_full:b
+  &type=COMMAND id:u
+GREY_QUERY asn:s ?terminal:s
+GREY_ANSWER ~asn:s ~ttc:u ~status:owed|settled|unknown ~amount:u ~ml:u ~grade:s ~price:u
+  ~terminal:s ~sale:u ~why:s
+TOTALS nozzle:u volume_ml:u amount:u seq:u ?grade:s
+EVENTS events:l1-64/d
+ERROR ?why:s
+EVENTS_ACK n:v ~ok:b ~why:s
+"""
 
 
 def is_uint(v, lo=0, hi=MAX_INT):
@@ -129,10 +127,10 @@ def is_uint(v, lo=0, hi=MAX_INT):
 def check(mtype, payload):
     """Refuse a received payload whose shape is not its type's in SHAPES: ProtocolError
     `malformed <TYPE>: <field>` (a field's name and place, never its value). Drops the
-    malformed `~` fields. Everywhere in the payload: no float, integers within MAX_INT,
-    nesting no deeper than MAX_DEPTH."""
+    null or malformed `~` fields. Everywhere in the payload: no float, integers within
+    MAX_INT, nesting no deeper than MAX_DEPTH."""
     what = TYPE_NAMES[mtype]
-    _fields(payload, SHAPES[mtype], what, "")
+    _fields(payload, what, what, "")
     for name in payload:
         if not _plain(payload[name], 1):
             raise ProtocolError("malformed %s: %s" % (what, name))
@@ -142,86 +140,66 @@ def _plain(v, depth):
     if depth > MAX_DEPTH:
         return False
     if type(v) is dict:
-        return all(_plain(x, depth + 1) for x in v.values())
-    if type(v) is list:
-        return all(_plain(x, depth + 1) for x in v)
-    if type(v) is int:
-        return -MAX_INT <= v <= MAX_INT
-    return type(v) is not float
+        v = v.values()
+    elif type(v) is not list:
+        return type(v) is not float and (type(v) is not int or -MAX_INT <= v <= MAX_INT)
+    return all(_plain(x, depth + 1) for x in v)
 
 
-def _fields(obj, spec, what, path):
+def _fields(obj, name, what, path):
+    """Check obj against line `name` of SHAPES (and the continuation lines under it)."""
+    start = SHAPES.find("\n" + name + " ") + len(name) + 2
+    end = SHAPES.find("\n", start)
+    while SHAPES[end + 1:end + 2] == " ":
+        end = SHAPES.find("\n", end + 1)
     applies = True
-    for token in spec.split():
+    for token in SHAPES[start:end].split():
         if token[0] == "&":  # a condition on another field of obj
             name, _, want = token[1:].partition("=")
-            if name[0] == "!":
-                applies = name[1:] not in obj
-            else:
-                applies = name in obj and (not want or obj[name] == want)
-            continue
-        if not applies:
-            continue
-        mode = token[0] if token[0] in "?~" else ""
-        name, _, kind = token[len(mode):].partition(":")
-        value = obj.get(name)
-        if value is None and mode == "?":
-            continue
-        if value is None or not _valid(value, kind, what, path + name):
-            if mode != "~":
-                raise ProtocolError("malformed %s: %s%s" % (what, path, name))
-            obj.pop(name, None)
-
-
-def _bounds(spec, lo, hi):
-    """(lo, hi) of `spec` written "", "N", "N-", "-N" or "N-M"."""
-    if not spec:
-        return lo, hi
-    low, dash, high = spec.partition("-")
-    if not dash:
-        return int(low), int(low)
-    return int(low) if low else lo, int(high) if high else hi
+            applies = name[1:] not in obj if name[0] == "!" else \
+                name in obj and (not want or obj[name] == want)
+        elif applies:
+            mode = token[0] if token[0] in "?~" else ""
+            name, _, kind = token[len(mode):].partition(":")
+            value = obj.get(name)
+            if value is None and mode == "?":
+                continue
+            if value is None or not _valid(value, kind, what, path + name):
+                if mode != "~":
+                    raise ProtocolError("malformed %s: %s%s" % (what, path, name))
+                obj.pop(name, None)
 
 
 def _valid(v, kind, what, path):
-    code = kind[0]
     if "|" in kind:
         return type(v) is str and v in kind.split("|")
-    if code == "@":
-        if type(v) is not dict:
-            return False
-        _fields(v, SHAPES[kind[1:]], what, path + ".")
-        return True
-    if code == "u":
-        lo, hi = _bounds(kind[1:], 0, MAX_INT)
-        return is_uint(v, lo, hi)
-    if code == "v":
-        return is_uint(v, 0, MAX_ID)
-    if code == "s":
-        return type(v) is str
-    if code == "b":
-        return v is True or v is False
-    if code == "d":
+    if kind[0] == "@":
+        if type(v) is dict:
+            _fields(v, kind[1:], what, path + ".")
         return type(v) is dict
+    kind, _, item = kind.partition("/")
+    code = kind[0]
+    low, dash, high = kind[1:].partition("-")
+    lo = int(low) if low else 0
+    hi = int(high) if high else lo if low and not dash else MAX_INT
+    if code == "u" or code == "v":
+        return is_uint(v, lo, hi if code == "u" else MAX_ID)
+    if code == "s" or code == "b" or code == "d":
+        return type(v) is (str if code == "s" else bool if code == "b" else dict)
     if code == "x":
         try:
-            data = bytes.fromhex(v)
+            return len(bytes.fromhex(v)) == lo or not low
         except (TypeError, ValueError):
             return False
-        return len(kind) == 1 or len(data) == int(kind[1:])
     if code == "a":
         return type(v) is list and len(v) <= MAX_ASNS and all(
             type(a) is str and len(a) == 16 and a.isdigit() for a in v)
-    if code == "l":
-        count, _, item = kind[1:].partition("/")
-        lo, hi = _bounds(count, 0, MAX_INT)
-        if type(v) is not list or not lo <= len(v) <= hi:
-            return False
-        for i in range(len(v)):
-            if item and not _valid(v[i], item, what, "%s[%d]" % (path, i)):
-                raise ProtocolError("malformed %s: %s[%d]" % (what, path, i))
-        return True
-    raise ValueError("no field type " + kind)
+    if type(v) is not list or not lo <= len(v) <= hi:  # l
+        return False
+    for i in range(len(v) if item else 0):
+        if not _valid(v[i], item, what, "%s[%d]" % (path, i)):
+            raise ProtocolError("malformed %s: %s[%d]" % (what, path, i))
+    return True
 
 
 # -- HMAC-SHA256 on hashlib (RFC 2104) -------------------------------------------------

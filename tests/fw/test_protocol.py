@@ -110,8 +110,8 @@ def _why(mtype, payload):
 
 
 def test_every_type_has_a_field_table():
-    for mtype in p.TYPE_NAMES:
-        assert isinstance(p.SHAPES[mtype], str), p.TYPE_NAMES[mtype]
+    lines = [line.split()[0] for line in p.SHAPES.split("\n") if line[:1] not in ("", " ")]
+    assert sorted(lines) == sorted(list(p.TYPE_NAMES.values()) + ["record"])
 
 
 def test_check_takes_well_formed_payloads():
