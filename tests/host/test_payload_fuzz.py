@@ -73,11 +73,11 @@ def test_station_handler_only_refuses_malformed_authenticated_payloads(station, 
     server = sv.StationServer(station)
     term = p.Session(KEY, p.TO_STATION)
     sess = p.Session(KEY, p.TO_TERMINAL)
-    held = {"PRICES": 0, "HOTLIST": None, "hl_full": None, "hl_need_full": False}
+    conn = sv.Connection("T1", sess, Writer(), {})
     before = _rows(station)
     frame = term.encode(mtype, payload)
     try:
-        asyncio.run(server.frame_in("T1", sess, Writer(), frame, held))
+        asyncio.run(server.frame_in(conn, frame))
     except (sv.Refused, p.ProtocolError):
         assert _rows(station) == before  # refused: nothing of it stored
         return
