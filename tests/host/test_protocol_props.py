@@ -1,5 +1,7 @@
 """Hypothesis on the wire codec: HMAC agrees with Python's hmac; random bytes, cut or
-flipped frames only ever raise ProtocolError, on either end's decoder."""
+flipped frames only ever raise ProtocolError, on either end's decoder. And on the field
+table (protocol.SHAPES): payloads of every type drawn from it pass protocol.check, and one
+malformed field is refused by its name."""
 import hashlib
 import hmac
 
