@@ -421,7 +421,8 @@ class Link:
                             "at": table["at"]})
         pump.show(ticks_ms())
 
-    # -- downloads: each takes a checked payload and returns its REPLY's ----------------
+    # -- downloads (DOWNLOADS): each takes a checked payload and returns its REPLY's; a
+    # download that cannot be applied is answered ok false
     def _command(self, payload):
         """Run a COMMAND once per id: an id in the ring of recent ones (its REPLY was lost,
         the station sent it again) is answered with the result it had, not run again."""
@@ -437,7 +438,7 @@ class Link:
         return {"type": "COMMAND", "id": cid, "ok": ok, "why": why}
 
     def _params(self, payload):
-        """A well-formed download that cannot be applied is answered ok false."""
+        """Non-legal settings, in force from the next boot (downloads.apply_params)."""
         pump = self.pump
         version = payload["version"]
         ok, why = downloads.apply_params(pump, version, payload["values"], self.params_path) \

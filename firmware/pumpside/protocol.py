@@ -146,28 +146,28 @@ def _plain(v, depth):
     return all(_plain(x, depth + 1) for x in v)
 
 
-def _fields(obj, name, what, path):
-    """Check obj against line `name` of SHAPES (and the continuation lines under it)."""
-    start = SHAPES.find("\n" + name + " ") + len(name) + 2
+def _fields(obj, line, what, path):
+    """Check obj against the fields on `line` of SHAPES (and its continuation lines)."""
+    start = SHAPES.find("\n" + line + " ") + len(line) + 2
     end = SHAPES.find("\n", start)
     while SHAPES[end + 1:end + 2] == " ":
         end = SHAPES.find("\n", end + 1)
     applies = True
     for token in SHAPES[start:end].split():
         if token[0] == "&":  # a condition on another field of obj
-            name, _, want = token[1:].partition("=")
-            applies = name[1:] not in obj if name[0] == "!" else \
-                name in obj and (not want or obj[name] == want)
+            field, _, want = token[1:].partition("=")
+            applies = field[1:] not in obj if field[0] == "!" else \
+                field in obj and (not want or obj[field] == want)
         elif applies:
             mode = token[0] if token[0] in "?~" else ""
-            name, _, kind = token[len(mode):].partition(":")
-            value = obj.get(name)
+            field, _, kind = token[len(mode):].partition(":")
+            value = obj.get(field)
             if value is None and mode == "?":
                 continue
-            if value is None or not _valid(value, kind, what, path + name):
+            if value is None or not _valid(value, kind, what, path + field):
                 if mode != "~":
-                    raise ProtocolError("malformed %s: %s%s" % (what, path, name))
-                obj.pop(name, None)
+                    raise ProtocolError("malformed %s: %s%s" % (what, path, field))
+                obj.pop(field, None)
 
 
 def _valid(v, kind, what, path):
@@ -188,9 +188,10 @@ def _valid(v, kind, what, path):
         return type(v) is (str if code == "s" else bool if code == "b" else dict)
     if code == "x":
         try:
-            return len(bytes.fromhex(v)) == lo or not low
+            data = bytes.fromhex(v)
         except (TypeError, ValueError):
             return False
+        return not low or len(data) == lo
     if code == "a":
         return type(v) is list and len(v) <= MAX_ASNS and all(
             type(a) is str and len(a) == 16 and a.isdigit() for a in v)
