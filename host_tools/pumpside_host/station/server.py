@@ -79,8 +79,8 @@ class StationServer:
             session = p.Session(p.session_key(key, nonce, bytes.fromhex(hello["nonce"])),
                                 p.TO_TERMINAL)
             session.decode(frame, p.FROM_TERMINAL)  # the tag: now the terminal is known
-            conn = Connection(terminal, session, writer, hello)  # only an authenticated
-            # peer is sent anything more
+            # only an authenticated peer has a connection: is sent anything more
+            conn = Connection(terminal, session, writer, hello)
             self.ledger.cards.hello(terminal, hello)  # its PSAM id: the TACs it uploads
             log.info("terminal %s connected from %s (firmware %s)", terminal, peer,
                      hello.get("firmware"))
