@@ -1,4 +1,5 @@
-"""Terminal <-> station wire protocol: frames, authentication, the message set.
+"""Terminal <-> station wire protocol: frames, authentication, the message set and each
+message's payload (SHAPES, checked by check() at the end that receives it).
 
 One module for both ends (the station imports it too); docs/protocol.md is its
 specification for a POS vendor. Frame, all integers big-endian:
