@@ -151,14 +151,12 @@ class Link:
                 "prices_version": self.pump.prices.version if self.pump else 0,
                 "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0,
                 "params_version": self.params_version})
-            mtype, welcome = session.decode(await self._frame(reader), protocol.FROM_STATION)
+            mtype, welcome = await self._receive(reader, session)
             if mtype != protocol.WELCOME:
                 raise LinkError("station answered %s" % protocol.TYPE_NAMES[mtype])
             if self.pump is not None:
                 downloads.station_time(self.pump, welcome.get("time"))
-            beat = welcome.get("heartbeat_ms")
-            self.heartbeat_ms = beat if isinstance(beat, int) and 50 <= beat <= 600000 \
-                else 10000
+            self.heartbeat_ms = welcome.get("heartbeat_ms", 10000)  # bounded by SHAPES
             # a station silent for three beats (1 s at least, 10 s at most) is gone
             self.timeout_s = max(1, min(READ_TIMEOUT_S, 3 * self.heartbeat_ms // 1000))
             self.online = True
@@ -166,8 +164,7 @@ class Link:
             log.event("link_up", {"station": self.cfg.station_addr,
                                   "unsynced": jr.unsynced, "ack": jr.ack_seq})
             self._status = None  # (state, alarms) the station last heard
-            n = welcome.get("events_n")
-            self.events_n = n if _int(n) else None
+            self.events_n = welcome.get("events_n")
             self._totals = None
             await self._send_totals(writer, session)  # with HELLO: where the meter stands
             while True:
@@ -208,17 +205,14 @@ class Link:
             await self._idle(reader, writer, session)
             return
         await self._send(writer, session, protocol.SALES, {"records": batch})
+        # a malformed SALES_ACK ends the session here: the journal is not touched
         payload = await self._expect(reader, session, protocol.SALES_ACK)
-        results = payload.get("results", ())
-        if not (_int(payload.get("ack", 0)) and isinstance(results, list)) or not all(
-                isinstance(r, list) and len(r) == 3 for r in results):
-            raise LinkError("malformed SALES_ACK")  # the journal is not touched
-        for seq, result, why in results:
+        for seq, result, why in payload["results"]:
             if result == "rejected":
                 log.event("sale_rejected", {"seq": seq, "why": why})
         self._settled_elsewhere(payload.get("settled"))
-        ack = payload.get("ack", 0)
-        if isinstance(ack, int) and jr.ack_seq < ack < jr.next_seq:
+        ack = payload.get("ack") or 0
+        if jr.ack_seq < ack < jr.next_seq:
             jr.ack(ack, self.clock.time())
             self.uploaded += len(batch)
             log.event("synced", {"ack": ack, "unsynced": jr.unsynced})
@@ -253,9 +247,7 @@ class Link:
             return
         await self._send(writer, session, protocol.EVENTS, {"events": batch})
         ack = await self._expect(reader, session, protocol.EVENTS_ACK, writer)
-        n = ack.get("n")
-        if not _int(n):
-            raise LinkError("malformed EVENTS_ACK")
+        n = ack["n"]
         if ack.get("ok") is not True or n <= self.events_n:
             log.event("events_refused", {"n": n, "why": ack.get("why")})
             self.events_n = None
@@ -354,31 +346,35 @@ class Link:
         writer.write(session.encode(mtype, payload))
         await writer.drain()
 
+    async def _receive(self, reader, session):
+        """(type, payload) of the station's next frame: authenticated, in sequence, its
+        payload of its type's shape (protocol.check), else ProtocolError."""
+        mtype, payload = session.decode(await self._frame(reader), protocol.FROM_STATION)
+        protocol.check(mtype, payload)
+        return mtype, payload
+
     async def _expect(self, reader, session, want, writer=None):
         """The frame of type `want`; downloads the station sends first are applied and
-        answered (REPLY) on the way. An ERROR or anything else ends the session."""
+        answered (REPLY) on the way (DOWNLOADS). An ERROR or anything else ends the
+        session."""
         while True:
-            mtype, payload = session.decode(await self._frame(reader),
-                                            protocol.FROM_STATION)
+            mtype, payload = await self._receive(reader, session)
             if mtype == want:
                 return payload
             if mtype == protocol.ERROR:
                 raise LinkError("station: %s" % payload.get("why"))
-            if mtype == protocol.COMMAND and writer is not None:
-                await self._send(writer, session, protocol.REPLY, self._command(payload))
-                continue
-            if mtype not in (protocol.PRICES, protocol.HOTLIST, protocol.PARAMS) or \
-                    writer is None:
+            apply = self.DOWNLOADS.get(mtype) if writer is not None else None
+            if apply is None:
                 raise LinkError("expected %s, got %s" % (protocol.TYPE_NAMES[want],
                                                          protocol.TYPE_NAMES[mtype]))
-            await self._send(writer, session, protocol.REPLY, self._download(mtype, payload))
+            await self._send(writer, session, protocol.REPLY, apply(self, payload))
 
+    # -- downloads (DOWNLOADS): each takes a checked payload and returns its REPLY's; a
+    # download that cannot be applied is answered ok false
     def _command(self, payload):
         """Run a COMMAND once per id: an id in the ring of recent ones (its REPLY was lost,
         the station sent it again) is answered with the result it had, not run again."""
-        cid, cmd = payload.get("id"), payload.get("cmd")
-        if not (_int(cid) and isinstance(cmd, str)):
-            raise LinkError("malformed COMMAND")
+        cid, cmd = payload["id"], payload["cmd"]
         result = self.done.get(cid)
         if result is None:
             ok, why = downloads.command(self.pump, cmd) if self.pump else (False, "no pump")
@@ -389,44 +385,37 @@ class Link:
             log.event("command_again", {"id": cid, "cmd": cmd, "ok": ok})
         return {"type": "COMMAND", "id": cid, "ok": ok, "why": why}
 
-    def _download(self, mtype, payload):
-        """Apply one download; the REPLY's payload. A well-formed download that cannot
-        be applied is answered ok false; a malformed one ends the session (LinkError)."""
+    def _params(self, payload):
+        """Non-legal settings, in force from the next boot (downloads.apply_params)."""
         pump = self.pump
-        if mtype == protocol.PARAMS:
-            version, values = payload.get("version"), payload.get("values")
-            if not (_int(version) and isinstance(values, dict)):
-                raise LinkError("malformed PARAMS")
-            ok, why = downloads.apply_params(pump, version, values) \
-                if pump is not None else (False, "no pump")
-            if ok:
-                self.params_version = version
-            return {"type": "PARAMS", "version": version, "ok": ok, "why": why}
-        if mtype == protocol.PRICES:
-            version, at = payload.get("version"), payload.get("at", 0)
-            nozzles = payload.get("nozzles")
-            if not (_int(version) and _int(at) and isinstance(payload.get("grades"), dict)
-                    and (nozzles is None or isinstance(nozzles, dict))):
-                raise LinkError("malformed PRICES")
-            ok, why = downloads.apply_prices(pump, version, payload["grades"], nozzles, at) \
-                if pump is not None else (False, "no pump")
-            return {"type": "PRICES", "version": version, "ok": ok, "why": why}
+        version = payload["version"]
+        ok, why = downloads.apply_params(pump, version, payload["values"]) \
+            if pump is not None else (False, "no pump")
+        if ok:
+            self.params_version = version
+        return {"type": "PARAMS", "version": version, "ok": ok, "why": why}
+
+    def _prices(self, payload):
+        """A price table, now or at its time `at` (prices.PriceBook)."""
+        pump = self.pump
+        version = payload["version"]
+        ok, why = downloads.apply_prices(pump, version, payload["grades"],
+                                         payload.get("nozzles"), payload.get("at") or 0) \
+            if pump is not None else (False, "no pump")
+        return {"type": "PRICES", "version": version, "ok": ok, "why": why}
+
+    def _hotlist(self, payload):
+        pump = self.pump
         # popped: the parsed strings are garbage once converted, their room free again
-        add = _asns(payload.pop("add", []))
-        remove = _asns(payload.pop("remove", []))
-        if add is None or remove is None:
-            raise LinkError("malformed HOTLIST")
+        add = _card_keys(payload.pop("add", None))
+        remove = _card_keys(payload.pop("remove", None))
         reply = {"type": "HOTLIST"}
         full = "full" in payload  # one part of a full list, staged until its last part
         if full:
-            version, part, more = payload.get("full"), payload.get("part"), payload.get("more")
-            if not (_int(version) and _int(part) and more in (True, False)) or remove:
-                raise LinkError("malformed HOTLIST")
+            version, part, more = payload["full"], payload["part"], payload["more"]
             reply["part"] = part
         else:
-            frm, to = payload.get("from"), payload.get("to")
-            if not (_int(frm) and _int(to)):
-                raise LinkError("malformed HOTLIST")
+            frm, to = payload["from"], payload["to"]
         if pump is None:
             ok, why = False, "no pump"
         else:
@@ -443,6 +432,10 @@ class Link:
         if pump is not None and downloads.hotlist_damaged(pump):
             reply["need_full"] = True  # no delta can mend it
         return reply
+
+    # what the station may send while the link waits for an answer (_expect)
+    DOWNLOADS = {protocol.PRICES: _prices, protocol.HOTLIST: _hotlist,
+                 protocol.PARAMS: _params, protocol.COMMAND: _command}
 
 
 class Done:
@@ -474,22 +467,9 @@ class Done:
 
 
 DONE_MAX = 16
-MAX_INT = 0x7FFFFFFF  # every count, version and id on the wire fits 31 bits
-MAX_ASNS = 1024  # card numbers in one HOTLIST frame (the station sends 128)
 MAX_SETTLED = 8  # escapes settled elsewhere taken from one frame (the station sends 4)
 
 
-def _int(v, lo=0, hi=MAX_INT):
-    return isinstance(v, int) and v is not True and v is not False and lo <= v <= hi
-
-
-def _asns(v):
-    """A list of card numbers as 16 digits -> 8-byte keys, or None when malformed."""
-    if not isinstance(v, list) or len(v) > MAX_ASNS:
-        return None
-    out = []
-    for a in v:
-        if not isinstance(a, str) or len(a) != 16 or not a.isdigit():
-            return None
-        out.append(bytes.fromhex(a))
-    return out
+def _card_keys(numbers):
+    """Card numbers of 16 digits (checked by protocol.check) -> 8-byte keys."""
+    return [bytes.fromhex(a) for a in numbers] if numbers else []

@@ -1,4 +1,5 @@
-"""Terminal <-> station wire protocol: frames, authentication, the message set.
+"""Terminal <-> station wire protocol: frames, authentication, the message set and each
+message's payload (SHAPES, checked by check() at the end that receives it).
 
 One module for both ends (the station imports it too); docs/protocol.md is its
 specification for a POS vendor. Frame, all integers big-endian:
@@ -28,33 +29,27 @@ HDR_LEN = 8  # length 2, version 1, type 1, seq 4
 MAX_FRAME = HDR_LEN + MAX_PAYLOAD + TAG_LEN
 NONCE_LEN = 16
 
-# message types (docs/protocol.md has each payload)
-CHALLENGE = 1  # S->T: {"nonce": hex}; untagged, seq 0
-HELLO = 2  # T->S: {"terminal", "nonce", "firmware", "software_id", "journal_seq", "psam",
-# "prices_version", "hotlist_version", "params_version"}
-WELCOME = 3  # S->T: {"time", "prices_version", "hotlist_version", "heartbeat_ms",
-# "events_n" (the last event-log record it holds of this terminal)}
-HEARTBEAT = 4  # both ways: {"time"} (station time down, terminal time up); the station's
-# may say "totals": true (send TOTALS now)
-STATUS = 5  # T->S: {"state" (IFSF), "nozzle", "grade", "price", "ml", "amount", "alarm",
-# "alarms"}: with each heartbeat and on every change (at most one per 250 ms)
-SALES = 6  # T->S: {"records": [journal records]}, a batch after the ack cursor
-SALES_ACK = 7  # S->T: {"results": [[seq, "stored"|"duplicate"|"rejected", why]], "ack"}
-PRICES = 8  # S->T: {"version", "grades": {grade: price}, "at": time or 0, "nozzles":
-# {nozzle: grade} of this terminal, if the station maps them}
-HOTLIST = 9  # S->T: a delta {"from", "to", "add": [asn], "remove": [asn]} or a part of a
-# full list {"full": version, "part", "more", "add": [asn]}; 32 cards a frame
-PARAMS = 10  # S->T: {"version", "values": {config field: value}}: non-legal settings,
-# written to config.json, in force from the next boot
-COMMAND = 11  # S->T: {"id", "cmd": stop|suspend|resume|lock|unlock|terminate}
-REPLY = 12  # T->S: {"type", "id"|"version", "ok", "why"}: answers a download or command
-GREY_QUERY = 13  # T->S: {"asn", "ttc", "ctc", "terminal"}: a card grey at another PSAM
-GREY_ANSWER = 14  # S->T: {"asn", "ttc", "status": owed|settled|unknown, ...}
-TOTALS = 15  # T->S: {"nozzle", "grade", "volume_ml", "amount", "seq"}: the non-resettable
-# totalizers after journal record seq
-EVENTS = 16  # T->S: {"events": [records of the metrology event log, n ascending]}
-ERROR = 17  # both ways: {"why"}; the sender closes the connection after it
-EVENTS_ACK = 18  # S->T: {"n" (the last record held), "ok", "why"}
+# message types; SHAPES below declares each one's payload
+CHALLENGE = 1  # S->T, untagged, seq 0
+HELLO = 2  # T->S
+WELCOME = 3  # S->T (events_n: the last event-log record it holds of this terminal)
+HEARTBEAT = 4  # both ways: station time down, terminal time up; the station's may say
+# "totals": true (send TOTALS now) and list escapes settled elsewhere
+STATUS = 5  # T->S: with each heartbeat and on every change (at most one per 250 ms)
+SALES = 6  # T->S: a batch of journal records after the ack cursor
+SALES_ACK = 7  # S->T: results [[seq, "stored"|"duplicate"|"rejected", why]] and the ack
+PRICES = 8  # S->T: grades {grade: price}, at (time, or 0: now), nozzles {nozzle: grade}
+HOTLIST = 9  # S->T: a delta (from, to, add, remove) or a part of a full list (full,
+# part, more, add); 32 cards a frame
+PARAMS = 10  # S->T: {config field: value}: non-legal settings, in force from the next boot
+COMMAND = 11  # S->T: stop|suspend|resume|lock|unlock|terminate
+REPLY = 12  # T->S: answers a download or command
+GREY_QUERY = 13  # T->S: a card grey at another PSAM
+GREY_ANSWER = 14  # S->T
+TOTALS = 15  # T->S: the non-resettable totalizers after journal record seq
+EVENTS = 16  # T->S: records of the metrology event log, n ascending
+ERROR = 17  # both ways; the sender closes the connection after it
+EVENTS_ACK = 18  # S->T: n, the last record held
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
               SALES_ACK: "SALES_ACK", PRICES: "PRICES", HOTLIST: "HOTLIST", PARAMS: "PARAMS",
@@ -74,6 +69,139 @@ class ProtocolError(ValueError):
     def __init__(self, why):
         super().__init__(why)
         self.why = why
+
+
+# -- payload shapes ---------------------------------------------------------------------
+MAX_INT = 2**53 - 1  # every integer on the wire: JSON parsers and SQLite hold it exactly
+MAX_ID = 0x7FFFFFFF  # a version, id or count the station issues: the terminal keeps it in a
+# 32-bit field
+MAX_DEPTH = 6  # nesting of a payload
+MAX_ASNS = 1024  # card numbers in one HOTLIST list (the station sends 32)
+
+# The field table: one line per message type (and per nested object), the definition of
+# its payload; docs/protocol.md explains each field. A line that starts with spaces goes
+# on with the one above. A field is `name:type`, required (present, not null); `?name`
+# is optional (absent or null: the receiver's default); `~name` is optional and a null
+# or malformed value is dropped (the receiver's default applies), not refused.
+#   u  integer 0..MAX_INT; u1- at least 1; u50-600000 a range
+#   v  integer 0..MAX_ID          s  string        b  true or false    d  object
+#   x  hex string; x16 of 16 bytes                 a  list of card numbers (16 digits)
+#   l  list; l1-64 of 1 to 64 items; l/T items of type T; @name an object of line `name`
+#   A|B|C  one of these strings
+# `&f` starts fields that apply when field f is present, `&!f` when it is absent,
+# `&f=V` when it is the string V. Fields not listed are let through. One string, read
+# as each payload is checked: small in a heap where every constant is in RAM.
+SHAPES = """
+CHALLENGE nonce:x16
+HELLO terminal:s nonce:x ~firmware:s ~software_id:s ~journal_seq:u ~psam:s ~prices_version:u
+  ~hotlist_version:u ~params_version:u
+WELCOME ~time:u ~prices_version:u ~hotlist_version:u ~heartbeat_ms:u50-600000 ~events_n:v
+HEARTBEAT ?time:u ~totals:b ~settled:l
+STATUS ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s ?alarms:u
+  state:Inoperative|Closed|Idle|Calling|Authorised|Started|Suspended|Fuelling|SuspendedFuelling
+SALES records:l-64/@record
+record seq:u1- ?sale:u ?ml:u ?amount:u ?pulses:u ?price:u ?time:u ?ttc:u ?ctc:u ?flags:u
+  ?stop:u ?balance:u ?nozzle:u ?preset_ml:u ?preset_amount:u ?overrun_ml:u ?of_sale:u
+  ?type:s ?asn:s ?grade:s ?mode:s ?tac:s ?gmac:s ?psam:s ?of_terminal:s ?by:s
+SALES_ACK results:l/l3-3 ?ack:v ~settled:l
+PRICES version:v grades:d ?at:v ?nozzles:d
+HOTLIST ?add:a ?remove:a &full full:v part:v more:b ?remove:l-0 &!full from:v to:v
+PARAMS version:v values:d
+COMMAND id:v cmd:s
+REPLY type:COMMAND|PRICES|HOTLIST|PARAMS ok:b ?why:s ?version:u ?part:u ?need_full:b
+  &type=COMMAND id:u
+GREY_QUERY asn:s ?terminal:s
+GREY_ANSWER ~asn:s ~ttc:u ~status:owed|settled|unknown ~amount:u ~ml:u ~grade:s ~price:u
+  ~terminal:s ~sale:u ~why:s
+TOTALS nozzle:u volume_ml:u amount:u seq:u ?grade:s
+EVENTS events:l1-64/d
+ERROR ?why:s
+EVENTS_ACK n:v ~ok:b ~why:s
+"""
+
+
+def is_uint(v, lo=0, hi=MAX_INT):
+    """An integer (not a bool) within lo..hi."""
+    return type(v) is int and lo <= v <= hi
+
+
+def check(mtype, payload):
+    """Refuse a received payload whose shape is not its type's in SHAPES: ProtocolError
+    `malformed <TYPE>: <field>` (a field's name and place, never its value). Drops the
+    null or malformed `~` fields. Everywhere in the payload: no float, integers within
+    MAX_INT, nesting no deeper than MAX_DEPTH."""
+    what = TYPE_NAMES[mtype]
+    _fields(payload, what, what, "")
+    for name in payload:
+        if not _plain(payload[name], 1):
+            raise ProtocolError("malformed %s: %s" % (what, name))
+
+
+def _plain(v, depth):
+    if depth > MAX_DEPTH:
+        return False
+    if type(v) is dict:
+        v = v.values()
+    elif type(v) is not list:
+        return type(v) is not float and (type(v) is not int or -MAX_INT <= v <= MAX_INT)
+    return all(_plain(x, depth + 1) for x in v)
+
+
+def _fields(obj, line, what, path):
+    """Check obj against the fields on `line` of SHAPES (and its continuation lines)."""
+    start = SHAPES.find("\n" + line + " ") + len(line) + 2
+    end = SHAPES.find("\n", start)
+    while SHAPES[end + 1:end + 2] == " ":
+        end = SHAPES.find("\n", end + 1)
+    applies = True
+    for token in SHAPES[start:end].split():
+        if token[0] == "&":  # a condition on another field of obj
+            field, _, want = token[1:].partition("=")
+            applies = field[1:] not in obj if field[0] == "!" else \
+                field in obj and (not want or obj[field] == want)
+        elif applies:
+            mode = token[0] if token[0] in "?~" else ""
+            field, _, kind = token[len(mode):].partition(":")
+            value = obj.get(field)
+            if value is None and mode == "?":
+                continue
+            if value is None or not _valid(value, kind, what, path + field):
+                if mode != "~":
+                    raise ProtocolError("malformed %s: %s%s" % (what, path, field))
+                obj.pop(field, None)
+
+
+def _valid(v, kind, what, path):
+    if "|" in kind:
+        return type(v) is str and v in kind.split("|")
+    if kind[0] == "@":
+        if type(v) is dict:
+            _fields(v, kind[1:], what, path + ".")
+        return type(v) is dict
+    kind, _, item = kind.partition("/")
+    code = kind[0]
+    low, dash, high = kind[1:].partition("-")
+    lo = int(low) if low else 0
+    hi = int(high) if high else lo if low and not dash else MAX_INT
+    if code == "u" or code == "v":
+        return is_uint(v, lo, hi if code == "u" else MAX_ID)
+    if code == "s" or code == "b" or code == "d":
+        return type(v) is (str if code == "s" else bool if code == "b" else dict)
+    if code == "x":
+        try:
+            data = bytes.fromhex(v)
+        except (TypeError, ValueError):
+            return False
+        return not low or len(data) == lo
+    if code == "a":
+        return type(v) is list and len(v) <= MAX_ASNS and all(
+            type(a) is str and len(a) == 16 and a.isdigit() for a in v)
+    if type(v) is not list or not lo <= len(v) <= hi:  # l
+        return False
+    for i in range(len(v) if item else 0):
+        if not _valid(v[i], item, what, "%s[%d]" % (path, i)):
+            raise ProtocolError("malformed %s: %s[%d]" % (what, path, i))
+    return True
 
 
 # -- HMAC-SHA256 on hashlib (RFC 2104) -------------------------------------------------
@@ -215,10 +343,8 @@ class Session:
 def terminal_session(terminal_key, challenge_frame, terminal_nonce):
     """The terminal's side: read the station's CHALLENGE, return (session, nonce)."""
     mtype, seq, payload = decode(challenge_frame, None, TO_TERMINAL, (CHALLENGE,))
-    try:
-        station_nonce = bytes.fromhex(payload["nonce"])
-    except (KeyError, ValueError, TypeError):
-        raise ProtocolError("challenge without a nonce") from None
-    if len(station_nonce) != NONCE_LEN or seq != 0:
-        raise ProtocolError("malformed challenge")
+    check(CHALLENGE, payload)  # a nonce of NONCE_LEN bytes
+    if seq != 0:
+        raise ProtocolError("malformed CHALLENGE: seq")
+    station_nonce = bytes.fromhex(payload["nonce"])
     return Session(session_key(terminal_key, station_nonce, terminal_nonce), TO_STATION)

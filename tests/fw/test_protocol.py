@@ -89,7 +89,7 @@ def test_oversize_unknown_type_and_junk_payloads_refused():
     assert "not expected" in raises(p.ProtocolError, station.decode, wrong_way,
                                     p.FROM_TERMINAL).why
     assert "truncated" in raises(p.ProtocolError, p.decode, b"\x00\x01a").why
-    assert "challenge" in raises(p.ProtocolError, p.terminal_session, KEY,
+    assert "CHALLENGE: nonce" in raises(p.ProtocolError, p.terminal_session, KEY,
                                  p.encode(p.CHALLENGE, 0, {"n": 1}, None, p.TO_TERMINAL),
                                  TN).why
 
@@ -100,3 +100,71 @@ def test_errors_never_carry_key_material():
     f[-1] ^= 0xFF
     e = raises(p.ProtocolError, station.decode, bytes(f))
     assert station.key.hex() not in str(e) and KEY.hex() not in str(e)
+
+
+ASN = "1000010000000001"
+
+
+def _why(mtype, payload):
+    return raises(p.ProtocolError, p.check, mtype, payload).why
+
+
+def test_every_type_has_a_field_table():
+    lines = [line.split()[0] for line in p.SHAPES.split("\n") if line[:1] not in ("", " ")]
+    assert sorted(lines) == sorted(list(p.TYPE_NAMES.values()) + ["record"])
+
+
+def test_check_takes_well_formed_payloads():
+    p.check(p.SALES, {"records": [{"seq": 5, "amount": 3795, "asn": ASN}]})
+    p.check(p.SALES_ACK, {"results": [[5, "stored", ""]], "ack": 5})
+    p.check(p.HOTLIST, {"from": 1, "to": 2, "add": [ASN], "remove": []})
+    p.check(p.HOTLIST, {"full": 3, "part": 0, "more": True, "add": [ASN]})
+    p.check(p.REPLY, {"type": "COMMAND", "id": 4, "ok": False, "why": "busy"})
+    p.check(p.STATUS, {"state": "Idle", "alarm": None, "alarms": 0})  # null: absent
+    p.check(p.PRICES, {"version": 2, "grades": {"92": 7590}, "at": 0})
+    p.check(p.TOTALS, {"nozzle": 1, "volume_ml": 2**40, "amount": 0, "seq": 9})
+
+
+def test_check_names_the_malformed_field_never_its_value():
+    assert _why(p.SALES, {"records": [{"seq": 1}, {"seq": 2, "amount": "secret"}]}) \
+        == "malformed SALES: records[1].amount"
+    assert _why(p.SALES, {"records": [{"seq": 0}]}) == "malformed SALES: records[0].seq"
+    assert _why(p.SALES, {"records": [{"seq": 1, "ml": 1.5}]}).endswith("records[0].ml")
+    assert _why(p.REPLY, {"type": "COMMAND", "ok": True}) == "malformed REPLY: id"
+    assert _why(p.REPLY, {"type": "LOAD", "ok": True}) == "malformed REPLY: type"
+    assert _why(p.STATUS, {"nozzle": 1}) == "malformed STATUS: state"
+    assert _why(p.SALES_ACK, {"results": [[1, "stored"]]}) == "malformed SALES_ACK: results[0]"
+    assert _why(p.SALES_ACK, {"ack": 1}) == "malformed SALES_ACK: results"
+    assert _why(p.EVENTS, {"events": []}) == "malformed EVENTS: events"
+    assert _why(p.COMMAND, {"id": p.MAX_ID + 1, "cmd": "stop"}) == "malformed COMMAND: id"
+    assert _why(p.CHALLENGE, {"nonce": "00" * 15}) == "malformed CHALLENGE: nonce"
+    assert "secret" not in _why(p.ERROR, {"why": ["secret"]})
+
+
+def test_check_hotlist_variants_and_card_numbers():
+    assert _why(p.HOTLIST, {"from": 1}) == "malformed HOTLIST: to"
+    assert _why(p.HOTLIST, {"full": 1, "part": 0, "more": 1}) == "malformed HOTLIST: more"
+    assert _why(p.HOTLIST, {"full": 1, "part": 0, "more": False, "remove": [ASN]}) \
+        == "malformed HOTLIST: remove"
+    assert _why(p.HOTLIST, {"from": 1, "to": 2, "add": [ASN[:15]]}) == "malformed HOTLIST: add"
+    assert _why(p.HOTLIST, {"from": 1, "to": 2, "add": ["x" * 16]}) == "malformed HOTLIST: add"
+    too_many = [ASN] * (p.MAX_ASNS + 1)
+    assert _why(p.HOTLIST, {"from": 1, "to": 2, "remove": too_many}) \
+        == "malformed HOTLIST: remove"
+
+
+def test_check_drops_tolerated_fields_and_bounds_every_integer():
+    welcome = {"time": 1, "heartbeat_ms": 10, "events_n": "x", "prices_version": None}
+    p.check(p.WELCOME, welcome)
+    assert welcome == {"time": 1}  # the link's defaults apply
+    beat = {"time": 2, "totals": "yes", "settled": []}
+    p.check(p.HEARTBEAT, beat)
+    assert beat == {"time": 2, "settled": []}
+    assert _why(p.HEARTBEAT, {"time": -1}) == "malformed HEARTBEAT: time"
+    # fields no table names are let through, within the wire's bounds
+    assert _why(p.HEARTBEAT, {"extra": [p.MAX_INT + 1]}) == "malformed HEARTBEAT: extra"
+    assert _why(p.HEARTBEAT, {"extra": {"a": 0.5}}) == "malformed HEARTBEAT: extra"
+    p.check(p.HEARTBEAT, {"extra": [-p.MAX_INT, True, None, "s"]})
+    deep = [[[[[1]]]]]  # the 1 at depth MAX_DEPTH
+    p.check(p.HEARTBEAT, {"extra": deep})
+    assert _why(p.HEARTBEAT, {"extra": [deep]}) == "malformed HEARTBEAT: extra"

@@ -405,10 +405,10 @@ def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_
     statuses = []
     orig = StationServer._handle
 
-    async def spy(self, terminal, session, writer, mtype, payload, held):
+    async def spy(self, conn, mtype, payload):
         if mtype == lk.protocol.STATUS:
             statuses.append((time.monotonic(), payload["state"], payload.get("alarms")))
-        return await orig(self, terminal, session, writer, mtype, payload, held)
+        return await orig(self, conn, mtype, payload)
 
     def state():
         return [p["state"] for p in r.ledger.pumps()]

@@ -42,9 +42,9 @@ class Frames:
             frames.sent.append((mtype, json.loads(json.dumps(payload))))
             return await frames.send(self, writer, session, mtype, payload)
 
-        async def handle(self, terminal, session, writer, mtype, payload, held):
+        async def handle(self, conn, mtype, payload):
             frames.got.append((mtype, json.loads(json.dumps(payload))))
-            return await frames.handle(self, terminal, session, writer, mtype, payload, held)
+            return await frames.handle(self, conn, mtype, payload)
         StationServer._send, StationServer._handle = send, handle
 
     def restore(self):

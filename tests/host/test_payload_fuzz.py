@@ -1,7 +1,8 @@
-"""Authenticated but malformed payloads: frames with a correct tag and seq around random
-JSON. The station refuses them (Refused: logged, the connection closed, nothing stored);
-the terminal's link ends the session (LinkError, ProtocolError) and its journal is
-untouched. Anything else - a crash in the handler, a row stored - fails."""
+"""Authenticated payloads at both ends. Random JSON in frames with a correct tag and seq:
+the station refuses it (ProtocolError or Refused: logged, the connection closed, nothing
+stored); the terminal's link ends the session (LinkError, ProtocolError) and its journal
+is untouched. Anything else - a crash in the handler, a row stored - fails. And every
+payload protocol.SHAPES describes, of every type, is taken by the end that receives it."""
 import asyncio
 import json
 import logging
@@ -12,6 +13,7 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_protocol_props import payload_of
 from test_station import Terminal, _sale, run
 
 from fakes import FakeBoard
@@ -73,11 +75,11 @@ def test_station_handler_only_refuses_malformed_authenticated_payloads(station, 
     server = sv.StationServer(station)
     term = p.Session(KEY, p.TO_STATION)
     sess = p.Session(KEY, p.TO_TERMINAL)
-    held = {"PRICES": 0, "HOTLIST": None, "hl_full": None, "hl_need_full": False}
+    conn = sv.Connection("T1", sess, Writer(), {})
     before = _rows(station)
     frame = term.encode(mtype, payload)
     try:
-        asyncio.run(server.frame_in("T1", sess, Writer(), frame, held))
+        asyncio.run(server.frame_in(conn, frame))
     except (sv.Refused, p.ProtocolError):
         assert _rows(station) == before  # refused: nothing of it stored
         return
@@ -99,6 +101,53 @@ def _link():
     link = lk.Link(jr, cfg, board.clock, pump)
     pump.link = link
     return root, jr, link
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data(), st.sampled_from(p.FROM_TERMINAL))
+def test_station_takes_every_payload_the_table_describes(station, data, mtype):
+    payload = data.draw(payload_of(p.TYPE_NAMES[mtype]))
+    server = sv.StationServer(station)
+    conn = sv.Connection("T1", p.Session(KEY, p.TO_TERMINAL), Writer(), {})
+    frame = p.Session(KEY, p.TO_STATION).encode(mtype, payload)
+    if mtype == p.HELLO:  # checked on its own, before the session is made
+        p.check(mtype, payload)
+        sv.Connection("T1", conn.session, Writer(), payload)
+    elif mtype == p.ERROR:
+        with pytest.raises(sv.Refused, match="terminal reported"):  # it ends the session
+            asyncio.run(server.frame_in(conn, frame))
+    else:
+        asyncio.run(server.frame_in(conn, frame))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.sampled_from(p.FROM_STATION))
+def test_link_takes_every_payload_the_table_describes(data, mtype):
+    payload = data.draw(payload_of(p.TYPE_NAMES[mtype]))
+    station = p.Session(KEY, p.TO_TERMINAL)
+    if mtype == p.CHALLENGE:
+        p.terminal_session(KEY, p.encode(mtype, 0, payload, None, p.TO_TERMINAL), b"T" * 16)
+        return
+    root, _jr, link = _link()
+    try:
+        async def go():
+            reader = asyncio.StreamReader()
+            reader.feed_data(station.encode(mtype, payload))
+            downloaded = mtype in lk.Link.DOWNLOADS
+            if downloaded:  # applied and answered while the link waits for a beat
+                reader.feed_data(station.encode(p.HEARTBEAT, {"time": 1_700_000_000}))
+            reader.feed_eof()
+            link.timeout_s = 1
+            term = p.Session(KEY, p.TO_STATION)
+            if mtype == p.SALES_ACK:  # the answer to a SALES batch
+                await link._upload(reader, Writer(), term)
+            else:
+                await link._expect(reader, term, p.HEARTBEAT if downloaded else mtype,
+                                   Writer())
+        asyncio.run(go())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _journal_bytes(root):

@@ -107,11 +107,6 @@ def _hex(v, n):
         return None
 
 
-def _uint(r, name):
-    v = r.get(name, 0)  # the link leaves out fields that are zero
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
-
-
 def Rejected(why):  # noqa: N802 - raised like an exception class
     """The ledger's RecordRejected (imported late: the ledger imports this module)."""
     from .ledger import RecordRejected
@@ -180,14 +175,17 @@ class Cards:
     def _check(self, terminal, r, kind):
         if kind not in ("FINAL", "UNLOCK") or "asn" not in r:
             return  # no card bill (an attended sale, an ESCAPE, an event)
+        from pumpside.protocol import is_uint  # loaded by then (the ledger's modules)
+
         asn = _hex(r.get("asn"), 8)
-        ctc, ttc, t = _uint(r, "ctc"), _uint(r, "psam_ttc"), _uint(r, "time")
-        if asn is None or ctc is None or ttc is None or t is None \
-                or _uint(r, "balance") is None:
+        # the link leaves out fields that are zero
+        ctc, ttc, t = r.get("ctc", 0), r.get("psam_ttc", 0), r.get("time", 0)
+        if asn is None or not (is_uint(ctc) and is_uint(ttc) and is_uint(t)
+                               and is_uint(r.get("balance", 0))):
             raise Rejected("malformed card bill")
         tac = r.get("tac")
         if tac is None:  # no debit made, or its reply lost: the card's log confirmed it
-            if r["amount"] and not (kind == "UNLOCK" and _uint(r, "flags") is not None
+            if r["amount"] and not (kind == "UNLOCK" and is_uint(r.get("flags", 0))
                                     and r.get("flags", 0) & F_CARD_LOG):
                 raise Rejected("no TAC")
             r["tac_verified"] = False

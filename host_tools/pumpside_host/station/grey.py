@@ -32,10 +32,6 @@ _FIELDS = ("terminal", "sale", "asn", "ctc", "ttc", "psam", "amount", "ml", "gra
            "time", "settled_by", "settled_sale")
 
 
-def _int(v):
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFFFFFF
-
-
 class GreyRecords:
     def __init__(self, db, psam_of=None):
         self.db = db
@@ -144,9 +140,12 @@ class GreyRecords:
     # -- GREY_QUERY ---------------------------------------------------------------------------
     def query(self, terminal, q):
         """GREY_ANSWER for a GREY_QUERY {asn, terminal (the locking PSAM id), ttc, ctc}."""
+        from pumpside.protocol import is_uint  # loaded by then (the ledger's modules)
+
         asn, psam, ttc, ctc = q.get("asn"), q.get("terminal"), q.get("ttc"), q.get("ctc")
         answer = {"asn": asn, "ttc": ttc, "status": "unknown"}
-        if not (isinstance(asn, str) and isinstance(psam, str) and _int(ttc) and _int(ctc)):
+        if not (isinstance(asn, str) and isinstance(psam, str)
+                and is_uint(ttc, 0, 0xFFFFFFFF) and is_uint(ctc, 0, 0xFFFFFFFF)):
             answer["why"] = "malformed query"
             log.warning("terminal %s: malformed GREY_QUERY", terminal)
             return answer
