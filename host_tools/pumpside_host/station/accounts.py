@@ -22,6 +22,8 @@ import json
 import logging
 import time
 
+from pumpside.protocol import is_uint
+
 from .. import cardcrypto
 from . import grey
 
@@ -175,7 +177,6 @@ class Cards:
     def _check(self, terminal, r, kind):
         if kind not in ("FINAL", "UNLOCK") or "asn" not in r:
             return  # no card bill (an attended sale, an ESCAPE, an event)
-        from pumpside.protocol import is_uint  # loaded by then (the ledger's modules)
 
         asn = _hex(r.get("asn"), 8)
         # the link leaves out fields that are zero

@@ -13,6 +13,8 @@ the station refuses a second UNLOCK of one escape, so an escape is settled exact
 import logging
 import time
 
+from pumpside.protocol import is_uint
+
 log = logging.getLogger("pumpside.station")
 
 F_ELSEWHERE = 64  # record.py: an UNLOCK of another terminal's ESCAPE
@@ -140,7 +142,6 @@ class GreyRecords:
     # -- GREY_QUERY ---------------------------------------------------------------------------
     def query(self, terminal, q):
         """GREY_ANSWER for a GREY_QUERY {asn, terminal (the locking PSAM id), ttc, ctc}."""
-        from pumpside.protocol import is_uint  # loaded by then (the ledger's modules)
 
         asn, psam, ttc, ctc = q.get("asn"), q.get("terminal"), q.get("ttc"), q.get("ctc")
         answer = {"asn": asn, "ttc": ttc, "status": "unknown"}

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 
-from pumpside import protocol as p
+from pumpside import protocol
 
 from .ledger import Ledger
 
@@ -50,7 +50,7 @@ class StationServer:
     async def _read(self, reader):
         head = await asyncio.wait_for(reader.readexactly(2), READ_TIMEOUT_S)
         n = (head[0] << 8) | head[1]
-        p.check_length(n)  # an impossible length is refused before its bytes are awaited
+        protocol.check_length(n)  # an impossible length is refused before its bytes are awaited
         return head + await asyncio.wait_for(reader.readexactly(n), READ_TIMEOUT_S)
 
     async def _serve(self, reader, writer):
@@ -58,29 +58,30 @@ class StationServer:
         terminal = None
         conn = None
         try:
-            nonce = os.urandom(p.NONCE_LEN)
-            writer.write(p.encode(p.CHALLENGE, 0, {"nonce": nonce.hex()}, None,
-                                  p.TO_TERMINAL))
+            nonce = os.urandom(protocol.NONCE_LEN)
+            writer.write(protocol.encode(protocol.CHALLENGE, 0, {"nonce": nonce.hex()}, None,
+                                  protocol.TO_TERMINAL))
             await writer.drain()
             frame = await self._read(reader)
-            mtype, hello = p.peek(frame)
-            if mtype != p.HELLO:
+            mtype, hello = protocol.peek(frame)
+            if mtype != protocol.HELLO:
                 raise Refused("first frame is not HELLO")
-            p.check(p.HELLO, hello)  # its shape, before anything in it is used
+            protocol.check(protocol.HELLO, hello)  # its shape, before anything in it is used
             terminal = hello["terminal"]
             key = self.ledger.key_of(terminal)
             if key is None:
                 raise Refused("unknown terminal %r" % (terminal,))
-            session = p.Session(p.session_key(key, nonce, bytes.fromhex(hello["nonce"])),
-                                p.TO_TERMINAL)
-            session.decode(frame, p.FROM_TERMINAL)  # the tag: now the terminal is known
+            session = protocol.Session(
+                protocol.session_key(key, nonce, bytes.fromhex(hello["nonce"])),
+                protocol.TO_TERMINAL)
+            session.decode(frame, protocol.FROM_TERMINAL)  # the tag: now the terminal is known
             # only an authenticated peer has a connection: is sent anything more
             conn = Connection(terminal, session, writer, hello)
             self.ledger.cards.hello(terminal, hello)  # its PSAM id: the TACs it uploads
             log.info("terminal %s connected from %s (firmware %s)", terminal, peer,
                      hello.get("firmware"))
             prices = self.ledger.prices()
-            await self._send(writer, session, p.WELCOME, {
+            await self._send(writer, session, protocol.WELCOME, {
                 "time": int(time.time()), "prices_version": prices["version"],
                 "hotlist_version": self.ledger.hotlist_version(),
                 "heartbeat_ms": int(self.heartbeat_s * 1000),
@@ -96,13 +97,13 @@ class StationServer:
         except TimeoutError:
             log.warning("terminal %s silent for %ds: closed", terminal or peer,
                         READ_TIMEOUT_S)
-        except (p.ProtocolError, Refused) as e:
+        except (protocol.ProtocolError, Refused) as e:
             why = getattr(e, "why", None) or str(e)
             log.warning("refused %s from %s: %s", terminal or "connection", peer, why)
             if conn is not None:
                 try:
-                    await self._send(writer, conn.session, p.ERROR, {"why": why})
-                except (ConnectionError, p.ProtocolError):
+                    await self._send(writer, conn.session, protocol.ERROR, {"why": why})
+                except (ConnectionError, protocol.ProtocolError):
                     pass
         finally:
             if terminal and self.sessions.get(terminal, (None, None))[1] is writer:
@@ -112,8 +113,8 @@ class StationServer:
     async def frame_in(self, conn, frame):
         """One frame of an authenticated session: its tag and seq, its payload's shape
         (protocol.check; ProtocolError: nothing of it is stored), then what it asks."""
-        mtype, payload = conn.session.decode(frame, p.FROM_TERMINAL)
-        p.check(mtype, payload)
+        mtype, payload = conn.session.decode(frame, protocol.FROM_TERMINAL)
+        protocol.check(mtype, payload)
         await self._handle(conn, mtype, payload)
 
     async def _send(self, writer, session, mtype, payload):
@@ -134,12 +135,12 @@ class StationServer:
         await self._send_params(conn)
         await self._send_hotlist(conn)
         for command_id, cmd in self.ledger.pending_commands(terminal):
-            await self._send(conn.writer, conn.session, p.COMMAND,
+            await self._send(conn.writer, conn.session, protocol.COMMAND,
                              {"id": command_id, "cmd": cmd})
         beat = self._settled(terminal, {"time": int(time.time())})
         if self.ledger.metrology.want_reading(terminal):
             beat["totals"] = True  # a reading an hour old: a fresh one, please
-        await self._send(conn.writer, conn.session, p.HEARTBEAT, beat)
+        await self._send(conn.writer, conn.session, protocol.HEARTBEAT, beat)
 
     async def _reply(self, conn, payload):
         self.REPLIES[payload["type"]](self, conn, payload)
@@ -189,7 +190,7 @@ class StationServer:
                  terminal, len(records), stored,
                  sum(1 for r in results if r[1] == "duplicate"),
                  sum(1 for r in results if r[1] == "rejected"))
-        await self._send(conn.writer, conn.session, p.SALES_ACK,
+        await self._send(conn.writer, conn.session, protocol.SALES_ACK,
                          self._settled(terminal, {"results": results, "ack": ack}))
 
     async def _status(self, conn, payload):
@@ -203,22 +204,23 @@ class StationServer:
 
     async def _grey_query(self, conn, payload):
         """A card grey-locked elsewhere (station/grey.py)."""
-        await self._send(conn.writer, conn.session, p.GREY_ANSWER,
+        await self._send(conn.writer, conn.session, protocol.GREY_ANSWER,
                          self.ledger.cards.grey.query(conn.terminal, payload))
 
     async def _totals(self, conn, payload):
         self.ledger.metrology.reading(conn.terminal, payload)
 
     async def _events(self, conn, payload):
-        await self._send(conn.writer, conn.session, p.EVENTS_ACK,
+        await self._send(conn.writer, conn.session, protocol.EVENTS_ACK,
                          self.ledger.metrology.store_events(conn.terminal, payload["events"]))
 
     async def _error(self, conn, payload):
         raise Refused("terminal reported: %s" % payload.get("why"))
 
-    HANDLERS = {p.HEARTBEAT: _heartbeat, p.REPLY: _reply, p.SALES: _sales, p.STATUS: _status,
-                p.GREY_QUERY: _grey_query, p.TOTALS: _totals, p.EVENTS: _events,
-                p.ERROR: _error}
+    HANDLERS = {protocol.HEARTBEAT: _heartbeat, protocol.REPLY: _reply,
+                protocol.SALES: _sales, protocol.STATUS: _status,
+                protocol.GREY_QUERY: _grey_query, protocol.TOTALS: _totals,
+                protocol.EVENTS: _events, protocol.ERROR: _error}
     REPLIES = {"COMMAND": _command_reply, "HOTLIST": _hotlist_reply,
                "PARAMS": _params_reply, "PRICES": _prices_reply}  # by the REPLY's type
 
@@ -234,9 +236,9 @@ class StationServer:
         if prices["at"]:
             due = self.ledger.prices(due=True)
             if due["version"] > have:
-                await self._send(conn.writer, conn.session, p.PRICES, _with_nozzles({
+                await self._send(conn.writer, conn.session, protocol.PRICES, _with_nozzles({
                     "version": due["version"], "grades": due["grades"], "at": 0}, nozzles))
-        await self._send(conn.writer, conn.session, p.PRICES, _with_nozzles({
+        await self._send(conn.writer, conn.session, protocol.PRICES, _with_nozzles({
             "version": prices["version"], "grades": prices["grades"], "at": prices["at"]},
             nozzles))
 
@@ -244,7 +246,7 @@ class StationServer:
         """The newest parameter set if the terminal has not answered it yet."""
         params = self.ledger.params.current()
         if params["version"] > conn.params_version:
-            await self._send(conn.writer, conn.session, p.PARAMS, params)
+            await self._send(conn.writer, conn.session, protocol.PARAMS, params)
 
     def _settled(self, terminal, payload):
         """`payload` with `settled`: the terminal's escapes another terminal has settled
@@ -275,7 +277,7 @@ class StationServer:
                 if delta is not None and (ledger.hotlist_changes_since(have)
                                           <= max(ledger.hotlist_count(), HOTLIST_CHUNK)):
                     to, add, remove = delta
-                    await self._send(conn.writer, conn.session, p.HOTLIST, {
+                    await self._send(conn.writer, conn.session, protocol.HOTLIST, {
                         "from": have, "to": to, "add": add, "remove": remove})
                     conn.hotlist_version = to
                     continue
@@ -283,7 +285,7 @@ class StationServer:
             cards = ledger.hotlist(conn.full_after, HOTLIST_CHUNK + 1)
             more = len(cards) > HOTLIST_CHUNK
             cards = cards[:HOTLIST_CHUNK]
-            await self._send(conn.writer, conn.session, p.HOTLIST, {
+            await self._send(conn.writer, conn.session, protocol.HOTLIST, {
                 "full": conn.full_version, "part": conn.full_part, "more": more,
                 "add": cards})
             conn.part_sent(cards[-1] if more else None)
