@@ -206,13 +206,8 @@ class Pump:
             self._note("refused", now)
             log.event("refused", {"why": str(e)})
             return
-        bill = rec.new_bill()
-        bill["time"] = self.board.clock.time()
-        bill["grade"] = auth.grade
-        bill["price"] = auth.price
-        bill["mode"] = auth.mode
-        bill["preset_ml"] = auth.volume_ml
-        bill["preset_amount"] = auth.amount
+        bill = rec.sale_bill(self.board.clock.time(), auth.grade, auth.price, auth.mode,
+                             auth.volume_ml, auth.amount)
         if not self.begin_sale(bill):  # write-ahead: journaled before any valve can open
             return
         if not self.start_authorized(auth, now):
