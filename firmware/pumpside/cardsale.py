@@ -19,12 +19,12 @@ import asyncio
 
 from . import dispenser, log, meter, receipt, settlement
 from . import record as rec
+from . import sale as card_sale
 from .card import grey_lock
 from .card.apdu import REMOVED, STATUS, CardError
 from .card.fuelcard import FuelCard
 from .card.psam import Psam
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
-from .sale import CARD, IDLE, STATE_NAMES, Sale, day_use
 
 _POLL_MS = 50
 _NOTE_MS = 4000
@@ -46,7 +46,7 @@ class CardDesk:
         self.card = FuelCard(board.card)
         self.psam = Psam(board.psam)
         self.hotlist = hotlist
-        self.sale = Sale(pump.cfg)
+        self.sale = card_sale.Sale(pump.cfg)
         self.tid = None  # the PSAM's terminal id
         self.prompt = "insert_card"
         self.detail = None
@@ -56,8 +56,9 @@ class CardDesk:
         self.bill = None  # the bill of the receipt to print
         self._flags = 0
         self._queue = []  # actions waiting for the card task
-        self._asking = None  # (task, what was read) while the station is asked about a card
-        self._answer = None  # (what was read, the station's answer or None) for the next step
+        # while the station is asked about a grey card: [task, what was read, answered,
+        # the answer (None: none in time)]
+        self._asking = None
 
     def start(self):
         try:
@@ -107,16 +108,14 @@ class CardDesk:
         if self._queue:
             todo, self._queue = self._queue, []
             self._run(todo)
-        if self._asking is not None and sale.state != CARD:
+        asking = self._asking
+        if asking is not None and sale.state != card_sale.CARD:
             # the card left or the sale was cancelled: the link withdraws the question
-            self._asking[0].cancel()
+            asking[0].cancel()
             self._asking = None
-        if self._answer is not None:
-            read, answer = self._answer
-            self._answer = None
-            if self._asking is not None and self._asking[1] is read:
-                self._asking = None
-                self._run(self._answered(read, answer, now))
+        elif asking is not None and asking[2]:
+            self._asking = None
+            self._run(self._answered(asking[1], asking[3], now))
         self._run(sale.tick(now))
 
     def _run(self, actions):
@@ -135,7 +134,8 @@ class CardDesk:
             self.detail = action[2]
             self.prompt_until = ticks_add(now, _NOTE_MS)
             self.pump.show(now)
-            log.event("card", {"prompt": action[1], "state": STATE_NAMES[self.sale.state]})
+            log.event("card", {"prompt": action[1],
+                               "state": card_sale.STATE_NAMES[self.sale.state]})
             return None
         if name == "read_card":
             return self._read(now)
@@ -175,7 +175,7 @@ class CardDesk:
                     "grey": card.grey_status()}
             today = grey_lock.bcd_datetime(self.board.clock.time())[:4]
             info["log"] = self._card_log()
-            info["fills_today"], info["amount_today"] = day_use(info["log"], today)
+            info["fills_today"], info["amount_today"] = card_sale.day_use(info["log"], today)
         except CardError as e:  # a status word or bad data: card error; no answer: removed
             return self.sale.card_error("card_removed" if e.kind == REMOVED else "card_error",
                                         now)
@@ -199,13 +199,15 @@ class CardDesk:
         if query is not None and link is not None and link.online:
             # grey-locked at another terminal: its escape is asked of the station; offline,
             # the card is refused (card_read below, with no escape to settle)
-            read = (info, today_s, listed)
-            self._asking = (asyncio.create_task(self._ask(link, query, read)), read)
+            asking = [None, (info, today_s, listed), False, None]
+            asking[0] = asyncio.create_task(self._ask(link, query, asking))
+            self._asking = asking
             return [("show", "settling_grey", None)]
         return self.sale.card_read(info, now, today_s, listed, own)
 
-    async def _ask(self, link, query, read):
-        self._answer = (read, await link.ask_grey(query, _ASK_MS))
+    async def _ask(self, link, query, asking):
+        asking[3] = await link.ask_grey(query, _ASK_MS)
+        asking[2] = True  # the next step takes it
 
     def _answered(self, read, answer, now):
         """The station's answer (None: none in time): an ESCAPE owed elsewhere is settled
@@ -401,7 +403,7 @@ class CardDesk:
         """The prompt key and the value line of the card sale's screen."""
         sale = self.sale
         key = self.prompt
-        if sale.state == IDLE and ticks_diff(self.prompt_until, now) <= 0:
+        if sale.state == card_sale.IDLE and ticks_diff(self.prompt_until, now) <= 0:
             key = "insert_card"
         detail = self.detail
         if key == "enter_pin":
