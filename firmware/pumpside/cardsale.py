@@ -251,13 +251,13 @@ class CardDesk:
             return self.sale.refused(why, now)
         info = self.info
         issuer = info["issuer"]
-        t = self.board.clock.time()
-        dt = grey_lock.bcd_datetime(t)
+        when = self.board.clock.time()
+        datetime7 = grey_lock.bcd_datetime(when)
         self.list_price = self.cfg.price  # the receipt's list price: the one locked at
         began = []
 
         def journal_first(init, ttc):
-            bill = rec.sale_bill(t, caps["grade"], caps["price"], caps["mode"],
+            bill = rec.sale_bill(when, caps["grade"], caps["price"], caps["mode"],
                                  caps["volume_ml"], caps["amount"],
                                  {"asn": _asn10(issuer["asn"]), "balance": init["balance"],
                                   "ctc": init["ctc"], "psam_ttc": ttc,
@@ -267,7 +267,7 @@ class CardDesk:
             began.append(bill)
 
         try:
-            lock = grey_lock.lock(self.card, self.psam, self.tid, issuer["asn"], dt,
+            lock = grey_lock.lock(self.card, self.psam, self.tid, issuer["asn"], datetime7,
                                   journal_first)
         except CardError as e:
             if not began:
@@ -318,18 +318,18 @@ class CardDesk:
             # supply comes back instead, the debit is tried again on the next step
             self._queue.append(("settle", sale))
             return None
-        t = self.board.clock.time()  # the debit's datetime is the bill's: the station
+        when = self.board.clock.time()  # the debit's datetime is the bill's: the station
         # recomputes the TAC from the bill (amount, PSAM TTC, time) and this PSAM's id
         try:
             tac, gmac = self._debit(lock["asn"], lock["ctc"], amount, lock["ttc"],
-                                    grey_lock.bcd_datetime(t))
+                                    grey_lock.bcd_datetime(when))
         except CardError as e:
             log.event("debit_failed", {"why": str(e), "amount": amount})
             pump.finish_sale(delivery, flags, now, None, rec.ESCAPE)
             return self.sale.escaped(now)
         balance = lock["balance"] - amount
         bill = pump.finish_sale(delivery, flags, now, {"tac": tac, "gmac": gmac,
-                                                       "balance": balance, "time": t})
+                                                       "balance": balance, "time": when})
         if bill is None:
             return self.sale.escaped(now)
         self._clear_tac()
@@ -355,9 +355,9 @@ class CardDesk:
         elsewhere = escape.get("station")  # another terminal's ESCAPE, as the station told
         asn8 = self.info["issuer"]["asn"]
         ttc = grey["ttc"] if elsewhere else escape["psam_ttc"]
-        t = self.board.clock.time()  # one time for the debit and the bill (the TAC's)
+        when = self.board.clock.time()  # one time for the debit and the bill (the TAC's)
         try:
-            tac, gmac = self._debit(asn8, grey["ctc"], amount, ttc, grey_lock.bcd_datetime(t))
+            tac, gmac = self._debit(asn8, grey["ctc"], amount, ttc, grey_lock.bcd_datetime(when))
         except CardError as e:
             log.event("debit_failed", {"why": str(e), "amount": amount})
             return self.sale.card_error("card_error", now)
@@ -369,9 +369,9 @@ class CardDesk:
                             flags=rec.F_ELSEWHERE, asn=_asn10(asn8), ctc=grey["ctc"],
                             psam_ttc=ttc, card_type=self.info["holder"]["card_type"])
                 bill = settlement.settle_for_other(journal, rec.sale_bill(
-                    t, elsewhere["grade"], elsewhere["price"], "", 0, 0, paid))
+                    when, elsewhere["grade"], elsewhere["price"], "", 0, 0, paid))
             else:
-                bill = settlement.settle_here(journal, escape, t, amount, 0, paid)
+                bill = settlement.settle_here(journal, escape, when, amount, 0, paid)
         except OSError as e:
             self.pump.close("journal write failed (%s)" % e)
             return self.sale.card_error("card_error", now)

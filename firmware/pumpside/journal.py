@@ -236,7 +236,7 @@ class Journal:
         if ack:
             self.ack_seq = rec.unpack_ack(ack[2])[0]
         sale = self._load("sale", rec.AUTHORIZED, names)
-        cp = self._load("cp", rec.CHECKPOINT, names)
+        checkpoint = self._load("cp", rec.CHECKPOINT, names)
         self._low = low or 0
         index = low
         while index is not None and index <= high:
@@ -251,10 +251,10 @@ class Journal:
             self._sale_seen(bill)
             if bill["sale"] > self._settled_sales:
                 self.open_sale = bill
-                if cp:
-                    cp = rec.unpack_checkpoint(cp[2])
-                    if cp["sale"] == bill["sale"]:
-                        self.cp = cp
+                if checkpoint:
+                    checkpoint = rec.unpack_checkpoint(checkpoint[2])
+                    if checkpoint["sale"] == bill["sale"]:
+                        self.cp = checkpoint
         return self.corrupt
 
     def _load(self, name, rtype, names):
@@ -399,10 +399,10 @@ class Journal:
         sale = self.open_sale
         if sale is None:
             return None
-        cp = self.cp
-        pulses = cp["pulses"] if cp else 0
-        ml = cp["ml"] if cp else 0
-        flags = rec.F_RECOVERED | (cp["flags"] & rec.F_WARNED if cp else 0)
+        checkpoint = self.cp
+        pulses = checkpoint["pulses"] if checkpoint else 0
+        ml = checkpoint["ml"] if checkpoint else 0
+        flags = rec.F_RECOVERED | (checkpoint["flags"] & rec.F_WARNED if checkpoint else 0)
         # a card sale's card may be grey: it owes the amount until it is settled
         rtype = rec.ESCAPE if is_card_sale(sale) else rec.FINAL
         return self.finish(time, pulses, ml, meter.amount_for_ml(ml, sale["price"]),
