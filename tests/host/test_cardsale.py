@@ -419,6 +419,39 @@ def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why):
         r.close()
 
 
+def test_card_pulled_while_the_station_is_asked_withdraws_the_question():
+    r = Rig(_grey_elsewhere())
+    try:
+        link = FakeLink()
+        cancelled = []
+
+        async def never(query, timeout_ms):  # the station has not answered yet
+            link.queries.append(query)
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(query)
+                raise
+
+        link.ask_grey = never
+        r.pump.link = link
+        downloads.station_time(r.pump, r.board.now)
+        r.board.card_obj = r.card
+
+        async def go():
+            r.step()
+            await asyncio.sleep(0)
+            assert r.desk.prompt == "settling_grey" and len(link.queries) == 1
+            r.board.card_obj = None  # pulled before the answer
+            r.step()
+            await asyncio.sleep(0)
+        asyncio.run(go())
+        assert cancelled == link.queries and r.desk.prompt == "card_removed"
+        assert r.desk.sale.state == 0 and list(r.pump.journal.read()) == []
+    finally:
+        r.close()
+
+
 def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_free():
     """Pump 1's ESCAPE was settled at pump 2 through the station; the card comes back to
     pump 1 before the station told it: the card's log shows the debit of that lock by
