@@ -57,9 +57,8 @@ class Presets:
             pump.note("refused", now)
             log.event("refused", {"why": str(e)})
             return
-        bill = rec.new_bill()
-        bill.update(time=pump.board.clock.time(), grade=grade, price=price, mode=auth.mode,
-                    preset_ml=auth.volume_ml, preset_amount=auth.amount)
+        bill = rec.sale_bill(pump.board.clock.time(), grade, price, auth.mode,
+                             auth.volume_ml, auth.amount)
         if not pump.recorder.begin(bill):  # write-ahead: journaled before any valve can open
             return
         if not pump.start_authorized(auth, now):

@@ -8,28 +8,28 @@ flows only after the PSAM accepted MAC2. After fuelling the exact volume is chec
 then DEBIT FOR UNLOCK, then FINAL with the TAC, and only then "take your receipt". A card
 pulled or failing before its debit turns the sale into an ESCAPE record: the card stays
 grey, and the next time it is inserted here it is settled (补扣) for the journaled amount
-exactly once (UNLOCK record), after a reboot too.
+exactly once (UNLOCK record), after a reboot too; settlement.py decides how each escape is
+settled. A card grey at another terminal is asked of the station through the link
+(`ask_grey`) while this task goes on watching the slot.
 
 Nothing here logs a PIN or a key: the PIN goes from the keypad buffer to the card's
 VERIFY APDU and nowhere else.
 """
-from . import dispenser, log, meter, receipt
+import asyncio
+
+from . import dispenser, log, meter, receipt, settlement
 from . import record as rec
-from . import sale as sm
+from . import sale as card_sale
 from .card import grey_lock
 from .card.apdu import REMOVED, STATUS, CardError
 from .card.fuelcard import FuelCard
-from .card.psam import T_UNLOCK, Psam
+from .card.psam import Psam
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 _POLL_MS = 50
 _NOTE_MS = 4000
 _LOG_RECORDS = 10  # the card keeps its last 10 transactions
 _ASK_MS = 8000  # the station's answer to a GREY_QUERY, at most (then: refused)
-
-
-def _uint(v):
-    return isinstance(v, int) and v is not True and v is not False and 0 <= v <= 0x7FFFFFFF
 
 
 def _asn10(asn8):
@@ -46,7 +46,7 @@ class CardDesk:
         self.card = FuelCard(board.card)
         self.psam = Psam(board.psam)
         self.hotlist = hotlist
-        self.sale = sm.Sale(pump.cfg, pump.prices)
+        self.sale = card_sale.Sale(pump.cfg, pump.prices)
         self.tid = None  # the PSAM's terminal id
         self.prompt = "insert_card"
         self.detail = None
@@ -56,7 +56,9 @@ class CardDesk:
         self.bill = None  # the bill of the receipt to print
         self._flags = 0
         self._queue = []  # actions waiting for the card task
-        self._asked = None  # a card grey elsewhere: what was read while the station answers
+        # while the station is asked about a grey card: [task, what was read, answered,
+        # the answer (None: none in time)]
+        self._asking = None
 
     def start(self):
         try:
@@ -68,9 +70,9 @@ class CardDesk:
         return True
 
     # -- events from the dispenser (its tick) -------------------------------------------
-    def delivered(self, d, flags):
+    def delivered(self, delivery, flags):
         self._flags = flags
-        self._queue.extend(self.sale.delivered(d, ticks_ms()))
+        self._queue.extend(self.sale.delivered(delivery, ticks_ms()))
 
     def on_state(self, state, now):
         if state == dispenser.FUELLING:
@@ -107,8 +109,14 @@ class CardDesk:
         if self._queue:
             todo, self._queue = self._queue, []
             self._run(todo)
-        if self._asked is not None:
-            self._run(self._answered(now))
+        asking = self._asking
+        if asking is not None and sale.state != card_sale.CARD:
+            # the card left or the sale was cancelled: the link withdraws the question
+            asking[0].cancel()
+            self._asking = None
+        elif asking is not None and asking[2]:
+            self._asking = None
+            self._run(self._answered(asking[1], asking[3], now))
         self._run(sale.tick(now))
 
     def _run(self, actions):
@@ -127,7 +135,8 @@ class CardDesk:
             self.detail = action[2]
             self.prompt_until = ticks_add(now, _NOTE_MS)
             self.pump.show(now)
-            log.event("card", {"prompt": action[1], "state": sm.STATE_NAMES[self.sale.state]})
+            log.event("card", {"prompt": action[1],
+                               "state": card_sale.STATE_NAMES[self.sale.state]})
             return None
         if name == "read_card":
             return self._read(now)
@@ -154,78 +163,62 @@ class CardDesk:
 
     # -- reading the card ---------------------------------------------------------------
     def _read(self, now):
-        c = self.card
+        card = self.card
         try:
             try:
                 self.reader.power_on()
             except OSError:
                 raise CardError(REMOVED, "no answer to reset") from None
-            c.select()
-            issuer = c.issuer()
-            info = {"issuer": issuer, "holder": c.holder(), "restrictions": c.restrictions(),
-                    "balance": c.balance(), "grey": c.grey_status()}
+            card.select()
+            issuer = card.issuer()
+            info = {"issuer": issuer, "holder": card.holder(),
+                    "restrictions": card.restrictions(), "balance": card.balance(),
+                    "grey": card.grey_status()}
             today = grey_lock.bcd_datetime(self.board.clock.time())[:4]
             info["log"] = self._card_log()
-            info["fills_today"], info["amount_today"] = sm.day_use(info["log"], today)
+            info["fills_today"], info["amount_today"] = card_sale.day_use(info["log"], today)
         except CardError as e:  # a status word or bad data: card error; no answer: removed
             return self.sale.card_error("card_removed" if e.kind == REMOVED else "card_error",
                                         now)
         asn = _asn10(issuer["asn"])
         self.info = info
         grey = info["grey"]
-        jr = self.pump.journal
-        own = None
-        if grey["grey"]:
-            if grey["terminal_id"] == self.tid:
-                own = jr.escape_for(asn, grey["ttc"])
-        else:
-            self._void_escapes(asn, info["log"])
+        journal = self.pump.journal
+        own = settlement.own_escape(journal, asn, grey, self.tid)
+        if not grey["grey"]:
+            try:
+                settlement.void(journal, asn, info["log"], self.tid, self.board.clock.time())
+            except OSError as e:
+                self.pump.terminal.close("journal write failed (%s)" % e)
         listed = self.hotlist.listed(issuer["asn"]) if self.hotlist is not None else False
         log.event("card_read", {"card": receipt.mask(issuer["asn"]), "balance": info["balance"],
                                 "grey": grey["grey"], "own_grey": own is not None,
                                 "fills_today": info["fills_today"]})
         today_s = "".join("%02x" % b for b in today)
-        if grey["grey"] and own is None and grey["terminal_id"] != self.tid \
-                and self._ask(issuer["asn"], grey):
-            self._asked = (info, today_s, listed, ticks_add(now, _ASK_MS))
+        query = settlement.query_for(issuer["asn"], grey, self.tid)
+        link = self.pump.link
+        if query is not None and link is not None and link.online:
+            # grey-locked at another terminal: its escape is asked of the station; offline,
+            # the card is refused (card_read below, with no escape to settle)
+            asking = [None, (info, today_s, listed), False, None]
+            asking[0] = asyncio.create_task(self._ask(link, query, asking))
+            self._asking = asking
             return [("show", "settling_grey", None)]
         return self.sale.card_read(info, now, today_s, listed, own)
 
-    def _ask(self, asn8, grey):
-        """A card grey-locked at another terminal: ask the station for that terminal's
-        ESCAPE (GREY_QUERY through the link). False when offline: the card is refused."""
-        link = self.pump.link
-        if link is None or not link.online:
-            return False
-        link.answer = None
-        link.query = {"asn": asn8.hex(), "terminal": grey["terminal_id"].hex(),
-                      "ttc": grey["ttc"], "ctc": grey["ctc"]}
-        return True
+    async def _ask(self, link, query, asking):
+        asking[3] = await link.ask_grey(query, _ASK_MS)
+        asking[2] = True  # the next step takes it
 
-    def _answered(self, now):
-        """The station's answer (or none in time): an ESCAPE owed elsewhere is settled
+    def _answered(self, read, answer, now):
+        """The station's answer (None: none in time): an ESCAPE owed elsewhere is settled
         here like our own (补扣); unknown, settled or no answer: the card is refused."""
-        info, today_s, listed, until = self._asked
-        link = self.pump.link
-        a = link.answer
-        if a is None and ticks_diff(until, now) > 0 and self.sale.state == sm.CARD:
-            return None
-        self._asked = None
-        link.query = None
-        link.answer = None
-        if self.sale.state != sm.CARD:
-            return None  # the card left while the station was asked
-        grey = info["grey"]
-        own = None
-        status = "no answer" if a is None else a.get("status")
-        if status == "owed" and a.get("asn") == info["issuer"]["asn"].hex() \
-                and a.get("ttc") == grey["ttc"] and _uint(a.get("amount")) \
-                and _uint(a.get("price")) and _uint(a.get("ml")) \
-                and isinstance(a.get("grade"), str) and len(a["grade"]) <= 4:
-            own = {"station": a, "amount": a["amount"]}
-        log.event("grey_query", {"status": status, "owed": own is not None,
-                                 "amount": own["amount"] if own else 0})
-        return self.sale.card_read(info, now, today_s, listed, own)
+        info, today_s, listed = read
+        owed = settlement.owed(answer, info["issuer"]["asn"], info["grey"])
+        log.event("grey_query", {"status": "no answer" if answer is None
+                                 else answer.get("status"), "owed": owed is not None,
+                                 "amount": owed["amount"] if owed else 0})
+        return self.sale.card_read(info, now, today_s, listed, owed)
 
     def _card_log(self):
         out = []
@@ -237,41 +230,6 @@ class CardDesk:
                     break
                 raise
         return out
-
-    def _void_escapes(self, asn, card_log):
-        """A card that is not grey but has an ESCAPE waiting here: either it was never
-        locked (the cut came before GREY LOCK), or its debit went through and only the
-        reply was lost (its own log shows it), or another terminal settled it through the
-        station (its log shows that one's debit of the lock: nothing is taken here, the
-        escape is closed by a marker). Settle the record accordingly, once."""
-        jr = self.pump.journal
-        esc = jr.escape_for(asn)
-        while esc is not None:
-            paid = by = None
-            for entry in card_log:
-                if entry["type"] == T_UNLOCK and entry["ctc"] == esc["ctc"]:
-                    if entry["terminal_id"] == self.tid:
-                        paid = entry["amount"]
-                    else:  # another terminal settled this lock through the station
-                        by = entry["terminal_id"]
-                    break
-            if paid is None and by is None and esc["amount"]:
-                log.event("escape_open", {"sale": esc["sale"], "amount": esc["amount"]})
-                return  # owed, the card not grey: the station settles it (link issue)
-            flags = rec.F_CARD_LOG if paid is not None else rec.F_NOT_LOCKED
-            try:
-                if by is not None:  # nothing is taken here: the escape is closed
-                    jr.settled_elsewhere(esc, self.board.clock.time(), by, rec.F_CARD_LOG)
-                    log.event("escape_settled_elsewhere", {"sale": esc["sale"],
-                                                           "psam": by.hex()})
-                else:
-                    jr.unlock(esc, self.board.clock.time(), paid or 0, flags, {})
-                    log.event("unlocked_grey", {"sale": esc["sale"], "amount": paid or 0,
-                                                "flags": flags})
-            except OSError as e:
-                self.pump.terminal.close("journal write failed (%s)" % e)
-                return
-            esc = jr.escape_for(asn)
 
     def _verify(self, pin, now, staff):
         try:
@@ -294,30 +252,23 @@ class CardDesk:
             return self.sale.refused(why, now)
         info = self.info
         issuer = info["issuer"]
-        t = self.board.clock.time()
-        dt = grey_lock.bcd_datetime(t)
+        when = self.board.clock.time()
+        datetime7 = grey_lock.bcd_datetime(when)
         self.list_price = pump.prices.price  # the receipt's list price: the one locked at
         began = []
 
         def journal_first(init, ttc):
-            bill = rec.new_bill()
-            bill["time"] = t
-            bill["grade"] = caps["grade"]
-            bill["price"] = caps["price"]
-            bill["mode"] = caps["mode"]
-            bill["preset_ml"] = caps["volume_ml"]
-            bill["preset_amount"] = caps["amount"]
-            bill["asn"] = _asn10(issuer["asn"])
-            bill["balance"] = init["balance"]
-            bill["ctc"] = init["ctc"]
-            bill["psam_ttc"] = ttc
-            bill["card_type"] = info["holder"]["card_type"]
+            bill = rec.sale_bill(when, caps["grade"], caps["price"], caps["mode"],
+                                 caps["volume_ml"], caps["amount"],
+                                 {"asn": _asn10(issuer["asn"]), "balance": init["balance"],
+                                  "ctc": init["ctc"], "psam_ttc": ttc,
+                                  "card_type": info["holder"]["card_type"]})
             if not pump.recorder.begin(bill):
                 raise CardError(STATUS, "journal write failed")
             began.append(bill)
 
         try:
-            lock = grey_lock.lock(self.card, self.psam, self.tid, issuer["asn"], dt,
+            lock = grey_lock.lock(self.card, self.psam, self.tid, issuer["asn"], datetime7,
                                   journal_first)
         except CardError as e:
             if not began:
@@ -330,11 +281,11 @@ class CardDesk:
                 return self.sale.lock_failed(locked, now)
             # GREY LOCK failed: a status word means the card refused it (not grey); no
             # reply means it may be grey: keep the sale as an escape until it returns
-            d = self._nothing(dispenser.STOP_CARD)
+            nothing = self._nothing(dispenser.STOP_CARD)
             if e.kind == STATUS:
-                pump.finish_sale(d, rec.F_NOT_LOCKED, now)
+                pump.finish_sale(nothing, rec.F_NOT_LOCKED, now)
             else:
-                pump.finish_sale(d, 0, now, None, rec.ESCAPE)
+                pump.finish_sale(nothing, 0, now, None, rec.ESCAPE)
             return self.sale.lock_failed(None, now)
         lock["asn"] = issuer["asn"]
         log.event("grey_locked", {"sale": began[0]["sale"], "ttc": lock["ttc"],
@@ -352,34 +303,34 @@ class CardDesk:
             return self.sale.delivered(self._nothing(dispenser.STOP_CANCEL), now)
         return None
 
-    def _settle(self, s, now):
+    def _settle(self, sale, now):
         """Debit the card for the metered amount; FINAL with the TAC. A card that cannot
         be debited leaves an ESCAPE."""
         pump = self.pump
-        lock = s["lock"]
-        d = s["delivery"]
-        if d is None:
-            d = self._nothing(dispenser.STOP_CARD)
+        lock = sale["lock"]
+        delivery = sale["delivery"]
+        if delivery is None:
+            delivery = self._nothing(dispenser.STOP_CARD)
         flags = self._flags
-        amount = 0 if s.get("untrusted") else d.amount
+        amount = 0 if sale.get("untrusted") else delivery.amount
         if self.board.power_fail.asserted():
             # no card transaction on a dying supply: the warned checkpoint holds the exact
             # volume and the boot after the cut makes the sale an escape (补扣); if the
             # supply comes back instead, the debit is tried again on the next step
-            self._queue.append(("settle", s))
+            self._queue.append(("settle", sale))
             return None
-        t = self.board.clock.time()  # the debit's datetime is the bill's: the station
+        when = self.board.clock.time()  # the debit's datetime is the bill's: the station
         # recomputes the TAC from the bill (amount, PSAM TTC, time) and this PSAM's id
         try:
             tac, gmac = self._debit(lock["asn"], lock["ctc"], amount, lock["ttc"],
-                                    grey_lock.bcd_datetime(t))
+                                    grey_lock.bcd_datetime(when))
         except CardError as e:
             log.event("debit_failed", {"why": str(e), "amount": amount})
-            pump.finish_sale(d, flags, now, None, rec.ESCAPE)
+            pump.finish_sale(delivery, flags, now, None, rec.ESCAPE)
             return self.sale.escaped(now)
         balance = lock["balance"] - amount
-        bill = pump.finish_sale(d, flags, now, {"tac": tac, "gmac": gmac, "balance": balance,
-                                                "time": t})
+        bill = pump.finish_sale(delivery, flags, now, {"tac": tac, "gmac": gmac,
+                                                       "balance": balance, "time": when})
         if bill is None:
             return self.sale.escaped(now)
         self._clear_tac()
@@ -387,9 +338,7 @@ class CardDesk:
         return self.sale.settled(tac, balance, now, amount)
 
     def _debit(self, asn8, ctc, amount, ttc, dt):
-        gmac = self.psam.gmac(asn8, ctc, amount)
-        tac = self.card.debit_for_unlock(amount, ctc, self.tid, ttc, dt, gmac)
-        return tac, gmac
+        return grey_lock.settle(self.card, self.psam, asn8, ctc, amount, self.tid, ttc, dt)
 
     def _clear_tac(self):
         """The TAC is journaled: clear the card's "TAC unread" flag (GREY STATUS P1 01). A
@@ -399,32 +348,31 @@ class CardDesk:
         except CardError:
             pass
 
-    def _unlock(self, esc, now):
-        """补扣: the grey card of an ESCAPE here pays the journaled amount, once."""
+    def _unlock(self, escape, now):
+        """补扣: the grey card of an ESCAPE (this terminal's, or another's as the station
+        told it) pays the journaled amount, once."""
         grey = self.info["grey"]
-        amount = esc["amount"]
-        elsewhere = esc.get("station")  # another terminal's ESCAPE, as the station told
+        amount = escape["amount"]
+        elsewhere = escape.get("station")  # another terminal's ESCAPE, as the station told
         asn8 = self.info["issuer"]["asn"]
-        ttc = grey["ttc"] if elsewhere else esc["psam_ttc"]
-        t = self.board.clock.time()  # one time for the debit and the bill (the TAC's)
+        ttc = grey["ttc"] if elsewhere else escape["psam_ttc"]
+        when = self.board.clock.time()  # one time for the debit and the bill (the TAC's)
         try:
-            tac, gmac = self._debit(asn8, grey["ctc"], amount, ttc, grey_lock.bcd_datetime(t))
+            tac, gmac = self._debit(asn8, grey["ctc"], amount, ttc, grey_lock.bcd_datetime(when))
         except CardError as e:
             log.event("debit_failed", {"why": str(e), "amount": amount})
             return self.sale.card_error("card_error", now)
-        card = {"tac": tac, "gmac": gmac, "balance": grey["balance"] - amount}
-        jr = self.pump.journal
+        paid = {"tac": tac, "gmac": gmac, "balance": grey["balance"] - amount}
+        journal = self.pump.journal
         try:
             if elsewhere:
-                bill = rec.new_bill()
-                bill.update(card)
-                bill.update(time=t, nozzle=self.cfg.nozzle, grade=elsewhere["grade"],
-                            price=elsewhere["price"], ml=elsewhere["ml"], amount=amount,
+                paid.update(nozzle=self.cfg.nozzle, ml=elsewhere["ml"], amount=amount,
                             flags=rec.F_ELSEWHERE, asn=_asn10(asn8), ctc=grey["ctc"],
                             psam_ttc=ttc, card_type=self.info["holder"]["card_type"])
-                bill = jr.unlock_elsewhere(bill)
+                bill = settlement.settle_for_other(journal, rec.sale_bill(
+                    when, elsewhere["grade"], elsewhere["price"], "", 0, 0, paid))
             else:
-                bill = jr.unlock(esc, t, amount, 0, card)
+                bill = settlement.settle_here(journal, escape, when, amount, 0, paid)
         except OSError as e:
             self.pump.terminal.close("journal write failed (%s)" % e)
             return self.sale.card_error("card_error", now)
@@ -432,11 +380,10 @@ class CardDesk:
                                     "flags": bill["flags"],
                                     "of": elsewhere.get("terminal") if elsewhere else None,
                                     "of_sale": elsewhere.get("sale") if elsewhere else None})
-        balance = card["balance"]
         self._clear_tac()
         self.bill = bill
         self.list_price = bill["price"]
-        return self.sale.settled(tac, balance, now, amount)
+        return self.sale.settled(tac, bill["balance"], now, amount)
 
     def _print(self, points):
         bill = self.bill
@@ -457,7 +404,7 @@ class CardDesk:
         """The prompt key and the value line of the card sale's screen."""
         sale = self.sale
         key = self.prompt
-        if sale.state == sm.IDLE and ticks_diff(self.prompt_until, now) <= 0:
+        if sale.state == card_sale.IDLE and ticks_diff(self.prompt_until, now) <= 0:
             key = "insert_card"
         detail = self.detail
         if key == "enter_pin":

@@ -1,6 +1,7 @@
 """The only module that knows CPython from MicroPython.
 
-Everything else imports `const`, the `ticks_*` functions and `print_exception` from here.
+Everything else imports `const`, the `ticks_*` functions, `sleep_ms`, `wait_for_ms` and
+`print_exception` from here.
 On CPython the tick counters wrap at 2**30 like a 32-bit MicroPython port, so wrap-around
 bugs show up in the desktop tests too.
 """
@@ -9,7 +10,7 @@ import sys
 MICROPYTHON = sys.implementation.name == "micropython"
 
 if MICROPYTHON:
-    from asyncio import sleep_ms  # noqa: F401
+    from asyncio import sleep_ms, wait_for_ms  # noqa: F401
     from time import ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401
 
     from micropython import const  # noqa: F401
@@ -50,6 +51,11 @@ else:
         import asyncio
 
         await asyncio.sleep(ms / 1000)
+
+    async def wait_for_ms(awaitable, ms):
+        import asyncio
+
+        return await asyncio.wait_for(awaitable, ms / 1000)
 
     def print_exception(exc):
         _tb.print_exception(type(exc), exc, exc.__traceback__)

@@ -151,7 +151,9 @@ class Journal:
         self.cp = None  # checkpoint of the sale in flight
         self._seg_totals = False  # newest segment holds a FINAL or SNAPSHOT
         self._settled_sales = 0  # highest sale number settled in the log
-        self.escapes = []  # (seq, bill) of ESCAPE records no UNLOCK has settled yet
+        # the open-escape index: (seq, bill) of ESCAPE records no UNLOCK has settled yet,
+        # oldest first (settlement.py reads it)
+        self.escapes = []
         # One buffer that every segment is read into (open's scan, read, ack), grown once
         # to a full segment (a sound one never holds more than `segment` records) when a
         # segment needs it. Opening a journal keeps no per-record or per-segment state and
@@ -234,7 +236,7 @@ class Journal:
         if ack:
             self.ack_seq = rec.unpack_ack(ack[2])[0]
         sale = self._load("sale", rec.AUTHORIZED, names)
-        cp = self._load("cp", rec.CHECKPOINT, names)
+        checkpoint = self._load("cp", rec.CHECKPOINT, names)
         self._low = low or 0
         index = low
         while index is not None and index <= high:
@@ -249,10 +251,10 @@ class Journal:
             self._sale_seen(bill)
             if bill["sale"] > self._settled_sales:
                 self.open_sale = bill
-                if cp:
-                    cp = rec.unpack_checkpoint(cp[2])
-                    if cp["sale"] == bill["sale"]:
-                        self.cp = cp
+                if checkpoint:
+                    checkpoint = rec.unpack_checkpoint(checkpoint[2])
+                    if checkpoint["sale"] == bill["sale"]:
+                        self.cp = checkpoint
         return self.corrupt
 
     def _load(self, name, rtype, names):
@@ -375,66 +377,20 @@ class Journal:
         bill["stop"] = stop
         bill["flags"] = flags
         bill["overrun_ml"] = overrun_ml
-        bill["total_ml"] = self.totals.volume_ml + ml
-        bill["total_amount"] = self.totals.amount + amount
-        seq = self._log(rtype, rec.pack_bill(bill))
+        self.append(rtype, bill)
         self.open_sale = None
         self.cp = None  # the in-flight files stay; their sale number marks them stale
+        return bill
+
+    def append(self, rtype, bill):
+        """Log a settled bill (FINAL, ESCAPE or UNLOCK) with the totalizers after it and
+        count it; returns the bill. An UNLOCK moves money, not fuel: it adds nothing to the
+        totalizers (the fuel and the amount were counted by its ESCAPE)."""
+        moved = rtype != rec.UNLOCK
+        bill["total_ml"] = self.totals.volume_ml + (bill["ml"] if moved else 0)
+        bill["total_amount"] = self.totals.amount + (bill["amount"] if moved else 0)
+        seq = self._log(rtype, rec.pack_bill(bill))
         self._settled(seq, bill, rtype)
-        return bill
-
-    def escape(self, time, pulses, ml, amount, stop, flags=0, overrun_ml=0):
-        """The card sale ended without its debit (card pulled, power cut): ESCAPE, owed
-        until the card is settled here (unlock) or by the station."""
-        return self.finish(time, pulses, ml, amount, stop, flags, overrun_ml, None,
-                           rec.ESCAPE)
-
-    def escape_for(self, asn, ttc=None):
-        """The pending ESCAPE bill of card `asn` (and PSAM TTC `ttc`, if given), or None."""
-        for _seq, bill in self.escapes:
-            if bill["asn"] == asn and (ttc is None or bill["psam_ttc"] == ttc):
-                return bill
-        return None
-
-    def unlock(self, escape, time, amount, flags, card):
-        """The grey card of ESCAPE bill `escape` is settled (补扣): UNLOCK, once."""
-        if self.escape_for(escape["asn"], escape["psam_ttc"]) is None:
-            raise JournalError("sale %d is not waiting for its card" % escape["sale"])
-        bill = dict(escape)
-        bill.update(card)
-        bill["time"] = time
-        bill["amount"] = amount
-        bill["flags"] = flags
-        bill["total_ml"] = self.totals.volume_ml
-        bill["total_amount"] = self.totals.amount
-        seq = self._log(rec.UNLOCK, rec.pack_bill(bill))
-        self._settled(seq, bill, rec.UNLOCK)
-        return bill
-
-    def escape_of_sale(self, sale):
-        """The pending ESCAPE bill with sale number `sale`, or None."""
-        for _seq, bill in self.escapes:
-            if bill["sale"] == sale:
-                return bill
-        return None
-
-    def settled_elsewhere(self, escape, time, by, flags=0):
-        """ESCAPE bill `escape` was settled by another terminal (PSAM id `by`, 6 bytes):
-        the card paid it there. A marker UNLOCK (flag F_SETTLED_ELSEWHERE, amount 0: no
-        money moves here) closes it, so it no longer keeps its segment from pruning."""
-        card = rec.by_fields(by)
-        card["balance"] = 0
-        return self.unlock(escape, time, 0, rec.F_SETTLED_ELSEWHERE | flags, card)
-
-    def unlock_elsewhere(self, bill):
-        """A card grey-locked by another terminal's ESCAPE is settled here (补扣 through
-        the station): UNLOCK under a sale number of this terminal's own (the other's
-        sale number could clash with one of ours). `bill` has the card fields."""
-        bill["sale"] = self.sale_no + 1
-        bill["total_ml"] = self.totals.volume_ml
-        bill["total_amount"] = self.totals.amount
-        seq = self._log(rec.UNLOCK, rec.pack_bill(bill))
-        self._settled(seq, bill, rec.UNLOCK)
         return bill
 
     def recover(self, time):
@@ -443,10 +399,10 @@ class Journal:
         sale = self.open_sale
         if sale is None:
             return None
-        cp = self.cp
-        pulses = cp["pulses"] if cp else 0
-        ml = cp["ml"] if cp else 0
-        flags = rec.F_RECOVERED | (cp["flags"] & rec.F_WARNED if cp else 0)
+        checkpoint = self.cp
+        pulses = checkpoint["pulses"] if checkpoint else 0
+        ml = checkpoint["ml"] if checkpoint else 0
+        flags = rec.F_RECOVERED | (checkpoint["flags"] & rec.F_WARNED if checkpoint else 0)
         # a card sale's card may be grey: it owes the amount until it is settled
         rtype = rec.ESCAPE if is_card_sale(sale) else rec.FINAL
         return self.finish(time, pulses, ml, meter.amount_for_ml(ml, sale["price"]),

@@ -16,7 +16,7 @@ import os
 
 from . import downloads, log, manifest, protocol, storage
 from . import record as rec
-from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms
+from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 
 FIRMWARE = manifest.VERSION
 EV_BATCH = 4  # event-log records per EVENTS frame (~200 B each)
@@ -96,8 +96,8 @@ class Link:
         self.uploaded = 0  # records the station has acknowledged in this boot
         self.heartbeat_ms = 10000
         self.timeout_s = READ_TIMEOUT_S
-        self.query = None  # a GREY_QUERY the card desk waits on; its GREY_ANSWER:
-        self.answer = None
+        self._grey_query = None  # the card desk's GREY_QUERY, until its answer comes
+        self._grey_waiter = None  # [GREY_ANSWER, Event] of the desk's ask_grey
         self._status = None  # (IFSF state, alarm count) of the last STATUS sent
         self._status_ms = ticks_ms()
         self._totals = None  # (volume_ml, amount) of the last TOTALS sent in this session
@@ -170,7 +170,7 @@ class Link:
             while True:
                 if self._status_due():
                     await self._send_status(writer, session)
-                if self.query is not None:
+                if self._grey_query is not None:
                     await self._ask(reader, writer, session)
                 elif jr.next_seq - 1 > jr.ack_seq:
                     await self._upload(reader, writer, session)
@@ -186,13 +186,34 @@ class Link:
         tid = getattr(getattr(self.pump, "desk", None), "tid", None)
         return tid.hex() if tid else ""
 
+    async def ask_grey(self, query, timeout_ms):
+        """The station's GREY_ANSWER to `query` (settlement.query_for: a card grey-locked at
+        another terminal), or None when offline or when none came within `timeout_ms`.
+        The session sends it between its other exchanges, in the next session if this one
+        drops; a question given up (timed out, cancelled) is withdrawn."""
+        if not self.online:
+            return None
+        waiter = [None, asyncio.Event()]
+        self._grey_query = query
+        self._grey_waiter = waiter
+        try:
+            await wait_for_ms(waiter[1].wait(), timeout_ms)
+        except asyncio.TimeoutError:  # noqa: UP041 - MicroPython's is asyncio's own
+            pass
+        finally:
+            if self._grey_waiter is waiter:
+                self._grey_query = self._grey_waiter = None
+        return waiter[0]
+
     async def _ask(self, reader, writer, session):
-        """The card desk holds a card grey-locked at another terminal: GREY_QUERY."""
-        q = self.query
-        await self._send(writer, session, protocol.GREY_QUERY, q)
-        self.answer = await self._expect(reader, session, protocol.GREY_ANSWER, writer)
-        if self.query is q:
-            self.query = None
+        """GREY_QUERY of the card desk's question; its GREY_ANSWER wakes the desk."""
+        waiter = self._grey_waiter
+        await self._send(writer, session, protocol.GREY_QUERY, self._grey_query)
+        answer = await self._expect(reader, session, protocol.GREY_ANSWER, writer)
+        if self._grey_waiter is waiter:  # still waited on
+            self._grey_query = None
+            waiter[0] = answer
+            waiter[1].set()
 
     async def _upload(self, reader, writer, session):
         jr = self.journal
@@ -210,7 +231,7 @@ class Link:
         for seq, result, why in payload["results"]:
             if result == "rejected":
                 log.event("sale_rejected", {"seq": seq, "why": why})
-        self._settled_elsewhere(payload.get("settled"))
+        self._take_settled(payload.get("settled"))
         ack = payload.get("ack") or 0
         if jr.ack_seq < ack < jr.next_seq:
             jr.ack(ack, self.clock.time())
@@ -267,12 +288,12 @@ class Link:
             self._totals = None
         if self.pump is not None:
             downloads.station_time(self.pump, beat.get("time"))
-        self._settled_elsewhere(beat.get("settled"))
+        self._take_settled(beat.get("settled"))
         jr = self.journal
         start = ticks_ms()
         seen = jr.next_seq
         while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and jr.next_seq == seen \
-                and self.query is None:
+                and self._grey_query is None:
             await sleep_ms(_POLL_MS)
             if self._status_due():  # a state change or an alarm: said at once
                 await self._send_status(writer, session)
@@ -292,30 +313,14 @@ class Link:
         self._status_ms = ticks_ms()
         await self._send(writer, session, protocol.STATUS, st)
 
-    def _settled_elsewhere(self, items):
-        """The station's list (SALES_ACK, HEARTBEAT) of this terminal's ESCAPEs another
-        terminal has settled: each still open here is closed by a marker UNLOCK (flag
-        F_SETTLED_ELSEWHERE, no money), which goes up like any record. An item must name
-        the escape's card, CTC and TTC too: a sale number alone could be another one's."""
-        if not isinstance(items, list):
-            return
-        jr = self.journal
-        for it in items[:MAX_SETTLED]:
-            if not isinstance(it, dict):
-                continue
-            esc = jr.escape_of_sale(it.get("sale"))
-            by = it.get("psam")
-            if esc is None or not (isinstance(by, str) and len(by) == 12) \
-                    or it.get("asn") != esc["asn"][:8].hex() \
-                    or it.get("ctc") != esc["ctc"] or it.get("ttc") != esc["psam_ttc"]:
-                continue
-            try:
-                jr.settled_elsewhere(esc, self.clock.time(), bytes.fromhex(by))
-            except (OSError, ValueError) as e:  # told again with the next beat
-                log.event("escape_not_closed", {"sale": esc["sale"], "why": str(e)})
-                return
-            log.event("escape_settled_elsewhere", {"sale": esc["sale"], "by": it.get("by"),
-                                                   "by_sale": it.get("by_sale"), "psam": by})
+    def _take_settled(self, items):
+        """The station's list (SALES_ACK, HEARTBEAT `settled`) of this terminal's escapes
+        another terminal settled, handed to settlement.py. Imported here, not at the top:
+        the card sale loads it; a pump without one is never told of any escape."""
+        if items:
+            from . import settlement
+
+            settlement.take_settled(self.journal, items, self.clock.time())
 
     # -- frames ------------------------------------------------------------------------------
     async def _frame(self, reader):
@@ -467,7 +472,6 @@ class Done:
 
 
 DONE_MAX = 16
-MAX_SETTLED = 8  # escapes settled elsewhere taken from one frame (the station sends 4)
 
 
 def _card_keys(numbers):

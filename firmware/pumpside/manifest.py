@@ -22,7 +22,7 @@ NAME = "manifest.json"
 # and their transmission, the legal parameters and their event log; by module name, so
 # the id means the same whether a device holds .py or .mpy files
 LEGAL = ("app", "config", "dispenser", "events", "journal", "manifest", "meter", "protocol",
-         "record", "sale", "service")
+         "record", "sale", "service", "settlement")
 
 _CHUNK = 512
 

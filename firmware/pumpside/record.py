@@ -138,6 +138,21 @@ def new_bill():
     return bill
 
 
+def sale_bill(time, grade, price, mode, preset_ml, preset_amount, card=None):
+    """A new sale's bill: the terms it is authorised on, and `card` (a dict of card fields:
+    asn, balance, ctc, psam_ttc, card_type) for a card sale."""
+    bill = new_bill()
+    bill["time"] = time
+    bill["grade"] = grade
+    bill["price"] = price
+    bill["mode"] = mode
+    bill["preset_ml"] = preset_ml
+    bill["preset_amount"] = preset_amount
+    if card:
+        bill.update(card)
+    return bill
+
+
 def pack_bill(bill, extra=None):
     values = []
     for name, _ in BILL_FIELDS:

@@ -13,6 +13,7 @@ Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin",
 and `sale` are dicts.
 """
 from . import config, meter
+from .card.psam import T_UNLOCK
 from .compat import const, ticks_diff
 
 IDLE = const(0)
@@ -65,9 +66,6 @@ def discounted_price(price, discount_percent):
     if discount_percent >= 100:
         return 0
     return meter.round_half_up(price * (100 - discount_percent), 100)
-
-
-T_UNLOCK = 0x93  # the card log's debit-for-unlock entries (card/psam.py)
 
 
 def day_use(card_log, today7):

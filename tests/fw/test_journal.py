@@ -1,7 +1,7 @@
 import os
 
 from _t import raises, rmtree, tmpdir
-from pumpside import journal
+from pumpside import journal, settlement
 from pumpside import record as rec
 
 T0 = 1_700_000_000
@@ -252,27 +252,34 @@ def _card_sale(jr, ml, ttc=5):
     jr.checkpoint(T0, ml // 10, ml)
 
 
+def _escape(jr, time, pulses, ml, amount, stop):
+    """The open card sale ends without its debit: ESCAPE (as the card desk and the boot's
+    recovery end it)."""
+    return jr.finish(time, pulses, ml, amount, stop, 0, 0, None, rec.ESCAPE)
+
+
 def test_escape_waits_for_its_card_and_unlock_settles_it_once():
     with Dir() as root:
         jr = journal.Journal(root)
         jr.open()
         _card_sale(jr, 4000)
-        jr.escape(T0 + 1, 400, 4000, 3036, 2)
-        assert jr.escape_for(ASN)["amount"] == 3036
-        assert jr.escape_for(ASN, 6) is None
+        _escape(jr, T0 + 1, 400, 4000, 3036, 2)
+        assert settlement.find(jr, ASN)["amount"] == 3036
+        assert settlement.find(jr, ASN, 6) is None
         assert jr.totals.volume_ml == 4000  # the fuel left the tank: the totalizer counts it
         again = journal.Journal(root)
         again.open()
-        esc = again.escape_for(ASN, 5)
+        esc = again_esc = settlement.find(again, ASN, 5)
         assert esc is not None and esc["pulses"] == 400
-        bill = again.unlock(esc, T0 + 60, 3036, 0, {"tac": b"\x01\x02\x03\x04",
-                                                     "balance": 50000 - 3036})
-        assert bill["tac"] == b"\x01\x02\x03\x04" and again.escape_for(ASN) is None
+        bill = settlement.settle_here(again, esc, T0 + 60, 3036, 0,
+                                      {"tac": b"\x01\x02\x03\x04", "balance": 50000 - 3036})
+        assert bill["tac"] == b"\x01\x02\x03\x04" and settlement.find(again, ASN) is None
         assert again.totals.volume_ml == 4000 and again.last["amount"] == 3036
-        raises(journal.JournalError, again.unlock, esc, T0 + 61, 3036, 0, {})
+        raises(journal.JournalError, settlement.settle_here, again, again_esc, T0 + 61, 3036, 0,
+               {})
         third = journal.Journal(root)
         third.open()
-        assert third.escape_for(ASN) is None and third.unsynced == 2
+        assert settlement.find(third, ASN) is None and third.unsynced == 2
         types = [t for _s, t, _p in third.read()]
         assert types == [rec.ESCAPE, rec.UNLOCK]
 
@@ -286,7 +293,7 @@ def test_power_cut_in_a_card_sale_recovers_as_an_escape():
         again.open()
         bill = again.recover(T0 + 9)
         assert bill["flags"] & rec.F_RECOVERED and bill["ml"] == 2500
-        assert again.escape_for(ASN, 5)["ml"] == 2500  # the card may be grey: still owed
+        assert settlement.find(again, ASN, 5)["ml"] == 2500  # the card may be grey: owed
 
 
 def test_prune_keeps_an_unsettled_escape_the_station_acknowledged():
@@ -294,19 +301,27 @@ def test_prune_keeps_an_unsettled_escape_the_station_acknowledged():
         jr = journal.Journal(root, segment=4)
         jr.open()
         _card_sale(jr, 1000)
-        jr.escape(T0, 100, 1000, 759, 2)
+        _escape(jr, T0, 100, 1000, 759, 2)
         for _ in range(9):
             _sale(jr, 1000)
         jr.ack(jr.next_seq - 1, T0)
-        assert jr.escape_for(ASN) is not None
+        assert settlement.find(jr, ASN) is not None
         again = journal.Journal(root, segment=4)
         again.open()
-        assert again.escape_for(ASN)["amount"] == 759
-        again.unlock(again.escape_for(ASN), T0, 759, 0, {})
+        assert settlement.find(again, ASN)["amount"] == 759
+        settlement.settle_here(again, settlement.find(again, ASN), T0, 759, 0, {})
         for _ in range(8):
             _sale(again, 1000)
         again.ack(again.next_seq - 1, T0)
         assert len(again._segments()) == 1  # settled: nothing holds the old segments back
+
+
+def _told(esc, **kw):
+    """An item of the station's `settled` list naming escape `esc`."""
+    item = {"sale": esc["sale"], "asn": esc["asn"][:8].hex(), "ctc": esc["ctc"],
+            "ttc": esc["psam_ttc"], "by": "P2", "by_sale": 4, "psam": "000000000102"}
+    item.update(kw)
+    return item
 
 
 def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_segment():
@@ -314,39 +329,94 @@ def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_
         jr = journal.Journal(root, segment=4)
         jr.open()
         _card_sale(jr, 1000)
-        jr.escape(T0, 100, 1000, 759, 2)
-        esc = jr.escape_of_sale(1)
-        assert esc is not None and jr.escape_of_sale(2) is None
+        _escape(jr, T0, 100, 1000, 759, 2)
+        esc = settlement.find(jr, ASN)
         for _ in range(9):
             _sale(jr, 1000)
         jr.ack(jr.next_seq - 1, T0)
         assert len(jr._segments()) == 3  # the escape's segment stays
         total = (jr.totals.volume_ml, jr.totals.amount)
-        by = bytes.fromhex("000000000102")
-        bill = jr.settled_elsewhere(esc, T0 + 60, by)
-        assert bill["amount"] == 0 and bill["sale"] == 1 and jr.escape_for(ASN) is None
-        assert bill["flags"] == rec.F_SETTLED_ELSEWHERE
+        seq = jr.next_seq
+        # the station's list: items that do not name this escape exactly change nothing
+        settlement.take_settled(jr, [_told(esc, sale=2), _told(esc, ctc=4), _told(esc, ttc=6),
+                                     _told(esc, asn="6200000000000018"), _told(esc, psam=1),
+                                     "junk"], T0 + 60)
+        settlement.take_settled(jr, {"sale": 1}, T0 + 60)
+        assert settlement.find(jr, ASN) is esc and jr.next_seq == seq
+        settlement.take_settled(jr, [_told(esc), _told(esc)], T0 + 60)  # closed once
+        assert settlement.find(jr, ASN) is None and jr.next_seq == seq + 1
         assert (jr.totals.volume_ml, jr.totals.amount) == total  # no fuel, no money
-        raises(journal.JournalError, jr.settled_elsewhere, esc, T0 + 61, by)  # once
+        raises(journal.JournalError, settlement.close_elsewhere, jr, esc, T0 + 61,
+               bytes.fromhex("000000000102"))
         # the marker goes up like any record: who settled it, no TAC, nothing paid
         (seq, rtype, payload), = [r for r in jr.read(jr.ack_seq)]
+        bill = rec.unpack_bill(payload)
+        assert bill["amount"] == 0 and bill["sale"] == 1
+        assert bill["flags"] == rec.F_SETTLED_ELSEWHERE
         item = rec.to_json(seq, rtype, payload, True)
         assert item["type"] == "UNLOCK" and item["flags"] == 128 and item["amount"] == 0
         assert item["by"] == "000000000102" and "tac" not in item and "gmac" not in item
         assert (item["asn"], item["ctc"], item["psam_ttc"]) == (ASN[:8].hex(), 3, 5)
         again = journal.Journal(root, segment=4)
         again.open()
-        assert again.escapes == [] and again.escape_for(ASN) is None
+        assert again.escapes == [] and settlement.find(again, ASN) is None
         for _ in range(3):
             _sale(again, 1000)
         again.ack(again.next_seq - 1, T0)
         assert len(again._segments()) == 1  # closed: nothing holds the old segments back
         # an UNLOCK of another terminal's escape (flag 64) never closes one of ours
         _card_sale(again, 1000, ttc=6)
-        again.escape(T0, 100, 1000, 759, 2)
-        other = _bill(asn=ASN, psam_ttc=9, ctc=4, amount=500, flags=rec.F_ELSEWHERE)
-        again.unlock_elsewhere(other)
-        assert again.escape_for(ASN, 6) is not None
+        _escape(again, T0, 100, 1000, 759, 2)
+        mine = settlement.find(again, ASN, 6)
+        other = rec.sale_bill(T0, "92", 7590, "", 0, 0, {
+            "asn": ASN, "psam_ttc": 9, "ctc": 4, "amount": 500, "flags": rec.F_ELSEWHERE})
+        other["sale"] = mine["sale"]  # told the same sale number: it takes one of its own
+        bill = settlement.settle_for_other(again, other)
+        assert bill["sale"] == mine["sale"] + 1 == again.sale_no
+        assert settlement.find(again, ASN, 6) is mine
+
+
+def test_a_card_back_not_grey_voids_or_closes_its_escapes_by_its_own_log():
+    """Never locked (nothing in the card's log): settled for 0, flag 16; debited here and
+    the reply lost (this PSAM's debit of the lock in the log): settled for that amount,
+    flag 8; debited by another PSAM: closed by a marker, flags 128|8; an escape that is
+    owed and not in the log stays open."""
+    tid = bytes.fromhex("000000000101")
+    other = bytes.fromhex("000000000102")
+    with Dir() as root:
+        jr = journal.Journal(root)
+        jr.open()
+        for ctc, amount in ((3, 0), (4, 759), (5, 800), (6, 900)):
+            jr.begin(_bill(asn=ASN, psam_ttc=ctc, balance=50000, ctc=ctc))
+            _escape(jr, T0, 100, 1000, amount, 2)
+        log = [{"type": 0x93, "ctc": 4, "terminal_id": tid, "amount": 759},
+               {"type": 0x93, "ctc": 5, "terminal_id": other, "amount": 800},
+               {"type": 0x91, "ctc": 6, "terminal_id": tid, "amount": 0}]
+        settlement.void(jr, ASN, log, tid, T0 + 60)
+        assert [e["ctc"] for _s, e in jr.escapes] == [6]  # owed: the station settles it
+        unlocks = [rec.unpack_bill(p) for _s, t, p in jr.read() if t == rec.UNLOCK]
+        assert [(b["ctc"], b["amount"], b["flags"]) for b in unlocks] == [
+            (3, 0, rec.F_NOT_LOCKED), (4, 759, rec.F_CARD_LOG),
+            (5, 0, rec.F_SETTLED_ELSEWHERE | rec.F_CARD_LOG)]
+        assert (unlocks[2]["tac"] + unlocks[2]["gmac"])[:6] == other
+
+
+def test_the_station_is_asked_only_for_a_card_grey_elsewhere_and_owed_is_checked():
+    tid = bytes.fromhex("000000000101")
+    asn8 = ASN[:8]
+    grey = {"grey": True, "terminal_id": bytes.fromhex("000000000999"), "ttc": 7, "ctc": 2}
+    assert settlement.query_for(asn8, grey, tid) == {
+        "asn": asn8.hex(), "terminal": "000000000999", "ttc": 7, "ctc": 2}
+    assert settlement.query_for(asn8, dict(grey, terminal_id=tid), tid) is None  # ours
+    assert settlement.query_for(asn8, dict(grey, grey=False), tid) is None
+    answer = {"status": "owed", "asn": asn8.hex(), "ttc": 7, "amount": 759, "ml": 1000,
+              "price": 7590, "grade": "92"}
+    assert settlement.owed(answer, asn8, grey) == {"station": answer, "amount": 759}
+    for bad in ({"status": "settled"}, {"asn": "6200000000000018"}, {"ttc": 8},
+                {"amount": -1}, {"ml": "1"}, {"price": True}, {"grade": "12345"},
+                {"grade": None}):
+        assert settlement.owed(dict(answer, **bad), asn8, grey) is None, bad
+    assert settlement.owed(None, asn8, grey) is None
 
 
 def test_ack_moves_the_counts_as_a_fresh_scan_would():

@@ -35,7 +35,9 @@ def test_grey_lock_then_debit_for_unlock_moves_exactly_the_amount():
     locked = grey_lock.lock(card, psam, tid, info["asn"], DT)
     assert locked["balance"] == 10000 and card.grey_status()["grey"]
     assert card.grey_status()["terminal_id"] == tid
-    tac = grey_lock.settle(card, psam, info["asn"], locked["ctc"], 1518, tid, locked["ttc"], DT)
+    tac, gmac = grey_lock.settle(card, psam, info["asn"], locked["ctc"], 1518, tid,
+                                 locked["ttc"], DT)
+    assert gmac == psam.gmac(info["asn"], locked["ctc"], 1518)
     # the TAC, recomputed from the issuer's keys: the card really signed this debit
     _pk, tk = issuer.keys(info["asn"])
     expect = cardcrypto.mac(cardcrypto.single(tk), struct.pack(">I", 1518) + b"\x93" + tid

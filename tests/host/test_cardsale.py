@@ -1,6 +1,7 @@
 """The card sale's shell (cardsale.py) on a fake board, with the bench's virtual card and
 PSAM (real 3DES) in its slots: the whole flow in milliseconds, and garbage from the card
 at any point of it."""
+import asyncio
 import json
 import shutil
 import tempfile
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fakes import FakeBoard
-from pumpside import app, config, dispenser, downloads, journal
+from pumpside import app, cardsale, config, dispenser, downloads, journal
 from pumpside.cardsale import CardDesk
 from pumpside.compat import ticks_ms
 from pumpside_host.bench.cards import Issuer, VirtualCard, VirtualPsam
@@ -311,14 +312,29 @@ def test_no_loyalty_no_points_and_another_rate():
 
 
 class FakeLink:
-    """The station link as the card desk sees it: `online`, the GREY_QUERY it is asked to
-    send (`query`) and the GREY_ANSWER the test gives (`answer`)."""
+    """The station link as the card desk sees it: `online` and `ask_grey`, which records
+    each GREY_QUERY and answers it with `answer(query)` (None: no answer in time)."""
 
-    def __init__(self, online=True):
+    def __init__(self, online=True, answer=None):
         self.online = online
-        self.query = None
-        self.answer = None
+        self.answer = answer
         self.queries = []
+        self.timeouts = []
+
+    async def ask_grey(self, query, timeout_ms):
+        self.queries.append(query)
+        self.timeouts.append(timeout_ms)
+        await asyncio.sleep(0)
+        return self.answer(query) if self.answer else None
+
+
+def _run_desk(r, steps=5):
+    """Step the desk inside an event loop: its question to the link runs as a task."""
+    async def go():
+        for _ in range(steps):
+            r.step()
+            await asyncio.sleep(0)
+    asyncio.run(go())
 
 
 OTHER_PSAM = "000000000999"
@@ -332,23 +348,27 @@ def _grey_elsewhere(ttc=7, ctc=0):
     return card
 
 
-def _ask(r, link, answer):
-    """Insert the card; the desk asks the station; `answer` (a callable of the query, or
-    None: no answer) comes back; step until the desk is done with it."""
+def _ask(r, link):
+    """Insert the card; the desk asks the station and waits for the link's answer (the
+    link's `answer`); step until the desk is done with it."""
     r.pump.link = link
     downloads.station_time(r.pump, r.board.now)  # a pump with a station sells cards on its time
     r.board.card_obj = r.card
-    r.step()
-    q = link.query
+    prompts = []
+
+    async def go():
+        r.step()
+        prompts.append(r.desk.prompt)
+        for _ in range(5):
+            await asyncio.sleep(0)
+            r.step()
+    asyncio.run(go())
     if link.online:
-        assert r.desk.prompt == "settling_grey" and q == {
-            "asn": ASN, "terminal": OTHER_PSAM, "ttc": 7, "ctc": 0}
+        assert prompts == ["settling_grey"] and link.queries == [
+            {"asn": ASN, "terminal": OTHER_PSAM, "ttc": 7, "ctc": 0}]
+        assert link.timeouts == [cardsale._ASK_MS]
     else:
-        assert q is None
-    if q is not None and answer is not None:
-        link.answer = answer(q)
-    r.step()
-    return q
+        assert link.queries == []
 
 
 OWED = {"status": "owed", "amount": 759, "ml": 1000, "grade": "92", "price": 7590,
@@ -358,9 +378,8 @@ OWED = {"status": "owed", "amount": 759, "ml": 1000, "grade": "92", "price": 759
 def test_grey_elsewhere_owed_is_debited_once_and_journaled_as_unlock_flag_64():
     r = Rig(_grey_elsewhere())
     try:
-        link = FakeLink()
-        _ask(r, link, lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"]))
-        assert link.query is None and link.answer is None  # consumed
+        link = FakeLink(answer=lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"]))
+        _ask(r, link)
         bill = r.desk.bill
         assert r.desk.prompt == "take_receipt"
         assert not r.card.s["grey"] and r.card.s["balance"] == 50000 - 759
@@ -379,10 +398,9 @@ def test_grey_elsewhere_owed_is_debited_once_and_journaled_as_unlock_flag_64():
 
 @pytest.mark.parametrize("why", ["settled", "unknown", "no answer", "offline",
                                  "another card", "another ttc", "bad amount"])
-def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why, monkeypatch):
+def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why):
     r = Rig(_grey_elsewhere())
     try:
-        link = FakeLink(online=why != "offline")
         answers = {
             "settled": lambda q: {"asn": q["asn"], "ttc": q["ttc"], "status": "settled"},
             "unknown": lambda q: {"asn": q["asn"], "ttc": q["ttc"], "status": "unknown"},
@@ -390,16 +408,45 @@ def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why, monkeypa
             "another ttc": lambda q: dict(OWED, asn=q["asn"], ttc=8),
             "bad amount": lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"], amount=-1),
         }
-        if why == "no answer":  # the station's answer does not come within _ASK_MS
-            import pumpside.cardsale as cs
-
-            monkeypatch.setattr(cs, "_ASK_MS", 50)
-            answers[why] = lambda q: time.sleep(0.1)  # and then nothing
-        _ask(r, link, answers.get(why))
+        # "no answer": the link's ask_grey gave up after _ASK_MS (test_link tests that)
+        link = FakeLink(online=why != "offline", answer=answers.get(why))
+        _ask(r, link)
         assert r.desk.prompt == "card_grey_elsewhere"
-        assert link.query is None and link.answer is None
         assert r.card.s["grey"] and r.card.s["balance"] == 50000
         assert list(r.pump.journal.read()) == [] and r.desk.bill is None
+    finally:
+        r.close()
+
+
+def test_card_pulled_while_the_station_is_asked_withdraws_the_question():
+    r = Rig(_grey_elsewhere())
+    try:
+        link = FakeLink()
+        cancelled = []
+
+        async def never(query, timeout_ms):  # the station has not answered yet
+            link.queries.append(query)
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(query)
+                raise
+
+        link.ask_grey = never
+        r.pump.link = link
+        downloads.station_time(r.pump, r.board.now)
+        r.board.card_obj = r.card
+
+        async def go():
+            r.step()
+            await asyncio.sleep(0)
+            assert r.desk.prompt == "settling_grey" and len(link.queries) == 1
+            r.board.card_obj = None  # pulled before the answer
+            r.step()
+            await asyncio.sleep(0)
+        asyncio.run(go())
+        assert cancelled == link.queries and r.desk.prompt == "card_removed"
+        assert r.desk.sale.state == 0 and list(r.pump.journal.read()) == []
     finally:
         r.close()
 
@@ -437,16 +484,15 @@ def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_
         r2 = Rig(r1.card)
         r2.board.psam_obj = VirtualPsam(Issuer(), terminal_id=bytes.fromhex("000000000102"))
         assert r2.desk.start()
-        link = FakeLink()
+        link = FakeLink(answer=lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"],
+                                              amount=esc["amount"], ml=esc["ml"],
+                                              sale=esc["sale"]))
         r2.pump.link = link
         downloads.station_time(r2.pump, r2.board.now)
         r2.board.card_obj = r1.card
-        r2.step()
-        q = link.query
+        _run_desk(r2)
+        (q,) = link.queries
         assert q["terminal"] == r1.desk.tid.hex() and q["ttc"] == esc["psam_ttc"]
-        link.answer = dict(OWED, asn=q["asn"], ttc=q["ttc"], amount=esc["amount"],
-                           ml=esc["ml"], sale=esc["sale"])
-        r2.step()
         assert r2.desk.prompt == "take_receipt"
         paid = 50000 - esc["amount"]
         assert not r1.card.s["grey"] and r1.card.s["balance"] == paid

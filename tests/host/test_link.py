@@ -447,3 +447,38 @@ def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_
     assert cli.main(["station", "pumps", "--db", str(tmp_path / "station.db")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("P1 ") and "OFFLINE" in out and lk.FIRMWARE in out
+
+
+def test_the_card_desk_asks_the_station_about_a_grey_card_and_gets_an_answer_or_none(
+        rig, caplog, monkeypatch):
+    """link.ask_grey: the GREY_ANSWER; None when offline or when none came in time, and a
+    question given up is not sent again."""
+    query = {"asn": asn(17), "terminal": "000000000999", "ttc": 7, "ctc": 0}
+    rig.build(1)  # no station there: offline, so no question
+    assert asyncio.run(rig.link.ask_grey(query, 5000)) is None
+    drop = [True]
+    orig = StationServer._send
+
+    async def lossy(self, writer, session, mtype, payload):
+        if mtype == lk.protocol.GREY_ANSWER and drop[0]:
+            return None  # the answer is lost
+        return await orig(self, writer, session, mtype, payload)
+
+    monkeypatch.setattr(StationServer, "_send", lossy)
+
+    def asked():
+        return len([m for m in caplog.messages if "asked for card" in m])
+
+    async def script(r):
+        await r.until(lambda: r.link.online, "the link")
+        assert await r.link.ask_grey(query, 300) is None  # no answer in time
+        n = asked()
+        assert n >= 1
+        await asyncio.sleep(1.5)  # heartbeats and a new session: the question is gone
+        assert asked() == n
+        drop[0] = False
+        await r.until(lambda: r.link.online, "the link")
+        answer = await r.link.ask_grey(query, 5000)
+        assert answer["status"] == "unknown"  # no escape of that lock at the station
+        assert (answer["asn"], answer["ttc"]) == (query["asn"], 7) and asked() == n + 1
+    rig.run(script)

@@ -53,6 +53,8 @@ def lock(card, psam, terminal_id, asn, datetime7, before=None):
 
 
 def settle(card, psam, asn, ctc, amount, terminal_id, ttc, datetime7):
-    """DEBIT FOR UNLOCK for `amount`; returns the card's TAC."""
+    """PSAM GMAC, then DEBIT FOR UNLOCK for `amount` of the lock `ctc`, `ttc`; returns
+    (TAC, GMAC), both kept in the bill. Raises apdu.CardError (the card not debited, or
+    its reply lost: the card's log tells which)."""
     gmac = psam.gmac(asn, ctc, amount)
-    return card.debit_for_unlock(amount, ctc, terminal_id, ttc, datetime7, gmac)
+    return card.debit_for_unlock(amount, ctc, terminal_id, ttc, datetime7, gmac), gmac

@@ -9,6 +9,7 @@ one asks with the card's grey status (card number, the locking PSAM's terminal i
 CTC); the answer is the escape's amount and what its UNLOCK record needs, or "settled"
 or "unknown". The card itself refuses a second DEBIT FOR UNLOCK for one lock (CTC), and
 the station refuses a second UNLOCK of one escape, so an escape is settled exactly once.
+The terminal's side of the same lifecycle is the firmware's settlement.py.
 """
 import logging
 import time
@@ -52,67 +53,68 @@ class GreyRecords:
         return self._rows("asn = ?", (asn,)) if asn else self._rows("1", ())
 
     # -- the ledger's hooks (inside its transaction) ------------------------------------------
-    def escape(self, terminal, r):
+    def escape(self, terminal, bill):
         self.db.execute(
             "INSERT OR IGNORE INTO grey_records VALUES "
             "(?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL)",
-            (terminal, r["sale"], r["asn"], r.get("ctc", 0), r.get("psam_ttc", 0),
-             self.psam_of(terminal), r["amount"], r["ml"], r.get("grade", ""),
-             r.get("price", 0), r.get("time", 0)))
+            (terminal, bill["sale"], bill["asn"], bill.get("ctc", 0), bill.get("psam_ttc", 0),
+             self.psam_of(terminal), bill["amount"], bill["ml"], bill.get("grade", ""),
+             bill.get("price", 0), bill.get("time", 0)))
 
-    def _escape_of(self, terminal, r):
+    def _escape_of(self, terminal, bill):
         """The grey record an UNLOCK settles, or None."""
-        if r.get("flags", 0) & F_ELSEWHERE:
+        if bill.get("flags", 0) & F_ELSEWHERE:
             rows = self._rows("asn = ? AND ctc = ? AND ttc = ?",
-                              (r["asn"], r.get("ctc", 0), r.get("psam_ttc", 0)))
+                              (bill["asn"], bill.get("ctc", 0), bill.get("psam_ttc", 0)))
         else:
-            rows = self._rows("terminal = ? AND sale = ?", (terminal, r["sale"]))
+            rows = self._rows("terminal = ? AND sale = ?", (terminal, bill["sale"]))
         return rows[0] if rows else None
 
-    def check_unlock(self, terminal, r):
-        """Before an UNLOCK is stored: an escape is settled once. Annotates `r` with the
+    def check_unlock(self, terminal, bill):
+        """Before an UNLOCK is stored: an escape is settled once. Annotates `bill` with the
         escape it settles (of_terminal, of_sale)."""
         from .ledger import RecordRejected
 
-        esc = self._escape_of(terminal, r)
-        if r.get("flags", 0) & F_SETTLED_ELSEWHERE:
-            self._check_closing(terminal, r, esc)
+        escape = self._escape_of(terminal, bill)
+        if bill.get("flags", 0) & F_SETTLED_ELSEWHERE:
+            self._check_closing(terminal, bill, escape)
             return
-        if esc is None:
-            if r.get("flags", 0) & F_ELSEWHERE:
+        if escape is None:
+            if bill.get("flags", 0) & F_ELSEWHERE:
                 raise RecordRejected("no such escape")
             return  # an escape from before the station kept grey records
-        if esc["settled_by"] is not None and (esc["settled_by"], esc["settled_sale"]) != \
-                (terminal, r["sale"]):
+        if escape["settled_by"] is not None and (escape["settled_by"], escape["settled_sale"]) != \
+                (terminal, bill["sale"]):
             raise RecordRejected("escape already settled by %s sale %s"
-                                 % (esc["settled_by"], esc["settled_sale"]))
-        r["of_terminal"] = esc["terminal"]
-        r["of_sale"] = esc["sale"]
+                                 % (escape["settled_by"], escape["settled_sale"]))
+        bill["of_terminal"] = escape["terminal"]
+        bill["of_sale"] = escape["sale"]
 
-    def _check_closing(self, terminal, r, esc):
+    def _check_closing(self, terminal, bill, escape):
         """A terminal closes its own escape that another one settled (flag 128): no money
         (amount 0), never for an escape it settled itself. It may come before the other
         terminal's UNLOCK (the card's log told it): stored, the escape still owed here.
-        Annotates `r` with who settled it as far as the station knows."""
+        Annotates `bill` with who settled it as far as the station knows."""
         from .ledger import RecordRejected
 
-        if r.get("amount") or r.get("flags", 0) & F_ELSEWHERE:
+        if bill.get("amount") or bill.get("flags", 0) & F_ELSEWHERE:
             raise RecordRejected("malformed card bill")
-        if esc is None:
+        if escape is None:
             return  # an escape from before the station kept grey records
-        if esc["settled_by"] == terminal:
+        if escape["settled_by"] == terminal:
             raise RecordRejected("escape already settled by %s sale %s"
-                                 % (esc["settled_by"], esc["settled_sale"]))
-        r["settled_by"] = esc["settled_by"]
-        r["settled_sale"] = esc["settled_sale"]
+                                 % (escape["settled_by"], escape["settled_sale"]))
+        bill["settled_by"] = escape["settled_by"]
+        bill["settled_sale"] = escape["settled_sale"]
 
-    def closed(self, terminal, r):
+    def closed(self, terminal, bill):
         """The escape's own terminal has closed it (its marker is stored): it is no longer
         told about it."""
         self.db.execute("UPDATE grey_records SET closed_at = ? WHERE terminal = ? AND sale = ? "
-                        "AND closed_at IS NULL", (int(time.time()), terminal, r["sale"]))
+                        "AND closed_at IS NULL", (int(time.time()), terminal, bill["sale"]))
         log.info("escape %s sale %s of card %s closed by its terminal (settled by %s)",
-                 terminal, r["sale"], _mask(r.get("asn")), r.get("settled_by") or r.get("by"))
+                 terminal, bill["sale"], _mask(bill.get("asn")),
+                 bill.get("settled_by") or bill.get("by"))
 
     def settled_elsewhere(self, terminal, limit=SETTLED_PER_FRAME):
         """What SALES_ACK and HEARTBEAT tell `terminal`: its escapes another terminal has
@@ -128,38 +130,41 @@ class GreyRecords:
                         "psam": self.psam_of(row[4]) or "000000000000"})
         return out
 
-    def unlocked(self, terminal, r):
-        esc = self._escape_of(terminal, r)
-        if esc is None or esc["settled_by"] is not None:
+    def unlocked(self, terminal, bill):
+        escape = self._escape_of(terminal, bill)
+        if escape is None or escape["settled_by"] is not None:
             return
         self.db.execute("UPDATE grey_records SET settled_by = ?, settled_sale = ?, "
                         "settled_at = ? WHERE terminal = ? AND sale = ?",
-                        (terminal, r["sale"], int(time.time()), esc["terminal"], esc["sale"]))
+                        (terminal, bill["sale"], int(time.time()), escape["terminal"],
+                         escape["sale"]))
         log.info("escape %s sale %s of card %s settled by %s sale %s (amount %d)",
-                 esc["terminal"], esc["sale"], _mask(esc["asn"]), terminal, r["sale"],
-                 r["amount"])
+                 escape["terminal"], escape["sale"], _mask(escape["asn"]), terminal, bill["sale"],
+                 bill["amount"])
 
     # -- GREY_QUERY ---------------------------------------------------------------------------
-    def query(self, terminal, q):
-        """GREY_ANSWER for a GREY_QUERY {asn, terminal (the locking PSAM id), ttc, ctc}."""
-
-        asn, psam, ttc, ctc = q.get("asn"), q.get("terminal"), q.get("ttc"), q.get("ctc")
+    def query(self, terminal, query):
+        """GREY_ANSWER for a GREY_QUERY {asn, terminal (the locking PSAM id), ttc, ctc}: the
+        escape's figures if it is owed (what the asking terminal's UNLOCK needs), else
+        "settled" or "unknown" (firmware settlement.owed checks the answer)."""
+        asn, psam, ttc = query.get("asn"), query.get("terminal"), query.get("ttc")
+        ctc = query.get("ctc")
         answer = {"asn": asn, "ttc": ttc, "status": "unknown"}
         if not (isinstance(asn, str) and isinstance(psam, str)
                 and is_uint(ttc, 0, 0xFFFFFFFF) and is_uint(ctc, 0, 0xFFFFFFFF)):
             answer["why"] = "malformed query"
             log.warning("terminal %s: malformed GREY_QUERY", terminal)
             return answer
-        rows = [e for e in self._rows("asn = ? AND ctc = ? AND ttc = ?", (asn, ctc, ttc))
-                if e["psam"] in (None, psam.lower())]
+        rows = [row for row in self._rows("asn = ? AND ctc = ? AND ttc = ?", (asn, ctc, ttc))
+                if row["psam"] in (None, psam.lower())]
         if rows:
-            esc = rows[0]
-            if esc["settled_by"] is not None:
+            escape = rows[0]
+            if escape["settled_by"] is not None:
                 answer["status"] = "settled"
             else:
-                answer.update(status="owed", amount=esc["amount"], ml=esc["ml"],
-                              grade=esc["grade"], price=esc["price"],
-                              terminal=esc["terminal"], sale=esc["sale"])
+                answer.update(status="owed", amount=escape["amount"], ml=escape["ml"],
+                              grade=escape["grade"], price=escape["price"],
+                              terminal=escape["terminal"], sale=escape["sale"])
         log.info("terminal %s asked for card %s grey at %s (TTC %d): %s", terminal,
                  _mask(asn), psam, ttc, answer["status"])
         return answer
