@@ -273,8 +273,8 @@ class CardDesk:
         except CardError as e:
             if not began:
                 return self.sale.lock_failed(None, now)
-            locked = getattr(e, "locked", None)
-            if locked is not None:  # grey, MAC2 refused: no fuel, settle for 0
+            if isinstance(e, grey_lock.UntrustedLock):
+                locked = e.locked  # grey, MAC2 refused: no fuel, settle for 0
                 log.event("mac2_failed", {"sale": began[0]["sale"]})
                 self._flags = rec.F_UNTRUSTED
                 locked["asn"] = issuer["asn"]

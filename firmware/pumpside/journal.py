@@ -308,8 +308,7 @@ class Journal:
             self.sale_no = bill["sale"]
 
     def _totals(self, bill, last=True):
-        self.totals.volume_ml = bill["total_ml"]
-        self.totals.amount = bill["total_amount"]
+        self.totals.restore(bill["total_ml"], bill["total_amount"])
         if last:
             self.last = bill
         self._seg_totals = True

@@ -97,6 +97,12 @@ class Totalizer:
         self.amount = amount
         self.sales = sales
 
+    def restore(self, volume_ml, amount):
+        """The totals a journal record carries, taken as they are when the journal is
+        replayed (each FINAL persists them)."""
+        self.volume_ml = volume_ml
+        self.amount = amount
+
     def add(self, ml, amount):
         if ml < 0 or amount < 0:
             raise ValueError("totalizers only count up")

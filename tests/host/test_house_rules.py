@@ -97,3 +97,44 @@ def test_the_import_rules_see_what_they_forbid():
     names = set(imported_modules(source, "pumpside_host.station"))
     assert {"pumpside_host.bench.cards", "pumpside_host.vboard",
             "pumpside_host.bench.server", "pumpside_host.station.ledger"} <= names
+
+
+# an object's state is changed through its own methods: a library object being configured
+# is the one exception (the link's ssl context)
+FOREIGN_WRITES_ALLOWED = {"ctx.verify_mode", "ctx.check_hostname"}
+
+
+def foreign_writes_and_private_uses(tree):
+    """(line, what) for each attribute of another object written (`pump.x = ...`,
+    `core.lock_reason += 1`) and each underscore member of another object used
+    (`pump._prices_path()`): only `self` (and `cls`) may do either."""
+    found = []
+
+    def own(node):
+        return isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Attribute) and not own(sub) and \
+                            ast.unparse(sub) not in FOREIGN_WRITES_ALLOWED:
+                        found.append((node.lineno, "writes " + ast.unparse(sub)))
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and \
+                not node.attr.startswith("__") and not own(node):
+            found.append((node.lineno, "uses " + ast.unparse(node)))
+    return found
+
+
+@pytest.mark.parametrize("path", FIRMWARE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_firmware_changes_an_object_only_through_its_methods(path):
+    assert foreign_writes_and_private_uses(parse(path)) == []
+
+
+def test_the_ownership_rule_catches_what_it_forbids():
+    tree = ast.parse("pump.suspended = True\ncore.faults += 1\nlink.query = None\n"
+                     "pump._prices_path()\nself.x = 1\nself._y()\nd = {}\nd['k'] = 1\n")
+    assert [what for _, what in foreign_writes_and_private_uses(tree)] == [
+        "writes pump.suspended", "writes core.faults", "writes link.query",
+        "uses pump._prices_path"]

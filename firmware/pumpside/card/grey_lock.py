@@ -25,30 +25,33 @@ def bcd_datetime(unix_seconds):
     return bytes.fromhex("%04d%02d%02d%02d%02d%02d" % (y, m, d, hh, mm, ss))
 
 
+class UntrustedLock(apdu.CardError):
+    """GREY LOCK went through but the PSAM refused the card's MAC2: the card is grey and
+    untrusted; `locked` is what settling it (for 0) needs."""
+
+    def __init__(self, cause, locked):
+        super().__init__(cause.kind, str(cause), cause.sw)
+        self.locked = locked
+
+
 def lock(card, psam, terminal_id, asn, datetime7, before=None):
     """Grey-lock the card; returns what settling needs. `before(init, ttc)` runs after the
     PSAM's MAC1 and before the GREY LOCK APDU: the write-ahead journal record goes there.
-    Raises apdu.CardError: with `at_lock` set when GREY LOCK itself failed (a status word:
-    not locked; no reply: maybe locked), with `locked` set after a failed MAC2 (the card
-    is grey but untrusted)."""
+    Raises apdu.CardError (GREY LOCK failed: a status word, not locked; no reply, maybe
+    locked), UntrustedLock after a failed MAC2 (the card is grey but untrusted)."""
     init = card.init_grey_lock(terminal_id)
     ttc, psam_random, mac1 = psam.init_grey_lock(init["random"], init["ctc"], init["balance"],
                                                  datetime7, init["key_version"],
                                                  init["algorithm"], asn)
     if before is not None:
         before(init, ttc)
-    try:
-        gtac, mac2 = card.grey_lock(ttc, psam_random, datetime7, mac1)
-    except apdu.CardError as e:
-        e.at_lock = True
-        raise
+    gtac, mac2 = card.grey_lock(ttc, psam_random, datetime7, mac1)
     locked = {"balance": init["balance"], "ctc": init["ctc"], "ttc": ttc, "gtac": gtac,
               "datetime": datetime7}
     try:
         psam.verify_mac2(mac2)
     except apdu.CardError as e:
-        e.locked = locked  # grey, so it must still be settled (for 0)
-        raise
+        raise UntrustedLock(e, locked) from None  # grey: it must still be settled (for 0)
     return locked
 
 

@@ -153,7 +153,7 @@ class StationServer:
 
     def _hotlist_reply(self, conn, payload):
         version = payload.get("version")
-        conn.hotlist_version = version
+        conn.holds_hotlist(version)
         if not payload["ok"]:
             conn.hotlist_refused("part" in payload, payload.get("need_full"))
             log.warning("terminal %s refused HOTLIST (holds %s): %s", conn.terminal, version,
@@ -162,9 +162,7 @@ class StationServer:
             log.info("terminal %s now holds HOTLIST version %s", conn.terminal, version)
 
     def _params_reply(self, conn, payload):
-        # refused or not, not sent again in this session (a terminal that refused it
-        # would refuse it at every beat); the next session tries again
-        conn.params_version = max(conn.params_version, payload.get("version") or 0)
+        conn.holds_params(payload.get("version") or 0)
         if payload["ok"]:
             log.info("terminal %s now holds PARAMS version %s (%s)", conn.terminal,
                      payload.get("version"), payload.get("why"))
@@ -174,7 +172,7 @@ class StationServer:
 
     def _prices_reply(self, conn, payload):
         if payload["ok"]:
-            conn.prices_version = payload.get("version") or 0
+            conn.holds_prices(payload.get("version") or 0)
             log.info("terminal %s now holds PRICES version %s", conn.terminal,
                      payload.get("version"))
         else:
@@ -279,7 +277,7 @@ class StationServer:
                     to, add, remove = delta
                     await self._send(conn.writer, conn.session, protocol.HOTLIST, {
                         "from": have, "to": to, "add": add, "remove": remove})
-                    conn.hotlist_version = to
+                    conn.holds_hotlist(to)
                     continue
                 conn.start_full(current)
             cards = ledger.hotlist(conn.full_after, HOTLIST_CHUNK + 1)
@@ -307,6 +305,19 @@ class Connection:
         self.full_after = ""  # its cards after this one next,
         self.full_part = 0  # as this part
         self.need_full = False  # no delta can bring its hotlist up: a full list
+
+    def holds_prices(self, version):
+        self.prices_version = version
+
+    def holds_params(self, version):
+        """Refused or not, a version is not sent again in this session (a terminal that
+        refused it would refuse it at every beat); the next session tries again."""
+        self.params_version = max(self.params_version, version)
+
+    def holds_hotlist(self, version):
+        """What the terminal's REPLY says it holds, or what a delta just sent brings it
+        to (a refusal of it says otherwise)."""
+        self.hotlist_version = version
 
     def start_full(self, version):
         self.full_version = version
