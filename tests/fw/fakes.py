@@ -116,3 +116,49 @@ class FakeBoard:
         self.nozzle = Nozzle(self)
         self.display = Display(self)
         self.keypad = Keypad(self)
+
+
+# -- a Pump on a fake board, its journal in a scratch directory -----------------------
+ATTENDED = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
+            "service_pin": "2468", "sale_mode": "attended"}
+_SCRATCH = []
+
+
+def scratch_dir():
+    """A new empty directory, removed by remove_scratch() (a test module's teardown)."""
+    from _t import tmpdir
+
+    path = tmpdir()
+    _SCRATCH.append(path)
+    return path
+
+
+def remove_scratch():
+    from _t import rmtree
+
+    while _SCRATCH:
+        rmtree(_SCRATCH.pop())
+
+
+def pump_rig(events=None, software_id="", **config_over):
+    """(board, app.Pump) on a FakeBoard with an opened journal; ATTENDED's config with
+    `config_over` on top."""
+    import json
+
+    from pumpside import app, config, journal
+
+    board = FakeBoard()
+    values = dict(ATTENDED)
+    values.update(config_over)
+    sales = journal.Journal(scratch_dir() + "/journal")
+    sales.open()
+    return board, app.Pump(board, config.parse(json.dumps(values)), sales, events=events,
+                           software_id=software_id)
+
+
+def press(pump, keys):
+    """The keys, one after the other, on the pump's keypad."""
+    from pumpside.compat import ticks_ms
+
+    for k in keys:
+        pump.keypad.key(k, ticks_ms())

@@ -105,3 +105,10 @@ def test_field_table_types_defaults_and_bounds():
         assert typ in (int, str) and lo <= hi, name
         if default is not None:
             assert config.check(name, default) == default, name
+
+
+def test_same_secret_compares_whole_strings():
+    assert config.same_secret("2468", "2468")
+    assert not config.same_secret("2467", "2468")
+    assert not config.same_secret("246", "2468")
+    assert not config.same_secret("24680", "2468")

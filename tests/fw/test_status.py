@@ -1,24 +1,12 @@
 """The fuelling point's IFSF state and alarms as the station hears them (STATUS)."""
-import json
-
-from _t import rmtree, tmpdir
-from fakes import FakeBoard
-from pumpside import app, config, dispenser, journal
+from fakes import pump_rig, remove_scratch
+from pumpside import dispenser
 from pumpside.compat import ticks_ms
 from pumpside.ifsf import ifsf_state
 
-_dirs = []
-
 
 def _pump():
-    board = FakeBoard()
-    d = tmpdir()
-    _dirs.append(d)
-    jr = journal.Journal(d + "/journal")
-    jr.open()
-    cfg = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
-           "service_pin": "2468"}
-    return board, app.Pump(board, config.parse(json.dumps(cfg)), jr)
+    return pump_rig(sale_mode="card")  # a card pump: no attended presets
 
 
 def _state(pump):
@@ -26,8 +14,7 @@ def _state(pump):
 
 
 def teardown_module():
-    for d in _dirs:
-        rmtree(d)
+    remove_scratch()
 
 
 def test_ifsf_states_from_the_firmware_states():
