@@ -56,9 +56,9 @@ class CardDesk:
         self.bill = None  # the bill of the receipt to print
         self._flags = 0
         self._queue = []  # actions waiting for the card task
-        # while the station is asked about a grey card: [task, what was read, answered,
-        # the answer (None: none in time)]
-        self._asking = None
+        self._question = None  # (task, what was read) while the station is asked
+        self._answered = False  # its answer came (or its time ran out):
+        self._answer = None  # the GREY_ANSWER, None when none came in time
 
     def start(self):
         try:
@@ -109,14 +109,14 @@ class CardDesk:
         if self._queue:
             todo, self._queue = self._queue, []
             self._run(todo)
-        asking = self._asking
-        if asking is not None and sale.state != card_sale.CARD:
+        question = self._question
+        if question is not None and sale.state != card_sale.CARD:
             # the card left or the sale was cancelled: the link withdraws the question
-            asking[0].cancel()
-            self._asking = None
-        elif asking is not None and asking[2]:
-            self._asking = None
-            self._run(self._answered(asking[1], asking[3], now))
+            question[0].cancel()
+            self._question = None
+        elif question is not None and self._answered:
+            self._question = None
+            self._run(self._on_answer(question[1], self._answer, now))
         self._run(sale.tick(now))
 
     def _run(self, actions):
@@ -200,17 +200,17 @@ class CardDesk:
         if query is not None and link is not None and link.online:
             # grey-locked at another terminal: its escape is asked of the station; offline,
             # the card is refused (card_read below, with no escape to settle)
-            asking = [None, (info, today_s, listed), False, None]
-            asking[0] = asyncio.create_task(self._ask(link, query, asking))
-            self._asking = asking
+            self._answered = False
+            self._question = (asyncio.create_task(self._ask(link, query)),
+                              (info, today_s, listed))
             return [("show", "settling_grey", None)]
         return self.sale.card_read(info, now, today_s, listed, own)
 
-    async def _ask(self, link, query, asking):
-        asking[3] = await link.ask_grey(query, _ASK_MS)
-        asking[2] = True  # the next step takes it
+    async def _ask(self, link, query):
+        self._answer = await link.ask_grey(query, _ASK_MS)
+        self._answered = True  # the next step takes it
 
-    def _answered(self, read, answer, now):
+    def _on_answer(self, read, answer, now):
         """The station's answer (None: none in time): an ESCAPE owed elsewhere is settled
         here like our own (补扣); unknown, settled or no answer: the card is refused."""
         info, today_s, listed = read
