@@ -17,20 +17,20 @@ class Presets:
         self.entry = None  # "V" or "A" while a preset is keyed
         self.digits = ""
 
-    def key(self, k, now):
+    def key(self, pressed, now):
         entry = self.entry
         if entry is None:
-            if k == "V" or k == "A":
-                self.entry, self.digits = k, ""
-            elif k == "F":
+            if pressed == "V" or pressed == "A":
+                self.entry, self.digits = pressed, ""
+            elif pressed == "F":
                 self._authorize("F", 0, now)
             return
-        if k == "C":
+        if pressed == "C":
             self.entry, self.digits = None, ""
-        elif "0" <= k <= "9":
+        elif "0" <= pressed <= "9":
             if len(self.digits) < MAX_DIGITS:
-                self.digits += k
-        elif k == "E":
+                self.digits += pressed
+        elif pressed == "E":
             value = int(self.digits) if self.digits else 0
             self.entry, self.digits = None, ""
             if entry == "A" and value > self.pump.cfg.max_preset_amount:

@@ -79,8 +79,8 @@ class CardDesk:
             self.sale.fuelling(now)
 
     # -- keypad -------------------------------------------------------------------------
-    def key(self, k, now):
-        self._run(self.sale.key(k, now))
+    def key(self, pressed, now):
+        self._run(self.sale.key(pressed, now))
 
     # -- the task -----------------------------------------------------------------------
     async def run(self):

@@ -108,10 +108,10 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
     grades = card["restrictions"]["grades"]
     if grades and prices.grade not in grades:
         return "grade_not_allowed"
-    r = card["restrictions"]
-    if r["daily_fills"] and card["fills_today"] >= r["daily_fills"]:
+    limits = card["restrictions"]
+    if limits["daily_fills"] and card["fills_today"] >= limits["daily_fills"]:
         return "daily_limit"
-    if r["daily_amount"] and card["amount_today"] >= r["daily_amount"]:
+    if limits["daily_amount"] and card["amount_today"] >= limits["daily_amount"]:
         return "daily_limit"
     if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
         return "low_balance"
@@ -198,28 +198,28 @@ class Sale:
         return self.card_error("card_removed", now)
 
     # -- keypad -------------------------------------------------------------------------
-    def key(self, k, now):
+    def key(self, pressed, now):
         state = self.state
         self._since = now
-        if k == "C" and state in (CARD, PIN, STAFF, PRESET):
+        if pressed == "C" and state in (CARD, PIN, STAFF, PRESET):
             self._reset(now)
             return [("show", "cancelled", None), ("release",)]
         if state == PIN or state == STAFF:
-            return self._pin_key(k, now)
+            return self._pin_key(pressed, now)
         if state == PRESET:
-            return self._preset_key(k, now)
-        if state == AUTHORIZED and k == "C":
+            return self._preset_key(pressed, now)
+        if state == AUTHORIZED and pressed == "C":
             return [("stop",)]
-        if state == FUELLING and k == "C":
+        if state == FUELLING and pressed == "C":
             return [("stop",)]
         return []
 
-    def _pin_key(self, k, now):
-        if "0" <= k <= "9" and len(self.pin) < 6:
-            self.pin += k
+    def _pin_key(self, pressed, now):
+        if "0" <= pressed <= "9" and len(self.pin) < 6:
+            self.pin += pressed
             return [("show", "enter_pin" if self.state == PIN else "enter_staff",
                      len(self.pin))]
-        if k == "E" and len(self.pin) >= 4:
+        if pressed == "E" and len(self.pin) >= 4:
             pin, self.pin = self.pin, ""
             return [("verify_pin" if self.state == PIN else "verify_staff", pin)]
         return []
@@ -241,19 +241,19 @@ class Sale:
         return [("show", "pin_blocked" if state == PIN else "staff_blocked", None),
                 ("release",)]
 
-    def _preset_key(self, k, now):
+    def _preset_key(self, pressed, now):
         if self.entry is None:
-            if k in ("V", "A"):
-                self.entry, self.digits = k, ""
-                return [("show", "enter_volume" if k == "V" else "enter_amount", 0)]
-            if k == "F":
+            if pressed in ("V", "A"):
+                self.entry, self.digits = pressed, ""
+                return [("show", "enter_volume" if pressed == "V" else "enter_amount", 0)]
+            if pressed == "F":
                 return self._lock(0, 0, now)
             return []
-        if "0" <= k <= "9" and len(self.digits) < 6:
-            self.digits += k
+        if "0" <= pressed <= "9" and len(self.digits) < 6:
+            self.digits += pressed
             return [("show", "enter_volume" if self.entry == "V" else "enter_amount",
                      int(self.digits))]
-        if k == "E":
+        if pressed == "E":
             value = int(self.digits) if self.digits else 0
             entry = self.entry
             self.entry = None
