@@ -39,14 +39,14 @@ def discount_for(card, cfg, today):
     expiry date), its price level's (config `level_discounts`) and its card type's (config
     `type_discounts`). Discounts do not add up."""
     holder = card["holder"]
-    own = holder.get("discount", 0)
-    if own and holder.get("discount_expiry", "99999999") < today:
-        own = 0
+    holder_discount = holder.get("discount", 0)
+    if holder_discount and holder.get("discount_expiry", "99999999") < today:
+        holder_discount = 0
     levels = config.parse_levels(getattr(cfg, "level_discounts", ""))
     level = levels.get(holder.get("price_level", 0), 0)
     types = config.parse_levels(getattr(cfg, "type_discounts", ""), "type_discounts")
     by_type = types.get(holder.get("card_type", 0), 0)
-    return max(own, level, by_type)
+    return max(holder_discount, level, by_type)
 
 
 def points_for(cfg, amount):
