@@ -75,11 +75,11 @@ POWER|断电结算|Settled after power loss
 
 
 def _find(key):
-    i = _TEXT.find("\n" + key + "|")
-    if i < 0:
+    start = _TEXT.find("\n" + key + "|")
+    if start < 0:
         raise KeyError(key)
-    j = _TEXT.find("\n", i + 1)
-    _key, zh, en = _TEXT[i + 1:j].split("|")
+    end = _TEXT.find("\n", start + 1)
+    _key, zh, en = _TEXT[start + 1:end].split("|")
     return zh, en
 
 
