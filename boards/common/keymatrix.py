@@ -40,12 +40,12 @@ class KeyMatrix:
         return None
 
     def read(self):
-        k = self._scan()
-        if k != self._down:
-            self._down = k
+        key = self._scan()
+        if key != self._down:
+            self._down = key
             self._sent = False
             return None
-        if k is None or self._sent:
+        if key is None or self._sent:
             return None
         self._sent = True
-        return k
+        return key

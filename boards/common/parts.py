@@ -116,11 +116,11 @@ class Printer:
         self.timeout_ms = timeout_ms
 
     def write(self, data):
-        mv = memoryview(data)
+        view = memoryview(data)
         sent = 0
         deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
-        while sent < len(mv):
-            n = self.uart.write(mv[sent:sent + _UART_CHUNK])
+        while sent < len(view):
+            n = self.uart.write(view[sent:sent + _UART_CHUNK])
             if n:
                 sent += n
             elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
