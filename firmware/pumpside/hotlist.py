@@ -245,10 +245,10 @@ class Hotlist:
                                "needed" % (from_version, self.version))
         if to_version <= from_version:
             raise HotlistError("delta goes from version %d to %d" % (from_version, to_version))
-        adds = sorted(_key(c) for c in add)
-        removes = sorted(_key(c) for c in remove)
-        new_adds = [k for k in adds if not self._in_base(k)]
-        new_removes = [k for k in removes if self._in_base(k)]
+        adds = sorted(_key(card) for card in add)
+        removes = sorted(_key(card) for card in remove)
+        new_adds = [key for key in adds if not self._in_base(key)]
+        new_removes = [key for key in removes if self._in_base(key)]
         n_old_adds, n_old_removes = self.adds, self.removes
         # the open files go first: on a fragmented heap the new files' buffers (~430 B
         # each on littlefs) find room in the ones just let go
@@ -264,7 +264,7 @@ class Hotlist:
                     # a card in both lists ends removed (removes follow adds)
                     n_removes = _write_all(f, _merged(
                         _entries(delta, _DELTA_LEN + n_old_adds * WIDTH, n_old_removes),
-                        new_removes, [k for k in adds if k not in removes]))
+                        new_removes, [key for key in adds if key not in removes]))
                     f.seek(0)
                     f.write(struct.pack(_DELTA_HDR, b"HD", _FORMAT, self._base_version,
                                         to_version, n_adds, n_removes))
