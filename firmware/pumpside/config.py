@@ -10,7 +10,7 @@ import json
 # One line a field: name|type (i: integer, s: string)|default (* for none: required)|
 # minimum|maximum (of the value, or of a string's length). One text, searched when a
 # field is looked up: the table costs its bytes once, not a dict of tuples (on a board
-# that runs .mpy files the constants live in the heap: 40 fields took 5.5 KB as a dict
+# that runs .mpy files the constants live in the heap: 40 fields as a dict take 5.5 KB
 # on the unix port). Legally relevant fields (K-factor, price, slow-down lead) have no
 # default: a pump must never sell on a value nobody set.
 _TABLE = (

@@ -30,7 +30,7 @@ _POLL_MS = 100
 STATUS_MIN_MS = 250  # STATUS on every state change or alarm, at most one per this
 RX_LEN = 1024  # a station frame up to this size is read into one buffer taken at import,
 # while the heap is whole: with the card sale loaded the free heap is ~13 KB in holes of
-# <= ~800 B, where a 1.3 KB bytes object found no room. Larger frames are allocated.
+# <= ~800 B, where a 1.3 KB bytes object finds no room. Larger frames are allocated.
 _RX = bytearray(RX_LEN)
 
 

@@ -2,8 +2,8 @@
 
 One text, a line a message (`key|中文|English`; `#` lines are notes), searched when a
 message is shown: the catalogue costs its bytes once, not a dict of tuples of strings
-(on a board that runs .mpy files the constants live in the heap; 63 messages took 14.8 KB
-as a dict on the unix port, this takes about 4 KB).
+(on a board that runs .mpy files the constants live in the heap; 63 messages as a dict
+take 14.8 KB on the unix port, this text about 4 KB).
 """
 
 _TEXT = """

@@ -197,7 +197,7 @@ def _valid(value, kind, what, path):
     if code == "a":
         return type(value) is list and len(value) <= MAX_ASNS and all(
             type(asn) is str and len(asn) == 16 and asn.isdigit() for asn in value)
-    if type(value) is not list or not minimum <= len(value) <= maximum:  # l
+    if type(value) is not list or not minimum <= len(value) <= maximum:  # l: the code left
         return False
     for i in range(len(value) if item else 0):
         if not _valid(value[i], item, what, "%s[%d]" % (path, i)):
