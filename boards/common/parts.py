@@ -138,9 +138,9 @@ class Clock:
         return time.time() + self.offset
 
     def set(self, seconds):
-        t = time.gmtime(seconds - self.offset)
+        utc = time.gmtime(seconds - self.offset)
         # RTC.datetime: (year, month, day, weekday, hours, minutes, seconds, subseconds)
-        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+        machine.RTC().datetime((utc[0], utc[1], utc[2], utc[6], utc[3], utc[4], utc[5], 0))
 
 
 class Watchdog:

@@ -235,7 +235,7 @@ def open_log(root):
     events = EventLog(root)
     damaged = events.open()
     if damaged:
-        log.event("events_damaged", {"damaged": [list(d) for d in damaged]})
+        log.event("events_damaged", {"damaged": [list(damage) for damage in damaged]})
     if events.torn:
         log.event("events_torn", {"why": events.torn, "count": events.count})
     return events

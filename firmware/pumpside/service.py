@@ -271,6 +271,7 @@ def journal_unsynced(board=None, flash_root=None):
             print(json.dumps(rec.to_json(seq, rtype, payload)))
             count += 1
         return _out({"ok": True, "count": count, "ack": journal.ack_seq,
-                     "next_seq": journal.next_seq, "corrupt": [list(c) for c in journal.corrupt]})
+                     "next_seq": journal.next_seq,
+                     "corrupt": [list(entry) for entry in journal.corrupt]})
     except Exception as e:  # noqa: BLE001
         return _out(_refused("%s: %s" % (type(e).__name__, e)))
