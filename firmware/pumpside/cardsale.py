@@ -79,8 +79,8 @@ class CardDesk:
             self.sale.fuelling(now)
 
     # -- keypad -------------------------------------------------------------------------
-    def key(self, pressed, now):
-        self._run(self.sale.key(pressed, now))
+    def key(self, key, now):
+        self._run(self.sale.key(key, now))
 
     # -- the task -----------------------------------------------------------------------
     async def run(self):
@@ -337,8 +337,8 @@ class CardDesk:
         self.bill = bill
         return self.sale.settled(tac, balance, now, amount)
 
-    def _debit(self, asn8, ctc, amount, ttc, datetime7):
-        return grey_lock.settle(self.card, self.psam, asn8, ctc, amount, self.tid, ttc, datetime7)
+    def _debit(self, asn8, ctc, amount, ttc, dt):
+        return grey_lock.settle(self.card, self.psam, asn8, ctc, amount, self.tid, ttc, dt)
 
     def _clear_tac(self):
         """The TAC is journaled: clear the card's "TAC unread" flag (GREY STATUS P1 01). A

@@ -191,12 +191,12 @@ class Config:
         return "Config(" + repr(self.as_dict()) + ")"
 
 
-def same_secret(keyed, configured):
+def same_secret(keyed, secret):
     """Compare a keyed secret (the service PIN) with the configured one without an
     early exit on the first differing character."""
-    diff = len(keyed) ^ len(configured)
-    for i in range(min(len(keyed), len(configured))):
-        diff |= ord(keyed[i]) ^ ord(configured[i])
+    diff = len(keyed) ^ len(secret)
+    for i in range(min(len(keyed), len(secret))):
+        diff |= ord(keyed[i]) ^ ord(secret[i])
     return diff == 0
 
 

@@ -336,13 +336,13 @@ class Link:
         await self._fill(reader, buf[2:2 + n])
         return buf[:2 + n]
 
-    async def _fill(self, reader, into):
+    async def _fill(self, reader, buf):
         if not hasattr(reader, "readinto"):  # CPython's StreamReader (tier-1 tests)
-            into[:] = await asyncio.wait_for(reader.readexactly(len(into)), self.timeout_s)
+            buf[:] = await asyncio.wait_for(reader.readexactly(len(buf)), self.timeout_s)
             return
         got = 0
-        while got < len(into):
-            count = await asyncio.wait_for(reader.readinto(into[got:]), self.timeout_s)
+        while got < len(buf):
+            count = await asyncio.wait_for(reader.readinto(buf[got:]), self.timeout_s)
             if not count:
                 raise LinkError("station closed the connection")
             got += count

@@ -120,9 +120,9 @@ EVENTS_ACK n:v ~ok:b ~why:s
 """
 
 
-def is_uint(value, minimum=0, maximum=MAX_INT):
-    """An integer (not a bool) within minimum..maximum."""
-    return type(value) is int and minimum <= value <= maximum
+def is_uint(value, low=0, high=MAX_INT):
+    """An integer (not a bool) within low..high."""
+    return type(value) is int and low <= value <= high
 
 
 def check(mtype, payload):

@@ -198,28 +198,28 @@ class Sale:
         return self.card_error("card_removed", now)
 
     # -- keypad -------------------------------------------------------------------------
-    def key(self, pressed, now):
+    def key(self, key, now):
         state = self.state
         self._since = now
-        if pressed == "C" and state in (CARD, PIN, STAFF, PRESET):
+        if key == "C" and state in (CARD, PIN, STAFF, PRESET):
             self._reset(now)
             return [("show", "cancelled", None), ("release",)]
         if state == PIN or state == STAFF:
-            return self._pin_key(pressed, now)
+            return self._pin_key(key, now)
         if state == PRESET:
-            return self._preset_key(pressed, now)
-        if state == AUTHORIZED and pressed == "C":
+            return self._preset_key(key, now)
+        if state == AUTHORIZED and key == "C":
             return [("stop",)]
-        if state == FUELLING and pressed == "C":
+        if state == FUELLING and key == "C":
             return [("stop",)]
         return []
 
-    def _pin_key(self, pressed, now):
-        if "0" <= pressed <= "9" and len(self.pin) < 6:
-            self.pin += pressed
+    def _pin_key(self, key, now):
+        if "0" <= key <= "9" and len(self.pin) < 6:
+            self.pin += key
             return [("show", "enter_pin" if self.state == PIN else "enter_staff",
                      len(self.pin))]
-        if pressed == "E" and len(self.pin) >= 4:
+        if key == "E" and len(self.pin) >= 4:
             pin, self.pin = self.pin, ""
             return [("verify_pin" if self.state == PIN else "verify_staff", pin)]
         return []
@@ -241,19 +241,19 @@ class Sale:
         return [("show", "pin_blocked" if state == PIN else "staff_blocked", None),
                 ("release",)]
 
-    def _preset_key(self, pressed, now):
+    def _preset_key(self, key, now):
         if self.entry is None:
-            if pressed in ("V", "A"):
-                self.entry, self.digits = pressed, ""
-                return [("show", "enter_volume" if pressed == "V" else "enter_amount", 0)]
-            if pressed == "F":
+            if key in ("V", "A"):
+                self.entry, self.digits = key, ""
+                return [("show", "enter_volume" if key == "V" else "enter_amount", 0)]
+            if key == "F":
                 return self._lock(0, 0, now)
             return []
-        if "0" <= pressed <= "9" and len(self.digits) < 6:
-            self.digits += pressed
+        if "0" <= key <= "9" and len(self.digits) < 6:
+            self.digits += key
             return [("show", "enter_volume" if self.entry == "V" else "enter_amount",
                      int(self.digits))]
-        if pressed == "E":
+        if key == "E":
             value = int(self.digits) if self.digits else 0
             entry = self.entry
             self.entry = None
