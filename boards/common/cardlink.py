@@ -37,19 +37,19 @@ class ReaderPort:
         n = len(data)
         if n > _MAX:
             raise ValueError("APDU too long")
-        tx = self._tx
-        tx[0] = _STX
-        tx[1] = slot
-        tx[2] = code
-        tx[3] = n >> 8
-        tx[4] = n & 0xFF
-        tx[5:5 + n] = data
+        frame = self._tx
+        frame[0] = _STX
+        frame[1] = slot
+        frame[2] = code
+        frame[3] = n >> 8
+        frame[4] = n & 0xFF
+        frame[5:5 + n] = data
         lrc = 0
         for i in range(1, 5 + n):
-            lrc ^= tx[i]
-        tx[5 + n] = lrc
+            lrc ^= frame[i]
+        frame[5 + n] = lrc
         self._drain()
-        self.uart.write(memoryview(tx)[:6 + n])
+        self.uart.write(memoryview(frame)[:6 + n])
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         head = self._head
         self._read(head, 5, deadline)
@@ -68,12 +68,12 @@ class ReaderPort:
         return head[2], bytes(body[:size])
 
     def _read(self, buf, n, deadline):
-        mv = memoryview(buf)
+        into = memoryview(buf)
         got = 0
         while got < n:
-            k = self.uart.readinto(mv[got:n])
-            if k:
-                got += k
+            count = self.uart.readinto(into[got:n])
+            if count:
+                got += count
             elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 raise OSError("reader: timeout")
 

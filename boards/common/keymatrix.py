@@ -16,8 +16,8 @@ LAYOUT = "123V456A789FC0ES"
 
 class KeyMatrix:
     def __init__(self, rows, cols, recall=None, layout=LAYOUT):
-        self.rows = [machine.Pin(r, machine.Pin.OPEN_DRAIN, value=1) for r in rows]
-        self.cols = [machine.Pin(c, machine.Pin.IN, machine.Pin.PULL_UP) for c in cols]
+        self.rows = [machine.Pin(pin, machine.Pin.OPEN_DRAIN, value=1) for pin in rows]
+        self.cols = [machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP) for pin in cols]
         self.recall = None
         if recall is not None:
             self.recall = machine.Pin(recall, machine.Pin.IN, machine.Pin.PULL_UP)
@@ -40,12 +40,12 @@ class KeyMatrix:
         return None
 
     def read(self):
-        k = self._scan()
-        if k != self._down:
-            self._down = k
+        key = self._scan()
+        if key != self._down:
+            self._down = key
             self._sent = False
             return None
-        if k is None or self._sent:
+        if key is None or self._sent:
             return None
         self._sent = True
-        return k
+        return key

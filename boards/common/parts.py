@@ -116,11 +116,11 @@ class Printer:
         self.timeout_ms = timeout_ms
 
     def write(self, data):
-        mv = memoryview(data)
+        view = memoryview(data)
         sent = 0
         deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
-        while sent < len(mv):
-            n = self.uart.write(mv[sent:sent + _UART_CHUNK])
+        while sent < len(view):
+            n = self.uart.write(view[sent:sent + _UART_CHUNK])
             if n:
                 sent += n
             elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
@@ -138,9 +138,9 @@ class Clock:
         return time.time() + self.offset
 
     def set(self, seconds):
-        t = time.gmtime(seconds - self.offset)
+        utc = time.gmtime(seconds - self.offset)
         # RTC.datetime: (year, month, day, weekday, hours, minutes, seconds, subseconds)
-        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+        machine.RTC().datetime((utc[0], utc[1], utc[2], utc[6], utc[3], utc[4], utc[5], 0))
 
 
 class Watchdog:

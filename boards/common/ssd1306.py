@@ -25,17 +25,17 @@ class Ssd1306:
         self.buf = bytearray(WIDTH * HEIGHT // 8)
         self.fb = framebuf.FrameBuffer(self.buf, WIDTH, HEIGHT, framebuf.MONO_VLSB)
         self._cmd = bytearray(2)
-        for c in _INIT:
-            self.command(c)
+        for code in _INIT:
+            self.command(code)
 
-    def command(self, c):
+    def command(self, code):
         self._cmd[0] = 0x80  # Co = 1, D/C = 0: one command byte follows
-        self._cmd[1] = c
+        self._cmd[1] = code
         self.i2c.writeto(self.addr, self._cmd)
 
     def flush(self):
-        for c in (0x21, 0, WIDTH - 1, 0x22, 0, HEIGHT // 8 - 1):  # the whole screen
-            self.command(c)
+        for code in (0x21, 0, WIDTH - 1, 0x22, 0, HEIGHT // 8 - 1):  # the whole screen
+            self.command(code)
         self.i2c.writevto(self.addr, (b"\x40", self.buf))
 
 

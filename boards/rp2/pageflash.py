@@ -15,28 +15,28 @@ class PageFlash:
         self.dev = dev
         self._page = bytearray(PAGE)
 
-    def readblocks(self, n, buf, off=0):
-        self.dev.readblocks(n, buf, off)
+    def readblocks(self, block, buf, offset=0):
+        self.dev.readblocks(block, buf, offset)
 
-    def writeblocks(self, n, buf, off=None):
-        if off is None:  # the simple protocol: erase, then program the whole block
-            self.dev.ioctl(6, n)
-            off = 0
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:  # the simple protocol: erase, then program the whole block
+            self.dev.ioctl(6, block)
+            offset = 0
         page = self._page
-        mv = memoryview(buf)
+        data = memoryview(buf)
         done = 0
-        while done < len(mv):
-            at = off + done
+        while done < len(data):
+            at = offset + done
             start = at - at % PAGE
-            k = min(len(mv) - done, start + PAGE - at)
-            if at == start and k == PAGE:
-                self.dev.writeblocks(n, mv[done:done + PAGE], start)
+            length = min(len(data) - done, start + PAGE - at)
+            if at == start and length == PAGE:
+                self.dev.writeblocks(block, data[done:done + PAGE], start)
             else:
                 for i in range(PAGE):
                     page[i] = 0xFF
-                page[at - start:at - start + k] = mv[done:done + k]
-                self.dev.writeblocks(n, page, start)
-            done += k
+                page[at - start:at - start + length] = data[done:done + length]
+                self.dev.writeblocks(block, page, start)
+            done += length
 
     def ioctl(self, op, arg):
         return self.dev.ioctl(op, arg)

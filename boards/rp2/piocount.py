@@ -39,8 +39,8 @@ def _edges():
 
 class PioCounter:
     def __init__(self, sm_id, pin_id):
-        p = machine.Pin(pin_id, machine.Pin.IN, machine.Pin.PULL_UP)
-        self.sm = rp2.StateMachine(sm_id, _edges, freq=FREQ, in_base=p, jmp_pin=p)
+        pin = machine.Pin(pin_id, machine.Pin.IN, machine.Pin.PULL_UP)
+        self.sm = rp2.StateMachine(sm_id, _edges, freq=FREQ, in_base=pin, jmp_pin=pin)
         self._mov = rp2.asm_pio_encode("mov(isr, x)", 0)
         self._push = rp2.asm_pio_encode("push()", 0)
         self.sm.active(1)
@@ -48,12 +48,12 @@ class PioCounter:
         self.total = 0
 
     def _read(self):
-        sm = self.sm
-        while sm.rx_fifo():  # nothing else pushes, but never read a stale word
-            sm.get()
-        sm.exec(self._mov)
-        sm.exec(self._push)
-        return -sm.get() & _MASK
+        state_machine = self.sm
+        while state_machine.rx_fifo():  # nothing else pushes, but never read a stale word
+            state_machine.get()
+        state_machine.exec(self._mov)
+        state_machine.exec(self._push)
+        return -state_machine.get() & _MASK
 
     def count(self):
         raw = self._read()

@@ -29,13 +29,13 @@ class BenchLink:
         self.call("H board")
 
     def call(self, line):
-        s = self.stream
+        stream = self.stream
         while self._owed:  # the cut-short call's reply comes first: not this call's
-            s.readline()
+            stream.readline()
             self._owed -= 1
         self._owed += 1
-        s.write(line.encode() + b"\n")
-        reply = s.readline()
+        stream.write(line.encode() + b"\n")
+        reply = stream.readline()
         self._owed -= 1
         if not reply:
             raise OSError("bench closed the connection")
@@ -53,9 +53,9 @@ class Pulser:
 
     def count(self):
         # one bench read latches both channels and the supply monitor, as one input scan
-        a, b, pf = self.link.call("P").split()
+        a, b, power_fail = self.link.call("P").split()
         self._b = int(b)
-        self.power_warning = pf == "1"
+        self.power_warning = power_fail == "1"
         return int(a)
 
     def count_b(self):

@@ -17,20 +17,20 @@ class Presets:
         self.entry = None  # "V" or "A" while a preset is keyed
         self.digits = ""
 
-    def key(self, k, now):
+    def key(self, key, now):
         entry = self.entry
         if entry is None:
-            if k == "V" or k == "A":
-                self.entry, self.digits = k, ""
-            elif k == "F":
+            if key == "V" or key == "A":
+                self.entry, self.digits = key, ""
+            elif key == "F":
                 self._authorize("F", 0, now)
             return
-        if k == "C":
+        if key == "C":
             self.entry, self.digits = None, ""
-        elif "0" <= k <= "9":
+        elif "0" <= key <= "9":
             if len(self.digits) < MAX_DIGITS:
-                self.digits += k
-        elif k == "E":
+                self.digits += key
+        elif key == "E":
             value = int(self.digits) if self.digits else 0
             self.entry, self.digits = None, ""
             if entry == "A" and value > self.pump.cfg.max_preset_amount:

@@ -79,8 +79,8 @@ class CardDesk:
             self.sale.fuelling(now)
 
     # -- keypad -------------------------------------------------------------------------
-    def key(self, k, now):
-        self._run(self.sale.key(k, now))
+    def key(self, key, now):
+        self._run(self.sale.key(key, now))
 
     # -- the task -----------------------------------------------------------------------
     async def run(self):
@@ -184,7 +184,7 @@ class CardDesk:
         self.info = info
         grey = info["grey"]
         journal = self.pump.journal
-        own = settlement.own_escape(journal, asn, grey, self.tid)
+        own_escape = settlement.own_escape(journal, asn, grey, self.tid)
         if not grey["grey"]:
             try:
                 settlement.void(journal, asn, info["log"], self.tid, self.board.clock.time())
@@ -192,9 +192,9 @@ class CardDesk:
                 self.pump.terminal.close("journal write failed (%s)" % e)
         listed = self.hotlist.listed(issuer["asn"]) if self.hotlist is not None else False
         log.event("card_read", {"card": receipt.mask(issuer["asn"]), "balance": info["balance"],
-                                "grey": grey["grey"], "own_grey": own is not None,
+                                "grey": grey["grey"], "own_grey": own_escape is not None,
                                 "fills_today": info["fills_today"]})
-        today_s = "".join("%02x" % b for b in today)
+        today_ymd = "".join("%02x" % b for b in today)
         query = settlement.query_for(issuer["asn"], grey, self.tid)
         link = self.pump.link
         if query is not None and link is not None and link.online:
@@ -202,9 +202,9 @@ class CardDesk:
             # the card is refused (card_read below, with no escape to settle)
             self._answered = False
             self._question = (asyncio.create_task(self._ask(link, query)),
-                              (info, today_s, listed))
+                              (info, today_ymd, listed))
             return [("show", "settling_grey", None)]
-        return self.sale.card_read(info, now, today_s, listed, own)
+        return self.sale.card_read(info, now, today_ymd, listed, own_escape)
 
     async def _ask(self, link, query):
         self._answer = await link.ask_grey(query, _ASK_MS)
@@ -213,12 +213,12 @@ class CardDesk:
     def _on_answer(self, read, answer, now):
         """The station's answer (None: none in time): an ESCAPE owed elsewhere is settled
         here like our own (补扣); unknown, settled or no answer: the card is refused."""
-        info, today_s, listed = read
+        info, today_ymd, listed = read
         owed = settlement.owed(answer, info["issuer"]["asn"], info["grey"])
         log.event("grey_query", {"status": "no answer" if answer is None
                                  else answer.get("status"), "owed": owed is not None,
                                  "amount": owed["amount"] if owed else 0})
-        return self.sale.card_read(info, now, today_s, listed, owed)
+        return self.sale.card_read(info, now, today_ymd, listed, owed)
 
     def _card_log(self):
         out = []
@@ -389,8 +389,8 @@ class CardDesk:
         bill = self.bill
         if bill is None:
             return
-        dt = grey_lock.bcd_datetime(bill["time"])
-        text = receipt.lines(bill, self.cfg.station, dt, self.list_price, points=points)
+        datetime7 = grey_lock.bcd_datetime(bill["time"])
+        text = receipt.lines(bill, self.cfg.station, datetime7, self.list_price, points=points)
         try:
             self.board.printer.write(receipt.escpos(text))
         except OSError as e:

@@ -10,7 +10,7 @@ import json
 # One line a field: name|type (i: integer, s: string)|default (* for none: required)|
 # minimum|maximum (of the value, or of a string's length). One text, searched when a
 # field is looked up: the table costs its bytes once, not a dict of tuples (on a board
-# that runs .mpy files the constants live in the heap: 40 fields took 5.5 KB as a dict
+# that runs .mpy files the constants live in the heap: 40 fields as a dict take 5.5 KB
 # on the unix port). Legally relevant fields (K-factor, price, slow-down lead) have no
 # default: a pump must never sell on a value nobody set.
 _TABLE = (
@@ -73,13 +73,13 @@ _TABLE = (
 
 
 def _parse(line):
-    name, typ, default, lo, hi = line.split("|")
-    typ = int if typ == "i" else str
+    name, value_type, default, minimum, maximum = line.split("|")
+    value_type = int if value_type == "i" else str
     if default == "*":
         default = None
-    elif typ is int:
+    elif value_type is int:
         default = int(default)
-    return name, (typ, default, int(lo), int(hi))
+    return name, (value_type, default, int(minimum), int(maximum))
 
 
 def field(name):
@@ -110,11 +110,12 @@ def parse_levels(text, field="level_discounts"):
     for item in text.split(","):
         if not item:
             continue
-        level, _, pct = item.partition(":")
-        if not (level.isdigit() and pct.isdigit() and int(level) < 256 and int(pct) <= 50):
+        level, _, percent = item.partition(":")
+        if not (level.isdigit() and percent.isdigit() and int(level) < 256
+                and int(percent) <= 50):
             raise ConfigError(field, "must be " + field.split("_")[0]
                               + ":percent pairs, percent <= 50")
-        out[int(level)] = int(pct)
+        out[int(level)] = int(percent)
     return out
 
 
@@ -127,19 +128,20 @@ class ConfigError(ValueError):
 
 def check(name, value):
     """`value` for the field `name`, or ConfigError naming the field."""
-    typ, _default, lo, hi = field(name)
-    if typ is int:
+    value_type, _default, minimum, maximum = field(name)
+    if value_type is int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(name, "must be an integer")
-        if value < lo:
-            raise ConfigError(name, "must be >= " + str(lo) if lo > 0 else "must be >= 0")
-        if value > hi:
-            raise ConfigError(name, "must be <= " + str(hi))
+        if value < minimum:
+            raise ConfigError(name, "must be >= " + str(minimum) if minimum > 0
+                              else "must be >= 0")
+        if value > maximum:
+            raise ConfigError(name, "must be <= " + str(maximum))
     else:
         if not isinstance(value, str):
             raise ConfigError(name, "must be a string")
-        if not lo <= len(value) <= hi:
-            raise ConfigError(name, "length must be " + str(lo) + ".." + str(hi))
+        if not minimum <= len(value) <= maximum:
+            raise ConfigError(name, "length must be " + str(minimum) + ".." + str(maximum))
         if name == "service_pin" and not value.isdigit():
             raise ConfigError(name, "must be digits")
         if name == "terminal_key" and value and (len(value) != 64 or any(
@@ -169,7 +171,7 @@ class Config:
         for name in values:
             if field(name) is None:
                 raise ConfigError(name, "unknown field")
-        for name, (_typ, default, _lo, _hi) in fields():
+        for name, (_value_type, default, _minimum, _maximum) in fields():
             if name in values:
                 value = check(name, values[name])
             elif default is None:
@@ -189,12 +191,12 @@ class Config:
         return "Config(" + repr(self.as_dict()) + ")"
 
 
-def same_secret(a, b):
+def same_secret(keyed, secret):
     """Compare a keyed secret (the service PIN) with the configured one without an
     early exit on the first differing character."""
-    diff = len(a) ^ len(b)
-    for i in range(min(len(a), len(b))):
-        diff |= ord(a[i]) ^ ord(b[i])
+    diff = len(keyed) ^ len(secret)
+    for i in range(min(len(keyed), len(secret))):
+        diff |= ord(keyed[i]) ^ ord(secret[i])
     return diff == 0
 
 

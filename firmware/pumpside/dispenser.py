@@ -196,9 +196,9 @@ class DispenserCore:
             self._base = None
 
     def take_delivery(self):
-        d = self.delivery
+        delivery = self.delivery
         self.delivery = None
-        return d
+        return delivery
 
     # -- the control step ----------------------------------------------------------
     def step(self, now_ms, a, b, lifted):
@@ -260,24 +260,24 @@ class DispenserCore:
 
     def _step_fuelling(self, now_ms, a, b, lifted):
         cfg = self.cfg
-        da = a - self._a0
-        db = b - self._b0
+        pulses_a = a - self._a0
+        pulses_b = b - self._b0
         if a != self._last_a:
             self._last_a = a
             self._t_pulse = now_ms
-        if da - db > cfg.pulser_tolerance or db - da > cfg.pulser_tolerance:
+        if abs(pulses_a - pulses_b) > cfg.pulser_tolerance:
             self._close(now_ms, STOP_PULSER)
         elif not lifted:
             self._close(now_ms, STOP_NOZZLE)
-        elif da >= self._target:
+        elif pulses_a >= self._target:
             self._close(now_ms, STOP_CAP)
             self.stage_event = "close"
-        elif da == 0:
+        elif pulses_a == 0:
             if ticks_diff(now_ms, self._t_open) >= cfg.no_flow_timeout_ms:
                 self._close(now_ms, STOP_NO_FLOW)
         elif ticks_diff(now_ms, self._t_pulse) >= cfg.no_pulse_timeout_ms:
             self._close(now_ms, STOP_NO_PULSE)
-        elif self.fast and da >= self._slow_at:
+        elif self.fast and pulses_a >= self._slow_at:
             self.fast = False
             self.stage_event = "slow"
 
@@ -313,14 +313,14 @@ class DispenserCore:
         stop = STOP_VALVE_STUCK if self._stuck else self._stop
         pulses = a - self._a0 if self._a0 is not None else 0
         ml = meter.ml_for_pulses(pulses, k)
-        over = pulses - self._target
-        if over > 0:
+        overrun = pulses - self._target
+        if overrun > 0:
             self.overruns += 1
         fault = stop in _PULSER_FAULTS and self._a0 is not None
         self.delivery = Delivery(auth.grade, auth.price, auth.mode, pulses, ml,
                                  meter.amount_for_ml(ml, auth.price), stop,
                                  meter.ml_for_pulses(self._target, k),
-                                 meter.ml_for_pulses(over, k) if over > 0 else 0, fault,
+                                 meter.ml_for_pulses(overrun, k) if overrun > 0 else 0, fault,
                                  self._t_auth, now_ms)
         self._auth = None
         self._base = None
@@ -372,7 +372,7 @@ class Dispenser:
         a = self.pulser.count()
         b = self.pulser.count_b()
         lifted = self.nozzle.lifted()
-        t0 = ticks_us()
+        started_us = ticks_us()
         core.step(ticks_ms(), a, b, lifted)
         out = (core.fast, core.slow, core.motor)
         if out != self._out:
@@ -385,10 +385,10 @@ class Dispenser:
                 self.motor.set(False)
             self._out = out
             if core.stage_event:
-                rec = self.reaction_us
-                rec.append(ticks_diff(ticks_us(), t0))
-                if len(rec) > 64:
-                    rec.pop(0)
+                times = self.reaction_us
+                times.append(ticks_diff(ticks_us(), started_us))
+                if len(times) > 64:
+                    times.pop(0)
         self.last_count = a
         if self.on_tick:
             self.on_tick(self)

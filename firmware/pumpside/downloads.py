@@ -115,27 +115,27 @@ def stage_hotlist(pump, version, part, more, cards):
     return True, ""
 
 
-def station_time(pump, t):
+def station_time(pump, when):
     """The station's time (WELCOME, HEARTBEAT): the clock is set from it when it is
     off by more than CLOCK_STEP_S, and trusted from then on in this boot - offline
     too (an RTC drifts seconds a day; the boards keep no time without power, so a
     boot starts untrusted). A clock that cannot be set and is off by more than
     CLOCK_DRIFT_S is untrusted until the station's time agrees with it."""
-    if not isinstance(t, int) or t < CLOCK_MIN:
+    if not isinstance(when, int) or when < CLOCK_MIN:
         return
     clock = pump.board.clock
     terminal = pump.terminal
-    off = t - clock.time()
-    if -CLOCK_STEP_S <= off <= CLOCK_STEP_S:
+    offset_s = when - clock.time()
+    if -CLOCK_STEP_S <= offset_s <= CLOCK_STEP_S:
         pass
     elif hasattr(clock, "set"):
-        clock.set(t)
-        log.event("clock_set", {"time": t, "was_off_s": off})
-    elif not -CLOCK_DRIFT_S <= off <= CLOCK_DRIFT_S:
+        clock.set(when)
+        log.event("clock_set", {"time": when, "was_off_s": offset_s})
+    elif not -CLOCK_DRIFT_S <= offset_s <= CLOCK_DRIFT_S:
         if terminal.clock_trusted():
-            log.event("clock_untrusted", {"off_s": off})
+            log.event("clock_untrusted", {"off_s": offset_s})
         terminal.trust_clock(False)
         return
     if not terminal.clock_trusted():
-        log.event("clock_trusted", {"time": t})
+        log.event("clock_trusted", {"time": when})
     terminal.trust_clock(True)

@@ -42,11 +42,11 @@ class EventLogFull(EventLogError):
     pass
 
 
-def text_ok(s, most):
+def text_ok(text, most):
     """Printable ASCII without "|" (the canonical form's separator), 1..most chars."""
-    if not isinstance(s, str) or not 0 < len(s) <= most:
+    if not isinstance(text, str) or not 0 < len(text) <= most:
         return False
-    for c in s:
+    for c in text:
         if not " " <= c <= "~" or c == "|":
             return False
     return True
@@ -60,34 +60,34 @@ def _canon(v):
     return "-" if v is None else "%d" % v
 
 
-def record_hash(prev, n, t, who, what, old, new):
+def record_hash(prev, n, when, who, what, old, new):
     """The chain hash of one record: sha256 over prev and its canonical bytes."""
-    text = "%s|%d|%d|%s|%s|%s|%s" % (prev, n, t, who, what, _canon(old), _canon(new))
+    text = "%s|%d|%d|%s|%s|%s|%s" % (prev, n, when, who, what, _canon(old), _canon(new))
     digest = hashlib.sha256(text.encode()).digest()
     return binascii.hexlify(digest).decode()[:HASH_HEX]
 
 
-def _line(n, t, who, what, old, new, prev, h):
+def _line(n, when, who, what, old, new, prev, digest):
     """The record as one JSON line, fields in a fixed order on both interpreters."""
     return ('{"n": %d, "t": %d, "who": %s, "what": %s, "old": %s, "new": %s, '
-            '"prev": "%s", "h": "%s"}\n' % (n, t, json.dumps(who), json.dumps(what),
-                                            json.dumps(old), json.dumps(new), prev, h))
+            '"prev": "%s", "h": "%s"}\n' % (n, when, json.dumps(who), json.dumps(what),
+                                            json.dumps(old), json.dumps(new), prev, digest))
 
 
 def check(item, n, prev):
     """Why the parsed record `item` is not record n after hash `prev`, or None."""
     if not isinstance(item, dict):
         return "not a record"
-    t, who, what = item.get("t"), item.get("who"), item.get("what")
+    when, who, what = item.get("t"), item.get("who"), item.get("what")
     old, new = item.get("old"), item.get("new")
     if item.get("n") != n:
         return "counter %s where %d was due" % (item.get("n"), n)
-    if not (isinstance(t, int) and text_ok(who, WHO_MAX) and text_ok(what, _WHAT_MAX)
+    if not (isinstance(when, int) and text_ok(who, WHO_MAX) and text_ok(what, _WHAT_MAX)
             and _value_ok(old) and _value_ok(new)):
         return "malformed record"
     if item.get("prev") != prev:
         return "chain broken: prev does not match"
-    if item.get("h") != record_hash(prev, n, t, who, what, old, new):
+    if item.get("h") != record_hash(prev, n, when, who, what, old, new):
         return "hash does not match the record"
     return None
 
@@ -119,7 +119,7 @@ class EventLog:
         self._newline = False
         good_end = 0  # bytes up to the end of the last whole record
         pos = 0
-        last = None  # (n, why, offset) of the first bad line: torn if it is the last
+        last = None  # (n, why, whole line) of the first bad one: torn if it is the last
         try:
             f = open(self.path, "rb")
         except OSError:
@@ -176,7 +176,7 @@ class EventLog:
                 left -= got
         os.rename(tmp, self.path)
 
-    def append(self, t, who, what, old, new):
+    def append(self, when, who, what, old, new):
         """Record one change; returns its n. Refuses (EventLogError) a damaged or
         unopened log and malformed fields, and (EventLogFull) a full log."""
         if not self.opened:
@@ -187,12 +187,12 @@ class EventLog:
             raise EventLogFull("event log full (%d records)" % self.capacity)
         if not text_ok(who, WHO_MAX):
             raise EventLogError("who: 1-32 printable characters, no |")
-        if not (text_ok(what, _WHAT_MAX) and isinstance(t, int) and _value_ok(old)
+        if not (text_ok(what, _WHAT_MAX) and isinstance(when, int) and _value_ok(old)
                 and _value_ok(new)):
             raise EventLogError("malformed event")
         n = self.count + 1
-        h = record_hash(self.head, n, t, who, what, old, new)
-        line = _line(n, t, who, what, old, new, self.head, h)
+        digest = record_hash(self.head, n, when, who, what, old, new)
+        line = _line(n, when, who, what, old, new, self.head, digest)
         if self._newline:
             line = "\n" + line
         if n == 1:
@@ -204,7 +204,7 @@ class EventLog:
             f.write(line.encode())
         self._newline = False
         self.count = n
-        self.head = h
+        self.head = digest
         return n
 
     def records(self, n_from=1):
@@ -235,7 +235,7 @@ def open_log(root):
     events = EventLog(root)
     damaged = events.open()
     if damaged:
-        log.event("events_damaged", {"damaged": [list(d) for d in damaged]})
+        log.event("events_damaged", {"damaged": [list(damage) for damage in damaged]})
     if events.torn:
         log.event("events_torn", {"why": events.torn, "count": events.count})
     return events

@@ -63,11 +63,11 @@ class HalError(Exception):
 def check(board):
     """Raise HalError naming the first missing role or method of `board`."""
     for role in ROLES:
-        obj = getattr(board, role, None)
-        if obj is None:
+        part = getattr(board, role, None)
+        if part is None:
             raise HalError("board lacks role " + role)
-        for meth in ROLES[role]:
-            if not hasattr(obj, meth):
-                raise HalError("board role " + role + " lacks " + meth + "()")
+        for method in ROLES[role]:
+            if not hasattr(part, method):
+                raise HalError("board role " + role + " lacks " + method + "()")
     if not isinstance(getattr(board, "config_path", None), str):
         raise HalError("board lacks config_path")

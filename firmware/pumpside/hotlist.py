@@ -98,9 +98,9 @@ class Hotlist:
         except OSError:
             f = None
         if f is not None:
-            magic, fmt, version = struct.unpack(_BASE_HDR, f.read(_BASE_LEN))
+            magic, file_format, version = struct.unpack(_BASE_HDR, f.read(_BASE_LEN))
             size = os.stat(self.root + "/base")[6]
-            if magic != b"HL" or fmt != _FORMAT or (size - _BASE_LEN) % WIDTH:
+            if magic != b"HL" or file_format != _FORMAT or (size - _BASE_LEN) % WIDTH:
                 f.close()
                 raise HotlistError("hotlist base: unknown format or torn")
             self._base = f
@@ -111,14 +111,14 @@ class Hotlist:
         except OSError:
             delta = None
         if delta is not None:
-            magic, fmt, base_v, list_v, adds, removes = struct.unpack(_DELTA_HDR,
-                                                                      delta.read(_DELTA_LEN))
-            if magic != b"HD" or fmt != _FORMAT:
+            magic, file_format, base_version, list_version, adds, removes = struct.unpack(
+                _DELTA_HDR, delta.read(_DELTA_LEN))
+            if magic != b"HD" or file_format != _FORMAT:
                 delta.close()
                 raise HotlistError("hotlist delta: unknown format")
-            if base_v == self._base_version:
+            if base_version == self._base_version:
                 self._delta = delta
-                self.version = list_v
+                self.version = list_version
                 self.adds = adds
                 self.removes = removes
             else:
@@ -239,16 +239,16 @@ class Hotlist:
         """Apply a delta from `from_version` to `to_version`, all of it or nothing. RAM is
         O(this delta), not O(the delta file): the file's sorted adds and removes are
         streamed into the new one (a 512-entry delta read into RAM as bytes objects
-        took ~20 KB, more than a card-sale pump has free)."""
+        takes ~20 KB, more than a card-sale pump has free)."""
         if from_version != self.version:
             raise HotlistError("delta from version %d, the list is at %d: a full list is "
                                "needed" % (from_version, self.version))
         if to_version <= from_version:
             raise HotlistError("delta goes from version %d to %d" % (from_version, to_version))
-        adds = sorted(_key(c) for c in add)
-        removes = sorted(_key(c) for c in remove)
-        new_adds = [k for k in adds if not self._in_base(k)]
-        new_removes = [k for k in removes if self._in_base(k)]
+        adds = sorted(_key(card) for card in add)
+        removes = sorted(_key(card) for card in remove)
+        new_adds = [key for key in adds if not self._in_base(key)]
+        new_removes = [key for key in removes if self._in_base(key)]
         n_old_adds, n_old_removes = self.adds, self.removes
         # the open files go first: on a fragmented heap the new files' buffers (~430 B
         # each on littlefs) find room in the ones just let go
@@ -264,7 +264,7 @@ class Hotlist:
                     # a card in both lists ends removed (removes follow adds)
                     n_removes = _write_all(f, _merged(
                         _entries(delta, _DELTA_LEN + n_old_adds * WIDTH, n_old_removes),
-                        new_removes, [k for k in adds if k not in removes]))
+                        new_removes, [key for key in adds if key not in removes]))
                     f.seek(0)
                     f.write(struct.pack(_DELTA_HDR, b"HD", _FORMAT, self._base_version,
                                         to_version, n_adds, n_removes))
@@ -282,17 +282,17 @@ class Hotlist:
     def _compact(self, tmp, version, n_adds, n_removes):
         """Stream base + the new delta's adds - its removes into a new base, swapped in
         by rename; the old delta is stale then (its base version is not the base's)."""
-        new = self.root + "/base.new"
+        new_base = self.root + "/base.new"
         base = open(self.root + "/base", "rb") if self.count else None
         try:
-            with open(tmp, "rb") as delta, open(new, "wb") as f:
+            with open(tmp, "rb") as delta, open(new_base, "wb") as f:
                 f.write(struct.pack(_BASE_HDR, b"HL", _FORMAT, version))
                 _write_all(f, _merge(base, self.count, _entries(delta, _DELTA_LEN, n_adds),
                                      _entries(delta, _DELTA_LEN + n_adds * WIDTH, n_removes)))
         finally:
             if base is not None:
                 base.close()
-        os.rename(new, self.root + "/base")
+        os.rename(new_base, self.root + "/base")
         os.remove(tmp)
 
 
@@ -371,48 +371,48 @@ def _write_all(f, entries):
     return n
 
 
-def _merged(a, b, minus):
-    """Ascending, each once: the union of the ascending iterable `a` and the ascending
-    list `b`, without the entries of the list `minus`."""
-    bi = 0
-    nb = len(b)
+def _merged(entries, more, minus):
+    """Ascending, each once: the union of the ascending iterable `entries` and the ascending
+    list `more`, without the entries of the list `minus`."""
+    i = 0
+    n_more = len(more)
     last = None
-    for key in a:
-        while bi < nb and b[bi] < key:
-            if b[bi] != last and b[bi] not in minus:
-                last = b[bi]
+    for key in entries:
+        while i < n_more and more[i] < key:
+            if more[i] != last and more[i] not in minus:
+                last = more[i]
                 yield last
-            bi += 1
+            i += 1
         if key != last and key not in minus:
             last = key
             yield key
-    while bi < nb:
-        if b[bi] != last and b[bi] not in minus:
-            last = b[bi]
+    while i < n_more:
+        if more[i] != last and more[i] not in minus:
+            last = more[i]
             yield last
-        bi += 1
+        i += 1
 
 
 def _merge(base, count, adds, removes):
     """Sorted base entries, plus the sorted adds, minus the sorted removes (all three
     streamed: adds and removes are iterables, the base an open file)."""
-    add = _next(adds)
-    rem = _next(removes)
+    next_add = _next(adds)
+    next_remove = _next(removes)
     if base is not None:
         base.seek(_BASE_LEN)
     for _ in range(count):
         entry = base.read(WIDTH)
-        while add is not None and add < entry:
-            yield add
-            add = _next(adds)
-        while rem is not None and rem < entry:
-            rem = _next(removes)
-        if rem is not None and rem == entry:
+        while next_add is not None and next_add < entry:
+            yield next_add
+            next_add = _next(adds)
+        while next_remove is not None and next_remove < entry:
+            next_remove = _next(removes)
+        if next_remove is not None and next_remove == entry:
             continue
         yield entry
-    while add is not None:
-        yield add
-        add = _next(adds)
+    while next_add is not None:
+        yield next_add
+        next_add = _next(adds)
 
 
 def _next(it):

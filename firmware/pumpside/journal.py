@@ -106,21 +106,21 @@ def split_segment(data, first_seq):
             pos += size
             continue
         yield (None, seq, None), why
-        nxt = _resync(data, pos + 1)
-        if nxt is None:
+        next_pos = _resync(data, pos + 1)
+        if next_pos is None:
             return
-        pos = nxt
+        pos = next_pos
         expect = seq + 1
 
 
 def _resync(data, pos):
     """The offset of the next record at or after `pos` that decodes, or None. `data` may
     be a memoryview of the scan buffer (no find()): the magic is searched byte by byte."""
-    hi = rec.MAGIC >> 8
-    lo = rec.MAGIC & 0xFF
+    magic_hi = rec.MAGIC >> 8
+    magic_lo = rec.MAGIC & 0xFF
     end = len(data) - 1
     while True:
-        while pos < end and not (data[pos] == hi and data[pos + 1] == lo):
+        while pos < end and not (data[pos] == magic_hi and data[pos + 1] == magic_lo):
             pos += 1
         if pos >= end:
             return None
@@ -262,22 +262,22 @@ class Journal:
             return None
         data = _read(self._path(name))
         try:
-            got = rec.decode(data or b"")
+            decoded = rec.decode(data or b"")
         except rec.VersionError:
             raise
         except rec.RecordError as e:
             self.corrupt.append((e.seq, name + ": " + e.why))
             return None
-        if got[0] != rtype:
-            self.corrupt.append((got[1], name + ": holds a " + rec.TYPE_NAMES[got[0]]))
+        if decoded[0] != rtype:
+            self.corrupt.append((decoded[1], name + ": holds a " + rec.TYPE_NAMES[decoded[0]]))
             return None
-        return got
+        return decoded
 
     def _scan(self, index, data):
         first = index * self.segment
         self._seg_totals = False
-        for got, why in split_segment(data, first):
-            seq = got[1]
+        for record, why in split_segment(data, first):
+            seq = record[1]
             if why is not None and not first <= seq < first + self.segment:
                 seq = None  # a damaged header's seq is not to be believed
             if seq is not None and seq >= self.next_seq:
@@ -285,7 +285,7 @@ class Journal:
             if why is not None:
                 self.corrupt.append((seq, why))
             else:
-                self._apply(got[0], seq, got[2])
+                self._apply(record[0], seq, record[2])
         if self.next_seq <= first:
             self.next_seq = first  # an empty segment still claims its numbers
 
@@ -299,9 +299,9 @@ class Journal:
             self._sale_seen(bill)
             self._totals(bill)
         elif rtype == rec.EVENT:
-            ev = rec.unpack_event(payload)
-            if ev["code"] == EV_UNAUTHORIZED and ev["a"] > 0:
-                self.totals.add(ev["a"], 0)
+            event = rec.unpack_event(payload)
+            if event["code"] == EV_UNAUTHORIZED and event["a"] > 0:
+                self.totals.add(event["a"], 0)
 
     def _sale_seen(self, bill):
         if bill["sale"] > self.sale_no:
@@ -322,7 +322,7 @@ class Journal:
             self.escapes.append((seq, bill))
         elif rtype == rec.UNLOCK and not bill["flags"] & rec.F_ELSEWHERE:
             # our own escape's sale number (another terminal's escape: a number of ours)
-            self.escapes = [e for e in self.escapes if e[1]["sale"] != bill["sale"]]
+            self.escapes = [escape for escape in self.escapes if escape[1]["sale"] != bill["sale"]]
         if seq > self.ack_seq:
             self.unsynced += 1
             self.unsynced_amount += bill["amount"]
@@ -420,16 +420,16 @@ class Journal:
         if seq >= self.next_seq:
             raise JournalError("ack %d beyond the last record %d" % (seq, self.next_seq - 1))
         _write(self._path("ack"), rec.encode(rec.ACK, seq, rec.pack_ack(seq, time)))
-        old = self.ack_seq
+        previous_ack = self.ack_seq
         self.ack_seq = seq
-        # take the newly acknowledged sales off the counts: only (old, seq] and the first
+        # take the newly acknowledged sales off the counts: only (previous_ack, seq] and the first
         # record after it are read, not the whole backlog (a drain acks many times)
         oldest = 0
-        for s, rtype, payload in self.read(old):
+        for record_seq, rtype, payload in self.read(previous_ack):
             if rtype not in rec.SALE_TYPES:
                 continue
             bill = rec.unpack_bill(payload)
-            if s > seq:
+            if record_seq > seq:
                 oldest = bill["time"]  # records are in time order: the oldest left
                 break
             self.unsynced -= 1
@@ -452,10 +452,10 @@ class Journal:
             return 0
         if not self._seg_totals and self.last is not None:
             # totals and the last sale must outlive the records that carried them
-            snap = dict(self.last)
-            snap["total_ml"] = self.totals.volume_ml
-            snap["total_amount"] = self.totals.amount
-            self._log(rec.SNAPSHOT, rec.pack_bill(snap, self.ack_seq))
+            snapshot = dict(self.last)
+            snapshot["total_ml"] = self.totals.volume_ml
+            snapshot["total_amount"] = self.totals.amount
+            self._log(rec.SNAPSHOT, rec.pack_bill(snapshot, self.ack_seq))
             self._seg_totals = True
         removed = 0
         for index in range(self._low, last + 1):
@@ -487,10 +487,10 @@ class Journal:
             again = True
             while again:
                 again = False
-                for got, why in split_segment(data, index * self.segment):
-                    if why is None and got[1] > done:
-                        done = got[1]
-                        yield got[1], got[0], bytes(got[2])
+                for record, why in split_segment(data, index * self.segment):
+                    if why is None and record[1] > done:
+                        done = record[1]
+                        yield record[1], record[0], bytes(record[2])
                         if self._loads != token:
                             data = self._load_segment(index)
                             token = self._loads

@@ -14,7 +14,7 @@ class Keypad:
         self.pump = pump
         self.pin = None  # the service PIN being keyed, or None
 
-    def key(self, k, now):
+    def key(self, key, now):
         pump = self.pump
         state = pump.core.state
         pump.note(None, now)
@@ -22,29 +22,29 @@ class Keypad:
             return
         pin = self.pin
         if pin is not None:  # the service PIN: digits, C clears, E checks it
-            if k == "C":
+            if key == "C":
                 self.pin = None
-            elif "0" <= k <= "9" and len(pin) < PIN_DIGITS:
-                self.pin = pin + k
-            elif k == "E":
+            elif "0" <= key <= "9" and len(pin) < PIN_DIGITS:
+                self.pin = pin + key
+            elif key == "E":
                 self.pin = None
                 self._service(pin, now)
         elif pump.presets.entry is not None:
-            pump.presets.key(k, now)
-        elif k == "R" and pump.last is not None:
+            pump.presets.key(key, now)
+        elif key == "R" and pump.last is not None:
             pump.recall(now)
-        elif k == "I" and state in (dispenser.IDLE, dispenser.LOCKED):
+        elif key == "I" and state in (dispenser.IDLE, dispenser.LOCKED):
             # software identification on demand; never over a delivery's figures
             pump.note("software_id", now, manifest.VERSION + " " + pump.software_id)
-        elif state == dispenser.LOCKED or (k == "S" and state == dispenser.IDLE
+        elif state == dispenser.LOCKED or (key == "S" and state == dispenser.IDLE
                                            and pump.desk is None):
-            if k == "S":  # service: clears a lock, shows the event counter
+            if key == "S":  # service: clears a lock, shows the event counter
                 self.pin = ""
         elif pump.desk is not None:
-            pump.desk.key(k, now)  # the card sale owns the keypad: PIN, preset, cancel
+            pump.desk.key(key, now)  # the card sale owns the keypad: PIN, preset, cancel
         elif state == dispenser.IDLE:
-            pump.presets.key(k, now)
-        elif k == "C":  # customer stop: authorised or fuelling
+            pump.presets.key(key, now)
+        elif key == "C":  # customer stop: authorised or fuelling
             pump.core.cancel(now)
 
     def _service(self, pin, now):
@@ -67,10 +67,10 @@ class Keypad:
     async def run(self):
         keys = self.pump.board.keypad
         while True:
-            k = keys.read()
-            while k:
-                self.key(k, ticks_ms())
+            key = keys.read()
+            while key:
+                self.key(key, ticks_ms())
                 self.pump.show(ticks_ms())
-                k = keys.read()
+                key = keys.read()
             await sleep_ms(POLL_MS)
 

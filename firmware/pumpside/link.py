@@ -22,7 +22,7 @@ FIRMWARE = manifest.VERSION
 EV_BATCH = 4  # event-log records per EVENTS frame (~200 B each)
 BATCH = 8  # records per SALES frame: ~400 B of compact JSON each; the frame is built a
 # few times over in RAM (JSON, bytes, HMAC input), so a batch stays small beside the card
-# sale (a 24-record frame ran out of heap in the network campaign)
+# sale's code and buffers (three times as many records find no room in the heap)
 READ_TIMEOUT_S = 10
 BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
@@ -30,7 +30,7 @@ _POLL_MS = 100
 STATUS_MIN_MS = 250  # STATUS on every state change or alarm, at most one per this
 RX_LEN = 1024  # a station frame up to this size is read into one buffer taken at import,
 # while the heap is whole: with the card sale loaded the free heap is ~13 KB in holes of
-# <= ~800 B, where a 1.3 KB bytes object found no room. Larger frames are allocated.
+# <= ~800 B, where a 1.3 KB bytes object finds no room. Larger frames are allocated.
 _RX = bytearray(RX_LEN)
 
 
@@ -52,15 +52,15 @@ def _tls(cfg):
         return None
     import ssl
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if cfg.station_ca:
         with open(cfg.station_ca, "rb") as f:
-            ctx.load_verify_locations(cadata=f.read())
-        ctx.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cadata=f.read())
+        context.verify_mode = ssl.CERT_REQUIRED
     else:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class _TlsReader:
@@ -72,9 +72,9 @@ class _TlsReader:
 
     async def readinto(self, buf):
         while True:
-            k = await self.stream.readinto(buf)
-            if k is not None:
-                return k
+            count = await self.stream.readinto(buf)
+            if count is not None:
+                return count
 
     async def readexactly(self, n):
         return await self.stream.readexactly(n)
@@ -143,11 +143,11 @@ class Link:
             challenge = await self._frame(reader)
             nonce = os.urandom(protocol.NONCE_LEN)
             session = protocol.terminal_session(self.key, challenge, nonce)
-            jr = self.journal
+            journal = self.journal
             await self._send(writer, session, protocol.HELLO, {
                 "terminal": self.cfg.terminal_id, "nonce": nonce.hex(),
                 "firmware": FIRMWARE, "software_id": self.software_id,
-                "journal_seq": jr.next_seq - 1, "psam": self._psam(),
+                "journal_seq": journal.next_seq - 1, "psam": self._psam(),
                 "prices_version": self.pump.prices.version if self.pump else 0,
                 "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0,
                 "params_version": self.params_version})
@@ -162,7 +162,7 @@ class Link:
             self.online = True
             self.connects += 1
             log.event("link_up", {"station": self.cfg.station_addr,
-                                  "unsynced": jr.unsynced, "ack": jr.ack_seq})
+                                  "unsynced": journal.unsynced, "ack": journal.ack_seq})
             self._status = None  # (state, alarms) the station last heard
             self.events_n = welcome.get("events_n")
             self._totals = None
@@ -172,7 +172,7 @@ class Link:
                     await self._send_status(writer, session)
                 if self._grey_query is not None:
                     await self._ask(reader, writer, session)
-                elif jr.next_seq - 1 > jr.ack_seq:
+                elif journal.next_seq - 1 > journal.ack_seq:
                     await self._upload(reader, writer, session)
                 elif self._events_due():
                     await self._upload_events(reader, writer, session)
@@ -216,9 +216,9 @@ class Link:
             waiter[1].set()
 
     async def _upload(self, reader, writer, session):
-        jr = self.journal
+        journal = self.journal
         batch = []
-        for seq, rtype, payload in jr.read(jr.ack_seq):
+        for seq, rtype, payload in journal.read(journal.ack_seq):
             batch.append(rec.to_json(seq, rtype, payload, True))
             if len(batch) >= BATCH:
                 break
@@ -233,26 +233,26 @@ class Link:
                 log.event("sale_rejected", {"seq": seq, "why": why})
         self._take_settled(payload.get("settled"))
         ack = payload.get("ack") or 0
-        if jr.ack_seq < ack < jr.next_seq:
-            jr.ack(ack, self.clock.time())
+        if journal.ack_seq < ack < journal.next_seq:
+            journal.ack(ack, self.clock.time())
             self.uploaded += len(batch)
-            log.event("synced", {"ack": ack, "unsynced": jr.unsynced})
+            log.event("synced", {"ack": ack, "unsynced": journal.unsynced})
 
     async def _send_totals(self, writer, session):
         """TOTALS: the non-resettable totalizers after journal record `seq`, when they
         moved since the last TOTALS of this session (the first: at its start)."""
-        t = self.journal.totals
-        if self._totals == (t.volume_ml, t.amount):
+        totals = self.journal.totals
+        if self._totals == (totals.volume_ml, totals.amount):
             return
-        self._totals = (t.volume_ml, t.amount)
+        self._totals = (totals.volume_ml, totals.amount)
         await self._send(writer, session, protocol.TOTALS, {
             "nozzle": self.cfg.nozzle, "grade": self.pump.prices.grade if self.pump else
-            self.cfg.grade, "volume_ml": t.volume_ml, "amount": t.amount,
+            self.cfg.grade, "volume_ml": totals.volume_ml, "amount": totals.amount,
             "seq": self.journal.next_seq - 1})
 
     def _events_due(self):
-        ev = getattr(self.pump, "events", None)
-        return ev is not None and self.events_n is not None and ev.count > self.events_n
+        events = getattr(self.pump, "events", None)
+        return events is not None and self.events_n is not None and events.count > self.events_n
 
     async def _upload_events(self, reader, writer, session):
         """One batch of the event log's records after the station's last (EVENTS); its
@@ -289,10 +289,10 @@ class Link:
         if self.pump is not None:
             downloads.station_time(self.pump, beat.get("time"))
         self._take_settled(beat.get("settled"))
-        jr = self.journal
+        journal = self.journal
         start = ticks_ms()
-        seen = jr.next_seq
-        while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and jr.next_seq == seen \
+        seen = journal.next_seq
+        while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and journal.next_seq == seen \
                 and self._grey_query is None:
             await sleep_ms(_POLL_MS)
             if self._status_due():  # a state change or an alarm: said at once
@@ -304,14 +304,14 @@ class Link:
         pump = self.pump
         if pump is None or ticks_diff(ticks_ms(), self._status_ms) < STATUS_MIN_MS:
             return False
-        st = pump.status()
-        return self._status != (st["state"], st["alarms"])
+        status = pump.status()
+        return self._status != (status["state"], status["alarms"])
 
     async def _send_status(self, writer, session):
-        st = self.pump.status()
-        self._status = (st["state"], st["alarms"])
+        status = self.pump.status()
+        self._status = (status["state"], status["alarms"])
         self._status_ms = ticks_ms()
-        await self._send(writer, session, protocol.STATUS, st)
+        await self._send(writer, session, protocol.STATUS, status)
 
     def _take_settled(self, items):
         """The station's list (SALES_ACK, HEARTBEAT `settled`) of this terminal's escapes
@@ -336,16 +336,16 @@ class Link:
         await self._fill(reader, buf[2:2 + n])
         return buf[:2 + n]
 
-    async def _fill(self, reader, mv):
+    async def _fill(self, reader, buf):
         if not hasattr(reader, "readinto"):  # CPython's StreamReader (tier-1 tests)
-            mv[:] = await asyncio.wait_for(reader.readexactly(len(mv)), self.timeout_s)
+            buf[:] = await asyncio.wait_for(reader.readexactly(len(buf)), self.timeout_s)
             return
         got = 0
-        while got < len(mv):
-            k = await asyncio.wait_for(reader.readinto(mv[got:]), self.timeout_s)
-            if not k:
+        while got < len(buf):
+            count = await asyncio.wait_for(reader.readinto(buf[got:]), self.timeout_s)
+            if not count:
                 raise LinkError("station closed the connection")
-            got += k
+            got += count
 
     async def _send(self, writer, session, mtype, payload):
         writer.write(session.encode(mtype, payload))
@@ -379,16 +379,16 @@ class Link:
     def _command(self, payload):
         """Run a COMMAND once per id: an id in the ring of recent ones (its REPLY was lost,
         the station sent it again) is answered with the result it had, not run again."""
-        cid, cmd = payload["id"], payload["cmd"]
-        result = self.done.get(cid)
+        command_id, cmd = payload["id"], payload["cmd"]
+        result = self.done.get(command_id)
         if result is None:
             ok, why = downloads.command(self.pump, cmd) if self.pump else (False, "no pump")
-            self.done.put(cid, ok, why)
-            log.event("command", {"id": cid, "cmd": cmd, "ok": ok, "why": why})
+            self.done.put(command_id, ok, why)
+            log.event("command", {"id": command_id, "cmd": cmd, "ok": ok, "why": why})
         else:
             ok, why = result
-            log.event("command_again", {"id": cid, "cmd": cmd, "ok": ok})
-        return {"type": "COMMAND", "id": cid, "ok": ok, "why": why}
+            log.event("command_again", {"id": command_id, "cmd": cmd, "ok": ok})
+        return {"type": "COMMAND", "id": command_id, "ok": ok, "why": why}
 
     def _params(self, payload):
         """Non-legal settings, in force from the next boot (downloads.apply_params)."""
@@ -420,13 +420,13 @@ class Link:
             version, part, more = payload["full"], payload["part"], payload["more"]
             reply["part"] = part
         else:
-            frm, to = payload["from"], payload["to"]
+            from_version, to_version = payload["from"], payload["to"]
         if pump is None:
             ok, why = False, "no pump"
         else:
             try:
                 ok, why = downloads.stage_hotlist(pump, version, part, more, add) if full else \
-                    downloads.apply_hotlist(pump, frm, to, add, remove)
+                    downloads.apply_hotlist(pump, from_version, to_version, add, remove)
             except MemoryError:  # nothing applied (all or nothing): the station retries
                 add = remove = None
                 ok, why = False, "out of memory"
@@ -452,17 +452,17 @@ class Done:
     def __init__(self, path):
         self.path = path
         ring = storage.read_json(path)  # none yet, or unreadable: an empty ring
-        self.ring = [r for r in ring if isinstance(r, list) and len(r) == 3] \
+        self.ring = [entry for entry in ring if isinstance(entry, list) and len(entry) == 3] \
             if isinstance(ring, list) else []  # [[id, ok, why]], oldest first
 
-    def get(self, cid):
-        for r in self.ring:
-            if r[0] == cid:
-                return bool(r[1]), r[2]
+    def get(self, command_id):
+        for entry in self.ring:
+            if entry[0] == command_id:
+                return bool(entry[1]), entry[2]
         return None
 
-    def put(self, cid, ok, why):
-        self.ring.append([cid, 1 if ok else 0, why[:60]])
+    def put(self, command_id, ok, why):
+        self.ring.append([command_id, 1 if ok else 0, why[:60]])
         if len(self.ring) > DONE_MAX:
             del self.ring[0]
         try:
@@ -476,4 +476,4 @@ DONE_MAX = 16
 
 def _card_keys(numbers):
     """Card numbers of 16 digits (checked by protocol.check) -> 8-byte keys."""
-    return [bytes.fromhex(a) for a in numbers] if numbers else []
+    return [bytes.fromhex(number) for number in numbers] if numbers else []

@@ -39,15 +39,15 @@ def is_legal(name):
 
 
 def file_hash(path):
-    h = hashlib.sha256()
+    sha256 = hashlib.sha256()
     buf = bytearray(_CHUNK)
     with open(path, "rb") as f:
         while True:
             n = f.readinto(buf)
             if not n:
                 break
-            h.update(buf if n == _CHUNK else buf[:n])
-    return _hex(h.digest())
+            sha256.update(buf if n == _CHUNK else buf[:n])
+    return _hex(sha256.digest())
 
 
 def _hex(raw):
@@ -56,11 +56,11 @@ def _hex(raw):
 
 def software_id(files):
     """16 hex digits over the legally relevant entries of {path: sha256 hex}."""
-    h = hashlib.sha256()
+    sha256 = hashlib.sha256()
     for name in sorted(files):
         if is_legal(name):
-            h.update((name + ":" + files[name] + "\n").encode())
-    return _hex(h.digest())[:16]
+            sha256.update((name + ":" + files[name] + "\n").encode())
+    return _hex(sha256.digest())[:16]
 
 
 def make(files):
@@ -118,10 +118,10 @@ def verify(root):
     files = data["files"]
     for name in sorted(files):
         try:
-            got = file_hash(root + "/" + name)
+            actual = file_hash(root + "/" + name)
         except OSError:
             raise ManifestError("software altered: " + name + " missing") from None
-        if got != files[name]:
+        if actual != files[name]:
             raise ManifestError("software altered: " + name + " does not match its hash")
     if data.get("software_id") != software_id(files):
         raise ManifestError("software altered: the software id does not match the files")

@@ -2,8 +2,8 @@
 
 One text, a line a message (`key|中文|English`; `#` lines are notes), searched when a
 message is shown: the catalogue costs its bytes once, not a dict of tuples of strings
-(on a board that runs .mpy files the constants live in the heap; 63 messages took 14.8 KB
-as a dict on the unix port, this takes about 4 KB).
+(on a board that runs .mpy files the constants live in the heap; 63 messages as a dict
+take 14.8 KB on the unix port, this text about 4 KB).
 """
 
 _TEXT = """
@@ -75,11 +75,11 @@ POWER|断电结算|Settled after power loss
 
 
 def _find(key):
-    i = _TEXT.find("\n" + key + "|")
-    if i < 0:
+    start = _TEXT.find("\n" + key + "|")
+    if start < 0:
         raise KeyError(key)
-    j = _TEXT.find("\n", i + 1)
-    _key, zh, en = _TEXT[i + 1:j].split("|")
+    end = _TEXT.find("\n", start + 1)
+    _key, zh, en = _TEXT[start + 1:end].split("|")
     return zh, en
 
 

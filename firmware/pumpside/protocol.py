@@ -120,9 +120,9 @@ EVENTS_ACK n:v ~ok:b ~why:s
 """
 
 
-def is_uint(v, lo=0, hi=MAX_INT):
-    """An integer (not a bool) within lo..hi."""
-    return type(v) is int and lo <= v <= hi
+def is_uint(value, low=0, high=MAX_INT):
+    """An integer (not a bool) within low..high."""
+    return type(value) is int and low <= value <= high
 
 
 def check(mtype, payload):
@@ -137,14 +137,15 @@ def check(mtype, payload):
             raise ProtocolError("malformed %s: %s" % (what, name))
 
 
-def _plain(v, depth):
+def _plain(value, depth):
     if depth > MAX_DEPTH:
         return False
-    if type(v) is dict:
-        v = v.values()
-    elif type(v) is not list:
-        return type(v) is not float and (type(v) is not int or -MAX_INT <= v <= MAX_INT)
-    return all(_plain(x, depth + 1) for x in v)
+    if type(value) is dict:
+        value = value.values()
+    elif type(value) is not list:
+        return type(value) is not float and (type(value) is not int
+                                              or -MAX_INT <= value <= MAX_INT)
+    return all(_plain(item, depth + 1) for item in value)
 
 
 def _fields(obj, line, what, path):
@@ -171,35 +172,35 @@ def _fields(obj, line, what, path):
                 obj.pop(field, None)
 
 
-def _valid(v, kind, what, path):
+def _valid(value, kind, what, path):
     if "|" in kind:
-        return type(v) is str and v in kind.split("|")
+        return type(value) is str and value in kind.split("|")
     if kind[0] == "@":
-        if type(v) is dict:
-            _fields(v, kind[1:], what, path + ".")
-        return type(v) is dict
+        if type(value) is dict:
+            _fields(value, kind[1:], what, path + ".")
+        return type(value) is dict
     kind, _, item = kind.partition("/")
     code = kind[0]
     low, dash, high = kind[1:].partition("-")
-    lo = int(low) if low else 0
-    hi = int(high) if high else lo if low and not dash else MAX_INT
+    minimum = int(low) if low else 0
+    maximum = int(high) if high else minimum if low and not dash else MAX_INT
     if code == "u" or code == "v":
-        return is_uint(v, lo, hi if code == "u" else MAX_ID)
+        return is_uint(value, minimum, maximum if code == "u" else MAX_ID)
     if code == "s" or code == "b" or code == "d":
-        return type(v) is (str if code == "s" else bool if code == "b" else dict)
+        return type(value) is (str if code == "s" else bool if code == "b" else dict)
     if code == "x":
         try:
-            data = bytes.fromhex(v)
+            data = bytes.fromhex(value)
         except (TypeError, ValueError):
             return False
-        return not low or len(data) == lo
+        return not low or len(data) == minimum
     if code == "a":
-        return type(v) is list and len(v) <= MAX_ASNS and all(
-            type(a) is str and len(a) == 16 and a.isdigit() for a in v)
-    if type(v) is not list or not lo <= len(v) <= hi:  # l
+        return type(value) is list and len(value) <= MAX_ASNS and all(
+            type(asn) is str and len(asn) == 16 and asn.isdigit() for asn in value)
+    if type(value) is not list or not minimum <= len(value) <= maximum:  # l: the code left
         return False
-    for i in range(len(v) if item else 0):
-        if not _valid(v[i], item, what, "%s[%d]" % (path, i)):
+    for i in range(len(value) if item else 0):
+        if not _valid(value[i], item, what, "%s[%d]" % (path, i)):
             raise ProtocolError("malformed %s: %s[%d]" % (what, path, i))
     return True
 

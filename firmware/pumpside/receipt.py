@@ -29,8 +29,9 @@ def _row(label, value):
 
 
 def _time(bcd7):
-    d = "".join("%02x" % b for b in bcd7)
-    return "%s-%s-%s %s:%s:%s" % (d[0:4], d[4:6], d[6:8], d[8:10], d[10:12], d[12:14])
+    digits = "".join("%02x" % b for b in bcd7)
+    return "%s-%s-%s %s:%s:%s" % (digits[0:4], digits[4:6], digits[6:8], digits[8:10],
+                                  digits[10:12], digits[12:14])
 
 
 def lines(bill, station, datetime7, list_price=None, points=None):

@@ -156,10 +156,10 @@ def sale_bill(time, grade, price, mode, preset_ml, preset_amount, card=None):
 def pack_bill(bill, extra=None):
     values = []
     for name, _ in BILL_FIELDS:
-        v = bill[name]
+        value = bill[name]
         if name in _TEXT:
-            v = v.encode()
-        values.append(v)
+            value = value.encode()
+        values.append(value)
     if extra is None:
         return struct.pack(_BILL_FMT, *values)
     values.append(extra)
@@ -167,16 +167,16 @@ def pack_bill(bill, extra=None):
 
 
 def unpack_bill(payload):
-    fmt = _SNAP_FMT if len(payload) == PAYLOAD_LEN[SNAPSHOT] else _BILL_FMT
-    values = struct.unpack(fmt, payload)
+    layout = _SNAP_FMT if len(payload) == PAYLOAD_LEN[SNAPSHOT] else _BILL_FMT
+    values = struct.unpack(layout, payload)
     bill = {}
     for i in range(len(BILL_FIELDS)):
         name = BILL_FIELDS[i][0]
-        v = values[i]
+        value = values[i]
         if name in _TEXT:
-            v = v.rstrip(b"\0").decode()
-        bill[name] = v
-    if fmt is _SNAP_FMT:
+            value = value.rstrip(b"\0").decode()
+        bill[name] = value
+    if layout is _SNAP_FMT:
         return bill, values[-1]
     return bill
 
@@ -229,17 +229,17 @@ def to_json(seq, rtype, payload, compact=False):
         fields = unpack_event(payload)
     else:
         fields = {}
-    for k in fields:
-        v = fields[k]
-        if isinstance(v, bytes):
-            if k == "asn":
-                v = v[:8]
-            if compact and not any(v):
+    for name in fields:
+        value = fields[name]
+        if isinstance(value, bytes):
+            if name == "asn":
+                value = value[:8]
+            if compact and not any(value):
                 continue
-            v = v.hex()
-        elif compact and not v and k not in _ALWAYS:
+            value = value.hex()
+        elif compact and not value and name not in _ALWAYS:
             continue
-        item[k] = v
+        item[name] = value
     if rtype == UNLOCK and fields["flags"] & F_SETTLED_ELSEWHERE:
         item.pop("tac", None)  # not a TAC: who settled the escape (by_fields)
         item.pop("gmac", None)

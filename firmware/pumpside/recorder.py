@@ -69,10 +69,10 @@ class Recorder:
         if self.board.power_fail.asserted():
             core.power_fail(now)
             if pulses != self._cp_pulses or not self._cp_warned:
-                t0 = ticks_us()
+                started_us = ticks_us()
                 self._checkpoint(pulses, now, True)
                 log.event("power_warning", {"pulses": pulses, "commit_us":
-                                            ticks_diff(ticks_us(), t0)})
+                                            ticks_diff(ticks_us(), started_us)})
             return
         moved = pulses - self._cp_pulses
         if moved <= 0:
@@ -102,11 +102,11 @@ class Recorder:
             return
         pulser = self.board.pulser
         count = pulser.count()
-        quiet = ticks_ms()
-        while ticks_diff(ticks_ms(), quiet) < self.cfg.settle_ms:  # the valves closing
-            now = pulser.count()
-            if now != count:
-                count, quiet = now, ticks_ms()
+        quiet_since = ticks_ms()
+        while ticks_diff(ticks_ms(), quiet_since) < self.cfg.settle_ms:  # the valves closing
+            latest = pulser.count()
+            if latest != count:
+                count, quiet_since = latest, ticks_ms()
         self._checkpoint(self.core.pulses(count), ticks_ms(), True)
 
     def finish(self, delivery, flags, card=None, rtype=rec.FINAL):

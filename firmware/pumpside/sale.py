@@ -39,14 +39,14 @@ def discount_for(card, cfg, today):
     expiry date), its price level's (config `level_discounts`) and its card type's (config
     `type_discounts`). Discounts do not add up."""
     holder = card["holder"]
-    own = holder.get("discount", 0)
-    if own and holder.get("discount_expiry", "99999999") < today:
-        own = 0
+    holder_discount = holder.get("discount", 0)
+    if holder_discount and holder.get("discount_expiry", "99999999") < today:
+        holder_discount = 0
     levels = config.parse_levels(getattr(cfg, "level_discounts", ""))
     level = levels.get(holder.get("price_level", 0), 0)
     types = config.parse_levels(getattr(cfg, "type_discounts", ""), "type_discounts")
     by_type = types.get(holder.get("card_type", 0), 0)
-    return max(own, level, by_type)
+    return max(holder_discount, level, by_type)
 
 
 def points_for(cfg, amount):
@@ -108,10 +108,10 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
     grades = card["restrictions"]["grades"]
     if grades and prices.grade not in grades:
         return "grade_not_allowed"
-    r = card["restrictions"]
-    if r["daily_fills"] and card["fills_today"] >= r["daily_fills"]:
+    limits = card["restrictions"]
+    if limits["daily_fills"] and card["fills_today"] >= limits["daily_fills"]:
         return "daily_limit"
-    if r["daily_amount"] and card["amount_today"] >= r["daily_amount"]:
+    if limits["daily_amount"] and card["amount_today"] >= limits["daily_amount"]:
         return "daily_limit"
     if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
         return "low_balance"
@@ -198,28 +198,28 @@ class Sale:
         return self.card_error("card_removed", now)
 
     # -- keypad -------------------------------------------------------------------------
-    def key(self, k, now):
+    def key(self, key, now):
         state = self.state
         self._since = now
-        if k == "C" and state in (CARD, PIN, STAFF, PRESET):
+        if key == "C" and state in (CARD, PIN, STAFF, PRESET):
             self._reset(now)
             return [("show", "cancelled", None), ("release",)]
         if state == PIN or state == STAFF:
-            return self._pin_key(k, now)
+            return self._pin_key(key, now)
         if state == PRESET:
-            return self._preset_key(k, now)
-        if state == AUTHORIZED and k == "C":
+            return self._preset_key(key, now)
+        if state == AUTHORIZED and key == "C":
             return [("stop",)]
-        if state == FUELLING and k == "C":
+        if state == FUELLING and key == "C":
             return [("stop",)]
         return []
 
-    def _pin_key(self, k, now):
-        if "0" <= k <= "9" and len(self.pin) < 6:
-            self.pin += k
+    def _pin_key(self, key, now):
+        if "0" <= key <= "9" and len(self.pin) < 6:
+            self.pin += key
             return [("show", "enter_pin" if self.state == PIN else "enter_staff",
                      len(self.pin))]
-        if k == "E" and len(self.pin) >= 4:
+        if key == "E" and len(self.pin) >= 4:
             pin, self.pin = self.pin, ""
             return [("verify_pin" if self.state == PIN else "verify_staff", pin)]
         return []
@@ -241,19 +241,19 @@ class Sale:
         return [("show", "pin_blocked" if state == PIN else "staff_blocked", None),
                 ("release",)]
 
-    def _preset_key(self, k, now):
+    def _preset_key(self, key, now):
         if self.entry is None:
-            if k in ("V", "A"):
-                self.entry, self.digits = k, ""
-                return [("show", "enter_volume" if k == "V" else "enter_amount", 0)]
-            if k == "F":
+            if key in ("V", "A"):
+                self.entry, self.digits = key, ""
+                return [("show", "enter_volume" if key == "V" else "enter_amount", 0)]
+            if key == "F":
                 return self._lock(0, 0, now)
             return []
-        if "0" <= k <= "9" and len(self.digits) < 6:
-            self.digits += k
+        if "0" <= key <= "9" and len(self.digits) < 6:
+            self.digits += key
             return [("show", "enter_volume" if self.entry == "V" else "enter_amount",
                      int(self.digits))]
-        if k == "E":
+        if key == "E":
             value = int(self.digits) if self.digits else 0
             entry = self.entry
             self.entry = None

@@ -100,36 +100,36 @@ def _read_raw(path):
 
 
 def _open_log(flash_root, capacity):
-    log = evlog.EventLog(storage.Paths(flash_root).events, capacity or evlog.CAPACITY)
-    log.open()
-    return log
+    event_log = evlog.EventLog(storage.Paths(flash_root).events, capacity or evlog.CAPACITY)
+    event_log.open()
+    return event_log
 
 
 # -- operations ------------------------------------------------------------------------
 def info(board=None, config_path=None, flash_root=None, capacity=None, fw_root=None):
     """Version, software id and manifest check, config (no secrets), event counter."""
     try:
-        res = {"ok": True, "version": manifest.VERSION, "software_id": None,
-               "manifest_ok": False}
+        result = {"ok": True, "version": manifest.VERSION, "software_id": None,
+                  "manifest_ok": False}
         try:
-            res["software_id"] = manifest.verify(fw_root or manifest.own_root())["software_id"]
-            res["manifest_ok"] = True
+            result["software_id"] = manifest.verify(fw_root or manifest.own_root())["software_id"]
+            result["manifest_ok"] = True
         except manifest.ManifestError as e:
-            res["manifest_error"] = str(e)
+            result["manifest_error"] = str(e)
         if board is not None:
-            res["board"] = getattr(board, "name", None) or getattr(
+            result["board"] = getattr(board, "name", None) or getattr(
                 getattr(board, "Board", None), "name", None)
         try:
-            res["config"] = config.load(config_path or config_path_default(board)).as_dict()
+            result["config"] = config.load(config_path or config_path_default(board)).as_dict()
         except config.ConfigError as e:
-            res["config_error"] = str(e)
+            result["config_error"] = str(e)
         flash_root = flash_root or flash_root_default(board)
-        log = _open_log(flash_root, capacity)
-        res.update({"event_count": log.count, "event_capacity": log.capacity,
-                    "events_chain_ok": log.chain_ok,
-                    "events_damaged": [list(d) for d in log.damaged]})
-        res["journal_unsynced"] = _journal(flash_root).unsynced
-        return _out(res)
+        event_log = _open_log(flash_root, capacity)
+        result.update({"event_count": event_log.count, "event_capacity": event_log.capacity,
+                       "events_chain_ok": event_log.chain_ok,
+                       "events_damaged": [list(damage) for damage in event_log.damaged]})
+        result["journal_unsynced"] = _journal(flash_root).unsynced
+        return _out(result)
     except Exception as e:  # noqa: BLE001 - a service call reports, never raises
         return _out(_refused("%s: %s" % (type(e).__name__, e)))
 
@@ -143,9 +143,9 @@ def config_get(board=None, config_path=None):
         try:
             values = config.Config(raw).as_dict(secrets=True)
         except config.ConfigError as e:
-            res = _refused(str(e), e.field)
-            res["config"] = _masked(raw)
-            return _out(res)
+            result = _refused(str(e), e.field)
+            result["config"] = _masked(raw)
+            return _out(result)
         return _out({"ok": True, "config": _masked(values)})
     except config.ConfigError as e:
         return _out(_refused(str(e), e.field))
@@ -177,29 +177,30 @@ def _apply(changes, pin, who, board, config_path, flash_root, now, capacity, gua
     merged = dict(current)
     merged.update(changes)
     cfg = config.Config(merged)  # ConfigError names the field; nothing written yet
-    changed = [k for k in sorted(changes) if current.get(k) != merged[k]]
-    legal = [k for k in changed if k in LEGAL_PARAMS]
-    guarded = [k for k in changed if k in PROTECTED] or ([guard] if guard else [])
+    changed = [name for name in sorted(changes) if current.get(name) != merged[name]]
+    legal = [name for name in changed if name in LEGAL_PARAMS]
+    guarded = [name for name in changed if name in PROTECTED] or ([guard] if guard else [])
     if guarded and not provisioning:
-        ref = current.get("service_pin")
-        if not (isinstance(pin, str) and isinstance(ref, str) and config.same_secret(pin, ref)):
+        service_pin = current.get("service_pin")
+        if not (isinstance(pin, str) and isinstance(service_pin, str)
+                and config.same_secret(pin, service_pin)):
             return _refused("service mode required", guarded[0])
     numbers = []
     if legal:
         if not evlog.text_ok(who, evlog.WHO_MAX):
             return _refused("who: the technician id, 1-32 printable characters", "who")
-        log = _open_log(flash_root or flash_root_default(board), capacity)
-        if not log.chain_ok:
-            return _refused("event log damaged at n=%d: service needed" % log.damaged[0][0],
-                            legal[0])
-        if log.room < len(legal):
+        event_log = _open_log(flash_root or flash_root_default(board), capacity)
+        if not event_log.chain_ok:
+            return _refused("event log damaged at n=%d: service needed"
+                            % event_log.damaged[0][0], legal[0])
+        if event_log.room < len(legal):
             return _refused("event log full (%d records): legal changes refused"
-                            % log.capacity, legal[0])
-        t = _now(now)
+                            % event_log.capacity, legal[0])
+        when = _now(now)
         for name in legal:  # the record first: a cut after it leaves the old config
             old = current.get(name)
-            numbers.append(log.append(t, who, name, old if isinstance(old, int) else None,
-                                      merged[name]))
+            numbers.append(event_log.append(when, who, name,
+                                            old if isinstance(old, int) else None, merged[name]))
     if changed:
         storage.write_json(path, merged)
     return {"ok": True, "changed": changed, "events": numbers,
@@ -212,8 +213,8 @@ def calibrate(proved_ml, metered_ml, pin=None, who="", board=None, config_path=N
     holds `proved_ml`. new = round-half-up(old * metered / proved), through the legal
     change path. Result: {"ok", "old_k_factor", "new_k_factor", "events"}."""
     try:
-        for name, v in (("proved_ml", proved_ml), ("metered_ml", metered_ml)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        for name, value in (("proved_ml", proved_ml), ("metered_ml", metered_ml)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 return _out(_refused("must be a positive integer (ml)", name))
         if abs(metered_ml - proved_ml) * 100 > MAX_CORRECTION_PCT * proved_ml:
             return _out(_refused("correction over %d %%: a meter fault, not a calibration"
@@ -222,12 +223,12 @@ def calibrate(proved_ml, metered_ml, pin=None, who="", board=None, config_path=N
         cfg = config.load(path)
         old = cfg.k_factor
         new = (2 * old * metered_ml + proved_ml) // (2 * proved_ml)
-        res = _apply({"k_factor": new}, pin, who, board, path, flash_root, now, capacity,
-                     "k_factor")
-        if res["ok"]:
-            res = {"ok": True, "old_k_factor": old, "new_k_factor": new,
-                   "events": res["events"]}
-        return _out(res)
+        result = _apply({"k_factor": new}, pin, who, board, path, flash_root, now, capacity,
+                        "k_factor")
+        if result["ok"]:
+            result = {"ok": True, "old_k_factor": old, "new_k_factor": new,
+                      "events": result["events"]}
+        return _out(result)
     except config.ConfigError as e:
         return _out(_refused(str(e), e.field))
     except Exception as e:  # noqa: BLE001
@@ -238,14 +239,14 @@ def events(n_from=1, board=None, flash_root=None, capacity=None):
     """Every event record from n_from on, one JSON line each, then
     {"ok", "count" (the event counter), "shown", "chain_ok", "damaged"}."""
     try:
-        log = _open_log(flash_root or flash_root_default(board), capacity)
+        event_log = _open_log(flash_root or flash_root_default(board), capacity)
         shown = 0
-        for item in log.records(n_from):
+        for item in event_log.records(n_from):
             print(json.dumps(item))
             shown += 1
-        return _out({"ok": True, "count": log.count, "shown": shown,
-                     "capacity": log.capacity, "chain_ok": log.chain_ok,
-                     "damaged": [list(d) for d in log.damaged]})
+        return _out({"ok": True, "count": event_log.count, "shown": shown,
+                     "capacity": event_log.capacity, "chain_ok": event_log.chain_ok,
+                     "damaged": [list(damage) for damage in event_log.damaged]})
     except Exception as e:  # noqa: BLE001
         return _out(_refused("%s: %s" % (type(e).__name__, e)))
 
@@ -270,6 +271,7 @@ def journal_unsynced(board=None, flash_root=None):
             print(json.dumps(rec.to_json(seq, rtype, payload)))
             count += 1
         return _out({"ok": True, "count": count, "ack": journal.ack_seq,
-                     "next_seq": journal.next_seq, "corrupt": [list(c) for c in journal.corrupt]})
+                     "next_seq": journal.next_seq,
+                     "corrupt": [list(entry) for entry in journal.corrupt]})
     except Exception as e:  # noqa: BLE001
         return _out(_refused("%s: %s" % (type(e).__name__, e)))

@@ -112,20 +112,20 @@ def void(journal, asn, card_log, tid, time):
     could not be written."""
     escape = find(journal, asn)
     while escape is not None:
-        paid = by = None
+        paid = settler = None
         for entry in card_log:
             if entry["type"] == T_UNLOCK and entry["ctc"] == escape["ctc"]:
                 if entry["terminal_id"] == tid:
                     paid = entry["amount"]
                 else:
-                    by = entry["terminal_id"]
+                    settler = entry["terminal_id"]
                 break
-        if paid is None and by is None and escape["amount"]:
+        if paid is None and settler is None and escape["amount"]:
             log.event("escape_open", {"sale": escape["sale"], "amount": escape["amount"]})
             return
-        if by is not None:  # nothing is taken here: the escape is closed
-            close_elsewhere(journal, escape, time, by, rec.F_CARD_LOG)
-            log.event("escape_settled_elsewhere", {"sale": escape["sale"], "psam": by.hex()})
+        if settler is not None:  # nothing is taken here: the escape is closed
+            close_elsewhere(journal, escape, time, settler, rec.F_CARD_LOG)
+            log.event("escape_settled_elsewhere", {"sale": escape["sale"], "psam": settler.hex()})
         else:
             flags = rec.F_CARD_LOG if paid is not None else rec.F_NOT_LOCKED
             settle_here(journal, escape, time, paid or 0, flags, {})
@@ -147,15 +147,15 @@ def take_settled(journal, items, time):
             continue
         number = item.get("sale")
         escape = None if number is None else find(journal, sale=number)
-        by = item.get("psam")
-        if escape is None or not (isinstance(by, str) and len(by) == 12) \
+        settler = item.get("psam")
+        if escape is None or not (isinstance(settler, str) and len(settler) == 12) \
                 or item.get("asn") != escape["asn"][:8].hex() \
                 or item.get("ctc") != escape["ctc"] or item.get("ttc") != escape["psam_ttc"]:
             continue
         try:
-            close_elsewhere(journal, escape, time, bytes.fromhex(by))
+            close_elsewhere(journal, escape, time, bytes.fromhex(settler))
         except (OSError, ValueError) as e:
             log.event("escape_not_closed", {"sale": escape["sale"], "why": str(e)})
             return
         log.event("escape_settled_elsewhere", {"sale": escape["sale"], "by": item.get("by"),
-                                               "by_sale": item.get("by_sale"), "psam": by})
+                                               "by_sale": item.get("by_sale"), "psam": settler})

@@ -58,14 +58,14 @@ def mount(bdev, path="/flash"):
 
     formatted = False
     try:
-        fs = vfs.VfsLfs2(bdev, readsize=READ_SIZE, progsize=PROG_SIZE, lookahead=LOOKAHEAD)
+        filesystem = vfs.VfsLfs2(bdev, readsize=READ_SIZE, progsize=PROG_SIZE, lookahead=LOOKAHEAD)
     except OSError as e:
         if not _blank(bdev):
             raise StorageError("flash damaged (%s): records kept, service needed" % e) from None
         vfs.VfsLfs2.mkfs(bdev, readsize=READ_SIZE, progsize=PROG_SIZE, lookahead=LOOKAHEAD)
-        fs = vfs.VfsLfs2(bdev, readsize=READ_SIZE, progsize=PROG_SIZE, lookahead=LOOKAHEAD)
+        filesystem = vfs.VfsLfs2(bdev, readsize=READ_SIZE, progsize=PROG_SIZE, lookahead=LOOKAHEAD)
         formatted = True
-    vfs.mount(fs, path)
+    vfs.mount(filesystem, path)
     return Paths(path), formatted
 
 

@@ -123,26 +123,26 @@ def exchange(reader, apdu, max_chain=8):
             raise
         except Exception as e:  # noqa: BLE001 - whatever the reader raises, the card is gone
             raise CardError(REMOVED, "card removed (%s)" % type(e).__name__) from None
-        resp = parse(raw)
-        sw1 = resp.sw >> 8
+        response = parse(raw)
+        sw1 = response.sw >> 8
         if sw1 == 0x61:
-            data += resp.data
-            apdu = command(0x00, GET_RESPONSE_INS, 0, 0, le=resp.sw & 0xFF or 256)
+            data += response.data
+            apdu = command(0x00, GET_RESPONSE_INS, 0, 0, le=response.sw & 0xFF or 256)
         elif sw1 == 0x6C:
-            apdu = with_le(apdu, resp.sw & 0xFF)
+            apdu = with_le(apdu, response.sw & 0xFF)
         else:
-            return Response(data + resp.data, resp.sw)
+            return Response(data + response.data, response.sw)
     raise CardError(MALFORMED, "card kept chaining replies")
 
 
 def call(reader, apdu, length=None, min_length=None):
     """exchange() and insist on 9000 and, when given, the reply's exact or least length."""
-    resp = exchange(reader, apdu)
-    if not resp.ok:
-        raise CardError(STATUS, "%04X %s" % (resp.sw, meaning(resp.sw)), resp.sw)
-    n = len(resp.data)
+    response = exchange(reader, apdu)
+    if not response.ok:
+        raise CardError(STATUS, "%04X %s" % (response.sw, meaning(response.sw)), response.sw)
+    n = len(response.data)
     if length is not None and n != length:
         raise CardError(MALFORMED, "reply of %d bytes, %d expected" % (n, length))
     if min_length is not None and n < min_length:
         raise CardError(MALFORMED, "reply of %d bytes, at least %d expected" % (n, min_length))
-    return resp.data
+    return response.data

@@ -8,21 +8,22 @@ from . import apdu
 def bcd_datetime(unix_seconds):
     """7-byte BCD YYYYMMDDhhmmss (UTC) from Unix seconds, integers only."""
     days, rem = divmod(unix_seconds, 86400)
-    hh, rem = divmod(rem, 3600)
-    mm, ss = divmod(rem, 60)
-    # civil-from-days (Howard Hinnant), valid for every date after 1970
+    hour, rem = divmod(rem, 3600)
+    minute, second = divmod(rem, 60)
+    # civil-from-days (Howard Hinnant), valid for every date after 1970; his names: the
+    # 400-year era, day and year of the era, day of the year from March 1, month from March
     z = days + 719468
     era = z // 146097
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    y = yoe + era * 400
+    year = yoe + era * 400
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    if m <= 2:
-        y += 1
-    return bytes.fromhex("%04d%02d%02d%02d%02d%02d" % (y, m, d, hh, mm, ss))
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    if month <= 2:
+        year += 1
+    return bytes.fromhex("%04d%02d%02d%02d%02d%02d" % (year, month, day, hour, minute, second))
 
 
 class UntrustedLock(apdu.CardError):

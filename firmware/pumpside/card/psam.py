@@ -19,8 +19,8 @@ class Psam:
                        asn):
         body = (card_random + struct.pack(">HI", ctc, balance) + bytes((T_GREY_LOCK,))
                 + datetime7 + bytes((key_version, algorithm)) + asn)
-        d = call(self.reader, command(0xE0, 0x40, 0x00, 0x00, body, le=12), length=12)
-        return struct.unpack(">I", d[0:4])[0], d[4:8], d[8:12]  # TTC, PSAM random, MAC1
+        reply = call(self.reader, command(0xE0, 0x40, 0x00, 0x00, body, le=12), length=12)
+        return struct.unpack(">I", reply[0:4])[0], reply[4:8], reply[8:12]  # TTC, random, MAC1
 
     def verify_mac2(self, mac2):
         call(self.reader, command(0xE0, 0x42, 0x00, 0x00, mac2))
