@@ -10,7 +10,7 @@ the pump closed, valves shut, the reason shown.
 """
 import asyncio
 
-from . import attended, config, dispenser, hal, log, manifest, screen, storage
+from . import config, dispenser, hal, log, manifest, screen, storage
 from . import record as rec
 from .boot import closed, safe_outputs
 from .compat import mem_free, print_exception, ticks_add, ticks_diff, ticks_ms
@@ -43,7 +43,11 @@ class Pump:
                                         board.nozzle, on_tick=self._on_tick)
         self.recorder = Recorder(board, cfg, journal, self.core, self.terminal.close)
         self.keypad = Keypad(self)
-        self.presets = attended.Presets(self)
+        self.presets = None  # attended presets (attended.py), loaded in attended mode only
+        if cfg.sale_mode == "attended":
+            from .attended import Presets
+
+            self.presets = Presets(self)
         self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
         self.hotlist = None  # the card desk's hotlist (hotlist.py)
         self.link = None  # the station link (link.Link) when station_addr is set
@@ -201,8 +205,9 @@ class Pump:
         view["last"] = self.last if shown else None
         view["note"] = self._note if shown else None
         view["note_value"] = self._note_value
-        view["entry"] = "S" if pin is not None else self.presets.entry
-        view["digits"] = pin if pin is not None else self.presets.digits
+        presets = self.presets
+        view["entry"] = "S" if pin is not None else presets.entry if presets else None
+        view["digits"] = pin if pin is not None else presets.digits if presets else ""
         view["state"] = state
         view["lock_reason"] = core.lock_reason
         view["desk"] = desk.screen_value(now) if desk is not None and \

@@ -21,6 +21,7 @@ class Keypad:
         if pump.terminal.closed:
             return
         pin = self.pin
+        presets = pump.presets  # None on a card pump
         if pin is not None:  # the service PIN: digits, C clears, E checks it
             if key == "C":
                 self.pin = None
@@ -29,8 +30,8 @@ class Keypad:
             elif key == "E":
                 self.pin = None
                 self._service(pin, now)
-        elif pump.presets.entry is not None:
-            pump.presets.key(key, now)
+        elif presets is not None and presets.entry is not None:
+            presets.key(key, now)
         elif key == "R" and pump.last is not None:
             pump.recall(now)
         elif key == "I" and state in (dispenser.IDLE, dispenser.LOCKED):
@@ -42,8 +43,8 @@ class Keypad:
                 self.pin = ""
         elif pump.desk is not None:
             pump.desk.key(key, now)  # the card sale owns the keypad: PIN, preset, cancel
-        elif state == dispenser.IDLE:
-            pump.presets.key(key, now)
+        elif state == dispenser.IDLE and presets is not None:
+            presets.key(key, now)
         elif key == "C":  # customer stop: authorised or fuelling
             pump.core.cancel(now)
 
