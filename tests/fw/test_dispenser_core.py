@@ -72,6 +72,12 @@ class Hose:
                 return delivery
         raise AssertionError("no delivery; state %s" % self.core.state)
 
+    def fuel_for(self, ms, **preset):
+        """Authorize a sale of 92 at 7590 with `preset`, lift the nozzle, pump for `ms`."""
+        self.core.authorize(Authorization("92", 7590, **preset), self.now)
+        self.lifted = True
+        self.run(ms)
+
     def lifted_sale(self, **preset):
         """Authorize a sale of 92 at 7590 with `preset`, lift the nozzle, run to the end."""
         self.core.authorize(Authorization("92", 7590, **preset), self.now)
@@ -123,9 +129,7 @@ def test_fill_up_capped_by_max_fill():
 def test_hang_up_ends_sale_early():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(1500)
+    hose.fuel_for(1500, volume_ml=20000)
     hose.lifted = False
     delivery = hose.until_delivery()
     assert delivery.stop == dispenser.STOP_NOZZLE
@@ -153,9 +157,7 @@ def test_never_lifted_times_out_without_fault():
 def test_no_pulse_timeout_while_fuelling():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(500)
+    hose.fuel_for(500, volume_ml=20000)
     hose.trigger = False  # customer lets go and walks away, nozzle still out
     delivery = hose.until_delivery()
     assert delivery.stop == dispenser.STOP_NO_PULSE and not delivery.fault and delivery.ml > 0
@@ -265,9 +267,7 @@ def test_cancel_while_waiting_and_while_fuelling():
     core.cancel(hose.now)
     delivery = hose.until_delivery()
     assert delivery.stop == dispenser.STOP_CANCEL and delivery.ml == 0
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(600)
+    hose.fuel_for(600, volume_ml=20000)
     core.cancel(hose.now)
     delivery = hose.until_delivery()
     assert delivery.stop == dispenser.STOP_CANCEL and 0 < delivery.ml < 20000
@@ -300,9 +300,7 @@ def test_timeouts_hold_across_the_tick_counter_wrap():
 def test_power_warning_ends_the_sale_with_its_own_code():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(500)
+    hose.fuel_for(500, volume_ml=20000)
     core.power_fail(hose.now)
     assert not core.fast and not core.slow
     delivery = hose.until_delivery()

@@ -12,6 +12,13 @@ def _even(n):
     return (card(2 * i) for i in range(n))
 
 
+def _loaded(root, version, count):
+    """A hotlist opened at `root` and given a full list `version` of `count` even cards."""
+    hotlist = Hotlist(root).open()
+    hotlist.full(version, _even(count))
+    return hotlist
+
+
 def test_empty_list_lists_nobody():
     with TempDir("hl") as root:
         hotlist = Hotlist(root).open()
@@ -21,8 +28,7 @@ def test_empty_list_lists_nobody():
 
 def test_full_list_binary_search_reads_log2_entries():
     with TempDir("hl") as root:
-        hotlist = Hotlist(root).open()
-        hotlist.full(7, _even(1000))
+        hotlist = _loaded(root, 7, 1000)
         assert hotlist.version == 7 and hotlist.count == 1000
         assert hotlist.listed(card(0)) and hotlist.listed(card(998)) and hotlist.listed(card(1998))
         assert not hotlist.listed(card(1)) and not hotlist.listed(card(2000))
@@ -43,8 +49,7 @@ def test_full_list_must_be_sorted_and_well_formed():
 
 def test_delta_adds_and_removes_atomically_and_survives_reopen():
     with TempDir("hl") as root:
-        hotlist = Hotlist(root).open()
-        hotlist.full(1, _even(100))
+        hotlist = _loaded(root, 1, 100)
         hotlist.apply(1, 2, add=[card(3), card(501)], remove=[card(10), card(11)])
         assert hotlist.version == 2 and hotlist.listed(card(3)) and not hotlist.listed(card(10))
         assert (hotlist.adds, hotlist.removes) == (2, 1)  # card 11 was never listed
@@ -59,8 +64,7 @@ def test_delta_adds_and_removes_atomically_and_survives_reopen():
 
 def test_delta_from_another_version_is_refused_untouched():
     with TempDir("hl") as root:
-        hotlist = Hotlist(root).open()
-        hotlist.full(5, _even(10))
+        hotlist = _loaded(root, 5, 10)
         e = raises(HotlistError, hotlist.apply, 4, 6, [card(1)])
         assert "full list is needed" in str(e)
         raises(HotlistError, hotlist.apply, 5, 5, [card(1)])
@@ -70,8 +74,7 @@ def test_delta_from_another_version_is_refused_untouched():
 
 def test_big_delta_compacts_into_a_new_base():
     with TempDir("hl") as root:
-        hotlist = Hotlist(root).open()
-        hotlist.full(1, _even(200))
+        hotlist = _loaded(root, 1, 200)
         adds = [card(2 * i + 1) for i in range(COMPACT_AT)]
         hotlist.apply(1, 2, add=adds, remove=[card(0), card(398)])
         assert hotlist.version == 2 and hotlist.adds == 0 and hotlist.removes == 0  # merged
@@ -86,8 +89,7 @@ def test_big_delta_compacts_into_a_new_base():
 
 def test_cut_before_the_rename_leaves_the_old_list():
     with TempDir("hl") as root:
-        hotlist = Hotlist(root).open()
-        hotlist.full(1, _even(10))
+        hotlist = _loaded(root, 1, 10)
         hotlist.close()
         with open(root + "/delta.new", "wb") as f:  # an update a power cut interrupted
             f.write(b"HD\\x01garbage")
