@@ -122,9 +122,9 @@ class PumpConsole(App):
         keep = cards.highlighted
         cards.clear_options()
         for asn, _bal, pin, what, _kw in TEST_CARDS:
-            s = self.store.cards[asn].s
+            state = self.store.cards[asn].s
             cards.add_option("%s  %9s  PIN %s  %s%s" % (
-                asn, _money(s["balance"]), pin, what, "  GREY" if s["grey"] else ""))
+                asn, _money(state["balance"]), pin, what, "  GREY" if state["grey"] else ""))
         cards.highlighted = keep
 
     # -- actions ------------------------------------------------------------------------
@@ -221,34 +221,33 @@ def station_view(ledger):
 
 def start_pump(workdir, lpm=40.0, station=True):
     """The station server (SQLite in `workdir`), the bench with the test cards and the
-    firmware in card mode, linked to the station; returns (vp, store). vp.station is the
-    StationThread (None without one)."""
+    firmware in card mode, linked to the station; returns (pump, store). The pump stops
+    the station with itself."""
     from .station.ledger import Ledger
     from .station.server import StationThread
 
     store = issue_test_cards(Path(workdir) / "cards.json")
     config = dict(CONSOLE_CONFIG)
-    st = None
+    station_thread = None
     if station:
         ledger = Ledger(str(Path(workdir) / "station.db"))
         key = ledger.add_terminal("PUMP1")
         ledger.set_price(config["grade"], config["price"])
         # the issuer's TAC key of the bench's cards: the station verifies every card bill
         ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
-        st = StationThread(ledger, heartbeat_s=2).start()
-        config.update(station_addr="127.0.0.1:%d" % st.port, terminal_id="PUMP1",
+        station_thread = StationThread(ledger, heartbeat_s=2).start()
+        config.update(station_addr="127.0.0.1:%d" % station_thread.port, terminal_id="PUMP1",
                       terminal_key=key.hex())
-    vp = VirtualPump(config=config, bench=Bench(fast_lpm=lpm), cards=store)
-    vp.station = st
-    vp.start()
-    vp.wait_state("IDLE", 15)
-    return vp, store
+    pump = VirtualPump(config=config, bench=Bench(fast_lpm=lpm), cards=store,
+                       station=station_thread)
+    pump.start()
+    pump.wait_state("IDLE", 15)
+    return pump, store
 
 
-def stop_pump(vp):
-    vp.stop()
-    if vp.station is not None:
-        vp.station.stop()
+def stop_pump(pump):
+    """Stop the firmware, the bench and the station of start_pump."""
+    pump.stop()
 
 
 def run_console(lpm=40.0):

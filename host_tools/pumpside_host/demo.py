@@ -48,8 +48,7 @@ def _pad(text, width):
 
 def run_demo(litres=20, lpm=40.0, keep=False):
     screen = Screen()
-    bench = Bench(fast_lpm=lpm)
-    bench.on_screen = screen.show
+    bench = Bench(fast_lpm=lpm, on_screen=screen.show)
     with VirtualPump(bench=bench) as vp:
         print("pumpside virtual pump: firmware on the MicroPython unix port (pid %d), bench "
               "on 127.0.0.1:%d, %g L/min" % (vp.proc.pid, bench.port, lpm))

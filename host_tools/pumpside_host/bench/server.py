@@ -21,7 +21,7 @@ from .hydraulics import Hydraulics
 
 class Bench:
     def __init__(self, k_factor=100000, fast_lpm=40.0, slow_lpm=5.0, open_delay_s=0.04,
-                 close_delay_s=0.03, clock=time.monotonic):
+                 close_delay_s=0.03, clock=time.monotonic, on_screen=None, psam=None):
         self.clock = clock
         self.lock = threading.RLock()
         self.hyd = Hydraulics(clock(), k_factor, fast_lpm, slow_lpm, open_delay_s,
@@ -30,7 +30,7 @@ class Bench:
         self.display = []  # current lines
         self.screens = []  # (t, lines) every screen the customer saw
         self.reaction_s = []  # pulse edge -> valve command, seen from the bench
-        self.on_screen = None  # callback(lines) for live viewers
+        self.on_screen = on_screen  # callback(lines) for live viewers
         self.mains = True
         self.power_warning = False
         self.clock_offset = 0.0  # seconds added to the wall clock the board reads
@@ -39,7 +39,7 @@ class Bench:
         self._count_base = (0, 0)  # bench counts when the board booted
         self.card = None  # the VirtualCard in the reader, or None
         self.cards = None  # CardStore whose state is saved after every card APDU
-        self.psam = None  # VirtualPsam in the terminal's SAM slot
+        self.psam = psam  # VirtualPsam in the terminal's SAM slot
         self.pull_after = None  # the card is pulled after this many more APDUs
         self.printed = bytearray()  # every byte sent to the printer
         self.apdus = []  # (t, "card"/"psam", command hex, reply hex)
@@ -190,6 +190,20 @@ class Bench:
         with self.lock:
             self.mains = True
             self.power_warning = False
+
+    def keep_cards(self, cards):
+        """Hold `cards` (a CardStore): its cards can be inserted by ASN and it is saved after
+        every card APDU; an empty SAM slot gets a PSAM of the cards' issuer."""
+        from .cards import VirtualPsam
+
+        with self.lock:
+            self.cards = cards
+            if self.psam is None:
+                self.psam = VirtualPsam(cards.issuer)
+
+    def stored_card(self, asn):
+        """The VirtualCard `asn` of the card store this bench holds."""
+        return self.cards.cards[asn]
 
     def insert_card(self, card, pull_after=None):
         """Put a VirtualCard in the reader; with `pull_after` it is pulled after that many
