@@ -150,7 +150,7 @@ def card_sales(sales=5):
 
 def drain(sales=10000):
     """Offline backlog -> station: `sales` settled sales journaled on the sim flash (10,000,
-    issue 5; the offline limit max_unsynced_sales is raised for it in this config), then
+    the backlog a terminal must hold offline; max_unsynced_sales is raised for it here), then
     the firmware boots with the station reachable; the time from link up to the last ack.
     The boot's free heap with that backlog and the link loaded is a figure of its own:
     the journal's open keeps no per-record or per-segment state and reads every segment

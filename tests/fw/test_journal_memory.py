@@ -1,6 +1,6 @@
 """The journal's memory: opening and reading a long offline backlog keeps no per-record or
-per-segment state, and every segment is read into one reused buffer (issue 5: a
-10,000-sale backlog must boot in the virtual board's 192K heap beside the link).
+per-segment state, and every segment is read into one reused buffer (a 10,000-sale
+backlog must boot in the virtual board's 192K heap beside the link).
 Behaviour, not speed: counts and sizes, never wall time."""
 import gc
 import os

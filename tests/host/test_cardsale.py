@@ -272,7 +272,7 @@ def test_one_fill_a_day_is_not_used_up_by_a_cancelled_sale():
         r.step()
         r.board.card_obj = r.card
         r.step()
-        assert r.desk.prompt == "enter_pin"  # was "daily_limit"
+        assert r.desk.prompt == "enter_pin"  # a sale settled for 0 is no fill: no daily_limit
         r.keys("123456E")
         r.keys("V100E")
         r.fuel(200)
