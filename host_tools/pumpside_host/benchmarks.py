@@ -77,17 +77,17 @@ def control_reaction(sales=SALES):
     bench = Bench(fast_lpm=120.0, slow_lpm=20.0)
     inside = []
     t0 = time.monotonic()
-    with VirtualPump(config=cfg, bench=bench) as vp:
-        heap_figures(vp.wait_event("boot", 10))
-        vp.wait_state("IDLE", 10)
+    with VirtualPump(config=cfg, bench=bench) as pump:
+        heap_figures(pump.wait_event("boot", 10))
+        pump.wait_state("IDLE", 10)
         for _ in range(sales):
             bench.press("V050E")  # 0.5 L at truck flow
-            vp.wait_event("authorized")
+            pump.wait_event("authorized")
             bench.lift()
-            d = vp.wait_event("delivery", 30)
+            d = pump.wait_event("delivery", 30)
             bench.hang_up()
             assert d["stop"] == "CAP", d
-        inside = [f["reaction_us"] for n, f in vp.seen if n == "stage"]
+        inside = [f["reaction_us"] for n, f in pump.seen if n == "stage"]
     e2e = [s * 1e6 for s in bench.reaction_s]
     return inside, e2e, time.monotonic() - t0
 
@@ -117,32 +117,32 @@ def card_sales(sales=5):
         store = CardStore(tmp + "/cards.json")
         store.issue("6200000000000017", 10000000, pin="123456")
         cfg = dict(DEFAULT_CONFIG, sale_mode="card", done_show_ms=0)
-        with VirtualPump(config=cfg, cards=store) as vp:
-            heap_figures(vp.wait_event("boot", 10), "_card_mode")
-            vp.wait_state("IDLE", 10)
+        with VirtualPump(config=cfg, cards=store) as pump:
+            heap_figures(pump.wait_event("boot", 10), "_card_mode")
+            pump.wait_state("IDLE", 10)
 
             def prompt(p):
-                vp.wait_event("card", 10, lambda f: f["prompt"] == p)
+                pump.wait_event("card", 10, lambda f: f["prompt"] == p)
                 return time.monotonic()
 
             for _ in range(sales):
                 t = time.monotonic()
-                vp.insert("6200000000000017")
+                pump.insert("6200000000000017")
                 out["read"].append(prompt("enter_pin") - t)
-                vp.bench.press("123456E")
+                pump.bench.press("123456E")
                 t = time.monotonic()
                 out["pin"].append(prompt("choose_preset") - t)
-                vp.bench.press("V100E")
+                pump.bench.press("V100E")
                 t = time.monotonic()
-                vp.wait_event("grey_locked", 10)
+                pump.wait_event("grey_locked", 10)
                 out["lock"].append(time.monotonic() - t)
-                vp.bench.lift()
-                vp.wait_event("delivery", 30)
+                pump.bench.lift()
+                pump.wait_event("delivery", 30)
                 t = time.monotonic()
-                vp.wait_event("receipt", 10)
+                pump.wait_event("receipt", 10)
                 out["settle"].append(time.monotonic() - t)
-                vp.bench.hang_up()
-                vp.bench.remove_card()
+                pump.bench.hang_up()
+                pump.bench.remove_card()
                 prompt("thank_you")
     for k, v in out.items():
         figure("card_%s_ms_max" % k, int(max(v) * 1000), "ms")
@@ -169,10 +169,10 @@ def drain(sales=10000):
         cfg = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
                    terminal_id="P1", terminal_key=key.hex(), max_unsynced_sales=100000,
                    max_unsynced_amount=2000000000)
-        vp = VirtualPump(config=cfg, device_dir=tmp, flash_blocks=4096)
-        vp.write_config()
+        pump = VirtualPump(config=cfg, device_dir=tmp, flash_blocks=4096)
+        pump.write_config()
         t = time.monotonic()
-        vp.flash_tool("fill", str(sales))
+        pump.flash_tool("fill", str(sales))
         fill_s = time.monotonic() - t
         # the floor: raw bytes to a socket that only counts them
         got = {"bytes": 0}
@@ -191,7 +191,7 @@ def drain(sales=10000):
 
         th = threading.Thread(target=sink, daemon=True)
         th.start()
-        raw = json.loads(vp.flash_tool("raw", str(srv.getsockname()[1])).splitlines()[-1])
+        raw = json.loads(pump.flash_tool("raw", str(srv.getsockname()[1])).splitlines()[-1])
         th.join(10)
         srv.close()
         # the same backlog again for the link's heap bench (mp/bench_link.py), as terminal
@@ -201,17 +201,17 @@ def drain(sales=10000):
         shutil.copy(Path(tmp) / "flash.bin", link_dir / "flash.bin")
         (link_dir / "config.json").write_text(json.dumps(dict(
             cfg, terminal_id="P2", terminal_key=ledger.add_terminal("P2").hex())))
-        vp.start(write_config=False)
+        pump.start(write_config=False)
         try:
-            boot = vp.wait_event("boot", 60)
-            vp.wait_event("link_up", 60)
-            t_up = [t for t, n in vp.stamps if n == "link_up"][0]
-            vp.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
-            t_done = [t for t, n in vp.stamps if n == "synced"][-1]
-            vp.kill()
+            boot = pump.wait_event("boot", 60)
+            pump.wait_event("link_up", 60)
+            t_up = [t for t, n in pump.stamps if n == "link_up"][0]
+            pump.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
+            t_done = [t for t, n in pump.stamps if n == "synced"][-1]
+            pump.kill()
             link_lines = link_heap(link_dir, 4096)
         finally:
-            vp.stop()
+            pump.stop()
             station.stop()
         stored = len(ledger.sales("P1"))
         ledger.close()

@@ -78,11 +78,11 @@ class PumpConsole(App):
                      # no text input here to copy from: Ctrl-C quits, as a person expects
                      ("ctrl+c", "quit", None))]
 
-    def __init__(self, vp, store):
+    def __init__(self, pump, store):
         super().__init__()
-        self.vp = vp
+        self.pump = pump
         self.store = store
-        self.bench = vp.bench
+        self.bench = pump.bench
         self._seen = 0
         self._printed = 0
         self.receipt_text = ""
@@ -148,7 +148,7 @@ class PumpConsole(App):
         index = self.query_one("#cards", OptionList).highlighted
         if index is None:
             return
-        self.vp.insert(TEST_CARDS[index][0])
+        self.pump.insert(TEST_CARDS[index][0])
 
     def action_remove(self):
         self.bench.remove_card()
@@ -178,7 +178,7 @@ class PumpConsole(App):
         self.query_one("#slot", Static).update(
             "card slot: " + (card.s["asn"] if card is not None else "empty")
             + "   (i insert highlighted, o take out)")
-        seen = self.vp.seen
+        seen = self.pump.seen
         log = self.query_one("#log", RichLog)
         while self._seen < len(seen):
             name, fields = seen[self._seen]
@@ -187,7 +187,7 @@ class PumpConsole(App):
                 log.write("@%s %s" % (name, fields))
             if name in ("receipt", "delivery", "card_read", "unlocked_grey"):
                 self._fill_cards()
-        station = getattr(self.vp, "station", None)
+        station = self.pump.station
         if station is not None:
             self.query_one("#station", Static).update(station_view(station.ledger))
         printed = bytes(bench.printed)
@@ -252,9 +252,9 @@ def stop_pump(pump):
 
 def run_console(lpm=40.0):
     with tempfile.TemporaryDirectory(prefix="pumpside-console-") as tmp:
-        vp, store = start_pump(tmp, lpm)
+        pump, store = start_pump(tmp, lpm)
         try:
-            PumpConsole(vp, store).run()
+            PumpConsole(pump, store).run()
         finally:
-            stop_pump(vp)
+            stop_pump(pump)
     return 0

@@ -36,17 +36,17 @@ def _cmd_vboard(args):
     from .vboard import VirtualPump
 
     os.makedirs(args.dir, exist_ok=True)
-    vp = VirtualPump(device_dir=args.dir, repl=True, echo=args.echo)
+    pump = VirtualPump(device_dir=args.dir, repl=True, echo=args.echo)
     # a new board gets the bench's default config; a kept one keeps its own
-    vp.start(write_config=not os.path.exists(os.path.join(args.dir, "config.json")))
-    print("virtual board: port %s, files in %s (^C ends it)" % (vp.port, args.dir), flush=True)
+    pump.start(write_config=not os.path.exists(os.path.join(args.dir, "config.json")))
+    print("virtual board: port %s, files in %s (^C ends it)" % (pump.port, args.dir), flush=True)
     try:
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
-        vp.stop()
+        pump.stop()
     return 0
 
 
@@ -245,13 +245,14 @@ def add_commands(sub):
     fz.set_defaults(func=_cmd_freeze)
 
     def device_cmd(name, func, help):
-        d = sub.add_parser(name, help=help)
-        d.add_argument("--port", required=True, help="the device's serial port (/dev/ttyUSB0, "
-                       "or the pty `pumpside vboard` prints)")
-        d.add_argument("--who", default=os.environ.get("USER", "technician"),
-                       help="technician id for the event log")
-        d.set_defaults(func=func)
-        return d
+        command = sub.add_parser(name, help=help)
+        command.add_argument("--port", required=True,
+                             help="the device's serial port (/dev/ttyUSB0, or the pty "
+                             "`pumpside vboard` prints)")
+        command.add_argument("--who", default=os.environ.get("USER", "technician"),
+                             help="technician id for the event log")
+        command.set_defaults(func=func)
+        return command
 
     f = device_cmd("flash", _cmd_flash, "build, copy what changed, verify the hashes, reset")
     f.add_argument("--board", default="sim", help="boards/<name>: sim, esp32, rp2")

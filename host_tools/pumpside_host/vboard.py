@@ -98,8 +98,8 @@ class _UsbSerial:
 
     def _from_host(self):
         while not self._closed:
-            r, _, _ = select.select([self._master], [], [], 0.2)
-            if not r:
+            readable, _, _ = select.select([self._master], [], [], 0.2)
+            if not readable:
                 continue
             try:
                 data = os.read(self._master, 4096)

@@ -49,12 +49,12 @@ class Bench:
 
     # -- serving the board ---------------------------------------------------------------
     def start(self, port=0):
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", port))
-        srv.listen(4)
-        self._server = srv
-        self.port = srv.getsockname()[1]
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(4)
+        self._server = listener
+        self.port = listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True, name="bench-accept").start()
         return self.port
 
@@ -94,25 +94,25 @@ class Bench:
         op, _, arg = line.partition(" ")
         with self.lock:
             t = self.clock()
-            hyd = self.hyd
-            hyd.advance(t)
+            hydraulics = self.hyd
+            hydraulics.advance(t)
             if op == "P":
-                a, b = hyd.counts()
+                a, b = hydraulics.counts()
                 a0, b0 = self._count_base
                 return "%d %d %d" % (a - a0, b - b0, 1 if self.power_warning else 0)
             if op == "N":
-                return "1" if hyd.lifted else "0"
+                return "1" if hydraulics.lifted else "0"
             if op == "V":
                 fast, slow = (x == "1" for x in arg.split())
-                age = hyd.pulse_age_s()
+                age = hydraulics.pulse_age_s()
                 if age is not None:
                     self.reaction_s.append(age)
                 if self.mains:  # without mains the solenoids have no power to open
-                    hyd.set_valves(t, fast, slow)
+                    hydraulics.set_valves(t, fast, slow)
                 return "ok"
             if op == "M":
                 if self.mains:
-                    hyd.set_motor(t, arg == "1")
+                    hydraulics.set_motor(t, arg == "1")
                 return "ok"
             if op == "D":
                 lines = json.loads(arg)
@@ -133,7 +133,7 @@ class Bench:
                 return self._card_op(t, op, arg)
             if op == "H":
                 self.boots += 1
-                self._count_base = hyd.counts()
+                self._count_base = hydraulics.counts()
                 return "ok"
         return "!unknown " + op
 
@@ -170,12 +170,7 @@ class Bench:
     def _mains_off(self, t):
         """Mains lost: the pump motor stops and the solenoid valves drop shut, so the
         fuel stops with the power."""
-        hyd = self.hyd
-        hyd.advance(t)
-        hyd.events.append((t, "mains_off"))
-        hyd.motor = False
-        hyd.pending = []
-        hyd.valve["fast"] = hyd.valve["slow"] = False
+        self.hyd.mains_off(t)
         self.mains = False
 
     # -- controls for tests and the demo -------------------------------------------------
@@ -247,21 +242,15 @@ class Bench:
 
     def creep(self, lpm):
         with self.lock:
-            self.hyd.advance(self.clock())
-            self.hyd.creep_lpm = lpm
+            self.hyd.set_creep(self.clock(), lpm)
 
     def stick_valve(self, valve="fast"):
         with self.lock:
-            self.hyd.advance(self.clock())
-            self.hyd.stuck.add(valve)
+            self.hyd.stick_valve(self.clock(), valve)
 
     def flow(self, fast_lpm=None, slow_lpm=None):
         with self.lock:
-            self.hyd.advance(self.clock())
-            if fast_lpm is not None:
-                self.hyd.fast_lpm = fast_lpm
-            if slow_lpm is not None:
-                self.hyd.slow_lpm = slow_lpm
+            self.hyd.set_flow(self.clock(), fast_lpm, slow_lpm)
 
     def truth_ml(self):
         with self.lock:
