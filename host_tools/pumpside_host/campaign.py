@@ -20,11 +20,11 @@ FLASH_KINDS = ("program", "torn", "erase")  # boards/sim/simflash.py's faults
 
 
 def _campaign_config(checkpoint_ml):
-    cfg = dict(DEFAULT_CONFIG)
-    cfg.update(checkpoint_ml=checkpoint_ml, checkpoint_ms=1000, slow_lead_ml=150,
+    config = dict(DEFAULT_CONFIG)
+    config.update(checkpoint_ml=checkpoint_ml, checkpoint_ms=1000, slow_lead_ml=150,
                no_flow_timeout_ms=3000, no_pulse_timeout_ms=2000, settle_ms=150,
                done_show_ms=0, max_unsynced_sales=100000, max_unsynced_amount=2000000000)
-    return cfg
+    return config
 
 
 class Campaign:
@@ -35,9 +35,9 @@ class Campaign:
         self.checkpoint_ml = checkpoint_ml
         self.bench = Bench(fast_lpm=lpm, slow_lpm=20.0)
         self.cut_share = cut_share  # share of sales cut at a random moment
-        cfg = _campaign_config(checkpoint_ml)
-        cfg.update(config or {})
-        self.pump = VirtualPump(config=cfg, bench=self.bench, flash_blocks=flash_blocks,
+        pump_config = _campaign_config(checkpoint_ml)
+        pump_config.update(config or {})
+        self.pump = VirtualPump(config=pump_config, bench=self.bench, flash_blocks=flash_blocks,
                               cards=cards)
         self.lpm = lpm
         self.log = log or (lambda text: None)
@@ -349,26 +349,26 @@ class CardCampaign(Campaign):
         paid = {}
         fuel = {}
         unlocks = {}
-        for r in dump["records"]:
-            if r["type"] not in ("FINAL", "ESCAPE", "UNLOCK"):
+        for record in dump["records"]:
+            if record["type"] not in ("FINAL", "ESCAPE", "UNLOCK"):
                 continue
-            asn = r["asn"][:16]
-            if r["type"] == "UNLOCK":
-                unlocks.setdefault(r["sale"], []).append(r)
+            asn = record["asn"][:16]
+            if record["type"] == "UNLOCK":
+                unlocks.setdefault(record["sale"], []).append(record)
             else:
-                fuel[r["sale"]] = r
-            if r["type"] != "ESCAPE":
-                paid[asn] = paid.get(asn, 0) + r["amount"]
+                fuel[record["sale"]] = record
+            if record["type"] != "ESCAPE":
+                paid[asn] = paid.get(asn, 0) + record["amount"]
         unpaid = twice = 0
-        for sale, r in fuel.items():
-            n = len(unlocks.get(sale, []))
-            if r["type"] == "ESCAPE" and n != 1:
-                unpaid += n == 0
-                twice += n > 1
-                self.details.append({"sale": sale, "escape": r, "unlocks": n})
-            elif r["type"] == "FINAL" and n:
+        for sale, record in fuel.items():
+            unlock_count = len(unlocks.get(sale, []))
+            if record["type"] == "ESCAPE" and unlock_count != 1:
+                unpaid += unlock_count == 0
+                twice += unlock_count > 1
+                self.details.append({"sale": sale, "escape": record, "unlocks": unlock_count})
+            elif record["type"] == "FINAL" and unlock_count:
                 twice += 1
-                self.details.append({"sale": sale, "final_and_unlock": n})
+                self.details.append({"sale": sale, "final_and_unlock": unlock_count})
         grey = mismatch = 0
         for asn in self.asns:
             s = self.store.cards[asn].s
@@ -388,16 +388,16 @@ def run(cuts, seed, log=None, cards=False, **kw):
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            c = CardCampaign(cuts, seed, tmp + "/cards.json", log=log, **kw)
+            campaign = CardCampaign(cuts, seed, tmp + "/cards.json", log=log, **kw)
             try:
-                return c.run()
+                return campaign.run()
             finally:
-                c.close()
-    c = Campaign(cuts, seed, log=log, **kw)
+                campaign.close()
+    campaign = Campaign(cuts, seed, log=log, **kw)
     try:
-        return c.run()
+        return campaign.run()
     finally:
-        c.close()
+        campaign.close()
 
 
 FIGURES = ("power_cuts", "sales_lost", "sales_doubled", "volume_error_max_ml")
