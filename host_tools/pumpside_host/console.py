@@ -221,8 +221,8 @@ def station_view(ledger):
 
 def start_pump(workdir, lpm=40.0, station=True):
     """The station server (SQLite in `workdir`), the bench with the test cards and the
-    firmware in card mode, linked to the station; returns (pump, store). The pump stops
-    the station with itself."""
+    firmware in card mode, linked to the station; returns (pump, store). pump.station is
+    the StationThread (None without one)."""
     from .station.ledger import Ledger
     from .station.server import StationThread
 
@@ -248,6 +248,8 @@ def start_pump(workdir, lpm=40.0, station=True):
 def stop_pump(pump):
     """Stop the firmware, the bench and the station of start_pump."""
     pump.stop()
+    if pump.station is not None:
+        pump.station.stop()
 
 
 def run_console(lpm=40.0):

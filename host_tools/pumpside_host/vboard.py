@@ -127,7 +127,7 @@ class VirtualPump:
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
                  echo=False, flash_blocks=256, cards=None, repl=False, station=None):
         self.bench = bench or Bench()
-        self.station = station  # a StationThread the link talks to: stopped with the pump
+        self.station = station  # the StationThread its link talks to; its owner stops it
         if cards is not None:
             self.bench.keep_cards(cards)
         self.config = dict(DEFAULT_CONFIG if config is None else config)
@@ -349,9 +349,6 @@ class VirtualPump:
             self._usb.close()
             self._usb = None
         self.bench.stop()
-        if self.station is not None:
-            self.station.stop()
-            self.station = None
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
