@@ -2,8 +2,9 @@ import json
 
 from _t import raises, rmtree, sleep_ms, tmpdir
 from fakes import FakeBoard
-from pumpside import app, config, dispenser, hal, journal
+from pumpside import app, config, dispenser, hal
 from pumpside.compat import ticks_ms
+from pumpside.journal import Journal
 
 CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
        "service_pin": "2468", "sale_mode": "attended"}
@@ -18,9 +19,9 @@ def _pump(events=None, software_id="", **over):
     cfg.update(over)
     root = tmpdir()
     _DIRS.append(root)
-    jr = journal.Journal(root + "/journal")
-    jr.open()
-    return board, app.Pump(board, config.parse(json.dumps(cfg)), jr, events=events,
+    journal = Journal(root + "/journal")
+    journal.open()
+    return board, app.Pump(board, config.parse(json.dumps(cfg)), journal, events=events,
                            software_id=software_id)
 
 
@@ -115,9 +116,9 @@ def test_hal_check_names_the_missing_role():
 def test_authorization_is_journaled_before_a_valve_can_open():
     board, pump = _pump()
     _keys(pump, "V100E")
-    jr = pump.journal
-    assert jr.open_sale is not None and jr.open_sale["sale"] == 1
-    assert jr.open_sale["preset_ml"] == 1000 and jr.open_sale["price"] == 7590
+    journal = pump.journal
+    assert journal.open_sale is not None and journal.open_sale["sale"] == 1
+    assert journal.open_sale["preset_ml"] == 1000 and journal.open_sale["price"] == 7590
     assert board.valve_log == []  # nothing opened yet; the record came first
 
 
@@ -137,10 +138,11 @@ def test_sale_settles_into_the_journal_with_checkpoints():
         if pump.journal.open_sale is None:
             break
         sleep_ms(2)
-    jr = pump.journal
-    assert jr.open_sale is None and jr.last["ml"] == 1000 and jr.last["amount"] == 759
-    assert jr.totals.volume_ml == 1000 and jr.unsynced == 1 and jr.cp is None
-    assert jr.recover(0) is None  # the stale checkpoint file settles nothing
+    journal = pump.journal
+    assert journal.open_sale is None
+    assert journal.last["ml"] == 1000 and journal.last["amount"] == 759
+    assert journal.totals.volume_ml == 1000 and journal.unsynced == 1 and journal.cp is None
+    assert journal.recover(0) is None  # the stale checkpoint file settles nothing
 
 
 def test_offline_limit_refuses_new_sales_with_a_prompt():
