@@ -30,9 +30,9 @@ class Rig:
         issuer = Issuer()
         self.card = card or VirtualCard.issue(issuer, ASN, 50000)
         self.board.psam_obj = VirtualPsam(issuer)
-        jr = journal.Journal(self.dir + "/journal")
-        jr.open()
-        self.pump = app.Pump(self.board, config.parse(json.dumps(CFG)), jr)
+        sales_journal = journal.Journal(self.dir + "/journal")
+        sales_journal.open()
+        self.pump = app.Pump(self.board, config.parse(json.dumps(CFG)), sales_journal)
         self.desk = CardDesk(self.pump)
         assert self.pump.attach_desk(self.desk)
 
@@ -66,8 +66,8 @@ class Rig:
 
     def paid(self):
         """Money the journal says the card paid: FINAL and UNLOCK amounts."""
-        jr = self.pump.journal
-        return sum(journal.rec.unpack_bill(p)["amount"] for _s, t, p in jr.read()
+        sales_journal = self.pump.journal
+        return sum(journal.rec.unpack_bill(p)["amount"] for _s, t, p in sales_journal.read()
                    if t in (journal.rec.FINAL, journal.rec.UNLOCK))
 
 
@@ -387,11 +387,11 @@ def test_grey_elsewhere_owed_is_debited_once_and_journaled_as_unlock_flag_64():
             759, 1000, "92", 7590)
         assert bill["flags"] == journal.rec.F_ELSEWHERE and bill["tac"] != bytes(4)
         assert (bill["asn"][:8].hex(), bill["ctc"], bill["psam_ttc"]) == (ASN, 0, 7)
-        jr = r.pump.journal
-        (got,) = [(t, journal.rec.unpack_bill(p)) for _s, t, p in jr.read()]
-        assert got[0] == journal.rec.UNLOCK and got[1]["sale"] == 1 == jr.sale_no
+        sales_journal = r.pump.journal
+        (got,) = [(t, journal.rec.unpack_bill(p)) for _s, t, p in sales_journal.read()]
+        assert got[0] == journal.rec.UNLOCK and got[1]["sale"] == 1 == sales_journal.sale_no
         assert got[1]["flags"] == journal.rec.F_ELSEWHERE and r.paid() == 759
-        assert jr.escapes == []  # not an escape of this terminal's
+        assert sales_journal.escapes == []  # not an escape of this terminal's
     finally:
         r.close()
 

@@ -10,9 +10,9 @@ import tempfile
 import pytest
 
 from fakes import FakeBoard
-from pumpside import app, config, downloads, hotlist, journal
+from pumpside import app, config, downloads, journal
 from pumpside import link as lk
-from pumpside.hotlist import open_hotlist
+from pumpside.hotlist import Hotlist, HotlistError, open_hotlist
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationServer
 
@@ -62,12 +62,12 @@ class Rig:
         c["sale_mode"] = "card" if self.card else "attended"
         c.update(self.cfg_over)
         cfg = config.parse(json.dumps(c))
-        jr = journal.Journal(self.root + "/journal")
-        jr.open()
-        self.pump = app.Pump(self.board, cfg, jr)
+        sales_journal = journal.Journal(self.root + "/journal")
+        sales_journal.open()
+        self.pump = app.Pump(self.board, cfg, sales_journal)
         if self.card:
             self.pump.attach_desk(Desk(open_hotlist(self.pump.paths.hotlist)))
-        self.link = lk.Link(jr, cfg, self.board.clock, self.pump)
+        self.link = lk.Link(sales_journal, cfg, self.board.clock, self.pump)
         if cfg.station_addr:
             self.pump.attach_link(self.link)
         return self.pump
@@ -154,28 +154,29 @@ def test_a_terminal_too_far_behind_gets_the_full_list_in_parts_swapped_at_the_en
 
     async def script(r):
         await r.until(lambda: downloads.hotlist_version(r.pump) == 1350, "the full list")
-        hl = r.pump.desk.hotlist
-        assert hl.listed_count() == 450 and hl.count == 450 and hl.adds == 0
+        hotlist = r.pump.desk.hotlist
+        assert hotlist.listed_count() == 450 and hotlist.count == 450 and hotlist.adds == 0
         assert _listed(r.pump, 1) and not _listed(r.pump, 2)
     rig.run(script)
 
 
 def test_a_full_list_is_staged_a_part_out_of_order_changes_nothing(tmp_path):
     root = str(tmp_path / "hl")
-    hl = hotlist.Hotlist(root).open()
-    hl.apply(0, 1, [bytes.fromhex(asn(1))])
+    hotlist = Hotlist(root).open()
+    hotlist.apply(0, 1, [bytes.fromhex(asn(1))])
     keys = [bytes.fromhex(asn(i)) for i in range(10)]
-    hl.stage(9, keys[:5], True, False)
-    assert hl.version == 1 and hl.listed(keys[1]) and not hl.listed(keys[2])  # old list
-    with pytest.raises(hotlist.HotlistError):
-        hl.stage(9, keys[3:], False, True)  # overlaps the last part: refused, dropped
-    with pytest.raises(hotlist.HotlistError):
-        hl.stage(9, keys[5:], False, True)  # the staging is gone: starts again at part 0
-    assert hl.version == 1 and hl.listed_count() == 1
-    hl.stage(9, keys[:5], True, False)
-    hl.stage(9, keys[5:], False, True)
-    assert hl.version == 9 and hl.listed_count() == 10 and hl.adds == 0
-    assert hotlist.Hotlist(root).open().version == 9
+    hotlist.stage(9, keys[:5], True, False)
+    assert hotlist.version == 1  # the old list
+    assert hotlist.listed(keys[1]) and not hotlist.listed(keys[2])
+    with pytest.raises(HotlistError):
+        hotlist.stage(9, keys[3:], False, True)  # overlaps the last part: refused, dropped
+    with pytest.raises(HotlistError):
+        hotlist.stage(9, keys[5:], False, True)  # the staging is gone: starts again at part 0
+    assert hotlist.version == 1 and hotlist.listed_count() == 1
+    hotlist.stage(9, keys[:5], True, False)
+    hotlist.stage(9, keys[5:], False, True)
+    assert hotlist.version == 9 and hotlist.listed_count() == 10 and hotlist.adds == 0
+    assert Hotlist(root).open().version == 9
 
 
 class SettableClock:
@@ -227,15 +228,15 @@ def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaff
         c["sale_mode"] = "attended" if "card" in over else "card"
         board = FakeBoard()
         board.now = 1_000_000_000
-        jr = journal.Journal(tempfile.mkdtemp(prefix="pumpside-link-") + "/journal")
-        jr.open()
-        pump = app.Pump(board, config.parse(json.dumps(c)), jr)
+        sales_journal = journal.Journal(tempfile.mkdtemp(prefix="pumpside-link-") + "/journal")
+        sales_journal.open()
+        pump = app.Pump(board, config.parse(json.dumps(c)), sales_journal)
         if "card" not in over:
             pump.attach_desk(Desk(None))
         if c["station_addr"]:
-            pump.attach_link(lk.Link(jr, pump.cfg, board.clock, pump))
+            pump.attach_link(lk.Link(sales_journal, pump.cfg, board.clock, pump))
         assert pump.terminal.refusal() is None, over  # sells on its own clock
-        shutil.rmtree(jr.root.rsplit("/", 1)[0], ignore_errors=True)
+        shutil.rmtree(sales_journal.root.rsplit("/", 1)[0], ignore_errors=True)
 
 
 class Ran:
