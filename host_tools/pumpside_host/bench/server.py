@@ -208,9 +208,7 @@ class Bench:
             self.pull_after = pull_after
 
     def remove_card(self):
-        with self.lock:
-            self.card = None
-            self.pull_after = None
+        self.insert_card(None)  # an empty reader, no pull pending
 
     def advance_clock(self, seconds):
         with self.lock:
