@@ -41,9 +41,9 @@ def test_grey_status_parsed():
     reply[5:7] = (7).to_bytes(2, "big")
     reply[9:15] = bytes.fromhex("000000000101")
     card = FuelCard(ScriptedReader(bytes(reply) + b"\x90\x00"))
-    st = card.grey_status()
-    assert st["grey"] and st["balance"] == 3000 and st["ctc"] == 7
-    assert st["terminal_id"] == bytes.fromhex("000000000101")
+    status = card.grey_status()
+    assert status["grey"] and status["balance"] == 3000 and status["ctc"] == 7
+    assert status["terminal_id"] == bytes.fromhex("000000000101")
 
 
 def test_card_data_that_does_not_parse_is_malformed_on_either_python():

@@ -9,11 +9,11 @@ T0 = 1_700_000_000
 
 
 def _bill(**kw):
-    b = rec.new_bill()
-    b.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
-              "preset_ml": 20000})
-    b.update(kw)
-    return b
+    bill = rec.new_bill()
+    bill.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
+                 "preset_ml": 20000})
+    bill.update(kw)
+    return bill
 
 
 def _sale(journal, ml, t=T0):
@@ -39,12 +39,12 @@ def _flip(path, offset):
 
 
 def test_record_round_trip_and_sizes():
-    b = _bill(sale=7, pulses=2000, ml=20000, amount=15180, asn=b"1234567890")
-    data = rec.encode(rec.FINAL, 42, rec.pack_bill(b))
+    bill = _bill(sale=7, pulses=2000, ml=20000, amount=15180, asn=b"1234567890")
+    data = rec.encode(rec.FINAL, 42, rec.pack_bill(bill))
     assert len(data) <= rec.MAX_RECORD <= 128  # fits a littlefs inline file
     rtype, seq, payload = rec.decode(data)
     assert (rtype, seq) == (rec.FINAL, 42)
-    assert rec.unpack_bill(payload) == b
+    assert rec.unpack_bill(payload) == bill
 
 
 def test_corrupt_records_say_what_and_which():
