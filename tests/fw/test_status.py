@@ -12,13 +12,13 @@ _dirs = []
 
 def _pump():
     board = FakeBoard()
-    d = tmpdir()
-    _dirs.append(d)
-    jr = journal.Journal(d + "/journal")
-    jr.open()
+    root = tmpdir()
+    _dirs.append(root)
+    sales_journal = journal.Journal(root + "/journal")
+    sales_journal.open()
     cfg = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
            "service_pin": "2468"}
-    return board, app.Pump(board, config.parse(json.dumps(cfg)), jr)
+    return board, app.Pump(board, config.parse(json.dumps(cfg)), sales_journal)
 
 
 def _state(pump):
@@ -26,8 +26,8 @@ def _state(pump):
 
 
 def teardown_module():
-    for d in _dirs:
-        rmtree(d)
+    for root in _dirs:
+        rmtree(root)
 
 
 def test_ifsf_states_from_the_firmware_states():
