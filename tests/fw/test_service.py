@@ -218,15 +218,15 @@ def test_journal_unsynced_lists_records_after_the_ack():
     from pumpside import record as rec
 
     with TempDir() as root:
-        jr = journal.Journal(root + "/journal")
-        jr.open()
+        sales_journal = journal.Journal(root + "/journal")
+        sales_journal.open()
         for i in range(3):
             bill = rec.new_bill()
             bill.update(time=1795000000 + i, nozzle=1, grade="92", price=7590, mode="V",
                         preset_ml=1000)
-            jr.begin(bill)
-            jr.finish(1795000000 + i, 100, 1000, 759, 1)
-        jr.ack(1, 1795000009)
+            sales_journal.begin(bill)
+            sales_journal.finish(1795000000 + i, 100, 1000, 759, 1)
+        sales_journal.ack(1, 1795000009)
         result, out = _call(service.journal_unsynced, root=root)
         assert result["ok"] and result["count"] == 2 and result["ack"] == 1, result
         recs = [json.loads(line) for line in out[:-1]]
