@@ -102,6 +102,11 @@ class VirtualCard:
                 + bytes((s["daily_fills"],)) + struct.pack(">I", s["daily_amount"]) + b"\0")
 
     # -- the APDUs ---------------------------------------------------------------------------
+    def power_on(self):
+        """Power and reset: the answer to reset (a T=0 ATR); nothing is selected."""
+        self.selected = False
+        return bytes.fromhex("3b6d000080318065b0830201")
+
     def transceive(self, apdu):
         bad = self.garble.get(apdu[1])
         if bad is not None:

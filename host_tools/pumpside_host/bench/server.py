@@ -153,8 +153,7 @@ class Bench:
         if card is None:
             return "!removed"
         if op == "CO":
-            card.selected = False
-            return "3b6d000080318065b0830201"  # a T=0 ATR
+            return card.power_on().hex()
         if self.pull_after is not None:
             if self.pull_after == 0:
                 self.card = None
