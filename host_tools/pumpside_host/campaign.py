@@ -371,11 +371,11 @@ class CardCampaign(Campaign):
                 self.details.append({"sale": sale, "final_and_unlock": unlock_count})
         grey = mismatch = 0
         for asn in self.asns:
-            s = self.store.cards[asn].s
-            grey += bool(s["grey"])
-            if s["balance"] != self.START - paid.get(asn, 0):
+            state = self.store.cards[asn].s
+            grey += bool(state["grey"])
+            if state["balance"] != self.START - paid.get(asn, 0):
                 mismatch += 1
-                self.details.append({"card": asn, "balance": s["balance"],
+                self.details.append({"card": asn, "balance": state["balance"],
                                      "journal_paid": paid.get(asn, 0)})
         return {"cards_grey_at_end": grey, "card_balance_mismatch": mismatch,
                 "sales_unpaid": unpaid, "sales_paid_twice": twice,

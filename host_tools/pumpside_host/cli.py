@@ -92,10 +92,11 @@ def _cmd_cards(args):
     store = CardStore(args.store)
     if args.action == "list":
         for asn, card in sorted(store.cards.items()):
-            s = card.s
+            state = card.s
             print("%s balance %d.%02d type %d expiry %s%s%s" % (
-                asn, s["balance"] // 100, s["balance"] % 100, s["card_type"], s["expiry"],
-                " GREY" if s["grey"] else "", " PIN-BLOCKED" if not s["pin_tries"] else ""))
+                asn, state["balance"] // 100, state["balance"] % 100, state["card_type"],
+                state["expiry"], " GREY" if state["grey"] else "",
+                " PIN-BLOCKED" if not state["pin_tries"] else ""))
         return 0
     if not (len(args.asn) == 16 and all(c in "0123456789" for c in args.asn)):
         print("error: --asn must be 16 digits", file=sys.stderr)

@@ -83,23 +83,24 @@ class VirtualCard:
 
     # -- files ---------------------------------------------------------------------------
     def ef15(self):
-        s = self.s
-        return (self.issuer.issuer_id + b"\x00\x01" + b"\x01\x00" + bytes.fromhex(s["asn"])
-                + bcd(s["start"]) + bcd(s["expiry"]) + bytes((1, s["status"])))
+        state = self.s
+        return (self.issuer.issuer_id + b"\x00\x01" + b"\x01\x00" + bytes.fromhex(state["asn"])
+                + bcd(state["start"]) + bcd(state["expiry"]) + bytes((1, state["status"])))
 
     def ef16(self):
-        s = self.s
-        name = s["name"].encode()[:20].ljust(20, b"\0")
-        return (bytes((s["card_type"], 1 if s["card_type"] == 4 else 0)) + name
-                + bytes(19) + bytes((s["discount"],)) + bcd("20991231")
-                + bytes((s["price_level"],)) + bytes(9))
+        state = self.s
+        name = state["name"].encode()[:20].ljust(20, b"\0")
+        return (bytes((state["card_type"], 1 if state["card_type"] == 4 else 0)) + name
+                + bytes(19) + bytes((state["discount"],)) + bcd("20991231")
+                + bytes((state["price_level"],)) + bytes(9))
 
     def ef1c(self):
-        s = self.s
-        grades = b"".join(g.encode()[:2].ljust(2, b"\0") for g in s["grades"][:4])
-        plate = s["plate"].encode()[:16].ljust(16, b"\0")
+        state = self.s
+        grades = b"".join(g.encode()[:2].ljust(2, b"\0") for g in state["grades"][:4])
+        plate = state["plate"].encode()[:16].ljust(16, b"\0")
         return (grades.ljust(8, b"\0") + b"\0\0" + plate + bytes(4)
-                + bytes((s["daily_fills"],)) + struct.pack(">I", s["daily_amount"]) + b"\0")
+                + bytes((state["daily_fills"],)) + struct.pack(">I", state["daily_amount"])
+                + b"\0")
 
     # -- the APDUs ---------------------------------------------------------------------------
     def power_on(self):
