@@ -80,11 +80,11 @@ class Bench:
                              name="bench-board").start()
 
     def _serve(self, conn):
-        f = conn.makefile("rwb")
+        stream = conn.makefile("rwb")
         try:
-            for raw in f:
-                f.write(self.handle(raw.decode().rstrip("\n")).encode() + b"\n")
-                f.flush()
+            for raw in stream:
+                stream.write(self.handle(raw.decode().rstrip("\n")).encode() + b"\n")
+                stream.flush()
         except (OSError, ValueError):
             pass
         finally:
@@ -266,6 +266,6 @@ class Bench:
     def outputs(self):
         """(fast open, slow open, motor on) as the hardware is now."""
         with self.lock:
-            h = self.hyd
-            h.advance(self.clock())
-            return h.valve["fast"], h.valve["slow"], h.motor
+            hydraulics = self.hyd
+            hydraulics.advance(self.clock())
+            return hydraulics.valve["fast"], hydraulics.valve["slow"], hydraulics.motor

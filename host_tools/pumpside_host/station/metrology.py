@@ -166,13 +166,14 @@ class Metrology:
         db.execute("BEGIN IMMEDIATE")
         try:
             for item in items:
-                k = item.get("n") if isinstance(item, dict) else None
-                if isinstance(k, int) and 0 < k <= n:  # sent again
+                counter = item.get("n") if isinstance(item, dict) else None
+                if isinstance(counter, int) and 0 < counter <= n:  # sent again
                     row = db.execute("SELECT t, who, what, old, new, prev, h FROM eventlog "
-                                     "WHERE terminal = ? AND n = ?", (terminal, k)).fetchone()
+                                     "WHERE terminal = ? AND n = ?",
+                                     (terminal, counter)).fetchone()
                     if row is None or tuple(row) != tuple(item.get(f) for f in (
                             "t", "who", "what", "old", "new", "prev", "h")):
-                        why = "n=%d differs from the record held" % k
+                        why = "n=%d differs from the record held" % counter
                         break
                     continue
                 why = evlog.check(item, n + 1, head)
