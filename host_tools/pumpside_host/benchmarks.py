@@ -73,21 +73,21 @@ def _kib(size):
 def control_reaction(sales=SALES):
     """Short truck-flow presets (0.5 L, the last 150 ml slow): each sale crosses two
     stage thresholds (slow-down, close), so 100 sales give 200 samples."""
-    cfg = dict(DEFAULT_CONFIG, slow_lead_ml=150, done_show_ms=0, settle_ms=150)
+    config = dict(DEFAULT_CONFIG, slow_lead_ml=150, done_show_ms=0, settle_ms=150)
     bench = Bench(fast_lpm=120.0, slow_lpm=20.0)
     inside = []
     t0 = time.monotonic()
-    with VirtualPump(config=cfg, bench=bench) as vp:
-        heap_figures(vp.wait_event("boot", 10))
-        vp.wait_state("IDLE", 10)
+    with VirtualPump(config=config, bench=bench) as pump:
+        heap_figures(pump.wait_event("boot", 10))
+        pump.wait_state("IDLE", 10)
         for _ in range(sales):
             bench.press("V050E")  # 0.5 L at truck flow
-            vp.wait_event("authorized")
+            pump.wait_event("authorized")
             bench.lift()
-            d = vp.wait_event("delivery", 30)
+            delivery = pump.wait_event("delivery", 30)
             bench.hang_up()
-            assert d["stop"] == "CAP", d
-        inside = [f["reaction_us"] for n, f in vp.seen if n == "stage"]
+            assert delivery["stop"] == "CAP", delivery
+        inside = [f["reaction_us"] for n, f in pump.seen if n == "stage"]
     e2e = [s * 1e6 for s in bench.reaction_s]
     return inside, e2e, time.monotonic() - t0
 
@@ -116,41 +116,41 @@ def card_sales(sales=5):
     with tempfile.TemporaryDirectory() as tmp:
         store = CardStore(tmp + "/cards.json")
         store.issue("6200000000000017", 10000000, pin="123456")
-        cfg = dict(DEFAULT_CONFIG, sale_mode="card", done_show_ms=0)
-        with VirtualPump(config=cfg, cards=store) as vp:
-            heap_figures(vp.wait_event("boot", 10), "_card_mode")
-            vp.wait_state("IDLE", 10)
+        config = dict(DEFAULT_CONFIG, sale_mode="card", done_show_ms=0)
+        with VirtualPump(config=config, cards=store) as pump:
+            heap_figures(pump.wait_event("boot", 10), "_card_mode")
+            pump.wait_state("IDLE", 10)
 
-            def prompt(p):
-                vp.wait_event("card", 10, lambda f: f["prompt"] == p)
+            def prompt(name):
+                pump.wait_event("card", 10, lambda f: f["prompt"] == name)
                 return time.monotonic()
 
             for _ in range(sales):
-                t = time.monotonic()
-                vp.insert("6200000000000017")
-                out["read"].append(prompt("enter_pin") - t)
-                vp.bench.press("123456E")
-                t = time.monotonic()
-                out["pin"].append(prompt("choose_preset") - t)
-                vp.bench.press("V100E")
-                t = time.monotonic()
-                vp.wait_event("grey_locked", 10)
-                out["lock"].append(time.monotonic() - t)
-                vp.bench.lift()
-                vp.wait_event("delivery", 30)
-                t = time.monotonic()
-                vp.wait_event("receipt", 10)
-                out["settle"].append(time.monotonic() - t)
-                vp.bench.hang_up()
-                vp.bench.remove_card()
+                started = time.monotonic()
+                pump.insert("6200000000000017")
+                out["read"].append(prompt("enter_pin") - started)
+                pump.bench.press("123456E")
+                started = time.monotonic()
+                out["pin"].append(prompt("choose_preset") - started)
+                pump.bench.press("V100E")
+                started = time.monotonic()
+                pump.wait_event("grey_locked", 10)
+                out["lock"].append(time.monotonic() - started)
+                pump.bench.lift()
+                pump.wait_event("delivery", 30)
+                started = time.monotonic()
+                pump.wait_event("receipt", 10)
+                out["settle"].append(time.monotonic() - started)
+                pump.bench.hang_up()
+                pump.bench.remove_card()
                 prompt("thank_you")
-    for k, v in out.items():
-        figure("card_%s_ms_max" % k, int(max(v) * 1000), "ms")
+    for step, seconds in out.items():
+        figure("card_%s_ms_max" % step, int(max(seconds) * 1000), "ms")
 
 
 def drain(sales=10000):
     """Offline backlog -> station: `sales` settled sales journaled on the sim flash (10,000,
-    issue 5; the offline limit max_unsynced_sales is raised for it in this config), then
+    the backlog a terminal must hold offline; max_unsynced_sales is raised for it here), then
     the firmware boots with the station reachable; the time from link up to the last ack.
     The boot's free heap with that backlog and the link loaded is a figure of its own:
     the journal's open keeps no per-record or per-segment state and reads every segment
@@ -166,22 +166,22 @@ def drain(sales=10000):
         ledger = Ledger(tmp + "/station.db")
         key = ledger.add_terminal("P1")
         station = StationThread(ledger).start()
-        cfg = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
-                   terminal_id="P1", terminal_key=key.hex(), max_unsynced_sales=100000,
-                   max_unsynced_amount=2000000000)
-        vp = VirtualPump(config=cfg, device_dir=tmp, flash_blocks=4096)
-        vp.write_config()
-        t = time.monotonic()
-        vp.flash_tool("fill", str(sales))
-        fill_s = time.monotonic() - t
+        config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
+                      terminal_id="P1", terminal_key=key.hex(), max_unsynced_sales=100000,
+                      max_unsynced_amount=2000000000)
+        pump = VirtualPump(config=config, device_dir=tmp, flash_blocks=4096)
+        pump.write_config()
+        started = time.monotonic()
+        pump.flash_tool("fill", str(sales))
+        fill_s = time.monotonic() - started
         # the floor: raw bytes to a socket that only counts them
         got = {"bytes": 0}
-        srv = socket.socket()
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
 
         def sink():
-            conn, _ = srv.accept()
+            conn, _ = listener.accept()
             while True:
                 data = conn.recv(65536)
                 if not data:
@@ -191,27 +191,27 @@ def drain(sales=10000):
 
         th = threading.Thread(target=sink, daemon=True)
         th.start()
-        raw = json.loads(vp.flash_tool("raw", str(srv.getsockname()[1])).splitlines()[-1])
+        raw = json.loads(pump.flash_tool("raw", str(listener.getsockname()[1])).splitlines()[-1])
         th.join(10)
-        srv.close()
+        listener.close()
         # the same backlog again for the link's heap bench (mp/bench_link.py), as terminal
         # P2 so the ledger stores it again rather than answering duplicates
         link_dir = Path(tmp) / "link"
         link_dir.mkdir()
         shutil.copy(Path(tmp) / "flash.bin", link_dir / "flash.bin")
         (link_dir / "config.json").write_text(json.dumps(dict(
-            cfg, terminal_id="P2", terminal_key=ledger.add_terminal("P2").hex())))
-        vp.start(write_config=False)
+            config, terminal_id="P2", terminal_key=ledger.add_terminal("P2").hex())))
+        pump.start(write_config=False)
         try:
-            boot = vp.wait_event("boot", 60)
-            vp.wait_event("link_up", 60)
-            t_up = [t for t, n in vp.stamps if n == "link_up"][0]
-            vp.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
-            t_done = [t for t, n in vp.stamps if n == "synced"][-1]
-            vp.kill()
+            boot = pump.wait_event("boot", 60)
+            pump.wait_event("link_up", 60)
+            t_up = [t for t, n in pump.stamps if n == "link_up"][0]
+            pump.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
+            t_done = [t for t, n in pump.stamps if n == "synced"][-1]
+            pump.kill()
             link_lines = link_heap(link_dir, 4096)
         finally:
-            vp.stop()
+            pump.stop()
             station.stop()
         stored = len(ledger.sales("P1"))
         ledger.close()
@@ -268,17 +268,17 @@ def station_ingest(terminals=32, sales=1000):
                                  input=job, capture_output=True, text=True, timeout=1200)
             if out.returncode != 0:
                 raise RuntimeError("fake terminals failed:\n" + out.stdout + out.stderr)
-            res = json.loads(out.stdout.splitlines()[-1])
+            ingest = json.loads(out.stdout.splitlines()[-1])
         finally:
             station.stop()
         stored = len(ledger.sales())
         ledger.close()
     figure("station_ingest_terminals", terminals, "count")
-    figure("station_ingest_batch", res["batch"], "records")
+    figure("station_ingest_batch", ingest["batch"], "records")
     figure("station_ingest_sales", stored, "count")
-    figure("station_ingest_acked_stored", res["stored"], "count")
-    figure("station_ingest_s", "%.2f" % res["s"], "s")
-    figure("station_ingest_sales_per_s", "%.0f" % (stored / res["s"]), "sales/s")
+    figure("station_ingest_acked_stored", ingest["stored"], "count")
+    figure("station_ingest_s", "%.2f" % ingest["s"], "s")
+    figure("station_ingest_sales_per_s", "%.0f" % (stored / ingest["s"]), "sales/s")
 
 
 def fake_terminals():

@@ -20,11 +20,11 @@ FLASH_KINDS = ("program", "torn", "erase")  # boards/sim/simflash.py's faults
 
 
 def _campaign_config(checkpoint_ml):
-    cfg = dict(DEFAULT_CONFIG)
-    cfg.update(checkpoint_ml=checkpoint_ml, checkpoint_ms=1000, slow_lead_ml=150,
+    config = dict(DEFAULT_CONFIG)
+    config.update(checkpoint_ml=checkpoint_ml, checkpoint_ms=1000, slow_lead_ml=150,
                no_flow_timeout_ms=3000, no_pulse_timeout_ms=2000, settle_ms=150,
                done_show_ms=0, max_unsynced_sales=100000, max_unsynced_amount=2000000000)
-    return cfg
+    return config
 
 
 class Campaign:
@@ -35,9 +35,9 @@ class Campaign:
         self.checkpoint_ml = checkpoint_ml
         self.bench = Bench(fast_lpm=lpm, slow_lpm=20.0)
         self.cut_share = cut_share  # share of sales cut at a random moment
-        cfg = _campaign_config(checkpoint_ml)
-        cfg.update(config or {})
-        self.vp = VirtualPump(config=cfg, bench=self.bench, flash_blocks=flash_blocks,
+        pump_config = _campaign_config(checkpoint_ml)
+        pump_config.update(config or {})
+        self.pump = VirtualPump(config=pump_config, bench=self.bench, flash_blocks=flash_blocks,
                               cards=cards)
         self.lpm = lpm
         self.log = log or (lambda text: None)
@@ -59,32 +59,32 @@ class Campaign:
         fault = None
         if retry > 20:  # no armed fault fires 20 boots in a row: the firmware itself fails
             raise RuntimeError("firmware does not boot; console:\n"
-                               + "\n".join(self.vp.lines[-20:]))
+                               + "\n".join(self.pump.lines[-20:]))
         if not first and self.rng.random() < 0.35:
             kind = self.rng.choice(("program", "torn", "torn", "erase"))
             # an armed fault lives about one sale (the next cut reboots without it): a
             # sale programs the flash some 50 times but erases it only once or twice
             fault = "%s:%d" % (kind, self.rng.randint(1, 4 if kind == "erase" else 25))
         self._x_seen = self.bench.self_cuts
-        self.vp.reboot(flash_fault=fault) if not first else self.vp.start()
+        self.pump.reboot(flash_fault=fault) if not first else self.pump.start()
         self.armed = fault
         self.armed_sales = 0
         self.boots += 1
         try:
-            report = self.vp.wait_event("journal", 30)
+            report = self.pump.wait_event("journal", 30)
         except RuntimeError:  # the armed flash fault fired during boot or recovery
             self._count_flash_cut()
             return self._boot(retry=retry + 1)
         except TimeoutError:
-            closed = [f for n, f in self.vp.seen if n == "closed"]
+            closed = [f for n, f in self.pump.seen if n == "closed"]
             self.boot_failures.append(closed[-1]["why"] if closed else "no journal report")
             raise
         self.corrupt_seen += report["corrupt"]
         if report["corrupt"]:
             self.details.append({"boot": self.boots, "corrupt": [
-                f for n, f in self.vp.seen if n == "journal_corrupt"], "armed": self.armed})
+                f for n, f in self.pump.seen if n == "journal_corrupt"], "armed": self.armed})
         try:
-            self.vp.wait_state("IDLE", 10)
+            self.pump.wait_state("IDLE", 10)
         except RuntimeError:
             self._count_flash_cut()
             return self._boot(retry=retry + 1)
@@ -93,12 +93,12 @@ class Campaign:
     def _count_flash_cut(self):
         """The firmware died by itself: an armed flash fault fired (it told the bench
         `X` first), or else it crashed, which is a failure of its own."""
-        self.vp.kill()
+        self.pump.kill()
         if self.bench.self_cuts > self._x_seen:
             self._flash_cut()
         else:
             self.crashes += 1
-            self.details.append({"crash": self.vp.lines[-12:]})
+            self.details.append({"crash": self.pump.lines[-12:]})
         self._x_seen = self.bench.self_cuts
 
     def _flash_cut(self):
@@ -122,13 +122,13 @@ class Campaign:
         """Cut the power as `cut` says, unless the pump died already (`died`, or not
         alive: an armed flash fault fired). Counts the cut and returns its kind: "warn",
         "hard", "flash", or None when there was none."""
-        if died or not self.vp.alive():
+        if died or not self.pump.alive():
             self._count_flash_cut()
             return "flash"
         if not cut:
             return None
         self_cuts = self.bench.self_cuts
-        self.vp.power_cut(warn=cut == "warn")
+        self.pump.power_cut(warn=cut == "warn")
         if self.bench.self_cuts > self_cuts:
             # the armed flash fault fired during the hold-up (on the warned checkpoint's
             # own write): a cut without a completed warning
@@ -140,7 +140,7 @@ class Campaign:
     # -- one sale -----------------------------------------------------------------------
     def _sale(self):
         rng = self.rng
-        vp = self.vp
+        pump = self.pump
         bench = self.bench
         preset_ml = rng.choice((200, 400, 700, 1000, 1600))
         start = bench.counts()[0]
@@ -148,11 +148,11 @@ class Campaign:
         died = False
         bench.press("V%dE" % (preset_ml // 10))
         try:
-            sale = vp.wait_event("authorized", 5)["sale"]
+            sale = pump.wait_event("authorized", 5)["sale"]
         except RuntimeError:
             died = True  # flash fault fired while writing the authorisation
         except TimeoutError:
-            tail = "\n".join(vp.lines[-20:])
+            tail = "\n".join(pump.lines[-20:])
             raise RuntimeError("pump did not authorise; console:\n" + tail) from None
         cut = None
         if not died:
@@ -161,15 +161,15 @@ class Campaign:
             flow_s = preset_ml / (self.lpm * 1000 / 60) + 0.6
             wait = rng.uniform(0.0, flow_s * 1.2) if cut else 60
             try:
-                vp.wait_event("delivery", wait)
+                pump.wait_event("delivery", wait)
             except TimeoutError:
                 pass  # the moment of the cut came first
             except RuntimeError:
                 died = True
-        fuelling = vp.seen and vp.seen[-1][0] in ("progress", "stage", "state")
+        fuelling = pump.seen and pump.seen[-1][0] in ("progress", "stage", "state")
         cut = self._cut_power(cut, died)
         if cut == "warn":
-            latency = vp.warning_latency()
+            latency = pump.warning_latency()
             if latency is not None:
                 self.warn_latency_max = max(self.warn_latency_max, latency)
             elif fuelling and bench.counts()[0] > start:
@@ -188,14 +188,14 @@ class Campaign:
             self._sale()
             if len(self.sales) % 10 == 0:
                 self.log("cuts %d sales %d" % (self.cut_count(), len(self.sales)))
-        self.vp.kill()
+        self.pump.kill()
         result = self.verify()
         result["wall_s"] = time.monotonic() - t0
         return result
 
     # -- the verdict ----------------------------------------------------------------------
     def verify(self):
-        dump = self.vp.dump_journal()
+        dump = self.pump.dump_journal()
         finals = {}  # the record of the fuel: FINAL, or ESCAPE for a card not yet debited
         for r in dump["records"]:
             if r["type"] in ("FINAL", "ESCAPE"):
@@ -239,7 +239,7 @@ class Campaign:
             "journal_corrupt_at_end": len(dump["corrupt"]),
             "boot_failures": len(self.boot_failures), "records": len(dump["records"]),
             "open_sale_at_end": dump["state"]["open_sale"], "details": self.details,
-            "warned_commit_us_max": max([f["commit_us"] for n, f in self.vp.seen
+            "warned_commit_us_max": max([f["commit_us"] for n, f in self.pump.seen
                                          if n == "power_warning"] or [0]),
             "warned_checkpoint_ms_max": int(self.warn_latency_max * 1000),
             "warned_checkpoint_missed": self.warn_missed,
@@ -250,7 +250,7 @@ class Campaign:
         return {}
 
     def close(self):
-        self.vp.stop()
+        self.pump.stop()
 
 
 class CardCampaign(Campaign):
@@ -278,22 +278,22 @@ class CardCampaign(Campaign):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(name)
-        return self.vp.wait_event(name, left, where)
+        return self.pump.wait_event(name, left, where)
 
     def _sale(self):
         rng = self.rng
-        vp = self.vp
+        pump = self.pump
         bench = self.bench
         asn = rng.choice(self.asns)
         preset_ml = rng.choice((200, 400, 700, 1000))
         start = bench.counts()[0]
-        mark = len(vp.seen)
+        mark = len(pump.seen)
         cut = self._pick_cut()
         whole_s = 1.2 + preset_ml / (self.lpm * 1000 / 60) + 1.0
         deadline = time.monotonic() + (rng.uniform(0.0, whole_s) if cut else 60)
         died = False
         try:
-            vp.insert(asn)
+            pump.insert(asn)
             self._until("card", lambda f: f["prompt"] == "enter_pin", deadline)
             bench.press(self.PIN + "E")
             self._until("card", lambda f: f["prompt"] == "choose_preset", deadline)
@@ -308,12 +308,12 @@ class CardCampaign(Campaign):
         except TimeoutError:
             if cut is None:
                 raise RuntimeError("card sale stalled; console:\n"
-                                   + "\n".join(vp.lines[-25:])) from None
+                                   + "\n".join(pump.lines[-25:])) from None
         except RuntimeError:
             died = True  # an armed flash fault cut the power
         cut = self._cut_power(cut, died)
         bench.hang_up()
-        for name, fields in vp.seen[mark:]:
+        for name, fields in pump.seen[mark:]:
             if name == "authorized":
                 self.sales[fields["sale"]] = {"pulses": bench.counts()[0] - start,
                                               "cut": cut, "asn": asn}
@@ -323,17 +323,17 @@ class CardCampaign(Campaign):
 
     def _settle_card(self, asn):
         """Take the card out and put it back until it is not grey (补扣 on insertion)."""
-        vp = self.vp
+        pump = self.pump
         for _ in range(20):
             try:
-                vp.wait_event("card", 5, lambda f: f["prompt"] in (
+                pump.wait_event("card", 5, lambda f: f["prompt"] in (
                     "enter_pin", "take_receipt", "card_error", "card_removed",
                     "card_grey_elsewhere"))
-                if vp.bench.display[2:3] == ["Enter PIN, E to confirm"]:
+                if pump.bench.display[2:3] == ["Enter PIN, E to confirm"]:
                     self.bench.press("C")
-                    vp.wait_event("card", 5, lambda f: f["prompt"] == "cancelled")
+                    pump.wait_event("card", 5, lambda f: f["prompt"] == "cancelled")
                 self.bench.remove_card()
-                vp.wait_event("card_slot", 5, lambda f: not f["present"])
+                pump.wait_event("card_slot", 5, lambda f: not f["present"])
             except RuntimeError:
                 self._count_flash_cut()
                 self._boot()
@@ -342,40 +342,40 @@ class CardCampaign(Campaign):
                 self.bench.remove_card()
             if not self.store.cards[asn].s["grey"]:
                 return
-            vp.insert(asn)
-        raise RuntimeError("card %s stays grey; console:\n%s" % (asn, "\n".join(vp.lines[-25:])))
+            pump.insert(asn)
+        raise RuntimeError("card %s stays grey; console:\n%s" % (asn, "\n".join(pump.lines[-25:])))
 
     def verify_cards(self, dump):
         paid = {}
         fuel = {}
         unlocks = {}
-        for r in dump["records"]:
-            if r["type"] not in ("FINAL", "ESCAPE", "UNLOCK"):
+        for record in dump["records"]:
+            if record["type"] not in ("FINAL", "ESCAPE", "UNLOCK"):
                 continue
-            asn = r["asn"][:16]
-            if r["type"] == "UNLOCK":
-                unlocks.setdefault(r["sale"], []).append(r)
+            asn = record["asn"][:16]
+            if record["type"] == "UNLOCK":
+                unlocks.setdefault(record["sale"], []).append(record)
             else:
-                fuel[r["sale"]] = r
-            if r["type"] != "ESCAPE":
-                paid[asn] = paid.get(asn, 0) + r["amount"]
+                fuel[record["sale"]] = record
+            if record["type"] != "ESCAPE":
+                paid[asn] = paid.get(asn, 0) + record["amount"]
         unpaid = twice = 0
-        for sale, r in fuel.items():
-            n = len(unlocks.get(sale, []))
-            if r["type"] == "ESCAPE" and n != 1:
-                unpaid += n == 0
-                twice += n > 1
-                self.details.append({"sale": sale, "escape": r, "unlocks": n})
-            elif r["type"] == "FINAL" and n:
+        for sale, record in fuel.items():
+            unlock_count = len(unlocks.get(sale, []))
+            if record["type"] == "ESCAPE" and unlock_count != 1:
+                unpaid += unlock_count == 0
+                twice += unlock_count > 1
+                self.details.append({"sale": sale, "escape": record, "unlocks": unlock_count})
+            elif record["type"] == "FINAL" and unlock_count:
                 twice += 1
-                self.details.append({"sale": sale, "final_and_unlock": n})
+                self.details.append({"sale": sale, "final_and_unlock": unlock_count})
         grey = mismatch = 0
         for asn in self.asns:
-            s = self.store.cards[asn].s
-            grey += bool(s["grey"])
-            if s["balance"] != self.START - paid.get(asn, 0):
+            state = self.store.cards[asn].s
+            grey += bool(state["grey"])
+            if state["balance"] != self.START - paid.get(asn, 0):
                 mismatch += 1
-                self.details.append({"card": asn, "balance": s["balance"],
+                self.details.append({"card": asn, "balance": state["balance"],
                                      "journal_paid": paid.get(asn, 0)})
         return {"cards_grey_at_end": grey, "card_balance_mismatch": mismatch,
                 "sales_unpaid": unpaid, "sales_paid_twice": twice,
@@ -388,23 +388,22 @@ def run(cuts, seed, log=None, cards=False, **kw):
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            c = CardCampaign(cuts, seed, tmp + "/cards.json", log=log, **kw)
+            campaign = CardCampaign(cuts, seed, tmp + "/cards.json", log=log, **kw)
             try:
-                return c.run()
+                return campaign.run()
             finally:
-                c.close()
-    c = Campaign(cuts, seed, log=log, **kw)
+                campaign.close()
+    campaign = Campaign(cuts, seed, log=log, **kw)
     try:
-        return c.run()
+        return campaign.run()
     finally:
-        c.close()
+        campaign.close()
 
 
 FIGURES = ("power_cuts", "sales_lost", "sales_doubled", "volume_error_max_ml")
 # journal_corrupt_at_boot: littlefs commits a file's new contents atomically (a cut or a
 # torn program leaves the old contents, an interrupted erase only an unreferenced block),
-# so no cut can legitimately leave a damaged record (none in 260 cuts of 3 seeds, 13 of
-# them erase cuts).
+# so no cut can legitimately leave a damaged record.
 MUST_BE_ZERO = ("sales_lost", "sales_doubled", "sales_volume_mismatch", "sales_phantom",
                 "boot_failures", "journal_corrupt_at_boot", "journal_corrupt_at_end",
                 "firmware_crashes", "cards_grey_at_end", "card_balance_mismatch",

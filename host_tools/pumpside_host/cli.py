@@ -92,10 +92,11 @@ def _cmd_cards(args):
     store = CardStore(args.store)
     if args.action == "list":
         for asn, card in sorted(store.cards.items()):
-            s = card.s
+            state = card.s
             print("%s balance %d.%02d type %d expiry %s%s%s" % (
-                asn, s["balance"] // 100, s["balance"] % 100, s["card_type"], s["expiry"],
-                " GREY" if s["grey"] else "", " PIN-BLOCKED" if not s["pin_tries"] else ""))
+                asn, state["balance"] // 100, state["balance"] % 100, state["card_type"],
+                state["expiry"], " GREY" if state["grey"] else "",
+                " PIN-BLOCKED" if not state["pin_tries"] else ""))
         return 0
     if not (len(args.asn) == 16 and all(c in "0123456789" for c in args.asn)):
         print("error: --asn must be 16 digits", file=sys.stderr)
@@ -158,9 +159,9 @@ def _cmd_station(args):
             print("terminal %s registered; its key is in %s (not shown)"
                   % (args.terminal, args.key_file))
         elif args.action == "sales":
-            for s in ledger.sales(args.terminal):
+            for sale in ledger.sales(args.terminal):
                 print("%(terminal)s %(kind)s sale %(sale)d seq %(seq)d %(ml)d ml "
-                      "amount %(amount)d card %(asn)s" % s)
+                      "amount %(amount)d card %(asn)s" % sale)
         elif args.action == "price-history":
             for row in ledger.price_history():
                 print("v%(version)d %(grade)s %(price)d effective %(effective)d "
@@ -184,19 +185,19 @@ def _cmd_station(args):
                     "OFFLINE", pump["seen"], " alarm " + pump["alarm"] if pump["alarm"]
                     else "", pump["firmware"], pump["software_id"]))
         elif args.action == "totals":
-            for t in ledger.metrology.totals(args.terminal, args.history):
+            for totals in ledger.metrology.totals(args.terminal, args.history):
                 print("%s nozzle %d grade %s: %d ml amount %d after seq %d (reported %d) %s"
-                      % (t["terminal"], t["nozzle"], t["grade"], t["volume_ml"],
-                         t["amount"], t["seq"], t["reported"],
-                         "records pending" if t["checked"] is None else
-                         ("matches its records" if t["why"] == "" else t["why"])
-                         if t["checked"] else "MISMATCH: " + t["why"]))
+                      % (totals["terminal"], totals["nozzle"], totals["grade"],
+                         totals["volume_ml"], totals["amount"], totals["seq"], totals["reported"],
+                         "records pending" if totals["checked"] is None else
+                         ("matches its records" if totals["why"] == "" else totals["why"])
+                         if totals["checked"] else "MISMATCH: " + totals["why"]))
         elif args.action == "events":
             if not args.terminal:
                 print("error: events needs --terminal", file=sys.stderr)
                 return 2
-            for e in ledger.metrology.events(args.terminal):
-                print("%(n)d t %(t)d %(who)s %(what)s %(old)s -> %(new)s h %(h)s" % e)
+            for event in ledger.metrology.events(args.terminal):
+                print("%(n)d t %(t)d %(who)s %(what)s %(old)s -> %(new)s h %(h)s" % event)
         elif args.action == "params":
             if args.set:
                 from .tech import assignments
@@ -229,78 +230,78 @@ def _cmd_station(args):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="pumpside", description="pumpside host tools")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="run the virtual pump (firmware on MicroPython + bench)")
-    r.add_argument("--litres", type=int, default=20, help="volume preset in litres")
-    r.add_argument("--lpm", type=float, default=40.0, help="fast-stage flow, L/min")
-    r.add_argument("--keep", action="store_true", help="keep the pump running afterwards")
-    r.add_argument("--auto", action="store_true",
-                   help="no console: a scripted attended sale to watch (the default when "
-                   "stdin or stdout is not a terminal)")
-    r.set_defaults(func=_cmd_run)
-    c = sub.add_parser("campaign", help="power cuts at random moments of random sales")
-    c.add_argument("--cuts", type=int, default=200)
-    c.add_argument("--seed", type=int, default=1)
-    c.add_argument("--cards", action="store_true", help="card sales (grey lock, debit)")
-    c.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
-    c.set_defaults(func=_cmd_campaign)
-    k = sub.add_parser("cards", help="issue and list the bench's test fuel cards")
-    k.add_argument("action", choices=("issue", "list"))
-    k.add_argument("--store", required=True, help="card store (JSON) the bench uses")
-    k.add_argument("--asn", default="6200000000000001", help="card number, 16 digits")
-    k.add_argument("--balance", type=int, default=100000, help="minor units")
-    k.add_argument("--pin", default="123456")
-    k.add_argument("--expiry", default="20301231", help="YYYYMMDD")
-    k.add_argument("--start", default="20240101", help="first valid day, YYYYMMDD")
-    k.add_argument("--type", type=int, default=1, help="1 user, 4 staff, 6 company")
-    k.add_argument("--price-level", type=int, default=0,
-                   help="price level 0-255 (config level_discounts)")
-    k.add_argument("--grades", default="", help="allowed grades, e.g. 92,95")
-    k.add_argument("--daily-fills", type=int, default=0)
-    k.add_argument("--daily-amount", type=int, default=0)
-    k.add_argument("--discount", type=int, default=0, help="percent")
-    k.add_argument("--name", default="TEST")
-    k.add_argument("--plate", default="", help="vehicle plate: a plate-bound card")
-    k.add_argument("--staff-pin", default="", help="staff password of a plate-bound card")
-    k.add_argument("--blocked", action="store_true", help="issue the card blocked")
-    k.set_defaults(func=_cmd_cards)
-    n = sub.add_parser("netcampaign", help="network faults between the pump and the station")
-    n.add_argument("--faults", type=int, default=200)
-    n.add_argument("--seed", type=int, default=1)
-    n.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
-    n.set_defaults(func=_cmd_netcampaign)
-    s = sub.add_parser("station", help="the reference station server and its admin")
-    s.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist",
-                                      "command", "pumps", "totals", "events", "params",
-                                      "nozzle", "price-history"))
-    s.add_argument("--db", required=True, help="the station's SQLite file")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=7800)
-    s.add_argument("--tls-cert", help="serve: certificate chain (PEM): the station speaks TLS")
-    s.add_argument("--tls-key", help="serve: the certificate's private key (PEM)")
-    s.add_argument("--terminal", help="terminal id")
-    s.add_argument("--issuer-keys", help="serve: JSON file of the issuers' TAC master keys "
-                   "(card bills' TACs are verified with them; never logged)")
-    s.add_argument("--key-file", help="terminal-add: where the new key is written (0600)")
-    s.add_argument("--grade", default="92")
-    s.add_argument("--price", type=int, default=0, help="1/1000 currency per litre")
-    s.add_argument("--at", type=int, default=0, help="price: Unix seconds from which the "
-                   "new price applies (to the first sale that starts then); 0: next sale")
-    s.add_argument("--asn", default="", help="hotlist: a 16-digit card number")
-    s.add_argument("--remove", action="store_true", help="hotlist: remove instead of add")
-    s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="params: a non-legal config field for every terminal (repeat)")
-    s.add_argument("--nozzle", type=int, default=0, help="nozzle: the terminal's nozzle")
-    s.add_argument("--history", action="store_true", help="totals: every reading")
-    s.add_argument("--cmd", default="stop",
-                   help="command: stop, suspend, resume, lock, unlock, terminate")
-    s.set_defaults(func=_cmd_station)
+    parser = argparse.ArgumentParser(prog="pumpside", description="pumpside host tools")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    cmd = sub.add_parser("run", help="run the virtual pump (firmware on MicroPython + bench)")
+    cmd.add_argument("--litres", type=int, default=20, help="volume preset in litres")
+    cmd.add_argument("--lpm", type=float, default=40.0, help="fast-stage flow, L/min")
+    cmd.add_argument("--keep", action="store_true", help="keep the pump running afterwards")
+    cmd.add_argument("--auto", action="store_true",
+                     help="no console: a scripted attended sale to watch (the default when "
+                     "stdin or stdout is not a terminal)")
+    cmd.set_defaults(func=_cmd_run)
+    cmd = sub.add_parser("campaign", help="power cuts at random moments of random sales")
+    cmd.add_argument("--cuts", type=int, default=200)
+    cmd.add_argument("--seed", type=int, default=1)
+    cmd.add_argument("--cards", action="store_true", help="card sales (grey lock, debit)")
+    cmd.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    cmd.set_defaults(func=_cmd_campaign)
+    cmd = sub.add_parser("cards", help="issue and list the bench's test fuel cards")
+    cmd.add_argument("action", choices=("issue", "list"))
+    cmd.add_argument("--store", required=True, help="card store (JSON) the bench uses")
+    cmd.add_argument("--asn", default="6200000000000001", help="card number, 16 digits")
+    cmd.add_argument("--balance", type=int, default=100000, help="minor units")
+    cmd.add_argument("--pin", default="123456")
+    cmd.add_argument("--expiry", default="20301231", help="YYYYMMDD")
+    cmd.add_argument("--start", default="20240101", help="first valid day, YYYYMMDD")
+    cmd.add_argument("--type", type=int, default=1, help="1 user, 4 staff, 6 company")
+    cmd.add_argument("--price-level", type=int, default=0,
+                     help="price level 0-255 (config level_discounts)")
+    cmd.add_argument("--grades", default="", help="allowed grades, e.g. 92,95")
+    cmd.add_argument("--daily-fills", type=int, default=0)
+    cmd.add_argument("--daily-amount", type=int, default=0)
+    cmd.add_argument("--discount", type=int, default=0, help="percent")
+    cmd.add_argument("--name", default="TEST")
+    cmd.add_argument("--plate", default="", help="vehicle plate: a plate-bound card")
+    cmd.add_argument("--staff-pin", default="", help="staff password of a plate-bound card")
+    cmd.add_argument("--blocked", action="store_true", help="issue the card blocked")
+    cmd.set_defaults(func=_cmd_cards)
+    cmd = sub.add_parser("netcampaign", help="network faults between the pump and the station")
+    cmd.add_argument("--faults", type=int, default=200)
+    cmd.add_argument("--seed", type=int, default=1)
+    cmd.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    cmd.set_defaults(func=_cmd_netcampaign)
+    cmd = sub.add_parser("station", help="the reference station server and its admin")
+    cmd.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist",
+                                        "command", "pumps", "totals", "events", "params",
+                                        "nozzle", "price-history"))
+    cmd.add_argument("--db", required=True, help="the station's SQLite file")
+    cmd.add_argument("--host", default="127.0.0.1")
+    cmd.add_argument("--port", type=int, default=7800)
+    cmd.add_argument("--tls-cert", help="serve: certificate chain (PEM): the station speaks TLS")
+    cmd.add_argument("--tls-key", help="serve: the certificate's private key (PEM)")
+    cmd.add_argument("--terminal", help="terminal id")
+    cmd.add_argument("--issuer-keys", help="serve: JSON file of the issuers' TAC master keys "
+                     "(card bills' TACs are verified with them; never logged)")
+    cmd.add_argument("--key-file", help="terminal-add: where the new key is written (0600)")
+    cmd.add_argument("--grade", default="92")
+    cmd.add_argument("--price", type=int, default=0, help="1/1000 currency per litre")
+    cmd.add_argument("--at", type=int, default=0, help="price: Unix seconds from which the "
+                     "new price applies (to the first sale that starts then); 0: next sale")
+    cmd.add_argument("--asn", default="", help="hotlist: a 16-digit card number")
+    cmd.add_argument("--remove", action="store_true", help="hotlist: remove instead of add")
+    cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="params: a non-legal config field for every terminal (repeat)")
+    cmd.add_argument("--nozzle", type=int, default=0, help="nozzle: the terminal's nozzle")
+    cmd.add_argument("--history", action="store_true", help="totals: every reading")
+    cmd.add_argument("--cmd", default="stop",
+                     help="command: stop, suspend, resume, lock, unlock, terminate")
+    cmd.set_defaults(func=_cmd_station)
 
     from .tech import add_commands
 
     add_commands(sub)
-    return p
+    return parser
 
 
 def main(argv=None):

@@ -78,11 +78,11 @@ class PumpConsole(App):
                      # no text input here to copy from: Ctrl-C quits, as a person expects
                      ("ctrl+c", "quit", None))]
 
-    def __init__(self, vp, store):
+    def __init__(self, pump, store):
         super().__init__()
-        self.vp = vp
+        self.pump = pump
         self.store = store
-        self.bench = vp.bench
+        self.bench = pump.bench
         self._seen = 0
         self._printed = 0
         self.receipt_text = ""
@@ -122,9 +122,9 @@ class PumpConsole(App):
         keep = cards.highlighted
         cards.clear_options()
         for asn, _bal, pin, what, _kw in TEST_CARDS:
-            s = self.store.cards[asn].s
+            state = self.store.cards[asn].s
             cards.add_option("%s  %9s  PIN %s  %s%s" % (
-                asn, _money(s["balance"]), pin, what, "  GREY" if s["grey"] else ""))
+                asn, _money(state["balance"]), pin, what, "  GREY" if state["grey"] else ""))
         cards.highlighted = keep
 
     # -- actions ------------------------------------------------------------------------
@@ -148,7 +148,7 @@ class PumpConsole(App):
         index = self.query_one("#cards", OptionList).highlighted
         if index is None:
             return
-        self.vp.insert(TEST_CARDS[index][0])
+        self.pump.insert(TEST_CARDS[index][0])
 
     def action_remove(self):
         self.bench.remove_card()
@@ -178,7 +178,7 @@ class PumpConsole(App):
         self.query_one("#slot", Static).update(
             "card slot: " + (card.s["asn"] if card is not None else "empty")
             + "   (i insert highlighted, o take out)")
-        seen = self.vp.seen
+        seen = self.pump.seen
         log = self.query_one("#log", RichLog)
         while self._seen < len(seen):
             name, fields = seen[self._seen]
@@ -187,7 +187,7 @@ class PumpConsole(App):
                 log.write("@%s %s" % (name, fields))
             if name in ("receipt", "delivery", "card_read", "unlocked_grey"):
                 self._fill_cards()
-        station = getattr(self.vp, "station", None)
+        station = self.pump.station
         if station is not None:
             self.query_one("#station", Static).update(station_view(station.ledger))
         printed = bytes(bench.printed)
@@ -221,41 +221,42 @@ def station_view(ledger):
 
 def start_pump(workdir, lpm=40.0, station=True):
     """The station server (SQLite in `workdir`), the bench with the test cards and the
-    firmware in card mode, linked to the station; returns (vp, store). vp.station is the
-    StationThread (None without one)."""
+    firmware in card mode, linked to the station; returns (pump, store). pump.station is
+    the StationThread (None without one)."""
     from .station.ledger import Ledger
     from .station.server import StationThread
 
     store = issue_test_cards(Path(workdir) / "cards.json")
     config = dict(CONSOLE_CONFIG)
-    st = None
+    station_thread = None
     if station:
         ledger = Ledger(str(Path(workdir) / "station.db"))
         key = ledger.add_terminal("PUMP1")
         ledger.set_price(config["grade"], config["price"])
         # the issuer's TAC key of the bench's cards: the station verifies every card bill
         ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
-        st = StationThread(ledger, heartbeat_s=2).start()
-        config.update(station_addr="127.0.0.1:%d" % st.port, terminal_id="PUMP1",
+        station_thread = StationThread(ledger, heartbeat_s=2).start()
+        config.update(station_addr="127.0.0.1:%d" % station_thread.port, terminal_id="PUMP1",
                       terminal_key=key.hex())
-    vp = VirtualPump(config=config, bench=Bench(fast_lpm=lpm), cards=store)
-    vp.station = st
-    vp.start()
-    vp.wait_state("IDLE", 15)
-    return vp, store
+    pump = VirtualPump(config=config, bench=Bench(fast_lpm=lpm), cards=store,
+                       station=station_thread)
+    pump.start()
+    pump.wait_state("IDLE", 15)
+    return pump, store
 
 
-def stop_pump(vp):
-    vp.stop()
-    if vp.station is not None:
-        vp.station.stop()
+def stop_pump(pump):
+    """Stop the firmware, the bench and the station of start_pump."""
+    pump.stop()
+    if pump.station is not None:
+        pump.station.stop()
 
 
 def run_console(lpm=40.0):
     with tempfile.TemporaryDirectory(prefix="pumpside-console-") as tmp:
-        vp, store = start_pump(tmp, lpm)
+        pump, store = start_pump(tmp, lpm)
         try:
-            PumpConsole(vp, store).run()
+            PumpConsole(pump, store).run()
         finally:
-            stop_pump(vp)
+            stop_pump(pump)
     return 0

@@ -48,20 +48,19 @@ def _pad(text, width):
 
 def run_demo(litres=20, lpm=40.0, keep=False):
     screen = Screen()
-    bench = Bench(fast_lpm=lpm)
-    bench.on_screen = screen.show
-    with VirtualPump(bench=bench) as vp:
+    bench = Bench(fast_lpm=lpm, on_screen=screen.show)
+    with VirtualPump(bench=bench) as pump:
         print("pumpside virtual pump: firmware on the MicroPython unix port (pid %d), bench "
-              "on 127.0.0.1:%d, %g L/min" % (vp.proc.pid, bench.port, lpm))
-        vp.wait_state("IDLE", 10)
+              "on 127.0.0.1:%d, %g L/min" % (pump.proc.pid, bench.port, lpm))
+        pump.wait_state("IDLE", 10)
         time.sleep(0.5)
         bench.press("V" + str(litres * 100) + "E")  # keyed in hundredths of a litre
-        vp.wait_event("authorized")
+        pump.wait_event("authorized")
         time.sleep(0.5)
         bench.lift()
         while True:
             try:
-                d = vp.wait_event("delivery", timeout=0.5)
+                delivery = pump.wait_event("delivery", timeout=0.5)
                 break
             except TimeoutError:
                 screen.draw("bench truth %.1f ml" % bench.truth_ml())
@@ -69,9 +68,9 @@ def run_demo(litres=20, lpm=40.0, keep=False):
         time.sleep(0.3)
         screen.draw("bench truth %.1f ml" % bench.truth_ml())
         print("delivery: %(ml)d ml, %(amount)d minor units, stop %(stop)s, pulses %(pulses)d"
-              % d)
+              % delivery)
         if keep:
             print("pump keeps running; Ctrl-C to stop")
-            while vp.proc.poll() is None:
+            while pump.proc.poll() is None:
                 time.sleep(1)
     return 0

@@ -22,14 +22,14 @@ class Device:
 
         self.port = port
         try:
-            self.t = SerialTransport(port, baudrate=baudrate)
+            self.transport = SerialTransport(port, baudrate=baudrate)
         except TransportError as e:
             raise DeviceError("cannot open %s (%s): is the terminal plugged in and the port "
                               "right?" % (port, e)) from None
         try:
-            self.t.enter_raw_repl(soft_reset=False)
+            self.transport.enter_raw_repl(soft_reset=False)
         except TransportError as e:
-            self.t.close()
+            self.transport.close()
             raise DeviceError("no MicroPython REPL on %s (%s): is it a pumpside terminal "
                               "with MicroPython flashed?" % (port, e)) from None
 
@@ -40,20 +40,20 @@ class Device:
         self.close()
 
     def close(self):
-        if self.t is not None:
+        if self.transport is not None:
             try:
-                self.t.exit_raw_repl()
+                self.transport.exit_raw_repl()
             except OSError:
                 pass
-            self.t.close()
-            self.t = None
+            self.transport.close()
+            self.transport = None
 
     # -- code on the device ------------------------------------------------------------
     def exec(self, code, timeout=30):
         from mpremote.transport import TransportError
 
         try:
-            out, err = self.t.exec_raw(code, timeout=timeout)
+            out, err = self.transport.exec_raw(code, timeout=timeout)
         except TransportError as e:
             raise DeviceError("the device stopped answering (%s)" % e) from None
         if err:
@@ -116,11 +116,11 @@ class Device:
             self.exec("import os\np=''\nfor d in %r.split('/'):\n p=p+d if not p else p+'/'+d\n"
                       " try:\n  os.mkdir(p)\n except OSError:\n  pass\n" % parent)
         tmp = path + ".part"  # a cut mid-copy leaves the old file, never half a new one
-        self.t.fs_writefile(tmp, data, chunk_size=1024)
+        self.transport.fs_writefile(tmp, data, chunk_size=1024)
         self.exec("import os\nos.rename(%r,%r)" % (tmp, path))
 
     def read(self, path):
-        return bytes(self.t.fs_readfile(path, chunk_size=1024))
+        return bytes(self.transport.fs_readfile(path, chunk_size=1024))
 
     def remove(self, path):
         self.exec("import os\nos.remove(%r)" % path)
@@ -129,19 +129,19 @@ class Device:
     def reset(self, wait_boot=20.0):
         """Soft reset; the console lines up to the firmware's `@boot` (or `@closed`) event,
         parsed ({"event": name, ...fields}), or None when it said nothing in time."""
-        t, self.t = self.t, None
-        t.exit_raw_repl()
-        t.serial.write(b"\x04")  # ^D at the friendly REPL: soft reset, main.py runs
+        transport, self.transport = self.transport, None
+        transport.exit_raw_repl()
+        transport.serial.write(b"\x04")  # ^D at the friendly REPL: soft reset, main.py runs
         found = None
         deadline = time.monotonic() + wait_boot
-        buf = b""
+        pending = b""
         try:
             while time.monotonic() < deadline and found is None:
-                if t.serial.inWaiting():
-                    buf += t.serial.read(t.serial.inWaiting())
+                if transport.serial.inWaiting():
+                    pending += transport.serial.read(transport.serial.inWaiting())
                 else:
                     time.sleep(0.05)
-                *done, buf = buf.split(b"\n")
+                *done, pending = pending.split(b"\n")
                 for raw in done:
                     line = raw.decode("utf-8", "replace").strip()
                     for name in ("boot", "closed"):
@@ -151,5 +151,5 @@ class Device:
                             except ValueError:
                                 continue
         finally:
-            t.close()
+            transport.close()
         return found

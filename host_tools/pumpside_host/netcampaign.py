@@ -42,6 +42,11 @@ class FaultyProxy:
         with self.lock:
             return sum(self.faults.values())
 
+    def heal(self):
+        """Inject no more faults: connections from now on pass untouched."""
+        with self.lock:
+            self.enabled = False
+
     def close(self):
         self.running = False
         self.sock.close()
@@ -140,23 +145,23 @@ def run(faults=200, seed=1, workdir=None, log=None):
     key = ledger.add_terminal("P1")
     station = StationThread(ledger, heartbeat_s=0.2).start()  # frames flow: faults come fast
     proxy = FaultyProxy(station.port, rng)
-    cfg = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % proxy.port, terminal_id="P1",
-               terminal_key=key.hex(), done_show_ms=0, settle_ms=150)
-    vp = VirtualPump(config=cfg, bench=Bench(fast_lpm=60.0))
+    config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % proxy.port, terminal_id="P1",
+                  terminal_key=key.hex(), done_show_ms=0, settle_ms=150)
+    pump = VirtualPump(config=config, bench=Bench(fast_lpm=60.0))
     deliveries = {}
     restarts = 0
-    t0 = time.monotonic()
+    started = time.monotonic()
     try:
-        vp.start()
-        vp.wait_state("IDLE", 15)
+        pump.start()
+        pump.wait_state("IDLE", 15)
         while proxy.total() + restarts < faults:
             preset = rng.choice((10, 20, 30))  # hundredths of a litre
-            vp.bench.press("V%dE" % preset)
-            sale = vp.wait_event("authorized", 10)["sale"]
-            vp.bench.lift()
-            d = vp.wait_event("delivery", 30)
-            vp.bench.hang_up()
-            deliveries[sale] = d["ml"]
+            pump.bench.press("V%dE" % preset)
+            sale = pump.wait_event("authorized", 10)["sale"]
+            pump.bench.lift()
+            delivery = pump.wait_event("delivery", 30)
+            pump.bench.hang_up()
+            deliveries[sale] = delivery["ml"]
             if rng.random() < 0.05:  # the station restarts (same database, same port)
                 station.stop()
                 time.sleep(rng.uniform(0.0, 0.5))
@@ -165,10 +170,10 @@ def run(faults=200, seed=1, workdir=None, log=None):
             if log and len(deliveries) % 20 == 0:
                 log("sales %d faults %d restarts %d" % (len(deliveries), proxy.total(),
                                                         restarts))
-        proxy.enabled = False  # the network heals: everything must drain now
+        proxy.heal()  # everything must drain now
 
         def drained():
-            synced = [f for n, f in vp.seen if n == "synced"]
+            synced = [f for n, f in pump.seen if n == "synced"]
             return synced and synced[-1]["unsynced"] == 0 and \
                 len(ledger.sales("P1")) >= len(deliveries)
 
@@ -176,7 +181,7 @@ def run(faults=200, seed=1, workdir=None, log=None):
         while not drained() and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
-        vp.stop()
+        pump.stop()
         station.stop()
         proxy.close()
     rows = ledger.sales("P1")
@@ -184,7 +189,7 @@ def run(faults=200, seed=1, workdir=None, log=None):
     for r in rows:
         per_sale.setdefault(r["sale"], []).append(r)
     lost = sum(1 for s in deliveries if s not in per_sale)
-    doubled = sum(1 for s, rs in per_sale.items() if len(rs) > 1)
+    doubled = sum(1 for s, sale_rows in per_sale.items() if len(sale_rows) > 1)
     wrong = sum(1 for s, ml in deliveries.items() if s in per_sale and
                 per_sale[s][0]["ml"] != ml)
     phantom = sum(1 for s in per_sale if s not in deliveries)
@@ -193,7 +198,7 @@ def run(faults=200, seed=1, workdir=None, log=None):
     return {"net_faults": proxy.total() + restarts, "sales_lost": lost,
             "sales_doubled": doubled, "sales_wrong_volume": wrong, "sales_phantom": phantom,
             "sales": len(deliveries), "station_restarts": restarts,
-            "faults_by_kind": dict(proxy.faults), "wall_s": round(time.monotonic() - t0, 1)}
+            "faults_by_kind": dict(proxy.faults), "wall_s": round(time.monotonic() - started, 1)}
 
 
 FIGURES = ("net_faults", "sales_lost", "sales_doubled")

@@ -36,17 +36,17 @@ def _cmd_vboard(args):
     from .vboard import VirtualPump
 
     os.makedirs(args.dir, exist_ok=True)
-    vp = VirtualPump(device_dir=args.dir, repl=True, echo=args.echo)
+    pump = VirtualPump(device_dir=args.dir, repl=True, echo=args.echo)
     # a new board gets the bench's default config; a kept one keeps its own
-    vp.start(write_config=not os.path.exists(os.path.join(args.dir, "config.json")))
-    print("virtual board: port %s, files in %s (^C ends it)" % (vp.port, args.dir), flush=True)
+    pump.start(write_config=not os.path.exists(os.path.join(args.dir, "config.json")))
+    print("virtual board: port %s, files in %s (^C ends it)" % (pump.port, args.dir), flush=True)
     try:
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
-        vp.stop()
+        pump.stop()
     return 0
 
 
@@ -234,44 +234,44 @@ def _cmd_journal(args):
 
 
 def add_commands(sub):
-    v = sub.add_parser("vboard", help="a virtual board with its REPL on a pty, for mpremote")
-    v.add_argument("--dir", default="run/vboard", help="the device's files (kept)")
-    v.add_argument("--echo", action="store_true", help="print its console too")
-    v.set_defaults(func=_cmd_vboard)
+    cmd = sub.add_parser("vboard", help="a virtual board with its REPL on a pty, for mpremote")
+    cmd.add_argument("--dir", default="run/vboard", help="the device's files (kept)")
+    cmd.add_argument("--echo", action="store_true", help="print its console too")
+    cmd.set_defaults(func=_cmd_vboard)
 
-    fz = sub.add_parser("freeze", help="a tree to freeze into a custom MicroPython image")
-    fz.add_argument("--board", default="esp32")
-    fz.add_argument("--out", default="build/freeze")
-    fz.set_defaults(func=_cmd_freeze)
+    cmd = sub.add_parser("freeze", help="a tree to freeze into a custom MicroPython image")
+    cmd.add_argument("--board", default="esp32")
+    cmd.add_argument("--out", default="build/freeze")
+    cmd.set_defaults(func=_cmd_freeze)
 
     def device_cmd(name, func, help):
-        d = sub.add_parser(name, help=help)
-        d.add_argument("--port", required=True, help="the device's serial port (/dev/ttyUSB0, "
-                       "or the pty `pumpside vboard` prints)")
-        d.add_argument("--who", default=os.environ.get("USER", "technician"),
-                       help="technician id for the event log")
-        d.set_defaults(func=func)
-        return d
+        cmd = sub.add_parser(name, help=help)
+        cmd.add_argument("--port", required=True, help="the device's serial port "
+                         "(/dev/ttyUSB0, or the pty `pumpside vboard` prints)")
+        cmd.add_argument("--who", default=os.environ.get("USER", "technician"),
+                         help="technician id for the event log")
+        cmd.set_defaults(func=func)
+        return cmd
 
-    f = device_cmd("flash", _cmd_flash, "build, copy what changed, verify the hashes, reset")
-    f.add_argument("--board", default="sim", help="boards/<name>: sim, esp32, rp2")
+    cmd = device_cmd("flash", _cmd_flash, "build, copy what changed, verify the hashes, reset")
+    cmd.add_argument("--board", default="sim", help="boards/<name>: sim, esp32, rp2")
     device_cmd("reset", _cmd_reset, "restart the firmware (soft reset) and show its boot")
     device_cmd("info", _cmd_info, "software id, manifest check, config, event counter")
-    pv = device_cmd("provision", _cmd_provision, "terminal id, station, a new terminal key")
-    pv.add_argument("--terminal-id", required=True)
-    pv.add_argument("--station", required=True, help="the station's host:port")
-    pv.add_argument("--db", required=True, help="the station's SQLite file (gets the key)")
-    pv.add_argument("--nozzle", type=int)
-    pv.add_argument("--grade")
-    cf = device_cmd("config", _cmd_config, "read or change the device's parameters")
-    cf.add_argument("action", choices=("get", "set"))
-    cf.add_argument("items", nargs="*", help="get: NAME ...; set: NAME=VALUE ...")
-    cb = device_cmd("calibrate", _cmd_calibrate, "new K-factor from a proving run")
-    cb.add_argument("--proved-ml", type=int, required=True, help="the proving can's reading")
-    cb.add_argument("--metered-ml", type=int, required=True,
-                    help="what the pump showed for the proving run")
-    lg = device_cmd("logs", _cmd_logs, "copy the metrology event log off the device")
-    lg.add_argument("-o", "--output")
-    jp = device_cmd("journal", _cmd_journal, "copy the unsynced journal records off")
-    jp.add_argument("action", choices=("pull",))
-    jp.add_argument("-o", "--output")
+    cmd = device_cmd("provision", _cmd_provision, "terminal id, station, a new terminal key")
+    cmd.add_argument("--terminal-id", required=True)
+    cmd.add_argument("--station", required=True, help="the station's host:port")
+    cmd.add_argument("--db", required=True, help="the station's SQLite file (gets the key)")
+    cmd.add_argument("--nozzle", type=int)
+    cmd.add_argument("--grade")
+    cmd = device_cmd("config", _cmd_config, "read or change the device's parameters")
+    cmd.add_argument("action", choices=("get", "set"))
+    cmd.add_argument("items", nargs="*", help="get: NAME ...; set: NAME=VALUE ...")
+    cmd = device_cmd("calibrate", _cmd_calibrate, "new K-factor from a proving run")
+    cmd.add_argument("--proved-ml", type=int, required=True, help="the proving can's reading")
+    cmd.add_argument("--metered-ml", type=int, required=True,
+                     help="what the pump showed for the proving run")
+    cmd = device_cmd("logs", _cmd_logs, "copy the metrology event log off the device")
+    cmd.add_argument("-o", "--output")
+    cmd = device_cmd("journal", _cmd_journal, "copy the unsynced journal records off")
+    cmd.add_argument("action", choices=("pull",))
+    cmd.add_argument("-o", "--output")

@@ -98,8 +98,8 @@ class _UsbSerial:
 
     def _from_host(self):
         while not self._closed:
-            r, _, _ = select.select([self._master], [], [], 0.2)
-            if not r:
+            readable, _, _ = select.select([self._master], [], [], 0.2)
+            if not readable:
                 continue
             try:
                 data = os.read(self._master, 4096)
@@ -125,14 +125,11 @@ class VirtualPump:
     """A bench and the firmware process. Use as a context manager."""
 
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
-                 echo=False, flash_blocks=256, cards=None, repl=False):
+                 echo=False, flash_blocks=256, cards=None, repl=False, station=None):
         self.bench = bench or Bench()
-        if cards is not None:  # a CardStore: its cards can be inserted, a PSAM in the slot
-            from .bench.cards import VirtualPsam
-
-            self.bench.cards = cards
-            if self.bench.psam is None:
-                self.bench.psam = VirtualPsam(cards.issuer)
+        self.station = station  # the StationThread its link talks to; its owner stops it
+        if cards is not None:
+            self.bench.keep_cards(cards)
         self.config = dict(DEFAULT_CONFIG if config is None else config)
         self._tmp = None
         if device_dir is None:
@@ -269,11 +266,11 @@ class VirtualPump:
 
     def insert(self, asn, pull_after=None):
         """Insert the card store's card `asn` into the reader (see Bench.insert_card)."""
-        self.bench.insert_card(self.bench.cards.cards[asn], pull_after)
+        self.bench.insert_card(self.bench.stored_card(asn), pull_after)
 
     def card_state(self, asn):
         """The card's persisted state (balance, ctc, grey, log, pin_tries)."""
-        return self.bench.cards.cards[asn].s
+        return self.bench.stored_card(asn).s
 
     def power_cut(self, warn, holdup_s=0.25):
         """Mains off (the fuel stops with it), then the process dies: at once, or after

@@ -25,9 +25,9 @@ def station(station):
 
 
 def _pump(make_pump, card_store, ledger, port, name, psam=None):
-    bench = Bench()
     if psam is not None:
-        bench.psam = VirtualPsam(card_store.issuer, terminal_id=bytes.fromhex(psam))
+        psam = VirtualPsam(card_store.issuer, terminal_id=bytes.fromhex(psam))
+    bench = Bench(psam=psam)
     return linked_pump(make_pump, ledger, port, name, bench=bench, cards=card_store, **CARD_MODE)
 
 

@@ -1,4 +1,4 @@
-"""End to end: the link over TLS (issue 5) - MicroPython's ssl (mbedTLS) on the terminal,
+"""End to end: the link over TLS - MicroPython's ssl (mbedTLS) on the terminal,
 Python's ssl at the station, a self-signed station certificate made here whose DER form
 is pinned on the terminal (station_ca; the unix port's mbedTLS parses no PEM)."""
 import datetime

@@ -48,6 +48,21 @@ def rmtree(path):
     os.rmdir(path)
 
 
+class TempDir:
+    """A new empty directory for one test, removed with all it holds on the way out:
+    `with TempDir() as root:`; `TempDir("j")` gives the path `j` inside it instead."""
+
+    def __init__(self, leaf=None):
+        self.leaf = leaf
+
+    def __enter__(self):
+        self.path = tmpdir()
+        return self.path if self.leaf is None else self.path + "/" + self.leaf
+
+    def __exit__(self, *exc):
+        rmtree(self.path)
+
+
 def sleep_ms(ms):
     import time
 

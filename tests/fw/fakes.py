@@ -87,6 +87,24 @@ class Printer(_Role):
         self.board.printed += data
 
 
+class ScriptedReader:
+    """A card or PSAM reader that answers from a list and records what it was sent: an
+    exception in the list is raised in its turn, and an empty list is a card pulled."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.sent = []
+
+    def transceive(self, cmd):
+        self.sent.append(bytes(cmd))
+        if not self.replies:
+            raise OSError("card gone")
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
 class FakeBoard:
     name = "fake"
 

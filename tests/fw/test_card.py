@@ -1,16 +1,7 @@
 from _t import raises
+from fakes import ScriptedReader
 from pumpside.card import apdu, grey_lock
 from pumpside.card.fuelcard import FuelCard, pin_block
-
-
-class Replies:
-    def __init__(self, *replies):
-        self.replies = list(replies)
-        self.sent = []
-
-    def transceive(self, cmd):
-        self.sent.append(bytes(cmd))
-        return self.replies.pop(0)
 
 
 def test_bcd_datetime_fixed_vectors():
@@ -30,7 +21,7 @@ def test_pin_block_and_bad_pins():
 def test_issuer_file_parsed():
     ef15 = (b"ISSUER01" + b"\x00\x01\x01\x00" + bytes.fromhex("6200000000000017")
             + bytes.fromhex("20240101") + bytes.fromhex("20301231") + b"\x01\x01")
-    card = FuelCard(Replies(ef15 + b"\x90\x00"))
+    card = FuelCard(ScriptedReader(ef15 + b"\x90\x00"))
     info = card.issuer()
     assert info["asn"] == bytes.fromhex("6200000000000017")
     assert (info["start"], info["expiry"], info["status"]) == ("20240101", "20301231", 1)
@@ -38,7 +29,7 @@ def test_issuer_file_parsed():
 
 
 def test_short_file_is_a_card_error_not_a_crash():
-    card = FuelCard(Replies(b"\x01\x02\x90\x00"))
+    card = FuelCard(ScriptedReader(b"\x01\x02\x90\x00"))
     e = raises(apdu.CardError, card.issuer)
     assert e.kind == apdu.MALFORMED
 
@@ -49,24 +40,29 @@ def test_grey_status_parsed():
     reply[1:5] = (3000).to_bytes(4, "big")
     reply[5:7] = (7).to_bytes(2, "big")
     reply[9:15] = bytes.fromhex("000000000101")
-    card = FuelCard(Replies(bytes(reply) + b"\x90\x00"))
-    st = card.grey_status()
-    assert st["grey"] and st["balance"] == 3000 and st["ctc"] == 7
-    assert st["terminal_id"] == bytes.fromhex("000000000101")
+    card = FuelCard(ScriptedReader(bytes(reply) + b"\x90\x00"))
+    status = card.grey_status()
+    assert status["grey"] and status["balance"] == 3000 and status["ctc"] == 7
+    assert status["terminal_id"] == bytes.fromhex("000000000101")
 
 
 def test_card_data_that_does_not_parse_is_malformed_on_either_python():
     """A non-UTF-8 grade (UnicodeError on MicroPython, UnicodeDecodeError on CPython), a
-    discount over 100 %, a date that is not BCD: CardError(MALFORMED), nothing else."""
+    discount over 100 %, a start or expiry date that is not BCD: CardError(MALFORMED),
+    nothing else."""
     ef1c = bytearray(36)
     ef1c[0:2] = b"\xff9"
     ef16 = bytearray(56)
     ef16[41] = 101
-    ef15 = bytearray(30)
-    ef15[20:24] = bytes.fromhex("2024a101")
+    bad_start = bytearray(30)
+    bad_start[20:24] = bytes.fromhex("2024a101")
+    bad_expiry = bytearray(30)
+    bad_expiry[24:28] = bytes.fromhex("2030123f")
     for reply, run in ((ef1c, FuelCard.restrictions), (ef16, FuelCard.holder),
-                       (ef15, FuelCard.issuer)):
-        e = raises(apdu.CardError, run, FuelCard(Replies(bytes(reply) + b"\x90\x00")))
-        assert e.kind == apdu.MALFORMED
+                       (bad_start, FuelCard.issuer), (bad_expiry, FuelCard.issuer)):
+        e = raises(apdu.CardError, run, FuelCard(ScriptedReader(bytes(reply) + b"\x90\x00")))
+        assert e.kind == apdu.MALFORMED and "card data" in str(e)
     ef1c[0:2] = b"92"
-    assert FuelCard(Replies(bytes(ef1c) + b"\x90\x00")).restrictions()["grades"] == ["92"]
+    assert FuelCard(ScriptedReader(bytes(ef1c) + b"\x90\x00")).restrictions()["grades"] == ["92"]
+    ef16[41] = 100  # 100 % still parses; the sale refuses it before the grey lock
+    assert FuelCard(ScriptedReader(bytes(ef16) + b"\x90\x00")).holder()["discount"] == 100

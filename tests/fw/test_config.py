@@ -8,13 +8,13 @@ GOOD = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
 
 
 def _with(**kw):
-    d = dict(GOOD)
+    fields = dict(GOOD)
     for k in kw:
         if kw[k] is None:
-            del d[k]
+            del fields[k]
         else:
-            d[k] = kw[k]
-    return json.dumps(d)
+            fields[k] = kw[k]
+    return json.dumps(fields)
 
 
 def test_good_config_with_defaults():

@@ -13,9 +13,9 @@ STEP = 5  # ms
 
 
 def make(**over):
-    d = dict(CFG)
-    d.update(over)
-    return DispenserCore(config.parse(json.dumps(d)))
+    cfg = dict(CFG)
+    cfg.update(over)
+    return DispenserCore(config.parse(json.dumps(cfg)))
 
 
 class Hose:
@@ -67,10 +67,22 @@ class Hose:
     def until_delivery(self, limit_ms=600000):
         for _ in range(limit_ms // STEP):
             self.step()
-            d = self.core.take_delivery()
-            if d is not None:
-                return d
+            delivery = self.core.take_delivery()
+            if delivery is not None:
+                return delivery
         raise AssertionError("no delivery; state %s" % self.core.state)
+
+    def fuel_for(self, ms, **preset):
+        """Authorize a sale of 92 at 7590 with `preset`, lift the nozzle, pump for `ms`."""
+        self.core.authorize(Authorization("92", 7590, **preset), self.now)
+        self.lifted = True
+        self.run(ms)
+
+    def lifted_sale(self, **preset):
+        """Authorize a sale of 92 at 7590 with `preset`, lift the nozzle, run to the end."""
+        self.core.authorize(Authorization("92", 7590, **preset), self.now)
+        self.lifted = True
+        return self.until_delivery()
 
 
 def test_volume_preset_stops_at_target_with_slow_stage():
@@ -83,10 +95,10 @@ def test_volume_preset_stops_at_target_with_slow_stage():
     hose.lifted = True
     hose.step()
     assert core.fast and core.slow and core.motor
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_CAP
-    assert d.pulses == 200 and d.ml == 2000
-    assert d.amount == meter.amount_for_ml(2000, 7590) == 1518
+    delivery = hose.until_delivery()
+    assert delivery.stop == dispenser.STOP_CAP
+    assert delivery.pulses == 200 and delivery.ml == 2000
+    assert delivery.amount == meter.amount_for_ml(2000, 7590) == 1518
     assert hose.stages == [(190, "slow"), (200, "close")]
     assert core.state == dispenser.IDLE and not core.motor
 
@@ -94,53 +106,43 @@ def test_volume_preset_stops_at_target_with_slow_stage():
 def test_amount_preset_never_charges_above_preset():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, amount=5000), hose.now)
-    hose.lifted = True
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_CAP
-    assert d.amount == meter.amount_for_ml(d.ml, 7590) <= 5000
-    assert d.pulses == meter.pulses_for_amount(5000, 7590, 100000)
+    delivery = hose.lifted_sale(amount=5000)
+    assert delivery.stop == dispenser.STOP_CAP
+    assert delivery.amount == meter.amount_for_ml(delivery.ml, 7590) <= 5000
+    assert delivery.pulses == meter.pulses_for_amount(5000, 7590, 100000)
 
 
 def test_smaller_of_volume_and_amount_caps_wins():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, volume_ml=3000, amount=1000), hose.now)
-    hose.lifted = True
-    d = hose.until_delivery()
-    assert d.pulses == meter.pulses_for_amount(1000, 7590, 100000)
+    delivery = hose.lifted_sale(volume_ml=3000, amount=1000)
+    assert delivery.pulses == meter.pulses_for_amount(1000, 7590, 100000)
 
 
 def test_fill_up_capped_by_max_fill():
     core = make(max_fill_ml=1000)
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590), hose.now)
-    hose.lifted = True
-    d = hose.until_delivery()
-    assert d.mode == "F" and d.stop == dispenser.STOP_CAP and d.ml == 1000
+    delivery = hose.lifted_sale()
+    assert delivery.mode == "F" and delivery.stop == dispenser.STOP_CAP and delivery.ml == 1000
 
 
 def test_hang_up_ends_sale_early():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(1500)
+    hose.fuel_for(1500, volume_ml=20000)
     hose.lifted = False
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_NOZZLE
-    assert 0 < d.ml < 20000 and d.pulses == hose.pulses()
-    assert not d.fault and core.faults == 0
+    delivery = hose.until_delivery()
+    assert delivery.stop == dispenser.STOP_NOZZLE
+    assert 0 < delivery.ml < 20000 and delivery.pulses == hose.pulses()
+    assert not delivery.fault and core.faults == 0
 
 
 def test_no_flow_after_lift_is_a_pulser_fault():
     core = make()
     hose = Hose(core)
     hose.trigger = False
-    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
-    hose.lifted = True
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_NO_FLOW and d.ml == 0 and d.fault
+    delivery = hose.lifted_sale(volume_ml=2000)
+    assert delivery.stop == dispenser.STOP_NO_FLOW and delivery.ml == 0 and delivery.fault
     assert core.faults == 1
 
 
@@ -148,19 +150,17 @@ def test_never_lifted_times_out_without_fault():
     core = make()
     hose = Hose(core)
     core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_NO_FLOW and not d.fault and core.faults == 0
+    delivery = hose.until_delivery()
+    assert delivery.stop == dispenser.STOP_NO_FLOW and not delivery.fault and core.faults == 0
 
 
 def test_no_pulse_timeout_while_fuelling():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(500)
+    hose.fuel_for(500, volume_ml=20000)
     hose.trigger = False  # customer lets go and walks away, nozzle still out
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_NO_PULSE and not d.fault and d.ml > 0
+    delivery = hose.until_delivery()
+    assert delivery.stop == dispenser.STOP_NO_PULSE and not delivery.fault and delivery.ml > 0
     assert core.faults == 0 and core.state == dispenser.IDLE
 
 
@@ -176,10 +176,10 @@ def test_auto_shutoff_then_a_slow_hang_up_is_no_pulser_fault():
         hose.lifted = True
         hose.run(300)
         hose.trigger = False  # the nozzle's auto shut-off; the customer is slow
-        d = hose.until_delivery()
+        delivery = hose.until_delivery()
         hose.lifted = False
         hose.run(50)
-        assert d.stop == dispenser.STOP_NO_PULSE and d.ml > 0 and not d.fault
+        assert delivery.stop == dispenser.STOP_NO_PULSE and delivery.ml > 0 and not delivery.fault
         assert core.state == dispenser.IDLE and core.faults == 0
     hose.lifted = True
     hose.trigger = False
@@ -199,11 +199,9 @@ def test_lost_pulser_channel_is_a_fault():
     core = make()
     hose = Hose(core)
     hose.b_lost_at = 0
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_PULSER and d.fault
-    assert d.pulses <= CFG.get("pulser_tolerance", 5) + 2
+    delivery = hose.lifted_sale(volume_ml=20000)
+    assert delivery.stop == dispenser.STOP_PULSER and delivery.fault
+    assert delivery.pulses <= CFG.get("pulser_tolerance", 5) + 2
 
 
 def test_consecutive_faults_lock_and_a_good_sale_resets():
@@ -256,11 +254,9 @@ def test_stuck_open_valve_detected_motor_stopped_and_locked():
     core = make()
     hose = Hose(core)
     hose.stuck_fast = True
-    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
-    hose.lifted = True
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_VALVE_STUCK
-    assert d.overrun_ml > 0 and core.overruns == 1
+    delivery = hose.lifted_sale(volume_ml=2000)
+    assert delivery.stop == dispenser.STOP_VALVE_STUCK
+    assert delivery.overrun_ml > 0 and core.overruns == 1
     assert core.state == dispenser.LOCKED and not core.motor
 
 
@@ -269,14 +265,12 @@ def test_cancel_while_waiting_and_while_fuelling():
     hose = Hose(core)
     core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
     core.cancel(hose.now)
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_CANCEL and d.ml == 0
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(600)
+    delivery = hose.until_delivery()
+    assert delivery.stop == dispenser.STOP_CANCEL and delivery.ml == 0
+    hose.fuel_for(600, volume_ml=20000)
     core.cancel(hose.now)
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_CANCEL and 0 < d.ml < 20000
+    delivery = hose.until_delivery()
+    assert delivery.stop == dispenser.STOP_CANCEL and 0 < delivery.ml < 20000
 
 
 def test_busy_pump_refuses_a_second_authorization():
@@ -299,19 +293,15 @@ def test_bad_authorizations_refused():
 def test_timeouts_hold_across_the_tick_counter_wrap():
     core = make()
     hose = Hose(core, now=(1 << 30) - 700)  # wraps 0.7 s into the sale
-    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
-    hose.lifted = True
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_CAP and d.ml == 2000
+    delivery = hose.lifted_sale(volume_ml=2000)
+    assert delivery.stop == dispenser.STOP_CAP and delivery.ml == 2000
 
 
 def test_power_warning_ends_the_sale_with_its_own_code():
     core = make()
     hose = Hose(core)
-    core.authorize(Authorization("92", 7590, volume_ml=20000), hose.now)
-    hose.lifted = True
-    hose.run(500)
+    hose.fuel_for(500, volume_ml=20000)
     core.power_fail(hose.now)
     assert not core.fast and not core.slow
-    d = hose.until_delivery()
-    assert d.stop == dispenser.STOP_POWER and d.pulses == hose.pulses() > 0
+    delivery = hose.until_delivery()
+    assert delivery.stop == dispenser.STOP_POWER and delivery.pulses == hose.pulses() > 0

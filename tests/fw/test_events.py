@@ -1,5 +1,5 @@
 """The metrology event log: counted, hash-chained, append-only, refuses when full."""
-from _t import raises, rmtree, tmpdir
+from _t import TempDir, raises
 from pumpside import events
 
 
@@ -20,8 +20,7 @@ def _write(root, lines):
 
 
 def test_chain_verifies_and_the_counter_survives_a_reopen():
-    root = tmpdir()
-    try:
+    with TempDir() as root:
         log = _log(root)
         assert log.count == 0 and log.chain_ok
         assert log.append(1795000000, "tech7", "k_factor", 100000, 99502) == 1
@@ -37,13 +36,10 @@ def test_chain_verifies_and_the_counter_survives_a_reopen():
         assert recs[2]["new"] == 99600 and recs[2]["what"] == "k_factor"
         assert len(recs[2]["h"]) == events.HASH_HEX
         assert [r["n"] for r in _log(root).records(2)] == [2, 3]
-    finally:
-        rmtree(root)
 
 
 def test_full_log_refuses():
-    root = tmpdir()
-    try:
+    with TempDir() as root:
         log = _log(root, capacity=3)
         for i in range(3):
             log.append(1795000000 + i, "t1", "k_factor", 100000 + i, 100001 + i)
@@ -52,13 +48,10 @@ def test_full_log_refuses():
         log = _log(root, capacity=3)
         assert log.count == 3
         raises(events.EventLogFull, log.append, 1795000009, "t1", "k_factor", 1, 2)
-    finally:
-        rmtree(root)
 
 
 def test_torn_last_record_is_dropped_and_reported():
-    root = tmpdir()
-    try:
+    with TempDir() as root:
         log = _log(root)
         log.append(1795000000, "t1", "k_factor", 100000, 99000)
         log.append(1795000001, "t1", "k_factor", 99000, 98000)
@@ -71,13 +64,10 @@ def test_torn_last_record_is_dropped_and_reported():
         assert log.append(1795000002, "t1", "k_factor", 98000, 98500) == 3
         log = _log(root)
         assert log.count == 3 and log.chain_ok and log.torn is None
-    finally:
-        rmtree(root)
 
 
 def test_record_cut_before_its_newline_is_kept():
-    root = tmpdir()
-    try:
+    with TempDir() as root:
         log = _log(root)
         log.append(1795000000, "t1", "k_factor", 100000, 99000)
         _write(root, _lines(root)[:1])  # the whole record, no newline
@@ -85,13 +75,10 @@ def test_record_cut_before_its_newline_is_kept():
         assert log.count == 1 and log.chain_ok
         assert log.append(1795000001, "t1", "k_factor", 99000, 98000) == 2
         assert _log(root).chain_ok and _log(root).count == 2
-    finally:
-        rmtree(root)
 
 
 def test_tampered_or_removed_record_is_named_and_appends_refused():
-    root = tmpdir()
-    try:
+    with TempDir() as root:
         log = _log(root)
         for i in range(3):
             log.append(1795000000 + i, "t1", "k_factor", 100000 + i, 100001 + i)
@@ -107,31 +94,23 @@ def test_tampered_or_removed_record_is_named_and_appends_refused():
         assert log.damaged[0][0] == 2 and "counter" in log.damaged[0][1]
         _write(root, lines[:2] + ["{not json", lines[2], ""])
         assert _log(root).damaged[0][0] == 3
-    finally:
-        rmtree(root)
 
 
 def test_malformed_events_refused():
-    root = tmpdir()
-    try:
+    with TempDir() as root:
         log = _log(root)
         for who in ("", "a|b", "x" * 33, None):
             raises(events.EventLogError, log.append, 1795000000, who, "k_factor", 1, 2)
         raises(events.EventLogError, log.append, 1795000000, "t1", "k_factor", "1", 2)
         raises(events.EventLogError, events.EventLog(root + "/e2").append, 0, "t", "k", 1, 2)
         assert log.count == 0
-    finally:
-        rmtree(root)
 
 
 def test_opening_an_empty_log_writes_nothing_to_the_flash():
     import os
 
-    root = tmpdir()
-    try:
+    with TempDir() as root:
         log = _log(root)  # every boot opens it: a pump never calibrated writes nothing
         assert log.count == 0 and "events" not in os.listdir(root)
         assert log.append(1795000000, "tech7", "k_factor", 100000, 99502) == 1
         assert "events" in os.listdir(root)
-    finally:
-        rmtree(root)

@@ -1,33 +1,25 @@
 import os
 
-from _t import raises, rmtree, tmpdir
-from pumpside import journal, settlement
+from _t import TempDir, raises
 from pumpside import record as rec
+from pumpside import settlement
+from pumpside.journal import EV_LOCK, EV_UNAUTHORIZED, Journal, JournalError, split_segment
 
 T0 = 1_700_000_000
 
 
 def _bill(**kw):
-    b = rec.new_bill()
-    b.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
-              "preset_ml": 20000})
-    b.update(kw)
-    return b
+    bill = rec.new_bill()
+    bill.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
+                 "preset_ml": 20000})
+    bill.update(kw)
+    return bill
 
 
-class Dir:
-    def __enter__(self):
-        self.path = tmpdir()
-        return self.path + "/j"
-
-    def __exit__(self, *exc):
-        rmtree(self.path)
-
-
-def _sale(jr, ml, t=T0):
-    jr.begin(_bill(time=t))
-    jr.checkpoint(t, ml // 10, ml)
-    return jr.finish(t, ml // 10, ml, ml * 7590 // 10000, 1)
+def _sale(journal, ml, t=T0):
+    journal.begin(_bill(time=t))
+    journal.checkpoint(t, ml // 10, ml)
+    return journal.finish(t, ml // 10, ml, ml * 7590 // 10000, 1)
 
 
 def _files(root):
@@ -47,12 +39,12 @@ def _flip(path, offset):
 
 
 def test_record_round_trip_and_sizes():
-    b = _bill(sale=7, pulses=2000, ml=20000, amount=15180, asn=b"1234567890")
-    data = rec.encode(rec.FINAL, 42, rec.pack_bill(b))
+    bill = _bill(sale=7, pulses=2000, ml=20000, amount=15180, asn=b"1234567890")
+    data = rec.encode(rec.FINAL, 42, rec.pack_bill(bill))
     assert len(data) <= rec.MAX_RECORD <= 128  # fits a littlefs inline file
     rtype, seq, payload = rec.decode(data)
     assert (rtype, seq) == (rec.FINAL, 42)
-    assert rec.unpack_bill(payload) == b
+    assert rec.unpack_bill(payload) == bill
 
 
 def test_corrupt_records_say_what_and_which():
@@ -72,12 +64,12 @@ def test_corrupt_records_say_what_and_which():
 
 
 def test_sales_survive_reopen_with_totals_and_last_sale():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        _sale(jr, 20000)
-        _sale(jr, 5000)
-        again = journal.Journal(root)
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        _sale(journal, 20000)
+        _sale(journal, 5000)
+        again = Journal(root)
         assert again.open() == []
         assert again.sale_no == 2 and again.next_seq == 3
         assert again.totals.volume_ml == 25000 and again.last["ml"] == 5000
@@ -86,137 +78,140 @@ def test_sales_survive_reopen_with_totals_and_last_sale():
 
 
 def test_power_cut_mid_sale_settles_once_from_the_checkpoint():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        jr.begin(_bill())
-        jr.checkpoint(T0, 700, 7000)
-        jr.checkpoint(T0, 1234, 12340, rec.F_WARNED)
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        journal.begin(_bill())
+        journal.checkpoint(T0, 700, 7000)
+        journal.checkpoint(T0, 1234, 12340, rec.F_WARNED)
         # power cut: no FINAL; next boot
-        jr = journal.Journal(root)
-        jr.open()
-        assert jr.open_sale["sale"] == 1 and jr.cp["pulses"] == 1234
-        bill = jr.recover(T0 + 5)
+        journal = Journal(root)
+        journal.open()
+        assert journal.open_sale["sale"] == 1 and journal.cp["pulses"] == 1234
+        bill = journal.recover(T0 + 5)
         assert bill["ml"] == 12340 and bill["amount"] == 9366 and bill["stop"] == 9
         assert bill["flags"] == rec.F_RECOVERED | rec.F_WARNED
-        jr = journal.Journal(root)  # and a second boot settles nothing again
-        jr.open()
-        assert jr.recover(T0 + 9) is None and jr.unsynced == 1 and jr.totals.volume_ml == 12340
+        journal = Journal(root)  # and a second boot settles nothing again
+        journal.open()
+        assert journal.recover(T0 + 9) is None and journal.unsynced == 1
+        assert journal.totals.volume_ml == 12340
 
 
 def test_cut_before_first_checkpoint_settles_zero_and_never_reuses_seq():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        jr.begin(_bill())
-        jr = journal.Journal(root)
-        jr.open()
-        bill = jr.recover(T0)
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        journal.begin(_bill())
+        journal = Journal(root)
+        journal.open()
+        bill = journal.recover(T0)
         assert bill["ml"] == 0 and bill["flags"] == rec.F_RECOVERED
-        assert jr.begin(_bill()) == 2 and jr.next_seq == 2
+        assert journal.begin(_bill()) == 2 and journal.next_seq == 2
 
 
 def test_corrupt_record_skipped_with_neighbours_kept():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
         for ml in (1000, 2000, 3000):
-            _sale(jr, ml)
+            _sale(journal, ml)
         size = rec.HDR_LEN + rec.PAYLOAD_LEN[rec.FINAL] + rec.CRC_LEN
         _flip(root + "/j0000", size + 30)  # inside the second sale's FINAL
-        jr = journal.Journal(root)
-        assert jr.open() == [(2, "bad CRC")]
-        finals = [s for s, t, p in jr.read() if t == rec.FINAL]
+        journal = Journal(root)
+        assert journal.open() == [(2, "bad CRC")]
+        finals = [s for s, t, p in journal.read() if t == rec.FINAL]
         assert finals == [1, 3]
-        assert jr.next_seq == 4 and jr.totals.volume_ml == 6000
+        assert journal.next_seq == 4 and journal.totals.volume_ml == 6000
         _flip(root + "/j0000", size + 4)  # and a garbled seq is not believed
-        jr = journal.Journal(root)
-        assert jr.open() == [(None, "bad CRC")] and jr.next_seq == 4
+        journal = Journal(root)
+        assert journal.open() == [(None, "bad CRC")] and journal.next_seq == 4
         _flip(root + "/j0000", size)  # and a broken header: found again past it
-        jr = journal.Journal(root)
-        assert jr.open() == [(2, "bad magic")]
-        assert [s for s, t, p in jr.read()] == [1, 3]
+        journal = Journal(root)
+        assert journal.open() == [(2, "bad magic")]
+        assert [s for s, t, p in journal.read()] == [1, 3]
 
 
 def test_newer_journal_refused_and_left_untouched():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        _sale(jr, 1000)
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        _sale(journal, 1000)
         newer = rec.encode(rec.FINAL, 32, rec.pack_bill(_bill()), version=rec.VERSION + 1)
         with open(root + "/j0001", "wb") as f:
             f.write(newer)
         before = _files(root)
-        e = raises(rec.VersionError, journal.Journal(root).open)
+        e = raises(rec.VersionError, Journal(root).open)
         assert "newer than this firmware" in str(e)
         assert _files(root) == before
 
 
 def test_stray_and_unknown_files_reported_not_fatal():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        _sale(jr, 1000)
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        _sale(journal, 1000)
         with open(root + "/jzzzz", "w") as f:
             f.write("hello")
         with open(root + "/j0000", "ab") as f:
             f.write(rec.encode(77, 2, b"??"))
-        jr = journal.Journal(root)
-        jr.open()
-        _sale(jr, 2000)  # a good record after the bad one
-        jr = journal.Journal(root)
-        bad = jr.open()
+        journal = Journal(root)
+        journal.open()
+        _sale(journal, 2000)  # a good record after the bad one
+        journal = Journal(root)
+        bad = journal.open()
         assert (2, "unknown type 77") in bad and (None, "stray file jzzzz") in bad
         assert len(bad) == 2
-        assert [s for s, t, p in jr.read()] == [1, 3] and jr.totals.volume_ml == 3000
+        assert [s for s, t, p in journal.read()] == [1, 3] and journal.totals.volume_ml == 3000
 
 
 def test_ack_prunes_acknowledged_segments_and_keeps_totals():
-    with Dir() as root:
-        jr = journal.Journal(root, segment=4)
-        jr.open()
+    with TempDir("j") as root:
+        journal = Journal(root, segment=4)
+        journal.open()
         for _ in range(10):
-            _sale(jr, 1000)  # FINALs 1..10 in segments j0000 (1-3), j0001, j0002 (8-10)
-        assert jr.unsynced == 10
-        jr.ack(8, T0)
-        assert jr.unsynced == 2 and jr.unsynced_amount == 2 * 759
+            _sale(journal, 1000)  # FINALs 1..10 in segments j0000 (1-3), j0001, j0002 (8-10)
+        assert journal.unsynced == 10
+        journal.ack(8, T0)
+        assert journal.unsynced == 2 and journal.unsynced_amount == 2 * 759
         names = sorted(n for n in os.listdir(root) if n.startswith("j"))
         assert names == ["j0002"]
-        jr.ack(10, T0)
-        jr = journal.Journal(root, segment=4)
-        jr.open()
-        assert jr.totals.volume_ml == 10000 and jr.last["ml"] == 1000 and jr.unsynced == 0
-        assert jr.sale_no == 10 and jr.ack_seq == 10
+        journal.ack(10, T0)
+        journal = Journal(root, segment=4)
+        journal.open()
+        assert journal.totals.volume_ml == 10000 and journal.last["ml"] == 1000
+        assert journal.unsynced == 0
+        assert journal.sale_no == 10 and journal.ack_seq == 10
         for _ in range(3):
-            _sale(jr, 500)  # j0002 full, on into j0003 (12, 13)
-        jr.ack(13, T0)  # j0002 goes: a SNAPSHOT carries the totals on
-        jr = journal.Journal(root, segment=4)
-        jr.open()
+            _sale(journal, 500)  # j0002 full, on into j0003 (12, 13)
+        journal.ack(13, T0)  # j0002 goes: a SNAPSHOT carries the totals on
+        journal = Journal(root, segment=4)
+        journal.open()
         assert sorted(n for n in os.listdir(root) if n.startswith("j")) == ["j0003"]
-        assert jr.totals.volume_ml == 11500 and jr.sale_no == 13 and jr.last["ml"] == 500
-        raises(journal.JournalError, jr.ack, 999, T0)
+        assert journal.totals.volume_ml == 11500 and journal.sale_no == 13
+        assert journal.last["ml"] == 500
+        raises(JournalError, journal.ack, 999, T0)
 
 
 def test_unacknowledged_records_are_never_pruned():
-    with Dir() as root:
-        jr = journal.Journal(root, segment=4)
-        jr.open()
+    with TempDir("j") as root:
+        journal = Journal(root, segment=4)
+        journal.open()
         for _ in range(6):
-            _sale(jr, 1000)
-        assert jr.prune() == 0
-        assert len([s for s, t, p in jr.read() if t == rec.FINAL]) == 6
+            _sale(journal, 1000)
+        assert journal.prune() == 0
+        assert len([s for s, t, p in journal.read() if t == rec.FINAL]) == 6
 
 
 def test_unauthorised_flow_counts_in_the_volume_total():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        jr.event(T0, journal.EV_UNAUTHORIZED, 40)
-        _sale(jr, 1000)
-        jr.event(T0, journal.EV_UNAUTHORIZED, 30)
-        jr = journal.Journal(root)
-        jr.open()
-        assert jr.totals.volume_ml == 1070 and jr.totals.amount == 759
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        journal.event(T0, EV_UNAUTHORIZED, 40)
+        _sale(journal, 1000)
+        journal.event(T0, EV_UNAUTHORIZED, 30)
+        journal = Journal(root)
+        journal.open()
+        assert journal.totals.volume_ml == 1070 and journal.totals.amount == 759
 
 
 class _Cfg:
@@ -227,47 +222,47 @@ class _Cfg:
 
 
 def test_offline_limits():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
         cfg = _Cfg()
-        assert jr.refusal(cfg, T0, 100) is None
-        assert jr.refusal(cfg, T0, 7) == "storage_full"
-        _sale(jr, 1000)
-        assert jr.refusal(cfg, T0 + 3600, 100) == "offline_age"
-        _sale(jr, 10000)
-        assert jr.refusal(cfg, T0, 100) == "offline_amount"
+        assert journal.refusal(cfg, T0, 100) is None
+        assert journal.refusal(cfg, T0, 7) == "storage_full"
+        _sale(journal, 1000)
+        assert journal.refusal(cfg, T0 + 3600, 100) == "offline_age"
+        _sale(journal, 10000)
+        assert journal.refusal(cfg, T0, 100) == "offline_amount"
         cfg.max_unsynced_amount = 10**9
-        _sale(jr, 1000)
-        assert jr.refusal(cfg, T0, 100) == "offline_count"
-        jr.ack(jr.next_seq - 1, T0)
-        assert jr.refusal(cfg, T0 + 99999, 100) is None
+        _sale(journal, 1000)
+        assert journal.refusal(cfg, T0, 100) == "offline_count"
+        journal.ack(journal.next_seq - 1, T0)
+        assert journal.refusal(cfg, T0 + 99999, 100) is None
 
 
 ASN = b"\x62\x00\x00\x00\x00\x00\x00\x17\x00\x00"
 
 
-def _card_sale(jr, ml, ttc=5):
-    jr.begin(_bill(asn=ASN, psam_ttc=ttc, balance=50000, ctc=3))
-    jr.checkpoint(T0, ml // 10, ml)
+def _card_sale(journal, ml, ttc=5):
+    journal.begin(_bill(asn=ASN, psam_ttc=ttc, balance=50000, ctc=3))
+    journal.checkpoint(T0, ml // 10, ml)
 
 
-def _escape(jr, time, pulses, ml, amount, stop):
+def _escape(journal, time, pulses, ml, amount, stop):
     """The open card sale ends without its debit: ESCAPE (as the card desk and the boot's
     recovery end it)."""
-    return jr.finish(time, pulses, ml, amount, stop, 0, 0, None, rec.ESCAPE)
+    return journal.finish(time, pulses, ml, amount, stop, 0, 0, None, rec.ESCAPE)
 
 
 def test_escape_waits_for_its_card_and_unlock_settles_it_once():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        _card_sale(jr, 4000)
-        _escape(jr, T0 + 1, 400, 4000, 3036, 2)
-        assert settlement.find(jr, ASN)["amount"] == 3036
-        assert settlement.find(jr, ASN, 6) is None
-        assert jr.totals.volume_ml == 4000  # the fuel left the tank: the totalizer counts it
-        again = journal.Journal(root)
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        _card_sale(journal, 4000)
+        _escape(journal, T0 + 1, 400, 4000, 3036, 2)
+        assert settlement.find(journal, ASN)["amount"] == 3036
+        assert settlement.find(journal, ASN, 6) is None
+        assert journal.totals.volume_ml == 4000  # the fuel left the tank: the totalizer counts it
+        again = Journal(root)
         again.open()
         esc = again_esc = settlement.find(again, ASN, 5)
         assert esc is not None and esc["pulses"] == 400
@@ -275,9 +270,9 @@ def test_escape_waits_for_its_card_and_unlock_settles_it_once():
                                       {"tac": b"\x01\x02\x03\x04", "balance": 50000 - 3036})
         assert bill["tac"] == b"\x01\x02\x03\x04" and settlement.find(again, ASN) is None
         assert again.totals.volume_ml == 4000 and again.last["amount"] == 3036
-        raises(journal.JournalError, settlement.settle_here, again, again_esc, T0 + 61, 3036, 0,
+        raises(JournalError, settlement.settle_here, again, again_esc, T0 + 61, 3036, 0,
                {})
-        third = journal.Journal(root)
+        third = Journal(root)
         third.open()
         assert settlement.find(third, ASN) is None and third.unsynced == 2
         types = [t for _s, t, _p in third.read()]
@@ -285,28 +280,35 @@ def test_escape_waits_for_its_card_and_unlock_settles_it_once():
 
 
 def test_power_cut_in_a_card_sale_recovers_as_an_escape():
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
-        _card_sale(jr, 2500)
-        again = journal.Journal(root)
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        _card_sale(journal, 2500)
+        again = Journal(root)
         again.open()
         bill = again.recover(T0 + 9)
         assert bill["flags"] & rec.F_RECOVERED and bill["ml"] == 2500
         assert settlement.find(again, ASN, 5)["ml"] == 2500  # the card may be grey: owed
 
 
+def _escape_behind_acknowledged_sales(root):
+    """A journal of four-record segments: a card sale that escaped (759 owed), then nine
+    sales, all of it acknowledged by the station."""
+    journal = Journal(root, segment=4)
+    journal.open()
+    _card_sale(journal, 1000)
+    _escape(journal, T0, 100, 1000, 759, 2)
+    for _ in range(9):
+        _sale(journal, 1000)
+    journal.ack(journal.next_seq - 1, T0)
+    return journal
+
+
 def test_prune_keeps_an_unsettled_escape_the_station_acknowledged():
-    with Dir() as root:
-        jr = journal.Journal(root, segment=4)
-        jr.open()
-        _card_sale(jr, 1000)
-        _escape(jr, T0, 100, 1000, 759, 2)
-        for _ in range(9):
-            _sale(jr, 1000)
-        jr.ack(jr.next_seq - 1, T0)
-        assert settlement.find(jr, ASN) is not None
-        again = journal.Journal(root, segment=4)
+    with TempDir("j") as root:
+        journal = _escape_behind_acknowledged_sales(root)
+        assert settlement.find(journal, ASN) is not None
+        again = Journal(root, segment=4)
         again.open()
         assert settlement.find(again, ASN)["amount"] == 759
         settlement.settle_here(again, settlement.find(again, ASN), T0, 759, 0, {})
@@ -325,31 +327,25 @@ def _told(esc, **kw):
 
 
 def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_segment():
-    with Dir() as root:
-        jr = journal.Journal(root, segment=4)
-        jr.open()
-        _card_sale(jr, 1000)
-        _escape(jr, T0, 100, 1000, 759, 2)
-        esc = settlement.find(jr, ASN)
-        for _ in range(9):
-            _sale(jr, 1000)
-        jr.ack(jr.next_seq - 1, T0)
-        assert len(jr._segments()) == 3  # the escape's segment stays
-        total = (jr.totals.volume_ml, jr.totals.amount)
-        seq = jr.next_seq
+    with TempDir("j") as root:
+        journal = _escape_behind_acknowledged_sales(root)
+        esc = settlement.find(journal, ASN)
+        assert len(journal._segments()) == 3  # the escape's segment stays
+        total = (journal.totals.volume_ml, journal.totals.amount)
+        seq = journal.next_seq
         # the station's list: items that do not name this escape exactly change nothing
-        settlement.take_settled(jr, [_told(esc, sale=2), _told(esc, ctc=4), _told(esc, ttc=6),
+        settlement.take_settled(journal, [_told(esc, sale=2), _told(esc, ctc=4), _told(esc, ttc=6),
                                      _told(esc, asn="6200000000000018"), _told(esc, psam=1),
                                      "junk"], T0 + 60)
-        settlement.take_settled(jr, {"sale": 1}, T0 + 60)
-        assert settlement.find(jr, ASN) is esc and jr.next_seq == seq
-        settlement.take_settled(jr, [_told(esc), _told(esc)], T0 + 60)  # closed once
-        assert settlement.find(jr, ASN) is None and jr.next_seq == seq + 1
-        assert (jr.totals.volume_ml, jr.totals.amount) == total  # no fuel, no money
-        raises(journal.JournalError, settlement.close_elsewhere, jr, esc, T0 + 61,
+        settlement.take_settled(journal, {"sale": 1}, T0 + 60)
+        assert settlement.find(journal, ASN) is esc and journal.next_seq == seq
+        settlement.take_settled(journal, [_told(esc), _told(esc)], T0 + 60)  # closed once
+        assert settlement.find(journal, ASN) is None and journal.next_seq == seq + 1
+        assert (journal.totals.volume_ml, journal.totals.amount) == total  # no fuel, no money
+        raises(JournalError, settlement.close_elsewhere, journal, esc, T0 + 61,
                bytes.fromhex("000000000102"))
         # the marker goes up like any record: who settled it, no TAC, nothing paid
-        (seq, rtype, payload), = [r for r in jr.read(jr.ack_seq)]
+        (seq, rtype, payload), = [r for r in journal.read(journal.ack_seq)]
         bill = rec.unpack_bill(payload)
         assert bill["amount"] == 0 and bill["sale"] == 1
         assert bill["flags"] == rec.F_SETTLED_ELSEWHERE
@@ -357,7 +353,7 @@ def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_
         assert item["type"] == "UNLOCK" and item["flags"] == 128 and item["amount"] == 0
         assert item["by"] == "000000000102" and "tac" not in item and "gmac" not in item
         assert (item["asn"], item["ctc"], item["psam_ttc"]) == (ASN[:8].hex(), 3, 5)
-        again = journal.Journal(root, segment=4)
+        again = Journal(root, segment=4)
         again.open()
         assert again.escapes == [] and settlement.find(again, ASN) is None
         for _ in range(3):
@@ -383,18 +379,18 @@ def test_a_card_back_not_grey_voids_or_closes_its_escapes_by_its_own_log():
     owed and not in the log stays open."""
     tid = bytes.fromhex("000000000101")
     other = bytes.fromhex("000000000102")
-    with Dir() as root:
-        jr = journal.Journal(root)
-        jr.open()
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
         for ctc, amount in ((3, 0), (4, 759), (5, 800), (6, 900)):
-            jr.begin(_bill(asn=ASN, psam_ttc=ctc, balance=50000, ctc=ctc))
-            _escape(jr, T0, 100, 1000, amount, 2)
+            journal.begin(_bill(asn=ASN, psam_ttc=ctc, balance=50000, ctc=ctc))
+            _escape(journal, T0, 100, 1000, amount, 2)
         log = [{"type": 0x93, "ctc": 4, "terminal_id": tid, "amount": 759},
                {"type": 0x93, "ctc": 5, "terminal_id": other, "amount": 800},
                {"type": 0x91, "ctc": 6, "terminal_id": tid, "amount": 0}]
-        settlement.void(jr, ASN, log, tid, T0 + 60)
-        assert [e["ctc"] for _s, e in jr.escapes] == [6]  # owed: the station settles it
-        unlocks = [rec.unpack_bill(p) for _s, t, p in jr.read() if t == rec.UNLOCK]
+        settlement.void(journal, ASN, log, tid, T0 + 60)
+        assert [e["ctc"] for _s, e in journal.escapes] == [6]  # owed: the station settles it
+        unlocks = [rec.unpack_bill(p) for _s, t, p in journal.read() if t == rec.UNLOCK]
         assert [(b["ctc"], b["amount"], b["flags"]) for b in unlocks] == [
             (3, 0, rec.F_NOT_LOCKED), (4, 759, rec.F_CARD_LOG),
             (5, 0, rec.F_SETTLED_ELSEWHERE | rec.F_CARD_LOG)]
@@ -420,19 +416,20 @@ def test_the_station_is_asked_only_for_a_card_grey_elsewhere_and_owed_is_checked
 
 
 def test_ack_moves_the_counts_as_a_fresh_scan_would():
-    with Dir() as root:
-        jr = journal.Journal(root, segment=4)
-        jr.open()
+    with TempDir("j") as root:
+        journal = Journal(root, segment=4)
+        journal.open()
         for i in range(11):
-            _sale(jr, 1000 + i * 10, T0 + i)
-            jr.event(T0 + i, journal.EV_LOCK, 1)
+            _sale(journal, 1000 + i * 10, T0 + i)
+            journal.event(T0 + i, EV_LOCK, 1)
         for upto in (3, 9, 10, 21):
-            jr.ack(upto, T0 + 100)
-            fresh = journal.Journal(root, segment=4)
+            journal.ack(upto, T0 + 100)
+            fresh = Journal(root, segment=4)
             fresh.open()
-            assert (jr.unsynced, jr.unsynced_amount, jr.oldest_unsynced) == (
+            assert (journal.unsynced, journal.unsynced_amount, journal.oldest_unsynced) == (
                 fresh.unsynced, fresh.unsynced_amount, fresh.oldest_unsynced), upto
-        assert jr.unsynced == 0 and jr.unsynced_amount == 0 and jr.oldest_unsynced == 0
+        assert journal.unsynced == 0 and journal.unsynced_amount == 0
+        assert journal.oldest_unsynced == 0
 
 
 def test_record_of_version_zero_is_bad_not_newer():
@@ -469,6 +466,6 @@ def test_segment_skips_bad_version_and_bad_length_records_keeping_neighbours():
             + rec.encode(rec.FINAL, 3, payload)
             + rec.encode(rec.FINAL, 4, payload[:-1])
             + rec.encode(rec.FINAL, 5, payload))
-    got = [(r[1], why) for r, why in journal.split_segment(data, 0)]
+    got = [(r[1], why) for r, why in split_segment(data, 0)]
     assert got == [(1, None), (2, "bad version 0"), (3, None),
                    (4, "bad length %d for FINAL" % (len(payload) - 1)), (5, None)]

@@ -1,25 +1,25 @@
 """The journal's memory: opening and reading a long offline backlog keeps no per-record or
-per-segment state, and every segment is read into one reused buffer (issue 5: a
-10,000-sale backlog must boot in the virtual board's 192K heap beside the link).
+per-segment state, and every segment is read into one reused buffer (a 10,000-sale
+backlog must boot in the virtual board's 192K heap beside the link).
 Behaviour, not speed: counts and sizes, never wall time."""
 import gc
 import os
 
 from _t import MICROPYTHON, rmtree, skip, tmpdir
-from pumpside import journal
 from pumpside import record as rec
+from pumpside.journal import SEGMENT, Journal
 
 T0 = 1_700_000_000
 
 
 def _bill(sale, ml):
-    b = rec.new_bill()
-    b.update({"sale": sale, "time": T0 + sale, "nozzle": 1, "grade": "92", "price": 7590,
-              "mode": "V", "preset_ml": 20000, "ml": ml, "amount": ml * 7590 // 1000})
-    return b
+    bill = rec.new_bill()
+    bill.update({"sale": sale, "time": T0 + sale, "nozzle": 1, "grade": "92", "price": 7590,
+                 "mode": "V", "preset_ml": 20000, "ml": ml, "amount": ml * 7590 // 1000})
+    return bill
 
 
-def _fill(root, segments, segment=journal.SEGMENT):
+def _fill(root, segments, segment=SEGMENT):
     """`segments` full segment files of FINAL records, as the journal writes them (written
     a segment at a time: a few thousand sales through begin/finish would be slow)."""
     os.mkdir(root)
@@ -58,10 +58,10 @@ def _in_use():
     return tracemalloc.get_traced_memory()[0]
 
 
-def _sizes(jr):
+def _sizes(journal):
     """The length of every container the journal object holds."""
     out = {}
-    for name, value in jr.__dict__.items():
+    for name, value in journal.__dict__.items():
         if isinstance(value, (list, dict, tuple, bytes, bytearray, str)):
             out[name] = len(value)
     return out
@@ -69,14 +69,14 @@ def _sizes(jr):
 
 def _opened(segments):
     """(journal, bytes it keeps) for a backlog of `segments` full segments."""
-    with Backlog(segments) as b:
+    with Backlog(segments) as backlog:
         before = _in_use()
-        jr = journal.Journal(b.root)
-        assert jr.open() == []
+        journal = Journal(backlog.root)
+        assert journal.open() == []
         kept = _in_use() - before
-        assert jr.records == b.records and jr.unsynced == b.records
-        assert jr.next_seq == b.records + 1
-        return jr, kept
+        assert journal.records == backlog.records and journal.unsynced == backlog.records
+        assert journal.next_seq == backlog.records + 1
+        return journal, kept
 
 
 def _tracing(fn):
@@ -112,20 +112,20 @@ def test_opening_and_reading_peak_does_not_grow_with_segments():
     import tracemalloc
 
     def peak(segments):
-        with Backlog(segments) as b:
-            jr = journal.Journal(b.root)
+        with Backlog(segments) as backlog:
+            journal = Journal(backlog.root)
             gc.collect()
             tracemalloc.start()
             try:
                 base = tracemalloc.get_traced_memory()[0]
-                jr.open()
+                journal.open()
                 n = 0
-                for _rec in jr.read():
+                for _rec in journal.read():
                     n += 1
                 top = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
-            assert n == b.records
+            assert n == backlog.records
             return top - base
 
     small, large = peak(2), peak(60)
@@ -135,32 +135,32 @@ def test_opening_and_reading_peak_does_not_grow_with_segments():
 def test_a_paused_read_survives_the_scan_buffer_being_reused():
     """The link reads a batch, stops, and the ack reads again: a read() paused at a yield
     that finds the buffer reused reads its segment again and goes on where it was."""
-    with Backlog(3) as b:
-        jr = journal.Journal(b.root)
-        jr.open()
-        first = jr.read(0)
+    with Backlog(3) as backlog:
+        journal = Journal(backlog.root)
+        journal.open()
+        first = journal.read(0)
         got = [next(first)[0] for _ in range(5)]
-        other = [s for s, _t, _p in jr.read(40)]  # another segment through the same buffer
-        assert other == list(range(41, b.records + 1))
+        other = [s for s, _t, _p in journal.read(40)]  # another segment through the same buffer
+        assert other == list(range(41, backlog.records + 1))
         got += [s for s, _t, _p in first]
-        assert got == list(range(1, b.records + 1))
-        payloads = [p for _s, _t, p in jr.read(0)]
+        assert got == list(range(1, backlog.records + 1))
+        payloads = [p for _s, _t, p in journal.read(0)]
         assert all(isinstance(p, bytes) for p in payloads)  # copies, not views of the buffer
         assert rec.unpack_bill(payloads[0])["sale"] == 1
 
 
 def test_segments_with_a_gap_are_scanned_and_read_around_it():
-    with Backlog(4) as b:
-        os.remove(b.root + "/j0001")
-        jr = journal.Journal(b.root)
-        assert jr.open() == []
-        want = [s for s in range(1, b.records + 1) if not 32 <= s < 64]
-        assert jr.records == len(want) and jr.next_seq == b.records + 1
-        assert [s for s, _t, _p in jr.read()] == want
-        assert [s for s, _t, _p in jr.read(20)] == [s for s in want if s > 20]
-        jr.ack(100, T0)  # prunes j0000 and j0002 across the gap; j0003 (96..127) stays
-        assert sorted(n for _i, n in jr._segments()) == ["j0003"]
-        again = journal.Journal(b.root)
+    with Backlog(4) as backlog:
+        os.remove(backlog.root + "/j0001")
+        journal = Journal(backlog.root)
+        assert journal.open() == []
+        want = [s for s in range(1, backlog.records + 1) if not 32 <= s < 64]
+        assert journal.records == len(want) and journal.next_seq == backlog.records + 1
+        assert [s for s, _t, _p in journal.read()] == want
+        assert [s for s, _t, _p in journal.read(20)] == [s for s in want if s > 20]
+        journal.ack(100, T0)  # prunes j0000 and j0002 across the gap; j0003 (96..127) stays
+        assert sorted(n for _i, n in journal._segments()) == ["j0003"]
+        again = Journal(backlog.root)
         again.open()
         finals = [s for s, t, _p in again.read() if t == rec.FINAL]
-        assert finals == list(range(96, b.records + 1))
+        assert finals == list(range(96, backlog.records + 1))

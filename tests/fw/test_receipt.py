@@ -3,11 +3,12 @@ from pumpside import record as rec
 
 
 def _bill():
-    b = rec.new_bill()
-    b.update({"sale": 42, "nozzle": 3, "grade": "92", "price": 7211, "ml": 20000,
-              "amount": 14422, "balance": 5578, "asn": bytes.fromhex("6200000000000017") + b"\0\0",
-              "psam_ttc": 77, "tac": bytes.fromhex("1a2b3c4d")})
-    return b
+    bill = rec.new_bill()
+    bill.update({"sale": 42, "nozzle": 3, "grade": "92", "price": 7211, "ml": 20000,
+                 "amount": 14422, "balance": 5578,
+                 "asn": bytes.fromhex("6200000000000017") + b"\0\0",
+                 "psam_ttc": 77, "tac": bytes.fromhex("1a2b3c4d")})
+    return bill
 
 
 DT = bytes.fromhex("20261123153000")

@@ -34,36 +34,36 @@ def shown(actions):
     return [a[1] for a in actions if a[0] == "show"]
 
 
-def to_preset(s, c=None):
-    s.card_inserted(0)
-    s.card_read(c or card(), 0, TODAY, False, None)
+def to_preset(card_sale, c=None):
+    card_sale.card_inserted(0)
+    card_sale.card_read(c or card(), 0, TODAY, False, None)
     for k in "1234":
-        s.key(k, 0)
-    assert s.key("E", 0) == [("verify_pin", "1234")]
-    s.pin_result(True, None, 0)
-    assert s.state == sale.PRESET
+        card_sale.key(k, 0)
+    assert card_sale.key("E", 0) == [("verify_pin", "1234")]
+    card_sale.pin_result(True, None, 0)
+    assert card_sale.state == sale.PRESET
 
 
 def test_whole_sale_in_order():
-    s = Sale(Cfg(), Cfg())
-    assert kinds(s.card_inserted(0)) == ["show", "read_card"]
-    out = s.card_read(card(), 0, TODAY, False, None)
-    assert shown(out) == ["enter_pin"] and s.state == sale.PIN
-    to_preset(s := Sale(Cfg(), Cfg()))
+    card_sale = Sale(Cfg(), Cfg())
+    assert kinds(card_sale.card_inserted(0)) == ["show", "read_card"]
+    out = card_sale.card_read(card(), 0, TODAY, False, None)
+    assert shown(out) == ["enter_pin"] and card_sale.state == sale.PIN
+    to_preset(card_sale := Sale(Cfg(), Cfg()))
     for k in "V2000":
-        s.key(k, 0)
-    out = s.key("E", 0)
+        card_sale.key(k, 0)
+    out = card_sale.key("E", 0)
     assert out[-1][0] == "grey_lock"
     caps = out[-1][1]
     assert caps["volume_ml"] == 20000 and caps["amount"] == 20000 and caps["mode"] == "V"
-    out = s.locked({"ctc": 3, "ttc": 9}, 0)
-    assert out[0] == ("authorize", caps) and s.state == sale.AUTHORIZED
-    s.fuelling(0)
-    out = s.delivered({"ml": 20000, "amount": 15180}, 0)
+    out = card_sale.locked({"ctc": 3, "ttc": 9}, 0)
+    assert out[0] == ("authorize", caps) and card_sale.state == sale.AUTHORIZED
+    card_sale.fuelling(0)
+    out = card_sale.delivered({"ml": 20000, "amount": 15180}, 0)
     assert out[-1][0] == "settle" and out[-1][1]["delivery"]["amount"] == 15180
-    out = s.settled(b"TAC!", 4820, 0, 15180)
+    out = card_sale.settled(b"TAC!", 4820, 0, 15180)
     assert ("show", "take_receipt", (4820, 151)) in out and ("print", 151) in out
-    assert shown(s.card_taken(0)) == ["thank_you"] and s.state == sale.IDLE
+    assert shown(card_sale.card_taken(0)) == ["thank_you"] and card_sale.state == sale.IDLE
 
 
 def test_cards_refused_with_the_right_prompt():
@@ -79,57 +79,58 @@ def test_cards_refused_with_the_right_prompt():
         (card(balance=999), False, "low_balance"),
     ]
     for c, hot, why in cases:
-        s = Sale(Cfg(), Cfg())
-        s.card_inserted(0)
-        out = s.card_read(c, 0, TODAY, hot, None)
-        assert shown(out) == [why] and ("release",) in out and s.state == sale.IDLE, why
+        card_sale = Sale(Cfg(), Cfg())
+        card_sale.card_inserted(0)
+        out = card_sale.card_read(c, 0, TODAY, hot, None)
+        assert shown(out) == [why] and ("release",) in out and card_sale.state == sale.IDLE, why
 
 
 def test_grade_allowed_and_expiry_today_accepted():
-    s = Sale(Cfg(), Cfg())
-    s.card_inserted(0)
-    out = s.card_read(card(grades=["92"], expiry=TODAY), 0, TODAY, False, None)
-    assert s.state == sale.PIN, out
+    card_sale = Sale(Cfg(), Cfg())
+    card_sale.card_inserted(0)
+    out = card_sale.card_read(card(grades=["92"], expiry=TODAY), 0, TODAY, False, None)
+    assert card_sale.state == sale.PIN, out
 
 
 def test_grey_here_is_settled_first():
-    s = Sale(Cfg(), Cfg())
-    s.card_inserted(0)
+    card_sale = Sale(Cfg(), Cfg())
+    card_sale.card_inserted(0)
     record = {"sale": 7, "amount": 1234}
-    out = s.card_read(card(grey=True), 0, TODAY, False, record)
-    assert ("unlock_grey", record) in out and s.state == sale.SETTLING
+    out = card_sale.card_read(card(grey=True), 0, TODAY, False, record)
+    assert ("unlock_grey", record) in out and card_sale.state == sale.SETTLING
 
 
 def test_wrong_pin_shows_tries_then_blocks():
-    s = Sale(Cfg(), Cfg())
-    s.card_inserted(0)
-    s.card_read(card(), 0, TODAY, False, None)
-    assert s.pin_result(False, 2, 0) == [("show", "wrong_pin", 2)] and s.state == sale.PIN
-    out = s.pin_result(False, 0, 0)
-    assert shown(out) == ["pin_blocked"] and s.state == sale.IDLE
+    card_sale = Sale(Cfg(), Cfg())
+    card_sale.card_inserted(0)
+    card_sale.card_read(card(), 0, TODAY, False, None)
+    assert card_sale.pin_result(False, 2, 0) == [("show", "wrong_pin", 2)]
+    assert card_sale.state == sale.PIN
+    out = card_sale.pin_result(False, 0, 0)
+    assert shown(out) == ["pin_blocked"] and card_sale.state == sale.IDLE
 
 
 def test_pin_digits_never_shown():
-    s = Sale(Cfg(), Cfg())
-    s.card_inserted(0)
-    s.card_read(card(), 0, TODAY, False, None)
+    card_sale = Sale(Cfg(), Cfg())
+    card_sale.card_inserted(0)
+    card_sale.card_read(card(), 0, TODAY, False, None)
     for k in "9876":
-        out = s.key(k, 0)
+        out = card_sale.key(k, 0)
         assert all("9" not in str(a[2]) for a in out if a[0] == "show")
 
 
 def test_low_balance_caps_the_authorization():
-    s = Sale(Cfg(), Cfg())
-    to_preset(s, card(balance=5000))
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale, card(balance=5000))
     for k in "A9000E":
-        out = s.key(k, 0)
+        out = card_sale.key(k, 0)
     assert out[-1][0] == "grey_lock" and out[-1][1]["amount"] == 5000
 
 
 def test_daily_amount_left_caps_and_discount_lowers_the_price():
-    s = Sale(Cfg(), Cfg())
-    to_preset(s, card(daily_amount=8000, amount_today=5000, discount=5))
-    out = s.key("F", 0)
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale, card(daily_amount=8000, amount_today=5000, discount=5))
+    out = card_sale.key("F", 0)
     caps = out[-1][1]
     assert caps["amount"] == 3000 and caps["mode"] == "F"
     assert caps["price"] == sale.discounted_price(7590, 5) == 7211  # 7210.5 rounds up
@@ -137,101 +138,105 @@ def test_daily_amount_left_caps_and_discount_lowers_the_price():
 
 def test_cancel_at_every_waiting_state():
     for state_setup in ("pin", "preset", "entry"):
-        s = Sale(Cfg(), Cfg())
-        s.card_inserted(0)
-        s.card_read(card(), 0, TODAY, False, None)
+        card_sale = Sale(Cfg(), Cfg())
+        card_sale.card_inserted(0)
+        card_sale.card_read(card(), 0, TODAY, False, None)
         if state_setup != "pin":
-            s.pin_result(True, None, 0)
+            card_sale.pin_result(True, None, 0)
         if state_setup == "entry":
-            s.key("V", 0)
-            s.key("5", 0)
-        out = s.key("C", 0)
-        assert ("release",) in out and s.state == sale.IDLE, state_setup
-    s = Sale(Cfg(), Cfg())
-    to_preset(s)
-    s.key("F", 0)
-    s.locked({"ctc": 1, "ttc": 1}, 0)
-    assert s.key("C", 0) == [("stop",)]  # authorised: stop the dispenser, then settle
-    assert s.delivered({"ml": 0, "amount": 0}, 0)[-1][0] == "settle"
+            card_sale.key("V", 0)
+            card_sale.key("5", 0)
+        out = card_sale.key("C", 0)
+        assert ("release",) in out and card_sale.state == sale.IDLE, state_setup
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale)
+    card_sale.key("F", 0)
+    card_sale.locked({"ctc": 1, "ttc": 1}, 0)
+    assert card_sale.key("C", 0) == [("stop",)]  # authorised: stop the dispenser, then settle
+    assert card_sale.delivered({"ml": 0, "amount": 0}, 0)[-1][0] == "settle"
 
 
 def test_every_waiting_state_times_out():
-    s = Sale(Cfg(), Cfg())
-    s.card_inserted(0)
-    s.card_read(card(), 0, TODAY, False, None)
-    assert s.tick(29999) == [] and s.state == sale.PIN
-    out = s.tick(30000)
-    assert shown(out) == ["timed_out"] and s.state == sale.IDLE
-    s = Sale(Cfg(), Cfg())
-    to_preset(s)
-    s.key("F", 100)
-    s.locked({}, 100)
-    assert s.tick(30100) == [("stop",)]
+    card_sale = Sale(Cfg(), Cfg())
+    card_sale.card_inserted(0)
+    card_sale.card_read(card(), 0, TODAY, False, None)
+    assert card_sale.tick(29999) == [] and card_sale.state == sale.PIN
+    out = card_sale.tick(30000)
+    assert shown(out) == ["timed_out"] and card_sale.state == sale.IDLE
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale)
+    card_sale.key("F", 100)
+    card_sale.locked({}, 100)
+    assert card_sale.tick(30100) == [("stop",)]
 
 
 def test_card_pulled_mid_fuelling_stops_and_keeps_the_sale():
-    s = Sale(Cfg(), Cfg())
-    to_preset(s)
-    s.key("F", 0)
-    s.locked({"ctc": 1, "ttc": 1}, 0)
-    s.fuelling(0)
-    out = s.card_removed(0)
-    assert ("stop",) in out and s.state == sale.SETTLING and s.sale is not None
-    out = s.delivered({"ml": 5000, "amount": 3795}, 0)
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale)
+    card_sale.key("F", 0)
+    card_sale.locked({"ctc": 1, "ttc": 1}, 0)
+    card_sale.fuelling(0)
+    out = card_sale.card_removed(0)
+    assert ("stop",) in out and card_sale.state == sale.SETTLING and card_sale.sale is not None
+    out = card_sale.delivered({"ml": 5000, "amount": 3795}, 0)
     assert out[-1][0] == "settle"  # the shell journals an escape when the card is gone
 
 
 def test_failed_mac2_settles_for_nothing_and_never_authorizes():
-    s = Sale(Cfg(), Cfg())
-    to_preset(s)
-    s.key("F", 0)
-    out = s.lock_failed({"ctc": 1, "ttc": 1}, 0)
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale)
+    card_sale.key("F", 0)
+    out = card_sale.lock_failed({"ctc": 1, "ttc": 1}, 0)
     assert "authorize" not in kinds(out) and out[-1][0] == "settle"
-    assert s.sale["untrusted"] and s.sale["delivery"] is None
+    assert card_sale.sale["untrusted"] and card_sale.sale["delivery"] is None
 
 
 def test_events_out_of_order_are_ignored():
-    s = Sale(Cfg(), Cfg())
-    assert s.locked({}, 0) == [] and s.delivered({}, 0) == [] and s.settled(b"", 0, 0) == []
-    assert s.pin_result(True, None, 0) == [] and s.state == sale.IDLE
+    card_sale = Sale(Cfg(), Cfg())
+    assert card_sale.locked({}, 0) == [] and card_sale.delivered({}, 0) == []
+    assert card_sale.settled(b"", 0, 0) == []
+    assert card_sale.pin_result(True, None, 0) == [] and card_sale.state == sale.IDLE
 
 
 def test_plate_bound_card_needs_the_staff_password():
-    s = Sale(Cfg(), Cfg())
-    s.card_inserted(0)
-    s.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
+    card_sale = Sale(Cfg(), Cfg())
+    card_sale.card_inserted(0)
+    card_sale.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
     for k in "1234":
-        s.key(k, 0)
-    assert s.key("E", 0) == [("verify_pin", "1234")]
-    assert shown(s.pin_result(True, None, 0)) == ["enter_staff"] and s.state == sale.STAFF
+        card_sale.key(k, 0)
+    assert card_sale.key("E", 0) == [("verify_pin", "1234")]
+    assert shown(card_sale.pin_result(True, None, 0)) == ["enter_staff"]
+    assert card_sale.state == sale.STAFF
     for k in "8888":
-        assert shown(s.key(k, 0)) == ["enter_staff"]
-    assert s.key("E", 0) == [("verify_staff", "8888")]
-    assert shown(s.pin_result(False, 2, 0)) == ["wrong_staff"] and s.state == sale.STAFF
+        assert shown(card_sale.key(k, 0)) == ["enter_staff"]
+    assert card_sale.key("E", 0) == [("verify_staff", "8888")]
+    assert shown(card_sale.pin_result(False, 2, 0)) == ["wrong_staff"]
+    assert card_sale.state == sale.STAFF
     for k in "9999E":
-        out = s.key(k, 0)
+        out = card_sale.key(k, 0)
     assert out == [("verify_staff", "9999")]
-    assert shown(s.pin_result(True, None, 0)) == ["choose_preset"] and s.state == sale.PRESET
+    assert shown(card_sale.pin_result(True, None, 0)) == ["choose_preset"]
+    assert card_sale.state == sale.PRESET
 
 
 def test_staff_password_blocked_or_cancelled_ends_the_sale():
     for last in ("blocked", "cancel", "timeout"):
-        s = Sale(Cfg(), Cfg())
-        s.card_inserted(0)
-        s.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
+        card_sale = Sale(Cfg(), Cfg())
+        card_sale.card_inserted(0)
+        card_sale.card_read(card(plate=b"A12345"), 0, TODAY, False, None)
         for k in "1234E":
-            s.key(k, 0)
-        s.pin_result(True, None, 0)
+            card_sale.key(k, 0)
+        card_sale.pin_result(True, None, 0)
         if last == "blocked":
-            out = s.pin_result(False, 0, 0)
+            out = card_sale.pin_result(False, 0, 0)
             assert shown(out) == ["staff_blocked"]
         elif last == "cancel":
-            out = s.key("C", 0)
+            out = card_sale.key("C", 0)
             assert shown(out) == ["cancelled"]
         else:
-            out = s.tick(Cfg.sale_timeout_ms + 1)
+            out = card_sale.tick(Cfg.sale_timeout_ms + 1)
             assert shown(out) == ["timed_out"]
-        assert ("release",) in out and s.state == sale.IDLE
+        assert ("release",) in out and card_sale.state == sale.IDLE
 
 
 class LevelCfg(Cfg):
@@ -240,18 +245,18 @@ class LevelCfg(Cfg):
 
 def test_price_level_and_holder_discount_with_its_expiry():
     def c(discount=0, expiry="20991231", level=0):
-        d = card(discount=discount)
-        d["holder"].update(discount_expiry=expiry, price_level=level)
-        return d
+        read = card(discount=discount)
+        read["holder"].update(discount_expiry=expiry, price_level=level)
+        return read
 
     assert sale.discount_for(c(5), LevelCfg, TODAY) == 5
     assert sale.discount_for(c(5, expiry="20250101"), LevelCfg, TODAY) == 0  # expired
     assert sale.discount_for(c(5, level=2), LevelCfg, TODAY) == 8  # the larger one
     assert sale.discount_for(c(0, level=1), LevelCfg, TODAY) == 3
     assert sale.discount_for(c(0, level=7), LevelCfg, TODAY) == 0
-    s = Sale(LevelCfg(), LevelCfg())
-    to_preset(s, c(level=2))
-    caps = [a for a in s.key("F", 0) if a[0] == "grey_lock"][0][1]
+    card_sale = Sale(LevelCfg(), LevelCfg())
+    to_preset(card_sale, c(level=2))
+    caps = [a for a in card_sale.key("F", 0) if a[0] == "grey_lock"][0][1]
     assert caps["price"] == sale.discounted_price(7590, 8) == 6983  # 6982.8 rounds up
 
 
@@ -273,12 +278,12 @@ def test_a_discount_of_100_percent_is_refused_before_the_grey_lock():
     assert sale.discounted_price(1, 99) == 0  # rounds to nothing: refused too
     free = card(discount=100)
     assert sale.check_card(free, Cfg, Cfg, TODAY, False, None) == "bad_discount"
-    s = Sale(Cfg(), Cfg())
-    to_preset(s)
-    s.card["holder"]["discount"] = 100  # a card whose discount changed under the sale
-    out = s.key("F", 0)
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale)
+    card_sale.card["holder"]["discount"] = 100  # a card whose discount changed under the sale
+    out = card_sale.key("F", 0)
     assert shown(out) == ["bad_discount"] and "grey_lock" not in kinds(out)
-    assert s.state == sale.IDLE
+    assert card_sale.state == sale.IDLE
 
 
 def test_own_escape_is_settled_before_every_other_check():
@@ -291,10 +296,10 @@ def test_own_escape_is_settled_before_every_other_check():
                    (card(grey=True, status=0), False), (stranger, False),
                    (card(grey=True, start="20991231"), False),
                    (card(grey=True, balance=0, daily_fills=1, fills_today=1), False)):
-        s = Sale(IssuerCfg(), IssuerCfg())
-        s.card_inserted(0)
-        out = s.card_read(c, 0, TODAY, hot, record)
-        assert ("unlock_grey", record) in out and s.state == sale.SETTLING, c
+        card_sale = Sale(IssuerCfg(), IssuerCfg())
+        card_sale.card_inserted(0)
+        out = card_sale.card_read(c, 0, TODAY, hot, record)
+        assert ("unlock_grey", record) in out and card_sale.state == sale.SETTLING, c
         refused = sale.check_card(c, IssuerCfg, IssuerCfg, TODAY, hot, None)
         assert refused is not None  # refused after
 
@@ -323,35 +328,35 @@ def test_loyalty_points_follow_the_config():
     assert sale.points_for(Cfg, 15180) == 151  # default: one per 100 minor units
     assert sale.points_for(PointsCfg, 15180) == 30 and sale.points_for(PointsCfg, 499) == 0
     assert sale.points_for(NoPointsCfg, 15180) is None  # no loyalty: no points line
-    s = Sale(NoPointsCfg(), NoPointsCfg())
-    to_preset(s)
-    s.key("F", 0)
-    s.locked({"ctc": 1, "ttc": 1}, 0)
-    s.delivered({"ml": 2000, "amount": 1518}, 0)
-    assert s.settled(b"TAC!", 100, 0, 1518) == [("show", "take_receipt", (100, None)),
+    card_sale = Sale(NoPointsCfg(), NoPointsCfg())
+    to_preset(card_sale)
+    card_sale.key("F", 0)
+    card_sale.locked({"ctc": 1, "ttc": 1}, 0)
+    card_sale.delivered({"ml": 2000, "amount": 1518}, 0)
+    assert card_sale.settled(b"TAC!", 100, 0, 1518) == [("show", "take_receipt", (100, None)),
                                                 ("print", None)]
 
 
 def test_preset_and_receipt_time_out():
-    s = Sale(Cfg(), Cfg())
-    to_preset(s)
-    s.key("V", 1000)  # a key restarts the wait
-    s.key("5", 2000)
-    assert s.tick(31999) == [] and s.state == sale.PRESET
-    out = s.tick(32000)
-    assert shown(out) == ["timed_out"] and ("release",) in out and s.state == sale.IDLE
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale)
+    card_sale.key("V", 1000)  # a key restarts the wait
+    card_sale.key("5", 2000)
+    assert card_sale.tick(31999) == [] and card_sale.state == sale.PRESET
+    out = card_sale.tick(32000)
+    assert shown(out) == ["timed_out"] and ("release",) in out and card_sale.state == sale.IDLE
     assert "grey_lock" not in kinds(out)
-    s = Sale(Cfg(), Cfg())
-    to_preset(s)
-    s.key("F", 0)
-    s.locked({"ctc": 1, "ttc": 1}, 0)
-    s.fuelling(0)
-    s.delivered({"ml": 2000, "amount": 1518}, 0)
-    s.settled(b"TAC!", 500, 100, 1518)
-    assert s.state == sale.RECEIPT
-    assert s.tick(30099) == [] and s.state == sale.RECEIPT
-    out = s.tick(30100)  # the card left in the slot: the receipt screen gives way
-    assert out == [("show", "ready", None)] and s.state == sale.IDLE
+    card_sale = Sale(Cfg(), Cfg())
+    to_preset(card_sale)
+    card_sale.key("F", 0)
+    card_sale.locked({"ctc": 1, "ttc": 1}, 0)
+    card_sale.fuelling(0)
+    card_sale.delivered({"ml": 2000, "amount": 1518}, 0)
+    card_sale.settled(b"TAC!", 500, 100, 1518)
+    assert card_sale.state == sale.RECEIPT
+    assert card_sale.tick(30099) == [] and card_sale.state == sale.RECEIPT
+    out = card_sale.tick(30100)  # the card left in the slot: the receipt screen gives way
+    assert out == [("show", "ready", None)] and card_sale.state == sale.IDLE
 
 
 class TypeCfg(Cfg):
@@ -361,9 +366,9 @@ class TypeCfg(Cfg):
 
 def test_card_type_discount_and_the_larger_discount_wins():
     def c(discount=0, level=0, card_type=1, expiry="20991231"):
-        d = card(discount=discount)
-        d["holder"].update(discount_expiry=expiry, price_level=level, card_type=card_type)
-        return d
+        read = card(discount=discount)
+        read["holder"].update(discount_expiry=expiry, price_level=level, card_type=card_type)
+        return read
 
     assert sale.discount_for(c(card_type=4), TypeCfg, TODAY) == 6
     assert sale.discount_for(c(card_type=4, level=2), TypeCfg, TODAY) == 8  # level wins
@@ -373,7 +378,7 @@ def test_card_type_discount_and_the_larger_discount_wins():
     assert sale.discount_for(c(card_type=2, level=2), TypeCfg, TODAY) == 10  # never 18
     assert sale.discount_for(c(card_type=3), TypeCfg, TODAY) == 0
     assert sale.discount_for(c(card_type=4), LevelCfg, TODAY) == 0  # no type_discounts
-    s = Sale(TypeCfg(), TypeCfg())
-    to_preset(s, c(card_type=2, level=1))
-    caps = [a for a in s.key("F", 0) if a[0] == "grey_lock"][0][1]
+    card_sale = Sale(TypeCfg(), TypeCfg())
+    to_preset(card_sale, c(card_type=2, level=1))
+    caps = [a for a in card_sale.key("F", 0) if a[0] == "grey_lock"][0][1]
     assert caps["price"] == sale.discounted_price(7590, 10) == 6831

@@ -2,6 +2,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fakes import ScriptedReader
 from pumpside.card import apdu
 
 replies = st.lists(st.one_of(st.binary(max_size=40),
@@ -10,23 +11,10 @@ replies = st.lists(st.one_of(st.binary(max_size=40),
                              st.just(OSError("pulled"))), min_size=1, max_size=12)
 
 
-class Scripted:
-    def __init__(self, items):
-        self.items = list(items)
-
-    def transceive(self, cmd):
-        if not self.items:
-            raise OSError("card gone")
-        item = self.items.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
 @given(replies, st.sampled_from([None, 4, 30]))
 def test_random_replies_raise_only_card_errors(items, length):
     try:
-        data = apdu.call(Scripted(items), bytes([0, 0xB0, 0x95, 0, 0]), length=length)
+        data = apdu.call(ScriptedReader(*items), bytes([0, 0xB0, 0x95, 0, 0]), length=length)
     except apdu.CardError as e:
         assert e.kind in (apdu.REMOVED, apdu.MALFORMED, apdu.STATUS)
         return

@@ -1,4 +1,4 @@
-"""`make bench` prints every figure as `name: value unit` (issue 2), nothing else."""
+"""`make bench` prints every figure as `name: value unit`, nothing else."""
 import io
 import re
 

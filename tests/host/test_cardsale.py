@@ -30,9 +30,9 @@ class Rig:
         issuer = Issuer()
         self.card = card or VirtualCard.issue(issuer, ASN, 50000)
         self.board.psam_obj = VirtualPsam(issuer)
-        jr = journal.Journal(self.dir + "/journal")
-        jr.open()
-        self.pump = app.Pump(self.board, config.parse(json.dumps(CFG)), jr)
+        sales_journal = journal.Journal(self.dir + "/journal")
+        sales_journal.open()
+        self.pump = app.Pump(self.board, config.parse(json.dumps(CFG)), sales_journal)
         self.desk = CardDesk(self.pump)
         assert self.pump.attach_desk(self.desk)
 
@@ -66,52 +66,52 @@ class Rig:
 
     def paid(self):
         """Money the journal says the card paid: FINAL and UNLOCK amounts."""
-        jr = self.pump.journal
-        return sum(journal.rec.unpack_bill(p)["amount"] for _s, t, p in jr.read()
+        sales_journal = self.pump.journal
+        return sum(journal.rec.unpack_bill(p)["amount"] for _s, t, p in sales_journal.read()
                    if t in (journal.rec.FINAL, journal.rec.UNLOCK))
 
 
 def test_whole_card_sale_on_the_fake_board():
-    r = Rig()
+    rig = Rig()
     try:
-        r.board.card_obj = r.card
-        r.step()
-        assert r.desk.prompt == "enter_pin"
-        r.keys("123456E")
-        assert r.desk.prompt == "choose_preset"
-        r.keys("V100E")  # 1.00 L
-        assert r.card.s["grey"] and r.pump.core.state == dispenser.AUTHORIZED
-        r.fuel(200)
-        r.step()
-        bill = r.desk.bill
+        rig.board.card_obj = rig.card
+        rig.step()
+        assert rig.desk.prompt == "enter_pin"
+        rig.keys("123456E")
+        assert rig.desk.prompt == "choose_preset"
+        rig.keys("V100E")  # 1.00 L
+        assert rig.card.s["grey"] and rig.pump.core.state == dispenser.AUTHORIZED
+        rig.fuel(200)
+        rig.step()
+        bill = rig.desk.bill
         assert bill["ml"] == 1000 and bill["amount"] == 759 and bill["tac"] != bytes(4)
-        assert r.card.s["balance"] == 50000 - 759 and not r.card.s["grey"]
-        text = r.board.printed.decode("utf-8", "replace")
+        assert rig.card.s["balance"] == 50000 - 759 and not rig.card.s["grey"]
+        text = rig.board.printed.decode("utf-8", "replace")
         assert "7.59" in text
-        assert r.desk.prompt == "take_receipt"
+        assert rig.desk.prompt == "take_receipt"
         # loyalty: one point per 100 minor units paid (the default), on receipt and screen
         assert [ln for ln in text.splitlines() if ln.startswith("Points")] == [
             "Points" + " " * 25 + "7"]
-        assert r.desk.screen_value(ticks_ms())[1] == "余额 Balance 492.41 积分 Points 7"
+        assert rig.desk.screen_value(ticks_ms())[1] == "余额 Balance 492.41 积分 Points 7"
     finally:
-        r.close()
+        rig.close()
 
 
 def test_card_gone_before_its_answer_to_reset_is_no_crash():
-    r = Rig()
+    rig = Rig()
     try:
-        r.board.card_obj = r.card
-        real = r.board.card.power_on
+        rig.board.card_obj = rig.card
+        real = rig.board.card.power_on
 
         def gone():
             raise OSError("bench: removed")
 
-        r.board.card.power_on = gone
-        r.step()
-        assert r.desk.prompt == "card_removed" and r.desk.sale.state == 0
-        r.board.card.power_on = real
+        rig.board.card.power_on = gone
+        rig.step()
+        assert rig.desk.prompt == "card_removed" and rig.desk.sale.state == 0
+        rig.board.card.power_on = real
     finally:
-        r.close()
+        rig.close()
 
 
 class Garbling:
@@ -143,29 +143,29 @@ class Garbling:
 @example(9, [None])  # GREY LOCK done, reply lost: grey without a MAC2, settled for 0
 @example(7, [b"\x63\xc1"])  # VERIFY: one try left
 def test_garbage_from_the_card_never_crashes_and_never_moves_money_unrecorded(n, replies):
-    r = Rig()
+    rig = Rig()
     try:
-        r.board.card_obj = Garbling(r.card, n, replies)
-        r.step()
-        r.keys("123456E")
-        r.keys("V50E")
-        r.fuel(100)
-        r.step(3)
-        r.board.card_obj = None  # the customer takes the card
-        r.step()
-        assert (r.board.valve_log[-1] if r.board.valve_log else (False, False)) == (False,
+        rig.board.card_obj = Garbling(rig.card, n, replies)
+        rig.step()
+        rig.keys("123456E")
+        rig.keys("V50E")
+        rig.fuel(100)
+        rig.step(3)
+        rig.board.card_obj = None  # the customer takes the card
+        rig.step()
+        assert (rig.board.valve_log[-1] if rig.board.valve_log else (False, False)) == (False,
                                                                                     False)
-        r.board.card_obj = r.card  # and brings it back: a grey card is settled here
-        r.step(2)
-        r.keys("C")
-        r.board.card_obj = None
-        r.step()
-        assert not r.card.s["grey"]
-        assert r.card.s["balance"] == 50000 - r.paid()
-        assert r.pump.journal.escapes == []  # every escape was settled by the card's return
-        assert r.pump.journal.open_sale is None
+        rig.board.card_obj = rig.card  # and brings it back: a grey card is settled here
+        rig.step(2)
+        rig.keys("C")
+        rig.board.card_obj = None
+        rig.step()
+        assert not rig.card.s["grey"]
+        assert rig.card.s["balance"] == 50000 - rig.paid()
+        assert rig.pump.journal.escapes == []  # every escape was settled by the card's return
+        assert rig.pump.journal.open_sale is None
     finally:
-        r.close()
+        rig.close()
 
 
 # The fields of each card reply the sale reads (offset, length), by (INS, P1): docs/card.md.
@@ -210,25 +210,25 @@ def _patches(name):
 
 
 def _sale_with_patched_card(name, offset, value):
-    r = Rig()
+    rig = Rig()
     try:
-        r.board.card_obj = Patching(r.card, FIELDS[name][0], offset, value)
-        r.step()
-        r.keys("123456E")
-        r.keys("F")
-        r.fuel(100)
-        r.step(3)
-        r.board.card_obj = None
-        r.step()
-        assert (r.board.valve_log[-1] if r.board.valve_log else (False, False)) == (False,
+        rig.board.card_obj = Patching(rig.card, FIELDS[name][0], offset, value)
+        rig.step()
+        rig.keys("123456E")
+        rig.keys("F")
+        rig.fuel(100)
+        rig.step(3)
+        rig.board.card_obj = None
+        rig.step()
+        assert (rig.board.valve_log[-1] if rig.board.valve_log else (False, False)) == (False,
                                                                                     False)
         # no money moved without a record: what left the card is what the journal says
-        assert r.card.s["balance"] == 50000 - r.paid()
-        if r.card.s["grey"]:  # a grey card always has this terminal's record of it
-            assert r.pump.journal.escapes or r.pump.journal.open_sale is not None
-        return r.desk.prompt, r.card.s["ctc"]
+        assert rig.card.s["balance"] == 50000 - rig.paid()
+        if rig.card.s["grey"]:  # a grey card always has this terminal's record of it
+            assert rig.pump.journal.escapes or rig.pump.journal.open_sale is not None
+        return rig.desk.prompt, rig.card.s["ctc"]
     finally:
-        r.close()
+        rig.close()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -255,60 +255,60 @@ def test_bad_card_data_is_refused_before_the_grey_lock(name, offset, value, prom
 def test_one_fill_a_day_is_not_used_up_by_a_cancelled_sale():
     """A cancel after the grey lock settles for 0 (a 0x93 entry of 0 in the card's log):
     a card allowed one fill a day may still fill; after a real fill it may not."""
-    r = Rig(VirtualCard.issue(Issuer(), ASN, 50000, daily_fills=1))
+    rig = Rig(VirtualCard.issue(Issuer(), ASN, 50000, daily_fills=1))
     try:
-        r.board.card_obj = r.card
-        r.step()
-        r.keys("123456E")
-        r.keys("A2000E")
-        assert r.pump.core.state == dispenser.AUTHORIZED
-        r.keys("C")  # before the nozzle: settled for 0
+        rig.board.card_obj = rig.card
+        rig.step()
+        rig.keys("123456E")
+        rig.keys("A2000E")
+        assert rig.pump.core.state == dispenser.AUTHORIZED
+        rig.keys("C")  # before the nozzle: settled for 0
         for _ in range(30):
-            r.step()
+            rig.step()
             time.sleep(0.002)
-        assert r.card.s["log"][0]["amount"] == 0 and r.card.s["log"][0]["type"] == 0x93
-        assert r.desk.prompt == "take_receipt"
-        r.board.card_obj = None
-        r.step()
-        r.board.card_obj = r.card
-        r.step()
-        assert r.desk.prompt == "enter_pin"  # was "daily_limit"
-        r.keys("123456E")
-        r.keys("V100E")
-        r.fuel(200)
-        r.step()
-        assert r.desk.prompt == "take_receipt" and r.card.s["balance"] == 50000 - 759
-        r.board.card_obj = None
-        r.step()
-        r.board.card_obj = r.card
-        r.step()
-        assert r.desk.prompt == "daily_limit"
+        assert rig.card.s["log"][0]["amount"] == 0 and rig.card.s["log"][0]["type"] == 0x93
+        assert rig.desk.prompt == "take_receipt"
+        rig.board.card_obj = None
+        rig.step()
+        rig.board.card_obj = rig.card
+        rig.step()
+        assert rig.desk.prompt == "enter_pin"  # a sale settled for 0 is no fill: no daily_limit
+        rig.keys("123456E")
+        rig.keys("V100E")
+        rig.fuel(200)
+        rig.step()
+        assert rig.desk.prompt == "take_receipt" and rig.card.s["balance"] == 50000 - 759
+        rig.board.card_obj = None
+        rig.step()
+        rig.board.card_obj = rig.card
+        rig.step()
+        assert rig.desk.prompt == "daily_limit"
     finally:
-        r.close()
+        rig.close()
 
 
 def test_no_loyalty_no_points_and_another_rate():
     for per, want in ((0, None), (250, "3")):
         cfg = dict(CFG, points_per_unit=per)
-        r = Rig()
+        rig = Rig()
         try:
-            r.pump.cfg = r.desk.cfg = r.desk.sale.cfg = config.parse(json.dumps(cfg))
-            r.board.card_obj = r.card
-            r.step()
-            r.keys("123456E")
-            r.keys("V100E")
-            r.fuel(200)
-            r.step()
-            assert r.desk.bill["amount"] == 759
-            text = r.board.printed.decode("utf-8", "replace")
+            rig.pump.cfg = rig.desk.cfg = rig.desk.sale.cfg = config.parse(json.dumps(cfg))
+            rig.board.card_obj = rig.card
+            rig.step()
+            rig.keys("123456E")
+            rig.keys("V100E")
+            rig.fuel(200)
+            rig.step()
+            assert rig.desk.bill["amount"] == 759
+            text = rig.board.printed.decode("utf-8", "replace")
             points = [ln.split()[-1] for ln in text.splitlines() if ln.startswith("Points")]
-            screen = r.desk.screen_value(ticks_ms())[1]
+            screen = rig.desk.screen_value(ticks_ms())[1]
             if want is None:
                 assert points == [] and "Points" not in screen
             else:
                 assert points == [want] and screen.endswith("Points " + want)
         finally:
-            r.close()
+            rig.close()
 
 
 class FakeLink:
@@ -328,11 +328,11 @@ class FakeLink:
         return self.answer(query) if self.answer else None
 
 
-def _run_desk(r, steps=5):
+def _run_desk(rig, steps=5):
     """Step the desk inside an event loop: its question to the link runs as a task."""
     async def go():
         for _ in range(steps):
-            r.step()
+            rig.step()
             await asyncio.sleep(0)
     asyncio.run(go())
 
@@ -348,20 +348,21 @@ def _grey_elsewhere(ttc=7, ctc=0):
     return card
 
 
-def _ask(r, link):
+def _ask(rig, link):
     """Insert the card; the desk asks the station and waits for the link's answer (the
     link's `answer`); step until the desk is done with it."""
-    r.pump.link = link
-    downloads.station_time(r.pump, r.board.now)  # a pump with a station sells cards on its time
-    r.board.card_obj = r.card
+    rig.pump.link = link
+    # a pump with a station sells cards on the station's time
+    downloads.station_time(rig.pump, rig.board.now)
+    rig.board.card_obj = rig.card
     prompts = []
 
     async def go():
-        r.step()
-        prompts.append(r.desk.prompt)
+        rig.step()
+        prompts.append(rig.desk.prompt)
         for _ in range(5):
             await asyncio.sleep(0)
-            r.step()
+            rig.step()
     asyncio.run(go())
     if link.online:
         assert prompts == ["settling_grey"] and link.queries == [
@@ -376,30 +377,30 @@ OWED = {"status": "owed", "amount": 759, "ml": 1000, "grade": "92", "price": 759
 
 
 def test_grey_elsewhere_owed_is_debited_once_and_journaled_as_unlock_flag_64():
-    r = Rig(_grey_elsewhere())
+    rig = Rig(_grey_elsewhere())
     try:
         link = FakeLink(answer=lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"]))
-        _ask(r, link)
-        bill = r.desk.bill
-        assert r.desk.prompt == "take_receipt"
-        assert not r.card.s["grey"] and r.card.s["balance"] == 50000 - 759
+        _ask(rig, link)
+        bill = rig.desk.bill
+        assert rig.desk.prompt == "take_receipt"
+        assert not rig.card.s["grey"] and rig.card.s["balance"] == 50000 - 759
         assert (bill["amount"], bill["ml"], bill["grade"], bill["price"]) == (
             759, 1000, "92", 7590)
         assert bill["flags"] == journal.rec.F_ELSEWHERE and bill["tac"] != bytes(4)
         assert (bill["asn"][:8].hex(), bill["ctc"], bill["psam_ttc"]) == (ASN, 0, 7)
-        jr = r.pump.journal
-        (got,) = [(t, journal.rec.unpack_bill(p)) for _s, t, p in jr.read()]
-        assert got[0] == journal.rec.UNLOCK and got[1]["sale"] == 1 == jr.sale_no
-        assert got[1]["flags"] == journal.rec.F_ELSEWHERE and r.paid() == 759
-        assert jr.escapes == []  # not an escape of this terminal's
+        sales_journal = rig.pump.journal
+        (got,) = [(t, journal.rec.unpack_bill(p)) for _s, t, p in sales_journal.read()]
+        assert got[0] == journal.rec.UNLOCK and got[1]["sale"] == 1 == sales_journal.sale_no
+        assert got[1]["flags"] == journal.rec.F_ELSEWHERE and rig.paid() == 759
+        assert sales_journal.escapes == []  # not an escape of this terminal's
     finally:
-        r.close()
+        rig.close()
 
 
 @pytest.mark.parametrize("why", ["settled", "unknown", "no answer", "offline",
                                  "another card", "another ttc", "bad amount"])
 def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why):
-    r = Rig(_grey_elsewhere())
+    rig = Rig(_grey_elsewhere())
     try:
         answers = {
             "settled": lambda q: {"asn": q["asn"], "ttc": q["ttc"], "status": "settled"},
@@ -410,16 +411,16 @@ def test_grey_elsewhere_not_owed_is_refused_and_nothing_is_debited(why):
         }
         # "no answer": the link's ask_grey gave up after _ASK_MS (test_link tests that)
         link = FakeLink(online=why != "offline", answer=answers.get(why))
-        _ask(r, link)
-        assert r.desk.prompt == "card_grey_elsewhere"
-        assert r.card.s["grey"] and r.card.s["balance"] == 50000
-        assert list(r.pump.journal.read()) == [] and r.desk.bill is None
+        _ask(rig, link)
+        assert rig.desk.prompt == "card_grey_elsewhere"
+        assert rig.card.s["grey"] and rig.card.s["balance"] == 50000
+        assert list(rig.pump.journal.read()) == [] and rig.desk.bill is None
     finally:
-        r.close()
+        rig.close()
 
 
 def test_card_pulled_while_the_station_is_asked_withdraws_the_question():
-    r = Rig(_grey_elsewhere())
+    rig = Rig(_grey_elsewhere())
     try:
         link = FakeLink()
         cancelled = []
@@ -433,22 +434,22 @@ def test_card_pulled_while_the_station_is_asked_withdraws_the_question():
                 raise
 
         link.ask_grey = never
-        r.pump.link = link
-        downloads.station_time(r.pump, r.board.now)
-        r.board.card_obj = r.card
+        rig.pump.link = link
+        downloads.station_time(rig.pump, rig.board.now)
+        rig.board.card_obj = rig.card
 
         async def go():
-            r.step()
+            rig.step()
             await asyncio.sleep(0)
-            assert r.desk.prompt == "settling_grey" and len(link.queries) == 1
-            r.board.card_obj = None  # pulled before the answer
-            r.step()
+            assert rig.desk.prompt == "settling_grey" and len(link.queries) == 1
+            rig.board.card_obj = None  # pulled before the answer
+            rig.step()
             await asyncio.sleep(0)
         asyncio.run(go())
-        assert cancelled == link.queries and r.desk.prompt == "card_removed"
-        assert r.desk.sale.state == 0 and list(r.pump.journal.read()) == []
+        assert cancelled == link.queries and rig.desk.prompt == "card_removed"
+        assert rig.desk.sale.state == 0 and list(rig.pump.journal.read()) == []
     finally:
-        r.close()
+        rig.close()
 
 
 def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_free():

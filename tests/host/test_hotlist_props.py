@@ -23,18 +23,18 @@ def test_hotlist_matches_a_set(base, deltas):
     hotlist.COMPACT_AT = 10  # compact often
     try:
         with tempfile.TemporaryDirectory() as root:
-            hl = hotlist.Hotlist(root + "/hl").open()
-            hl.full(1, [card(n) for n in sorted(base)])
+            on_flash = hotlist.Hotlist(root + "/hl").open()
+            on_flash.full(1, [card(n) for n in sorted(base)])
             model = set(base)
             version = 1
             for add, remove in deltas:
-                hl.apply(version, version + 1, [card(n) for n in sorted(add)],
-                         [card(n) for n in sorted(remove)])
+                on_flash.apply(version, version + 1, [card(n) for n in sorted(add)],
+                               [card(n) for n in sorted(remove)])
                 version += 1
                 model = (model | add) - remove  # within a delta, removes follow adds
                 for n in range(62):
-                    assert hl.listed(card(n)) == (n in model), (n, model)
-            hl.close()
+                    assert on_flash.listed(card(n)) == (n in model), (n, model)
+            on_flash.close()
             again = hotlist.Hotlist(root + "/hl").open()
             assert again.version == version
             assert {n for n in range(62) if again.listed(card(n))} == model

@@ -10,9 +10,9 @@ import tempfile
 import pytest
 
 from fakes import FakeBoard
-from pumpside import app, config, downloads, hotlist, journal
+from pumpside import app, config, downloads, journal
 from pumpside import link as lk
-from pumpside.hotlist import open_hotlist
+from pumpside.hotlist import Hotlist, HotlistError, open_hotlist
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationServer
 
@@ -62,12 +62,12 @@ class Rig:
         c["sale_mode"] = "card" if self.card else "attended"
         c.update(self.cfg_over)
         cfg = config.parse(json.dumps(c))
-        jr = journal.Journal(self.root + "/journal")
-        jr.open()
-        self.pump = app.Pump(self.board, cfg, jr)
+        sales_journal = journal.Journal(self.root + "/journal")
+        sales_journal.open()
+        self.pump = app.Pump(self.board, cfg, sales_journal)
         if self.card:
             self.pump.attach_desk(Desk(open_hotlist(self.pump.paths.hotlist)))
-        self.link = lk.Link(jr, cfg, self.board.clock, self.pump)
+        self.link = lk.Link(sales_journal, cfg, self.board.clock, self.pump)
         if cfg.station_addr:
             self.pump.attach_link(self.link)
         return self.pump
@@ -103,9 +103,9 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="pumpside.station")
-    r = Rig(tmp_path)
-    yield r
-    r.ledger.close()
+    rig = Rig(tmp_path)
+    yield rig
+    rig.ledger.close()
 
 
 def _listed(pump, i):
@@ -126,17 +126,17 @@ def test_a_thousand_hotlisted_cards_reach_the_pump_in_chunks_and_a_removal_follo
     try:
         rig.ledger.hotlist_changes([asn(i) for i in range(1200)], True)
 
-        async def script(r):
-            await r.until(lambda: downloads.hotlist_version(r.pump) == 1200, "1200 cards")
-            assert r.pump.desk.hotlist.listed_count() == 1200
-            assert _listed(r.pump, 0) and _listed(r.pump, 1199) and not _listed(r.pump, 1200)
-            r.ledger.hotlist_change(asn(7), False)  # a delta: one card off the list
-            await r.until(lambda: downloads.hotlist_version(r.pump) == 1201, "the removal")
-            assert not _listed(r.pump, 7) and _listed(r.pump, 8)
-            r.ledger.hotlist_changes([asn(i) for i in range(5000, 6100)], True)
-            await r.until(lambda: downloads.hotlist_version(r.pump) == 2301, "1100 more")
-            assert _listed(r.pump, 6099) and r.pump.desk.hotlist.listed_count() == 2299
-            assert r.link.online and r.link.connects == 1  # one session all along
+        async def script(rig):
+            await rig.until(lambda: downloads.hotlist_version(rig.pump) == 1200, "1200 cards")
+            assert rig.pump.desk.hotlist.listed_count() == 1200
+            assert _listed(rig.pump, 0) and _listed(rig.pump, 1199) and not _listed(rig.pump, 1200)
+            rig.ledger.hotlist_change(asn(7), False)  # a delta: one card off the list
+            await rig.until(lambda: downloads.hotlist_version(rig.pump) == 1201, "the removal")
+            assert not _listed(rig.pump, 7) and _listed(rig.pump, 8)
+            rig.ledger.hotlist_changes([asn(i) for i in range(5000, 6100)], True)
+            await rig.until(lambda: downloads.hotlist_version(rig.pump) == 2301, "1100 more")
+            assert _listed(rig.pump, 6099) and rig.pump.desk.hotlist.listed_count() == 2299
+            assert rig.link.online and rig.link.connects == 1  # one session all along
         rig.run(script)
     finally:
         StationServer._send = orig
@@ -152,30 +152,31 @@ def test_a_terminal_too_far_behind_gets_the_full_list_in_parts_swapped_at_the_en
     rig.ledger.hotlist_changes([asn(i) for i in range(900)], True)
     rig.ledger.hotlist_changes([asn(i) for i in range(0, 900, 2)], False)  # 1350 changes
 
-    async def script(r):
-        await r.until(lambda: downloads.hotlist_version(r.pump) == 1350, "the full list")
-        hl = r.pump.desk.hotlist
-        assert hl.listed_count() == 450 and hl.count == 450 and hl.adds == 0
-        assert _listed(r.pump, 1) and not _listed(r.pump, 2)
+    async def script(rig):
+        await rig.until(lambda: downloads.hotlist_version(rig.pump) == 1350, "the full list")
+        hotlist = rig.pump.desk.hotlist
+        assert hotlist.listed_count() == 450 and hotlist.count == 450 and hotlist.adds == 0
+        assert _listed(rig.pump, 1) and not _listed(rig.pump, 2)
     rig.run(script)
 
 
 def test_a_full_list_is_staged_a_part_out_of_order_changes_nothing(tmp_path):
     root = str(tmp_path / "hl")
-    hl = hotlist.Hotlist(root).open()
-    hl.apply(0, 1, [bytes.fromhex(asn(1))])
+    hotlist = Hotlist(root).open()
+    hotlist.apply(0, 1, [bytes.fromhex(asn(1))])
     keys = [bytes.fromhex(asn(i)) for i in range(10)]
-    hl.stage(9, keys[:5], True, False)
-    assert hl.version == 1 and hl.listed(keys[1]) and not hl.listed(keys[2])  # old list
-    with pytest.raises(hotlist.HotlistError):
-        hl.stage(9, keys[3:], False, True)  # overlaps the last part: refused, dropped
-    with pytest.raises(hotlist.HotlistError):
-        hl.stage(9, keys[5:], False, True)  # the staging is gone: starts again at part 0
-    assert hl.version == 1 and hl.listed_count() == 1
-    hl.stage(9, keys[:5], True, False)
-    hl.stage(9, keys[5:], False, True)
-    assert hl.version == 9 and hl.listed_count() == 10 and hl.adds == 0
-    assert hotlist.Hotlist(root).open().version == 9
+    hotlist.stage(9, keys[:5], True, False)
+    assert hotlist.version == 1  # the old list
+    assert hotlist.listed(keys[1]) and not hotlist.listed(keys[2])
+    with pytest.raises(HotlistError):
+        hotlist.stage(9, keys[3:], False, True)  # overlaps the last part: refused, dropped
+    with pytest.raises(HotlistError):
+        hotlist.stage(9, keys[5:], False, True)  # the staging is gone: starts again at part 0
+    assert hotlist.version == 1 and hotlist.listed_count() == 1
+    hotlist.stage(9, keys[:5], True, False)
+    hotlist.stage(9, keys[5:], False, True)
+    assert hotlist.version == 9 and hotlist.listed_count() == 10 and hotlist.adds == 0
+    assert Hotlist(root).open().version == 9
 
 
 class SettableClock:
@@ -197,28 +198,28 @@ def test_card_sales_wait_for_the_station_time_which_sets_the_clock(rig):
     rig.board.now = 1_000_000_000  # 2001: an RTC that lost its time with the power
     rig.board.clock = SettableClock(rig.board)
 
-    async def script(r):
-        assert r.pump.terminal.refusal() == "clock"  # a card pump with a station: not before
-        await r.until(lambda: r.pump.terminal.clock_trusted(), "the station's time")
-        assert r.board.clock.sets and abs(r.board.now - time.time()) < 5
-        assert r.pump.terminal.refusal() is None
+    async def script(rig):
+        assert rig.pump.terminal.refusal() == "clock"  # a card pump with a station: not before
+        await rig.until(lambda: rig.pump.terminal.clock_trusted(), "the station's time")
+        assert rig.board.clock.sets and abs(rig.board.now - time.time()) < 5
+        assert rig.pump.terminal.refusal() is None
     rig.run(script)
 
 
 def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaffected(
         tmp_path):
-    r = Rig(tmp_path)
-    r.board.now = 1_000_000_000  # the FakeBoard's clock has no set()
+    rig = Rig(tmp_path)
+    rig.board.now = 1_000_000_000  # the FakeBoard's clock has no set()
 
-    async def script(r):
-        await r.until(lambda: r.link.online, "the link")
+    async def script(rig):
+        await rig.until(lambda: rig.link.online, "the link")
         await asyncio.sleep(0.2)  # several heartbeats with the station's time
-        assert not r.pump.terminal.clock_trusted() and r.pump.terminal.refusal() == "clock"
-        r.board.now = int(__import__("time").time()) + 60  # off by a minute: in bound
-        await r.until(lambda: r.pump.terminal.clock_trusted(), "trust")
-        assert r.pump.terminal.refusal() is None
-    r.run(script)
-    r.ledger.close()
+        assert not rig.pump.terminal.clock_trusted() and rig.pump.terminal.refusal() == "clock"
+        rig.board.now = int(__import__("time").time()) + 60  # off by a minute: in bound
+        await rig.until(lambda: rig.pump.terminal.clock_trusted(), "trust")
+        assert rig.pump.terminal.refusal() is None
+    rig.run(script)
+    rig.ledger.close()
     for over in ({"card": False}, {"station_addr": ""}):  # attended; no station
         c = dict(CFG)
         c.update({"station_addr": "127.0.0.1:1", "terminal_key": "00" * 32})
@@ -227,15 +228,15 @@ def test_clock_without_set_far_off_stays_untrusted_attended_and_no_station_unaff
         c["sale_mode"] = "attended" if "card" in over else "card"
         board = FakeBoard()
         board.now = 1_000_000_000
-        jr = journal.Journal(tempfile.mkdtemp(prefix="pumpside-link-") + "/journal")
-        jr.open()
-        pump = app.Pump(board, config.parse(json.dumps(c)), jr)
+        sales_journal = journal.Journal(tempfile.mkdtemp(prefix="pumpside-link-") + "/journal")
+        sales_journal.open()
+        pump = app.Pump(board, config.parse(json.dumps(c)), sales_journal)
         if "card" not in over:
             pump.attach_desk(Desk(None))
         if c["station_addr"]:
-            pump.attach_link(lk.Link(jr, pump.cfg, board.clock, pump))
+            pump.attach_link(lk.Link(sales_journal, pump.cfg, board.clock, pump))
         assert pump.terminal.refusal() is None, over  # sells on its own clock
-        shutil.rmtree(jr.root.rsplit("/", 1)[0], ignore_errors=True)
+        shutil.rmtree(sales_journal.root.rsplit("/", 1)[0], ignore_errors=True)
 
 
 class Ran:
@@ -275,31 +276,31 @@ def test_lock_unlock_terminate_run_once_each_when_their_reply_is_lost(rig):
 
     lost = _lose_first_reply(rig.ledger)
 
-    async def script(r):
-        ran = Ran(r.pump)
+    async def script(rig):
+        ran = Ran(rig.pump)
         try:
-            await steps(r, ran)
+            await steps(rig, ran)
         finally:
             ran.restore()
 
-    async def steps(r, ran):
-        core = r.pump.core
-        lock = r.ledger.command("P1", "lock")
-        await r.until(lambda: r.ledger.command_result(lock) is not None, "lock's reply")
+    async def steps(rig, ran):
+        core = rig.pump.core
+        lock = rig.ledger.command("P1", "lock")
+        await rig.until(lambda: rig.ledger.command_result(lock) is not None, "lock's reply")
         # a second run would have answered "busy: stop first" (the pump is locked)
-        assert r.ledger.command_result(lock) == {"ok": True, "why": ""}
+        assert rig.ledger.command_result(lock) == {"ok": True, "why": ""}
         assert core.state == dispenser.LOCKED and lock in lost
-        unlock = r.ledger.command("P1", "unlock")
-        await r.until(lambda: r.ledger.command_result(unlock) is not None, "unlock")
+        unlock = rig.ledger.command("P1", "unlock")
+        await rig.until(lambda: rig.ledger.command_result(unlock) is not None, "unlock")
         assert core.state == dispenser.IDLE
         core.authorize(dispenser.Authorization("92", 7590, volume_ml=1000), 0)
-        term = r.ledger.command("P1", "terminate")
-        await r.until(lambda: r.ledger.command_result(term) is not None, "terminate")
+        term = rig.ledger.command("P1", "terminate")
+        await rig.until(lambda: rig.ledger.command_result(term) is not None, "terminate")
         assert core.state == dispenser.SETTLING and core._stop == dispenser.STOP_REMOTE
         assert ran.cmds == ["lock", "unlock", "terminate"]  # each once, answered twice
         assert {lock, unlock, term} <= lost
         # the ring is on the flash: after a reboot the same id is still answered, not run
-        assert lk.Done(r.root + "/cmds").get(lock) == (True, "")
+        assert lk.Done(rig.root + "/cmds").get(lock) == (True, "")
     rig.run(script)
 
 
@@ -324,11 +325,11 @@ def test_a_queued_command_expires_at_the_station_and_is_never_sent(rig):
     rig.ledger.db.execute("UPDATE commands SET created = ? WHERE id = ?",
                           (int(time.time()) - rig.ledger.COMMAND_TTL_S - 1, old))
 
-    async def script(r):
-        ran = Ran(r.pump)
+    async def script(rig):
+        ran = Ran(rig.pump)
         try:
-            fresh = r.ledger.command("P1", "suspend")
-            await r.until(lambda: r.ledger.command_result(fresh) is not None, "suspend")
+            fresh = rig.ledger.command("P1", "suspend")
+            await rig.until(lambda: rig.ledger.command_result(fresh) is not None, "suspend")
             await asyncio.sleep(0.2)  # more beats
             return ran.cmds
         finally:
@@ -344,38 +345,38 @@ def test_a_price_at_a_set_time_waits_on_flash_and_applies_at_the_first_sale_afte
 
     from pumpside import dispenser
 
-    r = Rig(tmp_path, card=False)
+    rig = Rig(tmp_path, card=False)
     now = int(time.time())
-    r.board.now = now
-    r.ledger.set_price("92", 7700)  # in force now
+    rig.board.now = now
+    rig.ledger.set_price("92", 7700)  # in force now
     at = now + 3600
-    r.ledger.set_price("92", 8000, at)  # from an hour on
+    rig.ledger.set_price("92", 8000, at)  # from an hour on
     with pytest.raises(ValueError):
-        r.ledger.set_price("95", 9000)  # not now while a table waits: name its time
+        rig.ledger.set_price("95", 9000)  # not now while a table waits: name its time
 
-    async def script(r):
-        pump = r.pump
-        await r.until(lambda: pump.prices.version == 2, "the waiting table")
+    async def script(rig):
+        pump = rig.pump
+        await rig.until(lambda: pump.prices.version == 2, "the waiting table")
         assert pump.prices.price == 7700 and pump.prices.waiting["at"] == at  # v1 first
         assert os.path.exists(pump.paths.prices_next)
         assert pump.terminal.refusal() is None and pump.prices.price == 7700  # not yet
         pump.core.authorize(dispenser.Authorization("92", 7700, volume_ml=1000), 0)
-        r.board.now = at  # its time comes during a sale: that sale keeps its price
+        rig.board.now = at  # its time comes during a sale: that sale keeps its price
         assert pump.terminal.refusal() is None and pump.prices.price == 7700
         assert pump.cfg.price == 7590  # the config is never changed
         pump.core.state = dispenser.IDLE  # settled
         # a reboot keeps it waiting: the next sale's start takes it
-        again = app.Pump(r.board, pump.cfg, pump.journal)
-        again.attach_link(lk.Link(pump.journal, pump.cfg, r.board.clock, again))
+        again = app.Pump(rig.board, pump.cfg, pump.journal)
+        again.attach_link(lk.Link(pump.journal, pump.cfg, rig.board.clock, again))
         assert again.prices.price == 7700 and again.prices.version == 2
         for k in "V100E":
             again.keypad.key(k, 0)
         assert again.prices.price == 8000 and again.core._auth.price == 8000
         assert not os.path.exists(pump.paths.prices_next) and again.prices.waiting is None
-        rebooted = app.Pump(r.board, pump.cfg, pump.journal)
+        rebooted = app.Pump(rig.board, pump.cfg, pump.journal)
         assert rebooted.prices.price == 8000 and rebooted.prices.version == 2
-    r.run(script)
-    r.ledger.close()
+    rig.run(script)
+    rig.ledger.close()
 
 
 def test_station_price_at_from_the_cli(tmp_path, capsys):
@@ -400,8 +401,8 @@ def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_
     from pumpside_host import cli
 
     caplog.set_level(logging.INFO, logger="pumpside.station")
-    r = Rig(tmp_path, card=False, heartbeat_s=30)  # beats far apart: STATUS by change
-    r.board.now = int(time.time())
+    rig = Rig(tmp_path, card=False, heartbeat_s=30)  # beats far apart: STATUS by change
+    rig.board.now = int(time.time())
     statuses = []
     orig = StationServer._handle
 
@@ -411,38 +412,38 @@ def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_
         return await orig(self, conn, mtype, payload)
 
     def state():
-        return [p["state"] for p in r.ledger.pumps()]
+        return [p["state"] for p in rig.ledger.pumps()]
 
-    async def script(r):
-        await r.until(lambda: state() == ["Idle"], "the first status")
-        r.pump.core.authorize(dispenser.Authorization("92", 7590, volume_ml=1000), 0)
-        await r.until(lambda: state() == ["Authorised"], "Authorised", 3)
-        r.board.is_lifted = True
-        await r.until(lambda: state() == ["Started"], "Started", 3)
+    async def script(rig):
+        await rig.until(lambda: state() == ["Idle"], "the first status")
+        rig.pump.core.authorize(dispenser.Authorization("92", 7590, volume_ml=1000), 0)
+        await rig.until(lambda: state() == ["Authorised"], "Authorised", 3)
+        rig.board.is_lifted = True
+        await rig.until(lambda: state() == ["Started"], "Started", 3)
         n = len(statuses)
         t0 = time.monotonic()
         while time.monotonic() - t0 < 1.0:  # a nozzle switch that flaps every 10 ms
-            r.board.is_lifted = not r.board.is_lifted
+            rig.board.is_lifted = not rig.board.is_lifted
             await asyncio.sleep(0.01)
         flaps = [s for s in statuses[n:] if s[0] - t0 < 1.0]
         # ~100 state changes in that second: rate-limited to one STATUS per 250 ms, so a
         # handful, not one each (counted, not timed: arrival times jitter under load)
         assert 1 <= len(flaps) <= 6, len(flaps)
-        r.pump.terminal.alarm("PULSER")
-        await r.until(lambda: "alarm: PULSER" in caplog.text, "the alarm", 3)
-        assert r.ledger.pumps()[0]["alarm"] == "PULSER"
-        pump = r.ledger.pumps()[0]
+        rig.pump.terminal.alarm("PULSER")
+        await rig.until(lambda: "alarm: PULSER" in caplog.text, "the alarm", 3)
+        assert rig.ledger.pumps()[0]["alarm"] == "PULSER"
+        pump = rig.ledger.pumps()[0]
         assert pump["online"] and pump["firmware"] == lk.FIRMWARE
     StationServer._handle = spy
     try:
-        r.run(script)
+        rig.run(script)
     finally:
         StationServer._handle = orig
-    seen = r.ledger.pumps()[0]["seen"]
-    assert r.ledger.pumps(now=seen + 90)[0]["online"]  # 3 beats of 30 s
-    assert not r.ledger.pumps(now=seen + 91)[0]["online"]
-    r.ledger.db.execute("UPDATE pumps SET seen = ?", (int(time.time()) - 91,))
-    r.ledger.close()
+    seen = rig.ledger.pumps()[0]["seen"]
+    assert rig.ledger.pumps(now=seen + 90)[0]["online"]  # 3 beats of 30 s
+    assert not rig.ledger.pumps(now=seen + 91)[0]["online"]
+    rig.ledger.db.execute("UPDATE pumps SET seen = ?", (int(time.time()) - 91,))
+    rig.ledger.close()
     capsys.readouterr()
     assert cli.main(["station", "pumps", "--db", str(tmp_path / "station.db")]) == 0
     out = capsys.readouterr().out
@@ -467,18 +468,18 @@ def test_the_card_desk_asks_the_station_about_a_grey_card_and_gets_an_answer_or_
     monkeypatch.setattr(StationServer, "_send", lossy)
 
     def asked():
-        return len([m for m in caplog.messages if "asked for card" in m])
+        return len([metrology for metrology in caplog.messages if "asked for card" in metrology])
 
-    async def script(r):
-        await r.until(lambda: r.link.online, "the link")
-        assert await r.link.ask_grey(query, 300) is None  # no answer in time
+    async def script(rig):
+        await rig.until(lambda: rig.link.online, "the link")
+        assert await rig.link.ask_grey(query, 300) is None  # no answer in time
         n = asked()
         assert n >= 1
         await asyncio.sleep(1.5)  # heartbeats and a new session: the question is gone
         assert asked() == n
         drop[0] = False
-        await r.until(lambda: r.link.online, "the link")
-        answer = await r.link.ask_grey(query, 5000)
+        await rig.until(lambda: rig.link.online, "the link")
+        answer = await rig.link.ask_grey(query, 5000)
         assert answer["status"] == "unknown"  # no escape of that lock at the station
         assert (answer["asn"], answer["ttc"]) == (query["asn"], 7) and asked() == n + 1
     rig.run(script)

@@ -59,12 +59,12 @@ def _rows(ledger):
 
 @pytest.fixture(scope="module")
 def station():
-    d = tempfile.mkdtemp(prefix="pumpside-fuzz-")
-    ledger = Ledger(d + "/station.db")
+    root = tempfile.mkdtemp(prefix="pumpside-fuzz-")
+    ledger = Ledger(root + "/station.db")
     ledger.add_terminal("T1", KEY)
     yield ledger
     ledger.close()
-    shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @settings(max_examples=300, deadline=None,
@@ -88,19 +88,19 @@ def test_station_handler_only_refuses_malformed_authenticated_payloads(station, 
 
 def _link():
     root = tempfile.mkdtemp(prefix="pumpside-fuzz-")
-    jr = journal.Journal(root + "/journal")
-    jr.open()
+    sales_journal = journal.Journal(root + "/journal")
+    sales_journal.open()
     for i in range(3):  # three sales the station has not acknowledged
-        jr.event(1_700_000_000 + i, journal.EV_UNLOCK)
+        sales_journal.event(1_700_000_000 + i, journal.EV_UNLOCK)
     cfg = config.parse(json.dumps({
         "grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
         "service_pin": "2468", "terminal_id": "T1", "station_addr": "127.0.0.1:1",
         "terminal_key": KEY.hex()}))
     board = FakeBoard()
-    pump = app.Pump(board, cfg, jr)
-    link = lk.Link(jr, cfg, board.clock, pump)
+    pump = app.Pump(board, cfg, sales_journal)
+    link = lk.Link(sales_journal, cfg, board.clock, pump)
     pump.link = link
-    return root, jr, link
+    return root, sales_journal, link
 
 
 @settings(max_examples=200, deadline=None,
@@ -162,7 +162,7 @@ def _journal_bytes(root):
 @given(st.sampled_from([t for t in p.FROM_STATION if t != p.CHALLENGE]), payloads,
        st.booleans())
 def test_link_only_ends_the_session_on_malformed_station_payloads(mtype, payload, upload):
-    root, jr, link = _link()
+    root, sales_journal, link = _link()
     try:
         before = _journal_bytes(root)
         station = p.Session(KEY, p.TO_TERMINAL)
@@ -185,7 +185,7 @@ def test_link_only_ends_the_session_on_malformed_station_payloads(mtype, payload
             return
         ack = payload.get("ack", 0)
         if _journal_bytes(root) != before:  # only a well-formed SALES_ACK moves the cursor
-            assert upload and mtype == p.SALES_ACK and jr.ack_seq == ack
+            assert upload and mtype == p.SALES_ACK and sales_journal.ack_seq == ack
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

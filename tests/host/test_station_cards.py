@@ -41,9 +41,9 @@ def _card_bills(litres_keys=("V100E",)):
         issuer = Issuer()
         card = VirtualCard.issue(issuer, ASN, 50000)
         board.psam_obj = VirtualPsam(issuer)
-        jr = journal.Journal(root + "/journal")
-        jr.open()
-        pump = app.Pump(board, config.parse(json.dumps(CFG)), jr)
+        sales_journal = journal.Journal(root + "/journal")
+        sales_journal.open()
+        pump = app.Pump(board, config.parse(json.dumps(CFG)), sales_journal)
         desk = CardDesk(pump)
         assert pump.attach_desk(desk)
 
@@ -74,7 +74,7 @@ def _card_bills(litres_keys=("V100E",)):
             board.card_obj = None
             step()
             board.now += 60
-        return [rec.to_json(s, t, p, True) for s, t, p in jr.read()], card
+        return [rec.to_json(s, t, p, True) for s, t, p in sales_journal.read()], card
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -29,6 +29,15 @@ def bcd(text):
     return bytes.fromhex(text)
 
 
+def _dispatch(device, commands, apdu, body):
+    """Run the handler `commands` names for the APDU's (CLA, INS), or (None, INS) for any
+    CLA, with (P1, P2, body); an instruction it does not know is 6D00."""
+    handler = commands.get((apdu[0], apdu[1])) or commands.get((None, apdu[1]))
+    if handler is None:
+        return sw(0x6D00)
+    return handler(device, apdu[2], apdu[3], body)
+
+
 class Issuer:
     """The issuer's secrets: master purchase and TAC keys (the PSAM and the issuing
     tool hold them; cards get diversified copies)."""
@@ -74,25 +83,31 @@ class VirtualCard:
 
     # -- files ---------------------------------------------------------------------------
     def ef15(self):
-        s = self.s
-        return (self.issuer.issuer_id + b"\x00\x01" + b"\x01\x00" + bytes.fromhex(s["asn"])
-                + bcd(s["start"]) + bcd(s["expiry"]) + bytes((1, s["status"])))
+        state = self.s
+        return (self.issuer.issuer_id + b"\x00\x01" + b"\x01\x00" + bytes.fromhex(state["asn"])
+                + bcd(state["start"]) + bcd(state["expiry"]) + bytes((1, state["status"])))
 
     def ef16(self):
-        s = self.s
-        name = s["name"].encode()[:20].ljust(20, b"\0")
-        return (bytes((s["card_type"], 1 if s["card_type"] == 4 else 0)) + name
-                + bytes(19) + bytes((s["discount"],)) + bcd("20991231")
-                + bytes((s["price_level"],)) + bytes(9))
+        state = self.s
+        name = state["name"].encode()[:20].ljust(20, b"\0")
+        return (bytes((state["card_type"], 1 if state["card_type"] == 4 else 0)) + name
+                + bytes(19) + bytes((state["discount"],)) + bcd("20991231")
+                + bytes((state["price_level"],)) + bytes(9))
 
     def ef1c(self):
-        s = self.s
-        grades = b"".join(g.encode()[:2].ljust(2, b"\0") for g in s["grades"][:4])
-        plate = s["plate"].encode()[:16].ljust(16, b"\0")
+        state = self.s
+        grades = b"".join(g.encode()[:2].ljust(2, b"\0") for g in state["grades"][:4])
+        plate = state["plate"].encode()[:16].ljust(16, b"\0")
         return (grades.ljust(8, b"\0") + b"\0\0" + plate + bytes(4)
-                + bytes((s["daily_fills"],)) + struct.pack(">I", s["daily_amount"]) + b"\0")
+                + bytes((state["daily_fills"],)) + struct.pack(">I", state["daily_amount"])
+                + b"\0")
 
     # -- the APDUs ---------------------------------------------------------------------------
+    def power_on(self):
+        """Power and reset: the answer to reset (a T=0 ATR); nothing is selected."""
+        self.selected = False
+        return bytes.fromhex("3b6d000080318065b0830201")
+
     def transceive(self, apdu):
         bad = self.garble.get(apdu[1])
         if bad is not None:
@@ -103,187 +118,182 @@ class VirtualCard:
         return self._transceive(apdu)
 
     def _transceive(self, apdu):
-        cla, ins, p1 = apdu[0], apdu[1], apdu[2]
         body = apdu[5:5 + apdu[4]] if len(apdu) > 5 else b""
-        if ins == 0xA4:
+        if apdu[1] == 0xA4:
             if body == AID:
                 self.selected = True
                 return b"\x6f\x00" + SW_OK
             return sw(0x6A82)
         if not self.selected:
             return sw(0x6985)
-        if ins == 0xB0 and cla == 0x00:
-            files = {0x95: self.ef15, 0x96: self.ef16, 0x9C: self.ef1c}
-            if p1 not in files:
-                return sw(0x6A82)
-            return files[p1]() + SW_OK
-        if ins == 0x20:
-            return self._verify(body, apdu[3])
-        if ins == 0x5C and cla == 0x80:
-            return struct.pack(">I", self.s["balance"]) + SW_OK
-        if cla == 0xE0 and ins == 0x7A:
-            return self._init_grey(body)
-        if cla == 0xE0 and ins == 0x7C:
-            return self._grey_lock(body)
-        if cla == 0xE0 and ins == 0x7E:
-            return self._debit_unlock(body)
-        if cla == 0xE0 and ins == 0xCA:
-            return self._grey_status(p1)
-        if ins == 0xB2:
-            return self._record(p1)
-        return sw(0x6D00)
+        return _dispatch(self, self.COMMANDS, apdu, body)
 
-    def _verify(self, body, p2):
+    def _read_binary(self, p1, p2, body):
+        files = {0x95: self.ef15, 0x96: self.ef16, 0x9C: self.ef1c}
+        if p1 not in files:
+            return sw(0x6A82)
+        return files[p1]() + SW_OK
+
+    def _balance(self, p1, p2, body):
+        return struct.pack(">I", self.s["balance"]) + SW_OK
+
+    def _verify(self, p1, p2, body):
         """P2 00: the holder's PIN; 01: the staff (driver) password of a plate-bound card."""
-        s = self.s
+        state = self.s
         pin, tries = ("pin", "pin_tries") if p2 == 0 else ("staff_pin", "staff_tries")
-        if p2 not in (0, 1) or (p2 == 1 and not s.get(pin)):
+        if p2 not in (0, 1) or (p2 == 1 and not state.get(pin)):
             return sw(0x6A88)  # no such key reference on this card
-        if s[tries] == 0:
+        if state[tries] == 0:
             return sw(0x6983)
-        if body.hex() == (s[pin] + "f" * (6 - len(s[pin]))).lower():
-            s[tries] = 3
+        if body.hex() == (state[pin] + "f" * (6 - len(state[pin]))).lower():
+            state[tries] = 3
             return SW_OK
-        s[tries] -= 1
-        return sw(0x63C0 | s[tries]) if s[tries] else sw(0x6983)
+        state[tries] -= 1
+        return sw(0x63C0 | state[tries]) if state[tries] else sw(0x6983)
 
-    def _init_grey(self, body):
-        s = self.s
-        if s["grey"]:
+    def _init_grey(self, p1, p2, body):
+        state = self.s
+        if state["grey"]:
             return sw(0x6985)
         if len(body) != 7:
             return sw(0x6700)
-        rnd = os.urandom(4)
-        ctc = struct.pack(">H", s["ctc"])
-        self.session = {"rand": rnd, "ctc": ctc, "tid": body[1:7]}
-        return (struct.pack(">I", s["balance"]) + ctc + bytes(3) + b"\x01\x00" + rnd
+        card_random = os.urandom(4)
+        ctc = struct.pack(">H", state["ctc"])
+        self.session = {"rand": card_random, "ctc": ctc, "tid": body[1:7]}
+        return (struct.pack(">I", state["balance"]) + ctc + bytes(3) + b"\x01\x00" + card_random
                 + SW_OK)
 
-    def _grey_lock(self, body):
-        s = self.s
-        ses = self.session
-        if ses is None or len(body) != 19:
+    def _grey_lock(self, p1, p2, body):
+        state = self.s
+        session = self.session
+        if session is None or len(body) != 19:
             return sw(0x6985)
-        ttc, dt, mac1 = body[0:4], body[8:15], body[15:19]  # 4:8 is the PSAM's random
-        sk = cardcrypto.session_key(self.pk, ses["rand"], ses["ctc"], ttc[2:4])
-        if cardcrypto.mac(sk, bytes((T_GREY_LOCK,)) + ses["tid"] + dt) != mac1:
+        ttc, dt, mac1 = body[0:4], body[8:15], body[15:19]  # 4:8 is the PSAM'state random
+        session_key = cardcrypto.session_key(self.pk, session["rand"], session["ctc"], ttc[2:4])
+        if cardcrypto.mac(session_key, bytes((T_GREY_LOCK,)) + session["tid"] + dt) != mac1:
             return sw(0x9302)
-        gtac = cardcrypto.mac(cardcrypto.single(self.tk), struct.pack(">I", s["balance"])
-                              + bytes((T_GREY_LOCK,)) + ses["tid"] + dt)
-        mac2 = cardcrypto.mac(sk, struct.pack(">I", s["balance"]) + bytes((T_GREY_LOCK,)))
-        s.update(grey=True, grey_tid=ses["tid"].hex(), grey_ttc=struct.unpack(">I", ttc)[0],
-                 grey_dt=dt.hex(), gtac=gtac.hex(), grey_ctc=s["ctc"])
-        s["ctc"] += 1
+        gtac = cardcrypto.mac(cardcrypto.single(self.tk), struct.pack(">I", state["balance"])
+                              + bytes((T_GREY_LOCK,)) + session["tid"] + dt)
+        mac2 = cardcrypto.mac(session_key,
+                              struct.pack(">I", state["balance"]) + bytes((T_GREY_LOCK,)))
+        state.update(grey=True, grey_tid=session["tid"].hex(),
+                     grey_ttc=struct.unpack(">I", ttc)[0], grey_dt=dt.hex(), gtac=gtac.hex(),
+                     grey_ctc=state["ctc"])
+        state["ctc"] += 1
         self.session = None
         if self.wrong_mac2:
             mac2 = bytes(b ^ 0x55 for b in mac2)
         return gtac + mac2 + SW_OK
 
-    def _debit_unlock(self, body):
-        s = self.s
-        if not s["grey"]:
+    def _debit_unlock(self, p1, p2, body):
+        state = self.s
+        if not state["grey"]:
             return sw(0x6985)
         if len(body) != 27:
             return sw(0x6700)
         amount, ctc, tid = body[0:4], body[4:6], body[6:12]
         ttc, dt, gmac = body[12:16], body[16:23], body[23:27]
         value = struct.unpack(">I", amount)[0]
-        if struct.unpack(">H", ctc)[0] != s["grey_ctc"]:
+        if struct.unpack(">H", ctc)[0] != state["grey_ctc"]:
             return sw(0x6985)  # not the transaction that locked this card
         expect = cardcrypto.mac(cardcrypto.single(self.pk), amount + bytes((T_UNLOCK,)) + ctc
-                                + bytes.fromhex(s["asn"]))
+                                + bytes.fromhex(state["asn"]))
         if gmac != expect:
             return sw(0x9302)
-        if value > s["balance"]:
+        if value > state["balance"]:
             return sw(0x9401)
-        s["balance"] -= value
-        s["grey"] = False
-        s["tac_unread"] = True
+        state["balance"] -= value
+        state["grey"] = False
+        state["tac_unread"] = True
         tac = cardcrypto.mac(cardcrypto.single(self.tk),
                              amount + bytes((T_UNLOCK,)) + tid + ttc + dt)
-        s["log"].insert(0, {"ctc": struct.unpack(">H", ctc)[0], "amount": value,
+        state["log"].insert(0, {"ctc": struct.unpack(">H", ctc)[0], "amount": value,
                             "type": T_UNLOCK, "tid": tid.hex(), "dt": dt.hex()})
-        del s["log"][10:]
+        del state["log"][10:]
         return tac + SW_OK
 
-    def _grey_status(self, p1):
-        s = self.s
+    def _grey_status(self, p1, p2, body):
+        state = self.s
         if p1 == 1:
-            s["tac_unread"] = False
+            state["tac_unread"] = False
         out = bytearray(30)
-        out[0] = 1 if s["grey"] else 0
-        out[1:5] = struct.pack(">I", s["balance"])
-        out[5:7] = struct.pack(">H", s.get("grey_ctc", s["ctc"]))
-        if s["grey_tid"]:
-            out[9:15] = bytes.fromhex(s["grey_tid"])
-            out[15:19] = struct.pack(">I", s["grey_ttc"])
-            out[19:26] = bytes.fromhex(s["grey_dt"])
-            out[26:30] = bytes.fromhex(s["gtac"])
+        out[0] = 1 if state["grey"] else 0
+        out[1:5] = struct.pack(">I", state["balance"])
+        out[5:7] = struct.pack(">H", state.get("grey_ctc", state["ctc"]))
+        if state["grey_tid"]:
+            out[9:15] = bytes.fromhex(state["grey_tid"])
+            out[15:19] = struct.pack(">I", state["grey_ttc"])
+            out[19:26] = bytes.fromhex(state["grey_dt"])
+            out[26:30] = bytes.fromhex(state["gtac"])
         return bytes(out) + SW_OK
 
-    def _record(self, n):
+    def _record(self, p1, p2, body):
         log = self.s["log"]
-        if not 1 <= n <= len(log):
+        if not 1 <= p1 <= len(log):
             return sw(0x6A83)
-        e = log[n - 1]
-        return (struct.pack(">H", e["ctc"]) + bytes(3) + struct.pack(">I", e["amount"])
-                + bytes((e["type"],)) + bytes.fromhex(e["tid"]) + bytes.fromhex(e["dt"])
-                + SW_OK)
+        entry = log[p1 - 1]
+        return (struct.pack(">H", entry["ctc"]) + bytes(3) + struct.pack(">I", entry["amount"])
+                + bytes((entry["type"],)) + bytes.fromhex(entry["tid"])
+                + bytes.fromhex(entry["dt"]) + SW_OK)
+
+    # (CLA, INS) -> handler; (None, INS) where any CLA will do
+    COMMANDS = {(0x00, 0xB0): _read_binary, (None, 0x20): _verify, (0x80, 0x5C): _balance,
+                (0xE0, 0x7A): _init_grey, (0xE0, 0x7C): _grey_lock, (0xE0, 0x7E): _debit_unlock,
+                (0xE0, 0xCA): _grey_status, (None, 0xB2): _record}
 
 
 class VirtualPsam:
-    """The terminal's secure access module: terminal id, TTC, master keys."""
+    """The terminal'state secure access module: terminal id, TTC, master keys."""
 
     def __init__(self, issuer, terminal_id=TEST_TERMINAL_ID, ttc=0):
         self.issuer = issuer
         self.tid = terminal_id
         self.ttc = ttc
-        self._ses = None
+        self._session = None
 
     def transceive(self, apdu):
-        cla, ins = apdu[0], apdu[1]
         body = apdu[5:5 + apdu[4]] if len(apdu) > 5 else b""
-        if cla == 0x00 and ins == 0xB0 and apdu[2] == 0x96:
-            return self.tid + SW_OK
-        if cla == 0xE0 and ins == 0x40:
-            return self._init(body)
-        if cla == 0xE0 and ins == 0x42:
-            return self._verify_mac2(body)
-        if cla == 0xE0 and ins == 0x44:
-            return self._gmac(body)
-        return sw(0x6D00)
+        return _dispatch(self, self.COMMANDS, apdu, body)
 
-    def _init(self, body):
+    def _read_binary(self, p1, p2, body):
+        return self.tid + SW_OK if p1 == 0x96 else sw(0x6D00)
+
+    def _init(self, p1, p2, body):
         if len(body) != 28:
             return sw(0x6700)
-        rnd, ctc, balance, typ = body[0:4], body[4:6], body[6:10], body[10]
+        card_random, ctc, balance, tx_type = body[0:4], body[4:6], body[6:10], body[10]
         dt, asn = body[11:18], body[20:28]
-        pk, _tk = self.issuer.keys(asn)
+        purchase_key, _tac_key = self.issuer.keys(asn)
         self.ttc += 1
         ttc = struct.pack(">I", self.ttc)
-        sk = cardcrypto.session_key(pk, rnd, ctc, ttc[2:4])
+        session_key = cardcrypto.session_key(purchase_key, card_random, ctc, ttc[2:4])
         psam_rand = os.urandom(4)
-        self._ses = {"sk": sk, "balance": balance}
-        return ttc + psam_rand + cardcrypto.mac(sk, bytes((typ,)) + self.tid + dt) + SW_OK
+        self._session = {"sk": session_key, "balance": balance}
+        mac1 = cardcrypto.mac(session_key, bytes((tx_type,)) + self.tid + dt)
+        return ttc + psam_rand + mac1 + SW_OK
 
-    def _verify_mac2(self, body):
+    def _verify_mac2(self, p1, p2, body):
         # MAC2 covers the balance the card reported at INIT || type: the card proves it
         # holds the session key, and the PSAM knows both inputs
-        ses = self._ses
-        if ses is None or len(body) != 4:
+        session = self._session
+        if session is None or len(body) != 4:
             return sw(0x6985)
-        self._ses = None
-        if cardcrypto.mac(ses["sk"], ses["balance"] + bytes((T_GREY_LOCK,))) != body:
+        self._session = None
+        if cardcrypto.mac(session["sk"], session["balance"] + bytes((T_GREY_LOCK,))) != body:
             return sw(0x9302)
         return SW_OK
 
-    def _gmac(self, body):
+    def _gmac(self, p1, p2, body):
         if len(body) != 15 or body[0] != T_UNLOCK:
             return sw(0x6A80)
         asn, ctc, amount = body[1:9], body[9:11], body[11:15]
-        pk, _tk = self.issuer.keys(asn)
-        mac = cardcrypto.mac(cardcrypto.single(pk), amount + bytes((T_UNLOCK,)) + ctc + asn)
-        return mac + SW_OK
+        purchase_key, _tac_key = self.issuer.keys(asn)
+        gmac = cardcrypto.mac(cardcrypto.single(purchase_key),
+                              amount + bytes((T_UNLOCK,)) + ctc + asn)
+        return gmac + SW_OK
+
+    COMMANDS = {(0x00, 0xB0): _read_binary, (0xE0, 0x40): _init, (0xE0, 0x42): _verify_mac2,
+                (0xE0, 0x44): _gmac}
 
 
 class CardStore:

@@ -117,6 +117,32 @@ class Hydraulics:
         self.commands.append((t, "motor", on))
         self.motor = on
 
+    def mains_off(self, t):
+        """Mains lost: the pump motor stops and the solenoid valves drop shut at once, with
+        no command from the board and no closing delay."""
+        self.advance(t)
+        self.events.append((t, "mains_off"))
+        self.motor = False
+        self.pending = []
+        self.valve[FAST] = self.valve[SLOW] = False
+
+    def set_flow(self, t, fast_lpm=None, slow_lpm=None):
+        self.advance(t)
+        if fast_lpm is not None:
+            self.fast_lpm = fast_lpm
+        if slow_lpm is not None:
+            self.slow_lpm = slow_lpm
+
+    def set_creep(self, t, lpm):
+        """A leak of `lpm` past the shut valves (a fault)."""
+        self.advance(t)
+        self.creep_lpm = lpm
+
+    def stick_valve(self, t, valve):
+        """`valve` ignores every close command from now on (a fault)."""
+        self.advance(t)
+        self.stuck.add(valve)
+
     def set_nozzle(self, t, lifted=None, trigger=None):
         self.advance(t)
         if lifted is not None:

@@ -21,7 +21,7 @@ from .hydraulics import Hydraulics
 
 class Bench:
     def __init__(self, k_factor=100000, fast_lpm=40.0, slow_lpm=5.0, open_delay_s=0.04,
-                 close_delay_s=0.03, clock=time.monotonic):
+                 close_delay_s=0.03, clock=time.monotonic, on_screen=None, psam=None):
         self.clock = clock
         self.lock = threading.RLock()
         self.hyd = Hydraulics(clock(), k_factor, fast_lpm, slow_lpm, open_delay_s,
@@ -30,7 +30,7 @@ class Bench:
         self.display = []  # current lines
         self.screens = []  # (t, lines) every screen the customer saw
         self.reaction_s = []  # pulse edge -> valve command, seen from the bench
-        self.on_screen = None  # callback(lines) for live viewers
+        self.on_screen = on_screen  # callback(lines) for live viewers
         self.mains = True
         self.power_warning = False
         self.clock_offset = 0.0  # seconds added to the wall clock the board reads
@@ -39,7 +39,7 @@ class Bench:
         self._count_base = (0, 0)  # bench counts when the board booted
         self.card = None  # the VirtualCard in the reader, or None
         self.cards = None  # CardStore whose state is saved after every card APDU
-        self.psam = None  # VirtualPsam in the terminal's SAM slot
+        self.psam = psam  # VirtualPsam in the terminal's SAM slot
         self.pull_after = None  # the card is pulled after this many more APDUs
         self.printed = bytearray()  # every byte sent to the printer
         self.apdus = []  # (t, "card"/"psam", command hex, reply hex)
@@ -49,12 +49,12 @@ class Bench:
 
     # -- serving the board ---------------------------------------------------------------
     def start(self, port=0):
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", port))
-        srv.listen(4)
-        self._server = srv
-        self.port = srv.getsockname()[1]
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(4)
+        self._server = listener
+        self.port = listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True, name="bench-accept").start()
         return self.port
 
@@ -80,11 +80,11 @@ class Bench:
                              name="bench-board").start()
 
     def _serve(self, conn):
-        f = conn.makefile("rwb")
+        stream = conn.makefile("rwb")
         try:
-            for raw in f:
-                f.write(self.handle(raw.decode().rstrip("\n")).encode() + b"\n")
-                f.flush()
+            for raw in stream:
+                stream.write(self.handle(raw.decode().rstrip("\n")).encode() + b"\n")
+                stream.flush()
         except (OSError, ValueError):
             pass
         finally:
@@ -94,25 +94,25 @@ class Bench:
         op, _, arg = line.partition(" ")
         with self.lock:
             t = self.clock()
-            hyd = self.hyd
-            hyd.advance(t)
+            hydraulics = self.hyd
+            hydraulics.advance(t)
             if op == "P":
-                a, b = hyd.counts()
+                a, b = hydraulics.counts()
                 a0, b0 = self._count_base
                 return "%d %d %d" % (a - a0, b - b0, 1 if self.power_warning else 0)
             if op == "N":
-                return "1" if hyd.lifted else "0"
+                return "1" if hydraulics.lifted else "0"
             if op == "V":
                 fast, slow = (x == "1" for x in arg.split())
-                age = hyd.pulse_age_s()
+                age = hydraulics.pulse_age_s()
                 if age is not None:
                     self.reaction_s.append(age)
                 if self.mains:  # without mains the solenoids have no power to open
-                    hyd.set_valves(t, fast, slow)
+                    hydraulics.set_valves(t, fast, slow)
                 return "ok"
             if op == "M":
                 if self.mains:
-                    hyd.set_motor(t, arg == "1")
+                    hydraulics.set_motor(t, arg == "1")
                 return "ok"
             if op == "D":
                 lines = json.loads(arg)
@@ -133,7 +133,7 @@ class Bench:
                 return self._card_op(t, op, arg)
             if op == "H":
                 self.boots += 1
-                self._count_base = hyd.counts()
+                self._count_base = hydraulics.counts()
                 return "ok"
         return "!unknown " + op
 
@@ -153,8 +153,7 @@ class Bench:
         if card is None:
             return "!removed"
         if op == "CO":
-            card.selected = False
-            return "3b6d000080318065b0830201"  # a T=0 ATR
+            return card.power_on().hex()
         if self.pull_after is not None:
             if self.pull_after == 0:
                 self.card = None
@@ -170,12 +169,7 @@ class Bench:
     def _mains_off(self, t):
         """Mains lost: the pump motor stops and the solenoid valves drop shut, so the
         fuel stops with the power."""
-        hyd = self.hyd
-        hyd.advance(t)
-        hyd.events.append((t, "mains_off"))
-        hyd.motor = False
-        hyd.pending = []
-        hyd.valve["fast"] = hyd.valve["slow"] = False
+        self.hyd.mains_off(t)
         self.mains = False
 
     # -- controls for tests and the demo -------------------------------------------------
@@ -191,6 +185,20 @@ class Bench:
             self.mains = True
             self.power_warning = False
 
+    def keep_cards(self, cards):
+        """Hold `cards` (a CardStore): its cards can be inserted by ASN and it is saved after
+        every card APDU; an empty SAM slot gets a PSAM of the cards' issuer."""
+        from .cards import VirtualPsam
+
+        with self.lock:
+            self.cards = cards
+            if self.psam is None:
+                self.psam = VirtualPsam(cards.issuer)
+
+    def stored_card(self, asn):
+        """The VirtualCard `asn` of the card store this bench holds."""
+        return self.cards.cards[asn]
+
     def insert_card(self, card, pull_after=None):
         """Put a VirtualCard in the reader; with `pull_after` it is pulled after that many
         APDUs (between two commands, as a customer does)."""
@@ -199,9 +207,7 @@ class Bench:
             self.pull_after = pull_after
 
     def remove_card(self):
-        with self.lock:
-            self.card = None
-            self.pull_after = None
+        self.insert_card(None)  # an empty reader, no pull pending
 
     def advance_clock(self, seconds):
         with self.lock:
@@ -233,21 +239,15 @@ class Bench:
 
     def creep(self, lpm):
         with self.lock:
-            self.hyd.advance(self.clock())
-            self.hyd.creep_lpm = lpm
+            self.hyd.set_creep(self.clock(), lpm)
 
     def stick_valve(self, valve="fast"):
         with self.lock:
-            self.hyd.advance(self.clock())
-            self.hyd.stuck.add(valve)
+            self.hyd.stick_valve(self.clock(), valve)
 
     def flow(self, fast_lpm=None, slow_lpm=None):
         with self.lock:
-            self.hyd.advance(self.clock())
-            if fast_lpm is not None:
-                self.hyd.fast_lpm = fast_lpm
-            if slow_lpm is not None:
-                self.hyd.slow_lpm = slow_lpm
+            self.hyd.set_flow(self.clock(), fast_lpm, slow_lpm)
 
     def truth_ml(self):
         with self.lock:
@@ -266,6 +266,6 @@ class Bench:
     def outputs(self):
         """(fast open, slow open, motor on) as the hardware is now."""
         with self.lock:
-            h = self.hyd
-            h.advance(self.clock())
-            return h.valve["fast"], h.valve["slow"], h.motor
+            hydraulics = self.hyd
+            hydraulics.advance(self.clock())
+            return hydraulics.valve["fast"], hydraulics.valve["slow"], hydraulics.motor

@@ -27,19 +27,20 @@ def _mount():
 
 
 def dump():
-    jr = journal.Journal("/flash/journal")
-    jr.open()
-    for seq, why in jr.corrupt:
+    sales_journal = journal.Journal("/flash/journal")
+    sales_journal.open()
+    for seq, why in sales_journal.corrupt:
         print(json.dumps({"kind": "corrupt", "seq": seq, "why": why}))
-    for seq, rtype, payload in jr.read():
+    for seq, rtype, payload in sales_journal.read():
         item = {"kind": "record"}
         item.update(rec.to_json(seq, rtype, payload))
         print(json.dumps(item))
-    print(json.dumps({"kind": "state", "next_seq": jr.next_seq, "ack": jr.ack_seq,
-                      "sale_no": jr.sale_no, "total_ml": jr.totals.volume_ml,
-                      "total_amount": jr.totals.amount, "unsynced": jr.unsynced,
-                      "open_sale": jr.open_sale["sale"] if jr.open_sale else None,
-                      "escapes": len(jr.escapes)}))
+    print(json.dumps({
+        "kind": "state", "next_seq": sales_journal.next_seq, "ack": sales_journal.ack_seq,
+        "sale_no": sales_journal.sale_no, "total_ml": sales_journal.totals.volume_ml,
+        "total_amount": sales_journal.totals.amount, "unsynced": sales_journal.unsynced,
+        "open_sale": sales_journal.open_sale["sale"] if sales_journal.open_sale else None,
+        "escapes": len(sales_journal.escapes)}))
     print(json.dumps({"kind": "flash", "free_blocks": storage.free_blocks("/flash")}))
 
 
@@ -59,24 +60,24 @@ def flip(path, offset):
 def hotlist(version, asns):
     from pumpside.hotlist import Hotlist
 
-    hl = Hotlist("/flash/hotlist").open()
-    hl.full(version, sorted(bytes.fromhex(a) for a in asns))
-    hl.close()
+    on_flash = Hotlist("/flash/hotlist").open()
+    on_flash.full(version, sorted(bytes.fromhex(a) for a in asns))
+    on_flash.close()
 
 
 def fill(n):
     from pumpside import meter
 
-    jr = journal.Journal("/flash/journal")
-    jr.open()
+    sales_journal = journal.Journal("/flash/journal")
+    sales_journal.open()
     for i in range(n):
         bill = rec.new_bill()
         bill.update(time=1795000000 + i, nozzle=1, grade="92", price=7590, mode="V",
                     preset_ml=20000)
-        jr.begin(bill)
+        sales_journal.begin(bill)
         ml = 20000 + i % 100
-        jr.finish(1795000000 + i, ml // 10, ml, meter.amount_for_ml(ml, 7590), 1)
-    print(json.dumps({"kind": "filled", "sales": n, "next_seq": jr.next_seq}))
+        sales_journal.finish(1795000000 + i, ml // 10, ml, meter.amount_for_ml(ml, 7590), 1)
+    print(json.dumps({"kind": "filled", "sales": n, "next_seq": sales_journal.next_seq}))
 
 
 def raw(port):

@@ -1,2 +1,2 @@
 """The reference station server: asyncio TCP on SQLite (WAL), the other end of
-firmware/pumpside/protocol.py (issue 5; the terminal's link task comes next)."""
+firmware/pumpside/protocol.py, whose link task is the terminal's end."""

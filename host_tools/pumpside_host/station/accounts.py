@@ -157,39 +157,39 @@ class Cards:
         return row[0] if row else None
 
     # -- the ledger's hooks ---------------------------------------------------------------
-    def check(self, terminal, r, kind):
+    def check(self, terminal, record, kind):
         """Before a record is stored: a card bill must carry a TAC that verifies. Raises
-        Rejected (kept in rejected_bills, logged without keys); annotates `r`."""
+        Rejected (kept in rejected_bills, logged without keys); annotates `record`."""
         from .ledger import RecordRejected
 
         try:
-            self._check(terminal, r, kind)
-            if kind == "UNLOCK" and "asn" in r:
-                self.grey.check_unlock(terminal, r)
+            self._check(terminal, record, kind)
+            if kind == "UNLOCK" and "asn" in record:
+                self.grey.check_unlock(terminal, record)
         except RecordRejected as e:
             self.db.execute("INSERT INTO rejected_bills VALUES (?,?,?,?,?)",
-                            (terminal, r.get("seq"), str(e), json.dumps(r, sort_keys=True),
-                             int(time.time())))
+                            (terminal, record.get("seq"), str(e),
+                             json.dumps(record, sort_keys=True), int(time.time())))
             log.warning("terminal %s: %s sale %s of card %s rejected: %s", terminal, kind,
-                        r.get("sale"), _mask(r.get("asn")), e)
+                        record.get("sale"), _mask(record.get("asn")), e)
             raise
 
-    def _check(self, terminal, r, kind):
-        if kind not in ("FINAL", "UNLOCK") or "asn" not in r:
+    def _check(self, terminal, record, kind):
+        if kind not in ("FINAL", "UNLOCK") or "asn" not in record:
             return  # no card bill (an attended sale, an ESCAPE, an event)
 
-        asn = _hex(r.get("asn"), 8)
+        asn = _hex(record.get("asn"), 8)
         # the link leaves out fields that are zero
-        ctc, ttc, t = r.get("ctc", 0), r.get("psam_ttc", 0), r.get("time", 0)
+        ctc, ttc, t = record.get("ctc", 0), record.get("psam_ttc", 0), record.get("time", 0)
         if asn is None or not (is_uint(ctc) and is_uint(ttc) and is_uint(t)
-                               and is_uint(r.get("balance", 0))):
+                               and is_uint(record.get("balance", 0))):
             raise Rejected("malformed card bill")
-        tac = r.get("tac")
+        tac = record.get("tac")
         if tac is None:  # no debit made, or its reply lost: the card's log confirmed it
-            if r["amount"] and not (kind == "UNLOCK" and is_uint(r.get("flags", 0))
-                                    and r.get("flags", 0) & F_CARD_LOG):
+            if record["amount"] and not (kind == "UNLOCK" and is_uint(record.get("flags", 0))
+                                         and record.get("flags", 0) & F_CARD_LOG):
                 raise Rejected("no TAC")
-            r["tac_verified"] = False
+            record["tac_verified"] = False
             return
         tac = _hex(tac, 4)
         if tac is None:
@@ -198,39 +198,39 @@ class Cards:
             if not self._warned:
                 log.warning("no issuer keys: card TACs are stored unverified")
                 self._warned = True
-            r["tac_verified"] = False
+            record["tac_verified"] = False
             return
         psam = _hex(self.psam_of(terminal), 6)
         if psam is None:
             raise Rejected("bad TAC (the terminal's PSAM id is unknown)")
         for issuer, key in self.keys.items():
-            if tac_of(key, issuer, asn, r["amount"], psam, ttc, t) == tac:
-                r["tac_verified"] = True
+            if tac_of(key, issuer, asn, record["amount"], psam, ttc, t) == tac:
+                record["tac_verified"] = True
                 return
         raise Rejected("bad TAC")
 
-    def stored(self, terminal, r, kind):
+    def stored(self, terminal, record, kind):
         """After a record was stored (first time): the card's account and grey records."""
-        if "asn" not in r:
+        if "asn" not in record:
             return
         if kind == "ESCAPE":
-            self.grey.escape(terminal, r)
+            self.grey.escape(terminal, record)
             return
         if kind not in ("FINAL", "UNLOCK"):
             return
-        if kind == "UNLOCK" and r.get("flags", 0) & grey.F_SETTLED_ELSEWHERE:
-            self.grey.closed(terminal, r)  # no money, no bill of the card's: a marker
+        if kind == "UNLOCK" and record.get("flags", 0) & grey.F_SETTLED_ELSEWHERE:
+            self.grey.closed(terminal, record)  # no money, no bill of the card's: a marker
             return
-        asn, ctc, balance = r["asn"], r.get("ctc", 0), r.get("balance", 0)
+        asn, ctc, balance = record["asn"], record.get("ctc", 0), record.get("balance", 0)
         self.db.execute("INSERT OR IGNORE INTO card_bills VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (asn, terminal, kind, r["sale"], r["seq"], r["amount"], balance, ctc,
-                         r.get("tac"), 1 if r.get("tac_verified") else 0))
+                        (asn, terminal, kind, record["sale"], record["seq"], record["amount"],
+                         balance, ctc, record.get("tac"), 1 if record.get("tac_verified") else 0))
         self.db.execute(
             "INSERT INTO card_accounts VALUES (?,?,?,?) ON CONFLICT(asn) DO UPDATE SET "
             "balance = excluded.balance, ctc = excluded.ctc, updated = excluded.updated "
             "WHERE excluded.ctc >= card_accounts.ctc", (asn, balance, ctc, int(time.time())))
         if kind == "UNLOCK":
-            self.grey.unlocked(terminal, r)
+            self.grey.unlocked(terminal, record)
 
     # -- the back office ------------------------------------------------------------------
     def account(self, asn):

@@ -93,27 +93,27 @@ class Ledger:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for r in records:
+            for record in records:
                 try:
-                    seq, kind = _check(r)
-                    self.cards.check(terminal_id, r, kind)
+                    seq, kind = _check(record)
+                    self.cards.check(terminal_id, record, kind)
                 except RecordRejected as e:
-                    seq = r.get("seq") if isinstance(r, dict) else None
+                    seq = record.get("seq") if isinstance(record, dict) else None
                     results.append([seq, "rejected", str(e)])
                     if isinstance(seq, int):  # seen and refused: the terminal moves on
                         ack = max(ack, seq)
                     continue
-                text = json.dumps(r, sort_keys=True)
+                text = json.dumps(record, sort_keys=True)
                 if kind in SALE_KINDS:
                     cur = db.execute(
                         "INSERT OR IGNORE INTO sales VALUES (?,?,?,?,?,?,?,?,?)",
-                        (terminal_id, kind, r["sale"], seq, r.get("asn"), r.get("ml"),
-                         r.get("amount"), text, now))
+                        (terminal_id, kind, record["sale"], seq, record.get("asn"),
+                         record.get("ml"), record.get("amount"), text, now))
                 else:
                     cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?)",
                                      (terminal_id, seq, text))
                 if cur.rowcount:
-                    self.cards.stored(terminal_id, r, kind)
+                    self.cards.stored(terminal_id, record, kind)
                 results.append([seq, "stored" if cur.rowcount else "duplicate", ""])
                 ack = max(ack, seq)
             db.execute("COMMIT")
@@ -123,13 +123,13 @@ class Ledger:
         return results, ack
 
     def sales(self, terminal_id=None):
-        q = "SELECT terminal, kind, sale, seq, asn, ml, amount FROM sales"
+        query = "SELECT terminal, kind, sale, seq, asn, ml, amount FROM sales"
         args = ()
         if terminal_id:
-            q += " WHERE terminal = ?"
+            query += " WHERE terminal = ?"
             args = (terminal_id,)
         return [dict(zip(("terminal", "kind", "sale", "seq", "asn", "ml", "amount"), row))
-                for row in self.db.execute(q + " ORDER BY terminal, seq", args)]
+                for row in self.db.execute(query + " ORDER BY terminal, seq", args)]
 
     # -- prices, hotlist, pumps -------------------------------------------------------------
     def set_price(self, grade, price, effective=0):
@@ -153,11 +153,11 @@ class Ledger:
     def price_history(self, grade=None):
         """Every price ever set, oldest first: version, grade, price, effective (0: the
         next sale), set_at (when the admin set it)."""
-        q = "SELECT version, grade, price, effective, set_at FROM prices"
-        rows = self.db.execute(q + (" WHERE grade = ?" if grade else "") + " ORDER BY version",
+        query = "SELECT version, grade, price, effective, set_at FROM prices"
+        rows = self.db.execute(query + (" WHERE grade = ?" if grade else "") + " ORDER BY version",
                                (grade,) if grade else ())
-        return [dict(zip(("version", "grade", "price", "effective", "set_at"), r))
-                for r in rows]
+        return [dict(zip(("version", "grade", "price", "effective", "set_at"), row))
+                for row in rows]
 
     def prices(self, now=None, due=False):
         """{"version": v, "grades": {grade: price}, "at": t}: the newest price of each
@@ -332,23 +332,23 @@ class Ledger:
                 "SELECT terminal, state, seen, status, beat_ms, firmware, software_id "
                 "FROM pumps ORDER BY terminal"):
             limit = max(self.MISSED_BEATS * (beat_ms or 10000), 2000)  # seen: in s
-            st = json.loads(status) if status else {}
+            last_status = json.loads(status) if status else {}
             out.append({"terminal": terminal, "state": state, "seen": seen,
                         "online": seen is not None and (now - seen) * 1000 <= limit,
-                        "alarm": st.get("alarm") or "", "firmware": firmware,
+                        "alarm": last_status.get("alarm") or "", "firmware": firmware,
                         "software_id": software_id})
         return out
 
 
-def _check(r):
-    if not isinstance(r, dict):
+def _check(record):
+    if not isinstance(record, dict):
         raise RecordRejected("not a record")
-    seq, kind = r.get("seq"), r.get("type")
+    seq, kind = record.get("seq"), record.get("type")
     if not isinstance(seq, int) or seq <= 0:
         raise RecordRejected("no seq")
     if kind in SALE_KINDS:
         for field in ("sale", "ml", "amount"):
-            if not isinstance(r.get(field), int) or r[field] < 0:
+            if not isinstance(record.get(field), int) or record[field] < 0:
                 raise RecordRejected("bad " + field)
     elif kind not in ("EVENT", "SNAPSHOT"):
         raise RecordRejected("unknown record type %r" % (kind,))

@@ -94,13 +94,13 @@ class Metrology:
             "seq > ? AND seq <= ? UNION ALL SELECT record FROM rejected_bills WHERE "
             "terminal = ? AND seq > ? AND seq <= ?", (terminal, after, upto) * 3)
         for (text,) in rows:
-            r = json.loads(text)
-            kind = r.get("type")
+            record = json.loads(text)
+            kind = record.get("type")
             if kind in ("FINAL", "ESCAPE"):
-                ml += r.get("ml", 0)
-                amount += r.get("amount", 0)
-            elif kind == "EVENT" and r.get("code") == EV_UNAUTHORIZED:
-                ml += r.get("a", 0)
+                ml += record.get("ml", 0)
+                amount += record.get("amount", 0)
+            elif kind == "EVENT" and record.get("code") == EV_UNAUTHORIZED:
+                ml += record.get("a", 0)
         return ml, amount
 
     def check(self, terminal):
@@ -131,21 +131,21 @@ class Metrology:
         """Readings, newest first per terminal and nozzle (only the newest unless
         `history`): terminal, nozzle, grade, seq, volume_ml, amount, received, checked
         (None: its records have not all arrived; True; False: mismatch), why."""
-        q = "SELECT terminal, nozzle, grade, seq, volume_ml, amount, reported, checked, why " \
-            "FROM totals"
+        query = "SELECT terminal, nozzle, grade, seq, volume_ml, amount, reported, checked, " \
+            "why FROM totals"
         args = ()
         if terminal:
-            q += " WHERE terminal = ?"
+            query += " WHERE terminal = ?"
             args = (terminal,)
         out, seen = [], set()
-        for row in self.db.execute(q + " ORDER BY terminal, nozzle, seq DESC", args):
+        for row in self.db.execute(query + " ORDER BY terminal, nozzle, seq DESC", args):
             if not history and row[:2] in seen:
                 continue
             seen.add(row[:2])
-            d = dict(zip(("terminal", "nozzle", "grade", "seq", "volume_ml", "amount",
-                          "reported", "checked", "why"), row))
-            d["checked"] = None if d["checked"] is None else bool(d["checked"])
-            out.append(d)
+            totals = dict(zip(("terminal", "nozzle", "grade", "seq", "volume_ml", "amount",
+                               "reported", "checked", "why"), row))
+            totals["checked"] = None if totals["checked"] is None else bool(totals["checked"])
+            out.append(totals)
         return out
 
     # -- event log ------------------------------------------------------------------------
@@ -166,13 +166,14 @@ class Metrology:
         db.execute("BEGIN IMMEDIATE")
         try:
             for item in items:
-                k = item.get("n") if isinstance(item, dict) else None
-                if isinstance(k, int) and 0 < k <= n:  # sent again
+                counter = item.get("n") if isinstance(item, dict) else None
+                if isinstance(counter, int) and 0 < counter <= n:  # sent again
                     row = db.execute("SELECT t, who, what, old, new, prev, h FROM eventlog "
-                                     "WHERE terminal = ? AND n = ?", (terminal, k)).fetchone()
+                                     "WHERE terminal = ? AND n = ?",
+                                     (terminal, counter)).fetchone()
                     if row is None or tuple(row) != tuple(item.get(f) for f in (
                             "t", "who", "what", "old", "new", "prev", "h")):
-                        why = "n=%d differs from the record held" % k
+                        why = "n=%d differs from the record held" % counter
                         break
                     continue
                 why = evlog.check(item, n + 1, head)
