@@ -22,15 +22,15 @@ import json
 import logging
 import time
 
+from pumpside.card.psam import T_UNLOCK
 from pumpside.protocol import is_uint
+from pumpside.record import F_CARD_LOG, F_SETTLED_ELSEWHERE
 
 from .. import cardcrypto
 from . import grey
 
 log = logging.getLogger("pumpside.station")
 
-T_UNLOCK = 0x93
-F_CARD_LOG = 8  # record.py: the debit confirmed from the card's own log (no TAC)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminal_psam (terminal TEXT PRIMARY KEY, psam TEXT NOT NULL);
@@ -218,7 +218,7 @@ class Cards:
             return
         if kind not in ("FINAL", "UNLOCK"):
             return
-        if kind == "UNLOCK" and record.get("flags", 0) & grey.F_SETTLED_ELSEWHERE:
+        if kind == "UNLOCK" and record.get("flags", 0) & F_SETTLED_ELSEWHERE:
             self.grey.closed(terminal, record)  # no money, no bill of the card's: a marker
             return
         asn, ctc, balance = record["asn"], record.get("ctc", 0), record.get("balance", 0)

@@ -15,11 +15,10 @@ import logging
 import time
 
 from pumpside.protocol import is_uint
+from pumpside.record import F_ELSEWHERE, F_SETTLED_ELSEWHERE
 
 log = logging.getLogger("pumpside.station")
 
-F_ELSEWHERE = 64  # record.py: an UNLOCK of another terminal's ESCAPE
-F_SETTLED_ELSEWHERE = 128  # record.py: the escape's own terminal closes it, settled elsewhere
 SETTLED_PER_FRAME = 4  # escapes settled elsewhere told in one SALES_ACK or HEARTBEAT
 
 SCHEMA = """

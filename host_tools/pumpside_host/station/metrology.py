@@ -21,6 +21,8 @@ import logging
 import time
 
 from pumpside import events as evlog
+from pumpside.config import SECRETS
+from pumpside.journal import EV_UNAUTHORIZED
 
 log = logging.getLogger("pumpside.station")
 
@@ -35,9 +37,7 @@ CREATE TABLE IF NOT EXISTS eventlog (
     what TEXT NOT NULL, old INTEGER, new INTEGER, prev TEXT NOT NULL, h TEXT NOT NULL,
     received INTEGER NOT NULL, PRIMARY KEY (terminal, n));
 """
-EV_UNAUTHORIZED = 1  # journal.EV_UNAUTHORIZED: flow nobody authorised, counted in volume
 TOTALS_MAX_AGE_S = 3600  # a reading older than this is asked for again (HEARTBEAT totals)
-SECRETS = ("service_pin", "terminal_key")  # never in an event log: refused if there
 
 
 class Metrology:
