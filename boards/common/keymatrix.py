@@ -3,7 +3,8 @@
 Rows are open-drain outputs pulled low one at a time, columns are inputs with pull-ups;
 a pressed key pulls its column low while its row is driven. One scan per read(). A key
 is reported once, on the second consecutive scan that sees it down (the scan period is
-the debounce), and again only after it was released.
+the debounce), and again only after it was released. The recall key held down for
+HOLD_SCANS scans also reports "I" (the software id: the front panel has no I key).
 """
 import time
 
@@ -12,6 +13,7 @@ import machine
 # front-panel layout, row by row (V volume, A amount, F fill-up preset; C cancel, E enter,
 # S service); the recall key R is the 17th key and has its own input
 LAYOUT = "123V456A789FC0ES"
+HOLD_SCANS = 40  # 2 s at the firmware's 50 ms keypad poll
 
 
 class KeyMatrix:
@@ -24,6 +26,7 @@ class KeyMatrix:
         self.layout = layout
         self._down = None
         self._sent = False
+        self._held = 0  # scans the key has been down
 
     def _scan(self):
         if self.recall is not None and self.recall.value() == 0:
@@ -44,8 +47,14 @@ class KeyMatrix:
         if key != self._down:
             self._down = key
             self._sent = False
+            self._held = 0
             return None
-        if key is None or self._sent:
+        if key is None:
+            return None
+        self._held += 1
+        if key == "R" and self._held == HOLD_SCANS:
+            return "I"
+        if self._sent:
             return None
         self._sent = True
         return key

@@ -113,3 +113,46 @@ def test_a_real_board_builds_with_its_manifest(board):
         assert manifest["files"][name] == hashlib.sha256((tree / name).read_bytes()).hexdigest()
     assert (tree / "board.mpy").read_bytes()[:1] == b"M"  # an .mpy, not source
     assert len(manifest["software_id"]) == 16
+
+
+def test_holding_the_recall_key_asks_for_the_software_id(monkeypatch):
+    """The front panel has no I key: R held for HOLD_SCANS scans reports "I" once, after
+    the "R" its press reported; a short press reports "R" alone."""
+    import importlib.util
+    import sys
+    import time
+    import types
+
+    levels = {}  # pin number -> level the fake reads
+
+    class Pin:
+        OPEN_DRAIN = IN = PULL_UP = 0
+
+        def __init__(self, number, *args, **kw):
+            self.number = number
+            levels.setdefault(number, 1)
+
+        def value(self, level=None):
+            if level is None:
+                return levels[self.number]
+            return None
+
+    monkeypatch.setitem(sys.modules, "machine", types.SimpleNamespace(Pin=Pin))
+    monkeypatch.setattr(time, "sleep_us", lambda us: None, raising=False)
+    spec = importlib.util.spec_from_file_location(
+        "keymatrix", ROOT / "boards" / "common" / "keymatrix.py")
+    keymatrix = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(keymatrix)
+    keypad = keymatrix.KeyMatrix([1, 2, 3, 4], [5, 6, 7, 8], recall=9)
+
+    def scans(n):
+        return [k for k in (keypad.read() for _ in range(n)) if k]
+
+    levels[9] = 0  # R pressed and held
+    assert scans(keymatrix.HOLD_SCANS + 20) == ["R", "I"]
+    levels[9] = 1
+    assert scans(3) == []
+    levels[9] = 0  # a short press
+    assert scans(5) == ["R"]
+    levels[9] = 1
+    assert scans(keymatrix.HOLD_SCANS + 5) == []
