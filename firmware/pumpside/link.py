@@ -229,8 +229,8 @@ class Link:
         # a malformed SALES_ACK ends the session here: the journal is not touched
         payload = await self._expect(reader, session, protocol.SALES_ACK)
         for seq, result, why in payload["results"]:
-            if result == "rejected":
-                log.event("sale_rejected", {"seq": seq, "why": why})
+            if result == "rejected" or result == "conflict":  # the station keeps a conflict
+                log.event("sale_" + result, {"seq": seq, "why": why})
         self._take_settled(payload.get("settled"))
         ack = payload.get("ack") or 0
         if journal.ack_seq < ack < journal.next_seq:

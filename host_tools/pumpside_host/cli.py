@@ -137,6 +137,7 @@ def _cmd_netcampaign(args):
 
 def _cmd_station(args):
     from .station import ledger as lg
+    from .station.masking import mask_card
 
     if args.action == "serve":
         from .station.accounts import KeyFileError
@@ -160,8 +161,25 @@ def _cmd_station(args):
                   % (args.terminal, args.key_file))
         elif args.action == "sales":
             for sale in ledger.sales(args.terminal):
-                print("%(terminal)s %(kind)s sale %(sale)d seq %(seq)d %(ml)d ml "
-                      "amount %(amount)d card %(asn)s" % sale)
+                print("%s %s sale %d seq %d %d ml amount %d card %s" % (
+                    sale["terminal"], sale["kind"], sale["sale"], sale["seq"], sale["ml"],
+                    sale["amount"], mask_card(sale["asn"])))
+        elif args.action == "conflicts":
+            rows = ledger.conflicts(args.terminal)
+            for row in rows:
+                got, had = row["record"], row["stored"]
+                if row["sale"] is None:  # an event record of the journal
+                    print("%s %s seq %d: %s; stored: %s" % (
+                        row["terminal"], row["kind"], row["seq"], json.dumps(got),
+                        json.dumps(had)))
+                    continue
+                print("%s %s sale %s seq %d: ml %s amount %s card %s time %s; stored: ml %s "
+                      "amount %s card %s time %s" % (
+                          row["terminal"], row["kind"], row["sale"], row["seq"],
+                          got.get("ml"), got.get("amount"), mask_card(got.get("asn")),
+                          got.get("time"), had.get("ml"), had.get("amount"),
+                          mask_card(had.get("asn")), had.get("time")))
+            print("%d conflicting record(s)" % len(rows))
         elif args.action == "price-history":
             for row in ledger.price_history():
                 print("v%(version)d %(grade)s %(price)d effective %(effective)d "
@@ -272,7 +290,8 @@ def build_parser():
     cmd.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     cmd.set_defaults(func=_cmd_netcampaign)
     cmd = sub.add_parser("station", help="the reference station server and its admin")
-    cmd.add_argument("action", choices=("serve", "terminal-add", "sales", "price", "hotlist",
+    cmd.add_argument("action", choices=("serve", "terminal-add", "sales", "conflicts", "price",
+                                        "hotlist",
                                         "command", "pumps", "totals", "events", "params",
                                         "nozzle", "price-history"))
     cmd.add_argument("--db", required=True, help="the station's SQLite file")

@@ -206,3 +206,38 @@ def test_price_history_keeps_every_price_set(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:3] for line in lines] == [["v1", "92", "7590"], ["v2", "95", "8120"],
                                                      ["v3", "92", "7700"]]
+
+
+def test_a_different_record_under_a_taken_key_is_kept_as_a_conflict(tmp_path, capsys, caplog):
+    """A formatted flash (or a replaced board) numbers its sales from 1 again: its sale 1
+    is not the stored sale 1, so it is never acknowledged as a duplicate and lost; it is
+    kept in conflicts, once, alarmed, and listed for the operator with the card masked."""
+    from pumpside_host import cli
+
+    db = str(tmp_path / "s.db")
+    ledger = Ledger(db)
+    first = _sale(1, 1)
+    again = dict(_sale(1, 1, 1518), time=1795000999, asn="6200000000000017")
+    event = {"seq": 2, "type": "EVENT", "code": 2, "a": 3, "time": 1795000000}
+    other_event = dict(event, a=4)
+    assert [r[1] for r in ledger.store("T1", [first, event])[0]] == ["stored", "stored"]
+    with caplog.at_level(logging.ERROR, "pumpside.station"):
+        results, ack = ledger.store("T1", [first, again, event, other_event])
+    assert [r[1] for r in results] == ["duplicate", "conflict", "duplicate", "conflict"]
+    assert ack == 2 and "sale 1 differs" in results[1][2]
+    assert caplog.text.count("ALARM terminal T1") == 2
+    results, _ = ledger.store("T1", [again])  # sent again (its ack was lost): kept once
+    assert [r[1] for r in results] == ["conflict"]
+    conflicts = ledger.conflicts("T1")
+    assert [(c["kind"], c["sale"], c["seq"]) for c in conflicts] == [("FINAL", 1, 1),
+                                                                      ("EVENT", None, 2)]
+    assert conflicts[0]["record"]["amount"] == 1518 and conflicts[0]["stored"]["amount"] == 3795
+    assert [(s["sale"], s["amount"]) for s in ledger.sales("T1")] == [(1, 3795)]
+    ledger.close()
+    capsys.readouterr()
+    assert cli.main(["station", "conflicts", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "T1 FINAL sale 1 seq 1: ml 5000 amount 1518 card 6200********0017 time " \
+        "1795000999" in out
+    assert "T1 EVENT seq 2: " in out
+    assert "6200000000000017" not in out and "2 conflicting record(s)" in out

@@ -28,6 +28,7 @@ from pumpside.record import F_CARD_LOG, F_SETTLED_ELSEWHERE
 
 from .. import cardcrypto
 from . import grey
+from .masking import mask_card
 
 log = logging.getLogger("pumpside.station")
 
@@ -171,7 +172,7 @@ class Cards:
                             (terminal, record.get("seq"), str(e),
                              json.dumps(record, sort_keys=True), int(time.time())))
             log.warning("terminal %s: %s sale %s of card %s rejected: %s", terminal, kind,
-                        record.get("sale"), _mask(record.get("asn")), e)
+                        record.get("sale"), mask_card(record.get("asn")), e)
             raise
 
     def _check(self, terminal, record, kind):
@@ -257,7 +258,3 @@ class Cards:
         return [dict(zip(("terminal", "seq", "why"), row)) for row in self.db.execute(
             "SELECT terminal, seq, why FROM rejected_bills ORDER BY rowid")]
 
-
-def _mask(asn):
-    return asn[:4] + "********" + asn[-4:] if isinstance(asn, str) and len(asn) == 16 \
-        else "?"

@@ -17,6 +17,8 @@ import time
 from pumpside.protocol import is_uint
 from pumpside.record import F_ELSEWHERE, F_SETTLED_ELSEWHERE
 
+from .masking import mask_card
+
 log = logging.getLogger("pumpside.station")
 
 SETTLED_PER_FRAME = 4  # escapes settled elsewhere told in one SALES_ACK or HEARTBEAT
@@ -112,7 +114,7 @@ class GreyRecords:
         self.db.execute("UPDATE grey_records SET closed_at = ? WHERE terminal = ? AND sale = ? "
                         "AND closed_at IS NULL", (int(time.time()), terminal, bill["sale"]))
         log.info("escape %s sale %s of card %s closed by its terminal (settled by %s)",
-                 terminal, bill["sale"], _mask(bill.get("asn")),
+                 terminal, bill["sale"], mask_card(bill.get("asn")),
                  bill.get("settled_by") or bill.get("by"))
 
     def settled_elsewhere(self, terminal, limit=SETTLED_PER_FRAME):
@@ -138,8 +140,8 @@ class GreyRecords:
                         (terminal, bill["sale"], int(time.time()), escape["terminal"],
                          escape["sale"]))
         log.info("escape %s sale %s of card %s settled by %s sale %s (amount %d)",
-                 escape["terminal"], escape["sale"], _mask(escape["asn"]), terminal, bill["sale"],
-                 bill["amount"])
+                 escape["terminal"], escape["sale"], mask_card(escape["asn"]), terminal,
+                 bill["sale"], bill["amount"])
 
     # -- GREY_QUERY ---------------------------------------------------------------------------
     def query(self, terminal, query):
@@ -165,10 +167,6 @@ class GreyRecords:
                               grade=escape["grade"], price=escape["price"],
                               terminal=escape["terminal"], sale=escape["sale"])
         log.info("terminal %s asked for card %s grey at %s (TTC %d): %s", terminal,
-                 _mask(asn), psam, ttc, answer["status"])
+                 mask_card(asn), psam, ttc, answer["status"])
         return answer
 
-
-def _mask(asn):
-    return asn[:4] + "********" + asn[-4:] if isinstance(asn, str) and len(asn) == 16 \
-        else "?"

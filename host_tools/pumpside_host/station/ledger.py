@@ -2,6 +2,7 @@
 prices with history, the hotlist, pump status; totalizers and event logs (metrology.py),
 parameters and the nozzle map (params.py). WAL, one writer (the server's loop)."""
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -10,6 +11,8 @@ import time
 from .accounts import Cards
 from .metrology import Metrology
 from .params import Params
+
+log = logging.getLogger("pumpside.station")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminals (
@@ -31,6 +34,10 @@ CREATE TABLE IF NOT EXISTS hotlist_log (
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY AUTOINCREMENT, terminal TEXT NOT NULL, cmd TEXT NOT NULL,
     created INTEGER NOT NULL, done INTEGER, ok INTEGER, why TEXT, sent INTEGER);
+CREATE TABLE IF NOT EXISTS conflicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, terminal TEXT NOT NULL, kind TEXT NOT NULL,
+    sale INTEGER, seq INTEGER NOT NULL, record TEXT NOT NULL, stored TEXT NOT NULL,
+    received INTEGER NOT NULL, UNIQUE (terminal, kind, record));
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pumps (
     terminal TEXT PRIMARY KEY, state TEXT, seen INTEGER, status TEXT, beat_ms INTEGER,
@@ -86,7 +93,11 @@ class Ledger:
     # -- the ledger -----------------------------------------------------------------------
     def store(self, terminal_id, records):
         """Store a batch in one transaction. Returns [[seq, "stored"|"duplicate"|
-        "rejected", why]] and the highest seq the terminal may consider delivered."""
+        "conflict"|"rejected", why]] and the highest seq the terminal may consider
+        delivered. A record whose key (sale number and kind, or event seq) is taken by
+        a stored one is a duplicate only when it is the same record; one that differs
+        (a board replaced or a flash formatted numbers its sales from 1 again) is kept
+        in `conflicts` for the operator and never counted as delivered twice."""
         results = []
         ack = 0
         now = int(time.time())
@@ -114,13 +125,48 @@ class Ledger:
                                      (terminal_id, seq, text))
                 if cur.rowcount:
                     self.cards.stored(terminal_id, record, kind)
-                results.append([seq, "stored" if cur.rowcount else "duplicate", ""])
+                    results.append([seq, "stored", ""])
+                else:
+                    results.append(self._taken(terminal_id, kind, seq, record, text, now))
                 ack = max(ack, seq)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return results, ack
+
+    def _taken(self, terminal_id, kind, seq, record, text, now):
+        """The result for a record whose key is taken: the same record again is a
+        duplicate; another one is a conflict, kept (once) beside the stored one."""
+        if kind in SALE_KINDS:
+            what = "%s of sale %d" % (kind, record["sale"])
+            row = self.db.execute("SELECT record FROM sales WHERE terminal = ? AND kind = ? "
+                                  "AND sale = ?", (terminal_id, kind, record["sale"])).fetchone()
+        else:
+            what = "%s seq %d" % (kind, seq)
+            row = self.db.execute("SELECT record FROM events WHERE terminal = ? AND seq = ?",
+                                  (terminal_id, seq)).fetchone()
+        if row is None or row[0] == text:
+            return [seq, "duplicate", ""]
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO conflicts (terminal, kind, sale, seq, record, stored, "
+            "received) VALUES (?,?,?,?,?,?,?)",
+            (terminal_id, kind, record.get("sale"), seq, text, row[0], now))
+        if cur.rowcount:
+            log.error("ALARM terminal %s: %s differs from the one stored (board replaced or "
+                      "flash formatted?): kept in conflicts", terminal_id, what)
+        return [seq, "conflict", what + " differs from the one stored: kept for the operator"]
+
+    def conflicts(self, terminal_id=None):
+        """Records kept because their key was taken by a different one: terminal, kind,
+        sale, seq, the record and the one stored, when it came; oldest first."""
+        query = "SELECT terminal, kind, sale, seq, record, stored, received FROM conflicts"
+        rows = self.db.execute(query + (" WHERE terminal = ?" if terminal_id else "")
+                               + " ORDER BY id", (terminal_id,) if terminal_id else ())
+        return [dict(zip(("terminal", "kind", "sale", "seq", "record", "stored", "received"),
+                         (terminal, kind, sale, seq, json.loads(record), json.loads(stored),
+                          received)))
+                for terminal, kind, sale, seq, record, stored, received in rows]
 
     def sales(self, terminal_id=None):
         query = "SELECT terminal, kind, sale, seq, asn, ml, amount FROM sales"

@@ -184,9 +184,10 @@ class StationServer:
         results, ack = self.ledger.store(terminal, records)
         self.ledger.metrology.check(terminal)  # readings these records complete
         stored = sum(1 for r in results if r[1] == "stored")
-        log.info("terminal %s: %d records, %d stored, %d duplicate, %d rejected",
+        log.info("terminal %s: %d records, %d stored, %d duplicate, %d conflict, %d rejected",
                  terminal, len(records), stored,
                  sum(1 for r in results if r[1] == "duplicate"),
+                 sum(1 for r in results if r[1] == "conflict"),
                  sum(1 for r in results if r[1] == "rejected"))
         await self._send(conn.writer, conn.session, protocol.SALES_ACK,
                          self._settled(terminal, {"results": results, "ack": ack}))
