@@ -165,3 +165,27 @@ def test_totals_checked_and_params_taken_at_the_next_boot_on_micropython(make_pu
     _wait(lambda: len([n for n, _f in vp.seen if n == "link_up"]) == 2, 10, "relink")
     time.sleep(2.5)  # beats: version 1 is held, not sent again
     assert len([n for n, _f in vp.seen if n == "params"]) == 1
+
+
+def test_a_formatted_flash_loses_no_sale_when_its_numbers_start_again(make_pump, station):
+    """The pump's flash is formatted (or its board replaced under the same terminal id):
+    its journal numbers sales from 1 again. The new sale 1 is not the stored sale 1: the
+    station keeps it as a conflict for the operator instead of acknowledging it as a
+    duplicate, which the pump would then prune and lose."""
+    ledger, server = station
+    vp = linked_pump(make_pump, ledger, server.port)
+    _sale(vp, "V100E", hang_up=True)
+    _wait(lambda: len(ledger.sales("P1")) == 1, 15, "the first sale at the station")
+    vp.kill()
+    (vp.device_dir / "flash.bin").unlink()  # a blank flash: formatted at the next boot
+    ups = sum(1 for n, _f in vp.seen if n == "link_up")
+    vp.reboot()
+    _wait(lambda: sum(1 for n, _f in vp.seen if n == "link_up") > ups, 15, "the link again")
+    second = _sale(vp, "V150E", hang_up=True)
+    assert second["sale"] == 1  # the new journal's first sale
+    _wait(lambda: ledger.conflicts("P1"), 15, "the new sale 1 kept as a conflict")
+    conflict = ledger.conflicts("P1")[0]
+    assert (conflict["kind"], conflict["sale"]) == ("FINAL", 1)
+    assert conflict["record"]["ml"] == 1500 and conflict["stored"]["ml"] == 1000
+    assert [s["ml"] for s in ledger.sales("P1")] == [1000]  # the first stays as it was
+    _wait(lambda: _saw(vp, "sale_conflict"), 10, "the pump told of the conflict")
