@@ -189,3 +189,31 @@ def test_a_formatted_flash_loses_no_sale_when_its_numbers_start_again(make_pump,
     assert conflict["record"]["ml"] == 1500 and conflict["stored"]["ml"] == 1000
     assert [s["ml"] for s in ledger.sales("P1")] == [1000]  # the first stays as it was
     _wait(lambda: _saw(vp, "sale_conflict"), 10, "the pump told of the conflict")
+
+
+def test_a_rebuilt_station_database_gets_its_commands_run(make_pump, tmp_path):
+    """The pump remembers the command ids it ran and answers one it sees again without
+    running it. A station whose database was rebuilt must not hand out those ids again:
+    its `resume` runs, and the pump sells again."""
+    ledger = Ledger(str(tmp_path / "old.db"))
+    key = ledger.add_terminal("P1")
+    station = StationThread(ledger, heartbeat_s=1).start()
+    port = station.port
+    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id="P1",
+                   terminal_key=key.hex())
+    try:
+        _wait(lambda: _saw(vp, "link_up"), 10, "the link")
+        suspend = ledger.command("P1", "suspend")
+        _wait(lambda: ledger.command_result(suspend) is not None, 20, "the suspend")
+        station.stop()
+        rebuilt = Ledger(str(tmp_path / "rebuilt.db"))  # a new database, the same terminal
+        rebuilt.add_terminal("P1", key)
+        station = StationThread(rebuilt, port, heartbeat_s=1).start()
+        resume = rebuilt.command("P1", "resume")
+        _wait(lambda: rebuilt.command_result(resume) is not None, 40, "the resume")
+    finally:
+        if station.thread.is_alive():
+            station.stop()
+    assert rebuilt.command_result(resume) == {"ok": True, "why": ""}
+    assert _saw(vp, "command", cmd="resume") and not _saw(vp, "command_again")
+    assert _sale(vp, "V050E", hang_up=True)["ml"] == 500  # not suspended any more

@@ -241,3 +241,20 @@ def test_a_different_record_under_a_taken_key_is_kept_as_a_conflict(tmp_path, ca
         "1795000999" in out
     assert "T1 EVENT seq 2: " in out
     assert "6200000000000017" not in out and "2 conflicting record(s)" in out
+
+
+def test_a_new_station_database_does_not_hand_out_the_command_ids_of_an_old_one(tmp_path):
+    """A terminal answers a command id it has run before from its ring without running
+    it: a rebuilt database starting its ids at 1 again would have its commands ignored."""
+    firsts = []
+    for name in ("a.db", "b.db", "c.db"):
+        ledger = Ledger(str(tmp_path / name))
+        first = ledger.command("T1", "suspend")
+        assert ledger.command("T1", "resume") == first + 1
+        assert 0 < first <= Ledger.COMMAND_ID_SPAN
+        ledger.close()
+        firsts.append(first)
+    assert len(set(firsts)) == 3  # equal by chance once in 2**30
+    again = Ledger(str(tmp_path / "a.db"))  # reopened: ids go on, not drawn again
+    assert again.command("T1", "stop") == firsts[0] + 2
+    again.close()

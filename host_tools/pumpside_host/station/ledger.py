@@ -65,6 +65,7 @@ class Ledger:
         if self._meta("hotlist_floor") is None:
             # a store from before the change log: deltas can start at today's version
             self._set_meta("hotlist_floor", self.hotlist_version())
+        self._seed_command_ids()
 
     def close(self):
         self.db.close()
@@ -136,8 +137,8 @@ class Ledger:
         return results, ack
 
     def _taken(self, terminal_id, kind, seq, record, text, now):
-        """The result for a record whose key is taken: the same record again is a
-        duplicate; another one is a conflict, kept (once) beside the stored one."""
+        """The result for a record whose key is taken: the same record again (at any seq)
+        is a duplicate; another one is a conflict, kept (once) beside the stored one."""
         if kind in SALE_KINDS:
             what = "%s of sale %d" % (kind, record["sale"])
             row = self.db.execute("SELECT record FROM sales WHERE terminal = ? AND kind = ? "
@@ -146,7 +147,7 @@ class Ledger:
             what = "%s seq %d" % (kind, seq)
             row = self.db.execute("SELECT record FROM events WHERE terminal = ? AND seq = ?",
                                   (terminal_id, seq)).fetchone()
-        if row is None or row[0] == text:
+        if row is None or _same_record(row[0], record):
             return [seq, "duplicate", ""]
         cur = self.db.execute(
             "INSERT OR IGNORE INTO conflicts (terminal, kind, sale, seq, record, stored, "
@@ -303,6 +304,17 @@ class Ledger:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     COMMANDS = ("stop", "suspend", "resume", "lock", "unlock", "terminate")
+    COMMAND_ID_SPAN = 1 << 30  # a new store's first command id is drawn below this
+
+    def _seed_command_ids(self):
+        """A terminal remembers the ids of the commands it ran (and answers one it sees
+        again from that memory, not running it twice), so a new store - a rebuilt or
+        restored station database - must not hand out the ids an old one did: its first
+        id is drawn at random, far from any other store's."""
+        if self.db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'commands'").fetchone():
+            return
+        self.db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('commands', ?)",
+                        (secrets.randbelow(self.COMMAND_ID_SPAN),))
 
     def command(self, terminal_id, cmd):
         """Queue a command for a terminal; it goes with the terminal's next heartbeat."""
@@ -384,6 +396,14 @@ class Ledger:
                         "alarm": last_status.get("alarm") or "", "firmware": firmware,
                         "software_id": software_id})
         return out
+
+
+def _same_record(stored_text, record):
+    """The record stored (JSON) and one sent again are the same record wherever in the
+    journal it was written (its seq): every other field equal."""
+    stored = json.loads(stored_text)
+    stored.pop("seq", None)
+    return stored == {name: value for name, value in record.items() if name != "seq"}
 
 
 def _check(record):
