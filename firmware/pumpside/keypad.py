@@ -13,7 +13,6 @@ logged, recorded or kept anywhere but config.json.
 """
 from . import config, dispenser, journal, log, manifest, storage
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
-from .events import EventLogError
 
 PIN_DIGITS = 8
 POLL_MS = 50
@@ -125,6 +124,8 @@ class Keypad:
         pump = self.pump
         if pump.events is None:
             return
+        from .events import EventLogError  # loaded with the log: no heap of its own here
+
         try:
             pump.events.append(pump.board.clock.time(), WHO, what, old, new)
         except (OSError, EventLogError) as e:
