@@ -38,6 +38,12 @@ class Pump:
         self.paths = paths or storage.beside(journal.root)
         self.prices = PriceBook(cfg, self.paths).load()
         self.core = dispenser.DispenserCore(cfg)
+        # a lock outlives a power cut: kept on the flash while it holds, so only who may
+        # clear it does (the station its own, the service PIN any: terminal.py, keypad.py)
+        held = storage.read_json(self.paths.lock)
+        self._held = held if isinstance(held, int) and held > 0 else 0
+        if self._held:
+            self.core.lock(self._held)
         self.terminal = Terminal(board, cfg, journal, self.core)
         self.disp = dispenser.Dispenser(self.core, board.pulser, board.valves, board.motor,
                                         board.nozzle, on_tick=self._on_tick)
@@ -138,6 +144,16 @@ class Pump:
                 self.terminal.alarm("LOCKED " + dispenser.STOP_NAMES.get(core.lock_reason, ""))
                 if core.lock_reason == dispenser.STOP_UNAUTHORIZED:
                     log.event("alarm", {"what": "UNAUTHORIZED", "ml": core.unauthorized_ml})
+        reason = core.lock_reason
+        if reason != self._held:
+            self._held = reason
+            try:
+                if reason:
+                    storage.write_json(self.paths.lock, reason)
+                else:
+                    storage.remove(self.paths.lock)
+            except OSError as e:  # the lock holds in this boot all the same
+                log.event("lock_unsaved", {"why": str(e)})
         if core.stage_event:
             log.event("stage", {"event": core.stage_event, "pulses": disp.last_count,
                                 "reaction_us": disp.reaction_us[-1]})

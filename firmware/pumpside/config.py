@@ -20,7 +20,7 @@ _TABLE = (
     "price|i|*|1|10000000\n"  # thousandths of the currency per litre
     "k_factor|i|*|1000|10000000\n"  # pulses per litre x 1000
     "slow_lead_ml|i|*|1|5000\n"  # the slow stage starts this far before the target
-    "service_pin|s|*|4|8\n"  # technician PIN, digits
+    "service_pin|s|*|4|8\n"  # technician PIN, digits; a new one 6-8 (service.py)
     "max_fill_ml|i|150000|1000|2000000\n"  # fill-up cap (150 L car, more for trucks)
     "max_preset_amount|i|999999|1|99999999\n"
     "no_flow_timeout_ms|i|60000|100|600000\n"  # authorised, no pulse yet (30-120 s)

@@ -54,7 +54,8 @@ def apply_params(pump, version, values):
 
 def command(pump, cmd):
     """A station command (IFSF): stop/terminate ends the delivery in progress, which
-    settles as usual; suspend/resume close/open the pump to new sales; lock/unlock."""
+    settles as usual; suspend/resume close/open the pump to new sales; lock/unlock (the
+station's own lock only: a safety lock is refused, terminal.unlock)."""
     terminal = pump.terminal
     ok, why = True, ""
     if cmd == "stop" or cmd == "terminate":
@@ -66,7 +67,7 @@ def command(pump, cmd):
     elif cmd == "lock":
         ok, why = terminal.lock()
     elif cmd == "unlock":
-        terminal.unlock()
+        ok, why = terminal.unlock()
     else:
         return False, "unknown command"
     pump.show(ticks_ms())

@@ -31,7 +31,7 @@ from .dispenser import STOP_POWER
 SEGMENT = 32  # records per segment file: 32 x 107 B stays within one 4 KB block
 EV_UNAUTHORIZED = 1  # unauthorised flow: a = ml metered (it counts in the volume total)
 EV_LOCK = 2  # pump locked: a = stop code
-EV_UNLOCK = 3  # lock cleared by a technician
+EV_UNLOCK = 3  # lock cleared with the service PIN: a = its stop code
 
 
 class JournalError(Exception):

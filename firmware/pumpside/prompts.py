@@ -18,6 +18,7 @@ locked|油枪已锁定 请联系维护|Pump locked - call service
 closed|暂停服务|Pump closed
 service_pin|请输入维护密码|Service PIN, E to confirm
 wrong_pin|密码错误|Wrong PIN
+pin_wait|密码错误过多 请稍候|Too many wrong PINs - wait
 unlocked|油枪已解锁|Pump unlocked
 service|维护模式|Service mode
 software_id|软件版本 标识|Software version, id

@@ -29,6 +29,9 @@ from . import events as evlog
 LEGAL_PARAMS = ("k_factor", "slow_lead_ml")
 PROTECTED = LEGAL_PARAMS + ("service_pin",)  # need the PIN; the PIN is never an event
 MAX_CORRECTION_PCT = 5  # a proving run off by more is a fault, not a calibration
+# a service PIN set now (a change, or provisioning) has 6-8 digits; config.py still loads
+# the 4- and 5-digit PINs of configs already on devices, so those keep booting and working
+NEW_PIN_MIN = 6
 MOUNT = "/flash"
 
 
@@ -178,6 +181,9 @@ def _apply(changes, pin, who, board, config_path, flash_root, now, capacity, gua
     merged.update(changes)
     cfg = config.Config(merged)  # ConfigError names the field; nothing written yet
     changed = [name for name in sorted(changes) if current.get(name) != merged[name]]
+    if "service_pin" in changed and len(merged["service_pin"]) < NEW_PIN_MIN:
+        return _refused("config service_pin: a new PIN must be %d-8 digits" % NEW_PIN_MIN,
+                        "service_pin")
     legal = [name for name in changed if name in LEGAL_PARAMS]
     guarded = [name for name in changed if name in PROTECTED] or ([guard] if guard else [])
     if guarded and not provisioning:

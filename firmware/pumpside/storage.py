@@ -45,6 +45,8 @@ class Paths:
         self.prices_next = root + "/prices.next"  # one waiting for its time
         self.params = root + "/params"  # the version of the station's parameters
         self.commands = root + "/cmds"  # station commands already run, with their results
+        self.pin_tries = root + "/pin"  # wrong service PINs in a row (keypad.py), a count
+        self.lock = root + "/lock"  # the stop code of the lock in force (app.py), if any
 
 
 def beside(journal_root):

@@ -1,7 +1,8 @@
 """The terminal's condition: whether a sale may start now, and the named changes that
 decide it. Storage trouble closes it (`close`); the station suspends, resumes, stops,
-locks and unlocks it and vouches for its clock (link.py, downloads.py); faults raise
-alarms, which the link reports at once (STATUS carries the last one and a count).
+locks and unlocks it (its own lock only) and vouches for its clock (link.py,
+downloads.py); faults raise alarms, which the link reports at once (STATUS carries the
+last one and a count).
 """
 from . import dispenser, log, storage
 from .compat import ticks_ms
@@ -79,7 +80,15 @@ class Terminal:
         return True, ""
 
     def unlock(self):
+        """The station may clear only its own lock (STOP_REMOTE); a safety lock (a valve
+        that stuck, unauthorised flow, pulser faults) is a technician's: the service PIN
+        at the pump clears it (keypad.py). (ok, why)"""
+        reason = self.core.lock_reason
+        if self.core.state == dispenser.LOCKED and reason != dispenser.STOP_REMOTE:
+            return False, "safety lock %s: the service PIN at the pump clears it" % (
+                dispenser.STOP_NAMES.get(reason, reason))
         self.core.clear_lock(ticks_ms())
+        return True, ""
 
     def trust_clock(self, trusted):
         """True: the station's time agreed with the clock (or set it), so card sales may

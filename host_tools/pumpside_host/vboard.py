@@ -39,6 +39,8 @@ DEFAULT_CONFIG = {
     "price": 7590,
     "k_factor": 100000,
     "slow_lead_ml": 100,
+    # written as config.json, as on a device provisioned before new PINs needed 6-8
+    # digits: such a PIN still boots and works (service.NEW_PIN_MIN applies to new ones)
     "service_pin": "2468",
     "sale_mode": "attended",  # the metering tests key presets; card sales set "card"
 }

@@ -231,3 +231,24 @@ def test_journal_unsynced_lists_records_after_the_ack():
         assert result["ok"] and result["count"] == 2 and result["ack"] == 1, result
         recs = [json.loads(line) for line in out[:-1]]
         assert [r["seq"] for r in recs] == [2, 3] and recs[0]["type"] == "FINAL"
+
+
+def test_a_new_service_pin_has_6_to_8_digits_an_old_short_one_still_works():
+    with Configured(service_pin="2468") as root:  # a config already on a device: 4 digits
+        for short in ("13579", "1357"):
+            result, _ = _call(service.config_set, {"service_pin": short}, "2468", "t1",
+                              root=root)
+            assert not result["ok"] and result["field"] == "service_pin", result
+            assert "6-8 digits" in result["error"] and short not in result["error"]
+        result, _ = _call(service.config_set, {"k_factor": 99000}, "2468", "t1", root=root)
+        assert result["ok"], result  # the old PIN still opens service mode
+        result, _ = _call(service.config_set, {"service_pin": "135790"}, "2468", "t1",
+                          root=root)
+        assert result["ok"] and result["changed"] == ["service_pin"], result
+        assert json.loads(_read(root + "/config.json"))["service_pin"] == "135790"
+    with TempDir() as root:  # provisioning: no config yet, no PIN asked, still 6-8 digits
+        cfg = dict(CFG, service_pin="2468")
+        result, _ = _call(service.config_set, cfg, None, "t1", root=root)
+        assert not result["ok"] and result["field"] == "service_pin"
+        result, _ = _call(service.config_set, dict(CFG), None, "t1", root=root)
+        assert result["ok"], result

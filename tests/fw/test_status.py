@@ -54,3 +54,12 @@ def test_an_alarm_counts_and_is_named_in_status():
     pump.terminal.alarm("PULSER")
     pump.terminal.alarm("POWER")
     assert pump.status()["alarms"] == 2 and pump.status()["alarm"] == "POWER"
+
+
+def test_locked_the_alarm_is_the_locks_reason_until_a_later_one_is_raised():
+    board, pump = _pump()
+    pump.core.lock(dispenser.STOP_VALVE_STUCK)
+    pump.terminal.alarm("LOCKED VALVE_STUCK")  # as app.py raises it
+    assert pump.status()["alarm"] == "VALVE_STUCK"
+    pump.terminal.alarm("SERVICE_PIN")  # wrong service PINs on the locked pump
+    assert pump.status()["alarm"] == "SERVICE_PIN" and pump.status()["alarms"] == 2
