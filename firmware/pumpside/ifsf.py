@@ -38,11 +38,11 @@ def ifsf_state(view, lifted):
 
 
 def status(view, lifted):
-    """STATUS: the IFSF state, live progress, the last alarm and the alarm count."""
-    ifsf = ifsf_state(view, lifted)
-    fuelling = ifsf == "Fuelling"
-    return {"state": ifsf, "nozzle": view["nozzle"], "grade": view["grade"],
-            "price": view["price"], "ml": view["ml"] if fuelling else 0,
-            "amount": view["amount"] if fuelling else 0,
+    """STATUS: the IFSF state; the volume and amount of the delivery in progress, or, in
+    any other state, of the last one until the next authorisation (the station shows a
+    delivery's final figures after it); the last alarm and the alarm count."""
+    return {"state": ifsf_state(view, lifted), "nozzle": view["nozzle"],
+            "grade": view["grade"], "price": view["price"], "ml": view["ml"],
+            "amount": view["amount"],
             "alarm": STOP_NAMES.get(view["lock_reason"], "") if view["state"] == LOCKED
             else view["last_alarm"], "alarms": view["alarms"]}
