@@ -3,13 +3,15 @@
 Connect, authenticate (CHALLENGE -> HELLO -> WELCOME), then drain the journal: the
 records after the ack cursor go up in batches (SALES), and the station's SALES_ACK moves
 the cursor (which lets the journal prune). With nothing to send, a HEARTBEAT every
-`heartbeat_s`. Reconnects with capped exponential backoff and jitter; every read has a
-timeout, so a silent station is noticed. Each step is bounded (one batch, one frame) and
-awaits the network, so the dispenser's loop never waits on the link. Offline, selling
-goes on within the journal's limits; online, the backlog drains. Besides: the
-totalizers (TOTALS) at each session's start and with a heartbeat when they moved, the
-metrology event log's records the station lacks (EVENTS, acknowledged by EVENTS_ACK), and
-the station's non-legal parameters (PARAMS, downloads.apply_params).
+`heartbeat_s`; a STATUS with it, at each change of state or alarm, and while fuel flows
+as the volume moves (live progress, PROGRESS_MS apart). Reconnects with capped
+exponential backoff and jitter; every read has a timeout, so a silent station is noticed.
+Each step is bounded (one batch, one frame) and awaits the network, so the dispenser's
+loop never waits on the link. Offline, selling goes on within the journal's limits;
+online, the backlog drains. Besides: the totalizers (TOTALS) at each session's start and
+with a heartbeat when they moved, the metrology event log's records the station lacks
+(EVENTS, acknowledged by EVENTS_ACK), and the station's non-legal parameters (PARAMS,
+downloads.apply_params).
 """
 import asyncio
 import os
