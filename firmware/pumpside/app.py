@@ -207,9 +207,9 @@ class Pump:
         desk = self.desk
         pin = self.keypad.pin
         shown = ticks_diff(self._note_until, now) > 0  # a note or the last sale on show
-        fuelling = state == dispenser.FUELLING or state == dispenser.SETTLING
-        view["ml"], view["amount"] = core.progress(self.disp.last_count) if fuelling \
-            else (0, 0)
+        # the delivery in progress, else the last one (STATUS); the display shows it only
+        # while fuelling
+        view["ml"], view["amount"] = core.progress(self.disp.last_count)
         view["grade"] = self.prices.grade
         view["price"] = self.prices.price
         view["nozzle"] = self.cfg.nozzle

@@ -140,6 +140,7 @@ class DispenserCore:
         self.stage_event = None  # "slow" or "close" when a threshold made this step act
         self.unauthorized_ml = 0  # volume under the current unauthorised-flow alarm
         self.unauthorized_new = 0  # ml metered by the latest alarm step, for the totals
+        self.delivered = (0, 0)  # (ml, amount) of the last delivery (progress() after it)
         self._auth = None
         self._base = None  # idle watch: count at the start of the noise window
         self._base_ms = 0
@@ -322,6 +323,7 @@ class DispenserCore:
                                  meter.ml_for_pulses(self._target, k),
                                  meter.ml_for_pulses(overrun, k) if overrun > 0 else 0, fault,
                                  self._t_auth, now_ms)
+        self.delivered = (ml, self.delivery.amount)
         self._auth = None
         self._base = None
         self.state = IDLE
@@ -342,9 +344,10 @@ class DispenserCore:
         return a - self._a0
 
     def progress(self, a):
-        """(ml, amount) delivered so far by the current authorisation."""
+        """(ml, amount) delivered so far by the current authorisation; without one, those
+        of the last delivery (the bill's), (0, 0) before the first."""
         if self._auth is None:
-            return 0, 0
+            return self.delivered
         ml = meter.ml_for_pulses(self.pulses(a), self.cfg.k_factor)
         return ml, meter.amount_for_ml(ml, self._auth.price)
 

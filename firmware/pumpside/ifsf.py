@@ -38,15 +38,14 @@ def ifsf_state(view, lifted):
 
 
 def status(view, lifted):
-    """STATUS: the IFSF state, live progress, the last alarm and the alarm count. While
-    locked the alarm is the lock's reason, unless a later one was raised (a service PIN
-    tried too often on a locked pump: the station must hear of that one)."""
-    ifsf = ifsf_state(view, lifted)
-    fuelling = ifsf == "Fuelling"
+    """STATUS: the IFSF state; the volume and amount of the delivery in progress, or, in
+    any other state, of the last one until the next authorisation (the station shows a
+    delivery's final figures after it); the last alarm and the alarm count. While locked
+    the alarm is the lock's reason, unless a later one was raised (a service PIN tried
+    too often on a locked pump: the station must hear of that one)."""
     alarm = view["last_alarm"]
     if view["state"] == LOCKED and alarm[:7] in ("", "LOCKED "):  # app.py: "LOCKED <why>"
         alarm = STOP_NAMES.get(view["lock_reason"], "")
-    return {"state": ifsf, "nozzle": view["nozzle"], "grade": view["grade"],
-            "price": view["price"], "ml": view["ml"] if fuelling else 0,
-            "amount": view["amount"] if fuelling else 0,
-            "alarm": alarm, "alarms": view["alarms"]}
+    return {"state": ifsf_state(view, lifted), "nozzle": view["nozzle"],
+            "grade": view["grade"], "price": view["price"], "ml": view["ml"],
+            "amount": view["amount"], "alarm": alarm, "alarms": view["alarms"]}

@@ -3,13 +3,15 @@
 Connect, authenticate (CHALLENGE -> HELLO -> WELCOME), then drain the journal: the
 records after the ack cursor go up in batches (SALES), and the station's SALES_ACK moves
 the cursor (which lets the journal prune). With nothing to send, a HEARTBEAT every
-`heartbeat_s`. Reconnects with capped exponential backoff and jitter; every read has a
-timeout, so a silent station is noticed. Each step is bounded (one batch, one frame) and
-awaits the network, so the dispenser's loop never waits on the link. Offline, selling
-goes on within the journal's limits; online, the backlog drains. Besides: the
-totalizers (TOTALS) at each session's start and with a heartbeat when they moved, the
-metrology event log's records the station lacks (EVENTS, acknowledged by EVENTS_ACK), and
-the station's non-legal parameters (PARAMS, downloads.apply_params).
+`heartbeat_s`; a STATUS with it, at each change of state or alarm, and while fuel flows
+as the volume moves (live progress, PROGRESS_MS apart). Reconnects with capped
+exponential backoff and jitter; every read has a timeout, so a silent station is noticed.
+Each step is bounded (one batch, one frame) and awaits the network, so the dispenser's
+loop never waits on the link. Offline, selling goes on within the journal's limits;
+online, the backlog drains. Besides: the totalizers (TOTALS) at each session's start and
+with a heartbeat when they moved, the metrology event log's records the station lacks
+(EVENTS, acknowledged by EVENTS_ACK), and the station's non-legal parameters (PARAMS,
+downloads.apply_params).
 """
 import asyncio
 import os
@@ -28,6 +30,8 @@ BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
 _POLL_MS = 100
 STATUS_MIN_MS = 250  # STATUS on every state change or alarm, at most one per this
+PROGRESS_MS = 500  # while the volume moves, a STATUS at most this often: a poll (_POLL_MS)
+# or a SALES round trip late, still more than once a second
 RX_LEN = 1024  # a station frame up to this size is read into one buffer taken at import,
 # while the heap is whole: with the card sale loaded the free heap is ~13 KB in holes of
 # <= ~800 B, where a 1.3 KB bytes object finds no room. Larger frames are allocated.
@@ -98,7 +102,7 @@ class Link:
         self.timeout_s = READ_TIMEOUT_S
         self._grey_query = None  # the card desk's GREY_QUERY, until its answer comes
         self._grey_waiter = None  # [GREY_ANSWER, Event] of the desk's ask_grey
-        self._status = None  # (IFSF state, alarm count) of the last STATUS sent
+        self._status = None  # (IFSF state, alarm count, ml) of the last STATUS sent
         self._status_ms = ticks_ms()
         self._totals = None  # (volume_ml, amount) of the last TOTALS sent in this session
         self.events_n = None  # the last event-log record the station holds (WELCOME)
@@ -163,13 +167,14 @@ class Link:
             self.connects += 1
             log.event("link_up", {"station": self.cfg.station_addr,
                                   "unsynced": journal.unsynced, "ack": journal.ack_seq})
-            self._status = None  # (state, alarms) the station last heard
+            self._status = None  # (state, alarms, ml) the station last heard
             self.events_n = welcome.get("events_n")
             self._totals = None
             await self._send_totals(writer, session)  # with HELLO: where the meter stands
-            while True:
-                if self._status_due():
-                    await self._send_status(writer, session)
+            while True:  # a STATUS due goes between any two exchanges, backlog or not
+                now = ticks_ms()
+                if self._status_due(now):
+                    await self._send_status(writer, session, now)
                 if self._grey_query is not None:
                     await self._ask(reader, writer, session)
                 elif journal.next_seq - 1 > journal.ack_seq:
@@ -280,7 +285,7 @@ class Link:
         """Status, totals if they moved, heartbeat; then wait until a beat is due or the
         journal has news."""
         if self.pump is not None:
-            await self._send_status(writer, session)
+            await self._send_status(writer, session, ticks_ms())
         await self._send_totals(writer, session)
         await self._send(writer, session, protocol.HEARTBEAT, {"time": self.clock.time()})
         beat = await self._expect(reader, session, protocol.HEARTBEAT, writer)
@@ -295,22 +300,27 @@ class Link:
         while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and journal.next_seq == seen \
                 and self._grey_query is None:
             await sleep_ms(_POLL_MS)
-            if self._status_due():  # a state change or an alarm: said at once
-                await self._send_status(writer, session)
+            now = ticks_ms()
+            if self._status_due(now):  # a change, an alarm, progress: said at once
+                await self._send_status(writer, session, now)
 
-    def _status_due(self):
+    def _status_due(self, now):
         """The pump's state or alarm count moved since the last STATUS, and that went at
-        least STATUS_MIN_MS ago (a pump that flaps sends no storm)."""
+        least STATUS_MIN_MS before `now` (a pump that flaps sends no storm); or only its
+        volume moved (fuel flows, live progress) and PROGRESS_MS went."""
         pump = self.pump
-        if pump is None or ticks_diff(ticks_ms(), self._status_ms) < STATUS_MIN_MS:
+        since = ticks_diff(now, self._status_ms)
+        if pump is None or since < STATUS_MIN_MS:
             return False
         status = pump.status()
-        return self._status != (status["state"], status["alarms"])
+        last = self._status
+        return last is None or last[0] != status["state"] or last[1] != status["alarms"] \
+            or (since >= PROGRESS_MS and last[2] != status["ml"])
 
-    async def _send_status(self, writer, session):
+    async def _send_status(self, writer, session, now):
         status = self.pump.status()
-        self._status = (status["state"], status["alarms"])
-        self._status_ms = ticks_ms()
+        self._status = (status["state"], status["alarms"], status["ml"])
+        self._status_ms = now
         await self._send(writer, session, protocol.STATUS, status)
 
     def _take_settled(self, items):

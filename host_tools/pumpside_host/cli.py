@@ -135,6 +135,15 @@ def _cmd_netcampaign(args):
     return 0
 
 
+def _delivery(pump):
+    """A pump's delivery as `station pumps` lists it: the one in progress, or its last."""
+    if pump["state"] == "Fuelling":
+        return " delivering %d ml amount %d" % (pump["ml"], pump["amount"])
+    if pump["ml"] or pump["amount"]:
+        return " last delivery %d ml amount %d" % (pump["ml"], pump["amount"])
+    return ""
+
+
 def _cmd_station(args):
     from .station import ledger as lg
     from .station.masking import mask_card
@@ -198,10 +207,10 @@ def _cmd_station(args):
                   % (cid, args.cmd, args.terminal))
         elif args.action == "pumps":
             for pump in ledger.pumps():
-                print("%s %s %s (seen %s)%s firmware %s %s" % (
-                    pump["terminal"], pump["state"], "online" if pump["online"] else
-                    "OFFLINE", pump["seen"], " alarm " + pump["alarm"] if pump["alarm"]
-                    else "", pump["firmware"], pump["software_id"]))
+                print("%s %s%s %s (seen %s)%s firmware %s %s" % (
+                    pump["terminal"], pump["state"], _delivery(pump), "online" if
+                    pump["online"] else "OFFLINE", pump["seen"], " alarm " + pump["alarm"]
+                    if pump["alarm"] else "", pump["firmware"], pump["software_id"]))
         elif args.action == "totals":
             for totals in ledger.metrology.totals(args.terminal, args.history):
                 print("%s nozzle %d grade %s: %d ml amount %d after seq %d (reported %d) %s"

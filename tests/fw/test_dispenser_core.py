@@ -137,6 +137,22 @@ def test_hang_up_ends_sale_early():
     assert not delivery.fault and core.faults == 0
 
 
+def test_progress_grows_then_holds_the_bill_until_the_next_authorisation():
+    core = make()
+    hose = Hose(core)
+    assert core.progress(hose.pulses()) == (0, 0)  # nothing delivered since boot
+    hose.fuel_for(1500, volume_ml=2000)
+    during = core.progress(hose.pulses())
+    hose.run(500)
+    assert 0 < during[0] < core.progress(hose.pulses())[0]
+    delivery = hose.until_delivery()
+    hose.lifted = False
+    hose.run(100)
+    assert core.progress(hose.pulses()) == (delivery.ml, delivery.amount) == (2000, 1518)
+    core.authorize(Authorization("92", 7590, volume_ml=1000), hose.now)
+    assert core.progress(hose.pulses()) == (0, 0)  # the next one's
+
+
 def test_no_flow_after_lift_is_a_pulser_fault():
     core = make()
     hose = Hose(core)

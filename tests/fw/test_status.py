@@ -1,5 +1,5 @@
 """The fuelling point's IFSF state and alarms as the station hears them (STATUS)."""
-from fakes import pump_rig, remove_scratch
+from fakes import ATTENDED, pump_rig, remove_scratch, scratch_dir
 from pumpside import dispenser
 from pumpside.compat import ticks_ms
 from pumpside.ifsf import ifsf_state
@@ -63,3 +63,85 @@ def test_locked_the_alarm_is_the_locks_reason_until_a_later_one_is_raised():
     assert pump.status()["alarm"] == "VALVE_STUCK"
     pump.terminal.alarm("SERVICE_PIN")  # wrong service PINs on the locked pump
     assert pump.status()["alarm"] == "SERVICE_PIN" and pump.status()["alarms"] == 2
+
+
+class _Flowing:
+    """The pump as the link reads it: its STATUS, set by the test."""
+
+    def __init__(self, root):
+        from pumpside import storage
+
+        self.paths = storage.Paths(root)
+        self.now = {"state": "Fuelling", "alarms": 0, "ml": 0, "amount": 0}
+
+    def status(self):
+        return dict(self.now)
+
+
+class _Wire:
+    """The link's session and writer in one: what it sent, in order."""
+
+    def __init__(self):
+        self.sent = []
+
+    def encode(self, mtype, payload):
+        self.sent.append(payload)
+        return b""
+
+    def write(self, data):
+        pass
+
+    async def drain(self):
+        pass
+
+
+def test_progress_goes_at_most_every_progress_ms_and_at_least_once_a_second():
+    import asyncio
+    import json
+
+    from pumpside import config
+    from pumpside.compat import ticks_add, ticks_diff
+    from pumpside.link import PROGRESS_MS, STATUS_MIN_MS, Link
+
+    poll = 100  # ms: the link's poll while it waits (_POLL_MS); time is the test's own
+    pump = _Flowing(scratch_dir())
+    values = dict(ATTENDED)
+    values.update(station_addr="127.0.0.1:1", terminal_id="P1", terminal_key="11" * 32)
+    cfg = config.parse(json.dumps(values))
+    link = Link(None, cfg, None, pump)
+    wire = _Wire()
+    times = []
+    clock = [ticks_add(ticks_ms(), STATUS_MIN_MS)]
+
+    async def polls(n, change):
+        for _ in range(n):
+            change(pump.now)
+            now = clock[0] = ticks_add(clock[0], poll)
+            if link._status_due(now):
+                times.append(now)
+                await link._send_status(wire, wire, now)
+
+    def flow(status):  # 12 L/min: 20 ml a poll
+        status["ml"] += 20
+        status["amount"] = status["ml"] * 759 // 1000
+
+    def stays(status):
+        pass
+
+    asyncio.run(polls(100, flow))  # 10 s of flow
+    sent = [s["ml"] for s in wire.sent]
+    assert len(sent) == 100 * poll // PROGRESS_MS, sent  # not one per poll
+    assert sent == sorted(sent) and len(set(sent)) == len(sent)
+    gaps = [ticks_diff(b, a) for a, b in zip(times, times[1:])]
+    assert min(gaps) >= PROGRESS_MS and max(gaps) <= 1000, gaps
+    n = len(wire.sent)
+    asyncio.run(polls(50, stays))  # the flow stops: its last volume once, then nothing
+    assert [s["ml"] for s in wire.sent[n:]] == [2000]
+    n = len(wire.sent)
+
+    def ended(status):
+        status["state"] = "Idle"
+
+    asyncio.run(polls(1, ended))  # a state change goes at the next poll, with the figures
+    asyncio.run(polls(50, stays))
+    assert [(s["state"], s["ml"]) for s in wire.sent[n:]] == [("Idle", 2000)]

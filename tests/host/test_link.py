@@ -450,6 +450,51 @@ def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_
     assert out.startswith("P1 ") and "OFFLINE" in out and lk.FIRMWARE in out
 
 
+def test_progress_goes_between_the_batches_of_a_backlog_while_fuel_flows(tmp_path,
+                                                                           monkeypatch):
+    """A pump fuelling while its link drains a backlog to a slow station: STATUS goes
+    between the SALES batches, the volume growing (counted: the station's slowness only
+    makes the drain longer)."""
+    import time
+
+    from pumpside import dispenser
+    from pumpside import record as rec
+
+    rig = Rig(tmp_path, card=False, heartbeat_s=30)
+    rig.board.now = int(time.time())
+    heard = []  # (type, ml) of every frame the station took, in order
+    orig = StationServer._handle
+
+    async def slow(self, conn, mtype, payload):
+        heard.append((mtype, payload.get("ml")))
+        if mtype == lk.protocol.SALES:
+            await asyncio.sleep(0.05)  # a busy station: 40 batches take 2 s at least
+        return await orig(self, conn, mtype, payload)
+
+    monkeypatch.setattr(StationServer, "_handle", slow)
+
+    async def script(rig):
+        pump = rig.pump
+        sales_journal = pump.journal
+        for _ in range(40 * lk.BATCH):  # sold offline, before the session
+            bill = rec.new_bill()
+            bill.update({"time": rig.board.now, "nozzle": 1, "grade": "92", "price": 7590,
+                         "mode": "V", "preset_ml": 1000})
+            sales_journal.begin(bill)
+            sales_journal.finish(rig.board.now, 100, 1000, 759, 1)
+        pump.core.authorize(dispenser.Authorization("92", 7590, volume_ml=50000), 0)
+        pump.core.step(0, 0, 0, True)  # the nozzle lifted: fuelling from pulse 0
+        while sales_journal.ack_seq < sales_journal.next_seq - 1:
+            pump.disp.last_count += 10  # 100 ml a tick of the test
+            await asyncio.sleep(0.02)
+
+    rig.run(script)
+    first = heard.index((lk.protocol.SALES, None))
+    last = len(heard) - 1 - heard[::-1].index((lk.protocol.SALES, None))
+    progress = [ml for mtype, ml in heard[first:last] if mtype == lk.protocol.STATUS]
+    assert len(progress) >= 2 and progress == sorted(set(progress)), progress
+
+
 def test_the_card_desk_asks_the_station_about_a_grey_card_and_gets_an_answer_or_none(
         rig, caplog, monkeypatch):
     """link.ask_grey: the GREY_ANSWER; None when offline or when none came in time, and a

@@ -258,3 +258,27 @@ def test_a_new_station_database_does_not_hand_out_the_command_ids_of_an_old_one(
     again = Ledger(str(tmp_path / "a.db"))  # reopened: ids go on, not drawn again
     assert again.command("T1", "stop") == firsts[0] + 2
     again.close()
+
+
+def test_pumps_lists_the_delivery_in_progress_then_the_last_one(tmp_path, capsys):
+    from pumpside_host import cli
+
+    db = str(tmp_path / "s.db")
+    ledger = Ledger(db)
+    ledger.add_terminal("T1")
+    ledger.add_terminal("T2")
+    status = {"state": "Fuelling", "nozzle": 1, "grade": "92", "price": 7590, "ml": 1520,
+              "amount": 1154, "alarm": "", "alarms": 0}
+    ledger.set_status("T1", status)
+    ledger.set_status("T2", dict(status, state="Idle", ml=0, amount=0))
+    assert [(p["state"], p["ml"], p["amount"]) for p in ledger.pumps()] == [
+        ("Fuelling", 1520, 1154), ("Idle", 0, 0)]
+    capsys.readouterr()
+    assert cli.main(["station", "pumps", "--db", db]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("T1 Fuelling delivering 1520 ml amount 1154 online")
+    assert lines[1].startswith("T2 Idle online")  # nothing delivered since it booted
+    ledger.set_status("T1", dict(status, state="Idle", ml=2000, amount=1518))
+    ledger.close()
+    assert cli.main(["station", "pumps", "--db", db]) == 0
+    assert capsys.readouterr().out.startswith("T1 Idle last delivery 2000 ml amount 1518 ")

@@ -383,7 +383,9 @@ class Ledger:
 
     def pumps(self, now=None):
         """Each pump's last state, when it was last heard from, whether it is online
-        (heard within MISSED_BEATS heartbeats), its alarm, firmware and software id."""
+        (heard within MISSED_BEATS heartbeats), its alarm, firmware and software id, and
+        `ml`, `amount` of its delivery: in progress while the state is Fuelling (live, from
+        its STATUS), else its last one (0: none since it booted)."""
         now = int(time.time()) if now is None else now
         out = []
         for terminal, state, seen, status, beat_ms, firmware, software_id in self.db.execute(
@@ -394,7 +396,8 @@ class Ledger:
             out.append({"terminal": terminal, "state": state, "seen": seen,
                         "online": seen is not None and (now - seen) * 1000 <= limit,
                         "alarm": last_status.get("alarm") or "", "firmware": firmware,
-                        "software_id": software_id})
+                        "software_id": software_id, "ml": last_status.get("ml") or 0,
+                        "amount": last_status.get("amount") or 0})
         return out
 
 
