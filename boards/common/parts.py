@@ -158,6 +158,9 @@ class Watchdog:
         if self._wdt is not None:
             self._wdt.feed()
 
+    def caused_reset(self):
+        return machine.reset_cause() == machine.WDT_RESET
+
 
 class Net:
     """Socket factory over the WLAN station interface. up() only starts the association

@@ -10,7 +10,7 @@ the pump closed, valves shut, the reason shown.
 """
 import asyncio
 
-from . import config, dispenser, hal, log, manifest, screen, storage
+from . import config, dispenser, hal, log, manifest, screen, storage, watchdog
 from . import record as rec
 from .boot import closed, safe_outputs
 from .compat import mem_free, print_exception, ticks_add, ticks_diff, ticks_ms
@@ -31,13 +31,16 @@ class Pump:
     """One nozzle's terminal: its parts, what the display shows, and the named changes
     the station may make."""
 
-    def __init__(self, board, cfg, journal, paths=None, events=None, software_id=""):
+    def __init__(self, board, cfg, journal, paths=None, events=None, software_id="",
+                 wdt_resets=0):
         self.board = board
         self.cfg = cfg  # as loaded at boot; never changed while the pump runs
         self.journal = journal
         self.paths = paths or storage.beside(journal.root)
         self.prices = PriceBook(cfg, self.paths).load()
         self.core = dispenser.DispenserCore(cfg)
+        self.watch = watchdog.Watchdog(board.wdt)  # fed by _on_tick (the control loop)
+        self.wdt_resets = wdt_resets  # resets the watchdog caused, counted on the flash
         self.terminal = Terminal(board, cfg, journal, self.core)
         self.disp = dispenser.Dispenser(self.core, board.pulser, board.valves, board.motor,
                                         board.nozzle, on_tick=self._on_tick)
@@ -68,6 +71,7 @@ class Pump:
         sale. False when its PSAM does not answer (the pump closed)."""
         self.desk = desk
         self.hotlist = desk.hotlist
+        self.watch.count(watchdog.DESK)
         return desk.start()
 
     def attach_link(self, link):
@@ -123,6 +127,7 @@ class Pump:
 
     # -- the dispenser's tick --------------------------------------------------------
     def _on_tick(self, disp):
+        self.watch.tick()
         core = self.core
         now = ticks_ms()
         if core.unauthorized_new:
@@ -227,6 +232,7 @@ class Pump:
     async def run(self):
         # gather: a task that fails ends the app (main shuts the valves and the board's
         # watchdog restarts it into recovery) instead of leaving a sale half-handled
+        self.watch.start(self.cfg.watchdog_ms)
         tasks = [self.disp.run(), self.keypad.run()]
         if self.desk is not None:
             tasks.append(self.desk.run())
@@ -260,19 +266,24 @@ def main(board, software_id=None):
         from .events import open_log
 
         events = open_log(paths.events)
+        rebooted = board.wdt.caused_reset()
+        wdt_resets = watchdog.count_reset(paths.resets, rebooted)
     except (manifest.ManifestError, config.ConfigError, storage.StorageError, rec.RecordError,
             OSError) as e:
         log.event("closed", {"why": str(e)})
         asyncio.run(closed(board, str(e)))
         return
-    pump = Pump(board, cfg, journal, paths, events, software_id)
+    pump = Pump(board, cfg, journal, paths, events, software_id, wdt_resets)
+    if rebooted:  # reported to the station with the STATUS, and counted in HELLO
+        pump.terminal.alarm("WATCHDOG")
     if desk_class is not None:
         pump.attach_desk(desk_class(pump, open_hotlist(paths.hotlist)))
     if link_class is not None:
         pump.attach_link(link_class(journal, cfg, board.clock, pump, software_id))
     log.event("boot", {"board": board.name, "version": manifest.VERSION,
                        "software_id": software_id, "events": events.count,
-                       "events_chain_ok": events.chain_ok, "config": cfg.as_dict(),
+                       "events_chain_ok": events.chain_ok, "wdt_resets": wdt_resets,
+                       "config": cfg.as_dict(),
                        "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())

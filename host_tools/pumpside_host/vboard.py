@@ -152,6 +152,10 @@ class VirtualPump:
         self._usb = None
         self._killed = False
         self._flash_fault = None
+        self.wdt_resets = []  # monotonic times the bench's watchdog reset the board
+        self._life = threading.RLock()  # the process is killed and spawned by one at a time
+        self._watching = False
+        self._resetting = False
 
     @property
     def port(self):
@@ -169,8 +173,29 @@ class VirtualPump:
         if self.repl and self._usb is None:
             self._usb = _UsbSerial()
         self._flash_fault = flash_fault
-        self._spawn()
+        with self._life:
+            self._spawn()
+        if not self._watching:
+            self._watching = True
+            threading.Thread(target=self._watchdog, daemon=True, name="vpump-wdt").start()
         return self
+
+    def _watchdog(self):
+        """The board's watchdog: the bench keeps its timer (the sim board starts and feeds
+        it); not fed in time, the firmware process dies at once, without a word, and boots
+        again from the same flash, as an MCU does at a watchdog reset."""
+        while self._watching:
+            time.sleep(0.02)
+            with self._life:
+                if not self._watching or not self.bench.watchdog_due():
+                    continue
+                self._resetting = True
+                self.bench.watchdog_reset()  # the relay outputs drop with the reset
+                self.wdt_resets.append(time.monotonic())
+                self.kill()
+                self._line("-- watchdog reset --")
+                self._spawn()
+                self._resetting = False
 
     def _spawn(self):
         env = dict(os.environ)
@@ -253,7 +278,9 @@ class VirtualPump:
             try:
                 got, fields = self.events.get(timeout=min(left, 0.2))
             except queue.Empty:
-                if self.proc.poll() is not None and self.events.empty():
+                # a firmware that ended with its watchdog running is reset, not gone
+                if self.proc.poll() is not None and self.events.empty() and \
+                        self.bench.wdt_ms is None and not self._resetting:
                     tail = "\n".join(self.lines[-15:])
                     raise RuntimeError("firmware exited (%s); console tail:\n%s"
                                        % (self.proc.returncode, tail)) from None
@@ -293,6 +320,11 @@ class VirtualPump:
         return None
 
     def kill(self):
+        with self._life:
+            self._kill()
+
+    def _kill(self):
+        self.bench.watchdog_off()  # the board is off: nothing resets it
         self._killed = True
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
@@ -303,11 +335,12 @@ class VirtualPump:
 
     def reboot(self, flash_fault=None):
         """Power back on and boot again from the same flash and config."""
-        self.kill()
-        self.bench.power_on()
-        while not self.events.empty():
-            self.events.get_nowait()
-        return self.start(write_config=False, flash_fault=flash_fault)
+        with self._life:
+            self.kill()
+            self.bench.power_on()
+            while not self.events.empty():
+                self.events.get_nowait()
+            return self.start(write_config=False, flash_fault=flash_fault)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -344,6 +377,7 @@ class VirtualPump:
         return {"records": records, "corrupt": corrupt, **other}
 
     def stop(self):
+        self._watching = False
         self.kill()
         if self._usb is not None:
             self._usb.close()
