@@ -36,7 +36,6 @@ class Watchdog:
         self.tasks = KEYPAD  # the tasks that must check in (bits); the desk joins on a card pump
         self.seen = 0  # tasks that checked in since the last feed
         self.hang = 0  # tasks a watchdog test asks to hang
-        self.feeds = 0
         self._test = getattr(wdt, "hang", None)  # the sim board's watchdog test, optional
 
     def count(self, task):
@@ -57,7 +56,6 @@ class Watchdog:
         if self.seen & self.tasks != self.tasks:
             return
         self.seen = 0
-        self.feeds += 1
         self.wdt.feed()
         if self._test is not None:
             self.hang = _NAMES.get(self._test(), 0)
