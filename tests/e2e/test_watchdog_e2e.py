@@ -37,8 +37,8 @@ def test_a_hung_keypad_resets_the_board_and_the_sale_settles_at_the_next_boot(
     got = report["recovered"]
     assert counted == {"count": 1}
     assert got["sale"] == 1 and got["flags"] & 1  # F_RECOVERED
-    # checkpointed every 10 ml (1 pulse) and every tick while the keypad hung: only the
-    # flow of the last tick and of the valves closing after the reset is not in it
+    # checkpointed every 10 ml (1 pulse) while the control loop ran on: only the flow of
+    # its last tick and of the valves closing after the reset is not in it
     assert 0 <= truth - got["pulses"] <= 10, (truth, got)
     assert got["pulses"] > 100
     vp.wait_state("IDLE", 10)
