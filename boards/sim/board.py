@@ -184,6 +184,11 @@ class Watchdog:
     def caused_reset(self):
         return self.link.call("WR") == "1"
 
+    def hold(self):
+        # a real board feeds from a timer while a technician holds the REPL: the bench's
+        # watchdog is simply stopped (`W 0`)
+        self.link.call("W 0")
+
     def hang(self):
         return self._hang
 

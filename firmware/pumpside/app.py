@@ -10,7 +10,7 @@ the pump closed, valves shut, the reason shown.
 """
 import asyncio
 
-from . import config, dispenser, hal, log, manifest, screen, storage, watchdog
+from . import config, dispenser, hal, log, manifest, screen, storage
 from . import record as rec
 from .boot import closed, safe_outputs
 from .compat import mem_free, print_exception, ticks_add, ticks_diff, ticks_ms
@@ -39,7 +39,6 @@ class Pump:
         self.paths = paths or storage.beside(journal.root)
         self.prices = PriceBook(cfg, self.paths).load()
         self.core = dispenser.DispenserCore(cfg)
-        self.watch = watchdog.Watchdog(board.wdt)  # fed by _on_tick (the control loop)
         self.wdt_resets = wdt_resets  # resets the watchdog caused, counted on the flash
         self.terminal = Terminal(board, cfg, journal, self.core)
         self.disp = dispenser.Dispenser(self.core, board.pulser, board.valves, board.motor,
@@ -71,7 +70,6 @@ class Pump:
         sale. False when its PSAM does not answer (the pump closed)."""
         self.desk = desk
         self.hotlist = desk.hotlist
-        self.watch.count(watchdog.DESK)
         return desk.start()
 
     def attach_link(self, link):
@@ -107,8 +105,10 @@ class Pump:
 
     def interrupted(self):
         """^C on the USB serial (a technician's mpremote takes the REPL): outputs off, the
-        sale in flight checkpointed exactly (recorder.py)."""
+        sale in flight checkpointed exactly (recorder.py), the watchdog held so the board
+        is not reset under the technician's hands."""
         safe_outputs(self.board)
+        self.board.wdt.hold()
         self.recorder.interrupted()
 
     # -- what the station may do besides the terminal's commands (terminal.py) --------
@@ -127,7 +127,6 @@ class Pump:
 
     # -- the dispenser's tick --------------------------------------------------------
     def _on_tick(self, disp):
-        self.watch.tick()
         core = self.core
         now = ticks_ms()
         if core.unauthorized_new:
@@ -232,7 +231,8 @@ class Pump:
     async def run(self):
         # gather: a task that fails ends the app (main shuts the valves and the board's
         # watchdog restarts it into recovery) instead of leaving a sale half-handled
-        self.watch.start(self.cfg.watchdog_ms)
+        self.disp.watch(self.board.wdt, self.cfg.watchdog_ms, dispenser.TASK_KEYPAD if
+                        self.desk is None else dispenser.TASK_KEYPAD | dispenser.TASK_DESK)
         tasks = [self.disp.run(), self.keypad.run()]
         if self.desk is not None:
             tasks.append(self.desk.run())
@@ -266,8 +266,18 @@ def main(board, software_id=None):
         from .events import open_log
 
         events = open_log(paths.events)
+        # a reset the watchdog caused: counted on the flash (a full flash loses the count,
+        # never the boot), reported to the station (HELLO, the alarm)
         rebooted = board.wdt.caused_reset()
-        wdt_resets = watchdog.count_reset(paths.resets, rebooted)
+        wdt_resets = storage.read_json(paths.resets)
+        wdt_resets = wdt_resets if isinstance(wdt_resets, int) else 0
+        if rebooted:
+            wdt_resets += 1
+            try:
+                storage.write_json(paths.resets, wdt_resets)
+            except OSError:
+                pass
+            log.event("watchdog_reset", {"count": wdt_resets})
     except (manifest.ManifestError, config.ConfigError, storage.StorageError, rec.RecordError,
             OSError) as e:
         log.event("closed", {"why": str(e)})

@@ -17,7 +17,7 @@ VERIFY APDU and nowhere else.
 """
 import asyncio
 
-from . import dispenser, log, meter, receipt, settlement, watchdog
+from . import dispenser, log, meter, receipt, settlement
 from . import record as rec
 from . import sale as card_sale
 from .card import grey_lock
@@ -84,10 +84,10 @@ class CardDesk:
 
     # -- the task -----------------------------------------------------------------------
     async def run(self):
-        watch = self.pump.watch
+        control = self.pump.disp  # the control loop: it feeds the watchdog
         while True:
-            if watch.check_in(watchdog.DESK):
-                await watchdog.hang()
+            if control.check_in(dispenser.TASK_DESK):
+                await sleep_ms(dispenser.HUNG_MS)
             self.step(ticks_ms())
             await sleep_ms(_POLL_MS)
 

@@ -2,7 +2,7 @@
 shown again (R, metrology), the software id (I); every other key goes to the card desk
 (PIN, preset, cancel) or, without one, to the attended presets; C stops a delivery.
 """
-from . import config, dispenser, journal, log, manifest, watchdog
+from . import config, dispenser, journal, log, manifest
 from .compat import sleep_ms, ticks_ms
 
 PIN_DIGITS = 8
@@ -67,10 +67,10 @@ class Keypad:
 
     async def run(self):
         keys = self.pump.board.keypad
-        watch = self.pump.watch
+        control = self.pump.disp  # the control loop: it feeds the watchdog
         while True:
-            if watch.check_in(watchdog.KEYPAD):
-                await watchdog.hang()
+            if control.check_in(dispenser.TASK_KEYPAD):
+                await sleep_ms(dispenser.HUNG_MS)
             key = keys.read()
             while key:
                 self.key(key, ticks_ms())

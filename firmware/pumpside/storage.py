@@ -45,7 +45,7 @@ class Paths:
         self.prices_next = root + "/prices.next"  # one waiting for its time
         self.params = root + "/params"  # the version of the station's parameters
         self.commands = root + "/cmds"  # station commands already run, with their results
-        self.resets = root + "/wdt_resets"  # resets the watchdog caused (watchdog.py)
+        self.resets = root + "/wdt_resets"  # resets the watchdog caused (app.main)
 
 
 def beside(journal_root):

@@ -88,8 +88,10 @@ class Printer(_Role):
 
 
 class Wdt(_Role):  # counts feeds; `wdt_hang` names the task a watchdog test hangs
-    def start(self, timeout_ms):
+    def start(self, timeout_ms=None):
         self.board.wdt_ms = timeout_ms
+
+    hold = start  # held at the REPL: stopped, as the sim board's
 
     def feed(self):
         self.board.feeds += 1

@@ -6,9 +6,9 @@ counters start from zero); `P` -> "a b pf" pulser counts and the power-fail warn
 key or an empty line; `T` -> wall-clock seconds; `X` the board lost power (its flash
 cut itself); `CP` -> 1/0 card present; `CO` -> the card's ATR (hex) on power-up; `CT hex`
 -> the card's reply to an APDU (hex), "!removed" when there is no card; `ST hex` -> the
-PSAM's reply; `PR hex` printer bytes; `W ms` the watchdog started; `F` fed -> the task
-a watchdog test hangs, or an empty line; `WR` -> 1 when this boot followed a watchdog
-reset. Any other line gets "!unknown ...". Tests and the
+PSAM's reply; `PR hex` printer bytes; `W ms` the watchdog started (`W 0`: held at the
+REPL); `F` fed -> the task a watchdog test hangs, or an empty line; `WR` -> 1 when this
+boot followed a watchdog reset. Any other line gets "!unknown ...". Tests and the
 demo drive the same `Bench` object directly: lift the nozzle, press keys, inject faults,
 read the truth.
 """
@@ -141,8 +141,8 @@ class Bench:
             if op == "F":
                 self.wdt_fed = t
                 return self.wdt_hang
-            if op == "W":
-                self.wdt_ms = int(arg)
+            if op == "W":  # 0: held (a technician at the REPL, the board's timer feeds it)
+                self.wdt_ms = int(arg) or None
                 self.wdt_fed = t
                 return "ok"
             if op == "WR":
