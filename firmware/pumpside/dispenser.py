@@ -426,8 +426,8 @@ class Dispenser:
         wdt.feed()
 
     def check_in(self, task):
-        """`task` (a TASK_* bit) finished a pass of its loop. True: a watchdog test asks
-        it to hang."""
+        """`task` (a TASK_* bit) finished a pass of its loop. Non-zero: a watchdog test
+        asks it to hang."""
         self._seen |= task
         return self._hung & task
 
