@@ -6,7 +6,15 @@ import time
 
 import pytest
 
-from .helpers import fuelling, linked_pump, saw, wait_until
+from .helpers import (
+    ASN,
+    CARD_MODE,
+    card_sale_fuelling,
+    fuelling,
+    linked_pump,
+    saw,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +62,29 @@ def test_a_hung_keypad_resets_the_board_and_the_sale_settles_at_the_next_boot(
     time.sleep(WDT_MS / 1000 + 0.5)
     assert len(vp.wdt_resets) == 1 and vp.alive()
     assert saw(vp, "boot", wdt_resets=1)
+
+
+def test_a_hung_card_desk_resets_the_board_and_the_card_pays_the_metered_sale(
+        make_pump, card_store):
+    vp = make_pump(cards=card_store, watchdog_ms=WDT_MS, checkpoint_ml=10, **CARD_MODE)
+    card_sale_fuelling(vp, "V5000E")  # 50 L
+    vp.bench.hang_task("desk")
+    wait_until(lambda: vp.wdt_resets, WDT_MS / 1000 + 3, "the watchdog reset")
+    wait_until(lambda: vp.bench.outputs() == (False, False, False), 1, "the valves shut")
+    truth = vp.bench.counts()[0]
+    got = vp.wait_event("journal", 10)["recovered"]
+    assert vp.wait_event("watchdog_reset", 10) == {"count": 1}
+    assert 0 <= truth - got["pulses"] <= 10 and got["pulses"] > 100, (truth, got)
+    vp.bench.hang_up()
+    # the card still in the reader: the new boot reads it and settles the escape the reset
+    # left, with the metered amount
+    receipt = vp.wait_event("receipt", 15)
+    card = vp.card_state(ASN)
+    assert receipt["amount"] == got["amount"] and not card["grey"]
+    assert card["balance"] == 50000 - got["amount"]
+    records = [r["type"] for r in vp.dump_journal()["records"]
+               if r["type"] in ("FINAL", "ESCAPE", "UNLOCK")]
+    assert records == ["ESCAPE", "UNLOCK"]  # owed at the boot (never debited), then paid
 
 
 def test_a_pump_whose_tasks_are_alive_is_never_reset(make_pump):
