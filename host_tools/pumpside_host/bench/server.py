@@ -192,6 +192,7 @@ class Bench:
         fuel stops with the power."""
         self.hyd.mains_off(t)
         self.mains = False
+        self.wdt_ms = None  # the board dies with the mains (after its hold-up), its watchdog too
 
     # -- controls for tests and the demo -------------------------------------------------
     def power_off(self, warn):
@@ -200,7 +201,6 @@ class Bench:
         with self.lock:
             self._mains_off(self.clock())
             self.power_warning = warn
-        self.watchdog_off()
 
     def watchdog_off(self):
         """The board lost power: its watchdog stops with it."""
