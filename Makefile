@@ -51,7 +51,7 @@ test-fw: setup
 	$(PYTEST) -q -n 2 tests/fw tests/host
 
 test-mpy: setup
-	@echo "== tier 2: firmware logic tests on the MicroPython unix port (-X heapsize=128K)"
+	@echo "== tier 2: firmware logic tests on the MicroPython unix port (-X heapsize=144K)"
 	$(PYTEST) -q -n 2 tests/mpy
 
 test-e2e: setup

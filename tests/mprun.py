@@ -17,7 +17,7 @@ def _modules(folder):
 
 def _listed(folder, name):
     """Test names read from the source, without importing it: listing every module's
-    tests must not need the whole firmware in one 128K heap."""
+    tests must not need the whole firmware in one tier-2 heap."""
     out = []
     with open(folder + "/" + name + ".py") as f:
         for line in f:

@@ -13,6 +13,7 @@ from micropython import const
 
 _EPOCH_2000 = const(946684800)  # 1970 -> 2000, for a port whose time() counts from 2000
 _UART_CHUNK = const(256)  # bytes per UART write: one TX ring's worth
+HOLD_FEED_MS = const(500)  # the watchdog fed at the REPL: well inside the shortest timeout
 
 
 class Output:
@@ -145,10 +146,13 @@ class Clock:
 
 class Watchdog:
     """machine.WDT, started only when the firmware asks (a started WDT cannot be stopped:
-    starting it in make() would reset a board whose app does not feed it yet)."""
+    starting it in make() would reset a board whose app does not feed it yet). `timer_id`:
+    the machine.Timer that feeds it while a technician holds the REPL (hold())."""
 
-    def __init__(self):
+    def __init__(self, timer_id=-1):
         self._wdt = None
+        self._timer_id = timer_id
+        self._timer = None
 
     def start(self, timeout_ms):
         if self._wdt is None:
@@ -157,6 +161,17 @@ class Watchdog:
     def feed(self):
         if self._wdt is not None:
             self._wdt.feed()
+
+    def caused_reset(self):
+        return machine.reset_cause() == machine.WDT_RESET
+
+    def hold(self):
+        """A technician interrupted the app (^C) and holds the REPL: a timer feeds the
+        watchdog (its callback runs at the REPL too) until the next reset."""
+        wdt = self._wdt
+        if wdt is not None and self._timer is None:
+            self._timer = machine.Timer(self._timer_id, mode=machine.Timer.PERIODIC,
+                                        period=HOLD_FEED_MS, callback=lambda t: wdt.feed())
 
 
 class Net:

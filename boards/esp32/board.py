@@ -131,7 +131,7 @@ class Board:
                                                   rx=PRINTER_RX, txbuf=1024))
         self.flash = journal_flash()
         self.clock = parts.Clock()
-        self.wdt = parts.Watchdog()
+        self.wdt = parts.Watchdog(timer_id=0)  # hardware timer 0 feeds it at the REPL
         self.net = parts.Net()
         self.led = parts.Led(LED)
 

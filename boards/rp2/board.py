@@ -107,7 +107,7 @@ class Board:
                                                   rx=machine.Pin(PRINTER_RX), txbuf=1024))
         self.flash = pageflash.PageFlash(rp2.Flash(start=ROOT_BYTES, len=JOURNAL_BYTES))
         self.clock = parts.Clock()
-        self.wdt = parts.Watchdog()  # the RP2040's longest timeout is 8388 ms
+        self.wdt = parts.Watchdog()  # the RP2040's longest timeout is 8388 ms; a soft timer
         self.net = parts.Net()
         self.led = parts.Led(LED)
 

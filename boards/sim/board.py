@@ -165,6 +165,34 @@ class Printer:
             self.link.call("PR " + data[i:i + 256].hex())
 
 
+class Watchdog:
+    """The bench keeps the watchdog's timer: `W ms` starts it, `F` feeds it (its reply names
+    the task a watchdog test hangs, or is empty). Not fed in time, the virtual board resets
+    the firmware process, its outputs dropping, as a real MCU's watchdog does; the bench
+    remembers that the reset was the watchdog's (`WR`) until the next boot's hello."""
+
+    def __init__(self, link):
+        self.link = link
+        self._hang = None
+
+    def start(self, timeout_ms):
+        self.link.call("W %d" % timeout_ms)
+
+    def feed(self):
+        self._hang = self.link.call("F") or None
+
+    def caused_reset(self):
+        return self.link.call("WR") == "1"
+
+    def hold(self):
+        # a real board feeds from a timer while a technician holds the REPL: the bench's
+        # watchdog is simply stopped (`W 0`)
+        self.link.call("W 0")
+
+    def hang(self):
+        return self._hang
+
+
 class Board:
     name = "sim"
 
@@ -182,6 +210,7 @@ class Board:
         self.card = CardReader(link)
         self.psam = PsamSlot(link)
         self.printer = Printer(link)
+        self.wdt = Watchdog(link)
         self.flash = make_flash(on_cut=lambda: link.call("X"))
         self.config_path = CONFIG_PATH
 

@@ -31,7 +31,8 @@ class Pump:
     """One nozzle's terminal: its parts, what the display shows, and the named changes
     the station may make."""
 
-    def __init__(self, board, cfg, journal, paths=None, events=None, software_id=""):
+    def __init__(self, board, cfg, journal, paths=None, events=None, software_id="",
+                 wdt_resets=0):
         self.board = board
         self.cfg = cfg  # as loaded at boot; never changed while the pump runs
         self.journal = journal
@@ -44,6 +45,7 @@ class Pump:
         self._held = held if isinstance(held, int) and held > 0 else 0
         if self._held:
             self.core.lock(self._held)
+        self.wdt_resets = wdt_resets  # resets the watchdog caused, counted on the flash
         self.terminal = Terminal(board, cfg, journal, self.core)
         self.disp = dispenser.Dispenser(self.core, board.pulser, board.valves, board.motor,
                                         board.nozzle, on_tick=self._on_tick)
@@ -109,8 +111,10 @@ class Pump:
 
     def interrupted(self):
         """^C on the USB serial (a technician's mpremote takes the REPL): outputs off, the
-        sale in flight checkpointed exactly (recorder.py)."""
+        sale in flight checkpointed exactly (recorder.py), the watchdog held so the board
+        is not reset under the technician's hands."""
         safe_outputs(self.board)
+        self.board.wdt.hold()
         self.recorder.interrupted()
 
     # -- what the station may do besides the terminal's commands (terminal.py) --------
@@ -243,6 +247,8 @@ class Pump:
     async def run(self):
         # gather: a task that fails ends the app (main shuts the valves and the board's
         # watchdog restarts it into recovery) instead of leaving a sale half-handled
+        self.disp.watch(self.board.wdt, self.cfg.watchdog_ms, dispenser.TASK_KEYPAD if
+                        self.desk is None else dispenser.TASK_KEYPAD | dispenser.TASK_DESK)
         tasks = [self.disp.run(), self.keypad.run()]
         if self.desk is not None:
             tasks.append(self.desk.run())
@@ -276,19 +282,34 @@ def main(board, software_id=None):
         from .events import open_log
 
         events = open_log(paths.events)
+        # a reset the watchdog caused: counted on the flash (a full flash loses the count,
+        # never the boot), reported to the station (HELLO, the alarm)
+        rebooted = board.wdt.caused_reset()
+        wdt_resets = storage.read_json(paths.resets)
+        wdt_resets = wdt_resets if isinstance(wdt_resets, int) else 0
+        if rebooted:
+            wdt_resets += 1
+            try:
+                storage.write_json(paths.resets, wdt_resets)
+            except OSError:
+                pass
+            log.event("watchdog_reset", {"count": wdt_resets})
     except (manifest.ManifestError, config.ConfigError, storage.StorageError, rec.RecordError,
             OSError) as e:
         log.event("closed", {"why": str(e)})
         asyncio.run(closed(board, str(e)))
         return
-    pump = Pump(board, cfg, journal, paths, events, software_id)
+    pump = Pump(board, cfg, journal, paths, events, software_id, wdt_resets)
+    if rebooted:  # reported to the station with the STATUS, and counted in HELLO
+        pump.terminal.alarm("WATCHDOG")
     if desk_class is not None:
         pump.attach_desk(desk_class(pump, open_hotlist(paths.hotlist)))
     if link_class is not None:
         pump.attach_link(link_class(journal, cfg, board.clock, pump, software_id))
     log.event("boot", {"board": board.name, "version": manifest.VERSION,
                        "software_id": software_id, "events": events.count,
-                       "events_chain_ok": events.chain_ok, "config": cfg.as_dict(),
+                       "events_chain_ok": events.chain_ok, "wdt_resets": wdt_resets,
+                       "config": cfg.as_dict(),
                        "heap_free": mem_free()})
     try:
         asyncio.run(pump.run())

@@ -84,7 +84,10 @@ class CardDesk:
 
     # -- the task -----------------------------------------------------------------------
     async def run(self):
+        control = self.pump.disp  # the control loop: it feeds the watchdog
         while True:
+            if control.check_in(dispenser.TASK_DESK):
+                await sleep_ms(dispenser.HUNG_MS)
             self.step(ticks_ms())
             await sleep_ms(_POLL_MS)
 

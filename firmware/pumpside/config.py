@@ -34,6 +34,8 @@ _TABLE = (
     "tick_ms|i|5|1|10\n"  # control loop period while valves are open
     "idle_tick_ms|i|50|5|1000\n"
     "progress_ms|i|250|50|5000\n"
+    # the board's watchdog (Dispenser.watch); at most 8000: the RP2040's longest is 8388 ms
+    "watchdog_ms|i|8000|1000|8000\n"
     "done_show_ms|i|5000|0|600000\n"
     # journal: bounded loss without a power-fail warning is one checkpoint interval
     "checkpoint_ml|i|500|10|100000\n"

@@ -53,6 +53,16 @@ _PULSER_FAULTS = (STOP_NO_FLOW, STOP_PULSER)
 # Faults that lock the pump at once: fuel moved that nobody paid for.
 _LOCK_AT_ONCE = (STOP_UNAUTHORIZED, STOP_VALVE_STUCK)
 
+# The watchdog (Dispenser.watch): the control loop feeds the board's watchdog only when
+# every task that must be alive has checked in since the last feed: the keypad (the
+# customer's stop key, the service PIN) and, on a card pump, the card desk. The control
+# loop itself feeds, so its own hang starves it too. The station link does not count: it
+# may wait on the network within its own timeouts, and a stuck link stops no sale. A task
+# that hangs resets the board at most one timeout (plus one tick) after its last check-in.
+TASK_KEYPAD = const(1)
+TASK_DESK = const(2)
+HUNG_MS = const(1 << 29)  # a task a watchdog test hangs sleeps this long (6 days): for good
+
 MODE_VOLUME = "V"
 MODE_AMOUNT = "A"
 MODE_FILL = "F"
@@ -369,6 +379,11 @@ class Dispenser:
         self.reaction_us = []  # last stage-threshold -> valve-command times (bench figure)
         self.last_count = 0
         self._out = (None, None, None)
+        self._wdt = None  # the board's watchdog, once watch() started it
+        self._tasks = 0  # the tasks that must check in before each feed (TASK_* bits)
+        self._seen = 0  # the tasks that checked in since the last feed
+        self._hung = 0  # the tasks a watchdog test hangs (the sim board's wdt.hang())
+        self._test = None
 
     def tick(self):
         core = self.core
@@ -393,8 +408,31 @@ class Dispenser:
                 if len(times) > 64:
                     times.pop(0)
         self.last_count = a
+        wdt = self._wdt
+        if wdt is not None and self._seen & self._tasks == self._tasks:
+            self._seen = 0
+            wdt.feed()
+            if self._test is not None:
+                name = self._test()
+                self._hung = TASK_KEYPAD if name == "keypad" else \
+                    TASK_DESK if name == "desk" else 0
         if self.on_tick:
             self.on_tick(self)
+
+    def watch(self, wdt, timeout_ms, tasks):
+        """Start the board's watchdog (the `wdt` role): tick() feeds it only when every
+        task in `tasks` (TASK_* bits) checked in since the last feed."""
+        self._wdt = wdt
+        self._tasks = tasks
+        self._test = getattr(wdt, "hang", None)  # optional: the sim board's watchdog test
+        wdt.start(timeout_ms)
+        wdt.feed()
+
+    def check_in(self, task):
+        """`task` (a TASK_* bit) finished a pass of its loop. Non-zero: a watchdog test
+        asks it to hang."""
+        self._seen |= task
+        return self._hung & task
 
     async def run(self):
         cfg = self.core.cfg

@@ -31,10 +31,18 @@ printer     write(data: bytes)               receipt printer (ESC/POS), UART
 flash       readblocks(n, buf, off=0)        the journal's block device (littlefs'
             writeblocks(n, buf, off=None)    extended protocol: off given = program only,
             ioctl(op, arg)                   ioctl 6 = erase; 4/5 = count/size)
+wdt         start(timeout_ms)                start the watchdog (never stopped again; a
+                                             board never starts it in make())
+            feed()                           the control loop's (dispenser.Dispenser.watch)
+            caused_reset() -> bool           the last reset was this watchdog's
+            hold()                           a technician took the REPL (^C): keep the
+                                             board from resetting (a timer feeds it)
+            hang() -> str or None            optional (sim board): the task a watchdog
+                                             test hangs ("keypad", "desk")
 (board)     config_path: str                 where config.json lives on the board's fs
             name: str                        board name for logs
 
-Roles that later layers add (wdt, net) are listed in DESIGN.md and join ROLES as their
+Roles that later layers add (net) are listed in DESIGN.md and join ROLES as their
 layer lands.
 """
 
@@ -51,6 +59,7 @@ ROLES = {
     "card": ("present", "power_on", "transceive"),
     "psam": ("transceive",),
     "printer": ("write",),
+    "wdt": ("start", "feed", "caused_reset", "hold"),
 }
 
 KEYS = "0123456789VAFECSR"

@@ -133,10 +133,13 @@ class Keypad:
 
     async def run(self):
         keys = self.pump.board.keypad
+        control = self.pump.disp  # the control loop: it feeds the watchdog
         while True:
             wait = self._wait_until  # ended: forgotten before ticks_ms wraps round to it
             if wait is not None and ticks_diff(wait, ticks_ms()) <= 0:
                 self._wait_until = None
+            if control.check_in(dispenser.TASK_KEYPAD):
+                await sleep_ms(dispenser.HUNG_MS)
             key = keys.read()
             while key:
                 self.key(key, ticks_ms())

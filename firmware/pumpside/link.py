@@ -154,7 +154,8 @@ class Link:
                 "journal_seq": journal.next_seq - 1, "psam": self._psam(),
                 "prices_version": self.pump.prices.version if self.pump else 0,
                 "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0,
-                "params_version": self.params_version})
+                "params_version": self.params_version,
+                "wdt_resets": self.pump.wdt_resets if self.pump else 0})
             mtype, welcome = await self._receive(reader, session)
             if mtype != protocol.WELCOME:
                 raise LinkError("station answered %s" % protocol.TYPE_NAMES[mtype])

@@ -94,7 +94,7 @@ MAX_ASNS = 1024  # card numbers in one HOTLIST list (the station sends 32)
 SHAPES = """
 CHALLENGE nonce:x16
 HELLO terminal:s nonce:x ~firmware:s ~software_id:s ~journal_seq:u ~psam:s ~prices_version:u
-  ~hotlist_version:u ~params_version:u
+  ~hotlist_version:u ~params_version:u ~wdt_resets:u
 WELCOME ~time:u ~prices_version:u ~hotlist_version:u ~heartbeat_ms:u50-600000 ~events_n:v
 HEARTBEAT ?time:u ~totals:b ~settled:l
 STATUS ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s ?alarms:u

@@ -47,6 +47,7 @@ class Paths:
         self.commands = root + "/cmds"  # station commands already run, with their results
         self.pin_tries = root + "/pin"  # wrong service PINs in a row (keypad.py), a count
         self.lock = root + "/lock"  # the stop code of the lock in force (app.py), if any
+        self.resets = root + "/wdt_resets"  # resets the watchdog caused (app.main)
 
 
 def beside(journal_root):

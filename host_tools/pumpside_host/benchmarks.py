@@ -25,9 +25,9 @@ from pathlib import Path
 from .bench import Bench
 from .build import build
 from .vboard import (
+    BENCH_HEAPSIZE,
     BOARD_HEAPSIZE,
     DEFAULT_CONFIG,
-    HEAPSIZE,
     VirtualPump,
     micropython_binary,
 )
@@ -97,7 +97,7 @@ def mp_figures(script, *args):
     env = dict(os.environ)
     env["MICROPYPATH"] = ".frozen:%s" % build("sim")
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([micropython_binary(), "-X", "heapsize=" + HEAPSIZE,
+        out = subprocess.run([micropython_binary(), "-X", "heapsize=" + BENCH_HEAPSIZE,
                               str(Path(__file__).parent / "mp" / script),
                               *[str(a) for a in args]], cwd=tmp, env=env,
                              capture_output=True, text=True, timeout=1200)

@@ -207,10 +207,12 @@ def _cmd_station(args):
                   % (cid, args.cmd, args.terminal))
         elif args.action == "pumps":
             for pump in ledger.pumps():
-                print("%s %s%s %s (seen %s)%s firmware %s %s" % (
+                print("%s %s%s %s (seen %s)%s firmware %s %s%s" % (
                     pump["terminal"], pump["state"], _delivery(pump), "online" if
                     pump["online"] else "OFFLINE", pump["seen"], " alarm " + pump["alarm"]
-                    if pump["alarm"] else "", pump["firmware"], pump["software_id"]))
+                    if pump["alarm"] else "", pump["firmware"], pump["software_id"],
+                    " watchdog resets %d" % pump["wdt_resets"] if pump["wdt_resets"]
+                    else ""))
         elif args.action == "totals":
             for totals in ledger.metrology.totals(args.terminal, args.history):
                 print("%s nozzle %d grade %s: %d ml amount %d after seq %d (reported %d) %s"

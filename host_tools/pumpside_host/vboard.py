@@ -23,7 +23,12 @@ from pathlib import Path
 from .bench import Bench
 from .build import build, venv_tool
 
-HEAPSIZE = "128K"  # tier 2: each firmware module's tests under an ESP32-class heap
+# Tier 2: each firmware module's tests under a constrained heap. The tightest of them (a
+# pump with its event log, locks and watchdog) needs 132K on this port, which loads the
+# .mpy bytecode into the heap and interns its ~640 names in a string pool that grows in
+# doubling steps (the sixth step, at ~620 names, takes 7.4 KB at once); 144K leaves room.
+HEAPSIZE = "144K"
+BENCH_HEAPSIZE = "128K"  # mp/ benchmark scripts (journal, hotlist): a module alone
 # The whole firmware (card sale, link, event log) on the virtual board. A real board runs
 # it frozen into flash, where code costs no heap, and keeps ~110 KB of heap for data (an
 # ESP32). This port loads the .mpy bytecode into the heap, and it is 64-bit: every object
@@ -154,6 +159,10 @@ class VirtualPump:
         self._usb = None
         self._killed = False
         self._flash_fault = None
+        self.wdt_resets = []  # monotonic times the bench's watchdog reset the board
+        self._life = threading.RLock()  # the process is killed and spawned by one at a time
+        self._watching = False
+        self._resetting = False
 
     @property
     def port(self):
@@ -171,8 +180,29 @@ class VirtualPump:
         if self.repl and self._usb is None:
             self._usb = _UsbSerial()
         self._flash_fault = flash_fault
-        self._spawn()
+        with self._life:
+            self._spawn()
+        if not self._watching:
+            self._watching = True
+            threading.Thread(target=self._watchdog, daemon=True, name="vpump-wdt").start()
         return self
+
+    def _watchdog(self):
+        """The board's watchdog: the bench keeps its timer (the sim board starts and feeds
+        it); not fed in time, the firmware process dies at once, without a word, and boots
+        again from the same flash, as an MCU does at a watchdog reset."""
+        while self._watching:
+            time.sleep(0.02)
+            with self._life:
+                if not self._watching or not self.bench.watchdog_due():
+                    continue
+                self._resetting = True
+                self.bench.watchdog_reset()  # the relay outputs drop with the reset
+                self.wdt_resets.append(time.monotonic())
+                self.kill()
+                self._line("-- watchdog reset --")
+                self._spawn()
+                self._resetting = False
 
     def _spawn(self):
         env = dict(os.environ)
@@ -255,7 +285,9 @@ class VirtualPump:
             try:
                 got, fields = self.events.get(timeout=min(left, 0.2))
             except queue.Empty:
-                if self.proc.poll() is not None and self.events.empty():
+                # a firmware that ended with its watchdog running is reset, not gone
+                if self.proc.poll() is not None and self.events.empty() and \
+                        self.bench.wdt_ms is None and not self._resetting:
                     tail = "\n".join(self.lines[-15:])
                     raise RuntimeError("firmware exited (%s); console tail:\n%s"
                                        % (self.proc.returncode, tail)) from None
@@ -295,6 +327,11 @@ class VirtualPump:
         return None
 
     def kill(self):
+        with self._life:
+            self._kill()
+
+    def _kill(self):
+        self.bench.watchdog_off()  # the board is off: nothing resets it
         self._killed = True
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
@@ -305,11 +342,12 @@ class VirtualPump:
 
     def reboot(self, flash_fault=None):
         """Power back on and boot again from the same flash and config."""
-        self.kill()
-        self.bench.power_on()
-        while not self.events.empty():
-            self.events.get_nowait()
-        return self.start(write_config=False, flash_fault=flash_fault)
+        with self._life:
+            self.kill()
+            self.bench.power_on()
+            while not self.events.empty():
+                self.events.get_nowait()
+            return self.start(write_config=False, flash_fault=flash_fault)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -346,6 +384,7 @@ class VirtualPump:
         return {"records": records, "corrupt": corrupt, **other}
 
     def stop(self):
+        self._watching = False
         self.kill()
         if self._usb is not None:
             self._usb.close()

@@ -87,6 +87,22 @@ class Printer(_Role):
         self.board.printed += data
 
 
+class Wdt(_Role):  # counts feeds; `wdt_hang` names the task a watchdog test hangs
+    def start(self, timeout_ms=None):
+        self.board.wdt_ms = timeout_ms
+
+    hold = start  # held at the REPL: stopped, as the sim board's
+
+    def feed(self):
+        self.board.feeds += 1
+
+    def caused_reset(self):
+        return self.board.wdt_reset
+
+    def hang(self):
+        return self.board.wdt_hang
+
+
 class ScriptedReader:
     """A card or PSAM reader that answers from a list and records what it was sent: an
     exception in the list is raised in its turn, and an empty list is a card pulled."""
@@ -134,6 +150,11 @@ class FakeBoard:
         self.nozzle = Nozzle(self)
         self.display = Display(self)
         self.keypad = Keypad(self)
+        self.wdt_ms = None  # started with this timeout
+        self.feeds = 0
+        self.wdt_reset = False  # the last reset was the watchdog's
+        self.wdt_hang = None
+        self.wdt = Wdt(self)
 
 
 # -- a Pump on a fake board, its journal in a scratch directory -----------------------

@@ -6,7 +6,9 @@ counters start from zero); `P` -> "a b pf" pulser counts and the power-fail warn
 key or an empty line; `T` -> wall-clock seconds; `X` the board lost power (its flash
 cut itself); `CP` -> 1/0 card present; `CO` -> the card's ATR (hex) on power-up; `CT hex`
 -> the card's reply to an APDU (hex), "!removed" when there is no card; `ST hex` -> the
-PSAM's reply; `PR hex` printer bytes. Any other line gets "!unknown ...". Tests and the
+PSAM's reply; `PR hex` printer bytes; `W ms` the watchdog started (`W 0`: held at the
+REPL); `F` fed -> the task a watchdog test hangs, or an empty line; `WR` -> 1 when this
+boot followed a watchdog reset. Any other line gets "!unknown ...". Tests and the
 demo drive the same `Bench` object directly: lift the nozzle, press keys, inject faults,
 read the truth.
 """
@@ -43,6 +45,13 @@ class Bench:
         self.pull_after = None  # the card is pulled after this many more APDUs
         self.printed = bytearray()  # every byte sent to the printer
         self.apdus = []  # (t, "card"/"psam", command hex, reply hex)
+        # the board's watchdog: its timeout (None: not started), when it was last fed
+        self.wdt_ms = None
+        self.wdt_fed = 0.0
+        self.wdt_resets = 0  # resets it caused
+        self.wdt_hang = ""  # the task a watchdog test hangs ("keypad", "desk")
+        self._wdt_bit = False  # the watchdog caused the last reset (until the next boot)
+        self.boot_by_wdt = False
         self._server = None
         self._conns = []
         self.port = None
@@ -129,11 +138,23 @@ class Bench:
                 self.self_cuts += 1
                 self._mains_off(t)
                 return "ok"
+            if op == "F":
+                self.wdt_fed = t
+                return self.wdt_hang
+            if op == "W":  # 0: held (a technician at the REPL, the board's timer feeds it)
+                self.wdt_ms = int(arg) or None
+                self.wdt_fed = t
+                return "ok"
+            if op == "WR":
+                return "1" if self.boot_by_wdt else "0"
             if op in ("CP", "CO", "CT", "ST", "PR"):
                 return self._card_op(t, op, arg)
             if op == "H":
                 self.boots += 1
                 self._count_base = hydraulics.counts()
+                self.boot_by_wdt, self._wdt_bit = self._wdt_bit, False
+                self.wdt_ms = None  # a reset stops the watchdog
+                self.wdt_hang = ""
                 return "ok"
         return "!unknown " + op
 
@@ -171,6 +192,7 @@ class Bench:
         fuel stops with the power."""
         self.hyd.mains_off(t)
         self.mains = False
+        self.wdt_ms = None  # the board dies with the mains (after its hold-up), its watchdog too
 
     # -- controls for tests and the demo -------------------------------------------------
     def power_off(self, warn):
@@ -180,10 +202,38 @@ class Bench:
             self._mains_off(self.clock())
             self.power_warning = warn
 
+    def watchdog_off(self):
+        """The board lost power: its watchdog stops with it."""
+        with self.lock:
+            self.wdt_ms = None
+
     def power_on(self):
         with self.lock:
             self.mains = True
             self.power_warning = False
+
+    def watchdog_due(self):
+        """The watchdog was started and not fed within its timeout."""
+        with self.lock:
+            return self.wdt_ms is not None and \
+                (self.clock() - self.wdt_fed) * 1000 > self.wdt_ms
+
+    def watchdog_reset(self):
+        """The watchdog resets the board (the virtual board restarts the firmware): the
+        MCU's relay outputs drop at once, shutting the valves and stopping the motor."""
+        with self.lock:
+            t = self.clock()
+            self.hyd.set_valves(t, False, False)
+            self.hyd.set_motor(t, False)
+            self.wdt_ms = None
+            self.wdt_resets += 1
+            self._wdt_bit = True
+
+    def hang_task(self, name):
+        """A watchdog test: the firmware task `name` ("keypad", "desk") stops checking in
+        (the sim board learns it with its next feed)."""
+        with self.lock:
+            self.wdt_hang = name
 
     def keep_cards(self, cards):
         """Hold `cards` (a CardStore): its cards can be inserted by ASN and it is saved after

@@ -87,8 +87,12 @@ class StationServer:
                 "heartbeat_ms": int(self.heartbeat_s * 1000),
                 "events_n": self.ledger.metrology.events_held(terminal)[0]})
             self.sessions[terminal] = (session, writer)
-            self.ledger.hello(terminal, hello.get("firmware"), hello.get("software_id"),
-                              int(self.heartbeat_s * 1000))
+            resets = hello.get("wdt_resets")
+            before = self.ledger.hello(terminal, hello.get("firmware"),
+                                       hello.get("software_id"),
+                                       int(self.heartbeat_s * 1000), resets)
+            if resets and resets != before:
+                log.warning("terminal %s: its watchdog reset it (%d so far)", terminal, resets)
             while True:
                 await self.frame_in(conn, await self._read(reader))
         except (asyncio.IncompleteReadError, ConnectionError):
