@@ -21,6 +21,7 @@ from textual.widgets import Button, Footer, Header, OptionList, RichLog, Static
 from .bench import Bench
 from .bench.cards import TEST_ISSUER_ID, CardStore
 from .bench.printer import receipts
+from .station.masking import mask_card
 from .vboard import DEFAULT_CONFIG, VirtualPump
 
 # The bench's test cards (public test data, see README): ASN, balance, PIN, what is special.
@@ -213,7 +214,7 @@ def station_view(ledger):
         tac = ledger.cards.tac_verified(s["terminal"], s["seq"]) if s["asn"] else None
         rows.append("  %s %s #%d %d.%03d L %s card %s%s" % (
             s["terminal"], s["kind"], s["sale"], s["ml"] // 1000, s["ml"] % 1000,
-            _money(s["amount"]), s["asn"] or "-",
+            _money(s["amount"]), mask_card(s["asn"]),
             "" if tac is None else " TAC ok" if tac else " TAC unverified"))
     rejected = ledger.cards.rejected()
     if rejected:
