@@ -174,8 +174,9 @@ class Link:
             await self._send_totals(writer, session)  # with HELLO: where the meter stands
             while True:  # a STATUS due goes between any two exchanges, backlog or not
                 now = ticks_ms()
-                if self._status_due(now):
-                    await self._send_status(writer, session, now)
+                status = self._status_due(now)
+                if status is not None:
+                    await self._send_status(writer, session, now, status)
                 if self._grey_query is not None:
                     await self._ask(reader, writer, session)
                 elif journal.next_seq - 1 > journal.ack_seq:
@@ -302,24 +303,29 @@ class Link:
                 and self._grey_query is None:
             await sleep_ms(_POLL_MS)
             now = ticks_ms()
-            if self._status_due(now):  # a change, an alarm, progress: said at once
-                await self._send_status(writer, session, now)
+            status = self._status_due(now)  # a change, an alarm, progress: said at once
+            if status is not None:
+                await self._send_status(writer, session, now, status)
 
     def _status_due(self, now):
         """The pump's state or alarm count moved since the last STATUS, and that went at
         least STATUS_MIN_MS before `now` (a pump that flaps sends no storm); or only its
-        volume moved (fuel flows, live progress) and PROGRESS_MS went."""
+        volume moved (fuel flows, live progress) and PROGRESS_MS went. The STATUS to send
+        then (made once: on the sim board it asks the bench for the nozzle), else None."""
         pump = self.pump
         since = ticks_diff(now, self._status_ms)
         if pump is None or since < STATUS_MIN_MS:
-            return False
+            return None
         status = pump.status()
         last = self._status
-        return last is None or last[0] != status["state"] or last[1] != status["alarms"] \
-            or (since >= PROGRESS_MS and last[2] != status["ml"])
+        if last is None or last[0] != status["state"] or last[1] != status["alarms"] \
+                or (since >= PROGRESS_MS and last[2] != status["ml"]):
+            return status
+        return None
 
-    async def _send_status(self, writer, session, now):
-        status = self.pump.status()
+    async def _send_status(self, writer, session, now, status=None):
+        if status is None:
+            status = self.pump.status()
         self._status = (status["state"], status["alarms"], status["ml"])
         self._status_ms = now
         await self._send(writer, session, protocol.STATUS, status)
