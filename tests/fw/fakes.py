@@ -201,3 +201,15 @@ def press(pump, keys):
 
     for k in keys:
         pump.keypad.key(k, ticks_ms())
+
+
+def event_log():
+    """A new metrology event log (events.py), opened, in a scratch directory."""
+    from pumpside import events
+
+    return events.open_log(scratch_dir() + "/events")
+
+
+def event_rows(pump):
+    """The pump's event-log records as (who, what, old, new)."""
+    return [(r["who"], r["what"], r["old"], r["new"]) for r in pump.events.records()]

@@ -1,5 +1,5 @@
 """The pump's keypad (keypad.py): the service PIN, the software id, the event counter."""
-from fakes import press, pump_rig, remove_scratch, scratch_dir
+from fakes import event_log, press, pump_rig, remove_scratch
 from pumpside import dispenser
 from pumpside.compat import ticks_ms
 
@@ -38,7 +38,7 @@ def test_software_id_on_demand_and_never_over_a_delivery():
 def test_service_pin_shows_the_event_counter():
     from pumpside import events
 
-    board, pump = pump_rig(events=events.open_log(scratch_dir() + "/events"))
+    board, pump = pump_rig(events=event_log())
     pump.events.append(1795000000, "t1", "k_factor", 100000, 99502)
     press(pump, "S2468E")  # idle: service mode, nothing to unlock
     lines = pump.screen(ticks_ms())

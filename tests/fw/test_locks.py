@@ -1,6 +1,6 @@
 """Locks and the service PIN: the station clears only its own lock, the service PIN any
 (with an event record); wrong PINs counted across reboots, waits, alarms, records."""
-from fakes import press, pump_rig, remove_scratch, scratch_dir
+from fakes import event_log, event_rows, press, pump_rig, remove_scratch
 from pumpside import dispenser
 
 
@@ -8,15 +8,11 @@ def teardown_module():
     remove_scratch()
 
 
-def _records(pump):
-    return [(r["who"], r["what"], r["old"], r["new"]) for r in pump.events.records()]
-
-
 def test_the_station_clears_only_its_own_lock_the_service_pin_any_with_a_record():
-    from pumpside import events, journal
+    from pumpside import journal
     from pumpside import record as rec
 
-    board, pump = pump_rig(events=events.open_log(scratch_dir() + "/events"))
+    board, pump = pump_rig(events=event_log())
     pump.core.lock(dispenser.STOP_VALVE_STUCK)
     ok, why = pump.terminal.unlock()
     assert not ok and "VALVE_STUCK" in why and "service PIN" in why
@@ -24,7 +20,7 @@ def test_the_station_clears_only_its_own_lock_the_service_pin_any_with_a_record(
     assert pump.status()["state"] == "Inoperative"
     press(pump, "S2468E")
     assert pump.core.state == dispenser.IDLE
-    assert _records(pump) == [("service-pin", "unlock", dispenser.STOP_VALVE_STUCK, None)]
+    assert event_rows(pump) == [("service-pin", "unlock", dispenser.STOP_VALVE_STUCK, None)]
     codes = [rec.unpack_event(p) for _s, t, p in pump.journal.read() if t == rec.EVENT]
     assert [(e["code"], e["a"]) for e in codes] == [(journal.EV_UNLOCK,
                                                       dispenser.STOP_VALVE_STUCK)]
@@ -33,7 +29,7 @@ def test_the_station_clears_only_its_own_lock_the_service_pin_any_with_a_record(
     assert pump.terminal.unlock() == (True, "")
     assert pump.core.state == dispenser.IDLE
     assert pump.terminal.unlock() == (True, "")  # nothing locked: nothing to do
-    assert len(_records(pump)) == 1
+    assert len(event_rows(pump)) == 1
 
 
 

@@ -1,6 +1,6 @@
 """The service PIN at the keypad: wrong PINs counted across reboots; from the 5th on a
 wait that doubles, the SERVICE_PIN alarm and an event record; the right PIN resets."""
-from fakes import press, pump_rig, remove_scratch, scratch_dir
+from fakes import event_log, event_rows, press, pump_rig, remove_scratch
 from pumpside import dispenser
 from pumpside.compat import ticks_ms
 
@@ -9,14 +9,10 @@ def teardown_module():
     remove_scratch()
 
 
-def _records(pump):
-    return [(r["who"], r["what"], r["old"], r["new"]) for r in pump.events.records()]
-
-
 def test_wrong_service_pins_wait_longer_each_time_alarm_and_are_recorded():
-    from pumpside import events, keypad
+    from pumpside import keypad
 
-    board, pump = pump_rig(events=events.open_log(scratch_dir() + "/events"))
+    board, pump = pump_rig(events=event_log())
     pump.core.lock(dispenser.STOP_UNAUTHORIZED)
     now = ticks_ms()
 
@@ -30,7 +26,7 @@ def test_wrong_service_pins_wait_longer_each_time_alarm_and_are_recorded():
     assert pump.events.count == 0 and pump.keypad.wrong == 4
     keys("S9999E", now)  # the 5th: a wait, the alarm, a record
     assert pump.terminal.alarms == 1 and pump.status()["alarm"] == "SERVICE_PIN"
-    assert _records(pump) == [("service-pin", "pin_wrong", None, 5)]
+    assert event_rows(pump) == [("service-pin", "pin_wrong", None, 5)]
     keys("S", now + 1000)  # even the right PIN waits: S is refused
     lines = pump.screen(now + 1000)
     assert lines[2] == "Too many wrong PINs - wait" and lines[3] == "29 s", lines
