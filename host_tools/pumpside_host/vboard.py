@@ -190,9 +190,11 @@ class VirtualPump:
     def _watchdog(self):
         """The board's watchdog: the bench keeps its timer (the sim board starts and feeds
         it); not fed in time, the firmware process dies at once, without a word, and boots
-        again from the same flash, as an MCU does at a watchdog reset."""
+        again from the same flash, as an MCU does at a watchdog reset. Looked at every
+        0.1 s: a reset comes at most that late, and the bench (whose lock every look takes)
+        is left to serve the board's pulser reads."""
         while self._watching:
-            time.sleep(0.02)
+            time.sleep(0.1)
             with self._life:
                 if not self._watching or not self.bench.watchdog_due():
                     continue
