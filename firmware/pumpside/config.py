@@ -2,8 +2,9 @@
 
 A config is a JSON object on the device's flash (`config.json`). Loading checks every
 field before anything uses it: a missing required field, a wrong type or a value out of
-range raises ConfigError naming the field, and the pump stays closed. Secrets (the
-service PIN) are never put into an error message or a repr.
+range raises ConfigError naming the field, and the pump stays closed. Secrets (SECRETS:
+the service PIN, the terminal key, the WLAN passphrase) are never put into an error
+message or a repr.
 """
 import json
 
@@ -71,6 +72,10 @@ _TABLE = (
     # station's name or address; empty = encrypted, the station not verified
     "station_tls|i|0|0|1\n"
     "station_ca|s||0|64\n"
+    # the board's network (hal.py's net role): net_kind "" = the board's own (docs/boards.md)
+    "net_kind|s||0|8\n"
+    "wlan_ssid|s||0|32\n"
+    "wlan_pass|s||0|64\n"  # WPA2 passphrase (8-63) or 64 hex digits; empty = open network
 )
 
 
@@ -100,9 +105,9 @@ def fields():
             yield _parse(line)
 
 
-_CHOICES = {"sale_mode": ("card", "attended")}
+_CHOICES = {"sale_mode": ("card", "attended"), "net_kind": ("", "wlan", "lan8720", "w5500")}
 
-SECRETS = ("service_pin", "terminal_key")
+SECRETS = ("service_pin", "terminal_key", "wlan_pass")
 
 
 def parse_levels(text, field="level_discounts"):
@@ -149,6 +154,8 @@ def check(name, value):
         if name == "terminal_key" and value and (len(value) != 64 or any(
                 c not in "0123456789abcdefABCDEF" for c in value)):
             raise ConfigError(name, "must be 64 hex digits")
+        if name == "wlan_pass" and 0 < len(value) < 8:
+            raise ConfigError(name, "length must be 8..64 (or empty: an open network)")
         if name == "station_addr" and value:
             host, _, port = value.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:

@@ -14,10 +14,11 @@ CLOCK_STEP_S = 2  # the clock is set when the station's time is further off than
 CLOCK_DRIFT_S = 300  # a clock that cannot be set is untrusted beyond this
 
 # never from the station: the legal ones (service.LEGAL_PARAMS, under the service PIN and
-# the event log), the secrets, the nozzle's grade and price (PRICES) and the link itself
+# the event log), the secrets, the nozzle's grade and price (PRICES) and the link and the
+# network it runs on (a station could cut itself off)
 REFUSED_PARAMS = ("k_factor", "slow_lead_ml", "service_pin", "terminal_key", "price",
                   "grade", "nozzle", "station_addr", "terminal_id", "station_tls",
-                  "station_ca")
+                  "station_ca", "net_kind", "wlan_ssid", "wlan_pass")
 
 
 def apply_prices(pump, version, grades, nozzles, at):

@@ -39,11 +39,21 @@ wdt         start(timeout_ms)                start the watchdog (never stopped a
                                              board from resetting (a timer feeds it)
             hang() -> str or None            optional (sim board): the task a watchdog
                                              test hangs ("keypad", "desk")
+net         up(kind, ssid, passphrase)       start the network without blocking: kind ""
+                                             is the board's own (config net_kind), ssid and
+                                             passphrase join a WLAN; called again while
+                                             down, it starts a join that had given up
+            connected() -> bool              up, with an address: sockets may be opened
+            status() -> str                  "up", or why not: "joining", "no AP", "wrong
+                                             passphrase", "no link" (cable, PHY), "down",
+                                             "no <kind>" (not on this board); never the
+                                             passphrase
 (board)     config_path: str                 where config.json lives on the board's fs
             name: str                        board name for logs
 
-Roles that later layers add (net) are listed in DESIGN.md and join ROLES as their
-layer lands.
+The link (link.py) asks net.connected() before each connection and reports net.status()
+as its link_down reason while the network is down; sockets come from the port's own
+socket module (asyncio.open_connection), over whichever interface is up.
 """
 
 ROLES = {
@@ -60,6 +70,7 @@ ROLES = {
     "psam": ("transceive",),
     "printer": ("write",),
     "wdt": ("start", "feed", "caused_reset", "hold"),
+    "net": ("up", "connected", "status"),
 }
 
 KEYS = "0123456789VAFECSR"

@@ -8,7 +8,8 @@ as the volume moves (live progress, PROGRESS_MS apart). Reconnects with capped
 exponential backoff and jitter; every read has a timeout, so a silent station is noticed.
 Each step is bounded (one batch, one frame) and awaits the network, so the dispenser's
 loop never waits on the link. Offline, selling goes on within the journal's limits;
-online, the backlog drains. Besides: the totalizers (TOTALS) at each session's start and
+online, the backlog drains. No connection is tried while the board's network (hal.py
+net) is down: the link waits for it, its reason (net.status()) the link_down's. Besides: the totalizers (TOTALS) at each session's start and
 with a heartbeat when they moved, the metrology event log's records the station lacks
 (EVENTS, acknowledged by EVENTS_ACK), and the station's non-legal parameters (PARAMS,
 downloads.apply_params).
@@ -29,6 +30,7 @@ READ_TIMEOUT_S = 10
 BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
 _POLL_MS = 100
+NET_WAIT_MS = 500  # the board's network is asked this often while it is down
 STATUS_MIN_MS = 250  # STATUS on every state change or alarm, at most one per this
 PROGRESS_MS = 500  # while the volume moves, a STATUS at most this often: a poll (_POLL_MS)
 # or a SALES round trip late, still more than once a second
@@ -85,8 +87,10 @@ class _TlsReader:
 
 
 class Link:
-    def __init__(self, journal, cfg, clock, pump=None, software_id=""):
+    def __init__(self, journal, cfg, clock, pump=None, software_id="", net=None):
         self.pump = pump  # applies downloads: prices, hotlist
+        self.net = net  # the board's network (hal.py); None: the host's, always up
+        self.why = None  # the last link_down's reason, until the link is up again
         self.software_id = software_id  # of the verified manifest, told on hello
         self.journal = journal
         self.cfg = cfg
@@ -115,16 +119,48 @@ class Link:
         backoff = BACKOFF_MIN_MS
         while True:
             try:
+                await self._network()
                 await self._session()
             except Exception as e:  # noqa: BLE001 - nothing on the link may stop the pump
-                # refused frames, resets, EOF, timeouts, a station that says ERROR
+                # refused frames, resets, EOF, timeouts, a station that says ERROR; a
+                # network that went down says why itself
+                if self.online:
+                    self.why = None
                 if self.online or backoff == BACKOFF_MIN_MS:
-                    log.event("link_down", {"why": str(e) or type(e).__name__})
+                    self._down(self._net_why() or str(e) or type(e).__name__)
             if self.online:
                 backoff = BACKOFF_MIN_MS
             self.online = False
             await sleep_ms(_jitter(backoff))
             backoff = min(backoff * 2, BACKOFF_MAX_MS)
+
+    def _down(self, why):
+        if why != self.why:
+            self.why = why
+            log.event("link_down", {"why": why})
+
+    def _net_why(self):
+        """"network: <status>" while the board's network is down, else None."""
+        net = self.net
+        try:
+            return None if net is None or net.connected() else "network: " + net.status()
+        except OSError:  # the sim board's bench gone: the socket's reason stands
+            return None
+
+    async def _network(self):
+        """Return once the board's network is up: started (again) when found down, each
+        new reason a link_down, the pump selling meanwhile."""
+        net = self.net
+        if net is None or net.connected():
+            return
+        cfg = self.cfg
+        net.up(cfg.net_kind, cfg.wlan_ssid, cfg.wlan_pass)
+        while True:
+            why = self._net_why()
+            if why is None:
+                return
+            self._down(why)
+            await sleep_ms(NET_WAIT_MS)
 
     # -- one session ------------------------------------------------------------------------
     async def _session(self):

@@ -103,6 +103,17 @@ class Wdt(_Role):  # counts feeds; `wdt_hang` names the task a watchdog test han
         return self.board.wdt_hang
 
 
+class Net(_Role):  # `net_status` is "up" or the reason it is down; up() calls recorded
+    def up(self, kind, ssid, passphrase):
+        self.board.net_ups.append((kind, ssid, passphrase))
+
+    def connected(self):
+        return self.board.net_status == "up"
+
+    def status(self):
+        return self.board.net_status
+
+
 class ScriptedReader:
     """A card or PSAM reader that answers from a list and records what it was sent: an
     exception in the list is raised in its turn, and an empty list is a card pulled."""
@@ -155,6 +166,9 @@ class FakeBoard:
         self.wdt_reset = False  # the last reset was the watchdog's
         self.wdt_hang = None
         self.wdt = Wdt(self)
+        self.net_status = "up"
+        self.net_ups = []
+        self.net = Net(self)
 
 
 # -- a Pump on a fake board, its journal in a scratch directory -----------------------
