@@ -206,6 +206,24 @@ class Watchdog:
         return self._hang
 
 
+class Net:
+    """The network as the bench plays it (bench/network.py): `NS` -> "up" or why it is
+    down. There is nothing to start (the host's own network carries the sockets); the
+    bench takes it down and up, dropping the connections through it."""
+
+    def __init__(self, link):
+        self.link = link
+
+    def up(self, kind, ssid, passphrase):
+        pass
+
+    def connected(self):
+        return self.status() == "up"
+
+    def status(self):
+        return self.link.call("NS")
+
+
 class Board:
     name = "sim"
 
@@ -224,6 +242,7 @@ class Board:
         self.psam = PsamSlot(link)
         self.printer = Printer(link)
         self.wdt = Watchdog(link)
+        self.net = Net(link)
         self.flash = make_flash(on_cut=lambda: link.call("X"))
         self.config_path = CONFIG_PATH
 

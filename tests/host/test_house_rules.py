@@ -61,7 +61,7 @@ def test_every_hal_role_is_implemented_by_the_sim_board(monkeypatch):
                "nozzle": sim.Nozzle, "display": sim.Display, "keypad": sim.Keypad,
                "power_fail": sim.PowerFail, "clock": sim.Clock, "flash": sim.SimFlash,
                "card": sim.CardReader, "psam": sim.PsamSlot, "printer": sim.Printer,
-               "wdt": sim.Watchdog}
+               "wdt": sim.Watchdog, "net": sim.Net}
     assert set(classes) == set(hal.ROLES)
     for role, methods in hal.ROLES.items():
         for m in methods:

@@ -8,7 +8,8 @@ cut itself); `CP` -> 1/0 card present; `CO` -> the card's ATR (hex) on power-up;
 -> the card's reply to an APDU (hex), "!removed" when there is no card; `ST hex` -> the
 PSAM's reply; `PR hex` printer bytes; `W ms` the watchdog started (`W 0`: held at the
 REPL); `F` fed -> the task a watchdog test hangs, or an empty line; `WR` -> 1 when this
-boot followed a watchdog reset. Any other line gets "!unknown ...". Tests and the
+boot followed a watchdog reset; `NS` -> "up", or why the board's network is down. Any
+other line gets "!unknown ...". Tests and the
 demo drive the same `Bench` object directly: lift the nozzle, press keys, inject faults,
 read the truth.
 """
@@ -52,6 +53,8 @@ class Bench:
         self.wdt_hang = ""  # the task a watchdog test hangs ("keypad", "desk")
         self._wdt_bit = False  # the watchdog caused the last reset (until the next boot)
         self.boot_by_wdt = False
+        self.net_why = ""  # why the board's network is down ("no AP"...); "" while up
+        self.network = None  # the bench's network (network.Network) the link goes through
         self._server = None
         self._conns = []
         self.port = None
@@ -68,6 +71,8 @@ class Bench:
         return self.port
 
     def stop(self):
+        if self.network is not None:
+            self.network.close()
         if self._server:
             self._server.close()
             self._server = None
@@ -145,6 +150,8 @@ class Bench:
                 self.wdt_ms = int(arg) or None
                 self.wdt_fed = t
                 return "ok"
+            if op == "NS":
+                return self.net_why or "up"
             if op == "WR":
                 return "1" if self.boot_by_wdt else "0"
             if op in ("CP", "CO", "CT", "ST", "PR"):
@@ -228,6 +235,28 @@ class Bench:
             self.wdt_ms = None
             self.wdt_resets += 1
             self._wdt_bit = True
+
+    def route(self, station_port):
+        """The board reaches the station at loopback `station_port` through the bench's
+        network: the port to give the board (its config's station_addr)."""
+        from .network import Network
+
+        self.network = Network(station_port)
+        return self.network.port
+
+    def net_down(self, why="down"):
+        """The board's network goes down: its net role says `why` ("no AP", "wrong
+        passphrase", "no link", "down") and every connection through it drops."""
+        with self.lock:
+            self.net_why = why
+        if self.network is not None:
+            self.network.cut()
+
+    def net_up(self):
+        if self.network is not None:
+            self.network.mend()
+        with self.lock:
+            self.net_why = ""
 
     def hang_task(self, name):
         """A watchdog test: the firmware task `name` ("keypad", "desk") stops checking in
