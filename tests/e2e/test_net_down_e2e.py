@@ -1,0 +1,71 @@
+"""The board's network down and up again, on the virtual pump: the bench takes the sim
+board's network down (its net role says why, every connection through the bench's
+network drops), the pump sells on offline, and the backlog drains once it is back."""
+import threading
+
+import pytest
+
+from pumpside_host.bench import Bench
+
+from .helpers import saw, wait_until
+
+pytestmark = pytest.mark.e2e
+
+OFFLINE_SALES = 9  # a FINAL record each: more than one SALES batch (link.BATCH = 8)
+
+
+def _sale(vp, deliveries):
+    vp.bench.press("V10E")  # 0.10 L
+    sale = vp.wait_event("authorized", 10)["sale"]
+    vp.bench.lift()
+    deliveries[sale] = vp.wait_event("delivery", 30)["ml"]
+    vp.bench.hang_up()
+
+
+def test_network_drops_mid_backlog_sales_go_on_and_every_sale_reaches_the_station_once(
+        make_pump, station):
+    ledger, server = station
+    held = threading.Event()  # the station got the second batch (and answers it late)
+    release = threading.Event()
+    store = ledger.store
+    batches = []
+
+    def gated_store(terminal, records):
+        result = store(terminal, records)  # stored: the pump sends it again all the same
+        batches.append(len(records))
+        if len(batches) == 2:
+            held.set()
+            release.wait(20)  # the network drops before the pump hears the ack
+        return result
+
+    ledger.store = gated_store
+    bench = Bench(fast_lpm=60.0)
+    key = ledger.add_terminal("P1")
+    vp = make_pump(bench=bench, station_addr="127.0.0.1:%d" % bench.route(server.port),
+                   terminal_id="P1", terminal_key=key.hex(), done_show_ms=0, settle_ms=150)
+    wait_until(lambda: saw(vp, "link_up"), 10, "the link")
+
+    bench.net_down("no AP")
+    vp.wait_event("link_down", 10, lambda f: f["why"] == "network: no AP")
+    deliveries = {}
+    for _ in range(OFFLINE_SALES):
+        _sale(vp, deliveries)
+    assert not ledger.sales("P1") and not batches  # nothing went while it was down
+
+    bench.net_up()  # the drain starts: one batch acknowledged, the second held
+    wait_until(held.is_set, 20, "the second batch at the station")
+    first = [f for n, f in vp.seen if n == "synced"]
+    assert first and first[-1]["unsynced"] > 0  # mid-backlog
+    bench.net_down("no link")
+    vp.wait_event("link_down", 10, lambda f: f["why"] == "network: no link")
+    release.set()
+    _sale(vp, deliveries)  # the pump sells on, offline
+
+    bench.net_up()
+    wait_until(lambda: any(n == "synced" and f["unsynced"] == 0 for n, f in vp.seen), 30,
+               "the backlog drained")
+    rows = ledger.sales("P1")
+    assert sorted(r["sale"] for r in rows) == sorted(deliveries)  # each exactly once
+    assert {r["sale"]: r["ml"] for r in rows} == deliveries
+    assert len(batches) >= 3  # the held batch was sent again after the drop
+    assert sum(1 for n, _ in vp.seen if n == "link_up") >= 3
