@@ -8,11 +8,11 @@ as the volume moves (live progress, PROGRESS_MS apart). Reconnects with capped
 exponential backoff and jitter; every read has a timeout, so a silent station is noticed.
 Each step is bounded (one batch, one frame) and awaits the network, so the dispenser's
 loop never waits on the link. Offline, selling goes on within the journal's limits;
-online, the backlog drains. No connection is tried while the board's network (hal.py
-net) is down: the link waits for it, its reason (net.status()) the link_down's. Besides: the totalizers (TOTALS) at each session's start and
+online, the backlog drains. Besides: the totalizers (TOTALS) at each session's start and
 with a heartbeat when they moved, the metrology event log's records the station lacks
 (EVENTS, acknowledged by EVENTS_ACK), and the station's non-legal parameters (PARAMS,
-downloads.apply_params).
+downloads.apply_params). No connection is tried while the board's network (hal.py net)
+is down: the link waits for it, its reason (net.status()) the link_down's.
 """
 import asyncio
 import os

@@ -63,6 +63,19 @@ def test_service_pin_never_in_repr_or_errors():
     assert e.field == "service_pin"
 
 
+def test_wlan_passphrase_is_a_secret_and_the_network_kind_checked():
+    cfg = config.parse(_with(wlan_ssid="forecourt", wlan_pass="pump-wlan-8x7"))
+    assert "pump-wlan-8x7" not in repr(cfg) and "wlan_pass" not in cfg.as_dict()
+    assert cfg.as_dict()["wlan_ssid"] == "forecourt" and cfg.net_kind == ""
+    assert cfg.as_dict(secrets=True)["wlan_pass"] == "pump-wlan-8x7"
+    assert "wlan_pass" in config.SECRETS
+    e = raises(config.ConfigError, config.parse, _with(wlan_pass="short7x"))
+    assert e.field == "wlan_pass" and "short7x" not in str(e)
+    assert config.parse(_with(wlan_pass="")).wlan_pass == ""  # an open network
+    e = raises(config.ConfigError, config.parse, _with(net_kind="ppp"))
+    assert e.field == "net_kind" and "lan8720" in str(e)
+
+
 def test_sale_mode_and_level_discounts_checked():
     e = raises(config.ConfigError, config.parse, _with(sale_mode="kiosk"))
     assert e.field == "sale_mode" and "card, attended" in str(e)

@@ -7,6 +7,7 @@ from pumpside import manifest, service
 
 PIN = "86420135"
 KEY = "5a" * 32
+WLAN_PASS = "pump-wlan-8x7"
 CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
        "service_pin": PIN, "sale_mode": "attended"}
 
@@ -147,18 +148,23 @@ def test_calibrate_exact_integer_k_factor_and_limits():
 
 
 def test_secrets_never_printed_or_logged():
-    with Configured(terminal_key=KEY, terminal_id="T1", station_addr="10.0.0.2:7800") as root:
+    with Configured(terminal_key=KEY, terminal_id="T1", station_addr="10.0.0.2:7800",
+                    wlan_ssid="forecourt", wlan_pass=WLAN_PASS) as root:
         printed = []
         for fn, args in ((service.config_get, ()), (service.info, ()),
                          (service.config_set, ({"k_factor": 99000}, PIN, "t1")),
                          (service.config_set, ({"service_pin": "123"}, PIN, "t1")),
                          (service.config_set, ({"terminal_key": "xyz"},)),
+                         (service.config_set, ({"wlan_pass": "short"},)),
+                         (service.config_set, ({"wlan_pass": WLAN_PASS + "2"},)),
                          (service.calibrate, (20100, 20000, PIN, "t1")),
                          (service.events, ())):
             printed += _call(fn, *args, root=root)[1]
         text = "\n".join(printed) + _read(root + "/events/log")
         assert PIN not in text and KEY not in text and "xyz" not in text
-        assert '"***"' in text
+        assert WLAN_PASS not in text and "short" not in text
+        assert '"***"' in text and "forecourt" in text
+        assert json.loads(_read(root + "/config.json"))["wlan_pass"] == WLAN_PASS + "2"
 
 
 def test_info_reports_the_manifest_and_the_event_counter():

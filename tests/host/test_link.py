@@ -54,6 +54,7 @@ class Rig:
         self.board = FakeBoard()
         self.cfg_over = dict(cfg)
         self.card = card
+        self.net = None  # the board's net role given to the link (None: the host's)
         self.root = tempfile.mkdtemp(prefix="pumpside-link-")
 
     def build(self, port):
@@ -67,7 +68,7 @@ class Rig:
         self.pump = app.Pump(self.board, cfg, sales_journal)
         if self.card:
             self.pump.attach_desk(Desk(open_hotlist(self.pump.paths.hotlist)))
-        self.link = lk.Link(sales_journal, cfg, self.board.clock, self.pump)
+        self.link = lk.Link(sales_journal, cfg, self.board.clock, self.pump, net=self.net)
         if cfg.station_addr:
             self.pump.attach_link(self.link)
         return self.pump
@@ -528,3 +529,55 @@ def test_the_card_desk_asks_the_station_about_a_grey_card_and_gets_an_answer_or_
         assert answer["status"] == "unknown"  # no escape of that lock at the station
         assert (answer["asn"], answer["ttc"]) == (query["asn"], 7) and asked() == n + 1
     rig.run(script)
+
+
+def test_the_link_waits_for_the_boards_network_and_says_why_it_is_down(rig, capsys):
+    """No connection while the board's network is down (the station sees none), its
+    reason the link_down's, each reason once; the network started with the config's
+    settings; up again, the link connects."""
+    rig.net = rig.board.net
+    rig.board.net_status = "no AP"
+    rig.cfg_over.update(wlan_ssid="forecourt", wlan_pass="s3cret-passphrase")
+    seen = []
+    orig = StationServer._serve
+
+    async def spy(self, reader, writer):
+        seen.append(1)
+        return await orig(self, reader, writer)
+
+    async def script(rig):
+        await asyncio.sleep(1.2)  # two looks at the network, at least
+        assert not seen and not rig.link.online
+        rig.board.net_status = "wrong passphrase"
+        await rig.until(lambda: rig.link.why == "network: wrong passphrase", "the new reason")
+        rig.board.net_status = "up"
+        await rig.until(lambda: rig.link.online, "the link up")
+        assert seen
+
+    StationServer._serve = spy
+    try:
+        rig.run(script)
+    finally:
+        StationServer._serve = orig
+    out = capsys.readouterr().out
+    downs = [line for line in out.splitlines() if line.startswith("@link_down")]
+    assert downs == ['@link_down {"why": "network: no AP"}',
+                     '@link_down {"why": "network: wrong passphrase"}']
+    assert rig.board.net_ups and rig.board.net_ups[0] == ("", "forecourt", "s3cret-passphrase")
+    assert "s3cret" not in out  # the passphrase: never on the console
+
+
+def test_a_network_that_drops_is_the_link_downs_reason(rig, capsys):
+    rig.net = rig.board.net
+
+    async def script(rig):
+        await rig.until(lambda: rig.link.online, "the link up")
+        rig.board.net_status = "no link"  # the cable pulled: the connection dies with it
+        rig.server.sessions["P1"][1].close()
+        await rig.until(lambda: not rig.link.online, "the link down")
+        rig.board.net_status = "up"
+        await rig.until(lambda: rig.link.online, "the link up again", 10)
+
+    rig.run(script)
+    out = capsys.readouterr().out
+    assert '@link_down {"why": "network: no link"}' in out.splitlines()
