@@ -1,8 +1,8 @@
 """Portable HAL roles on machine.Pin, UART, WDT, RTC and network: relay outputs, the
-nozzle switch, the supply monitor, the printer, the clock, the watchdog, the WLAN socket
-factory and the status LED. The same on ESP32 and RP2040: boards/esp32/parts.py and
-boards/rp2/parts.py are one file kept identical (tests/host/test_boards.py checks it),
-because a board folder is deployed on its own.
+nozzle switch, the supply monitor, the printer, the clock, the watchdog, the network
+(WLAN, or a wired PHY the board builds) and the status LED. The same on ESP32 and
+RP2040: boards/esp32/parts.py and boards/rp2/parts.py are one file kept identical
+(tests/host/test_boards.py checks it), because a board folder is deployed on its own.
 
 Nothing here runs at import: every pin is claimed by a constructor, called from make().
 """
@@ -14,6 +14,7 @@ from micropython import const
 _EPOCH_2000 = const(946684800)  # 1970 -> 2000, for a port whose time() counts from 2000
 _UART_CHUNK = const(256)  # bytes per UART write: one TX ring's worth
 HOLD_FEED_MS = const(500)  # the watchdog fed at the REPL: well inside the shortest timeout
+JOIN_RETRY_MS = const(10000)  # a failed WLAN join is started again this often
 
 
 class Output:
@@ -174,38 +175,74 @@ class Watchdog:
                                         period=HOLD_FEED_MS, callback=lambda t: wdt.feed())
 
 
-class Net:
-    """Socket factory over the WLAN station interface. up() only starts the association
-    (it never blocks); the link asks connected() before it opens a socket."""
+class Wlan:
+    """The WLAN station interface (ESP32's and the Pico W's CYW43 alike). Started once
+    (active(True): on the Pico W this loads the CYW43's firmware, a few hundred ms, at
+    the link's start in boot); a join that failed is started again at most every
+    JOIN_RETRY_MS, so a wrong passphrase does not hammer the access point."""
 
     def __init__(self):
-        self._wlan = None
+        import network
 
-    def wlan(self):
-        if self._wlan is None:
-            import network
+        self.network = network
+        self.wlan = network.WLAN(network.STA_IF)
+        self.wlan.active(True)
+        self._tried = None  # time.ticks_ms() of the last connect()
 
-            self._wlan = network.WLAN(network.STA_IF)
-            self._wlan.active(True)
-        return self._wlan
-
-    def up(self, ssid, key):
-        w = self.wlan()
-        if not w.isconnected():
-            w.connect(ssid, key)
+    def up(self, ssid, passphrase):
+        if not ssid or self.connected() or self.status() == "joining":
+            return
+        now = time.ticks_ms()
+        if self._tried is None or time.ticks_diff(now, self._tried) >= JOIN_RETRY_MS:
+            self._tried = now
+            self.wlan.connect(ssid, passphrase or None)  # None: an open network
 
     def connected(self):
-        return self._wlan is not None and self._wlan.isconnected()
+        return self.wlan.isconnected()
 
-    def getaddrinfo(self, host, port):
-        import socket
+    def status(self):
+        network = self.network
+        code = self.wlan.status()
+        if code == network.STAT_GOT_IP:
+            return "up"
+        if network.STAT_CONNECTING <= code < network.STAT_GOT_IP:
+            return "joining"  # associating, or waiting for its DHCP address
+        if code == network.STAT_NO_AP_FOUND:
+            return "no AP"
+        if code == network.STAT_WRONG_PASSWORD:
+            return "wrong passphrase"
+        if code == network.STAT_IDLE:
+            return "down" if self._tried is not None else "no SSID"
+        return "join failed %d" % code  # the port's reason code (docs/operations.md)
 
-        return socket.getaddrinfo(host, port)
 
-    def socket(self):
-        import socket
+class Net:
+    """The board's network (hal.py net): the WLAN, or a wired PHY the board has
+    (`wired`: {net_kind: a function building an interface with up(ssid, passphrase),
+    connected() and status()}); `default` is the kind when config net_kind is empty.
+    Nothing is built before up(): an unused radio stays off."""
 
-        return socket.socket()
+    def __init__(self, wired=None, default="wlan"):
+        self.wired = wired or {}
+        self.default = default
+        self.nic = None
+        self._why = "down"
+
+    def up(self, kind, ssid, passphrase):
+        if self.nic is None:
+            kind = kind or self.default
+            make = Wlan if kind == "wlan" else self.wired.get(kind)
+            if make is None:
+                self._why = "no " + kind  # not on this board
+                return
+            self.nic = make()
+        self.nic.up(ssid, passphrase)
+
+    def connected(self):
+        return self.nic is not None and self.nic.connected()
+
+    def status(self):
+        return self.nic.status() if self.nic is not None else self._why
 
 
 class Led:

@@ -35,6 +35,7 @@ import cardlink
 import esp32
 import keymatrix
 import machine
+import network
 import parts
 import ssd1306
 from micropython import const
@@ -110,6 +111,55 @@ def journal_flash():
     return found[0] if found else NoJournal()
 
 
+class Ethernet:
+    """A wired PHY on network.LAN (the hal.py net role's interface, through parts.Net):
+    started once; up with its DHCP address (ETH_GOT_IP: isconnected() is the cable's
+    link alone). No join: the PHY brings its link up by itself."""
+
+    def __init__(self, lan):
+        self.lan = lan
+        lan.active(True)
+
+    def up(self, ssid, passphrase):
+        pass
+
+    def connected(self):
+        return self.lan.status() == network.ETH_GOT_IP
+
+    def status(self):
+        if self.connected():
+            return "up"
+        return "no address" if self.lan.isconnected() else "no link"
+
+
+def lan8720(mdc, mdio, power, phy_addr, ref_clk):
+    """The ESP32's own EMAC with a LAN8720 on RMII. RMII's data pins are fixed in the
+    silicon (TXD0 19, TX_EN 21, TXD1 22, RXD0 25, RXD1 26, CRS_DV 27); MDC and MDIO are
+    free to choose; the 50 MHz reference clock comes from the ESP32 on GPIO16 or 17."""
+    pin = machine.Pin
+    args = {"mdc": pin(mdc), "mdio": pin(mdio), "power": pin(power), "phy_addr": phy_addr,
+            "phy_type": network.PHY_LAN8720, "ref_clk": pin(ref_clk),
+            "ref_clk_mode": pin.OUT}
+    return Ethernet(network.LAN(**args))
+
+
+def w5500(spi_id, sck, mosi, miso, cs, irq):
+    """A W5500 on an SPI bus (its own MAC and PHY; MicroPython's ESP32 build drives it
+    through network.LAN, phy_type PHY_W5500, with its interrupt line)."""
+    pin = machine.Pin
+    spi = machine.SPI(spi_id, baudrate=20000000, sck=pin(sck), mosi=pin(mosi), miso=pin(miso))
+    args = {"phy_type": network.PHY_W5500, "phy_addr": 0, "spi": spi, "cs": pin(cs),
+            "int": pin(irq)}
+    return Ethernet(network.LAN(**args))
+
+
+# The wired PHYs of this board by config net_kind, e.g. an Olimex ESP32-POE's
+# {"lan8720": lambda: lan8720(23, 18, 12, 0, 17)}. The DevKitC wiring above has
+# none and no pins left for one (RMII wants 19, 21, 22, 25-27; a W5500 five free pins):
+# it joins the WLAN (net_kind wlan, its default).
+WIRED = {}
+
+
 class Board:
     name = "esp32"
     config_path = "config.json"
@@ -132,7 +182,7 @@ class Board:
         self.flash = journal_flash()
         self.clock = parts.Clock()
         self.wdt = parts.Watchdog(timer_id=0)  # hardware timer 0 feeds it at the REPL
-        self.net = parts.Net()
+        self.net = parts.Net(WIRED)  # built at the link's first up(), not here
         self.led = parts.Led(LED)
 
 

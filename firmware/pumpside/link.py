@@ -148,14 +148,15 @@ class Link:
             return None
 
     async def _network(self):
-        """Return once the board's network is up: started (again) when found down, each
-        new reason a link_down, the pump selling meanwhile."""
+        """Return once the board's network is up: started while it is down (the board
+        paces the joins it starts again), each new reason a link_down, the pump selling
+        meanwhile."""
         net = self.net
         if net is None or net.connected():
             return
         cfg = self.cfg
-        net.up(cfg.net_kind, cfg.wlan_ssid, cfg.wlan_pass)
         while True:
+            net.up(cfg.net_kind, cfg.wlan_ssid, cfg.wlan_pass)
             why = self._net_why()
             if why is None:
                 return

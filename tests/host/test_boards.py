@@ -156,3 +156,122 @@ def test_holding_the_recall_key_asks_for_the_software_id(monkeypatch):
     assert scans(5) == ["R"]
     levels[9] = 1
     assert scans(keymatrix.HOLD_SCANS + 5) == []
+
+
+class _Wlan:
+    """network.WLAN as the fake network module of the tests below: it records what it
+    was told; `code` is what status() answers (the rp2 port's STAT_* values)."""
+
+    def __init__(self, interface):
+        self.interface = interface
+        self.calls = []
+        self.code = 0
+
+    def active(self, on):
+        self.calls.append(("active", on))
+
+    def connect(self, ssid, key):
+        self.calls.append(("connect", ssid, key))
+        self.code = 1  # STAT_CONNECTING
+
+    def isconnected(self):
+        return self.code == 3
+
+    def status(self):
+        return self.code
+
+
+def _load(monkeypatch, path, name, **modules):
+    """A board module from its source under CPython, with fake MicroPython modules."""
+    import importlib.util
+    import sys
+    import time
+    import types
+
+    fakes = {"machine": types.SimpleNamespace(), "micropython":
+             types.SimpleNamespace(const=lambda x: x)}
+    fakes.update(modules)
+    for module, fake in fakes.items():
+        monkeypatch.setitem(sys.modules, module, fake)
+    clock = [0]
+    monkeypatch.setattr(time, "ticks_ms", lambda: clock[0], raising=False)
+    monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, clock
+
+
+def _network(**extra):
+    import types
+
+    return types.SimpleNamespace(STA_IF=0, STAT_IDLE=0, STAT_CONNECTING=1, STAT_GOT_IP=3,
+                                 STAT_NO_AP_FOUND=-2, STAT_WRONG_PASSWORD=-3,
+                                 STAT_CONNECT_FAIL=-1, WLAN=_Wlan, **extra)
+
+
+def test_the_real_boards_net_joins_the_wlan_and_names_why_it_is_down(monkeypatch):
+    parts, clock = _load(monkeypatch, ROOT / "boards/common/parts.py", "parts",
+                         network=_network())
+    net = parts.Net()
+    assert net.status() == "down" and not net.connected()  # nothing built before up()
+    net.up("", "forecourt", "pump-wlan-8x7")
+    wlan = net.nic.wlan
+    assert wlan.calls == [("active", True), ("connect", "forecourt", "pump-wlan-8x7")]
+    assert net.status() == "joining" and not net.connected()
+    net.up("", "forecourt", "pump-wlan-8x7")  # joining: not started again
+    for code, why in ((-2, "no AP"), (-3, "wrong passphrase"), (-1, "join failed -1"),
+                      (2, "joining"), (3, "up")):
+        wlan.code = code
+        assert net.status() == why
+    assert net.connected()
+    wlan.code = -3
+    net.up("", "forecourt", "pump-wlan-8x7")  # failed just now: the AP is left alone
+    assert len(wlan.calls) == 2
+    clock[0] += parts.JOIN_RETRY_MS
+    net.up("", "forecourt", "")
+    assert wlan.calls[-1] == ("connect", "forecourt", None)  # an open network: no key
+    none = parts.Net()
+    none.up("lan8720", "forecourt", "x")  # no such PHY on this board
+    assert none.status() == "no lan8720" and none.nic is None
+
+
+def test_the_esp32_builds_its_wired_phys_with_network_lan(monkeypatch):
+    import types
+
+    made = []
+
+    class Lan:
+        def __init__(self, **kw):
+            made.append(kw)
+            self.code = 0
+            self.link = False
+
+        def active(self, on):
+            self.on = on
+
+        def status(self):
+            return self.code
+
+        def isconnected(self):
+            return self.link
+
+    pin = type("Pin", (), {"OUT": 1, "__init__": lambda self, n: setattr(self, "n", n)})
+    machine = types.SimpleNamespace(Pin=pin, SPI=lambda *a, **kw: ("spi", a, kw))
+    network = _network(LAN=Lan, PHY_LAN8720=1, PHY_W5500=102, ETH_GOT_IP=5)
+    names = ("cardlink", "esp32", "keymatrix", "parts", "ssd1306")
+    board, _ = _load(monkeypatch, ROOT / "boards/esp32/board.py", "board", machine=machine,
+                     network=network, **{n: types.SimpleNamespace() for n in names})
+    eth = board.lan8720(23, 18, 12, 0, 17)
+    kw = made[-1]
+    assert kw["phy_type"] == 1 and kw["phy_addr"] == 0 and kw["mdc"].n == 23
+    assert kw["mdio"].n == 18 and kw["power"].n == 12 and kw["ref_clk"].n == 17
+    assert eth.lan.on is True and eth.status() == "no link"
+    eth.lan.link = True
+    assert eth.status() == "no address" and not eth.connected()
+    eth.lan.code = 5
+    assert eth.status() == "up" and eth.connected()
+    board.w5500(2, 14, 13, 12, 15, 4)
+    kw = made[-1]
+    assert kw["phy_type"] == 102 and kw["cs"].n == 15 and kw["int"].n == 4
+    assert kw["spi"][0] == "spi"
