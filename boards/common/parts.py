@@ -1,8 +1,8 @@
 """Portable HAL roles on machine.Pin, UART, WDT, RTC and network: relay outputs, the
 nozzle switch, the supply monitor, the printer, the clock, the watchdog, the network
 (WLAN, or a wired PHY the board builds) and the status LED. The same on ESP32 and
-RP2040: boards/esp32/parts.py and boards/rp2/parts.py are one file kept identical
-(tests/host/test_boards.py checks it), because a board folder is deployed on its own.
+RP2040: one file here, flashed beside each real board's board.py (build.py;
+tests/host/test_boards.py checks it).
 
 Nothing here runs at import: every pin is claimed by a constructor, called from make().
 """
