@@ -14,11 +14,13 @@
   pumpside info|reset --port P                   software id, manifest check, config; reboot
   pumpside freeze --board B --out D              a tree to freeze into an image, with its id
   pumpside provision --port P --terminal-id T --station HOST:PORT --db FILE
+                     [--wlan-ssid SSID] [--net-kind wlan|lan8720|w5500]
   pumpside config get|set --port P [NAME[=VALUE] ...] [--who W]
   pumpside calibrate --port P --proved-ml N --metered-ml M --who W
   pumpside logs --port P [-o FILE]               the metrology event log
   pumpside journal pull --port P [-o FILE]       the journal's unsynced records
-The service PIN is read from $PUMPSIDE_SERVICE_PIN or asked for; it is never echoed.
+The service PIN is read from $PUMPSIDE_SERVICE_PIN or asked for, the WLAN passphrase
+from $PUMPSIDE_WLAN_PASS or asked for; neither is ever echoed.
 Exit codes: 0 done, 1 refused by the device (the reason is printed), 2 usage or device
 trouble.
 """

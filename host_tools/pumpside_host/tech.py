@@ -16,6 +16,17 @@ def _pin(args):
     return pin
 
 
+def _wlan_pass():
+    """The WLAN passphrase: $PUMPSIDE_WLAN_PASS, else asked for without echo (never on the
+    command line, where shells and process lists keep it); empty: an open network."""
+    passphrase = os.environ.get("PUMPSIDE_WLAN_PASS")
+    if passphrase is None:
+        import getpass
+
+        passphrase = getpass.getpass("WLAN passphrase (empty: an open network): ")
+    return passphrase
+
+
 def _device(args):
     from .device import Device
 
@@ -164,7 +175,8 @@ def _cmd_config(args):
 
 def _cmd_provision(args):
     """Terminal id, station address and a new per-terminal key: generated here, sent to
-    the device once and registered with the station, never printed."""
+    the device once and registered with the station, never printed. With --wlan-ssid, the
+    network the board joins, its passphrase read by _wlan_pass (never printed either)."""
     import secrets
 
     from .station.ledger import Ledger
@@ -176,6 +188,11 @@ def _cmd_provision(args):
         changes["nozzle"] = args.nozzle
     if args.grade:
         changes["grade"] = args.grade
+    if args.net_kind is not None:
+        changes["net_kind"] = args.net_kind
+    if args.wlan_ssid is not None:
+        changes["wlan_ssid"] = args.wlan_ssid
+        changes["wlan_pass"] = _wlan_pass()
     ledger = Ledger(args.db)  # the station knows the key before the terminal uses it
     try:
         ledger.add_terminal(args.terminal_id, key)
@@ -186,6 +203,8 @@ def _cmd_provision(args):
         return _refusal(result)
     print("provisioned %s for station %s: key sent to the device and the station (not shown)"
           % (args.terminal_id, args.station))
+    if args.wlan_ssid is not None:
+        print("WLAN %s: passphrase sent to the device (not shown)" % args.wlan_ssid)
     return result.get("_booted", 0)
 
 
@@ -263,6 +282,10 @@ def add_commands(sub):
     cmd.add_argument("--db", required=True, help="the station's SQLite file (gets the key)")
     cmd.add_argument("--nozzle", type=int)
     cmd.add_argument("--grade")
+    cmd.add_argument("--wlan-ssid", help="the WLAN the board joins; its passphrase from "
+                     "$PUMPSIDE_WLAN_PASS or asked for")
+    cmd.add_argument("--net-kind", choices=("wlan", "lan8720", "w5500"),
+                     help="the board's network, where it has more than one (docs/boards.md)")
     cmd = device_cmd("config", _cmd_config, "read or change the device's parameters")
     cmd.add_argument("action", choices=("get", "set"))
     cmd.add_argument("items", nargs="*", help="get: NAME ...; set: NAME=VALUE ...")
