@@ -5,7 +5,9 @@ The console shows the pump's display as the firmware draws it, the bench's truth
 valves, motor, nozzle), the card slot with the bench's test cards, the keypad, the
 receipt printer's paper and the firmware's service log. Keys: digits, v a f (preset),
 Enter (E), Escape/Backspace (C), r (recall), s (service), n (lift / hang up the nozzle),
-i (insert the highlighted card), o (take the card out), q or Ctrl-C (quit).
+i (insert the highlighted card), o (take the card out), w (the pump's network down / up
+again: the link goes down with its reason, sales go on, the backlog drains when it is
+back), q or Ctrl-C (quit).
 """
 import asyncio
 import signal
@@ -56,7 +58,7 @@ class PumpConsole(App):
     CSS = """
     #left { width: 46; }
     #display { border: heavy $accent; height: 6; padding: 0 1; }
-    #truth { height: 4; padding: 0 1; }
+    #truth { height: 5; padding: 0 1; }
     #keypad { grid-size: 4 4; grid-gutter: 0; height: 13; }
     #keypad Button { min-width: 6; width: 100%; }
     #nozzle { width: 100%; }
@@ -75,7 +77,8 @@ class PumpConsole(App):
                      ("escape", "key('C')", "cancel"), ("backspace", "key('C')", None),
                      ("r", "key('R')", None), ("s", "key('S')", None),
                      ("n", "nozzle", "nozzle"), ("i", "insert", "insert card"),
-                     ("o", "remove", "take card"), ("q", "quit", "quit"),
+                     ("o", "remove", "take card"), ("w", "network", "network"),
+                     ("q", "quit", "quit"),
                      # no text input here to copy from: Ctrl-C quits, as a person expects
                      ("ctrl+c", "quit", None))]
 
@@ -154,6 +157,12 @@ class PumpConsole(App):
     def action_remove(self):
         self.bench.remove_card()
 
+    def action_network(self):
+        if self.bench.net_why:
+            self.bench.net_up()
+        else:
+            self.bench.net_down("no AP")
+
     # -- the periodic redraw ------------------------------------------------------------------
     def refresh_panels(self):
         try:
@@ -169,10 +178,12 @@ class PumpConsole(App):
         lifted = bench.hyd.lifted
         a, _b = bench.counts()
         self.query_one("#truth", Static).update(
-            "bench truth %.3f L (%d pulses)\nvalves fast %s slow %s  motor %s\nnozzle %s" % (
+            "bench truth %.3f L (%d pulses)\nvalves fast %s slow %s  motor %s\nnozzle %s"
+            "\nnetwork %s (w)" % (
                 bench.truth_ml() / 1000, a, "OPEN" if fast else "shut",
                 "OPEN" if slow else "shut", "ON" if motor else "off",
-                "LIFTED" if lifted else "in its holster"))
+                "LIFTED" if lifted else "in its holster",
+                "DOWN: " + bench.net_why if bench.net_why else "up"))
         self.query_one("#nozzle", Button).label = (
             "hang up nozzle (n)" if lifted else "lift nozzle (n)")
         card = bench.card
@@ -239,10 +250,11 @@ def start_pump(workdir, lpm=40.0, station=True):
         # the issuer's TAC key of the bench's cards: the station verifies every card bill
         ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
         station_thread = StationThread(ledger, heartbeat_s=2).start()
-        config.update(station_addr="127.0.0.1:%d" % station_thread.port, terminal_id="PUMP1",
-                      terminal_key=key.hex())
-    pump = VirtualPump(config=config, bench=Bench(fast_lpm=lpm), cards=store,
-                       station=station_thread)
+    bench = Bench(fast_lpm=lpm)
+    if station_thread is not None:  # through the bench's network, which `w` takes down
+        config.update(station_addr="127.0.0.1:%d" % bench.route(station_thread.port),
+                      terminal_id="PUMP1", terminal_key=key.hex())
+    pump = VirtualPump(config=config, bench=bench, cards=store, station=station_thread)
     pump.start()
     pump.wait_state("IDLE", 15)
     return pump, store

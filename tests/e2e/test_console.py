@@ -113,3 +113,18 @@ def test_a_refused_card_and_the_keypad_buttons(tmp_path):
     vp, store, _ = _play(tmp_path, refuse_and_cancel)
     assert store.cards["6200000000000001"].s["balance"] == 50000
     assert vp.proc.poll() is not None  # the firmware went with it
+
+
+def test_w_takes_the_pumps_network_down_and_up_again(tmp_path):
+    async def flap(vp, app, pilot):
+        await _until(pilot, lambda: any(n == "link_up" for n, _ in vp.seen), "the link")
+        await pilot.press("w")
+        await _until(pilot, lambda: any(n == "link_down" and f["why"] == "network: no AP"
+                                        for n, f in vp.seen), "the link down, and why")
+        assert "network DOWN: no AP" in str(app.query_one("#truth").render())
+        ups = sum(1 for n, _ in vp.seen if n == "link_up")
+        await pilot.press("w")
+        await _until(pilot, lambda: sum(1 for n, _ in vp.seen if n == "link_up") > ups,
+                     "the link up again")
+
+    _play(tmp_path, flap)
