@@ -160,10 +160,12 @@ def test_secrets_never_printed_or_logged():
                          (service.calibrate, (20100, 20000, PIN, "t1")),
                          (service.events, ())):
             printed += _call(fn, *args, root=root)[1]
-        text = "\n".join(printed) + _read(root + "/events/log")
-        assert PIN not in text and KEY not in text and "xyz" not in text
-        assert WLAN_PASS not in text and "short" not in text
-        assert '"***"' in text and "forecourt" in text
+        printed.append(_read(root + "/events/log"))
+        for text in printed:  # line by line: one joined text is too big a string for tier 2
+            assert PIN not in text and KEY not in text and "xyz" not in text
+            assert WLAN_PASS not in text and "short" not in text
+        assert any('"***"' in text for text in printed)
+        assert any("forecourt" in text for text in printed)
         assert json.loads(_read(root + "/config.json"))["wlan_pass"] == WLAN_PASS + "2"
 
 
