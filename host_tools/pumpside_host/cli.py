@@ -15,7 +15,8 @@
   pumpside freeze --board B --out D              a tree to freeze into an image, with its id
   pumpside provision --port P --terminal-id T --station HOST:PORT --db FILE
                      [--wlan-ssid SSID] [--net-kind wlan|lan8720|w5500]
-  pumpside config get|set --port P [NAME[=VALUE] ...] [--who W]
+  pumpside config get|set --port P [NAME[=VALUE] ...] [--who W]   (set: wlan_pass alone
+                                                 asks for the passphrase)
   pumpside calibrate --port P --proved-ml N --metered-ml M --who W
   pumpside logs --port P [-o FILE]               the metrology event log
   pumpside journal pull --port P [-o FILE]       the journal's unsynced records

@@ -160,7 +160,10 @@ def _cmd_config(args):
             print("%s=%s" % (name, json.dumps(values[name])))
         return 0
     try:
-        changes = assignments(args.items)
+        # `wlan_pass` without a value: read by _wlan_pass, never from the command line
+        changes = assignments(item for item in args.items if item != "wlan_pass")
+        if "wlan_pass" in args.items:
+            changes["wlan_pass"] = _wlan_pass()
     except ValueError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
@@ -288,7 +291,8 @@ def add_commands(sub):
                      help="the board's network, where it has more than one (docs/boards.md)")
     cmd = device_cmd("config", _cmd_config, "read or change the device's parameters")
     cmd.add_argument("action", choices=("get", "set"))
-    cmd.add_argument("items", nargs="*", help="get: NAME ...; set: NAME=VALUE ...")
+    cmd.add_argument("items", nargs="*", help="get: NAME ...; set: NAME=VALUE ... (wlan_pass "
+                     "alone: the passphrase from $PUMPSIDE_WLAN_PASS or asked for)")
     cmd = device_cmd("calibrate", _cmd_calibrate, "new K-factor from a proving run")
     cmd.add_argument("--proved-ml", type=int, required=True, help="the proving can's reading")
     cmd.add_argument("--metered-ml", type=int, required=True,

@@ -1,5 +1,6 @@
-"""`pumpside provision` with a WLAN: the passphrase is taken from the environment or asked
-for without echo, sent to the device in its one service call, and never printed."""
+"""`pumpside provision` with a WLAN, and `config set wlan_pass`: the passphrase is taken
+from the environment or asked for without echo, sent to the device in its one service
+call, and never printed."""
 import getpass
 
 from pumpside_host import cli, tech
@@ -39,3 +40,14 @@ def test_without_an_ssid_the_network_is_left_as_it_is(monkeypatch, tmp_path, cap
     monkeypatch.setattr(getpass, "getpass", lambda prompt: 1 / 0)  # never asked
     code, calls, printed = _provision(monkeypatch, tmp_path, capsys)
     assert code == 0 and "wlan" not in calls[0] and "WLAN" not in printed
+
+
+def test_config_set_takes_the_passphrase_without_it_on_the_command_line(monkeypatch, capsys):
+    monkeypatch.delenv("PUMPSIDE_WLAN_PASS", raising=False)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: PASS)
+    calls = []
+    monkeypatch.setattr(tech, "_service", lambda args, call: calls.append(call) or {"ok": True})
+    code = cli.main(["config", "set", "--port", "/dev/null", "wlan_ssid=yard", "wlan_pass"])
+    printed = capsys.readouterr()
+    assert code == 0 and "'wlan_pass': '%s'" % PASS in calls[0] and "'yard'" in calls[0]
+    assert PASS not in printed.out + printed.err
