@@ -120,7 +120,7 @@ def test_a_reading_waits_for_its_records_and_counts_rejected_bills_too(tmp_path)
     ledger.store("T", [{"seq": 1, "type": "FINAL", "sale": 1, "ml": 1000, "amount": 750}])
     metrology.check("T")
     assert metrology.totals("T")[0]["checked"] is None
-    ledger.db.execute("INSERT INTO rejected_bills VALUES ('T', 2, 'bad TAC', ?, 0)",
+    ledger.db.execute("INSERT INTO rejected_bills VALUES ('T', 2, 'bad TAC', ?, 0, '')",
                       (json.dumps({"seq": 2, "type": "FINAL", "ml": 1000, "amount": 750}),))
     ledger.store("T", [{"seq": 3, "type": "UNLOCK", "sale": 9, "ml": 5, "amount": 40}])
     metrology.check("T")  # an UNLOCK moves money, not the meter; the rejected bill was metered
