@@ -306,6 +306,7 @@ class Link:
             except OSError:  # the next session names the old one: all is sent again
                 pass
             self.station = beat["station"]
+            log.event("station", {"id": self.station})
         journal = self.journal
         start = ticks_ms()
         seen = journal.next_seq

@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from fakes import FakeBoard
-from pumpside import app, config, downloads, journal
+from pumpside import app, config, downloads, journal, storage
 from pumpside import link as lk
 from pumpside.hotlist import Hotlist, HotlistError, open_hotlist
 from pumpside_host.station.ledger import Ledger
@@ -64,6 +64,7 @@ class Rig:
         cfg = config.parse(json.dumps(c))
         sales_journal = journal.Journal(self.root + "/journal")
         sales_journal.open()
+        sales_journal.identify()
         self.pump = app.Pump(self.board, cfg, sales_journal)
         if self.card:
             self.pump.attach_desk(Desk(open_hotlist(self.pump.paths.hotlist)))
@@ -528,3 +529,51 @@ def test_the_card_desk_asks_the_station_about_a_grey_card_and_gets_an_answer_or_
         assert answer["status"] == "unknown"  # no escape of that lock at the station
         assert (answer["asn"], answer["ttc"]) == (query["asn"], 7) and asked() == n + 1
     rig.run(script)
+
+
+def test_hello_names_the_journal_and_a_rebuilt_station_database_sends_all_its_downloads(
+        tmp_path):
+    """The station keys the pump's records by the journal its HELLO names. A station whose
+    database was rebuilt numbers its prices, parameters and hotlist from 1 again: the pump
+    holds version 1 of each (2 of the parameters) from the old one, yet takes the new
+    station's, because it names the station its downloads came from."""
+    rig = Rig(tmp_path)
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps(dict(CFG, sale_mode="card", terminal_key=rig.key.hex(),
+                                         station_addr="127.0.0.1:7800")))
+    rig.board.config_path = str(cfg_path)
+    old = rig.ledger
+    old.set_price("92", 8000)
+    old.params.set({"station": "OLD"})
+    old.params.set({"station": "OLDER"})
+    old.hotlist_change(asn(1), True)
+    rebuilt = Ledger(str(tmp_path / "rebuilt.db"))
+    rebuilt.add_terminal("P1", rig.key)
+    rebuilt.set_price("92", 8500)  # version 1 again
+    rebuilt.params.set({"station": "NEW"})  # version 1: below the pump's 2
+    rebuilt.hotlist_change(asn(2), True)  # version 1 again, another card
+
+    async def script(rig):
+        pump, link, server = rig.pump, rig.link, rig.server
+        await rig.until(lambda: link.station == old.journals.station_id(), "the station named")
+        assert old.journals.current("P1") == pump.journal.ident and len(pump.journal.ident) == 16
+        assert pump.prices.price == 8000 and link.params_version == 2 and _listed(pump, 1)
+        assert storage.read_json(pump.paths.station) == old.journals.station_id()
+        server.server.close()  # the old station goes; its database is rebuilt
+        for _session, writer in list(server.sessions.values()):
+            writer.close()
+        await server.server.wait_closed()
+        new = await StationServer(rebuilt, port=server.port, heartbeat_s=rig.heartbeat_s).start()
+        try:
+            await rig.until(lambda: link.station == rebuilt.journals.station_id(),
+                            "the rebuilt station named")
+        finally:
+            await new.stop()
+        assert pump.prices.price == 8500 and pump.prices.version == 1
+        assert link.params_version == 1 and json.loads(cfg_path.read_text())["station"] == "NEW"
+        assert _listed(pump, 2) and not _listed(pump, 1)  # the new station's list, whole
+        assert rebuilt.journals.current("P1") == pump.journal.ident
+        assert rebuilt.journals.alarms() == []  # a new station, not a new journal
+    rig.run(script)
+    rebuilt.close()
+    old.close()
