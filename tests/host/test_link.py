@@ -554,16 +554,12 @@ def test_hello_names_the_journal_and_a_rebuilt_station_database_sends_all_its_do
     rebuilt.hotlist_change(asn(2), True)  # version 1 again, another card
 
     async def script(rig):
-        pump, link, server = rig.pump, rig.link, rig.server
+        pump, link = rig.pump, rig.link
         await rig.until(lambda: link.station == old.journals.station_id(), "the station named")
         assert old.journals.current("P1") == pump.journal.ident and len(pump.journal.ident) == 16
         assert pump.prices.price == 8000 and link.params_version == 2 and _listed(pump, 1)
         assert storage.read_json(pump.paths.station) == old.journals.station_id()
-        server.server.close()  # the old station goes; its database is rebuilt
-        for _session, writer in list(server.sessions.values()):
-            writer.close()
-        await server.server.wait_closed()
-        new = await StationServer(rebuilt, port=server.port, heartbeat_s=rig.heartbeat_s).start()
+        new = await _rebuilt(rig, rebuilt)
         try:
             await rig.until(lambda: link.station == rebuilt.journals.station_id(),
                             "the rebuilt station named")
@@ -577,3 +573,39 @@ def test_hello_names_the_journal_and_a_rebuilt_station_database_sends_all_its_do
     rig.run(script)
     rebuilt.close()
     old.close()
+
+
+async def _rebuilt(rig, ledger):
+    """The rig's station goes; one on `ledger` (a rebuilt database) takes its port."""
+    server = rig.server
+    server.server.close()
+    for _session, writer in list(server.sessions.values()):
+        writer.close()
+    await server.server.wait_closed()
+    return await StationServer(ledger, port=server.port, heartbeat_s=rig.heartbeat_s).start()
+
+
+def test_a_rebuilt_station_without_prices_yet_is_not_named_until_it_sent_its_own(tmp_path):
+    """Named before it sent a table, the rebuilt station would take the old station's
+    version 1 the pump names for its own version 1, and never send that."""
+    rig = Rig(tmp_path, card=False)
+    rig.ledger.set_price("92", 8000)
+    rebuilt = Ledger(str(tmp_path / "rebuilt.db"))
+    rebuilt.add_terminal("P1", rig.key)
+
+    async def script(rig):
+        link = rig.link
+        await rig.until(lambda: link.station == rig.ledger.journals.station_id(), "named")
+        new = await _rebuilt(rig, rebuilt)
+        try:
+            await rig.until(lambda: rebuilt.pumps() and rebuilt.pumps()[0]["online"], "relink")
+            await asyncio.sleep(0.3)  # beats
+            assert link.station == rig.ledger.journals.station_id()  # not the new one yet
+            assert rebuilt.set_price("92", 8500) == 1
+            await rig.until(lambda: link.station == rebuilt.journals.station_id(), "named")
+            assert rig.pump.prices.price == 8500
+        finally:
+            await new.stop()
+    rig.run(script)
+    rebuilt.close()
+    rig.ledger.close()

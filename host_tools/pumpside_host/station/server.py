@@ -178,7 +178,7 @@ class StationServer:
             log.info("terminal %s now holds HOTLIST version %s", conn.terminal, version)
 
     def _params_reply(self, conn, payload):
-        conn.holds_params(payload.get("version") or 0)
+        conn.holds_params(payload.get("version") or 0, payload["ok"])
         if payload["ok"]:
             log.info("terminal %s now holds PARAMS version %s (%s)", conn.terminal,
                      payload.get("version"), payload.get("why"))
@@ -269,12 +269,17 @@ class StationServer:
         return False
 
     def _downloads_held(self, conn):
-        """The terminal has answered this station's prices and parameters and holds its
-        hotlist version (or keeps none)."""
+        """The terminal holds this station's price table, parameters and hotlist version
+        (or keeps no hotlist): none of the version numbers it would name in HELLO is
+        another station's. A station that has no price table or parameters yet leaves
+        another station's there: it is not named until it has sent its own."""
         ledger = self.ledger
         prices = ledger.prices()["version"]
-        return (not prices or conn.prices_version == prices) and \
-            conn.params_version >= ledger.params.current()["version"] and \
+        params = ledger.params.current()["version"]
+        foreign_prices, foreign_params = conn.foreign
+        return conn.prices_version == prices and (prices or not foreign_prices) and \
+            conn.params_version >= params and (params or not foreign_params) and \
+            not conn.params_refused and \
             (conn.hotlist_version is None or conn.hotlist_version == ledger.hotlist_version()
              and conn.full_version is None and not conn.need_full)
 
@@ -341,6 +346,8 @@ class Connection:
         self.prices_version = hello.get("prices_version", 0)
         self.hotlist_version = hello.get("hotlist_version")  # None: it keeps none
         self.params_version = hello.get("params_version", 0)
+        self.foreign = (0, 0)  # its prices and params versions, when another station's
+        self.params_refused = False  # a PARAMS it refused in this session
         self.full_version = None  # a full hotlist going out in parts, of this version,
         self.full_after = ""  # its cards after this one next,
         self.full_part = 0  # as this part
@@ -350,6 +357,7 @@ class Connection:
         """Its versions were issued by another station: whatever it holds, this station's
         prices, parameters and a full hotlist go to it (a list of version 0 is none: the
         deltas from 0 are the whole list)."""
+        self.foreign = (self.prices_version, self.params_version)
         self.prices_version = 0
         self.params_version = 0
         if self.hotlist_version:
@@ -358,10 +366,12 @@ class Connection:
     def holds_prices(self, version):
         self.prices_version = version
 
-    def holds_params(self, version):
+    def holds_params(self, version, ok=True):
         """Refused or not, a version is not sent again in this session (a terminal that
         refused it would refuse it at every beat); the next session tries again."""
         self.params_version = max(self.params_version, version)
+        if not ok:
+            self.params_refused = True
 
     def holds_hotlist(self, version):
         """What the terminal's REPLY says it holds, or what a delta just sent brings it
