@@ -5,6 +5,7 @@ flash wear and space (`make bench`):
   <root>/sale    AUTHORIZED record of the sale in flight   } rewritten in place, never
   <root>/cp      its latest CHECKPOINT                     } deleted; a stale one is
   <root>/ack     ACK: the station holds records <= seq     } known by its numbers
+  <root>/id      the journal's identity: 8 random bytes, made when it is formatted
   <root>/jNNNN   log segment: settled records (FINAL, ESCAPE, UNLOCK, EVENT, SNAPSHOT)
                  with seq NNNN*32 .. NNNN*32+31, appended one at a time
 Why: a rewrite of an existing small file is one atomic littlefs metadata commit (~90 B
@@ -20,11 +21,13 @@ Write-ahead order: AUTHORIZED before a valve opens, CHECKPOINTs while fuelling, 
 before "done" is shown. A boot after a power cut finds an AUTHORIZED sale with no FINAL
 and settles it from the checkpoint. Segments the station acknowledged are pruned;
 nothing unacknowledged is ever removed. A record from a newer firmware stops the scan
-before anything is written.
+before anything is written. The identity tells this journal from an earlier one of the
+same terminal (a flash formatted, a board replaced), whose numbers started at 1 too: the
+station keys what a journal numbers by it (HELLO's `journal`).
 """
 import os
 
-from . import meter
+from . import meter, storage
 from . import record as rec
 from .dispenser import STOP_POWER
 
@@ -163,6 +166,7 @@ class Journal:
         self._view = memoryview(self._buf)
         self._loads = 0  # bumped on each load into _buf: a paused read() sees it reused
         self._low = 0  # no segment has an index below this
+        self.ident = None  # the identity (16 hex digits), once identify() ran
 
     def _path(self, name):
         return self.root + "/" + name
@@ -256,6 +260,17 @@ class Journal:
                     if checkpoint["sale"] == bill["sale"]:
                         self.cp = checkpoint
         return self.corrupt
+
+    def identify(self):
+        """The journal's identity, read, or made (8 random bytes) when it has none: a new
+        journal, or one an older firmware wrote. True when it was made here."""
+        data = _read(self._path("id"))
+        made = data is None or len(data) != 8
+        if made:
+            data = os.urandom(8)
+            storage.write_atomic(self._path("id"), data)
+        self.ident = data.hex()
+        return made
 
     def _load(self, name, rtype, names):
         if name not in names:

@@ -111,6 +111,9 @@ class Link:
         self._totals = None  # (volume_ml, amount) of the last TOTALS sent in this session
         self.events_n = None  # the last event-log record the station holds (WELCOME)
         self.paths = pump.paths if pump is not None else storage.beside(journal.root)
+        # the station whose downloads (prices, params, hotlist) this pump holds: another
+        # one (its database rebuilt) numbers its versions anew and sends them all again
+        self.station = storage.read_json(self.paths.station)
         saved = storage.read_json(self.paths.params)
         self.params_version = saved.get("version", 0) if isinstance(saved, dict) else 0
         self.done = Done(self.paths.commands)  # commands run
@@ -188,6 +191,7 @@ class Link:
             await self._send(writer, session, protocol.HELLO, {
                 "terminal": self.cfg.terminal_id, "nonce": nonce.hex(),
                 "firmware": FIRMWARE, "software_id": self.software_id,
+                "journal": journal.ident, "station": self.station,
                 "journal_seq": journal.next_seq - 1, "psam": self._psam(),
                 "prices_version": self.pump.prices.version if self.pump else 0,
                 "hotlist_version": downloads.hotlist_version(self.pump) if self.pump else 0,
@@ -203,7 +207,7 @@ class Link:
             self.timeout_s = max(1, min(READ_TIMEOUT_S, 3 * self.heartbeat_ms // 1000))
             self.online = True
             self.connects += 1
-            log.event("link_up", {"station": self.cfg.station_addr,
+            log.event("link_up", {"station": self.cfg.station_addr, "id": welcome.get("station"),
                                   "unsynced": journal.unsynced, "ack": journal.ack_seq})
             self._status = None  # (state, alarms, ml) the station last heard
             self.events_n = welcome.get("events_n")
@@ -333,6 +337,13 @@ class Link:
         if self.pump is not None:
             downloads.station_time(self.pump, beat.get("time"))
         self._take_settled(beat.get("settled"))
+        if beat.get("station", self.station) != self.station:  # all its downloads are held
+            try:
+                storage.write_json(self.paths.station, beat["station"])
+            except OSError:  # the next session names the old one: all is sent again
+                pass
+            self.station = beat["station"]
+            log.event("station", {"id": self.station})
         journal = self.journal
         start = ticks_ms()
         seen = journal.next_seq

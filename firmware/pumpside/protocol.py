@@ -32,9 +32,10 @@ NONCE_LEN = 16
 # message types; SHAPES below declares each one's payload
 CHALLENGE = 1  # S->T, untagged, seq 0
 HELLO = 2  # T->S
-WELCOME = 3  # S->T (events_n: the last event-log record it holds of this terminal)
+WELCOME = 3  # S->T (events_n: the last event-log record it holds of this journal)
 HEARTBEAT = 4  # both ways: station time down, terminal time up; the station's may say
-# "totals": true (send TOTALS now) and list escapes settled elsewhere
+# "totals": true (send TOTALS now), list escapes settled elsewhere, and name the station
+# (`station`) once the terminal holds all of its downloads
 STATUS = 5  # T->S: with each heartbeat and on every change (at most one per 250 ms)
 SALES = 6  # T->S: a batch of journal records after the ack cursor
 SALES_ACK = 7  # S->T: results [[seq, "stored"|"duplicate"|"rejected", why]] and the ack
@@ -94,9 +95,10 @@ MAX_ASNS = 1024  # card numbers in one HOTLIST list (the station sends 32)
 SHAPES = """
 CHALLENGE nonce:x16
 HELLO terminal:s nonce:x ~firmware:s ~software_id:s ~journal_seq:u ~psam:s ~prices_version:u
-  ~hotlist_version:u ~params_version:u ~wdt_resets:u
+  ~hotlist_version:u ~params_version:u ~wdt_resets:u ~journal:x8 ~station:x8
 WELCOME ~time:u ~prices_version:u ~hotlist_version:u ~heartbeat_ms:u50-600000 ~events_n:v
-HEARTBEAT ?time:u ~totals:b ~settled:l
+  ~station:x8
+HEARTBEAT ?time:u ~totals:b ~settled:l ~station:x8
 STATUS ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s ?alarms:u
   state:Inoperative|Closed|Idle|Calling|Authorised|Started|Suspended|Fuelling|SuspendedFuelling
 SALES records:l-64/@record

@@ -143,9 +143,12 @@ def open_journal(board, cfg):
     journal = Journal(paths.journal, cfg.nozzle)
     for seq, why in journal.open():
         log.event("journal_corrupt", {"seq": seq, "why": why})
+    if journal.identify() and (journal.records or journal.ack_seq or journal.open_sale):
+        # a journal an older firmware wrote: its records go on under the new identity
+        log.event("journal_identity", {"ident": journal.ident, "records": journal.records})
     recovered = journal.recover(board.clock.time())
     totals = journal.totals
-    report = {"formatted": formatted, "records": journal.records,
+    report = {"formatted": formatted, "ident": journal.ident, "records": journal.records,
               "next_seq": journal.next_seq, "ack": journal.ack_seq,
               "corrupt": len(journal.corrupt), "unsynced": journal.unsynced,
               "unsynced_amount": journal.unsynced_amount, "total_ml": totals.volume_ml,

@@ -48,6 +48,7 @@ class Paths:
         self.pin_tries = root + "/pin"  # wrong service PINs in a row (keypad.py), a count
         self.lock = root + "/lock"  # the stop code of the lock in force (app.py), if any
         self.resets = root + "/wdt_resets"  # resets the watchdog caused (app.main)
+        self.station = root + "/station"  # the station whose downloads are held (link.py)
 
 
 def beside(journal_root):

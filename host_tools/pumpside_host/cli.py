@@ -173,21 +173,22 @@ def _cmd_station(args):
                   % (args.terminal, args.key_file))
         elif args.action == "sales":
             for sale in ledger.sales(args.terminal):
-                print("%s %s sale %d seq %d %d ml amount %d card %s" % (
+                print("%s %s sale %d seq %d %d ml amount %d card %s journal %s" % (
                     sale["terminal"], sale["kind"], sale["sale"], sale["seq"], sale["ml"],
-                    sale["amount"], mask_card(sale["asn"])))
+                    sale["amount"], mask_card(sale["asn"]), sale["journal"] or "(none)"))
         elif args.action == "conflicts":
             rows = ledger.conflicts(args.terminal)
             for row in rows:
                 got, had = row["record"], row["stored"]
+                journal = row["journal"] or "(none)"
                 if row["sale"] is None:  # an event record of the journal
-                    print("%s %s seq %d: %s; stored: %s" % (
-                        row["terminal"], row["kind"], row["seq"], json.dumps(got),
+                    print("%s journal %s %s seq %d: %s; stored: %s" % (
+                        row["terminal"], journal, row["kind"], row["seq"], json.dumps(got),
                         json.dumps(had)))
                     continue
-                print("%s %s sale %s seq %d: ml %s amount %s card %s time %s; stored: ml %s "
-                      "amount %s card %s time %s" % (
-                          row["terminal"], row["kind"], row["sale"], row["seq"],
+                print("%s journal %s %s sale %s seq %d: ml %s amount %s card %s time %s; "
+                      "stored: ml %s amount %s card %s time %s" % (
+                          row["terminal"], journal, row["kind"], row["sale"], row["seq"],
                           got.get("ml"), got.get("amount"), mask_card(got.get("asn")),
                           got.get("time"), had.get("ml"), had.get("amount"),
                           mask_card(had.get("asn")), had.get("time")))
@@ -210,12 +211,20 @@ def _cmd_station(args):
                   % (cid, args.cmd, args.terminal))
         elif args.action == "pumps":
             for pump in ledger.pumps():
-                print("%s %s%s %s (seen %s)%s firmware %s %s%s" % (
+                print("%s %s%s %s (seen %s)%s firmware %s %s journal %s%s%s" % (
                     pump["terminal"], pump["state"], _delivery(pump), "online" if
                     pump["online"] else "OFFLINE", pump["seen"], " alarm " + pump["alarm"]
                     if pump["alarm"] else "", pump["firmware"], pump["software_id"],
+                    pump["journal"] or "(none)",
                     " watchdog resets %d" % pump["wdt_resets"] if pump["wdt_resets"]
-                    else ""))
+                    else "", " STATION ALARM (%d, see `station alarms`): %s" % (
+                        pump["station_alarms"], pump["station_alarm"])
+                    if pump["station_alarms"] else ""))
+        elif args.action == "alarms":
+            rows = ledger.journals.alarms(args.terminal)
+            for row in rows:
+                print("%(raised)d %(terminal)s %(what)s: %(why)s" % row)
+            print("%d alarm(s)" % len(rows))
         elif args.action == "totals":
             for totals in ledger.metrology.totals(args.terminal, args.history):
                 print("%s nozzle %d grade %s: %d ml amount %d after seq %d (reported %d) %s"
@@ -304,7 +313,8 @@ def build_parser():
     cmd.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     cmd.set_defaults(func=_cmd_netcampaign)
     cmd = sub.add_parser("station", help="the reference station server and its admin")
-    cmd.add_argument("action", choices=("serve", "terminal-add", "sales", "conflicts", "price",
+    cmd.add_argument("action", choices=("serve", "terminal-add", "sales", "conflicts", "alarms",
+                                        "price",
                                         "hotlist",
                                         "command", "pumps", "totals", "events", "params",
                                         "nozzle", "price-history"))

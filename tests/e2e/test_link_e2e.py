@@ -167,28 +167,61 @@ def test_totals_checked_and_params_taken_at_the_next_boot_on_micropython(make_pu
     assert len([n for n, _f in vp.seen if n == "params"]) == 1
 
 
-def test_a_formatted_flash_loses_no_sale_when_its_numbers_start_again(make_pump, station):
+def test_a_formatted_flash_numbers_its_sales_in_a_new_journal_beside_the_old_one(
+        make_pump, station):
     """The pump's flash is formatted (or its board replaced under the same terminal id):
-    its journal numbers sales from 1 again. The new sale 1 is not the stored sale 1: the
-    station keeps it as a conflict for the operator instead of acknowledging it as a
-    duplicate, which the pump would then prune and lose."""
+    its journal numbers sales from 1 again, under a new identity. The new sale 1 is
+    stored as a new sale (not acknowledged as a duplicate, which the pump would prune and
+    lose), the old sale 1 stays, and the operator sees the alarm."""
     ledger, server = station
     vp = linked_pump(make_pump, ledger, server.port)
     _sale(vp, "V100E", hang_up=True)
     _wait(lambda: len(ledger.sales("P1")) == 1, 15, "the first sale at the station")
+    old = ledger.journals.current("P1")
+    assert old == [f for n, f in vp.seen if n == "journal"][-1]["ident"]
     vp.kill()
     (vp.device_dir / "flash.bin").unlink()  # a blank flash: formatted at the next boot
     ups = sum(1 for n, _f in vp.seen if n == "link_up")
     vp.reboot()
+    report = vp.wait_event("journal", 10)
+    assert report["formatted"] and report["ident"] != old
     _wait(lambda: sum(1 for n, _f in vp.seen if n == "link_up") > ups, 15, "the link again")
     second = _sale(vp, "V150E", hang_up=True)
     assert second["sale"] == 1  # the new journal's first sale
-    _wait(lambda: ledger.conflicts("P1"), 15, "the new sale 1 kept as a conflict")
-    conflict = ledger.conflicts("P1")[0]
-    assert (conflict["kind"], conflict["sale"]) == ("FINAL", 1)
-    assert conflict["record"]["ml"] == 1500 and conflict["stored"]["ml"] == 1000
-    assert [s["ml"] for s in ledger.sales("P1")] == [1000]  # the first stays as it was
-    _wait(lambda: _saw(vp, "sale_conflict"), 10, "the pump told of the conflict")
+    _wait(lambda: len(ledger.sales("P1")) == 2, 15, "the new journal's sale 1 stored")
+    assert [(s["journal"], s["sale"], s["ml"]) for s in ledger.sales("P1")] == [
+        (old, 1, 1000), (report["ident"], 1, 1500)]
+    assert ledger.conflicts("P1") == [] and not _saw(vp, "sale_conflict")
+    alarms = ledger.journals.alarms("P1")
+    assert [a["what"] for a in alarms] == ["new journal"] and old in alarms[0]["why"]
+    pump = ledger.pumps()[0]
+    assert pump["journal"] == report["ident"] and pump["station_alarms"] == 1
+
+
+def test_a_rebuilt_station_database_gets_its_price_to_the_pump(make_pump, tmp_path):
+    """A station database rebuilt numbers its price tables from 1 again: its first table
+    has the number of the one the pump holds, and still reaches it (the pump names the
+    station its downloads came from)."""
+    ledger = Ledger(str(tmp_path / "old.db"))
+    key = ledger.add_terminal("P1")
+    ledger.set_price("92", 8000)  # version 1
+    station = StationThread(ledger, heartbeat_s=1).start()
+    port = station.port
+    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id="P1",
+                   terminal_key=key.hex())
+    try:
+        vp.wait_event("price", 10, lambda f: f["price"] == 8000)
+        vp.wait_event("station", 10, lambda f: f["id"] == ledger.journals.station_id())
+        station.stop()
+        rebuilt = Ledger(str(tmp_path / "rebuilt.db"))  # a new database, the same terminal
+        rebuilt.add_terminal("P1", key)
+        assert rebuilt.set_price("92", 8500) == 1  # version 1 again
+        station = StationThread(rebuilt, port, heartbeat_s=1).start()
+        assert vp.wait_event("price", 40)["price"] == 8500
+    finally:
+        if station.thread.is_alive():
+            station.stop()
+    assert _sale(vp, "V100E", hang_up=True)["amount"] == 850  # 1 L at 8.50
 
 
 def test_a_rebuilt_station_database_gets_its_commands_run(make_pump, tmp_path):

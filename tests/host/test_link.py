@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from fakes import FakeBoard
-from pumpside import app, config, downloads, journal
+from pumpside import app, config, downloads, journal, storage
 from pumpside import link as lk
 from pumpside.hotlist import Hotlist, HotlistError, open_hotlist
 from pumpside_host.station.ledger import Ledger
@@ -65,6 +65,7 @@ class Rig:
         cfg = config.parse(json.dumps(c))
         sales_journal = journal.Journal(self.root + "/journal")
         sales_journal.open()
+        sales_journal.identify()
         self.pump = app.Pump(self.board, cfg, sales_journal)
         if self.card:
             self.pump.attach_desk(Desk(open_hotlist(self.pump.paths.hotlist)))
@@ -581,3 +582,83 @@ def test_a_network_that_drops_is_the_link_downs_reason(rig, capsys):
     rig.run(script)
     out = capsys.readouterr().out
     assert '@link_down {"why": "network: no link"}' in out.splitlines()
+
+
+def test_hello_names_the_journal_and_a_rebuilt_station_database_sends_all_its_downloads(
+        tmp_path):
+    """The station keys the pump's records by the journal its HELLO names. A station whose
+    database was rebuilt numbers its prices, parameters and hotlist from 1 again: the pump
+    holds version 1 of each (2 of the parameters) from the old one, yet takes the new
+    station's, because it names the station its downloads came from."""
+    rig = Rig(tmp_path)
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps(dict(CFG, sale_mode="card", terminal_key=rig.key.hex(),
+                                         station_addr="127.0.0.1:7800")))
+    rig.board.config_path = str(cfg_path)
+    old = rig.ledger
+    old.set_price("92", 8000)
+    old.params.set({"station": "OLD"})
+    old.params.set({"station": "OLDER"})
+    old.hotlist_change(asn(1), True)
+    rebuilt = Ledger(str(tmp_path / "rebuilt.db"))
+    rebuilt.add_terminal("P1", rig.key)
+    rebuilt.set_price("92", 8500)  # version 1 again
+    rebuilt.params.set({"station": "NEW"})  # version 1: below the pump's 2
+    rebuilt.hotlist_change(asn(2), True)  # version 1 again, another card
+
+    async def script(rig):
+        pump, link = rig.pump, rig.link
+        await rig.until(lambda: link.station == old.journals.station_id(), "the station named")
+        assert old.journals.current("P1") == pump.journal.ident and len(pump.journal.ident) == 16
+        assert pump.prices.price == 8000 and link.params_version == 2 and _listed(pump, 1)
+        assert storage.read_json(pump.paths.station) == old.journals.station_id()
+        new = await _rebuilt(rig, rebuilt)
+        try:
+            await rig.until(lambda: link.station == rebuilt.journals.station_id(),
+                            "the rebuilt station named")
+        finally:
+            await new.stop()
+        assert pump.prices.price == 8500 and pump.prices.version == 1
+        assert link.params_version == 1 and json.loads(cfg_path.read_text())["station"] == "NEW"
+        assert _listed(pump, 2) and not _listed(pump, 1)  # the new station's list, whole
+        assert rebuilt.journals.current("P1") == pump.journal.ident
+        assert rebuilt.journals.alarms() == []  # a new station, not a new journal
+    rig.run(script)
+    rebuilt.close()
+    old.close()
+
+
+async def _rebuilt(rig, ledger):
+    """The rig's station goes; one on `ledger` (a rebuilt database) takes its port."""
+    server = rig.server
+    server.server.close()
+    for _session, writer in list(server.sessions.values()):
+        writer.close()
+    await server.server.wait_closed()
+    return await StationServer(ledger, port=server.port, heartbeat_s=rig.heartbeat_s).start()
+
+
+def test_a_rebuilt_station_without_prices_yet_is_not_named_until_it_sent_its_own(tmp_path):
+    """Named before it sent a table, the rebuilt station would take the old station's
+    version 1 the pump names for its own version 1, and never send that."""
+    rig = Rig(tmp_path, card=False)
+    rig.ledger.set_price("92", 8000)
+    rebuilt = Ledger(str(tmp_path / "rebuilt.db"))
+    rebuilt.add_terminal("P1", rig.key)
+
+    async def script(rig):
+        link = rig.link
+        await rig.until(lambda: link.station == rig.ledger.journals.station_id(), "named")
+        new = await _rebuilt(rig, rebuilt)
+        try:
+            await rig.until(lambda: rebuilt.pumps() and rebuilt.pumps()[0]["online"], "relink")
+            await asyncio.sleep(0.3)  # beats
+            assert link.station == rig.ledger.journals.station_id()  # not the new one yet
+            assert rebuilt.set_price("92", 8500) == 1
+            await rig.until(lambda: link.station == rebuilt.journals.station_id(), "named")
+            assert rig.pump.prices.price == 8500
+        finally:
+            await new.stop()
+    rig.run(script)
+    rebuilt.close()
+    rig.ledger.close()

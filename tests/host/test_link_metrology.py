@@ -120,7 +120,7 @@ def test_a_reading_waits_for_its_records_and_counts_rejected_bills_too(tmp_path)
     ledger.store("T", [{"seq": 1, "type": "FINAL", "sale": 1, "ml": 1000, "amount": 750}])
     metrology.check("T")
     assert metrology.totals("T")[0]["checked"] is None
-    ledger.db.execute("INSERT INTO rejected_bills VALUES ('T', 2, 'bad TAC', ?, 0)",
+    ledger.db.execute("INSERT INTO rejected_bills VALUES ('T', 2, 'bad TAC', ?, 0, '')",
                       (json.dumps({"seq": 2, "type": "FINAL", "ml": 1000, "amount": 750}),))
     ledger.store("T", [{"seq": 3, "type": "UNLOCK", "sale": 9, "ml": 5, "amount": 40}])
     metrology.check("T")  # an UNLOCK moves money, not the meter; the rejected bill was metered
@@ -143,19 +143,20 @@ def test_the_event_log_goes_up_in_batches_chain_verified_a_broken_record_refused
     async def script(rig):
         metrology = rig.ledger.metrology
         ev = rig.pump.events = _log(rig.root, 6)
-        await rig.until(lambda: metrology.events_held("P1")[0] == 6, "six records")
+        journal = rig.pump.journal.ident  # the log is kept per journal (its flash)
+        await rig.until(lambda: metrology.events_held("P1", journal)[0] == 6, "six records")
         sent = frames.of(lk.protocol.EVENTS, False)
         assert [len(b["events"]) for b in sent] == [4, 2]  # EV_BATCH
         assert [e["h"] for e in metrology.events("P1")] == [e["h"] for e in ev.records()]
         ev.append(1_700_000_100, "tech8", "slow_lead_ml", 100, 120)
-        await rig.until(lambda: metrology.events_held("P1")[0] == 7, "one more")
+        await rig.until(lambda: metrology.events_held("P1", journal)[0] == 7, "one more")
         # a record whose hash does not follow: refused, logged, not stored, not resent
         with open(ev.path, "a") as f:
             f.write(json.dumps({"n": 8, "t": 1, "who": "x", "what": "k_factor", "old": 1,
                                 "new": 2, "prev": ev.head, "h": "0" * 32}) + "\n")
         ev.count = 8
         await rig.until(lambda: rig.link.events_n is None, "the refusal")
-        assert metrology.events_held("P1")[0] == 7
+        assert metrology.events_held("P1", journal)[0] == 7
         assert "event log refused: n=8: hash does not match the record" in logs.text
         n = len(frames.of(lk.protocol.EVENTS, False))
         await asyncio.sleep(0.3)

@@ -237,9 +237,9 @@ def test_a_different_record_under_a_taken_key_is_kept_as_a_conflict(tmp_path, ca
     capsys.readouterr()
     assert cli.main(["station", "conflicts", "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "T1 FINAL sale 1 seq 1: ml 5000 amount 1518 card 6200********0017 time " \
-        "1795000999" in out
-    assert "T1 EVENT seq 2: " in out
+    assert "T1 journal (none) FINAL sale 1 seq 1: ml 5000 amount 1518 card 6200********0017 " \
+        "time 1795000999" in out
+    assert "T1 journal (none) EVENT seq 2: " in out
     assert "6200000000000017" not in out and "2 conflicting record(s)" in out
 
 

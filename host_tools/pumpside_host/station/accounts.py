@@ -28,6 +28,7 @@ from pumpside.record import F_CARD_LOG, F_SETTLED_ELSEWHERE
 
 from .. import cardcrypto
 from . import grey
+from .journals import LEGACY, rekey
 from .masking import mask_card
 
 log = logging.getLogger("pumpside.station")
@@ -42,10 +43,10 @@ CREATE TABLE IF NOT EXISTS card_bills (
     asn TEXT NOT NULL, terminal TEXT NOT NULL, kind TEXT NOT NULL, sale INTEGER NOT NULL,
     seq INTEGER NOT NULL, amount INTEGER NOT NULL, balance INTEGER NOT NULL,
     ctc INTEGER NOT NULL, tac TEXT, verified INTEGER NOT NULL,
-    PRIMARY KEY (terminal, kind, sale));
+    journal TEXT NOT NULL DEFAULT '', PRIMARY KEY (terminal, journal, kind, sale));
 CREATE TABLE IF NOT EXISTS rejected_bills (
     terminal TEXT NOT NULL, seq INTEGER, why TEXT NOT NULL, record TEXT NOT NULL,
-    received INTEGER NOT NULL);
+    received INTEGER NOT NULL, journal TEXT NOT NULL DEFAULT '');
 """
 
 
@@ -122,7 +123,7 @@ class Cards:
 
     def __init__(self, db):
         self.db = db
-        db.executescript(SCHEMA)
+        rekey(db, SCHEMA, ("card_bills", "rejected_bills"))
         self.keys = {}
         self._warned = False
         self.grey = grey.GreyRecords(db, self.psam_of)  # escapes, settled once (grey.py)
@@ -158,7 +159,7 @@ class Cards:
         return row[0] if row else None
 
     # -- the ledger's hooks ---------------------------------------------------------------
-    def check(self, terminal, record, kind):
+    def check(self, terminal, record, kind, journal=LEGACY):
         """Before a record is stored: a card bill must carry a TAC that verifies. Raises
         Rejected (kept in rejected_bills, logged without keys); annotates `record`."""
         from .ledger import RecordRejected
@@ -166,11 +167,11 @@ class Cards:
         try:
             self._check(terminal, record, kind)
             if kind == "UNLOCK" and "asn" in record:
-                self.grey.check_unlock(terminal, record)
+                self.grey.check_unlock(terminal, record, journal)
         except RecordRejected as e:
-            self.db.execute("INSERT INTO rejected_bills VALUES (?,?,?,?,?)",
+            self.db.execute("INSERT INTO rejected_bills VALUES (?,?,?,?,?,?)",
                             (terminal, record.get("seq"), str(e),
-                             json.dumps(record, sort_keys=True), int(time.time())))
+                             json.dumps(record, sort_keys=True), int(time.time()), journal))
             log.warning("terminal %s: %s sale %s of card %s rejected: %s", terminal, kind,
                         record.get("sale"), mask_card(record.get("asn")), e)
             raise
@@ -210,28 +211,30 @@ class Cards:
                 return
         raise Rejected("bad TAC")
 
-    def stored(self, terminal, record, kind):
+    def stored(self, terminal, record, kind, journal=LEGACY):
         """After a record was stored (first time): the card's account and grey records."""
         if "asn" not in record:
             return
         if kind == "ESCAPE":
-            self.grey.escape(terminal, record)
+            self.grey.escape(terminal, record, journal)
             return
         if kind not in ("FINAL", "UNLOCK"):
             return
         if kind == "UNLOCK" and record.get("flags", 0) & F_SETTLED_ELSEWHERE:
-            self.grey.closed(terminal, record)  # no money, no bill of the card's: a marker
+            # no money, no bill of the card's: a marker
+            self.grey.closed(terminal, record, journal)
             return
         asn, ctc, balance = record["asn"], record.get("ctc", 0), record.get("balance", 0)
-        self.db.execute("INSERT OR IGNORE INTO card_bills VALUES (?,?,?,?,?,?,?,?,?,?)",
+        self.db.execute("INSERT OR IGNORE INTO card_bills VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (asn, terminal, kind, record["sale"], record["seq"], record["amount"],
-                         balance, ctc, record.get("tac"), 1 if record.get("tac_verified") else 0))
+                         balance, ctc, record.get("tac"), 1 if record.get("tac_verified") else 0,
+                         journal))
         self.db.execute(
             "INSERT INTO card_accounts VALUES (?,?,?,?) ON CONFLICT(asn) DO UPDATE SET "
             "balance = excluded.balance, ctc = excluded.ctc, updated = excluded.updated "
             "WHERE excluded.ctc >= card_accounts.ctc", (asn, balance, ctc, int(time.time())))
         if kind == "UNLOCK":
-            self.grey.unlocked(terminal, record)
+            self.grey.unlocked(terminal, record, journal)
 
     # -- the back office ------------------------------------------------------------------
     def account(self, asn):
@@ -247,11 +250,12 @@ class Cards:
             "FROM card_bills WHERE asn = ? ORDER BY ctc, kind", (asn,))]
         return {"asn": asn, "balance": row[0], "ctc": row[1], "bills": bills}
 
-    def tac_verified(self, terminal, seq):
-        """True/False: the card bill (terminal, seq) was stored with its TAC verified or
-        not; None: no card bill."""
-        row = self.db.execute("SELECT verified FROM card_bills WHERE terminal = ? AND seq = ?",
-                              (terminal, seq)).fetchone()
+    def tac_verified(self, terminal, seq, journal=None):
+        """True/False: the card bill (terminal, seq; of `journal`, or of any) was stored
+        with its TAC verified or not; None: no card bill."""
+        row = self.db.execute("SELECT verified FROM card_bills WHERE terminal = ? AND seq = ? "
+                              "AND (? IS NULL OR journal = ?) ORDER BY rowid DESC",
+                              (terminal, seq, journal, journal)).fetchone()
         return None if row is None else bool(row[0])
 
     def rejected(self):

@@ -17,6 +17,7 @@ import time
 from pumpside.protocol import is_uint
 from pumpside.record import F_ELSEWHERE, F_SETTLED_ELSEWHERE
 
+from .journals import LEGACY, rekey
 from .masking import mask_card
 
 log = logging.getLogger("pumpside.station")
@@ -29,21 +30,21 @@ CREATE TABLE IF NOT EXISTS grey_records (
     ttc INTEGER NOT NULL, psam TEXT, amount INTEGER NOT NULL, ml INTEGER NOT NULL,
     grade TEXT, price INTEGER NOT NULL, time INTEGER NOT NULL,
     settled_by TEXT, settled_sale INTEGER, settled_at INTEGER, closed_at INTEGER,
-    PRIMARY KEY (terminal, sale));
+    journal TEXT NOT NULL DEFAULT '', PRIMARY KEY (terminal, journal, sale));
 CREATE INDEX IF NOT EXISTS grey_by_card ON grey_records (asn, ctc, ttc);
 """
 _FIELDS = ("terminal", "sale", "asn", "ctc", "ttc", "psam", "amount", "ml", "grade", "price",
-           "time", "settled_by", "settled_sale")
+           "time", "settled_by", "settled_sale", "journal")
 
 
 class GreyRecords:
     def __init__(self, db, psam_of=None):
         self.db = db
         self.psam_of = psam_of or (lambda terminal: None)
-        db.executescript(SCHEMA)
         have = {row[1] for row in db.execute("PRAGMA table_info(grey_records)")}
-        if "closed_at" not in have:  # a store from before escapes were closed
+        if have and "closed_at" not in have:  # a store from before escapes were closed
             db.execute("ALTER TABLE grey_records ADD COLUMN closed_at INTEGER")
+        rekey(db, SCHEMA, ("grey_records",))
 
     def _rows(self, where, args):
         return [dict(zip(_FIELDS, row)) for row in self.db.execute(
@@ -54,29 +55,32 @@ class GreyRecords:
         return self._rows("asn = ?", (asn,)) if asn else self._rows("1", ())
 
     # -- the ledger's hooks (inside its transaction) ------------------------------------------
-    def escape(self, terminal, bill):
+    def escape(self, terminal, bill, journal=LEGACY):
         self.db.execute(
             "INSERT OR IGNORE INTO grey_records VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL)",
+            "(?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL,?)",
             (terminal, bill["sale"], bill["asn"], bill.get("ctc", 0), bill.get("psam_ttc", 0),
              self.psam_of(terminal), bill["amount"], bill["ml"], bill.get("grade", ""),
-             bill.get("price", 0), bill.get("time", 0)))
+             bill.get("price", 0), bill.get("time", 0), journal))
 
-    def _escape_of(self, terminal, bill):
-        """The grey record an UNLOCK settles, or None."""
+    def _escape_of(self, terminal, bill, journal):
+        """The grey record an UNLOCK settles, or None: another terminal's (and an earlier
+        journal's) by card, CTC and TTC; the terminal's own by the sale number its
+        journal gave it."""
         if bill.get("flags", 0) & F_ELSEWHERE:
             rows = self._rows("asn = ? AND ctc = ? AND ttc = ?",
                               (bill["asn"], bill.get("ctc", 0), bill.get("psam_ttc", 0)))
         else:
-            rows = self._rows("terminal = ? AND sale = ?", (terminal, bill["sale"]))
+            rows = self._rows("terminal = ? AND journal = ? AND sale = ?",
+                              (terminal, journal, bill["sale"]))
         return rows[0] if rows else None
 
-    def check_unlock(self, terminal, bill):
+    def check_unlock(self, terminal, bill, journal=LEGACY):
         """Before an UNLOCK is stored: an escape is settled once. Annotates `bill` with the
         escape it settles (of_terminal, of_sale)."""
         from .ledger import RecordRejected
 
-        escape = self._escape_of(terminal, bill)
+        escape = self._escape_of(terminal, bill, journal)
         if bill.get("flags", 0) & F_SETTLED_ELSEWHERE:
             self._check_closing(terminal, bill, escape)
             return
@@ -108,37 +112,40 @@ class GreyRecords:
         bill["settled_by"] = escape["settled_by"]
         bill["settled_sale"] = escape["settled_sale"]
 
-    def closed(self, terminal, bill):
+    def closed(self, terminal, bill, journal=LEGACY):
         """The escape's own terminal has closed it (its marker is stored): it is no longer
         told about it."""
-        self.db.execute("UPDATE grey_records SET closed_at = ? WHERE terminal = ? AND sale = ? "
-                        "AND closed_at IS NULL", (int(time.time()), terminal, bill["sale"]))
+        self.db.execute("UPDATE grey_records SET closed_at = ? WHERE terminal = ? AND "
+                        "journal = ? AND sale = ? AND closed_at IS NULL",
+                        (int(time.time()), terminal, journal, bill["sale"]))
         log.info("escape %s sale %s of card %s closed by its terminal (settled by %s)",
                  terminal, bill["sale"], mask_card(bill.get("asn")),
                  bill.get("settled_by") or bill.get("by"))
 
-    def settled_elsewhere(self, terminal, limit=SETTLED_PER_FRAME):
-        """What SALES_ACK and HEARTBEAT tell `terminal`: its escapes another terminal has
-        settled and it has not closed yet, oldest first, naming each by sale, card, CTC and
-        TTC, and who settled it (terminal, sale, PSAM id)."""
+    def settled_elsewhere(self, terminal, journal=LEGACY, limit=SETTLED_PER_FRAME):
+        """What SALES_ACK and HEARTBEAT tell `terminal` of its journal `journal` (the one
+        it runs now: an earlier journal's sale numbers mean nothing to it): its escapes
+        another terminal has settled and it has not closed yet, oldest first, naming each
+        by sale, card, CTC and TTC, and who settled it (terminal, sale, PSAM id)."""
         out = []
         for row in self.db.execute(
                 "SELECT sale, asn, ctc, ttc, settled_by, settled_sale FROM grey_records "
-                "WHERE terminal = ? AND settled_by IS NOT NULL AND settled_by != terminal "
-                "AND closed_at IS NULL ORDER BY sale LIMIT ?", (terminal, limit)):
+                "WHERE terminal = ? AND journal = ? AND settled_by IS NOT NULL AND "
+                "settled_by != terminal AND closed_at IS NULL ORDER BY sale LIMIT ?",
+                (terminal, journal, limit)):
             out.append({"sale": row[0], "asn": row[1], "ctc": row[2], "ttc": row[3],
                         "by": row[4], "by_sale": row[5],
                         "psam": self.psam_of(row[4]) or "000000000000"})
         return out
 
-    def unlocked(self, terminal, bill):
-        escape = self._escape_of(terminal, bill)
+    def unlocked(self, terminal, bill, journal=LEGACY):
+        escape = self._escape_of(terminal, bill, journal)
         if escape is None or escape["settled_by"] is not None:
             return
         self.db.execute("UPDATE grey_records SET settled_by = ?, settled_sale = ?, "
-                        "settled_at = ? WHERE terminal = ? AND sale = ?",
+                        "settled_at = ? WHERE terminal = ? AND journal = ? AND sale = ?",
                         (terminal, bill["sale"], int(time.time()), escape["terminal"],
-                         escape["sale"]))
+                         escape["journal"], escape["sale"]))
         log.info("escape %s sale %s of card %s settled by %s sale %s (amount %d)",
                  escape["terminal"], escape["sale"], mask_card(escape["asn"]), terminal,
                  bill["sale"], bill["amount"])

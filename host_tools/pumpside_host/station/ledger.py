@@ -1,6 +1,9 @@
 """The station's SQLite store: terminal registry and keys, the exactly-once sale ledger,
 prices with history, the hotlist, pump status; totalizers and event logs (metrology.py),
-parameters and the nozzle map (params.py). WAL, one writer (the server's loop)."""
+parameters and the nozzle map (params.py), each terminal's journals, the station's
+identity and its alarms (journals.py). What a terminal's journal numbers (sales, journal
+seqs, event-log records) is keyed by (terminal, journal, number). WAL, one writer (the
+server's loop)."""
 import json
 import logging
 import os
@@ -8,6 +11,7 @@ import secrets
 import sqlite3
 import time
 
+from . import journals as jn
 from .accounts import Cards
 from .metrology import Metrology
 from .params import Params
@@ -20,10 +24,10 @@ CREATE TABLE IF NOT EXISTS terminals (
 CREATE TABLE IF NOT EXISTS sales (
     terminal TEXT NOT NULL, kind TEXT NOT NULL, sale INTEGER NOT NULL, seq INTEGER NOT NULL,
     asn TEXT, ml INTEGER, amount INTEGER, record TEXT NOT NULL, received INTEGER NOT NULL,
-    PRIMARY KEY (terminal, kind, sale));
+    journal TEXT NOT NULL DEFAULT '', PRIMARY KEY (terminal, journal, kind, sale));
 CREATE TABLE IF NOT EXISTS events (
     terminal TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL,
-    PRIMARY KEY (terminal, seq));
+    journal TEXT NOT NULL DEFAULT '', PRIMARY KEY (terminal, journal, seq));
 CREATE TABLE IF NOT EXISTS prices (
     version INTEGER PRIMARY KEY AUTOINCREMENT, grade TEXT NOT NULL, price INTEGER NOT NULL,
     effective INTEGER NOT NULL, set_at INTEGER NOT NULL);
@@ -37,7 +41,8 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE TABLE IF NOT EXISTS conflicts (
     id INTEGER PRIMARY KEY AUTOINCREMENT, terminal TEXT NOT NULL, kind TEXT NOT NULL,
     sale INTEGER, seq INTEGER NOT NULL, record TEXT NOT NULL, stored TEXT NOT NULL,
-    received INTEGER NOT NULL, UNIQUE (terminal, kind, record));
+    received INTEGER NOT NULL, journal TEXT NOT NULL DEFAULT '',
+    UNIQUE (terminal, journal, kind, record));
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pumps (
     terminal TEXT PRIMARY KEY, state TEXT, seen INTEGER, status TEXT, beat_ms INTEGER,
@@ -55,13 +60,15 @@ class Ledger:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
-        self.db.executescript(SCHEMA)
+        jn.rekey(self.db, SCHEMA, ("sales", "events", "conflicts"))
         self._add_columns("commands", (("sent", "INTEGER"),))
         self._add_columns("pumps", (("beat_ms", "INTEGER"), ("firmware", "TEXT"),
                                     ("software_id", "TEXT"), ("wdt_resets", "INTEGER")))
         self.cards = Cards(self.db)  # card accounts, TAC verification (accounts.py)
         self.metrology = Metrology(self.db)  # totals cross-checked, event logs
         self.params = Params(self.db)  # parameters pushed, the nozzle -> grade map
+        # each terminal's current journal, the station's identity and alarms
+        self.journals = jn.Journals(self.db, self._meta, self._set_meta)
         if self._meta("hotlist_floor") is None:
             # a store from before the change log: deltas can start at today's version
             self._set_meta("hotlist_floor", self.hotlist_version())
@@ -92,13 +99,13 @@ class Ledger:
         return bytes(row[0]) if row else None
 
     # -- the ledger -----------------------------------------------------------------------
-    def store(self, terminal_id, records):
-        """Store a batch in one transaction. Returns [[seq, "stored"|"duplicate"|
-        "conflict"|"rejected", why]] and the highest seq the terminal may consider
-        delivered. A record whose key (sale number and kind, or event seq) is taken by
-        a stored one is a duplicate only when it is the same record; one that differs
-        (a board replaced or a flash formatted numbers its sales from 1 again) is kept
-        in `conflicts` for the operator and never counted as delivered twice."""
+    def store(self, terminal_id, records, journal=jn.LEGACY):
+        """Store a batch of the terminal's journal `journal` (HELLO's identity) in one
+        transaction. Returns [[seq, "stored"|"duplicate"|"conflict"|"rejected", why]] and
+        the highest seq the terminal may consider delivered. A record whose key (journal,
+        sale number and kind, or journal and seq) is taken by a stored one is a duplicate
+        only when it is the same record; one that differs is kept in `conflicts` for the
+        operator, alarmed, and never counted as delivered twice."""
         results = []
         ack = 0
         now = int(time.time())
@@ -108,7 +115,7 @@ class Ledger:
             for record in records:
                 try:
                     seq, kind = _check(record)
-                    self.cards.check(terminal_id, record, kind)
+                    self.cards.check(terminal_id, record, kind, journal)
                 except RecordRejected as e:
                     seq = record.get("seq") if isinstance(record, dict) else None
                     results.append([seq, "rejected", str(e)])
@@ -118,17 +125,18 @@ class Ledger:
                 text = json.dumps(record, sort_keys=True)
                 if kind in SALE_KINDS:
                     cur = db.execute(
-                        "INSERT OR IGNORE INTO sales VALUES (?,?,?,?,?,?,?,?,?)",
+                        "INSERT OR IGNORE INTO sales VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (terminal_id, kind, record["sale"], seq, record.get("asn"),
-                         record.get("ml"), record.get("amount"), text, now))
+                         record.get("ml"), record.get("amount"), text, now, journal))
                 else:
-                    cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?)",
-                                     (terminal_id, seq, text))
+                    cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?,?)",
+                                     (terminal_id, seq, text, journal))
                 if cur.rowcount:
-                    self.cards.stored(terminal_id, record, kind)
+                    self.cards.stored(terminal_id, record, kind, journal)
                     results.append([seq, "stored", ""])
                 else:
-                    results.append(self._taken(terminal_id, kind, seq, record, text, now))
+                    results.append(self._taken(terminal_id, journal, kind, seq, record, text,
+                                               now))
                 ack = max(ack, seq)
             db.execute("COMMIT")
         except BaseException:
@@ -136,47 +144,56 @@ class Ledger:
             raise
         return results, ack
 
-    def _taken(self, terminal_id, kind, seq, record, text, now):
+    def _taken(self, terminal_id, journal, kind, seq, record, text, now):
         """The result for a record whose key is taken: the same record again (at any seq)
-        is a duplicate; another one is a conflict, kept (once) beside the stored one."""
+        is a duplicate; another one is a conflict, kept (once) beside the stored one and
+        raised as a station alarm."""
         if kind in SALE_KINDS:
             what = "%s of sale %d" % (kind, record["sale"])
-            row = self.db.execute("SELECT record FROM sales WHERE terminal = ? AND kind = ? "
-                                  "AND sale = ?", (terminal_id, kind, record["sale"])).fetchone()
+            row = self.db.execute("SELECT record FROM sales WHERE terminal = ? AND journal = ? "
+                                  "AND kind = ? AND sale = ?",
+                                  (terminal_id, journal, kind, record["sale"])).fetchone()
         else:
             what = "%s seq %d" % (kind, seq)
-            row = self.db.execute("SELECT record FROM events WHERE terminal = ? AND seq = ?",
-                                  (terminal_id, seq)).fetchone()
+            row = self.db.execute("SELECT record FROM events WHERE terminal = ? AND journal = ? "
+                                  "AND seq = ?", (terminal_id, journal, seq)).fetchone()
         if row is None or _same_record(row[0], record):
             return [seq, "duplicate", ""]
         cur = self.db.execute(
             "INSERT OR IGNORE INTO conflicts (terminal, kind, sale, seq, record, stored, "
-            "received) VALUES (?,?,?,?,?,?,?)",
-            (terminal_id, kind, record.get("sale"), seq, text, row[0], now))
+            "received, journal) VALUES (?,?,?,?,?,?,?,?)",
+            (terminal_id, kind, record.get("sale"), seq, text, row[0], now, journal))
         if cur.rowcount:
-            log.error("ALARM terminal %s: %s differs from the one stored (board replaced or "
-                      "flash formatted?): kept in conflicts", terminal_id, what)
+            self.journals.raise_alarm(terminal_id, "conflict", "%s of journal %s differs from "
+                                      "the one stored: kept in conflicts"
+                                      % (what, journal or "(none)"))
         return [seq, "conflict", what + " differs from the one stored: kept for the operator"]
 
     def conflicts(self, terminal_id=None):
         """Records kept because their key was taken by a different one: terminal, kind,
         sale, seq, the record and the one stored, when it came; oldest first."""
-        query = "SELECT terminal, kind, sale, seq, record, stored, received FROM conflicts"
+        query = "SELECT terminal, journal, kind, sale, seq, record, stored, received " \
+            "FROM conflicts"
         rows = self.db.execute(query + (" WHERE terminal = ?" if terminal_id else "")
                                + " ORDER BY id", (terminal_id,) if terminal_id else ())
-        return [dict(zip(("terminal", "kind", "sale", "seq", "record", "stored", "received"),
-                         (terminal, kind, sale, seq, json.loads(record), json.loads(stored),
-                          received)))
-                for terminal, kind, sale, seq, record, stored, received in rows]
+        return [dict(zip(("terminal", "journal", "kind", "sale", "seq", "record", "stored",
+                          "received"),
+                         (terminal, journal, kind, sale, seq, json.loads(record),
+                          json.loads(stored), received)))
+                for terminal, journal, kind, sale, seq, record, stored, received in rows]
 
     def sales(self, terminal_id=None):
-        query = "SELECT terminal, kind, sale, seq, asn, ml, amount FROM sales"
+        """The sales (FINAL, ESCAPE, UNLOCK) held: each journal's in the order it came
+        (a terminal's journals by when they were first stored), then by seq."""
+        query = "SELECT terminal, journal, kind, sale, seq, asn, ml, amount FROM sales"
         args = ()
         if terminal_id:
             query += " WHERE terminal = ?"
             args = (terminal_id,)
-        return [dict(zip(("terminal", "kind", "sale", "seq", "asn", "ml", "amount"), row))
-                for row in self.db.execute(query + " ORDER BY terminal, seq", args)]
+        query += " ORDER BY terminal, (SELECT MIN(rowid) FROM sales s WHERE s.terminal = " \
+            "sales.terminal AND s.journal = sales.journal), seq"
+        return [dict(zip(("terminal", "journal", "kind", "sale", "seq", "asn", "ml", "amount"),
+                         row)) for row in self.db.execute(query, args)]
 
     # -- prices, hotlist, pumps -------------------------------------------------------------
     def set_price(self, grade, price, effective=0):
@@ -391,7 +408,8 @@ class Ledger:
         (heard within MISSED_BEATS heartbeats), its alarm, firmware and software id, and
         `ml`, `amount` of its delivery: in progress while the state is Fuelling (live, from
         its STATUS), else its last one (0: none since it booted); the resets its watchdog
-        caused."""
+        caused; its current journal, how many alarms the station raised about it and the
+        last one's text (journals.py: a new journal, a conflict)."""
         now = int(time.time()) if now is None else now
         out = []
         for terminal, state, seen, status, beat_ms, firmware, software_id, wdt_resets in \
@@ -399,12 +417,16 @@ class Ledger:
                                 "software_id, wdt_resets FROM pumps ORDER BY terminal"):
             limit = max(self.MISSED_BEATS * (beat_ms or 10000), 2000)  # seen: in s
             last_status = json.loads(status) if status else {}
+            alarms = self.journals.alarms(terminal)
             out.append({"terminal": terminal, "state": state, "seen": seen,
                         "online": seen is not None and (now - seen) * 1000 <= limit,
                         "alarm": last_status.get("alarm") or "", "firmware": firmware,
                         "software_id": software_id, "ml": last_status.get("ml") or 0,
                         "amount": last_status.get("amount") or 0,
-                        "wdt_resets": wdt_resets or 0})
+                        "wdt_resets": wdt_resets or 0,
+                        "journal": self.journals.current(terminal),
+                        "station_alarms": len(alarms),
+                        "station_alarm": alarms[-1]["why"] if alarms else ""})
         return out
 
 

@@ -1,10 +1,11 @@
 """The station's asyncio TCP server: one task per terminal connection.
 
 Each connection: CHALLENGE, an authenticated HELLO (the terminal's key from the
-registry), WELCOME; then the terminal's frames in order. Anything wrong - unknown
-terminal, bad tag, replay, oversize or truncated frame, unknown type, silence - is
-refused: the reason is logged (never a key), an ERROR is sent where the session allows,
-the connection is closed and nothing from that frame is stored.
+registry; its journal's identity, a new one raising the alarm: journals.py), WELCOME;
+then the terminal's frames in order, what they number keyed by that journal. Anything
+wrong - unknown terminal, bad tag, replay, oversize or truncated frame, unknown type,
+silence - is refused: the reason is logged (never a key), an ERROR is sent where the
+session allows, the connection is closed and nothing from that frame is stored.
 """
 import asyncio
 import logging
@@ -76,16 +77,23 @@ class StationServer:
                 protocol.TO_TERMINAL)
             session.decode(frame, protocol.FROM_TERMINAL)  # the tag: now the terminal is known
             # only an authenticated peer has a connection: is sent anything more
-            conn = Connection(terminal, session, writer, hello)
+            journals = self.ledger.journals
+            conn = Connection(terminal, session, writer, hello,
+                              journals.seen(terminal, hello.get("journal")))
+            if hello.get("station") != journals.station_id():
+                # its versions were another station's (a database rebuilt numbers its own
+                # from 1): all of this one's downloads go to it
+                conn.stale_downloads()
             self.ledger.cards.hello(terminal, hello)  # its PSAM id: the TACs it uploads
-            log.info("terminal %s connected from %s (firmware %s)", terminal, peer,
-                     hello.get("firmware"))
+            log.info("terminal %s connected from %s (firmware %s, journal %s)", terminal, peer,
+                     hello.get("firmware"), conn.journal or "(none)")
             prices = self.ledger.prices()
             await self._send(writer, session, protocol.WELCOME, {
                 "time": int(time.time()), "prices_version": prices["version"],
                 "hotlist_version": self.ledger.hotlist_version(),
                 "heartbeat_ms": int(self.heartbeat_s * 1000),
-                "events_n": self.ledger.metrology.events_held(terminal)[0]})
+                "events_n": self.ledger.metrology.events_held(terminal, conn.journal)[0],
+                "station": journals.station_id()})
             self.sessions[terminal] = (session, writer)
             resets = hello.get("wdt_resets")
             before = self.ledger.hello(terminal, hello.get("firmware"),
@@ -135,13 +143,17 @@ class StationServer:
         terminal = conn.terminal
         self.ledger.seen(terminal)
         # downloads ride on the heartbeat: a change reaches a pump within one beat
-        await self._send_prices(conn)
-        await self._send_params(conn)
-        await self._send_hotlist(conn)
+        sent = await self._send_prices(conn)
+        sent = await self._send_params(conn) or sent
+        sent = await self._send_hotlist(conn) or sent
         for command_id, cmd in self.ledger.pending_commands(terminal):
             await self._send(conn.writer, conn.session, protocol.COMMAND,
                              {"id": command_id, "cmd": cmd})
-        beat = self._settled(terminal, {"time": int(time.time())})
+        beat = self._settled(conn, {"time": int(time.time())})
+        station = self.ledger.journals.station_id()
+        if conn.station != station and not sent and self._downloads_held(conn):
+            beat["station"] = station  # the terminal names it in its next HELLOs
+            conn.station = station
         if self.ledger.metrology.want_reading(terminal):
             beat["totals"] = True  # a reading an hour old: a fresh one, please
         await self._send(conn.writer, conn.session, protocol.HEARTBEAT, beat)
@@ -166,7 +178,7 @@ class StationServer:
             log.info("terminal %s now holds HOTLIST version %s", conn.terminal, version)
 
     def _params_reply(self, conn, payload):
-        conn.holds_params(payload.get("version") or 0)
+        conn.holds_params(payload.get("version") or 0, payload["ok"])
         if payload["ok"]:
             log.info("terminal %s now holds PARAMS version %s (%s)", conn.terminal,
                      payload.get("version"), payload.get("why"))
@@ -185,8 +197,8 @@ class StationServer:
     async def _sales(self, conn, payload):
         terminal = conn.terminal
         records = payload["records"]
-        results, ack = self.ledger.store(terminal, records)
-        self.ledger.metrology.check(terminal)  # readings these records complete
+        results, ack = self.ledger.store(terminal, records, conn.journal)
+        self.ledger.metrology.check(terminal, conn.journal)  # readings these complete
         stored = sum(1 for r in results if r[1] == "stored")
         log.info("terminal %s: %d records, %d stored, %d duplicate, %d conflict, %d rejected",
                  terminal, len(records), stored,
@@ -194,7 +206,7 @@ class StationServer:
                  sum(1 for r in results if r[1] == "conflict"),
                  sum(1 for r in results if r[1] == "rejected"))
         await self._send(conn.writer, conn.session, protocol.SALES_ACK,
-                         self._settled(terminal, {"results": results, "ack": ack}))
+                         self._settled(conn, {"results": results, "ack": ack}))
 
     async def _status(self, conn, payload):
         terminal = conn.terminal
@@ -211,11 +223,12 @@ class StationServer:
                          self.ledger.cards.grey.query(conn.terminal, payload))
 
     async def _totals(self, conn, payload):
-        self.ledger.metrology.reading(conn.terminal, payload)
+        self.ledger.metrology.reading(conn.terminal, payload, journal=conn.journal)
 
     async def _events(self, conn, payload):
         await self._send(conn.writer, conn.session, protocol.EVENTS_ACK,
-                         self.ledger.metrology.store_events(conn.terminal, payload["events"]))
+                         self.ledger.metrology.store_events(conn.terminal, payload["events"],
+                                                            conn.journal))
 
     async def _error(self, conn, payload):
         raise Refused("terminal reported: %s" % payload.get("why"))
@@ -230,11 +243,12 @@ class StationServer:
     # -- downloads ---------------------------------------------------------------------------
     async def _send_prices(self, conn):
         """The newest price table if the terminal does not hold it; one that waits for its
-        time (`at`) goes after the table in force now, if the terminal lacks that too."""
+        time (`at`) goes after the table in force now, if the terminal lacks that too.
+        True when one went."""
         have = conn.prices_version
         prices = self.ledger.prices()
         if not prices["version"] or prices["version"] == have:
-            return
+            return False
         nozzles = self.ledger.params.nozzles(conn.terminal)  # the grade of its nozzles
         if prices["at"]:
             due = self.ledger.prices(due=True)
@@ -244,17 +258,36 @@ class StationServer:
         await self._send(conn.writer, conn.session, protocol.PRICES, _with_nozzles({
             "version": prices["version"], "grades": prices["grades"], "at": prices["at"]},
             nozzles))
+        return True
 
     async def _send_params(self, conn):
-        """The newest parameter set if the terminal has not answered it yet."""
+        """The newest parameter set if the terminal has not answered it yet (True: sent)."""
         params = self.ledger.params.current()
         if params["version"] > conn.params_version:
             await self._send(conn.writer, conn.session, protocol.PARAMS, params)
+            return True
+        return False
 
-    def _settled(self, terminal, payload):
-        """`payload` with `settled`: the terminal's escapes another terminal has settled
-        and it has not closed yet (station/grey.py); left out when there are none."""
-        settled = self.ledger.cards.grey.settled_elsewhere(terminal)
+    def _downloads_held(self, conn):
+        """The terminal holds this station's price table, parameters and hotlist version
+        (or keeps no hotlist): none of the version numbers it would name in HELLO is
+        another station's. A station that has no price table or parameters yet leaves
+        another station's there: it is not named until it has sent its own."""
+        ledger = self.ledger
+        prices = ledger.prices()["version"]
+        params = ledger.params.current()["version"]
+        foreign_prices, foreign_params = conn.foreign
+        return conn.prices_version == prices and (prices or not foreign_prices) and \
+            conn.params_version >= params and (params or not foreign_params) and \
+            not conn.params_refused and \
+            (conn.hotlist_version is None or conn.hotlist_version == ledger.hotlist_version()
+             and conn.full_version is None and not conn.need_full)
+
+    def _settled(self, conn, payload):
+        """`payload` with `settled`: the escapes of the terminal's journal another
+        terminal has settled and it has not closed yet (station/grey.py); left out when
+        there are none."""
+        settled = self.ledger.cards.grey.settled_elsewhere(conn.terminal, conn.journal)
         if settled:
             payload["settled"] = settled
         return payload
@@ -266,16 +299,17 @@ class StationServer:
         delta would be longer than the list. At most HOTLIST_FRAMES_PER_BEAT frames per
         heartbeat; the rest follows with the next ones. The connection's hotlist version
         moves on as frames go (the terminal applies them in order); a refusal in its REPLY
-        resets it."""
+        resets it. True when a frame went."""
         ledger = self.ledger
+        sent = False
         for _ in range(HOTLIST_FRAMES_PER_BEAT):
             have = conn.hotlist_version
             if have is None:
-                return
+                return sent
             if conn.full_version is None:
                 current = ledger.hotlist_version()
                 if have == current and not conn.need_full:
-                    return
+                    return sent
                 delta = None if conn.need_full else ledger.hotlist_delta(have, HOTLIST_CHUNK)
                 if delta is not None and (ledger.hotlist_changes_since(have)
                                           <= max(ledger.hotlist_count(), HOTLIST_CHUNK)):
@@ -283,6 +317,7 @@ class StationServer:
                     await self._send(conn.writer, conn.session, protocol.HOTLIST, {
                         "from": have, "to": to, "add": add, "remove": remove})
                     conn.holds_hotlist(to)
+                    sent = True
                     continue
                 conn.start_full(current)
             cards = ledger.hotlist(conn.full_after, HOTLIST_CHUNK + 1)
@@ -292,32 +327,51 @@ class StationServer:
                 "full": conn.full_version, "part": conn.full_part, "more": more,
                 "add": cards})
             conn.part_sent(cards[-1] if more else None)
+            sent = True
+        return sent
 
 
 class Connection:
-    """One terminal's authenticated connection: its id, session and writer, and what it
-    holds as far as this session knows - each download's version (from its HELLO, then
-    moved by what is sent and by its REPLYs) and a full hotlist on its way in parts."""
+    """One terminal's authenticated connection: its id, journal, session and writer, and
+    what it holds as far as this session knows - each download's version (from its HELLO,
+    then moved by what is sent and by its REPLYs), the station it names as theirs, and a
+    full hotlist on its way in parts."""
 
-    def __init__(self, terminal, session, writer, hello):
+    def __init__(self, terminal, session, writer, hello, journal=""):
         self.terminal = terminal
+        self.journal = journal  # its journal's identity ('': its firmware tells none)
+        self.station = hello.get("station")  # whose downloads it holds
         self.session = session
         self.writer = writer
         self.prices_version = hello.get("prices_version", 0)
         self.hotlist_version = hello.get("hotlist_version")  # None: it keeps none
         self.params_version = hello.get("params_version", 0)
+        self.foreign = (0, 0)  # its prices and params versions, when another station's
+        self.params_refused = False  # a PARAMS it refused in this session
         self.full_version = None  # a full hotlist going out in parts, of this version,
         self.full_after = ""  # its cards after this one next,
         self.full_part = 0  # as this part
         self.need_full = False  # no delta can bring its hotlist up: a full list
 
+    def stale_downloads(self):
+        """Its versions were issued by another station: whatever it holds, this station's
+        prices, parameters and a full hotlist go to it (a list of version 0 is none: the
+        deltas from 0 are the whole list)."""
+        self.foreign = (self.prices_version, self.params_version)
+        self.prices_version = 0
+        self.params_version = 0
+        if self.hotlist_version:
+            self.need_full = True
+
     def holds_prices(self, version):
         self.prices_version = version
 
-    def holds_params(self, version):
+    def holds_params(self, version, ok=True):
         """Refused or not, a version is not sent again in this session (a terminal that
         refused it would refuse it at every beat); the next session tries again."""
         self.params_version = max(self.params_version, version)
+        if not ok:
+            self.params_refused = True
 
     def holds_hotlist(self, version):
         """What the terminal's REPLY says it holds, or what a delta just sent brings it
