@@ -103,10 +103,10 @@ class CardDesk:
             if present:
                 self.pump.sale_terms()  # a price table whose time has come, before the card
                 why = self.pump.terminal.refusal()
-                if why:
+                if why and why != "escapes_full":
                     self._run(sale.refused(why, now))
-                else:
-                    self._run(sale.card_inserted(now))
+                else:  # a full escape table still settles the grey cards that come back
+                    self._run(sale.card_inserted(now, why))
             else:
                 self._run(sale.card_taken(now))
         if self._queue:
