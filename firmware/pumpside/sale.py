@@ -87,7 +87,7 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
     amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
     lock of this card, if any. A card grey from this terminal's own escape is settled (补扣)
     before any other check: a hotlisted, expired or blocked card still pays what it owes,
-    and the journal keeps no unsettled escape (its segment could never be pruned)."""
+    and its escape leaves the pump's small escape table (escapes.py)."""
     grey = card["grey"]
     if grey["grey"] and own_grey is not None:
         return None
