@@ -74,8 +74,7 @@ class EscapeTable:
         """(seq, bill) of each open escape, oldest first; the bills are new dicts."""
         data = self._data
         for pos in range(0, len(data), _ENTRY):
-            yield _seq(data, pos), rec.unpack_bill(data[pos + rec.HDR_LEN:pos + _ENTRY
-                                                         - rec.CRC_LEN])
+            yield _seq(data, pos), _bill(data, pos)
 
     def _find(self, sale):
         data = self._data
@@ -103,11 +102,10 @@ class EscapeTable:
             self.saved = False
 
     def held(self, ack_seq):
-        """The oldest (seq, bill) the station holds (its seq <= `ack_seq`), or None."""
-        for seq, bill in self.entries():
-            if seq <= ack_seq:
-                return seq, bill
-        return None
+        """The bill of the oldest escape if the station holds it (its seq <= `ack_seq`),
+        else None: the entries are in seq order, so then it holds none of them."""
+        data = self._data
+        return _bill(data, 0) if data and _seq(data, 0) <= ack_seq else None
 
     def full(self, ack_seq):
         """No room for another escape: `size` of them, none that the station holds."""
@@ -118,10 +116,9 @@ class EscapeTable:
         journaling why first (an OSError from it keeps the entry); one the station does
         not hold never goes."""
         while len(self) > self.size:
-            held = self.held(ack_seq)
-            if held is None:
+            bill = self.held(ack_seq)
+            if bill is None:
                 return
-            bill = held[1]
             try:
                 before_drop(bill)
             except OSError as e:
@@ -136,11 +133,14 @@ class EscapeTable:
         as NAME.bad for service first."""
         if self.saved:
             return True
-        try:
-            if self._damaged:
-                storage.remove(self.path + ".bad")
+        if self._damaged:
+            self._damaged = False
+            storage.remove(self.path + ".bad")
+            try:
                 os.rename(self.path, self.path + ".bad")
-                self._damaged = False
+            except OSError:  # gone, or the flash refuses: the table is written all the same
+                pass
+        try:
             storage.write_atomic(self.path, self._data)
         except OSError as e:
             log.event("escapes_unsaved", {"why": str(e), "open": len(self)})
@@ -151,3 +151,7 @@ class EscapeTable:
 
 def _seq(data, pos):
     return struct.unpack_from(">I", data, pos + 4)[0]  # the record header's seq
+
+
+def _bill(data, pos):
+    return rec.unpack_bill(data[pos + rec.HDR_LEN:pos + _ENTRY - rec.CRC_LEN])
