@@ -103,10 +103,10 @@ class CardDesk:
             if present:
                 self.pump.sale_terms()  # a price table whose time has come, before the card
                 why = self.pump.terminal.refusal()
-                if why:
+                if why and why != "escapes_full":
                     self._run(sale.refused(why, now))
-                else:
-                    self._run(sale.card_inserted(now))
+                else:  # a full escape table still settles the grey cards that come back
+                    self._run(sale.card_inserted(now, why))
             else:
                 self._run(sale.card_taken(now))
         if self._queue:
@@ -198,11 +198,12 @@ class CardDesk:
                                 "grey": grey["grey"], "own_grey": own_escape is not None,
                                 "fills_today": info["fills_today"]})
         today_ymd = "".join("%02x" % b for b in today)
-        query = settlement.query_for(issuer["asn"], grey, self.tid)
+        query = settlement.query_for(issuer["asn"], grey, own_escape)
         link = self.pump.link
         if query is not None and link is not None and link.online:
-            # grey-locked at another terminal: its escape is asked of the station; offline,
-            # the card is refused (card_read below, with no escape to settle)
+            # grey-locked at another terminal (or here, its escape dropped from the full
+            # table): the escape is asked of the station; offline, the card is refused
+            # (card_read below, with no escape to settle)
             self._answered = False
             self._question = (asyncio.create_task(self._ask(link, query)),
                               (info, today_ymd, listed))

@@ -8,6 +8,7 @@ flash wear and space (`make bench`):
   <root>/id      the journal's identity: 8 random bytes, made when it is formatted
   <root>/jNNNN   log segment: settled records (FINAL, ESCAPE, UNLOCK, EVENT, SNAPSHOT)
                  with seq NNNN*32 .. NNNN*32+31, appended one at a time
+  <root>/escapes the open escapes' table (escapes.py): copies of their ESCAPE records
 Why: a rewrite of an existing small file is one atomic littlefs metadata commit (~90 B
 programmed), so the many in-flight writes of a sale cost little. An append to a file is
 atomic too, but copies the file's last block (~2 KB programmed, 4 KB erased); it is paid
@@ -20,7 +21,9 @@ in-flight files are created once and then only rewritten.)
 Write-ahead order: AUTHORIZED before a valve opens, CHECKPOINTs while fuelling, FINAL
 before "done" is shown. A boot after a power cut finds an AUTHORIZED sale with no FINAL
 and settles it from the checkpoint. Segments the station acknowledged are pruned;
-nothing unacknowledged is ever removed. A record from a newer firmware stops the scan
+nothing unacknowledged is ever removed. An open escape lives on in its table, so it holds
+no segment; the scan at boot brings the table in step with the records on the flash (it
+is written with the next record or prune). A record from a newer firmware stops the scan
 before anything is written. The identity tells this journal from an earlier one of the
 same terminal (a flash formatted, a board replaced), whose numbers started at 1 too: the
 station keys what a journal numbers by it (HELLO's `journal`).
@@ -30,11 +33,14 @@ import os
 from . import meter, storage
 from . import record as rec
 from .dispenser import STOP_POWER
+from .escapes import EscapeTable
 
 SEGMENT = 32  # records per segment file: 32 x 107 B stays within one 4 KB block
 EV_UNAUTHORIZED = 1  # unauthorised flow: a = ml metered (it counts in the volume total)
 EV_LOCK = 2  # pump locked: a = stop code
 EV_UNLOCK = 3  # lock cleared with the service PIN: a = its stop code
+EV_ESCAPE_DROPPED = 4  # an open escape the station holds, dropped from the full escape
+# table to make room: a = its sale number, b = its amount (settled by or through the station)
 
 
 class JournalError(Exception):
@@ -154,9 +160,8 @@ class Journal:
         self.cp = None  # checkpoint of the sale in flight
         self._seg_totals = False  # newest segment holds a FINAL or SNAPSHOT
         self._settled_sales = 0  # highest sale number settled in the log
-        # the open-escape index: (seq, bill) of ESCAPE records no UNLOCK has settled yet,
-        # oldest first (settlement.py reads it)
-        self.escapes = []
+        # the open escapes: ESCAPE records no UNLOCK has settled yet (settlement.py reads it)
+        self.escapes = EscapeTable(root + "/escapes")
         # One buffer that every segment is read into (open's scan, read, ack), grown once
         # to a full segment (a sound one never holds more than `segment` records) when a
         # segment needs it. Opening a journal keeps no per-record or per-segment state and
@@ -236,6 +241,7 @@ class Journal:
                     self.corrupt.append((None, "stray file " + name))
         except OSError:
             os.mkdir(self.root)
+        self.corrupt.extend(self.escapes.load())
         ack = self._load("ack", rec.ACK, names)
         if ack:
             self.ack_seq = rec.unpack_ack(ack[2])[0]
@@ -317,6 +323,8 @@ class Journal:
             event = rec.unpack_event(payload)
             if event["code"] == EV_UNAUTHORIZED and event["a"] > 0:
                 self.totals.add(event["a"], 0)
+            elif event["code"] == EV_ESCAPE_DROPPED:
+                self.escapes.remove(event["a"])
 
     def _sale_seen(self, bill):
         if bill["sale"] > self.sale_no:
@@ -334,10 +342,10 @@ class Journal:
         self._sale_seen(bill)
         self._totals(bill, rtype != rec.UNLOCK)  # an UNLOCK moves money, not fuel
         if rtype == rec.ESCAPE:
-            self.escapes.append((seq, bill))
+            self.escapes.add(seq, bill)
         elif rtype == rec.UNLOCK and not bill["flags"] & rec.F_ELSEWHERE:
             # our own escape's sale number (another terminal's escape: a number of ours)
-            self.escapes = [escape for escape in self.escapes if escape[1]["sale"] != bill["sale"]]
+            self.escapes.remove(bill["sale"])
         if seq > self.ack_seq:
             self.unsynced += 1
             self.unsynced_amount += bill["amount"]
@@ -405,6 +413,10 @@ class Journal:
         bill["total_amount"] = self.totals.amount + (bill["amount"] if moved else 0)
         seq = self._log(rtype, rec.pack_bill(bill))
         self._settled(seq, bill, rtype)
+        if not self.escapes.saved:  # the record first, then its table entry
+            self.escapes.make_room(self.ack_seq, lambda dropped: self.event(
+                bill["time"], EV_ESCAPE_DROPPED, dropped["sale"], dropped["amount"]))
+            self.escapes.save()
         return bill
 
     def recover(self, time):
@@ -455,14 +467,13 @@ class Journal:
         self.prune()
 
     def prune(self):
-        """Remove segments whose records the station holds, keeping the newest."""
+        """Remove segments whose records the station holds, keeping the newest (an open
+        escape holds none: its table keeps it)."""
+        if not self.escapes.save():
+            return 0  # the escape table on the flash is behind: the records stay
         newest = (self.next_seq - 1) // self.segment
-        keep = self.ack_seq  # and every segment from the oldest unsettled ESCAPE on
-        for seq, _bill in self.escapes:
-            if seq <= keep:
-                keep = seq - 1
         # segments self._low .. last, none of them the newest, go (walked by index: no list)
-        last = min((keep + 1) // self.segment - 1, newest - 1)
+        last = min((self.ack_seq + 1) // self.segment - 1, newest - 1)
         if last < self._low:
             return 0
         if not self._seg_totals and self.last is not None:
@@ -516,13 +527,15 @@ class Journal:
     # -- limits -----------------------------------------------------------------------
     def refusal(self, cfg, now, free_blocks):
         """Why no new sale may start (a prompt key), or None. Checked before a sale so
-        neither the flash nor the offline risk can fill up."""
+        neither the flash, the offline risk nor the escape table can fill up."""
         if self.unsynced >= cfg.max_unsynced_sales:
             return "offline_count"
         if self.unsynced_amount >= cfg.max_unsynced_amount:
             return "offline_amount"
         if self.oldest_unsynced and now - self.oldest_unsynced >= cfg.max_unsynced_age_s:
             return "offline_age"
+        if self.escapes.full(self.ack_seq):
+            return "escapes_full"
         if free_blocks is not None and free_blocks < cfg.storage_reserve_blocks:
             return "storage_full"
         return None

@@ -235,8 +235,8 @@ class Link:
         return tid.hex() if tid else ""
 
     async def ask_grey(self, query, timeout_ms):
-        """The station's GREY_ANSWER to `query` (settlement.query_for: a card grey-locked at
-        another terminal), or None when offline or when none came within `timeout_ms`.
+        """The station's GREY_ANSWER to `query` (settlement.query_for: a grey card with no
+        escape open here), or None when offline or when none came within `timeout_ms`.
         The session sends it between its other exchanges, in the next session if this one
         drops; a question given up (timed out, cancelled) is withdrawn."""
         if not self.online:

@@ -21,8 +21,8 @@ NAME = "manifest.json"
 # legally relevant modules (DOMAIN.md §3): metering, price arithmetic, the sale's records
 # and their transmission, the legal parameters and their event log; by module name, so
 # the id means the same whether a device holds .py or .mpy files
-LEGAL = ("app", "config", "dispenser", "events", "journal", "manifest", "meter", "protocol",
-         "record", "sale", "service", "settlement")
+LEGAL = ("app", "config", "dispenser", "escapes", "events", "journal", "manifest", "meter",
+         "protocol", "record", "sale", "service", "settlement")
 
 _CHUNK = 512
 

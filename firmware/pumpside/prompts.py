@@ -29,6 +29,7 @@ offline_count|未上传交易过多 暂停加油|Offline sales limit - sync need
 offline_amount|未上传金额过大 暂停加油|Offline amount limit - sync needed
 offline_age|交易过久未上传 暂停加油|Offline too long - sync needed
 storage_full|存储将满 暂停加油|Storage full - sync needed
+escapes_full|灰卡记录已满 暂停加油|Grey card list full - sync needed
 # the card sale
 insert_card|请插卡|Insert your fuel card
 reading_card|读卡中 请勿拔卡|Reading card - do not remove

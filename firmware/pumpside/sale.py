@@ -87,7 +87,7 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
     amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
     lock of this card, if any. A card grey from this terminal's own escape is settled (补扣)
     before any other check: a hotlisted, expired or blocked card still pays what it owes,
-    and the journal keeps no unsettled escape (its segment could never be pruned)."""
+    and its escape leaves the pump's small escape table (escapes.py)."""
     grey = card["grey"]
     if grey["grey"] and own_grey is not None:
         return None
@@ -143,6 +143,7 @@ class Sale:
         self.caps = None
         self.sale = None  # what settling needs: caps, lock, delivery
         self.today = "00000000"  # YYYYMMDD of the card read
+        self._refusal = None  # why the terminal sells nothing now, though grey cards settle
         self._since = 0
 
     def _go(self, state, now):
@@ -156,13 +157,17 @@ class Sale:
         self.digits = ""
         self.caps = None
         self.sale = None
+        self._refusal = None
         self._go(IDLE, now)
 
     # -- card ---------------------------------------------------------------------------
-    def card_inserted(self, now):
+    def card_inserted(self, now, refused=None):
+        """A card in the slot. `refused`: the terminal sells nothing now (its escape table
+        is full), yet a card that comes back grey is read and settled (补扣) all the same."""
         if self.state != IDLE:
             return []
         self._go(CARD, now)
+        self._refusal = refused
         return [("show", "reading_card", None), ("read_card",)]
 
     def card_read(self, card, now, today, hotlisted, own_grey):
@@ -178,6 +183,8 @@ class Sale:
         if card["grey"]["grey"]:  # grey here: settle the journal's record first (补扣)
             self._go(SETTLING, now)
             return [("show", "settling_grey", None), ("unlock_grey", own_grey)]
+        if self._refusal:
+            return self.refused(self._refusal, now)
         self._go(PIN, now)
         return [("show", "enter_pin", card["balance"])]
 

@@ -2,8 +2,9 @@
 settles it (DOMAIN.md 1, docs/card.md).
 
 An ESCAPE is a card sale that ended without its debit (card pulled, debit failed, power
-cut): the card may be grey and owes the bill's amount. The journal keeps the index of the
-open ones (rebuilt by its scan at boot); this module decides how each is settled, once:
+cut): the card may be grey and owes the bill's amount. The journal keeps the open ones in
+their table (escapes.py, in step with the log at boot); this module decides how each is
+settled, once:
 - here (补扣): the card comes back grey with this PSAM's lock of the escape's TTC and is
   debited the escape's amount (`settle_here`); or it comes back not grey and its own log
   says what happened to the lock (`void`: never locked, or the debit's reply was lost);
@@ -12,7 +13,9 @@ open ones (rebuilt by its scan at boot); this module decides how each is settled
   log (`void`) or by the station's list (`take_settled`);
 and the other way round: a card grey at another terminal is asked of the station
 (`query_for`); an escape the station says is owed (`owed`) is debited here and journaled
-under a sale number of this terminal's (`settle_for_other`, flag F_ELSEWHERE).
+under a sale number of this terminal's (`settle_for_other`, flag F_ELSEWHERE). So is a
+card grey from this terminal whose escape its table no longer holds (dropped when full:
+the station holds it).
 
 Each way writes one UNLOCK record: a power cut before it leaves the escape open, after it
 settled, so a cut anywhere settles the escape once (the card itself refuses a second
@@ -28,9 +31,9 @@ _MAX_SETTLED = const(8)  # escapes settled elsewhere taken from one frame (the s
 
 
 def find(journal, asn=None, ttc=None, sale=None):
-    """The oldest open escape (the journal's index) of card `asn` (10 bytes, as the bill
+    """The oldest open escape (the journal's table) of card `asn` (10 bytes, as the bill
     holds it), PSAM TTC `ttc` and sale number `sale`, each matching any if None; or None."""
-    for _seq, bill in journal.escapes:
+    for _seq, bill in journal.escapes.entries():
         if (asn is None or bill["asn"] == asn) and (ttc is None or bill["psam_ttc"] == ttc) \
                 and (sale is None or bill["sale"] == sale):
             return bill
@@ -45,10 +48,11 @@ def own_escape(journal, asn, grey, tid):
     return None
 
 
-def query_for(asn8, grey, tid):
-    """The GREY_QUERY for a card grey-locked by another terminal's PSAM, or None: the
-    station is asked for that terminal's escape of the lock (card, PSAM, TTC, CTC)."""
-    if not grey["grey"] or grey["terminal_id"] == tid:
+def query_for(asn8, grey, own):
+    """The GREY_QUERY for a grey card with no open escape here (`own`: none): locked by
+    another terminal's PSAM, or by this one's when the table dropped it. The station is
+    asked for the escape of the lock (card, locking PSAM, TTC, CTC); None: nothing to ask."""
+    if not grey["grey"] or own is not None:
         return None
     return {"asn": asn8.hex(), "terminal": grey["terminal_id"].hex(), "ttc": grey["ttc"],
             "ctc": grey["ctc"]}
@@ -89,7 +93,7 @@ def settle_here(journal, escape, time, amount, flags, card):
 
 def close_elsewhere(journal, escape, time, by, flags=0):
     """The marker UNLOCK of this terminal's escape that another terminal settled (PSAM id
-    `by`, 6 bytes): amount 0, nothing moves here; it no longer pins its segment."""
+    `by`, 6 bytes): amount 0, nothing moves here; it leaves the table."""
     card = rec.by_fields(by)
     card["balance"] = 0
     return settle_here(journal, escape, time, 0, rec.F_SETTLED_ELSEWHERE | flags, card)

@@ -304,18 +304,20 @@ def _escape_behind_acknowledged_sales(root):
     return journal
 
 
-def test_prune_keeps_an_unsettled_escape_the_station_acknowledged():
+def test_an_acknowledged_escape_leaves_the_log_and_waits_in_its_table():
     with TempDir("j") as root:
         journal = _escape_behind_acknowledged_sales(root)
         assert settlement.find(journal, ASN) is not None
+        assert len(journal._segments()) == 1  # the escape holds no segment back
         again = Journal(root, segment=4)
         again.open()
-        assert settlement.find(again, ASN)["amount"] == 759
+        assert rec.ESCAPE not in [t for _s, t, _p in again.read()]  # its record is gone
+        assert settlement.find(again, ASN)["amount"] == 759  # and its table holds it
         settlement.settle_here(again, settlement.find(again, ASN), T0, 759, 0, {})
         for _ in range(8):
             _sale(again, 1000)
         again.ack(again.next_seq - 1, T0)
-        assert len(again._segments()) == 1  # settled: nothing holds the old segments back
+        assert len(again._segments()) == 1 and len(again.escapes) == 0
 
 
 def _told(esc, **kw):
@@ -326,11 +328,10 @@ def _told(esc, **kw):
     return item
 
 
-def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_segment():
+def test_an_escape_settled_elsewhere_is_closed_by_a_marker_that_goes_up():
     with TempDir("j") as root:
         journal = _escape_behind_acknowledged_sales(root)
         esc = settlement.find(journal, ASN)
-        assert len(journal._segments()) == 3  # the escape's segment stays
         total = (journal.totals.volume_ml, journal.totals.amount)
         seq = journal.next_seq
         # the station's list: items that do not name this escape exactly change nothing
@@ -338,7 +339,7 @@ def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_
                                      _told(esc, asn="6200000000000018"), _told(esc, psam=1),
                                      "junk"], T0 + 60)
         settlement.take_settled(journal, {"sale": 1}, T0 + 60)
-        assert settlement.find(journal, ASN) is esc and journal.next_seq == seq
+        assert settlement.find(journal, ASN) == esc and journal.next_seq == seq
         settlement.take_settled(journal, [_told(esc), _told(esc)], T0 + 60)  # closed once
         assert settlement.find(journal, ASN) is None and journal.next_seq == seq + 1
         assert (journal.totals.volume_ml, journal.totals.amount) == total  # no fuel, no money
@@ -355,11 +356,7 @@ def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_
         assert (item["asn"], item["ctc"], item["psam_ttc"]) == (ASN[:8].hex(), 3, 5)
         again = Journal(root, segment=4)
         again.open()
-        assert again.escapes == [] and settlement.find(again, ASN) is None
-        for _ in range(3):
-            _sale(again, 1000)
-        again.ack(again.next_seq - 1, T0)
-        assert len(again._segments()) == 1  # closed: nothing holds the old segments back
+        assert len(again.escapes) == 0 and settlement.find(again, ASN) is None
         # an UNLOCK of another terminal's escape (flag 64) never closes one of ours
         _card_sale(again, 1000, ttc=6)
         _escape(again, T0, 100, 1000, 759, 2)
@@ -369,7 +366,7 @@ def test_an_escape_settled_elsewhere_is_closed_by_a_marker_and_no_longer_pins_a_
         other["sale"] = mine["sale"]  # told the same sale number: it takes one of its own
         bill = settlement.settle_for_other(again, other)
         assert bill["sale"] == mine["sale"] + 1 == again.sale_no
-        assert settlement.find(again, ASN, 6) is mine
+        assert settlement.find(again, ASN, 6) == mine
 
 
 def test_a_card_back_not_grey_voids_or_closes_its_escapes_by_its_own_log():
@@ -389,7 +386,8 @@ def test_a_card_back_not_grey_voids_or_closes_its_escapes_by_its_own_log():
                {"type": 0x93, "ctc": 5, "terminal_id": other, "amount": 800},
                {"type": 0x91, "ctc": 6, "terminal_id": tid, "amount": 0}]
         settlement.void(journal, ASN, log, tid, T0 + 60)
-        assert [e["ctc"] for _s, e in journal.escapes] == [6]  # owed: the station settles it
+        # owed: the station settles it
+        assert [e["ctc"] for _s, e in journal.escapes.entries()] == [6]
         unlocks = [rec.unpack_bill(p) for _s, t, p in journal.read() if t == rec.UNLOCK]
         assert [(b["ctc"], b["amount"], b["flags"]) for b in unlocks] == [
             (3, 0, rec.F_NOT_LOCKED), (4, 759, rec.F_CARD_LOG),
@@ -397,14 +395,14 @@ def test_a_card_back_not_grey_voids_or_closes_its_escapes_by_its_own_log():
         assert (unlocks[2]["tac"] + unlocks[2]["gmac"])[:6] == other
 
 
-def test_the_station_is_asked_only_for_a_card_grey_elsewhere_and_owed_is_checked():
-    tid = bytes.fromhex("000000000101")
+def test_the_station_is_asked_only_for_a_grey_card_with_no_escape_here_and_owed_is_checked():
     asn8 = ASN[:8]
     grey = {"grey": True, "terminal_id": bytes.fromhex("000000000999"), "ttc": 7, "ctc": 2}
-    assert settlement.query_for(asn8, grey, tid) == {
+    assert settlement.query_for(asn8, grey, None) == {
         "asn": asn8.hex(), "terminal": "000000000999", "ttc": 7, "ctc": 2}
-    assert settlement.query_for(asn8, dict(grey, terminal_id=tid), tid) is None  # ours
-    assert settlement.query_for(asn8, dict(grey, grey=False), tid) is None
+    # grey here with its escape in the table: settled here; without (dropped): asked
+    assert settlement.query_for(asn8, grey, {"sale": 3}) is None
+    assert settlement.query_for(asn8, dict(grey, grey=False), None) is None
     answer = {"status": "owed", "asn": asn8.hex(), "ttc": 7, "amount": 759, "ml": 1000,
               "price": 7590, "grade": "92"}
     assert settlement.owed(answer, asn8, grey) == {"station": answer, "amount": 759}

@@ -97,7 +97,7 @@ def test_opening_a_long_backlog_keeps_no_per_record_state():
         large, large_kept = _opened(40)  # 1,279 records
         # the same structures, of the same sizes, whatever the backlog
         assert _sizes(small) == _sizes(large), (_sizes(small), _sizes(large))
-        assert large.escapes == [] and large.corrupt == []
+        assert len(large.escapes) == 0 and large.corrupt == []
         # and the same bytes kept (a few hundred of slack for the allocator's rounding)
         assert large_kept - small_kept < 512, (small_kept, large_kept)
 

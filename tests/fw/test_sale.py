@@ -100,6 +100,21 @@ def test_grey_here_is_settled_first():
     assert ("unlock_grey", record) in out and card_sale.state == sale.SETTLING
 
 
+def test_a_full_escape_table_refuses_the_sale_yet_settles_a_card_grey_here():
+    card_sale = Sale(Cfg(), Cfg())
+    card_sale.card_inserted(0, "escapes_full")
+    out = card_sale.card_read(card(), 0, TODAY, False, None)
+    assert shown(out) == ["escapes_full"] and ("release",) in out
+    assert card_sale.state == sale.IDLE
+    card_sale.card_inserted(0, "escapes_full")
+    record = {"sale": 7, "amount": 1234}
+    out = card_sale.card_read(card(grey=True), 0, TODAY, False, record)
+    assert ("unlock_grey", record) in out and card_sale.state == sale.SETTLING
+    card_sale.escaped(0)
+    card_sale.card_inserted(0)  # the table has room again: the refusal is not remembered
+    assert shown(card_sale.card_read(card(), 0, TODAY, False, None)) == ["enter_pin"]
+
+
 def test_wrong_pin_shows_tries_then_blocks():
     card_sale = Sale(Cfg(), Cfg())
     card_sale.card_inserted(0)

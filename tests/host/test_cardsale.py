@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fakes import FakeBoard
-from pumpside import app, cardsale, config, dispenser, downloads, journal
+from pumpside import app, cardsale, config, dispenser, downloads, escapes, journal, settlement
 from pumpside.cardsale import CardDesk
 from pumpside.compat import ticks_ms
 from pumpside_host.bench.cards import Issuer, VirtualCard, VirtualPsam
@@ -162,7 +162,7 @@ def test_garbage_from_the_card_never_crashes_and_never_moves_money_unrecorded(n,
         rig.step()
         assert not rig.card.s["grey"]
         assert rig.card.s["balance"] == 50000 - rig.paid()
-        assert rig.pump.journal.escapes == []  # every escape was settled by the card's return
+        assert len(rig.pump.journal.escapes) == 0  # every escape was settled by the card's return
         assert rig.pump.journal.open_sale is None
     finally:
         rig.close()
@@ -225,7 +225,7 @@ def _sale_with_patched_card(name, offset, value):
         # no money moved without a record: what left the card is what the journal says
         assert rig.card.s["balance"] == 50000 - rig.paid()
         if rig.card.s["grey"]:  # a grey card always has this terminal's record of it
-            assert rig.pump.journal.escapes or rig.pump.journal.open_sale is not None
+            assert len(rig.pump.journal.escapes) or rig.pump.journal.open_sale is not None
         return rig.desk.prompt, rig.card.s["ctc"]
     finally:
         rig.close()
@@ -392,7 +392,7 @@ def test_grey_elsewhere_owed_is_debited_once_and_journaled_as_unlock_flag_64():
         (got,) = [(t, journal.rec.unpack_bill(p)) for _s, t, p in sales_journal.read()]
         assert got[0] == journal.rec.UNLOCK and got[1]["sale"] == 1 == sales_journal.sale_no
         assert got[1]["flags"] == journal.rec.F_ELSEWHERE and rig.paid() == 759
-        assert sales_journal.escapes == []  # not an escape of this terminal's
+        assert len(sales_journal.escapes) == 0  # not an escape of this terminal's
     finally:
         rig.close()
 
@@ -479,7 +479,7 @@ def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_
             r1.step()
             time.sleep(0.002)
         jr1 = r1.pump.journal
-        ((_seq, esc),) = jr1.escapes
+        ((_seq, esc),) = jr1.escapes.entries()
         assert esc["amount"] > 0 and r1.card.s["grey"]
         # pump 2 (another PSAM) settles it: the station says owed
         r2 = Rig(r1.card)
@@ -504,7 +504,7 @@ def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_
         r1.step()
         assert r1.desk.prompt == "enter_pin"  # a new sale may start
         assert r1.card.s["balance"] == paid
-        assert jr1.escapes == []
+        assert len(jr1.escapes) == 0
         recs = [(t, journal.rec.unpack_bill(p)) for _s, t, p in jr1.read()]
         assert [t for t, _ in recs] == [journal.rec.ESCAPE, journal.rec.UNLOCK]
         marker = recs[1][1]
@@ -522,3 +522,62 @@ def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_
         r1.close()
         if r2 is not None:
             r2.close()
+
+
+def test_a_card_grey_here_whose_escape_the_full_table_dropped_is_settled_through_the_station():
+    """Pump 1's escape table filled up with later escapes while the station held this one:
+    it was dropped (EVENT code 4). The card comes back to pump 1 grey with its own PSAM's
+    lock: with no escape left here, the station is asked, and the card pays once."""
+    rig = Rig()
+    try:
+        rig.board.card_obj = rig.card
+        rig.step()
+        rig.keys("123456E")
+        rig.keys("V100E")
+        b = rig.board
+        b.is_lifted = True
+        rig.step()
+        for _ in range(50):
+            b.a += 1
+            b.b += 1
+            rig.step()
+        b.card_obj = None  # pulled mid-fuelling
+        b.is_lifted = False
+        for _ in range(40):
+            rig.step()
+            time.sleep(0.002)
+        jr = rig.pump.journal
+        ((_seq, esc),) = jr.escapes.entries()
+        assert esc["amount"] > 0 and rig.card.s["grey"]
+        jr.ack(jr.next_seq - 1, b.now)  # the station holds it
+        for ttc in range(100, 100 + escapes.SIZE):  # other cards' escapes fill the table
+            jr.begin(journal.rec.sale_bill(b.now, "92", 7590, "V", 1000, 0, {
+                "asn": b"\x62" + bytes(9), "ctc": 1, "psam_ttc": ttc, "balance": 100}))
+            jr.finish(b.now, 10, 100, 76, 2, 0, 0, None, journal.rec.ESCAPE)
+        assert len(jr.escapes) == escapes.SIZE and settlement.find(jr, ASN) is None
+        link = FakeLink(answer=lambda q: dict(OWED, asn=q["asn"], ttc=q["ttc"],
+                                              amount=esc["amount"], ml=esc["ml"],
+                                              terminal="P1", sale=esc["sale"]))
+        rig.pump.link = link
+        downloads.station_time(rig.pump, b.now)
+        b.card_obj = rig.card
+        _run_desk(rig)
+        (q,) = link.queries
+        assert q == {"asn": ASN, "terminal": rig.desk.tid.hex(), "ttc": esc["psam_ttc"],
+                     "ctc": esc["ctc"]}
+        assert rig.desk.prompt == "take_receipt"
+        assert not rig.card.s["grey"] and rig.card.s["balance"] == 50000 - esc["amount"]
+        unlocks = [journal.rec.unpack_bill(p) for _s, t, p in jr.read()
+                   if t == journal.rec.UNLOCK]
+        assert [(u["flags"], u["amount"], u["psam_ttc"]) for u in unlocks] == [
+            (journal.rec.F_ELSEWHERE, esc["amount"], esc["psam_ttc"])]
+        assert unlocks[0]["sale"] == jr.sale_no != esc["sale"]
+        # the table is full of escapes the station does not hold yet: the card, not grey
+        # now, buys nothing until it does (a grey one would still be settled, as above)
+        b.card_obj = None
+        rig.step()
+        b.card_obj = rig.card
+        rig.step()
+        assert rig.desk.prompt == "escapes_full" and rig.desk.sale.state == 0
+    finally:
+        rig.close()

@@ -265,3 +265,33 @@ def test_a_closing_marker_moves_no_money_and_never_closes_an_escape_settled_here
     got = ledger.store("P1", [dict(MARKER, seq=6, sale=5, ctc=4, psam_ttc=10)])[0][0]
     assert got[1] == "rejected" and got[2] == "escape already settled by P1 sale 5"
     assert ledger.cards.account(ASN)["balance"] == 48482
+
+
+def test_an_escape_dropped_from_its_terminals_table_stays_owed_and_is_told_no_more(ledger):
+    """P1's escape table was full: it dropped an escape the station holds (EVENT code 4).
+    The card settles it at P1 itself through a query; it is never told to P1 to close."""
+    ledger.cards.set_keys({})
+    esc = {"seq": 1, "type": "ESCAPE", "sale": 4, "ml": 1000, "amount": 759, "asn": ASN,
+           "ctc": 3, "psam_ttc": 9, "grade": "92", "price": 7590, "time": 1_795_000_000}
+    dropped = {"seq": 40, "type": "EVENT", "time": 1_795_000_050,
+               "code": journal.EV_ESCAPE_DROPPED, "a": 4, "b": 759}
+    assert [r[1] for r in ledger.store("P1", [esc, dropped])[0]] == ["stored", "stored"]
+    grey = ledger.cards.grey
+    q = {"asn": ASN, "terminal": TEST_TERMINAL_ID.hex(), "ttc": 9, "ctc": 3}
+    answer = grey.query("P1", q)
+    assert (answer["status"], answer["terminal"], answer["sale"]) == ("owed", "P1", 4)
+    unlock = {"seq": 41, "type": "UNLOCK", "sale": 5, "ml": 1000, "amount": 759, "asn": ASN,
+              "ctc": 3, "psam_ttc": 9, "flags": rec.F_ELSEWHERE, "tac": "01020304",
+              "balance": 49241, "time": 1_795_000_100}
+    assert ledger.store("P1", [unlock])[0][0][1] == "stored"
+    (r,) = grey.records(ASN)
+    assert (r["settled_by"], r["settled_sale"]) == ("P1", 5)
+    assert grey.settled_elsewhere("P1") == [] and grey.query("P2", q)["status"] == "settled"
+    # dropped, then settled at P2: still nothing for P1 to close
+    esc2 = dict(esc, seq=42, sale=6, ctc=4, psam_ttc=10)
+    assert ledger.store("P1", [esc2, dict(dropped, seq=43, a=6)])[0][1][1] == "stored"
+    ledger.cards.hello("P2", {"psam": "000000000102"})
+    unlock2 = dict(unlock, seq=1, sale=1, ctc=4, psam_ttc=10)
+    assert ledger.store("P2", [unlock2])[0][0][1] == "stored"
+    assert grey.settled_elsewhere("P1") == []
+    assert ledger.store("P1", [dict(dropped, seq=44, a="x")])[0][0][1] == "stored"  # no harm

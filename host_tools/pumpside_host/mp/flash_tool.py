@@ -40,7 +40,7 @@ def dump():
         "sale_no": sales_journal.sale_no, "total_ml": sales_journal.totals.volume_ml,
         "total_amount": sales_journal.totals.amount, "unsynced": sales_journal.unsynced,
         "open_sale": sales_journal.open_sale["sale"] if sales_journal.open_sale else None,
-        "escapes": len(sales_journal.escapes)}))
+        "escapes": len(sales_journal.escapes), "segments": len(sales_journal._segments())}))
     print(json.dumps({"kind": "flash", "free_blocks": storage.free_blocks("/flash")}))
 
 

@@ -23,6 +23,7 @@ import logging
 import time
 
 from pumpside.card.psam import T_UNLOCK
+from pumpside.journal import EV_ESCAPE_DROPPED
 from pumpside.protocol import is_uint
 from pumpside.record import F_CARD_LOG, F_SETTLED_ELSEWHERE
 
@@ -213,6 +214,10 @@ class Cards:
 
     def stored(self, terminal, record, kind, journal=LEGACY):
         """After a record was stored (first time): the card's account and grey records."""
+        if kind == "EVENT" and record.get("code") == EV_ESCAPE_DROPPED:
+            if is_uint(record.get("a")):
+                self.grey.dropped(terminal, record["a"], journal)
+            return
         if "asn" not in record:
             return
         if kind == "ESCAPE":

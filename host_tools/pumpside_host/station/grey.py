@@ -4,11 +4,13 @@ Every uploaded ESCAPE (a card pulled or a power cut before its DEBIT FOR UNLOCK)
 indexed by card (ASN), the CTC of its lock and the PSAM TTC, with its amount and the
 terminal and sale that wrote it. An UNLOCK marks it settled: the escape's own terminal
 names it by its sale number; another terminal (flag F_ELSEWHERE) by card, CTC and TTC,
-after asking the station (GREY_QUERY). A terminal holding a card grey-locked by another
-one asks with the card's grey status (card number, the locking PSAM's terminal id, TTC,
-CTC); the answer is the escape's amount and what its UNLOCK record needs, or "settled"
-or "unknown". The card itself refuses a second DEBIT FOR UNLOCK for one lock (CTC), and
-the station refuses a second UNLOCK of one escape, so an escape is settled exactly once.
+after asking the station (GREY_QUERY); so does the escape's own terminal once its full
+escape table dropped it (an EVENT, `dropped`): the station alone holds it then. A
+terminal holding such a grey card asks with the card's grey status (card number, the
+locking PSAM's terminal id, TTC, CTC); the answer is the escape's amount and what its
+UNLOCK record needs, or "settled" or "unknown". The card itself refuses a second DEBIT
+FOR UNLOCK for one lock (CTC), and the station refuses a second UNLOCK of one escape, so
+an escape is settled exactly once.
 The terminal's side of the same lifecycle is the firmware's settlement.py.
 """
 import logging
@@ -121,6 +123,17 @@ class GreyRecords:
         log.info("escape %s sale %s of card %s closed by its terminal (settled by %s)",
                  terminal, bill["sale"], mask_card(bill.get("asn")),
                  bill.get("settled_by") or bill.get("by"))
+
+    def dropped(self, terminal, sale, journal=LEGACY):
+        """The escape's own terminal dropped it from its full escape table (EVENT code 4):
+        the station alone holds it now. It stays owed, settled at any pump through a query
+        (that one's too), and is no longer told to its terminal: nothing is left to close."""
+        cur = self.db.execute("UPDATE grey_records SET closed_at = ? WHERE terminal = ? AND "
+                              "journal = ? AND sale = ? AND closed_at IS NULL",
+                              (int(time.time()), terminal, journal, sale))
+        if cur.rowcount:
+            log.warning("escape %s sale %s dropped from its terminal's full escape table: "
+                        "settled through the station only", terminal, sale)
 
     def settled_elsewhere(self, terminal, journal=LEGACY, limit=SETTLED_PER_FRAME):
         """What SALES_ACK and HEARTBEAT tell `terminal` of its journal `journal` (the one
