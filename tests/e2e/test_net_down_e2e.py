@@ -30,8 +30,8 @@ def test_network_drops_mid_backlog_sales_go_on_and_every_sale_reaches_the_statio
     store = ledger.store
     batches = []
 
-    def gated_store(terminal, records):
-        result = store(terminal, records)  # stored: the pump sends it again all the same
+    def gated_store(terminal, records, *journal):
+        result = store(terminal, records, *journal)  # stored: the pump sends it again all the same
         batches.append(len(records))
         if len(batches) == 2:
             held.set()
