@@ -224,25 +224,29 @@ def station_view(ledger):
 
 def start_pump(workdir, lpm=40.0, station=True):
     """The station server (SQLite in `workdir`), the bench with the test cards and the
-    firmware in card mode, linked to the station; returns (pump, store). pump.station is
+    firmware in card mode, linked to the station over TLS with the station's own CA
+    pinned as `pumpside provision` pins it; returns (pump, store). pump.station is
     the StationThread (None without one)."""
     from .station.ledger import Ledger
     from .station.server import StationThread
+    from .tech import station_pin
 
     store = issue_test_cards(Path(workdir) / "cards.json")
     config = dict(CONSOLE_CONFIG)
     station_thread = None
+    files = {}
     if station:
         ledger = Ledger(str(Path(workdir) / "station.db"))
         key = ledger.add_terminal("PUMP1")
         ledger.set_price(config["grade"], config["price"])
         # the issuer's TAC key of the bench's cards: the station verifies every card bill
         ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
-        station_thread = StationThread(ledger, heartbeat_s=2).start()
+        station_thread = StationThread(ledger, heartbeat_s=2).start()  # TLS, its own CA
+        pinned, files = station_pin(ledger.path)  # as `pumpside provision` pins it
         config.update(station_addr="127.0.0.1:%d" % station_thread.port, terminal_id="PUMP1",
-                      terminal_key=key.hex())
+                      terminal_key=key.hex(), **pinned)
     pump = VirtualPump(config=config, bench=Bench(fast_lpm=lpm), cards=store,
-                       station=station_thread)
+                       station=station_thread, files=files)
     pump.start()
     pump.wait_state("IDLE", 15)
     return pump, store
