@@ -47,9 +47,11 @@ def asn(i):
 
 class Rig:
     """A pump (fake board, real journal, hotlist, Pump and Link) and a station, the link
-    over TLS with the station's own CA pinned."""
+    over TLS with the station's own CA pinned; `plain`: set to plain TCP (station_tls=0)
+    to the station's plain port."""
 
-    def __init__(self, tmp, card=True, heartbeat_s=0.05, **cfg):
+    def __init__(self, tmp, card=True, heartbeat_s=0.05, plain=False, **cfg):
+        self.plain = plain
         self.tmp = tmp
         self.ledger = Ledger(str(tmp / "station.db"))
         self.tls = station_tls(tmp / "station.db")
@@ -66,7 +68,8 @@ class Rig:
     def build(self, port):
         c = dict(CFG)
         c.update({"station_addr": "127.0.0.1:%d" % port, "terminal_key": self.key.hex(),
-                  "station_ca": self.root + "/station_ca.der"})
+                  "station_ca": self.root + "/station_ca.der", "station_tls": 0 if self.plain
+                  else 1})
         c["sale_mode"] = "card" if self.card else "attended"
         c.update(self.cfg_over)
         cfg = config.parse(json.dumps(c))
@@ -83,9 +86,10 @@ class Rig:
     def run(self, script):
         async def main():
             server = await StationServer(self.ledger, heartbeat_s=self.heartbeat_s,
-                                         ssl=self.tls.context(["127.0.0.1"])).start()
+                                         ssl=self.tls.context(["127.0.0.1"]),
+                                         plain_port=0 if self.plain else None).start()
             self.server = server
-            self.build(server.port)
+            self.build(server.plain_port if self.plain else server.port)
             task = asyncio.ensure_future(self.link.run())
             try:
                 return await script(self)
