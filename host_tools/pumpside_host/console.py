@@ -205,9 +205,10 @@ def station_view(ledger):
     rows = ["STATION  prices v%d: %s" % (prices["version"], "  ".join(
         "%s# %d.%03d" % (g, p // 1000, p % 1000) for g, p in sorted(prices["grades"].items())))]
     for pump in ledger.pumps():  # the delivery in progress (Fuelling), else the last
-        rows.append("pump %s: %s %d.%03d L %s" % (pump["terminal"], pump["state"],
-                                                  pump["ml"] // 1000, pump["ml"] % 1000,
-                                                  _money(pump["amount"])))
+        rows.append("pump %s: %s %d.%03d L %s%s" % (
+            pump["terminal"], pump["state"], pump["ml"] // 1000, pump["ml"] % 1000,
+            _money(pump["amount"]), {"tls": "  TLS", "plain": "  PLAIN (unencrypted)"}.get(
+                pump["link"], "")))
     sales = ledger.sales()
     rows.append("ledger: %d records" % len(sales))
     for s in sales[-4:]:

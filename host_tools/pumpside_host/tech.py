@@ -199,12 +199,12 @@ def _cmd_provision(args):
         changes["grade"] = args.grade
     try:
         pinned, files = station_pin(args.db, args.plain)
+        names = [] if args.plain else station_tls(args.db).names()
     except TlsFilesError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
     changes.update(pinned)
     host = args.station.rpartition(":")[0]
-    names = [] if args.plain else station_tls(args.db).names()
     if names and host not in names:
         print("warning: the station's certificate names %s, not %s: the terminal will refuse "
               "it until the station is started with --tls-name %s" % (", ".join(names), host,

@@ -118,7 +118,8 @@ def test_a_terminal_checks_the_name_it_dialled(tmp_path):
 
 
 def test_tls_files_open_to_others_or_half_there_are_refused_and_nothing_is_replaced(
-        tmp_path):
+        tmp_path, monkeypatch):
+    monkeypatch.setattr("logging.basicConfig", lambda **kw: None)  # `serve`'s, kept out
     own = StationTls(tmp_path / "tls")
     own.server(["127.0.0.1"])
     folder = tmp_path / "tls"
