@@ -8,7 +8,14 @@ arrival, so it includes the control loop's polling period.
 
 Every line goes through `figure(name, value, unit)`, which refuses a line that is not
 `name: value unit` (FIGURE_LINE); the MicroPython scripts of mp/ print the same shape and
-their lines are checked the same way. `PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`)
+their lines are checked the same way.
+
+link_* and link_tls_*: the firmware's link draining the same backlog plain (the station's
+--plain-port, station_tls=0) and over TLS with the station's own CA pinned (the default):
+MicroPython's heap before the session, at link_up and at its peak, and the time from
+connect to the station's CHALLENGE (over TLS: the handshake). On the unix port mbedTLS
+takes its buffers from the C library, not MicroPython's heap: link_tls_c_heap_* shows
+them (a bare-metal port such as the rp2 takes them from MicroPython's heap). `PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`)
 runs every figure small - a smoke run of the printing code, not figures to quote.
 """
 import json
@@ -243,6 +250,14 @@ def drain(sales=10000):
     figure("drain_vs_raw_ratio", "%.3f" % (rate / raw_rate), "ratio")
     for line in link_lines:
         figure_line(line)
+    got = {line.partition(": ")[0]: int(line.partition(": ")[2].split()[0])
+           for line in link_lines}
+    # what TLS adds to the link on this port: MicroPython's heap (the ssl context, the
+    # CA, the wrapped socket) at link_up and at the peak, and the handshake's time
+    for name in ("heap_session_up_bytes", "heap_peak_bytes"):
+        figure("link_tls_extra_" + name, got["link_tls_" + name] - got["link_" + name], "B")
+    figure("link_tls_handshake_ms", got["link_tls_connect_ms_median"]
+           - got["link_connect_ms_median"], "ms")
 
 
 def link_heap(device_dir, flash_blocks, prefix="link"):
