@@ -15,8 +15,10 @@ link_* and link_tls_*: the firmware's link draining the same backlog plain (the 
 MicroPython's heap before the session, at link_up and at its peak, and the time from
 connect to the station's CHALLENGE (over TLS: the handshake). On the unix port mbedTLS
 takes its buffers from the C library, not MicroPython's heap: link_tls_c_heap_* shows
-them (a bare-metal port such as the rp2 takes them from MicroPython's heap). `PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`)
-runs every figure small - a smoke run of the printing code, not figures to quote.
+them (a bare-metal port such as the rp2 takes them from MicroPython's heap).
+
+`PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`) runs every figure small - a smoke run of
+the printing code, not figures to quote.
 """
 import json
 import os
