@@ -66,11 +66,12 @@ _TABLE = (
     "station_addr|s||0|64\n"  # host:port
     "terminal_id|s||0|16\n"
     "terminal_key|s||0|64\n"
-    # TLS on top of the link (the frames are authenticated either way): 1 = wrap the
-    # connection in MicroPython's ssl; station_ca = the station's CA certificate (DER; the
-    # unix port's mbedTLS parses no PEM) on the device, which pins it and checks the
-    # station's name or address; empty = encrypted, the station not verified
-    "station_tls|i|0|0|1\n"
+    # TLS on top of the link (the frames are authenticated either way): 1 (the default) =
+    # MicroPython's ssl with the station's certificate checked against station_ca, the
+    # station's CA certificate on the device (DER; the unix port's mbedTLS parses no PEM),
+    # pinned by `pumpside provision`; no CA pinned: no connection. 0 = plain TCP, only
+    # when set so
+    "station_tls|i|1|0|1\n"
     "station_ca|s||0|64\n"
     # the board's network (hal.py's net role): net_kind "" = the board's own (docs/boards.md)
     "net_kind|s||0|8\n"

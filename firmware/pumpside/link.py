@@ -49,23 +49,22 @@ def _jitter(ms):
 
 
 def _tls(cfg):
-    """The ssl context of a TLS link (config station_tls), or None. station_ca, the
-    station's CA certificate (DER), pins it and its name or address is checked; without
-    one the link is encrypted but the station is not verified (the frames' HMAC still
-    authenticates both ends). Made at each connect: a bad CA file is a link_down reason,
-    not a pump that will not boot."""
-    if not getattr(cfg, "station_tls", 0):
+    """The ssl context of a TLS link (config station_tls, the default), or None for the
+    plain link station_tls=0 asks for. station_ca, the station's CA certificate (DER)
+    that provisioning pinned, checks the station's certificate and its name or address;
+    with none pinned the link refuses to connect rather than take any certificate. Made
+    at each connect: a missing or bad CA file is a link_down reason, not a pump that
+    will not boot."""
+    if not cfg.station_tls:
         return None
+    if not cfg.station_ca:
+        raise LinkError("no station CA pinned")
     import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if cfg.station_ca:
-        with open(cfg.station_ca, "rb") as f:
-            context.load_verify_locations(cadata=f.read())
-        context.verify_mode = ssl.CERT_REQUIRED
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    with open(cfg.station_ca, "rb") as f:
+        context.load_verify_locations(cadata=f.read())
+    context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 

@@ -8,8 +8,17 @@ arrival, so it includes the control loop's polling period.
 
 Every line goes through `figure(name, value, unit)`, which refuses a line that is not
 `name: value unit` (FIGURE_LINE); the MicroPython scripts of mp/ print the same shape and
-their lines are checked the same way. `PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`)
-runs every figure small - a smoke run of the printing code, not figures to quote.
+their lines are checked the same way.
+
+link_* and link_tls_*: the firmware's link draining the same backlog plain (the station's
+--plain-port, station_tls=0) and over TLS with the station's own CA pinned (the default):
+MicroPython's heap before the session, at link_up and at its peak, and the time from
+connect to the station's CHALLENGE (over TLS: the handshake). On the unix port mbedTLS
+takes its buffers from the C library, not MicroPython's heap: link_tls_c_heap_* shows
+them (a bare-metal port such as the rp2 takes them from MicroPython's heap).
+
+`PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`) runs every figure small - a smoke run of
+the printing code, not figures to quote.
 """
 import json
 import os
@@ -161,15 +170,19 @@ def drain(sales=10000):
 
     from .station.ledger import Ledger
     from .station.server import StationThread
+    from .tech import station_pin
 
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(tmp + "/station.db")
         key = ledger.add_terminal("P1")
-        station = StationThread(ledger).start()
+        # TLS with the station's own CA, as the product runs; a plain port for the link
+        # heap bench's plain run
+        station = StationThread(ledger, plain_port=0).start()
+        pinned, files = station_pin(tmp + "/station.db")
         config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
                       terminal_id="P1", terminal_key=key.hex(), max_unsynced_sales=100000,
-                      max_unsynced_amount=2000000000)
-        pump = VirtualPump(config=config, device_dir=tmp, flash_blocks=4096)
+                      max_unsynced_amount=2000000000, **pinned)
+        pump = VirtualPump(config=config, device_dir=tmp, flash_blocks=4096, files=files)
         pump.write_config()
         started = time.monotonic()
         pump.flash_tool("fill", str(sales))
@@ -194,13 +207,23 @@ def drain(sales=10000):
         raw = json.loads(pump.flash_tool("raw", str(listener.getsockname()[1])).splitlines()[-1])
         th.join(10)
         listener.close()
-        # the same backlog again for the link's heap bench (mp/bench_link.py), as terminal
-        # P2 so the ledger stores it again rather than answering duplicates
-        link_dir = Path(tmp) / "link"
-        link_dir.mkdir()
-        shutil.copy(Path(tmp) / "flash.bin", link_dir / "flash.bin")
-        (link_dir / "config.json").write_text(json.dumps(dict(
-            config, terminal_id="P2", terminal_key=ledger.add_terminal("P2").hex())))
+        # the same backlog again for the link's heap bench (mp/bench_link.py), plain as
+        # terminal P2 and over TLS as P3, so the ledger stores it again rather than
+        # answering duplicates
+        link_dirs = []
+        for name, link, over in (
+                ("P2", "link", dict(station_tls=0, station_ca="",
+                                    station_addr="127.0.0.1:%d" % station.plain_port)),
+                ("P3", "link_tls", {})):
+            link_dir = Path(tmp) / link
+            link_dir.mkdir()
+            shutil.copy(Path(tmp) / "flash.bin", link_dir / "flash.bin")
+            for path, data in files.items():
+                (link_dir / path).write_bytes(data)
+            (link_dir / "config.json").write_text(json.dumps(dict(
+                config, terminal_id=name, terminal_key=ledger.add_terminal(name).hex(),
+                **over)))
+            link_dirs.append((link_dir, link))
         pump.start(write_config=False)
         try:
             boot = pump.wait_event("boot", 60)
@@ -209,7 +232,8 @@ def drain(sales=10000):
             pump.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
             t_done = [t for t, n in pump.stamps if n == "synced"][-1]
             pump.kill()
-            link_lines = link_heap(link_dir, 4096)
+            link_lines = [line for link_dir, link in link_dirs
+                          for line in link_heap(link_dir, 4096, link)]
         finally:
             pump.stop()
             station.stop()
@@ -228,16 +252,26 @@ def drain(sales=10000):
     figure("drain_vs_raw_ratio", "%.3f" % (rate / raw_rate), "ratio")
     for line in link_lines:
         figure_line(line)
+    got = {line.partition(": ")[0]: int(line.partition(": ")[2].split()[0])
+           for line in link_lines}
+    # what TLS adds to the link on this port: MicroPython's heap (the ssl context, the
+    # CA, the wrapped socket) at link_up and at the peak, and the handshake's time
+    for name in ("heap_session_up_bytes", "heap_peak_bytes"):
+        figure("link_tls_extra_" + name, got["link_tls_" + name] - got["link_" + name], "B")
+    figure("link_tls_handshake_ms", got["link_tls_connect_ms_median"]
+           - got["link_connect_ms_median"], "ms")
 
 
-def link_heap(device_dir, flash_blocks):
+def link_heap(device_dir, flash_blocks, prefix="link"):
     """mp/bench_link.py in `device_dir` (flash.bin, config.json) at the board's heap: the
-    firmware's Link drains that journal to the station while the live heap is sampled."""
+    firmware's Link drains that journal to the station while the live heap is sampled;
+    its figures named `prefix`_..."""
     env = dict(os.environ)
     env["MICROPYPATH"] = ".frozen:%s" % build("sim")
     env["PUMPSIDE_FLASH_BLOCKS"] = str(flash_blocks)
     out = subprocess.run([micropython_binary(), "-X", "heapsize=" + BOARD_HEAPSIZE,
-                          str(Path(__file__).parent / "mp" / "bench_link.py"), "config.json"],
+                          str(Path(__file__).parent / "mp" / "bench_link.py"), "config.json",
+                          prefix],
                          cwd=device_dir, env=env, capture_output=True, text=True,
                          timeout=1200)
     if out.returncode != 0:
@@ -250,11 +284,12 @@ def station_ingest(terminals=32, sales=1000):
     process of their own so they do not share the station's GIL) speak the real protocol
     (pumpside/protocol.py: CHALLENGE, tagged HELLO, WELCOME) to the real station server
     and ledger on loopback, each uploading `sales` settled sales in SALES batches of the
-    link's size and waiting for each SALES_ACK, as a draining terminal does. The rate is
-    the sales the ledger holds afterwards over the time from every terminal authenticated
-    to the last ack."""
+    link's size and waiting for each SALES_ACK, as a draining terminal does, over TLS with
+    the station's own CA as the product runs. The rate is the sales the ledger holds
+    afterwards over the time from every terminal authenticated to the last ack."""
     from .station.ledger import Ledger
     from .station.server import StationThread
+    from .station.tls import station_tls
 
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(tmp + "/station.db")
@@ -262,7 +297,8 @@ def station_ingest(terminals=32, sales=1000):
                 for i in range(terminals)]
         station = StationThread(ledger).start()
         try:
-            job = json.dumps({"port": station.port, "terminals": keys, "sales": sales})
+            job = json.dumps({"port": station.port, "terminals": keys, "sales": sales,
+                              "ca": station_tls(ledger.path).ca_der().hex()})
             out = subprocess.run([sys.executable, "-c", "from pumpside_host.benchmarks "
                                   "import fake_terminals; fake_terminals()"],
                                  input=job, capture_output=True, text=True, timeout=1200)
@@ -286,6 +322,7 @@ def fake_terminals():
     result as JSON). Each one connects and authenticates, all wait for the last, then each
     uploads its sales in batches, one batch in flight."""
     import asyncio
+    import ssl
 
     from pumpside import meter, protocol
     from pumpside import record as rec
@@ -307,6 +344,7 @@ def fake_terminals():
                 batch = []
         return out + ([batch] if batch else [])
 
+    tls = ssl.create_default_context(cadata=bytes.fromhex(job["ca"]))
     work = batches(job["sales"])  # the same records for each terminal: own ids, own ledger
     stored = [0]
 
@@ -315,7 +353,8 @@ def fake_terminals():
         return head + await reader.readexactly((head[0] << 8) | head[1])
 
     async def terminal(tid, key, ready, go):
-        reader, writer = await asyncio.open_connection("127.0.0.1", job["port"])
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", job["port"], ssl=tls, server_hostname="127.0.0.1")
         nonce = os.urandom(protocol.NONCE_LEN)
         session = protocol.terminal_session(bytes.fromhex(key), await frame(reader), nonce)
         writer.write(session.encode(protocol.HELLO, {

@@ -147,6 +147,10 @@ def _delivery(pump):
     return ""
 
 
+# how `station pumps` shows a terminal's last connection (ledger.pumps()["link"])
+_LINKS = {"tls": " link TLS", "plain": " link PLAIN (unencrypted)"}
+
+
 def _cmd_station(args):
     from .station import ledger as lg
     from .station.masking import mask_card
@@ -154,11 +158,16 @@ def _cmd_station(args):
     if args.action == "serve":
         from .station.accounts import KeyFileError
         from .station.server import serve
+        from .station.tls import TlsFilesError
 
+        if bool(args.tls_cert) != bool(args.tls_key):
+            print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
         try:
             serve(args.db, args.host, args.port, args.issuer_keys,
-                  tls_cert=args.tls_cert, tls_key=args.tls_key)
-        except KeyFileError as e:
+                  tls_cert=args.tls_cert, tls_key=args.tls_key, tls_names=args.tls_name,
+                  plain_port=args.plain_port)
+        except (KeyFileError, TlsFilesError) as e:
             print("error: %s" % e, file=sys.stderr)
             return 2
         return 0
@@ -211,9 +220,10 @@ def _cmd_station(args):
                   % (cid, args.cmd, args.terminal))
         elif args.action == "pumps":
             for pump in ledger.pumps():
-                print("%s %s%s %s (seen %s)%s firmware %s %s journal %s%s%s" % (
+                print("%s %s%s %s (seen %s)%s%s firmware %s %s journal %s%s%s" % (
                     pump["terminal"], pump["state"], _delivery(pump), "online" if
-                    pump["online"] else "OFFLINE", pump["seen"], " alarm " + pump["alarm"]
+                    pump["online"] else "OFFLINE", pump["seen"], _LINKS.get(pump["link"], ""),
+                    " alarm " + pump["alarm"]
                     if pump["alarm"] else "", pump["firmware"], pump["software_id"],
                     pump["journal"] or "(none)",
                     " watchdog resets %d" % pump["wdt_resets"] if pump["wdt_resets"]
@@ -321,8 +331,15 @@ def build_parser():
     cmd.add_argument("--db", required=True, help="the station's SQLite file")
     cmd.add_argument("--host", default="127.0.0.1")
     cmd.add_argument("--port", type=int, default=7800)
-    cmd.add_argument("--tls-cert", help="serve: certificate chain (PEM): the station speaks TLS")
-    cmd.add_argument("--tls-key", help="serve: the certificate's private key (PEM)")
+    cmd.add_argument("--tls-cert", help="serve: a certificate chain (PEM) instead of the "
+                     "station's own (made at its first start in DB.tls/)")
+    cmd.add_argument("--tls-key", help="serve: that certificate's private key (PEM)")
+    cmd.add_argument("--tls-name", action="append", default=[], metavar="NAME",
+                     help="serve: a name or address terminals reach the station by, for its "
+                     "own certificate (repeat; loopback, the host name and --host are in)")
+    cmd.add_argument("--plain-port", type=int, metavar="PORT",
+                     help="serve: also plain TCP (unencrypted) on this port, for terminals "
+                     "set to station_tls=0; listed as PLAIN by `station pumps`")
     cmd.add_argument("--terminal", help="terminal id")
     cmd.add_argument("--issuer-keys", help="serve: JSON file of the issuers' TAC master keys "
                      "(card bills' TACs are verified with them; never logged)")

@@ -216,9 +216,10 @@ def station_view(ledger):
     rows = ["STATION  prices v%d: %s" % (prices["version"], "  ".join(
         "%s# %d.%03d" % (g, p // 1000, p % 1000) for g, p in sorted(prices["grades"].items())))]
     for pump in ledger.pumps():  # the delivery in progress (Fuelling), else the last
-        rows.append("pump %s: %s %d.%03d L %s" % (pump["terminal"], pump["state"],
-                                                  pump["ml"] // 1000, pump["ml"] % 1000,
-                                                  _money(pump["amount"])))
+        rows.append("pump %s: %s %d.%03d L %s%s" % (
+            pump["terminal"], pump["state"], pump["ml"] // 1000, pump["ml"] % 1000,
+            _money(pump["amount"]), {"tls": "  TLS", "plain": "  PLAIN (unencrypted)"}.get(
+                pump["link"], "")))
     sales = ledger.sales()
     rows.append("ledger: %d records" % len(sales))
     for s in sales[-4:]:
@@ -235,26 +236,31 @@ def station_view(ledger):
 
 def start_pump(workdir, lpm=40.0, station=True):
     """The station server (SQLite in `workdir`), the bench with the test cards and the
-    firmware in card mode, linked to the station; returns (pump, store). pump.station is
+    firmware in card mode, linked to the station over TLS with the station's own CA
+    pinned as `pumpside provision` pins it; returns (pump, store). pump.station is
     the StationThread (None without one)."""
     from .station.ledger import Ledger
     from .station.server import StationThread
+    from .tech import station_pin
 
     store = issue_test_cards(Path(workdir) / "cards.json")
     config = dict(CONSOLE_CONFIG)
     station_thread = None
+    files = {}
     if station:
         ledger = Ledger(str(Path(workdir) / "station.db"))
         key = ledger.add_terminal("PUMP1")
         ledger.set_price(config["grade"], config["price"])
         # the issuer's TAC key of the bench's cards: the station verifies every card bill
         ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
-        station_thread = StationThread(ledger, heartbeat_s=2).start()
+        station_thread = StationThread(ledger, heartbeat_s=2).start()  # TLS, its own CA
+        pinned, files = station_pin(ledger.path)  # as `pumpside provision` pins it
     bench = Bench(fast_lpm=lpm)
     if station_thread is not None:  # through the bench's network, which `w` takes down
         config.update(station_addr="127.0.0.1:%d" % bench.route(station_thread.port),
-                      terminal_id="PUMP1", terminal_key=key.hex())
-    pump = VirtualPump(config=config, bench=bench, cards=store, station=station_thread)
+                      terminal_id="PUMP1", terminal_key=key.hex(), **pinned)
+    pump = VirtualPump(config=config, bench=bench, cards=store, station=station_thread,
+                       files=files)
     pump.start()
     pump.wait_state("IDLE", 15)
     return pump, store

@@ -6,7 +6,10 @@ Between the firmware (unix port) and the station sits the bench's network (a TCP
 bench/network.py) that, on each connection, injects one fault at a random moment: a drop
 at a frame boundary, a drop in the middle of a frame, a frame delivered twice, two frames
 swapped; now and then the station itself restarts. The pump keeps selling (short attended
-sales) all along. Prints `net_faults`, `sales_lost`, `sales_doubled`.
+sales) all along. The link is plain TCP, set so (station_tls=0, the station plain): the
+proxy's faults act on the protocol's frames, which TLS would hide (under TLS each of them
+only ends the connection, as the drops do).
+Prints `net_faults`, `sales_lost`, `sales_doubled`.
 """
 import random
 import time
@@ -25,10 +28,11 @@ def run(faults=200, seed=1, workdir=None, log=None):
     tmp = tempfile.TemporaryDirectory()
     ledger = Ledger(tmp.name + "/station.db")
     key = ledger.add_terminal("P1")
-    station = StationThread(ledger, heartbeat_s=0.2).start()  # frames flow: faults come fast
+    # frames flow: faults come fast
+    station = StationThread(ledger, heartbeat_s=0.2, plain=True).start()
     proxy = Network(station.port, rng)
     config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % proxy.port, terminal_id="P1",
-                  terminal_key=key.hex(), done_show_ms=0, settle_ms=150)
+                  terminal_key=key.hex(), done_show_ms=0, settle_ms=150, station_tls=0)
     pump = VirtualPump(config=config, bench=Bench(fast_lpm=60.0))
     deliveries = {}
     restarts = 0
@@ -47,7 +51,8 @@ def run(faults=200, seed=1, workdir=None, log=None):
             if rng.random() < 0.05:  # the station restarts (same database, same port)
                 station.stop()
                 time.sleep(rng.uniform(0.0, 0.5))
-                station = StationThread(ledger, station.port, heartbeat_s=0.2).start()
+                station = StationThread(ledger, station.port, heartbeat_s=0.2,
+                                        plain=True).start()
                 restarts += 1
             if log and len(deliveries) % 20 == 0:
                 log("sales %d faults %d restarts %d" % (len(deliveries), proxy.total(),

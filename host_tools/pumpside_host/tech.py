@@ -87,11 +87,14 @@ def _booted(booted, software_id=None):
     return 0
 
 
-def _service(args, call):
-    """One service call; then the board is reset, so the firmware (interrupted by the
-    REPL) boots again and sells with whatever changed. A boot that ends closed (or not
-    at all) is said on stderr; `result["_booted"]` is _booted()'s exit code."""
+def _service(args, call, files=None):
+    """One service call (after writing `files`, {device path: bytes}); then the board is
+    reset, so the firmware (interrupted by the REPL) boots again and sells with whatever
+    changed. A boot that ends closed (or not at all) is said on stderr;
+    `result["_booted"]` is _booted()'s exit code."""
     with _device(args) as dev:
+        for path, data in (files or {}).items():
+            dev.write(path, data)
         result = dev.service(call)
         booted = dev.reset()
     if booted is None or booted["event"] != "boot":
@@ -176,13 +179,31 @@ def _cmd_config(args):
     return result.get("_booted", 0)
 
 
+STATION_CA = "station_ca.der"  # the station's CA certificate on the device (station_ca)
+
+
+def station_pin(db, plain=False):
+    """(config changes, files {device path: bytes}) that pin the station whose database
+    is `db` on a terminal: its CA certificate (DER; the CA is made here if the station
+    has not started yet) and TLS on. `plain`: station_tls=0, the unencrypted link that
+    only the station's --plain-port takes. TlsFilesError when the CA cannot be read."""
+    if plain:
+        return {"station_tls": 0, "station_ca": ""}, {}
+    from .station.tls import station_tls
+
+    return ({"station_tls": 1, "station_ca": STATION_CA},
+            {STATION_CA: station_tls(db).ca_der()})
+
+
 def _cmd_provision(args):
     """Terminal id, station address and a new per-terminal key: generated here, sent to
-    the device once and registered with the station, never printed. With --wlan-ssid, the
-    network the board joins, its passphrase read by _wlan_pass (never printed either)."""
+    the device once and registered with the station, never printed; the station's CA
+    pinned on the device (station_pin). With --wlan-ssid, the network the board joins,
+    its passphrase read by _wlan_pass (never printed either)."""
     import secrets
 
     from .station.ledger import Ledger
+    from .station.tls import TlsFilesError, station_tls
 
     key = secrets.token_bytes(32)
     changes = {"terminal_id": args.terminal_id, "station_addr": args.station,
@@ -196,16 +217,29 @@ def _cmd_provision(args):
     if args.wlan_ssid is not None:
         changes["wlan_ssid"] = args.wlan_ssid
         changes["wlan_pass"] = _wlan_pass()
+    try:
+        pinned, files = station_pin(args.db, args.plain)
+        names = [] if args.plain else station_tls(args.db).names()
+    except TlsFilesError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    changes.update(pinned)
+    host = args.station.rpartition(":")[0]
+    if names and host not in names:
+        print("warning: the station's certificate names %s, not %s: the terminal will refuse "
+              "it until the station is started with --tls-name %s" % (", ".join(names), host,
+                                                                       host), file=sys.stderr)
     ledger = Ledger(args.db)  # the station knows the key before the terminal uses it
     try:
         ledger.add_terminal(args.terminal_id, key)
     finally:
         ledger.close()
-    result = _service(args, "config_set(%r, None, %r, board)" % (changes, args.who))
+    result = _service(args, "config_set(%r, None, %r, board)" % (changes, args.who), files)
     if not result.get("ok"):
         return _refusal(result)
     print("provisioned %s for station %s: key sent to the device and the station (not shown)"
-          % (args.terminal_id, args.station))
+          "; %s" % (args.terminal_id, args.station, "PLAIN TCP (unencrypted)" if args.plain
+                    else "TLS, the station's CA pinned"))
     if args.wlan_ssid is not None:
         print("WLAN %s: passphrase sent to the device (not shown)" % args.wlan_ssid)
     return result.get("_booted", 0)
@@ -289,6 +323,8 @@ def add_commands(sub):
                      "$PUMPSIDE_WLAN_PASS or asked for")
     cmd.add_argument("--net-kind", choices=("wlan", "lan8720", "w5500"),
                      help="the board's network, where it has more than one (docs/boards.md)")
+    cmd.add_argument("--plain", action="store_true", help="unencrypted link (station_tls=0) "
+                     "to the station's --plain-port instead of TLS with its CA pinned")
     cmd = device_cmd("config", _cmd_config, "read or change the device's parameters")
     cmd.add_argument("action", choices=("get", "set"))
     cmd.add_argument("items", nargs="*", help="get: NAME ...; set: NAME=VALUE ... (wlan_pass "

@@ -132,12 +132,15 @@ class VirtualPump:
     """A bench and the firmware process. Use as a context manager."""
 
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
-                 echo=False, flash_blocks=256, cards=None, repl=False, station=None):
+                 echo=False, flash_blocks=256, cards=None, repl=False, station=None,
+                 files=None):
         self.bench = bench or Bench()
         self.station = station  # the StationThread its link talks to; its owner stops it
         if cards is not None:
             self.bench.keep_cards(cards)
         self.config = dict(DEFAULT_CONFIG if config is None else config)
+        self.files = dict(files or {})  # {path: bytes} provisioned beside config.json (the
+        # station's CA: tech.station_pin)
         self._tmp = None
         if device_dir is None:
             self._tmp = tempfile.mkdtemp(prefix="vpump-")
@@ -169,8 +172,11 @@ class VirtualPump:
         return self._usb.path if self._usb else None
 
     def write_config(self, config=None, raw=None):
+        """config.json (and `files`) on the device's flash, as provisioning leaves them."""
         text = raw if raw is not None else json.dumps(self.config if config is None else config)
         (self.device_dir / "config.json").write_text(text)
+        for path, data in self.files.items():
+            (self.device_dir / path).write_bytes(data)
 
     def start(self, write_config=True, flash_fault=None):
         if self.bench.port is None:

@@ -19,12 +19,12 @@ FAST_TIMEOUTS = {"no_flow_timeout_ms": 1500, "no_pulse_timeout_ms": 1000, "done_
 def make_pump():
     pumps = []
 
-    def make(bench=None, flash_blocks=256, cards=None, **config):
+    def make(bench=None, flash_blocks=256, cards=None, files=None, **config):
         cfg = dict(DEFAULT_CONFIG)
         cfg.update(FAST_TIMEOUTS)
         cfg.update(config)
         vp = VirtualPump(config=cfg, bench=bench or Bench(), flash_blocks=flash_blocks,
-                         cards=cards)
+                         cards=cards, files=files)
         pumps.append(vp)
         vp.start()
         vp.wait_state("IDLE", 10)
@@ -45,8 +45,9 @@ def card_store(tmp_path):
 
 @pytest.fixture
 def station(tmp_path):
-    """A ledger and the station serving it on a free loopback port, beating every second;
-    stopped after the test unless the test stopped it."""
+    """A ledger and the station serving it on a free loopback port, beating every second,
+    over TLS with its own CA (helpers.provisioned pins it); stopped after the test unless
+    the test stopped it."""
     ledger = Ledger(str(tmp_path / "station.db"))
     server = StationThread(ledger, heartbeat_s=1).start()
     yield ledger, server

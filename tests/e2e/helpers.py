@@ -3,6 +3,7 @@ keypad, the customer's card steps, and a pump linked to a station."""
 import time
 
 from pumpside_host.bench.cards import TEST_ISSUER_ID
+from pumpside_host.tech import station_pin
 
 # The card every card test's store holds (the card_store fixture), and card mode for it.
 ASN = "6200000000000017"
@@ -46,11 +47,22 @@ def sale(vp, keys, timeout=60, hang_up=False):
     return d
 
 
+def provisioned(ledger, port, name="P1", key=None):
+    """(config, files) of a terminal `name` provisioned for the station of `ledger` on
+    `port`, as `pumpside provision` does it: a key registered with the station and the
+    station's own CA pinned (tech.station_pin: TLS)."""
+    key = key or ledger.add_terminal(name)
+    config, files = station_pin(ledger.path)
+    config.update(station_addr="127.0.0.1:%d" % port, terminal_id=name,
+                  terminal_key=key.hex())
+    return config, files
+
+
 def linked_pump(make_pump, ledger, port, name="P1", **config):
-    """A pump registered with the station as `name`, once its link is up."""
-    key = ledger.add_terminal(name)
-    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id=name,
-                   terminal_key=key.hex(), **config)
+    """A pump provisioned for the station as `name` (TLS), once its link is up."""
+    cfg, files = provisioned(ledger, port, name)
+    cfg.update(config)
+    vp = make_pump(files=files, **cfg)
     wait_until(lambda: saw(vp, "link_up"), 10, "the link of " + name)
     return vp
 

@@ -65,11 +65,14 @@ def test_a_person_buys_fuel_with_a_card(tmp_path):
         await _until(pilot, lambda: "FUEL RECEIPT" in app.receipt_text, "the receipt")
         await pilot.press("o")  # take the card
         await _until(pilot, lambda: _shows(app, "Thank you"), "thank you")
-        # the station beside the pump got the sale over the link, its TAC verified
-        # with the issuer key of the bench's cards
+        # the station beside the pump got the sale over the link (TLS, the station's
+        # own CA pinned as provision pins it), its TAC verified with the issuer key of
+        # the bench's cards
         await _until(pilot, lambda: "FINAL #1 5.000 L 37.95 card 6200********0001 "
                      "TAC ok" in str(app.query_one("#station").render()),
                      "the station's view")
+        assert re.search(r"pump PUMP1: .*  TLS$", str(app.query_one("#station").render()),
+                         re.M)
         return app.receipt_text
 
     vp, _store, text = _play(tmp_path, buy)

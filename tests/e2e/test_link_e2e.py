@@ -6,8 +6,9 @@ import pytest
 
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationThread
+from pumpside_host.station.tls import station_tls
 
-from .helpers import ASN, linked_pump
+from .helpers import ASN, linked_pump, provisioned
 from .helpers import fuelling as _fuelling
 from .helpers import sale as _sale
 from .helpers import saw as _saw
@@ -18,11 +19,11 @@ pytestmark = pytest.mark.e2e
 
 def test_sales_sync_online_go_on_offline_and_drain_exactly_once(make_pump, tmp_path):
     ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
     station = StationThread(ledger).start()
     port = station.port
-    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id="P1",
-                   terminal_key=key.hex())
+    cfg, files = provisioned(ledger, port)
+    key = bytes.fromhex(cfg["terminal_key"])
+    vp = make_pump(files=files, **cfg)
     try:
         _wait(lambda: _saw(vp, "link_up"), 10, "the link")
         for litres in ("V100E", "V150E"):
@@ -115,15 +116,13 @@ def test_card_sales_wait_for_the_station_time_and_its_time_sets_the_clock(make_p
     from pumpside_host.bench import Bench
 
     ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
     with socket.socket() as s:  # a free port for a station that is not up yet
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     bench = Bench()
     bench.advance_clock(-400 * 86400)  # the board's RTC is a year off (lost with power)
-    vp = make_pump(bench=bench, cards=card_store, sale_mode="card",
-                   station_addr="127.0.0.1:%d" % port, terminal_id="P1",
-                   terminal_key=key.hex())
+    cfg, files = provisioned(ledger, port)  # its certificates hold with the clock off
+    vp = make_pump(bench=bench, cards=card_store, sale_mode="card", files=files, **cfg)
     vp.insert(ASN)
     _wait(lambda: vp.bench.display[2:3] == ["Clock not set - no card sales"], 10,
           "the refusal")
@@ -229,11 +228,11 @@ def test_a_rebuilt_station_database_gets_its_commands_run(make_pump, tmp_path):
     running it. A station whose database was rebuilt must not hand out those ids again:
     its `resume` runs, and the pump sells again."""
     ledger = Ledger(str(tmp_path / "old.db"))
-    key = ledger.add_terminal("P1")
     station = StationThread(ledger, heartbeat_s=1).start()
     port = station.port
-    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id="P1",
-                   terminal_key=key.hex())
+    cfg, files = provisioned(ledger, port)
+    key = bytes.fromhex(cfg["terminal_key"])
+    vp = make_pump(files=files, **cfg)
     try:
         _wait(lambda: _saw(vp, "link_up"), 10, "the link")
         suspend = ledger.command("P1", "suspend")
@@ -241,7 +240,9 @@ def test_a_rebuilt_station_database_gets_its_commands_run(make_pump, tmp_path):
         station.stop()
         rebuilt = Ledger(str(tmp_path / "rebuilt.db"))  # a new database, the same terminal
         rebuilt.add_terminal("P1", key)
-        station = StationThread(rebuilt, port, heartbeat_s=1).start()
+        # the station's CA lives beside its database, not in it: kept
+        station = StationThread(rebuilt, port, heartbeat_s=1,
+                                ssl=station_tls(ledger.path).context(["127.0.0.1"])).start()
         resume = rebuilt.command("P1", "resume")
         _wait(lambda: rebuilt.command_result(resume) is not None, 40, "the resume")
     finally:

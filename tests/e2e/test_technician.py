@@ -97,7 +97,7 @@ def test_provision_then_a_sale_syncs_with_the_new_key(board, tmp_path):
     flashed(board)
     db = str(tmp_path / "station.db")
     ledger = Ledger(db)
-    station = StationThread(ledger, heartbeat_s=1).start()
+    station = StationThread(ledger, heartbeat_s=1).start()  # TLS: its own CA, made now
     try:
         out = pumpside("provision", "--port", board.port, "--terminal-id", "P7",
                        "--station", "127.0.0.1:%d" % station.port, "--db", db, pin=None)
@@ -112,9 +112,13 @@ def test_provision_then_a_sale_syncs_with_the_new_key(board, tmp_path):
         station.stop()
     assert ledger.sales("P7")[0]["ml"] == 1000
     assert key.hex() not in "\n".join(board.lines)
-    got = pumpside("config", "get", "--port", board.port, "terminal_key", "terminal_id")
+    got = pumpside("config", "get", "--port", board.port, "terminal_key", "terminal_id",
+                   "station_tls", "station_ca")
     assert got.returncode == 0 and 'terminal_id="P7"' in got.stdout
     assert key.hex() not in got.stdout
+    # the station's own CA pinned on the device: the link is TLS, checked against it
+    assert "station_tls=1" in got.stdout and 'station_ca="station_ca.der"' in got.stdout
+    assert ledger.pumps()[0]["link"] == "tls" and not _saw(board, "link_plain")
 
 
 def test_calibrate_config_refusals_logs_and_journal_pull(board, tmp_path):

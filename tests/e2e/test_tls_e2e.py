@@ -1,20 +1,18 @@
-"""End to end: the link over TLS - MicroPython's ssl (mbedTLS) on the terminal,
-Python's ssl at the station, a self-signed station certificate made here whose DER form
-is pinned on the terminal (station_ca; the unix port's mbedTLS parses no PEM)."""
-import datetime
-import ipaddress
+"""End to end: the link over TLS by default - MicroPython's ssl (mbedTLS) on the terminal,
+Python's ssl at the station, which made its own CA and certificate at its first start;
+the terminal provisioned as `pumpside provision` does it, with that CA (DER: the unix
+port's mbedTLS parses no PEM) pinned. Plain TCP only when set so, and shown as such."""
 import socket
 import ssl
 import time
 
 import pytest
 
-from pumpside_host.bench import Bench
 from pumpside_host.station.ledger import Ledger
-from pumpside_host.station.server import StationThread, tls_context
-from pumpside_host.vboard import DEFAULT_CONFIG, VirtualPump
+from pumpside_host.station.server import StationThread
+from pumpside_host.station.tls import StationTls, station_tls
 
-from .conftest import FAST_TIMEOUTS
+from .helpers import provisioned
 from .helpers import sale as _sale
 from .helpers import saw as _saw
 from .helpers import wait_until as _wait
@@ -22,48 +20,12 @@ from .helpers import wait_until as _wait
 pytestmark = pytest.mark.e2e
 
 
-def _self_signed(folder, name):
-    """(cert.pem, key.pem, cert DER bytes) of a self-signed certificate for 127.0.0.1."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    pem, key_pem = folder / (name + ".pem"), folder / (name + ".key")
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return str(pem), str(key_pem), cert.public_bytes(serialization.Encoding.DER)
-
-
-def _tls_pump(tmp_path, station, key, ca_der):
-    cfg = dict(DEFAULT_CONFIG, **FAST_TIMEOUTS)
-    cfg.update(station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
-               terminal_key=key.hex(), station_tls=1, station_ca="station_ca.der")
-    device = tmp_path / "device"
-    device.mkdir()
-    (device / "station_ca.der").write_bytes(ca_der)
-    return VirtualPump(config=cfg, bench=Bench(), device_dir=str(device)).start()
-
-
-def test_a_sale_goes_to_the_station_over_tls(tmp_path):
-    cert, cert_key, der = _self_signed(tmp_path, "station")
+def test_a_provisioned_pump_syncs_over_tls_with_the_stations_own_ca(make_pump, tmp_path):
     ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
-    station = StationThread(ledger, ssl=tls_context(cert, cert_key)).start()
-    vp = _tls_pump(tmp_path, station, key, der)
+    station = StationThread(ledger).start()  # its first start: CA and certificate made
+    cfg, files = provisioned(ledger, station.port)
+    assert cfg["station_tls"] == 1 and list(files.values()) == [
+        station_tls(ledger.path).ca_der()]
     try:
         # the station speaks only TLS: a plain client gets no CHALLENGE in the clear
         with socket.create_connection(("127.0.0.1", station.port), 5) as plain:
@@ -74,37 +36,67 @@ def test_a_sale_goes_to_the_station_over_tls(tmp_path):
             except (TimeoutError, ConnectionError):
                 got = b""
             assert b"nonce" not in got
-        # and Python's own TLS client is answered with the CHALLENGE
-        ctx = ssl.create_default_context(cadata=der)
-        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", station.port), 5),
-                             server_hostname="127.0.0.1") as tls:
-            assert b"nonce" in tls.recv(256)
-        vp.wait_state("IDLE", 10)
+        vp = make_pump(files=files, **cfg)
         _wait(lambda: _saw(vp, "link_up"), 20, "the link over TLS")
         d = _sale(vp, "V100E", hang_up=True)
         _wait(lambda: len(ledger.sales("P1")) == 1, 20, "the sale at the station")
     finally:
-        vp.stop()
         station.stop()
     sale = ledger.sales("P1")[0]
     assert (sale["sale"], sale["ml"], sale["amount"]) == (1, d["ml"], d["amount"]) \
         and d["ml"] == 1000
+    assert ledger.pumps()[0]["link"] == "tls" and not _saw(vp, "link_plain")
 
 
-def test_a_station_whose_certificate_is_not_the_pinned_one_gets_nothing(tmp_path):
-    cert, cert_key, _der = _self_signed(tmp_path, "station")
-    _other, _other_key, other_der = _self_signed(tmp_path, "impostor")
+def test_a_station_whose_certificate_is_not_the_pinned_one_gets_nothing(make_pump, tmp_path):
     ledger = Ledger(str(tmp_path / "station.db"))
-    key = ledger.add_terminal("P1")
-    station = StationThread(ledger, ssl=tls_context(cert, cert_key)).start()
-    vp = _tls_pump(tmp_path, station, key, other_der)  # pins another CA
+    station = StationThread(ledger).start()
+    cfg, _files = provisioned(ledger, station.port)
+    impostor = StationTls(tmp_path / "impostor").ca_der()  # another station's CA pinned
     try:
-        vp.wait_state("IDLE", 10)
+        vp = make_pump(files={cfg["station_ca"]: impostor}, **cfg)
         down = vp.wait_event("link_down", 20)
         _sale(vp, "V100E", hang_up=True)  # the pump sells on, offline
         time.sleep(3)  # while the link retries (0.5, 1, 2 s backoff), refused each time
     finally:
-        vp.stop()
         station.stop()
     assert "not correctly signed" in down["why"], down
-    assert not _saw(vp, "link_up") and ledger.sales("P1") == []
+    assert not _saw(vp, "link_up") and ledger.sales("P1") == [] and ledger.pumps() == []
+
+
+def test_tls_with_no_ca_pinned_connects_to_nothing(make_pump, tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"))
+    station = StationThread(ledger).start()
+    cfg, _files = provisioned(ledger, station.port)
+    cfg["station_ca"] = ""  # TLS on (the default) but no CA: no certificate is taken
+    try:
+        vp = make_pump(**cfg)
+        down = vp.wait_event("link_down", 20)
+        _sale(vp, "V100E", hang_up=True)  # the pump sells on, offline
+    finally:
+        station.stop()
+    assert down["why"] == "no station CA pinned"
+    assert not _saw(vp, "link_up") and ledger.pumps() == []
+
+
+def test_plain_only_when_set_said_at_boot_and_listed_by_the_station(make_pump, tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"))
+    station = StationThread(ledger, plain_port=0).start()
+    cfg, _files = provisioned(ledger, station.plain_port)
+    cfg.update(station_tls=0, station_ca="")  # plain, set so
+    try:
+        vp = make_pump(**cfg)
+        boot_log = [name for name, _ in vp.seen]
+        assert boot_log.index("link_plain") < boot_log.index("boot")
+        assert vp.seen[boot_log.index("link_plain")][1] == {"station": cfg["station_addr"]}
+        _wait(lambda: _saw(vp, "link_up"), 20, "the plain link")
+        _sale(vp, "V100E", hang_up=True)
+        _wait(lambda: len(ledger.sales("P1")) == 1, 20, "the sale at the station")
+        # and the TLS port is no plain port: Python's TLS client pinned to the CA is answered
+        ctx = ssl.create_default_context(cadata=station_tls(ledger.path).ca_der())
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", station.port), 5),
+                             server_hostname="127.0.0.1") as tls:
+            assert b"nonce" in tls.recv(256)
+    finally:
+        station.stop()
+    assert ledger.pumps()[0]["link"] == "plain"

@@ -109,7 +109,7 @@ def test_field_table_types_defaults_and_bounds():
     assert config.field("price") == (int, None, 1, 10000000)  # legal: no default
     assert config.field("station") == (str, "PUMPSIDE STATION", 1, 32)
     assert config.field("level_discounts") == (str, "", 0, 64)
-    assert config.field("station_tls") == (int, 0, 0, 1)
+    assert config.field("station_tls") == (int, 1, 0, 1)  # TLS unless set to 0
     assert config.field("no_such_field") is None
     assert config.field("pric") is None and config.field("rice") is None  # whole names
     names = [name for name, _spec in config.fields()]

@@ -1,6 +1,7 @@
 """The firmware's link (pumpside/link.py, under CPython) against the reference station
 server, both on one event loop: downloads, commands, status and the clock, end to end
-in a fraction of a second each. tests/e2e runs the same link on the MicroPython port."""
+in a fraction of a second each, over TLS with the station's own CA pinned (the product's
+default). tests/e2e runs the same link on the MicroPython port."""
 import asyncio
 import json
 import logging
@@ -15,6 +16,7 @@ from pumpside import link as lk
 from pumpside.hotlist import Hotlist, HotlistError, open_hotlist
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationServer
+from pumpside_host.station.tls import station_tls
 
 CFG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
        "service_pin": "2468", "sale_mode": "attended", "terminal_id": "P1"}
@@ -44,11 +46,15 @@ def asn(i):
 
 
 class Rig:
-    """A pump (fake board, real journal, hotlist, Pump and Link) and a station."""
+    """A pump (fake board, real journal, hotlist, Pump and Link) and a station, the link
+    over TLS with the station's own CA pinned; `plain`: set to plain TCP (station_tls=0)
+    to the station's plain port."""
 
-    def __init__(self, tmp, card=True, heartbeat_s=0.05, **cfg):
+    def __init__(self, tmp, card=True, heartbeat_s=0.05, plain=False, **cfg):
+        self.plain = plain
         self.tmp = tmp
         self.ledger = Ledger(str(tmp / "station.db"))
+        self.tls = station_tls(tmp / "station.db")
         self.key = self.ledger.add_terminal("P1")
         self.heartbeat_s = heartbeat_s
         self.board = FakeBoard()
@@ -56,10 +62,15 @@ class Rig:
         self.card = card
         self.net = None  # the board's net role given to the link (None: the host's)
         self.root = tempfile.mkdtemp(prefix="pumpside-link-")
+        # the CA pinned as provisioning pins it: a copy on the terminal's flash
+        with open(self.root + "/station_ca.der", "wb") as f:
+            f.write(self.tls.ca_der())
 
     def build(self, port):
         c = dict(CFG)
-        c.update({"station_addr": "127.0.0.1:%d" % port, "terminal_key": self.key.hex()})
+        c.update({"station_addr": "127.0.0.1:%d" % port, "terminal_key": self.key.hex(),
+                  "station_ca": self.root + "/station_ca.der", "station_tls": 0 if self.plain
+                  else 1})
         c["sale_mode"] = "card" if self.card else "attended"
         c.update(self.cfg_over)
         cfg = config.parse(json.dumps(c))
@@ -76,9 +87,11 @@ class Rig:
 
     def run(self, script):
         async def main():
-            server = await StationServer(self.ledger, heartbeat_s=self.heartbeat_s).start()
+            server = await StationServer(self.ledger, heartbeat_s=self.heartbeat_s,
+                                         ssl=self.tls.context(["127.0.0.1"]),
+                                         plain_port=0 if self.plain else None).start()
             self.server = server
-            self.build(server.port)
+            self.build(server.plain_port if self.plain else server.port)
             task = asyncio.ensure_future(self.link.run())
             try:
                 return await script(self)

@@ -57,13 +57,15 @@ class RecordRejected(ValueError):
 
 class Ledger:
     def __init__(self, path):
+        self.path = str(path)  # the station's TLS files live beside it (tls.folder_of)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
         jn.rekey(self.db, SCHEMA, ("sales", "events", "conflicts"))
         self._add_columns("commands", (("sent", "INTEGER"),))
         self._add_columns("pumps", (("beat_ms", "INTEGER"), ("firmware", "TEXT"),
-                                    ("software_id", "TEXT"), ("wdt_resets", "INTEGER")))
+                                    ("software_id", "TEXT"), ("wdt_resets", "INTEGER"),
+                                    ("link", "TEXT")))
         self.cards = Cards(self.db)  # card accounts, TAC verification (accounts.py)
         self.metrology = Metrology(self.db)  # totals cross-checked, event logs
         self.params = Params(self.db)  # parameters pushed, the nozzle -> grade map
@@ -375,17 +377,18 @@ class Ledger:
 
     MISSED_BEATS = 3  # a pump silent for this many heartbeats is offline
 
-    def hello(self, terminal_id, firmware, software_id, beat_ms, wdt_resets=None):
+    def hello(self, terminal_id, firmware, software_id, beat_ms, wdt_resets=None, link=None):
         """An authenticated HELLO: the terminal's firmware version and software id (its
-        manifest's checksum), the heartbeat it was given, and how many times its watchdog
-        reset it (counted on its flash). Returns the count it reported before (None)."""
+        manifest's checksum), the heartbeat it was given, how many times its watchdog
+        reset it (counted on its flash) and what its connection is ("tls" or "plain").
+        Returns the count it reported before (None)."""
         self.db.execute("INSERT OR IGNORE INTO pumps (terminal) VALUES (?)", (terminal_id,))
         before = self.db.execute("SELECT wdt_resets FROM pumps WHERE terminal = ?",
                                  (terminal_id,)).fetchone()[0]
         self.db.execute("UPDATE pumps SET firmware = ?, software_id = ?, beat_ms = ?, "
-                        "seen = ?, wdt_resets = ? WHERE terminal = ?",
+                        "seen = ?, wdt_resets = ?, link = ? WHERE terminal = ?",
                         (firmware, software_id, beat_ms, int(time.time()), wdt_resets,
-                         terminal_id))
+                         link, terminal_id))
         return before
 
     def seen(self, terminal_id):
@@ -408,13 +411,16 @@ class Ledger:
         (heard within MISSED_BEATS heartbeats), its alarm, firmware and software id, and
         `ml`, `amount` of its delivery: in progress while the state is Fuelling (live, from
         its STATUS), else its last one (0: none since it booted); the resets its watchdog
-        caused; its current journal, how many alarms the station raised about it and the
-        last one's text (journals.py: a new journal, a conflict)."""
+        caused; `link`, its last connection: "tls", "plain" (unencrypted: the station's
+        plain port) or None (not connected since the station recorded it); its current
+        journal, how many alarms the station raised about it and the last one's text
+        (journals.py: a new journal, a conflict)."""
         now = int(time.time()) if now is None else now
         out = []
-        for terminal, state, seen, status, beat_ms, firmware, software_id, wdt_resets in \
-                self.db.execute("SELECT terminal, state, seen, status, beat_ms, firmware, "
-                                "software_id, wdt_resets FROM pumps ORDER BY terminal"):
+        for terminal, state, seen, status, beat_ms, firmware, software_id, wdt_resets, link \
+                in self.db.execute("SELECT terminal, state, seen, status, beat_ms, firmware, "
+                                   "software_id, wdt_resets, link FROM pumps ORDER BY "
+                                   "terminal"):
             limit = max(self.MISSED_BEATS * (beat_ms or 10000), 2000)  # seen: in s
             last_status = json.loads(status) if status else {}
             alarms = self.journals.alarms(terminal)
@@ -423,7 +429,7 @@ class Ledger:
                         "alarm": last_status.get("alarm") or "", "firmware": firmware,
                         "software_id": software_id, "ml": last_status.get("ml") or 0,
                         "amount": last_status.get("amount") or 0,
-                        "wdt_resets": wdt_resets or 0,
+                        "wdt_resets": wdt_resets or 0, "link": link,
                         "journal": self.journals.current(terminal),
                         "station_alarms": len(alarms),
                         "station_alarm": alarms[-1]["why"] if alarms else ""})

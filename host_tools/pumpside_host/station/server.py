@@ -15,6 +15,7 @@ import time
 from pumpside import protocol
 
 from .ledger import Ledger
+from .tls import station_names, station_tls
 
 log = logging.getLogger("pumpside.station")
 READ_TIMEOUT_S = 30.0  # three missed heartbeats of 10 s: the terminal is gone
@@ -28,25 +29,37 @@ class Refused(Exception):
 
 
 class StationServer:
-    def __init__(self, ledger, host="127.0.0.1", port=0, heartbeat_s=10, ssl=None):
+    def __init__(self, ledger, host="127.0.0.1", port=0, heartbeat_s=10, ssl=None,
+                 plain_port=None):
         self.ledger = ledger
-        self.ssl = ssl  # an ssl.SSLContext: the station speaks TLS (tls_context)
+        self.ssl = ssl  # an ssl.SSLContext: the station speaks TLS (tls.py); None: plain
         self.host = host
         self.port = port
+        self.plain_port = plain_port  # a second, plain TCP port beside the TLS one, if set
         self.heartbeat_s = heartbeat_s
         self.server = None
+        self.plain_server = None
         self.sessions = {}  # terminal id -> (session, writer) of live connections
 
     async def start(self):
         self.server = await asyncio.start_server(self._serve, self.host, self.port,
                                                  ssl=self.ssl)
         self.port = self.server.sockets[0].getsockname()[1]
-        log.info("station listening on %s:%d", self.host, self.port)
+        log.info("station listening on %s:%d (%s)", self.host, self.port,
+                 "TLS" if self.ssl else "PLAIN TCP, unencrypted")
+        if self.plain_port is not None:
+            self.plain_server = await asyncio.start_server(self._serve, self.host,
+                                                           self.plain_port)
+            self.plain_port = self.plain_server.sockets[0].getsockname()[1]
+            log.warning("station listening on %s:%d in PLAIN TCP, unencrypted: for "
+                        "terminals set to station_tls=0", self.host, self.plain_port)
         return self
 
     async def stop(self):
-        self.server.close()
-        await self.server.wait_closed()
+        for server in (self.server, self.plain_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
     async def _read(self, reader):
         head = await asyncio.wait_for(reader.readexactly(2), READ_TIMEOUT_S)
@@ -56,6 +69,7 @@ class StationServer:
 
     async def _serve(self, reader, writer):
         peer = writer.get_extra_info("peername")
+        link = "plain" if writer.get_extra_info("ssl_object") is None else "tls"
         terminal = None
         conn = None
         try:
@@ -85,7 +99,8 @@ class StationServer:
                 # from 1): all of this one's downloads go to it
                 conn.stale_downloads()
             self.ledger.cards.hello(terminal, hello)  # its PSAM id: the TACs it uploads
-            log.info("terminal %s connected from %s (firmware %s, journal %s)", terminal, peer,
+            log.info("terminal %s connected from %s over %s (firmware %s, journal %s)",
+                     terminal, peer, "TLS" if link == "tls" else "PLAIN TCP",
                      hello.get("firmware"), conn.journal or "(none)")
             prices = self.ledger.prices()
             await self._send(writer, session, protocol.WELCOME, {
@@ -98,7 +113,7 @@ class StationServer:
             resets = hello.get("wdt_resets")
             before = self.ledger.hello(terminal, hello.get("firmware"),
                                        hello.get("software_id"),
-                                       int(self.heartbeat_s * 1000), resets)
+                                       int(self.heartbeat_s * 1000), resets, link)
             if resets and resets != before:
                 log.warning("terminal %s: its watchdog reset it (%d so far)", terminal, resets)
             while True:
@@ -109,6 +124,10 @@ class StationServer:
         except TimeoutError:
             log.warning("terminal %s silent for %ds: closed", terminal or peer,
                         READ_TIMEOUT_S)
+        except asyncio.CancelledError:  # the station stops: the connection ends here (a
+            # cancelled connection task, with TLS still closing, would be logged as an
+            # unhandled exception by CPython 3.11's streams)
+            log.info("connection of %s dropped: the station stops", terminal or peer)
         except (protocol.ProtocolError, Refused) as e:
             why = getattr(e, "why", None) or str(e)
             log.warning("refused %s from %s: %s", terminal or "connection", peer, why)
@@ -411,17 +430,27 @@ def _with_nozzles(payload, nozzles):
 
 
 def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=None,
-          tls_key=None):
+          tls_key=None, tls_names=(), plain_port=None):
     """`pumpside station serve`: run until interrupted. `issuer_keys`: the JSON file of
-    the issuers' TAC master keys (accounts.py), never logged."""
+    the issuers' TAC master keys (accounts.py), never logged. The port speaks TLS: with
+    the station's own CA and certificate (tls.py: made at the first start in
+    `<db>.tls/`, for the station's names and `tls_names`), or with the certificate and
+    key files given. `plain_port`: plain TCP there as well, only when asked for."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if tls_cert:
+        ssl = tls_context(tls_cert, tls_key)
+    else:
+        own = station_tls(db_path)
+        ssl = own.context(station_names(host, tls_names))
+        log.info("station TLS: its CA in %s (pinned on the terminals by `pumpside "
+                 "provision`), its certificate for %s", own.folder, ", ".join(own.names()))
     ledger = Ledger(db_path)
     if issuer_keys:
         ledger.cards.load_keys(issuer_keys)
 
     async def main():
-        server = await StationServer(ledger, host, port, ssl=tls_context(
-            tls_cert, tls_key) if tls_cert else None).start()
+        server = await StationServer(ledger, host, port, ssl=ssl,
+                                     plain_port=plain_port).start()
         await server.server.serve_forever()
 
     asyncio.run(main())
@@ -437,14 +466,21 @@ def tls_context(cert, key):
 
 
 class StationThread:
-    """The station server on its own event loop in a thread (tests, the console)."""
+    """The station server on its own event loop in a thread (tests, the console). Like
+    `station serve` it speaks TLS with the station's own CA and certificate (made in
+    `<db>.tls/` at the first start, for 127.0.0.1), unless given another context (`ssl`)
+    or asked for plain TCP (`plain`); `plain_port`: plain TCP there as well (0: any)."""
 
-    def __init__(self, ledger, port=0, heartbeat_s=10, ssl=None):
+    def __init__(self, ledger, port=0, heartbeat_s=10, ssl=None, plain_port=None,
+                 plain=False):
         import threading
 
         self.ledger = ledger
         self.port = port
+        self.plain_port = plain_port
         self.heartbeat_s = heartbeat_s
+        if ssl is None and not plain:
+            ssl = station_tls(ledger.path).context(["127.0.0.1"])
         self.ssl = ssl
         self.loop = asyncio.new_event_loop()
         self.server = None
@@ -455,8 +491,9 @@ class StationThread:
         asyncio.set_event_loop(self.loop)
         self.server = self.loop.run_until_complete(
             StationServer(self.ledger, port=self.port, heartbeat_s=self.heartbeat_s,
-                          ssl=self.ssl).start())
+                          ssl=self.ssl, plain_port=self.plain_port).start())
         self.port = self.server.port
+        self.plain_port = self.server.plain_port
         self._ready.set()
         self.loop.run_forever()
 
