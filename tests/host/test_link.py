@@ -648,7 +648,9 @@ async def _rebuilt(rig, ledger):
     for _session, writer in list(server.sessions.values()):
         writer.close()
     await server.server.wait_closed()
-    return await StationServer(ledger, port=server.port, heartbeat_s=rig.heartbeat_s).start()
+    # its CA files beside the database: a rebuilt database keeps them (docs/operations.md)
+    return await StationServer(ledger, port=server.port, heartbeat_s=rig.heartbeat_s,
+                               ssl=rig.tls.context(["127.0.0.1"])).start()
 
 
 def test_a_rebuilt_station_without_prices_yet_is_not_named_until_it_sent_its_own(tmp_path):

@@ -10,7 +10,8 @@ PASS = "pump-wlan-8x7"
 
 def _provision(monkeypatch, tmp_path, capsys, *extra):
     calls = []
-    monkeypatch.setattr(tech, "_service", lambda args, call: calls.append(call) or {"ok": True})
+    monkeypatch.setattr(tech, "_service",
+                        lambda args, call, *files: calls.append(call) or {"ok": True})
     code = cli.main(["provision", "--port", "/dev/null", "--terminal-id", "P1", "--station",
                      "10.0.0.2:7800", "--db", str(tmp_path / "station.db"), *extra])
     out = capsys.readouterr()
@@ -46,7 +47,8 @@ def test_config_set_takes_the_passphrase_without_it_on_the_command_line(monkeypa
     monkeypatch.delenv("PUMPSIDE_WLAN_PASS", raising=False)
     monkeypatch.setattr(getpass, "getpass", lambda prompt: PASS)
     calls = []
-    monkeypatch.setattr(tech, "_service", lambda args, call: calls.append(call) or {"ok": True})
+    monkeypatch.setattr(tech, "_service",
+                        lambda args, call, *files: calls.append(call) or {"ok": True})
     code = cli.main(["config", "set", "--port", "/dev/null", "wlan_ssid=yard", "wlan_pass"])
     printed = capsys.readouterr()
     assert code == 0 and "'wlan_pass': '%s'" % PASS in calls[0] and "'yard'" in calls[0]
