@@ -132,7 +132,8 @@ class VirtualPump:
     """A bench and the firmware process. Use as a context manager."""
 
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
-                 echo=False, flash_blocks=256, cards=None, repl=False, station=None):
+                 echo=False, flash_blocks=256, cards=None, repl=False, station=None,
+                 main=None):
         self.bench = bench or Bench()
         self.station = station  # the StationThread its link talks to; its owner stops it
         if cards is not None:
@@ -144,6 +145,7 @@ class VirtualPump:
             device_dir = self._tmp
         self.device_dir = Path(device_dir)
         self.heapsize = heapsize
+        self.main = main  # a script run in place of the build's main.py (mp/heap_main.py)
         self.echo = echo
         self.flash_blocks = flash_blocks
         self.lines = []  # every console line
@@ -217,7 +219,7 @@ class VirtualPump:
         if not self.repl:
             fw = build("sim")
             env["MICROPYPATH"] = ".frozen:" + str(fw)
-            cmd.append(str(fw / "main.py"))
+            cmd.append(str(self.main or fw / "main.py"))
             self.proc = subprocess.Popen(cmd, cwd=self.device_dir, env=env,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
