@@ -30,13 +30,16 @@ from .build import build, venv_tool
 HEAPSIZE = "144K"
 BENCH_HEAPSIZE = "128K"  # mp/ benchmark scripts (journal, hotlist): a module alone
 # The whole firmware (card sale, link, event log) on the virtual board. A real board runs
-# it frozen into flash, where code costs no heap, and keeps ~110 KB of heap for data (an
-# ESP32). This port loads the .mpy bytecode into the heap, and it is 64-bit: every object
-# and pointer takes twice a 32-bit board's room. Measured: the firmware's modules take
-# 156 KB of this heap (all of them imported, gc'd). 192K left card mode with a station
-# link ~36 KB for data and it ran out mid-sale (MemoryError in the journal's write);
-# 256K leaves ~100 KB, which on a 64-bit port holds less than a 32-bit board's 110 KB
-# does (`make bench`: firmware_heap_free_after_boot).
+# it frozen into flash, where bytecode and names cost no heap, in ~110 KB of heap (an
+# ESP32: docs/boards.md, "Heap budget"). This port loads the .mpy bytecode into the heap,
+# and it is 64-bit: every object and pointer takes twice a 32-bit board's room. Measured
+# (`make bench`: firmware_code_heap_bytes): the card mode's modules with the link take
+# 178 KB of this heap. 192K left card mode with a station link ~36 KB for data and it ran
+# out mid-sale (MemoryError in the journal's write); 256K leaves ~100 KB, which on a
+# 64-bit port holds less than a 32-bit board's 110 KB does (`make bench`:
+# firmware_heap_free_after_boot). Not enough for everything at once: a card sale while
+# the link drains a 2,000-sale backlog needs 264K (firmware_min_heapsize_kib; at 256K
+# the link's SALES frame finds no free run, the link drops and connects again).
 BOARD_HEAPSIZE = "256K"
 
 DEFAULT_CONFIG = {
