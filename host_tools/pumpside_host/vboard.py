@@ -38,8 +38,8 @@ BENCH_HEAPSIZE = "128K"  # mp/ benchmark scripts (journal, hotlist): a module al
 # out mid-sale (MemoryError in the journal's write); 256K leaves ~100 KB, which on a
 # 64-bit port holds less than a 32-bit board's 110 KB does (`make bench`:
 # firmware_heap_free_after_boot). Not enough for everything at once: a card sale while
-# the link drains a 2,000-sale backlog needs 264K (firmware_min_heapsize_kib; at 256K
-# the link's SALES frame finds no free run, the link drops and connects again).
+# the link drains a 2,000-sale backlog needs 288K (firmware_min_heapsize_kib; below, the
+# link's SALES frame may find no free run: the link drops and connects again).
 BOARD_HEAPSIZE = "256K"
 
 DEFAULT_CONFIG = {
