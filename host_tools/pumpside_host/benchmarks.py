@@ -101,12 +101,12 @@ def control_reaction(sales=SALES):
     return inside, e2e, time.monotonic() - t0
 
 
-def mp_figures(script, *args):
+def mp_figures(script, *args, heapsize=BENCH_HEAPSIZE):
     """Run a benchmark script of mp/ on the unix port (128K heap) in a scratch directory."""
     env = dict(os.environ)
     env["MICROPYPATH"] = ".frozen:%s" % build("sim")
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([micropython_binary(), "-X", "heapsize=" + BENCH_HEAPSIZE,
+        out = subprocess.run([micropython_binary(), "-X", "heapsize=" + heapsize,
                               str(Path(__file__).parent / "mp" / script),
                               *[str(a) for a in args]], cwd=tmp, env=env,
                              capture_output=True, text=True, timeout=1200)
@@ -279,6 +279,169 @@ def link_heap(device_dir, flash_blocks, prefix="link"):
     return out.stdout.splitlines()
 
 
+class HeapFail(Exception):
+    """The heap scenario did not pass at this heap size (why)."""
+
+
+def _heap_run(flash, events, heapsize, timeout_s=60):
+    """One run of the heap scenario (see firmware_heap) on a copy of the filled `flash`
+    at `-X heapsize=<heapsize>K`: its last @heap report and the wall time; HeapFail when
+    the firmware ran out (MemoryError, a reset, the link dropped) or did not finish."""
+    from .bench.cards import CardStore
+    from .station.ledger import Ledger
+    from .station.server import StationThread
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(flash, Path(tmp) / "flash.bin")
+        ledger = Ledger(tmp + "/station.db")
+        key = ledger.add_terminal("P1")
+        station = StationThread(ledger).start()
+        store = CardStore(tmp + "/cards.json")
+        store.issue("6200000000000017", 10000000, pin="123456")
+        config = dict(DEFAULT_CONFIG, sale_mode="card", done_show_ms=0,
+                      station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
+                      terminal_key=key.hex(), max_unsynced_sales=100000,
+                      max_unsynced_amount=2000000000, max_unsynced_age_s=31536000)
+        pump = VirtualPump(config=config, cards=store, device_dir=tmp, heapsize="%dK" % heapsize,
+                           flash_blocks=HEAP_FLASH_BLOCKS,
+                           main=Path(__file__).parent / "mp" / "heap_main.py")
+        deadline = time.monotonic() + timeout_s
+        pos = [0]
+
+        def failed():
+            if any("MemoryError" in line for line in pump.lines):
+                return "MemoryError"
+            for name, fields in pump.seen:
+                if name in ("link_down", "closed", "hotlist_retry", "refused"):
+                    return "%s %s" % (name, json.dumps(fields))
+            if [n for n, _ in pump.seen].count("boot") > 1 or not pump.alive():
+                return "firmware reset or exited"
+            return None
+
+        def wait(name, where=None):
+            """The next @name (matching `where`) after the last one waited for."""
+            while True:
+                seen = pump.seen
+                for i in range(pos[0], len(seen)):
+                    if seen[i][0] == name and (where is None or where(seen[i][1])):
+                        pos[0] = i + 1
+                        return seen[i][1]
+                why = failed()
+                if why is None and time.monotonic() > deadline:
+                    why = "no @%s in %d s" % (name, timeout_s)
+                if why is not None:
+                    tail = [line for line in pump.lines if not line.startswith("@heap")]
+                    raise HeapFail("%s; console tail:\n%s" % (why, "\n".join(tail[-12:])))
+                time.sleep(0.02)
+
+        started = time.monotonic()
+        try:
+            pump.start(write_config=True)
+            wait("boot")
+            wait("link_up")
+            # one card sale while the link drains the backlog (and then the event log)
+            pump.insert("6200000000000017")
+            wait("card", lambda f: f["prompt"] == "enter_pin")
+            pump.bench.press("123456E")
+            wait("card", lambda f: f["prompt"] == "choose_preset")
+            pump.bench.press("V100E")
+            wait("grey_locked")
+            pump.bench.lift()
+            wait("delivery")
+            wait("receipt")
+            settled = pos[0]  # the sale's records are in the journal
+            pump.bench.hang_up()
+            pump.bench.remove_card()
+            wait("card", lambda f: f["prompt"] == "thank_you")
+            # everything the station lacked is up, the sale's own records with it
+            pos[0] = settled
+            wait("synced", lambda f: f["unsynced"] == 0)
+            if events:
+                pos[0] = 0
+                wait("events_synced", lambda f: f["n"] == events)
+            took = time.monotonic() - started
+            pos[0] = len(pump.seen)
+            report = wait("heap")
+            modules = [f["modules"] for n, f in pump.seen if n == "heap" and "modules" in f]
+            report["modules"] = modules[-1]
+            report["s"] = took
+            return report
+        finally:
+            pump.stop()
+            station.stop()
+            ledger.close()
+
+
+HEAP_FLASH_BLOCKS = 1024
+
+
+def firmware_heap(backlog=2000, events=100, kib=(96, 320, 8), tries=3):
+    """The firmware's heap on the unix port, loaded as a board with a filesystem install
+    loads it (.mpy files): the sim board in card mode with its station link and event log
+    (mp/heap_main.py: the board's main.py and a task sampling the live heap, collected,
+    at every turn of the scheduler). The scenario: `backlog` settled sales and `events`
+    event-log records on the flash (flash_tool fill), the firmware boots with the station
+    reachable, and one card sale (card, PIN, 1 L preset, grey lock, debit, receipt) runs
+    while the link drains the backlog; it ends when the station holds every sale and
+    every event-log record. It passes when nothing ran out: no MemoryError, no reset, no
+    link_down.
+      firmware_code_heap_bytes: the modules that scenario loaded, imported alone
+        (mp/bench_code_heap.py) and collected: what their bytecode, globals and names
+        cost in heap.
+      firmware_data_heap_peak_bytes: the scenario's live peak above that.
+      firmware_min_heapsize_kib: the smallest -X heapsize (kib = (low, high, step)) at
+        which the scenario passes `tries` times running, by bisection. Near that size a
+        run passes or not by how the link's frames and the sale's allocations happened to
+        interleave (fragmentation: at 264-280 KiB some runs pass, some do not), so one
+        pass proves little."""
+    low, high, step = kib
+    with tempfile.TemporaryDirectory() as tmp:
+        filler = VirtualPump(device_dir=tmp, flash_blocks=HEAP_FLASH_BLOCKS)
+        try:
+            filler.flash_tool("fill", str(backlog), str(events))
+        finally:
+            filler.stop()
+        flash = Path(tmp) / "flash.bin"
+        try:
+            top = _heap_run(flash, events, high)
+        except HeapFail as e:
+            raise RuntimeError("the heap scenario fails at %dK: %s" % (high, e)) from None
+        runs, good, bad = 1, high, low - step  # bad: the largest size known to fail
+        while good - bad > step:
+            mid = bad + (good - bad) // step // 2 * step
+            try:
+                for _ in range(tries):
+                    runs += 1
+                    _heap_run(flash, events, mid)
+                good = mid
+            except HeapFail:
+                bad = mid
+    fw = build("sim")
+    modules = [m for m in top["modules"] if m != "__main__"]
+    code = {}
+    for line in mp_figures("bench_code_heap.py", *modules, heapsize="%dK" % high).splitlines():
+        name, _, rest = line.partition(": ")
+        code[name] = int(rest.split()[0])
+    mpy = sum((fw / (m.replace(".", "/") + ext)).stat().st_size
+              for m in modules for ext in (".mpy", "/__init__.mpy")
+              if (fw / (m.replace(".", "/") + ext)).is_file())
+    figure("firmware_heap_backlog_sales", backlog, "count")
+    figure("firmware_heap_backlog_events", events, "count")
+    figure("firmware_code_modules", code["firmware_code_modules"], "count")
+    figure("firmware_code_mpy_bytes", mpy, "B")
+    figure("firmware_code_heap_bytes", code["firmware_code_heap_bytes"], "B")
+    figure("firmware_heap_peak_total_bytes", top["peak"], "B")
+    figure("firmware_data_heap_peak_bytes",
+           top["peak"] - code["firmware_code_heap_total_bytes"], "B")
+    figure("firmware_data_heap_after_boot_bytes",
+           top["first"] - code["firmware_code_heap_total_bytes"], "B")
+    figure("firmware_heap_samples", top["samples"], "count")
+    figure("firmware_heap_scenario_s", "%.1f" % top["s"], "s")
+    figure("firmware_min_heapsize_kib", good, "KiB")
+    figure("firmware_min_heapsize_tries", tries, "count")
+    figure("firmware_min_heapsize_runs", runs, "count")
+
+
 def station_ingest(terminals=32, sales=1000):
     """The reference station's ingest: `terminals` simulated terminals (asyncio, in a
     process of their own so they do not share the station's GIL) speak the real protocol
@@ -389,9 +552,11 @@ def fake_terminals():
 
 
 FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
-        "drain_sales": 10000, "ingest_sales": 1000}
+        "drain_sales": 10000, "ingest_sales": 1000,
+        "heap": {"backlog": 2000, "events": 100, "kib": (96, 320, 8), "tries": 3}}
 QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
-         "drain_sales": 16, "ingest_sales": 16}
+         "drain_sales": 16, "ingest_sales": 16,
+         "heap": {"backlog": 16, "events": 4, "kib": (192, 320, 64), "tries": 1}}
 
 
 def main(quick=None):
@@ -413,6 +578,7 @@ def main(quick=None):
     figure("control_reaction_mean_us", int(statistics.mean(inside)), "us")
     figure("control_reaction_wall_s", "%.1f" % took, "s")
     card_sales(size["card_sales"])
+    firmware_heap(**size["heap"])
     drain(size["drain_sales"])
     station_ingest(32, size["ingest_sales"])
     figure("bench_wall_s", "%.1f" % (time.monotonic() - t0), "s")

@@ -30,14 +30,15 @@ from .build import build, venv_tool
 HEAPSIZE = "144K"
 BENCH_HEAPSIZE = "128K"  # mp/ benchmark scripts (journal, hotlist): a module alone
 # The whole firmware (card sale, link, event log) on the virtual board. A real board runs
-# it frozen into flash, where code costs no heap, and keeps ~110 KB of heap for data (an
-# ESP32). This port loads the .mpy bytecode into the heap, and it is 64-bit: every object
-# and pointer takes twice a 32-bit board's room. Measured: the firmware's modules take
-# 156 KB of this heap (all of them imported, gc'd). 192K left card mode with a station
-# link ~36 KB for data and it ran out mid-sale (MemoryError in the journal's write);
-# 256K leaves ~100 KB, which on a 64-bit port holds less than a 32-bit board's 110 KB
-# does (`make bench`: firmware_heap_free_after_boot).
-BOARD_HEAPSIZE = "256K"
+# it frozen into flash, where bytecode and names cost no heap, in ~110 KB of heap (an
+# ESP32: docs/boards.md, "Heap budget"). This port loads the .mpy bytecode into the heap,
+# and it is 64-bit: every object and pointer takes twice a 32-bit board's room. Measured
+# (`make bench`: firmware_code_heap_bytes): the card mode's modules with the TLS link take
+# ~180 KB of this heap, the data at most ~33 KB (firmware_data_heap_peak_bytes); the rest
+# is fragmentation. A card sale while the link drains a 2,000-sale backlog needs 288K
+# (firmware_min_heapsize_kib; below, the link's SALES frame may find no free run: the
+# link drops and connects again); 256K no longer left the link room for a 2 KB frame.
+BOARD_HEAPSIZE = "320K"
 
 DEFAULT_CONFIG = {
     "grade": "92",
@@ -133,7 +134,7 @@ class VirtualPump:
 
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
                  echo=False, flash_blocks=256, cards=None, repl=False, station=None,
-                 files=None):
+                 files=None, main=None):
         self.bench = bench or Bench()
         self.station = station  # the StationThread its link talks to; its owner stops it
         if cards is not None:
@@ -147,6 +148,7 @@ class VirtualPump:
             device_dir = self._tmp
         self.device_dir = Path(device_dir)
         self.heapsize = heapsize
+        self.main = main  # a script run in place of the build's main.py (mp/heap_main.py)
         self.echo = echo
         self.flash_blocks = flash_blocks
         self.lines = []  # every console line
@@ -223,7 +225,7 @@ class VirtualPump:
         if not self.repl:
             fw = build("sim")
             env["MICROPYPATH"] = ".frozen:" + str(fw)
-            cmd.append(str(fw / "main.py"))
+            cmd.append(str(self.main or fw / "main.py"))
             self.proc = subprocess.Popen(cmd, cwd=self.device_dir, env=env,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)

@@ -49,7 +49,9 @@ def test_quick_bench_prints_only_figure_lines(capsys):
                  "hotlist_lookup_reads_worst", "hotlist_lookups", "drain_sales_in_ledger",
                  "drain_sales_per_s", "drain_vs_raw_ratio",
                  "firmware_heap_free_after_boot_drain_backlog", "link_heap_peak_bytes",
-                 "station_ingest_sales_per_s", "station_ingest_sales"):
+                 "station_ingest_sales_per_s", "station_ingest_sales",
+                 "firmware_code_heap_bytes", "firmware_data_heap_peak_bytes",
+                 "firmware_min_heapsize_kib"):
         assert want in names, want
     assert len(names) == len(lines), "a figure printed twice"
     # every sale crosses two stage thresholds (slow-down, close): one sample each, so the
@@ -58,3 +60,29 @@ def test_quick_bench_prints_only_figure_lines(capsys):
                   .split()[1])
     assert samples == 2 * benchmarks.QUICK["reaction_sales"]
     assert 2 * benchmarks.FULL["reaction_sales"] >= 200
+
+
+def test_quick_heap_figures_are_sane(capsys):
+    """The heap scenario (benchmarks.firmware_heap) with the quick preset: a 16-sale backlog
+    and 4 event-log records drained during one card sale. Its figures are there once each
+    and hang together; their size is `make bench`'s to print, not this test's to judge."""
+    preset = benchmarks.QUICK["heap"]
+    benchmarks.firmware_heap(**preset)
+    lines = capsys.readouterr().out.splitlines()
+    assert all(LINE.match(line) for line in lines), lines
+    got = {line.split(":")[0]: float(line.split()[1]) for line in lines}
+    assert len(got) == len(lines), "a figure printed twice"
+    code, mpy = got["firmware_code_heap_bytes"], got["firmware_code_mpy_bytes"]
+    # every module the card sale with its link loads, none twice; loaded on a 64-bit port,
+    # their bytecode and names take more heap than their .mpy files hold
+    assert got["firmware_code_modules"] >= 30
+    assert 0 < mpy < code < 1024 * preset["kib"][1]
+    after_boot = got["firmware_data_heap_after_boot_bytes"]
+    assert 0 < after_boot <= got["firmware_data_heap_peak_bytes"]
+    assert got["firmware_heap_peak_total_bytes"] > code + after_boot
+    low, high, step = preset["kib"]
+    least = got["firmware_min_heapsize_kib"]
+    assert least in range(low, high + 1, step)
+    assert least * 1024 > got["firmware_heap_peak_total_bytes"]  # the live peak fits in it
+    assert got["firmware_heap_backlog_sales"] == preset["backlog"]
+    assert got["firmware_heap_samples"] > 0

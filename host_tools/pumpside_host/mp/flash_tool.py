@@ -5,7 +5,8 @@
 #   flash_tool.py plant PATH HEX    write one file (service and fault-injection tests)
 #   flash_tool.py flip PATH OFFSET  invert one byte of a file (bit-rot tests)
 #   flash_tool.py hotlist VERSION ASN...  install a full hotlist (16-digit card numbers)
-#   flash_tool.py fill N            format a blank flash, journal N settled sales (bench)
+#   flash_tool.py fill N [E]        format a blank flash, journal N settled sales and
+#                                   append E records to the metrology event log (bench)
 #   flash_tool.py raw PORT          send the journal's segment bytes, unframed, to
 #                                   127.0.0.1:PORT: the floor a link's drain is held to
 import json
@@ -80,6 +81,15 @@ def fill(n):
     print(json.dumps({"kind": "filled", "sales": n, "next_seq": sales_journal.next_seq}))
 
 
+def fill_events(n):
+    from pumpside.events import EventLog
+
+    log = EventLog("/flash/events")
+    log.open()
+    for i in range(n):
+        log.append(1795000000 + i, "bench", "k_factor", 100000 + i, 100001 + i)
+
+
 def raw(port):
     import socket
     import time
@@ -103,6 +113,7 @@ if sys.argv[1] == "fill":
     flash = SimFlash("flash.bin", blocks=int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256))
     storage.mount(flash)
     fill(int(sys.argv[2]))
+    fill_events(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     sys.exit(0)
 _mount()
 if sys.argv[1] == "raw":
