@@ -290,20 +290,22 @@ def _heap_run(flash, events, heapsize, timeout_s=60):
     from .bench.cards import CardStore
     from .station.ledger import Ledger
     from .station.server import StationThread
+    from .tech import station_pin
 
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(flash, Path(tmp) / "flash.bin")
         ledger = Ledger(tmp + "/station.db")
         key = ledger.add_terminal("P1")
-        station = StationThread(ledger).start()
+        station = StationThread(ledger).start()  # TLS, its own CA pinned as provision does
+        pinned, files = station_pin(ledger.path)
         store = CardStore(tmp + "/cards.json")
         store.issue("6200000000000017", 10000000, pin="123456")
         config = dict(DEFAULT_CONFIG, sale_mode="card", done_show_ms=0,
                       station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
                       terminal_key=key.hex(), max_unsynced_sales=100000,
-                      max_unsynced_amount=2000000000, max_unsynced_age_s=31536000)
+                      max_unsynced_amount=2000000000, max_unsynced_age_s=31536000, **pinned)
         pump = VirtualPump(config=config, cards=store, device_dir=tmp, heapsize="%dK" % heapsize,
-                           flash_blocks=HEAP_FLASH_BLOCKS,
+                           flash_blocks=HEAP_FLASH_BLOCKS, files=files,
                            main=Path(__file__).parent / "mp" / "heap_main.py")
         deadline = time.monotonic() + timeout_s
         pos = [0]
