@@ -377,7 +377,7 @@ def _heap_run(flash, events, heapsize, timeout_s=60):
 HEAP_FLASH_BLOCKS = 1024
 
 
-def firmware_heap(backlog=2000, events=100, kib=(96, 320, 8), tries=3):
+def firmware_heap(backlog=2000, events=100, kib=(96, 384, 8), tries=3):
     """The firmware's heap on the unix port, loaded as a board with a filesystem install
     loads it (.mpy files): the sim board in card mode with its station link and event log
     (mp/heap_main.py: the board's main.py and a task sampling the live heap, collected,
