@@ -52,6 +52,9 @@ def _play(tmp_path, script):
 
 def test_a_person_buys_fuel_with_a_card(tmp_path):
     async def buy(vp, app, pilot):
+        # card sales are dated on the station's time: the link (TLS) brings it first
+        await _until(pilot, lambda: any(n == "clock_trusted" for n, _ in vp.seen),
+                     "the station's time")
         await pilot.press("i")  # the highlighted card: the first, a normal one
         await _until(pilot, lambda: _shows(app, "Enter PIN"), "the PIN prompt")
         await pilot.press(*"123456", "enter")

@@ -202,12 +202,12 @@ def test_a_rebuilt_station_database_gets_its_price_to_the_pump(make_pump, tmp_pa
     has the number of the one the pump holds, and still reaches it (the pump names the
     station its downloads came from)."""
     ledger = Ledger(str(tmp_path / "old.db"))
-    key = ledger.add_terminal("P1")
     ledger.set_price("92", 8000)  # version 1
     station = StationThread(ledger, heartbeat_s=1).start()
     port = station.port
-    vp = make_pump(station_addr="127.0.0.1:%d" % port, terminal_id="P1",
-                   terminal_key=key.hex())
+    cfg, files = provisioned(ledger, port)
+    key = bytes.fromhex(cfg["terminal_key"])
+    vp = make_pump(files=files, **cfg)
     try:
         vp.wait_event("price", 10, lambda f: f["price"] == 8000)
         vp.wait_event("station", 10, lambda f: f["id"] == ledger.journals.station_id())
@@ -215,7 +215,9 @@ def test_a_rebuilt_station_database_gets_its_price_to_the_pump(make_pump, tmp_pa
         rebuilt = Ledger(str(tmp_path / "rebuilt.db"))  # a new database, the same terminal
         rebuilt.add_terminal("P1", key)
         assert rebuilt.set_price("92", 8500) == 1  # version 1 again
-        station = StationThread(rebuilt, port, heartbeat_s=1).start()
+        # the station's CA lives beside its database, not in it: kept
+        station = StationThread(rebuilt, port, heartbeat_s=1,
+                                ssl=station_tls(ledger.path).context(["127.0.0.1"])).start()
         assert vp.wait_event("price", 40)["price"] == 8500
     finally:
         if station.thread.is_alive():

@@ -7,7 +7,7 @@ import pytest
 
 from pumpside_host.bench import Bench
 
-from .helpers import saw, wait_until
+from .helpers import provisioned, saw, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def test_network_drops_mid_backlog_sales_go_on_and_every_sale_reaches_the_statio
     batches = []
 
     def gated_store(terminal, records, *journal):
-        result = store(terminal, records, *journal)  # stored: the pump sends it again all the same
+        result = store(terminal, records, *journal)  # stored: sent again all the same
         batches.append(len(records))
         if len(batches) == 2:
             held.set()
@@ -40,9 +40,8 @@ def test_network_drops_mid_backlog_sales_go_on_and_every_sale_reaches_the_statio
 
     ledger.store = gated_store
     bench = Bench(fast_lpm=60.0)
-    key = ledger.add_terminal("P1")
-    vp = make_pump(bench=bench, station_addr="127.0.0.1:%d" % bench.route(server.port),
-                   terminal_id="P1", terminal_key=key.hex(), done_show_ms=0, settle_ms=150)
+    cfg, files = provisioned(ledger, bench.route(server.port))  # TLS through the bench's net
+    vp = make_pump(bench=bench, files=files, done_show_ms=0, settle_ms=150, **cfg)
     wait_until(lambda: saw(vp, "link_up"), 10, "the link")
 
     bench.net_down("no AP")
