@@ -229,9 +229,16 @@ def _cmd_provision(args):
         print("warning: the station's certificate names %s, not %s: the terminal will refuse "
               "it until the station is started with --tls-name %s" % (", ".join(names), host,
                                                                        host), file=sys.stderr)
-    ledger = Ledger(args.db)  # the station knows the key before the terminal uses it
+    from .station.keyring import StationKeyError
+    from .station.service import Actor, Service
+
     try:
-        ledger.add_terminal(args.terminal_id, key)
+        ledger = Ledger(args.db)  # the station knows the key before the terminal uses it
+    except StationKeyError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    try:  # audited as the technician, a local operator
+        Service(ledger).add_terminal(Actor.local(args.who), args.terminal_id, key)
     finally:
         ledger.close()
     result = _service(args, "config_set(%r, None, %r, board)" % (changes, args.who), files)

@@ -12,7 +12,9 @@ import sqlite3
 import time
 
 from . import journals as jn
+from . import operators as ops
 from .accounts import Cards
+from .keyring import StationKey
 from .metrology import Metrology
 from .params import Params
 
@@ -49,6 +51,11 @@ CREATE TABLE IF NOT EXISTS pumps (
     firmware TEXT, software_id TEXT);
 """
 SALE_KINDS = ("FINAL", "ESCAPE", "UNLOCK")
+# The schema's version (SQLite's user_version). 1: the store as made before versioning
+# (user_version 0), which the idempotent CREATE TABLE IF NOT EXISTS, journals.rekey and
+# _add_columns in Ledger.__init__ bring to version 1; each later version is a numbered
+# step (Ledger._STEPS), run once, in its own transaction, with the version it makes.
+SCHEMA_VERSION = 3
 
 
 class RecordRejected(ValueError):
@@ -56,8 +63,9 @@ class RecordRejected(ValueError):
 
 
 class Ledger:
-    def __init__(self, path):
+    def __init__(self, path, hasher=None):
         self.path = str(path)  # the station's TLS files live beside it (tls.folder_of)
+        _create_private(self.path)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged sale survives a crash
@@ -75,6 +83,8 @@ class Ledger:
             # a store from before the change log: deltas can start at today's version
             self._set_meta("hotlist_floor", self.hotlist_version())
         self._seed_command_ids()
+        self._upgrade()
+        self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
 
     def close(self):
         self.db.close()
@@ -87,18 +97,67 @@ class Ledger:
             if name not in have:
                 self.db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, name, kind))
 
+    def schema_version(self):
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _upgrade(self):
+        """Run the numbered steps this store has not had; then load the station key (a
+        store whose terminal keys are sealed never makes a new one: its file must be
+        there)."""
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise ValueError("%s is schema version %d, newer than this pumpside's %d: use "
+                             "the newer pumpside" % (self.path, version, SCHEMA_VERSION))
+        sealed = version >= 2 and self.db.execute(
+            "SELECT 1 FROM terminals LIMIT 1").fetchone() is not None
+        self.station_key = StationKey.load(self.path, create=not sealed)
+        for number, step in self._STEPS:
+            if version >= number:
+                continue
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.schema_version() < number:  # not done meanwhile by another process
+                    step(self)
+                    self.db.execute("PRAGMA user_version = %d" % number)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            log.info("%s: schema version %d", self.path, number)
+
+    def _v2_seal_keys(self):
+        """Terminal keys were stored in plain: each is sealed under the station key."""
+        for terminal_id, key in self.db.execute("SELECT id, key FROM terminals").fetchall():
+            self.db.execute("UPDATE terminals SET key = ? WHERE id = ?",
+                            (self.station_key.seal(terminal_id, key), terminal_id))
+
+    def _v3_operators(self):
+        """Operators and the append-only audit trail (operators.py)."""
+        for statement in ops.SCHEMA.split(";\n"):
+            if statement.strip():
+                self.db.execute(statement)
+
+    _STEPS = ((2, _v2_seal_keys), (3, _v3_operators))
+
     # -- terminals ------------------------------------------------------------------------
     def add_terminal(self, terminal_id, key=None):
-        """Register a terminal with a new random 32-byte key (returned, never logged)."""
+        """Register a terminal with a new random 32-byte key (returned, never logged),
+        stored sealed under the station key (keyring.py). Operators go through the
+        service layer (service.py), which audits it."""
         key = key or secrets.token_bytes(32)
         self.db.execute("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?)",
-                        (terminal_id, key, int(time.time())))
+                        (terminal_id, self.station_key.seal(terminal_id, key),
+                         int(time.time())))
         return key
 
     def key_of(self, terminal_id):
         row = self.db.execute("SELECT key FROM terminals WHERE id = ?",
                               (terminal_id,)).fetchone()
-        return bytes(row[0]) if row else None
+        return self.station_key.open(terminal_id, row[0]) if row else None
+
+    def terminals(self):
+        """The registered terminals' ids, in order (never their keys)."""
+        return [row[0] for row in self.db.execute("SELECT id FROM terminals ORDER BY id")]
 
     # -- the ledger -----------------------------------------------------------------------
     def store(self, terminal_id, records, journal=jn.LEGACY):
@@ -263,7 +322,9 @@ class Ledger:
             if not isinstance(asn, str) or len(asn) != 16 or not asn.isdigit():
                 raise ValueError("a card number is 16 digits")
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        own = not db.in_transaction  # else the caller's (the service's, with its audit)
+        if own:
+            db.execute("BEGIN IMMEDIATE")
         try:
             version = self.hotlist_version()
             for asn in asns:
@@ -275,9 +336,11 @@ class Ledger:
                 db.execute("INSERT INTO hotlist_log VALUES (?, ?, ?)",
                            (version, asn, 1 if listed else 0))
             self._set_meta("hotlist_version", version)
-            db.execute("COMMIT")
+            if own:
+                db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if own:
+                db.execute("ROLLBACK")
             raise
         return version
 
@@ -457,6 +520,15 @@ def _check(record):
     elif kind not in ("EVENT", "SNAPSHOT"):
         raise RecordRejected("unknown record type %r" % (kind,))
     return seq, kind
+
+
+def _create_private(path):
+    """The database file is made owner-only (SQLite gives its -wal and -shm files the
+    same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def key_file(path, key):
