@@ -69,6 +69,7 @@ class Operators:
     def __init__(self, db, hasher=None):
         self.db = db
         self.hasher = hasher or PasswordHasher()  # argon2id, the library's defaults
+        self._dummy = None  # a hash to check an unknown name's password against
 
     def get(self, name):
         """{"name", "role", "disabled", "created", "failures"} or None."""
@@ -109,8 +110,9 @@ class Operators:
         row = self.db.execute("SELECT hash, disabled, failures, failed_at FROM operators "
                               "WHERE name = ?", (name,)).fetchone()
         if row is None:
+            self._dummy = self._dummy or self.hasher.hash("not a password")
             try:  # the same work as for a known name
-                self.hasher.verify(self.hasher.hash("not a password"), str(password))
+                self.hasher.verify(self._dummy, str(password))
             except VerificationError:
                 pass
             raise LoginRefused("wrong name or password")
