@@ -11,9 +11,11 @@ from argon2 import PasswordHasher
 import pumpside_host.station as package
 from pumpside_host import cli
 from pumpside_host.station import keyring
+from pumpside_host.station.audit import Audit
 from pumpside_host.station.keyring import StationKeyError
-from pumpside_host.station.ledger import SCHEMA_VERSION, Ledger
+from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.operators import ROLES, LoginRefused
+from pumpside_host.station.schema import VERSION as SCHEMA_VERSION
 from pumpside_host.station.service import MUTATORS, SECRET, Actor, Refused, Service
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # tests only
@@ -159,6 +161,8 @@ def test_the_audit_trail_is_append_only(station):
         service.audit(Actor("cat", "cashier"))
     # the service offers no way to change a record, and the code writes none
     assert not [name for name in dir(service) if "audit" in name and name != "audit"]
+    assert [name for name in dir(Audit) if not name.startswith("__")] == \
+        ["append", "records"]
     for name in os.listdir(package.__path__[0]):
         if name.endswith(".py"):
             with open(os.path.join(package.__path__[0], name)) as f:

@@ -13,8 +13,8 @@ import time
 
 from . import journals as jn
 from . import operators as ops
+from . import schema
 from .accounts import Cards
-from .keyring import StationKey
 from .metrology import Metrology
 from .params import Params
 
@@ -51,11 +51,6 @@ CREATE TABLE IF NOT EXISTS pumps (
     firmware TEXT, software_id TEXT);
 """
 SALE_KINDS = ("FINAL", "ESCAPE", "UNLOCK")
-# The schema's version (SQLite's user_version). 1: the store as made before versioning
-# (user_version 0), which the idempotent CREATE TABLE IF NOT EXISTS, journals.rekey and
-# _add_columns in Ledger.__init__ bring to version 1; each later version is a numbered
-# step (Ledger._STEPS), run once, in its own transaction, with the version it makes.
-SCHEMA_VERSION = 3
 
 
 class RecordRejected(ValueError):
@@ -83,7 +78,8 @@ class Ledger:
             # a store from before the change log: deltas can start at today's version
             self._set_meta("hotlist_floor", self.hotlist_version())
         self._seed_command_ids()
-        self._upgrade()
+        # the numbered schema steps after version 1 (schema.py); the station key
+        self.station_key = schema.upgrade(self.db, self.path)
         self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
 
     def close(self):
@@ -98,46 +94,7 @@ class Ledger:
                 self.db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, name, kind))
 
     def schema_version(self):
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
-
-    def _upgrade(self):
-        """Run the numbered steps this store has not had; then load the station key (a
-        store whose terminal keys are sealed never makes a new one: its file must be
-        there)."""
-        version = self.schema_version()
-        if version > SCHEMA_VERSION:
-            raise ValueError("%s is schema version %d, newer than this pumpside's %d: use "
-                             "the newer pumpside" % (self.path, version, SCHEMA_VERSION))
-        sealed = version >= 2 and self.db.execute(
-            "SELECT 1 FROM terminals LIMIT 1").fetchone() is not None
-        self.station_key = StationKey.load(self.path, create=not sealed)
-        for number, step in self._STEPS:
-            if version >= number:
-                continue
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                if self.schema_version() < number:  # not done meanwhile by another process
-                    step(self)
-                    self.db.execute("PRAGMA user_version = %d" % number)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            log.info("%s: schema version %d", self.path, number)
-
-    def _v2_seal_keys(self):
-        """Terminal keys were stored in plain: each is sealed under the station key."""
-        for terminal_id, key in self.db.execute("SELECT id, key FROM terminals").fetchall():
-            self.db.execute("UPDATE terminals SET key = ? WHERE id = ?",
-                            (self.station_key.seal(terminal_id, key), terminal_id))
-
-    def _v3_operators(self):
-        """Operators and the append-only audit trail (operators.py)."""
-        for statement in ops.SCHEMA.split(";\n"):
-            if statement.strip():
-                self.db.execute(statement)
-
-    _STEPS = ((2, _v2_seal_keys), (3, _v3_operators))
+        return schema.version(self.db)
 
     # -- terminals ------------------------------------------------------------------------
     def add_terminal(self, terminal_id, key=None):
@@ -348,6 +305,11 @@ class Ledger:
         """The listed cards in ascending order (after `after`, at most `limit`)."""
         return [row[0] for row in self.db.execute(
             "SELECT asn FROM hotlist WHERE asn > ? ORDER BY asn LIMIT ?", (after, limit))]
+
+    def listed(self, asn):
+        """Whether the card is on the hotlist."""
+        return self.db.execute("SELECT 1 FROM hotlist WHERE asn = ?",
+                               (asn,)).fetchone() is not None
 
     def hotlist_count(self):
         return self.db.execute("SELECT COUNT(*) FROM hotlist").fetchone()[0]

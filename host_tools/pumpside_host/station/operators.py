@@ -1,10 +1,8 @@
-"""The station's operators (accounts with roles and argon2id password hashes) and its
-audit trail's table.
+"""The station's operators: accounts with a role and an argon2id password hash.
 
-The audit table is append-only: this code has no path that updates or deletes a row, and
-the database refuses one (triggers). Operators are changed through the service layer
-(service.py), which checks the acting operator's role and writes the audit record; this
-module owns the rows and the password checks.
+Operators are changed through the service layer (service.py), which checks the acting
+operator's role and writes the audit record; this module owns the rows and the password
+checks.
 
 Login attempts are limited: after FREE_TRIES wrong passwords in a row (counted in the
 database, so every process sees them), each further try must wait a delay that doubles
@@ -21,14 +19,6 @@ CREATE TABLE IF NOT EXISTS operators (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,
     failures INTEGER NOT NULL DEFAULT 0, failed_at INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, who TEXT NOT NULL,
-    role TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
-    old TEXT NOT NULL, new TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 """
 ROLES = ("administrator", "manager", "cashier", "auditor")
 FREE_TRIES = 5

@@ -20,9 +20,9 @@ acts as an administrator, named "local:<OS user>" (or --as NAME) in the audit tr
 """
 import getpass
 import json
-import time
 from collections import namedtuple
 
+from .audit import Audit
 from .masking import mask_card
 from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for callers)
 
@@ -76,6 +76,7 @@ class Service:
     def __init__(self, ledger):
         self.ledger = ledger
         self.db = ledger.db
+        self.trail = Audit(ledger.db)
 
     # -- who may ---------------------------------------------------------------------------
     def check(self, actor, what):
@@ -109,10 +110,8 @@ class Service:
         db.execute("BEGIN IMMEDIATE")
         try:
             old, new, result = run()
-            db.execute("INSERT INTO audit (at, who, role, action, target, old, new) "
-                       "VALUES (?,?,?,?,?,?,?)", (int(time.time()), actor.name, actor.role,
-                                                  action, str(target), _text(old),
-                                                  _text(new)))
+            self.trail.append(actor.name, actor.role, action, str(target), _text(old),
+                              _text(new))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -123,10 +122,7 @@ class Service:
         """The audit records (id > after), oldest first: id, at, who, role, action,
         target, old, new."""
         self.check(actor, "audit")
-        rows = self.db.execute("SELECT id, at, who, role, action, target, old, new FROM audit "
-                               "WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
-        return [dict(zip(("id", "at", "who", "role", "action", "target", "old", "new"), row))
-                for row in rows]
+        return self.trail.records(after, limit)
 
     # -- terminals -------------------------------------------------------------------------
     def add_terminal(self, actor, terminal_id, key=None):
@@ -190,8 +186,7 @@ class Service:
     def hotlist(self, actor, asn, listed=True):
         """List (or unlist) a card: returns the hotlist version."""
         def run():
-            was = self.db.execute("SELECT 1 FROM hotlist WHERE asn = ?",
-                                  (asn,)).fetchone() is not None
+            was = self.ledger.listed(asn)
             version = self.ledger.hotlist_change(asn, listed)
             return "listed" if was else "not listed", "%s (hotlist version %d)" % (
                 "listed" if listed else "not listed", version), version
