@@ -4,6 +4,7 @@ go through the service layer (station/service.py) as the local operator (service
 an administrator named local:<user>, or local:NAME with --as), audited as such.
 """
 import json
+import sqlite3
 import sys
 
 
@@ -222,6 +223,10 @@ def _cmd_station(args):
         ledger = lg.Ledger(args.db)
     except StationKeyError as e:
         print("error: %s" % e, file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as e:
+        print("error: cannot open the station's database %s: %s" % (args.db, e),
+              file=sys.stderr)
         return 2
     try:
         args.action(ledger, Service(ledger), Actor.local(args.as_), args)

@@ -177,14 +177,14 @@ def test_the_audit_trail_is_append_only(station):
 
 def test_login_right_wrong_disabled_unknown(station):
     ledger, service = station
-    assert service.login("bob", PASSWORD) == Actor("bob", "cashier")
+    assert service.verify_login("bob", PASSWORD) == Actor("bob", "cashier")
     with pytest.raises(LoginRefused, match="wrong name or password"):
-        service.login("bob", "not it at all")
+        service.verify_login("bob", "not it at all")
     with pytest.raises(LoginRefused, match="wrong name or password"):
-        service.login("nobody", PASSWORD)
+        service.verify_login("nobody", PASSWORD)
     service.set_disabled(Actor.local(), "bob")
     with pytest.raises(LoginRefused, match="disabled"):
-        service.login("bob", PASSWORD)
+        service.verify_login("bob", PASSWORD)
     with pytest.raises(Refused):
         service.actor("bob")  # a session of a disabled operator acts no more
     service.set_disabled(Actor.local(), "bob", False)
@@ -197,18 +197,18 @@ def test_after_five_wrong_passwords_each_try_waits_a_growing_delay(station):
     now = 1_000_000
     for _ in range(5):
         with pytest.raises(LoginRefused, match="wrong"):
-            service.login("bob", "not it at all", now)
+            service.verify_login("bob", "not it at all", now)
     assert ledger.operators.get("bob")["failures"] == 5
     with pytest.raises(LoginRefused, match="try again in 1 s"):
-        service.login("bob", PASSWORD, now)  # even the right one, too soon
+        service.verify_login("bob", PASSWORD, now)  # even the right one, too soon
     with pytest.raises(LoginRefused, match="wrong"):
-        service.login("bob", "not it at all", now + 1)
+        service.verify_login("bob", "not it at all", now + 1)
     with pytest.raises(LoginRefused, match="try again in 2 s"):
-        service.login("bob", PASSWORD, now + 1)
+        service.verify_login("bob", PASSWORD, now + 1)
     with pytest.raises(LoginRefused, match="try again in 1 s"):
-        service.login("bob", PASSWORD, now + 2)
+        service.verify_login("bob", PASSWORD, now + 2)
     assert ledger.operators.get("bob")["failures"] == 6  # refused tries are not counted
-    assert service.login("bob", PASSWORD, now + 3) == Actor("bob", "cashier")
+    assert service.verify_login("bob", PASSWORD, now + 3) == Actor("bob", "cashier")
     assert ledger.operators.get("bob")["failures"] == 0
 
 
@@ -244,6 +244,7 @@ def test_a_store_without_its_station_key_is_refused_and_no_new_key_is_made(tmp_p
     assert cli.main(["station", "pumps", "--db", path]) == 2
     with open(str(tmp_path / "wrong.key"), "w") as f:
         f.write("00" * 32)
+    os.chmod(str(tmp_path / "wrong.key"), 0o600)
     os.rename(str(tmp_path / "wrong.key"), keyring.file_of(path))
     with pytest.raises(StationKeyError, match="not this store's key"):
         Ledger(path, hasher=CHEAP).key_of("T1")
@@ -251,6 +252,19 @@ def test_a_store_without_its_station_key_is_refused_and_no_new_key_is_made(tmp_p
         f.write("not hex")
     with pytest.raises(StationKeyError, match="64 hex digits"):
         Ledger(path, hasher=CHEAP)
+
+
+def test_a_station_key_file_open_to_others_is_refused(tmp_path):
+    path = str(tmp_path / "station.db")
+    Ledger(path, hasher=CHEAP).close()
+    os.chmod(keyring.file_of(path), 0o644)
+    with pytest.raises(StationKeyError, match="chmod 600"):
+        Ledger(path, hasher=CHEAP)
+
+
+def test_a_database_that_cannot_be_opened_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["station", "pumps", "--db", str(tmp_path / "no" / "station.db")]) == 2
+    assert "cannot open the station's database" in capsys.readouterr().err
 
 
 def test_the_station_key_from_the_environment(tmp_path, monkeypatch):
@@ -354,7 +368,7 @@ def test_the_cli_acts_as_a_named_local_operator_through_the_service(tmp_path, mo
     with open(str(tmp_path / "t1.key")) as f:
         assert f.read().strip() not in out
     ledger = Ledger(db)
-    assert Service(ledger).login("root", PASSWORD).role == "administrator"
+    assert Service(ledger).verify_login("root", PASSWORD).role == "administrator"
     ledger.close()
 
 

@@ -52,6 +52,10 @@ class StationKey:
         path = file_of(db_path)
         try:
             with open(path) as f:
+                mode = os.fstat(f.fileno()).st_mode & 0o777
+                if mode & 0o077:
+                    raise StationKeyError("%s is open to others (mode %03o): the station key "
+                                          "must be 0600 (chmod 600 %s)" % (path, mode, path))
                 return cls(_parse(f.read(), path), path)
         except FileNotFoundError:
             if not create:

@@ -87,7 +87,7 @@ class Service:
             raise Refused("operator %s (%s) may not %s: that needs %s" % (
                 actor.name, actor.role, WHAT[what], " or ".join(ROLE_OF[what])))
 
-    def login(self, name, password, now=None):
+    def verify_login(self, name, password, now=None):
         """The Actor for a name and password (LoginRefused: wrong, disabled or too many
         wrong tries lately; see operators.py)."""
         operator = self.ledger.operators.verify(name, password, now)
