@@ -248,9 +248,12 @@ def start_pump(workdir, lpm=40.0, station=True):
     station_thread = None
     files = {}
     if station:
+        from .station.service import Actor, Service
+
         ledger = Ledger(str(Path(workdir) / "station.db"))
-        key = ledger.add_terminal("PUMP1")
-        ledger.set_price(config["grade"], config["price"])
+        service, actor = Service(ledger), Actor.local("console")  # audited as the console
+        key = service.add_terminal(actor, "PUMP1")
+        service.set_price(actor, config["grade"], config["price"])
         # the issuer's TAC key of the bench's cards: the station verifies every card bill
         ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
         station_thread = StationThread(ledger, heartbeat_s=2).start()  # TLS, its own CA
