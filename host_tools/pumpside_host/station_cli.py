@@ -230,7 +230,7 @@ def _cmd_station(args):
         return 2
     try:
         args.action(ledger, Service(ledger), Actor.local(args.as_), args)
-    except (ValueError, Refused) as e:
+    except (ValueError, Refused, sqlite3.OperationalError) as e:  # e.g. locked too long
         print("error: %s" % e, file=sys.stderr)
         return 2
     finally:

@@ -7,6 +7,8 @@ import stat
 
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pumpside_host.station as package
 from pumpside_host import cli
@@ -252,6 +254,23 @@ def test_a_store_without_its_station_key_is_refused_and_no_new_key_is_made(tmp_p
         f.write("not hex")
     with pytest.raises(StationKeyError, match="64 hex digits"):
         Ledger(path, hasher=CHEAP)
+
+
+@given(st.text(min_size=1, max_size=32), st.binary(min_size=32, max_size=32),
+       st.integers(min_value=0, max_value=59))
+def test_a_sealed_key_opens_only_as_it_was_sealed(terminal_id, key, flip):
+    box = keyring.StationKey(bytes(range(32)), "test")
+    sealed = box.seal(terminal_id, key)
+    assert len(sealed) == 60 and key not in sealed
+    assert box.open(terminal_id, sealed) == key
+    damaged = bytearray(sealed)
+    damaged[flip] ^= 1
+    with pytest.raises(StationKeyError):
+        box.open(terminal_id, bytes(damaged))
+    with pytest.raises(StationKeyError):
+        box.open(terminal_id + "x", sealed)
+    with pytest.raises(StationKeyError):
+        keyring.StationKey(bytes(32), "other").open(terminal_id, sealed)
 
 
 def test_a_station_key_file_open_to_others_is_refused(tmp_path):
