@@ -86,6 +86,18 @@ def test_every_role_against_every_mutating_call(station, role, call):
         assert _dump(ledger) == before  # nothing changed, not even the audit trail
 
 
+def test_the_role_is_checked_before_the_input(station):
+    ledger, service = station
+    cashier = Actor("cat", "cashier")
+    for call in (lambda: service.add_terminal(cashier, ""),
+                 lambda: service.command(cashier, "NOPE", "explode"),
+                 lambda: service.set_price(cashier, "92", -1),
+                 lambda: service.hotlist(cashier, "62"),
+                 lambda: service.add_operator(cashier, "", "owner", "")):
+        with pytest.raises(Refused):
+            call()
+
+
 def test_a_call_without_an_operator_is_refused(station):
     ledger, service = station
     with pytest.raises(Refused, match="no acting operator"):
@@ -106,6 +118,7 @@ def test_bad_input_changes_nothing_and_writes_no_audit_record(station):
                  lambda: service.set_nozzle(root, "T1", 1, "98"),
                  lambda: service.set_nozzle(root, "T1", 0, "92"),
                  lambda: service.add_terminal(root, ""),
+                 lambda: service.add_terminal(root, "T" * 17),
                  lambda: service.add_terminal(root, "T2", b"short"),
                  lambda: service.add_operator(root, "eve", "owner", PASSWORD),
                  lambda: service.add_operator(root, "eve", "cashier", "short"),

@@ -128,9 +128,11 @@ class Service:
     def add_terminal(self, actor, terminal_id, key=None):
         """Register a terminal (or give a registered one a new key): returns its key,
         which goes to the caller's key file or to the terminal, never anywhere else."""
-        if not isinstance(terminal_id, str) or not 1 <= len(terminal_id) <= 32 \
+        self.check(actor, "terminal")  # the role first, whatever the input
+        if not isinstance(terminal_id, str) or not 1 <= len(terminal_id) <= 16 \
                 or not terminal_id.isprintable() or terminal_id != terminal_id.strip():
-            raise ValueError("a terminal id is 1-32 printable characters")
+            raise ValueError("a terminal id is 1-16 printable characters (config "
+                             "terminal_id)")
         if key is not None and (not isinstance(key, bytes) or len(key) != 32):
             raise ValueError("a terminal key is 32 bytes")
 
@@ -175,6 +177,7 @@ class Service:
     # -- commands, hotlist -----------------------------------------------------------------
     def command(self, actor, terminal, cmd):
         """Queue a command for a terminal: returns its id."""
+        self.check(actor, "command")  # the role first, whatever the input
         if terminal not in self.ledger.terminals():
             raise ValueError("no terminal %s registered" % terminal)
 
