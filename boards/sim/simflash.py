@@ -2,7 +2,9 @@
 and power cuts on demand.
 
 The image persists across process restarts like a real chip. Counters: bytes programmed
-and bytes erased since boot. Faults (PUMPSIDE_FLASH_FAULT, armed at boot):
+and bytes erased since boot; with `wear=True`, erases per block too (`block_erases`, for
+the bench's wear figures: off by default, so the board's heap does not pay for it).
+Faults (PUMPSIDE_FLASH_FAULT, armed at boot):
   program:N   power dies at the Nth program: nothing of it is written
   torn:N      power dies during the Nth program: only its first part is written
   erase:N     power dies during the Nth erase: only the first half of the block is erased
@@ -15,7 +17,8 @@ ERASED = 0xFF
 
 
 class SimFlash:
-    def __init__(self, path, blocks=256, block_size=4096, fault=None, on_cut=None):
+    def __init__(self, path, blocks=256, block_size=4096, fault=None, on_cut=None,
+                 wear=False):
         self.block_size = block_size
         self.blocks = blocks
         self.programmed = 0
@@ -24,6 +27,11 @@ class SimFlash:
         self.erases = 0
         self.fault = None
         self.on_cut = on_cut
+        self.block_erases = None  # erases per block, if counted (wear=True)
+        if wear:
+            from array import array
+
+            self.block_erases = array("L", [0] * blocks)
         self._blank = bytes([ERASED]) * block_size  # allocated once, as a driver would
         if fault:
             kind, n = fault.split(":")
@@ -85,5 +93,7 @@ class SimFlash:
             self.f.write(blank)
             self.f.flush()
             self.erased += size
+            if self.block_erases is not None:
+                self.block_erases[arg] += 1
             return 0
         return 0  # init, deinit, sync: nothing to do for a file

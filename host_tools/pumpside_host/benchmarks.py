@@ -17,6 +17,12 @@ connect to the station's CHALLENGE (over TLS: the handshake). On the unix port m
 takes its buffers from the C library, not MicroPython's heap: link_tls_c_heap_* shows
 them (a bare-metal port such as the rp2 takes them from MicroPython's heap).
 
+flash_*_<board> (mp/bench_wear.py): flash life on each real board's journal partition
+(BOARD_FLASH_BLOCKS), the sim flash counting erases per block while an online pump sells
+default-config 30 L sales, each acknowledged: blocks erased per sale, sales of life
+(blocks x FLASH_CYCLES / blocks erased per sale: perfect wear levelling assumed) and the
+wear spread (max / mean erases per block at the end of the run).
+
 `PUMPSIDE_BENCH_QUICK=1` (or `main(quick=True)`) runs every figure small - a smoke run of
 the printing code, not figures to quote.
 """
@@ -41,6 +47,14 @@ from .vboard import (
     micropython_binary,
 )
 
+# the boards' journal partitions in 4 KB blocks (docs/boards.md "Journal partition"): the
+# ESP32's `journal` partition (0x100000), the Pico W's JOURNAL_BYTES (boards/rp2/board.py)
+BOARD_FLASH_BLOCKS = (("esp32", 256), ("pico_w", 148))
+# rated erase cycles per sector of the boards' NOR flash: the Pico W's Winbond W25Q16JV
+# ("minimum 100K program-erase cycles per sector", its datasheet) and, on Espressif's own
+# modules, every flash chip used is specified to at least 100,000 (Espressif on esp32.com,
+# "How many times can you flash?": the module's flash chip varies by lot)
+FLASH_CYCLES = 100000
 SALES = 100  # x 2 stage events (slow-down, close) per sale: 200 samples for p99
 FIGURE_LINE = re.compile(r"^[a-z0-9_]+: -?[0-9.]+ \S+$")
 
@@ -554,10 +568,10 @@ def fake_terminals():
 
 
 FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
-        "drain_sales": 10000, "ingest_sales": 1000,
+        "drain_sales": 10000, "ingest_sales": 1000, "wear_sales": 10000,
         "heap": {"backlog": 2000, "events": 100, "kib": (96, 320, 8), "tries": 3}}
 QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
-         "drain_sales": 16, "ingest_sales": 16,
+         "drain_sales": 16, "ingest_sales": 16, "wear_sales": 20,
          "heap": {"backlog": 16, "events": 4, "kib": (192, 320, 64), "tries": 1}}
 
 
@@ -569,6 +583,10 @@ def main(quick=None):
     for script, args in (("bench_journal.py", size["journal"]),
                          ("bench_hotlist.py", (size["hotlist"],))):
         for line in mp_figures(script, *args).splitlines():
+            figure_line(line)
+    for board, blocks in BOARD_FLASH_BLOCKS:
+        for line in mp_figures("bench_wear.py", board, blocks, size["wear_sales"],
+                               FLASH_CYCLES).splitlines():
             figure_line(line)
     inside, e2e, took = control_reaction(size["reaction_sales"])
     figure("control_reaction_us_p50", _pct(inside, 50), "us")

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from pumpside_host import benchmarks
+from sourcetree import ROOT
 
 LINE = re.compile(r"^[a-z0-9_]+: -?[0-9.]+ \S+$")
 
@@ -51,7 +52,9 @@ def test_quick_bench_prints_only_figure_lines(capsys):
                  "firmware_heap_free_after_boot_drain_backlog", "link_heap_peak_bytes",
                  "station_ingest_sales_per_s", "station_ingest_sales",
                  "firmware_code_heap_bytes", "firmware_data_heap_peak_bytes",
-                 "firmware_min_heapsize_kib"):
+                 "firmware_min_heapsize_kib", "flash_sales_of_life_esp32",
+                 "flash_sales_of_life_pico_w", "flash_wear_spread_esp32",
+                 "flash_wear_spread_pico_w"):
         assert want in names, want
     assert len(names) == len(lines), "a figure printed twice"
     # every sale crosses two stage thresholds (slow-down, close): one sample each, so the
@@ -86,3 +89,37 @@ def test_quick_heap_figures_are_sane(capsys):
     assert least * 1024 > got["firmware_heap_peak_total_bytes"]  # the live peak fits in it
     assert got["firmware_heap_backlog_sales"] == preset["backlog"]
     assert got["firmware_heap_samples"] > 0
+
+
+def test_board_flash_blocks_are_the_boards_journal_partitions():
+    """The flash life is figured on the boards' own partitions: the ESP32's `journal` row
+    of the partition table in docs/boards.md, the Pico W's JOURNAL_BYTES."""
+    blocks = dict(benchmarks.BOARD_FLASH_BLOCKS)
+    docs = (ROOT / "docs" / "boards.md").read_text()
+    row = re.search(r"^ *journal, +data, 0x40, +0x[0-9A-Fa-f]+, +(0x[0-9A-Fa-f]+),", docs, re.M)
+    assert blocks["esp32"] * 4096 == int(row.group(1), 16)
+    rp2 = (ROOT / "boards" / "rp2" / "board.py").read_text()
+    kib = re.search(r"^JOURNAL_BYTES = const\((\d+) \* 1024\)", rp2, re.M)
+    assert blocks["pico_w"] * 4096 == int(kib.group(1)) * 1024
+
+
+def test_flash_wear_figures_are_sane():
+    """mp/bench_wear.py, small: 30 sales on a 64-block flash. The figures hang together:
+    every erase is one block's, so the spread is at least 1 and the most worn block holds
+    at least the mean; the life is blocks x cycles over the blocks erased per sale."""
+    sales, blocks, cycles = 30, 64, 100000
+    out = benchmarks.mp_figures("bench_wear.py", "t", blocks, sales, cycles)
+    lines = out.splitlines()
+    assert all(LINE.match(line) for line in lines), lines
+    got = {line.split(":")[0]: float(line.split()[1]) for line in lines}
+    per_sale = got["flash_blocks_erased_per_sale_t"]
+    assert got["flash_blocks_t"] == blocks
+    # a sale copies its segment's tail and compacts the journal's directory: at least one
+    # erase, and far fewer than its 62 commits (each commit erasing would be a broken fs)
+    assert 1 <= per_sale < 10
+    life = got["flash_sales_of_life_t"]
+    assert abs(life - blocks * cycles / per_sale) <= life / 100  # per_sale is rounded
+    mean = per_sale * sales / blocks
+    assert 1 <= got["flash_wear_spread_t"] <= blocks
+    assert got["flash_block_erases_max_t"] >= mean
+    assert abs(got["flash_wear_spread_t"] - got["flash_block_erases_max_t"] / mean) < 0.05

@@ -116,3 +116,28 @@ def test_an_armed_fault_fires_once_at_its_own_count_only(tmp_path):
     with pytest.raises(Cut):
         flash.ioctl(6, 1)
     assert flash.erases == 3 and flash.programs == 2
+
+
+def test_erases_per_block_are_counted_only_when_asked(tmp_path):
+    assert _flash(tmp_path).block_erases is None  # the board's flash: no array on its heap
+    flash = SimFlash(str(tmp_path / "wear.bin"), blocks=4, block_size=BS, wear=True)
+    assert list(flash.block_erases) == [0, 0, 0, 0]
+    flash.ioctl(6, 1)
+    flash.ioctl(6, 1)
+    flash.ioctl(6, 3)
+    flash.writeblocks(2, b"w" * BS)  # the simple interface erases block 2 first
+    flash.writeblocks(2, b"p" * 4, 0)  # a program alone erases nothing
+    assert list(flash.block_erases) == [0, 2, 1, 1]
+    assert sum(flash.block_erases) == flash.erases == 4
+    for _ in range(70000):  # more than 16 bits hold: an old block does not wrap
+        flash.ioctl(6, 0)
+    assert flash.block_erases[0] == 70000
+
+
+def test_a_cut_erase_is_not_counted_on_its_block(tmp_path):
+    flash = SimFlash(str(tmp_path / "wear.bin"), blocks=4, block_size=BS, fault="erase:2",
+                     on_cut=_cut, wear=True)
+    flash.ioctl(6, 2)
+    with pytest.raises(Cut):
+        flash.ioctl(6, 2)
+    assert list(flash.block_erases) == [0, 0, 1, 0]  # only the completed erase, as `erased`
