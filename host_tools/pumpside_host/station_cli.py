@@ -33,7 +33,8 @@ def _station_serve(args):
     try:
         serve(args.db, args.host, args.port, args.issuer_keys,
               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_names=args.tls_name,
-              plain_port=args.plain_port)
+              plain_port=args.plain_port, web_host=args.web_host,
+              web_port=None if args.web_port == 0 else args.web_port)
     except (KeyFileError, TlsFilesError, StationKeyError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
@@ -274,6 +275,12 @@ def add_station(sub):
                      "set to station_tls=0; listed as PLAIN by `station pumps`")
     cmd.add_argument("--issuer-keys", help="JSON file of the issuers' TAC master keys "
                      "(card bills' TACs are verified with them; never logged)")
+    cmd.add_argument("--web-port", type=int, default=8080, metavar="PORT",
+                     help="the back office (web pages for operators) on this port "
+                     "(default 8080; 0: none)")
+    cmd.add_argument("--web-host", default="127.0.0.1", metavar="HOST",
+                     help="the address the back office listens on (default 127.0.0.1: "
+                     "this machine only)")
     cmd.set_defaults(func=_station_serve)
 
     cmd = action("terminal-add", _station_terminal_add, "register a terminal (or give it "

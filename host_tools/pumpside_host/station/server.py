@@ -430,12 +430,13 @@ def _with_nozzles(payload, nozzles):
 
 
 def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=None,
-          tls_key=None, tls_names=(), plain_port=None):
+          tls_key=None, tls_names=(), plain_port=None, web_host="127.0.0.1", web_port=8080):
     """`pumpside station serve`: run until interrupted. `issuer_keys`: the JSON file of
     the issuers' TAC master keys (accounts.py), never logged. The port speaks TLS: with
     the station's own CA and certificate (tls.py: made at the first start in
     `<db>.tls/`, for the station's names and `tls_names`), or with the certificate and
-    key files given. `plain_port`: plain TCP there as well, only when asked for."""
+    key files given. `plain_port`: plain TCP there as well, only when asked for. The back
+    office (web/) runs in the same loop on `web_host`:`web_port` (None: not at all)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if tls_cert:
         ssl = tls_context(tls_cert, tls_key)
@@ -451,6 +452,12 @@ def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=No
     async def main():
         server = await StationServer(ledger, host, port, ssl=ssl,
                                      plain_port=plain_port).start()
+        if web_port is not None:
+            from .web import WebServer
+
+            web = await WebServer(ledger, web_host, web_port).start()
+            log.info("back office on %s (operators: `pumpside station operator-add`)",
+                     web.address())
         await server.server.serve_forever()
 
     asyncio.run(main())
@@ -469,16 +476,19 @@ class StationThread:
     """The station server on its own event loop in a thread (tests, the console). Like
     `station serve` it speaks TLS with the station's own CA and certificate (made in
     `<db>.tls/` at the first start, for 127.0.0.1), unless given another context (`ssl`)
-    or asked for plain TCP (`plain`); `plain_port`: plain TCP there as well (0: any)."""
+    or asked for plain TCP (`plain`); `plain_port`: plain TCP there as well (0: any);
+    `web_port`: the back office in the same loop on 127.0.0.1 there (0: any)."""
 
     def __init__(self, ledger, port=0, heartbeat_s=10, ssl=None, plain_port=None,
-                 plain=False):
+                 plain=False, web_port=None):
         import threading
 
         self.ledger = ledger
         self.port = port
         self.plain_port = plain_port
         self.heartbeat_s = heartbeat_s
+        self.web_port = web_port
+        self.web = None
         if ssl is None and not plain:
             ssl = station_tls(ledger.path).context(["127.0.0.1"])
         self.ssl = ssl
@@ -494,6 +504,12 @@ class StationThread:
                           ssl=self.ssl, plain_port=self.plain_port).start())
         self.port = self.server.port
         self.plain_port = self.server.plain_port
+        if self.web_port is not None:
+            from .web import WebServer
+
+            self.web = self.loop.run_until_complete(
+                WebServer(self.ledger, "127.0.0.1", self.web_port).start())
+            self.web_port = self.web.port
         self._ready.set()
         self.loop.run_forever()
 
@@ -505,6 +521,8 @@ class StationThread:
     def stop(self):
         """Stop listening and drop every connection, as a station that goes down."""
         async def down():
+            if self.web is not None:
+                await self.web.stop()
             await self.server.stop()
             for _session, writer in list(self.server.sessions.values()):
                 writer.close()

@@ -1,0 +1,331 @@
+"""The back office (station/web): every role against every page and every form (the
+server refuses, whatever the menu shows), CSRF, sessions, bad input that changes nothing.
+Starlette's TestClient, no browser (the browser tests are tests/e2e/test_web_e2e.py)."""
+import re
+
+import pytest
+from argon2 import PasswordHasher
+from starlette.testclient import TestClient
+
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.service import Actor, Service
+from pumpside_host.station.web import SESSION_COOKIE, load_secret, make_app, secret_file
+
+ROLES = ("administrator", "manager", "cashier", "auditor")
+PASSWORD = "a long enough password"
+ASN = "6200000000000017"
+LOCAL = Actor.local("test")
+
+
+@pytest.fixture
+def station(tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"),
+                    hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    service = Service(ledger)
+    for role in ROLES:
+        service.add_operator(LOCAL, role, role, PASSWORD)
+    service.add_terminal(LOCAL, "P1")
+    service.set_price(LOCAL, "92", 6500)
+    ledger.store("P1", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 20000, "amount": 13000,
+                         "grade": "92"}])  # the card number set below (no TAC)
+    ledger.db.execute("UPDATE sales SET asn = ?", (ASN,))
+    app = make_app(ledger, load_secret(ledger.path), service)
+    return ledger, service, app
+
+
+def csrf(response):
+    return re.search(r'name="csrf" value="([^"]+)"', response.text).group(1)
+
+
+def login(app, name, password=PASSWORD):
+    client = TestClient(app, follow_redirects=True)
+    page = client.get("/login")
+    response = client.post("/login", data={"csrf": csrf(page), "name": name,
+                                           "password": password})
+    return client, response
+
+
+def logged_in(app, role):
+    client, response = login(app, role)
+    assert response.status_code == 200 and role in response.text
+    return client, csrf(response)
+
+
+def audit_count(service):
+    return len(service.audit(LOCAL))
+
+
+# each mutating form: (path, fields, the roles that may, what changed it shows)
+FORMS = [
+    ("/prices", {"grade": "95", "price": "7100"}, ("administrator", "manager"),
+     lambda ledger: ledger.prices()["grades"].get("95")),
+    ("/commands", {"terminal": "P1", "cmd": "stop"}, ("administrator", "manager"),
+     lambda ledger: ledger.db.execute("SELECT COUNT(*) FROM commands").fetchone()[0]),
+    ("/operators", {"what": "add", "name": "newbie", "role": "cashier",
+                    "password": PASSWORD}, ("administrator",),
+     lambda ledger: ledger.operators.get("newbie")),
+    ("/operators", {"what": "disable", "name": "cashier"}, ("administrator",),
+     lambda ledger: ledger.operators.get("cashier")["disabled"]),
+]
+PAGES = {"/": ROLES, "/sales": ROLES, "/prices": ROLES, "/terminals": ROLES,
+         "/forecourt.json": ROLES, "/commands": ("administrator", "manager"),
+         "/audit": ("administrator", "auditor"), "/operators": ("administrator",)}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: "%s-%s" % (f[0], list(f[1].values())[0]))
+def test_every_role_against_every_form(station, role, form):
+    ledger, service, app = station
+    path, fields, may, changed = form
+    client, token = logged_in(app, role)
+    before, records = changed(ledger), audit_count(service)
+    response = client.post(path, data=dict(fields, csrf=token))
+    if role in may:
+        assert response.status_code == 200, response.text
+        assert changed(ledger) != before
+        assert audit_count(service) == records + 1
+        assert service.audit(LOCAL)[-1]["who"] == role  # the web operator, not local:
+    else:
+        assert response.status_code == 403
+        assert changed(ledger) == before and audit_count(service) == records
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_against_every_page(station, role):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, role)
+    for path, may in PAGES.items():
+        status = client.get(path).status_code
+        assert status == (200 if role in may else 403), (path, status)
+
+
+def test_menus_show_only_what_the_role_may(station):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, "cashier")
+    page = client.get("/").text
+    assert 'href="/sales"' in page and 'href="/operators"' not in page \
+        and 'href="/audit"' not in page
+
+
+def test_without_a_session_pages_go_to_login_and_forms_are_refused(station):
+    ledger, _service, app = station
+    client = TestClient(app, follow_redirects=False)
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["location"] == "/login"
+    token = csrf(client.get("/login"))
+    response = client.post("/prices", data={"csrf": token, "grade": "95", "price": "1"})
+    assert response.status_code == 403 and "95" not in ledger.prices()["grades"]
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_a_form_without_the_sessions_csrf_token_is_refused(station, token):
+    ledger, service, app = station
+    client, _good = logged_in(app, "administrator")
+    records = audit_count(service)
+    fields = {"grade": "95", "price": "7100"}
+    if token is not None:
+        fields["csrf"] = token
+    response = client.post("/prices", data=fields)
+    assert response.status_code == 403 and "CSRF" in response.text
+    assert "95" not in ledger.prices()["grades"] and audit_count(service) == records
+
+
+def test_a_token_from_another_session_is_refused(station):
+    ledger, _service, app = station
+    _other, other_token = logged_in(app, "manager")
+    client, _token = logged_in(app, "administrator")
+    response = client.post("/prices", data={"csrf": other_token, "grade": "95",
+                                            "price": "7100"})
+    assert response.status_code == 403 and "95" not in ledger.prices()["grades"]
+
+
+def test_login_without_csrf_is_refused(station):
+    _ledger, _service, app = station
+    client = TestClient(app)
+    client.get("/login")
+    response = client.post("/login", data={"name": "administrator", "password": PASSWORD})
+    assert response.status_code == 403 and SESSION_COOKIE in client.cookies
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("name,password", [("administrator", "wrong password!"),
+                                           ("nobody", PASSWORD)])
+def test_a_wrong_login_is_refused_alike(station, name, password):
+    _ledger, _service, app = station
+    client, response = login(app, name, password)
+    assert response.status_code == 403 and "wrong name or password" in response.text
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_login_goes_through_the_operators_delay(station):
+    ledger, _service, app = station
+    for _ in range(5):
+        login(app, "manager", "wrong password!")
+    _client, response = login(app, "manager")  # the right one, too soon
+    assert response.status_code == 403 and "try again in" in response.text
+    assert ledger.operators.get("manager")["failures"] == 5
+
+
+def test_the_session_cookie_is_signed_httponly_and_strict(station):
+    _ledger, _service, app = station
+    client = TestClient(app)
+    response = client.get("/login")
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    token = csrf(response)
+    name, value = SESSION_COOKIE, client.cookies[SESSION_COOKIE]
+    client.cookies.clear()
+    client.cookies.set(name, value[:-3] + ("AAA" if value[-3:] != "AAA" else "BBB"))
+    response = client.post("/login", data={"csrf": token, "name": "administrator",
+                                           "password": PASSWORD})
+    assert response.status_code == 403  # a tampered cookie is no session: no token
+
+
+def test_logout_ends_the_session(station):
+    _ledger, _service, app = station
+    client, token = logged_in(app, "manager")
+    assert client.post("/logout", data={"csrf": token}).status_code == 200
+    assert client.get("/prices", follow_redirects=False).status_code == 303
+
+
+def test_a_disabled_or_demoted_operator_acts_as_the_database_says_now(station):
+    _ledger, service, app = station
+    client, _token = logged_in(app, "manager")
+    service.set_role(LOCAL, "manager", "cashier")
+    assert client.get("/commands").status_code == 403
+    service.set_disabled(LOCAL, "manager")
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("fields,why", [
+    ({"grade": "95", "price": "0"}, "price must be from 1"),
+    ({"grade": "95", "price": "10000001"}, "price must be from 1"),
+    ({"grade": "95", "price": "7.5"}, "price must be a whole number"),
+    ({"grade": "95", "price": "abc"}, "price must be a whole number"),
+    ({"grade": "95"}, "price must be a whole number"),
+    ({"price": "7100"}, "grade is missing"),
+    ({"grade": "toolonggrade", "price": "7100"}, "a grade code is 1-8 characters"),
+    ({"grade": "95", "price": "7100", "at": "soon"}, "at must be a whole number"),
+])
+def test_a_bad_price_changes_nothing_with_a_clear_error(station, fields, why):
+    ledger, service, app = station
+    client, token = logged_in(app, "manager")
+    before, records = ledger.price_history(), audit_count(service)
+    response = client.post("/prices", data=dict(fields, csrf=token))
+    assert response.status_code == 400 and why in response.text
+    assert ledger.price_history() == before and audit_count(service) == records
+
+
+@pytest.mark.parametrize("fields,why", [
+    ({"terminal": "P9", "cmd": "stop"}, "no terminal P9 registered"),
+    ({"terminal": "P1", "cmd": "explode"}, "command must be one of"),
+    ({"cmd": "stop"}, "terminal is missing"),
+])
+def test_a_bad_command_changes_nothing_with_a_clear_error(station, fields, why):
+    ledger, service, app = station
+    client, token = logged_in(app, "manager")
+    records = audit_count(service)
+    response = client.post("/commands", data=dict(fields, csrf=token))
+    assert response.status_code == 400 and why in response.text
+    assert ledger.db.execute("SELECT COUNT(*) FROM commands").fetchone()[0] == 0
+    assert audit_count(service) == records
+
+
+@pytest.mark.parametrize("fields,why", [
+    ({"what": "add", "name": "x", "role": "owner", "password": PASSWORD}, "a role is one of"),
+    ({"what": "add", "name": "x", "role": "cashier", "password": "short"},
+     "a password is at least"),
+    ({"what": "add", "name": "manager", "role": "cashier", "password": PASSWORD},
+     "operator manager exists"),
+    ({"what": "disable", "name": "administrator"}, "last enabled administrator"),
+    ({"what": "role", "name": "ghost", "role": "cashier"}, "no operator ghost"),
+    ({"what": "explode", "name": "manager"}, "unknown change"),
+])
+def test_a_bad_operator_change_changes_nothing(station, fields, why):
+    ledger, service, app = station
+    client, token = logged_in(app, "administrator")
+    before, records = ledger.operators.all(), audit_count(service)
+    response = client.post("/operators", data=dict(fields, csrf=token))
+    assert response.status_code == 400 and why in response.text
+    assert ledger.operators.all() == before and audit_count(service) == records
+
+
+def test_a_price_set_on_the_web_shows_in_the_audit_trail(station):
+    _ledger, _service, app = station
+    client, token = logged_in(app, "manager")
+    client.post("/prices", data={"csrf": token, "grade": "95", "price": "7100"})
+    auditor, _token = logged_in(app, "auditor")
+    page = auditor.get("/audit").text
+    assert "<td>manager</td><td>manager</td>\n<td>price</td><td>95</td>" in page
+
+
+@pytest.mark.parametrize("role,card", [("administrator", ASN), ("manager", "6200********0017"),
+                                       ("cashier", "6200********0017"),
+                                       ("auditor", "6200********0017")])
+def test_card_numbers_are_masked_except_for_administrators(station, role, card):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, role)
+    page = client.get("/sales").text
+    assert card in page
+    if card != ASN:
+        assert ASN not in page
+    exported = client.get("/sales?format=csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert "attachment" in exported.headers["content-disposition"]
+    assert card in exported.text and (card == ASN or ASN not in exported.text)
+
+
+def test_sales_filter_by_pump_grade_kind_and_date(station):
+    ledger, _service, app = station
+    ledger.store("P2", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 5000, "amount": 3000,
+                         "grade": "95"}])
+    client, _token = logged_in(app, "cashier")
+
+    def rows(query):
+        lines = client.get("/sales?format=csv&" + query).text.strip().splitlines()
+        return [line.split(",")[1] for line in lines[1:]]
+    assert sorted(rows("")) == ["P1", "P2"]
+    assert rows("pump=P2") == ["P2"] and rows("grade=92") == ["P1"]
+    assert rows("kind=ESCAPE") == [] and rows("from=2000-01-01") != []
+    assert rows("to=2000-01-01") == []
+    response = client.get("/sales?from=yesterday")
+    assert response.status_code == 400 and "from must be a date" in response.text
+
+
+def test_the_language_is_the_operators_pick(station):
+    _ledger, _service, app = station
+    client, token = logged_in(app, "cashier")
+    page = client.post("/lang", data={"csrf": token, "lang": "zh"}).text
+    assert "油站前庭" in page and 'lang="zh-CN"' in page
+    page = client.post("/lang", data={"csrf": token, "lang": "en"}).text
+    assert "Forecourt" in page and "油站前庭" not in page
+
+
+def test_forecourt_state_shows_each_pump(station):
+    ledger, _service, app = station
+    ledger.hello("P1", "1.0", "abcd", 1000, link="tls")
+    ledger.set_status("P1", {"state": "Fuelling", "ml": 1234, "amount": 802})
+    client, _token = logged_in(app, "cashier")
+    pump, = client.get("/forecourt.json").json()["pumps"]
+    assert pump["terminal"] == "P1" and pump["state"] == "Fuelling" and pump["online"]
+    assert pump["litres"] == "1.234" and pump["money"] == "8.02" and pump["grade"] == "92"
+    assert 'data-pump="P1"' in client.get("/").text
+
+
+def test_the_secret_lives_outside_the_database_owner_only(station, tmp_path):
+    ledger, _service, _app = station
+    import os
+    path = secret_file(ledger.path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert load_secret(ledger.path) == load_secret(ledger.path)
+    os.chmod(path, 0o644)
+    with pytest.raises(ValueError, match="open to others"):
+        load_secret(ledger.path)
+
+
+def test_static_files_ship_in_the_package(station):
+    _ledger, _service, app = station
+    client = TestClient(app)
+    assert "EventSource" in client.get("/static/forecourt.js").text
+    assert client.get("/static/app.css").status_code == 200
