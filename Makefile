@@ -54,7 +54,13 @@ test-mpy: setup
 	@echo "== tier 2: firmware logic tests on the MicroPython unix port (-X heapsize=144K)"
 	$(PYTEST) -q -n 2 tests/mpy
 
-test-e2e: setup
+# The back office's browser tests (tests/e2e/test_web_e2e.py) drive Debian's chromium with
+# Playwright (pip): installed here only when missing, never a browser download.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
+test-e2e: setup $(CHROMIUM)
 	@echo "== tier 3: virtual pump end to end (firmware on MicroPython + bench)"
 	@rm -rf build/campaign
 	$(PYTEST) -q -n $(JOBS) tests/e2e
