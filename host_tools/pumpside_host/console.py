@@ -82,10 +82,11 @@ class PumpConsole(App):
                      # no text input here to copy from: Ctrl-C quits, as a person expects
                      ("ctrl+c", "quit", None))]
 
-    def __init__(self, pump, store):
+    def __init__(self, pump, store, web=None):
         super().__init__()
         self.pump = pump
         self.store = store
+        self.web = web  # the back office's address and demo login (start_pump's `web`)
         self.bench = pump.bench
         self._seen = 0
         self._printed = 0
@@ -116,6 +117,8 @@ class PumpConsole(App):
         cards.highlighted = 0
         cards.focus()  # up/down choose the card; the pump's keys work from anywhere
         self.set_interval(0.1, self.refresh_panels)
+        if self.web:  # the first screen tells where the back office is and how to log in
+            self.query_one("#log", RichLog).write(web_banner(self.web))
         try:  # `kill` quits like q does, so the terminal gets its screen back
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
         except (NotImplementedError, RuntimeError, ValueError):
@@ -234,11 +237,28 @@ def station_view(ledger):
     return "\n".join(rows)
 
 
-def start_pump(workdir, lpm=40.0, station=True):
+def web_banner(web):
+    return ("back office: %(address)s  log in as %(name)s, password %(password)s (made "
+            "for this demo's database only, gone with it)" % web)
+
+
+def demo_administrator(service, actor):
+    """A demo database's administrator for the back office, with a random password made
+    now (returned to be shown once): the product has no default password."""
+    import secrets
+
+    password = secrets.token_urlsafe(12)
+    service.add_operator(actor, "admin", "administrator", password)
+    return "admin", password
+
+
+def start_pump(workdir, lpm=40.0, station=True, web_port=None, web=None):
     """The station server (SQLite in `workdir`), the bench with the test cards and the
     firmware in card mode, linked to the station over TLS with the station's own CA
     pinned as `pumpside provision` pins it; returns (pump, store). pump.station is
-    the StationThread (None without one)."""
+    the StationThread (None without one). With `web_port`, the station serves its back
+    office there too (0: any free port; a port taken: any free one), with a demo
+    administrator: `web` (a dict) gets its address, name and one-time password."""
     from .station.ledger import Ledger
     from .station.server import StationThread
     from .tech import station_pin
@@ -256,7 +276,14 @@ def start_pump(workdir, lpm=40.0, station=True):
         service.set_price(actor, config["grade"], config["price"])
         # the issuer's TAC key of the bench's cards: the station verifies every card bill
         ledger.cards.set_keys({store.issuer.issuer_id: store.issuer.tac_mk})
-        station_thread = StationThread(ledger, heartbeat_s=2).start()  # TLS, its own CA
+        if web_port is not None:
+            name, password = demo_administrator(service, actor)
+            web_port = _free(web_port)
+        station_thread = StationThread(ledger, heartbeat_s=2,  # TLS, its own CA
+                                       web_port=web_port).start()
+        if web_port is not None and web is not None:
+            web.update(address="http://127.0.0.1:%d/" % station_thread.web_port, name=name,
+                       password=password)
         pinned, files = station_pin(ledger.path)  # as `pumpside provision` pins it
     bench = Bench(fast_lpm=lpm)
     if station_thread is not None:  # through the bench's network, which `w` takes down
@@ -276,11 +303,27 @@ def stop_pump(pump):
         pump.station.stop()
 
 
+def _free(port):
+    """`port` if nothing listens on it on 127.0.0.1, else 0 (any free one)."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+WEB_PORT = 8080  # the back office of `make run` (another free port when it is taken)
+
+
 def run_console(lpm=40.0):
     with tempfile.TemporaryDirectory(prefix="pumpside-console-") as tmp:
-        pump, store = start_pump(tmp, lpm)
+        web = {}
+        pump, store = start_pump(tmp, lpm, web_port=WEB_PORT, web=web)
         try:
-            PumpConsole(pump, store).run()
+            PumpConsole(pump, store, web).run()
         finally:
             stop_pump(pump)
     return 0

@@ -2,12 +2,17 @@
 
 A simulated customer keys a volume preset, lifts the nozzle and holds the trigger; the
 pump's display is redrawn as the firmware shows it, with the bench's true volume beside.
+The pump is linked to a station (a temporary database) whose back office is served on
+127.0.0.1:8080 (another free port if that one is taken): its address and a demo
+administrator's one-time password are printed first.
 """
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from .bench import Bench
-from .vboard import VirtualPump
+from .vboard import DEFAULT_CONFIG, VirtualPump
 
 
 class Screen:
@@ -46,10 +51,44 @@ def _pad(text, width):
     return text + " " * max(0, width - cols)
 
 
+def _station(workdir):
+    """The demo's station with its back office: (StationThread, pump config, files, web)."""
+    from .console import WEB_PORT, _free, demo_administrator
+    from .station.ledger import Ledger
+    from .station.server import StationThread
+    from .station.service import Actor, Service
+    from .tech import station_pin
+
+    ledger = Ledger(str(Path(workdir) / "station.db"))
+    service, actor = Service(ledger), Actor.local("demo")
+    key = service.add_terminal(actor, "PUMP1")
+    service.set_price(actor, DEFAULT_CONFIG["grade"], DEFAULT_CONFIG["price"])
+    name, password = demo_administrator(service, actor)
+    station = StationThread(ledger, heartbeat_s=2, web_port=_free(WEB_PORT)).start()
+    pinned, files = station_pin(ledger.path)
+    config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
+                  terminal_id="PUMP1", terminal_key=key.hex(), **pinned)
+    web = {"address": "http://127.0.0.1:%d/" % station.web_port, "name": name,
+           "password": password}
+    return station, config, files, web
+
+
 def run_demo(litres=20, lpm=40.0, keep=False):
+    from .console import web_banner
+
+    with tempfile.TemporaryDirectory(prefix="pumpside-demo-") as tmp:
+        station, config, files, web = _station(tmp)
+        print(web_banner(web))
+        try:
+            return _demo(litres, lpm, keep, config, files, station)
+        finally:
+            station.stop()
+
+
+def _demo(litres, lpm, keep, config, files, station):
     screen = Screen()
     bench = Bench(fast_lpm=lpm, on_screen=screen.show)
-    with VirtualPump(bench=bench) as pump:
+    with VirtualPump(config=config, bench=bench, files=files, station=station) as pump:
         print("pumpside virtual pump: firmware on the MicroPython unix port (pid %d), bench "
               "on 127.0.0.1:%d, %g L/min" % (pump.proc.pid, bench.port, lpm))
         pump.wait_state("IDLE", 10)

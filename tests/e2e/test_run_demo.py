@@ -1,5 +1,6 @@
 """`pumpside run --auto` (make run without a terminal): the non-interactive demo runs a
 sale to its end and prints the pump's display and the final volume."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,10 @@ def test_run_auto_sells_two_litres_and_prints_display_and_volume(tmp_path):
                          stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("pumpside virtual pump: firmware on the MicroPython unix port")
+    # first the back office of the demo's station: its address and a one-time password
+    assert re.match(r"back office: http://127\.0\.0\.1:\d+/  log in as admin, password "
+                    r"\S{16} \(made for this demo's database only", lines[0]), lines[0]
+    assert lines[1].startswith("pumpside virtual pump: firmware on the MicroPython unix port")
     # the display as the firmware drew it (no terminal: one line per screen)
     screens = [line for line in lines if " | " in line]
     assert any("Sale complete, thank you" in s and "2.00 L" in s for s in screens), screens

@@ -123,3 +123,30 @@ def test_the_forecourt_follows_a_live_sale_and_the_csv_export_holds_it(web, brow
     lines = open(download.value.path()).read().strip().splitlines()
     assert lines[0].startswith("received,terminal") and len(lines) == 2
     assert ",P1," in lines[1] and ",FINAL," in lines[1] and ",1000," in lines[1]
+
+
+def test_make_run_serves_the_back_office_with_the_login_it_tells(tmp_path, browser):
+    """`make run`'s station (console.start_pump) serves the back office; the demo
+    administrator's one-time password it tells opens it, and nothing else does."""
+    from pumpside_host.console import start_pump, stop_pump, web_banner
+
+    web = {}
+    vp, _store = start_pump(tmp_path, web_port=0, web=web)
+    try:
+        banner = web_banner(web)
+        assert web["address"] in banner and web["password"] in banner
+        page = browser.new_page()
+        page.goto(web["address"] + "login")
+        page.fill("input[name=name]", web["name"])
+        page.fill("input[name=password]", "not the password")
+        page.click("#login button")
+        assert "wrong name or password" in page.inner_text("#error")
+        page.fill("input[name=name]", web["name"])
+        page.fill("input[name=password]", web["password"])
+        page.click("#login button")
+        assert "administrator" in page.inner_text("#who")
+        assert page.goto(web["address"] + "operators").status == 200
+        page.goto(web["address"])
+        page.wait_for_selector("#pumps tr[data-pump='PUMP1']", timeout=10000)
+    finally:
+        stop_pump(vp)
