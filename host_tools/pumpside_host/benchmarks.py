@@ -496,6 +496,65 @@ def station_ingest(terminals=32, sales=1000):
     figure("station_ingest_sales_per_s", "%.0f" % (stored / ingest["s"]), "sales/s")
 
 
+def web_pages(pumps=32, sales=100000, renders=200):
+    """The back office (station/web) on a ledger of `sales` sales from `pumps` pumps
+    (stored as terminals send them, 1000 a batch, dated over the last 30 days): the
+    forecourt page's render time (p50, p99 over `renders`, in-process through Starlette's
+    TestClient: the app's own time, no network) and a month's sales filtered by grade."""
+    import re
+
+    from argon2 import PasswordHasher
+    from starlette.testclient import TestClient
+
+    from .station.ledger import Ledger
+    from .station.service import Actor, Service
+    from .station.web import load_secret, make_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(tmp + "/station.db", hasher=PasswordHasher(time_cost=1,
+                                                                    memory_cost=1024))
+        service = Service(ledger)
+        service.add_operator(Actor.local("bench"), "bench", "cashier", "bench password")
+        service.set_price(Actor.local("bench"), "92", 7590)
+        for p in range(pumps):
+            ledger.hello("T%02d" % p, "1.0", "abcd", 1000, link="tls")
+            ledger.set_status("T%02d" % p, {"state": "Fuelling", "ml": 1234, "amount": 937})
+        per = sales // pumps
+        for p in range(pumps):
+            for first in range(0, per, 1000):
+                ledger.store("T%02d" % p, [
+                    {"type": "FINAL", "seq": n + 1, "sale": n + 1, "ml": 20000,
+                     "amount": 15180, "grade": "92" if n % 3 else "95"}
+                    for n in range(first, min(per, first + 1000))])
+        now = int(time.time())
+        ledger.db.execute("UPDATE sales SET received = ? - (rowid % 30) * 86400", (now,))
+        client = TestClient(make_app(ledger, load_secret(ledger.path), service))
+        page = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        client.post("/login", data={"csrf": token, "name": "bench",
+                                    "password": "bench password"})
+        took = []
+        for _ in range(renders):
+            t0 = time.perf_counter()
+            assert client.get("/").status_code == 200
+            took.append((time.perf_counter() - t0) * 1000)
+        start = time.strftime("%Y-%m-%d", time.localtime(now - 29 * 86400))
+        end = time.strftime("%Y-%m-%d", time.localtime(now))
+        query = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            answer = client.get("/sales?grade=95&from=%s&to=%s" % (start, end))
+            assert answer.status_code == 200
+            query.append((time.perf_counter() - t0) * 1000)
+        stored = len(ledger.sales())
+        ledger.close()
+    figure("web_pumps", pumps, "count")
+    figure("web_ledger_sales", stored, "count")
+    figure("web_forecourt_p50_ms", "%.1f" % _pct(took, 50), "ms")
+    figure("web_forecourt_p99_ms", "%.1f" % _pct(took, 99), "ms")
+    figure("web_sales_query_ms", "%.1f" % statistics.median(query), "ms")
+
+
 def fake_terminals():
     """The simulated terminals of station_ingest (stdin: the job as JSON; stdout: the
     result as JSON). Each one connects and authenticates, all wait for the last, then each
@@ -568,10 +627,10 @@ def fake_terminals():
 
 
 FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
-        "drain_sales": 10000, "ingest_sales": 1000, "wear_sales": 10000,
+        "drain_sales": 10000, "ingest_sales": 1000, "wear_sales": 10000, "web_sales": 100000,
         "heap": {"backlog": 2000, "events": 100, "kib": (96, 320, 8), "tries": 3}}
 QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
-         "drain_sales": 16, "ingest_sales": 16, "wear_sales": 20,
+         "drain_sales": 16, "ingest_sales": 16, "wear_sales": 20, "web_sales": 320,
          "heap": {"backlog": 16, "events": 4, "kib": (192, 320, 64), "tries": 1}}
 
 
@@ -601,6 +660,7 @@ def main(quick=None):
     firmware_heap(**size["heap"])
     drain(size["drain_sales"])
     station_ingest(32, size["ingest_sales"])
+    web_pages(32, size["web_sales"])
     figure("bench_wall_s", "%.1f" % (time.monotonic() - t0), "s")
     return 0
 
