@@ -57,7 +57,7 @@ def audit_count(service):
 
 # each mutating form: (path, fields, the roles that may, what changed it shows)
 FORMS = [
-    ("/prices", {"grade": "95", "price": "7100"}, ("administrator", "manager"),
+    ("/prices", {"grade": "95", "price": "7100", "version": "1"}, ("administrator", "manager"),
      lambda ledger: ledger.prices()["grades"].get("95")),
     ("/commands", {"terminal": "P1", "cmd": "stop"}, ("administrator", "manager"),
      lambda ledger: ledger.db.execute("SELECT COUNT(*) FROM commands").fetchone()[0]),
@@ -114,7 +114,8 @@ def test_without_a_session_pages_go_to_login_and_forms_are_refused(station):
         response = client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/login"
     token = csrf(client.get("/login"))
-    response = client.post("/prices", data={"csrf": token, "grade": "95", "price": "1"})
+    response = client.post("/prices", data={"csrf": token, "grade": "95", "price": "1",
+                                            "version": "1"})
     assert response.status_code == 403 and "95" not in ledger.prices()["grades"]
 
 
@@ -123,7 +124,7 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(station, token):
     ledger, service, app = station
     client, _good = logged_in(app, "administrator")
     records = audit_count(service)
-    fields = {"grade": "95", "price": "7100"}
+    fields = {"grade": "95", "price": "7100", "version": "1"}
     if token is not None:
         fields["csrf"] = token
     response = client.post("/prices", data=fields)
@@ -136,7 +137,7 @@ def test_a_token_from_another_session_is_refused(station):
     _other, other_token = logged_in(app, "manager")
     client, _token = logged_in(app, "administrator")
     response = client.post("/prices", data={"csrf": other_token, "grade": "95",
-                                            "price": "7100"})
+                                            "price": "7100", "version": "1"})
     assert response.status_code == 403 and "95" not in ledger.prices()["grades"]
 
 
@@ -212,9 +213,27 @@ def test_a_bad_price_changes_nothing_with_a_clear_error(station, fields, why):
     ledger, service, app = station
     client, token = logged_in(app, "manager")
     before, records = ledger.price_history(), audit_count(service)
-    response = client.post("/prices", data=dict(fields, csrf=token))
+    response = client.post("/prices", data=dict(fields, csrf=token, version="1"))
     assert response.status_code == 400 and why in response.text
     assert ledger.price_history() == before and audit_count(service) == records
+
+
+def test_a_stale_price_form_sets_nothing(station):
+    """A form loaded before another change (a second tab, a colleague) is refused: the
+    price it would set was chosen against a table that is gone."""
+    ledger, service, app = station
+    client, token = logged_in(app, "manager")
+    form = client.get("/prices").text
+    assert 'name="version" value="1"' in form
+    service.set_price(LOCAL, "92", 6600)  # meanwhile, elsewhere
+    before, records = ledger.price_history(), audit_count(service)
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "6400",
+                                            "version": "1"})
+    assert response.status_code == 409 and "prices changed since this form" in response.text
+    assert ledger.price_history() == before and audit_count(service) == records
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "6400",
+                                            "version": "2"})
+    assert response.status_code == 200 and ledger.prices()["grades"]["92"] == 6400
 
 
 @pytest.mark.parametrize("fields,why", [
@@ -254,7 +273,8 @@ def test_a_bad_operator_change_changes_nothing(station, fields, why):
 def test_a_price_set_on_the_web_shows_in_the_audit_trail(station):
     _ledger, _service, app = station
     client, token = logged_in(app, "manager")
-    client.post("/prices", data={"csrf": token, "grade": "95", "price": "7100"})
+    client.post("/prices", data={"csrf": token, "grade": "95", "price": "7100",
+                                 "version": "1"})
     auditor, _token = logged_in(app, "auditor")
     page = auditor.get("/audit").text
     assert "<td>manager</td><td>manager</td>\n<td>price</td><td>95</td>" in page

@@ -332,6 +332,15 @@ def make_app(ledger, secret, service=None):
             grade = _text(form, "grade").strip()
             price = _int(form, "price", 1, PRICE_MAX)
             at = _int(form, "at", 0, 2 ** 40) if form.get("at") else 0
+            seen = _int(form, "version", 0, 2 ** 62)
+        except ValueError as e:
+            return prices_page(request, actor, status=400, error=str(e))
+        now = ledger.prices()["version"]
+        if seen != now:  # a form from before another change (a second tab, a colleague)
+            return prices_page(request, actor, status=409, error=(
+                "the prices changed since this form was loaded (version %d, now %d): "
+                "nothing was set; check them and set again" % (seen, now)))
+        try:
             version = service.set_price(actor, grade, price, at)
         except ValueError as e:
             return prices_page(request, actor, status=400, error=str(e))
