@@ -325,11 +325,13 @@ def test_the_language_is_the_operators_pick(station):
 def test_forecourt_state_shows_each_pump(station):
     ledger, _service, app = station
     ledger.hello("P1", "1.0", "abcd", 1000, link="tls")
-    ledger.set_status("P1", {"state": "Fuelling", "ml": 1234, "amount": 802})
+    ledger.set_status("P1", {"state": "Fuelling", "ml": 1234, "amount": 802, "nozzle": 2,
+                             "grade": "95"})
     client, _token = logged_in(app, "cashier")
     pump, = client.get("/forecourt.json").json()["pumps"]
     assert pump["terminal"] == "P1" and pump["state"] == "Fuelling" and pump["online"]
-    assert pump["litres"] == "1.234" and pump["money"] == "8.02" and pump["grade"] == "92"
+    assert pump["litres"] == "1.234" and pump["money"] == "8.02"
+    assert pump["nozzle"] == 2 and pump["grade"] == "95"  # as its STATUS says
     assert 'data-pump="P1"' in client.get("/").text
 
 

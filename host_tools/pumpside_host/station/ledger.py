@@ -439,7 +439,8 @@ class Ledger:
         caused; `link`, its last connection: "tls", "plain" (unencrypted: the station's
         plain port) or None (not connected since the station recorded it); its current
         journal, how many alarms the station raised about it and the last one's text
-        (journals.py: a new journal, a conflict)."""
+        (journals.py: a new journal, a conflict); the nozzle and grade its last STATUS
+        named (None before one)."""
         now = int(time.time()) if now is None else now
         out = []
         for terminal, state, seen, status, beat_ms, firmware, software_id, wdt_resets, link \
@@ -455,6 +456,8 @@ class Ledger:
                         "software_id": software_id, "ml": last_status.get("ml") or 0,
                         "amount": last_status.get("amount") or 0,
                         "wdt_resets": wdt_resets or 0, "link": link,
+                        "nozzle": last_status.get("nozzle"),
+                        "grade": last_status.get("grade"),
                         "journal": self.journals.current(terminal),
                         "station_alarms": len(alarms),
                         "station_alarm": alarms[-1]["why"] if alarms else ""})

@@ -238,8 +238,9 @@ def make_app(ledger, secret, service=None):
             mapped.setdefault(terminal, set()).add(grade)
         out = []
         for pump in ledger.pumps():
-            out.append(dict(pump, grade=", ".join(sorted(mapped.get(pump["terminal"]) or
-                                                         grades)) or "-",
+            grade = pump["grade"] or ", ".join(sorted(mapped.get(pump["terminal"]) or
+                                                      grades)) or "-"
+            out.append(dict(pump, grade=grade, nozzle=pump["nozzle"] or "-",
                             litres=_litres(pump["ml"]), money=_money(pump["amount"]),
                             seen_at=_when(pump["seen"])))
         return out

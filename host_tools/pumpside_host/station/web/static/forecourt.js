@@ -15,7 +15,7 @@
     if (row) { return row; }
     row = document.createElement("tr");
     row.dataset.pump = pump.terminal;
-    ["name", "state", "grade", "litres", "money", "online", "alarm", "seen"].forEach(function (c) {
+    ["name", "state", "nozzle", "grade", "litres", "money", "online", "alarm", "seen"].forEach(function (c) {
       var td = document.createElement("td");
       td.className = c;
       row.appendChild(td);
@@ -29,6 +29,7 @@
     state.pumps.forEach(function (pump) {
       var row = rowOf(pump);
       cell(row, "state", pump.state || "-");
+      cell(row, "nozzle", String(pump.nozzle));
       cell(row, "grade", pump.grade);
       cell(row, "litres", pump.litres);
       cell(row, "money", pump.money);
