@@ -351,3 +351,26 @@ def test_static_files_ship_in_the_package(station):
     client = TestClient(app)
     assert "EventSource" in client.get("/static/forecourt.js").text
     assert client.get("/static/app.css").status_code == 200
+
+
+def test_the_password_check_runs_off_the_stations_loop(station, monkeypatch):
+    """argon2 takes ~0.2 s of CPU a try: it must not stall the terminals' frames, which
+    the same loop serves."""
+    import asyncio
+
+    from pumpside_host.station.operators import Operators
+    _ledger, _service, app = station
+    where = []
+    verify = Operators.verify
+
+    def spy(self, name, password, now=None):
+        try:
+            asyncio.get_running_loop()
+            where.append("the loop")
+        except RuntimeError:
+            where.append("a worker thread")
+        return verify(self, name, password, now)
+
+    monkeypatch.setattr(Operators, "verify", spy)
+    _client, response = login(app, "cashier")
+    assert response.status_code == 200 and where == ["a worker thread"]
