@@ -118,6 +118,9 @@ def test_the_forecourt_follows_a_live_sale_and_the_csv_export_holds_it(web, brow
     assert delivery["ml"] == 1000
 
     cashier.goto(base + "/sales")
+    # the day's sale in the chart (Chart.js, vendored): 1 L
+    assert cashier.evaluate("document.getElementById('per-day').chart.data.datasets[0]"
+                            ".data") == [1]
     with cashier.expect_download() as download:
         cashier.click("#csv")
     lines = open(download.value.path()).read().strip().splitlines()

@@ -374,3 +374,36 @@ def test_the_password_check_runs_off_the_stations_loop(station, monkeypatch):
     monkeypatch.setattr(Operators, "verify", spy)
     _client, response = login(app, "cashier")
     assert response.status_code == 200 and where == ["a worker thread"]
+
+
+# the vendored chart library: Chart.js 4.6.1's dist/chart.umd.min.js as npm ships it
+CHART_JS_SHA256 = "87364cc2b2a76a6684929e7d6b80b18a897794db38400caff1fcf1791c6925d2"
+
+
+def test_the_chart_library_is_the_pinned_one_and_ships_with_its_license():
+    import hashlib
+    from pathlib import Path
+
+    from pumpside_host.station import web
+    static = Path(web.__file__).parent / "static"
+    data = (static / "chart.umd.min.js").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == CHART_JS_SHA256
+    assert data.startswith(b"/*!\n * Chart.js v4.6.1")
+    assert "MIT License" in (static / "chart.js-LICENSE.md").read_text()
+
+
+def test_the_sales_chart_sums_each_day_of_the_filter(station):
+    import json
+    ledger, _service, app = station
+    ledger.store("P2", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 5000, "amount": 3000,
+                         "grade": "95"}])
+    client, _token = logged_in(app, "cashier")
+
+    def days(query):
+        page = client.get("/sales?" + query).text
+        found = re.search(r'<script id="days" type="application/json">(.*?)</script>', page)
+        return json.loads(found.group(1))["days"] if found else []
+    day, = days("")
+    assert day["litres"] == 25.0 and day["amount"] == 160.0
+    assert [d["litres"] for d in days("grade=95")] == [5.0]
+    assert days("to=2000-01-01") == []  # nothing to draw: no chart

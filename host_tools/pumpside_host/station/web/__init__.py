@@ -283,7 +283,8 @@ def make_app(ledger, secret, service=None):
                                  headers={"Cache-Control": "no-store"})
 
     # -- sales -----------------------------------------------------------------------------
-    def sales_of(query, actor):
+    def sales_where(query):
+        """The WHERE clause and its arguments of a sales filter (BadInput: a bad date)."""
         where, args = [], []
         for name, column in (("pump", "terminal"), ("kind", "kind")):
             if query.get(name):
@@ -303,11 +304,13 @@ def make_app(ledger, secret, service=None):
                     raise BadInput("%s must be a date YYYY-MM-DD" % name) from None
                 where.append("received %s ?" % op)
                 args.append(int(day) + extra)
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+    def sales_of(query, actor):
+        where, args = sales_where(query)
         sql = ("SELECT terminal, kind, sale, seq, asn, ml, amount, received, journal, "
-               "json_extract(record, '$.grade') FROM sales")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY received DESC, terminal, seq DESC LIMIT 1000"
+               "json_extract(record, '$.grade') FROM sales" + where +
+               " ORDER BY received DESC, terminal, seq DESC LIMIT 1000")
         full = actor.role == "administrator"
         return [{"terminal": t, "kind": k, "sale": s, "seq": q,
                  "card": (a or "-") if full else mask_card(a), "ml": ml, "amount": am,
@@ -334,7 +337,16 @@ def make_app(ledger, secret, service=None):
             return Response(out.getvalue(), media_type="text/csv", headers={
                 "Content-Disposition": 'attachment; filename="sales.csv"'})
         return page(request, "sales.html", actor, rows=rows, query=query, kinds=KINDS,
-                    pumps=ledger.terminals())
+                    pumps=ledger.terminals(), days=sales_per_day(query))
+
+    def sales_per_day(query):
+        """Litres and amount per day of every sale the filter takes (the chart)."""
+        where, args = sales_where(query)
+        return [{"day": day, "litres": round((ml or 0) / 1000, 3),
+                 "amount": round((amount or 0) / 100, 2)}
+                for day, ml, amount in ledger.db.execute(
+                    "SELECT date(received, 'unixepoch', 'localtime') AS day, SUM(ml), "
+                    "SUM(amount) FROM sales" + where + " GROUP BY day ORDER BY day", args)]
 
     # -- prices ----------------------------------------------------------------------------
     def prices_page(request, actor, status=200, **context):

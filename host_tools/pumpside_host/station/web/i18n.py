@@ -18,7 +18,7 @@ ZH = {
     "From date": "开始日期", "To date": "结束日期", "Add operator": "添加操作员",
     "Disabled": "已停用", "Created": "创建时间", "Saved": "已保存", "Language": "语言",
     "pending": "等待中", "Sale": "交易号", "Received": "接收时间", "any": "全部",
-    "Signed in as": "当前用户", "Nozzle": "油枪",
+    "Signed in as": "当前用户", "Nozzle": "油枪", "Litres per day": "每日升数",
 }
 
 
