@@ -66,6 +66,11 @@ FORMS = [
      lambda ledger: ledger.operators.get("newbie")),
     ("/operators", {"what": "disable", "name": "cashier"}, ("administrator",),
      lambda ledger: ledger.operators.get("cashier")["disabled"]),
+    ("/operators", {"what": "role", "name": "cashier", "role": "auditor"}, ("administrator",),
+     lambda ledger: ledger.operators.get("cashier")["role"]),
+    ("/operators", {"what": "password", "name": "auditor", "password": "another password"},
+     ("administrator",), lambda ledger: ledger.db.execute(
+         "SELECT hash FROM operators WHERE name = 'auditor'").fetchone()[0]),
 ]
 PAGES = {"/": ROLES, "/sales": ROLES, "/prices": ROLES, "/terminals": ROLES,
          "/forecourt.json": ROLES, "/commands": ("administrator", "manager"),
@@ -311,6 +316,21 @@ def test_sales_filter_by_pump_grade_kind_and_date(station):
     assert rows("to=2000-01-01") == []
     response = client.get("/sales?from=yesterday")
     assert response.status_code == 400 and "from must be a date" in response.text
+    assert rows("card=%s" % ASN) == ["P1"] and rows("card=0017") == ["P1"]
+    assert rows("card=0018") == []
+    for probe in ("000000", "62000000000000", "abcd"):  # no probing of the hidden digits
+        response = client.get("/sales?card=" + probe)
+        assert response.status_code == 400 and "last 4 digits" in response.text
+
+
+def test_every_answer_keeps_to_its_own_origin(station):
+    _ledger, _service, app = station
+    client = TestClient(app)
+    for path in ("/login", "/static/app.css", "/"):
+        headers = client.get(path, follow_redirects=False).headers
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
 
 
 def test_the_language_is_the_operators_pick(station):
