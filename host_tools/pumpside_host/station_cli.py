@@ -26,6 +26,7 @@ def _station_serve(args):
     from .station.keyring import StationKeyError
     from .station.server import serve
     from .station.tls import TlsFilesError
+    from .station.web import WebPortError
 
     if bool(args.tls_cert) != bool(args.tls_key):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -35,7 +36,7 @@ def _station_serve(args):
               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_names=args.tls_name,
               plain_port=args.plain_port, web_host=args.web_host,
               web_port=None if args.web_port == 0 else args.web_port)
-    except (KeyFileError, TlsFilesError, StationKeyError) as e:
+    except (KeyFileError, TlsFilesError, StationKeyError, WebPortError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
     return 0

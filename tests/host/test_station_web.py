@@ -427,3 +427,18 @@ def test_the_sales_chart_sums_each_day_of_the_filter(station):
     assert day["litres"] == 25.0 and day["amount"] == 160.0
     assert [d["litres"] for d in days("grade=95")] == [5.0]
     assert days("to=2000-01-01") == []  # nothing to draw: no chart
+
+
+def test_a_taken_web_port_is_a_clear_error(tmp_path, capsys):
+    import socket
+
+    from pumpside_host import cli
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert cli.main(["station", "serve", "--db", str(tmp_path / "s.db"), "--port", "0",
+                         "--web-port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert "the back office cannot listen on 127.0.0.1:%d" % port in err
+    assert "--web-port" in err and "Traceback" not in err

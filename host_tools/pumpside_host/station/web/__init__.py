@@ -497,6 +497,11 @@ def _may(service, actor, what):
     return True
 
 
+class WebPortError(OSError):
+    """The back office's address is taken or not this machine's: the message says what
+    to do."""
+
+
 class WebServer:
     """The back office under uvicorn in the running asyncio loop (the station's)."""
 
@@ -513,7 +518,13 @@ class WebServer:
         app = make_app(self.ledger, load_secret(self.ledger.path))
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as e:
+            sock.close()
+            raise WebPortError("the back office cannot listen on %s:%d (%s): give another "
+                               "--web-port (0: no back office) or --web-host"
+                               % (self.host, self.port, e.strerror or e)) from None
         sock.listen(64)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
