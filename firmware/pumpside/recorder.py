@@ -6,7 +6,11 @@ app.Pump.close): no fuel flows that the journal cannot record.
 """
 from . import log, meter
 from . import record as rec
-from .compat import ticks_diff, ticks_ms, ticks_us
+from .compat import const, ticks_diff, ticks_ms, ticks_us
+
+# A checkpoint that renews its directory erases a block (journal.py): tens of ms that hold
+# up the control loop, so it waits while a slow-down or close may fall due this soon
+COMMIT_GUARD_MS = const(100)
 
 
 class Recorder:
@@ -78,7 +82,9 @@ class Recorder:
         if moved <= 0:
             return
         if (meter.ml_for_pulses(moved, cfg.k_factor) >= cfg.checkpoint_ml
-                or ticks_diff(now, self._cp_ms) >= cfg.checkpoint_ms):
+                or ticks_diff(now, self._cp_ms) >= cfg.checkpoint_ms) and not (
+                self.journal.checkpoint_renews() and core.near_stage(count, now,
+                                                                     COMMIT_GUARD_MS)):
             self._checkpoint(pulses, now, False)
 
     def settled(self, delivery, now):

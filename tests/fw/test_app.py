@@ -25,6 +25,30 @@ def test_screen_shows_grade_price_and_progress():
     assert board.motor_log[-1] is True and board.valve_log[-1] == (True, True)
 
 
+def test_a_checkpoint_that_renews_waits_while_a_valve_decision_is_near():
+    """Its erase would hold up the control loop: at this flow (the ticks come within the
+    same few ms, a stage's start has no flow to judge by) every step is near the slow-down
+    or the close, so it waits for the settled count, written with the valves shut."""
+    board, pump = pump_rig(checkpoint_ml=100, settle_ms=20)
+    press(pump, "V100E")
+    journal = pump.journal
+    while not journal.checkpoint_renews():  # the directory's room used up to the reserve
+        journal.checkpoint(0, 0, 0)
+    board.is_lifted = True
+    pump.disp.tick()
+    for a in range(1, 101):
+        board.a = board.b = a
+        pump.disp.tick()
+        assert pump.core.state != dispenser.FUELLING or journal.cp["pulses"] == 0
+    board.is_lifted = False
+    for _ in range(200):
+        pump.disp.tick()
+        if journal.open_sale is None:
+            break
+        sleep_ms(2)
+    assert journal.last["pulses"] == 100 and not journal.checkpoint_renews()
+
+
 def test_hal_check_names_the_missing_role():
     board = FakeBoard()
     hal.check(board)
