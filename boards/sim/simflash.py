@@ -1,6 +1,10 @@
 """File-backed NOR flash for the sim board: littlefs's block device, with wear counters
 and power cuts on demand.
 
+`erase_ms` (PUMPSIDE_FLASH_ERASE_MS): each erase holds the process this long, as a real
+NOR chip's sector erase stalls its CPU (W25Q-class: 45 ms typical for 4 KB, 400 ms at
+most); 0 (the default) erases at file speed.
+
 The image persists across process restarts like a real chip. Counters: bytes programmed
 and bytes erased since boot. Faults (PUMPSIDE_FLASH_FAULT, armed at boot):
   program:N   power dies at the Nth program: nothing of it is written
@@ -10,13 +14,15 @@ Before dying the board tells the bench the power is gone (so the fuel stops with
 then the process is killed with SIGKILL: no Python code runs after the cut.
 """
 import os
+import time
 
 ERASED = 0xFF
 
 
 class SimFlash:
-    def __init__(self, path, blocks=256, block_size=4096, fault=None, on_cut=None):
+    def __init__(self, path, blocks=256, block_size=4096, fault=None, on_cut=None, erase_ms=0):
         self.block_size = block_size
+        self.erase_ms = erase_ms
         self.blocks = blocks
         self.programmed = 0
         self.erased = 0
@@ -85,5 +91,7 @@ class SimFlash:
             self.f.write(blank)
             self.f.flush()
             self.erased += size
+            if self.erase_ms:
+                time.sleep_ms(self.erase_ms)
             return 0
         return 0  # init, deinit, sync: nothing to do for a file
