@@ -6,8 +6,8 @@ and one line back, synchronous like a register access on a real board.
 
 Environment: PUMPSIDE_BENCH=host:port (default 127.0.0.1:7700); PUMPSIDE_FLASH_BLOCKS
 (4 KB blocks of the journal flash, default 256 = 1 MB); PUMPSIDE_FLASH_FAULT and
-PUMPSIDE_FLASH_ERASE_MS (see simflash). The config file is config.json and the flash image flash.bin in the working
-directory, as on a board's flash root.
+PUMPSIDE_FLASH_ERASE_MS (see simflash). The config file is config.json and the flash
+image flash.bin in the working directory, as on a board's flash root.
 """
 import os
 import socket

@@ -3,14 +3,14 @@
 Layout on the journal's filesystem (littlefs on the board's flash), chosen from measured
 flash wear and space (`make bench`):
   <root>/sale    AUTHORIZED record of the sale in flight   } rewritten in place, never
-  <root>/cp      its latest CHECKPOINT                     } deleted; a stale one is
-  <root>/ack     ACK: the station holds records <= seq     } known by its numbers
+  <root>/ack     ACK: the station holds records <= seq     } deleted; a stale one is
+                                                           } known by its numbers
   <root>/id      the journal's identity: 8 random bytes, made when it is formatted
   <root>/jNNNN   log segment: settled records (FINAL, ESCAPE, UNLOCK, EVENT, SNAPSHOT)
                  with seq NNNN*32 .. NNNN*32+31, appended one at a time
   <root>/escapes the open escapes' table (escapes.py): copies of their ESCAPE records
-  <root>/c0/cp   the sale's CHECKPOINTs, in one of two small directories of their own
-  <root>/c1/cp   (the newest of the two, by pulses, counts; <root>/cp an older firmware's)
+  <root>/c0/cp   the sale's latest CHECKPOINT, in one of two small directories of their
+  <root>/c1/cp   own (the newer of the two counts; <root>/cp, an older firmware's, too)
 Why: a rewrite of an existing small file is one atomic littlefs metadata commit (~90 B
 programmed), so the many in-flight writes of a sale cost little. An append to a file is
 atomic too, but copies the file's last block (~2 KB programmed, 4 KB erased); it is paid
@@ -309,7 +309,7 @@ class Journal:
         if names is not None and name not in names:
             return None
         data = _read(self._path(name))
-        if data is None and names is None:
+        if not data and names is None:  # none, or made afresh and cut before it was written
             return None
         try:
             decoded = rec.decode(data or b"")

@@ -2,9 +2,12 @@
 
 control_reaction_us: time from the firmware's pulser read that crossed a stage threshold
 (slow-down or close) to the valve command having gone out, measured inside the firmware
-with ticks_us on the MicroPython unix port. control_reaction_e2e_us: the same edge seen
-from the bench: from the pulse edge that crossed the threshold to the valve command's
-arrival, so it includes the control loop's polling period.
+with ticks_us on the MicroPython unix port. control_reaction_e2e_us_p50/p99 and
+control_reaction_e2e_idle_us_max: seen from the bench, from the latest pulse edge to the
+valve command's arrival, on an idle pump (no link, few checkpoints), so it includes the
+control loop's polling period. control_reaction_e2e_us_max and preset_overrun_ml_max
+(preset_overrun): from the edge of the pulse that crossed the threshold, under load:
+checkpoints every 100 ml, a backlog draining, erases as slow as a NOR chip's.
 
 Every line goes through `figure(name, value, unit)`, which refuses a line that is not
 `name: value unit` (FIGURE_LINE); the MicroPython scripts of mp/ print the same shape and
@@ -109,11 +112,12 @@ def preset_overrun(sales=60, backlog=10000, erase_ms=45):
     """Truck-flow presets (120 L/min, the last 150 ml at 20 L/min) with a checkpoint every
     100 ml, while the link drains a `backlog` of sales to the station (TLS, as the product
     runs), on a sim flash whose every erase stalls the board `erase_ms` as a real NOR
-    chip's does (simflash.py; the board holds no code in RAM to run meanwhile): how far past its preset each sale stopped, and how late each slow-down and
-    close command reached the valves after the pulse that crossed its threshold, as the
-    bench saw it (control_reaction_e2e_us_*: the pulse's edge to the command's arrival,
-    the control loop's polling and anything that held it up included). Goal: no overrun
-    beyond one pulse plus what flows at the slow rate while the valve closes."""
+    chip's does (simflash.py): how far past its preset each sale stopped, and how late
+    each slow-down and close command reached the valves after the pulse that crossed its
+    threshold, as the bench saw it (control_reaction_e2e_us_max and ..._under_load_*: the
+    pulse's edge to the command's arrival, the control loop's polling and anything that
+    held it up included). Goal: no overrun beyond one pulse plus what flows at the slow
+    rate while the valve closes (preset_overrun_goal_ml)."""
     from .station.ledger import Ledger
     from .station.server import StationThread
     from .tech import station_pin

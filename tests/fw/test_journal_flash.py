@@ -93,6 +93,19 @@ def test_an_older_firmwares_checkpoint_file_is_still_recovered():
         assert reopened.cp["pulses"] == 77
 
 
+def test_a_checkpoint_file_cut_as_it_was_made_is_no_checkpoint_and_no_damage():
+    with TempDir("j") as root:
+        journal = Journal(root)
+        journal.open()
+        journal.begin(_bill())
+        journal.checkpoint(T0, 40, 400)
+        os.mkdir(root + "/c0")  # the other one renewed, its new file created, never written
+        with open(root + "/c0/cp", "wb"):
+            pass
+        reopened = Journal(root)
+        assert reopened.open() == [] and reopened.cp["pulses"] == 40
+
+
 def test_a_stale_checkpoint_of_an_earlier_sale_is_not_taken():
     with TempDir("j") as root:
         journal = Journal(root)
