@@ -73,10 +73,7 @@ class Recorder:
         if self.board.power_fail.asserted():
             core.power_fail(now)
             if pulses != self._cp_pulses or not self._cp_warned:
-                started_us = ticks_us()
-                self._checkpoint(pulses, now, True)
-                log.event("power_warning", {"pulses": pulses, "commit_us":
-                                            ticks_diff(ticks_us(), started_us)})
+                self._warned(pulses, now)
             return
         moved = pulses - self._cp_pulses
         if moved <= 0:
@@ -91,14 +88,24 @@ class Recorder:
         """The dispenser settled the volume: checkpointed exactly (a cut while FINAL is
         written loses nothing). The flags for its FINAL, or None when the pump closed."""
         flags = rec.F_OVERRUN if delivery.overrun_ml else 0
-        warned = self._cp_warned or self.board.power_fail.asserted()
+        asserted = self.board.power_fail.asserted()
+        warned = self._cp_warned or asserted
         if warned:
             flags |= rec.F_WARNED
-        if delivery.pulses != self._cp_pulses:
+        if asserted and (delivery.pulses != self._cp_pulses or not self._cp_warned):
+            self._warned(delivery.pulses, now)  # the warning came as the meter settled
+        elif delivery.pulses != self._cp_pulses:
             self._checkpoint(delivery.pulses, now, warned)
-            if self.failed:
-                return None
-        return flags
+        else:
+            return flags
+        return None if self.failed else flags
+
+    def _warned(self, pulses, now):
+        """The power-fail warning's checkpoint, and how long its commit took."""
+        started_us = ticks_us()
+        self._checkpoint(pulses, now, True)
+        log.event("power_warning", {"pulses": pulses, "commit_us":
+                                    ticks_diff(ticks_us(), started_us)})
 
     def interrupted(self):
         """^C on the USB serial, outputs already off: with a sale in flight, its count

@@ -150,10 +150,6 @@ def _sim_flash(path):
 
     from pumpside import storage
 
-    try:
-        os.remove(path)
-    except OSError:
-        pass
     flash = SimFlash(path, blocks=256)
     vfs.VfsLfs2.mkfs(flash, readsize=storage.READ_SIZE, progsize=storage.PROG_SIZE,
                      lookahead=storage.LOOKAHEAD)
@@ -170,7 +166,8 @@ def test_checkpoints_while_fuelling_never_erase_on_the_sim_flash():
         skip("littlefs: MicroPython's vfs only (tier 2)")
     import vfs
 
-    path = "/tmp/pumpside-t-flash.bin"
+    scratch = TempDir()
+    path = scratch.__enter__() + "/flash.bin"
     flash = _sim_flash(path)
     try:
         journal = Journal("/tf/journal")
@@ -206,4 +203,4 @@ def test_checkpoints_while_fuelling_never_erase_on_the_sim_flash():
         assert announced >= 2
     finally:
         vfs.umount("/tf")
-        os.remove(path)
+        scratch.__exit__()
