@@ -5,9 +5,9 @@ valves with response delay, nozzle, keypad and display. Each role call is one li
 and one line back, synchronous like a register access on a real board.
 
 Environment: PUMPSIDE_BENCH=host:port (default 127.0.0.1:7700); PUMPSIDE_FLASH_BLOCKS
-(4 KB blocks of the journal flash, default 256 = 1 MB); PUMPSIDE_FLASH_FAULT (see
-simflash). The config file is config.json and the flash image flash.bin in the working
-directory, as on a board's flash root.
+(4 KB blocks of the journal flash, default 256 = 1 MB); PUMPSIDE_FLASH_FAULT and
+PUMPSIDE_FLASH_ERASE_MS (see simflash). The config file is config.json and the flash
+image flash.bin in the working directory, as on a board's flash root.
 """
 import os
 import socket
@@ -251,7 +251,7 @@ def make_flash(on_cut=None):
     """The flash role alone (service operations at the REPL: no bench connection)."""
     blocks = int(os.getenv("PUMPSIDE_FLASH_BLOCKS") or 256)
     return SimFlash("flash.bin", blocks=blocks, fault=os.getenv("PUMPSIDE_FLASH_FAULT"),
-                    on_cut=on_cut)
+                    on_cut=on_cut, erase_ms=int(os.getenv("PUMPSIDE_FLASH_ERASE_MS") or 0))
 
 
 def make():

@@ -1,6 +1,10 @@
 """File-backed NOR flash for the sim board: littlefs's block device, with wear counters
 and power cuts on demand.
 
+`erase_ms` (PUMPSIDE_FLASH_ERASE_MS): each erase holds the process this long, as a real
+NOR chip's sector erase stalls its CPU (W25Q-class: 45 ms typical for 4 KB, 400 ms at
+most); 0 (the default) erases at file speed.
+
 The image persists across process restarts like a real chip. Counters: bytes programmed
 and bytes erased since boot; with `wear=True`, erases per block too (`block_erases`, for
 the bench's wear figures: off by default, so the board's heap does not pay for it).
@@ -12,14 +16,16 @@ Before dying the board tells the bench the power is gone (so the fuel stops with
 then the process is killed with SIGKILL: no Python code runs after the cut.
 """
 import os
+import time
 
 ERASED = 0xFF
 
 
 class SimFlash:
     def __init__(self, path, blocks=256, block_size=4096, fault=None, on_cut=None,
-                 wear=False):
+                 wear=False, erase_ms=0):
         self.block_size = block_size
+        self.erase_ms = erase_ms
         self.blocks = blocks
         self.programmed = 0
         self.erased = 0
@@ -95,5 +101,7 @@ class SimFlash:
             self.erased += size
             if self.block_erases is not None:
                 self.block_erases[arg] += 1
+            if self.erase_ms:
+                time.sleep_ms(self.erase_ms)
             return 0
         return 0  # init, deinit, sync: nothing to do for a file

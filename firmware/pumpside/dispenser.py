@@ -256,7 +256,8 @@ class DispenserCore:
             self._a0 = a
             self._b0 = b
             self._last_a = a
-            self._t_open = self._t_pulse = now_ms
+            self._t_open = self._t_pulse = self._stage_ms = now_ms
+            self._stage_a = a
             self.fast = self._slow_at > 0
             self.slow = True
             self.motor = True
@@ -291,6 +292,8 @@ class DispenserCore:
         elif self.fast and pulses_a >= self._slow_at:
             self.fast = False
             self.stage_event = "slow"
+            self._stage_a = a
+            self._stage_ms = now_ms
 
     def _close(self, now_ms, stop):
         """Shut both valves; the motor keeps line pressure while the pulser settles, so a
@@ -345,6 +348,16 @@ class DispenserCore:
                 self.lock(stop)
         elif pulses > 0 and stop != STOP_NO_PULSE:
             self.faults = 0
+
+    def near_stage(self, a, now_ms, guard_ms):
+        """True while fuelling when, at the flow of the stage so far, the next threshold
+        decision (slow-down, close) may come within `guard_ms` (pulser count `a`); and
+        before the stage's first pulse, its flow unknown."""
+        if self.state != FUELLING:
+            return False
+        left = (self._slow_at if self.fast else self._target) - (a - self._a0)
+        moved = a - self._stage_a
+        return moved == 0 or left * ticks_diff(now_ms, self._stage_ms) < moved * guard_ms
 
     # -- progress ------------------------------------------------------------------
     def pulses(self, a):

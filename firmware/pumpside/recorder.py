@@ -6,7 +6,11 @@ app.Pump.close): no fuel flows that the journal cannot record.
 """
 from . import log, meter
 from . import record as rec
-from .compat import ticks_diff, ticks_ms, ticks_us
+from .compat import const, ticks_diff, ticks_ms, ticks_us
+
+# A checkpoint that renews its directory erases a block (journal.py): tens of ms that hold
+# up the control loop, so it waits while a slow-down or close may fall due this soon
+COMMIT_GUARD_MS = const(100)
 
 
 class Recorder:
@@ -69,30 +73,39 @@ class Recorder:
         if self.board.power_fail.asserted():
             core.power_fail(now)
             if pulses != self._cp_pulses or not self._cp_warned:
-                started_us = ticks_us()
-                self._checkpoint(pulses, now, True)
-                log.event("power_warning", {"pulses": pulses, "commit_us":
-                                            ticks_diff(ticks_us(), started_us)})
+                self._warned(pulses, now)
             return
         moved = pulses - self._cp_pulses
         if moved <= 0:
             return
         if (meter.ml_for_pulses(moved, cfg.k_factor) >= cfg.checkpoint_ml
-                or ticks_diff(now, self._cp_ms) >= cfg.checkpoint_ms):
+                or ticks_diff(now, self._cp_ms) >= cfg.checkpoint_ms) and not (
+                self.journal.checkpoint_renews() and core.near_stage(count, now,
+                                                                     COMMIT_GUARD_MS)):
             self._checkpoint(pulses, now, False)
 
     def settled(self, delivery, now):
         """The dispenser settled the volume: checkpointed exactly (a cut while FINAL is
         written loses nothing). The flags for its FINAL, or None when the pump closed."""
         flags = rec.F_OVERRUN if delivery.overrun_ml else 0
-        warned = self._cp_warned or self.board.power_fail.asserted()
+        asserted = self.board.power_fail.asserted()
+        warned = self._cp_warned or asserted
         if warned:
             flags |= rec.F_WARNED
-        if delivery.pulses != self._cp_pulses:
+        if asserted and (delivery.pulses != self._cp_pulses or not self._cp_warned):
+            self._warned(delivery.pulses, now)  # the warning came as the meter settled
+        elif delivery.pulses != self._cp_pulses:
             self._checkpoint(delivery.pulses, now, warned)
-            if self.failed:
-                return None
-        return flags
+        else:
+            return flags
+        return None if self.failed else flags
+
+    def _warned(self, pulses, now):
+        """The power-fail warning's checkpoint, and how long its commit took."""
+        started_us = ticks_us()
+        self._checkpoint(pulses, now, True)
+        log.event("power_warning", {"pulses": pulses, "commit_us":
+                                    ticks_diff(ticks_us(), started_us)})
 
     def interrupted(self):
         """^C on the USB serial, outputs already off: with a sale in flight, its count

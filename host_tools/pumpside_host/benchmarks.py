@@ -2,9 +2,12 @@
 
 control_reaction_us: time from the firmware's pulser read that crossed a stage threshold
 (slow-down or close) to the valve command having gone out, measured inside the firmware
-with ticks_us on the MicroPython unix port. control_reaction_e2e_us: the same edge seen
-from the bench: from the pulse edge that crossed the threshold to the valve command's
-arrival, so it includes the control loop's polling period.
+with ticks_us on the MicroPython unix port. control_reaction_e2e_us_p50/p99 and
+control_reaction_e2e_idle_us_max: seen from the bench, from the latest pulse edge to the
+valve command's arrival, on an idle pump (no link, few checkpoints), so it includes the
+control loop's polling period. control_reaction_e2e_us_max and preset_overrun_ml_max
+(preset_overrun): from the edge of the pulse that crossed the threshold, under load:
+checkpoints every 100 ml, a backlog draining, erases as slow as a NOR chip's.
 
 Every line goes through `figure(name, value, unit)`, which refuses a line that is not
 `name: value unit` (FIGURE_LINE); the MicroPython scripts of mp/ print the same shape and
@@ -113,6 +116,80 @@ def control_reaction(sales=SALES):
         inside = [f["reaction_us"] for n, f in pump.seen if n == "stage"]
     e2e = [s * 1e6 for s in bench.reaction_s]
     return inside, e2e, time.monotonic() - t0
+
+
+PRESETS_ML = (500, 1000, 2000)  # truck-flow presets, cycled
+PRESET_SLOW_LEAD_ML = 150
+
+
+def preset_overrun(sales=60, backlog=10000, erase_ms=45):
+    """Truck-flow presets (120 L/min, the last 150 ml at 20 L/min) with a checkpoint every
+    100 ml, while the link drains a `backlog` of sales to the station (TLS, as the product
+    runs), on a sim flash whose every erase stalls the board `erase_ms` as a real NOR
+    chip's does (simflash.py): how far past its preset each sale stopped, and how late
+    each slow-down and close command reached the valves after the pulse that crossed its
+    threshold, as the bench saw it (control_reaction_e2e_us_max and ..._under_load_*: the
+    pulse's edge to the command's arrival, the control loop's polling and anything that
+    held it up included). Goal: no overrun beyond one pulse plus what flows at the slow
+    rate while the valve closes (preset_overrun_goal_ml)."""
+    from .station.ledger import Ledger
+    from .station.server import StationThread
+    from .tech import station_pin
+
+    bench = Bench(fast_lpm=120.0, slow_lpm=20.0)
+    hyd = bench.hyd
+    late_us, overrun, during_drain = [], [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(tmp + "/station.db")
+        key = ledger.add_terminal("P1")
+        station = StationThread(ledger).start()
+        pinned, files = station_pin(tmp + "/station.db")
+        config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
+                      terminal_id="P1", terminal_key=key.hex(), max_unsynced_sales=100000,
+                      max_unsynced_amount=2000000000, max_unsynced_age_s=31536000,
+                      slow_lead_ml=PRESET_SLOW_LEAD_ML, checkpoint_ml=100, done_show_ms=0,
+                      settle_ms=150, **pinned)
+        pump = VirtualPump(config=config, bench=bench, device_dir=tmp, flash_blocks=4096,
+                           files=files, flash_erase_ms=erase_ms)
+        try:
+            pump.write_config()
+            pump.flash_tool("fill", str(backlog))
+            pump.start(write_config=False)
+            pump.wait_event("link_up", 60)
+            for i in range(sales):
+                preset = PRESETS_ML[i % len(PRESETS_ML)]
+                start = bench.counts()[0]
+                logged = len(bench.valve_log)
+                bench.press("V%03dE" % (preset // 10))
+                pump.wait_event("authorized", 10)
+                bench.lift()
+                delivery = pump.wait_event("delivery", 30)
+                bench.hang_up()
+                assert delivery["stop"] == "CAP", delivery
+                draining = not any(n == "synced" and f["unsynced"] == 0 for n, f in pump.seen)
+                during_drain += draining
+                overrun.append(delivery["ml"] - delivery["target_ml"])
+                target = preset * hyd.k_factor // 1000000
+                for a, age, rate, fast, slow in bench.valve_log[logged:]:
+                    if fast or rate <= 0:
+                        continue  # the opening, or a command with no flow to judge by
+                    edge = start + (target - PRESET_SLOW_LEAD_ML // 10 if slow else target)
+                    pulse_s = 1e6 / hyd.k_factor / rate
+                    late_us.append((age + (a - edge) * pulse_s) * 1e6)
+        finally:
+            pump.stop()
+            station.stop()
+            ledger.close()
+    pulse_ml = 1000000 // bench.hyd.k_factor
+    figure("preset_overrun_flash_erase_ms", erase_ms, "ms")
+    figure("preset_overrun_sales", sales, "count")
+    figure("preset_overrun_sales_during_drain", during_drain, "count")
+    figure("preset_overrun_ml_max", max(overrun), "ml")
+    figure("preset_overrun_goal_ml", pulse_ml + round(20.0 * 1000 / 60 * hyd.close_delay_s),
+           "ml")
+    figure("control_reaction_e2e_us_max", int(max(late_us)), "us")
+    figure("control_reaction_e2e_under_load_us_p99", int(_pct(late_us, 99)), "us")
+    figure("control_reaction_e2e_under_load_samples", len(late_us), "count")
 
 
 def mp_figures(script, *args, heapsize=BENCH_HEAPSIZE):
@@ -627,9 +704,11 @@ def fake_terminals():
 
 
 FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
+        "presets": (60, 10000),
         "drain_sales": 10000, "ingest_sales": 1000, "wear_sales": 10000, "web_sales": 100000,
-        "heap": {"backlog": 2000, "events": 100, "kib": (96, 320, 8), "tries": 3}}
+        "heap": {"backlog": 2000, "events": 100, "kib": (96, 384, 8), "tries": 3}}
 QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
+         "presets": (3, 16),
          "drain_sales": 16, "ingest_sales": 16, "wear_sales": 20, "web_sales": 320,
          "heap": {"backlog": 16, "events": 4, "kib": (192, 320, 64), "tries": 1}}
 
@@ -653,9 +732,11 @@ def main(quick=None):
     figure("control_reaction_us_max", max(inside), "us")
     figure("control_reaction_e2e_us_p50", int(_pct(e2e, 50)), "us")
     figure("control_reaction_e2e_us_p99", int(_pct(e2e, 99)), "us")
+    figure("control_reaction_e2e_idle_us_max", int(max(e2e)), "us")
     figure("control_reaction_samples", len(inside), "count")
     figure("control_reaction_mean_us", int(statistics.mean(inside)), "us")
     figure("control_reaction_wall_s", "%.1f" % took, "s")
+    preset_overrun(*size["presets"])
     card_sales(size["card_sales"])
     firmware_heap(**size["heap"])
     drain(size["drain_sales"])

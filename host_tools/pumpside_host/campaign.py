@@ -16,6 +16,10 @@ from .bench import Bench
 from .vboard import DEFAULT_CONFIG, VirtualPump
 
 K_FACTOR = 100000  # pulses per litre x 1000 (the default config's)
+# each erase stalls the board as long as a 4 KB sector erase of the boards' NOR flash does
+# (W25Q-class, typical): a warned checkpoint behind one is as late as on a real board
+FLASH_ERASE_MS = 45
+HOLDUP_S = 0.25  # the sim board's hold-up after the warning (vboard.power_cut)
 FLASH_KINDS = ("program", "torn", "erase")  # boards/sim/simflash.py's faults
 
 
@@ -29,7 +33,7 @@ def _campaign_config(checkpoint_ml):
 
 class Campaign:
     def __init__(self, cuts, seed, checkpoint_ml=200, lpm=120.0, flash_blocks=2048, log=None,
-                 cut_share=0.85, config=None, cards=None):
+                 cut_share=0.85, config=None, cards=None, erase_ms=FLASH_ERASE_MS):
         self.rng = random.Random(seed)
         self.cuts_wanted = cuts
         self.checkpoint_ml = checkpoint_ml
@@ -38,7 +42,8 @@ class Campaign:
         pump_config = _campaign_config(checkpoint_ml)
         pump_config.update(config or {})
         self.pump = VirtualPump(config=pump_config, bench=self.bench, flash_blocks=flash_blocks,
-                              cards=cards)
+                                cards=cards, flash_erase_ms=erase_ms)
+        self.erase_ms = erase_ms
         self.lpm = lpm
         self.log = log or (lambda text: None)
         self.sales = {}  # sale number -> {"pulses": bench truth, "warned": bool}
@@ -128,7 +133,7 @@ class Campaign:
         if not cut:
             return None
         self_cuts = self.bench.self_cuts
-        self.pump.power_cut(warn=cut == "warn")
+        self.pump.power_cut(warn=cut == "warn", holdup_s=HOLDUP_S)
         if self.bench.self_cuts > self_cuts:
             # the armed flash fault fired during the hold-up (on the warned checkpoint's
             # own write): a cut without a completed warning
@@ -136,6 +141,17 @@ class Campaign:
             return "flash"
         self.cuts[cut] += 1
         return cut
+
+    def _fuelling(self):
+        """The dispenser's valves are open or its meter settling, by its latest events: the
+        recorder checkpoints the count on the warning. Once the state went back to IDLE
+        the settled count is checkpointed before the FINAL, with or without a warning."""
+        for name, fields in reversed(self.pump.seen):
+            if name == "state":
+                return fields["state"] in ("FUELLING", "SETTLING")
+            if name in ("delivery", "authorized"):
+                return False
+        return False
 
     # -- one sale -----------------------------------------------------------------------
     def _sale(self):
@@ -166,7 +182,7 @@ class Campaign:
                 pass  # the moment of the cut came first
             except RuntimeError:
                 died = True
-        fuelling = pump.seen and pump.seen[-1][0] in ("progress", "stage", "state")
+        fuelling = self._fuelling()
         cut = self._cut_power(cut, died)
         if cut == "warn":
             latency = pump.warning_latency()
@@ -174,6 +190,8 @@ class Campaign:
                 self.warn_latency_max = max(self.warn_latency_max, latency)
             elif fuelling and bench.counts()[0] > start:
                 self.warn_missed += 1  # fuel flowed, yet no warned checkpoint came
+                self.details.append({"warned_missed": sale, "events": [
+                    (n, f.get("state", "")) for n, f in pump.seen[-6:]]})
         bench.hang_up()
         if sale is not None:
             self.sales[sale] = {"pulses": bench.counts()[0] - start, "warned": cut == "warn",
@@ -243,6 +261,7 @@ class Campaign:
                                          if n == "power_warning"] or [0]),
             "warned_checkpoint_ms_max": int(self.warn_latency_max * 1000),
             "warned_checkpoint_missed": self.warn_missed,
+            "holdup_ms": int(HOLDUP_S * 1000), "flash_erase_ms": self.erase_ms,
             **self.verify_cards(dump),
         }
 
@@ -404,10 +423,12 @@ FIGURES = ("power_cuts", "sales_lost", "sales_doubled", "volume_error_max_ml")
 # journal_corrupt_at_boot: littlefs commits a file's new contents atomically (a cut or a
 # torn program leaves the old contents, an interrupted erase only an unreferenced block),
 # so no cut can legitimately leave a damaged record.
+# warned_checkpoint_missed: fuel flowed and the warning came, yet no warned checkpoint
+# landed within the hold-up: the journal must be exact after a warned cut.
 MUST_BE_ZERO = ("sales_lost", "sales_doubled", "sales_volume_mismatch", "sales_phantom",
                 "boot_failures", "journal_corrupt_at_boot", "journal_corrupt_at_end",
                 "firmware_crashes", "cards_grey_at_end", "card_balance_mismatch",
-                "sales_unpaid", "sales_paid_twice")
+                "sales_unpaid", "sales_paid_twice", "warned_checkpoint_missed")
 
 
 def print_result(result, out=sys.stdout):

@@ -45,7 +45,8 @@ def _cmd_run(args):
 def _cmd_campaign(args):
     from . import campaign
 
-    result = campaign.run(args.cuts, args.seed, cards=args.cards,
+    erase = {} if args.erase_ms is None else {"erase_ms": args.erase_ms}
+    result = campaign.run(args.cuts, args.seed, cards=args.cards, **erase,
                           log=(lambda t: print(t, file=sys.stderr)) if args.verbose else None)
     campaign.print_result(result)
     bad = [k for k in campaign.MUST_BE_ZERO if result.get(k)]
@@ -155,6 +156,9 @@ def build_parser():
     cmd.add_argument("--cuts", type=int, default=200)
     cmd.add_argument("--seed", type=int, default=1)
     cmd.add_argument("--cards", action="store_true", help="card sales (grey lock, debit)")
+    cmd.add_argument("--erase-ms", type=int, default=None,
+                     help="each flash erase stalls the board this long (default: 45, a NOR "
+                     "chip's 4 KB sector erase)")
     cmd.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     cmd.set_defaults(func=_cmd_campaign)
     cmd = sub.add_parser("cards", help="issue and list the bench's test fuel cards")

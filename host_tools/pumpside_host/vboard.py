@@ -135,7 +135,7 @@ class VirtualPump:
 
     def __init__(self, config=None, bench=None, device_dir=None, heapsize=BOARD_HEAPSIZE,
                  echo=False, flash_blocks=256, cards=None, repl=False, station=None,
-                 files=None, main=None):
+                 files=None, main=None, flash_erase_ms=0):
         self.bench = bench or Bench()
         self.station = station  # the StationThread its link talks to; its owner stops it
         if cards is not None:
@@ -152,6 +152,7 @@ class VirtualPump:
         self.main = main  # a script run in place of the build's main.py (mp/heap_main.py)
         self.echo = echo
         self.flash_blocks = flash_blocks
+        self.flash_erase_ms = flash_erase_ms  # each erase stalls the board (simflash.py)
         self.lines = []  # every console line
         self.events = queue.Queue()  # (name, fields)
         self.seen = []  # every event so far
@@ -219,6 +220,7 @@ class VirtualPump:
         env = dict(os.environ)
         env["PUMPSIDE_BENCH"] = "127.0.0.1:%d" % self.bench.port
         env["PUMPSIDE_FLASH_BLOCKS"] = str(self.flash_blocks)
+        env["PUMPSIDE_FLASH_ERASE_MS"] = str(self.flash_erase_ms)
         env.pop("PUMPSIDE_FLASH_FAULT", None)
         if self._flash_fault:
             env["PUMPSIDE_FLASH_FAULT"] = self._flash_fault

@@ -25,6 +25,52 @@ def test_screen_shows_grade_price_and_progress():
     assert board.motor_log[-1] is True and board.valve_log[-1] == (True, True)
 
 
+def test_a_checkpoint_that_renews_waits_while_a_valve_decision_is_near():
+    """Its erase would hold up the control loop: at this flow (the ticks come within the
+    same few ms, a stage's start has no flow to judge by) every step is near the slow-down
+    or the close, so it waits for the settled count, written with the valves shut."""
+    board, pump = pump_rig(checkpoint_ml=100, settle_ms=20)
+    press(pump, "V100E")
+    journal = pump.journal
+    while not journal.checkpoint_renews():  # the directory's room used up to the reserve
+        journal.checkpoint(0, 0, 0)
+    board.is_lifted = True
+    pump.disp.tick()
+    for a in range(1, 101):
+        board.a = board.b = a
+        pump.disp.tick()
+        assert pump.core.state != dispenser.FUELLING or journal.cp["pulses"] == 0
+    board.is_lifted = False
+    for _ in range(200):
+        pump.disp.tick()
+        if journal.open_sale is None:
+            break
+        sleep_ms(2)
+    assert journal.last["pulses"] == 100 and not journal.checkpoint_renews()
+
+
+def test_a_warning_as_the_meter_settles_marks_the_settled_checkpoint_warned():
+    """The count did not move since the last checkpoint, but the warning came: the
+    checkpoint is written again, warned, so a cut during the FINAL recovers it as exact."""
+    from pumpside import record as rec
+
+    board, pump = pump_rig(checkpoint_ml=200, settle_ms=20)
+    press(pump, "V100E")
+    board.is_lifted = True
+    pump.disp.tick()
+    for a in range(0, 51, 5):
+        board.a = board.b = a
+        pump.disp.tick()
+    pulses = pump.journal.cp["pulses"]
+    assert pulses >= 20 and not pump.journal.cp["flags"] & rec.F_WARNED
+    board.power_warning = True
+    delivery = dispenser.Delivery("92", 7590, "V", pulses, pulses * 10, 0, dispenser.STOP_CAP,
+                                  1000, 0, False, 0, 0)
+    flags = pump.recorder.settled(delivery, ticks_ms())
+    assert flags & rec.F_WARNED and pump.journal.cp["pulses"] == pulses
+    assert pump.journal.cp["flags"] & rec.F_WARNED
+
+
 def test_hal_check_names_the_missing_role():
     board = FakeBoard()
     hal.check(board)

@@ -321,3 +321,32 @@ def test_power_warning_ends_the_sale_with_its_own_code():
     assert not core.fast and not core.slow
     delivery = hose.until_delivery()
     assert delivery.stop == dispenser.STOP_POWER and delivery.pulses == hose.pulses() > 0
+
+
+def test_near_stage_is_the_last_guard_ms_of_flow_before_a_slow_down_or_a_close():
+    """At 667 ml/s (6.67 pulses per 100 ms) and a 100 ml slow lead, the 100 ms before the
+    slow-down and before the close are near, and each stage's start until its flow shows;
+    the rest is not."""
+    core = make()
+    hose = Hose(core)
+    near = []  # pulses of the steps that were near a stage
+
+    def watch():
+        a = hose.pulses()
+        if core.near_stage(a, hose.now, 100):
+            near.append((core.pulses(a), core.fast))
+
+    core.authorize(Authorization("92", 7590, volume_ml=2000), hose.now)
+    hose.lifted = True
+    for _ in range(4000):
+        hose.step()
+        watch()
+        if core.take_delivery() is not None:
+            break
+    assert hose.stages == [(190, "slow"), (200, "close")]
+    fast_near = [p for p, fast in near if fast and p]
+    assert fast_near and min(fast_near) >= 190 - 8 and max(fast_near) == 190
+    slow_near = [p for p, fast in near if not fast and p > 190]  # 83 ml/s: a pulse per 120 ms
+    assert slow_near and min(slow_near) >= 198 and max(slow_near) == 200
+    assert (0, True) in near and (190, False) in near  # no flow seen yet in the stage
+    assert not core.near_stage(hose.pulses(), hose.now, 100)  # settled: no stage ahead

@@ -25,6 +25,9 @@ def _sale(journal, ml, t=T0):
 def _files(root):
     out = []
     for name in sorted(os.listdir(root)):
+        if name in ("c0", "c1"):  # a checkpoint directory
+            out.append((name, _files(root + "/" + name)))
+            continue
         with open(root + "/" + name, "rb") as f:
             out.append((name, f.read()))
     return out

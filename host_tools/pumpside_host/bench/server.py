@@ -33,6 +33,9 @@ class Bench:
         self.display = []  # current lines
         self.screens = []  # (t, lines) every screen the customer saw
         self.reaction_s = []  # pulse edge -> valve command, seen from the bench
+        # (channel A's count, seconds since its last edge, flow in ml/s, fast, slow) at each
+        # valve command: how late it came after the pulse that crossed its threshold
+        self.valve_log = []
         self.on_screen = on_screen  # callback(lines) for live viewers
         self.mains = True
         self.power_warning = False
@@ -121,6 +124,8 @@ class Bench:
                 age = hydraulics.pulse_age_s()
                 if age is not None:
                     self.reaction_s.append(age)
+                    self.valve_log.append((hydraulics.counts()[0], age, hydraulics.rate_ml_s(),
+                                           fast, slow))
                 if self.mains:  # without mains the solenoids have no power to open
                     hydraulics.set_valves(t, fast, slow)
                 return "ok"

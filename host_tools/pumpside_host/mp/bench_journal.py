@@ -54,6 +54,7 @@ class Samples:
         self.max = 0
 
     def append(self, us):
+        self.last = us
         i = min(us // self.BUCKET, len(self.counts) - 1)
         self.counts[i] += 1
         self.n += 1
@@ -77,10 +78,36 @@ def timed(commits, fn, *args):
         commits.append(time.ticks_diff(time.ticks_us(), t))
 
 
-def sale(jr, checkpoints, commits=None):
+class Fuelling:
+    """The checkpoints (the commits while fuel flows): their times, and how many erased
+    (a renewal of the checkpoint directory, which the recorder keeps away from a valve
+    decision, or else a compaction)."""
+
+    def __init__(self):
+        self.us = Samples()
+        self.plain_us = Samples()  # those that erased nothing
+        self.erasing = 0
+
+    def checkpoint(self, jr, *args):
+        erases = flash.erases
+        t = time.ticks_us()
+        jr.checkpoint(*args)
+        us = time.ticks_diff(time.ticks_us(), t)
+        self.us.append(us)
+        if flash.erases == erases:
+            self.plain_us.append(us)
+        else:
+            self.erasing += 1
+
+
+def sale(jr, checkpoints, commits=None, fuelling=None):
     timed(commits, jr.begin, bill())
     for i in range(checkpoints):
-        timed(commits, jr.checkpoint, 1700000000, i * 50, i * 500)
+        if fuelling is None:
+            timed(commits, jr.checkpoint, 1700000000, i * 50, i * 500)
+        else:
+            fuelling.checkpoint(jr, 1700000000, i * 50, i * 500)
+            commits.append(fuelling.us.last)
     timed(commits, jr.finish, 1700000000, 3000, 30000, 22770, 1)
 
 
@@ -92,8 +119,9 @@ jr.open()
 sale(jr, SALE_CHECKPOINTS)  # warm-up: directories exist
 p0, e0 = flash.programmed, flash.erased
 commits = Samples()
+fuelling = Fuelling()
 for _ in range(SALES):
-    sale(jr, SALE_CHECKPOINTS, commits)
+    sale(jr, SALE_CHECKPOINTS, commits, fuelling)
 figure("flash_bytes_programmed_per_sale", (flash.programmed - p0) // SALES, "B")
 figure("flash_bytes_erased_per_sale", (flash.erased - e0) // SALES, "B")
 figure("record_bytes", rec.MAX_RECORD, "B")
@@ -102,7 +130,11 @@ figure("checkpoint_record_bytes",
 figure("journal_commit_us_p50", commits.pct(50), "us")
 figure("journal_commit_us_p99", commits.pct(99), "us")
 figure("journal_commit_us_max", commits.max, "us")
-del commits
+figure("journal_checkpoint_us_max", fuelling.us.max, "us")
+figure("journal_checkpoint_us_p99", fuelling.us.pct(99), "us")
+figure("journal_checkpoint_plain_us_max", fuelling.plain_us.max, "us")
+figure("journal_checkpoints_erasing_per_sale_x100", fuelling.erasing * 100 // SALES, "count")
+del commits, fuelling
 vfs.umount("/f")
 
 # 2. the rejected layout: every record appended to one file with a sync -----------------
