@@ -214,6 +214,8 @@ class StationServer:
             log.warning("terminal %s refused PRICES: %s", conn.terminal, payload.get("why"))
 
     async def _sales(self, conn, payload):
+        """SALES, or RECORDS (the same records, sent in their journal bytes: protocol.py
+        has decoded and CRC-checked them with the firmware's record module)."""
         terminal = conn.terminal
         records = payload["records"]
         results, ack = self.ledger.store(terminal, records, conn.journal)
@@ -253,7 +255,7 @@ class StationServer:
         raise Refused("terminal reported: %s" % payload.get("why"))
 
     HANDLERS = {protocol.HEARTBEAT: _heartbeat, protocol.REPLY: _reply,
-                protocol.SALES: _sales, protocol.STATUS: _status,
+                protocol.SALES: _sales, protocol.RECORDS: _sales, protocol.STATUS: _status,
                 protocol.GREY_QUERY: _grey_query, protocol.TOTALS: _totals,
                 protocol.EVENTS: _events, protocol.ERROR: _error}
     REPLIES = {"COMMAND": _command_reply, "HOTLIST": _hotlist_reply,
