@@ -1,18 +1,19 @@
 """The station link: one asyncio task, one TCP session at a time (protocol.py).
 
 Connect, authenticate (CHALLENGE -> HELLO -> WELCOME), then drain the journal: the
-records after the ack cursor go up in batches (SALES), and the station's SALES_ACK moves
-the cursor (which lets the journal prune). With nothing to send, a HEARTBEAT every
-`heartbeat_s`; a STATUS with it, at each change of state or alarm, and while fuel flows
-as the volume moves (live progress, PROGRESS_MS apart). Reconnects with capped
-exponential backoff and jitter; every read has a timeout, so a silent station is noticed.
-Each step is bounded (one batch, one frame) and awaits the network, so the dispenser's
-loop never waits on the link. Offline, selling goes on within the journal's limits;
-online, the backlog drains. Besides: the totalizers (TOTALS) at each session's start and
-with a heartbeat when they moved, the metrology event log's records the station lacks
-(EVENTS, acknowledged by EVENTS_ACK), and the station's non-legal parameters (PARAMS,
-downloads.apply_params). No connection is tried while the board's network (hal.py net)
-is down: the link waits for it, its reason (net.status()) the link_down's.
+records after the ack cursor go up in their journal bytes (RECORDS), several frames in
+flight, and the station's SALES_ACKs move the cursor (which lets the journal prune).
+With nothing to send, a HEARTBEAT every `heartbeat_s`; a STATUS with it, at each change
+of state or alarm, and while fuel flows as the volume moves (live progress, PROGRESS_MS
+apart). Reconnects with capped exponential backoff and jitter; every read has a timeout,
+so a silent station is noticed. Each step is bounded (a window topped up, one answer
+taken) and awaits the network, so the dispenser's loop never waits on the link. Offline,
+selling goes on within the journal's limits; online, the backlog drains. Besides: the
+totalizers (TOTALS) at each session's start and with a heartbeat when they moved, the
+metrology event log's records the station lacks (EVENTS, acknowledged by EVENTS_ACK),
+and the station's non-legal parameters (PARAMS, downloads.apply_params). No connection
+is tried while the board's network (hal.py net) is down: the link waits for it, its
+reason (net.status()) the link_down's.
 """
 import asyncio
 import os
@@ -25,8 +26,8 @@ FIRMWARE = manifest.VERSION
 EV_BATCH = 4  # event-log records per EVENTS frame (~200 B each)
 BATCH = 8  # records per RECORDS frame, in the journal's own bytes (<= record.MAX_RECORD
 # each): the frame is built in _TX, taken at import while the heap is whole
-WINDOW = 4  # RECORDS frames in flight: the next ones go while the station stores the first
-ACK_EVERY = 32  # acknowledged records the journal's cursor may lag (one segment): each
+WINDOW = 8  # RECORDS frames in flight: the next ones go while the station stores the first
+ACK_EVERY = 128  # acknowledged records the journal's cursor may lag (four segments): each
 # move writes the ack file and recounts; a dropped session sends them again (duplicates)
 TX_LEN = protocol.HDR_LEN + BATCH * rec.MAX_RECORD + protocol.TAG_LEN
 _TX = bytearray(TX_LEN)
@@ -74,12 +75,18 @@ def _tls(cfg):
 
 class _TlsReader:
     """MicroPython's Stream.readinto on a TLS socket returns None when the bytes that woke
-    it were not yet a whole TLS record (readexactly already waits again): wait again."""
+    it were not yet a whole TLS record (readexactly already waits again): wait again. And
+    it polls the socket before it reads, which does not see what mbedTLS decrypted and
+    holds already (the rest of a record whose first bytes were read): that is taken first,
+    or a frame's body would wait for the station's next record."""
 
     def __init__(self, stream):
         self.stream = stream
 
     async def readinto(self, buf):
+        count = self.stream.s.readinto(buf)  # non-blocking: None when mbedTLS holds none
+        if count:
+            return count
         while True:
             count = await self.stream.readinto(buf)
             if count is not None:

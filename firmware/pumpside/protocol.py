@@ -45,6 +45,7 @@ HEARTBEAT = 4  # both ways: station time down, terminal time up; the station's m
 STATUS = 5  # T->S: with each heartbeat and on every change (at most one per 250 ms)
 SALES = 6  # T->S: a batch of journal records after the ack cursor
 SALES_ACK = 7  # S->T: results [[seq, "stored"|"duplicate"|"rejected", why]] and the ack
+# (for RECORDS: only the records answered "conflict" or "rejected")
 PRICES = 8  # S->T: grades {grade: price}, at (time, or 0: now), nozzles {nozzle: grade}
 HOTLIST = 9  # S->T: a delta (from, to, add, remove) or a part of a full list (full,
 # part, more, add); 32 cards a frame

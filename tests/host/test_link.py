@@ -482,11 +482,18 @@ def test_progress_goes_between_the_batches_of_a_backlog_while_fuel_flows(tmp_pat
 
     async def slow(self, conn, mtype, payload):
         heard.append((mtype, payload.get("ml")))
-        if mtype == lk.protocol.RECORDS:
-            await asyncio.sleep(0.05)  # a busy station: 40 batches take 2 s at least
         return await orig(self, conn, mtype, payload)
 
+    records_in = StationServer.records_in
+
+    async def slow_records(self, conn, frame, reader):
+        heard.append((lk.protocol.RECORDS, None))
+        await asyncio.sleep(0.05)  # a busy station: 40 frames take 2 s at least
+        return await records_in(self, conn, frame, reader)
+
     monkeypatch.setattr(StationServer, "_handle", slow)
+    monkeypatch.setattr(StationServer, "records_in", slow_records)
+    monkeypatch.setattr("pumpside_host.station.server.RECORDS_GROUP", 1)  # one at a time
 
     async def script(rig):
         pump = rig.pump
