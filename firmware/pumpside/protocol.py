@@ -26,6 +26,7 @@ import json
 import struct
 
 from . import record
+from .compat import MICROPYTHON
 
 VERSION = 1
 MAX_PAYLOAD = 16384  # bytes of JSON in one frame, enforced on both ends
@@ -164,19 +165,12 @@ def _plain(value, depth):
 
 def _fields(obj, line, what, path):
     """Check obj against the fields on `line` of SHAPES (and its continuation lines)."""
-    start = SHAPES.find("\n" + line + " ") + len(line) + 2
-    end = SHAPES.find("\n", start)
-    while SHAPES[end + 1:end + 2] == " ":
-        end = SHAPES.find("\n", end + 1)
     applies = True
-    for token in SHAPES[start:end].split():
-        if token[0] == "&":  # a condition on another field of obj
-            field, _, want = token[1:].partition("=")
-            applies = field[1:] not in obj if field[0] == "!" else \
-                field in obj and (not want or obj[field] == want)
+    for mode, field, kind in _tokens(line):
+        if mode == "&":  # a condition on another field of obj
+            applies = field not in obj if kind == "!" else \
+                field in obj and (not kind or obj[field] == kind)
         elif applies:
-            mode = token[0] if token[0] in "?~" else ""
-            field, _, kind = token[len(mode):].partition(":")
             value = obj.get(field)
             if value is None and mode == "?":
                 continue
@@ -186,6 +180,51 @@ def _fields(obj, line, what, path):
                 obj.pop(field, None)
 
 
+# The station (CPython) keeps each line's fields and each type parsed; the board parses
+# them at each check (no RAM kept for them).
+_PARSED = None if MICROPYTHON else {}
+
+
+def _tokens(line):
+    """(mode, name, kind) of each field of `line`: mode "", "?" or "~"; a condition is
+    mode "&", kind the string wanted ("" any, "!" the field absent)."""
+    if _PARSED is None:
+        return _parse(line)
+    tokens = _PARSED.get(line)
+    if tokens is None:
+        tokens = _PARSED[line] = list(_parse(line))
+    return tokens
+
+
+def _parse(line):
+    start = SHAPES.find("\n" + line + " ") + len(line) + 2
+    end = SHAPES.find("\n", start)
+    while SHAPES[end + 1:end + 2] == " ":
+        end = SHAPES.find("\n", end + 1)
+    for token in SHAPES[start:end].split():
+        if token[0] == "&":
+            field, _, want = token[1:].partition("=")
+            yield ("&", field[1:], "!") if field[0] == "!" else ("&", field, want)
+        else:
+            mode = token[0] if token[0] in "?~" else ""
+            field, _, kind = token[len(mode):].partition(":")
+            yield mode, field, kind
+
+
+def _kind(kind):
+    """(code, minimum, maximum, fixed, item) of a type: fixed when it names a minimum."""
+    got = _PARSED.get(kind) if _PARSED is not None else None
+    if got is None:
+        kind, _, item = kind.partition("/")
+        low, dash, high = kind[1:].partition("-")
+        minimum = int(low) if low else 0
+        maximum = int(high) if high else minimum if low and not dash else MAX_INT
+        got = (kind[0], minimum, maximum, bool(low), item)
+        if _PARSED is not None:
+            _PARSED[kind + "/" + item if item else kind] = got
+    return got
+
+
 def _valid(value, kind, what, path):
     if "|" in kind:
         return type(value) is str and value in kind.split("|")
@@ -193,11 +232,7 @@ def _valid(value, kind, what, path):
         if type(value) is dict:
             _fields(value, kind[1:], what, path + ".")
         return type(value) is dict
-    kind, _, item = kind.partition("/")
-    code = kind[0]
-    low, dash, high = kind[1:].partition("-")
-    minimum = int(low) if low else 0
-    maximum = int(high) if high else minimum if low and not dash else MAX_INT
+    code, minimum, maximum, fixed, item = _kind(kind)
     if code == "u" or code == "v":
         return is_uint(value, minimum, maximum if code == "u" else MAX_ID)
     if code == "s" or code == "b" or code == "d":
@@ -207,7 +242,7 @@ def _valid(value, kind, what, path):
             data = bytes.fromhex(value)
         except (TypeError, ValueError):
             return False
-        return not low or len(data) == minimum
+        return not fixed or len(data) == minimum
     if code == "a":
         return type(value) is list and len(value) <= MAX_ASNS and all(
             type(asn) is str and len(asn) == 16 and asn.isdigit() for asn in value)

@@ -165,12 +165,12 @@ class StationServer:
         await self._handle(conn, mtype, payload)
 
     async def records_in(self, conn, frame, reader):
-        """A RECORDS frame and those right behind it that have arrived already (the
-        terminal keeps several in flight): each decoded and checked like any frame, all
-        stored in one transaction (one commit), then a SALES_ACK for each, in order, whose
-        `results` name only the records answered conflict or rejected (the rest are held:
-        `ack` says up to where). A frame refused stops there: those before it are stored
-        and answered first."""
+        """A RECORDS frame and those right behind it that have arrived already (the terminal keeps
+        several in flight): each decoded and checked like any frame, all stored in one
+        transaction (one commit), then a SALES_ACK for each, in order, whose `results`
+        name only the records answered conflict or rejected (the rest are held: `ack`
+        says up to where); the last one lists the escapes settled elsewhere. A frame
+        refused stops there: those before it are stored and answered first."""
         frames = [frame]
         while len(frames) < RECORDS_GROUP and _arrived(reader) == protocol.RECORDS:
             frames.append(await self._read(reader))
@@ -189,11 +189,13 @@ class StationServer:
             stored = self.ledger.store_batches(terminal, batches, conn.journal)
             acks = [ack for _results, ack in stored]
             self.ledger.metrology.check(terminal, conn.journal, max(acks))
-            for records, (results, ack) in zip(batches, stored):
+            last = len(batches) - 1
+            for i, (records, (results, ack)) in enumerate(zip(batches, stored)):
                 self._log_batch(terminal, records, results)
                 results = [r for r in results if r[1] == "conflict" or r[1] == "rejected"]
+                answer = {"results": results, "ack": ack}
                 await self._send(conn.writer, conn.session, protocol.SALES_ACK,
-                                 self._settled(conn, {"results": results, "ack": ack}))
+                                 self._settled(conn, answer) if i == last else answer)
         if refused is not None:
             raise refused
 
