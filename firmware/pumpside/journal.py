@@ -451,6 +451,10 @@ class Journal:
         _write(self._path("ack"), rec.encode(rec.ACK, seq, rec.pack_ack(seq, time)))
         previous_ack = self.ack_seq
         self.ack_seq = seq
+        if seq == self.next_seq - 1:  # all of it acknowledged: nothing is unsynced
+            self.unsynced = self.unsynced_amount = self.oldest_unsynced = 0
+            self.prune()
+            return
         # take the newly acknowledged sales off the counts: only (previous_ack, seq] and the first
         # record after it are read, not the whole backlog (a drain acks many times)
         oldest = 0
@@ -464,8 +468,6 @@ class Journal:
             self.unsynced -= 1
             self.unsynced_amount -= amount
         self.oldest_unsynced = oldest if self.unsynced else 0
-        if seq == self.next_seq - 1:  # all of it acknowledged: nothing is unsynced
-            self.unsynced = self.unsynced_amount = self.oldest_unsynced = 0
         self.prune()
 
     def prune(self):
