@@ -61,7 +61,7 @@ def test_a_window_of_frames_goes_before_the_first_answer_in_journal_order(tmp_pa
     sent, error = _drain(jr, [], 1)
     assert error is not None  # the station closed before answering
     assert sent == [list(range(1 + i * lk.BATCH, 1 + (i + 1) * lk.BATCH))
-                    for i in range(3)] + [[25, 26]]
+                    for i in range(3)] + [[3 * lk.BATCH + 1, 3 * lk.BATCH + 2]]
     assert jr.ack_seq == 0 and jr.unsynced == 0  # events: nothing unsynced to count
 
 
@@ -78,10 +78,11 @@ def test_a_session_dropped_mid_window_moves_the_cursor_no_further_than_the_acks(
 
 
 def test_the_cursor_reaches_the_last_ack_once_nothing_is_in_flight(tmp_path):
-    jr = _journal(str(tmp_path), 20)
-    sent, error = _drain(jr, [8, 16, 20], 3)
-    assert error is None and [len(s) for s in sent] == [8, 8, 4]
-    assert jr.ack_seq == 20
+    n = 2 * lk.BATCH + 4
+    jr = _journal(str(tmp_path), n)
+    sent, error = _drain(jr, [lk.BATCH, 2 * lk.BATCH, n], 3)
+    assert error is None and [len(s) for s in sent] == [lk.BATCH, lk.BATCH, 4]
+    assert jr.ack_seq == n
 
 
 @pytest.mark.parametrize("ack", [25, 0])
