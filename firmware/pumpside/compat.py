@@ -24,6 +24,11 @@ if MICROPYTHON:
         gc.collect()
         return gc.mem_free()
 
+    def to_send(buf):
+        """What a stream's write() may take of a buffer that is reused after it: the
+        stream sends what it can and copies the rest (MicroPython's asyncio)."""
+        return buf
+
 else:
     import time as _time
     import traceback as _tb
@@ -62,3 +67,8 @@ else:
 
     def mem_free():
         return None  # CPython has no fixed heap
+
+    def to_send(buf):
+        """CPython's transports keep a reference to what they could not send yet: a copy
+        of a buffer that is reused after it."""
+        return bytes(buf)

@@ -108,9 +108,10 @@ def _segment_index(name):
 
 
 def split_segment(data, first_seq):
-    """Yield ((type, seq, payload), None) for each good record of a segment file and
-    ((None, seq, None), why) for a damaged one, which is skipped by searching for the
-    next record that decodes: the records around it are kept."""
+    """Yield ((type, seq, payload, record), None) for each good record of a segment file
+    (`record`: its whole bytes, header to CRC) and ((None, seq, None, None), why) for a
+    damaged one, which is skipped by searching for the next record that decodes: the
+    records around it are kept."""
     pos = 0
     expect = first_seq
     n = len(data)
@@ -118,8 +119,9 @@ def split_segment(data, first_seq):
         good = None
         try:
             size = rec.record_size(data, pos)
-            rtype, seq, payload = rec.decode(data[pos:pos + size])
-            good = (rtype, seq, payload)
+            whole = data[pos:pos + size]
+            rtype, seq, payload = rec.decode(whole)
+            good = (rtype, seq, payload, whole)
         except rec.VersionError:
             raise
         except rec.RecordError as e:
@@ -130,7 +132,7 @@ def split_segment(data, first_seq):
             expect = good[1] + 1
             pos += size
             continue
-        yield (None, seq, None), why
+        yield (None, seq, None, None), why
         next_pos = _resync(data, pos + 1)
         if next_pos is None:
             return
@@ -514,21 +516,24 @@ class Journal:
             self._ack_due = (seq, time)
         previous_ack = self.ack_seq
         self.ack_seq = seq
+        if seq == self.next_seq - 1:  # all of it acknowledged: nothing is unsynced
+            self.unsynced = self.unsynced_amount = self.oldest_unsynced = 0
+            if self.open_sale is None:
+                self.prune()
+            return
         # take the newly acknowledged sales off the counts: only (previous_ack, seq] and the first
         # record after it are read, not the whole backlog (a drain acks many times)
         oldest = 0
-        for record_seq, rtype, payload in self.read(previous_ack):
+        for record_seq, rtype, data in self.read(previous_ack, True):
             if rtype not in rec.SALE_TYPES:
                 continue
-            bill = rec.unpack_bill(payload)
+            when, amount = rec.time_amount(data)
             if record_seq > seq:
-                oldest = bill["time"]  # records are in time order: the oldest left
+                oldest = when  # records are in time order: the oldest left
                 break
             self.unsynced -= 1
-            self.unsynced_amount -= bill["amount"]
+            self.unsynced_amount -= amount
         self.oldest_unsynced = oldest if self.unsynced else 0
-        if seq == self.next_seq - 1:  # all of it acknowledged: nothing is unsynced
-            self.unsynced = self.unsynced_amount = self.oldest_unsynced = 0
         if self.open_sale is None:
             self.prune()
 
@@ -563,8 +568,11 @@ class Journal:
         return removed
 
     # -- reading ----------------------------------------------------------------------
-    def read(self, after=0):
-        """Yield (seq, type, payload) of every valid log record with seq > after.
+    def read(self, after=0, whole=False):
+        """Yield (seq, type, payload) of every valid log record with seq > after; with
+        `whole`, the record's own bytes (header to CRC, as RECORDS carries them) in place
+        of a copy of its payload: a view into the scan buffer, valid until the next record
+        is asked for.
 
         Segments are read one at a time into the journal's one scan buffer, from the
         segment that holds `after + 1`. If the buffer was used by something else while
@@ -585,7 +593,7 @@ class Journal:
                 for record, why in split_segment(data, index * self.segment):
                     if why is None and record[1] > done:
                         done = record[1]
-                        yield record[1], record[0], bytes(record[2])
+                        yield record[1], record[0], record[3] if whole else bytes(record[2])
                         if self._loads != token:
                             data = self._load_segment(index)
                             token = self._loads

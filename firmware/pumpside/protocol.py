@@ -6,6 +6,10 @@ specification for a POS vendor. Frame, all integers big-endian:
 
     length 2 | version 1 | type 1 | seq 4 | payload (JSON, UTF-8) | tag 16
 
+RECORDS alone carries no JSON: its payload is journal records back to back, each in the
+journal's own bytes (record.py: header, payload, CRC32), decoded at the station by the
+same record module (record.from_wire) into the `records` of its SHAPES line.
+
 `length` counts everything after itself. `tag` = HMAC-SHA256(session key, direction ||
 version || type || seq || payload), first 16 bytes; direction is b"T" (terminal to
 station) or b"S". Sessions: the station opens with CHALLENGE (its nonce, untagged); the
@@ -20,6 +24,9 @@ dropped, repeated or reordered frame inside a session is refused. MicroPython ha
 import hashlib
 import json
 import struct
+
+from . import record
+from .compat import MICROPYTHON
 
 VERSION = 1
 MAX_PAYLOAD = 16384  # bytes of JSON in one frame, enforced on both ends
@@ -39,6 +46,7 @@ HEARTBEAT = 4  # both ways: station time down, terminal time up; the station's m
 STATUS = 5  # T->S: with each heartbeat and on every change (at most one per 250 ms)
 SALES = 6  # T->S: a batch of journal records after the ack cursor
 SALES_ACK = 7  # S->T: results [[seq, "stored"|"duplicate"|"rejected", why]] and the ack
+# (for RECORDS: only the records answered "conflict" or "rejected")
 PRICES = 8  # S->T: grades {grade: price}, at (time, or 0: now), nozzles {nozzle: grade}
 HOTLIST = 9  # S->T: a delta (from, to, add, remove) or a part of a full list (full,
 # part, more, add); 32 cards a frame
@@ -51,13 +59,16 @@ TOTALS = 15  # T->S: the non-resettable totalizers after journal record seq
 EVENTS = 16  # T->S: records of the metrology event log, n ascending
 ERROR = 17  # both ways; the sender closes the connection after it
 EVENTS_ACK = 18  # S->T: n, the last record held
+RECORDS = 19  # T->S: journal records after the ack cursor in their own bytes (binary
+# payload); several in flight, each answered by a SALES_ACK in order
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
               SALES_ACK: "SALES_ACK", PRICES: "PRICES", HOTLIST: "HOTLIST", PARAMS: "PARAMS",
               COMMAND: "COMMAND", REPLY: "REPLY", GREY_QUERY: "GREY_QUERY",
               GREY_ANSWER: "GREY_ANSWER", TOTALS: "TOTALS", EVENTS: "EVENTS", ERROR: "ERROR",
-              EVENTS_ACK: "EVENTS_ACK"}
-FROM_TERMINAL = (HELLO, HEARTBEAT, STATUS, SALES, REPLY, GREY_QUERY, TOTALS, EVENTS, ERROR)
+              EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS"}
+FROM_TERMINAL = (HELLO, HEARTBEAT, STATUS, SALES, REPLY, GREY_QUERY, TOTALS, EVENTS, ERROR,
+                 RECORDS)
 FROM_STATION = (CHALLENGE, WELCOME, HEARTBEAT, SALES_ACK, PRICES, HOTLIST, PARAMS, COMMAND,
                 GREY_ANSWER, ERROR, EVENTS_ACK)
 TO_TERMINAL = b"S"  # the direction byte of frames the station sends
@@ -90,7 +101,8 @@ MAX_ASNS = 1024  # card numbers in one HOTLIST list (the station sends 32)
 #   l  list; l1-64 of 1 to 64 items; l/T items of type T; @name an object of line `name`
 #   A|B|C  one of these strings
 # `&f` starts fields that apply when field f is present, `&!f` when it is absent,
-# `&f=V` when it is the string V. Fields not listed are let through. One string, read
+# `&f=V` when it is the string V. Fields not listed are let through. RECORDS' line is the
+# payload its binary body decodes to (record.from_wire). One string, read
 # as each payload is checked: small in a heap where every constant is in RAM.
 SHAPES = """
 CHALLENGE nonce:x16
@@ -102,6 +114,7 @@ HEARTBEAT ?time:u ~totals:b ~settled:l ~station:x8
 STATUS ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s ?alarms:u
   state:Inoperative|Closed|Idle|Calling|Authorised|Started|Suspended|Fuelling|SuspendedFuelling
 SALES records:l-64/@record
+RECORDS records:l1-64/@record
 record seq:u1- ?sale:u ?ml:u ?amount:u ?pulses:u ?price:u ?time:u ?ttc:u ?ctc:u ?flags:u
   ?stop:u ?balance:u ?nozzle:u ?preset_ml:u ?preset_amount:u ?overrun_ml:u ?of_sale:u
   ?type:s ?asn:s ?grade:s ?mode:s ?tac:s ?gmac:s ?psam:s ?of_terminal:s ?by:s
@@ -152,19 +165,12 @@ def _plain(value, depth):
 
 def _fields(obj, line, what, path):
     """Check obj against the fields on `line` of SHAPES (and its continuation lines)."""
-    start = SHAPES.find("\n" + line + " ") + len(line) + 2
-    end = SHAPES.find("\n", start)
-    while SHAPES[end + 1:end + 2] == " ":
-        end = SHAPES.find("\n", end + 1)
     applies = True
-    for token in SHAPES[start:end].split():
-        if token[0] == "&":  # a condition on another field of obj
-            field, _, want = token[1:].partition("=")
-            applies = field[1:] not in obj if field[0] == "!" else \
-                field in obj and (not want or obj[field] == want)
+    for mode, field, kind in _tokens(line):
+        if mode == "&":  # a condition on another field of obj
+            applies = field not in obj if kind == "!" else \
+                field in obj and (not kind or obj[field] == kind)
         elif applies:
-            mode = token[0] if token[0] in "?~" else ""
-            field, _, kind = token[len(mode):].partition(":")
             value = obj.get(field)
             if value is None and mode == "?":
                 continue
@@ -174,6 +180,51 @@ def _fields(obj, line, what, path):
                 obj.pop(field, None)
 
 
+# The station (CPython) keeps each line's fields and each type parsed; the board parses
+# them at each check (no RAM kept for them).
+_PARSED = None if MICROPYTHON else {}
+
+
+def _tokens(line):
+    """(mode, name, kind) of each field of `line`: mode "", "?" or "~"; a condition is
+    mode "&", kind the string wanted ("" any, "!" the field absent)."""
+    if _PARSED is None:
+        return _parse(line)
+    tokens = _PARSED.get(line)
+    if tokens is None:
+        tokens = _PARSED[line] = list(_parse(line))
+    return tokens
+
+
+def _parse(line):
+    start = SHAPES.find("\n" + line + " ") + len(line) + 2
+    end = SHAPES.find("\n", start)
+    while SHAPES[end + 1:end + 2] == " ":
+        end = SHAPES.find("\n", end + 1)
+    for token in SHAPES[start:end].split():
+        if token[0] == "&":
+            field, _, want = token[1:].partition("=")
+            yield ("&", field[1:], "!") if field[0] == "!" else ("&", field, want)
+        else:
+            mode = token[0] if token[0] in "?~" else ""
+            field, _, kind = token[len(mode):].partition(":")
+            yield mode, field, kind
+
+
+def _kind(kind):
+    """(code, minimum, maximum, fixed, item) of a type: fixed when it names a minimum."""
+    got = _PARSED.get(kind) if _PARSED is not None else None
+    if got is None:
+        kind, _, item = kind.partition("/")
+        low, dash, high = kind[1:].partition("-")
+        minimum = int(low) if low else 0
+        maximum = int(high) if high else minimum if low and not dash else MAX_INT
+        got = (kind[0], minimum, maximum, bool(low), item)
+        if _PARSED is not None:
+            _PARSED[kind + "/" + item if item else kind] = got
+    return got
+
+
 def _valid(value, kind, what, path):
     if "|" in kind:
         return type(value) is str and value in kind.split("|")
@@ -181,11 +232,7 @@ def _valid(value, kind, what, path):
         if type(value) is dict:
             _fields(value, kind[1:], what, path + ".")
         return type(value) is dict
-    kind, _, item = kind.partition("/")
-    code = kind[0]
-    low, dash, high = kind[1:].partition("-")
-    minimum = int(low) if low else 0
-    maximum = int(high) if high else minimum if low and not dash else MAX_INT
+    code, minimum, maximum, fixed, item = _kind(kind)
     if code == "u" or code == "v":
         return is_uint(value, minimum, maximum if code == "u" else MAX_ID)
     if code == "s" or code == "b" or code == "d":
@@ -195,7 +242,7 @@ def _valid(value, kind, what, path):
             data = bytes.fromhex(value)
         except (TypeError, ValueError):
             return False
-        return not low or len(data) == minimum
+        return not fixed or len(data) == minimum
     if code == "a":
         return type(value) is list and len(value) <= MAX_ASNS and all(
             type(asn) is str and len(asn) == 16 and asn.isdigit() for asn in value)
@@ -211,17 +258,24 @@ def _valid(value, kind, what, path):
 _BLOCK = 64
 
 
-def hmac_sha256(key, msg, more=b""):
-    """HMAC-SHA256 of msg followed by more (two parts, so a frame's body is hashed where
-    it lies: no concatenated copy of it on a small heap)."""
+def pads(key):
+    """The key's inner and outer padded blocks: made once per session key (a frame's tag
+    then costs its hashing only)."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key + bytes(_BLOCK - len(key))
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def hmac_sha256(key, msg, more=b""):
+    """HMAC-SHA256 of msg followed by more (two parts, so a frame's body is hashed where
+    it lies: no concatenated copy of it on a small heap). `key`: bytes, or its pads()."""
+    inner_pad, outer_pad = key if type(key) is tuple else pads(key)
+    inner = hashlib.sha256(inner_pad)
     inner.update(msg)
     if more:
         inner.update(more)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer = hashlib.sha256(outer_pad)
     outer.update(inner.digest())
     return outer.digest()
 
@@ -245,14 +299,27 @@ def _tag(key, direction, body):
     return hmac_sha256(key, direction, body)[:TAG_LEN]
 
 
+def seal(frame, n, mtype, seq, key=None, direction=TO_STATION):
+    """Make `frame` (a bytearray whose payload, `n` bytes, lies at HDR_LEN) one frame:
+    header before the payload, tag after it (all zero when `key` is None: CHALLENGE).
+    Returns the frame's length. The link builds RECORDS in place so: no copy of them."""
+    if n > MAX_PAYLOAD:
+        raise ProtocolError("payload of %d bytes exceeds %d" % (n, MAX_PAYLOAD))
+    end = HDR_LEN + n
+    struct.pack_into(_HDR, frame, 0, end - 2 + TAG_LEN, VERSION, mtype, seq)
+    frame[end:end + TAG_LEN] = bytes(TAG_LEN) if key is None else \
+        _tag(key, direction, memoryview(frame)[2:end])
+    return end + TAG_LEN
+
+
 def encode(mtype, seq, payload, key=None, direction=TO_STATION):
-    """One frame. `payload` is a dict (JSON-encoded here); `key` None only for CHALLENGE."""
-    data = json.dumps(payload).encode()
-    if len(data) > MAX_PAYLOAD:
-        raise ProtocolError("payload of %d bytes exceeds %d" % (len(data), MAX_PAYLOAD))
-    body = struct.pack(">BBI", VERSION, mtype, seq) + data
-    tag = bytes(TAG_LEN) if key is None else _tag(key, direction, body)
-    return struct.pack(">H", len(body) + TAG_LEN) + body + tag
+    """One frame (a bytearray). `payload`: a dict (JSON-encoded here), or the bytes of a
+    binary payload (RECORDS); `key` None only for CHALLENGE."""
+    data = json.dumps(payload).encode() if type(payload) is dict else payload
+    frame = bytearray(HDR_LEN + len(data) + TAG_LEN)
+    frame[HDR_LEN:HDR_LEN + len(data)] = data
+    seal(frame, len(data), mtype, seq, key, direction)
+    return frame
 
 
 def check_length(n):
@@ -298,6 +365,11 @@ def decode(frame, key=None, direction=TO_STATION, allowed=None):
 
 def _payload(frame):
     data = frame[HDR_LEN:-TAG_LEN]  # a memoryview stays one (MicroPython parses it)
+    if frame[3] == RECORDS:
+        try:
+            return {"records": record.from_wire(data)}
+        except record.RecordError as e:
+            raise ProtocolError("bad RECORDS: %s" % e) from None
     try:
         try:
             payload = json.loads(data)
@@ -325,6 +397,7 @@ class Session:
 
     def __init__(self, key, send_direction):
         self.key = key
+        self.pads = pads(key)  # the tag's key, padded once
         self.send_dir = send_direction
         self.recv_dir = TO_TERMINAL if send_direction == TO_STATION else TO_STATION
         self.sent = 0
@@ -332,10 +405,15 @@ class Session:
 
     def encode(self, mtype, payload):
         self.sent += 1
-        return encode(mtype, self.sent, payload, self.key, self.send_dir)
+        return encode(mtype, self.sent, payload, self.pads, self.send_dir)
+
+    def seal(self, frame, n, mtype):
+        """The next frame in place in `frame` (see seal()); returns its length."""
+        self.sent += 1
+        return seal(frame, n, mtype, self.sent, self.pads, self.send_dir)
 
     def decode(self, frame, allowed=None):
-        mtype, seq, payload = decode(frame, self.key, self.recv_dir, allowed)
+        mtype, seq, payload = decode(frame, self.pads, self.recv_dir, allowed)
         if seq != self.received + 1:
             raise ProtocolError("seq %d after %d (replayed, lost or reordered)"
                                 % (seq, self.received))

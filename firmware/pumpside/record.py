@@ -126,6 +126,26 @@ def decode(data):
     return rtype, seq, data[HDR_LEN:HDR_LEN + n]
 
 
+def from_wire(data):
+    """The records back to back in `data` (a RECORDS frame's payload: each in the
+    journal's own bytes), each as to_json(compact) makes it: what the station stores.
+    RecordError names the first that is not a whole, sound record (short, bad magic,
+    length, CRC, version or type): then none of them is taken."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        size = record_size(data, pos)
+        if pos + size > len(data):
+            raise RecordError(None, "truncated record (%d of %d bytes)"
+                              % (len(data) - pos, size))
+        rtype, seq, payload = decode(data[pos:pos + size])
+        out.append(to_json(seq, rtype, payload, True))
+        pos += size
+    if not out:
+        raise RecordError(None, "no record")
+    return out
+
+
 def new_bill():
     bill = {}
     for name, _fmt in BILL_FIELDS:
@@ -185,6 +205,15 @@ def by_fields(psam_id):
     """The `tac` and `gmac` of a F_SETTLED_ELSEWHERE marker: the settler's PSAM id."""
     by = bytes(psam_id[:6])
     return {"tac": by[:4], "gmac": by[4:] + bytes(8 - len(by))}
+
+
+def time_amount(data):
+    """(time, amount) of a whole bill record's bytes (header to CRC), read in place: what
+    the journal's unsynced counts need, without unpacking the bill."""
+    return struct.unpack_from(_TIME_AMOUNT, data)
+
+
+_TIME_AMOUNT = ">14xI26xI"  # a bill record's time and amount (payload offsets 4 and 34)
 
 
 def pack_checkpoint(sale, time, pulses, ml, flags):

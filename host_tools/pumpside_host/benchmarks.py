@@ -251,7 +251,8 @@ def card_sales(sales=5):
 def drain(sales=10000):
     """Offline backlog -> station: `sales` settled sales journaled on the sim flash (10,000,
     the backlog a terminal must hold offline; max_unsynced_sales is raised for it here), then
-    the firmware boots with the station reachable; the time from link up to the last ack.
+    the firmware boots with the station reachable; the time from link up to the last ack,
+    over TLS as the product runs and plain (drain_plain_sales_per_s).
     The boot's free heap with that backlog and the link loaded is a figure of its own:
     the journal's open keeps no per-record or per-segment state and reads every segment
     into one reused buffer. The floor, in the same run: the same journal bytes read from
@@ -315,28 +316,34 @@ def drain(sales=10000):
                 config, terminal_id=name, terminal_key=ledger.add_terminal(name).hex(),
                 **over)))
             link_dirs.append((link_dir, link))
+        # and for the plain drain (station_tls=0, the station's plain port) as P4
+        plain_dir = Path(tmp) / "plain"
+        plain_dir.mkdir()
+        shutil.copy(Path(tmp) / "flash.bin", plain_dir / "flash.bin")
+        plain = VirtualPump(config=dict(
+            config, terminal_id="P4", terminal_key=ledger.add_terminal("P4").hex(),
+            station_tls=0, station_ca="", station_addr="127.0.0.1:%d" % station.plain_port),
+            device_dir=plain_dir, flash_blocks=4096)
         pump.start(write_config=False)
         try:
-            boot = pump.wait_event("boot", 60)
-            pump.wait_event("link_up", 60)
-            t_up = [t for t, n in pump.stamps if n == "link_up"][0]
-            pump.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
-            t_done = [t for t, n in pump.stamps if n == "synced"][-1]
-            pump.kill()
+            boot, took = _drained(pump, started=True)
+            plain_took = _drained(plain)[1]
             link_lines = [line for link_dir, link in link_dirs
                           for line in link_heap(link_dir, 4096, link)]
         finally:
             pump.stop()
+            plain.stop()
             station.stop()
         stored = len(ledger.sales("P1"))
         ledger.close()
-    rate = sales / (t_done - t_up)
+    rate = sales / took
     raw_rate = sales / (raw["us"] / 1e6)
     figure("drain_sales", sales, "count")
     figure("firmware_heap_free_after_boot_drain_backlog", boot["heap_free"], "B")
     figure("drain_sales_in_ledger", stored, "count")
     figure("drain_journal_fill_s", "%.0f" % fill_s, "s")
     figure("drain_sales_per_s", "%.0f" % rate, "sales/s")
+    figure("drain_plain_sales_per_s", "%.0f" % (sales / plain_took), "sales/s")
     figure("drain_raw_floor_sales_per_s", "%.0f" % raw_rate, "sales/s")
     figure("drain_raw_floor_bytes", raw["bytes"], "B")
     figure("drain_raw_floor_s", "%.2f" % (raw["us"] / 1e6), "s")
@@ -351,6 +358,22 @@ def drain(sales=10000):
         figure("link_tls_extra_" + name, got["link_tls_" + name] - got["link_" + name], "B")
     figure("link_tls_handshake_ms", got["link_tls_connect_ms_median"]
            - got["link_connect_ms_median"], "ms")
+
+
+def _drained(pump, started=False):
+    """Boot `pump` (unless `started`) and wait for its backlog to drain: (its boot event,
+    the seconds from link_up to the last ack); the pump killed after."""
+    if not started:
+        pump.start()
+    try:
+        boot = pump.wait_event("boot", 60)
+        pump.wait_event("link_up", 60)
+        t_up = [t for t, n in pump.stamps if n == "link_up"][0]
+        pump.wait_event("synced", 1200, lambda f: f["unsynced"] == 0)
+        t_done = [t for t, n in pump.stamps if n == "synced"][-1]
+    finally:
+        pump.kill()
+    return boot, t_done - t_up
 
 
 def link_heap(device_dir, flash_blocks, prefix="link"):

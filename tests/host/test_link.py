@@ -473,7 +473,7 @@ def test_status_on_every_state_change_rate_limited_alarms_at_once_offline_after_
 def test_progress_goes_between_the_batches_of_a_backlog_while_fuel_flows(tmp_path,
                                                                            monkeypatch):
     """A pump fuelling while its link drains a backlog to a slow station: STATUS goes
-    between the SALES batches, the volume growing (counted: the station's slowness only
+    between the RECORDS frames, the volume growing (counted: the station's slowness only
     makes the drain longer)."""
     import time
 
@@ -487,11 +487,18 @@ def test_progress_goes_between_the_batches_of_a_backlog_while_fuel_flows(tmp_pat
 
     async def slow(self, conn, mtype, payload):
         heard.append((mtype, payload.get("ml")))
-        if mtype == lk.protocol.SALES:
-            await asyncio.sleep(0.05)  # a busy station: 40 batches take 2 s at least
         return await orig(self, conn, mtype, payload)
 
+    records_in = StationServer.records_in
+
+    async def slow_records(self, conn, frame, reader):
+        heard.append((lk.protocol.RECORDS, None))
+        await asyncio.sleep(0.05)  # a busy station: 40 frames take 2 s at least
+        return await records_in(self, conn, frame, reader)
+
     monkeypatch.setattr(StationServer, "_handle", slow)
+    monkeypatch.setattr(StationServer, "records_in", slow_records)
+    monkeypatch.setattr("pumpside_host.station.server.RECORDS_GROUP", 1)  # one at a time
 
     async def script(rig):
         pump = rig.pump
@@ -509,8 +516,8 @@ def test_progress_goes_between_the_batches_of_a_backlog_while_fuel_flows(tmp_pat
             await asyncio.sleep(0.02)
 
     rig.run(script)
-    first = heard.index((lk.protocol.SALES, None))
-    last = len(heard) - 1 - heard[::-1].index((lk.protocol.SALES, None))
+    first = heard.index((lk.protocol.RECORDS, None))
+    last = len(heard) - 1 - heard[::-1].index((lk.protocol.RECORDS, None))
     progress = [ml for mtype, ml in heard[first:last] if mtype == lk.protocol.STATUS]
     assert len(progress) >= 2 and progress == sorted(set(progress)), progress
 

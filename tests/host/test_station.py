@@ -1,6 +1,7 @@
 """The station server against a terminal built from the same codec: the ledger holds
 each sale once, and every kind of bad session is refused, logged, and stores nothing."""
 import asyncio
+import json
 import logging
 import os
 
@@ -282,3 +283,64 @@ def test_pumps_lists_the_delivery_in_progress_then_the_last_one(tmp_path, capsys
     ledger.close()
     assert cli.main(["station", "pumps", "--db", db]) == 0
     assert capsys.readouterr().out.startswith("T1 Idle last delivery 2000 ml amount 1518 ")
+
+
+def _bill(sale, amount=3795, ml=5000):
+    from pumpside import record as rec
+
+    bill = rec.new_bill()
+    bill.update(sale=sale, time=1795000000 + sale, nozzle=1, grade="92", price=7590,
+                mode="V", ml=ml, amount=amount, stop=1)
+    return rec.pack_bill(bill)
+
+
+def _records(*items):
+    """A RECORDS payload: (seq, sale[, amount]) FINAL records in the journal's bytes."""
+    from pumpside import record as rec
+
+    return b"".join(rec.encode(rec.FINAL, item[0], _bill(*item[1:])) for item in items)
+
+
+def test_records_in_flight_are_stored_once_acked_in_order_and_damage_stores_nothing(station):
+    """RECORDS frames sent back to back (a window in flight) are answered by one SALES_ACK
+    each, in order, naming only the records not held; sent again they are duplicates, a
+    different record under a stored sale is a conflict; a frame whose record fails its
+    CRC (under a good tag) or whose bytes were changed on the way is refused whole:
+    ERROR, closed, nothing of it stored."""
+    from pumpside import record as rec
+
+    ledger, key, caplog = station
+
+    async def play(port):
+        t = Terminal(port, "T1", key)
+        await t.connect()
+        for frame in (_records((1, 1), (2, 2)), _records((3, 3), (4, 4)),
+                      _records((5, 5)) + rec.encode(rec.EVENT, 6, rec.pack_event(1, 2, 3))):
+            await t.send(p.RECORDS, frame)  # no answer awaited in between
+        acks = [await t.answer() for _ in range(3)]
+        await t.send(p.RECORDS, _records((3, 3), (4, 4, 1518), (7, 7)))
+        again = await t.answer()
+        bad = bytearray(_records((8, 8), (9, 9)))
+        bad[-1] ^= 1  # the second record's CRC
+        await t.send(p.RECORDS, bytes(bad))
+        refused = await t.answer()
+        closed = await t.closed()
+        t2 = Terminal(port, "T1", key)
+        await t2.connect()
+        frame = bytearray(t2.session.encode(p.RECORDS, _records((8, 8))))
+        frame[20] ^= 1  # changed on the way: the tag no longer fits
+        t2.raw(bytes(frame))
+        return acks, again, refused, closed, await t2.closed()
+
+    acks, again, refused, closed, closed2 = run(play, ledger)
+    # each frame answered in order; `results` names only what was not held
+    assert [(m, a["ack"], a["results"]) for m, a in acks] == [
+        (p.SALES_ACK, 2, []), (p.SALES_ACK, 4, []), (p.SALES_ACK, 6, [])]
+    assert [r[:2] for r in again[1]["results"]] == [[4, "conflict"]]
+    assert again[1]["ack"] == 7
+    assert refused == (p.ERROR, {"why": "bad RECORDS: record 9: bad CRC"}) and closed
+    assert closed2 and "bad tag" in caplog.text
+    assert [s["sale"] for s in ledger.sales("T1")] == [1, 2, 3, 4, 5, 7]  # not 8 nor 9
+    assert [c["sale"] for c in ledger.conflicts("T1")] == [4]
+    stored = ledger.db.execute("SELECT record FROM sales WHERE sale = 1").fetchone()[0]
+    assert json.loads(stored) == rec.to_json(1, rec.FINAL, _bill(1), True)

@@ -138,7 +138,7 @@ def main():
 
     protocol.json = _Json(protocol.json)
     protocol.hmac_sha256 = sampled(protocol.hmac_sha256)
-    rec.to_json = sampled(rec.to_json)
+    rec.decode = sampled(rec.decode)
     gc.collect()
     base = gc.mem_alloc()
     c_base = c_heap()

@@ -128,7 +128,9 @@ class Ledger:
         ack = 0
         now = int(time.time())
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        own = not db.in_transaction  # store_batches holds one over several batches
+        if own:
+            db.execute("BEGIN IMMEDIATE")
         try:
             for record in records:
                 try:
@@ -156,11 +158,26 @@ class Ledger:
                     results.append(self._taken(terminal_id, journal, kind, seq, record, text,
                                                now))
                 ack = max(ack, seq)
+            if own:
+                db.execute("COMMIT")
+        except BaseException:
+            if own:
+                db.execute("ROLLBACK")
+            raise
+        return results, ack
+
+    def store_batches(self, terminal_id, batches, journal=jn.LEGACY):
+        """store() of several batches (RECORDS frames that came together) in one
+        transaction, one commit for all: [(results, ack)] of each, in order."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            out = [self.store(terminal_id, records, journal) for records in batches]
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return results, ack
+        return out
 
     def _taken(self, terminal_id, journal, kind, seq, record, text, now):
         """The result for a record whose key is taken: the same record again (at any seq)

@@ -112,10 +112,12 @@ class Metrology:
                 ml += record.get("a", 0)
         return ml, amount
 
-    def check(self, terminal, journal=LEGACY):
+    def check(self, terminal, journal=LEGACY, upto=None):
         """Check each reading of the journal whose records have all arrived against the
-        one before it."""
-        held = self._held(terminal, journal)
+        one before it. `upto`: the highest seq of the records just stored (records come in
+        order, and every reading up to what was held before is checked already), so the
+        records held need not be searched for their highest."""
+        held = self._held(terminal, journal) if upto is None else upto
         for nozzle, seq, vol, amount in self.db.execute(
                 "SELECT nozzle, seq, volume_ml, amount FROM totals WHERE terminal = ? AND "
                 "journal = ? AND checked IS NULL AND seq <= ? ORDER BY nozzle, seq",

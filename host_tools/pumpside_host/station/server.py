@@ -28,6 +28,18 @@ class Refused(Exception):
     pass
 
 
+RECORDS_GROUP = 16  # RECORDS frames stored in one transaction at most
+
+
+def _arrived(reader):
+    """The type of the next frame if the whole of it has arrived already, else None.
+    asyncio's StreamReader has no public call for what it holds: its `_buffer`."""
+    buf = getattr(reader, "_buffer", b"")
+    if len(buf) < 4 or len(buf) < 2 + ((buf[0] << 8) | buf[1]):
+        return None
+    return buf[3]
+
+
 class StationServer:
     def __init__(self, ledger, host="127.0.0.1", port=0, heartbeat_s=10, ssl=None,
                  plain_port=None):
@@ -117,7 +129,11 @@ class StationServer:
             if resets and resets != before:
                 log.warning("terminal %s: its watchdog reset it (%d so far)", terminal, resets)
             while True:
-                await self.frame_in(conn, await self._read(reader))
+                frame = await self._read(reader)
+                if frame[3] == protocol.RECORDS:  # its type (authenticated by decode)
+                    await self.records_in(conn, frame, reader)
+                else:
+                    await self.frame_in(conn, frame)
         except (asyncio.IncompleteReadError, ConnectionError):
             if terminal:
                 log.info("terminal %s disconnected", terminal)
@@ -147,6 +163,41 @@ class StationServer:
         mtype, payload = conn.session.decode(frame, protocol.FROM_TERMINAL)
         protocol.check(mtype, payload)
         await self._handle(conn, mtype, payload)
+
+    async def records_in(self, conn, frame, reader):
+        """A RECORDS frame and those right behind it that have arrived already (the terminal keeps
+        several in flight): each decoded and checked like any frame, all stored in one
+        transaction (one commit), then a SALES_ACK for each, in order, whose `results`
+        name only the records answered conflict or rejected (the rest are held: `ack`
+        says up to where); the last one lists the escapes settled elsewhere. A frame
+        refused stops there: those before it are stored and answered first."""
+        frames = [frame]
+        while len(frames) < RECORDS_GROUP and _arrived(reader) == protocol.RECORDS:
+            frames.append(await self._read(reader))
+        batches = []
+        refused = None
+        for frame in frames:
+            try:
+                mtype, payload = conn.session.decode(frame, protocol.FROM_TERMINAL)
+                protocol.check(mtype, payload)
+            except protocol.ProtocolError as e:
+                refused = e
+                break
+            batches.append(payload["records"])
+        if batches:
+            terminal = conn.terminal
+            stored = self.ledger.store_batches(terminal, batches, conn.journal)
+            acks = [ack for _results, ack in stored]
+            self.ledger.metrology.check(terminal, conn.journal, max(acks))
+            last = len(batches) - 1
+            for i, (records, (results, ack)) in enumerate(zip(batches, stored)):
+                self._log_batch(terminal, records, results)
+                results = [r for r in results if r[1] == "conflict" or r[1] == "rejected"]
+                answer = {"results": results, "ack": ack}
+                await self._send(conn.writer, conn.session, protocol.SALES_ACK,
+                                 self._settled(conn, answer) if i == last else answer)
+        if refused is not None:
+            raise refused
 
     async def _send(self, writer, session, mtype, payload):
         writer.write(session.encode(mtype, payload))
@@ -214,18 +265,22 @@ class StationServer:
             log.warning("terminal %s refused PRICES: %s", conn.terminal, payload.get("why"))
 
     async def _sales(self, conn, payload):
+        """SALES, or RECORDS (the same records, sent in their journal bytes: protocol.py
+        has decoded and CRC-checked them with the firmware's record module)."""
         terminal = conn.terminal
         records = payload["records"]
         results, ack = self.ledger.store(terminal, records, conn.journal)
         self.ledger.metrology.check(terminal, conn.journal)  # readings these complete
-        stored = sum(1 for r in results if r[1] == "stored")
-        log.info("terminal %s: %d records, %d stored, %d duplicate, %d conflict, %d rejected",
-                 terminal, len(records), stored,
-                 sum(1 for r in results if r[1] == "duplicate"),
-                 sum(1 for r in results if r[1] == "conflict"),
-                 sum(1 for r in results if r[1] == "rejected"))
+        self._log_batch(terminal, records, results)
         await self._send(conn.writer, conn.session, protocol.SALES_ACK,
                          self._settled(conn, {"results": results, "ack": ack}))
+
+    def _log_batch(self, terminal, records, results):
+        if log.isEnabledFor(logging.INFO):
+            log.info("terminal %s: %d records, %d stored, %d duplicate, %d conflict, "
+                     "%d rejected", terminal, len(records),
+                     *[sum(1 for r in results if r[1] == what)
+                       for what in ("stored", "duplicate", "conflict", "rejected")])
 
     async def _status(self, conn, payload):
         terminal = conn.terminal
@@ -253,7 +308,7 @@ class StationServer:
         raise Refused("terminal reported: %s" % payload.get("why"))
 
     HANDLERS = {protocol.HEARTBEAT: _heartbeat, protocol.REPLY: _reply,
-                protocol.SALES: _sales, protocol.STATUS: _status,
+                protocol.SALES: _sales, protocol.RECORDS: _sales, protocol.STATUS: _status,
                 protocol.GREY_QUERY: _grey_query, protocol.TOTALS: _totals,
                 protocol.EVENTS: _events, protocol.ERROR: _error}
     REPLIES = {"COMMAND": _command_reply, "HOTLIST": _hotlist_reply,
