@@ -133,7 +133,12 @@ class Service:
         """A verified copy of the store (backup.make: a file, or a timestamped one in a
         folder with `keep` retention), audited: returns what backup.make tells."""
         self.check(actor, "backup")
-        made = backup.make(self.ledger.path, out, keep)
+        return self.backed_up(actor, backup.make(self.ledger.path, out, keep))
+
+    def backed_up(self, actor, made):
+        """The audit record of a backup made (by `backup`, or by backup.make off the
+        station's loop once the role was checked: the web app's download); returns it."""
+        self.check(actor, "backup")
         self._record(actor, "backup", made["path"], "", "%d rows, station %s, schema %d%s"
                      % (sum(made["rows"].values()), made["station"], made["schema"],
                         ", removed %d older" % len(made["removed"])
