@@ -13,6 +13,7 @@ import pytest
 from fakes import FakeBoard
 from pumpside import app, config, downloads, journal, storage
 from pumpside import link as lk
+from pumpside import record as rec
 from pumpside.hotlist import Hotlist, HotlistError, open_hotlist
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationServer
@@ -682,3 +683,61 @@ def test_a_rebuilt_station_without_prices_yet_is_not_named_until_it_sent_its_own
     rig.run(script)
     rebuilt.close()
     rig.ledger.close()
+
+
+def _sale(sales_journal, ml):
+    t = 1_700_000_000
+    bill = rec.new_bill()
+    bill.update({"time": t, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
+                 "preset_ml": 20000})
+    sales_journal.begin(bill)
+    sales_journal.checkpoint(t, ml // 10, ml)
+    return sales_journal.finish(t, ml // 10, ml, ml * 7590 // 10000, 1)
+
+
+def test_after_a_restore_the_pump_resends_what_it_had_not_been_acknowledged(tmp_path):
+    """What a restore recovers (docs/operations.md): the sales in the backup, and every
+    sale the station had not acknowledged when it stopped (the pump sends what is after
+    its ack cursor). Sales acknowledged after the backup was made are not sent again:
+    the pump's cursor is past them, whether or not it pruned them yet."""
+    from pumpside_host.station import backup
+
+    rig = Rig(tmp_path, card=False)
+    made = {}
+
+    async def script(rig):
+        sales_journal = rig.pump.journal
+        for ml in (1000, 2000):
+            _sale(sales_journal, ml)
+        await rig.until(lambda: sales_journal.ack_seq == sales_journal.next_seq - 1,
+                        "two sales acknowledged")
+        made.update(backup.make(rig.ledger.path, str(tmp_path / "backup.db")))
+        for ml in (3000, 4000):  # acknowledged after the backup
+            _sale(sales_journal, ml)
+        await rig.until(lambda: sales_journal.ack_seq == sales_journal.next_seq - 1,
+                        "four sales acknowledged")
+        server = rig.server  # the station stops
+        server.server.close()
+        for _session, writer in list(server.sessions.values()):
+            writer.close()
+        await server.server.wait_closed()
+        rig.ledger.close()
+        _sale(sales_journal, 5000)  # while it is down: not acknowledged
+        backup.restore(rig.ledger.path, made["path"])
+        restored = Ledger(rig.ledger.path)
+        new = await StationServer(restored, port=server.port, heartbeat_s=rig.heartbeat_s,
+                                  ssl=rig.tls.context(["127.0.0.1"])).start()
+        try:
+            await rig.until(lambda: len(restored.sales()) == 3, "the unacknowledged sale")
+            await asyncio.sleep(0.3)  # beats: nothing more comes
+            assert sorted(s["ml"] for s in restored.sales()) == [1000, 2000, 5000]
+            assert len({(s["journal"], s["sale"]) for s in restored.sales()}) == 3
+            assert sales_journal.ack_seq == sales_journal.next_seq - 1
+            # sales 3 and 4 are still on the pump's flash (no segment was full to prune)
+            # but after its ack cursor's past: the pump does not send them again
+            assert sum(1 for _s, rtype, _p in sales_journal.read(0)
+                       if rtype in rec.SALE_TYPES) == 5
+        finally:
+            await new.stop()
+            restored.close()
+    rig.run(script)
