@@ -109,6 +109,7 @@ class Link:
         self._status_ms = ticks_ms()
         self._totals = None  # (volume_ml, amount) of the last TOTALS sent in this session
         self.events_n = None  # the last event-log record the station holds (WELCOME)
+        self.resend = None  # the station lacks what is after this seq, below the cursor
         self.paths = pump.paths if pump is not None else storage.beside(journal.root)
         # the station whose downloads (prices, params, hotlist) this pump holds: another
         # one (its database rebuilt) numbers its versions anew and sends them all again
@@ -210,6 +211,8 @@ class Link:
                                   "unsynced": journal.unsynced, "ack": journal.ack_seq})
             self._status = None  # (state, alarms, ml) the station last heard
             self.events_n = welcome.get("events_n")
+            held = welcome.get("held")  # below the cursor: a store restored from a backup
+            self.resend = held if held is not None and held < journal.ack_seq else None
             self._totals = None
             await self._send_totals(writer, session)  # with HELLO: where the meter stands
             while True:  # a STATUS due goes between any two exchanges, backlog or not
@@ -219,7 +222,7 @@ class Link:
                     await self._send_status(writer, session, now, status)
                 if self._grey_query is not None:
                     await self._ask(reader, writer, session)
-                elif journal.next_seq - 1 > journal.ack_seq:
+                elif journal.next_seq - 1 > journal.ack_seq or self.resend is not None:
                     await self._upload(reader, writer, session)
                 elif self._events_due():
                     await self._upload_events(reader, writer, session)
@@ -265,10 +268,15 @@ class Link:
     async def _upload(self, reader, writer, session):
         journal = self.journal
         batch = []
-        for seq, rtype, payload in journal.read(journal.ack_seq):
-            batch.append(rec.to_json(seq, rtype, payload, True))
+        last = 0
+        for last, rtype, payload in journal.read(
+                journal.ack_seq if self.resend is None else self.resend):
+            batch.append(rec.to_json(last, rtype, payload, True))
             if len(batch) >= BATCH:
                 break
+        # what the station acknowledged but lacks goes again, as far as the flash holds it
+        self.resend = last if self.resend is not None and batch and last < journal.ack_seq \
+            else None
         if not batch:  # the unacknowledged seqs were damaged records: step over them
             await self._idle(reader, writer, session)
             return

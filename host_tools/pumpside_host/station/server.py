@@ -109,6 +109,7 @@ class StationServer:
                 "hotlist_version": self.ledger.hotlist_version(),
                 "heartbeat_ms": int(self.heartbeat_s * 1000),
                 "events_n": self.ledger.metrology.events_held(terminal, conn.journal)[0],
+                "held": journals.held(terminal, conn.journal),
                 "station": journals.station_id()})
             self.sessions[terminal] = (session, writer)
             resets = hello.get("wdt_resets")
