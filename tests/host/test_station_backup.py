@@ -190,3 +190,11 @@ def test_a_second_station_on_a_held_store_is_a_clear_error(station, capsys):
     finally:
         held.close()
     assert "in use by a running station" in capsys.readouterr().err
+
+
+def test_held_is_the_highest_record_of_a_journal_the_store_holds(station):
+    db, ledger, service = station
+    journals = ledger.journals
+    assert journals.held("P1", "j1") == 2 and journals.held("P1", "j2") == 0
+    ledger.store("P1", [{"type": "EVENT", "seq": 5}, sale(4)], "j1")
+    assert journals.held("P1", "j1") == 5 and journals.held("P2", "j1") == 0
