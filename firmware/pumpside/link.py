@@ -229,6 +229,9 @@ class Link:
             self._status = None  # (state, alarms, ml) the station last heard
             self._flight = []  # the record count of each RECORDS frame in flight, oldest first
             self._sent = self._acked = journal.ack_seq  # the last record sent, acknowledged
+            held = welcome.get("held")  # below the cursor: a store restored from a backup;
+            if held is not None and held < journal.ack_seq:  # what the flash still holds
+                self._sent = held  # after it goes again (its acks leave the cursor alone)
             self._records = None  # the journal's reader after _sent, while it has more
             self._unacked_count = 0  # records acknowledged past the journal's cursor
             self.events_n = welcome.get("events_n")
@@ -241,7 +244,7 @@ class Link:
                     await self._send_status(writer, session, now, status)
                 if self._grey_query is not None and not self._flight:
                     await self._ask(reader, writer, session)
-                elif self._flight or journal.next_seq - 1 > journal.ack_seq:
+                elif self._flight or journal.next_seq - 1 > min(self._sent, journal.ack_seq):
                     await self._upload(reader, writer, session)
                 elif self._events_due():
                     await self._upload_events(reader, writer, session)

@@ -23,6 +23,7 @@ _LINKS = {"tls": " link TLS", "plain": " link PLAIN (unencrypted)"}
 
 def _station_serve(args):
     from .station.accounts import KeyFileError
+    from .station.backup import StationRunning
     from .station.keyring import StationKeyError
     from .station.server import serve
     from .station.tls import TlsFilesError
@@ -36,7 +37,8 @@ def _station_serve(args):
               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_names=args.tls_name,
               plain_port=args.plain_port, web_host=args.web_host,
               web_port=None if args.web_port == 0 else args.web_port)
-    except (KeyFileError, TlsFilesError, StationKeyError, WebPortError) as e:
+    except (KeyFileError, TlsFilesError, StationKeyError, WebPortError,
+            StationRunning) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
     return 0
@@ -214,6 +216,50 @@ def _station_audit(ledger, service, actor, args):
               % row)
 
 
+def _station_backup(ledger, service, actor, args):
+    from .station.backup import BackupError
+
+    try:
+        made = service.backup(actor, args.out, args.keep)
+    except BackupError as e:
+        raise ValueError(str(e)) from None
+    print("backup %s: %d rows in %d tables, integrity ok, station %s, schema %d" % (
+        made["path"], sum(made["rows"].values()), len(made["rows"]), made["station"],
+        made["schema"]))
+    for path in made["removed"]:
+        print("removed the older backup %s" % path)
+
+
+def _station_restore(args):
+    """`station restore`: the station stopped, the backup checked, the store replaced
+    (kept aside), then the restore audited in the restored store."""
+    from .station import ledger as lg
+    from .station.backup import BackupError, restore
+    from .station.keyring import StationKeyError
+    from .station.service import Actor, Service
+
+    actor = Actor.local(args.as_)
+    try:
+        made = restore(args.db, args.source, args.force_foreign)
+    except BackupError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    print("restored %s into %s (station %s, schema %d)" % (args.source, args.db,
+                                                          made["station"], made["schema"]))
+    if made["aside"]:
+        print("the store it replaced is kept as %s" % made["aside"])
+    try:
+        ledger = lg.Ledger(args.db)  # upgrades an older schema in place
+    except (StationKeyError, OSError, sqlite3.Error) as e:
+        print("error: the restored store does not open: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        Service(ledger).restored(actor, args.source, made)
+    finally:
+        ledger.close()
+    return 0
+
+
 def _cmd_station(args):
     """A `station` subcommand other than serve: the store opened, the CLI's operator
     (service.Actor.local: an administrator named local:<user> or --as), the action."""
@@ -284,6 +330,25 @@ def add_station(sub):
                      "this machine only)")
     cmd.set_defaults(func=_station_serve)
 
+    cmd = action("backup", _station_backup, "a verified copy of the store, made while the "
+                 "station runs (0600; audited)")
+    cmd.add_argument("--out", required=True, metavar="FILE|FOLDER", help="the backup file, "
+                     "or a folder: a timestamped file in it")
+    cmd.add_argument("--keep", type=int, metavar="N", help="with --out FOLDER: keep the N "
+                     "newest backups there, remove older ones")
+    cmd = actions.add_parser("restore", help="put a backup in place of the store (the "
+                             "station stopped; the store replaced is kept aside)",
+                             description="put a backup in place of the store (the "
+                             "station stopped; the store replaced is kept aside)")
+    cmd.add_argument("--db", required=True, help="the station's SQLite file")
+    cmd.add_argument("--from", dest="source", required=True, metavar="FILE",
+                     help="the backup file")
+    cmd.add_argument("--force-foreign", action="store_true", help="restore a backup of "
+                     "another station (its identity replaces this one's; see "
+                     "docs/operations.md)")
+    cmd.add_argument("--as", dest="as_", metavar="NAME", help="the name the audit trail "
+                     "gives this command line's operator (default local:<your user name>)")
+    cmd.set_defaults(func=_station_restore)
     cmd = action("terminal-add", _station_terminal_add, "register a terminal (or give it "
                  "a new key): its key is written to --key-file, never shown", "required")
     cmd.add_argument("--key-file", required=True, help="where the key is written (0600)")

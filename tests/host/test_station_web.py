@@ -1,7 +1,10 @@
 """The back office (station/web): every role against every page and every form (the
 server refuses, whatever the menu shows), CSRF, sessions, bad input that changes nothing.
 Starlette's TestClient, no browser (the browser tests are tests/e2e/test_web_e2e.py)."""
+import os
 import re
+import sqlite3
+import tempfile
 
 import pytest
 from argon2 import PasswordHasher
@@ -74,7 +77,8 @@ FORMS = [
 ]
 PAGES = {"/": ROLES, "/sales": ROLES, "/prices": ROLES, "/terminals": ROLES,
          "/forecourt.json": ROLES, "/commands": ("administrator", "manager"),
-         "/audit": ("administrator", "auditor"), "/operators": ("administrator",)}
+         "/audit": ("administrator", "auditor"), "/operators": ("administrator",),
+         "/backup": ("administrator",)}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -102,6 +106,40 @@ def test_every_role_against_every_page(station, role):
     for path, may in PAGES.items():
         status = client.get(path).status_code
         assert status == (200 if role in may else 403), (path, status)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_an_administrator_downloads_a_backup_audited(station, role, tmp_path):
+    ledger, service, app = station
+    client, _token = logged_in(app, role)
+    records = audit_count(service)
+    response = client.get("/backup")
+    if role != "administrator":
+        assert response.status_code == 403 and audit_count(service) == records
+        assert not response.content.startswith(b"SQLite format 3")
+        return
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].startswith(
+        'attachment; filename="station-backup-')
+    assert response.headers["cache-control"] == "no-store"
+    copy = tmp_path / "downloaded.db"
+    copy.write_bytes(response.content)
+    db = sqlite3.connect(str(copy))
+    assert db.execute("SELECT COUNT(*) FROM sales").fetchone()[0] == 1
+    db.close()
+    record = service.audit(LOCAL)[-1]
+    assert (record["who"], record["action"]) == ("administrator", "backup")
+    assert record["target"].startswith("download station-backup-")
+    assert not [n for n in os.listdir(tempfile.gettempdir())
+                if n.startswith("pumpside-backup-")]  # nothing left on the station's disk
+
+
+def test_a_backup_is_not_for_a_visitor(station):
+    _ledger, service, app = station
+    records = audit_count(service)
+    response = TestClient(app, follow_redirects=False).get("/backup")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert audit_count(service) == records
 
 
 def test_menus_show_only_what_the_role_may(station):

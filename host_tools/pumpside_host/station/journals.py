@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS alarms (
 # every table keyed by what a journal numbers: (terminal, journal, ...)
 TABLES = ("sales", "events", "conflicts", "card_bills", "rejected_bills", "grey_records",
           "totals", "eventlog")
+# the tables of a journal's records by their seq (what SALES_ACK acknowledged)
+SEQ_TABLES = ("sales", "events", "conflicts", "rejected_bills")
 LEGACY = ""  # the journal of records from a firmware that tells no identity
 NEW_JOURNAL = "new journal"  # an alarm's `what`: board replaced / flash formatted
 
@@ -111,6 +113,14 @@ class Journals:
               "stay)" % (journal or "(none)", before)
         self.raise_alarm(terminal, NEW_JOURNAL, why)
         return journal
+
+    def held(self, terminal, journal):
+        """The highest seq of `journal`'s records the station holds (stored, kept as a
+        conflict or rejected), 0: none; WELCOME tells it, so a terminal whose ack cursor
+        is past it (the store restored from a backup) sends again what it still has."""
+        return max(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM %s WHERE terminal = ? "
+                                   "AND journal = ?" % table, (terminal, journal)).fetchone()[0]
+                   for table in SEQ_TABLES)
 
     def _held(self, terminal, journal):
         return any(self.db.execute("SELECT 1 FROM %s WHERE terminal = ? AND journal = ? "

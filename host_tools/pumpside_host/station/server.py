@@ -14,6 +14,7 @@ import time
 
 from pumpside import protocol
 
+from . import backup
 from .ledger import Ledger
 from .tls import station_names, station_tls
 
@@ -120,6 +121,7 @@ class StationServer:
                 "hotlist_version": self.ledger.hotlist_version(),
                 "heartbeat_ms": int(self.heartbeat_s * 1000),
                 "events_n": self.ledger.metrology.events_held(terminal, conn.journal)[0],
+                "held": journals.held(terminal, conn.journal),
                 "station": journals.station_id()})
             self.sessions[terminal] = (session, writer)
             resets = hello.get("wdt_resets")
@@ -500,6 +502,7 @@ def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=No
         ssl = own.context(station_names(host, tls_names))
         log.info("station TLS: its CA in %s (pinned on the terminals by `pumpside "
                  "provision`), its certificate for %s", own.folder, ", ".join(own.names()))
+    held = backup.hold(db_path)  # `station restore` refuses while this station runs
     ledger = Ledger(db_path)
     if issuer_keys:
         ledger.cards.load_keys(issuer_keys)
@@ -515,7 +518,10 @@ def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=No
                      web.address())
         await server.server.serve_forever()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        held.close()
 
 
 def tls_context(cert, key):

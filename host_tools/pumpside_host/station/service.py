@@ -8,7 +8,8 @@ or a password shows as "(set)"; a card number as it is masked (masking.py; the h
 own log holds the number under the version the record names).
 
 Roles (ROLE_OF: which roles may do what):
-  administrator  operators, terminals and their keys, and everything below
+  administrator  operators, terminals and their keys, backup and restore, and everything
+                 below
   manager        prices and their schedule, parameters, commands, hotlist, nozzle map,
                  reports
   cashier        reads: shift, forecourt, sales
@@ -22,6 +23,7 @@ import getpass
 import json
 from collections import namedtuple
 
+from . import backup
 from .audit import Audit
 from .masking import mask_card
 from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for callers)
@@ -37,11 +39,13 @@ ROLE_OF = {
     "nozzle": MANAGE, "reports": ("administrator", "manager", "auditor"),
     "read": ("administrator", "manager", "cashier", "auditor"),
     "audit": ("administrator", "auditor"),
+    "backup": ADMIN,
 }
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
         "price": "set prices", "params": "set parameters", "command": "send commands",
         "hotlist": "change the hotlist", "nozzle": "change the nozzle map",
-        "reports": "read reports", "read": "read the station", "audit": "read the audit trail"}
+        "reports": "read reports", "read": "read the station", "audit": "read the audit trail",
+        "backup": "back up or restore the store"}
 # the mutating calls, by the permission each needs (the role tests go through all)
 MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
@@ -123,6 +127,41 @@ class Service:
         target, old, new."""
         self.check(actor, "audit")
         return self.trail.records(after, limit)
+
+    # -- backup and restore ----------------------------------------------------------------
+    def backup(self, actor, out, keep=None):
+        """A verified copy of the store (backup.make: a file, or a timestamped one in a
+        folder with `keep` retention), audited: returns what backup.make tells."""
+        self.check(actor, "backup")
+        return self.backed_up(actor, backup.make(self.ledger.path, out, keep))
+
+    def backed_up(self, actor, made):
+        """The audit record of a backup made (by `backup`, or by backup.make off the
+        station's loop once the role was checked: the web app's download); returns it."""
+        self.check(actor, "backup")
+        self._record(actor, "backup", made["path"], "", "%d rows, station %s, schema %d%s"
+                     % (sum(made["rows"].values()), made["station"], made["schema"],
+                        ", removed %d older" % len(made["removed"])
+                        if made["removed"] else ""))
+        return made
+
+    def restored(self, actor, source, made):
+        """The audit record of a restore (backup.restore, done with the store closed),
+        written into the restored store."""
+        self.check(actor, "backup")
+        self._record(actor, "restore", source, made["aside"] or "",
+                     "station %s, schema %d" % (made["station"], made["schema"]))
+
+    def _record(self, actor, action, target, old, new):
+        """An audit record of an act that changes no row of the store (its own
+        transaction)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.trail.append(actor.name, actor.role, action, str(target), old, new)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     # -- terminals -------------------------------------------------------------------------
     def add_terminal(self, actor, terminal_id, key=None):

@@ -16,8 +16,10 @@ import io
 import json
 import os
 import secrets
+import shutil
 import socket
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from .. import backup
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
 from ..service import Actor, Refused, Service
@@ -404,6 +407,26 @@ def make_app(ledger, secret, service=None):
             return commands_page(request, actor, status=400, error=str(e))
         return commands_page(request, actor, done="command %d queued" % cid)
 
+    # -- backup ----------------------------------------------------------------------------
+    async def download_backup(request, actor, form):
+        """A verified copy of the store, made off the loop (its own SQLite connections),
+        sent as a file and audited; nothing of it stays on the station's disk."""
+        folder = tempfile.mkdtemp(prefix="pumpside-backup-")
+        try:
+            name = "station-backup-%s.db" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            made = await asyncio.to_thread(backup.make, ledger.path,
+                                           os.path.join(folder, name))
+            with open(made["path"], "rb") as f:
+                data = f.read()
+        except backup.BackupError as e:
+            return page(request, "error.html", actor, status=500, error=str(e))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        service.backed_up(actor, dict(made, path="download " + name))
+        return Response(data, media_type="application/vnd.sqlite3", headers={
+            "Content-Disposition": 'attachment; filename="%s"' % name,
+            "Cache-Control": "no-store"})
+
     # -- audit, operators ------------------------------------------------------------------
     async def audit(request, actor, form):
         records = list(reversed(service.audit(actor)))[:500]
@@ -451,6 +474,7 @@ def make_app(ledger, secret, service=None):
         Route("/commands", guarded("command", send_command), methods=["POST"]),
         Route("/audit", guarded("audit", audit)),
         Route("/operators", guarded("operator", operators)),
+        Route("/backup", guarded("backup", download_backup)),
         Route("/operators", guarded("operator", change_operator), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -19,7 +19,7 @@ ZH = {
     "Disabled": "已停用", "Created": "创建时间", "Saved": "已保存", "Language": "语言",
     "pending": "等待中", "Sale": "交易号", "Received": "接收时间", "any": "全部",
     "Signed in as": "当前用户", "Nozzle": "油枪", "Litres per day": "每日升数",
-    "Set password": "设置密码",
+    "Set password": "设置密码", "Download a backup": "下载备份",
 }
 
 

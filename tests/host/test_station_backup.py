@@ -1,0 +1,200 @@
+"""Backup and restore of the station's store (station/backup.py, the service's backup,
+`pumpside station backup/restore`): a consistent verified copy while the station runs,
+restores refused when damaged, foreign, newer or while the station runs, the store
+replaced kept aside; what a restore recovers of the terminals' sales."""
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from pumpside_host.cli import main
+from pumpside_host.station import backup
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.service import Actor, Refused, Service
+
+LOCAL = Actor.local("test")
+
+
+def sale(seq, ml=1000):
+    return {"type": "FINAL", "seq": seq, "sale": seq, "ml": ml, "amount": ml, "grade": "92"}
+
+
+@pytest.fixture
+def station(tmp_path):
+    db = str(tmp_path / "station.db")
+    ledger = Ledger(db)
+    service = Service(ledger)
+    service.add_terminal(LOCAL, "P1")
+    ledger.store("P1", [sale(1), sale(2)], "j1")
+    yield db, ledger, service
+    ledger.close()
+
+
+def test_a_backup_is_a_verified_private_copy_with_the_station_identity(station, tmp_path):
+    db, ledger, service = station
+    out = str(tmp_path / "b.db")
+    made = service.backup(LOCAL, out)
+    assert made["path"] == out and made["rows"]["sales"] == 2
+    assert made["station"] == ledger.journals.station_id()
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    copy = sqlite3.connect(out)
+    assert copy.execute("SELECT COUNT(*) FROM sales").fetchone()[0] == 2
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    copy.close()
+    record = service.audit(LOCAL)[-1]
+    assert (record["action"], record["target"], record["who"]) == ("backup", out, LOCAL.name)
+    with pytest.raises(backup.BackupError, match="does not overwrite"):
+        service.backup(LOCAL, out)
+
+
+def test_a_backup_while_another_connection_writes_is_one_instant(station, tmp_path):
+    db, ledger, service = station
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO meta VALUES ('uncommitted', 1)")
+    made = backup.make(db, str(tmp_path / "b.db"))  # a write in progress: not in the copy
+    writer.execute("COMMIT")
+    writer.close()
+    assert made["rows"]["meta"] == ledger.db.execute(
+        "SELECT COUNT(*) FROM meta").fetchone()[0] - 1
+
+
+@pytest.mark.parametrize("role", ("manager", "cashier", "auditor"))
+def test_only_an_administrator_backs_up(station, tmp_path, role):
+    db, ledger, service = station
+    before = len(service.audit(LOCAL))
+    with pytest.raises(Refused, match="may not back up"):
+        service.backup(Actor("x", role), str(tmp_path / "b.db"))
+    assert not os.path.exists(tmp_path / "b.db") and len(service.audit(LOCAL)) == before
+
+
+def test_keep_removes_the_oldest_backups_of_a_folder(station, tmp_path):
+    db, ledger, service = station
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    for name in ("station-backup-20200101T000000Z.db", "station-backup-20200102T000000Z.db",
+                 "other.db"):
+        (folder / name).write_bytes(b"x")
+    made = service.backup(LOCAL, str(folder), keep=2)
+    assert os.path.basename(made["path"]).startswith("station-backup-")
+    assert sorted(os.listdir(folder)) == sorted(
+        ["other.db", "station-backup-20200102T000000Z.db", os.path.basename(made["path"])])
+    with pytest.raises(backup.BackupError, match="--keep"):
+        backup.make(db, str(tmp_path / "file.db"), keep=2)
+
+
+def test_restore_puts_the_backup_in_place_and_keeps_the_store_aside(station, tmp_path):
+    db, ledger, service = station
+    out = str(tmp_path / "b.db")
+    service.backup(LOCAL, out)
+    ledger.store("P1", [sale(3)], "j1")
+    ledger.close()
+    made = backup.restore(db, out)
+    assert made["aside"].startswith(db + ".before-restore-")
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    again = Ledger(db)
+    assert [s["sale"] for s in again.sales()] == [1, 2]
+    again.close()
+    aside = sqlite3.connect(made["aside"])  # the store replaced, whole
+    assert aside.execute("SELECT COUNT(*) FROM sales").fetchone()[0] == 3
+    aside.close()
+
+
+def test_restore_is_refused_while_the_station_runs(station, tmp_path):
+    db, ledger, service = station
+    out = str(tmp_path / "b.db")
+    service.backup(LOCAL, out)
+    held = backup.hold(db)  # as `station serve` holds it
+    try:
+        with pytest.raises(backup.StationRunning, match="running station"):
+            backup.restore(db, out)
+    finally:
+        held.close()
+    assert [s["sale"] for s in ledger.sales()] == [1, 2]
+    assert not [n for n in os.listdir(tmp_path) if "before-restore" in n]
+
+
+@pytest.mark.parametrize("content,why", [
+    (b"not a database at all, just some text" * 200, "not a station backup"),
+    (b"", "holds no station identity|not a station backup"),
+])
+def test_restore_refuses_what_is_not_a_backup(station, tmp_path, content, why):
+    db, ledger, service = station
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(content)
+    with pytest.raises(backup.BackupError, match=why):
+        backup.restore(db, str(bad))
+    assert [s["sale"] for s in ledger.sales()] == [1, 2]
+
+
+def test_restore_refuses_a_damaged_backup(station, tmp_path):
+    db, ledger, service = station
+    out = tmp_path / "b.db"
+    service.backup(LOCAL, str(out))
+    data = bytearray(out.read_bytes())
+    page = 4096
+    for i in range(page + 8, len(data)):  # every page after the first scrambled
+        data[i] ^= 0x5A
+    out.write_bytes(bytes(data))
+    with pytest.raises(backup.BackupError, match="damaged|not a station backup"):
+        backup.restore(db, str(out))
+    assert [s["sale"] for s in ledger.sales()] == [1, 2]
+
+
+def test_restore_refuses_a_foreign_or_newer_backup(station, tmp_path):
+    db, ledger, service = station
+    other = Ledger(str(tmp_path / "other.db"))
+    foreign = other.journals.station_id()
+    other.close()
+    with pytest.raises(backup.BackupError, match="backup of station .* not restored"):
+        backup.restore(db, str(tmp_path / "other.db"))
+    newer = str(tmp_path / "newer.db")
+    service.backup(LOCAL, newer)
+    copy = sqlite3.connect(newer)
+    copy.execute("PRAGMA user_version = 99")
+    copy.close()
+    with pytest.raises(backup.BackupError, match="newer than this pumpside"):
+        backup.restore(db, newer)
+    assert [s["sale"] for s in ledger.sales()] == [1, 2]
+    ledger.close()
+    made = backup.restore(db, str(tmp_path / "other.db"), force_foreign=True)
+    assert made["station"] == foreign and os.path.exists(made["aside"])
+
+
+def test_the_cli_backs_up_and_restores_audited(station, tmp_path, capsys):
+    db, ledger, service = station
+    out = str(tmp_path / "b.db")
+    assert main(["station", "backup", "--db", db, "--out", out, "--as", "ops"]) == 0
+    assert "integrity ok" in capsys.readouterr().out
+    ledger.store("P1", [sale(3)], "j1")
+    ledger.close()
+    assert main(["station", "restore", "--db", db, "--from", str(tmp_path / "no.db")]) == 2
+    assert "no backup file" in capsys.readouterr().err
+    assert main(["station", "restore", "--db", db, "--from", out, "--as", "ops"]) == 0
+    assert "kept as" in capsys.readouterr().out
+    again = Ledger(db)
+    records = Service(again).audit(LOCAL)
+    # the backup's own record was written after its copy: the restored trail has the restore
+    assert [(r["action"], r["who"]) for r in records[-2:]] == [
+        ("terminal-add", LOCAL.name), ("restore", "local:ops")]
+    assert [s["sale"] for s in again.sales()] == [1, 2]
+    again.close()
+
+
+def test_a_second_station_on_a_held_store_is_a_clear_error(station, capsys):
+    db, ledger, service = station
+    held = backup.hold(db)  # a station serving this store
+    try:
+        assert main(["station", "serve", "--db", db, "--port", "0", "--web-port", "0"]) == 2
+    finally:
+        held.close()
+    assert "in use by a running station" in capsys.readouterr().err
+
+
+def test_held_is_the_highest_record_of_a_journal_the_store_holds(station):
+    db, ledger, service = station
+    journals = ledger.journals
+    assert journals.held("P1", "j1") == 2 and journals.held("P1", "j2") == 0
+    ledger.store("P1", [{"type": "EVENT", "seq": 5}, sale(4)], "j1")
+    assert journals.held("P1", "j1") == 5 and journals.held("P2", "j1") == 0
