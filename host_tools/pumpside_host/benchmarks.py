@@ -122,6 +122,9 @@ PRESETS_ML = (500, 1000, 2000)  # truck-flow presets, cycled
 PRESET_SLOW_LEAD_ML = 150
 
 
+STATION_FRAME_S = 0.03  # preset_overrun's station: time to store one RECORDS frame
+
+
 def preset_overrun(sales=60, backlog=10000, erase_ms=45):
     """Truck-flow presets (120 L/min, the last 150 ml at 20 L/min) with a checkpoint every
     100 ml, while the link drains a `backlog` of sales to the station (TLS, as the product
@@ -142,6 +145,13 @@ def preset_overrun(sales=60, backlog=10000, erase_ms=45):
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(tmp + "/station.db")
         key = ledger.add_terminal("P1")
+        store_batches = ledger.store_batches
+
+        def slow_station(*args):  # a loaded back office or a WAN: ~30 ms a frame, so the
+            time.sleep(STATION_FRAME_S * len(args[1]))  # drain (RECORDS: ~20,000 sales/s
+            return store_batches(*args)  # otherwise) lasts beside the presets
+
+        ledger.store_batches = slow_station
         station = StationThread(ledger).start()
         pinned, files = station_pin(tmp + "/station.db")
         config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
