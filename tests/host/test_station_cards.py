@@ -196,6 +196,26 @@ def test_grey_records_answer_queries_and_settle_once(ledger):
     assert (stored["of_terminal"], stored["of_sale"]) == ("P1", 4)
 
 
+def test_an_escape_settled_by_one_journal_is_not_settled_again_by_its_successor(ledger):
+    """The settling UNLOCK is named by terminal, journal and sale: the same terminal's new
+    journal (a formatted flash) numbers its sales afresh, so its sale 1 is another bill."""
+    ledger.cards.set_keys({})
+    esc = {"seq": 1, "type": "ESCAPE", "sale": 4, "ml": 1000, "amount": 759, "asn": ASN,
+           "ctc": 3, "psam_ttc": 9, "grade": "92", "price": 7590, "time": 1_795_000_000}
+    assert ledger.store("P1", [esc])[0][0][1] == "stored"
+    unlock = {"seq": 1, "type": "UNLOCK", "sale": 1, "ml": 1000, "amount": 759, "asn": ASN,
+              "ctc": 3, "psam_ttc": 9, "flags": rec.F_ELSEWHERE, "tac": "01020304",
+              "balance": 49241, "time": 1_795_000_100}
+    assert ledger.store("P2", [unlock], journal="aa" * 8)[0][0][1] == "stored"
+    (r,) = ledger.cards.grey.records(ASN)
+    assert (r["settled_by"], r["settled_journal"], r["settled_sale"]) == ("P2", "aa" * 8, 1)
+    got = ledger.store("P2", [unlock], journal="bb" * 8)[0][0]
+    assert got[1] == "rejected" and got[2] == "escape already settled by P2 sale 1"
+    assert ledger.db.execute("SELECT COUNT(*) FROM sales WHERE kind = 'UNLOCK'"
+                             ).fetchone()[0] == 1
+    assert ledger.cards.account(ASN)["balance"] == 49241
+
+
 def _escape_settled_at_p2(ledger):
     ledger.cards.set_keys({})  # hand-made bills: TACs stored unverified
     ledger.cards.hello("P2", {"psam": "000000000102"})

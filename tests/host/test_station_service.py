@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pumpside_host.station as package
+from pumpside import record as rec
 from pumpside_host import cli
 from pumpside_host.station import keyring
 from pumpside_host.station.audit import Audit
@@ -322,6 +323,7 @@ def _as_before_versions(path, ledger):
         db.execute("UPDATE terminals SET key = ? WHERE id = ?", (key, tid))
     db.execute("DROP TABLE operators")
     db.execute("DROP TABLE audit")
+    db.execute("ALTER TABLE grey_records DROP COLUMN settled_journal")
     db.execute("PRAGMA user_version = 0")
     db.close()
     os.remove(keyring.file_of(path))
@@ -336,6 +338,14 @@ def test_a_store_from_before_schema_versions_upgrades_in_place(tmp_path):
             "asn": ASN, "tac": "01020304"}
     assert ledger.store("T1", [sale])[0] == [[1, "stored", ""]]
     ledger.hotlist_change(ASN, True)
+    ledger.cards.set_keys({})
+    escape = {"seq": 2, "type": "ESCAPE", "sale": 2, "ml": 1000, "amount": 759, "asn": ASN,
+              "ctc": 3, "psam_ttc": 9, "grade": "92", "price": 7590, "time": 1_795_000_000}
+    unlock = {"seq": 1, "type": "UNLOCK", "sale": 1, "ml": 1000, "amount": 759, "asn": ASN,
+              "ctc": 3, "psam_ttc": 9, "flags": rec.F_ELSEWHERE, "tac": "01020304",
+              "balance": 49241, "time": 1_795_000_100}
+    assert ledger.store("T1", [escape])[0][0][1] == "stored"
+    assert ledger.store("T2", [unlock], journal="aa" * 8)[0][0][1] == "stored"
     _as_before_versions(path, ledger)
     db = sqlite3.connect(path)
     assert bytes(db.execute("SELECT key FROM terminals WHERE id = 'T1'").fetchone()[0]) == \
@@ -347,7 +357,9 @@ def test_a_store_from_before_schema_versions_upgrades_in_place(tmp_path):
     assert {tid: ledger.key_of(tid) for tid in ledger.terminals()} == keys
     stored = [bytes(r[0]) for r in ledger.db.execute("SELECT key FROM terminals")]
     assert not set(stored) & set(keys.values())  # sealed now
-    assert [s["sale"] for s in ledger.sales()] == [1]
+    assert [s["sale"] for s in ledger.sales("T1")] == [1, 2]
+    (grey,) = ledger.cards.grey.records(ASN)  # the settling UNLOCK's journal, found
+    assert (grey["settled_by"], grey["settled_journal"]) == ("T2", "aa" * 8)
     assert ledger.prices()["grades"] == {"92": 8000}
     assert ledger.hotlist() == [ASN]
     service = Service(ledger)

@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS grey_records (
 CREATE INDEX IF NOT EXISTS grey_by_card ON grey_records (asn, ctc, ttc);
 """
 _FIELDS = ("terminal", "sale", "asn", "ctc", "ttc", "psam", "amount", "ml", "grade", "price",
-           "time", "settled_by", "settled_sale", "journal")
+           "time", "settled_by", "settled_sale", "journal", "settled_journal")
+# the settling UNLOCK is named by terminal, journal and sale (schema version 4 added the
+# journal: a terminal's new journal numbers its sales afresh)
+SETTLED_JOURNAL = "ALTER TABLE grey_records ADD COLUMN settled_journal TEXT"
 
 
 class GreyRecords:
@@ -59,8 +62,8 @@ class GreyRecords:
     # -- the ledger's hooks (inside its transaction) ------------------------------------------
     def escape(self, terminal, bill, journal=LEGACY):
         self.db.execute(
-            "INSERT OR IGNORE INTO grey_records VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL,?)",
+            "INSERT OR IGNORE INTO grey_records (terminal, sale, asn, ctc, ttc, psam, amount, "
+            "ml, grade, price, time, journal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (terminal, bill["sale"], bill["asn"], bill.get("ctc", 0), bill.get("psam_ttc", 0),
              self.psam_of(terminal), bill["amount"], bill["ml"], bill.get("grade", ""),
              bill.get("price", 0), bill.get("time", 0), journal))
@@ -90,8 +93,9 @@ class GreyRecords:
             if bill.get("flags", 0) & F_ELSEWHERE:
                 raise RecordRejected("no such escape")
             return  # an escape from before the station kept grey records
-        if escape["settled_by"] is not None and (escape["settled_by"], escape["settled_sale"]) != \
-                (terminal, bill["sale"]):
+        if escape["settled_by"] is not None and (escape["settled_by"], escape["settled_journal"],
+                                                 escape["settled_sale"]) != \
+                (terminal, journal, bill["sale"]):
             raise RecordRejected("escape already settled by %s sale %s"
                                  % (escape["settled_by"], escape["settled_sale"]))
         bill["of_terminal"] = escape["terminal"]
@@ -155,9 +159,10 @@ class GreyRecords:
         escape = self._escape_of(terminal, bill, journal)
         if escape is None or escape["settled_by"] is not None:
             return
-        self.db.execute("UPDATE grey_records SET settled_by = ?, settled_sale = ?, "
-                        "settled_at = ? WHERE terminal = ? AND journal = ? AND sale = ?",
-                        (terminal, bill["sale"], int(time.time()), escape["terminal"],
+        self.db.execute("UPDATE grey_records SET settled_by = ?, settled_journal = ?, "
+                        "settled_sale = ?, settled_at = ? WHERE terminal = ? AND journal = ? "
+                        "AND sale = ?",
+                        (terminal, journal, bill["sale"], int(time.time()), escape["terminal"],
                          escape["journal"], escape["sale"]))
         log.info("escape %s sale %s of card %s settled by %s sale %s (amount %d)",
                  escape["terminal"], escape["sale"], mask_card(escape["asn"]), terminal,

@@ -9,12 +9,12 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import audit, operators
+from . import audit, grey, operators
 from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 3
+VERSION = 4
 
 
 def version(db):
@@ -60,4 +60,14 @@ def _v3_operators(db, key):
             db.execute(statement)
 
 
-STEPS = ((2, _v2_seal_keys), (3, _v3_operators))
+def _v4_settled_journal(db, key):
+    """A settled escape names the settling UNLOCK's journal too; an escape settled before
+    takes the journal of the stored UNLOCK that settled it (the newest if several)."""
+    db.execute(grey.SETTLED_JOURNAL)
+    db.execute("UPDATE grey_records SET settled_journal = (SELECT journal FROM sales WHERE "
+               "sales.terminal = grey_records.settled_by AND sales.sale = "
+               "grey_records.settled_sale AND sales.kind = 'UNLOCK' ORDER BY rowid DESC "
+               "LIMIT 1) WHERE settled_by IS NOT NULL")
+
+
+STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal))
