@@ -11,6 +11,7 @@ import pytest
 from pumpside_host.cli import main
 from pumpside_host.station import backup
 from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.server import StationThread
 from pumpside_host.station.service import Actor, Refused, Service
 
 LOCAL = Actor.local("test")
@@ -113,6 +114,21 @@ def test_restore_is_refused_while_the_station_runs(station, tmp_path):
         held.close()
     assert [s["sale"] for s in ledger.sales()] == [1, 2]
     assert not [n for n in os.listdir(tmp_path) if "before-restore" in n]
+
+
+def test_the_console_station_holds_the_store_as_serve_does(station, tmp_path):
+    """`make run`'s station runs in a thread (StationThread): restore is refused while it
+    runs and goes through once it stopped."""
+    db, ledger, service = station
+    out = str(tmp_path / "b.db")
+    service.backup(LOCAL, out)
+    running = StationThread(ledger, plain=True).start()
+    try:
+        with pytest.raises(backup.StationRunning, match="running station"):
+            backup.restore(db, out)
+    finally:
+        running.stop()
+    assert backup.restore(db, out)["aside"]
 
 
 @pytest.mark.parametrize("content,why", [

@@ -538,7 +538,8 @@ class StationThread:
     `station serve` it speaks TLS with the station's own CA and certificate (made in
     `<db>.tls/` at the first start, for 127.0.0.1), unless given another context (`ssl`)
     or asked for plain TCP (`plain`); `plain_port`: plain TCP there as well (0: any);
-    `web_port`: the back office in the same loop on 127.0.0.1 there (0: any)."""
+    `web_port`: the back office in the same loop on 127.0.0.1 there (0: any). While it
+    runs it holds the store's lock as `station serve` does (`station restore` refuses)."""
 
     def __init__(self, ledger, port=0, heartbeat_s=10, ssl=None, plain_port=None,
                  plain=False, web_port=None):
@@ -550,6 +551,7 @@ class StationThread:
         self.heartbeat_s = heartbeat_s
         self.web_port = web_port
         self.web = None
+        self._held = None  # the store's lock while it runs (start, stop)
         if ssl is None and not plain:
             ssl = station_tls(ledger.path).context(["127.0.0.1"])
         self.ssl = ssl
@@ -575,6 +577,7 @@ class StationThread:
         self.loop.run_forever()
 
     def start(self):
+        self._held = backup.hold(self.ledger.path)
         self.thread.start()
         self._ready.wait(10)
         return self
@@ -596,3 +599,4 @@ class StationThread:
         asyncio.run_coroutine_threadsafe(down(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self._held.close()
