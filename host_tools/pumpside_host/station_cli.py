@@ -116,6 +116,25 @@ def _station_pumps(ledger, service, actor, args):
             if pump["station_alarms"] else ""))
 
 
+def _station_terminals(ledger, service, actor, args):
+    for row in service.terminals(actor):
+        print("%s firmware %s %s journal %s seen %s unsynced %s" % (
+            row["terminal"], row.get("firmware") or "-", row.get("software_id") or "-",
+            row.get("journal") or "(none)", row.get("seen") or "never",
+            "?" if row["unsynced"] is None else row["unsynced"]))
+
+
+def _station_commands(ledger, service, actor, args):
+    for row in reversed(service.commands(actor, args.last)):
+        print("%(id)d %(terminal)s %(cmd)s created %(created)d: %(state)s" % row
+              + (" (%s)" % row["why"] if row["why"] else ""))
+
+
+def _station_nozzles(ledger, service, actor, args):
+    for terminal, nozzle, grade in service.nozzles(actor):
+        print("%s nozzle %d: grade %s" % (terminal, nozzle, grade))
+
+
 def _station_alarms(ledger, service, actor, args):
     rows = service.alarms(actor, args.terminal, args.open)
     for row in rows:
@@ -372,6 +391,12 @@ def add_station(sub):
     cmd.add_argument("--id", type=int, required=True, help="the alarm's number (`station "
                      "alarms` shows it as #N)")
     action("pumps", _station_pumps, "each pump's state, link, firmware and alarms")
+    action("terminals", _station_terminals, "the registered terminals: firmware, journal, "
+           "last seen, unsynced (records the pump had yet to send at its last HELLO)")
+    cmd = action("commands", _station_commands, "the newest commands and their state "
+                 "(queued, sent, done, failed, expired)")
+    cmd.add_argument("--last", type=int, default=100, help="how many (default 100)")
+    action("nozzles", _station_nozzles, "the nozzle map (terminal, nozzle -> grade)")
     cmd = action("price", _station_price, "set a grade's price (audited)")
     cmd.add_argument("--grade", default="92", help="grade code (default 92)")
     cmd.add_argument("--price", type=int, required=True, help="1/1000 currency per litre")

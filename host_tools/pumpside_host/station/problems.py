@@ -38,6 +38,15 @@ MESSAGES = {
                      "or the link's own)",
     "param_unknown": "{name}: no such parameter",
     "param_value": "config {name}: {why}",
+    "terminal_id": "a terminal id is 1-16 printable characters (config terminal_id)",
+    "terminal_key": "a terminal key is 32 bytes",
+    "operator_name": "an operator name is 1-64 printable characters, no leading or "
+                     "trailing space, not starting with 'local:'",
+    "role": "a role is one of {choices}",
+    "password": "a password is at least {length} characters",
+    "operator_exists": "operator {name} exists",
+    "no_operator": "no operator {name}",
+    "last_administrator": "{name} is the last enabled administrator: make another first",
     "unknown_alarm": "no station alarm {id}",
     "alarm_acked": "station alarm {id} was acknowledged already (by {who})",
 }

@@ -177,10 +177,9 @@ class Service(Reads):
         self.check(actor, "terminal")  # the role first, whatever the input
         if not isinstance(terminal_id, str) or not 1 <= len(terminal_id) <= 16 \
                 or not terminal_id.isprintable() or terminal_id != terminal_id.strip():
-            raise ValueError("a terminal id is 1-16 printable characters (config "
-                             "terminal_id)")
+            raise Invalid("terminal_id")
         if key is not None and (not isinstance(key, bytes) or len(key) != 32):
-            raise ValueError("a terminal key is 32 bytes")
+            raise Invalid("terminal_key")
 
         def run():
             had = terminal_id in self.ledger.terminals()
@@ -208,6 +207,8 @@ class Service(Reads):
         def run():
             if terminal not in self.ledger.terminals():
                 raise Invalid("unknown_terminal", terminal=terminal)
+            if not isinstance(grade, str) or not 0 < len(grade) <= 8:
+                raise Invalid("grade")
             old = self.ledger.params.nozzles(terminal).get(str(nozzle), "")
             version = self.ledger.set_nozzle(terminal, nozzle, grade)
             return old, "%s (price version %d)" % (grade, version), version
@@ -273,7 +274,7 @@ class Service(Reads):
     def _operator(self, name):
         operator = self.ledger.operators.get(name)
         if operator is None:
-            raise ValueError("no operator %s" % name)
+            raise Invalid("no_operator", name=name)
         return operator
 
     def add_operator(self, actor, name, role, password):
@@ -317,8 +318,7 @@ class Service(Reads):
         others = [o for o in self.ledger.operators.all() if o["role"] == "administrator"
                   and not o["disabled"] and o["name"] != name]
         if not others:
-            raise ValueError("%s is the last enabled administrator: make another first"
-                             % name)
+            raise Invalid("last_administrator", name=name)
 
 
 def _text(value):

@@ -68,10 +68,19 @@ PROBLEMS_ZH = {
     "param_refused": "{name}：油站不可设置（法制计量、密钥、油品/价格或链路自身参数）",
     "param_unknown": "{name}：没有此参数",
     "param_value": "参数 {name}：{why}",
+    "terminal_id": "终端标识为 1-16 个可打印字符（配置 terminal_id）",
+    "terminal_key": "终端密钥为 32 字节",
+    "operator_name": "操作员名为 1-64 个可打印字符，首尾无空格，不以 'local:' 开头",
+    "role": "角色须为以下之一：{choices}",
+    "password": "密码至少 {length} 个字符",
+    "operator_exists": "操作员 {name} 已存在",
+    "no_operator": "没有操作员 {name}",
+    "last_administrator": "{name} 是最后一个启用的管理员：请先添加另一个",
     "unknown_alarm": "没有站级报警 {id}",
     "alarm_acked": "站级报警 {id} 已被确认（{who}）",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
+OUR_WORDS = ("what", "needs", "role")
 WORDS_ZH = {
     "add terminals or change their keys": "添加终端或更换密钥", "manage operators": "管理操作员",
     "set prices": "设置油价", "set parameters": "设置参数", "send commands": "发送命令",
@@ -95,7 +104,7 @@ def say(lang, error):
         return str(error)
     params = {}
     for name, value in error.params.items():
-        if isinstance(value, str):  # a word of ours, or a list of them ("a or b")
+        if name in OUR_WORDS:  # a word of ours, or a list of them ("a or b")
             value = " 或 ".join(WORDS_ZH.get(part, part) for part in value.split(" or "))
         params[name] = value
     return PROBLEMS_ZH[error.code].format(**params)
