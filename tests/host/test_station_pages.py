@@ -338,3 +338,19 @@ def test_every_problem_has_its_chinese_with_the_same_parameters():
     assert set(PROBLEMS_ZH) == set(MESSAGES)
     for code, text in MESSAGES.items():
         assert names(PROBLEMS_ZH[code]) == names(text), code
+
+
+def test_the_hotlist_pages_by_position_for_every_role(station, monkeypatch):
+    ledger, _service, app = station
+    from pumpside_host.station.web import station_pages
+
+    monkeypatch.setattr(station_pages, "HOTLIST_PAGE", 2)
+    ledger.hotlist_changes(["62000000000001%02d" % n for n in range(30, 33)], True)
+    client, _token = logged_in(app, "cashier")
+    first = client.get("/hotlist").text
+    assert first.count('<td class="card">') == 2 and 'href="/hotlist?skip=2"' in first
+    second = client.get("/hotlist?skip=2").text
+    assert second.count('<td class="card">') == 2 and 'id="next"' not in second
+    assert "6200********0132" in second and "6200000000000132" not in second
+    response = client.get("/hotlist?skip=two")
+    assert response.status_code == 400 and said(response) == "skip must be a whole number"

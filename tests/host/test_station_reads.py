@@ -103,7 +103,7 @@ def test_a_read_of_an_unknown_pump_or_bad_filter_is_a_clear_error(station):
                       (lambda: service.sales_filtered(LOCAL, {"card": "123"}), "last 4"),
                       (lambda: service.sales_filtered(LOCAL, {"from": "yesterday"}),
                        "from must be a date"),
-                      (lambda: service.hotlist_cards(LOCAL, "62"), "16 digits")):
+                      (lambda: service.hotlist_cards(LOCAL, -1), "skip must be")):
         with pytest.raises(Invalid, match=why):
             read()
 

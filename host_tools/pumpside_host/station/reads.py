@@ -148,16 +148,17 @@ class Reads:
         self.check(actor, "read")
         return self.ledger.params.nozzles()
 
-    def hotlist_cards(self, actor, after="", limit=500):
-        """{"version", "count", "cards"}: the listed cards in order (after `after`, at
-        most `limit`), masked but for an administrator (`after` is a whole number)."""
+    def hotlist_cards(self, actor, skip=0, limit=500):
+        """{"version", "count", "cards"}: the listed cards in order, `skip` of them
+        skipped, at most `limit`: (number, as the role may see it) each (a page counts
+        by position, so a masked reader pages without a number in the address)."""
         self.check(actor, "read")
-        if after and not (isinstance(after, str) and after.isdigit() and len(after) == 16):
-            raise Invalid("card")
+        if not isinstance(skip, int) or skip < 0:
+            raise Invalid("field_number", field="skip")
         return {"version": self.ledger.hotlist_version(),
                 "count": self.ledger.hotlist_count(),
-                "cards": [(asn, self._card(actor, asn))
-                          for asn in self.ledger.hotlist(after, limit)]}
+                "cards": [(asn, self._card(actor, asn)) for (asn,) in self.ledger.db.execute(
+                    "SELECT asn FROM hotlist ORDER BY asn LIMIT ? OFFSET ?", (limit, skip))]}
 
     # -- commands, metrology ---------------------------------------------------------------
     def commands(self, actor, limit=100):

@@ -32,14 +32,19 @@ def routes(app):
 
     # -- hotlist ---------------------------------------------------------------------------
     def hotlist_page(request, actor, status=200, **context):
-        after = request.query_params.get("after", "")
+        skip = request.query_params.get("skip", "0")
         try:
-            listed = service.hotlist_cards(actor, after, HOTLIST_PAGE)
+            if not skip.isdigit():
+                raise app.BadInput("field_number", field="skip")
+            listed = service.hotlist_cards(actor, int(skip), HOTLIST_PAGE)
         except Invalid as e:
-            listed, status = service.hotlist_cards(actor, "", HOTLIST_PAGE), 400
+            skip, status = "0", 400
+            listed = service.hotlist_cards(actor, 0, HOTLIST_PAGE)
             context.setdefault("error", e)
+        skip = int(skip)
         return page(request, "hotlist.html", actor, status=status, listed=listed,
-                    more=len(listed["cards"]) == HOTLIST_PAGE,
+                    skip=skip, more=skip + len(listed["cards"]) < listed["count"],
+                    page_size=HOTLIST_PAGE,
                     may_change=app.may(actor, "hotlist"),
                     full=actor.role == "administrator", **context)
 
