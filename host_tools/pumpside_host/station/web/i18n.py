@@ -29,7 +29,7 @@ ZH = dict({
     "Station alarms": "站级报警", "Unsynced": "未上传", "Listed cards": "黑名单卡数",
     "Add to the hotlist": "加入黑名单", "Remove from the hotlist": "移出黑名单",
     "Remove": "移出", "Next": "下一页", "Previous": "上一页", "Value": "值", "Default": "默认值",
-    "Range": "范围", "Set parameter": "设置参数", "Nozzle map": "油枪对应",
+    "Range": "范围", "characters": "个字符", "Set parameter": "设置参数", "Nozzle map": "油枪对应",
     "Map nozzle": "设置油枪油品", "Totals": "累计数", "Event log": "事件日志",
     "Volume": "体积", "Checked": "核对", "matches": "一致", "MISMATCH": "不一致",
     "records pending": "记录未到", "baseline": "基准", "Raised": "报警时间",
