@@ -138,6 +138,8 @@ def test_the_cli_reads_through_the_service_and_acknowledges_an_alarm(station, ca
     assert "acknowledged already (by local:night)" in capsys.readouterr().err
     assert cli.main(["station", "alarm-ack", "--db", db, "--id", "9"]) == 2
     assert "no station alarm 9" in capsys.readouterr().err
+    assert cli.main(["station", "alarm-ack", "--db", db, "--id", str(1 << 64)]) == 2
+    assert "no station alarm" in capsys.readouterr().err
     assert cli.main(["station", "alarms", "--db", db, "--open"]) == 0
     assert "0 alarm(s), 0 open" in capsys.readouterr().out
     assert cli.main(["station", "audit", "--db", db, "--last", "1"]) == 0

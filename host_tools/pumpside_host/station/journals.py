@@ -155,17 +155,20 @@ class Journals:
         where = ["acked IS NULL"] if open_only else []
         if terminal:
             where.append("terminal = ?")
-        rows = self.db.execute("SELECT id, terminal, what, why, raised, acked, acked_by FROM "
-                               "alarms" + (" WHERE " + " AND ".join(where) if where else "")
-                               + " ORDER BY id", (terminal,) if terminal else ())
-        return [dict(zip(("id", "terminal", "what", "why", "raised", "acked", "acked_by"),
-                         row)) for row in rows]
+        return self._alarms(" WHERE " + " AND ".join(where) if where else "",
+                            (terminal,) if terminal else ())
 
     def alarm(self, alarm_id):
         """One alarm (as alarms() gives it), None: no such id."""
-        rows = [a for a in self.alarms() if a["id"] == alarm_id] if isinstance(
-            alarm_id, int) else []
+        rows = self._alarms(" WHERE id = ?", (alarm_id,)) if isinstance(alarm_id, int) \
+            and 0 < alarm_id < 1 << 63 else []  # beyond SQLite's integers: no such alarm
         return rows[0] if rows else None
+
+    def _alarms(self, where, args):
+        rows = self.db.execute("SELECT id, terminal, what, why, raised, acked, acked_by FROM "
+                               "alarms" + where + " ORDER BY id", args)
+        return [dict(zip(("id", "terminal", "what", "why", "raised", "acked", "acked_by"),
+                         row)) for row in rows]
 
     def ack_alarm(self, alarm_id, who):
         """An operator has seen the alarm and dealt with it: it leaves the open ones
