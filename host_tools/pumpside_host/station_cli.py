@@ -1,7 +1,8 @@
 """`pumpside station ACTION --db FILE ...`: the station's command line, one subcommand per
-action with its own options and help. The reading ones read the ledger; the changing ones
-go through the service layer (station/service.py) as the local operator (service.Actor.local:
-an administrator named local:<user>, or local:NAME with --as), audited as such.
+action with its own options and help. Every one goes through the service layer
+(station/service.py; its reads: station/reads.py) as the local operator
+(service.Actor.local: an administrator named local:<user>, or local:NAME with --as); the
+changing ones are audited as such.
 """
 import json
 import sqlite3
@@ -56,7 +57,7 @@ def _station_terminal_add(ledger, service, actor, args):
 def _station_sales(ledger, service, actor, args):
     from .station.masking import mask_card
 
-    for sale in ledger.sales(args.terminal):
+    for sale in service.sales(actor, args.terminal):
         print("%s %s sale %d seq %d %d ml amount %d card %s journal %s" % (
             sale["terminal"], sale["kind"], sale["sale"], sale["seq"], sale["ml"],
             sale["amount"], mask_card(sale["asn"]), sale["journal"] or "(none)"))
@@ -65,7 +66,7 @@ def _station_sales(ledger, service, actor, args):
 def _station_conflicts(ledger, service, actor, args):
     from .station.masking import mask_card
 
-    rows = ledger.conflicts(args.terminal)
+    rows = service.conflicts(actor, args.terminal)
     for row in rows:
         got, had = row["record"], row["stored"]
         journal = row["journal"] or "(none)"
@@ -84,7 +85,7 @@ def _station_conflicts(ledger, service, actor, args):
 
 
 def _station_price_history(ledger, service, actor, args):
-    for row in ledger.price_history(args.grade):
+    for row in service.price_history(actor, args.grade):
         print("v%(version)d %(grade)s %(price)d effective %(effective)d set %(set_at)d" % row)
 
 
@@ -102,7 +103,7 @@ def _station_command(ledger, service, actor, args):
 
 
 def _station_pumps(ledger, service, actor, args):
-    for pump in ledger.pumps():
+    for pump in service.pumps(actor):
         print("%s %s%s %s (seen %s)%s%s firmware %s %s journal %s%s%s" % (
             pump["terminal"], pump["state"], _delivery(pump), "online" if
             pump["online"] else "OFFLINE", pump["seen"], _LINKS.get(pump["link"], ""),
@@ -115,15 +116,41 @@ def _station_pumps(ledger, service, actor, args):
             if pump["station_alarms"] else ""))
 
 
+def _station_terminals(ledger, service, actor, args):
+    for row in service.terminals(actor):
+        print("%s firmware %s %s journal %s seen %s unsynced %s" % (
+            row["terminal"], row.get("firmware") or "-", row.get("software_id") or "-",
+            row.get("journal") or "(none)", row.get("seen") or "never",
+            "?" if row["unsynced"] is None else row["unsynced"]))
+
+
+def _station_commands(ledger, service, actor, args):
+    for row in reversed(service.commands(actor, args.last)):
+        print("%(id)d %(terminal)s %(cmd)s created %(created)d: %(state)s" % row
+              + (" (%s)" % row["why"] if row["why"] else ""))
+
+
+def _station_nozzles(ledger, service, actor, args):
+    for terminal, nozzle, grade in service.nozzles(actor):
+        print("%s nozzle %d: grade %s" % (terminal, nozzle, grade))
+
+
 def _station_alarms(ledger, service, actor, args):
-    rows = ledger.journals.alarms(args.terminal)
+    rows = service.alarms(actor, args.terminal, args.open)
     for row in rows:
-        print("%(raised)d %(terminal)s %(what)s: %(why)s" % row)
-    print("%d alarm(s)" % len(rows))
+        print("#%(id)d %(raised)d %(terminal)s %(what)s: %(why)s" % row + (
+            " [acknowledged by %s at %d]" % (row["acked_by"], row["acked"])
+            if row["acked"] else " [OPEN]"))
+    print("%d alarm(s), %d open" % (len(rows), sum(1 for r in rows if not r["acked"])))
+
+
+def _station_alarm_ack(ledger, service, actor, args):
+    service.ack_alarm(actor, args.id)
+    print("station alarm %d acknowledged" % args.id)
 
 
 def _station_totals(ledger, service, actor, args):
-    for totals in ledger.metrology.totals(args.terminal, args.history):
+    for totals in service.totals(actor, args.terminal, args.history):
         print("%s nozzle %d grade %s: %d ml amount %d after seq %d (reported %d) %s"
               % (totals["terminal"], totals["nozzle"], totals["grade"],
                  totals["volume_ml"], totals["amount"], totals["seq"], totals["reported"],
@@ -133,7 +160,7 @@ def _station_totals(ledger, service, actor, args):
 
 
 def _station_events(ledger, service, actor, args):
-    for event in ledger.metrology.events(args.terminal):
+    for event in service.events(actor, args.terminal):
         print("%(n)d t %(t)d %(who)s %(what)s %(old)s -> %(new)s h %(h)s" % event)
 
 
@@ -145,7 +172,7 @@ def _station_params(ledger, service, actor, args):
         version = service.set_params(actor, values)
         print("parameters version %d: %s (the terminals take them with their next "
               "heartbeat, in force from their next boot)" % (version, ", ".join(sorted(values))))
-    cur = ledger.params.current()
+    cur = service.params(actor)
     print("version %d %s" % (cur["version"], json.dumps(cur["values"], sort_keys=True)))
 
 
@@ -356,8 +383,20 @@ def add_station(sub):
            "only this terminal's")
     action("conflicts", _station_conflicts, "records kept because they differ from the "
            "one stored under their key", "only this terminal's")
-    action("alarms", _station_alarms, "the station's alarms", "only this terminal's")
+    cmd = action("alarms", _station_alarms, "the station's alarms (a new journal, a "
+                 "conflict ...), acknowledged or open", "only this terminal's")
+    cmd.add_argument("--open", action="store_true", help="only those not acknowledged")
+    cmd = action("alarm-ack", _station_alarm_ack, "acknowledge a station alarm (it leaves "
+                 "the open ones; audited)")
+    cmd.add_argument("--id", type=int, required=True, help="the alarm's number (`station "
+                     "alarms` shows it as #N)")
     action("pumps", _station_pumps, "each pump's state, link, firmware and alarms")
+    action("terminals", _station_terminals, "the registered terminals: firmware, journal, "
+           "last seen, unsynced (records the pump had yet to send at its last HELLO)")
+    cmd = action("commands", _station_commands, "the newest commands and their state "
+                 "(queued, sent, done, failed, expired)")
+    cmd.add_argument("--last", type=int, default=100, help="how many (default 100)")
+    action("nozzles", _station_nozzles, "the nozzle map (terminal, nozzle -> grade)")
     cmd = action("price", _station_price, "set a grade's price (audited)")
     cmd.add_argument("--grade", default="92", help="grade code (default 92)")
     cmd.add_argument("--price", type=int, required=True, help="1/1000 currency per litre")

@@ -1,8 +1,10 @@
 """End to end: the back office in a real browser (Playwright driving Debian's chromium,
 never a downloaded one), served by the station in its own loop beside the terminal port
 (StationThread web_port): logins and roles, a price set by a manager in the audit trail,
-the forecourt following a live sale of the virtual pump, the CSV export, a forged form."""
+the forecourt following a live sale of the virtual pump, the CSV export, a forged form,
+a station alarm that shows up live and a manager acknowledges."""
 import os
+import sqlite3
 
 import pytest
 from argon2 import PasswordHasher
@@ -92,6 +94,26 @@ def test_a_forged_form_without_the_csrf_token_is_refused(web, browser):
         manager.click("#set-price button")
     assert answer.value.status == 403 and "CSRF" in manager.content()
     assert "95" not in ledger.prices()["grades"]
+
+
+def test_a_station_alarm_shows_up_live_and_a_manager_acknowledges_it(web, browser):
+    ledger, _server, base = web
+    manager = log_in(browser, base, "manager")
+    manager.goto(base + "/alarms")
+    assert manager.locator("#alarms tbody tr").count() == 0
+    other = sqlite3.connect(ledger.path, isolation_level=None)  # the ledger raises it
+    other.execute("INSERT INTO alarms (terminal, what, why, raised) VALUES ('P1', "
+                  "'conflict', 'FINAL of sale 3 differs', strftime('%s', 'now'))")
+    other.close()
+    row = manager.locator("#alarms tr[data-alarm='1']")
+    row.wait_for()  # no reload: the rows are fetched again (live.js)
+    assert "FINAL of sale 3 differs" in row.inner_text() and "open" in row.get_attribute(
+        "class")
+    row.locator("button").click()
+    assert "alarm 1 acknowledged" in manager.inner_text("#done")
+    row = manager.locator("#alarms tr[data-alarm='1']")
+    assert "Acknowledged: manager" in row.inner_text()
+    assert ledger.journals.alarms()[0]["acked_by"] == "manager"
 
 
 def test_the_forecourt_follows_a_live_sale_and_the_csv_export_holds_it(web, browser,

@@ -753,3 +753,27 @@ def test_after_a_restore_the_pump_resends_every_record_it_still_holds(tmp_path):
 
 def bill_ml(payload):
     return rec.unpack_bill(payload)["ml"]
+
+
+def test_hello_tells_the_journal_seq_the_station_counts_unsynced_records_from(tmp_path):
+    """The terminals page's unsynced count (ledger.unsynced): the journal seq the pump's
+    HELLO told less the highest the station holds of that journal; 0 once all came."""
+    rig = Rig(tmp_path, card=False)
+    told = {}
+
+    async def script(rig):
+        sales_journal = rig.pump.journal
+        for ml in (1000, 2000, 3000):  # written before the link's first HELLO
+            _sale(sales_journal, ml)
+        told["seq"] = sales_journal.next_seq - 1
+        await rig.until(lambda: sales_journal.ack_seq == sales_journal.next_seq - 1,
+                        "three sales acknowledged")
+    rig.run(script)
+    row = rig.ledger.db.execute("SELECT journal_seq FROM pumps WHERE terminal = 'P1'")
+    assert row.fetchone()[0] == told["seq"] >= 3  # AUTHORIZED, CHECKPOINT: seqs too
+    assert len(rig.ledger.sales("P1")) == 3 and rig.ledger.unsynced("P1") == 0
+    journal = rig.ledger.journals.current("P1")
+    rig.ledger.db.execute("DELETE FROM sales WHERE terminal = 'P1' AND sale = 3")
+    held = rig.ledger.journals.held("P1", journal)
+    assert rig.ledger.unsynced("P1") == told["seq"] - held > 0  # as if the last not come
+    rig.ledger.close()

@@ -35,6 +35,7 @@ def station(tmp_path):
     service.set_price(root, "92", 8000)
     service.add_operator(root, "root", "administrator", PASSWORD)
     service.add_operator(root, "bob", "cashier", PASSWORD)
+    ledger.journals.raise_alarm("T1", "conflict", "a record differs")  # alarm 1
     yield ledger, service
     ledger.close()
 
@@ -51,10 +52,11 @@ CALLS = {
     "set_role": lambda s, a: s.set_role(a, "bob", "manager"),
     "set_disabled": lambda s, a: s.set_disabled(a, "bob"),
     "set_password": lambda s, a: s.set_password(a, "bob", "another long one"),
+    "ack_alarm": lambda s, a: s.ack_alarm(a, 1),
 }
 ALLOWED = {
     "administrator": set(CALLS),
-    "manager": {"set_price", "set_params", "command", "hotlist", "set_nozzle"},
+    "manager": {"set_price", "set_params", "command", "hotlist", "set_nozzle", "ack_alarm"},
     "cashier": set(),
     "auditor": set(),
 }
@@ -323,10 +325,39 @@ def _as_before_versions(path, ledger):
         db.execute("UPDATE terminals SET key = ? WHERE id = ?", (key, tid))
     db.execute("DROP TABLE operators")
     db.execute("DROP TABLE audit")
-    db.execute("ALTER TABLE grey_records DROP COLUMN settled_journal")
+    _as_version_3(db)
     db.execute("PRAGMA user_version = 0")
     db.close()
     os.remove(keyring.file_of(path))
+
+
+def _as_version_3(db):
+    """A store as schema version 3 left it: no settling journal of escapes, no HELLO
+    journal_seq, no alarm acks."""
+    for table, column in (("grey_records", "settled_journal"), ("pumps", "journal_seq"),
+                          ("alarms", "acked"), ("alarms", "acked_by")):
+        db.execute("ALTER TABLE %s DROP COLUMN %s" % (table, column))
+    db.execute("PRAGMA user_version = 3")
+
+
+def test_a_version_3_store_gets_unsynced_counts_and_alarm_acks_in_place(tmp_path):
+    path = str(tmp_path / "station.db")
+    ledger = Ledger(path, hasher=CHEAP)
+    ledger.add_terminal("T1")
+    ledger.hello("T1", "1.0", "abc", 1000)
+    ledger.journals.raise_alarm("T1", "conflict", "a record differs")
+    ledger.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    _as_version_3(db)
+    db.close()
+    ledger = Ledger(path, hasher=CHEAP)
+    assert ledger.schema_version() == SCHEMA_VERSION
+    service = Service(ledger)
+    assert service.alarms(Actor.local())[0]["acked"] is None  # the old alarm, still open
+    service.ack_alarm(Actor.local("x"), 1)
+    assert service.alarms(Actor.local(), open_only=True) == []
+    assert service.terminals(Actor.local())[0]["unsynced"] is None  # no HELLO since
+    ledger.close()
 
 
 def test_a_store_from_before_schema_versions_upgrades_in_place(tmp_path):

@@ -148,9 +148,31 @@ class Journals:
                         (terminal, what, why, int(time.time())))
         log.error("ALARM terminal %s: %s: %s", terminal, what, why)
 
-    def alarms(self, terminal=None):
-        """The station's alarms, oldest first: terminal, what, why, raised."""
-        rows = self.db.execute("SELECT terminal, what, why, raised FROM alarms"
-                               + (" WHERE terminal = ?" if terminal else "") + " ORDER BY id",
-                               (terminal,) if terminal else ())
-        return [dict(zip(("terminal", "what", "why", "raised"), row)) for row in rows]
+    def alarms(self, terminal=None, open_only=False):
+        """The station's alarms, oldest first: id, terminal, what, why, raised, and when
+        and by whom it was acknowledged (acked, acked_by: None while it is open); with
+        `open_only`, only those not acknowledged."""
+        where = ["acked IS NULL"] if open_only else []
+        if terminal:
+            where.append("terminal = ?")
+        return self._alarms(" WHERE " + " AND ".join(where) if where else "",
+                            (terminal,) if terminal else ())
+
+    def alarm(self, alarm_id):
+        """One alarm (as alarms() gives it), None: no such id."""
+        rows = self._alarms(" WHERE id = ?", (alarm_id,)) if isinstance(alarm_id, int) \
+            and 0 < alarm_id < 1 << 63 else []  # beyond SQLite's integers: no such alarm
+        return rows[0] if rows else None
+
+    def _alarms(self, where, args):
+        rows = self.db.execute("SELECT id, terminal, what, why, raised, acked, acked_by FROM "
+                               "alarms" + where + " ORDER BY id", args)
+        return [dict(zip(("id", "terminal", "what", "why", "raised", "acked", "acked_by"),
+                         row)) for row in rows]
+
+    def ack_alarm(self, alarm_id, who):
+        """An operator has seen the alarm and dealt with it: it leaves the open ones
+        (the forecourt's), kept with who acknowledged it and when (the service layer
+        checks the role and audits it)."""
+        self.db.execute("UPDATE alarms SET acked = ?, acked_by = ? WHERE id = ? AND acked "
+                        "IS NULL", (int(time.time()), who, alarm_id))

@@ -17,6 +17,7 @@ from . import schema
 from .accounts import Cards
 from .metrology import Metrology
 from .params import Params
+from .problems import Invalid
 
 log = logging.getLogger("pumpside.station")
 
@@ -236,15 +237,14 @@ class Ledger:
         `effective` (Unix seconds; 0 = the next sale): the terminals keep it waiting and
         switch at the first sale that starts at or after it. While one change waits for
         its time, another must name the same time (it joins that table)."""
-        if not isinstance(price, int) or price <= 0:
-            raise ValueError("price must be a positive integer (1/1000 currency per litre)")
+        if not isinstance(price, int) or isinstance(price, bool) or price <= 0:
+            raise Invalid("price")
         if not isinstance(effective, int) or effective < 0:
-            raise ValueError("the time is Unix seconds")
+            raise Invalid("price_time")
         now = int(time.time())
         waiting = self.prices(now)["at"]
         if waiting and effective != waiting:
-            raise ValueError("a price change waits for %d: give this one --at %d too"
-                             % (waiting, waiting))
+            raise Invalid("price_waits", at=waiting)
         cur = self.db.execute("INSERT INTO prices (grade, price, effective, set_at) "
                               "VALUES (?,?,?,?)", (grade, price, effective, now))
         return cur.lastrowid
@@ -280,7 +280,7 @@ class Ledger:
         to the terminal with it and the grade and its price change together."""
         prices = self.prices()
         if grade not in prices["grades"]:
-            raise ValueError("no price for grade %s: set one first" % grade)
+            raise Invalid("no_price", grade=grade)
         self.params.set_nozzle(terminal, nozzle, grade)
         return self.set_price(grade, prices["grades"][grade], prices["at"])
 
@@ -294,7 +294,7 @@ class Ledger:
         into chunks at any version). Returns the new version."""
         for asn in asns:
             if not isinstance(asn, str) or len(asn) != 16 or not asn.isdigit():
-                raise ValueError("a card number is 16 digits")
+                raise Invalid("card")
         db = self.db
         own = not db.in_transaction  # else the caller's (the service's, with its audit)
         if own:
@@ -380,7 +380,7 @@ class Ledger:
     def command(self, terminal_id, cmd):
         """Queue a command for a terminal; it goes with the terminal's next heartbeat."""
         if cmd not in self.COMMANDS:
-            raise ValueError("command must be one of " + ", ".join(self.COMMANDS))
+            raise Invalid("command", choices=", ".join(self.COMMANDS))
         cur = self.db.execute("INSERT INTO commands (terminal, cmd, created) VALUES (?,?,?)",
                               (terminal_id, cmd, int(time.time())))
         return cur.lastrowid
@@ -419,19 +419,36 @@ class Ledger:
 
     MISSED_BEATS = 3  # a pump silent for this many heartbeats is offline
 
-    def hello(self, terminal_id, firmware, software_id, beat_ms, wdt_resets=None, link=None):
+    def hello(self, terminal_id, firmware, software_id, beat_ms, wdt_resets=None, link=None,
+              journal_seq=None):
         """An authenticated HELLO: the terminal's firmware version and software id (its
         manifest's checksum), the heartbeat it was given, how many times its watchdog
-        reset it (counted on its flash) and what its connection is ("tls" or "plain").
-        Returns the count it reported before (None)."""
+        reset it (counted on its flash), what its connection is ("tls" or "plain") and
+        the highest seq its journal had written then (`journal_seq`: what it had to
+        send; unsynced()). Returns the watchdog count it reported before (None)."""
         self.db.execute("INSERT OR IGNORE INTO pumps (terminal) VALUES (?)", (terminal_id,))
         before = self.db.execute("SELECT wdt_resets FROM pumps WHERE terminal = ?",
                                  (terminal_id,)).fetchone()[0]
         self.db.execute("UPDATE pumps SET firmware = ?, software_id = ?, beat_ms = ?, "
-                        "seen = ?, wdt_resets = ?, link = ? WHERE terminal = ?",
+                        "seen = ?, wdt_resets = ?, link = ?, journal_seq = ? WHERE terminal = ?",
                         (firmware, software_id, beat_ms, int(time.time()), wdt_resets,
-                         link, terminal_id))
+                         link, journal_seq, terminal_id))
         return before
+
+    def unsynced(self, terminal_id):
+        """How many records of its current journal the terminal had written at its last
+        HELLO (journal_seq) beyond the highest the station holds of that journal: what it
+        had yet to deliver then, less what came since (0 once it all came; None: no HELLO
+        with a journal_seq). A count of journal seqs, an upper bound of the sales: the
+        journal numbers its sale's AUTHORIZED and CHECKPOINT records too, which the
+        terminal never sends, and sales written after that HELLO are not counted until
+        the next one (docs/operations.md)."""
+        row = self.db.execute("SELECT journal_seq FROM pumps WHERE terminal = ?",
+                              (terminal_id,)).fetchone()
+        journal = self.journals.current(terminal_id)
+        if row is None or row[0] is None or journal is None:
+            return None
+        return max(0, row[0] - self.journals.held(terminal_id, journal))
 
     def seen(self, terminal_id):
         """A frame from the terminal (its heartbeat): it is alive now."""
@@ -455,8 +472,9 @@ class Ledger:
         its STATUS), else its last one (0: none since it booted); the resets its watchdog
         caused; `link`, its last connection: "tls", "plain" (unencrypted: the station's
         plain port) or None (not connected since the station recorded it); its current
-        journal, how many alarms the station raised about it and the last one's text
-        (journals.py: a new journal, a conflict); the nozzle and grade its last STATUS
+        journal, how many alarms the station raised about it that no operator has
+        acknowledged yet and the last one's text (journals.py: a new journal, a
+        conflict); the nozzle and grade its last STATUS
         named (None before one)."""
         now = int(time.time()) if now is None else now
         out = []
@@ -466,7 +484,7 @@ class Ledger:
                                    "terminal"):
             limit = max(self.MISSED_BEATS * (beat_ms or 10000), 2000)  # seen: in s
             last_status = json.loads(status) if status else {}
-            alarms = self.journals.alarms(terminal)
+            alarms = self.journals.alarms(terminal, open_only=True)
             out.append({"terminal": terminal, "state": state, "seen": seen,
                         "online": seen is not None and (now - seen) * 1000 <= limit,
                         "alarm": last_status.get("alarm") or "", "firmware": firmware,

@@ -14,6 +14,8 @@ import time
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from .problems import Invalid
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS operators (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL,
@@ -34,18 +36,17 @@ class LoginRefused(PermissionError):
 def check_name(name):
     if not isinstance(name, str) or not 1 <= len(name) <= 64 or not name.isprintable() \
             or name != name.strip() or name.startswith("local:"):
-        raise ValueError("an operator name is 1-64 printable characters, no leading or "
-                         "trailing space, not starting with 'local:'")
+        raise Invalid("operator_name")
 
 
 def check_role(role):
     if role not in ROLES:
-        raise ValueError("a role is one of " + ", ".join(ROLES))
+        raise Invalid("role", choices=", ".join(ROLES))
 
 
 def check_password(password):
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValueError("a password is at least %d characters" % MIN_PASSWORD)
+        raise Invalid("password", length=MIN_PASSWORD)
 
 
 def delay_after(failures):
@@ -77,7 +78,7 @@ class Operators:
         check_role(role)
         check_password(password)
         if self.get(name) is not None:
-            raise ValueError("operator %s exists" % name)
+            raise Invalid("operator_exists", name=name)
         self.db.execute("INSERT INTO operators (name, role, hash, created) VALUES (?,?,?,?)",
                         (name, role, self.hasher.hash(password), int(time.time())))
 

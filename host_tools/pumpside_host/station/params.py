@@ -16,6 +16,8 @@ import time
 from pumpside import config
 from pumpside.downloads import REFUSED_PARAMS
 
+from .problems import Invalid
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS params (
     version INTEGER PRIMARY KEY AUTOINCREMENT, vals TEXT NOT NULL, set_at INTEGER NOT NULL);
@@ -41,17 +43,17 @@ class Params:
         """A new version with these names set (the others as they were); ValueError for a
         name the station may not set or a value the firmware would refuse."""
         if not isinstance(values, dict) or not values:
-            raise ValueError("no parameter given")
+            raise Invalid("no_params")
         for name, value in values.items():
             if name in REFUSED_PARAMS:
-                raise ValueError("%s: not settable by the station (legal, secret, the "
-                                 "grade/price or the link's own)" % name)
+                raise Invalid("param_refused", name=name)
             if config.field(name) is None:
-                raise ValueError("%s: no such parameter" % name)
+                raise Invalid("param_unknown", name=name)
             try:
                 config.check(name, value)
             except config.ConfigError as e:
-                raise ValueError(str(e)) from None
+                why = str(e).split(": ", 1)[-1]  # ConfigError: "config NAME: why"
+                raise Invalid("param_value", name=name, why=why) from None
         merged = self.current()["values"]
         merged.update(values)
         cur = self.db.execute("INSERT INTO params (vals, set_at) VALUES (?, ?)",
@@ -60,9 +62,9 @@ class Params:
 
     def set_nozzle(self, terminal, nozzle, grade):
         if not isinstance(grade, str) or not 0 < len(grade) <= 8:
-            raise ValueError("a grade code is 1-8 characters")
-        if not isinstance(nozzle, int) or not 1 <= nozzle <= 99:
-            raise ValueError("a nozzle is 1-99")
+            raise Invalid("grade")
+        if not isinstance(nozzle, int) or isinstance(nozzle, bool) or not 1 <= nozzle <= 99:
+            raise Invalid("nozzle")
         self.db.execute("INSERT OR REPLACE INTO nozzles VALUES (?, ?, ?)",
                         (terminal, nozzle, grade))
 

@@ -14,7 +14,7 @@ from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 4
+VERSION = 5
 
 
 def version(db):
@@ -70,4 +70,15 @@ def _v4_settled_journal(db, key):
                "LIMIT 1) WHERE settled_by IS NOT NULL")
 
 
-STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal))
+def _v5_unsynced_and_alarm_acks(db, key):
+    """The journal seq a terminal's HELLO told (ledger.unsynced), and who acknowledged
+    a station alarm and when (journals.py)."""
+    for table, column, kind in (("pumps", "journal_seq", "INTEGER"),
+                                ("alarms", "acked", "INTEGER"),
+                                ("alarms", "acked_by", "TEXT")):
+        if column not in {row[1] for row in db.execute("PRAGMA table_info(%s)" % table)}:
+            db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, kind))
+
+
+STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
+         (5, _v5_unsynced_and_alarm_acks))

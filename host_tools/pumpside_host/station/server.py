@@ -127,7 +127,8 @@ class StationServer:
             resets = hello.get("wdt_resets")
             before = self.ledger.hello(terminal, hello.get("firmware"),
                                        hello.get("software_id"),
-                                       int(self.heartbeat_s * 1000), resets, link)
+                                       int(self.heartbeat_s * 1000), resets, link,
+                                       hello.get("journal_seq"))
             if resets and resets != before:
                 log.warning("terminal %s: its watchdog reset it (%d so far)", terminal, resets)
             while True:

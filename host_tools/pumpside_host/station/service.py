@@ -15,6 +15,10 @@ Roles (ROLE_OF: which roles may do what):
   cashier        reads: shift, forecourt, sales
   auditor        reads only, the audit trail included
 
+Every role reads the station (reads.py: the pages' and the CLI's reads come through
+here too). A refusal or bad input is a problems.Problem: a stable code and its
+parameters, said in English here and in the operator's language by the back office.
+
 The command line acts as a local operator (Actor.local): whoever can read the database
 file and its station key file can read and change everything in it anyway, so the CLI
 acts as an administrator, named "local:<OS user>" (or --as NAME) in the audit trail.
@@ -27,6 +31,8 @@ from . import backup
 from .audit import Audit
 from .masking import mask_card
 from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for callers)
+from .problems import Invalid, Problem
+from .reads import Reads
 
 SECRET = "(set)"  # how a secret's value shows in the audit trail
 
@@ -36,7 +42,7 @@ MANAGE = ("administrator", "manager")
 ROLE_OF = {
     "terminal": ADMIN, "operator": ADMIN,
     "price": MANAGE, "params": MANAGE, "command": MANAGE, "hotlist": MANAGE,
-    "nozzle": MANAGE, "reports": ("administrator", "manager", "auditor"),
+    "nozzle": MANAGE, "alarm": MANAGE, "reports": ("administrator", "manager", "auditor"),
     "read": ("administrator", "manager", "cashier", "auditor"),
     "audit": ("administrator", "auditor"),
     "backup": ADMIN,
@@ -44,6 +50,7 @@ ROLE_OF = {
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
         "price": "set prices", "params": "set parameters", "command": "send commands",
         "hotlist": "change the hotlist", "nozzle": "change the nozzle map",
+        "alarm": "acknowledge station alarms",
         "reports": "read reports", "read": "read the station", "audit": "read the audit trail",
         "backup": "back up or restore the store"}
 # the mutating calls, by the permission each needs (the role tests go through all)
@@ -51,11 +58,11 @@ MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
     "command": "command", "hotlist": "hotlist", "set_nozzle": "nozzle",
     "add_operator": "operator", "set_role": "operator", "set_disabled": "operator",
-    "set_password": "operator",
+    "set_password": "operator", "ack_alarm": "alarm",
 }
 
 
-class Refused(PermissionError):
+class Refused(Problem, PermissionError):
     """The acting operator's role may not make this call (nothing was changed)."""
 
 
@@ -76,7 +83,7 @@ class Actor(namedtuple("Actor", "name role")):
         return cls(name, "administrator")
 
 
-class Service:
+class Service(Reads):
     def __init__(self, ledger):
         self.ledger = ledger
         self.db = ledger.db
@@ -86,10 +93,10 @@ class Service:
     def check(self, actor, what):
         """Refused unless `actor`'s role may do `what` (a key of ROLE_OF)."""
         if not isinstance(actor, Actor):
-            raise Refused("no acting operator")
+            raise Refused("no_actor")
         if actor.role not in ROLE_OF[what]:
-            raise Refused("operator %s (%s) may not %s: that needs %s" % (
-                actor.name, actor.role, WHAT[what], " or ".join(ROLE_OF[what])))
+            raise Refused("refused", name=actor.name, role=actor.role, what=WHAT[what],
+                          needs=" or ".join(ROLE_OF[what]), permission=what)
 
     def verify_login(self, name, password, now=None):
         """The Actor for a name and password (LoginRefused: wrong, disabled or too many
@@ -102,7 +109,7 @@ class Service:
         operator whose role changed acts with the new role; a disabled one is refused)."""
         operator = self.ledger.operators.get(name)
         if operator is None or operator["disabled"]:
-            raise Refused("operator %s is unknown or disabled" % name)
+            raise Refused("unknown_operator", name=name)
         return Actor(operator["name"], operator["role"])
 
     # -- the audit trail -------------------------------------------------------------------
@@ -170,10 +177,9 @@ class Service:
         self.check(actor, "terminal")  # the role first, whatever the input
         if not isinstance(terminal_id, str) or not 1 <= len(terminal_id) <= 16 \
                 or not terminal_id.isprintable() or terminal_id != terminal_id.strip():
-            raise ValueError("a terminal id is 1-16 printable characters (config "
-                             "terminal_id)")
+            raise Invalid("terminal_id")
         if key is not None and (not isinstance(key, bytes) or len(key) != 32):
-            raise ValueError("a terminal key is 32 bytes")
+            raise Invalid("terminal_key")
 
         def run():
             had = terminal_id in self.ledger.terminals()
@@ -186,7 +192,7 @@ class Service:
         """A new price of `grade` (from the next sale, or the first at or after `at`):
         returns the price table version."""
         if not isinstance(grade, str) or not 0 < len(grade) <= 8:
-            raise ValueError("a grade code is 1-8 characters")
+            raise Invalid("grade")
 
         def run():
             before = self.ledger.prices()
@@ -199,6 +205,10 @@ class Service:
     def set_nozzle(self, actor, terminal, nozzle, grade):
         """Map a terminal's nozzle to a grade: returns the price table version."""
         def run():
+            if terminal not in self.ledger.terminals():
+                raise Invalid("unknown_terminal", terminal=terminal)
+            if not isinstance(grade, str) or not 0 < len(grade) <= 8:
+                raise Invalid("grade")
             old = self.ledger.params.nozzles(terminal).get(str(nozzle), "")
             version = self.ledger.set_nozzle(terminal, nozzle, grade)
             return old, "%s (price version %d)" % (grade, version), version
@@ -218,7 +228,7 @@ class Service:
         """Queue a command for a terminal: returns its id."""
         self.check(actor, "command")  # the role first, whatever the input
         if terminal not in self.ledger.terminals():
-            raise ValueError("no terminal %s registered" % terminal)
+            raise Invalid("unknown_terminal", terminal=terminal)
 
         def run():
             cid = self.ledger.command(terminal, cmd)
@@ -226,14 +236,34 @@ class Service:
         return self._change(actor, "command", "command", terminal, run)
 
     def hotlist(self, actor, asn, listed=True):
-        """List (or unlist) a card: returns the hotlist version."""
+        """List (or unlist) a card: returns the hotlist version. Listing a listed card
+        or unlisting one that is not is bad input (a stale form: nothing changes)."""
         def run():
+            if not isinstance(asn, str) or len(asn) != 16 or not asn.isdigit():
+                raise Invalid("card")
             was = self.ledger.listed(asn)
+            if was == listed:
+                raise Invalid("listed" if listed else "not_listed", card=mask_card(asn))
             version = self.ledger.hotlist_change(asn, listed)
             return "listed" if was else "not listed", "%s (hotlist version %d)" % (
                 "listed" if listed else "not listed", version), version
         return self._change(actor, "hotlist", "hotlist-add" if listed else "hotlist-remove",
                             mask_card(asn) if isinstance(asn, str) else "?", run)
+
+    # -- station alarms --------------------------------------------------------------------
+    def ack_alarm(self, actor, alarm_id):
+        """Acknowledge a station alarm (journals.ack_alarm): it leaves the open ones."""
+        def run():
+            alarm = self.ledger.journals.alarm(alarm_id)
+            if alarm is None:
+                raise Invalid("unknown_alarm", id=alarm_id)
+            if alarm["acked"] is not None:
+                raise Invalid("alarm_acked", id=alarm_id, who=alarm["acked_by"])
+            self.ledger.journals.ack_alarm(alarm_id, actor.name)
+            return "open: %s: %s" % (alarm["what"], alarm["why"]), "acknowledged", None
+        target = self.ledger.journals.alarm(alarm_id) if isinstance(alarm_id, int) else None
+        return self._change(actor, "alarm", "alarm-ack", "alarm %s%s" % (
+            alarm_id, " of " + target["terminal"] if target else ""), run)
 
     # -- operators -------------------------------------------------------------------------
     def operators(self, actor):
@@ -244,7 +274,7 @@ class Service:
     def _operator(self, name):
         operator = self.ledger.operators.get(name)
         if operator is None:
-            raise ValueError("no operator %s" % name)
+            raise Invalid("no_operator", name=name)
         return operator
 
     def add_operator(self, actor, name, role, password):
@@ -288,8 +318,7 @@ class Service:
         others = [o for o in self.ledger.operators.all() if o["role"] == "administrator"
                   and not o["disabled"] and o["name"] != name]
         if not others:
-            raise ValueError("%s is the last enabled administrator: make another first"
-                             % name)
+            raise Invalid("last_administrator", name=name)
 
 
 def _text(value):

@@ -2,13 +2,16 @@
 the station's own asyncio loop beside the terminal port: `pumpside station serve
 --web-port`).
 
-It reads the ledger and changes the station only through the service layer
-(service.py), which checks the role and writes the audit record; every route checks the
-role here too (a page or a form a role may not use answers 403, whatever the menu shows).
+It reads and changes the station only through the service layer (service.py, its
+reads in reads.py), which checks the role and writes the audit record; every route
+checks the role here too (a page or a form a role may not use answers 403, whatever
+the menu shows).
 Sessions are signed cookies (HttpOnly, SameSite=Strict) under a secret kept outside the
 database, in `<db>.web-secret` (0600, made at the first start, like the station key).
 Every form carries the session's CSRF token; a POST without it is refused (403).
 Everything the pages need ships in this package (templates/, static/): no CDN.
+A refusal or bad input (problems.Problem) is said in the operator's language (i18n.py).
+The station's own pages (hotlist, parameters, metrology, alarms) are in station_pages.py.
 """
 import asyncio
 import csv
@@ -22,6 +25,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -40,8 +44,11 @@ from starlette.templating import Jinja2Templates
 from .. import backup
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
+from ..problems import Invalid
+from ..reads import SALE_FILTERS
 from ..service import Actor, Refused, Service
-from .i18n import LANGS, translate
+from . import station_pages
+from .i18n import LANGS, say, translate
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "pumpside_session"
@@ -53,11 +60,13 @@ KINDS = ("FINAL", "ESCAPE", "UNLOCK")
 # the pages and forms, by the service layer's permission each needs (service.ROLE_OF)
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
-         ("/commands", "Commands", "command"), ("/audit", "Audit trail", "audit"),
+         ("/commands", "Commands", "command"), ("/hotlist", "Hotlist", "read"),
+         ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
+         ("/alarms", "Station alarms", "read"), ("/audit", "Audit trail", "audit"),
          ("/operators", "Operators", "operator"))
 
 
-class BadInput(ValueError):
+class BadInput(Invalid):
     """A form field that is missing or of the wrong type: nothing was changed."""
 
 
@@ -111,17 +120,17 @@ def _price(thousandths):
 def _int(form, name, low, high):
     text = form.get(name)
     if not isinstance(text, str) or not text.strip().lstrip("-").isdigit():
-        raise BadInput("%s must be a whole number" % name)
+        raise BadInput("field_number", field=name)
     value = int(text)
     if not low <= value <= high:
-        raise BadInput("%s must be from %d to %d" % (name, low, high))
+        raise BadInput("field_range", field=name, low=low, high=high)
     return value
 
 
 def _text(form, name):
     text = form.get(name)
     if not isinstance(text, str) or not text:
-        raise BadInput("%s is missing" % name)
+        raise BadInput("field_missing", field=name)
     return text
 
 
@@ -154,6 +163,8 @@ def make_app(ledger, secret, service=None):
 
     def page(request, template, actor, status=200, **context):
         lang = lang_of(request)
+        if isinstance(context.get("error"), Exception):  # said in the operator's language
+            context["error"] = say(lang, context["error"])
         menu = [(path, label) for path, label, what in PAGES
                 if actor and _may(service, actor, what)]
         return templates.TemplateResponse(request, template, dict(
@@ -190,7 +201,7 @@ def make_app(ledger, secret, service=None):
                 service.check(actor, what)
                 return await handler(request, actor, form)
             except (PermissionError, Refused) as e:
-                return forbidden(request, actor, str(e))
+                return forbidden(request, actor, e)
         return endpoint
 
     # -- login -----------------------------------------------------------------------------
@@ -251,13 +262,13 @@ def make_app(ledger, secret, service=None):
                                 status_code=303)
 
     # -- forecourt -------------------------------------------------------------------------
-    def pumps_now():
-        grades = ledger.prices()["grades"]
+    def pumps_now(actor):
+        grades = service.prices(actor)["grades"]
         mapped = {}
-        for terminal, _nozzle, grade in ledger.params.nozzles():
+        for terminal, _nozzle, grade in service.nozzles(actor):
             mapped.setdefault(terminal, set()).add(grade)
         out = []
-        for pump in ledger.pumps():
+        for pump in service.pumps(actor):
             grade = pump["grade"] or ", ".join(sorted(mapped.get(pump["terminal"]) or
                                                       grades)) or "-"
             out.append(dict(pump, grade=grade, nozzle=pump["nozzle"] or "-",
@@ -266,16 +277,19 @@ def make_app(ledger, secret, service=None):
         return out
 
     async def forecourt(request, actor, form):
-        return page(request, "forecourt.html", actor, pumps=pumps_now())
+        return page(request, "forecourt.html", actor, pumps=pumps_now(actor))
 
     async def forecourt_state(request, actor, form):
-        return JSONResponse({"pumps": pumps_now()})
+        return JSONResponse({"pumps": pumps_now(actor)})
 
     async def forecourt_events(request, actor, form):
         async def events():
             last = None
             while not await request.is_disconnected():
-                state = json.dumps({"pumps": pumps_now()})
+                try:  # the operator as the database has it now (disabled: the end)
+                    state = json.dumps({"pumps": pumps_now(service.actor(actor.name))})
+                except Refused:
+                    return
                 if state != last:
                     last = state
                     yield "data: %s\n\n" % state
@@ -286,51 +300,14 @@ def make_app(ledger, secret, service=None):
                                  headers={"Cache-Control": "no-store"})
 
     # -- sales -----------------------------------------------------------------------------
-    def sales_where(query):
-        """The WHERE clause and its arguments of a sales filter (BadInput: a bad date)."""
-        where, args = [], []
-        for name, column in (("pump", "terminal"), ("kind", "kind")):
-            if query.get(name):
-                where.append("%s = ?" % column)
-                args.append(query[name])
-        if query.get("grade"):
-            where.append("json_extract(record, '$.grade') = ?")
-            args.append(query["grade"])
-        card = query.get("card", "")
-        if card:  # the whole number, or its last 4 digits: never a probe of the hidden middle
-            if not card.isdigit() or len(card) not in (4, 16):
-                raise BadInput("card: a 16-digit card number or its last 4 digits")
-            where.append("asn = ?" if len(card) == 16 else "substr(asn, -4) = ?")
-            args.append(card)
-        for name, op, extra in (("from", ">=", 0), ("to", "<", 86400)):
-            if query.get(name):
-                try:
-                    day = time.mktime(time.strptime(query[name], "%Y-%m-%d"))
-                except ValueError:
-                    raise BadInput("%s must be a date YYYY-MM-DD" % name) from None
-                where.append("received %s ?" % op)
-                args.append(int(day) + extra)
-        return (" WHERE " + " AND ".join(where)) if where else "", args
-
-    def sales_of(query, actor):
-        where, args = sales_where(query)
-        sql = ("SELECT terminal, kind, sale, seq, asn, ml, amount, received, journal, "
-               "json_extract(record, '$.grade') FROM sales" + where +
-               " ORDER BY received DESC, terminal, seq DESC LIMIT 1000")
-        full = actor.role == "administrator"
-        return [{"terminal": t, "kind": k, "sale": s, "seq": q,
-                 "card": (a or "-") if full else mask_card(a), "ml": ml, "amount": am,
-                 "received": r, "journal": j, "grade": g or ""}
-                for t, k, s, q, a, ml, am, r, j, g in ledger.db.execute(sql, args)]
-
     async def sales(request, actor, form):
-        query = {k: v for k, v in request.query_params.items()
-                 if k in ("pump", "kind", "grade", "card", "from", "to")}
+        query = {k: v for k, v in request.query_params.items() if k in SALE_FILTERS}
+        pumps = [t["terminal"] for t in service.terminals(actor)]
         try:
-            rows = sales_of(query, actor)
-        except BadInput as e:
-            return page(request, "sales.html", actor, status=400, error=str(e), rows=[],
-                        query=query, kinds=KINDS, pumps=ledger.terminals())
+            rows = service.sales_filtered(actor, query)
+        except Invalid as e:
+            return page(request, "sales.html", actor, status=400, error=e, rows=[],
+                        query=query, kinds=KINDS, pumps=pumps)
         if request.query_params.get("format") == "csv":
             out = io.StringIO()
             writer = csv.writer(out)
@@ -343,21 +320,13 @@ def make_app(ledger, secret, service=None):
             return Response(out.getvalue(), media_type="text/csv", headers={
                 "Content-Disposition": 'attachment; filename="sales.csv"'})
         return page(request, "sales.html", actor, rows=rows, query=query, kinds=KINDS,
-                    pumps=ledger.terminals(), days=sales_per_day(query))
-
-    def sales_per_day(query):
-        """Litres and amount per day of every sale the filter takes (the chart)."""
-        where, args = sales_where(query)
-        return [{"day": day, "litres": round((ml or 0) / 1000, 3),
-                 "amount": round((amount or 0) / 100, 2)}
-                for day, ml, amount in ledger.db.execute(
-                    "SELECT date(received, 'unixepoch', 'localtime') AS day, SUM(ml), "
-                    "SUM(amount) FROM sales" + where + " GROUP BY day ORDER BY day", args)]
+                    pumps=pumps, days=service.sales_per_day(actor, query))
 
     # -- prices ----------------------------------------------------------------------------
     def prices_page(request, actor, status=200, **context):
-        return page(request, "prices.html", actor, status=status, prices=ledger.prices(),
-                    history=list(reversed(ledger.price_history()))[:200],
+        return page(request, "prices.html", actor, status=status,
+                    prices=service.prices(actor),
+                    history=list(reversed(service.price_history(actor)))[:200],
                     may_set=_may(service, actor, "price"), **context)
 
     async def prices(request, actor, form):
@@ -370,41 +339,41 @@ def make_app(ledger, secret, service=None):
             at = _int(form, "at", 0, 2 ** 40) if form.get("at") else 0
             seen = _int(form, "version", 0, 2 ** 62)
         except ValueError as e:
-            return prices_page(request, actor, status=400, error=str(e))
-        now = ledger.prices()["version"]
+            return prices_page(request, actor, status=400, error=e)
+        now = service.prices(actor)["version"]
         if seen != now:  # a form from before another change (a second tab, a colleague)
-            return prices_page(request, actor, status=409, error=(
-                "the prices changed since this form was loaded (version %d, now %d): "
-                "nothing was set; check them and set again" % (seen, now)))
+            return prices_page(request, actor, status=409, error=Invalid(
+                "stale_form", what="prices", seen=seen, now=now))
         try:
             version = service.set_price(actor, grade, price, at)
         except ValueError as e:
-            return prices_page(request, actor, status=400, error=str(e))
+            return prices_page(request, actor, status=400, error=e)
         return prices_page(request, actor, done="price of %s set to %s (version %d)" % (
             grade, _price(price), version))
 
     # -- terminals, commands ---------------------------------------------------------------
     async def terminals(request, actor, form):
-        pumps = {p["terminal"]: p for p in ledger.pumps()}
-        rows = [dict(pumps.get(t) or {"terminal": t}, terminal=t) for t in ledger.terminals()]
-        return page(request, "terminals.html", actor, rows=rows)
+        return page(request, "terminals.html", actor, rows=service.terminals(actor))
 
     def commands_page(request, actor, status=200, **context):
-        rows = ledger.db.execute("SELECT id, terminal, cmd, created, done, ok, why FROM "
-                                 "commands ORDER BY created DESC, id DESC LIMIT 100")
         return page(request, "commands.html", actor, status=status,
-                    rows=[dict(zip(("id", "terminal", "cmd", "created", "done", "ok",
-                                    "why"), row)) for row in rows],
-                    terminals=ledger.terminals(), cmds=ledger.COMMANDS, **context)
+                    rows=service.commands(actor),
+                    terminals=[t["terminal"] for t in service.terminals(actor)],
+                    cmds=ledger.COMMANDS, **context)
 
     async def commands(request, actor, form):
         return commands_page(request, actor)
+
+    async def command_rows(request, actor, form):
+        """The commands' rows alone: the page polls them (static/live.js), so each
+        command's state (queued, sent, done, failed) shows without a reload."""
+        return page(request, "command_rows.html", actor, rows=service.commands(actor))
 
     async def send_command(request, actor, form):
         try:
             cid = service.command(actor, _text(form, "terminal"), _text(form, "cmd"))
         except ValueError as e:
-            return commands_page(request, actor, status=400, error=str(e))
+            return commands_page(request, actor, status=400, error=e)
         return commands_page(request, actor, done="command %d queued" % cid)
 
     # -- backup ----------------------------------------------------------------------------
@@ -454,9 +423,10 @@ def make_app(ledger, secret, service=None):
             elif what == "password":
                 service.set_password(actor, name, _text(form, "password"))
             else:
-                raise BadInput("unknown change %r" % what)
+                raise BadInput("field_choice", field="what",
+                               choices="add, role, disable, enable, password")
         except ValueError as e:
-            return operators_page(request, actor, status=400, error=str(e))
+            return operators_page(request, actor, status=400, error=e)
         return operators_page(request, actor, done="%s: %s done" % (name, what))
 
     routes = [
@@ -472,10 +442,15 @@ def make_app(ledger, secret, service=None):
         Route("/terminals", guarded("read", terminals)),
         Route("/commands", guarded("command", commands)),
         Route("/commands", guarded("command", send_command), methods=["POST"]),
+        Route("/commands/rows", guarded("command", command_rows)),
         Route("/audit", guarded("audit", audit)),
         Route("/operators", guarded("operator", operators)),
         Route("/backup", guarded("backup", download_backup)),
         Route("/operators", guarded("operator", change_operator), methods=["POST"]),
+        *station_pages.routes(SimpleNamespace(
+            service=service, ledger=ledger, page=page, guarded=guarded, may=lambda actor,
+            what: _may(service, actor, what), int_field=_int, text_field=_text,
+            BadInput=BadInput)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,

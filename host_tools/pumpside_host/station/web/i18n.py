@@ -1,8 +1,12 @@
 """The back office's two languages: English (the keys themselves) and Chinese. An
-operator picks one (a cookie-free choice kept in the session)."""
+operator picks one (a cookie-free choice kept in the session). A refusal or bad input
+(problems.Problem: a code and its parameters) is said by `say`: PROBLEMS_ZH holds each
+code's Chinese text, problems.MESSAGES the English."""
+
+from ..problems import Problem
 
 LANGS = ("en", "zh")
-ZH = {
+ZH = dict({
     "Back office": "后台管理", "Forecourt": "油站前庭", "Sales": "销售", "Prices": "油价",
     "Terminals": "终端", "Commands": "命令", "Audit trail": "审计日志",
     "Operators": "操作员", "Log in": "登录", "Log out": "退出", "Name": "用户名",
@@ -20,8 +24,87 @@ ZH = {
     "pending": "等待中", "Sale": "交易号", "Received": "接收时间", "any": "全部",
     "Signed in as": "当前用户", "Nozzle": "油枪", "Litres per day": "每日升数",
     "Set password": "设置密码", "Download a backup": "下载备份",
+    # the station's own pages (station_pages.py)
+    "Hotlist": "黑名单", "Parameters": "参数", "Metrology": "计量",
+    "Station alarms": "站级报警", "Unsynced": "未上传", "Listed cards": "黑名单卡数",
+    "Add to the hotlist": "加入黑名单", "Remove from the hotlist": "移出黑名单",
+    "Remove": "移出", "Next": "下一页", "Previous": "上一页", "Value": "值", "Default": "默认值",
+    "Range": "范围", "characters": "个字符", "Set parameter": "设置参数", "Nozzle map": "油枪对应",
+    "Map nozzle": "设置油枪油品", "Totals": "累计数", "Event log": "事件日志",
+    "Volume": "体积", "Checked": "核对", "matches": "一致", "MISMATCH": "不一致",
+    "records pending": "记录未到", "baseline": "基准", "Raised": "报警时间",
+    "Why": "原因", "Acknowledge": "确认", "Acknowledged": "已确认", "Open": "未确认",
+    "queued": "排队中", "sent": "已下发", "done": "已执行", "failed": "失败",
+    "expired": "已过期", "Parameter": "参数名", "no records yet": "暂无记录",
+    "what the pump had yet to send at its last connection": "上次连接时油机尚未上传的记录数",
+})
+
+
+# each problems.MESSAGES code in Chinese (the same parameters)
+PROBLEMS_ZH = {
+    "no_actor": "没有操作员",
+    "refused": "操作员 {name}（{role}）无权{what}：需要 {needs}",
+    "unknown_operator": "操作员 {name} 不存在或已停用",
+    "field_missing": "缺少 {field}",
+    "field_number": "{field} 必须是整数",
+    "field_range": "{field} 必须在 {low} 到 {high} 之间",
+    "field_date": "{field} 必须是日期 YYYY-MM-DD",
+    "field_card": "卡号：16 位卡号或其后 4 位",
+    "field_choice": "{field} 必须是以下之一：{choices}",
+    "stale_form": "此表单载入后{what}已改变（版本 {seen}，现为 {now}）：未作任何修改，"
+                  "请核对后重新设置",
+    "unknown_terminal": "终端 {terminal} 未注册",
+    "grade": "油品代码为 1-8 个字符",
+    "no_price": "油品 {grade} 没有价格：请先设置价格",
+    "price": "价格必须是正整数（每升千分之一货币单位）",
+    "price_time": "时间为 Unix 秒数",
+    "price_waits": "已有价格变更等待 {at} 生效：此变更也须设为 {at}",
+    "nozzle": "油枪号为 1-99",
+    "command": "命令必须是以下之一：{choices}",
+    "card": "卡号为 16 位数字",
+    "listed": "卡 {card} 已在黑名单中",
+    "not_listed": "卡 {card} 不在黑名单中",
+    "no_params": "未给出参数",
+    "param_refused": "{name}：油站不可设置（法制计量、密钥、油品/价格或链路自身参数）",
+    "param_unknown": "{name}：没有此参数",
+    "param_value": "参数 {name}：{why}",
+    "terminal_id": "终端标识为 1-16 个可打印字符（配置 terminal_id）",
+    "terminal_key": "终端密钥为 32 字节",
+    "operator_name": "操作员名为 1-64 个可打印字符，首尾无空格，不以 'local:' 开头",
+    "role": "角色须为以下之一：{choices}",
+    "password": "密码至少 {length} 个字符",
+    "operator_exists": "操作员 {name} 已存在",
+    "no_operator": "没有操作员 {name}",
+    "last_administrator": "{name} 是最后一个启用的管理员：请先添加另一个",
+    "unknown_alarm": "没有站级报警 {id}",
+    "alarm_acked": "站级报警 {id} 已被确认（{who}）",
+}
+# the parameters that are words of ours (service.WHAT, roles), in Chinese
+OUR_WORDS = ("what", "needs", "role")
+WORDS_ZH = {
+    "add terminals or change their keys": "添加终端或更换密钥", "manage operators": "管理操作员",
+    "set prices": "设置油价", "set parameters": "设置参数", "send commands": "发送命令",
+    "change the hotlist": "修改黑名单", "change the nozzle map": "修改油枪对应",
+    "acknowledge station alarms": "确认站级报警", "read reports": "查看报表",
+    "read the station": "查看油站", "read the audit trail": "查看审计日志",
+    "back up or restore the store": "备份或恢复数据库", "administrator": "管理员",
+    "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
+    "parameters": "参数",
 }
 
 
 def translate(lang, text):
     return ZH.get(text, text) if lang == "zh" else text
+
+
+def say(lang, error):
+    """An error as the operator reads it: a Problem in their language, anything else as
+    its English text."""
+    if lang != "zh" or not isinstance(error, Problem) or error.code not in PROBLEMS_ZH:
+        return str(error)
+    params = {}
+    for name, value in error.params.items():
+        if name in OUR_WORDS:  # a word of ours, or a list of them ("a or b")
+            value = " 或 ".join(WORDS_ZH.get(part, part) for part in value.split(" or "))
+        params[name] = value
+    return PROBLEMS_ZH[error.code].format(**params)

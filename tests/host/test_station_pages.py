@@ -1,0 +1,356 @@
+"""The back office's station pages (station/web/station_pages.py) and what changed on the
+others with them: every role against every new page and form (the server refuses, with
+nothing changed), CSRF, bad input that changes nothing with a clear error (in the
+operator's language), the audit record, the hotlist masked but for administrators, the
+alarms acknowledged, commands' states and terminals' unsynced counts."""
+import html
+import re
+import string
+
+import pytest
+from argon2 import PasswordHasher
+from starlette.testclient import TestClient
+
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.problems import MESSAGES
+from pumpside_host.station.service import Actor, Service
+from pumpside_host.station.web import load_secret, make_app
+from pumpside_host.station.web.i18n import PROBLEMS_ZH
+
+ROLES = ("administrator", "manager", "cashier", "auditor")
+PASSWORD = "a long enough password"
+ASN = "6200000000000017"
+OTHER = "6200000000000025"
+JOURNAL = "00112233aabbccdd"
+LOCAL = Actor.local("test")
+
+
+@pytest.fixture
+def station(tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"),
+                    hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    service = Service(ledger)
+    for role in ROLES:
+        service.add_operator(LOCAL, role, role, PASSWORD)
+    service.add_terminal(LOCAL, "P1")
+    service.set_price(LOCAL, "92", 6500)
+    service.set_price(LOCAL, "95", 7100)
+    service.hotlist(LOCAL, ASN)
+    ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
+    app = make_app(ledger, load_secret(ledger.path), service)
+    yield ledger, service, app
+    ledger.close()
+
+
+def csrf(response):
+    return re.search(r'name="csrf" value="([^"]+)"', response.text).group(1)
+
+
+def logged_in(app, role, lang=None):
+    client = TestClient(app, follow_redirects=True)
+    page = client.get("/login")
+    response = client.post("/login", data={"csrf": csrf(page), "name": role,
+                                           "password": PASSWORD})
+    assert response.status_code == 200 and role in response.text
+    token = csrf(response)
+    if lang:
+        client.post("/lang", data={"csrf": token, "lang": lang})
+    return client, token
+
+
+def dump(ledger):
+    return list(ledger.db.iterdump())
+
+
+def said(response):
+    """The page's error or done line."""
+    found = re.search(r'id="(?:error|done)">([^<]*)<', response.text)
+    return html.unescape(found.group(1)) if found else ""
+
+
+# each new mutating form: (path, fields, the roles that may, the audit action)
+FORMS = [
+    ("/hotlist", {"what": "add", "asn": OTHER}, ("administrator", "manager"), "hotlist-add"),
+    ("/hotlist", {"what": "remove", "asn": ASN}, ("administrator", "manager"),
+     "hotlist-remove"),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "500", "version": "0"},
+     ("administrator", "manager"), "params"),
+    ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "95"},
+     ("administrator", "manager"), "nozzle"),
+    ("/alarms", {"id": "1"}, ("administrator", "manager"), "alarm-ack"),
+]
+PAGES = ("/hotlist", "/parameters", "/metrology", "/metrology?pump=P1", "/alarms",
+         "/alarms/rows")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: f[3])
+def test_every_role_against_every_new_form(station, role, form):
+    ledger, service, app = station
+    path, fields, may, action = form
+    client, token = logged_in(app, role)
+    before, records = dump(ledger), len(service.audit(LOCAL))
+    response = client.post(path, data=dict(fields, csrf=token))
+    if role in may:
+        assert response.status_code == 200, said(response)
+        assert dump(ledger) != before
+        record = service.audit(LOCAL)[-1]
+        assert len(service.audit(LOCAL)) == records + 1
+        assert (record["who"], record["role"], record["action"]) == (role, role, action)
+    else:
+        assert response.status_code == 403
+        assert "may not" in response.text
+        assert dump(ledger) == before  # nothing, not even an audit record
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_every_new_page(station, role):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, role)
+    for path in PAGES:
+        assert client.get(path).status_code == 200, path
+    rows = client.get("/commands/rows").status_code
+    assert rows == (200 if role in ("administrator", "manager") else 403)
+
+
+def test_new_pages_need_a_session(station):
+    ledger, _service, app = station
+    client = TestClient(app, follow_redirects=False)
+    for path in PAGES + ("/commands/rows",):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["location"] == "/login"
+    before = dump(ledger)
+    token = csrf(client.get("/login"))
+    for path, fields, _may, _action in FORMS:
+        assert client.post(path, data=dict(fields, csrf=token)).status_code == 403
+    assert dump(ledger) == before
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: f[3])
+def test_a_new_form_without_the_sessions_csrf_token_is_refused(station, form, token):
+    ledger, _service, app = station
+    path, fields, _may, _action = form
+    client, _good = logged_in(app, "administrator")
+    before = dump(ledger)
+    if token is not None:
+        fields = dict(fields, csrf=token)
+    response = client.post(path, data=fields)
+    assert response.status_code == 403 and "CSRF" in response.text
+    assert dump(ledger) == before
+
+
+# bad input on each new form: the fields, the status, what the error says
+BAD = [
+    ("/hotlist", {"what": "add", "asn": "62000000"}, 400, "a card number is 16 digits"),
+    ("/hotlist", {"what": "add", "asn": "620000000000001x"}, 400, "16 digits"),
+    ("/hotlist", {"what": "add"}, 400, "asn is missing"),
+    ("/hotlist", {"what": "burn", "asn": OTHER}, 400, "what must be one of add, remove"),
+    ("/hotlist", {"what": "add", "asn": ASN}, 400, "6200********0017 is on the hotlist"),
+    ("/hotlist", {"what": "remove", "asn": OTHER}, 400,
+     "6200********0025 is not on the hotlist"),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "lots", "version": "0"}, 400,
+     "value must be a whole number"),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "0", "version": "0"}, 400,
+     "config max_unsynced_sales: must be >= 1"),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "99999999", "version": "0"},
+     400, "must be <= 100000"),
+    ("/parameters", {"name": "k_factor", "value": "100000", "version": "0"}, 400,
+     "k_factor: not settable by the station"),
+    ("/parameters", {"name": "terminal_key", "value": "00", "version": "0"}, 400,
+     "not settable by the station"),
+    ("/parameters", {"name": "flux_capacitor", "value": "1", "version": "0"}, 400,
+     "flux_capacitor: no such parameter"),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "500"}, 400,
+     "version must be a whole number"),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "500", "version": "7"}, 409,
+     "the parameters changed since this form was loaded (version 7, now 0)"),
+    ("/nozzles", {"terminal": "P9", "nozzle": "1", "grade": "92"}, 400,
+     "no terminal P9 registered"),
+    ("/nozzles", {"terminal": "P1", "nozzle": "0", "grade": "92"}, 400,
+     "nozzle must be from 1 to 99"),
+    ("/nozzles", {"terminal": "P1", "nozzle": "one", "grade": "92"}, 400,
+     "nozzle must be a whole number"),
+    ("/nozzles", {"terminal": "P1", "nozzle": "1", "grade": "98"}, 400,
+     "no price for grade 98: set one first"),
+    ("/nozzles", {"terminal": "P1", "nozzle": "1", "grade": "123456789"}, 400,
+     "a grade code is 1-8 characters"),
+    ("/alarms", {"id": "77"}, 400, "no station alarm 77"),
+    ("/alarms", {"id": "first"}, 400, "id must be a whole number"),
+    ("/alarms", {}, 400, "id must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("path,fields,status,why", BAD, ids=lambda v: str(v)[:30])
+def test_bad_input_on_a_new_form_changes_nothing_with_a_clear_error(station, path, fields,
+                                                                      status, why):
+    ledger, _service, app = station
+    client, token = logged_in(app, "administrator")
+    before = dump(ledger)
+    response = client.post(path, data=dict(fields, csrf=token))
+    assert response.status_code == status and why in said(response), said(response)
+    assert dump(ledger) == before
+
+
+def test_an_alarm_acknowledged_twice_is_refused_the_second_time(station):
+    ledger, service, app = station
+    client, token = logged_in(app, "manager")
+    assert client.post("/alarms", data={"csrf": token, "id": "1"}).status_code == 200
+    before = dump(ledger)
+    response = client.post("/alarms", data={"csrf": token, "id": "1"})
+    assert response.status_code == 400
+    assert "station alarm 1 was acknowledged already (by manager)" in said(response)
+    assert dump(ledger) == before
+
+
+def test_an_acknowledged_alarm_leaves_the_forecourt_and_stays_on_the_alarms_page(station):
+    ledger, service, app = station
+    client, token = logged_in(app, "manager")
+    assert client.get("/forecourt.json").json()["pumps"] == []  # no HELLO yet: no row
+    ledger.hello("P1", "1.0", "abc", 1000)
+    pump = client.get("/forecourt.json").json()["pumps"][0]
+    assert pump["station_alarms"] == 1 and "differs" in pump["station_alarm"]
+    rows = client.get("/alarms/rows").text
+    assert 'data-alarm="1" class="open"' in rows and "Acknowledge" in rows
+    client.post("/alarms", data={"csrf": token, "id": "1"})
+    assert client.get("/forecourt.json").json()["pumps"][0]["station_alarms"] == 0
+    rows = client.get("/alarms/rows").text
+    assert 'data-alarm="1" class="acked"' in rows and "Acknowledged: manager" in rows
+    record = service.audit(LOCAL)[-1]
+    assert (record["target"], record["old"], record["new"]) == (
+        "alarm 1 of P1", "open: conflict: FINAL of sale 3 differs", "acknowledged")
+
+
+def test_a_cashier_sees_the_alarms_without_the_acknowledge_button(station):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, "cashier")
+    rows = client.get("/alarms/rows").text
+    assert 'data-alarm="1"' in rows and "Acknowledge" not in rows
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_hotlist_shows_card_numbers_masked_except_to_administrators(station, role):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, role)
+    page = client.get("/hotlist").text
+    assert 'id="listed-count">1<' in page
+    if role == "administrator":
+        assert ASN in page
+    else:
+        assert ASN not in page and "6200********0017" in page
+    assert ('id="hotlist-add"' in page) == (role in ("administrator", "manager"))
+
+
+def test_the_parameters_page_shows_the_values_set_and_the_nozzle_map(station):
+    ledger, service, app = station
+    service.set_params(LOCAL, {"max_unsynced_sales": 750})
+    service.set_nozzle(LOCAL, "P1", 2, "95")
+    client, token = logged_in(app, "auditor")
+    page = client.get("/parameters").text
+    assert re.search(r'data-param="max_unsynced_sales"><td>max_unsynced_sales</td>\s*'
+                     r'<td class="value">750<', page)
+    assert "<td>P1</td><td>2</td><td>95</td>" in page
+    assert 'name="k_factor"' not in page and ">k_factor<" not in page  # legal: not here
+    assert 'id="set-param"' not in page  # an auditor reads only
+
+
+def test_the_metrology_page_shows_totals_and_the_event_log_of_a_pump(station):
+    ledger, _service, app = station
+    from pumpside import events as evlog
+
+    ledger.metrology.reading("P1", {"nozzle": 1, "seq": 0, "volume_ml": 123456,
+                                    "amount": 98765, "grade": "92"})
+    item = {"n": 1, "t": 1795000000, "who": "tech", "what": "max_unsynced_sales",
+            "old": 2000, "new": 500, "prev": evlog.GENESIS}
+    item["h"] = evlog.record_hash(evlog.GENESIS, 1, item["t"], "tech", item["what"], 2000, 500)
+    assert ledger.metrology.store_events("P1", [item])["ok"]
+    client, _token = logged_in(app, "cashier")
+    page = client.get("/metrology?pump=P1").text
+    assert "123.456" in page and "987.65" in page and "baseline" in page
+    assert "<td>tech</td><td>max_unsynced_sales</td><td>2000</td><td>500</td>" in page
+    response = client.get("/metrology?pump=P9")
+    assert response.status_code == 400 and "no terminal P9 registered" in said(response)
+
+
+def test_commands_show_their_state_as_the_terminal_answers(station):
+    ledger, service, app = station
+    client, _token = logged_in(app, "manager")
+    cid = service.command(LOCAL, "P1", "stop")
+    other = service.command(LOCAL, "P1", "lock")
+
+    def state(command_id):
+        row = re.search(r'<tr data-command="%d" class="(\w+)">' % command_id,
+                        client.get("/commands/rows").text)
+        return row.group(1)
+    assert state(cid) == "queued"
+    ledger.pending_commands("P1")  # with the heartbeat
+    assert state(cid) == "sent"
+    ledger.command_done(cid, True, "", "P1")
+    ledger.command_done(other, False, "no sale to stop", "P1")
+    assert state(cid) == "done" and state(other) == "failed"
+    assert "no sale to stop" in client.get("/commands/rows").text
+    page = client.get("/commands").text
+    assert 'data-live="/commands/rows"' in page and "/static/live.js" in page
+
+
+def test_the_terminals_page_counts_what_a_pump_had_yet_to_send(station):
+    ledger, _service, app = station
+    client, _token = logged_in(app, "cashier")
+
+    def unsynced():
+        return re.search(r'<td class="unsynced">([^<]*)<', client.get("/terminals").text
+                         ).group(1)
+    assert unsynced() == "-"  # never connected: not known
+    ledger.journals.seen("P1", JOURNAL)
+    ledger.hello("P1", "1.0", "abc", 1000, journal_seq=5)  # its journal holds 5 records
+    assert unsynced() == "5"
+    ledger.store("P1", [{"type": "FINAL", "seq": 3, "sale": 1, "ml": 1000,
+                         "amount": 650}], JOURNAL)
+    assert unsynced() == "2"
+    ledger.store("P1", [{"type": "FINAL", "seq": 6, "sale": 2, "ml": 1000,
+                         "amount": 650}], JOURNAL)  # a sale after the HELLO
+    assert unsynced() == "0"
+
+
+def test_refusals_and_bad_input_are_said_in_the_operators_language(station):
+    ledger, _service, app = station
+    client, token = logged_in(app, "cashier", lang="zh")
+    response = client.post("/alarms", data={"csrf": token, "id": "1"})
+    assert response.status_code == 403
+    assert "操作员 cashier（收银员）无权确认站级报警：需要 管理员 或 经理" in response.text
+    client, token = logged_in(app, "manager", lang="zh")
+    response = client.post("/nozzles", data={"csrf": token, "terminal": "P9", "nozzle": "1",
+                                             "grade": "92"})
+    assert response.status_code == 400 and said(response) == "终端 P9 未注册"
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "x",
+                                            "version": "2"})
+    assert said(response) == "price 必须是整数"
+    client, token = logged_in(app, "manager", lang="en")
+    response = client.post("/nozzles", data={"csrf": token, "terminal": "P9", "nozzle": "1",
+                                             "grade": "92"})
+    assert said(response) == "no terminal P9 registered"
+
+
+def test_every_problem_has_its_chinese_with_the_same_parameters():
+    def names(text):
+        return sorted(name for _lit, name, _spec, _conv in string.Formatter().parse(text)
+                      if name)
+    assert set(PROBLEMS_ZH) == set(MESSAGES)
+    for code, text in MESSAGES.items():
+        assert names(PROBLEMS_ZH[code]) == names(text), code
+
+
+def test_the_hotlist_pages_by_position_for_every_role(station, monkeypatch):
+    ledger, _service, app = station
+    from pumpside_host.station.web import station_pages
+
+    monkeypatch.setattr(station_pages, "HOTLIST_PAGE", 2)
+    ledger.hotlist_changes(["62000000000001%02d" % n for n in range(30, 33)], True)
+    client, _token = logged_in(app, "cashier")
+    first = client.get("/hotlist").text
+    assert first.count('<td class="card">') == 2 and 'href="/hotlist?skip=2"' in first
+    second = client.get("/hotlist?skip=2").text
+    assert second.count('<td class="card">') == 2 and 'id="next"' not in second
+    assert "6200********0132" in second and "6200000000000132" not in second
+    response = client.get("/hotlist?skip=two")
+    assert response.status_code == 400 and said(response) == "skip must be a whole number"
