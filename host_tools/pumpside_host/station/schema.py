@@ -9,12 +9,12 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import audit, operators
+from . import alerts, audit, operators, reports, shifts
 from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 3
+VERSION = 4
 
 
 def version(db):
@@ -60,4 +60,17 @@ def _v3_operators(db, key):
             db.execute(statement)
 
 
-STEPS = ((2, _v2_seal_keys), (3, _v3_operators))
+def _v4_reports_alerts(db, key):
+    """Reports (reports.py: the sales' grade, nozzle, card type, payment kind and time as
+    virtual columns of their record, and the index a report reads instead of the rows),
+    shifts (shifts.py), the alert engine's rules (alerts.py) and the alarms' rule and
+    severity."""
+    for statement in reports.SCHEMA + shifts.SCHEMA + alerts.SCHEMA:
+        words = statement.split()
+        if words[:2] == ["ALTER", "TABLE"] and words[5] in {
+                row[1] for row in db.execute("PRAGMA table_xinfo(%s)" % words[2])}:
+            continue  # there already (a store put back to an older version by hand)
+        db.execute(statement)
+
+
+STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_reports_alerts))

@@ -41,6 +41,7 @@ from .. import backup
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
 from ..service import Actor, Refused, Service
+from . import reports as reports_web
 from .i18n import LANGS, translate
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +55,8 @@ KINDS = ("FINAL", "ESCAPE", "UNLOCK")
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
          ("/commands", "Commands", "command"), ("/audit", "Audit trail", "audit"),
-         ("/operators", "Operators", "operator"))
+         ("/operators", "Operators", "operator"), ("/shifts", "Shifts", "read"),
+         ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"))
 
 
 class BadInput(ValueError):
@@ -476,6 +478,8 @@ def make_app(ledger, secret, service=None):
         Route("/operators", guarded("operator", operators)),
         Route("/backup", guarded("backup", download_backup)),
         Route("/operators", guarded("operator", change_operator), methods=["POST"]),
+        *reports_web.routes(ledger, service, page, guarded,
+                            lambda actor, what: _may(service, actor, what), BadInput),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,

@@ -20,6 +20,14 @@ ZH = {
     "pending": "等待中", "Sale": "交易号", "Received": "接收时间", "any": "全部",
     "Signed in as": "当前用户", "Nozzle": "油枪", "Litres per day": "每日升数",
     "Set password": "设置密码", "Download a backup": "下载备份",
+    "Shifts": "班结", "Reports": "报表", "Alert rules": "报警规则",
+    "Close the shift": "班结交班", "Shift": "班次", "Opened": "开班", "Closed": "交班",
+    "Count": "笔数", "Payment": "支付方式", "Card kind": "卡类型", "Hour": "小时",
+    "Day": "日期", "Totalizers": "泵码", "Difference": "差异", "Moved": "泵码变化",
+    "Records": "记录", "Settled later": "补扣", "Card loads": "充值", "Print": "打印",
+    "Rule": "规则", "Enabled": "启用", "Parameters": "参数", "Severity": "级别",
+    "Webhook": "Webhook", "Total": "合计", "Period": "期间", "day": "日", "month": "月",
+    "year": "年", "range": "区间", "Show": "查询",
 }
 
 
