@@ -53,12 +53,20 @@ def columns(record):
 
 
 SOLD = "kind IN ('FINAL', 'ESCAPE')"
-HOUR = "CAST(strftime('%H', received, 'unixepoch', 'localtime') AS INTEGER)"
-DAY = "date(received, 'unixepoch', 'localtime')"
-# each breakdown: its name and the SQL expression it groups by
-BY = (("grade", "grade"), ("nozzle", "terminal || ':' || nozzle"), ("pump", "terminal"),
-      ("card_type", "card_type"), ("pay", "pay"), ("hour", HOUR), ("day", DAY))
+# the breakdowns, in the order a report lists them
+BY = ("grade", "nozzle", "pump", "card_type", "pay", "hour", "day")
 KINDS = ("day", "month", "year", "range")
+# two passes over the period's range of the index: one grouped by every column but the
+# time (a few thousand groups at most: pumps x nozzles x grades x kinds of payment and
+# card), one by quarter hour (every time zone's offset and daylight-saving change is a
+# whole number of quarter hours: each quarter is in one local hour; days x 96 groups);
+# each breakdown is summed from those groups, never from the rows
+GROUPS = ("SELECT kind, terminal, nozzle, grade, pay, card_type, COUNT(*), SUM(ml), "
+          "SUM(amount) FROM sales WHERE %s GROUP BY kind, terminal, nozzle, grade, pay, "
+          "card_type")
+QUARTER_S = 900
+HOURS = ("SELECT received / 900 AS q, COUNT(*), SUM(ml), SUM(amount) FROM sales WHERE %s "
+         "AND " + SOLD + " GROUP BY q")
 
 
 class BadPeriod(ValueError):
@@ -105,30 +113,47 @@ def period(kind, value, to=None):
     raise BadPeriod("a period is one of %s, not %r" % (", ".join(KINDS), kind))
 
 
-def _rows(db, expr, where, args):
+def _add(table, key, n, ml, amount):
+    row = table.setdefault(key, [0, 0, 0])
+    row[0] += n
+    row[1] += ml
+    row[2] += amount
+
+
+def _listed(table):
     return [{"key": key, "count": n, "ml": ml, "amount": amount}
-            for key, n, ml, amount in db.execute(
-                "SELECT %s AS k, COUNT(*), SUM(ml), SUM(amount) FROM sales "
-                "WHERE %s AND %s GROUP BY k ORDER BY k" % (expr, where, SOLD), args)]
+            for key, (n, ml, amount) in sorted(table.items())]
 
 
 def report(db, start, end, label="", rows=None, by=BY):
     """The report of [start, end): totals, each breakdown of `by` (rows of key, count,
-    ml, amount), the UNLOCKs (settled later) and card loads (none recorded: zero).
-    `rows` (a, b): the sales of rowids a < rowid <= b instead (a shift's)."""
+    ml, amount, in key order), the UNLOCKs (settled later) and card loads (none
+    recorded: zero). `rows` (a, b): the sales of rowids a < rowid <= b instead (a
+    shift's)."""
     where, args = ("received >= ? AND received < ?", (start, end)) if rows is None else \
         ("rowid > ? AND rowid <= ?", rows)
-    n, ml, amount = db.execute("SELECT COUNT(*), COALESCE(SUM(ml), 0), "
-                               "COALESCE(SUM(amount), 0) FROM sales WHERE %s AND %s"
-                               % (where, SOLD), args).fetchone()
-    un, unamount = db.execute("SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM sales WHERE "
-                              "%s AND kind = 'UNLOCK'" % where, args).fetchone()
+    tables = {name: {} for name in BY}
+    total, unlocks = [0, 0, 0], [0, 0, 0]
+    for kind, terminal, nozzle, grade, pay, card_type, n, ml, amount in db.execute(
+            GROUPS % where, args):
+        if kind == "UNLOCK":
+            _add({0: unlocks}, 0, n, ml, amount)
+            continue
+        for name, key in (("grade", grade), ("nozzle", "%s:%s" % (terminal, nozzle)),
+                          ("pump", terminal), ("card_type", card_type), ("pay", pay)):
+            _add(tables[name], key, n, ml, amount)
+        _add({0: total}, 0, n, ml, amount)
+    if "hour" in by or "day" in by:
+        for quarter, n, ml, amount in db.execute(HOURS % where, args):
+            local = time.localtime(quarter * QUARTER_S)
+            _add(tables["hour"], local.tm_hour, n, ml, amount)
+            _add(tables["day"], time.strftime("%Y-%m-%d", local), n, ml, amount)
     out = {"label": label, "start": start, "end": end,
-           "totals": {"count": n, "ml": ml, "amount": amount},
-           "settled_later": {"count": un, "amount": unamount},
+           "totals": dict(zip(("count", "ml", "amount"), total)),
+           "settled_later": {"count": unlocks[0], "amount": unlocks[2]},
            "card_loads": {"count": 0, "amount": 0}}
-    for name, expr in by:
-        out[name] = _rows(db, expr, where, args)
+    for name in by:
+        out[name] = _listed(tables[name])
     return out
 
 
@@ -148,8 +173,8 @@ def to_csv(rep):
     w.writerow(["section", "key", "count", "litres", "amount"])
     t = rep["totals"]
     w.writerow(["total", rep["label"], t["count"], _litres(t["ml"]), _money(t["amount"])])
-    for name, _expr in BY:
-        for row in rep[name]:
+    for name in BY:
+        for row in rep.get(name, ()):
             w.writerow([name, row["key"], row["count"], _litres(row["ml"]),
                         _money(row["amount"])])
     s = rep["settled_later"]

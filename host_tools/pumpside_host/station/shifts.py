@@ -93,7 +93,7 @@ class Shifts:
         first = before["last_row"] if before else 0
         last = self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM sales").fetchone()[0]
         rep = reports.report(self.db, opened, now, rows=(first, last),
-                             by=[b for b in reports.BY if b[0] in ("grade", "pay")])
+                             by=("grade", "pay"))
         shift = {"opened": opened, "closed": now, "who": who, "role": role,
                  "first_row": first, "last_row": last,
                  "totals": rep["totals"], "grade": rep["grade"], "pay": rep["pay"],
