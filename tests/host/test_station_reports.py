@@ -500,3 +500,33 @@ def test_a_cashier_closes_the_shift_on_the_web_and_prints_it(station):
     page = client.get("/shifts/1")
     assert page.status_code == 200 and "4.000" in page.text and "28.00" in page.text
     assert client.get("/shifts/9").status_code == 404
+
+
+# -- the engine in the station server: the event-log ingest and the timer ----------------
+def test_the_server_raises_wrong_pins_from_the_event_log_and_checks_offline_pumps(
+        tmp_path, monkeypatch):
+    from test_link import Rig
+
+    from pumpside import events
+    from pumpside_host.station import alerts
+
+    monkeypatch.setattr(alerts, "TICK_S", 0.05)
+    rig = Rig(tmp_path, card=False)
+    service = Service(rig.ledger)
+    _on(service, "wrong_pins")
+    _on(service, "pump_offline", minutes=5)
+    rig.ledger.hello("P9", "1.0", "abcd", 1000)  # a pump heard from an hour ago
+    rig.ledger.db.execute("UPDATE pumps SET seen = ? WHERE terminal = 'P9'",
+                          (int(time.time()) - 3600,))
+
+    async def script(rig):
+        ev = rig.pump.events = events.EventLog(rig.root + "/events")
+        ev.open()
+        for count in (5, 6):
+            ev.append(1_700_000_000 + count, "service-pin", "pin_wrong", None, count)
+        await rig.until(lambda: ("P1", "wrong pins") in _alarms(rig.ledger), "wrong pins")
+        await rig.until(lambda: ("P9", "pump offline") in _alarms(rig.ledger), "offline")
+    rig.run(script)
+    assert sorted(_alarms(rig.ledger)) == [("P1", "wrong pins"), ("P1", "wrong pins"),
+                                           ("P9", "pump offline")]
+    rig.ledger.close()
