@@ -9,7 +9,7 @@ audit; station/reports.py, shifts.py and alerts.py the work):
 """
 import time
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import reports as rp
@@ -55,9 +55,8 @@ def routes(ledger, service, page, guarded, may, BadInput):
         return shifts_page(request, actor)
 
     async def close_shift(request, actor, form):
-        shift = service.close_shift(actor)
-        return page(request, "shift.html", actor, shift=shift,
-                    done="shift %d closed" % shift["id"])
+        shift = service.close_shift(actor)  # then its page (a reload closes nothing)
+        return RedirectResponse("/shifts/%d?closed=1" % shift["id"], status_code=303)
 
     async def shift(request, actor, form):
         try:
@@ -68,7 +67,8 @@ def routes(ledger, service, page, guarded, may, BadInput):
         if shift is None:
             return shifts_page(request, actor, status=404, error="no shift %s"
                                % request.path_params["id"])
-        return page(request, "shift.html", actor, shift=shift)
+        return page(request, "shift.html", actor, shift=shift, done="shift %d closed"
+                    % shift["id"] if request.query_params.get("closed") else None)
 
     def rules_page(request, actor, status=200, **context):
         return page(request, "alert_rules.html", actor, status=status,
