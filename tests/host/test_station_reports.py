@@ -530,3 +530,32 @@ def test_the_server_raises_wrong_pins_from_the_event_log_and_checks_offline_pump
     assert sorted(_alarms(rig.ledger)) == [("P1", "wrong pins"), ("P1", "wrong pins"),
                                            ("P9", "pump offline")]
     rig.ledger.close()
+
+
+# -- the command line -------------------------------------------------------------------------
+def test_the_command_line_closes_a_shift_reports_and_tunes_rules(station, capsys):
+    from pumpside_host import cli
+
+    ledger, _service = station
+    ledger.store("T1", [_sale(1, 2500, 1750)])
+    db = ["--db", ledger.path]
+    assert cli.main(["station", "shift-close", "--as", "carol"] + db) == 0
+    out = capsys.readouterr().out
+    assert "SHIFT 1  closed by local:carol" in out and "sales 1  litres 2.500" in out
+    assert cli.main(["station", "shift-report"] + db) == 0
+    assert capsys.readouterr().out == out
+    assert cli.main(["station", "report", "--range", "2000-01-01", "2099-12-31"] + db) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert ["grade", "92", "1", "2.500", "17.50"] in rows
+    assert cli.main(["station", "alert-rule", "--rule", "large_sale", "--on", "--set",
+                     "amount=5000"] + db) == 0
+    assert ledger.alerts.rules()["large_sale"] == {"enabled": True, "params": {
+        "amount": 5000}, "severity": "warning"}
+    capsys.readouterr()
+    for bad, why in ((["report"], "give one of"), (["report", "--month", "2026-13"], "YYYY-MM"),
+                     (["alert-rule", "--rule", "large_sale", "--set", "amount=x"],
+                      "NAME=WHOLE_NUMBER"), (["shift-report", "--shift", "7"], "no shift 7"),
+                     (["alert-webhook", "--url", "ftp://x"], "webhook URL")):
+        assert cli.main(["station"] + bad + db) == 2
+        assert why in capsys.readouterr().err
+    assert ledger.alerts.rules()["large_sale"]["params"] == {"amount": 5000}
