@@ -378,6 +378,16 @@ def test_hooks_for_other_modules(station):
     assert alarm == ("", "low tank", "low_tank", "warning")
 
 
+def test_a_failed_backup_raises_its_alert(station, tmp_path):
+    from pumpside_host.station.backup import BackupError
+
+    ledger, service = station
+    with pytest.raises(BackupError):
+        service.backup(LOCAL, str(tmp_path / "no such folder" / "x" / "backup.db"))
+    [alarm] = ledger.journals.alarms()
+    assert alarm["what"] == "backup failed" and alarm["why"].startswith("backup failed: ")
+
+
 @pytest.mark.parametrize("rule, params, why", [
     ("no_such_rule", {}, "no alert rule"), ("large_sale", {"ceiling": 5}, "no parameter"),
     ("large_sale", {"amount": -1}, "whole number"), ("large_sale", {"amount": "5"},

@@ -138,7 +138,16 @@ class Service:
         """A verified copy of the store (backup.make: a file, or a timestamped one in a
         folder with `keep` retention), audited: returns what backup.make tells."""
         self.check(actor, "backup")
-        return self.backed_up(actor, backup.make(self.ledger.path, out, keep))
+        try:
+            made = backup.make(self.ledger.path, out, keep)
+        except backup.BackupError as e:
+            self.backup_failed(str(e))
+            raise
+        return self.backed_up(actor, made)
+
+    def backup_failed(self, why):
+        """A backup that could not be made: the backup_failed alert (alerts.py)."""
+        self.ledger.alerts.raise_("backup_failed", "", "backup failed: %s" % why)
 
     def backed_up(self, actor, made):
         """The audit record of a backup made (by `backup`, or by backup.make off the

@@ -421,6 +421,7 @@ def make_app(ledger, secret, service=None):
             with open(made["path"], "rb") as f:
                 data = f.read()
         except backup.BackupError as e:
+            service.backup_failed(str(e))
             return page(request, "error.html", actor, status=500, error=str(e))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
