@@ -25,7 +25,10 @@ webhook too, as rules new_journal and conflict.
 The engine runs inside the ledger's store (`stored`: after each sale is stored, in its
 transaction; the rules are read once per batch) and on the server's timer (`tick`). The
 webhook never blocks: alerts go to a bounded queue a thread of its own POSTs, each tried
-WEBHOOK_TRIES times with growing waits, then dropped with a log line.
+WEBHOOK_TRIES times with growing waits, then dropped with a log line. An alert is queued
+when its alarm is written, inside the transaction that writes it: a transaction rolled
+back afterwards (a batch refused by a failing disk) may have sent an alert the store does
+not keep.
 """
 import json
 import logging

@@ -79,6 +79,8 @@ class StationServer:
                 self.ledger.alerts.tick()
             except sqlite3.Error as e:  # a busy store: the next tick tries again
                 log.warning("alert timer: %s", e)
+            except Exception:  # never the end of the timer (nor of the station)
+                log.exception("alert timer")
 
     async def stop(self):
         if self.timer is not None:
