@@ -665,6 +665,61 @@ def web_pages(pumps=32, sales=100000, renders=200):
     figure("web_sales_query_ms", "%.1f" % statistics.median(query), "ms")
 
 
+def report_month(sales=1000000, pumps=32, runs=3):
+    """The station's month report (station/reports.py: SQL GROUP BY over the index
+    `sales_report`) on a ledger of `sales` sales from `pumps` pumps spread evenly over
+    the year 2025 (two nozzles a pump, three grades, a third by card), built straight into
+    the `sales` table with executemany in one transaction (the ledger's own columns, as
+    Ledger.store writes them). report_month_ms: the median of `runs` reports of June
+    2025 (~1/12 of the sales, every breakdown); report_year_ms: the whole ledger's year."""
+    from .station import reports
+    from .station.ledger import Ledger
+
+    start = int(time.mktime((2025, 1, 1, 0, 0, 0, 0, 0, -1)))
+    span = int(time.mktime((2026, 1, 1, 0, 0, 0, 0, 0, -1))) - start
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(tmp + "/station.db")
+        db = ledger.db
+        t0 = time.perf_counter()
+
+        def rows():
+            for n in range(sales):
+                pump, sale = n % pumps, n // pumps + 1
+                at = start + n * span // sales
+                card = "62000000%08d" % (n % 5000) if n % 3 == 0 else None
+                record = {"type": "FINAL", "seq": sale, "sale": sale, "ml": 20000 + n % 977,
+                          "amount": 15180 + n % 741, "grade": ("92", "95", "0#")[n % 3],
+                          "nozzle": 1 + n // pumps % 2, "time": at}
+                if card:
+                    record.update(asn=card, card_type=1 + n % 2)
+                yield (("T%02d" % pump, "FINAL", sale, sale, card, record["ml"],
+                        record["amount"], json.dumps(record, sort_keys=True), at, "")
+                       + reports.columns(record))
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO sales (terminal, kind, sale, seq, asn, ml, amount, "
+                       "record, received, journal, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                       "?)" % reports.COLUMNS, rows())
+        db.execute("COMMIT")
+        built = time.perf_counter() - t0
+        took = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            rep = reports.report(db, *reports.period("month", "2025-06")[:2])
+            took.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        year = reports.report(db, *reports.period("year", "2025")[:2])
+        year_ms = (time.perf_counter() - t0) * 1000
+        held = db.execute("SELECT COUNT(*) FROM sales").fetchone()[0]
+        ledger.close()
+    figure("report_ledger_sales", held, "count")
+    figure("report_ledger_pumps", pumps, "count")
+    figure("report_ledger_build_s", "%.1f" % built, "s")
+    figure("report_month_sales", rep["totals"]["count"], "count")
+    figure("report_month_ms", "%.0f" % statistics.median(took), "ms")
+    figure("report_year_sales", year["totals"]["count"], "count")
+    figure("report_year_ms", "%.0f" % year_ms, "ms")
+
+
 def fake_terminals():
     """The simulated terminals of station_ingest (stdin: the job as JSON; stdout: the
     result as JSON). Each one connects and authenticates, all wait for the last, then each
@@ -739,10 +794,12 @@ def fake_terminals():
 FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "card_sales": 5,
         "presets": (60, 10000),
         "drain_sales": 10000, "ingest_sales": 1000, "wear_sales": 10000, "web_sales": 100000,
+        "report_sales": 1000000,
         "heap": {"backlog": 2000, "events": 100, "kib": (96, 384, 8), "tries": 3}}
 QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
          "presets": (3, 16),
          "drain_sales": 16, "ingest_sales": 16, "wear_sales": 20, "web_sales": 320,
+         "report_sales": 3200,
          "heap": {"backlog": 16, "events": 4, "kib": (192, 320, 64), "tries": 1}}
 
 
@@ -775,6 +832,7 @@ def main(quick=None):
     drain(size["drain_sales"])
     station_ingest(32, size["ingest_sales"])
     web_pages(32, size["web_sales"])
+    report_month(size["report_sales"], 32)
     figure("bench_wall_s", "%.1f" % (time.monotonic() - t0), "s")
     return 0
 

@@ -257,6 +257,72 @@ def _station_backup(ledger, service, actor, args):
         print("removed the older backup %s" % path)
 
 
+def _station_shift_close(ledger, service, actor, args):
+    from .station.shifts import text
+
+    print(text(service.close_shift(actor)))
+
+
+def _station_shift_report(ledger, service, actor, args):
+    from .station.shifts import text
+
+    if args.list:
+        for row in service.shifts(actor):
+            print("%(id)d %(opened)d..%(closed)d %(who)s" % row)
+        return
+    shift = service.shift_report(actor, args.shift)
+    if shift is None:
+        raise ValueError("no shift %s closed" % (args.shift or "has been"))
+    print(text(shift))
+
+
+def _station_report(ledger, service, actor, args):
+    from .station import reports
+
+    kinds = [k for k in ("day", "month", "year") if getattr(args, k)]
+    if args.range:
+        kinds.append("range")
+    if len(kinds) != 1:
+        raise ValueError("give one of --day, --month, --year, --from/--to")
+    kind = kinds[0]
+    rep = service.report(actor, kind, args.range[0] if kind == "range" else
+                         getattr(args, kind), args.range[1] if kind == "range" else None)
+    sys.stdout.write(reports.to_csv(rep))
+
+
+def _station_alert_rules(ledger, service, actor, args):
+    for rule, r in service.alert_rules(actor).items():
+        print("%s %s %s %s" % (rule, "on" if r["enabled"] else "off", r["severity"],
+                               " ".join("%s=%s" % kv for kv in sorted(r["params"].items()))))
+    url = ledger.alerts.webhook_url()
+    print("webhook %s" % (service_url(url) or "(none)"))
+
+
+def service_url(url):
+    from .station.service import _no_query
+
+    return _no_query(url)
+
+
+def _station_alert_rule(ledger, service, actor, args):
+    params = {}
+    for item in args.set:
+        name, eq, value = item.partition("=")
+        if not eq or not value.isdigit():
+            raise ValueError("--set takes NAME=WHOLE_NUMBER, not %r" % item)
+        params[name] = int(value)
+    enabled = args.on if args.on or args.off else service.alert_rules(actor).get(
+        args.rule, {}).get("enabled", False)
+    new = service.set_alert_rule(actor, args.rule, enabled, params)
+    print("%s %s %s" % (args.rule, "on" if new["enabled"] else "off",
+                        " ".join("%s=%s" % kv for kv in sorted(new["params"].items()))))
+
+
+def _station_alert_webhook(ledger, service, actor, args):
+    service.set_webhook(actor, args.url)
+    print("webhook %s" % (service_url(args.url) or "(none)"))
+
+
 def _station_restore(args):
     """`station restore`: the station stopped, the backup checked, the store replaced
     (kept aside), then the restore audited in the restored store."""
@@ -440,5 +506,30 @@ def add_station(sub):
                  "--enable one again)")
     cmd.add_argument("--name", required=True)
     cmd.add_argument("--enable", action="store_true", help="enable instead")
+    action("shift-close", _station_shift_close, "close the shift now open and print its "
+           "report (audited)")
+    cmd = action("shift-report", _station_shift_report, "print a closed shift's report "
+                 "(the last one's by default)")
+    cmd.add_argument("--shift", type=int, help="the shift's number")
+    cmd.add_argument("--list", action="store_true", help="list the shifts closed")
+    cmd = action("report", _station_report, "the sales report of a day, month, year or "
+                 "range of days, as CSV (docs/operations.md)")
+    cmd.add_argument("--day", metavar="YYYY-MM-DD")
+    cmd.add_argument("--month", metavar="YYYY-MM")
+    cmd.add_argument("--year", metavar="YYYY")
+    cmd.add_argument("--range", nargs=2, metavar=("FROM", "TO"),
+                     help="two days YYYY-MM-DD, both in")
+    action("alert-rules", _station_alert_rules, "the alert rules and the webhook")
+    cmd = action("alert-rule", _station_alert_rule, "switch an alert rule on or off and "
+                 "tune it (audited)")
+    cmd.add_argument("--rule", required=True)
+    onoff = cmd.add_mutually_exclusive_group()
+    onoff.add_argument("--on", action="store_true")
+    onoff.add_argument("--off", action="store_true")
+    cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="a parameter of the rule (repeat)")
+    cmd = action("alert-webhook", _station_alert_webhook, "the URL alerts are POSTed to "
+                 "(audited; '' for none)")
+    cmd.add_argument("--url", required=True)
     cmd = action("audit", _station_audit, "the audit trail, oldest first")
     cmd.add_argument("--last", type=int, default=0, help="only the last N records")

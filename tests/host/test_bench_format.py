@@ -54,7 +54,8 @@ def test_quick_bench_prints_only_figure_lines(capsys):
                  "firmware_code_heap_bytes", "firmware_data_heap_peak_bytes",
                  "firmware_min_heapsize_kib", "flash_sales_of_life_esp32",
                  "flash_sales_of_life_pico_w", "flash_wear_spread_esp32",
-                 "flash_wear_spread_pico_w", "web_forecourt_p99_ms", "web_sales_query_ms"):
+                 "flash_wear_spread_pico_w", "web_forecourt_p99_ms", "web_sales_query_ms",
+                 "report_month_ms", "report_year_ms", "report_ledger_sales"):
         assert want in names, want
     assert len(names) == len(lines), "a figure printed twice"
     # every sale crosses two stage thresholds (slow-down, close): one sample each, so the

@@ -53,11 +53,15 @@ CALLS = {
     "set_disabled": lambda s, a: s.set_disabled(a, "bob"),
     "set_password": lambda s, a: s.set_password(a, "bob", "another long one"),
     "ack_alarm": lambda s, a: s.ack_alarm(a, 1),
+    "close_shift": lambda s, a: s.close_shift(a),
+    "set_alert_rule": lambda s, a: s.set_alert_rule(a, "large_sale", True, {"amount": 1}),
+    "set_webhook": lambda s, a: s.set_webhook(a, "http://127.0.0.1:9/hook"),
 }
 ALLOWED = {
     "administrator": set(CALLS),
-    "manager": {"set_price", "set_params", "command", "hotlist", "set_nozzle", "ack_alarm"},
-    "cashier": set(),
+    "manager": {"set_price", "set_params", "command", "hotlist", "set_nozzle", "ack_alarm",
+                "close_shift", "set_alert_rule", "set_webhook"},
+    "cashier": {"close_shift"},
     "auditor": set(),
 }
 

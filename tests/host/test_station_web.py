@@ -74,8 +74,16 @@ FORMS = [
     ("/operators", {"what": "password", "name": "auditor", "password": "another password"},
      ("administrator",), lambda ledger: ledger.db.execute(
          "SELECT hash FROM operators WHERE name = 'auditor'").fetchone()[0]),
+    ("/shifts", {"what": "close"}, ("administrator", "manager", "cashier"),
+     lambda ledger: ledger.db.execute("SELECT COUNT(*) FROM shifts").fetchone()[0]),
+    ("/alert-rules", {"rule": "large_sale", "enabled": "1", "amount": "5000"},
+     ("administrator", "manager"), lambda ledger: ledger.alerts.rules()["large_sale"]),
+    ("/alert-rules", {"what": "webhook", "url": "http://127.0.0.1:9/hook"},
+     ("administrator", "manager"), lambda ledger: ledger.alerts.webhook_url()),
 ]
-PAGES = {"/": ROLES, "/sales": ROLES, "/prices": ROLES, "/terminals": ROLES,
+PAGES = {"/": ROLES, "/shifts": ROLES, "/alert-rules": ROLES,
+         "/reports": ("administrator", "manager", "auditor"), "/sales": ROLES,
+         "/prices": ROLES, "/terminals": ROLES,
          "/forecourt.json": ROLES, "/commands": ("administrator", "manager"),
          "/audit": ("administrator", "auditor"), "/operators": ("administrator",),
          "/backup": ("administrator",)}

@@ -76,6 +76,7 @@ def rekey(db, schema, tables):
 class Journals:
     def __init__(self, db, meta, set_meta):
         self.db = db
+        self.listeners = []
         db.executescript(SCHEMA)
         self.station = meta("station_id")
         if self.station is None:  # a new database: a new identity
@@ -143,10 +144,23 @@ class Journals:
         log.info("terminal %s: its records without a journal identity are journal %s",
                  terminal, journal)
 
-    def raise_alarm(self, terminal, what, why):
-        self.db.execute("INSERT INTO alarms (terminal, what, why, raised) VALUES (?,?,?,?)",
-                        (terminal, what, why, int(time.time())))
+    def listen(self, listener):
+        """`listener(alarm)` is called with each alarm stored (the alert engine's webhook:
+        alerts.py)."""
+        self.listeners.append(listener)
+
+    def raise_alarm(self, terminal, what, why, rule=None, severity=None):
+        """Store an alarm (`rule`, `severity`: the alert engine's, alerts.py; the
+        station's own alarms are rule `what`)."""
+        raised = int(time.time())
+        rule = rule or what.replace(" ", "_")
+        cur = self.db.execute("INSERT INTO alarms (terminal, what, why, raised, rule, severity) "
+                              "VALUES (?,?,?,?,?,?)", (terminal, what, why, raised, rule,
+                                                       severity or "critical"))
         log.error("ALARM terminal %s: %s: %s", terminal, what, why)
+        for listener in self.listeners:
+            listener({"id": cur.lastrowid, "terminal": terminal, "what": what, "why": why,
+                      "raised": raised, "rule": rule, "severity": severity or "critical"})
 
     def alarms(self, terminal=None, open_only=False):
         """The station's alarms, oldest first: id, terminal, what, why, raised, and when

@@ -13,8 +13,9 @@ import time
 
 from . import journals as jn
 from . import operators as ops
-from . import schema
+from . import reports, schema
 from .accounts import Cards
+from .alerts import Alerts
 from .metrology import Metrology
 from .params import Params
 from .problems import Invalid
@@ -82,6 +83,7 @@ class Ledger:
         # the numbered schema steps after version 1 (schema.py); the station key
         self.station_key = schema.upgrade(self.db, self.path)
         self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
+        self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
 
     def close(self):
         self.db.close()
@@ -133,6 +135,7 @@ class Ledger:
         if own:
             db.execute("BEGIN IMMEDIATE")
         try:
+            alerting = self.alerts.batch() is not None  # the sale rules on (alerts.py)
             for record in records:
                 try:
                     seq, kind = _check(record)
@@ -146,14 +149,19 @@ class Ledger:
                 text = json.dumps(record, sort_keys=True)
                 if kind in SALE_KINDS:
                     cur = db.execute(
-                        "INSERT OR IGNORE INTO sales VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        "INSERT OR IGNORE INTO sales (terminal, kind, sale, seq, asn, ml, "
+                        "amount, record, received, journal, %s) VALUES "
+                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" % reports.COLUMNS,
                         (terminal_id, kind, record["sale"], seq, record.get("asn"),
-                         record.get("ml"), record.get("amount"), text, now, journal))
+                         record.get("ml"), record.get("amount"), text, now, journal)
+                        + reports.columns(record))
                 else:
                     cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?,?)",
                                      (terminal_id, seq, text, journal))
                 if cur.rowcount:
                     self.cards.stored(terminal_id, record, kind, journal)
+                    if alerting and kind in SALE_KINDS:
+                        self.alerts.stored(terminal_id, record, kind)
                     results.append([seq, "stored", ""])
                 else:
                     results.append(self._taken(terminal_id, journal, kind, seq, record, text,

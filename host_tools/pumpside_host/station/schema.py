@@ -9,12 +9,12 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import audit, grey, operators
+from . import alerts, audit, grey, operators, reports, shifts
 from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 5
+VERSION = 6
 
 
 def version(db):
@@ -80,5 +80,18 @@ def _v5_unsynced_and_alarm_acks(db, key):
             db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, kind))
 
 
+def _v6_reports_alerts(db, key):
+    """Reports (reports.py: the sales' grade, nozzle, card type, payment kind and time as
+    columns filled from their record, and the index a report reads instead of the rows),
+    shifts (shifts.py), the alert engine's rules (alerts.py) and the alarms' rule and
+    severity."""
+    for statement in reports.SCHEMA + shifts.SCHEMA + alerts.SCHEMA:
+        words = statement.split()
+        if words[:2] == ["ALTER", "TABLE"] and words[5] in {
+                row[1] for row in db.execute("PRAGMA table_xinfo(%s)" % words[2])}:
+            continue  # there already (a store put back to an older version by hand)
+        db.execute(statement)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
-         (5, _v5_unsynced_and_alarm_acks))
+         (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts))

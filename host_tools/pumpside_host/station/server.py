@@ -10,11 +10,12 @@ session allows, the connection is closed and nothing from that frame is stored.
 import asyncio
 import logging
 import os
+import sqlite3
 import time
 
 from pumpside import protocol
 
-from . import backup
+from . import alerts, backup
 from .ledger import Ledger
 from .tls import station_names, station_tls
 
@@ -53,6 +54,7 @@ class StationServer:
         self.server = None
         self.plain_server = None
         self.sessions = {}  # terminal id -> (session, writer) of live connections
+        self.timer = None  # the alert engine's timer task
 
     async def start(self):
         self.server = await asyncio.start_server(self._serve, self.host, self.port,
@@ -66,9 +68,23 @@ class StationServer:
             self.plain_port = self.plain_server.sockets[0].getsockname()[1]
             log.warning("station listening on %s:%d in PLAIN TCP, unencrypted: for "
                         "terminals set to station_tls=0", self.host, self.plain_port)
+        self.timer = asyncio.ensure_future(self._alert_timer())
         return self
 
+    async def _alert_timer(self):
+        """The alert engine's timer (alerts.py: pumps offline for long)."""
+        while True:
+            await asyncio.sleep(alerts.TICK_S)
+            try:
+                self.ledger.alerts.tick()
+            except sqlite3.Error as e:  # a busy store: the next tick tries again
+                log.warning("alert timer: %s", e)
+            except Exception:  # never the end of the timer (nor of the station)
+                log.exception("alert timer")
+
     async def stop(self):
+        if self.timer is not None:
+            self.timer.cancel()
         for server in (self.server, self.plain_server):
             if server is not None:
                 server.close()
@@ -303,9 +319,12 @@ class StationServer:
         self.ledger.metrology.reading(conn.terminal, payload, journal=conn.journal)
 
     async def _events(self, conn, payload):
-        await self._send(conn.writer, conn.session, protocol.EVENTS_ACK,
-                         self.ledger.metrology.store_events(conn.terminal, payload["events"],
-                                                            conn.journal))
+        metrology = self.ledger.metrology
+        held = metrology.events_held(conn.terminal, conn.journal)[0]
+        answer = metrology.store_events(conn.terminal, payload["events"], conn.journal)
+        if answer["n"] > held:  # records new to the station: the alert rules (wrong PINs)
+            self.ledger.alerts.events(conn.terminal, payload["events"], held)
+        await self._send(conn.writer, conn.session, protocol.EVENTS_ACK, answer)
 
     async def _error(self, conn, payload):
         raise Refused("terminal reported: %s" % payload.get("why"))

@@ -11,8 +11,9 @@ Roles (ROLE_OF: which roles may do what):
   administrator  operators, terminals and their keys, backup and restore, and everything
                  below
   manager        prices and their schedule, parameters, commands, hotlist, nozzle map,
-                 reports
-  cashier        reads: shift, forecourt, sales
+                 reports, the alert rules and their webhook
+  cashier        closes a shift and reads its report; reads: forecourt, sales (not the
+                 period reports: those are the manager's and the auditor's)
   auditor        reads only, the audit trail included
 
 Every role reads the station (reads.py: the pages' and the CLI's reads come through
@@ -27,12 +28,13 @@ import getpass
 import json
 from collections import namedtuple
 
-from . import backup
+from . import backup, reports
 from .audit import Audit
 from .masking import mask_card
 from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for callers)
 from .problems import Invalid, Problem
 from .reads import Reads
+from .shifts import Shifts
 
 SECRET = "(set)"  # how a secret's value shows in the audit trail
 
@@ -46,19 +48,22 @@ ROLE_OF = {
     "read": ("administrator", "manager", "cashier", "auditor"),
     "audit": ("administrator", "auditor"),
     "backup": ADMIN,
+    "shift": ("administrator", "manager", "cashier"), "alerts": MANAGE,
 }
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
         "price": "set prices", "params": "set parameters", "command": "send commands",
         "hotlist": "change the hotlist", "nozzle": "change the nozzle map",
         "alarm": "acknowledge station alarms",
         "reports": "read reports", "read": "read the station", "audit": "read the audit trail",
-        "backup": "back up or restore the store"}
+        "backup": "back up or restore the store", "shift": "close a shift",
+        "alerts": "change the alert rules"}
 # the mutating calls, by the permission each needs (the role tests go through all)
 MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
     "command": "command", "hotlist": "hotlist", "set_nozzle": "nozzle",
     "add_operator": "operator", "set_role": "operator", "set_disabled": "operator",
-    "set_password": "operator", "ack_alarm": "alarm",
+    "set_password": "operator", "ack_alarm": "alarm", "close_shift": "shift",
+    "set_alert_rule": "alerts", "set_webhook": "alerts",
 }
 
 
@@ -140,7 +145,16 @@ class Service(Reads):
         """A verified copy of the store (backup.make: a file, or a timestamped one in a
         folder with `keep` retention), audited: returns what backup.make tells."""
         self.check(actor, "backup")
-        return self.backed_up(actor, backup.make(self.ledger.path, out, keep))
+        try:
+            made = backup.make(self.ledger.path, out, keep)
+        except backup.BackupError as e:
+            self.backup_failed(str(e))
+            raise
+        return self.backed_up(actor, made)
+
+    def backup_failed(self, why):
+        """A backup that could not be made: the backup_failed alert (alerts.py)."""
+        self.ledger.alerts.raise_("backup_failed", "", "backup failed: %s" % why)
 
     def backed_up(self, actor, made):
         """The audit record of a backup made (by `backup`, or by backup.make off the
@@ -264,6 +278,53 @@ class Service(Reads):
         target = self.ledger.journals.alarm(alarm_id) if isinstance(alarm_id, int) else None
         return self._change(actor, "alarm", "alarm-ack", "alarm %s%s" % (
             alarm_id, " of " + target["terminal"] if target else ""), run)
+    # -- shifts, reports, alerts -----------------------------------------------------------
+    def close_shift(self, actor, now=None):
+        """Close the shift now open (shifts.py): its report, kept and returned; a nozzle
+        whose totalizer does not match raises totalizer_mismatch (alerts.py)."""
+        def run():
+            shift = Shifts(self.ledger).close(actor.name, actor.role, now)
+            self.ledger.alerts.shift_closed(shift)
+            t = shift["totals"]
+            return "", "%d sales, %d ml, amount %d; %d nozzles, %d mismatched" % (
+                t["count"], t["ml"], t["amount"], len(shift["nozzles"]),
+                sum(1 for n in shift["nozzles"] if n["diff_ml"] or n["diff_amount"])), shift
+        return self._change(actor, "shift", "shift-close", "shift", run)
+
+    def shift_report(self, actor, shift_id=None):
+        """A closed shift's report (the last one's without an id); None: no such shift."""
+        self.check(actor, "read")
+        return Shifts(self.ledger).get(shift_id)
+
+    def shifts(self, actor, limit=100):
+        self.check(actor, "read")
+        return Shifts(self.ledger).list(limit)
+
+    def report(self, actor, kind, value, to=None):
+        """The sales report of a day, month, year or range of days (reports.py;
+        BadPeriod, a ValueError: not a period)."""
+        self.check(actor, "reports")
+        start, end, label = reports.period(kind, value, to)
+        return reports.report(self.db, start, end, label)
+
+    def alert_rules(self, actor):
+        self.check(actor, "read")
+        return self.ledger.alerts.rules()
+
+    def set_alert_rule(self, actor, rule, enabled, params=None):
+        """Switch an alert rule on or off and tune it (alerts.py)."""
+        def run():
+            old, new = self.ledger.alerts.set_rule(rule, enabled, params)
+            return old, new, new
+        return self._change(actor, "alerts", "alert-rule", rule, run)
+
+    def set_webhook(self, actor, url):
+        """The URL alerts are POSTed to ("": none); the trail shows it without its query
+        (a token there stays out of the record)."""
+        def run():
+            old = self.ledger.alerts.set_webhook(url)
+            return _no_query(old), _no_query(url), None
+        return self._change(actor, "alerts", "alert-webhook", "webhook", run)
 
     # -- operators -------------------------------------------------------------------------
     def operators(self, actor):
@@ -327,3 +388,14 @@ def _text(value):
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True)
+
+
+def _no_query(url):
+    """A URL as the audit trail shows it: its query and user info left out."""
+    if not url:
+        return ""
+    base, sep, _query = url.partition("?")
+    scheme, _, rest = base.partition("://")
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    return "%s://%s%s%s%s" % (scheme, host, slash, path, "?" + SECRET if sep else "")

@@ -47,6 +47,7 @@ from ..operators import LoginRefused, Operators
 from ..problems import Invalid
 from ..reads import SALE_FILTERS
 from ..service import Actor, Refused, Service
+from . import reports as reports_web
 from . import station_pages
 from .i18n import LANGS, say, translate
 
@@ -62,8 +63,9 @@ PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
          ("/commands", "Commands", "command"), ("/hotlist", "Hotlist", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
-         ("/alarms", "Station alarms", "read"), ("/audit", "Audit trail", "audit"),
-         ("/operators", "Operators", "operator"))
+         ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
+         ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
+         ("/audit", "Audit trail", "audit"), ("/operators", "Operators", "operator"))
 
 
 class BadInput(Invalid):
@@ -388,6 +390,7 @@ def make_app(ledger, secret, service=None):
             with open(made["path"], "rb") as f:
                 data = f.read()
         except backup.BackupError as e:
+            service.backup_failed(str(e))
             return page(request, "error.html", actor, status=500, error=str(e))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -451,6 +454,8 @@ def make_app(ledger, secret, service=None):
             service=service, ledger=ledger, page=page, guarded=guarded, may=lambda actor,
             what: _may(service, actor, what), int_field=_int, text_field=_text,
             BadInput=BadInput)),
+        *reports_web.routes(ledger, service, page, guarded,
+                            lambda actor, what: _may(service, actor, what), BadInput),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,
