@@ -34,6 +34,8 @@ def station(tmp_path):
     service.set_price(root, "92", 8000)
     service.add_operator(root, "root", "administrator", PASSWORD)
     service.add_operator(root, "bob", "cashier", PASSWORD)
+    ledger.params.set_nozzle("T1", 2, "92")  # for the tank calls (not audited here)
+    ledger.tanks.set_tank(1, "92", 30000, 3000, 1000)
     yield ledger, service
     ledger.close()
 
@@ -50,10 +52,16 @@ CALLS = {
     "set_role": lambda s, a: s.set_role(a, "bob", "manager"),
     "set_disabled": lambda s, a: s.set_disabled(a, "bob"),
     "set_password": lambda s, a: s.set_password(a, "bob", "another long one"),
+    "set_tank": lambda s, a: s.set_tank(a, 2, "92", 20000, 2000, 500),
+    "feed_tank": lambda s, a: s.feed_tank(a, 1, "T1", 2),
+    "delivery_note": lambda s, a: s.delivery_note(a, 1, "Sinopec", 10_000_000, 10_000_000,
+                                                  150),
+    "dip": lambda s, a: s.dip(a, 1, 1000),
 }
 ALLOWED = {
     "administrator": set(CALLS),
-    "manager": {"set_price", "set_params", "command", "hotlist", "set_nozzle"},
+    "manager": {"set_price", "set_params", "command", "hotlist", "set_nozzle", "set_tank",
+                "feed_tank", "delivery_note", "dip"},
     "cashier": set(),
     "auditor": set(),
 }

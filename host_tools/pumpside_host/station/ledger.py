@@ -17,6 +17,7 @@ from . import schema
 from .accounts import Cards
 from .metrology import Metrology
 from .params import Params
+from .tanks import Tanks
 
 log = logging.getLogger("pumpside.station")
 
@@ -81,6 +82,8 @@ class Ledger:
         # the numbered schema steps after version 1 (schema.py); the station key
         self.station_key = schema.upgrade(self.db, self.path)
         self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
+        # tanks, gauge readings, deliveries, reconciliation (tanks.py)
+        self.tanks = Tanks(self.db, self.journals.raise_alarm)
 
     def close(self):
         self.db.close()

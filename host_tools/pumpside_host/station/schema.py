@@ -9,12 +9,12 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import audit, operators
+from . import audit, operators, tanks
 from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 3
+VERSION = 4
 
 
 def version(db):
@@ -60,4 +60,10 @@ def _v3_operators(db, key):
             db.execute(statement)
 
 
-STEPS = ((2, _v2_seal_keys), (3, _v3_operators))
+def _v4_tanks(db, key):
+    """Tanks, the nozzles they feed, gauge readings, deliveries, daily reconciliation
+    (tanks.py), and the index their sales sums use."""
+    tanks.Tanks.create(db)
+
+
+STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_tanks))
