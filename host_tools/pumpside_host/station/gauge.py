@@ -19,6 +19,7 @@ import asyncio
 import calendar
 import logging
 import socket
+import sqlite3
 import time
 
 from .. import veeder
@@ -117,7 +118,10 @@ class GaugePoller:
 
     async def run(self):
         while True:
-            await self.poll()
+            try:
+                await self.poll()
+            except sqlite3.Error as e:  # the store busy or failing: the next turn again
+                log.error("gauge poll not stored: %s", e)
             await asyncio.sleep(self.every_s)
 
     async def poll(self):
