@@ -54,7 +54,7 @@ KINDS = ("FINAL", "ESCAPE", "UNLOCK")
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
          ("/commands", "Commands", "command"), ("/audit", "Audit trail", "audit"),
-         ("/operators", "Operators", "operator"))
+         ("/operators", "Operators", "operator"), ("/tanks", "Tanks", "read"))
 
 
 class BadInput(ValueError):
@@ -127,6 +127,8 @@ def _text(form, name):
 
 def make_app(ledger, secret, service=None):
     """The back office over `ledger` (its store's signing `secret`: load_secret)."""
+    from . import tanks as tank_pages
+
     service = service or Service(ledger)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(when=_when, money=_money, litres=_litres, price=_price,
@@ -476,6 +478,7 @@ def make_app(ledger, secret, service=None):
         Route("/operators", guarded("operator", operators)),
         Route("/backup", guarded("backup", download_backup)),
         Route("/operators", guarded("operator", change_operator), methods=["POST"]),
+        *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,

@@ -20,6 +20,18 @@ ZH = {
     "pending": "等待中", "Sale": "交易号", "Received": "接收时间", "any": "全部",
     "Signed in as": "当前用户", "Nozzle": "油枪", "Litres per day": "每日升数",
     "Set password": "设置密码", "Download a backup": "下载备份",
+    # the tanks page (tanks.py)
+    "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
+    "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
+    "Nozzles": "油枪", "Tank level": "液位", "Readings": "液位记录",
+    "Litres at 15 C": "标准升数 (15 °C)", "Source": "来源", "Reconciliation": "损溢核算",
+    "Day": "日期", "Opening": "期初", "Deliveries": "进油", "Book": "账面",
+    "Gauge": "液位仪", "Variance": "损溢", "Cumulative variance": "累计损溢",
+    "Limit": "限值", "Supplier": "供应商", "Ordered": "订购", "Delivered": "实收",
+    "At 15 C": "15 °C", "Gauge at 15 C": "液位仪 15 °C", "Record a delivery note": "录入进油单",
+    "Dip": "人工量油", "Save": "保存", "Add or change a tank": "添加或修改油罐",
+    "Tank feeds a nozzle": "油罐供油枪", "ok": "正常", "low": "低液位",
+    "suction": "低于吸油口",
 }
 
 
