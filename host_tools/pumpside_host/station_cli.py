@@ -32,6 +32,17 @@ def _station_serve(args):
     if bool(args.tls_cert) != bool(args.tls_key):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if args.gauge:
+        from .station.gauge import parse_address
+
+        try:
+            parse_address(args.gauge)
+        except ValueError as e:
+            print("error: --gauge: %s" % e, file=sys.stderr)
+            return 2
+    if not args.gauge_every > 0:
+        print("error: --gauge-every: seconds > 0", file=sys.stderr)
+        return 2
     try:
         serve(args.db, args.host, args.port, args.issuer_keys,
               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_names=args.tls_name,

@@ -316,3 +316,7 @@ def test_the_command_line(tmp_path, capsys):
     assert "Sinopec" in out and "FLAGGED" in out
     code, out = run("reconcile", "--tank", "1")
     assert code == 0 and "variance" in out
+    for bad, why in ((["--gauge", "nohost"], "--gauge: a gauge address is HOST:PORT"),
+                     (["--gauge", "h:1", "--gauge-every", "0"], "--gauge-every")):
+        code, out = run("serve", *bad)
+        assert code == 2 and why in out  # refused before anything is served
