@@ -238,8 +238,25 @@ def station_view(ledger):
 
 
 def web_banner(web):
-    return ("back office: %(address)s  log in as %(name)s, password %(password)s (made "
+    text = ("back office: %(address)s  log in as %(name)s, password %(password)s (made "
             "for this demo's database only, gone with it)" % web)
+    if web.get("gauge"):
+        text += ("\ntank gauge: %s (Veeder-Root TLS-3xx computer format; try `pumpside "
+                 "station gauge-read --gauge %s`)" % (web["gauge"], web["gauge"]))
+    return text
+
+
+def demo_tanks(service, actor, grade, terminal):
+    """The demo station's two tanks on the bench's tank gauge (bench/gauge.py, started
+    here: returned), tank 1 feeding the terminal's nozzle 1; the station polls it."""
+    from .bench.gauge import demo_gauge
+
+    sim = demo_gauge()
+    service.set_nozzle(actor, terminal, 1, grade)
+    service.set_tank(actor, 1, grade, 30000, 3000, 1000)
+    service.set_tank(actor, 2, "0#", 30000, 3000, 1000)
+    service.feed_tank(actor, 1, terminal, 1)
+    return sim
 
 
 def demo_administrator(service, actor):
@@ -279,11 +296,13 @@ def start_pump(workdir, lpm=40.0, station=True, web_port=None, web=None):
         if web_port is not None:
             name, password = demo_administrator(service, actor)
             web_port = _free(web_port)
+        gauge = demo_tanks(service, actor, config["grade"], "PUMP1")
         station_thread = StationThread(ledger, heartbeat_s=2,  # TLS, its own CA
-                                       web_port=web_port).start()
+                                       web_port=web_port, gauge=gauge.address(),
+                                       gauge_every_s=10).start()
         if web_port is not None and web is not None:
             web.update(address="http://127.0.0.1:%d/" % station_thread.web_port, name=name,
-                       password=password)
+                       password=password, gauge=gauge.address())
         pinned, files = station_pin(ledger.path)  # as `pumpside provision` pins it
     bench = Bench(fast_lpm=lpm)
     if station_thread is not None:  # through the bench's network, which `w` takes down
@@ -291,6 +310,10 @@ def start_pump(workdir, lpm=40.0, station=True, web_port=None, web=None):
                       terminal_id="PUMP1", terminal_key=key.hex(), **pinned)
     pump = VirtualPump(config=config, bench=bench, cards=store, station=station_thread,
                        files=files)
+    pump.gauge = None
+    if station_thread is not None:
+        gauge.feed(1, bench)  # what the pump sells leaves tank 1
+        pump.gauge = gauge
     pump.start()
     pump.wait_state("IDLE", 15)
     return pump, store
@@ -301,6 +324,8 @@ def stop_pump(pump):
     pump.stop()
     if pump.station is not None:
         pump.station.stop()
+    if getattr(pump, "gauge", None) is not None:
+        pump.gauge.stop()
 
 
 def _free(port):

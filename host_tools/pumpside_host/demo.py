@@ -53,7 +53,7 @@ def _pad(text, width):
 
 def _station(workdir):
     """The demo's station with its back office: (StationThread, pump config, files, web)."""
-    from .console import WEB_PORT, _free, demo_administrator
+    from .console import WEB_PORT, _free, demo_administrator, demo_tanks
     from .station.ledger import Ledger
     from .station.server import StationThread
     from .station.service import Actor, Service
@@ -64,12 +64,15 @@ def _station(workdir):
     key = service.add_terminal(actor, "PUMP1")
     service.set_price(actor, DEFAULT_CONFIG["grade"], DEFAULT_CONFIG["price"])
     name, password = demo_administrator(service, actor)
-    station = StationThread(ledger, heartbeat_s=2, web_port=_free(WEB_PORT)).start()
+    gauge = demo_tanks(service, actor, DEFAULT_CONFIG["grade"], "PUMP1")
+    station = StationThread(ledger, heartbeat_s=2, web_port=_free(WEB_PORT),
+                            gauge=gauge.address(), gauge_every_s=10).start()
+    station.gauge_sim = gauge  # run_demo feeds it the bench and stops it
     pinned, files = station_pin(ledger.path)
     config = dict(DEFAULT_CONFIG, station_addr="127.0.0.1:%d" % station.port,
                   terminal_id="PUMP1", terminal_key=key.hex(), **pinned)
     web = {"address": "http://127.0.0.1:%d/" % station.web_port, "name": name,
-           "password": password}
+           "password": password, "gauge": gauge.address()}
     return station, config, files, web
 
 
@@ -83,11 +86,13 @@ def run_demo(litres=20, lpm=40.0, keep=False):
             return _demo(litres, lpm, keep, config, files, station)
         finally:
             station.stop()
+            station.gauge_sim.stop()
 
 
 def _demo(litres, lpm, keep, config, files, station):
     screen = Screen()
     bench = Bench(fast_lpm=lpm, on_screen=screen.show)
+    station.gauge_sim.feed(1, bench)  # what the pump sells leaves tank 1
     with VirtualPump(config=config, bench=bench, files=files, station=station) as pump:
         print("pumpside virtual pump: firmware on the MicroPython unix port (pid %d), bench "
               "on 127.0.0.1:%d, %g L/min" % (pump.proc.pid, bench.port, lpm))

@@ -33,11 +33,23 @@ def _station_serve(args):
     if bool(args.tls_cert) != bool(args.tls_key):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if args.gauge:
+        from .station.gauge import parse_address
+
+        try:
+            parse_address(args.gauge)
+        except ValueError as e:
+            print("error: --gauge: %s" % e, file=sys.stderr)
+            return 2
+    if not args.gauge_every > 0:
+        print("error: --gauge-every: seconds > 0", file=sys.stderr)
+        return 2
     try:
         serve(args.db, args.host, args.port, args.issuer_keys,
               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_names=args.tls_name,
               plain_port=args.plain_port, web_host=args.web_host,
-              web_port=None if args.web_port == 0 else args.web_port)
+              web_port=None if args.web_port == 0 else args.web_port,
+              gauge=args.gauge, gauge_every_s=args.gauge_every)
     except (KeyFileError, TlsFilesError, StationKeyError, WebPortError,
             StationRunning) as e:
         print("error: %s" % e, file=sys.stderr)
@@ -189,6 +201,130 @@ def _station_hotlist(ledger, service, actor, args):
     print("%s %s (hotlist version %d)" % (
         mask_card(args.asn) if len(args.asn) == 16 else args.asn,
         "removed" if args.remove else "listed", version))
+
+
+def _litres(text):
+    """Litres as typed (up to 3 decimals) -> whole ml; ValueError otherwise."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(str(text)) * 1000
+    except InvalidOperation:
+        raise ValueError("%r is not a volume in litres" % text) from None
+    if value != value.to_integral_value():
+        raise ValueError("%r: at most 3 decimals (ml)" % text)
+    return int(value)
+
+
+def _tenths(text):
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(str(text)) * 10
+    except InvalidOperation:
+        raise ValueError("%r is not a temperature in degrees C" % text) from None
+    return int(value.to_integral_value())
+
+
+def _station_tank_add(ledger, service, actor, args):
+    strapping = None
+    if args.strapping:
+        try:
+            strapping = json.loads(args.strapping)
+        except ValueError:
+            raise ValueError("--strapping: JSON [[height mm, litres], ...]") from None
+    service.set_tank(actor, args.tank, args.grade, args.capacity, args.low, args.suction,
+                     strapping)
+    print("tank %d: %s, %d L (low %d L, pump suction %d L)" % (
+        args.tank, args.grade, args.capacity, args.low, args.suction))
+
+
+def _station_tank_feed(ledger, service, actor, args):
+    service.feed_tank(actor, args.tank, args.terminal, args.nozzle)
+    print("tank %d feeds %s nozzle %d" % (args.tank, args.terminal, args.nozzle))
+
+
+def _station_tanks(ledger, service, actor, args):
+    service.check(actor, "read")
+    for tank in ledger.tanks.all():
+        r = tank["reading"]
+        level = "no reading" if r is None else "%.1f L at %s (%s%s%s)" % (
+            r["volume_ml"] / 1000, _when(r["at"]), r["source"],
+            ", %.1f C" % (r["temp_c10"] / 10) if r["temp_c10"] is not None else "",
+            ", water %d mm" % r["water_mm"] if r["water_mm"] else "")
+        print("tank %d %s capacity %d L low %d L suction %d L: %s; %s; feeds %s" % (
+            tank["number"], tank["grade"], tank["capacity_ml"] // 1000,
+            tank["low_ml"] // 1000, tank["suction_ml"] // 1000, level, tank["state"],
+            ", ".join("%s/%d" % (t, n) for t, n in tank["nozzles"]) or "no nozzle"))
+
+
+def _when(at):
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(at))
+
+
+def _station_delivery(ledger, service, actor, args):
+    delivery = service.delivery_note(actor, args.tank, args.supplier, _litres(args.ordered),
+                                     _litres(args.delivered), _tenths(args.temp))
+    d = ledger.tanks.delivery(delivery)
+    print("delivery %d to tank %d: %.3f L at %.1f C = %.3f L at 15 C%s" % (
+        delivery, args.tank, d["note_ml"] / 1000, d["note_temp_c10"] / 10,
+        d["note15_ml"] / 1000, "; FLAGGED: " + d["flag"] if d["flag"] else ""))
+
+
+def _station_deliveries(ledger, service, actor, args):
+    service.check(actor, "read")
+    for d in ledger.tanks.deliveries(args.tank):
+        print("%d tank %d %s %s ordered %s note %s (15 C %s) gauge %s (15 C %s)%s" % (
+            d["id"], d["tank"], _when(d["at"]), d["supplier"] or "(gauge)",
+            *("-" if v is None else "%.1f L" % (v / 1000) for v in (
+                d["ordered_ml"], d["note_ml"], d["note15_ml"], d["gauge_ml"],
+                d["gauge15_ml"])), " FLAGGED: " + d["flag"] if d["flag"] else ""))
+
+
+def _station_dip(ledger, service, actor, args):
+    ml = service.dip(actor, args.tank, args.height, _tenths(args.temp) if args.temp else None)
+    print("tank %d: %d mm = %.3f L" % (args.tank, args.height, ml / 1000))
+
+
+def _station_reconcile(ledger, service, actor, args):
+    import time
+
+    day = args.day or time.strftime("%Y-%m-%d", time.gmtime())
+    tanks = [args.tank] if args.tank else [t["number"] for t in ledger.tanks.all()]
+    for number in tanks:
+        row = service.reconcile(actor, number, day)
+        if row is None:
+            print("tank %d %s: no reading that day" % (number, day))
+            continue
+        print("tank %d %s: opening %.1f + deliveries %.1f - sales %.1f = book %.1f; gauge "
+              "%.1f; variance %+.1f L; month %+.1f L over %.1f L sold%s" % (
+                  number, day, *(row[k] / 1000 for k in (
+                      "opening_ml", "deliveries_ml", "sales_ml", "book_ml", "closing_ml",
+                      "variance_ml", "month_ml", "month_sales_ml")),
+                  "; ALARM " + row["alarm"] if row["alarm"] else ""))
+
+
+def _station_gauge_read(args):
+    from . import veeder
+    from .station.gauge import ask, parse_address
+
+    try:
+        host, port = parse_address(args.gauge)
+        answer = ask(host, port, {"inventory": veeder.INVENTORY,
+                                  "deliveries": veeder.DELIVERY,
+                                  "alarms": veeder.ALARM}[args.report], args.tank,
+                     args.timeout)
+    except ValueError as e:  # GaugeError too
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    print("gauge %s report %s at %04d-%02d-%02d %02d:%02d" % ((args.gauge, answer.function)
+                                                            + answer.time))
+    for item in answer.items:
+        print("  " + ", ".join("%s=%s" % (k, round(v, 3) if isinstance(v, float) else v)
+                               for k, v in item._asdict().items()))
+    return 0
 
 
 def _operator_password():
@@ -421,7 +557,20 @@ def add_station(sub):
     cmd.add_argument("--web-host", default="127.0.0.1", metavar="HOST",
                      help="the address the back office listens on (default 127.0.0.1: "
                      "this machine only)")
+    cmd.add_argument("--gauge", metavar="HOST:PORT", help="a tank gauge (Veeder-Root "
+                     "TLS-3xx computer format over TCP) polled for tank readings, alarms "
+                     "and deliveries")
+    cmd.add_argument("--gauge-every", type=float, default=60.0, metavar="S",
+                     help="seconds between gauge polls (default 60)")
     cmd.set_defaults(func=_station_serve)
+    cmd = actions.add_parser("gauge-read", help="ask a tank gauge one report and show it "
+                             "(no store needed)", description="ask a tank gauge one report")
+    cmd.add_argument("--gauge", required=True, metavar="HOST:PORT")
+    cmd.add_argument("--report", choices=("inventory", "deliveries", "alarms"),
+                     default="inventory")
+    cmd.add_argument("--tank", type=int, default=0, help="one tank (default 0: all)")
+    cmd.add_argument("--timeout", type=float, default=5.0)
+    cmd.set_defaults(func=_station_gauge_read)
 
     cmd = action("backup", _station_backup, "a verified copy of the store, made while the "
                  "station runs (0600; audited)")
@@ -531,5 +680,35 @@ def add_station(sub):
     cmd = action("alert-webhook", _station_alert_webhook, "the URL alerts are POSTed to "
                  "(audited; '' for none)")
     cmd.add_argument("--url", required=True)
+    cmd = action("tank-add", _station_tank_add, "add or change a tank (audited)")
+    cmd.add_argument("--tank", type=int, required=True, help="its number, as the gauge's")
+    cmd.add_argument("--grade", required=True, help="grade code of what it holds")
+    cmd.add_argument("--capacity", type=int, required=True, help="litres")
+    cmd.add_argument("--low", type=int, required=True, help="low level, litres (alarm)")
+    cmd.add_argument("--suction", type=int, required=True, help="pump-suction level, "
+                     "litres (its nozzles are suspended below it)")
+    cmd.add_argument("--strapping", help="JSON [[height mm, litres], ...] (default: "
+                     "straight, 2000 mm full)")
+    cmd = action("tank-feed", _station_tank_feed, "a tank feeds a terminal's nozzle "
+                 "(audited)", "required")
+    cmd.add_argument("--tank", type=int, required=True)
+    cmd.add_argument("--nozzle", type=int, required=True)
+    action("tanks", _station_tanks, "the tanks, their last reading and what they feed")
+    cmd = action("delivery", _station_delivery, "record a delivery note (audited; "
+                 "corrected to 15 C, flagged when it differs)")
+    cmd.add_argument("--tank", type=int, required=True)
+    cmd.add_argument("--supplier", required=True)
+    cmd.add_argument("--ordered", required=True, help="litres ordered")
+    cmd.add_argument("--delivered", required=True, help="litres delivered (the note's)")
+    cmd.add_argument("--temp", required=True, help="the product's temperature, deg C")
+    cmd = action("deliveries", _station_deliveries, "the deliveries, notes and gauge's")
+    cmd.add_argument("--tank", type=int)
+    cmd = action("dip", _station_dip, "a hand dip: height in mm (audited)")
+    cmd.add_argument("--tank", type=int, required=True)
+    cmd.add_argument("--height", type=int, required=True, help="mm")
+    cmd.add_argument("--temp", help="deg C")
+    cmd = action("reconcile", _station_reconcile, "book versus gauge per tank for a day")
+    cmd.add_argument("--tank", type=int, help="one tank (default: all)")
+    cmd.add_argument("--day", help="YYYY-MM-DD (UTC; default today)")
     cmd = action("audit", _station_audit, "the audit trail, oldest first")
     cmd.add_argument("--last", type=int, default=0, help="only the last N records")

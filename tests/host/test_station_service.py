@@ -36,6 +36,8 @@ def station(tmp_path):
     service.add_operator(root, "root", "administrator", PASSWORD)
     service.add_operator(root, "bob", "cashier", PASSWORD)
     ledger.journals.raise_alarm("T1", "conflict", "a record differs")  # alarm 1
+    ledger.params.set_nozzle("T1", 2, "92")  # for the tank calls (not audited here)
+    ledger.tanks.set_tank(1, "92", 30000, 3000, 1000)
     yield ledger, service
     ledger.close()
 
@@ -56,11 +58,17 @@ CALLS = {
     "close_shift": lambda s, a: s.close_shift(a),
     "set_alert_rule": lambda s, a: s.set_alert_rule(a, "large_sale", True, {"amount": 1}),
     "set_webhook": lambda s, a: s.set_webhook(a, "http://127.0.0.1:9/hook"),
+    "set_tank": lambda s, a: s.set_tank(a, 2, "92", 20000, 2000, 500),
+    "feed_tank": lambda s, a: s.feed_tank(a, 1, "T1", 2),
+    "delivery_note": lambda s, a: s.delivery_note(a, 1, "Sinopec", 10_000_000, 10_000_000,
+                                                  150),
+    "dip": lambda s, a: s.dip(a, 1, 1000),
 }
 ALLOWED = {
     "administrator": set(CALLS),
     "manager": {"set_price", "set_params", "command", "hotlist", "set_nozzle", "ack_alarm",
-                "close_shift", "set_alert_rule", "set_webhook"},
+                "close_shift", "set_alert_rule", "set_webhook", "set_tank", "feed_tank",
+                "delivery_note", "dip"},
     "cashier": {"close_shift"},
     "auditor": set(),
 }

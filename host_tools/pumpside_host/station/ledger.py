@@ -19,6 +19,7 @@ from .alerts import Alerts
 from .metrology import Metrology
 from .params import Params
 from .problems import Invalid
+from .tanks import Tanks
 
 log = logging.getLogger("pumpside.station")
 
@@ -84,6 +85,8 @@ class Ledger:
         self.station_key = schema.upgrade(self.db, self.path)
         self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
         self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
+        # tanks, gauge readings, deliveries, reconciliation (tanks.py)
+        self.tanks = Tanks(self.db, self.journals.raise_alarm)
 
     def close(self):
         self.db.close()

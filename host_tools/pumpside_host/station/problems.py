@@ -19,6 +19,11 @@ MESSAGES = {
     "field_date": "{field} must be a date YYYY-MM-DD",
     "field_card": "card: a 16-digit card number or its last 4 digits",
     "field_choice": "{field} must be one of {choices}",
+    "field_decimal": "{field} must be a number",
+    "field_decimals": "{field}: too many decimals",
+    "field_bounds": "{field} is out of range",
+    "unknown_change": "unknown change {what}",
+    "alert_rule": "no alert rule {rule}",
     "stale_form": "the {what} changed since this form was loaded (version {seen}, now "
                   "{now}): nothing was set; check and set again",
     # what the station holds

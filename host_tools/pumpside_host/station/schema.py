@@ -9,12 +9,12 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import alerts, audit, grey, operators, reports, shifts
+from . import alerts, audit, grey, operators, reports, shifts, tanks
 from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 6
+VERSION = 7
 
 
 def version(db):
@@ -93,5 +93,11 @@ def _v6_reports_alerts(db, key):
         db.execute(statement)
 
 
+def _v7_tanks(db, key):
+    """Tanks, the nozzles they feed, gauge readings, deliveries, daily reconciliation
+    (tanks.py), and the index their sales sums use."""
+    tanks.Tanks.create(db)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
-         (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts))
+         (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks))

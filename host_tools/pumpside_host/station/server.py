@@ -44,8 +44,11 @@ def _arrived(reader):
 
 class StationServer:
     def __init__(self, ledger, host="127.0.0.1", port=0, heartbeat_s=10, ssl=None,
-                 plain_port=None):
+                 plain_port=None, gauge=None, gauge_every_s=60.0):
         self.ledger = ledger
+        self.gauge = gauge  # "HOST:PORT" of a tank gauge polled every gauge_every_s
+        self.gauge_every_s = gauge_every_s
+        self.poller = None  # gauge.GaugePoller, its own task in this loop
         self.ssl = ssl  # an ssl.SSLContext: the station speaks TLS (tls.py); None: plain
         self.host = host
         self.port = port
@@ -69,6 +72,12 @@ class StationServer:
             log.warning("station listening on %s:%d in PLAIN TCP, unencrypted: for "
                         "terminals set to station_tls=0", self.host, self.plain_port)
         self.timer = asyncio.ensure_future(self._alert_timer())
+        if self.gauge:
+            from .gauge import GaugePoller, parse_address
+
+            host, port = parse_address(self.gauge)
+            self.poller = GaugePoller(self.ledger, host, port, self.gauge_every_s).start()
+            log.info("tank gauge %s polled every %g s", self.gauge, self.gauge_every_s)
         return self
 
     async def _alert_timer(self):
@@ -85,6 +94,8 @@ class StationServer:
     async def stop(self):
         if self.timer is not None:
             self.timer.cancel()
+        if self.poller is not None and self.poller.task is not None:
+            self.poller.task.cancel()
         for server in (self.server, self.plain_server):
             if server is not None:
                 server.close()
@@ -507,13 +518,15 @@ def _with_nozzles(payload, nozzles):
 
 
 def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=None,
-          tls_key=None, tls_names=(), plain_port=None, web_host="127.0.0.1", web_port=8080):
+          tls_key=None, tls_names=(), plain_port=None, web_host="127.0.0.1", web_port=8080,
+          gauge=None, gauge_every_s=60.0):
     """`pumpside station serve`: run until interrupted. `issuer_keys`: the JSON file of
     the issuers' TAC master keys (accounts.py), never logged. The port speaks TLS: with
     the station's own CA and certificate (tls.py: made at the first start in
     `<db>.tls/`, for the station's names and `tls_names`), or with the certificate and
     key files given. `plain_port`: plain TCP there as well, only when asked for. The back
-    office (web/) runs in the same loop on `web_host`:`web_port` (None: not at all)."""
+    office (web/) runs in the same loop on `web_host`:`web_port` (None: not at all).
+    `gauge`: HOST:PORT of a tank gauge polled every `gauge_every_s` (gauge.py)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if tls_cert:
         ssl = tls_context(tls_cert, tls_key)
@@ -528,8 +541,8 @@ def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=No
         ledger.cards.load_keys(issuer_keys)
 
     async def main():
-        server = await StationServer(ledger, host, port, ssl=ssl,
-                                     plain_port=plain_port).start()
+        server = await StationServer(ledger, host, port, ssl=ssl, plain_port=plain_port,
+                                     gauge=gauge, gauge_every_s=gauge_every_s).start()
         if web_port is not None:
             from .web import WebServer
 
@@ -558,14 +571,17 @@ class StationThread:
     `station serve` it speaks TLS with the station's own CA and certificate (made in
     `<db>.tls/` at the first start, for 127.0.0.1), unless given another context (`ssl`)
     or asked for plain TCP (`plain`); `plain_port`: plain TCP there as well (0: any);
-    `web_port`: the back office in the same loop on 127.0.0.1 there (0: any). While it
-    runs it holds the store's lock as `station serve` does (`station restore` refuses)."""
+    `web_port`: the back office in the same loop on 127.0.0.1 there (0: any); `gauge`:
+    HOST:PORT of a tank gauge polled every `gauge_every_s`. While it runs it holds the
+    store's lock as `station serve` does (`station restore` refuses)."""
 
     def __init__(self, ledger, port=0, heartbeat_s=10, ssl=None, plain_port=None,
-                 plain=False, web_port=None):
+                 plain=False, web_port=None, gauge=None, gauge_every_s=60.0):
         import threading
 
         self.ledger = ledger
+        self.gauge = gauge
+        self.gauge_every_s = gauge_every_s
         self.port = port
         self.plain_port = plain_port
         self.heartbeat_s = heartbeat_s
@@ -584,7 +600,8 @@ class StationThread:
         asyncio.set_event_loop(self.loop)
         self.server = self.loop.run_until_complete(
             StationServer(self.ledger, port=self.port, heartbeat_s=self.heartbeat_s,
-                          ssl=self.ssl, plain_port=self.plain_port).start())
+                          ssl=self.ssl, plain_port=self.plain_port, gauge=self.gauge,
+                          gauge_every_s=self.gauge_every_s).start())
         self.port = self.server.port
         self.plain_port = self.server.plain_port
         if self.web_port is not None:

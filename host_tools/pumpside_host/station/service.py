@@ -11,7 +11,8 @@ Roles (ROLE_OF: which roles may do what):
   administrator  operators, terminals and their keys, backup and restore, and everything
                  below
   manager        prices and their schedule, parameters, commands, hotlist, nozzle map,
-                 reports, the alert rules and their webhook
+                 reports, the alert rules and their webhook, tanks, delivery notes and
+                 dips
   cashier        closes a shift and reads its report; reads: forecourt, sales (not the
                  period reports: those are the manager's and the auditor's)
   auditor        reads only, the audit trail included
@@ -47,7 +48,7 @@ ROLE_OF = {
     "nozzle": MANAGE, "alarm": MANAGE, "reports": ("administrator", "manager", "auditor"),
     "read": ("administrator", "manager", "cashier", "auditor"),
     "audit": ("administrator", "auditor"),
-    "backup": ADMIN,
+    "backup": ADMIN, "tanks": MANAGE,
     "shift": ("administrator", "manager", "cashier"), "alerts": MANAGE,
 }
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
@@ -56,7 +57,8 @@ WHAT = {"terminal": "add terminals or change their keys", "operator": "manage op
         "alarm": "acknowledge station alarms",
         "reports": "read reports", "read": "read the station", "audit": "read the audit trail",
         "backup": "back up or restore the store", "shift": "close a shift",
-        "alerts": "change the alert rules"}
+        "alerts": "change the alert rules",
+        "tanks": "set up tanks or record deliveries and dips"}
 # the mutating calls, by the permission each needs (the role tests go through all)
 MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
@@ -64,7 +66,10 @@ MUTATORS = {
     "add_operator": "operator", "set_role": "operator", "set_disabled": "operator",
     "set_password": "operator", "ack_alarm": "alarm", "close_shift": "shift",
     "set_alert_rule": "alerts", "set_webhook": "alerts",
+    "set_tank": "tanks", "feed_tank": "tanks", "delivery_note": "tanks", "dip": "tanks",
 }
+# the operator the station's own tank watch acts as (suspend/resume below pump suction)
+SYSTEM_TANKS = "system:tanks"
 
 
 class Refused(Problem, PermissionError):
@@ -325,6 +330,78 @@ class Service(Reads):
             old = self.ledger.alerts.set_webhook(url)
             return _no_query(old), _no_query(url), None
         return self._change(actor, "alerts", "alert-webhook", "webhook", run)
+    # -- tanks (tanks.py) ---------------------------------------------------------------------
+    def set_tank(self, actor, number, grade, capacity_l, low_l, suction_l, strapping=None):
+        """Add or change a tank: its grade, capacity, low and pump-suction levels (whole
+        litres) and strapping table ([[height mm, litres], ...]; None: a straight one)."""
+        def run():
+            old = self.ledger.tanks.tank(number) if isinstance(number, int) else None
+            self.ledger.tanks.set_tank(number, grade, capacity_l, low_l, suction_l,
+                                       strapping)
+            new = self.ledger.tanks.tank(number)
+            return _tank_text(old), _tank_text(new), None
+        return self._change(actor, "tanks", "tank", "tank %s" % number, run)
+
+    def feed_tank(self, actor, number, terminal, nozzle):
+        """Tank `number` feeds the terminal's nozzle (mapped to the tank's grade)."""
+        def run():
+            old = self.db.execute("SELECT tank FROM tank_nozzles WHERE terminal = ? AND "
+                                  "nozzle = ?", (terminal, nozzle)).fetchone()
+            grade = self.ledger.params.nozzles(terminal).get(str(nozzle))
+            self.ledger.tanks.feed(number, terminal, nozzle, grade)
+            return "" if old is None else "tank %d" % old[0], "tank %s" % number, None
+        return self._change(actor, "tanks", "tank-feed", "%s nozzle %s" % (terminal, nozzle),
+                            run)
+
+    def delivery_note(self, actor, number, supplier, ordered_ml, delivered_ml, temp_c10,
+                      at=None):
+        """A delivery note typed in (volumes in ml, temperature in tenths of a degree C):
+        returns the delivery's id (flagged and alarmed when it differs, tanks.py)."""
+        import time
+
+        def run():
+            delivery = self.ledger.tanks.note(number, int(time.time()) if at is None else at,
+                                              supplier, ordered_ml, delivered_ml, temp_c10)
+            d = self.ledger.tanks.delivery(delivery)
+            return "", "%s: ordered %d ml, delivered %d ml at %.1f C (%d ml at 15 C)%s" % (
+                supplier, ordered_ml, delivered_ml, temp_c10 / 10, d["note15_ml"],
+                ", FLAGGED: " + d["flag"] if d["flag"] else ""), delivery
+        return self._change(actor, "tanks", "delivery", "tank %s" % number, run)
+
+    def dip(self, actor, number, height_mm, temp_c10=None, water_mm=None, at=None):
+        """A hand dip: the height read off the dipstick, its volume by the strapping
+        table, stored as a reading (source 'dip'); returns the volume in ml."""
+        import time
+
+        from .tanks import TankError, volume_at
+
+        def run():
+            tank = self.ledger.tanks.need(number)
+            if not isinstance(height_mm, int) or height_mm < 0:
+                raise TankError("a dip's height is whole mm >= 0")
+            ml = volume_at(tank["strapping"], height_mm)
+            self.ledger.tanks.add_reading(number, int(time.time()) if at is None else at, ml,
+                                          None, height_mm, water_mm, temp_c10, "dip")
+            return "", "%d mm = %d ml" % (height_mm, ml), ml
+        return self._change(actor, "tanks", "dip", "tank %s" % number, run)
+
+    def tank_command(self, terminal, cmd):
+        """The tank watch's suspend/resume of a nozzle's terminal, as SYSTEM_TANKS
+        (audited like an operator's command)."""
+        return self.command(Actor(SYSTEM_TANKS, "manager"), terminal, cmd)
+
+    def reconcile(self, actor, number, day):
+        """Tank `number`'s reconciliation of `day` (YYYY-MM-DD), computed and stored."""
+        self.check(actor, "reports")
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.ledger.tanks.reconcile(number, day)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return row
 
     # -- operators -------------------------------------------------------------------------
     def operators(self, actor):
@@ -380,6 +457,14 @@ class Service(Reads):
                   and not o["disabled"] and o["name"] != name]
         if not others:
             raise Invalid("last_administrator", name=name)
+
+
+def _tank_text(tank):
+    if tank is None:
+        return ""
+    return "%s, %d L, low %d L, suction %d L, strapping %s" % (
+        tank["grade"], tank["capacity_ml"] // 1000, tank["low_ml"] // 1000,
+        tank["suction_ml"] // 1000, json.dumps(tank["strapping"]))
 
 
 def _text(value):

@@ -65,7 +65,8 @@ PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
          ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
          ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
-         ("/audit", "Audit trail", "audit"), ("/operators", "Operators", "operator"))
+         ("/tanks", "Tanks", "read"), ("/audit", "Audit trail", "audit"),
+         ("/operators", "Operators", "operator"))
 
 
 class BadInput(Invalid):
@@ -138,6 +139,8 @@ def _text(form, name):
 
 def make_app(ledger, secret, service=None):
     """The back office over `ledger` (its store's signing `secret`: load_secret)."""
+    from . import tanks as tank_pages
+
     service = service or Service(ledger)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(when=_when, money=_money, litres=_litres, price=_price,
@@ -456,6 +459,7 @@ def make_app(ledger, secret, service=None):
             BadInput=BadInput)),
         *reports_web.routes(ledger, service, page, guarded,
                             lambda actor, what: _may(service, actor, what), BadInput),
+        *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,

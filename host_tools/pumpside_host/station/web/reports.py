@@ -35,7 +35,7 @@ def routes(ledger, service, page, guarded, may, BadInput):
         try:
             rep = service.report(actor, query["kind"], query["value"], query["to"] or None)
         except ValueError as e:
-            return page(request, "reports.html", actor, status=400, error=str(e),
+            return page(request, "reports.html", actor, status=400, error=e,
                         query=query, rep=None, kinds=rp.KINDS)
         if request.query_params.get("format") == "csv":
             return Response(rp.to_csv(rep), media_type="text/csv", headers={
@@ -87,18 +87,18 @@ def routes(ledger, service, page, guarded, may, BadInput):
                     _no_query(url) or "removed"))
             rule = form.get("rule")
             if rule not in RULES:
-                raise BadInput("no alert rule %r" % (rule,))
+                raise BadInput("alert_rule", rule=repr(rule))
             params = {}
             for name in RULES[rule][2]:
                 text = form.get(name)
                 if text is None or text == "":
                     continue
                 if not isinstance(text, str) or not text.strip().isdigit():
-                    raise BadInput("%s must be a whole number" % name)
+                    raise BadInput("field_number", field=name)
                 params[name] = int(text)
             new = service.set_alert_rule(actor, rule, form.get("enabled") == "1", params)
         except ValueError as e:
-            return rules_page(request, actor, status=400, error=str(e))
+            return rules_page(request, actor, status=400, error=e)
         return rules_page(request, actor, done="%s %s" % (rule, "on" if new["enabled"]
                                                           else "off"))
 

@@ -1,0 +1,322 @@
+"""Tanks (station/tanks.py): strapping tables, volume correction to 15 degC against the
+printed Table 54B, deliveries (notes and the gauge's, matched and flagged), the daily
+reconciliation with its alarms, low and pump-suction levels (nozzles suspended and
+resumed), the service's checks and the command line."""
+import calendar
+import json
+
+import pytest
+
+from pumpside_host import cli, veeder
+from pumpside_host.station import vcf
+from pumpside_host.station.gauge import GaugePoller
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.service import SYSTEM_TANKS, Actor, Service
+from pumpside_host.station.tanks import TankError, strapping_check, volume_at
+
+DAY1 = calendar.timegm((2026, 3, 2, 0, 0, 0))
+H = 3600
+
+
+@pytest.fixture
+def station(tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"))
+    service = Service(ledger)
+    root = Actor.local("setup")
+    for terminal, grade in (("T1", "92"), ("T2", "0#")):
+        service.add_terminal(root, terminal)
+        service.set_price(root, grade, 8000)
+        service.set_nozzle(root, terminal, 1, grade)
+    service.set_tank(root, 1, "92", 30000, 3000, 1000)
+    service.set_tank(root, 2, "0#", 30000, 3000, 1000)
+    service.feed_tank(root, 1, "T1", 1)
+    service.feed_tank(root, 2, "T2", 1)
+    yield ledger, service, root
+    ledger.close()
+
+
+_seq = {}
+
+
+def _sell(ledger, terminal, ml, at, nozzle=1, kind="FINAL"):
+    seq = _seq[terminal] = _seq.get(terminal, 0) + 1
+    results, _ack = ledger.store(terminal, [{"seq": seq, "type": kind, "sale": seq, "ml": ml,
+                                             "amount": ml * 8, "nozzle": nozzle,
+                                             "time": at}])
+    assert results[0][1] == "stored"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_seqs():
+    _seq.clear()
+
+
+def _alarms(ledger, what=None):
+    return [a for a in ledger.journals.alarms()
+            if a["terminal"] == "gauge" and (what is None or a["what"] == what)]
+
+
+# -- strapping, VCF ------------------------------------------------------------------------------
+def test_strapping_is_interpolated_in_whole_millilitres():
+    table = strapping_check([[0, 0], [100, 150], [1000, 10000], [2000, 30000]])
+    assert volume_at(table, 0) == 0
+    assert volume_at(table, 50) == 75_000
+    assert volume_at(table, 333) == 150_000 + 9_850_000 * 233 // 900
+    assert volume_at(table, 2000) == 30_000_000
+    assert volume_at(table, 2500) == 30_000_000  # clamped to the table's top
+    for bad, why in (([[0, 0]], "at least two"), ([[0, 0], [10, -1]], "whole numbers"),
+                     ([[0, 0], [10, 5], [10, 6]], "heights must rise"),
+                     ([[0, 0], [10, 5], [20, 4]], "volumes not fall"),
+                     ([[0, 0], [10.5, 5]], "whole numbers"), ("x", "at least two")):
+        with pytest.raises(TankError, match=why):
+            strapping_check(bad)
+
+
+# printed ASTM D1250 / ISO 91 Table 54B factors (density at 15 degC, observed degC, VCF)
+TABLE_54B = ((750.0, 25.0, 0.9880), (850.0, 30.0, 0.9875), (840.0, 20.0, 0.9958),
+             (740.0, 10.0, 1.0061), (820.0, 15.0, 1.0000))
+
+
+@pytest.mark.parametrize("rho,celsius,printed", TABLE_54B)
+def test_vcf_matches_the_printed_table_54b(rho, celsius, printed):
+    assert abs(vcf.vcf(rho, celsius) - printed) <= 0.0001
+
+
+def test_vcf_refuses_what_the_table_does_not_cover():
+    with pytest.raises(ValueError, match="outside Table 54B"):
+        vcf.vcf(500.0, 20.0)
+    with pytest.raises(ValueError, match="outside the table"):
+        vcf.vcf(750.0, 200.0)
+    with pytest.raises(ValueError, match="gasoline or diesel"):
+        vcf.to15(1000, 20.0, "kerosene")
+    assert vcf.to15(10_000_000, 25.0, "gasoline") < 10_000_000 < vcf.to15(10_000_000, 5.0,
+                                                                          "diesel")
+    assert (vcf.kind_of("92"), vcf.kind_of("0#"), vcf.kind_of("-10#")) == \
+        ("gasoline", "diesel", "diesel")
+
+
+# -- tanks and nozzles ---------------------------------------------------------------------------
+def test_a_tank_is_checked_and_audited(station):
+    ledger, service, root = station
+    for args, why in (((0, "92", 100, 10, 5), "1-99"), ((3, "", 100, 10, 5), "grade"),
+                      ((3, "92", 100, 10, 20), "suction <= low"),
+                      ((3, "92", 100, 100, 5), "low < capacity"),
+                      ((3, "92", -1, 10, 5), "capacity"),
+                      ((3, "92", 100, 10, 5, [[0, 0], [10, 200]]), "past the capacity")):
+        with pytest.raises(TankError, match=why):
+            service.set_tank(root, *args)
+    assert [t["number"] for t in ledger.tanks.all()] == [1, 2]
+    record = service.audit(root)[-1]
+    assert (record["action"], record["target"]) == ("tank-feed", "T2 nozzle 1")
+    tank = ledger.tanks.tank(1)
+    assert (tank["capacity_ml"], tank["nozzles"], tank["strapping"]) == \
+        (30_000_000, [["T1", 1]], [[0, 0], [2000, 30000]])
+
+
+def test_a_nozzle_is_fed_only_by_a_tank_of_its_grade(station):
+    ledger, service, root = station
+    with pytest.raises(TankError, match="sells 0#, tank 1 holds 92"):
+        service.feed_tank(root, 1, "T2", 1)
+    with pytest.raises(TankError, match="not in the nozzle map"):
+        service.feed_tank(root, 1, "T1", 7)
+    with pytest.raises(TankError, match="no tank 9"):
+        service.feed_tank(root, 9, "T1", 1)
+
+
+# -- deliveries -----------------------------------------------------------------------------------
+def test_a_note_is_corrected_to_15c_and_flagged_when_short_of_the_order(station):
+    ledger, service, root = station
+    ok = service.delivery_note(root, 1, "Sinopec", 10_000_000, 10_020_000, 250, at=DAY1)
+    d = ledger.tanks.delivery(ok)
+    assert d["note15_ml"] == vcf.to15(10_020_000, 25.0, "gasoline")
+    assert d["flag"] == "" and not _alarms(ledger)
+    short = service.delivery_note(root, 2, "PetroChina", 10_000_000, 9_800_000, 100,
+                                  at=DAY1 + 3 * H)
+    assert "delivered 9800.0 L, ordered 10000.0 L" in ledger.tanks.delivery(short)["flag"]
+    assert [a["what"] for a in _alarms(ledger)] == ["delivery differs"]
+    assert "FLAGGED" in service.audit(root)[-1]["new"]
+    for args, why in (((1, "S", 0, 1000, 150), "ordered"), ((1, "S", 1000, 1000, 900),
+                                                              "temperature"),
+                      ((1, "", 1000, 1000, 150), "supplier")):
+        with pytest.raises(TankError, match=why):
+            service.delivery_note(root, *args)
+
+
+def test_a_gauge_report_joins_its_note_and_is_stored_once(station):
+    ledger, service, root = station
+    note = service.delivery_note(root, 1, "Sinopec", 10_000_000, 10_000_000, 150,
+                                 at=DAY1 + 10 * H)
+    got = ledger.tanks.gauge_delivery(1, DAY1 + 9 * H, DAY1 + 9 * H + 1800, 9_990_000,
+                                      9_985_000)
+    assert got == note
+    assert ledger.tanks.gauge_delivery(1, DAY1 + 9 * H, DAY1 + 9 * H + 1800, 9_990_000,
+                                       9_985_000) is None  # the same report again
+    assert ledger.tanks.delivery(note)["flag"] == ""
+    # a gauged volume well short of its note: flagged
+    other = service.delivery_note(root, 2, "PetroChina", 10_000_000, 10_000_000, 150,
+                                  at=DAY1 + 20 * H)
+    ledger.tanks.gauge_delivery(2, DAY1 + 20 * H, DAY1 + 20 * H + 1800, 9_700_000,
+                                9_700_000)
+    assert "gauged 9700.0 L at 15 C" in ledger.tanks.delivery(other)["flag"]
+    assert len(ledger.tanks.deliveries()) == 2
+
+
+# -- reconciliation -------------------------------------------------------------------------------
+def test_reconciliation_sums_the_ledgers_sales_by_the_nozzle_map(station):
+    ledger, service, root = station
+    tanks = ledger.tanks
+    tanks.add_reading(1, DAY1 + 1, 20_000_000)
+    _sell(ledger, "T1", 40_000, DAY1 + 2 * H)
+    _sell(ledger, "T1", 35_000, DAY1 + 3 * H, kind="ESCAPE")
+    _sell(ledger, "T1", 35_000, DAY1 + 4 * H, kind="UNLOCK")  # settles the escape: no fuel
+    _sell(ledger, "T2", 50_000, DAY1 + 2 * H)  # the other tank's
+    _sell(ledger, "T1", 10_000, DAY1 + 2 * H, nozzle=2)  # a nozzle no tank feeds
+    service.delivery_note(root, 1, "Sinopec", 5_000_000, 5_000_000, 150, at=DAY1 + 5 * H)
+    tanks.add_reading(1, DAY1 + 23 * H, 20_000_000 - 75_000 + 5_000_000 - 2_000)
+    row = service.reconcile(root, 1, "2026-03-02")
+    assert (row["opening_ml"], row["deliveries_ml"], row["sales_ml"], row["book_ml"],
+            row["variance_ml"]) == (20_000_000, 5_000_000, 75_000, 24_925_000, -2_000)
+    assert row["alarm"] == "" and not _alarms(ledger, "tank variance")
+    # the next day opens with the last reading: nothing falls between two days
+    _sell(ledger, "T1", 20_000, DAY1 + 23 * H + 1800)
+    tanks.add_reading(1, DAY1 + 24 * H + 60, 24_923_000 - 20_000)
+    row = tanks.reconcile(1, "2026-03-03")
+    assert (row["opening_ml"], row["sales_ml"], row["variance_ml"], row["month_ml"],
+            row["month_sales_ml"]) == (24_923_000, 20_000, 0, -2_000, 95_000)
+    assert tanks.reconcile(1, "2026-03-20") is None  # no reading that day
+
+
+def test_the_sales_sum_uses_the_index(station):
+    ledger, _service, _root = station
+    plan = " ".join(r[3] for r in ledger.db.execute(
+        "EXPLAIN QUERY PLAN SELECT COALESCE(SUM(s.ml), 0) FROM tank_nozzles n CROSS JOIN sales s "
+        "ON s.terminal = n.terminal AND json_extract(s.record, '$.nozzle') = n.nozzle AND "
+        "json_extract(s.record, '$.time') >= 0 AND json_extract(s.record, '$.time') < 9 "
+        "WHERE n.tank = 1 AND s.kind IN ('FINAL','ESCAPE')"))
+    assert "sales_nozzle_time" in plan
+
+
+def _leak_days(ledger, days, sold_l, leak_l):
+    """`days` days of tank 1: sold_l litres sold a day, the gauge seeing leak_l more go."""
+    volume = 25_000_000
+    ledger.tanks.add_reading(1, DAY1 - 60, volume)
+    rows = []
+    for d in range(days):
+        start = DAY1 + d * 86400
+        _sell(ledger, "T1", sold_l * 1000, start + 12 * H)
+        volume -= (sold_l + leak_l) * 1000
+        ledger.tanks.add_reading(1, start + 23 * H, volume)
+        rows.append(ledger.tanks.reconcile(1, "2026-03-%02d" % (2 + d)))
+    return rows
+
+
+def test_a_slow_leak_passes_the_monthly_threshold_on_the_day_it_should(station):
+    ledger, _service, _root = station
+    rows = _leak_days(ledger, 20, 500, 12)  # 500 L a day sold, 12 L a day lost
+    # day n: |-12 n| > 130 + 5 n  <=>  n > 18.57: the 19th day
+    alarmed = [r["day"] for r in rows if "month" in r["alarm"]]
+    assert alarmed[0] == "2026-03-20"
+    assert rows[17]["month_ml"] == -216_000 and rows[17]["alarm"] == ""
+    alarms = _alarms(ledger, "tank variance")
+    assert len(alarms) == 1 and "2026-03-20" in alarms[0]["why"]
+    assert not _alarms(ledger, "tank variance jump")
+
+
+def test_a_normal_month_raises_nothing_and_a_jump_does(station):
+    ledger, _service, _root = station
+    rows = _leak_days(ledger, 10, 800, 0)
+    assert all(r["alarm"] == "" for r in rows) and not _alarms(ledger)
+    ledger.tanks.add_reading(1, DAY1 + 10 * 86400 + 23 * H,
+                             rows[-1]["closing_ml"] - 300_000)  # 300 L gone in a night
+    row = ledger.tanks.reconcile(1, "2026-03-12")
+    assert "day" in row["alarm"] and len(_alarms(ledger, "tank variance jump")) == 1
+    ledger.tanks.reconcile(1, "2026-03-12")  # computed again: not alarmed again
+    assert len(_alarms(ledger, "tank variance jump")) == 1
+
+
+# -- low and pump-suction levels ----------------------------------------------------------------
+def _inventory(volumes):
+    return veeder.Answer("201", 0, (2026, 3, 2, 6, 0), [
+        veeder.Inventory(n, str(n), 0, float(v), float(v), 30000.0 - v, v / 15, 0.0, 15.0,
+                         0.0) for n, v in volumes.items()])
+
+
+def _commands(ledger):
+    return [(t, c) for t, c in ledger.db.execute("SELECT terminal, cmd FROM commands "
+                                                 "ORDER BY id")]
+
+
+def test_low_alarms_suction_suspends_and_a_delivery_resumes(station):
+    ledger, service, root = station
+    poller = GaugePoller(ledger, "127.0.0.1", 1)
+    poller.store(_inventory({1: 5000, 2: 5000}), at=DAY1 + H)
+    assert not _alarms(ledger)
+    levels = ("tank low", "tank below pump suction")
+    poller.store(_inventory({1: 2500, 2: 5000}), at=DAY1 + 2 * H)
+    assert [a["what"] for a in _alarms(ledger) if a["what"] in levels] == ["tank low"]
+    poller.store(_inventory({1: 900, 2: 5000}), at=DAY1 + 3 * H)
+    assert [a["what"] for a in _alarms(ledger) if a["what"] in levels] == list(levels)
+    assert _commands(ledger) == [("T1", "suspend")]
+    assert service.audit(root)[-1]["who"] == SYSTEM_TANKS
+    poller.store(_inventory({1: 950, 2: 5000}), at=DAY1 + 4 * H)  # temperature, no delivery
+    assert ledger.tanks.tank(1)["state"] == "suction" and len(_commands(ledger)) == 1
+    service.delivery_note(root, 1, "Sinopec", 10_000_000, 10_000_000, 150, at=DAY1 + 5 * H)
+    poller.store(_inventory({1: 10950, 2: 5000}), at=DAY1 + 6 * H)
+    assert _commands(ledger) == [("T1", "suspend"), ("T1", "resume")]
+    assert ledger.tanks.tank(1)["state"] == "ok"
+    assert [r["volume_ml"] for r in ledger.tanks.readings(1)] == \
+        [5_000_000, 2_500_000, 900_000, 950_000, 10_950_000]
+
+
+def test_unknown_tanks_on_the_gauge_are_ignored(station):
+    ledger, _service, _root = station
+    GaugePoller(ledger, "127.0.0.1", 1).store(_inventory({7: 5000}), at=DAY1)
+    assert ledger.tanks.readings(1) == [] and not _alarms(ledger)
+
+
+def test_a_dip_uses_the_strapping_table(station):
+    ledger, service, root = station
+    service.set_tank(root, 3, "92", 10000, 1000, 500, [[0, 0], [1000, 4000], [2000, 10000]])
+    assert service.dip(root, 3, 1500, 180, at=DAY1) == 7_000_000
+    assert ledger.tanks.last_reading(3)["source"] == "dip"
+    with pytest.raises(TankError, match="whole mm"):
+        service.dip(root, 3, -5)
+
+
+# -- the command line --------------------------------------------------------------------
+def test_the_command_line(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+
+    def run(*args):
+        code = cli.main(["station", args[0], "--db", db] + list(args[1:]))
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    assert run("terminal-add", "--terminal", "T1", "--key-file",
+               str(tmp_path / "k"))[0] == 0
+    assert run("price", "--grade", "92", "--price", "8000")[0] == 0
+    assert run("nozzle", "--terminal", "T1", "--nozzle", "1", "--grade", "92")[0] == 0
+    assert run("tank-add", "--tank", "1", "--grade", "92", "--capacity", "30000", "--low",
+               "3000", "--suction", "1000", "--strapping",
+               json.dumps([[0, 0], [2000, 30000]]))[0] == 0
+    code, out = run("tank-add", "--tank", "2", "--grade", "92", "--capacity", "300",
+                    "--low", "3000", "--suction", "1000")
+    assert code == 2 and "error: levels" in out
+    assert run("tank-feed", "--tank", "1", "--terminal", "T1", "--nozzle", "1")[0] == 0
+    code, out = run("delivery", "--tank", "1", "--supplier", "Sinopec", "--ordered",
+                    "10000", "--delivered", "9800.5", "--temp", "24.5")
+    assert code == 0 and "9800.500 L at 24.5 C" in out and "FLAGGED" in out
+    code, out = run("delivery", "--tank", "1", "--supplier", "S", "--ordered", "1.0001",
+                    "--delivered", "1", "--temp", "20")
+    assert code == 2 and "at most 3 decimals" in out
+    assert run("dip", "--tank", "1", "--height", "1000")[0] == 0
+    code, out = run("tanks")
+    assert "tank 1 92 capacity 30000 L" in out and "15000.0 L" in out and "T1/1" in out
+    code, out = run("deliveries")
+    assert "Sinopec" in out and "FLAGGED" in out
+    code, out = run("reconcile", "--tank", "1")
+    assert code == 0 and "variance" in out
+    for bad, why in ((["--gauge", "nohost"], "--gauge: a gauge address is HOST:PORT"),
+                     (["--gauge", "h:1", "--gauge-every", "0"], "--gauge-every")):
+        code, out = run("serve", *bad)
+        assert code == 2 and why in out  # refused before anything is served
