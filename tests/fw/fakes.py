@@ -233,6 +233,19 @@ def pump_rig(events=None, software_id="", **config_over):
                            software_id=software_id)
 
 
+def fuelling_rig(upto, **config_over):
+    """pump_rig(**config_over) with a 100 ml preset (V100E), the nozzle lifted and the
+    meter counted (both channels) from 0 to `upto` pulses in fives, a tick at each."""
+    board, pump = pump_rig(**config_over)
+    press(pump, "V100E")
+    board.is_lifted = True
+    pump.disp.tick()
+    for a in range(0, upto + 1, 5):
+        board.a = board.b = a
+        pump.disp.tick()
+    return board, pump
+
+
 def press(pump, keys):
     """The keys, one after the other, on the pump's keypad."""
     from pumpside.compat import ticks_ms
