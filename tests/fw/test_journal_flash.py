@@ -6,7 +6,8 @@ import os
 from _t import MICROPYTHON, TempDir, skip
 from fakes import T0, open_journal, sale_bill
 from pumpside import record as rec
-from pumpside.journal import CP_RESERVE, CP_ROOM, Journal
+from pumpside.checkpoints import CP_RESERVE, CP_ROOM
+from pumpside.journal import Journal
 
 
 def _cp(root, name):
