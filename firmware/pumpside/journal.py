@@ -10,7 +10,8 @@ flash wear and space (`make bench`):
                  with seq NNNN*32 .. NNNN*32+31, appended one at a time
   <root>/escapes the open escapes' table (escapes.py): copies of their ESCAPE records
   <root>/c0/cp   the sale's latest CHECKPOINT, in one of two small directories of their
-  <root>/c1/cp   own (the newer of the two counts; <root>/cp, an older firmware's, too)
+  <root>/c1/cp   own (checkpoints.py: the newer of the two counts; <root>/cp, an older
+                 firmware's, too)
 Why: a rewrite of an existing small file is one atomic littlefs metadata commit (~90 B
 programmed), so the many in-flight writes of a sale cost little. An append to a file is
 atomic too, but copies the file's last block (~2 KB programmed, 4 KB erased); it is paid
@@ -19,16 +20,9 @@ would wear less but costs ~770 B of flash per 107-byte record in directory metad
 (3 MB for the 2,000-sale offline limit); segments hold the same 2,000 sales in ~250 KB.
 (A new file's creation is committed at open, so a cut there leaves it empty: the
 in-flight files are created once and then only rewritten.)
-Checkpoints never wait for a compaction: a rewrite appends a commit (80 B) to its
-directory's 4 KB metadata block, and only the commit that finds the block full compacts
-it (an erase; tens of ms on a busy directory, longer on a real chip). A checkpoint
-directory holds nothing else, and the journal counts the commits a fresh one still takes
-(CP_ROOM): before a sale's valve opens, and in a long sale when its routine checkpoints
-reach the last CP_RESERVE of them, the other directory is made afresh (rmdir, mkdir) and
-takes over. So a checkpoint is one commit that erases nothing, except such a renewal,
-which the recorder keeps away from a valve decision; the power-fail warning's checkpoints
-use the reserve. The station's acknowledgements and the pruning they bring wait while a
-sale is open (`ack`): nothing but the sale's own records is written while fuel flows.
+Checkpoints never wait for a compaction (checkpoints.py says how). The station's
+acknowledgements and the pruning they bring wait while a sale is open (`ack`): nothing
+but the sale's own records is written while fuel flows.
 
 Write-ahead order: AUTHORIZED before a valve opens, CHECKPOINTs while fuelling, FINAL
 before "done" is shown. A boot after a power cut finds an AUTHORIZED sale with no FINAL
@@ -44,14 +38,11 @@ import os
 
 from . import meter, storage
 from . import record as rec
+from .checkpoints import Checkpoints
 from .dispenser import STOP_POWER
 from .escapes import EscapeTable
 
 SEGMENT = 32  # records per segment file: 32 x 107 B stays within one 4 KB block
-# commits a fresh checkpoint directory takes before one compacts it: 50 on the 4 KB blocks
-# and littlefs settings of storage.py (tests/fw/test_journal_flash.py counts the erases)
-CP_ROOM = 48
-CP_RESERVE = 4  # of them kept for the power-fail warning's checkpoints
 EV_UNAUTHORIZED = 1  # unauthorised flow: a = ml metered (it counts in the volume total)
 EV_LOCK = 2  # pump locked: a = stop code
 EV_UNLOCK = 3  # lock cleared with the service PIN: a = its stop code
@@ -190,8 +181,7 @@ class Journal:
         self._loads = 0  # bumped on each load into _buf: a paused read() sees it reused
         self._low = 0  # no segment has an index below this
         self.ident = None  # the identity (16 hex digits), once identify() ran
-        self._cp_dir = 0  # the checkpoint directory in use (c0, c1)
-        self._cp_room = 0  # commits it takes before it compacts; 0: not known (renew)
+        self._checkpoints = Checkpoints(root)  # their two directories
         self._ack_due = None  # (seq, time) of an ack that waits for the open sale's end
 
     def _path(self, name):
@@ -267,13 +257,7 @@ class Journal:
         if ack:
             self.ack_seq = rec.unpack_ack(ack[2])[0]
         sale = self._load("sale", rec.AUTHORIZED, names)
-        checkpoint = None
-        for name in ("cp", "c0/cp", "c1/cp"):  # the newest of them (a rewrite counts up)
-            found = self._load(name, rec.CHECKPOINT, names if name == "cp" else None)
-            if found and (checkpoint is None or found[1] > checkpoint[1] or found[1] ==
-                          checkpoint[1] and rec.unpack_checkpoint(found[2])["pulses"] >
-                          rec.unpack_checkpoint(checkpoint[2])["pulses"]):
-                checkpoint = found
+        checkpoint = self._checkpoints.newest(self._load, names)
         self._low = low or 0
         index = low
         while index is not None and index <= high:
@@ -288,10 +272,8 @@ class Journal:
             self._sale_seen(bill)
             if bill["sale"] > self._settled_sales:
                 self.open_sale = bill
-                if checkpoint:
-                    checkpoint = rec.unpack_checkpoint(checkpoint[2])
-                    if checkpoint["sale"] == bill["sale"]:
-                        self.cp = checkpoint
+                if checkpoint and checkpoint["sale"] == bill["sale"]:
+                    self.cp = checkpoint
         return self.corrupt
 
     def identify(self):
@@ -397,8 +379,7 @@ class Journal:
     def begin(self, bill):
         """Journal a new sale's authorisation; returns its sale number. Call before the
         dispenser may open a valve."""
-        if self._cp_room < CP_ROOM // 2:
-            self._renew()  # while the valves are shut: no checkpoint of this sale erases
+        self._checkpoints.prepare()  # while the valves are shut
         bill["sale"] = self.sale_no + 1
         bill["total_ml"] = self.totals.volume_ml
         bill["total_amount"] = self.totals.amount
@@ -409,25 +390,10 @@ class Journal:
         self.cp = None
         return bill["sale"]
 
-    def _renew(self):
-        """The other checkpoint directory made afresh (its stale checkpoint, if any, goes
-        with it) and taken into use: CP_ROOM commits before it compacts. The one in use
-        keeps the latest checkpoint until the next is written."""
-        other = 1 - self._cp_dir
-        path = self._path("c%d" % other)
-        storage.remove(path + "/cp")
-        try:
-            os.rmdir(path)
-        except OSError:  # not there yet
-            pass
-        os.mkdir(path)
-        self._cp_dir = other
-        self._cp_room = CP_ROOM
-
     def checkpoint_renews(self):
         """True when the next routine checkpoint first renews a checkpoint directory
         (erases): the recorder keeps that one away from a valve decision."""
-        return self._cp_room <= CP_RESERVE
+        return self._checkpoints.renews()
 
     def checkpoint(self, time, pulses, ml, flags=0):
         """Rewrite the open sale's checkpoint: one commit that erases nothing, unless a
@@ -435,13 +401,7 @@ class Journal:
         sale = self.open_sale
         if sale is None:
             return
-        if self._cp_room <= (0 if flags & rec.F_WARNED else CP_RESERVE):
-            self._renew()
-        payload = rec.pack_checkpoint(sale["sale"], time, pulses, ml, flags)
-        _write(self._path("c%d/cp" % self._cp_dir),
-               rec.encode(rec.CHECKPOINT, sale["sale"], payload))
-        self._cp_room -= 1
-        self.cp = rec.unpack_checkpoint(payload)
+        self.cp = self._checkpoints.write(sale["sale"], time, pulses, ml, flags)
 
     def finish(self, time, pulses, ml, amount, stop, flags=0, overrun_ml=0, card=None,
                rtype=rec.FINAL):

@@ -19,22 +19,11 @@ import asyncio
 import os
 
 from . import downloads, log, manifest, protocol, storage
-from . import record as rec
 from .compat import mem_free, sleep_ms, ticks_diff, ticks_ms, to_send, wait_for_ms
+from .window import Window
 
 FIRMWARE = manifest.VERSION
 EV_BATCH = 4  # event-log records per EVENTS frame (~200 B each)
-BATCH = 32  # records per RECORDS frame, in the journal's own bytes (<= record.MAX_RECORD
-# each, one segment's worth): the frame is built in _TX (3,448 B), taken at import while
-# the heap is whole, so no frame is allocated on a fragmented heap; the drain's speed is
-# per frame (8 records a frame drained at about half the rate on the unix port)
-WINDOW = 8  # RECORDS frames in flight: the next ones go while the station stores the first
-# (the stream's drain() waits while the network holds what it can: at most the rest of
-# one frame is copied to the heap)
-ACK_EVERY = 128  # acknowledged records the journal's cursor may lag (four segments): each
-# move writes the ack file and recounts; a dropped session sends them again (duplicates)
-TX_LEN = protocol.HDR_LEN + BATCH * rec.MAX_RECORD + protocol.TAG_LEN
-_TX = bytearray(TX_LEN)
 READ_TIMEOUT_S = 10
 BACKOFF_MIN_MS = 500
 BACKOFF_MAX_MS = 30000
@@ -120,9 +109,7 @@ class Link:
         self.timeout_s = READ_TIMEOUT_S
         self._grey_query = None  # the card desk's GREY_QUERY, until its answer comes
         self._grey_waiter = None  # [GREY_ANSWER, Event] of the desk's ask_grey
-        self._flight = []  # the session's drain (_upload): frames in flight, ...
-        self._sent = self._acked = self._unacked_count = 0
-        self._records = None
+        self._window = Window()  # the session's drain (_upload): RECORDS in flight
         self._status = None  # (IFSF state, alarm count, ml) of the last STATUS sent
         self._status_ms = ticks_ms()
         self._totals = None  # (volume_ml, amount) of the last TOTALS sent in this session
@@ -227,13 +214,8 @@ class Link:
             log.event("link_up", {"station": self.cfg.station_addr, "id": welcome.get("station"),
                                   "unsynced": journal.unsynced, "ack": journal.ack_seq})
             self._status = None  # (state, alarms, ml) the station last heard
-            self._flight = []  # the record count of each RECORDS frame in flight, oldest first
-            self._sent = self._acked = journal.ack_seq  # the last record sent, acknowledged
-            held = welcome.get("held")  # below the cursor: a store restored from a backup;
-            if held is not None and held < journal.ack_seq:  # what the flash still holds
-                self._sent = held  # after it goes again (its acks leave the cursor alone)
-            self._records = None  # the journal's reader after _sent, while it has more
-            self._unacked_count = 0  # records acknowledged past the journal's cursor
+            window = self._window
+            window.start(journal, welcome.get("held"))
             self.events_n = welcome.get("events_n")
             self._totals = None
             await self._send_totals(writer, session)  # with HELLO: where the meter stands
@@ -242,9 +224,9 @@ class Link:
                 status = self._status_due(now)
                 if status is not None:
                     await self._send_status(writer, session, now, status)
-                if self._grey_query is not None and not self._flight:
+                if self._grey_query is not None and not window.in_flight():
                     await self._ask(reader, writer, session)
-                elif self._flight or journal.next_seq - 1 > min(self._sent, journal.ack_seq):
+                elif window.due(journal):
                     await self._upload(reader, writer, session)
                 elif self._events_due():
                     await self._upload_events(reader, writer, session)
@@ -289,62 +271,31 @@ class Link:
 
     async def _upload(self, reader, writer, session):
         """One step of the drain: the window topped up with RECORDS frames (BATCH records
-        each, copied from the journal's scan buffer into _TX, one HMAC per frame; none
-        while a GREY_QUERY waits, so the window empties for it), then the oldest frame's
-        SALES_ACK taken. The journal's cursor moves only to what the station acknowledged,
-        every ACK_EVERY records and whenever the window is empty."""
+        each, copied from the journal's scan buffer into one buffer, one HMAC per frame;
+        none while a GREY_QUERY waits, so the window empties for it), then the oldest
+        frame's SALES_ACK taken (window.py: the journal's cursor moves only to what the
+        station acknowledged)."""
         journal = self.journal
-        flight = self._flight
-        while len(flight) < WINDOW and self._grey_query is None:
-            n = self._batch()
-            if not n:
+        window = self._window
+        while self._grey_query is None:
+            frame = window.frame(journal, session)
+            if frame is None:
                 break
-            writer.write(to_send(memoryview(_TX)[:session.seal(_TX, n, protocol.RECORDS)]))
+            writer.write(to_send(frame))
             await writer.drain()
-        if not flight:  # the unacknowledged seqs were damaged records: step over them
+        if not window.in_flight():  # the unacknowledged seqs were damaged records: step over
             await self._idle(reader, writer, session)
             return
         # a malformed SALES_ACK ends the session here: the journal is not touched
         payload = await self._expect(reader, session, protocol.SALES_ACK)
-        count = flight.pop(0)
         for seq, result, why in payload["results"]:
             if result == "rejected" or result == "conflict":  # the station keeps a conflict
                 log.event("sale_" + result, {"seq": seq, "why": why})
         self._take_settled(payload.get("settled"))
-        ack = payload.get("ack") or 0
-        if self._acked < ack < journal.next_seq:
-            self._acked = ack
-            self._unacked_count += count
-        if self._acked > journal.ack_seq and (
-                not flight or self._acked - journal.ack_seq >= ACK_EVERY):
-            journal.ack(self._acked, self.clock.time())
-            self.uploaded += self._unacked_count
-            self._unacked_count = 0
-            log.event("synced", {"ack": self._acked, "unsynced": journal.unsynced})
-
-    def _batch(self):
-        """Up to BATCH records after the last one sent, copied into _TX after the frame's
-        header: their bytes' count (0: none to send); the frame goes in flight."""
-        journal = self.journal
-        records = self._records
-        if records is None:
-            if journal.next_seq - 1 <= self._sent:
-                return 0
-            records = self._records = journal.read(self._sent, True)
-        at = protocol.HDR_LEN
-        count = 0
-        for seq, _rtype, data in records:
-            _TX[at:at + len(data)] = data
-            at += len(data)
-            self._sent = seq
-            count += 1
-            if count >= BATCH:
-                break
-        else:
-            self._records = None  # read to its end: records written since need a new one
-        if count:
-            self._flight.append(count)
-        return at - protocol.HDR_LEN
+        moved = window.acked(journal, payload.get("ack") or 0, self.clock.time())
+        if moved is not None:
+            self.uploaded += moved
+            log.event("synced", {"ack": journal.ack_seq, "unsynced": journal.unsynced})
 
     async def _send_totals(self, writer, session):
         """TOTALS: the non-resettable totalizers after journal record `seq`, when they

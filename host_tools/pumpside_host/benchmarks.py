@@ -729,7 +729,7 @@ def fake_terminals():
 
     from pumpside import meter, protocol
     from pumpside import record as rec
-    from pumpside.link import BATCH
+    from pumpside.window import BATCH
 
     job = json.loads(sys.stdin.read())
 

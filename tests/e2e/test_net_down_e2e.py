@@ -11,7 +11,7 @@ from .helpers import provisioned, saw, wait_until
 
 pytestmark = pytest.mark.e2e
 
-OFFLINE_SALES = 9  # a FINAL record each: one RECORDS frame (up to link.BATCH = 32)
+OFFLINE_SALES = 9  # a FINAL record each: one RECORDS frame (up to window.BATCH = 32)
 
 
 def _sale(vp, deliveries):

@@ -7,6 +7,7 @@ import ssl
 import time
 
 import pytest
+from plainprobe import plain_reply
 
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationThread
@@ -28,14 +29,7 @@ def test_a_provisioned_pump_syncs_over_tls_with_the_stations_own_ca(make_pump, t
         station_tls(ledger.path).ca_der()]
     try:
         # the station speaks only TLS: a plain client gets no CHALLENGE in the clear
-        with socket.create_connection(("127.0.0.1", station.port), 5) as plain:
-            plain.sendall(b"\x00\x20" + bytes(32))
-            plain.settimeout(5)
-            try:
-                got = plain.recv(64)
-            except (TimeoutError, ConnectionError):
-                got = b""
-            assert b"nonce" not in got
+        assert b"nonce" not in plain_reply(station.port)
         vp = make_pump(files=files, **cfg)
         _wait(lambda: _saw(vp, "link_up"), 20, "the link over TLS")
         d = _sale(vp, "V100E", hang_up=True)

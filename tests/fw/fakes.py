@@ -175,6 +175,30 @@ class FakeBoard:
 ATTENDED = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml": 100,
             "service_pin": "2468", "sale_mode": "attended"}
 _SCRATCH = []
+T0 = 1_700_000_000  # the journal tests' clock
+
+
+def sale_bill(**kw):
+    """A bill (record.new_bill) as a journal test's sale begins: nozzle 1, grade 92 at
+    7590, a 20 l volume preset, at T0; `kw` on top."""
+    from pumpside import record
+
+    bill = record.new_bill()
+    bill.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
+                 "preset_ml": 20000})
+    bill.update(kw)
+    return bill
+
+
+def open_journal(root, begin=False):
+    """journal.Journal(root) opened as at boot; a sale begun (sale_bill()) when `begin`."""
+    from pumpside.journal import Journal
+
+    journal = Journal(root)
+    journal.open()
+    if begin:
+        journal.begin(sale_bill())
+    return journal
 
 
 def scratch_dir():
@@ -207,6 +231,19 @@ def pump_rig(events=None, software_id="", **config_over):
     sales.open()
     return board, app.Pump(board, config.parse(json.dumps(values)), sales, events=events,
                            software_id=software_id)
+
+
+def fuelling_rig(upto, **config_over):
+    """pump_rig(**config_over) with a 100 ml preset (V100E), the nozzle lifted and the
+    meter counted (both channels) from 0 to `upto` pulses in fives, a tick at each."""
+    board, pump = pump_rig(**config_over)
+    press(pump, "V100E")
+    board.is_lifted = True
+    pump.disp.tick()
+    for a in range(0, upto + 1, 5):
+        board.a = board.b = a
+        pump.disp.tick()
+    return board, pump
 
 
 def press(pump, keys):

@@ -3,7 +3,7 @@ a firmware that does not match its manifest."""
 import json
 
 from _t import raises, sleep_ms
-from fakes import FakeBoard, press, pump_rig, remove_scratch, scratch_dir
+from fakes import FakeBoard, fuelling_rig, press, pump_rig, remove_scratch, scratch_dir
 from pumpside import dispenser, hal
 from pumpside.compat import ticks_ms
 
@@ -54,13 +54,7 @@ def test_a_warning_as_the_meter_settles_marks_the_settled_checkpoint_warned():
     checkpoint is written again, warned, so a cut during the FINAL recovers it as exact."""
     from pumpside import record as rec
 
-    board, pump = pump_rig(checkpoint_ml=200, settle_ms=20)
-    press(pump, "V100E")
-    board.is_lifted = True
-    pump.disp.tick()
-    for a in range(0, 51, 5):
-        board.a = board.b = a
-        pump.disp.tick()
+    board, pump = fuelling_rig(50, checkpoint_ml=200, settle_ms=20)
     pulses = pump.journal.cp["pulses"]
     assert pulses >= 20 and not pump.journal.cp["flags"] & rec.F_WARNED
     board.power_warning = True
@@ -83,15 +77,11 @@ def test_hal_check_names_the_missing_role():
 
 
 def test_sale_settles_into_the_journal_with_checkpoints():
-    board, pump = pump_rig(checkpoint_ml=200, settle_ms=20)
-    press(pump, "V100E")
-    board.is_lifted = True
-    pump.disp.tick()
-    for a in range(0, 101, 5):
+    board, pump = fuelling_rig(50, checkpoint_ml=200, settle_ms=20)
+    assert pump.journal.cp["pulses"] >= 20  # checkpointed every 200 ml
+    for a in range(55, 101, 5):
         board.a = board.b = a
         pump.disp.tick()
-        if a == 50:
-            assert pump.journal.cp["pulses"] >= 20  # checkpointed every 200 ml
     board.is_lifted = False
     for _ in range(200):
         pump.disp.tick()

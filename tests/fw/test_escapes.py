@@ -2,12 +2,12 @@
 segment; it is settled once when it does, after power cuts, a full table or a damaged
 table file too."""
 from _t import TempDir, raises
+from fakes import T0, sale_bill
 from pumpside import record as rec
 from pumpside import settlement, storage
 from pumpside.escapes import SIZE
 from pumpside.journal import EV_ESCAPE_DROPPED, Journal, JournalError
 
-T0 = 1_700_000_000
 ASN = b"\x62\x00\x00\x00\x00\x00\x00\x17\x00\x00"
 TID = bytes.fromhex("000000000101")  # this terminal's PSAM
 DEBIT = {"tac": b"\x01\x02\x03\x04", "gmac": b"\x05\x06\x07\x08"}
@@ -36,22 +36,14 @@ class _Flash:
         storage.write_atomic = self.real
 
 
-def _bill(**kw):
-    bill = rec.new_bill()
-    bill.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
-                 "preset_ml": 20000})
-    bill.update(kw)
-    return bill
-
-
 def _sale(journal, t=T0):
-    journal.begin(_bill(time=t))
+    journal.begin(sale_bill(time=t))
     return journal.finish(t, 100, 1000, 759, 1)
 
 
 def _escape(journal, ttc=5, amount=3036, t=T0):
     """A card sale (lock TTC `ttc`, CTC `ttc`) whose card went before its debit."""
-    journal.begin(_bill(time=t, asn=ASN, psam_ttc=ttc, ctc=ttc, balance=50000))
+    journal.begin(sale_bill(time=t, asn=ASN, psam_ttc=ttc, ctc=ttc, balance=50000))
     return journal.finish(t, amount // 76, amount * 10000 // 7590, amount, 2, 0, 0, None,
                           rec.ESCAPE)
 
@@ -250,14 +242,15 @@ def test_a_damaged_table_says_so_is_kept_for_service_and_filed_again_from_the_lo
         assert journal.open() == [(None, "escapes: bad length %d" % (entry + 7))]
         assert [e["sale"] for _s, e in journal.escapes.entries()] == [1, 10]
         with open(path, "wb") as f:
-            f.write(rec.encode(rec.UNLOCK, 3, rec.pack_bill(_bill())))
+            f.write(rec.encode(rec.UNLOCK, 3, rec.pack_bill(sale_bill())))
         assert Journal(root, segment=4).open() == [(3, "escapes: holds a UNLOCK")]
 
 
 def test_a_newer_firmwares_table_is_refused_and_left_untouched():
     with TempDir("j") as root:
         _escape(_reboot(root), 5)
-        newer = rec.encode(rec.ESCAPE, 1, rec.pack_bill(_bill(asn=ASN)), version=rec.VERSION + 1)
+        newer = rec.encode(rec.ESCAPE, 1, rec.pack_bill(sale_bill(asn=ASN)),
+                           version=rec.VERSION + 1)
         with open(root + "/escapes", "wb") as f:
             f.write(newer)
         e = raises(rec.VersionError, Journal(root).open)

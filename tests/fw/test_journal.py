@@ -1,23 +1,14 @@
 import os
 
 from _t import TempDir, raises
+from fakes import T0, open_journal, sale_bill
 from pumpside import record as rec
 from pumpside import settlement
 from pumpside.journal import EV_LOCK, EV_UNAUTHORIZED, Journal, JournalError, split_segment
 
-T0 = 1_700_000_000
-
-
-def _bill(**kw):
-    bill = rec.new_bill()
-    bill.update({"time": T0, "nozzle": 1, "grade": "92", "price": 7590, "mode": "V",
-                 "preset_ml": 20000})
-    bill.update(kw)
-    return bill
-
 
 def _sale(journal, ml, t=T0):
-    journal.begin(_bill(time=t))
+    journal.begin(sale_bill(time=t))
     journal.checkpoint(t, ml // 10, ml)
     return journal.finish(t, ml // 10, ml, ml * 7590 // 10000, 1)
 
@@ -42,7 +33,7 @@ def _flip(path, offset):
 
 
 def test_record_round_trip_and_sizes():
-    bill = _bill(sale=7, pulses=2000, ml=20000, amount=15180, asn=b"1234567890")
+    bill = sale_bill(sale=7, pulses=2000, ml=20000, amount=15180, asn=b"1234567890")
     data = rec.encode(rec.FINAL, 42, rec.pack_bill(bill))
     assert len(data) <= rec.MAX_RECORD <= 128  # fits a littlefs inline file
     rtype, seq, payload = rec.decode(data)
@@ -51,7 +42,7 @@ def test_record_round_trip_and_sizes():
 
 
 def test_corrupt_records_say_what_and_which():
-    data = bytearray(rec.encode(rec.FINAL, 9, rec.pack_bill(_bill())))
+    data = bytearray(rec.encode(rec.FINAL, 9, rec.pack_bill(sale_bill())))
     bad = bytearray(data)
     bad[20] ^= 0x40
     e = raises(rec.RecordError, rec.decode, bytes(bad))
@@ -61,15 +52,14 @@ def test_corrupt_records_say_what_and_which():
     assert "magic" in raises(rec.RecordError, rec.decode, b"XX" + bytes(data[2:])).why
     unknown = rec.encode(99, 5, b"abc")
     assert "unknown type" in raises(rec.RecordError, rec.decode, unknown).why
-    newer = rec.encode(rec.FINAL, 6, rec.pack_bill(_bill()), version=rec.VERSION + 1)
+    newer = rec.encode(rec.FINAL, 6, rec.pack_bill(sale_bill()), version=rec.VERSION + 1)
     e = raises(rec.VersionError, rec.decode, newer)
     assert "newer" in str(e) and e.seq == 6
 
 
 def test_sales_survive_reopen_with_totals_and_last_sale():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         _sale(journal, 20000)
         _sale(journal, 5000)
         again = Journal(root)
@@ -82,14 +72,11 @@ def test_sales_survive_reopen_with_totals_and_last_sale():
 
 def test_power_cut_mid_sale_settles_once_from_the_checkpoint():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
-        journal.begin(_bill())
+        journal = open_journal(root, begin=True)
         journal.checkpoint(T0, 700, 7000)
         journal.checkpoint(T0, 1234, 12340, rec.F_WARNED)
         # power cut: no FINAL; next boot
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         assert journal.open_sale["sale"] == 1 and journal.cp["pulses"] == 1234
         bill = journal.recover(T0 + 5)
         assert bill["ml"] == 12340 and bill["amount"] == 9366 and bill["stop"] == 9
@@ -102,20 +89,16 @@ def test_power_cut_mid_sale_settles_once_from_the_checkpoint():
 
 def test_cut_before_first_checkpoint_settles_zero_and_never_reuses_seq():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
-        journal.begin(_bill())
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root, begin=True)
+        journal = open_journal(root)
         bill = journal.recover(T0)
         assert bill["ml"] == 0 and bill["flags"] == rec.F_RECOVERED
-        assert journal.begin(_bill()) == 2 and journal.next_seq == 2
+        assert journal.begin(sale_bill()) == 2 and journal.next_seq == 2
 
 
 def test_corrupt_record_skipped_with_neighbours_kept():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         for ml in (1000, 2000, 3000):
             _sale(journal, ml)
         size = rec.HDR_LEN + rec.PAYLOAD_LEN[rec.FINAL] + rec.CRC_LEN
@@ -136,10 +119,9 @@ def test_corrupt_record_skipped_with_neighbours_kept():
 
 def test_newer_journal_refused_and_left_untouched():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         _sale(journal, 1000)
-        newer = rec.encode(rec.FINAL, 32, rec.pack_bill(_bill()), version=rec.VERSION + 1)
+        newer = rec.encode(rec.FINAL, 32, rec.pack_bill(sale_bill()), version=rec.VERSION + 1)
         with open(root + "/j0001", "wb") as f:
             f.write(newer)
         before = _files(root)
@@ -150,15 +132,13 @@ def test_newer_journal_refused_and_left_untouched():
 
 def test_stray_and_unknown_files_reported_not_fatal():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         _sale(journal, 1000)
         with open(root + "/jzzzz", "w") as f:
             f.write("hello")
         with open(root + "/j0000", "ab") as f:
             f.write(rec.encode(77, 2, b"??"))
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         _sale(journal, 2000)  # a good record after the bad one
         journal = Journal(root)
         bad = journal.open()
@@ -207,13 +187,11 @@ def test_unacknowledged_records_are_never_pruned():
 
 def test_unauthorised_flow_counts_in_the_volume_total():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         journal.event(T0, EV_UNAUTHORIZED, 40)
         _sale(journal, 1000)
         journal.event(T0, EV_UNAUTHORIZED, 30)
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         assert journal.totals.volume_ml == 1070 and journal.totals.amount == 759
 
 
@@ -226,8 +204,7 @@ class _Cfg:
 
 def test_offline_limits():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         cfg = _Cfg()
         assert journal.refusal(cfg, T0, 100) is None
         assert journal.refusal(cfg, T0, 7) == "storage_full"
@@ -246,7 +223,7 @@ ASN = b"\x62\x00\x00\x00\x00\x00\x00\x17\x00\x00"
 
 
 def _card_sale(journal, ml, ttc=5):
-    journal.begin(_bill(asn=ASN, psam_ttc=ttc, balance=50000, ctc=3))
+    journal.begin(sale_bill(asn=ASN, psam_ttc=ttc, balance=50000, ctc=3))
     journal.checkpoint(T0, ml // 10, ml)
 
 
@@ -258,15 +235,13 @@ def _escape(journal, time, pulses, ml, amount, stop):
 
 def test_escape_waits_for_its_card_and_unlock_settles_it_once():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         _card_sale(journal, 4000)
         _escape(journal, T0 + 1, 400, 4000, 3036, 2)
         assert settlement.find(journal, ASN)["amount"] == 3036
         assert settlement.find(journal, ASN, 6) is None
         assert journal.totals.volume_ml == 4000  # the fuel left the tank: the totalizer counts it
-        again = Journal(root)
-        again.open()
+        again = open_journal(root)
         esc = again_esc = settlement.find(again, ASN, 5)
         assert esc is not None and esc["pulses"] == 400
         bill = settlement.settle_here(again, esc, T0 + 60, 3036, 0,
@@ -275,8 +250,7 @@ def test_escape_waits_for_its_card_and_unlock_settles_it_once():
         assert again.totals.volume_ml == 4000 and again.last["amount"] == 3036
         raises(JournalError, settlement.settle_here, again, again_esc, T0 + 61, 3036, 0,
                {})
-        third = Journal(root)
-        third.open()
+        third = open_journal(root)
         assert settlement.find(third, ASN) is None and third.unsynced == 2
         types = [t for _s, t, _p in third.read()]
         assert types == [rec.ESCAPE, rec.UNLOCK]
@@ -284,11 +258,9 @@ def test_escape_waits_for_its_card_and_unlock_settles_it_once():
 
 def test_power_cut_in_a_card_sale_recovers_as_an_escape():
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         _card_sale(journal, 2500)
-        again = Journal(root)
-        again.open()
+        again = open_journal(root)
         bill = again.recover(T0 + 9)
         assert bill["flags"] & rec.F_RECOVERED and bill["ml"] == 2500
         assert settlement.find(again, ASN, 5)["ml"] == 2500  # the card may be grey: owed
@@ -380,10 +352,9 @@ def test_a_card_back_not_grey_voids_or_closes_its_escapes_by_its_own_log():
     tid = bytes.fromhex("000000000101")
     other = bytes.fromhex("000000000102")
     with TempDir("j") as root:
-        journal = Journal(root)
-        journal.open()
+        journal = open_journal(root)
         for ctc, amount in ((3, 0), (4, 759), (5, 800), (6, 900)):
-            journal.begin(_bill(asn=ASN, psam_ttc=ctc, balance=50000, ctc=ctc))
+            journal.begin(sale_bill(asn=ASN, psam_ttc=ctc, balance=50000, ctc=ctc))
             _escape(journal, T0, 100, 1000, amount, 2)
         log = [{"type": 0x93, "ctc": 4, "terminal_id": tid, "amount": 759},
                {"type": 0x93, "ctc": 5, "terminal_id": other, "amount": 800},
@@ -434,7 +405,7 @@ def test_ack_moves_the_counts_as_a_fresh_scan_would():
 
 
 def test_record_of_version_zero_is_bad_not_newer():
-    payload = rec.pack_bill(_bill())
+    payload = rec.pack_bill(sale_bill())
     zero = rec.encode(rec.FINAL, 11, payload, version=0)
     e = raises(rec.RecordError, rec.decode, zero)
     assert not isinstance(e, rec.VersionError)  # damage, not a newer firmware's journal
@@ -443,7 +414,7 @@ def test_record_of_version_zero_is_bad_not_newer():
 
 
 def test_record_of_bad_length_says_so_with_its_seq():
-    payload = rec.pack_bill(_bill())
+    payload = rec.pack_bill(sale_bill())
     good = rec.encode(rec.FINAL, 12, payload)
     # the header's length disagrees with the bytes there are
     e = raises(rec.RecordError, rec.decode, good + b"\x00")
@@ -461,7 +432,7 @@ def test_record_of_bad_length_says_so_with_its_seq():
 
 
 def test_segment_skips_bad_version_and_bad_length_records_keeping_neighbours():
-    payload = rec.pack_bill(_bill())
+    payload = rec.pack_bill(sale_bill())
     data = (rec.encode(rec.FINAL, 1, payload)
             + rec.encode(rec.FINAL, 2, payload, version=0)
             + rec.encode(rec.FINAL, 3, payload)

@@ -64,6 +64,31 @@ class Rig:
             self.step()
             time.sleep(0.002)
 
+    def card_pulled_mid_fuelling(self, pulses=50):
+        """A card sale (PIN, a 100 ml preset) that has fuelled `pulses` pulses, the card
+        pulled (the nozzle still lifted)."""
+        b = self.board
+        b.card_obj = self.card
+        self.step()
+        self.keys("123456E")
+        self.keys("V100E")
+        b.is_lifted = True
+        self.step()
+        for _ in range(pulses):
+            b.a += 1
+            b.b += 1
+            self.step()
+        b.card_obj = None
+
+    def hang_up(self, after=0):
+        """Let `after` of 40 steps pass with the nozzle lifted, then hang it up for the
+        rest (the sale settles)."""
+        for i in range(40):
+            if i == after:
+                self.board.is_lifted = False
+            self.step()
+            time.sleep(0.002)
+
     def paid(self):
         """Money the journal says the card paid: FINAL and UNLOCK amounts."""
         sales_journal = self.pump.journal
@@ -459,25 +484,9 @@ def test_card_back_at_the_first_pump_after_another_settled_it_closes_the_escape_
     r1 = Rig()
     r2 = None
     try:
-        r1.board.card_obj = r1.card
-        r1.step()
-        r1.keys("123456E")
-        r1.keys("V100E")
+        r1.card_pulled_mid_fuelling()
         b = r1.board
-        b.is_lifted = True
-        r1.step()
-        for _ in range(50):
-            b.a += 1
-            b.b += 1
-            r1.step()
-        b.card_obj = None  # pulled mid-fuelling
-        for _ in range(20):
-            r1.step()
-            time.sleep(0.002)
-        b.is_lifted = False
-        for _ in range(20):
-            r1.step()
-            time.sleep(0.002)
+        r1.hang_up(after=20)
         jr1 = r1.pump.journal
         ((_seq, esc),) = jr1.escapes.entries()
         assert esc["amount"] > 0 and r1.card.s["grey"]
@@ -530,22 +539,9 @@ def test_a_card_grey_here_whose_escape_the_full_table_dropped_is_settled_through
     lock: with no escape left here, the station is asked, and the card pays once."""
     rig = Rig()
     try:
-        rig.board.card_obj = rig.card
-        rig.step()
-        rig.keys("123456E")
-        rig.keys("V100E")
+        rig.card_pulled_mid_fuelling()
         b = rig.board
-        b.is_lifted = True
-        rig.step()
-        for _ in range(50):
-            b.a += 1
-            b.b += 1
-            rig.step()
-        b.card_obj = None  # pulled mid-fuelling
-        b.is_lifted = False
-        for _ in range(40):
-            rig.step()
-            time.sleep(0.002)
+        rig.hang_up()
         jr = rig.pump.journal
         ((_seq, esc),) = jr.escapes.entries()
         assert esc["amount"] > 0 and rig.card.s["grey"]

@@ -14,6 +14,7 @@ from fakes import FakeBoard
 from pumpside import app, config, downloads, journal, storage
 from pumpside import link as lk
 from pumpside import record as rec
+from pumpside import window as wn
 from pumpside.hotlist import Hotlist, HotlistError, open_hotlist
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.server import StationServer
@@ -504,7 +505,7 @@ def test_progress_goes_between_the_batches_of_a_backlog_while_fuel_flows(tmp_pat
     async def script(rig):
         pump = rig.pump
         sales_journal = pump.journal
-        for _ in range(40 * lk.BATCH):  # sold offline, before the session
+        for _ in range(40 * wn.BATCH):  # sold offline, before the session
             bill = rec.new_bill()
             bill.update({"time": rig.board.now, "nozzle": 1, "grade": "92", "price": 7590,
                          "mode": "V", "preset_ml": 1000})

@@ -11,6 +11,7 @@ from pumpside import journal
 from pumpside import link as lk
 from pumpside import protocol as p
 from pumpside import record as rec
+from pumpside import window as wn
 
 
 def _journal(root, n):
@@ -57,19 +58,19 @@ def _drain(jr, acks, steps):
 
 
 def test_a_window_of_frames_goes_before_the_first_answer_in_journal_order(tmp_path):
-    jr = _journal(str(tmp_path), 3 * lk.BATCH + 2)
+    jr = _journal(str(tmp_path), 3 * wn.BATCH + 2)
     sent, error = _drain(jr, [], 1)
     assert error is not None  # the station closed before answering
-    assert sent == [list(range(1 + i * lk.BATCH, 1 + (i + 1) * lk.BATCH))
-                    for i in range(3)] + [[3 * lk.BATCH + 1, 3 * lk.BATCH + 2]]
+    assert sent == [list(range(1 + i * wn.BATCH, 1 + (i + 1) * wn.BATCH))
+                    for i in range(3)] + [[3 * wn.BATCH + 1, 3 * wn.BATCH + 2]]
     assert jr.ack_seq == 0 and jr.unsynced == 0  # events: nothing unsynced to count
 
 
 def test_a_session_dropped_mid_window_moves_the_cursor_no_further_than_the_acks(tmp_path):
-    n = 2 * lk.ACK_EVERY  # more than the cursor may lag
+    n = 2 * wn.ACK_EVERY  # more than the cursor may lag
     jr = _journal(str(tmp_path), n)
     # answers for the first ACK_EVERY + 8 records, then the connection drops
-    acks = [lk.BATCH * (i + 1) for i in range(lk.ACK_EVERY // lk.BATCH + 1)]
+    acks = [wn.BATCH * (i + 1) for i in range(wn.ACK_EVERY // wn.BATCH + 1)]
     _sent, error = _drain(jr, acks, len(acks) + 1)
     assert error is not None
     assert 0 < jr.ack_seq <= acks[-1]  # moved, but only to an ack the station sent
@@ -78,10 +79,10 @@ def test_a_session_dropped_mid_window_moves_the_cursor_no_further_than_the_acks(
 
 
 def test_the_cursor_reaches_the_last_ack_once_nothing_is_in_flight(tmp_path):
-    n = 2 * lk.BATCH + 4
+    n = 2 * wn.BATCH + 4
     jr = _journal(str(tmp_path), n)
-    sent, error = _drain(jr, [lk.BATCH, 2 * lk.BATCH, n], 3)
-    assert error is None and [len(s) for s in sent] == [lk.BATCH, lk.BATCH, 4]
+    sent, error = _drain(jr, [wn.BATCH, 2 * wn.BATCH, n], 3)
+    assert error is None and [len(s) for s in sent] == [wn.BATCH, wn.BATCH, 4]
     assert jr.ack_seq == n
 
 
@@ -90,4 +91,4 @@ def test_an_ack_beyond_the_journal_or_none_moves_nothing(tmp_path, ack):
     jr = _journal(str(tmp_path), 4)
     _drain(jr, [ack], 1)
     assert jr.ack_seq == 0
-    assert rec.MAX_RECORD * lk.BATCH + p.HDR_LEN + p.TAG_LEN == lk.TX_LEN
+    assert rec.MAX_RECORD * wn.BATCH + p.HDR_LEN + p.TAG_LEN == wn.TX_LEN

@@ -37,6 +37,26 @@ def _parse(text, where):
     return key
 
 
+def private_file(path, refuse, make=None):
+    """The bytes of the owner-only file `path` beside the store (a secret): refused with
+    refuse(mode) (the exception the caller raises) when others may read it; a missing
+    file is made 0600 holding make() when `make` is given, else FileNotFoundError."""
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode & 0o777
+            if mode & 0o077:
+                raise refuse(mode)
+            return f.read()
+    except FileNotFoundError:
+        if make is None:
+            raise
+    data = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return data
+
+
 class StationKey:
     def __init__(self, key, where):
         self._aead = AESGCM(key)
@@ -50,23 +70,21 @@ class StationKey:
         if text:
             return cls(_parse(text, "$" + ENV), "$" + ENV)
         path = file_of(db_path)
+
+        def refuse(mode):
+            return StationKeyError("%s is open to others (mode %03o): the station key must "
+                                   "be 0600 (chmod 600 %s)" % (path, mode, path))
+
+        def make():
+            return (secrets.token_bytes(32).hex() + "\n").encode()
+
         try:
-            with open(path) as f:
-                mode = os.fstat(f.fileno()).st_mode & 0o777
-                if mode & 0o077:
-                    raise StationKeyError("%s is open to others (mode %03o): the station key "
-                                          "must be 0600 (chmod 600 %s)" % (path, mode, path))
-                return cls(_parse(f.read(), path), path)
+            text = private_file(path, refuse, make if create else None)
         except FileNotFoundError:
-            if not create:
-                raise StationKeyError(
-                    "%s is missing and this store's terminal keys are encrypted under it: "
-                    "put the station key file back (or set $%s)" % (path, ENV)) from None
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key.hex() + "\n")
-        return cls(key, path)
+            raise StationKeyError(
+                "%s is missing and this store's terminal keys are encrypted under it: "
+                "put the station key file back (or set $%s)" % (path, ENV)) from None
+        return cls(_parse(text.decode(), path), path)
 
     def seal(self, terminal_id, key):
         nonce = secrets.token_bytes(NONCE)

@@ -4,6 +4,7 @@ parameters and the nozzle map (params.py), each terminal's journals, the station
 identity and its alarms (journals.py). What a terminal's journal numbers (sales, journal
 seqs, event-log records) is keyed by (terminal, journal, number). WAL, one writer (the
 server's loop)."""
+import contextlib
 import json
 import logging
 import os
@@ -134,10 +135,7 @@ class Ledger:
         ack = 0
         now = int(time.time())
         db = self.db
-        own = not db.in_transaction  # store_batches holds one over several batches
-        if own:
-            db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             alerting = self.alerts.batch() is not None  # the sale rules on (alerts.py)
             for record in records:
                 try:
@@ -170,26 +168,30 @@ class Ledger:
                     results.append(self._taken(terminal_id, journal, kind, seq, record, text,
                                                now))
                 ack = max(ack, seq)
-            if own:
-                db.execute("COMMIT")
-        except BaseException:
-            if own:
-                db.execute("ROLLBACK")
-            raise
         return results, ack
 
     def store_batches(self, terminal_id, batches, journal=jn.LEGACY):
         """store() of several batches (RECORDS frames that came together) in one
         transaction, one commit for all: [(results, ack)] of each, in order."""
+        with self._transaction():
+            return [self.store(terminal_id, records, journal) for records in batches]
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One transaction around the block: its own (BEGIN IMMEDIATE, COMMIT, or ROLLBACK
+        on any exception), or the caller's when one is open (the service's with its audit
+        record, store_batches' over several batches), which the caller ends."""
         db = self.db
+        if db.in_transaction:
+            yield db
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
-            out = [self.store(terminal_id, records, journal) for records in batches]
+            yield db
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return out
 
     def _taken(self, terminal_id, journal, kind, seq, record, text, now):
         """The result for a record whose key is taken: the same record again (at any seq)
@@ -307,10 +309,7 @@ class Ledger:
             if not isinstance(asn, str) or len(asn) != 16 or not asn.isdigit():
                 raise Invalid("card")
         db = self.db
-        own = not db.in_transaction  # else the caller's (the service's, with its audit)
-        if own:
-            db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             version = self.hotlist_version()
             for asn in asns:
                 version += 1
@@ -321,12 +320,6 @@ class Ledger:
                 db.execute("INSERT INTO hotlist_log VALUES (?, ?, ?)",
                            (version, asn, 1 if listed else 0))
             self._set_meta("hotlist_version", version)
-            if own:
-                db.execute("COMMIT")
-        except BaseException:
-            if own:
-                db.execute("ROLLBACK")
-            raise
         return version
 
     def hotlist(self, after="", limit=-1):

@@ -21,6 +21,8 @@ import socket
 import ssl
 from pathlib import Path
 
+from .keyring import private_file
+
 CA_KEY = "ca.key"  # PEM, the CA's private key: never leaves this folder
 CA_CERT = "ca.pem"
 CA_DER = "ca.der"  # what provision writes to a terminal (station_ca)
@@ -95,11 +97,12 @@ class StationTls:
 
     def _read(self, name):
         path = self._path(name)
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise TlsFilesError("%s is open to others (mode %03o): the station's TLS files "
-                                "must be 0600 (chmod 600 %s)" % (path, mode, path))
-        return path.read_bytes()
+
+        def refuse(mode):
+            return TlsFilesError("%s is open to others (mode %03o): the station's TLS files "
+                                 "must be 0600 (chmod 600 %s)" % (path, mode, path))
+
+        return private_file(path, refuse)
 
     def _open_folder(self):
         if not self.folder.exists():

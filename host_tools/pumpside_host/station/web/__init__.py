@@ -41,7 +41,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from .. import backup
+from .. import backup, keyring
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
 from ..problems import Invalid
@@ -81,22 +81,16 @@ def load_secret(db_path):
     """The session cookies' signing secret: from `<db>.web-secret` (0600), made at the
     first start (never in the database; never logged)."""
     path = secret_file(db_path)
-    try:
-        with open(path) as f:
-            mode = os.fstat(f.fileno()).st_mode & 0o777
-            if mode & 0o077:
-                raise ValueError("%s is open to others (mode %03o): chmod 600 %s"
-                                 % (path, mode, path))
-            text = f.read().strip()
-            if len(text) < 32:
-                raise ValueError("%s is too short to be the back office's secret" % path)
-            return text
-    except FileNotFoundError:
-        pass
-    text = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
+
+    def refuse(mode):
+        return ValueError("%s is open to others (mode %03o): chmod 600 %s" % (path, mode, path))
+
+    def make():
+        return (secrets.token_hex(32) + "\n").encode()
+
+    text = keyring.private_file(path, refuse, make).decode().strip()
+    if len(text) < 32:
+        raise ValueError("%s is too short to be the back office's secret" % path)
     return text
 
 
