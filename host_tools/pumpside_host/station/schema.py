@@ -9,12 +9,12 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import audit, grey, operators
+from . import audit, cardbook, grey, operators
 from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 4
+VERSION = 5
 
 
 def version(db):
@@ -70,4 +70,13 @@ def _v4_settled_journal(db, key):
                "LIMIT 1) WHERE settled_by IS NOT NULL")
 
 
-STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal))
+def _v5_card_desk(db, key):
+    """The card desk's book (cardbook.py): issued cards and their holders, loads,
+    replacements' transfers, the desk's settings."""
+    for statement in cardbook.SCHEMA.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
+         (5, _v5_card_desk))
