@@ -7,6 +7,8 @@ import json
 import sqlite3
 import sys
 
+from .station_cards_cli import add_card_actions
+
 
 def _delivery(pump):
     """A pump's delivery as `station pumps` lists it: the one in progress, or its last."""
@@ -401,5 +403,6 @@ def add_station(sub):
                  "--enable one again)")
     cmd.add_argument("--name", required=True)
     cmd.add_argument("--enable", action="store_true", help="enable instead")
+    add_card_actions(action)  # the card desk: card-issue, card-load, ... (station_cards_cli)
     cmd = action("audit", _station_audit, "the audit trail, oldest first")
     cmd.add_argument("--last", type=int, default=0, help="only the last N records")

@@ -290,6 +290,9 @@ def test_lost_is_hotlisted_unblock_takes_it_off_with_the_holders_id(desk):
     asn, card, reader = _loaded(service)
     version = service.card_lost(CASHIER, asn)
     assert ledger.listed(asn) and ledger.hotlist_version() == version
+    # what the next heartbeat sends every pump holding version 0
+    to, add, remove = ledger.hotlist_delta(0, 100)
+    assert (to, add, remove) == (version, [asn], [])
     with pytest.raises(DeskError, match="already reported lost"):
         service.card_lost(CASHIER, asn)
     with pytest.raises(DeskError, match="reported lost: unblock it first"):
@@ -328,6 +331,23 @@ def test_replace_waits_for_offline_bills_then_carries_the_proven_balance(desk):
     assert ledger.listed(asn) and not ledger.listed(new)
     with pytest.raises(DeskError, match="closed"):
         service.card_lost(CASHIER, asn)
+
+
+def test_replace_moves_the_money_still_waiting_to_the_new_card(desk):
+    ledger, service = desk
+    asn, card, reader = _loaded(service, 1000)
+    service.card_fund(MANAGER, asn, 700, "online")  # topped up online, never on the card
+    service.card_fund(CASHIER, asn, 50)
+    reader.cut(CREDIT_LOAD, False)
+    with pytest.raises(DeskError, match="cut"):  # and one load cut on the card lost next
+        service.card_load(CASHIER, reader, PIN)
+    service.card_lost(CASHIER, asn, now=T0)
+    new_card, new_reader = blank()
+    new, amount, loaded = service.card_replace(MANAGER, new_reader, asn, PIN, "1234",
+                                               now=T0 + 10 ** 6)
+    assert (amount, loaded, new_card.s["balance"]) == (1750, True, 1750)
+    assert service.card(AUDITOR, asn)["waiting"] == 0
+    assert service.card(AUDITOR, new)["balance"] == 1750
 
 
 def test_replace_needs_a_lost_card_and_the_holders_id(desk):

@@ -146,6 +146,16 @@ class CardBook:
                         "before = NULL, at = NULL WHERE id = ? AND state = ?",
                         (PENDING, load_id, STARTED))
 
+    def move_waiting(self, asn, successor):
+        """A replaced card's money not on it yet goes to its successor, to be loaded there
+        (a load cut on the lost card too: hotlisted, it cannot spend what it may hold).
+        Returns the amount moved."""
+        amount = self.waiting(asn)
+        self.db.execute("UPDATE card_loads SET asn = ?, state = ?, terminal = NULL, "
+                        "counter = NULL, before = NULL, at = NULL WHERE asn = ? AND "
+                        "state != ?", (successor, PENDING, asn, DONE))
+        return amount
+
     # -- money ----------------------------------------------------------------------------
     def debits(self, asn):
         """The pumps' card bills that took money from the card: [(kind, amount, ctc,
@@ -168,28 +178,39 @@ class CardBook:
         return self.db.execute("SELECT COALESCE(SUM(amount), 0) FROM card_loads WHERE "
                                "asn = ? AND state != ?", (asn, DONE)).fetchone()[0]
 
-    def last_reported(self, asn):
-        """(balance, when) the card last told the station, by the card's own transaction
-        times: its newest pump bill that took money (its balance after) or its newest
-        load (balance before + amount), or None."""
-        seen = []
+    def last_bill(self, asn):
+        """(time, balance after) of the card's newest pump bill that took money, or None."""
         row = self.db.execute(
             "SELECT json_extract(record, '$.time'), json_extract(record, '$.balance') "
             "FROM sales WHERE asn = ? AND kind IN ('FINAL', 'UNLOCK') AND "
             "json_extract(record, '$.tac') IS NOT NULL ORDER BY 1 DESC LIMIT 1",
             (asn,)).fetchone()
-        if row is not None:
-            seen.append((row[0] or 0, row[1] or 0))
+        return None if row is None else (row[0] or 0, row[1] or 0)
+
+    def last_reported(self, asn):
+        """(balance, when) the card last told the station, by the card's own transaction
+        times: its newest pump bill that took money (its balance after) or its newest
+        load (balance before + amount), or None."""
+        seen = []
+        bill = self.last_bill(asn)
+        if bill is not None:
+            seen.append(bill)
         for load in self.loads(asn, (DONE,)):
             if load["at"]:
-                when = calendar.timegm(time.strptime(load["at"], "%Y%m%d%H%M%S"))
-                seen.append((when, load["before"] + load["amount"]))
+                seen.append((load_time(load), load["before"] + load["amount"]))
         if not seen:
             return None
-        when, balance = max(seen, key=lambda seen: seen[0])
+        # the newest; within one second, the later load (a sale and a load in one second
+        # cannot be ordered: the load is taken)
+        when, balance = max(seen, key=lambda item: (item[0], seen.index(item)))
         return balance, when
 
     def transfers(self, asn):
         return [dict(zip(("amount", "other", "at"), row)) for row in self.db.execute(
             "SELECT amount, other, at FROM card_transfers WHERE asn = ? ORDER BY rowid",
             (asn,))]
+
+
+def load_time(load):
+    """A started or done load's time (Unix seconds) from the date and time it carried."""
+    return calendar.timegm(time.strptime(load["at"], "%Y%m%d%H%M%S"))

@@ -24,7 +24,7 @@ from pumpside.card.fuelcard import FuelCard, pin_block
 
 from .. import cardcrypto
 from .accounts import bcd_datetime
-from .cardbook import KINDS, PENDING, STARTED, CardBook
+from .cardbook import DONE, KINDS, PENDING, STARTED, CardBook, load_time
 from .masking import mask_card
 
 T_LOAD = 0x02  # PBOC: an e-purse load
@@ -386,10 +386,31 @@ class Desk:
         owed = self.ledger.cards.grey.owed(asn)
         return self.book.balance(asn) - owed, owed
 
+    def _settle_by_bills(self, tx, record, now):
+        """A load cut on a card that never came back: on the card if the card's newest
+        bill (after the load) shows it, by the last bill's balance plus the loads since
+        against the sum of the bills; else it waits on (and moves with) the account."""
+        asn = record["asn"]
+        started = self.book.loads(asn, (STARTED,))
+        bill = self.book.last_bill(asn) if started else None
+        if bill is None:
+            return
+        since = sum(load["amount"] for load in self.book.loads(asn, (DONE,))
+                    if load_time(load) > bill[0])
+        surplus = bill[1] + since - self.book.balance(asn)
+        issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), ("tac",))
+        keys = {"tac": self._key(masters, "tac", issuer, asn)}
+        for load in started:
+            if load_time(load) <= bill[0] and surplus >= load["amount"]:
+                self._finish(tx, asn, keys, load, None, "recovered from the card's later "
+                             "bills", now)
+                surplus -= load["amount"]
+
     def replace(self, tx, reader, asn, pin, id_last4, now=None):
         """A new card (the blank in the reader) for a registered card reported lost at
         least replace_wait_s ago, carrying the balance the station can prove; the old
-        account is closed. Returns (new card number, amount carried, loaded onto it)."""
+        account is closed; money waiting for it waits for the new card. Returns (new card
+        number, amount carried and moved, loaded onto it)."""
         record = self._registered(asn, "replaced")
         if record["status"] != "lost":
             raise DeskError("report card %s lost first: its replacement needs it on the "
@@ -401,6 +422,7 @@ class Desk:
             raise DeskError("card %s was reported lost %d s ago: bills of it may still be "
                             "offline at a pump; replace it after %d s (replace_wait_s)"
                             % (mask_card(asn), now - record["lost_at"], wait))
+        self._settle_by_bills(tx, record, now)
         amount, owed = self.proven(asn)
         new = self.issue(tx, reader, record["kind"], pin, now=now, replaces=asn,
                          holder=(record["name"], record["id_last4"], record["phone"]))
@@ -409,9 +431,12 @@ class Desk:
             self.book.close(asn, new, amount, now)
             if amount > 0:
                 self.book.fund(new, amount, "replacement", now)
-            return "lost", "closed, %d carried to %s%s" % (
-                amount, mask_card(new), ", %d owed by open escapes" % owed if owed else ""), None
-        tx(run, "card-replace", mask_card(asn))
+            moved = self.book.move_waiting(asn, new)
+            return "lost", "closed, %d carried to %s%s%s" % (
+                amount, mask_card(new), ", %d waiting moved" % moved if moved else "",
+                ", %d owed by open escapes" % owed if owed else ""), moved
+        moved = tx(run, "card-replace", mask_card(asn))
+        amount += moved
         loaded = False
         if amount > 0:
             try:
@@ -467,6 +492,8 @@ class Desk:
             last = self.book.last_reported(asn)
             if last is not None:
                 card_balance, said = last[0], "the card's last bill or load (at %d)" % last[1]
+            else:  # every card is issued empty
+                card_balance, said = 0, "issued empty, no bill or load since"
         flags = []
         if card_balance is not None and card_balance != balance:
             flags.append("the card says %d, its bills %d: %s" % (
