@@ -102,6 +102,11 @@ def _card_pin_reset(ledger, service, actor, args):
     print("card %s: PIN reset (not shown)" % mask_card(args.asn))
 
 
+def _card_setting(ledger, service, actor, args):
+    service.card_setting(actor, args.name, args.value)
+    print("card desk: %s = %d" % (args.name, args.value))
+
+
 def _card(ledger, service, actor, args):
     if not args.asn:
         for asn in service.cards(actor):
@@ -183,6 +188,10 @@ def add_card_actions(action):
                  "after the identity check; from $PUMPSIDE_CARD_NEW_PIN or asked)")
     reader(cmd)
     cmd.add_argument("--id-last4", required=True)
+    cmd = action("card-setting", _card_setting, "a card desk setting (a manager's): "
+                 "replace_wait_s, how long after a loss report a replacement waits")
+    cmd.add_argument("--name", required=True, choices=("replace_wait_s",))
+    cmd.add_argument("--value", type=int, required=True)
     cmd = action("card", _card, "a card's account, bills and balances, differences "
                  "flagged (without --asn: every card issued here)")
     cmd.add_argument("--asn", help="the card's 16-digit number")

@@ -37,12 +37,22 @@ def test_issue_load_query_lost_and_replace(tmp_path, capsys, monkeypatch):
     assert _station(tmp_path, "card-replace", *desk, "--asn", ASN, "--id-last4",
                     "1234") == 2
     assert "replace it after 172800 s" in capsys.readouterr().err
-    assert _station(tmp_path, "card-pin-reset", *desk, "--asn", ASN, "--id-last4",
+    assert _station(tmp_path, "card-setting", "--name", "replace_wait_s", "--value", "0") == 0
+    assert _station(tmp_path, "card-replace", *desk, "--asn", ASN, "--id-last4", "1234") == 0
+    assert "replaced by 6200********0002 carrying 5700" in capsys.readouterr().out
+    assert CardStore(str(tmp_path / "c.json")).cards["6200000000000002"].s["balance"] == 5700
+    new = "6200000000000002"
+    assert _station(tmp_path, "card-pin-reset", *desk, "--asn", new, "--id-last4",
                     "0000") == 2
     assert "identity check failed" in capsys.readouterr().err
+    monkeypatch.setenv("PUMPSIDE_CARD_NEW_PIN", "8642")
+    assert _station(tmp_path, "card-pin-reset", *desk, "--asn", new, "--id-last4",
+                    "1234") == 0
+    assert CardStore(str(tmp_path / "c.json")).cards[new].s["pin"] == "8642"
     assert _station(tmp_path, "card") == 0
-    assert "6200********0001 registered lost balance 5000 waiting 700" in \
-        capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "6200********0001 registered closed balance 0 waiting 0" in out
+    assert "6200********0002 registered active balance 5700 waiting 0" in out
 
 
 def test_without_keys_or_reader_the_desk_says_what_it_needs(tmp_path, capsys, monkeypatch):
