@@ -41,6 +41,7 @@ from .. import backup
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
 from ..service import Actor, Refused, Service
+from . import cards
 from .i18n import LANGS, translate
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +54,7 @@ KINDS = ("FINAL", "ESCAPE", "UNLOCK")
 # the pages and forms, by the service layer's permission each needs (service.ROLE_OF)
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
+         ("/cards", "Cards", "read"),
          ("/commands", "Commands", "command"), ("/audit", "Audit trail", "audit"),
          ("/operators", "Operators", "operator"))
 
@@ -476,6 +478,7 @@ def make_app(ledger, secret, service=None):
         Route("/operators", guarded("operator", operators)),
         Route("/backup", guarded("backup", download_backup)),
         Route("/operators", guarded("operator", change_operator), methods=["POST"]),
+        *cards.routes(service, page, guarded, _text, _int, BadInput),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,
