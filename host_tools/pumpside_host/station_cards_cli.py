@@ -40,8 +40,7 @@ class _Reader:
 
     def save(self):
         if self.card.s.get("asn"):
-            self.store.cards[self.card.s["asn"]] = self.card
-            self.store.save()
+            self.store.add(self.card)
 
 
 def _with_reader(args, ledger, blank, run):

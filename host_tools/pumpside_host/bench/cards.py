@@ -485,6 +485,11 @@ class CardStore:
         self.save()
         return card
 
+    def add(self, card):
+        """A card issued elsewhere (the station's card desk) put into this store."""
+        self.cards[card.s["asn"]] = card
+        self.save()
+
     def save(self):
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
