@@ -44,7 +44,7 @@ class DeskError(ValueError):
     """What the desk could not do and what to do about it (never a key or a PIN)."""
 
 
-def _why(e):
+def why_of(e):
     if e.kind == apdu.REMOVED:
         return "the card was pulled"
     return "the card answered %s" % e
@@ -101,7 +101,7 @@ class Desk:
             card.select()
             ef15 = card.file(0x95, 30)
         except CardError as e:
-            raise DeskError("cannot read the card: %s" % _why(e)) from None
+            raise DeskError("cannot read the card: %s" % why_of(e)) from None
         record = self.book.get(ef15[12:20].hex()) if ef15 else None
         if record is None:
             raise DeskError("this card was not issued here (blank, or another station's): "
@@ -115,7 +115,7 @@ class Desk:
         except CardError as e:
             left = e.tries_left()
             raise DeskError("wrong PIN, %d tries left" % left if left is not None
-                            else "PIN not accepted: %s" % _why(e)) from None
+                            else "PIN not accepted: %s" % why_of(e)) from None
 
     # -- issue ------------------------------------------------------------------------------
     def issue(self, tx, reader, kind, pin, name="", id_number="", phone="", now=None,
@@ -134,7 +134,7 @@ class Desk:
             card.select()
             ef15 = card.file(0x95, 30)
         except CardError as e:
-            raise DeskError("cannot read the card: %s" % _why(e)) from None
+            raise DeskError("cannot read the card: %s" % why_of(e)) from None
         if ef15 is not None:
             asn = ef15[12:20].hex()
             if ef15[:8] != issuer:
@@ -157,7 +157,7 @@ class Desk:
             self._verify_issued(card, files, pin, keys[KEY_LOAD])
         except CardError as e:
             raise DeskError("the card was not issued (%s): nothing is on record; insert it "
-                            "again and issue again" % _why(e)) from None
+                            "again and issue again" % why_of(e)) from None
 
         def run():
             self.book.add(asn, issuer.hex(), kind, holder[0], holder[1], holder[2],
@@ -225,7 +225,7 @@ class Desk:
             init = card.init_load(amount, DESK_TID)
         except CardError as e:
             raise DeskError("the card refused the load (%s): the money waits on the account"
-                            % _why(e)) from None
+                            % why_of(e)) from None
         session = cardcrypto.des3(keys["load"], init["random"] + init["counter"] + b"\x80\x00")
         if cardcrypto.mac(session, init["balance"] + struct.pack(">I", amount)
                           + bytes((T_LOAD,)) + DESK_TID) != init["mac1"]:
@@ -243,7 +243,7 @@ class Desk:
         except CardError as e:
             raise DeskError("the load was cut (%s): the money stays on the account; insert "
                             "the card again to finish it (the desk asks the card whether it "
-                            "got it)" % _why(e)) from None
+                            "got it)" % why_of(e)) from None
         self._finish(tx, asn, keys, dict(load, counter=counter, before=before,
                                          at=when.hex(), terminal=DESK_TID.hex()), tac,
                      "loaded", now)
@@ -275,7 +275,7 @@ class Desk:
             counter = struct.unpack(">H", card.init_load(0, DESK_TID)["counter"])[0] \
                 if pin_ok else None
         except CardError as e:
-            raise DeskError("cannot read the card's log: %s" % _why(e)) from None
+            raise DeskError("cannot read the card's log: %s" % why_of(e)) from None
         found = []
         for load in started:
             hit = any(e["type"] == T_LOAD and e["ctc"] == load["counter"]
@@ -418,56 +418,12 @@ class Desk:
             card.pin_reset(block, cardcrypto.mac(cardcrypto.single(key),
                                                  block + bytes.fromhex(asn)))
         except CardError as e:
-            raise DeskError("the PIN was not reset: %s" % _why(e)) from None
+            raise DeskError("the PIN was not reset: %s" % why_of(e)) from None
         tx(lambda: ("(set)", "(set)", None), "card-pin-reset", mask_card(asn))
 
     # -- query ------------------------------------------------------------------------------
     def query(self, asn, reader=None):
-        """A card's account: holder (ID masked), state, its bills (loads, sales, escapes,
-        transfers), its balance as the station knows it, the card's own (read from the
-        reader when given, else the last it told), and the differences flagged."""
-        record = self.book.get(asn) if isinstance(asn, str) else None
-        if record is None:
-            raise DeskError("no card %s issued here" % mask_card(asn))
-        names = ("kind", "amount", "ctc", "balance", "verified")
-        sales = [dict(zip(names, row)) for row in self.book.debits(asn)]
-        escapes = [{"terminal": e["terminal"], "sale": e["sale"], "amount": e["amount"],
-                    "settled": e["settled_by"] is not None}
-                   for e in self.ledger.cards.grey.records(asn)]
-        balance = self.book.balance(asn)
-        card_balance, said = None, "unknown"
-        if reader is not None:
-            card, _ = self._open(reader)
-            try:
-                card_balance, said = card.balance(), "read from the card now"
-            except CardError as e:
-                raise DeskError("cannot read the card: %s" % _why(e)) from None
-        else:
-            last = self.book.last_reported(asn)
-            if last is not None:
-                card_balance, said = last[0], "the card's last bill or load (at %d)" % last[1]
-            else:  # every card is issued empty
-                card_balance, said = 0, "issued empty, no bill or load since"
-        flags = []
-        if card_balance is not None and card_balance != balance:
-            flags.append("the card says %d, its bills %d: %s" % (
-                card_balance, balance, "bills may still be offline at a pump"
-                if reader is not None else "a newer bill may not be uploaded yet"))
-        loads = self.book.loads(asn)
-        if any(load["state"] == STARTED for load in loads):
-            flags.append("a load was cut: insert the card at the desk to finish it")
-        if any(not s["verified"] for s in sales):
-            flags.append("%d sale bill(s) with an unverified TAC"
-                         % sum(not s["verified"] for s in sales))
-        if any(load["how"] and "DOES NOT VERIFY" in load["how"] for load in loads):
-            flags.append("a load's TAC does not verify")
-        if record["status"] == "closed" and balance != self.ledger.cards.grey.owed(asn):
-            flags.append("closed, yet its bills leave %d (a bill that came after it was "
-                         "replaced)" % balance)
-        holder = dict(record, id_number="*" * 4 + record["id_last4"]
-                      if record["id_last4"] else "")
-        del holder["id_last4"]
-        return {"card": holder, "masked": mask_card(asn), "balance": balance,
-                "card_balance": card_balance, "card_balance_from": said,
-                "waiting": self.book.waiting(asn), "loads": loads, "sales": sales,
-                "escapes": escapes, "transfers": self.book.transfers(asn), "flags": flags}
+        """A card's account, bills, balances and flags (cardquery.py)."""
+        from .cardquery import query
+
+        return query(self, asn, reader)
