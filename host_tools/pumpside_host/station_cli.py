@@ -8,6 +8,8 @@ import json
 import sqlite3
 import sys
 
+from .station_cards_cli import add_card_actions
+
 
 def _delivery(pump):
     """A pump's delivery as `station pumps` lists it: the one in progress, or its last."""
@@ -710,5 +712,6 @@ def add_station(sub):
     cmd = action("reconcile", _station_reconcile, "book versus gauge per tank for a day")
     cmd.add_argument("--tank", type=int, help="one tank (default: all)")
     cmd.add_argument("--day", help="YYYY-MM-DD (UTC; default today)")
+    add_card_actions(action)  # the card desk: card-issue, card-load, ... (station_cards_cli)
     cmd = action("audit", _station_audit, "the audit trail, oldest first")
     cmd.add_argument("--last", type=int, default=0, help="only the last N records")

@@ -3,6 +3,12 @@
 
 Keys: one issuer master key per key set, diversified per issuer and per card (ASN); the
 PSAM holds the master keys, the card only its own keys, the firmware none.
+
+A blank card (VirtualCard.blank) has the e-purse application but no files, keys or PIN:
+the station's card desk personalises it through an IssuingReader (UPDATE BINARY of EF15,
+EF16, EF1C; WRITE KEY of its purchase, load and TAC keys and its PIN) and loads it
+(INITIALIZE / CREDIT FOR LOAD). The bench loads keys in plain: a real issuing reader
+wraps them under the card's transport key (secure messaging), which the bench leaves out.
 """
 import json
 import os
@@ -18,6 +24,10 @@ SW_OK = b"\x90\x00"
 TEST_ISSUER_ID = bytes.fromhex("4341524430303031")
 TEST_PURCHASE_MK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 TEST_TAC_MK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+TEST_LOAD_MK = bytes.fromhex("13579BDF02468ACEECA86420FDB97531")
+T_LOAD = 0x02  # an e-purse load (PBOC transaction type)
+# WRITE KEY's P2: which key (0: the holder's PIN)
+KEY_PIN, KEY_PURCHASE, KEY_LOAD, KEY_TAC = 0, 1, 2, 3
 TEST_TERMINAL_ID = bytes.fromhex("000000000101")
 
 
@@ -43,14 +53,23 @@ class Issuer:
     tool hold them; cards get diversified copies)."""
 
     def __init__(self, issuer_id=TEST_ISSUER_ID, purchase_mk=TEST_PURCHASE_MK,
-                 tac_mk=TEST_TAC_MK):
+                 tac_mk=TEST_TAC_MK, load_mk=TEST_LOAD_MK):
         self.issuer_id = issuer_id
         self.purchase_mk = purchase_mk
         self.tac_mk = tac_mk
+        self.load_mk = load_mk
 
     def keys(self, asn):
         return (cardcrypto.card_key(self.purchase_mk, self.issuer_id, asn),
                 cardcrypto.card_key(self.tac_mk, self.issuer_id, asn))
+
+    def load_key(self, asn):
+        return cardcrypto.card_key(self.load_mk, self.issuer_id, asn)
+
+    def key_file_entry(self):
+        """This issuer as an entry of the station's issuer key file (--issuer-keys)."""
+        return {"id": self.issuer_id.hex(), "tac_key": self.tac_mk.hex(),
+                "load_key": self.load_mk.hex(), "purchase_key": self.purchase_mk.hex()}
 
 
 class VirtualCard:
@@ -65,7 +84,30 @@ class VirtualCard:
         # fault on demand: INS -> (reply, executed): answer that instruction with these
         # bytes, after really executing it (the reply was garbled on the way back) or not
         self.garble = {}
-        self.pk, self.tk = issuer.keys(bytes.fromhex(state["asn"]))
+        self.pin_ok = False  # VERIFY passed since the last power-on (a load needs it)
+        self.load_session = None  # between INITIALIZE and CREDIT FOR LOAD
+        self._keys()
+
+    def _keys(self):
+        """The card's own keys: written at issue ("keys"), or, for a card made by
+        VirtualCard.issue, the issuer's diversified; a blank card has none."""
+        keys = self.s.get("keys")
+        if keys is not None:
+            self.pk, self.lk, self.tk = (bytes.fromhex(keys[k]) if k in keys else None
+                                         for k in ("purchase", "load", "tac"))
+            return
+        asn = bytes.fromhex(self.s["asn"])
+        self.pk, self.tk = self.issuer.keys(asn)
+        self.lk = self.issuer.load_key(asn)
+
+    @classmethod
+    def blank(cls, issuer):
+        """A card as it comes from the factory: the application, no files, keys or PIN."""
+        state = {"asn": "", "balance": 0, "pin": "", "pin_tries": 3, "ctc": 0,
+                 "load_ctc": 0, "status": 0, "staff_pin": "", "staff_tries": 3,
+                 "grey": False, "grey_tid": "", "grey_ttc": 0, "grey_dt": "", "gtac": "",
+                 "tac_unread": False, "log": [], "files": {}, "keys": {}}
+        return cls(issuer, state)
 
     @classmethod
     def issue(cls, issuer, asn, balance, pin="123456", expiry="20301231",
@@ -82,19 +124,37 @@ class VirtualCard:
         return cls(issuer, state)
 
     # -- files ---------------------------------------------------------------------------
+    def _file(self, sfi, build):
+        """A file's bytes: as written at issue, else built from the state (a card made
+        by VirtualCard.issue); None: a blank card's file not written yet."""
+        files = self.s.get("files")
+        if files is None:
+            return build()
+        data = files.get("%02x" % sfi)
+        return None if data is None else bytes.fromhex(data)
+
     def ef15(self):
+        return self._file(0x95, self._ef15)
+
+    def ef16(self):
+        return self._file(0x96, self._ef16)
+
+    def ef1c(self):
+        return self._file(0x9C, self._ef1c)
+
+    def _ef15(self):
         state = self.s
         return (self.issuer.issuer_id + b"\x00\x01" + b"\x01\x00" + bytes.fromhex(state["asn"])
                 + bcd(state["start"]) + bcd(state["expiry"]) + bytes((1, state["status"])))
 
-    def ef16(self):
+    def _ef16(self):
         state = self.s
         name = state["name"].encode()[:20].ljust(20, b"\0")
         return (bytes((state["card_type"], 1 if state["card_type"] == 4 else 0)) + name
                 + bytes(19) + bytes((state["discount"],)) + bcd("20991231")
                 + bytes((state["price_level"],)) + bytes(9))
 
-    def ef1c(self):
+    def _ef1c(self):
         state = self.s
         grades = b"".join(g.encode()[:2].ljust(2, b"\0") for g in state["grades"][:4])
         plate = state["plate"].encode()[:16].ljust(16, b"\0")
@@ -106,6 +166,8 @@ class VirtualCard:
     def power_on(self):
         """Power and reset: the answer to reset (a T=0 ATR); nothing is selected."""
         self.selected = False
+        self.pin_ok = False
+        self.load_session = None
         return bytes.fromhex("3b6d000080318065b0830201")
 
     def transceive(self, apdu):
@@ -130,9 +192,10 @@ class VirtualCard:
 
     def _read_binary(self, p1, p2, body):
         files = {0x95: self.ef15, 0x96: self.ef16, 0x9C: self.ef1c}
-        if p1 not in files:
+        data = files[p1]() if p1 in files else None
+        if data is None:
             return sw(0x6A82)
-        return files[p1]() + SW_OK
+        return data + SW_OK
 
     def _balance(self, p1, p2, body):
         return struct.pack(">I", self.s["balance"]) + SW_OK
@@ -145,8 +208,11 @@ class VirtualCard:
             return sw(0x6A88)  # no such key reference on this card
         if state[tries] == 0:
             return sw(0x6983)
+        if not state[pin]:
+            return sw(0x6A88)  # a blank card: no PIN written yet
         if body.hex() == (state[pin] + "f" * (6 - len(state[pin]))).lower():
             state[tries] = 3
+            self.pin_ok = self.pin_ok or p2 == 0
             return SW_OK
         state[tries] -= 1
         return sw(0x63C0 | state[tries]) if state[tries] else sw(0x6983)
@@ -236,10 +302,115 @@ class VirtualCard:
                 + bytes((entry["type"],)) + bytes.fromhex(entry["tid"])
                 + bytes.fromhex(entry["dt"]) + SW_OK)
 
+    # -- issuing and loading -------------------------------------------------------------
+    FILE_SIZES = {0x95: 30, 0x96: 56, 0x9C: 36}
+
+    def _update_binary(self, p1, p2, body):
+        """UPDATE BINARY of a file a card issued at the desk holds (EF15 last: it names
+        the card, so a card without it is still blank)."""
+        files = self.s.get("files")
+        if files is None:
+            return sw(0x6985)  # a card of VirtualCard.issue: its files are its state
+        if p1 not in self.FILE_SIZES or p2 != 0:
+            return sw(0x6A82)
+        if len(body) != self.FILE_SIZES[p1]:
+            return sw(0x6700)
+        files["%02x" % p1] = body.hex()
+        if p1 == 0x95:
+            self.s["asn"] = body[12:20].hex()
+            self.s["status"] = body[29]
+        return SW_OK
+
+    def _write_key(self, p1, p2, body):
+        """WRITE KEY (bench: in plain): P2 0 the PIN (3 bytes BCD, F-padded), 1 purchase,
+        2 load, 3 TAC key (16 bytes)."""
+        keys = self.s.get("keys")
+        if keys is None or p1 != 1:
+            return sw(0x6985)
+        if p2 == KEY_PIN:
+            digits = body.hex().rstrip("f")
+            if len(body) != 3 or not 4 <= len(digits) <= 6 or not digits.isdigit():
+                return sw(0x6A80)
+            self.s.update(pin=digits, pin_tries=3)
+            return SW_OK
+        names = {KEY_PURCHASE: "purchase", KEY_LOAD: "load", KEY_TAC: "tac"}
+        if p2 not in names:
+            return sw(0x6A88)
+        if len(body) != 16:
+            return sw(0x6700)
+        keys[names[p2]] = body.hex()
+        self._keys()
+        return SW_OK
+
+    def _pin_reset(self, p1, p2, body):
+        """PIN RESET: new PIN block 3 ‖ MAC 4 under the card's load key (single DES) over
+        the PIN block ‖ ASN: only the key holder (the station) can make it."""
+        if len(body) != 7 or self.lk is None:
+            return sw(0x6700 if self.lk else 0x6985)
+        block = body[:3]
+        if cardcrypto.mac(cardcrypto.single(self.lk),
+                          block + bytes.fromhex(self.s["asn"])) != body[3:]:
+            return sw(0x9302)
+        digits = block.hex().rstrip("f")
+        if not 4 <= len(digits) <= 6 or not digits.isdigit():
+            return sw(0x6A80)
+        self.s.update(pin=digits, pin_tries=3)
+        return SW_OK
+
+    def _init_load(self, p1, p2, body):
+        """INITIALIZE FOR LOAD (e-purse: P2 02): key index 1, amount 4, terminal id 6 ->
+        balance 4, online counter 2, key version 1, algorithm 1, card random 4, MAC1 4."""
+        state = self.s
+        if p2 != 2 or len(body) != 11:
+            return sw(0x6A86 if p2 != 2 else 0x6700)
+        if self.lk is None or state["grey"]:
+            return sw(0x6985)
+        if not self.pin_ok:
+            return sw(0x6982)
+        if body[0] != 1:
+            return sw(0x9403)
+        amount, tid = body[1:5], body[5:11]
+        balance = struct.pack(">I", state["balance"])
+        counter = struct.pack(">H", state.get("load_ctc", 0))
+        card_random = os.urandom(4)
+        session_key = cardcrypto.des3(self.lk, card_random + counter + b"\x80\x00")
+        self.load_session = {"sk": session_key, "amount": amount, "tid": tid}
+        mac1 = cardcrypto.mac(session_key, balance + amount + bytes((T_LOAD,)) + tid)
+        return balance + counter + b"\x01\x00" + card_random + mac1 + SW_OK
+
+    def _credit_load(self, p1, p2, body):
+        """CREDIT FOR LOAD: date 4, time 3, MAC2 4 -> TAC 4. The purse grows, the online
+        counter steps, the log gains a type 02 entry."""
+        state = self.s
+        session = self.load_session
+        if session is None:
+            return sw(0x6985)
+        if len(body) != 11:
+            return sw(0x6700)
+        self.load_session = None
+        amount, tid, when = session["amount"], session["tid"], body[0:7]
+        if cardcrypto.mac(session["sk"], amount + bytes((T_LOAD,)) + tid + when) != body[7:]:
+            return sw(0x9302)
+        value = struct.unpack(">I", amount)[0]
+        if state["balance"] + value > 0xFFFFFFFF:
+            return sw(0x6A80)
+        counter = state.get("load_ctc", 0)
+        state["balance"] += value
+        state["load_ctc"] = counter + 1
+        state["log"].insert(0, {"ctc": counter, "amount": value, "type": T_LOAD,
+                                "tid": tid.hex(), "dt": when.hex()})
+        del state["log"][10:]
+        tac = cardcrypto.mac(cardcrypto.single(self.tk),
+                             struct.pack(">I", state["balance"]) + struct.pack(">H", counter)
+                             + amount + bytes((T_LOAD,)) + tid + when)
+        return tac + SW_OK
+
     # (CLA, INS) -> handler; (None, INS) where any CLA will do
     COMMANDS = {(0x00, 0xB0): _read_binary, (None, 0x20): _verify, (0x80, 0x5C): _balance,
                 (0xE0, 0x7A): _init_grey, (0xE0, 0x7C): _grey_lock, (0xE0, 0x7E): _debit_unlock,
-                (0xE0, 0xCA): _grey_status, (None, 0xB2): _record}
+                (0xE0, 0xCA): _grey_status, (None, 0xB2): _record,
+                (0x00, 0xD6): _update_binary, (0x80, 0xD4): _write_key,
+                (0x80, 0x5E): _pin_reset, (0x80, 0x50): _init_load, (0x80, 0x52): _credit_load}
 
 
 class VirtualPsam:
@@ -314,8 +485,58 @@ class CardStore:
         self.save()
         return card
 
+    def add(self, card):
+        """A card issued elsewhere (the station's card desk) put into this store."""
+        self.cards[card.s["asn"]] = card
+        self.save()
+
     def save(self):
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             json.dump({asn: c.s for asn, c in self.cards.items()}, f, indent=1)
         os.replace(tmp, self.path)
+
+
+class CardPulled(OSError):
+    """The issuing reader has no card (pulled, or never inserted)."""
+
+
+class IssuingReader:
+    """The station's card-issuing device on the bench: a slot for one VirtualCard, with
+    the reader role's transceive (the firmware's apdu layer drives it), and faults on
+    demand: `cut(INS, executed)` pulls the card when that instruction arrives (after the
+    card executed it, or before), `fail(INS, sw)` answers it once with a status word (a
+    failed write)."""
+
+    def __init__(self, card=None):
+        self.card = card
+        self._cut = {}
+        self._fail = {}
+        self.sent = []  # the instructions sent, in order (never their data: PINs, keys)
+
+    def insert(self, card):
+        self.card = card
+        card.power_on()
+
+    def pull(self):
+        self.card = None
+
+    def cut(self, ins, executed=True):
+        self._cut[ins] = executed
+
+    def fail(self, ins, status):
+        self._fail[ins] = status
+
+    def transceive(self, apdu):
+        if self.card is None:
+            raise CardPulled("no card in the issuing reader")
+        ins = apdu[1]
+        self.sent.append(ins)
+        if ins in self._fail:
+            return sw(self._fail.pop(ins))
+        if ins in self._cut:
+            if self._cut.pop(ins):
+                self.card.transceive(apdu)
+            self.card = None
+            raise CardPulled("card pulled")
+        return self.card.transceive(apdu)

@@ -59,6 +59,17 @@ def load_issuer_keys(path):
     """{issuer id (8 bytes): TAC master key (16 bytes)} from a JSON file:
     {"issuers": [{"id": "16 hex", "tac_key": "32 hex"}, ...]}. Errors name the entry,
     never a key."""
+    return {issuer: keys["tac"] for issuer, keys in load_master_keys(path).items()}
+
+
+MASTER_NAMES = (("tac", "tac_key"), ("load", "load_key"), ("purchase", "purchase_key"))
+
+
+def load_master_keys(path):
+    """{issuer id: {"tac": key, "load": key or None, "purchase": key or None}}: an entry
+    may also carry "load_key" (the card desk's loads: MAC1, MAC2, PIN reset) and
+    "purchase_key" (the desk personalises cards with it). Errors name the entry, never a
+    key."""
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -71,14 +82,17 @@ def load_issuer_keys(path):
     for n, e in enumerate(entries):
         try:
             issuer = bytes.fromhex(e["id"])
-            key = bytes.fromhex(e["tac_key"])
+            found = {name: bytes.fromhex(e[field]) if field in e or name == "tac" else None
+                     for name, field in MASTER_NAMES}
         except (TypeError, KeyError, ValueError):
             raise KeyFileError("issuer keys %s: entry %d needs hex \"id\" and \"tac_key\""
+                               " (and, if given, hex \"load_key\", \"purchase_key\")"
                                % (path, n)) from None
-        if len(issuer) != 8 or len(key) != 16 or not _usable(key):
-            raise KeyFileError("issuer keys %s: entry %d: id is 8 bytes, tac_key a 16-byte "
+        if len(issuer) != 8 or not all(k is None or (len(k) == 16 and _usable(k))
+                                       for k in found.values()):
+            raise KeyFileError("issuer keys %s: entry %d: id is 8 bytes, each key a 16-byte "
                                "two-key 3DES key" % (path, n))
-        keys[issuer] = key
+        keys[issuer] = found
     return keys
 
 
@@ -126,6 +140,7 @@ class Cards:
         self.db = db
         rekey(db, SCHEMA, ("card_bills", "rejected_bills"))
         self.keys = {}
+        self.masters = {}  # issuer -> {"tac", "load", "purchase"}: the card desk's
         self._warned = False
         self.grey = grey.GreyRecords(db, self.psam_of)  # escapes, settled once (grey.py)
 
@@ -139,7 +154,13 @@ class Cards:
                  ", ".join(k.hex() for k in sorted(self.keys)))
 
     def load_keys(self, path):
-        self.set_keys(load_issuer_keys(path))
+        self.set_masters(load_master_keys(path))
+
+    def set_masters(self, masters):
+        """All of the issuers' master keys (load_master_keys' form): TACs verified with
+        the TAC keys, the card desk issuing and loading with the others."""
+        self.set_keys({issuer: keys["tac"] for issuer, keys in masters.items()})
+        self.masters = {issuer: dict(keys) for issuer, keys in masters.items()}
 
     # -- terminals' PSAMs ----------------------------------------------------------------
     def hello(self, terminal, payload):

@@ -60,6 +60,12 @@ class GreyRecords:
         return self._rows("asn = ?", (asn,)) if asn else self._rows("1", ())
 
     # -- the ledger's hooks (inside its transaction) ------------------------------------------
+    def owed(self, asn):
+        """What the card's open escapes (neither settled nor closed) still owe."""
+        return self.db.execute("SELECT COALESCE(SUM(amount), 0) FROM grey_records WHERE "
+                               "asn = ? AND settled_by IS NULL AND closed_at IS NULL",
+                               (asn,)).fetchone()[0]
+
     def escape(self, terminal, bill, journal=LEGACY):
         self.db.execute(
             "INSERT OR IGNORE INTO grey_records (terminal, sale, asn, ctc, ttc, psam, amount, "

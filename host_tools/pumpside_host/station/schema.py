@@ -9,12 +9,12 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import alerts, audit, grey, operators, reports, shifts, tanks
+from . import alerts, audit, cardbook, grey, operators, reports, shifts, tanks
 from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 7
+VERSION = 8
 
 
 def version(db):
@@ -99,5 +99,14 @@ def _v7_tanks(db, key):
     tanks.Tanks.create(db)
 
 
+def _v8_card_desk(db, key):
+    """The card desk's book (cardbook.py): issued cards and their holders, loads,
+    replacements' transfers, the desk's settings."""
+    for statement in cardbook.SCHEMA.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
-         (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks))
+         (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
+         (8, _v8_card_desk))

@@ -14,12 +14,20 @@ Roles (ROLE_OF: which roles may do what):
                  reports, the alert rules and their webhook, tanks, delivery notes and
                  dips
   cashier        closes a shift and reads its report; reads: forecourt, sales (not the
-                 period reports: those are the manager's and the auditor's)
+                 period reports: those are the manager's and the auditor's); at the card
+                 desk: issue a card, take cash for it and load it, report a card lost (the
+                 holder at the counter must not wait for a manager to stop a stolen card)
   auditor        reads only, the audit trail included
 
 Every role reads the station (reads.py: the pages' and the CLI's reads come through
 here too). A refusal or bad input is a problems.Problem: a stable code and its
 parameters, said in English here and in the operator's language by the back office.
+
+The card desk (carddesk.py) needs a manager for what moves money or trust without the
+card's own proof: recording an online top-up, unblocking, replacing a card, resetting its
+PIN, the desk's settings. Its calls (CARD_MUTATORS) audit each step they commit: a card
+issued, money taken, a load on the card (or found again after a cut), a card lost,
+unblocked, replaced; a PIN reset shows as "(set)", never the PIN.
 
 The command line acts as a local operator (Actor.local): whoever can read the database
 file and its station key file can read and change everything in it anyway, so the CLI
@@ -29,8 +37,9 @@ import getpass
 import json
 from collections import namedtuple
 
-from . import backup, reports
+from . import backup, cardbook, reports
 from .audit import Audit
+from .carddesk import Desk
 from .masking import mask_card
 from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for callers)
 from .problems import Invalid, Problem
@@ -50,6 +59,7 @@ ROLE_OF = {
     "audit": ("administrator", "auditor"),
     "backup": ADMIN, "tanks": MANAGE,
     "shift": ("administrator", "manager", "cashier"), "alerts": MANAGE,
+    "card-desk": ("administrator", "manager", "cashier"), "card-manage": MANAGE,
 }
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
         "price": "set prices", "params": "set parameters", "command": "send commands",
@@ -58,7 +68,10 @@ WHAT = {"terminal": "add terminals or change their keys", "operator": "manage op
         "reports": "read reports", "read": "read the station", "audit": "read the audit trail",
         "backup": "back up or restore the store", "shift": "close a shift",
         "alerts": "change the alert rules",
-        "tanks": "set up tanks or record deliveries and dips"}
+        "tanks": "set up tanks or record deliveries and dips",
+        "card-desk": "work the card desk",
+        "card-manage": "unblock, replace or re-PIN cards, record online top-ups or "
+                       "change the card desk's settings"}
 # the mutating calls, by the permission each needs (the role tests go through all)
 MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
@@ -70,6 +83,12 @@ MUTATORS = {
 }
 # the operator the station's own tank watch acts as (suspend/resume below pump suction)
 SYSTEM_TANKS = "system:tanks"
+# the card desk's (they drive a card reader: tested apart, test_station_carddesk.py)
+CARD_MUTATORS = {
+    "card_issue": "card-desk", "card_fund": "card-desk", "card_load": "card-desk",
+    "card_lost": "card-desk", "card_unblock": "card-manage", "card_replace": "card-manage",
+    "card_pin_reset": "card-manage", "card_setting": "card-manage",
+}
 
 
 class Refused(Problem, PermissionError):
@@ -98,6 +117,7 @@ class Service(Reads):
         self.ledger = ledger
         self.db = ledger.db
         self.trail = Audit(ledger.db)
+        self.desk = Desk(ledger)
 
     # -- who may ---------------------------------------------------------------------------
     def check(self, actor, what):
@@ -402,6 +422,78 @@ class Service(Reads):
             db.execute("ROLLBACK")
             raise
         return row
+    # -- the card desk (carddesk.py) --------------------------------------------------------
+    def _tx(self, actor):
+        """The desk's transaction: run() -> (old, new, result) committed with its audit
+        record (`action`; none when None)."""
+        def tx(run, action=None, target=""):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                old, new, result = run()
+                if action:
+                    self.trail.append(actor.name, actor.role, action, str(target), _text(old),
+                                      _text(new))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            return result
+        return tx
+
+    def card_issue(self, actor, reader, kind, pin, name="", id_number="", phone="",
+                   now=None):
+        """Issue the blank card in `reader`: returns its number."""
+        self.check(actor, "card-desk")
+        return self.desk.issue(self._tx(actor), reader, kind, pin, name, id_number, phone,
+                               now)
+
+    def card_fund(self, actor, asn, amount, source="cash", now=None):
+        """Money taken for a card (cash at the desk; "online": a top-up the back office
+        records, a manager's): it waits for the card. Returns the load's id."""
+        self.check(actor, "card-desk" if source == "cash" else "card-manage")
+        return self.desk.fund(self._tx(actor), asn, amount, source, now)
+
+    def card_load(self, actor, reader, pin, now=None):
+        """The money waiting for the card in `reader` onto it: the loads' ids."""
+        self.check(actor, "card-desk")
+        return self.desk.load(self._tx(actor), reader, pin, now)
+
+    def card_lost(self, actor, asn, now=None):
+        self.check(actor, "card-desk")
+        return self.desk.lost(self._tx(actor), asn, now)
+
+    def card_unblock(self, actor, asn, id_last4):
+        self.check(actor, "card-manage")
+        return self.desk.unblock(self._tx(actor), asn, id_last4)
+
+    def card_replace(self, actor, reader, asn, pin, id_last4, now=None):
+        self.check(actor, "card-manage")
+        return self.desk.replace(self._tx(actor), reader, asn, pin, id_last4, now)
+
+    def card_pin_reset(self, actor, reader, id_last4, pin):
+        self.check(actor, "card-manage")
+        return self.desk.pin_reset(self._tx(actor), reader, id_last4, pin)
+
+    def card_setting(self, actor, name, value):
+        self.check(actor, "card-manage")
+        if name not in cardbook.OPERATOR_SETTINGS:
+            raise ValueError("a card desk setting is one of " +
+                             ", ".join(cardbook.OPERATOR_SETTINGS))
+
+        def run():
+            old = self.desk.book.setting(name)
+            self.desk.book.set_setting(name, value)
+            return old, value, None
+        self._tx(actor)(run, "card-setting", name)
+
+    def card(self, actor, asn, reader=None):
+        """A card's account, bills, balances and flags (carddesk.Desk.query)."""
+        self.check(actor, "read")
+        return self.desk.query(asn, reader)
+
+    def cards(self, actor):
+        self.check(actor, "read")
+        return self.desk.book.all()
 
     # -- operators -------------------------------------------------------------------------
     def operators(self, actor):

@@ -47,8 +47,8 @@ from ..operators import LoginRefused, Operators
 from ..problems import Invalid
 from ..reads import SALE_FILTERS
 from ..service import Actor, Refused, Service
+from . import cards, station_pages
 from . import reports as reports_web
-from . import station_pages
 from .i18n import LANGS, say, translate
 
 HERE = Path(__file__).resolve().parent
@@ -61,7 +61,8 @@ KINDS = ("FINAL", "ESCAPE", "UNLOCK")
 # the pages and forms, by the service layer's permission each needs (service.ROLE_OF)
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
-         ("/commands", "Commands", "command"), ("/hotlist", "Hotlist", "read"),
+         ("/commands", "Commands", "command"), ("/cards", "Cards", "read"),
+         ("/hotlist", "Hotlist", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
          ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
          ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
@@ -454,6 +455,7 @@ def make_app(ledger, secret, service=None):
         *reports_web.routes(ledger, service, page, guarded,
                             lambda actor, what: _may(service, actor, what), BadInput),
         *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py
+        *cards.routes(service, page, guarded, _text, _int, BadInput),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,

@@ -24,6 +24,9 @@ ZH = dict({
     "pending": "等待中", "Sale": "交易号", "Received": "接收时间", "any": "全部",
     "Signed in as": "当前用户", "Nozzle": "油枪", "Litres per day": "每日升数",
     "Set password": "设置密码", "Download a backup": "下载备份",
+    "Cards": "卡管理", "Look up": "查询", "Balance": "余额", "The card's own": "卡内余额",
+    "Waiting": "待圈存", "Cash taken": "收取现金", "Online top-up": "网上充值",
+    "Report lost": "挂失", "Unblock": "解挂", "ID last 4": "证件号后四位",
     # the tanks page (tanks.py)
     "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
     "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
