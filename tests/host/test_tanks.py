@@ -320,3 +320,18 @@ def test_the_command_line(tmp_path, capsys):
                      (["--gauge", "h:1", "--gauge-every", "0"], "--gauge-every")):
         code, out = run("serve", *bad)
         assert code == 2 and why in out  # refused before anything is served
+
+
+def test_tank_alarms_go_through_the_alert_engine_and_its_switches(station):
+    """A tank's alarms are the alert engine's rules (low_tank, gauge_variance): stored with
+    the rule, and a manager who switches one off silences it."""
+    ledger, service, root = station
+    poller = GaugePoller(ledger, "127.0.0.1", 1)
+    poller.store(_inventory({1: 2500, 2: 5000}), at=DAY1 + H)
+    (low,) = [a for a in ledger.journals.alarms() if a["what"] == "tank low"]
+    assert ledger.db.execute("SELECT rule FROM alarms WHERE id = ?",
+                             (low["id"],)).fetchone()[0] == "low_tank"
+    service.set_alert_rule(root, "gauge_variance", False)
+    rows = _leak_days(ledger, 20, 500, 12)
+    assert "month" in rows[-1]["alarm"]  # the reconciliation still tells it
+    assert not _alarms(ledger, "tank variance")  # the switched-off rule raised nothing

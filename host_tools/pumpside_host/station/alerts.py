@@ -133,7 +133,17 @@ class Alerts:
         return old
 
     # -- raising -------------------------------------------------------------------------
-    def raise_(self, rule, terminal, why, key=None, rules=None, every=None, at=None):
+    def hook(self, rule_of):
+        """An alarm(source, what, why) for a part that names its own alarms (tanks.py):
+        each goes through the rule `rule_of` gives its `what` (else `what` as a rule name),
+        keeping its `what`."""
+        def alarm(source, what, why):
+            return self.raise_(rule_of.get(what, what.replace(" ", "_")), source, why,
+                               what=what)
+        return alarm
+
+    def raise_(self, rule, terminal, why, key=None, rules=None, every=None, at=None,
+               what=None):
         """An alert of `rule` about `terminal` ("" for the station), stored if the rule is
         on and, with a `key`, not raised for that key already (with `every`: not within
         `every` seconds of `at` before): the hook other modules call. Returns whether it
@@ -150,8 +160,8 @@ class Alerts:
                 return False
             self.db.execute("INSERT OR REPLACE INTO alert_state VALUES (?, ?, ?)",
                             (rule, str(key), at))
-        self.journals.raise_alarm(terminal or "", rule.replace("_", " "), why, rule=rule,
-                                  severity=severity)
+        self.journals.raise_alarm(terminal or "", what or rule.replace("_", " "), why,
+                                  rule=rule, severity=severity)
         return True
 
     def _alarmed(self, alarm):

@@ -20,6 +20,7 @@ from .alerts import Alerts
 from .metrology import Metrology
 from .params import Params
 from .problems import Invalid
+from .tanks import ALERT_RULES as TANK_ALERTS
 from .tanks import Tanks
 
 log = logging.getLogger("pumpside.station")
@@ -87,7 +88,7 @@ class Ledger:
         self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
         self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
         # tanks, gauge readings, deliveries, reconciliation (tanks.py)
-        self.tanks = Tanks(self.db, self.journals.raise_alarm)
+        self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS))
 
     def close(self):
         self.db.close()

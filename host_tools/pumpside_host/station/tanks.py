@@ -70,6 +70,10 @@ DELIVERY_MATCH_S = 6 * 3600  # a note and a gauge report this close are one deli
 DELIVERY_TOLERANCE = (200, 50_000)  # 1/200 (0.5 %) of the note, at least 50 L
 SALE_KINDS = ("FINAL", "ESCAPE")  # what took fuel out (an UNLOCK settles an ESCAPE)
 GAUGE = "gauge"  # the station alarms' source for the gauge and the tanks
+# the alert engine's rule of each tank alarm (alerts.py: a manager may switch it off; the
+# webhook hears it); another alarm's rule is its name ("delivery differs": delivery_differs)
+ALERT_RULES = {"tank low": "low_tank", "tank below pump suction": "low_tank",
+               "tank variance": "gauge_variance", "tank variance jump": "gauge_variance"}
 
 
 class TankError(ValueError):
@@ -116,7 +120,7 @@ def day_start(day):
 class Tanks:
     def __init__(self, db, alarm):
         self.db = db
-        self.alarm = alarm  # raise_alarm(source, what, why) of journals.py
+        self.alarm = alarm  # alarm(source, what, why): the alert engine's (Alerts.hook)
 
     @staticmethod
     def create(db):
