@@ -44,7 +44,7 @@ from starlette.templating import Jinja2Templates
 from .. import backup
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
-from ..problems import Invalid
+from ..problems import Invalid, Note, Problem
 from ..reads import SALE_FILTERS
 from ..service import Actor, Refused, Service
 from . import station_pages
@@ -68,6 +68,11 @@ PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
 
 class BadInput(Invalid):
     """A form field that is missing or of the wrong type: nothing was changed."""
+
+
+class Forbidden(Problem, PermissionError):
+    """A request the back office refuses before any role check (no session, a missing or
+    stale CSRF token)."""
 
 
 def secret_file(db_path):
@@ -163,8 +168,9 @@ def make_app(ledger, secret, service=None):
 
     def page(request, template, actor, status=200, **context):
         lang = lang_of(request)
-        if isinstance(context.get("error"), Exception):  # said in the operator's language
-            context["error"] = say(lang, context["error"])
+        for line in ("error", "done"):  # said in the operator's language
+            if isinstance(context.get(line), (Exception, Note)):
+                context[line] = say(lang, context[line])
         menu = [(path, label) for path, label, what in PAGES
                 if actor and _may(service, actor, what)]
         return templates.TemplateResponse(request, template, dict(
@@ -181,8 +187,7 @@ def make_app(ledger, secret, service=None):
         expected = request.session.get("csrf")
         if not expected or not isinstance(token, str) \
                 or not secrets.compare_digest(token, expected):
-            raise PermissionError("the form's CSRF token is missing or stale: reload the "
-                                  "page and try again")
+            raise Forbidden("csrf")
         return form
 
     def guarded(what, handler):
@@ -191,7 +196,7 @@ def make_app(ledger, secret, service=None):
             actor = actor_of(request)
             if actor is None:
                 if request.method == "POST":
-                    return PlainError(403, "not logged in")
+                    return PlainError(403, say(lang_of(request), Forbidden("not_logged_in")))
                 return RedirectResponse("/login", status_code=303)
             try:
                 if request.method == "POST":
@@ -227,15 +232,15 @@ def make_app(ledger, secret, service=None):
         try:
             form = await form_of(request)
         except PermissionError as e:
-            return page(request, "login.html", None, status=403, error=str(e))
+            return page(request, "login.html", None, status=403, error=e)
         name, password = form.get("name"), form.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             return page(request, "login.html", None, status=400,
-                        error="name and password are needed")
+                        error=Forbidden("login_needed"))
         try:
             actor = await check_login(name, password)
         except LoginRefused as e:
-            return page(request, "login.html", None, status=403, error=str(e))
+            return page(request, "login.html", None, status=403, error=e)
         lang = lang_of(request)
         request.session.clear()  # a new session: a new CSRF token
         request.session.update(operator=actor.name, lang=lang,
@@ -246,15 +251,17 @@ def make_app(ledger, secret, service=None):
         try:
             await form_of(request)
         except PermissionError as e:
-            return PlainError(403, str(e))
+            return PlainError(403, say(lang_of(request), e))
+        lang = lang_of(request)
         request.session.clear()
+        request.session["lang"] = lang  # the operator's pick stays for the next login
         return RedirectResponse("/login", status_code=303)
 
     async def language(request):
         try:
             form = await form_of(request)
         except PermissionError as e:
-            return PlainError(403, str(e))
+            return PlainError(403, say(lang_of(request), e))
         if form.get("lang") in LANGS:
             request.session["lang"] = form.get("lang")
         back = request.headers.get("referer", "/")
@@ -348,8 +355,8 @@ def make_app(ledger, secret, service=None):
             version = service.set_price(actor, grade, price, at)
         except ValueError as e:
             return prices_page(request, actor, status=400, error=e)
-        return prices_page(request, actor, done="price of %s set to %s (version %d)" % (
-            grade, _price(price), version))
+        return prices_page(request, actor, done=Note("price_set", grade=grade,
+                                                     price=_price(price), version=version))
 
     # -- terminals, commands ---------------------------------------------------------------
     async def terminals(request, actor, form):
@@ -374,7 +381,7 @@ def make_app(ledger, secret, service=None):
             cid = service.command(actor, _text(form, "terminal"), _text(form, "cmd"))
         except ValueError as e:
             return commands_page(request, actor, status=400, error=e)
-        return commands_page(request, actor, done="command %d queued" % cid)
+        return commands_page(request, actor, done=Note("command_queued", id=cid))
 
     # -- backup ----------------------------------------------------------------------------
     async def download_backup(request, actor, form):
@@ -427,7 +434,8 @@ def make_app(ledger, secret, service=None):
                                choices="add, role, disable, enable, password")
         except ValueError as e:
             return operators_page(request, actor, status=400, error=e)
-        return operators_page(request, actor, done="%s: %s done" % (name, what))
+        done = Note("operator_" + what, name=name, role=form.get("role"))
+        return operators_page(request, actor, done=done)
 
     routes = [
         Route("/login", login, methods=["GET", "POST"]),

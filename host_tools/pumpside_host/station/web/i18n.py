@@ -3,7 +3,7 @@ operator picks one (a cookie-free choice kept in the session). A refusal or bad 
 (problems.Problem: a code and its parameters) is said by `say`: PROBLEMS_ZH holds each
 code's Chinese text, problems.MESSAGES the English."""
 
-from ..problems import Problem
+from ..problems import Note, Problem
 
 LANGS = ("en", "zh")
 ZH = dict({
@@ -37,6 +37,9 @@ ZH = dict({
     "queued": "排队中", "sent": "已下发", "done": "已执行", "failed": "失败",
     "expired": "已过期", "Parameter": "参数名", "no records yet": "暂无记录",
     "what the pump had yet to send at its last connection": "上次连接时油机尚未上传的记录数",
+    # words of the operators' page and the header
+    "administrator": "管理员", "manager": "经理", "cashier": "收银员", "auditor": "审计员",
+    "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
 })
 
 
@@ -45,6 +48,12 @@ PROBLEMS_ZH = {
     "no_actor": "没有操作员",
     "refused": "操作员 {name}（{role}）无权{what}：需要 {needs}",
     "unknown_operator": "操作员 {name} 不存在或已停用",
+    "login_wrong": "用户名或密码错误",
+    "login_wait": "密码错误次数过多：请 {wait} 秒后再试",
+    "login_disabled": "操作员 {name} 已停用",
+    "login_needed": "请输入用户名和密码",
+    "csrf": "表单的安全令牌缺失或已过期：请刷新页面后重试",
+    "not_logged_in": "未登录",
     "field_missing": "缺少 {field}",
     "field_number": "{field} 必须是整数",
     "field_range": "{field} 必须在 {low} 到 {high} 之间",
@@ -78,6 +87,24 @@ PROBLEMS_ZH = {
     "last_administrator": "{name} 是最后一个启用的管理员：请先添加另一个",
     "unknown_alarm": "没有站级报警 {id}",
     "alarm_acked": "站级报警 {id} 已被确认（{who}）",
+    "price_past": "时间 {at} 已过：请给出将来的时间，或留空（下一笔交易生效）",
+    "field_datetime": "{field} 必须是日期时间 YYYY-MM-DD HH:MM",
+}
+# each problems.NOTES code (what a change did) in Chinese (the same parameters)
+NOTES_ZH = {
+    "price_set": "{grade} 的价格已设为 {price}（版本 {version}）",
+    "price_scheduled": "{grade} 的价格将自 {at} 起为 {price}（版本 {version}）",
+    "command_queued": "命令 {id} 已排队",
+    "operator_add": "已添加操作员 {name}",
+    "operator_role": "操作员 {name} 的角色现为{role}",
+    "operator_disable": "已停用操作员 {name}",
+    "operator_enable": "已启用操作员 {name}",
+    "operator_password": "已设置 {name} 的密码",
+    "hotlist_add": "卡 {card} 已加入黑名单（版本 {version}）",
+    "hotlist_remove": "卡 {card} 已移出黑名单（版本 {version}）",
+    "param_set": "{name} = {value}（参数版本 {version}）",
+    "nozzle_mapped": "{terminal} {nozzle} 号油枪：{grade}（价格版本 {version}）",
+    "alarm_ack": "站级报警 {id} 已确认",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
 OUR_WORDS = ("what", "needs", "role")
@@ -98,13 +125,14 @@ def translate(lang, text):
 
 
 def say(lang, error):
-    """An error as the operator reads it: a Problem in their language, anything else as
-    its English text."""
-    if lang != "zh" or not isinstance(error, Problem) or error.code not in PROBLEMS_ZH:
+    """An error (or a note of what a change did) as the operator reads it: a Problem or a
+    Note in their language, anything else as its English text."""
+    texts = NOTES_ZH if isinstance(error, Note) else PROBLEMS_ZH
+    if lang != "zh" or not isinstance(error, (Problem, Note)) or error.code not in texts:
         return str(error)
     params = {}
     for name, value in error.params.items():
         if name in OUR_WORDS:  # a word of ours, or a list of them ("a or b")
             value = " 或 ".join(WORDS_ZH.get(part, part) for part in value.split(" or "))
         params[name] = value
-    return PROBLEMS_ZH[error.code].format(**params)
+    return texts[error.code].format(**params)

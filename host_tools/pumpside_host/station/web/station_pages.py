@@ -11,7 +11,8 @@ from starlette.routing import Route
 from pumpside import config
 from pumpside.downloads import REFUSED_PARAMS
 
-from ..problems import Invalid
+from ..masking import mask_card
+from ..problems import Invalid, Note
 
 HOTLIST_PAGE = 200  # cards a hotlist page shows (a station may list tens of thousands)
 
@@ -60,7 +61,8 @@ def routes(app):
             version = service.hotlist(actor, asn, what == "add")
         except ValueError as e:
             return hotlist_page(request, actor, status=400, error=e)
-        return hotlist_page(request, actor, done="hotlist version %d" % version)
+        return hotlist_page(request, actor, done=Note(
+            "hotlist_" + what, card=mask_card(asn), version=version))
 
     # -- parameters and the nozzle map -----------------------------------------------------
     def params_page(request, actor, status=200, **context):
@@ -96,8 +98,8 @@ def routes(app):
             version = service.set_params(actor, {name: value})
         except ValueError as e:
             return params_page(request, actor, status=400, error=e)
-        return params_page(request, actor, done="%s = %s (parameters version %d)" % (
-            name, value, version))
+        return params_page(request, actor, done=Note("param_set", name=name, value=value,
+                                                     version=version))
 
     async def map_nozzle(request, actor, form):
         try:
@@ -107,8 +109,8 @@ def routes(app):
             version = service.set_nozzle(actor, terminal, nozzle, grade)
         except ValueError as e:
             return params_page(request, actor, status=400, error=e)
-        return params_page(request, actor, done="%s nozzle %d: %s (price version %d)" % (
-            terminal, nozzle, grade, version))
+        return params_page(request, actor, done=Note(
+            "nozzle_mapped", terminal=terminal, nozzle=nozzle, grade=grade, version=version))
 
     # -- metrology -------------------------------------------------------------------------
     async def metrology(request, actor, form):
@@ -145,7 +147,7 @@ def routes(app):
             service.ack_alarm(actor, alarm_id)
         except ValueError as e:
             return alarms_page(request, actor, status=400, error=e)
-        return alarms_page(request, actor, done="alarm %d acknowledged" % alarm_id)
+        return alarms_page(request, actor, done=Note("alarm_ack", id=alarm_id))
 
     guarded = app.guarded
     return [
