@@ -58,6 +58,24 @@ def audit_count(service):
     return len(service.audit(LOCAL))
 
 
+def versioned(service, path, fields):
+    """The fields as a form loaded now sends them: its `version` of what it changes
+    (unless the fields give one)."""
+    if path not in VERSION_OF or "version" in fields:
+        return dict(fields)
+    return dict(fields, version=str(VERSION_OF[path](service)))
+
+
+VERSION_OF = {
+    "/prices": lambda service: service.prices(LOCAL)["version"],
+    "/nozzles": lambda service: service.prices(LOCAL)["version"],
+    "/commands": lambda service: service.version_of(LOCAL, "command"),
+    "/operators": lambda service: service.version_of(LOCAL, "operator"),
+    "/hotlist": lambda service: service.hotlist_cards(LOCAL, 0, 0)["version"],
+    "/parameters": lambda service: service.params(LOCAL)["version"],
+}
+
+
 # each mutating form: (path, fields, the roles that may, what changed it shows)
 FORMS = [
     ("/prices", {"grade": "95", "price": "7100", "version": "1"}, ("administrator", "manager"),
@@ -88,7 +106,7 @@ def test_every_role_against_every_form(station, role, form):
     path, fields, may, changed = form
     client, token = logged_in(app, role)
     before, records = changed(ledger), audit_count(service)
-    response = client.post(path, data=dict(fields, csrf=token))
+    response = client.post(path, data=dict(versioned(service, path, fields), csrf=token))
     if role in may:
         assert response.status_code == 200, response.text
         assert changed(ledger) != before
@@ -202,8 +220,13 @@ def test_a_wrong_login_is_refused_alike(station, name, password):
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_login_goes_through_the_operators_delay(station):
+def test_login_goes_through_the_operators_delay(station, monkeypatch):
+    from types import SimpleNamespace
+
+    from pumpside_host.station import operators
     ledger, _service, app = station
+    # the operators' clock stands still: the tries all fall in one second
+    monkeypatch.setattr(operators, "time", SimpleNamespace(time=lambda: 1800000000))
     for _ in range(5):
         login(app, "manager", "wrong password!")
     _client, response = login(app, "manager")  # the right one, too soon
@@ -288,7 +311,8 @@ def test_a_bad_command_changes_nothing_with_a_clear_error(station, fields, why):
     ledger, service, app = station
     client, token = logged_in(app, "manager")
     records = audit_count(service)
-    response = client.post("/commands", data=dict(fields, csrf=token))
+    response = client.post("/commands", data=dict(versioned(service, "/commands", fields),
+                                                  csrf=token))
     assert response.status_code == 400 and why in response.text
     assert ledger.db.execute("SELECT COUNT(*) FROM commands").fetchone()[0] == 0
     assert audit_count(service) == records
@@ -308,7 +332,8 @@ def test_a_bad_operator_change_changes_nothing(station, fields, why):
     ledger, service, app = station
     client, token = logged_in(app, "administrator")
     before, records = ledger.operators.all(), audit_count(service)
-    response = client.post("/operators", data=dict(fields, csrf=token))
+    response = client.post("/operators", data=dict(versioned(service, "/operators", fields),
+                                                   csrf=token))
     assert response.status_code == 400 and why in response.text
     assert ledger.operators.all() == before and audit_count(service) == records
 

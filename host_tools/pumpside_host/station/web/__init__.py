@@ -70,6 +70,22 @@ class BadInput(Invalid):
     """A form field that is missing or of the wrong type: nothing was changed."""
 
 
+class Stale(Invalid):
+    """A form loaded before another change to what it changes (a second tab, a
+    colleague): nothing was changed (409)."""
+
+
+def fresh(form, now, what):
+    """Stale unless the form's `version` is `now`'s (what: the thing it changes)."""
+    seen = _int(form, "version", 0, 2 ** 62)
+    if seen != now:
+        raise Stale("stale_form", what=what, seen=seen, now=now)
+
+
+def status_of(error):
+    return 409 if isinstance(error, Stale) else 400
+
+
 class Forbidden(Problem, PermissionError):
     """A request the back office refuses before any role check (no session, a missing or
     stale CSRF token)."""
@@ -344,17 +360,10 @@ def make_app(ledger, secret, service=None):
             grade = _text(form, "grade").strip()
             price = _int(form, "price", 1, PRICE_MAX)
             at = _int(form, "at", 0, 2 ** 40) if form.get("at") else 0
-            seen = _int(form, "version", 0, 2 ** 62)
-        except ValueError as e:
-            return prices_page(request, actor, status=400, error=e)
-        now = service.prices(actor)["version"]
-        if seen != now:  # a form from before another change (a second tab, a colleague)
-            return prices_page(request, actor, status=409, error=Invalid(
-                "stale_form", what="prices", seen=seen, now=now))
-        try:
+            fresh(form, service.prices(actor)["version"], "prices")
             version = service.set_price(actor, grade, price, at)
         except ValueError as e:
-            return prices_page(request, actor, status=400, error=e)
+            return prices_page(request, actor, status=status_of(e), error=e)
         return prices_page(request, actor, done=Note("price_set", grade=grade,
                                                      price=_price(price), version=version))
 
@@ -363,8 +372,9 @@ def make_app(ledger, secret, service=None):
         return page(request, "terminals.html", actor, rows=service.terminals(actor))
 
     def commands_page(request, actor, status=200, **context):
-        return page(request, "commands.html", actor, status=status,
-                    rows=service.commands(actor),
+        rows = service.commands(actor)
+        return page(request, "commands.html", actor, status=status, rows=rows,
+                    version=service.version_of(actor, "command"),
                     terminals=[t["terminal"] for t in service.terminals(actor)],
                     cmds=ledger.COMMANDS, **context)
 
@@ -378,9 +388,11 @@ def make_app(ledger, secret, service=None):
 
     async def send_command(request, actor, form):
         try:
-            cid = service.command(actor, _text(form, "terminal"), _text(form, "cmd"))
+            terminal, cmd = _text(form, "terminal"), _text(form, "cmd")
+            fresh(form, service.version_of(actor, "command"), "commands")
+            cid = service.command(actor, terminal, cmd)
         except ValueError as e:
-            return commands_page(request, actor, status=400, error=e)
+            return commands_page(request, actor, status=status_of(e), error=e)
         return commands_page(request, actor, done=Note("command_queued", id=cid))
 
     # -- backup ----------------------------------------------------------------------------
@@ -411,7 +423,8 @@ def make_app(ledger, secret, service=None):
     def operators_page(request, actor, status=200, **context):
         from ..operators import ROLES
         return page(request, "operators.html", actor, status=status,
-                    operators=service.operators(actor), roles=ROLES, **context)
+                    operators=service.operators(actor), roles=ROLES,
+                    version=service.version_of(actor, "operator"), **context)
 
     async def operators(request, actor, form):
         return operators_page(request, actor)
@@ -420,6 +433,7 @@ def make_app(ledger, secret, service=None):
         try:
             what = _text(form, "what")
             name = _text(form, "name")
+            fresh(form, service.version_of(actor, "operator"), "operators")
             if what == "add":
                 service.add_operator(actor, name, _text(form, "role"),
                                      _text(form, "password"))
@@ -433,8 +447,9 @@ def make_app(ledger, secret, service=None):
                 raise BadInput("field_choice", field="what",
                                choices="add, role, disable, enable, password")
         except ValueError as e:
-            return operators_page(request, actor, status=400, error=e)
-        done = Note("operator_" + what, name=name, role=form.get("role"))
+            return operators_page(request, actor, status=status_of(e), error=e)
+        done = Note("operator_" + what, name=name, **({"role": form.get("role")}
+                                                       if what == "role" else {}))
         return operators_page(request, actor, done=done)
 
     routes = [
@@ -458,7 +473,7 @@ def make_app(ledger, secret, service=None):
         *station_pages.routes(SimpleNamespace(
             service=service, ledger=ledger, page=page, guarded=guarded, may=lambda actor,
             what: _may(service, actor, what), int_field=_int, text_field=_text,
-            BadInput=BadInput)),
+            BadInput=BadInput, fresh=fresh, status_of=status_of)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,

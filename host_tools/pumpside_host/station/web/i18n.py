@@ -116,7 +116,8 @@ WORDS_ZH = {
     "read the station": "查看油站", "read the audit trail": "查看审计日志",
     "back up or restore the store": "备份或恢复数据库", "administrator": "管理员",
     "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
-    "parameters": "参数",
+    "parameters": "参数", "commands": "命令", "hotlist": "黑名单", "nozzle map": "油枪对应",
+    "operators": "操作员",
 }
 
 
