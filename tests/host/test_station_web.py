@@ -273,7 +273,11 @@ def test_a_disabled_or_demoted_operator_acts_as_the_database_says_now(station):
     ({"grade": "95"}, "price must be a whole number"),
     ({"price": "7100"}, "grade is missing"),
     ({"grade": "toolonggrade", "price": "7100"}, "a grade code is 1-8 characters"),
-    ({"grade": "95", "price": "7100", "at": "soon"}, "at must be a whole number"),
+    ({"grade": "95", "price": "7100", "at": "soon"}, "at must be a date and time"),
+    ({"grade": "95", "price": "7100", "at": "2031-13-45T25:00"}, "at must be a date and time"),
+    ({"grade": "95", "price": "7100", "at": "2020-01-01T10:00"}, "the time 2020-01-01 10:00:00 "
+     "has passed"),
+    ({"grade": "95", "price": "7100", "at": "1000"}, "has passed"),
 ])
 def test_a_bad_price_changes_nothing_with_a_clear_error(station, fields, why):
     ledger, service, app = station
@@ -505,3 +509,47 @@ def test_a_taken_web_port_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the back office cannot listen on 127.0.0.1:%d" % port in err
     assert "--web-port" in err and "Traceback" not in err
+
+
+def test_a_manager_schedules_a_price_that_becomes_current_at_its_time(station):
+    """The prices page on the store's clock (ledger.clock, set here: no waiting): a price
+    set for a time to come (the form's datetime-local field) shows as scheduled, the
+    current one stays until that time, then it is current and the schedule is empty."""
+    import time
+
+    ledger, service, app = station
+    start = int(time.mktime((2031, 5, 1, 9, 0, 0, 0, 0, -1)))
+    ledger.clock = lambda: start
+    client, token = logged_in(app, "manager")
+
+    def table(page, name):
+        body = re.search(r'(?s)<table id="%s">(.*?)</table>' % name, page).group(1)
+        return re.findall(r'<tr data-grade="([^"]+)">.*?<td class="price">([^<]+)</td>',
+                          body)
+
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "6900",
+                                            "at": "2031-05-01T12:30", "version": "1"})
+    assert response.status_code == 200, response.text
+    assert "price of 92 will be 6.900 from 2031-05-01 12:30:00 (version 2)" in response.text
+    assert table(response.text, "current") == [("92", "6.500")]
+    assert table(response.text, "scheduled") == [("92", "6.900")]
+    assert ledger.prices(due=True)["grades"] == {"92": 6500}
+    record = service.audit(LOCAL)[-1]
+    assert (record["who"], record["action"], record["new"]) == (
+        "manager", "price", "6900 at %d (version 2)" % (start + 12600))
+
+    ledger.clock = lambda: start + 12600 - 1  # a second before
+    page = client.get("/prices").text
+    assert table(page, "current") == [("92", "6.500")]
+    assert table(page, "scheduled") == [("92", "6.900")]
+    ledger.clock = lambda: start + 12600  # its time
+    page = client.get("/prices").text
+    assert table(page, "current") == [("92", "6.900")]
+    assert table(page, "scheduled") == []
+    assert re.search(r'(?s)<table id="history">.*<td>2</td><td>92</td><td>6.900</td>', page)
+    # a time that has come by now is refused, the table as it is
+    before = ledger.price_history()
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "7000",
+                                            "at": "2031-05-01T12:00", "version": "2"})
+    assert response.status_code == 400 and "has passed" in response.text
+    assert ledger.price_history() == before

@@ -148,6 +148,33 @@ def _int(form, name, low, high):
     return value
 
 
+def _moment(form, name, now):
+    """A time to come from a form: empty (0: the next sale), Unix seconds, or the
+    browser's date and time (datetime-local: YYYY-MM-DDTHH:MM, the station's local
+    time); a time gone by is refused."""
+    text = form.get(name)
+    if text is None or (isinstance(text, str) and text.strip() in ("", "0")):
+        return 0
+    if not isinstance(text, str):
+        raise BadInput("field_datetime", field=name)
+    text = text.strip()
+    if text.isdigit() and len(text) <= 12:
+        at = int(text)
+    else:
+        for layout in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+                       "%Y-%m-%d %H:%M:%S"):
+            try:
+                at = int(time.mktime(time.strptime(text, layout)))
+                break
+            except (ValueError, OverflowError):
+                continue
+        else:
+            raise BadInput("field_datetime", field=name)
+    if at <= now:
+        raise BadInput("price_past", at=_when(at))
+    return at
+
+
 def _text(form, name):
     text = form.get(name)
     if not isinstance(text, str) or not text:
@@ -348,7 +375,9 @@ def make_app(ledger, secret, service=None):
     # -- prices ----------------------------------------------------------------------------
     def prices_page(request, actor, status=200, **context):
         return page(request, "prices.html", actor, status=status,
-                    prices=service.prices(actor),
+                    prices=service.prices(actor), current=service.prices(actor, due=True),
+                    scheduled=service.price_schedule(actor),
+                    now=_when(ledger.clock()),
                     history=list(reversed(service.price_history(actor)))[:200],
                     may_set=_may(service, actor, "price"), **context)
 
@@ -359,11 +388,15 @@ def make_app(ledger, secret, service=None):
         try:
             grade = _text(form, "grade").strip()
             price = _int(form, "price", 1, PRICE_MAX)
-            at = _int(form, "at", 0, 2 ** 40) if form.get("at") else 0
+            at = _moment(form, "at", int(ledger.clock()))
             fresh(form, service.prices(actor)["version"], "prices")
             version = service.set_price(actor, grade, price, at)
         except ValueError as e:
             return prices_page(request, actor, status=status_of(e), error=e)
+        if at:
+            return prices_page(request, actor, done=Note(
+                "price_scheduled", grade=grade, price=_price(price), at=_when(at),
+                version=version))
         return prices_page(request, actor, done=Note("price_set", grade=grade,
                                                      price=_price(price), version=version))
 
