@@ -425,3 +425,62 @@ def test_a_stale_form_from_a_second_tab_changes_nothing_with_a_clear_error(
     if path != "/alarms":  # reloaded, the form goes through
         action, reloaded = hidden_fields(client.get(path).text, form_id)
         assert client.post(action, data=dict(reloaded, **fields)).status_code == 200
+
+
+def post_routes(app):
+    from starlette.routing import Route
+    return {route.path for route in app.app.routes  # app: SecurityHeaders(Starlette)
+            if isinstance(route, Route) and "POST" in (route.methods or ())}
+
+
+def test_every_changing_route_is_in_the_role_tests(station):
+    """A form added to the back office without its role test fails here."""
+    from test_station_web import FORMS as FIRST_FORMS
+
+    _ledger, _service, app = station
+    tested = {form[0] for form in FORMS} | {form[0] for form in FIRST_FORMS}
+    assert post_routes(app) - {"/login", "/logout", "/lang"} == tested
+
+
+def test_every_post_route_refuses_a_missing_or_forged_csrf_token(station):
+    ledger, _service, app = station
+    client, _good = logged_in(app, "administrator")
+    fields = {"grade": "95", "price": "7100", "version": "2", "terminal": "P1", "cmd": "stop",
+              "what": "add", "asn": OTHER, "name": "max_unsynced_sales", "value": "9",
+              "nozzle": "2", "id": "1", "role": "cashier", "password": PASSWORD,
+              "lang": "zh"}
+    for path in sorted(post_routes(app)):
+        for token in (None, "forged-token"):
+            before = dump(ledger)
+            data = dict(fields, **({"csrf": token} if token else {}))
+            response = client.post(path, data=data, follow_redirects=False)
+            assert response.status_code == 403, path
+            assert dump(ledger) == before, path
+    assert client.get("/").status_code == 200  # still logged in: /logout refused too
+
+
+def test_nothing_the_pages_load_comes_from_another_origin():
+    """No CDN: every script, style, image and font the pages name is this origin's."""
+    from pumpside_host.station.web import HERE
+    files = list((HERE / "templates").glob("*.html")) + [
+        f for f in (HERE / "static").iterdir()
+        if f.suffix in (".js", ".css") and not f.name.endswith(".min.js")]
+    for f in files:
+        text = f.read_text()
+        assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", text), f
+        assert not re.search(r"""url\(\s*["']?(https?:)?//|@import|fetch\(\s*["']https?:""",
+                             text), f
+
+
+def test_the_terminals_page_shows_software_id_firmware_last_seen_journal_and_link(station):
+    ledger, _service, app = station
+    client, _token = logged_in(app, "cashier")
+    ledger.journals.seen("P1", JOURNAL)
+    ledger.hello("P1", "pumpside-0.5", "37213f709427c507", 1000, link="plain",
+                 journal_seq=0)
+    page = client.get("/terminals").text
+    row = re.search(r"(?s)<tbody>\s*<tr>(.*?)</tr>", page).group(1)
+    cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", row)]
+    assert cells[:3] == ["P1", "37213f709427c507", "pumpside-0.5"]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", cells[3])  # last seen: a time
+    assert cells[4:6] == [JOURNAL, "PLAIN (unencrypted)"]
