@@ -484,3 +484,25 @@ def test_the_terminals_page_shows_software_id_firmware_last_seen_journal_and_lin
     assert cells[:3] == ["P1", "37213f709427c507", "pumpside-0.5"]
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", cells[3])  # last seen: a time
     assert cells[4:6] == [JOURNAL, "PLAIN (unencrypted)"]
+
+
+@pytest.mark.parametrize("path,fields,upload,why", [
+    ("/prices", {"grade": "95"}, "price", "price must be a whole number"),
+    ("/prices", {"price": "7100"}, "grade", "grade is missing"),
+    ("/commands", {"cmd": "stop"}, "terminal", "terminal is missing"),
+    ("/hotlist", {"what": "add"}, "asn", "asn is missing"),
+    ("/parameters", {"name": "max_unsynced_sales"}, "value", "value is missing"),
+    ("/nozzles", {"terminal": "P1", "grade": "92"}, "nozzle", "nozzle must be a whole number"),
+    ("/alarms", {}, "id", "id must be a whole number"),
+    ("/operators", {"what": "add", "name": "eve", "role": "cashier"}, "password",
+     "password is missing"),
+])
+def test_a_file_where_a_form_wants_text_changes_nothing(station, path, fields, upload, why):
+    """A wrong type in a form (a file uploaded where a field is text) is bad input."""
+    ledger, service, app = station
+    client, token = logged_in(app, "administrator")
+    before = dump(ledger)
+    response = client.post(path, data=dict(versioned(service, path, fields), csrf=token),
+                           files={upload: ("x.txt", b"1", "text/plain")})
+    assert response.status_code == 400 and why in said(response), said(response)
+    assert dump(ledger) == before

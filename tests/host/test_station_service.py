@@ -483,3 +483,18 @@ def test_each_station_action_has_its_own_options_and_help(capsys):
         cli.main(["station", "price", "--db", "x.db", "--price", "1", "--asn", ASN])
     with pytest.raises(SystemExit):
         cli.main(["station", "nozzle", "--db", "x.db", "--terminal", "T1", "--grade", "92"])
+
+
+def test_the_stores_wal_and_shm_files_are_owner_only_too(tmp_path):
+    """SQLite's WAL and shared-memory files hold the store's rows as well: 0600 like it,
+    whatever the umask."""
+    path = str(tmp_path / "station.db")
+    old = os.umask(0o022)
+    try:
+        ledger = Ledger(path, hasher=CHEAP)
+        Service(ledger).add_terminal(Actor.local(), "T1")
+        for name in (path, path + "-wal", path + "-shm"):
+            assert stat.S_IMODE(os.stat(name).st_mode) == 0o600, name
+        ledger.close()
+    finally:
+        os.umask(old)
