@@ -553,3 +553,19 @@ def test_a_manager_schedules_a_price_that_becomes_current_at_its_time(station):
                                             "at": "2031-05-01T12:00", "version": "2"})
     assert response.status_code == 400 and "has passed" in response.text
     assert ledger.price_history() == before
+
+
+def test_what_the_back_office_runs_on_is_pinned_and_installed_as_pinned():
+    """Issue 13's stack: a real ASGI framework and server, templates, a real password hash,
+    signed sessions, forms, the browser driver of its tests; each pinned (==) in
+    requirements.txt, and the version installed is the pinned one."""
+    import importlib.metadata
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M))
+    pins = {name.lower(): version for name, version in pins.items()}
+    for name in ("starlette", "uvicorn", "jinja2", "argon2-cffi", "itsdangerous",
+                 "python-multipart", "playwright"):
+        assert name in pins, name
+        assert importlib.metadata.version(name) == pins[name], name
