@@ -3,6 +3,7 @@ input, a refusal, a stale form, a login refused) says nothing in English that an
 reads: no label of the English catalogue (i18n.ZH's keys) stands untranslated and no line
 matches an English message (problems.MESSAGES, problems.NOTES)."""
 import html
+import json
 import re
 import string
 
@@ -233,3 +234,23 @@ def test_every_label_a_template_translates_has_its_chinese():
     for template in (HERE / "templates").glob("*.html"):
         for label in re.findall(r"\bt\('([^']+)'\)", template.read_text()):
             assert label in ZH, (template.name, label)
+
+
+def test_the_pumps_states_and_alarm_kinds_are_said_in_chinese(station):
+    import inspect
+
+    from pumpside import ifsf
+    from pumpside_host.station.web import IFSF_STATES
+
+    said_by_firmware = set(re.findall(r'"([A-Z][a-z]+)"', inspect.getsource(ifsf.ifsf_state)))
+    assert said_by_firmware == set(IFSF_STATES)
+    ledger, _service, app = station
+    ledger.set_status("P1", {"state": "Fuelling", "nozzle": 1, "ml": 1500, "amount": 975,
+                             "alarm": ""})
+    client, _token = logged_in(app, "cashier")
+    page = client.get("/").text
+    assert '<td class="state">加油中</td>' in page
+    words = json.loads(re.search(r'<script id="words" type="application/json">(.*?)</script>',
+                                 page).group(1))
+    assert words["states"] == {state: ZH[state] for state in IFSF_STATES}  # live updates
+    assert "<td>记录冲突</td>" in client.get("/alarms").text

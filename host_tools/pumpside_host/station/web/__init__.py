@@ -56,6 +56,9 @@ SESSION_AGE_S = 8 * 3600  # a shift
 SSE_PERIOD_S = 1.0
 PRICE_MAX = 10000000  # thousandths of the currency per litre (firmware prices.PRICE_MAX)
 KINDS = ("FINAL", "ESCAPE", "UNLOCK")
+# the pumps' states as STATUS tells them (firmware ifsf.py), said in the operator's language
+IFSF_STATES = ("Idle", "Calling", "Authorised", "Started", "Fuelling", "Closed",
+               "Inoperative")
 
 # the pages and forms, by the service layer's permission each needs (service.ROLE_OF)
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
@@ -327,7 +330,9 @@ def make_app(ledger, secret, service=None):
         return out
 
     async def forecourt(request, actor, form):
-        return page(request, "forecourt.html", actor, pumps=pumps_now(actor))
+        lang = lang_of(request)
+        return page(request, "forecourt.html", actor, pumps=pumps_now(actor), states={
+            state: translate(lang, state) for state in IFSF_STATES})
 
     async def forecourt_state(request, actor, form):
         return JSONResponse({"pumps": pumps_now(actor)})

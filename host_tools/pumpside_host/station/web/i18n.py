@@ -39,6 +39,10 @@ ZH = dict({
     "queued": "排队中", "sent": "已下发", "done": "已执行", "failed": "失败",
     "expired": "已过期", "Parameter": "参数名", "no records yet": "暂无记录",
     "what the pump had yet to send at its last connection": "上次连接时油机尚未上传的记录数",
+    # the pumps' IFSF states (firmware ifsf.py) and the station alarms' kinds (journals.py)
+    "Idle": "空闲", "Calling": "请求加油", "Authorised": "已授权", "Started": "已提枪",
+    "Fuelling": "加油中", "Closed": "已关闭", "Inoperative": "不可用",
+    "new journal": "新日志", "conflict": "记录冲突",
     # words of the operators' page and the header
     "administrator": "管理员", "manager": "经理", "cashier": "收银员", "auditor": "审计员",
     "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
