@@ -67,6 +67,11 @@ def test_any_changed_byte_of_the_records_is_refused(batch, data):
 def test_records_cut_short_are_refused(batch, data):
     body = _body(batch)
     cut = data.draw(st.integers(0, len(body) - 1))
+    ends = [len(_body(batch[:n])) for n in range(1, len(batch))]
+    if cut in ends:  # cut between two records: the whole ones before it, no more (the
+        # frame's HMAC is what refuses a frame cut there: test_protocol_props)
+        assert rec.from_wire(body[:cut]) == _expected(batch[:ends.index(cut) + 1])
+        return
     with pytest.raises(rec.RecordError):
         rec.from_wire(body[:cut])
 
