@@ -66,6 +66,7 @@ class PumpConsole(App):
     #slot { height: 3; }
     #receipt { border: round $secondary; height: 1fr; padding: 0 1; }
     #log { height: 10; }
+    #web { height: auto; color: $warning; }
     #station { border: round $primary; height: 9; padding: 0 1; }
     """
     # priority: the pump's keys reach the pump whatever widget has the focus
@@ -108,6 +109,7 @@ class PumpConsole(App):
                 yield Static("", id="slot")
                 yield Static("(no receipt yet)", id="receipt")
                 yield Static("", id="station")
+                yield Static("", id="web")
                 yield RichLog(id="log", max_lines=200)
         yield Footer()
 
@@ -117,8 +119,9 @@ class PumpConsole(App):
         cards.highlighted = 0
         cards.focus()  # up/down choose the card; the pump's keys work from anywhere
         self.set_interval(0.1, self.refresh_panels)
-        if self.web:  # the first screen tells where the back office is and how to log in
-            self.query_one("#log", RichLog).write(web_banner(self.web))
+        if self.web:  # the screen tells where the back office is and how to log in (kept
+            # above the log: the firmware's lines never push it off)
+            self.query_one("#web", Static).update(web_banner(self.web))
         try:  # `kill` quits like q does, so the terminal gets its screen back
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
         except (NotImplementedError, RuntimeError, ValueError):

@@ -30,14 +30,15 @@ def _receipt_field(text, name):
     return int(m.group(1)) * 100 + int(m.group(2))
 
 
-def _play(tmp_path, script):
+def _play(tmp_path, script, web=None):
     """`make run`'s pump and console: once the console is ready, `await script(vp, app,
     pilot)`; then the pump stops. Returns the pump, its card store and what script
-    returned."""
-    vp, store = start_pump(tmp_path)
+    returned. With `web` (a dict), the station serves its back office too, as make run's
+    does."""
+    vp, store = start_pump(tmp_path, web_port=0 if web is not None else None, web=web)
 
     async def play():
-        app = PumpConsole(vp, store)
+        app = PumpConsole(vp, store, web)
         async with app.run_test(size=(140, 48)) as pilot:
             await _until(pilot, lambda: _shows(app, "Insert your fuel card"), "ready")
             return await script(vp, app, pilot)
@@ -134,3 +135,20 @@ def test_w_takes_the_pumps_network_down_and_up_again(tmp_path):
                      "the link up again")
 
     _play(tmp_path, flap)
+
+
+def test_the_first_screen_tells_how_to_log_in_to_the_back_office_and_keeps_it(tmp_path):
+    web = {}
+
+    async def look(vp, app, pilot):
+        def shown():
+            return " ".join(str(app.query_one("#web").render()).split())
+        assert web["address"] in shown() and web["password"] in shown()
+        assert shown().startswith("back office: http://127.0.0.1:")
+        assert "log in as admin, password" in shown()
+        for n in range(40):  # a busy service log scrolls below it, not over it
+            app.query_one("#log").write("@tick %d" % n)
+        await pilot.pause(0.2)
+        assert web["password"] in shown()
+
+    _play(tmp_path, look, web)

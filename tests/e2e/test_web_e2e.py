@@ -76,11 +76,21 @@ def test_roles_a_manager_sets_a_price_and_the_audit_shows_it(web, browser):
     manager.click("#set-price button")
     assert "price of 95 set to 7.120" in manager.inner_text("#done")
     assert ledger.prices()["grades"]["95"] == 7120
+    # a price for a time to come, through the form's date and time field
+    manager.fill("#set-price input[name=grade]", "92")
+    manager.fill("#set-price input[name=price]", "6900")
+    manager.fill("#set-price input[name=at]", "2031-05-01T12:30")
+    manager.click("#set-price button")
+    assert "will be 6.900 from 2031-05-01 12:30" in manager.inner_text("#done")
+    assert "6.900" in manager.inner_text("#scheduled")
+    assert "6.500" in manager.inner_text("#current")
 
     auditor = log_in(browser, base, "auditor")
     auditor.goto(base + "/audit")
-    row = auditor.locator("#audit tbody tr").first.inner_text()
+    rows = auditor.locator("#audit tbody tr")
+    row = rows.nth(1).inner_text()  # the newest first: the scheduled one, then this
     assert "manager" in row and "price" in row and "95" in row and "7120" in row
+    assert "6900 at " in rows.first.inner_text()
 
 
 def test_a_forged_form_without_the_csrf_token_is_refused(web, browser):

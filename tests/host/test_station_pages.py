@@ -62,6 +62,24 @@ def dump(ledger):
     return list(ledger.db.iterdump())
 
 
+def versioned(service, path, fields):
+    """The fields as a form loaded now sends them: its `version` of what it changes
+    (unless the fields give one)."""
+    if path not in VERSION_OF or "version" in fields:
+        return dict(fields)
+    return dict(fields, version=str(VERSION_OF[path](service)))
+
+
+VERSION_OF = {
+    "/prices": lambda service: service.prices(LOCAL)["version"],
+    "/nozzles": lambda service: service.prices(LOCAL)["version"],
+    "/commands": lambda service: service.version_of(LOCAL, "command"),
+    "/operators": lambda service: service.version_of(LOCAL, "operator"),
+    "/hotlist": lambda service: service.hotlist_cards(LOCAL, 0, 0)["version"],
+    "/parameters": lambda service: service.params(LOCAL)["version"],
+}
+
+
 def said(response):
     """The page's error or done line."""
     found = re.search(r'id="(?:error|done)">([^<]*)<', response.text)
@@ -90,7 +108,7 @@ def test_every_role_against_every_new_form(station, role, form):
     path, fields, may, action = form
     client, token = logged_in(app, role)
     before, records = dump(ledger), len(service.audit(LOCAL))
-    response = client.post(path, data=dict(fields, csrf=token))
+    response = client.post(path, data=dict(versioned(service, path, fields), csrf=token))
     if role in may:
         assert response.status_code == 200, said(response)
         assert dump(ledger) != before
@@ -161,7 +179,7 @@ BAD = [
      "not settable by the station"),
     ("/parameters", {"name": "flux_capacitor", "value": "1", "version": "0"}, 400,
      "flux_capacitor: no such parameter"),
-    ("/parameters", {"name": "max_unsynced_sales", "value": "500"}, 400,
+    ("/parameters", {"name": "max_unsynced_sales", "value": "500", "version": ""}, 400,
      "version must be a whole number"),
     ("/parameters", {"name": "max_unsynced_sales", "value": "500", "version": "7"}, 409,
      "the parameters changed since this form was loaded (version 7, now 0)"),
@@ -184,10 +202,10 @@ BAD = [
 @pytest.mark.parametrize("path,fields,status,why", BAD, ids=lambda v: str(v)[:30])
 def test_bad_input_on_a_new_form_changes_nothing_with_a_clear_error(station, path, fields,
                                                                       status, why):
-    ledger, _service, app = station
+    ledger, service, app = station
     client, token = logged_in(app, "administrator")
     before = dump(ledger)
-    response = client.post(path, data=dict(fields, csrf=token))
+    response = client.post(path, data=dict(versioned(service, path, fields), csrf=token))
     assert response.status_code == status and why in said(response), said(response)
     assert dump(ledger) == before
 
@@ -320,14 +338,14 @@ def test_refusals_and_bad_input_are_said_in_the_operators_language(station):
     assert "操作员 cashier（收银员）无权确认站级报警：需要 管理员 或 经理" in response.text
     client, token = logged_in(app, "manager", lang="zh")
     response = client.post("/nozzles", data={"csrf": token, "terminal": "P9", "nozzle": "1",
-                                             "grade": "92"})
+                                             "grade": "92", "version": "2"})
     assert response.status_code == 400 and said(response) == "终端 P9 未注册"
     response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "x",
                                             "version": "2"})
     assert said(response) == "price 必须是整数"
     client, token = logged_in(app, "manager", lang="en")
     response = client.post("/nozzles", data={"csrf": token, "terminal": "P9", "nozzle": "1",
-                                             "grade": "92"})
+                                             "grade": "92", "version": "2"})
     assert said(response) == "no terminal P9 registered"
 
 
@@ -354,3 +372,137 @@ def test_the_hotlist_pages_by_position_for_every_role(station, monkeypatch):
     assert "6200********0132" in second and "6200000000000132" not in second
     response = client.get("/hotlist?skip=two")
     assert response.status_code == 400 and said(response) == "skip must be a whole number"
+
+
+def hidden_fields(page, form_id):
+    """The page's form `form_id`: where it posts and its hidden fields (as the browser
+    would send them)."""
+    form = re.search(r'(?s)<form[^>]*action="([^"]+)"[^>]*id="%s">(.*?)</form>' % form_id,
+                     page)
+    return form.group(1), dict(re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
+
+
+# each mutating form: the page that holds it, its id there, what the operator fills in,
+# a change made meanwhile elsewhere (a second tab, a colleague, the CLI), and what the
+# refusal says
+STALE = [
+    ("/prices", "set-price", {"grade": "92", "price": "6400"},
+     lambda s: s.set_price(LOCAL, "95", 7000), "the prices changed since this form"),
+    ("/commands", "send-command", {"terminal": "P1", "cmd": "stop"},
+     lambda s: s.command(LOCAL, "P1", "lock"), "the commands changed since this form"),
+    ("/hotlist", "hotlist-add", {"asn": OTHER},
+     lambda s: s.hotlist(LOCAL, "6200000000000033"), "the hotlist changed since this form"),
+    ("/hotlist", "hotlist-remove", {"asn": ASN},
+     lambda s: s.hotlist(LOCAL, "6200000000000033"), "the hotlist changed since this form"),
+    ("/parameters", "set-param", {"name": "max_unsynced_sales", "value": "500"},
+     lambda s: s.set_params(LOCAL, {"max_unsynced_sales": 400}),
+     "the parameters changed since this form"),
+    ("/parameters", "map-nozzle", {"terminal": "P1", "nozzle": "2", "grade": "95"},
+     lambda s: s.set_nozzle(LOCAL, "P1", 2, "92"), "the nozzle map changed since this form"),
+    ("/operators", "add-operator", {"name": "eve", "role": "cashier", "password": PASSWORD},
+     lambda s: s.set_role(LOCAL, "cashier", "auditor"),
+     "the operators changed since this form"),
+    ("/operators", "set-password", {"name": "cashier", "password": "another password"},
+     lambda s: s.set_disabled(LOCAL, "cashier"), "the operators changed since this form"),
+    ("/alarms", "ack-1", {}, lambda s: s.ack_alarm(LOCAL, 1),
+     "station alarm 1 was acknowledged already (by local:test)"),
+]
+
+
+@pytest.mark.parametrize("path,form_id,fields,meanwhile,why", STALE,
+                         ids=lambda v: v if isinstance(v, str) and "-" in v else "")
+def test_a_stale_form_from_a_second_tab_changes_nothing_with_a_clear_error(
+        station, path, form_id, fields, meanwhile, why):
+    ledger, service, app = station
+    client, _token = logged_in(app, "administrator")
+    action, loaded = hidden_fields(client.get(path).text, form_id)  # the first tab
+    meanwhile(service)
+    before = dump(ledger)
+    response = client.post(action, data=dict(loaded, **fields))
+    assert response.status_code in (400, 409) and why in said(response), said(response)
+    assert dump(ledger) == before  # nothing, not even an audit record
+    if path != "/alarms":  # reloaded, the form goes through
+        action, reloaded = hidden_fields(client.get(path).text, form_id)
+        assert client.post(action, data=dict(reloaded, **fields)).status_code == 200
+
+
+def post_routes(app):
+    from starlette.routing import Route
+    return {route.path for route in app.app.routes  # app: SecurityHeaders(Starlette)
+            if isinstance(route, Route) and "POST" in (route.methods or ())}
+
+
+def test_every_changing_route_is_in_the_role_tests(station):
+    """A form added to the back office without its role test fails here."""
+    from test_station_web import FORMS as FIRST_FORMS
+
+    _ledger, _service, app = station
+    tested = {form[0] for form in FORMS} | {form[0] for form in FIRST_FORMS}
+    assert post_routes(app) - {"/login", "/logout", "/lang"} == tested
+
+
+def test_every_post_route_refuses_a_missing_or_forged_csrf_token(station):
+    ledger, _service, app = station
+    client, _good = logged_in(app, "administrator")
+    fields = {"grade": "95", "price": "7100", "version": "2", "terminal": "P1", "cmd": "stop",
+              "what": "add", "asn": OTHER, "name": "max_unsynced_sales", "value": "9",
+              "nozzle": "2", "id": "1", "role": "cashier", "password": PASSWORD,
+              "lang": "zh"}
+    for path in sorted(post_routes(app)):
+        for token in (None, "forged-token"):
+            before = dump(ledger)
+            data = dict(fields, **({"csrf": token} if token else {}))
+            response = client.post(path, data=data, follow_redirects=False)
+            assert response.status_code == 403, path
+            assert dump(ledger) == before, path
+    assert client.get("/").status_code == 200  # still logged in: /logout refused too
+
+
+def test_nothing_the_pages_load_comes_from_another_origin():
+    """No CDN: every script, style, image and font the pages name is this origin's."""
+    from pumpside_host.station.web import HERE
+    files = list((HERE / "templates").glob("*.html")) + [
+        f for f in (HERE / "static").iterdir()
+        if f.suffix in (".js", ".css") and not f.name.endswith(".min.js")]
+    for f in files:
+        text = f.read_text()
+        assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", text), f
+        assert not re.search(r"""url\(\s*["']?(https?:)?//|@import|fetch\(\s*["']https?:""",
+                             text), f
+
+
+def test_the_terminals_page_shows_software_id_firmware_last_seen_journal_and_link(station):
+    ledger, _service, app = station
+    client, _token = logged_in(app, "cashier")
+    ledger.journals.seen("P1", JOURNAL)
+    ledger.hello("P1", "pumpside-0.5", "37213f709427c507", 1000, link="plain",
+                 journal_seq=0)
+    page = client.get("/terminals").text
+    row = re.search(r"(?s)<tbody>\s*<tr>(.*?)</tr>", page).group(1)
+    cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", row)]
+    assert cells[:3] == ["P1", "37213f709427c507", "pumpside-0.5"]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", cells[3])  # last seen: a time
+    assert cells[4:6] == [JOURNAL, "PLAIN (unencrypted)"]
+
+
+@pytest.mark.parametrize("path,fields,upload,why", [
+    ("/prices", {"grade": "95"}, "price", "price must be a whole number"),
+    ("/prices", {"price": "7100"}, "grade", "grade is missing"),
+    ("/commands", {"cmd": "stop"}, "terminal", "terminal is missing"),
+    ("/hotlist", {"what": "add"}, "asn", "asn is missing"),
+    ("/parameters", {"name": "max_unsynced_sales"}, "value", "value is missing"),
+    ("/nozzles", {"terminal": "P1", "grade": "92"}, "nozzle", "nozzle must be a whole number"),
+    ("/alarms", {}, "id", "id must be a whole number"),
+    ("/operators", {"what": "add", "name": "eve", "role": "cashier"}, "password",
+     "password is missing"),
+])
+def test_a_file_where_a_form_wants_text_changes_nothing(station, path, fields, upload, why):
+    """A wrong type in a form (a file uploaded where a field is text) is bad input."""
+    ledger, service, app = station
+    client, token = logged_in(app, "administrator")
+    before = dump(ledger)
+    response = client.post(path, data=dict(versioned(service, path, fields), csrf=token),
+                           files={upload: ("x.txt", b"1", "text/plain")})
+    assert response.status_code == 400 and why in said(response), said(response)
+    assert dump(ledger) == before

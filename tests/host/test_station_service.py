@@ -192,7 +192,7 @@ def test_the_audit_trail_is_append_only(station):
     # the service offers no way to change a record, and the code writes none
     assert not [name for name in dir(service) if "audit" in name and name != "audit"]
     assert [name for name in dir(Audit) if not name.startswith("__")] == \
-        ["append", "records"]
+        ["append", "last", "records"]  # one writer, two reads
     for name in os.listdir(package.__path__[0]):
         if name.endswith(".py"):
             with open(os.path.join(package.__path__[0], name)) as f:
@@ -495,3 +495,70 @@ def test_each_station_action_has_its_own_options_and_help(capsys):
         cli.main(["station", "price", "--db", "x.db", "--price", "1", "--asn", ASN])
     with pytest.raises(SystemExit):
         cli.main(["station", "nozzle", "--db", "x.db", "--terminal", "T1", "--grade", "92"])
+
+
+def test_the_stores_wal_and_shm_files_are_owner_only_too(tmp_path):
+    """SQLite's WAL and shared-memory files hold the store's rows as well: 0600 like it,
+    whatever the umask."""
+    path = str(tmp_path / "station.db")
+    old = os.umask(0o022)
+    try:
+        ledger = Ledger(path, hasher=CHEAP)
+        Service(ledger).add_terminal(Actor.local(), "T1")
+        for name in (path, path + "-wal", path + "-shm"):
+            assert stat.S_IMODE(os.stat(name).st_mode) == 0o600, name
+        ledger.close()
+    finally:
+        os.umask(old)
+
+
+def _as_version(path, ledger, number):
+    """Turn a store made by this code back into one as schema version `number` left it
+    (1: before versions, user_version 0), each later step undone."""
+    keys = [(tid, ledger.key_of(tid)) for tid in ledger.terminals()]
+    ledger.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    if number < 5:
+        for table, column in (("pumps", "journal_seq"), ("alarms", "acked"),
+                              ("alarms", "acked_by")):
+            db.execute("ALTER TABLE %s DROP COLUMN %s" % (table, column))
+    if number < 4:
+        db.execute("ALTER TABLE grey_records DROP COLUMN settled_journal")
+    if number < 3:
+        db.execute("DROP TABLE operators")
+        db.execute("DROP TABLE audit")
+    if number < 2:
+        for tid, key in keys:
+            db.execute("UPDATE terminals SET key = ? WHERE id = ?", (key, tid))
+        os.remove(keyring.file_of(path))
+    db.execute("PRAGMA user_version = %d" % (number if number > 1 else 0))
+    db.close()
+
+
+@pytest.mark.parametrize("number", range(1, SCHEMA_VERSION))
+def test_a_store_of_every_earlier_version_upgrades_in_place(tmp_path, number):
+    """A store made by today's code, turned back into each earlier version, opens as
+    today's: nothing lost, every table there, each step run once."""
+    path = str(tmp_path / "station.db")
+    ledger = Ledger(path, hasher=CHEAP)
+    key = ledger.add_terminal("T1")
+    ledger.set_price("92", 8000)
+    ledger.store("T1", [{"seq": 1, "type": "FINAL", "sale": 1, "ml": 5000, "amount": 4000}])
+    ledger.hotlist_change(ASN, True)
+    ledger.journals.raise_alarm("T1", "conflict", "a record differs")
+    _as_version(path, ledger, number)
+
+    ledger = Ledger(path, hasher=CHEAP)
+    assert ledger.schema_version() == SCHEMA_VERSION
+    assert ledger.key_of("T1") == key
+    assert [s["sale"] for s in ledger.sales("T1")] == [1]
+    assert ledger.prices()["grades"] == {"92": 8000} and ledger.hotlist() == [ASN]
+    service = Service(ledger)
+    service.add_operator(Actor.local(), "root", "administrator", PASSWORD)
+    service.ack_alarm(Actor.local(), 1)
+    assert service.alarms(Actor.local(), open_only=True) == []
+    assert service.audit(Actor.local())[-1]["action"] == "alarm-ack"
+    ledger.close()
+    ledger = Ledger(path, hasher=CHEAP)  # again: nothing left to do
+    assert ledger.key_of("T1") == key and ledger.schema_version() == SCHEMA_VERSION
+    ledger.close()

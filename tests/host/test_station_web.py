@@ -58,6 +58,24 @@ def audit_count(service):
     return len(service.audit(LOCAL))
 
 
+def versioned(service, path, fields):
+    """The fields as a form loaded now sends them: its `version` of what it changes
+    (unless the fields give one)."""
+    if path not in VERSION_OF or "version" in fields:
+        return dict(fields)
+    return dict(fields, version=str(VERSION_OF[path](service)))
+
+
+VERSION_OF = {
+    "/prices": lambda service: service.prices(LOCAL)["version"],
+    "/nozzles": lambda service: service.prices(LOCAL)["version"],
+    "/commands": lambda service: service.version_of(LOCAL, "command"),
+    "/operators": lambda service: service.version_of(LOCAL, "operator"),
+    "/hotlist": lambda service: service.hotlist_cards(LOCAL, 0, 0)["version"],
+    "/parameters": lambda service: service.params(LOCAL)["version"],
+}
+
+
 # each mutating form: (path, fields, the roles that may, what changed it shows)
 FORMS = [
     ("/prices", {"grade": "95", "price": "7100", "version": "1"}, ("administrator", "manager"),
@@ -96,7 +114,7 @@ def test_every_role_against_every_form(station, role, form):
     path, fields, may, changed = form
     client, token = logged_in(app, role)
     before, records = changed(ledger), audit_count(service)
-    response = client.post(path, data=dict(fields, csrf=token))
+    response = client.post(path, data=dict(versioned(service, path, fields), csrf=token))
     if role in may:
         assert response.status_code == 200, response.text
         assert changed(ledger) != before
@@ -210,8 +228,13 @@ def test_a_wrong_login_is_refused_alike(station, name, password):
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_login_goes_through_the_operators_delay(station):
+def test_login_goes_through_the_operators_delay(station, monkeypatch):
+    from types import SimpleNamespace
+
+    from pumpside_host.station import operators
     ledger, _service, app = station
+    # the operators' clock stands still: the tries all fall in one second
+    monkeypatch.setattr(operators, "time", SimpleNamespace(time=lambda: 1800000000))
     for _ in range(5):
         login(app, "manager", "wrong password!")
     _client, response = login(app, "manager")  # the right one, too soon
@@ -258,7 +281,11 @@ def test_a_disabled_or_demoted_operator_acts_as_the_database_says_now(station):
     ({"grade": "95"}, "price must be a whole number"),
     ({"price": "7100"}, "grade is missing"),
     ({"grade": "toolonggrade", "price": "7100"}, "a grade code is 1-8 characters"),
-    ({"grade": "95", "price": "7100", "at": "soon"}, "at must be a whole number"),
+    ({"grade": "95", "price": "7100", "at": "soon"}, "at must be a date and time"),
+    ({"grade": "95", "price": "7100", "at": "2031-13-45T25:00"}, "at must be a date and time"),
+    ({"grade": "95", "price": "7100", "at": "2020-01-01T10:00"}, "the time 2020-01-01 10:00:00 "
+     "has passed"),
+    ({"grade": "95", "price": "7100", "at": "1000"}, "has passed"),
 ])
 def test_a_bad_price_changes_nothing_with_a_clear_error(station, fields, why):
     ledger, service, app = station
@@ -296,7 +323,8 @@ def test_a_bad_command_changes_nothing_with_a_clear_error(station, fields, why):
     ledger, service, app = station
     client, token = logged_in(app, "manager")
     records = audit_count(service)
-    response = client.post("/commands", data=dict(fields, csrf=token))
+    response = client.post("/commands", data=dict(versioned(service, "/commands", fields),
+                                                  csrf=token))
     assert response.status_code == 400 and why in response.text
     assert ledger.db.execute("SELECT COUNT(*) FROM commands").fetchone()[0] == 0
     assert audit_count(service) == records
@@ -316,7 +344,8 @@ def test_a_bad_operator_change_changes_nothing(station, fields, why):
     ledger, service, app = station
     client, token = logged_in(app, "administrator")
     before, records = ledger.operators.all(), audit_count(service)
-    response = client.post("/operators", data=dict(fields, csrf=token))
+    response = client.post("/operators", data=dict(versioned(service, "/operators", fields),
+                                                   csrf=token))
     assert response.status_code == 400 and why in response.text
     assert ledger.operators.all() == before and audit_count(service) == records
 
@@ -488,3 +517,63 @@ def test_a_taken_web_port_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the back office cannot listen on 127.0.0.1:%d" % port in err
     assert "--web-port" in err and "Traceback" not in err
+
+
+def test_a_manager_schedules_a_price_that_becomes_current_at_its_time(station):
+    """The prices page on the store's clock (ledger.clock, set here: no waiting): a price
+    set for a time to come (the form's datetime-local field) shows as scheduled, the
+    current one stays until that time, then it is current and the schedule is empty."""
+    import time
+
+    ledger, service, app = station
+    start = int(time.mktime((2031, 5, 1, 9, 0, 0, 0, 0, -1)))
+    ledger.clock = lambda: start
+    client, token = logged_in(app, "manager")
+
+    def table(page, name):
+        body = re.search(r'(?s)<table id="%s">(.*?)</table>' % name, page).group(1)
+        return re.findall(r'<tr data-grade="([^"]+)">.*?<td class="price">([^<]+)</td>',
+                          body)
+
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "6900",
+                                            "at": "2031-05-01T12:30", "version": "1"})
+    assert response.status_code == 200, response.text
+    assert "price of 92 will be 6.900 from 2031-05-01 12:30:00 (version 2)" in response.text
+    assert table(response.text, "current") == [("92", "6.500")]
+    assert table(response.text, "scheduled") == [("92", "6.900")]
+    assert ledger.prices(due=True)["grades"] == {"92": 6500}
+    record = service.audit(LOCAL)[-1]
+    assert (record["who"], record["action"], record["new"]) == (
+        "manager", "price", "6900 at %d (version 2)" % (start + 12600))
+
+    ledger.clock = lambda: start + 12600 - 1  # a second before
+    page = client.get("/prices").text
+    assert table(page, "current") == [("92", "6.500")]
+    assert table(page, "scheduled") == [("92", "6.900")]
+    ledger.clock = lambda: start + 12600  # its time
+    page = client.get("/prices").text
+    assert table(page, "current") == [("92", "6.900")]
+    assert table(page, "scheduled") == []
+    assert re.search(r'(?s)<table id="history">.*<td>2</td><td>92</td><td>6.900</td>', page)
+    # a time that has come by now is refused, the table as it is
+    before = ledger.price_history()
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "7000",
+                                            "at": "2031-05-01T12:00", "version": "2"})
+    assert response.status_code == 400 and "has passed" in response.text
+    assert ledger.price_history() == before
+
+
+def test_what_the_back_office_runs_on_is_pinned_and_installed_as_pinned():
+    """Issue 13's stack: a real ASGI framework and server, templates, a real password hash,
+    signed sessions, forms, the browser driver of its tests; each pinned (==) in
+    requirements.txt, and the version installed is the pinned one."""
+    import importlib.metadata
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M))
+    pins = {name.lower(): version for name, version in pins.items()}
+    for name in ("starlette", "uvicorn", "jinja2", "argon2-cffi", "itsdangerous",
+                 "python-multipart", "playwright"):
+        assert name in pins, name
+        assert importlib.metadata.version(name) == pins[name], name

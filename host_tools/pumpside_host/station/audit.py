@@ -29,6 +29,12 @@ class Audit:
                         "VALUES (?,?,?,?,?,?,?)",
                         (int(time.time()), who, role, action, target, old, new))
 
+    def last(self, prefix):
+        """The id of the newest record whose action starts with `prefix` (0: none)."""
+        row = self.db.execute("SELECT MAX(id) FROM audit WHERE substr(action, 1, ?) = ?",
+                              (len(prefix), prefix)).fetchone()
+        return row[0] or 0
+
     def records(self, after=0, limit=-1):
         """The records with id > after, oldest first, at most `limit`."""
         return [dict(zip(FIELDS, row)) for row in self.db.execute(

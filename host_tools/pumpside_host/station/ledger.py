@@ -65,6 +65,7 @@ class RecordRejected(ValueError):
 class Ledger:
     def __init__(self, path, hasher=None):
         self.path = str(path)  # the station's TLS files live beside it (tls.folder_of)
+        self.clock = time.time  # the prices' clock: which change is in force, which waits
         _create_private(self.path)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -255,7 +256,7 @@ class Ledger:
             raise Invalid("price")
         if not isinstance(effective, int) or effective < 0:
             raise Invalid("price_time")
-        now = int(time.time())
+        now = int(self.clock())
         waiting = self.prices(now)["at"]
         if waiting and effective != waiting:
             raise Invalid("price_waits", at=waiting)
@@ -276,7 +277,7 @@ class Ledger:
         """{"version": v, "grades": {grade: price}, "at": t}: the newest price of each
         grade; `at` the time it waits for (0: none, it applies to the next sale). With
         `due`, the table in force at `now` (the changes whose time has come)."""
-        now = int(time.time()) if now is None else now
+        now = int(self.clock()) if now is None else now
         rows = self.db.execute("SELECT version, grade, price, effective FROM prices "
                                "ORDER BY version")
         grades, version, at = {}, 0, 0

@@ -14,7 +14,7 @@ import time
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .problems import Invalid
+from .problems import Invalid, Problem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS operators (
@@ -28,7 +28,7 @@ MAX_DELAY_S = 300
 MIN_PASSWORD = 10
 
 
-class LoginRefused(PermissionError):
+class LoginRefused(Problem, PermissionError):
     """A login refused: unknown name, wrong password, disabled, or too soon after
     wrong tries. The message never says which name exists."""
 
@@ -106,19 +106,19 @@ class Operators:
                 self.hasher.verify(self._dummy, str(password))
             except VerificationError:
                 pass
-            raise LoginRefused("wrong name or password")
+            raise LoginRefused("login_wrong")
         stored, disabled, failures, failed_at = row
         wait = failed_at + delay_after(failures) - now
         if wait > 0:
-            raise LoginRefused("too many wrong passwords: try again in %d s" % wait)
+            raise LoginRefused("login_wait", wait=wait)
         try:
             self.hasher.verify(stored, str(password))
         except (VerificationError, InvalidHashError):
             self.db.execute("UPDATE operators SET failures = failures + 1, failed_at = ? "
                             "WHERE name = ?", (now, name))
-            raise LoginRefused("wrong name or password") from None
+            raise LoginRefused("login_wrong") from None
         if disabled:
-            raise LoginRefused("operator %s is disabled" % name)
+            raise LoginRefused("login_disabled", name=name)
         self.db.execute("UPDATE operators SET failures = 0, failed_at = 0 WHERE name = ?",
                         (name,))
         if self.hasher.check_needs_rehash(stored):

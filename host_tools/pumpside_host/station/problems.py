@@ -12,6 +12,13 @@ MESSAGES = {
     "no_actor": "no acting operator",
     "refused": "operator {name} ({role}) may not {what}: that needs {needs}",
     "unknown_operator": "operator {name} is unknown or disabled",
+    # logging in (operators.LoginRefused) and the back office's session
+    "login_wrong": "wrong name or password",
+    "login_wait": "too many wrong passwords: try again in {wait} s",
+    "login_disabled": "operator {name} is disabled",
+    "login_needed": "name and password are needed",
+    "csrf": "the form's CSRF token is missing or stale: reload the page and try again",
+    "not_logged_in": "not logged in",
     # the back office's form fields
     "field_missing": "{field} is missing",
     "field_number": "{field} must be a whole number",
@@ -54,6 +61,25 @@ MESSAGES = {
     "last_administrator": "{name} is the last enabled administrator: make another first",
     "unknown_alarm": "no station alarm {id}",
     "alarm_acked": "station alarm {id} was acknowledged already (by {who})",
+    "price_past": "the time {at} has passed: give a time to come, or none (the next sale)",
+    "field_datetime": "{field} must be a date and time YYYY-MM-DD HH:MM",
+}
+
+# what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)
+NOTES = {
+    "price_set": "price of {grade} set to {price} (version {version})",
+    "price_scheduled": "price of {grade} will be {price} from {at} (version {version})",
+    "command_queued": "command {id} queued",
+    "operator_add": "operator {name} added",
+    "operator_role": "operator {name} is now {role}",
+    "operator_disable": "operator {name} disabled",
+    "operator_enable": "operator {name} enabled",
+    "operator_password": "password of {name} set",
+    "hotlist_add": "card {card} added to the hotlist (version {version})",
+    "hotlist_remove": "card {card} removed from the hotlist (version {version})",
+    "param_set": "{name} = {value} (parameters version {version})",
+    "nozzle_mapped": "{terminal} nozzle {nozzle}: {grade} (price version {version})",
+    "alarm_ack": "station alarm {id} acknowledged",
 }
 
 
@@ -68,3 +94,14 @@ class Problem(Exception):
 
 class Invalid(Problem, ValueError):
     """Bad input: nothing was changed."""
+
+
+class Note:
+    """What a change did, as a stable `code` and its `params` (str(): the English text)."""
+
+    def __init__(self, code, **params):
+        self.code = code
+        self.params = params
+
+    def __str__(self):
+        return NOTES[self.code].format(**self.params)

@@ -130,9 +130,18 @@ class Reads:
         return self.ledger.journals.alarms(self._terminal(terminal), open_only)
 
     # -- prices, parameters, nozzles, hotlist ----------------------------------------------
-    def prices(self, actor):
+    def prices(self, actor, due=False):
+        """The price table (ledger.prices): its newest version, or (due) the one in force
+        now."""
         self.check(actor, "read")
-        return self.ledger.prices()
+        return self.ledger.prices(due=due)
+
+    def price_schedule(self, actor):
+        """The price changes set for a time still to come, oldest first (as
+        price_history gives them)."""
+        self.check(actor, "read")
+        now = int(self.ledger.clock())
+        return [row for row in self.ledger.price_history() if row["effective"] > now]
 
     def price_history(self, actor, grade=None):
         self.check(actor, "read")

@@ -501,6 +501,12 @@ class Service(Reads):
         self.check(actor, "operator")
         return self.ledger.operators.all()
 
+    def version_of(self, actor, what):
+        """The version of what a `what` call changes ("operator", "command"): the audit
+        id of its newest change (a form loaded before it is stale)."""
+        self.check(actor, what)
+        return self.trail.last({"operator": "operator-", "command": "command"}[what])
+
     def _operator(self, name):
         operator = self.ledger.operators.get(name)
         if operator is None:

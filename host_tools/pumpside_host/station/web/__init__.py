@@ -44,7 +44,7 @@ from starlette.templating import Jinja2Templates
 from .. import backup, keyring
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
-from ..problems import Invalid
+from ..problems import Invalid, Note, Problem
 from ..reads import SALE_FILTERS
 from ..service import Actor, Refused, Service
 from . import cards, station_pages
@@ -57,6 +57,9 @@ SESSION_AGE_S = 8 * 3600  # a shift
 SSE_PERIOD_S = 1.0
 PRICE_MAX = 10000000  # thousandths of the currency per litre (firmware prices.PRICE_MAX)
 KINDS = ("FINAL", "ESCAPE", "UNLOCK")
+# the pumps' states as STATUS tells them (firmware ifsf.py), said in the operator's language
+IFSF_STATES = ("Idle", "Calling", "Authorised", "Started", "Fuelling", "Closed",
+               "Inoperative")
 
 # the pages and forms, by the service layer's permission each needs (service.ROLE_OF)
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
@@ -72,6 +75,27 @@ PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
 
 class BadInput(Invalid):
     """A form field that is missing or of the wrong type: nothing was changed."""
+
+
+class Stale(Invalid):
+    """A form loaded before another change to what it changes (a second tab, a
+    colleague): nothing was changed (409)."""
+
+
+def fresh(form, now, what):
+    """Stale unless the form's `version` is `now`'s (what: the thing it changes)."""
+    seen = _int(form, "version", 0, 2 ** 62)
+    if seen != now:
+        raise Stale("stale_form", what=what, seen=seen, now=now)
+
+
+def status_of(error):
+    return 409 if isinstance(error, Stale) else 400
+
+
+class Forbidden(Problem, PermissionError):
+    """A request the back office refuses before any role check (no session, a missing or
+    stale CSRF token)."""
 
 
 def secret_file(db_path):
@@ -125,6 +149,33 @@ def _int(form, name, low, high):
     return value
 
 
+def _moment(form, name, now):
+    """A time to come from a form: empty (0: the next sale), Unix seconds, or the
+    browser's date and time (datetime-local: YYYY-MM-DDTHH:MM, the station's local
+    time); a time gone by is refused."""
+    text = form.get(name)
+    if text is None or (isinstance(text, str) and text.strip() in ("", "0")):
+        return 0
+    if not isinstance(text, str):
+        raise BadInput("field_datetime", field=name)
+    text = text.strip()
+    if text.isdigit() and len(text) <= 12:
+        at = int(text)
+    else:
+        for layout in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+                       "%Y-%m-%d %H:%M:%S"):
+            try:
+                at = int(time.mktime(time.strptime(text, layout)))
+                break
+            except (ValueError, OverflowError):
+                continue
+        else:
+            raise BadInput("field_datetime", field=name)
+    if at <= now:
+        raise BadInput("price_past", at=_when(at))
+    return at
+
+
 def _text(form, name):
     text = form.get(name)
     if not isinstance(text, str) or not text:
@@ -163,8 +214,9 @@ def make_app(ledger, secret, service=None):
 
     def page(request, template, actor, status=200, **context):
         lang = lang_of(request)
-        if isinstance(context.get("error"), Exception):  # said in the operator's language
-            context["error"] = say(lang, context["error"])
+        for line in ("error", "done"):  # said in the operator's language
+            if isinstance(context.get(line), (Exception, Note)):
+                context[line] = say(lang, context[line])
         menu = [(path, label) for path, label, what in PAGES
                 if actor and _may(service, actor, what)]
         return templates.TemplateResponse(request, template, dict(
@@ -181,8 +233,7 @@ def make_app(ledger, secret, service=None):
         expected = request.session.get("csrf")
         if not expected or not isinstance(token, str) \
                 or not secrets.compare_digest(token, expected):
-            raise PermissionError("the form's CSRF token is missing or stale: reload the "
-                                  "page and try again")
+            raise Forbidden("csrf")
         return form
 
     def guarded(what, handler):
@@ -191,7 +242,7 @@ def make_app(ledger, secret, service=None):
             actor = actor_of(request)
             if actor is None:
                 if request.method == "POST":
-                    return PlainError(403, "not logged in")
+                    return PlainError(403, say(lang_of(request), Forbidden("not_logged_in")))
                 return RedirectResponse("/login", status_code=303)
             try:
                 if request.method == "POST":
@@ -227,15 +278,15 @@ def make_app(ledger, secret, service=None):
         try:
             form = await form_of(request)
         except PermissionError as e:
-            return page(request, "login.html", None, status=403, error=str(e))
+            return page(request, "login.html", None, status=403, error=e)
         name, password = form.get("name"), form.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             return page(request, "login.html", None, status=400,
-                        error="name and password are needed")
+                        error=Forbidden("login_needed"))
         try:
             actor = await check_login(name, password)
         except LoginRefused as e:
-            return page(request, "login.html", None, status=403, error=str(e))
+            return page(request, "login.html", None, status=403, error=e)
         lang = lang_of(request)
         request.session.clear()  # a new session: a new CSRF token
         request.session.update(operator=actor.name, lang=lang,
@@ -246,15 +297,17 @@ def make_app(ledger, secret, service=None):
         try:
             await form_of(request)
         except PermissionError as e:
-            return PlainError(403, str(e))
+            return PlainError(403, say(lang_of(request), e))
+        lang = lang_of(request)
         request.session.clear()
+        request.session["lang"] = lang  # the operator's pick stays for the next login
         return RedirectResponse("/login", status_code=303)
 
     async def language(request):
         try:
             form = await form_of(request)
         except PermissionError as e:
-            return PlainError(403, str(e))
+            return PlainError(403, say(lang_of(request), e))
         if form.get("lang") in LANGS:
             request.session["lang"] = form.get("lang")
         back = request.headers.get("referer", "/")
@@ -277,7 +330,9 @@ def make_app(ledger, secret, service=None):
         return out
 
     async def forecourt(request, actor, form):
-        return page(request, "forecourt.html", actor, pumps=pumps_now(actor))
+        lang = lang_of(request)
+        return page(request, "forecourt.html", actor, pumps=pumps_now(actor), states={
+            state: translate(lang, state) for state in IFSF_STATES})
 
     async def forecourt_state(request, actor, form):
         return JSONResponse({"pumps": pumps_now(actor)})
@@ -325,7 +380,9 @@ def make_app(ledger, secret, service=None):
     # -- prices ----------------------------------------------------------------------------
     def prices_page(request, actor, status=200, **context):
         return page(request, "prices.html", actor, status=status,
-                    prices=service.prices(actor),
+                    prices=service.prices(actor), current=service.prices(actor, due=True),
+                    scheduled=service.price_schedule(actor),
+                    now=_when(ledger.clock()),
                     history=list(reversed(service.price_history(actor)))[:200],
                     may_set=_may(service, actor, "price"), **context)
 
@@ -336,28 +393,26 @@ def make_app(ledger, secret, service=None):
         try:
             grade = _text(form, "grade").strip()
             price = _int(form, "price", 1, PRICE_MAX)
-            at = _int(form, "at", 0, 2 ** 40) if form.get("at") else 0
-            seen = _int(form, "version", 0, 2 ** 62)
-        except ValueError as e:
-            return prices_page(request, actor, status=400, error=e)
-        now = service.prices(actor)["version"]
-        if seen != now:  # a form from before another change (a second tab, a colleague)
-            return prices_page(request, actor, status=409, error=Invalid(
-                "stale_form", what="prices", seen=seen, now=now))
-        try:
+            at = _moment(form, "at", int(ledger.clock()))
+            fresh(form, service.prices(actor)["version"], "prices")
             version = service.set_price(actor, grade, price, at)
         except ValueError as e:
-            return prices_page(request, actor, status=400, error=e)
-        return prices_page(request, actor, done="price of %s set to %s (version %d)" % (
-            grade, _price(price), version))
+            return prices_page(request, actor, status=status_of(e), error=e)
+        if at:
+            return prices_page(request, actor, done=Note(
+                "price_scheduled", grade=grade, price=_price(price), at=_when(at),
+                version=version))
+        return prices_page(request, actor, done=Note("price_set", grade=grade,
+                                                     price=_price(price), version=version))
 
     # -- terminals, commands ---------------------------------------------------------------
     async def terminals(request, actor, form):
         return page(request, "terminals.html", actor, rows=service.terminals(actor))
 
     def commands_page(request, actor, status=200, **context):
-        return page(request, "commands.html", actor, status=status,
-                    rows=service.commands(actor),
+        rows = service.commands(actor)
+        return page(request, "commands.html", actor, status=status, rows=rows,
+                    version=service.version_of(actor, "command"),
                     terminals=[t["terminal"] for t in service.terminals(actor)],
                     cmds=ledger.COMMANDS, **context)
 
@@ -371,10 +426,12 @@ def make_app(ledger, secret, service=None):
 
     async def send_command(request, actor, form):
         try:
-            cid = service.command(actor, _text(form, "terminal"), _text(form, "cmd"))
+            terminal, cmd = _text(form, "terminal"), _text(form, "cmd")
+            fresh(form, service.version_of(actor, "command"), "commands")
+            cid = service.command(actor, terminal, cmd)
         except ValueError as e:
-            return commands_page(request, actor, status=400, error=e)
-        return commands_page(request, actor, done="command %d queued" % cid)
+            return commands_page(request, actor, status=status_of(e), error=e)
+        return commands_page(request, actor, done=Note("command_queued", id=cid))
 
     # -- backup ----------------------------------------------------------------------------
     async def download_backup(request, actor, form):
@@ -405,7 +462,8 @@ def make_app(ledger, secret, service=None):
     def operators_page(request, actor, status=200, **context):
         from ..operators import ROLES
         return page(request, "operators.html", actor, status=status,
-                    operators=service.operators(actor), roles=ROLES, **context)
+                    operators=service.operators(actor), roles=ROLES,
+                    version=service.version_of(actor, "operator"), **context)
 
     async def operators(request, actor, form):
         return operators_page(request, actor)
@@ -414,6 +472,7 @@ def make_app(ledger, secret, service=None):
         try:
             what = _text(form, "what")
             name = _text(form, "name")
+            fresh(form, service.version_of(actor, "operator"), "operators")
             if what == "add":
                 service.add_operator(actor, name, _text(form, "role"),
                                      _text(form, "password"))
@@ -427,8 +486,10 @@ def make_app(ledger, secret, service=None):
                 raise BadInput("field_choice", field="what",
                                choices="add, role, disable, enable, password")
         except ValueError as e:
-            return operators_page(request, actor, status=400, error=e)
-        return operators_page(request, actor, done="%s: %s done" % (name, what))
+            return operators_page(request, actor, status=status_of(e), error=e)
+        done = Note("operator_" + what, name=name, **({"role": form.get("role")}
+                                                       if what == "role" else {}))
+        return operators_page(request, actor, done=done)
 
     routes = [
         Route("/login", login, methods=["GET", "POST"]),
@@ -451,7 +512,7 @@ def make_app(ledger, secret, service=None):
         *station_pages.routes(SimpleNamespace(
             service=service, ledger=ledger, page=page, guarded=guarded, may=lambda actor,
             what: _may(service, actor, what), int_field=_int, text_field=_text,
-            BadInput=BadInput)),
+            BadInput=BadInput, fresh=fresh, status_of=status_of)),
         *reports_web.routes(ledger, service, page, guarded,
                             lambda actor, what: _may(service, actor, what), BadInput),
         *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py

@@ -3,7 +3,7 @@ operator picks one (a cookie-free choice kept in the session). A refusal or bad 
 (problems.Problem: a code and its parameters) is said by `say`: PROBLEMS_ZH holds each
 code's Chinese text, problems.MESSAGES the English."""
 
-from ..problems import Problem
+from ..problems import Note, Problem
 
 LANGS = ("en", "zh")
 ZH = dict({
@@ -14,7 +14,9 @@ ZH = dict({
     "Litres": "升数", "Amount": "金额", "Online": "在线", "Offline": "离线",
     "Alarm": "报警", "Link": "链路", "Kind": "类型", "Card": "卡号", "Journal": "日志标识",
     "Firmware": "固件", "Software id": "软件标识", "Last seen": "最后通信",
-    "Price": "价格", "Set price": "设置价格", "From (Unix s, 0: next sale)": "生效时间",
+    "Price": "价格", "Set price": "设置价格",
+    "From (empty: the next sale)": "生效时间（留空：下一笔交易）",
+    "Scheduled": "待生效", "no price change waits for its time": "没有待生效的价格变更",
     "Version": "版本", "Effective": "生效", "Set at": "设置时间", "History": "历史",
     "Current": "当前", "Send": "发送", "Command": "命令", "Result": "结果",
     "When": "时间", "Who": "操作人", "Role": "角色", "Action": "操作", "Target": "对象",
@@ -40,7 +42,7 @@ ZH = dict({
     "Tank feeds a nozzle": "油罐供油枪", "ok": "正常", "low": "低液位",
     "suction": "低于吸油口",
     "Shifts": "班结", "Reports": "报表", "Alert rules": "报警规则",
-    "Close the shift": "班结交班", "Shift": "班次", "Opened": "开班", "Closed": "交班",
+    "Close the shift": "班结交班", "Shift": "班次", "Opened": "开班",
     "Count": "笔数", "Payment": "支付方式", "Card kind": "卡类型", "Hour": "小时",
     "Day": "日期", "Totalizers": "泵码", "Difference": "差异", "Moved": "泵码变化",
     "Records": "记录", "Settled later": "补扣", "Card loads": "充值", "Print": "打印",
@@ -60,6 +62,13 @@ ZH = dict({
     "queued": "排队中", "sent": "已下发", "done": "已执行", "failed": "失败",
     "expired": "已过期", "Parameter": "参数名", "no records yet": "暂无记录",
     "what the pump had yet to send at its last connection": "上次连接时油机尚未上传的记录数",
+    # the pumps' IFSF states (firmware ifsf.py) and the station alarms' kinds (journals.py)
+    "Idle": "空闲", "Calling": "请求加油", "Authorised": "已授权", "Started": "已提枪",
+    "Fuelling": "加油中", "Closed": "已关闭", "Inoperative": "不可用",
+    "new journal": "新日志", "conflict": "记录冲突",
+    # words of the operators' page and the header
+    "administrator": "管理员", "manager": "经理", "cashier": "收银员", "auditor": "审计员",
+    "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
 })
 
 
@@ -68,6 +77,12 @@ PROBLEMS_ZH = {
     "no_actor": "没有操作员",
     "refused": "操作员 {name}（{role}）无权{what}：需要 {needs}",
     "unknown_operator": "操作员 {name} 不存在或已停用",
+    "login_wrong": "用户名或密码错误",
+    "login_wait": "密码错误次数过多：请 {wait} 秒后再试",
+    "login_disabled": "操作员 {name} 已停用",
+    "login_needed": "请输入用户名和密码",
+    "csrf": "表单的安全令牌缺失或已过期：请刷新页面后重试",
+    "not_logged_in": "未登录",
     "field_missing": "缺少 {field}",
     "field_number": "{field} 必须是整数",
     "field_range": "{field} 必须在 {low} 到 {high} 之间",
@@ -106,6 +121,24 @@ PROBLEMS_ZH = {
     "last_administrator": "{name} 是最后一个启用的管理员：请先添加另一个",
     "unknown_alarm": "没有站级报警 {id}",
     "alarm_acked": "站级报警 {id} 已被确认（{who}）",
+    "price_past": "时间 {at} 已过：请给出将来的时间，或留空（下一笔交易生效）",
+    "field_datetime": "{field} 必须是日期时间 YYYY-MM-DD HH:MM",
+}
+# each problems.NOTES code (what a change did) in Chinese (the same parameters)
+NOTES_ZH = {
+    "price_set": "{grade} 的价格已设为 {price}（版本 {version}）",
+    "price_scheduled": "{grade} 的价格将自 {at} 起为 {price}（版本 {version}）",
+    "command_queued": "命令 {id} 已排队",
+    "operator_add": "已添加操作员 {name}",
+    "operator_role": "操作员 {name} 的角色现为{role}",
+    "operator_disable": "已停用操作员 {name}",
+    "operator_enable": "已启用操作员 {name}",
+    "operator_password": "已设置 {name} 的密码",
+    "hotlist_add": "卡 {card} 已加入黑名单（版本 {version}）",
+    "hotlist_remove": "卡 {card} 已移出黑名单（版本 {version}）",
+    "param_set": "{name} = {value}（参数版本 {version}）",
+    "nozzle_mapped": "{terminal} {nozzle} 号油枪：{grade}（价格版本 {version}）",
+    "alarm_ack": "站级报警 {id} 已确认",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
 OUR_WORDS = ("what", "needs", "role")
@@ -120,7 +153,8 @@ WORDS_ZH = {
     "set up tanks or record deliveries and dips": "设置油罐或录入进油、量油",
     "administrator": "管理员",
     "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
-    "parameters": "参数",
+    "parameters": "参数", "commands": "命令", "hotlist": "黑名单", "nozzle map": "油枪对应",
+    "operators": "操作员",
 }
 
 
@@ -129,13 +163,14 @@ def translate(lang, text):
 
 
 def say(lang, error):
-    """An error as the operator reads it: a Problem in their language, anything else as
-    its English text."""
-    if lang != "zh" or not isinstance(error, Problem) or error.code not in PROBLEMS_ZH:
+    """An error (or a note of what a change did) as the operator reads it: a Problem or a
+    Note in their language, anything else as its English text."""
+    texts = NOTES_ZH if isinstance(error, Note) else PROBLEMS_ZH
+    if lang != "zh" or not isinstance(error, (Problem, Note)) or error.code not in texts:
         return str(error)
     params = {}
     for name, value in error.params.items():
         if name in OUR_WORDS:  # a word of ours, or a list of them ("a or b")
             value = " 或 ".join(WORDS_ZH.get(part, part) for part in value.split(" or "))
         params[name] = value
-    return PROBLEMS_ZH[error.code].format(**params)
+    return texts[error.code].format(**params)

@@ -11,7 +11,8 @@ from starlette.routing import Route
 from pumpside import config
 from pumpside.downloads import REFUSED_PARAMS
 
-from ..problems import Invalid
+from ..masking import mask_card
+from ..problems import Invalid, Note
 
 HOTLIST_PAGE = 200  # cards a hotlist page shows (a station may list tens of thousands)
 
@@ -57,16 +58,19 @@ def routes(app):
             if what not in ("add", "remove"):
                 raise app.BadInput("field_choice", field="what", choices="add, remove")
             asn = app.text_field(form, "asn").strip()
+            app.fresh(form, service.hotlist_cards(actor, 0, 0)["version"], "hotlist")
             version = service.hotlist(actor, asn, what == "add")
         except ValueError as e:
-            return hotlist_page(request, actor, status=400, error=e)
-        return hotlist_page(request, actor, done="hotlist version %d" % version)
+            return hotlist_page(request, actor, status=app.status_of(e), error=e)
+        return hotlist_page(request, actor, done=Note(
+            "hotlist_" + what, card=mask_card(asn), version=version))
 
     # -- parameters and the nozzle map -----------------------------------------------------
     def params_page(request, actor, status=200, **context):
         return page(request, "parameters.html", actor, status=status,
                     params=service.params(actor), fields=settable(),
                     nozzles=service.nozzles(actor),
+                    price_version=service.prices(actor)["version"],
                     terminals=[t["terminal"] for t in service.terminals(actor)],
                     grades=sorted(service.prices(actor)["grades"]),
                     may_set=app.may(actor, "params"), may_map=app.may(actor, "nozzle"),
@@ -88,27 +92,25 @@ def routes(app):
                 raise app.BadInput("field_missing", field="value")
             value = app.int_field(form, "value", -2 ** 62, 2 ** 62) if spec[0] is int \
                 else text
-            seen = app.int_field(form, "version", 0, 2 ** 62)
-            now = service.params(actor)["version"]
-            if seen != now:  # a second tab, a colleague: this form is stale
-                return params_page(request, actor, status=409, error=Invalid(
-                    "stale_form", what="parameters", seen=seen, now=now))
+            app.fresh(form, service.params(actor)["version"], "parameters")
             version = service.set_params(actor, {name: value})
         except ValueError as e:
-            return params_page(request, actor, status=400, error=e)
-        return params_page(request, actor, done="%s = %s (parameters version %d)" % (
-            name, value, version))
+            return params_page(request, actor, status=app.status_of(e), error=e)
+        return params_page(request, actor, done=Note("param_set", name=name, value=value,
+                                                     version=version))
 
     async def map_nozzle(request, actor, form):
         try:
             terminal = app.text_field(form, "terminal")
             nozzle = app.int_field(form, "nozzle", 1, 99)
             grade = app.text_field(form, "grade").strip()
+            # the map goes with the price table: a form from before a change of it is stale
+            app.fresh(form, service.prices(actor)["version"], "nozzle map")
             version = service.set_nozzle(actor, terminal, nozzle, grade)
         except ValueError as e:
-            return params_page(request, actor, status=400, error=e)
-        return params_page(request, actor, done="%s nozzle %d: %s (price version %d)" % (
-            terminal, nozzle, grade, version))
+            return params_page(request, actor, status=app.status_of(e), error=e)
+        return params_page(request, actor, done=Note(
+            "nozzle_mapped", terminal=terminal, nozzle=nozzle, grade=grade, version=version))
 
     # -- metrology -------------------------------------------------------------------------
     async def metrology(request, actor, form):
@@ -145,7 +147,7 @@ def routes(app):
             service.ack_alarm(actor, alarm_id)
         except ValueError as e:
             return alarms_page(request, actor, status=400, error=e)
-        return alarms_page(request, actor, done="alarm %d acknowledged" % alarm_id)
+        return alarms_page(request, actor, done=Note("alarm_ack", id=alarm_id))
 
     guarded = app.guarded
     return [

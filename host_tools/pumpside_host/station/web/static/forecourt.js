@@ -28,7 +28,7 @@
   function show(state) {
     state.pumps.forEach(function (pump) {
       var row = rowOf(pump);
-      cell(row, "state", pump.state || "-");
+      cell(row, "state", pump.state ? (words.states[pump.state] || pump.state) : "-");
       cell(row, "nozzle", String(pump.nozzle));
       cell(row, "grade", pump.grade);
       cell(row, "litres", pump.litres);

@@ -1,0 +1,256 @@
+"""The back office in Chinese: every page and every form's result (a change made, bad
+input, a refusal, a stale form, a login refused) says nothing in English that an operator
+reads: no label of the English catalogue (i18n.ZH's keys) stands untranslated and no line
+matches an English message (problems.MESSAGES, problems.NOTES)."""
+import html
+import json
+import re
+import string
+
+import pytest
+from argon2 import PasswordHasher
+from starlette.testclient import TestClient
+
+from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.problems import MESSAGES, NOTES
+from pumpside_host.station.service import Actor, Service
+from pumpside_host.station.web import PAGES, load_secret, make_app
+from pumpside_host.station.web.i18n import NOTES_ZH, ZH
+
+PASSWORD = "a long enough password"
+ASN = "6200000000000017"
+OTHER = "6200000000000025"
+LOCAL = Actor.local("test")
+# operators not named as a role (a role's name is a word the page translates)
+NAMES = {"administrator": "ada", "manager": "mia", "cashier": "cai", "auditor": "aud"}
+CJK = re.compile("[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def station(tmp_path):
+    ledger = Ledger(str(tmp_path / "station.db"),
+                    hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    service = Service(ledger)
+    for role, name in NAMES.items():
+        service.add_operator(LOCAL, name, role, PASSWORD)
+    service.add_terminal(LOCAL, "P1")
+    service.set_price(LOCAL, "92", 6500)
+    service.hotlist(LOCAL, ASN)
+    service.command(LOCAL, "P1", "stop")
+    ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
+    ledger.store("P1", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 20000, "amount": 13000,
+                         "grade": "92"}])
+    app = make_app(ledger, load_secret(ledger.path), service)
+    yield ledger, service, app
+    ledger.close()
+
+
+def csrf(response):
+    return re.search(r'name="csrf" value="([^"]+)"', response.text).group(1)
+
+
+def chinese_client(app):
+    client = TestClient(app, follow_redirects=True)
+    page = client.get("/login")
+    client.post("/lang", data={"csrf": csrf(page), "lang": "zh"})
+    return client
+
+
+def logged_in(app, role):
+    client = chinese_client(app)
+    response = client.post("/login", data={"csrf": csrf(client.get("/login")),
+                                           "name": NAMES[role], "password": PASSWORD})
+    assert response.status_code == 200 and "当前用户" in response.text
+    return client, csrf(response)
+
+
+def english_patterns():
+    """Each English message as a pattern (its parameters: anything)."""
+    out = []
+    for text in list(MESSAGES.values()) + list(NOTES.values()):
+        parts = [re.escape(literal) + (".+?" if name else "")
+                 for literal, name, _spec, _conv in string.Formatter().parse(text)]
+        out.append(re.compile("".join(parts)))
+    return out
+
+
+ENGLISH = english_patterns()
+
+
+def untranslated(text):
+    """What an operator reads in this page that is still English."""
+    text = re.sub(r"(?s)<script.*?</script>", " ", text)
+    found = []
+    for node in re.split(r"<[^>]*>", text):
+        node = html.unescape(node).strip()
+        if not node:
+            continue
+        if node in ZH:
+            found.append(node)
+        found += [node for pattern in ENGLISH if pattern.search(node)]
+    return found
+
+
+def said(response):
+    found = re.search(r'id="(?:error|done)">([^<]*)<', response.text)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def check(response):
+    assert not untranslated(response.text), untranslated(response.text)
+    line = said(response)
+    assert line and CJK.search(line), line
+
+
+@pytest.mark.parametrize("role", list(NAMES))
+def test_every_page_in_chinese_has_no_english_left(station, role):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, role)
+    paths = [path for path, _label, _what in PAGES] + [
+        "/metrology?pump=P1", "/alarms/rows", "/commands/rows", "/sales?grade=92",
+        "/sales?from=yesterday", "/sales?pump=P9", "/metrology?pump=P9", "/hotlist?skip=x"]
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code in (200, 400, 403), path
+        assert not untranslated(response.text), (path, untranslated(response.text))
+        if response.status_code != 200:
+            assert CJK.search(said(response)), path
+
+
+# every form and what it answers: a change made, bad input, a stale form (as a manager or
+# an administrator; the versions as the fixture's store has them)
+FORMS = [
+    ("/prices", {"grade": "95", "price": "7100", "version": "now"}, 200),
+    ("/prices", {"grade": "95", "price": "0", "version": "now"}, 400),
+    ("/prices", {"grade": "95", "price": "7100", "version": "0"}, 409),
+    ("/prices", {"grade": "95", "price": "7100", "at": "2031-05-01T12:30", "version": "now"},
+     200),
+    ("/prices", {"grade": "95", "price": "7100", "at": "2020-01-01T10:00", "version": "now"},
+     400),
+    ("/prices", {"grade": "95", "price": "7100", "at": "soon", "version": "now"}, 400),
+    ("/commands", {"terminal": "P1", "cmd": "stop", "version": "now"}, 200),
+    ("/commands", {"terminal": "P9", "cmd": "stop", "version": "now"}, 400),
+    ("/commands", {"terminal": "P1", "cmd": "stop", "version": "0"}, 409),
+    ("/hotlist", {"what": "add", "asn": OTHER, "version": "now"}, 200),
+    ("/hotlist", {"what": "remove", "asn": ASN, "version": "now"}, 200),
+    ("/hotlist", {"what": "add", "asn": ASN, "version": "now"}, 400),
+    ("/hotlist", {"what": "remove", "asn": ASN, "version": "0"}, 409),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "500", "version": "now"}, 200),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "x", "version": "now"}, 400),
+    ("/parameters", {"name": "max_unsynced_sales", "value": "500", "version": "3"}, 409),
+    ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "92", "version": "now"}, 200),
+    ("/nozzles", {"terminal": "P1", "nozzle": "0", "grade": "92", "version": "now"}, 400),
+    ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "92", "version": "0"}, 409),
+    ("/alarms", {"id": "1"}, 200),
+    ("/alarms", {"id": "9"}, 400),
+]
+OPERATOR_FORMS = [
+    ({"what": "add", "name": "eve", "role": "cashier", "password": PASSWORD}, 200),
+    ({"what": "role", "name": "cai", "role": "auditor"}, 200),
+    ({"what": "disable", "name": "cai"}, 200),
+    ({"what": "enable", "name": "cai"}, 200),
+    ({"what": "password", "name": "cai", "password": PASSWORD}, 200),
+    ({"what": "add", "name": "eve", "role": "cashier", "password": "short"}, 400),
+    ({"what": "role", "name": "ada", "role": "cashier"}, 400),  # the last administrator
+    ({"what": "password", "name": "cai", "password": PASSWORD, "version": "0"}, 409),
+]
+
+
+def version_now(service, path):
+    """The version a form of `path` loaded now carries."""
+    return {"/prices": service.prices(LOCAL)["version"],
+            "/nozzles": service.prices(LOCAL)["version"],
+            "/commands": service.version_of(LOCAL, "command"),
+            "/hotlist": service.hotlist_cards(LOCAL, 0, 0)["version"],
+            "/parameters": service.params(LOCAL)["version"]}.get(path)
+
+
+@pytest.mark.parametrize("path,fields,status", FORMS, ids=lambda v: str(v)[:40])
+def test_every_form_result_in_chinese_has_no_english_left(station, path, fields, status):
+    _ledger, service, app = station
+    client, token = logged_in(app, "manager")
+    if fields.get("version") == "now":
+        fields = dict(fields, version=str(version_now(service, path)))
+    response = client.post(path, data=dict(fields, csrf=token))
+    assert response.status_code == status, said(response)
+    check(response)
+
+
+@pytest.mark.parametrize("fields,status", OPERATOR_FORMS, ids=lambda v: str(v)[:40])
+def test_every_operator_form_result_in_chinese_has_no_english_left(station, fields, status):
+    _ledger, _service, app = station
+    client, token = logged_in(app, "administrator")
+    version = re.search(r'name="version" value="(\d+)"', client.get("/operators").text)
+    response = client.post("/operators", data=dict(
+        {"version": version.group(1)}, **fields, csrf=token))
+    assert response.status_code == status, said(response)
+    check(response)
+
+
+def test_refusals_and_tokens_in_chinese(station):
+    _ledger, _service, app = station
+    client, token = logged_in(app, "cashier")
+    response = client.post("/prices", data={"csrf": token, "grade": "92", "price": "1",
+                                            "version": "1"})
+    assert response.status_code == 403
+    check(response)
+    response = client.post("/prices", data={"csrf": "forged", "grade": "92", "price": "1"})
+    assert response.status_code == 403
+    check(response)
+
+
+def test_login_refusals_in_chinese(station):
+    ledger, _service, app = station
+    client = chinese_client(app)
+    token = csrf(client.get("/login"))
+    for fields in ({"name": "mia", "password": "wrong password!"},
+                   {"name": "nobody", "password": PASSWORD}, {"name": "mia"}):
+        response = client.post("/login", data=dict(fields, csrf=token))
+        assert response.status_code in (400, 403)
+        check(response)
+    response = client.post("/login", data={"name": "mia", "password": PASSWORD})
+    assert response.status_code == 403
+    check(response)
+    # the delay after too many wrong tries (as operators.verify keeps it)
+    ledger.db.execute("UPDATE operators SET failures = 9, failed_at = strftime('%s','now') "
+                      "WHERE name = 'mia'")
+    response = client.post("/login", data={"csrf": token, "name": "mia",
+                                           "password": PASSWORD})
+    assert response.status_code == 403 and "秒后再试" in said(response)
+    check(response)
+
+
+def test_every_note_has_its_chinese_with_the_same_parameters():
+    def names(text):
+        return sorted(name for _lit, name, _spec, _conv in string.Formatter().parse(text)
+                      if name)
+    assert set(NOTES_ZH) == set(NOTES)
+    for code, text in NOTES.items():
+        assert names(NOTES_ZH[code]) == names(text), code
+
+
+def test_every_label_a_template_translates_has_its_chinese():
+    from pumpside_host.station.web import HERE
+    for template in (HERE / "templates").glob("*.html"):
+        for label in re.findall(r"\bt\('([^']+)'\)", template.read_text()):
+            assert label in ZH, (template.name, label)
+
+
+def test_the_pumps_states_and_alarm_kinds_are_said_in_chinese(station):
+    import inspect
+
+    from pumpside import ifsf
+    from pumpside_host.station.web import IFSF_STATES
+
+    said_by_firmware = set(re.findall(r'"([A-Z][a-z]+)"', inspect.getsource(ifsf.ifsf_state)))
+    assert said_by_firmware == set(IFSF_STATES)
+    ledger, _service, app = station
+    ledger.set_status("P1", {"state": "Fuelling", "nozzle": 1, "ml": 1500, "amount": 975,
+                             "alarm": ""})
+    client, _token = logged_in(app, "cashier")
+    page = client.get("/").text
+    assert '<td class="state">加油中</td>' in page
+    words = json.loads(re.search(r'<script id="words" type="application/json">(.*?)</script>',
+                                 page).group(1))
+    assert words["states"] == {state: ZH[state] for state in IFSF_STATES}  # live updates
+    assert "<td>记录冲突</td>" in client.get("/alarms").text
