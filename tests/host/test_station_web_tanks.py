@@ -1,7 +1,6 @@
 """The back office's tanks page (station/web/tanks.py): every role against the page, its
 chart data and its forms (the server refuses, whatever the page shows), bad input that
 changes nothing."""
-import calendar
 import re
 import time
 
@@ -30,9 +29,9 @@ def station(tmp_path):
     service.set_nozzle(LOCAL, "P1", 1, "92")
     service.set_tank(LOCAL, 1, "92", 30000, 3000, 1000)
     service.feed_tank(LOCAL, 1, "P1", 1)
-    today = calendar.timegm(time.gmtime()[:3] + (0, 0, 0))
+    today = int(time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1)))
     ledger.tanks.add_reading(1, today + 60, 20_000_000, 19_950_000, 1333, 5, 182)
-    ledger.tanks.reconcile(1, time.strftime("%Y-%m-%d", time.gmtime(today)))
+    ledger.tanks.reconcile(1, time.strftime("%Y-%m-%d", time.localtime(today)))
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()

@@ -24,7 +24,8 @@ import time
 
 from .. import veeder
 from .service import Service
-from .tanks import GAUGE, day_of
+from .days import day_of
+from .tanks import GAUGE
 
 log = logging.getLogger("pumpside.station")
 

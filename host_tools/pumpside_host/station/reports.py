@@ -15,12 +15,15 @@ kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sale
 loads (top-ups): the station records none today (cards are loaded at the issuer), so the
 report shows them as zero; the section is there for when they are.
 
-Periods are local days (the station's time zone): a day, a month, a year, or any range
-of days, [start, end) in Unix seconds.
+Periods are local days (the station's time zone, days.py: the same days the tanks'
+reconciliation uses): a day, a month, a year, or any range of days, [start, end) in Unix
+seconds.
 """
 import csv
 import io
 import time
+
+from .days import midnight as _local
 
 # the sales' columns a report groups by, from each sale's record: filled by the ledger's
 # INSERT (columns()), and from the records already held by the schema step (an index of
@@ -71,10 +74,6 @@ HOURS = ("SELECT received / 900 AS q, COUNT(*), SUM(ml), SUM(amount) FROM sales 
 
 class BadPeriod(ValueError):
     """A period that is not a date of its kind: nothing was computed."""
-
-
-def _local(year, month, day):
-    return int(time.mktime((year, month, day, 0, 0, 0, 0, 0, -1)))
 
 
 def _date(text, what="a date"):

@@ -13,7 +13,9 @@ are one delivery: the note's volume is what the book counts, the gauge's what it
 checked against. A delivery whose gauged volume (or delivered volume) differs from the
 note's (ordered volume) beyond tolerance is flagged and alarmed.
 
-Reconciliation of tank T on day D (UTC days of the sales' and readings' Unix times):
+Reconciliation of tank T on day D (the station's local days, days.py: the days the
+reports use; a day is [its midnight, the next midnight) of the sales' and readings' Unix
+times):
   opening  = the last reading before D (or D's first, for a tank's first day)
   closing  = D's last reading
   book     = opening + deliveries - sales between the two readings (sales from the
@@ -26,11 +28,11 @@ DAY_JUMP_ML + 1 % of that day's sales. A reading below the low level raises an a
 below the pump-suction level the tank's nozzles are suspended (the station's `suspend`
 command, by the system operator "system:tanks", audited) until a delivery lifts it.
 """
-import calendar
 import json
 import time
 
 from . import vcf
+from .days import bounds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tanks (
@@ -61,7 +63,6 @@ CREATE INDEX IF NOT EXISTS sales_nozzle_time ON sales (
     terminal, json_extract(record, '$.nozzle'), json_extract(record, '$.time'));
 """
 
-DAY = 86400
 MONTH_BASE_ML = 130_000  # 130 L ...
 MONTH_SHARE = 100  # ... + 1/100 of the month's throughput
 DAY_JUMP_ML = 100_000  # a day's variance beyond 100 L ...
@@ -107,14 +108,6 @@ def volume_at(table, height_mm):
         if height_mm <= h1:
             return v0 * 1000 + (v1 - v0) * 1000 * (height_mm - h0) // (h1 - h0)
     return table[-1][1] * 1000
-
-
-def day_of(at):
-    return time.strftime("%Y-%m-%d", time.gmtime(at))
-
-
-def day_start(day):
-    return calendar.timegm(time.strptime(day, "%Y-%m-%d"))
 
 
 class Tanks:
@@ -360,8 +353,10 @@ class Tanks:
         """Tank `number`'s day ('YYYY-MM-DD'): computed, stored (again, if it was) and
         alarmed as the module says; returns the day's row, None without a reading."""
         tank = self.need(number)
-        start = day_start(day)
-        end = start + DAY
+        try:
+            start, end = bounds(day)
+        except (TypeError, ValueError):
+            raise TankError("a day is YYYY-MM-DD, not %r" % (day,)) from None
         before = self.last_reading(number, before=start)
         closing = self.last_reading(number, before=end)
         if closing is None or closing["at"] < start:
