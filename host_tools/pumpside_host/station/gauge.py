@@ -23,8 +23,8 @@ import sqlite3
 import time
 
 from .. import veeder
-from .service import Service
 from .days import day_of
+from .service import Service
 from .tanks import GAUGE
 
 log = logging.getLogger("pumpside.station")

@@ -7,8 +7,8 @@ import time
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..service import Refused
 from ..days import day_of
+from ..service import Refused
 from . import BadInput, _int, _text
 
 
