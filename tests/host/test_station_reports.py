@@ -19,8 +19,10 @@ from starlette.testclient import TestClient
 
 from pumpside_host.station import reports as rp
 from pumpside_host.station.alerts import Webhook
+from pumpside_host.station.cardbook import CardBook
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.service import Actor, Refused, Service
+from pumpside_host.station.shifts import text
 from pumpside_host.station.web import load_secret, make_app
 
 LOCAL = Actor.local("test")
@@ -152,7 +154,78 @@ def test_a_day_and_a_month_report_equal_a_recomputation_from_the_raw_rows(statio
         unlocks = [s for s in sales if s["kind"] == "UNLOCK" and start <= s["received"] < end]
         assert rep["settled_later"] == {"count": len(unlocks),
                                         "amount": sum(s["amount"] for s in unlocks)}
-        assert rep["card_loads"] == {"count": 0, "amount": 0}
+        assert rep["card_loads"] == {"count": 0, "amount": 0, "source": []}
+
+
+LOAD = st.tuples(st.integers(1, 500000), st.sampled_from(["cash", "online", "replacement"]),
+                 st.integers(MONTH_START - 3 * 86400, MONTH_START + 34 * 86400))
+
+
+def _loads_recomputed(ledger, keep):
+    """Card loads from the raw card_loads rows, in Python: the money taken (cash,
+    online) of the rows `keep(id, funded)` keeps: (count, amount, {source: [n, amt]})."""
+    by = {}
+    for load_id, amount, source, funded in ledger.db.execute(
+            "SELECT id, amount, source, funded FROM card_loads"):
+        if source in ("cash", "online") and keep(load_id, funded):
+            acc = by.setdefault(source, [0, 0])
+            acc[0] += 1
+            acc[1] += amount
+    return {"count": sum(n for n, _a in by.values()),
+            "amount": sum(a for _n, a in by.values()),
+            "source": [{"key": k, "count": n, "amount": a} for k, (n, a) in sorted(by.items())]}
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(loads=st.lists(LOAD, max_size=40), day=st.sampled_from([DAY, "2026-03-08"]))
+def test_a_reports_card_loads_equal_a_recomputation_from_the_card_loads_rows(station, zone,
+                                                                             loads, day):
+    ledger, service = station
+    ledger.db.execute("DELETE FROM card_loads")
+    book = CardBook(ledger.db)
+    month_start = _local(2026, 3, 1)
+    for amount, source, funded in loads:
+        book.fund(ASN, amount, source, now=funded - MONTH_START + month_start)
+    for period in (("day", day), ("month", MONTH), ("range", "2026-02-27", DAY)):
+        rep = service.report(LOCAL, *period)
+        start, end, _label = rp.period(*period)
+        expected = _loads_recomputed(ledger, lambda _i, f: start <= f < end)
+        assert rep["card_loads"] == expected
+        lines = [r for r in csv.DictReader(io.StringIO(rp.to_csv(rep)))
+                 if r["section"] == "card_loads"]
+        assert [(r["key"], int(r["count"]), int(Decimal(r["amount"]) * 100)) for r in lines] \
+            == [("", expected["count"], expected["amount"])] + [
+                (r["key"], r["count"], r["amount"]) for r in expected["source"]]
+
+
+def test_a_card_loads_report_reads_its_index(station):
+    ledger, _service = station
+    plan = " ".join(r[3] for r in ledger.db.execute(
+        "EXPLAIN QUERY PLAN " + rp.LOADS % "funded >= ? AND funded < ?", (0, 1)))
+    assert "card_loads_report" in plan and "COVERING" in plan
+
+
+def test_a_shifts_card_loads_are_those_taken_since_the_last_close(station):
+    ledger, service = station
+    cashier = Actor("carol", "cashier")
+    book = CardBook(ledger.db)
+    ledger.store("T1", [_sale(1, 1000, 700)])
+    book.fund(ASN, 5000, "cash", now=100)
+    book.fund(OTHER, 20000, "online", now=200)
+    book.fund(OTHER, 999, "replacement", now=300)  # carried over: not money taken
+    first = service.close_shift(cashier, now=1000)
+    assert first["card_loads"] == _loads_recomputed(ledger, lambda i, _f: i <= 3) == {
+        "count": 2, "amount": 25000, "source": [{"key": "cash", "count": 1, "amount": 5000},
+                                                {"key": "online", "count": 1,
+                                                 "amount": 20000}]}
+    assert "card loads 2  amount 250.00" in text(first)
+    book.fund(ASN, 700, "cash", now=900)  # stored after the close (its clock behind): next
+    book.fund(ASN, 300, "cash", now=1500)
+    second = service.close_shift(cashier, now=2000)
+    assert second["card_loads"] == _loads_recomputed(ledger, lambda i, _f: i > 3) == {
+        "count": 2, "amount": 1000, "source": [{"key": "cash", "count": 2, "amount": 1000}]}
+    third = service.close_shift(cashier, now=3000)
+    assert third["card_loads"]["count"] == 0
 
 
 def test_a_report_reads_the_index_not_the_rows(station):
@@ -227,7 +300,7 @@ def test_a_shift_closes_with_its_sales_and_totalizers(station):
     assert shift["totals"] == {"count": 3, "ml": 6000, "amount": 4200}
     assert {r["key"]: r["ml"] for r in shift["pay"]} == {"attended": 3000, "card": 3000}
     assert {r["key"]: r["amount"] for r in shift["grade"]} == {"92": 4200}
-    assert shift["card_loads"] == {"count": 0, "amount": 0}
+    assert shift["card_loads"] == {"count": 0, "amount": 0, "source": []}
     [nozzle] = shift["nozzles"]
     assert (nozzle["open_seq"], nozzle["close_seq"], nozzle["moved_ml"],
             nozzle["metered_ml"], nozzle["diff_ml"], nozzle["diff_amount"]) == \

@@ -43,6 +43,10 @@ SCHEMA = (
     "grade, pay, card_type, ml, amount)",
     "CREATE INDEX IF NOT EXISTS sales_card ON sales (asn, at) WHERE asn IS NOT NULL",
 )
+# the card loads' report index (schema step 9: card_loads is step 8's)
+LOADS_SCHEMA = (
+    "CREATE INDEX IF NOT EXISTS card_loads_report ON card_loads (funded, source, amount)",
+)
 COLUMNS = "grade, nozzle, card_type, pay, at"
 
 
@@ -68,6 +72,9 @@ GROUPS = ("SELECT kind, terminal, nozzle, grade, pay, card_type, COUNT(*), SUM(m
           "SUM(amount) FROM sales WHERE %s GROUP BY kind, terminal, nozzle, grade, pay, "
           "card_type")
 QUARTER_S = 900
+LOAD_SOURCES = ("cash", "online")  # money taken (a replacement's carry-over is not)
+LOADS = ("SELECT source, COUNT(*), SUM(amount) FROM card_loads WHERE %%s AND source IN "
+         "(%s) GROUP BY source" % ", ".join("'%s'" % s for s in LOAD_SOURCES))
 HOURS = ("SELECT received / 900 AS q, COUNT(*), SUM(ml), SUM(amount) FROM sales WHERE %s "
          "AND " + SOLD + " GROUP BY q")
 
@@ -124,11 +131,23 @@ def _listed(table):
             for key, (n, ml, amount) in sorted(table.items())]
 
 
-def report(db, start, end, label="", rows=None, by=BY):
+def card_loads(db, start, end, ids=None):
+    """Card loads funded in [start, end) (`ids` (a, b): loads a < id <= b instead, a
+    shift's): {"count", "amount", "source": [{"key", "count", "amount"}]}."""
+    where, args = ("funded >= ? AND funded < ?", (start, end)) if ids is None else \
+        ("id > ? AND id <= ?", ids)
+    rows = [{"key": source, "count": n, "amount": amount}
+            for source, n, amount in db.execute(LOADS % where, args)]
+    rows.sort(key=lambda r: r["key"])
+    return {"count": sum(r["count"] for r in rows),
+            "amount": sum(r["amount"] for r in rows), "source": rows}
+
+
+def report(db, start, end, label="", rows=None, by=BY, loads=None):
     """The report of [start, end): totals, each breakdown of `by` (rows of key, count,
-    ml, amount, in key order), the UNLOCKs (settled later) and card loads (none
-    recorded: zero). `rows` (a, b): the sales of rowids a < rowid <= b instead (a
-    shift's)."""
+    ml, amount, in key order), the UNLOCKs (settled later) and the card loads. `rows`
+    (a, b): the sales of rowids a < rowid <= b instead, and `loads` (a, b) the card
+    loads of ids a < id <= b (a shift's)."""
     where, args = ("received >= ? AND received < ?", (start, end)) if rows is None else \
         ("rowid > ? AND rowid <= ?", rows)
     tables = {name: {} for name in BY}
@@ -150,7 +169,7 @@ def report(db, start, end, label="", rows=None, by=BY):
     out = {"label": label, "start": start, "end": end,
            "totals": dict(zip(("count", "ml", "amount"), total)),
            "settled_later": {"count": unlocks[0], "amount": unlocks[2]},
-           "card_loads": {"count": 0, "amount": 0}}
+           "card_loads": card_loads(db, start, end, loads)}
     for name in by:
         out[name] = _listed(tables[name])
     return out
@@ -180,4 +199,6 @@ def to_csv(rep):
     w.writerow(["settled_later", "UNLOCK", s["count"], "", _money(s["amount"])])
     c = rep["card_loads"]
     w.writerow(["card_loads", "", c["count"], "", _money(c["amount"])])
+    for row in c.get("source", ()):
+        w.writerow(["card_loads", row["key"], row["count"], "", _money(row["amount"])])
     return out.getvalue()
