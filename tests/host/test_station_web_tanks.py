@@ -111,3 +111,14 @@ def test_the_tanks_page_is_not_for_a_visitor(station):
     for path in ("/tanks", "/tanks.json?tank=1"):
         response = client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def test_the_reports_page_and_its_csv_show_the_stock_and_variance(station):
+    ledger, _service, app = station
+    client, _token = logged_in(app, "auditor")
+    today = time.strftime("%Y-%m-%d")
+    page = client.get("/reports?kind=day&value=" + today)
+    assert page.status_code == 200 and 'id="stock"' in page.text and "20000.000" in page.text
+    answer = client.get("/reports?kind=month&value=%s&format=csv" % today[:7])
+    assert "stock,1:closing,1,20000.000," in answer.text
+    assert "stock,1:variance,1,0.000," in answer.text

@@ -272,6 +272,63 @@ def test_a_normal_month_raises_nothing_and_a_jump_does(station, zone):
     assert len(_alarms(ledger, "tank variance jump")) == 1
 
 
+def _stock_recomputed(ledger, start, end):
+    """A period's stock per tank from the raw tank_days rows, in Python."""
+    first, last = days.day_of(start), days.day_of(end - 1)
+    out = {}
+    for tank, day, opening, delivered, sold, closing, variance in sorted(ledger.db.execute(
+            "SELECT tank, day, opening_ml, deliveries_ml, sales_ml, closing_ml, "
+            "variance_ml FROM tank_days")):
+        if first <= day <= last:
+            t = out.setdefault(tank, {"tank": tank, "days": 0, "opening_ml": opening,
+                                      "deliveries_ml": 0, "sales_ml": 0, "sum": 0})
+            t["days"] += 1
+            t["deliveries_ml"] += delivered
+            t["sales_ml"] += sold
+            t["closing_ml"] = closing
+            t["sum"] += variance
+    for t in out.values():
+        t["book_ml"] = t["opening_ml"] + t["deliveries_ml"] - t["sales_ml"]
+        t["variance_ml"] = t["closing_ml"] - t["book_ml"]
+        assert t.pop("sum") == t["variance_ml"]  # the days chain: their variances add up
+    return [out[k] for k in sorted(out)]
+
+
+def test_a_reports_stock_and_variance_equal_a_recomputation(station, zone):
+    """The period report's stock per tank (reports.stock) against the tank_days rows and
+    the raw readings: a month with a delivery and a leak in tank 1, tank 2 exact."""
+    import csv
+    import io
+
+    from pumpside_host.station import reports
+    ledger, service, root = station
+    _leak_days(ledger, 12, 400, 7)  # tank 1: 2026-03-02 .. 13, 7 L a day lost
+    ledger.tanks.add_reading(2, _day(0) + H, 10_000_000)
+    _sell(ledger, "T2", 300_000, _day(0) + 2 * H)
+    service.delivery_note(root, 2, "Sinopec", 8_000_000, 8_000_000, 150, at=_day(0) + 3 * H)
+    ledger.tanks.add_reading(2, _day(0) + 22 * H, 17_700_000)
+    ledger.tanks.reconcile(2, "2026-03-02")
+    for period in (("month", "2026-03"), ("day", "2026-03-08"),
+                   ("range", "2026-03-05", "2026-03-09"), ("day", "2026-04-01")):
+        rep = service.report(root, *period)
+        start, end, _label = reports.period(*period)
+        got = [{k: v for k, v in t.items() if k != "grade"} for t in rep["stock"]]
+        assert got == _stock_recomputed(ledger, start, end)
+        lines = {r["key"]: (int(r["count"]), round(float(r["litres"]) * 1000))
+                 for r in csv.DictReader(io.StringIO(reports.to_csv(rep)))
+                 if r["section"] == "stock"}
+        assert lines == {"%d:%s" % (t["tank"], f[:-3]): (t["days"], t[f])
+                         for t in rep["stock"] for f in reports.STOCK_FIGURES}
+    month = {t["tank"]: t for t in service.report(root, "month", "2026-03")["stock"]}
+    # from the raw readings: the month's first and last, the sales, the leak
+    assert (month[1]["opening_ml"], month[1]["closing_ml"], month[1]["sales_ml"],
+            month[1]["variance_ml"], month[1]["days"]) == (
+        25_000_000, 25_000_000 - 12 * 407_000, 12 * 400_000, -12 * 7_000, 12)
+    assert (month[2]["grade"], month[2]["book_ml"], month[2]["variance_ml"]) == \
+        ("0#", 17_700_000, 0)
+    assert service.report(root, "day", "2026-04-01")["stock"] == []
+
+
 # -- low and pump-suction levels ----------------------------------------------------------------
 def _inventory(volumes):
     return veeder.Answer("201", 0, (2026, 3, 2, 6, 0), [
