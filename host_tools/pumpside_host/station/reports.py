@@ -12,8 +12,12 @@ when it arrived (the sale's own time is in its bill and on the sales page).
 
 Payment kind (`pay`): "card" when the bill carries a card number, else "attended"; card
 kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sales. Card
-loads (top-ups): the station records none today (cards are loaded at the issuer), so the
-report shows them as zero; the section is there for when they are.
+loads (top-ups, the card desk's: cardbook.py's card_loads): the money taken for cards,
+by source (cash at the desk, online), counted when the station took it (`funded`, the
+station's clock), whether or not it is on the card yet; a replacement's balance carried
+over to its successor is not money taken and is not counted. One GROUP BY over the
+index card_loads_report (schema step 9); a shift's are the loads stored since the
+previous close (shifts.py).
 
 Stock and variance (a period's, not a shift's): per tank, from the tanks' daily
 reconciliation (tanks.py's tank_days rows of the period's days: the same local days):
