@@ -336,6 +336,29 @@ def _inventory(volumes):
                          0.0) for n, v in volumes.items()])
 
 
+@pytest.mark.parametrize("restarted", [False, True])
+def test_the_poller_alarms_a_day_when_it_closes_not_on_its_running_figures(station, zone,
+                                                                          restarted):
+    """A day still open is reconciled at each poll without alarms (a drop, a sale and a
+    reading in one second are not told apart yet); the next day's first poll closes it,
+    and a poller started anew (the station restarted past midnight) closes yesterday."""
+    ledger, _service, _root = station
+    poller = GaugePoller(ledger, "127.0.0.1", 1)
+    poller.store(_inventory({1: 20000, 2: 20000}), at=_day(0) + H)
+    poller.store(_inventory({1: 19700, 2: 20000}), at=_day(0) + 2 * H)  # 300 L gone
+    assert ledger.tanks.day(1, "2026-03-02")["variance_ml"] == -300_000
+    assert not _alarms(ledger)
+    if restarted:
+        poller = GaugePoller(ledger, "127.0.0.1", 1)
+    poller.store(_inventory({1: 19700, 2: 20000}), at=_day(1) + H)
+    alarms = _alarms(ledger)  # 300 L: a day's jump, and past the month's 130 L too
+    assert sorted(a["what"] for a in alarms) == ["tank variance", "tank variance jump"]
+    assert all("tank 1 (92) 2026-03-02" in a["why"] for a in alarms)
+    assert ledger.tanks.day(1, "2026-03-02")["alarm"] == "day,month"
+    poller.store(_inventory({1: 19700, 2: 20000}), at=_day(1) + 2 * H)
+    assert len(_alarms(ledger)) == 2  # once
+
+
 def _commands(ledger):
     return [(t, c) for t, c in ledger.db.execute("SELECT terminal, cmd FROM commands "
                                                  "ORDER BY id")]

@@ -24,7 +24,9 @@ times):
 and over the month so far: the cumulative variance and the throughput (sales). An alarm
 when the month's |cumulative variance| passes 130 L + 1 % of its throughput (statistical
 inventory reconciliation's rule of thumb, in litres), or a day's |variance| passes
-DAY_JUMP_ML + 1 % of that day's sales. A reading below the low level raises an alarm;
+DAY_JUMP_ML + 1 % of that day's sales, raised when the day is closed (the poller's
+first poll of the next day, or `reconcile`): the poller's running figures of the day
+still open raise nothing. A reading below the low level raises an alarm;
 below the pump-suction level the tank's nozzles are suspended (the station's `suspend`
 command, by the system operator "system:tanks", audited) until a delivery lifts it.
 """
@@ -349,9 +351,12 @@ class Tanks:
             "WHERE n.tank = ? AND s.kind IN (%s)" % ",".join("'%s'" % k for k in SALE_KINDS),
             (start, end, number)).fetchone()[0]
 
-    def reconcile(self, number, day):
+    def reconcile(self, number, day, alarm=True):
         """Tank `number`'s day ('YYYY-MM-DD'): computed, stored (again, if it was) and
-        alarmed as the module says; returns the day's row, None without a reading."""
+        alarmed as the module says; returns the day's row, None without a reading.
+        `alarm` False: the day is still open (the poller's running figures): stored, its
+        alarms left to its close (a tanker's drop, a sale, a reading in one second are
+        not told apart until the day's last reading is in)."""
         tank = self.need(number)
         try:
             start, end = bounds(day)
@@ -391,7 +396,9 @@ class Tanks:
         self.db.execute(
             "INSERT OR REPLACE INTO tank_days VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (number, day, opening, delivered, sold, book, closing["volume_ml"], variance,
-             month_ml, month_sales, ",".join(alarms)))
+             month_ml, month_sales, ",".join(alarms) if alarm else had[0] if had else ""))
+        if not alarm:
+            return self.day(number, day)
         already = had[0].split(",") if had and had[0] else []
         name = "tank %d (%s) %s" % (number, tank["grade"], day)
         if "day" in alarms and "day" not in already:
