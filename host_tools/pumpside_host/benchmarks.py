@@ -671,7 +671,9 @@ def report_month(sales=1000000, pumps=32, runs=3):
     the year 2025 (two nozzles a pump, three grades, a third by card), built straight into
     the `sales` table with executemany in one transaction (the ledger's own columns, as
     Ledger.store writes them). report_month_ms: the median of `runs` reports of June
-    2025 (~1/12 of the sales, every breakdown); report_year_ms: the whole ledger's year."""
+    2025 (~1/12 of the sales, every breakdown, with the card loads (one per 10 sales)
+    and 4 tanks' stock from their daily reconciliation rows); report_year_ms: the whole
+    ledger's year."""
     from .station import reports
     from .station.ledger import Ledger
 
@@ -699,6 +701,17 @@ def report_month(sales=1000000, pumps=32, runs=3):
         db.executemany("INSERT INTO sales (terminal, kind, sale, seq, asn, ml, amount, "
                        "record, received, journal, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
                        "?)" % reports.COLUMNS, rows())
+        # the card desk's loads (one for every 10 sales) and 4 tanks' daily reconciliation
+        # rows of the year: the report's card loads and stock sections read them too
+        db.executemany("INSERT INTO card_loads (asn, amount, source, state, funded) VALUES "
+                       "(?,?,?,'done',?)", (("62000000%08d" % (n % 5000), 10000 + n % 991,
+                                             ("cash", "online")[n % 2],
+                                             start + n * span // (sales // 10))
+                                            for n in range(sales // 10)))
+        db.executemany("INSERT INTO tank_days VALUES (?,?,?,?,?,?,?,?,?,?,'')", (
+            (tank, time.strftime("%Y-%m-%d", time.localtime(start + d * 86400 + 43200)),
+             20_000_000, 0, 500_000, 19_500_000, 19_499_000, -1000, -1000 * (d % 31 + 1),
+             500_000 * (d % 31 + 1)) for tank in range(1, 5) for d in range(365)))
         db.execute("COMMIT")
         built = time.perf_counter() - t0
         took = []
@@ -715,6 +728,8 @@ def report_month(sales=1000000, pumps=32, runs=3):
     figure("report_ledger_pumps", pumps, "count")
     figure("report_ledger_build_s", "%.1f" % built, "s")
     figure("report_month_sales", rep["totals"]["count"], "count")
+    figure("report_month_loads", rep["card_loads"]["count"], "count")
+    figure("report_month_tanks", len(rep["stock"]), "count")
     figure("report_month_ms", "%.0f" % statistics.median(took), "ms")
     figure("report_year_sales", year["totals"]["count"], "count")
     figure("report_year_ms", "%.0f" % year_ms, "ms")

@@ -293,7 +293,9 @@ def _station_dip(ledger, service, actor, args):
 def _station_reconcile(ledger, service, actor, args):
     import time
 
-    day = args.day or time.strftime("%Y-%m-%d", time.gmtime())
+    from .station.days import day_of
+
+    day = args.day or day_of(time.time())
     tanks = [args.tank] if args.tank else [t["number"] for t in ledger.tanks.all()]
     for number in tanks:
         row = service.reconcile(actor, number, day)

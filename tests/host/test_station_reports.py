@@ -6,6 +6,7 @@ the way of the ingest."""
 import csv
 import io
 import json
+import os
 import threading
 import time
 from decimal import Decimal
@@ -17,10 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from pumpside_host.station import days
 from pumpside_host.station import reports as rp
-from pumpside_host.station.alerts import Webhook
+from pumpside_host.station.alerts import RULES, Webhook
+from pumpside_host.station.backup import BackupError
+from pumpside_host.station.cardbook import CardBook
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.service import Actor, Refused, Service
+from pumpside_host.station.shifts import text
 from pumpside_host.station.web import load_secret, make_app
 
 LOCAL = Actor.local("test")
@@ -152,7 +157,78 @@ def test_a_day_and_a_month_report_equal_a_recomputation_from_the_raw_rows(statio
         unlocks = [s for s in sales if s["kind"] == "UNLOCK" and start <= s["received"] < end]
         assert rep["settled_later"] == {"count": len(unlocks),
                                         "amount": sum(s["amount"] for s in unlocks)}
-        assert rep["card_loads"] == {"count": 0, "amount": 0}
+        assert rep["card_loads"] == {"count": 0, "amount": 0, "source": []}
+
+
+LOAD = st.tuples(st.integers(1, 500000), st.sampled_from(["cash", "online", "replacement"]),
+                 st.integers(MONTH_START - 3 * 86400, MONTH_START + 34 * 86400))
+
+
+def _loads_recomputed(ledger, keep):
+    """Card loads from the raw card_loads rows, in Python: the money taken (cash,
+    online) of the rows `keep(id, funded)` keeps: (count, amount, {source: [n, amt]})."""
+    by = {}
+    for load_id, amount, source, funded in ledger.db.execute(
+            "SELECT id, amount, source, funded FROM card_loads"):
+        if source in ("cash", "online") and keep(load_id, funded):
+            acc = by.setdefault(source, [0, 0])
+            acc[0] += 1
+            acc[1] += amount
+    return {"count": sum(n for n, _a in by.values()),
+            "amount": sum(a for _n, a in by.values()),
+            "source": [{"key": k, "count": n, "amount": a} for k, (n, a) in sorted(by.items())]}
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(loads=st.lists(LOAD, max_size=40), day=st.sampled_from([DAY, "2026-03-08"]))
+def test_a_reports_card_loads_equal_a_recomputation_from_the_card_loads_rows(station, zone,
+                                                                             loads, day):
+    ledger, service = station
+    ledger.db.execute("DELETE FROM card_loads")
+    book = CardBook(ledger.db)
+    month_start = _local(2026, 3, 1)
+    for amount, source, funded in loads:
+        book.fund(ASN, amount, source, now=funded - MONTH_START + month_start)
+    for period in (("day", day), ("month", MONTH), ("range", "2026-02-27", DAY)):
+        rep = service.report(LOCAL, *period)
+        start, end, _label = rp.period(*period)
+        expected = _loads_recomputed(ledger, lambda _i, f, a=start, b=end: a <= f < b)
+        assert rep["card_loads"] == expected
+        lines = [r for r in csv.DictReader(io.StringIO(rp.to_csv(rep)))
+                 if r["section"] == "card_loads"]
+        assert [(r["key"], int(r["count"]), int(Decimal(r["amount"]) * 100)) for r in lines] \
+            == [("", expected["count"], expected["amount"])] + [
+                (r["key"], r["count"], r["amount"]) for r in expected["source"]]
+
+
+def test_a_card_loads_report_reads_its_index(station):
+    ledger, _service = station
+    plan = " ".join(r[3] for r in ledger.db.execute(
+        "EXPLAIN QUERY PLAN " + rp.LOADS % "funded >= ? AND funded < ?", (0, 1)))
+    assert "card_loads_report" in plan and "COVERING" in plan
+
+
+def test_a_shifts_card_loads_are_those_taken_since_the_last_close(station):
+    ledger, service = station
+    cashier = Actor("carol", "cashier")
+    book = CardBook(ledger.db)
+    ledger.store("T1", [_sale(1, 1000, 700)])
+    book.fund(ASN, 5000, "cash", now=100)
+    book.fund(OTHER, 20000, "online", now=200)
+    book.fund(OTHER, 999, "replacement", now=300)  # carried over: not money taken
+    first = service.close_shift(cashier, now=1000)
+    assert first["card_loads"] == _loads_recomputed(ledger, lambda i, _f: i <= 3) == {
+        "count": 2, "amount": 25000, "source": [{"key": "cash", "count": 1, "amount": 5000},
+                                                {"key": "online", "count": 1,
+                                                 "amount": 20000}]}
+    assert "card loads 2  amount 250.00" in text(first)
+    book.fund(ASN, 700, "cash", now=900)  # stored after the close (its clock behind): next
+    book.fund(ASN, 300, "cash", now=1500)
+    second = service.close_shift(cashier, now=2000)
+    assert second["card_loads"] == _loads_recomputed(ledger, lambda i, _f: i > 3) == {
+        "count": 2, "amount": 1000, "source": [{"key": "cash", "count": 2, "amount": 1000}]}
+    third = service.close_shift(cashier, now=3000)
+    assert third["card_loads"]["count"] == 0
 
 
 def test_a_report_reads_the_index_not_the_rows(station):
@@ -227,7 +303,7 @@ def test_a_shift_closes_with_its_sales_and_totalizers(station):
     assert shift["totals"] == {"count": 3, "ml": 6000, "amount": 4200}
     assert {r["key"]: r["ml"] for r in shift["pay"]} == {"attended": 3000, "card": 3000}
     assert {r["key"]: r["amount"] for r in shift["grade"]} == {"92": 4200}
-    assert shift["card_loads"] == {"count": 0, "amount": 0}
+    assert shift["card_loads"] == {"count": 0, "amount": 0, "source": []}
     [nozzle] = shift["nozzles"]
     assert (nozzle["open_seq"], nozzle["close_seq"], nozzle["moved_ml"],
             nozzle["metered_ml"], nozzle["diff_ml"], nozzle["diff_amount"]) == \
@@ -288,12 +364,73 @@ def _normal_day(ledger, service):
     ledger.alerts.events("T0", [{"n": 1, "what": "price", "new": 5}], 0)
     ledger.alerts.tick()
     service.close_shift(LOCAL)
+    # a tank that feeds T0's nozzle: the gauge sees what T0 sold (gauge_variance and
+    # low_tank are on by default), reconciled each day the sales touched
+    tanks = ledger.tanks
+    tanks.set_tank(1, "92", 30000, 3000, 1000)
+    tanks.feed(1, "T0", 1, "92")
+    tanks.add_reading(1, t0 - 60, 20_000_000)
+    tanks.add_reading(1, t0 + 20 * 3600, 20_000_000 - 10 * 30000)
+    for day in sorted({days.day_of(t0), days.day_of(t0 + 20 * 3600)}):
+        tanks.reconcile(1, day)
+    # a backup that works, a terminal seen again with its journal (backup_failed,
+    # new_journal and conflict are on by default); the same sale sent again
+    service.backup(LOCAL, os.path.join(os.path.dirname(ledger.path), "backup.db"))
+    for _again in range(2):
+        assert ledger.journals.seen("T9", "a1a1a1a1a1a1a1a1") == "a1a1a1a1a1a1a1a1"
+    results, _ack = ledger.store("T0", [_sale(1, 30000, 22000, terminal_time=t0)])
+    assert results[0][1] == "duplicate"
 
 
 def test_no_alert_on_a_normal_day(station):
     ledger, service = station
     _normal_day(ledger, service)
     assert _alarms(ledger) == []
+
+
+def _scenario(ledger, service):
+    """Each rule's scenario, on top of a normal day (every rule on, their defaults)."""
+    now = int(time.time())
+    later = now + 7200
+    return {
+        "large_sale": lambda: ledger.store("T1", [_sale(21, 200000, 150000)]),
+        "frequent_card": lambda: ledger.store("T1", [
+            _sale(30 + i, 1000, 700, asn=ASN, terminal_time=later + 60 * i)
+            for i in range(5)]),
+        "hotlisted_card": lambda: (service.hotlist(MANAGER, OTHER), ledger.store(
+            "T1", [_sale(40, 1000, 700, asn=OTHER, terminal_time=later + 9000)])),
+        "wrong_pins": lambda: ledger.alerts.events("T0", [
+            {"n": 2, "who": "service-pin", "what": "pin_wrong", "new": 5}], 1),
+        "pump_offline": lambda: ledger.alerts.tick(now + 31 * 60),
+        "totalizer_mismatch": lambda: (
+            ledger.store("T0", [_sale(21, 1000, 700)]),
+            _reading(ledger, "T0", 21, 1000000 + 1500, 500000 + 700),
+            service.close_shift(LOCAL, now=now + 60)),
+        "gauge_variance": lambda: (  # 300 L gone in a night
+            ledger.tanks.add_reading(1, now, 20_000_000 - 10 * 30000 - 300_000),
+            ledger.tanks.reconcile(1, days.day_of(now))),
+        "low_tank": lambda: ledger.tanks.add_reading(1, now, 2_000_000),
+        "backup_failed": lambda: pytest.raises(BackupError, service.backup, LOCAL, os.path.join(
+            os.path.dirname(ledger.path), "no such folder", "x", "backup.db")),
+        "new_journal": lambda: ledger.journals.seen("T9", "b2b2b2b2b2b2b2b2"),
+        "conflict": lambda: ledger.store("T0", [_sale(1, 31000, 22000)]),
+    }
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_every_rule_fires_on_its_scenario_and_not_on_a_normal_day(station, rule):
+    """issue 15: each alert rule fires on its scenario and not on a normal day, and what
+    it raised is stored under its rule (the rule a manager switches, the webhook hears)."""
+    ledger, service = station
+    _normal_day(ledger, service)
+    assert _alarms(ledger) == []
+    _scenario(ledger, service)[rule]()
+    rules = [r for (r,) in ledger.db.execute("SELECT rule FROM alarms")]
+    assert rules and set(rules) == {rule}, rules
+
+
+def test_every_rule_has_a_scenario(station):
+    assert set(_scenario(*station)) == set(RULES)
 
 
 def test_large_sale(station):

@@ -1,7 +1,6 @@
 """The back office's tanks page (station/web/tanks.py): every role against the page, its
 chart data and its forms (the server refuses, whatever the page shows), bad input that
 changes nothing."""
-import calendar
 import re
 import time
 
@@ -30,9 +29,9 @@ def station(tmp_path):
     service.set_nozzle(LOCAL, "P1", 1, "92")
     service.set_tank(LOCAL, 1, "92", 30000, 3000, 1000)
     service.feed_tank(LOCAL, 1, "P1", 1)
-    today = calendar.timegm(time.gmtime()[:3] + (0, 0, 0))
+    today = int(time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1)))
     ledger.tanks.add_reading(1, today + 60, 20_000_000, 19_950_000, 1333, 5, 182)
-    ledger.tanks.reconcile(1, time.strftime("%Y-%m-%d", time.gmtime(today)))
+    ledger.tanks.reconcile(1, time.strftime("%Y-%m-%d", time.localtime(today)))
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()
@@ -112,3 +111,14 @@ def test_the_tanks_page_is_not_for_a_visitor(station):
     for path in ("/tanks", "/tanks.json?tank=1"):
         response = client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def test_the_reports_page_and_its_csv_show_the_stock_and_variance(station):
+    ledger, _service, app = station
+    client, _token = logged_in(app, "auditor")
+    today = time.strftime("%Y-%m-%d")
+    page = client.get("/reports?kind=day&value=" + today)
+    assert page.status_code == 200 and 'id="stock"' in page.text and "20000.000" in page.text
+    answer = client.get("/reports?kind=month&value=%s&format=csv" % today[:7])
+    assert "stock,1:closing,1,20000.000," in answer.text
+    assert "stock,1:variance,1,0.000," in answer.text

@@ -4,11 +4,12 @@ reconciliation with its alarms, low and pump-suction levels (nozzles suspended a
 resumed), the service's checks and the command line."""
 import calendar
 import json
+import time
 
 import pytest
 
 from pumpside_host import cli, veeder
-from pumpside_host.station import vcf
+from pumpside_host.station import days, vcf
 from pumpside_host.station.gauge import GaugePoller
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.service import SYSTEM_TANKS, Actor, Service
@@ -16,6 +17,22 @@ from pumpside_host.station.tanks import TankError, strapping_check, volume_at
 
 DAY1 = calendar.timegm((2026, 3, 2, 0, 0, 0))
 H = 3600
+
+
+def _day(n):
+    """The local midnight starting 2026-03-02 + n days (the station's days, days.py)."""
+    return days.midnight(2026, 3, 2 + n)
+
+
+@pytest.fixture(params=["UTC", "America/New_York", "Asia/Kolkata"])
+def zone(request, monkeypatch):
+    """The station's time zone (as the reports' tests): UTC, one whose daylight saving
+    starts on 2026-03-08 (a 23-hour day), one half an hour off."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture
@@ -162,28 +179,49 @@ def test_a_gauge_report_joins_its_note_and_is_stored_once(station):
 
 
 # -- reconciliation -------------------------------------------------------------------------------
-def test_reconciliation_sums_the_ledgers_sales_by_the_nozzle_map(station):
+def test_reconciliation_sums_the_ledgers_sales_by_the_nozzle_map(station, zone):
     ledger, service, root = station
+    day1 = _day(0)  # local midnight, in the zone
     tanks = ledger.tanks
-    tanks.add_reading(1, DAY1 + 1, 20_000_000)
-    _sell(ledger, "T1", 40_000, DAY1 + 2 * H)
-    _sell(ledger, "T1", 35_000, DAY1 + 3 * H, kind="ESCAPE")
-    _sell(ledger, "T1", 35_000, DAY1 + 4 * H, kind="UNLOCK")  # settles the escape: no fuel
-    _sell(ledger, "T2", 50_000, DAY1 + 2 * H)  # the other tank's
-    _sell(ledger, "T1", 10_000, DAY1 + 2 * H, nozzle=2)  # a nozzle no tank feeds
-    service.delivery_note(root, 1, "Sinopec", 5_000_000, 5_000_000, 150, at=DAY1 + 5 * H)
-    tanks.add_reading(1, DAY1 + 23 * H, 20_000_000 - 75_000 + 5_000_000 - 2_000)
+    tanks.add_reading(1, day1 + 1, 20_000_000)
+    _sell(ledger, "T1", 40_000, day1 + 2 * H)
+    _sell(ledger, "T1", 35_000, day1 + 3 * H, kind="ESCAPE")
+    _sell(ledger, "T1", 35_000, day1 + 4 * H, kind="UNLOCK")  # settles the escape: no fuel
+    _sell(ledger, "T2", 50_000, day1 + 2 * H)  # the other tank's
+    _sell(ledger, "T1", 10_000, day1 + 2 * H, nozzle=2)  # a nozzle no tank feeds
+    service.delivery_note(root, 1, "Sinopec", 5_000_000, 5_000_000, 150, at=day1 + 5 * H)
+    tanks.add_reading(1, day1 + 23 * H, 20_000_000 - 75_000 + 5_000_000 - 2_000)
     row = service.reconcile(root, 1, "2026-03-02")
     assert (row["opening_ml"], row["deliveries_ml"], row["sales_ml"], row["book_ml"],
             row["variance_ml"]) == (20_000_000, 5_000_000, 75_000, 24_925_000, -2_000)
     assert row["alarm"] == "" and not _alarms(ledger, "tank variance")
     # the next day opens with the last reading: nothing falls between two days
-    _sell(ledger, "T1", 20_000, DAY1 + 23 * H + 1800)
-    tanks.add_reading(1, DAY1 + 24 * H + 60, 24_923_000 - 20_000)
+    _sell(ledger, "T1", 20_000, day1 + 23 * H + 1800)
+    tanks.add_reading(1, _day(1) + 60, 24_923_000 - 20_000)
     row = tanks.reconcile(1, "2026-03-03")
     assert (row["opening_ml"], row["sales_ml"], row["variance_ml"], row["month_ml"],
             row["month_sales_ml"]) == (24_923_000, 20_000, 0, -2_000, 95_000)
     assert tanks.reconcile(1, "2026-03-20") is None  # no reading that day
+
+
+def test_the_reconciliation_and_the_reports_share_the_stations_local_day(station, zone):
+    """One notion of a day (days.py): a day's reconciliation spans the report's day, a
+    reading a minute before the local midnight closes the day, one at midnight the next."""
+    ledger, _service, _root = station
+    from pumpside_host.station import reports
+    for day in ("2026-03-07", "2026-03-08", "2026-03-09"):  # New York: 24, 23, 24 hours
+        assert reports.period("day", day)[:2] == days.bounds(day)
+    start, end = days.bounds("2026-03-08")
+    assert days.day_of(start) == days.day_of(end - 1) == "2026-03-08"
+    assert days.day_of(end) == "2026-03-09" and days.day_of(start - 1) == "2026-03-07"
+    ledger.tanks.add_reading(1, start + 60, 20_000_000)
+    _sell(ledger, "T1", 30_000, end - 120)
+    ledger.tanks.add_reading(1, end - 60, 19_970_000)
+    ledger.tanks.add_reading(1, end, 19_000_000)  # the next day's first reading
+    row = ledger.tanks.reconcile(1, "2026-03-08")
+    assert (row["sales_ml"], row["closing_ml"], row["variance_ml"]) == (30_000, 19_970_000, 0)
+    with pytest.raises(TankError, match="YYYY-MM-DD"):
+        ledger.tanks.reconcile(1, "2026-3-x")
 
 
 def test_the_sales_sum_uses_the_index(station):
@@ -199,18 +237,18 @@ def test_the_sales_sum_uses_the_index(station):
 def _leak_days(ledger, days, sold_l, leak_l):
     """`days` days of tank 1: sold_l litres sold a day, the gauge seeing leak_l more go."""
     volume = 25_000_000
-    ledger.tanks.add_reading(1, DAY1 - 60, volume)
+    ledger.tanks.add_reading(1, _day(0) - 60, volume)
     rows = []
     for d in range(days):
-        start = DAY1 + d * 86400
+        start = _day(d)  # local midnights: 2026-03-08 in New York is 23 hours
         _sell(ledger, "T1", sold_l * 1000, start + 12 * H)
         volume -= (sold_l + leak_l) * 1000
-        ledger.tanks.add_reading(1, start + 23 * H, volume)
+        ledger.tanks.add_reading(1, start + 22 * H, volume)
         rows.append(ledger.tanks.reconcile(1, "2026-03-%02d" % (2 + d)))
     return rows
 
 
-def test_a_slow_leak_passes_the_monthly_threshold_on_the_day_it_should(station):
+def test_a_slow_leak_passes_the_monthly_threshold_on_the_day_it_should(station, zone):
     ledger, _service, _root = station
     rows = _leak_days(ledger, 20, 500, 12)  # 500 L a day sold, 12 L a day lost
     # day n: |-12 n| > 130 + 5 n  <=>  n > 18.57: the 19th day
@@ -222,11 +260,11 @@ def test_a_slow_leak_passes_the_monthly_threshold_on_the_day_it_should(station):
     assert not _alarms(ledger, "tank variance jump")
 
 
-def test_a_normal_month_raises_nothing_and_a_jump_does(station):
+def test_a_normal_month_raises_nothing_and_a_jump_does(station, zone):
     ledger, _service, _root = station
     rows = _leak_days(ledger, 10, 800, 0)
     assert all(r["alarm"] == "" for r in rows) and not _alarms(ledger)
-    ledger.tanks.add_reading(1, DAY1 + 10 * 86400 + 23 * H,
+    ledger.tanks.add_reading(1, _day(10) + 22 * H,
                              rows[-1]["closing_ml"] - 300_000)  # 300 L gone in a night
     row = ledger.tanks.reconcile(1, "2026-03-12")
     assert "day" in row["alarm"] and len(_alarms(ledger, "tank variance jump")) == 1
@@ -234,11 +272,91 @@ def test_a_normal_month_raises_nothing_and_a_jump_does(station):
     assert len(_alarms(ledger, "tank variance jump")) == 1
 
 
+def _stock_recomputed(ledger, start, end):
+    """A period's stock per tank from the raw tank_days rows, in Python."""
+    first, last = days.day_of(start), days.day_of(end - 1)
+    out = {}
+    for tank, day, opening, delivered, sold, closing, variance in sorted(ledger.db.execute(
+            "SELECT tank, day, opening_ml, deliveries_ml, sales_ml, closing_ml, "
+            "variance_ml FROM tank_days")):
+        if first <= day <= last:
+            t = out.setdefault(tank, {"tank": tank, "days": 0, "opening_ml": opening,
+                                      "deliveries_ml": 0, "sales_ml": 0, "sum": 0})
+            t["days"] += 1
+            t["deliveries_ml"] += delivered
+            t["sales_ml"] += sold
+            t["closing_ml"] = closing
+            t["sum"] += variance
+    for t in out.values():
+        t["book_ml"] = t["opening_ml"] + t["deliveries_ml"] - t["sales_ml"]
+        t["variance_ml"] = t["closing_ml"] - t["book_ml"]
+        assert t.pop("sum") == t["variance_ml"]  # the days chain: their variances add up
+    return [out[k] for k in sorted(out)]
+
+
+def test_a_reports_stock_and_variance_equal_a_recomputation(station, zone):
+    """The period report's stock per tank (reports.stock) against the tank_days rows and
+    the raw readings: a month with a delivery and a leak in tank 1, tank 2 exact."""
+    import csv
+    import io
+
+    from pumpside_host.station import reports
+    ledger, service, root = station
+    _leak_days(ledger, 12, 400, 7)  # tank 1: 2026-03-02 .. 13, 7 L a day lost
+    ledger.tanks.add_reading(2, _day(0) + H, 10_000_000)
+    _sell(ledger, "T2", 300_000, _day(0) + 2 * H)
+    service.delivery_note(root, 2, "Sinopec", 8_000_000, 8_000_000, 150, at=_day(0) + 3 * H)
+    ledger.tanks.add_reading(2, _day(0) + 22 * H, 17_700_000)
+    ledger.tanks.reconcile(2, "2026-03-02")
+    for period in (("month", "2026-03"), ("day", "2026-03-08"),
+                   ("range", "2026-03-05", "2026-03-09"), ("day", "2026-04-01")):
+        rep = service.report(root, *period)
+        start, end, _label = reports.period(*period)
+        got = [{k: v for k, v in t.items() if k != "grade"} for t in rep["stock"]]
+        assert got == _stock_recomputed(ledger, start, end)
+        lines = {r["key"]: (int(r["count"]), round(float(r["litres"]) * 1000))
+                 for r in csv.DictReader(io.StringIO(reports.to_csv(rep)))
+                 if r["section"] == "stock"}
+        assert lines == {"%d:%s" % (t["tank"], f[:-3]): (t["days"], t[f])
+                         for t in rep["stock"] for f in reports.STOCK_FIGURES}
+    month = {t["tank"]: t for t in service.report(root, "month", "2026-03")["stock"]}
+    # from the raw readings: the month's first and last, the sales, the leak
+    assert (month[1]["opening_ml"], month[1]["closing_ml"], month[1]["sales_ml"],
+            month[1]["variance_ml"], month[1]["days"]) == (
+        25_000_000, 25_000_000 - 12 * 407_000, 12 * 400_000, -12 * 7_000, 12)
+    assert (month[2]["grade"], month[2]["book_ml"], month[2]["variance_ml"]) == \
+        ("0#", 17_700_000, 0)
+    assert service.report(root, "day", "2026-04-01")["stock"] == []
+
+
 # -- low and pump-suction levels ----------------------------------------------------------------
 def _inventory(volumes):
     return veeder.Answer("201", 0, (2026, 3, 2, 6, 0), [
         veeder.Inventory(n, str(n), 0, float(v), float(v), 30000.0 - v, v / 15, 0.0, 15.0,
                          0.0) for n, v in volumes.items()])
+
+
+@pytest.mark.parametrize("restarted", [False, True])
+def test_the_poller_alarms_a_day_when_it_closes_not_on_its_running_figures(station, zone,
+                                                                          restarted):
+    """A day still open is reconciled at each poll without alarms (a drop, a sale and a
+    reading in one second are not told apart yet); the next day's first poll closes it,
+    and a poller started anew (the station restarted past midnight) closes yesterday."""
+    ledger, _service, _root = station
+    poller = GaugePoller(ledger, "127.0.0.1", 1)
+    poller.store(_inventory({1: 20000, 2: 20000}), at=_day(0) + H)
+    poller.store(_inventory({1: 19700, 2: 20000}), at=_day(0) + 2 * H)  # 300 L gone
+    assert ledger.tanks.day(1, "2026-03-02")["variance_ml"] == -300_000
+    assert not _alarms(ledger)
+    if restarted:
+        poller = GaugePoller(ledger, "127.0.0.1", 1)
+    poller.store(_inventory({1: 19700, 2: 20000}), at=_day(1) + H)
+    alarms = _alarms(ledger)  # 300 L: a day's jump, and past the month's 130 L too
+    assert sorted(a["what"] for a in alarms) == ["tank variance", "tank variance jump"]
+    assert all("tank 1 (92) 2026-03-02" in a["why"] for a in alarms)
+    assert ledger.tanks.day(1, "2026-03-02")["alarm"] == "day,month"
+    poller.store(_inventory({1: 19700, 2: 20000}), at=_day(1) + 2 * H)
+    assert len(_alarms(ledger)) == 2  # once
 
 
 def _commands(ledger):

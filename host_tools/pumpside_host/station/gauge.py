@@ -23,8 +23,9 @@ import sqlite3
 import time
 
 from .. import veeder
+from .days import bounds, day_of
 from .service import Service
-from .tanks import GAUGE, day_of
+from .tanks import GAUGE
 
 log = logging.getLogger("pumpside.station")
 
@@ -181,10 +182,13 @@ class GaugePoller:
             for a in (alarms.items if alarms else []):
                 self._console_alarms(a)
             day = day_of(at)
+            # the day before closes (its alarms raised) at a new day's first poll, and at
+            # the poller's first (a station restarted past midnight); today's figures run
+            closing = self.last_day if self.last_day else day_of(bounds(day)[0] - 1)
             for number in known:
-                if self.last_day and self.last_day != day:
-                    tanks.reconcile(number, self.last_day)
-                tanks.reconcile(number, day)
+                if closing != day:
+                    tanks.reconcile(number, closing)
+                tanks.reconcile(number, day, alarm=False)
             self.last_day = day
             db.execute("COMMIT")
         except BaseException:

@@ -12,15 +12,32 @@ when it arrived (the sale's own time is in its bill and on the sales page).
 
 Payment kind (`pay`): "card" when the bill carries a card number, else "attended"; card
 kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sales. Card
-loads (top-ups): the station records none today (cards are loaded at the issuer), so the
-report shows them as zero; the section is there for when they are.
+loads (top-ups, the card desk's: cardbook.py's card_loads): the money taken for cards,
+by source (cash at the desk, online), counted when the station took it (`funded`, the
+station's clock), whether or not it is on the card yet; a replacement's balance carried
+over to its successor is not money taken and is not counted. One GROUP BY over the
+index card_loads_report (schema step 9); a shift's are the loads stored since the
+previous close (shifts.py).
 
-Periods are local days (the station's time zone): a day, a month, a year, or any range
-of days, [start, end) in Unix seconds.
+Stock and variance (a period's, not a shift's): per tank, from the tanks' daily
+reconciliation (tanks.py's tank_days rows of the period's days: the same local days):
+the opening stock of its first reconciled day, the deliveries and the sales of its days
+(the sales by the nozzle map and the bills' time: litres the pumps drew, which may differ
+from the sales section's by what arrived late), book = opening + deliveries - sales,
+the closing gauge stock of its last reconciled day, variance = closing - book (the sum
+of the days' variances: consecutive days chain from one reading to the next). One SQL
+GROUP BY over the rows (the table's key, tank and day).
+
+Periods are local days (the station's time zone, days.py: the same days the tanks'
+reconciliation uses): a day, a month, a year, or any range of days, [start, end) in Unix
+seconds.
 """
 import csv
 import io
 import time
+
+from .days import day_of
+from .days import midnight as _local
 
 # the sales' columns a report groups by, from each sale's record: filled by the ledger's
 # INSERT (columns()), and from the records already held by the schema step (an index of
@@ -39,6 +56,10 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS sales_report ON sales (received, kind, terminal, nozzle, "
     "grade, pay, card_type, ml, amount)",
     "CREATE INDEX IF NOT EXISTS sales_card ON sales (asn, at) WHERE asn IS NOT NULL",
+)
+# the card loads' report index (schema step 9: card_loads is step 8's)
+LOADS_SCHEMA = (
+    "CREATE INDEX IF NOT EXISTS card_loads_report ON card_loads (funded, source, amount)",
 )
 COLUMNS = "grade, nozzle, card_type, pay, at"
 
@@ -65,16 +86,23 @@ GROUPS = ("SELECT kind, terminal, nozzle, grade, pay, card_type, COUNT(*), SUM(m
           "SUM(amount) FROM sales WHERE %s GROUP BY kind, terminal, nozzle, grade, pay, "
           "card_type")
 QUARTER_S = 900
+LOAD_SOURCES = ("cash", "online")  # money taken (a replacement's carry-over is not)
+LOADS = ("SELECT source, COUNT(*), SUM(amount) FROM card_loads WHERE %%s AND source IN "
+         "(%s) GROUP BY source" % ", ".join("'%s'" % s for s in LOAD_SOURCES))
+STOCK = ("SELECT d.tank, COALESCE(t.grade, ''), COUNT(*), "
+         "(SELECT opening_ml FROM tank_days f WHERE f.tank = d.tank AND f.day >= ?1 AND "
+         "f.day <= ?2 ORDER BY f.day LIMIT 1), SUM(d.deliveries_ml), SUM(d.sales_ml), "
+         "(SELECT closing_ml FROM tank_days l WHERE l.tank = d.tank AND l.day >= ?1 AND "
+         "l.day <= ?2 ORDER BY l.day DESC LIMIT 1) FROM tank_days d LEFT JOIN tanks t ON "
+         "t.number = d.tank WHERE d.day >= ?1 AND d.day <= ?2 GROUP BY d.tank ORDER BY d.tank")
+STOCK_FIGURES = ("opening_ml", "deliveries_ml", "sales_ml", "book_ml", "closing_ml",
+                 "variance_ml")
 HOURS = ("SELECT received / 900 AS q, COUNT(*), SUM(ml), SUM(amount) FROM sales WHERE %s "
          "AND " + SOLD + " GROUP BY q")
 
 
 class BadPeriod(ValueError):
     """A period that is not a date of its kind: nothing was computed."""
-
-
-def _local(year, month, day):
-    return int(time.mktime((year, month, day, 0, 0, 0, 0, 0, -1)))
 
 
 def _date(text, what="a date"):
@@ -125,11 +153,38 @@ def _listed(table):
             for key, (n, ml, amount) in sorted(table.items())]
 
 
-def report(db, start, end, label="", rows=None, by=BY):
+def card_loads(db, start, end, ids=None):
+    """Card loads funded in [start, end) (`ids` (a, b): loads a < id <= b instead, a
+    shift's): {"count", "amount", "source": [{"key", "count", "amount"}]}."""
+    where, args = ("funded >= ? AND funded < ?", (start, end)) if ids is None else \
+        ("id > ? AND id <= ?", ids)
+    rows = [{"key": source, "count": n, "amount": amount}
+            for source, n, amount in db.execute(LOADS % where, args)]
+    rows.sort(key=lambda r: r["key"])
+    return {"count": sum(r["count"] for r in rows),
+            "amount": sum(r["amount"] for r in rows), "source": rows}
+
+
+def stock(db, start, end):
+    """Each tank's stock and variance over the local days of [start, end), from their
+    reconciliation rows: [{"tank", "grade", "days", opening_ml, deliveries_ml, sales_ml,
+    book_ml, closing_ml, variance_ml}] in tank order."""
+    out = []
+    for tank, grade, days, opening, delivered, sold, closing in db.execute(
+            STOCK, (day_of(start), day_of(end - 1))):
+        book = opening + delivered - sold
+        out.append({"tank": tank, "grade": grade, "days": days, "opening_ml": opening,
+                    "deliveries_ml": delivered, "sales_ml": sold, "book_ml": book,
+                    "closing_ml": closing, "variance_ml": closing - book})
+    return out
+
+
+def report(db, start, end, label="", rows=None, by=BY, loads=None):
     """The report of [start, end): totals, each breakdown of `by` (rows of key, count,
-    ml, amount, in key order), the UNLOCKs (settled later) and card loads (none
-    recorded: zero). `rows` (a, b): the sales of rowids a < rowid <= b instead (a
-    shift's)."""
+    ml, amount, in key order), the UNLOCKs (settled later) and the card loads. `rows`
+    (a, b): the sales of rowids a < rowid <= b instead, and `loads` (a, b) the card
+    loads of ids a < id <= b (a shift's: no stock then); else the tanks' stock and
+    variance over the period's days."""
     where, args = ("received >= ? AND received < ?", (start, end)) if rows is None else \
         ("rowid > ? AND rowid <= ?", rows)
     tables = {name: {} for name in BY}
@@ -151,7 +206,8 @@ def report(db, start, end, label="", rows=None, by=BY):
     out = {"label": label, "start": start, "end": end,
            "totals": dict(zip(("count", "ml", "amount"), total)),
            "settled_later": {"count": unlocks[0], "amount": unlocks[2]},
-           "card_loads": {"count": 0, "amount": 0}}
+           "card_loads": card_loads(db, start, end, loads),
+           "stock": stock(db, start, end) if rows is None else []}
     for name in by:
         out[name] = _listed(tables[name])
     return out
@@ -162,12 +218,14 @@ def _money(minor):
 
 
 def _litres(ml):
-    return "%d.%03d" % (ml // 1000, ml % 1000)
+    return "%s%d.%03d" % ("-" if ml < 0 else "", abs(ml) // 1000, abs(ml) % 1000)
 
 
 def to_csv(rep):
     """The report as CSV: section, key, count, litres, amount (plain decimals: litres to
-    the ml, the currency to the cent), one line per row, a `total` line first."""
+    the ml, the currency to the cent), one line per row, a `total` line first; the stock
+    as `stock` lines keyed tank:figure (opening, deliveries, sales, book, closing,
+    variance), the count the tank's days reconciled, the litres signed."""
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["section", "key", "count", "litres", "amount"])
@@ -181,4 +239,10 @@ def to_csv(rep):
     w.writerow(["settled_later", "UNLOCK", s["count"], "", _money(s["amount"])])
     c = rep["card_loads"]
     w.writerow(["card_loads", "", c["count"], "", _money(c["amount"])])
+    for row in c.get("source", ()):
+        w.writerow(["card_loads", row["key"], row["count"], "", _money(row["amount"])])
+    for tank in rep.get("stock", ()):
+        for figure in STOCK_FIGURES:
+            w.writerow(["stock", "%d:%s" % (tank["tank"], figure[:-3]), tank["days"],
+                        _litres(tank[figure]), ""])
     return out.getvalue()

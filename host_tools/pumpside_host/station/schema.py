@@ -14,7 +14,7 @@ from .keyring import StationKey
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 8
+VERSION = 9
 
 
 def version(db):
@@ -107,6 +107,12 @@ def _v8_card_desk(db, key):
             db.execute(statement)
 
 
+def _v9_report_loads(db, key):
+    """The card loads' report index (reports.py: loads by the time they were funded)."""
+    for statement in reports.LOADS_SCHEMA:
+        db.execute(statement)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
-         (8, _v8_card_desk))
+         (8, _v8_card_desk), (9, _v9_report_loads))

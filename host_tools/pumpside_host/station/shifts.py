@@ -8,8 +8,11 @@ rowid is above every other's; a sale stored in the very second of a close is in 
 one shift). Its report, computed once at the close and kept as it was (a later upload
 never changes a closed shift):
 
-- sales by grade and by payment kind, the UNLOCKs settled later, card loads (none
-  recorded today: zero), from reports.report over the shift's sales;
+- sales by grade and by payment kind, the UNLOCKs settled later, from reports.report
+  over the shift's sales;
+- the card loads taken in the shift (cash and online, by source: reports.card_loads),
+  those the card desk stored after the previous close and up to its own, by the order
+  it stored them (card_loads' id, as the sales' rowid);
 - each nozzle's totalizer at the boundary: the newest TOTALS reading the station holds
   of each terminal's nozzle (metrology.py; of its current journal), the reading the
   shift opened with (the one the previous close recorded for that journal and nozzle,
@@ -92,10 +95,14 @@ class Shifts:
         opened = self.opened()
         first = before["last_row"] if before else 0
         last = self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM sales").fetchone()[0]
+        first_load = self._last_load(before)
+        last_load = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM card_loads"
+                                    ).fetchone()[0]
         rep = reports.report(self.db, opened, now, rows=(first, last),
-                             by=("grade", "pay"))
+                             by=("grade", "pay"), loads=(first_load, last_load))
         shift = {"opened": opened, "closed": now, "who": who, "role": role,
-                 "first_row": first, "last_row": last,
+                 "first_row": first, "last_row": last, "first_load": first_load,
+                 "last_load": last_load,
                  "totals": rep["totals"], "grade": rep["grade"], "pay": rep["pay"],
                  "settled_later": rep["settled_later"], "card_loads": rep["card_loads"],
                  "nozzles": self.nozzles(before)}
@@ -105,6 +112,16 @@ class Shifts:
         self.db.execute("UPDATE shifts SET report = ? WHERE id = ?",
                         (json.dumps(shift, sort_keys=True), shift["id"]))
         return shift
+
+    def _last_load(self, before):
+        """The last card load the previous shift held (a shift closed before shifts
+        counted loads: the last one funded by its close)."""
+        if before is None:
+            return 0
+        if "last_load" in before:
+            return before["last_load"]
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM card_loads WHERE funded "
+                               "<= ?", (before["closed"],)).fetchone()[0]
 
     def get(self, shift_id=None):
         """A closed shift's report (the last one's when no id), None: none."""
@@ -147,6 +164,8 @@ def text(shift):
     s, c = shift["settled_later"], shift["card_loads"]
     lines.append("settled later (UNLOCK) %d  amount %s" % (s["count"], _money(s["amount"])))
     lines.append("card loads %d  amount %s" % (c["count"], _money(c["amount"])))
+    lines += ["  %-8s %6d  %12s" % (r["key"], r["count"], _money(r["amount"]))
+              for r in c.get("source", ())]
     lines.append("totalizers (pump:nozzle, open -> close, moved, records, difference):")
     for n in shift["nozzles"]:
         lines.append("  %s:%s %s L -> %s L (seq %d -> %d)  moved %s L %s  records %s L %s"

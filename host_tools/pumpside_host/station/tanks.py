@@ -13,7 +13,9 @@ are one delivery: the note's volume is what the book counts, the gauge's what it
 checked against. A delivery whose gauged volume (or delivered volume) differs from the
 note's (ordered volume) beyond tolerance is flagged and alarmed.
 
-Reconciliation of tank T on day D (UTC days of the sales' and readings' Unix times):
+Reconciliation of tank T on day D (the station's local days, days.py: the days the
+reports use; a day is [its midnight, the next midnight) of the sales' and readings' Unix
+times):
   opening  = the last reading before D (or D's first, for a tank's first day)
   closing  = D's last reading
   book     = opening + deliveries - sales between the two readings (sales from the
@@ -22,15 +24,17 @@ Reconciliation of tank T on day D (UTC days of the sales' and readings' Unix tim
 and over the month so far: the cumulative variance and the throughput (sales). An alarm
 when the month's |cumulative variance| passes 130 L + 1 % of its throughput (statistical
 inventory reconciliation's rule of thumb, in litres), or a day's |variance| passes
-DAY_JUMP_ML + 1 % of that day's sales. A reading below the low level raises an alarm;
+DAY_JUMP_ML + 1 % of that day's sales, raised when the day is closed (the poller's
+first poll of the next day, or `reconcile`): the poller's running figures of the day
+still open raise nothing. A reading below the low level raises an alarm;
 below the pump-suction level the tank's nozzles are suspended (the station's `suspend`
 command, by the system operator "system:tanks", audited) until a delivery lifts it.
 """
-import calendar
 import json
 import time
 
 from . import vcf
+from .days import bounds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tanks (
@@ -61,7 +65,6 @@ CREATE INDEX IF NOT EXISTS sales_nozzle_time ON sales (
     terminal, json_extract(record, '$.nozzle'), json_extract(record, '$.time'));
 """
 
-DAY = 86400
 MONTH_BASE_ML = 130_000  # 130 L ...
 MONTH_SHARE = 100  # ... + 1/100 of the month's throughput
 DAY_JUMP_ML = 100_000  # a day's variance beyond 100 L ...
@@ -107,14 +110,6 @@ def volume_at(table, height_mm):
         if height_mm <= h1:
             return v0 * 1000 + (v1 - v0) * 1000 * (height_mm - h0) // (h1 - h0)
     return table[-1][1] * 1000
-
-
-def day_of(at):
-    return time.strftime("%Y-%m-%d", time.gmtime(at))
-
-
-def day_start(day):
-    return calendar.timegm(time.strptime(day, "%Y-%m-%d"))
 
 
 class Tanks:
@@ -356,12 +351,17 @@ class Tanks:
             "WHERE n.tank = ? AND s.kind IN (%s)" % ",".join("'%s'" % k for k in SALE_KINDS),
             (start, end, number)).fetchone()[0]
 
-    def reconcile(self, number, day):
+    def reconcile(self, number, day, alarm=True):
         """Tank `number`'s day ('YYYY-MM-DD'): computed, stored (again, if it was) and
-        alarmed as the module says; returns the day's row, None without a reading."""
+        alarmed as the module says; returns the day's row, None without a reading.
+        `alarm` False: the day is still open (the poller's running figures): stored, its
+        alarms left to its close (a tanker's drop, a sale, a reading in one second are
+        not told apart until the day's last reading is in)."""
         tank = self.need(number)
-        start = day_start(day)
-        end = start + DAY
+        try:
+            start, end = bounds(day)
+        except (TypeError, ValueError):
+            raise TankError("a day is YYYY-MM-DD, not %r" % (day,)) from None
         before = self.last_reading(number, before=start)
         closing = self.last_reading(number, before=end)
         if closing is None or closing["at"] < start:
@@ -396,7 +396,9 @@ class Tanks:
         self.db.execute(
             "INSERT OR REPLACE INTO tank_days VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (number, day, opening, delivered, sold, book, closing["volume_ml"], variance,
-             month_ml, month_sales, ",".join(alarms)))
+             month_ml, month_sales, ",".join(alarms) if alarm else had[0] if had else ""))
+        if not alarm:
+            return self.day(number, day)
         already = had[0].split(",") if had and had[0] else []
         name = "tank %d (%s) %s" % (number, tank["grade"], day)
         if "day" in alarms and "day" not in already:

@@ -41,6 +41,7 @@ ZH = dict({
     "Dip": "人工量油", "Save": "保存", "Add or change a tank": "添加或修改油罐",
     "Tank feeds a nozzle": "油罐供油枪", "ok": "正常", "low": "低液位",
     "suction": "低于吸油口",
+    "Stock and variance": "库存与损溢", "Days reconciled": "核算天数",
     "Shifts": "班结", "Reports": "报表", "Alert rules": "报警规则",
     "Close the shift": "班结交班", "Shift": "班次", "Opened": "开班",
     "Count": "笔数", "Payment": "支付方式", "Card kind": "卡类型", "Hour": "小时",

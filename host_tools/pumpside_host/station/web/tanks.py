@@ -7,8 +7,8 @@ import time
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..days import day_of
 from ..service import Refused
-from ..tanks import day_of
 from . import BadInput, _int, _text
 
 
@@ -49,7 +49,7 @@ def routes(ledger, service, page):
             tank["percent"] = r["volume_ml"] * 100 // tank["capacity_ml"] if r else None
         number = int(chosen) if chosen.isdigit() else (all_tanks[0]["number"]
                                                       if all_tanks else None)
-        month = request.query_params.get("month") or time.strftime("%Y-%m", time.gmtime())
+        month = request.query_params.get("month") or day_of(int(time.time()))[:7]
         reports = may(actor, "reports")
         return page(request, "tanks.html", actor, status=status, tanks=all_tanks,
                     number=number, month=month, may_change=may(actor, "tanks"),
