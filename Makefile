@@ -17,7 +17,13 @@ $(STAMP): requirements.txt host_tools/pyproject.toml firmware/pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e firmware -e host_tools
 	@touch $@
 
-setup: $(STAMP)
+# pyzbar (the QR code tests decode what a phone would scan) loads Debian's libzbar0:
+# installed here only when missing, like chromium below.
+LIBZBAR := /usr/lib/$(shell uname -m)-linux-gnu/libzbar.so.0
+$(LIBZBAR):
+	apt-get update -qq && apt-get install -y -qq libzbar0
+
+setup: $(STAMP) $(LIBZBAR)
 
 lint: setup
 	$(BIN)/ruff check .
