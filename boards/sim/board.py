@@ -88,14 +88,37 @@ class Nozzle:
         return self.link.call("N") == "1"
 
 
-class Display:
-    def __init__(self, link):
-        self.link = link
+class Panel:
+    """The display's pixels: an SSD1306's 128x64 1-bit RAM (framebuf MONO_VLSB), drawn by
+    the real boards' driver code (boards/common/ssd1306.py); flush() hands them to the
+    bench (`DP hex`), where tests read them."""
 
-    def show(self, lines):
+    def __init__(self, link):
+        import framebuf
+
+        self.link = link
+        self.buf = bytearray(128 * 64 // 8)
+        self.fb = framebuf.FrameBuffer(self.buf, 128, 64, framebuf.MONO_VLSB)
+
+    def flush(self):
+        self.link.call("DP " + self.buf.hex())
+
+
+class Display:
+    """The lines as the firmware gave them (`D json`: both languages), then the pixels a
+    real board's SSD1306 shows for them (ASCII lines only, a pay code beside them)."""
+
+    def __init__(self, link):
+        from ssd1306 import TextDisplay  # flashed from boards/common; needs framebuf
+
+        self.link = link
+        self.panel = TextDisplay(Panel(link))
+
+    def show(self, lines, code=None):
         import json
 
         self.link.call("D " + json.dumps(lines))
+        self.panel.show(lines, code)
 
 
 class PowerFail:
