@@ -297,10 +297,10 @@ def main(board, software_id=None):
         if cfg.station_addr:
             if not (cfg.terminal_id and cfg.terminal_key):
                 raise config.ConfigError("station_addr", "needs terminal_id and terminal_key")
-        if cfg.pay_base and not cfg.terminal_id:
-            raise config.ConfigError("pay_base", "needs terminal_id")
             from . import ifsf  # noqa: F401 - status(): compiled now, before data cuts up the heap
             from .link import Link as link_class
+        if cfg.pay_base and not cfg.terminal_id:
+            raise config.ConfigError("pay_base", "needs terminal_id")
         journal, paths = open_journal(board, cfg)
         from .events import open_log
 
