@@ -12,6 +12,7 @@ image flash.bin in the working directory, as on a board's flash root.
 import os
 import socket
 import time
+from binascii import hexlify
 
 from simflash import SimFlash
 
@@ -29,13 +30,18 @@ class BenchLink:
         self._owed = 0  # replies not read yet: a call cut short by ^C between its two halves
         self.call("H board")
 
-    def call(self, line):
+    def call(self, line, data=None):
         stream = self.stream
         while self._owed:  # the cut-short call's reply comes first: not this call's
             stream.readline()
             self._owed -= 1
         self._owed += 1
-        stream.write(line.encode() + b"\n")
+        if data is None:
+            stream.write(line.encode() + b"\n")
+        else:  # `data` (the display's 1 KB of pixels) as hex after the line, no copies
+            stream.write(line.encode())
+            stream.write(hexlify(data))
+            stream.write(b"\n")
         reply = stream.readline()
         self._owed -= 1
         if not reply:
@@ -101,7 +107,7 @@ class Panel:
         self.fb = framebuf.FrameBuffer(self.buf, 128, 64, framebuf.MONO_VLSB)
 
     def flush(self):
-        self.link.call("DP " + self.buf.hex())
+        self.link.call("DP ", self.buf)
 
 
 class Display:
