@@ -25,6 +25,9 @@ class BenchLink:
         host, port = addr.rsplit(":", 1)
         sock = socket.socket()
         sock.connect(socket.getaddrinfo(host, int(port))[0][-1])
+        # TCP_NODELAY (IPPROTO_TCP 6, option 1): a call written in parts (the display's
+        # pixels) goes out at once, not held for the bench's delayed ACK
+        sock.setsockopt(6, 1, 1)
         self.sock = sock
         self.stream = sock.makefile("rwb", 0) if hasattr(sock, "recv_into") else sock
         self._owed = 0  # replies not read yet: a call cut short by ^C between its two halves
