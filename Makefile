@@ -17,7 +17,13 @@ $(STAMP): requirements.txt host_tools/pyproject.toml firmware/pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e firmware -e host_tools
 	@touch $@
 
-setup: $(STAMP)
+# pyzbar (the QR code tests decode what a phone would scan) loads Debian's libzbar0:
+# installed here only when missing, like chromium below.
+LIBZBAR := /usr/lib/$(shell uname -m)-linux-gnu/libzbar.so.0
+$(LIBZBAR):
+	apt-get update -qq && apt-get install -y -qq libzbar0
+
+setup: $(STAMP) $(LIBZBAR)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -51,7 +57,7 @@ test-fw: setup
 	$(PYTEST) -q -n 2 tests/fw tests/host
 
 test-mpy: setup
-	@echo "== tier 2: firmware logic tests on the MicroPython unix port (-X heapsize=144K)"
+	@echo "== tier 2: firmware logic tests on the MicroPython unix port (-X heapsize=152K)"
 	$(PYTEST) -q -n 2 tests/mpy
 
 # The back office's browser tests (tests/e2e/test_web_e2e.py) drive Debian's chromium with

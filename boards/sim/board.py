@@ -12,6 +12,7 @@ image flash.bin in the working directory, as on a board's flash root.
 import os
 import socket
 import time
+from binascii import hexlify
 
 from simflash import SimFlash
 
@@ -24,18 +25,26 @@ class BenchLink:
         host, port = addr.rsplit(":", 1)
         sock = socket.socket()
         sock.connect(socket.getaddrinfo(host, int(port))[0][-1])
+        # TCP_NODELAY (IPPROTO_TCP 6, option 1): a call written in parts (the display's
+        # pixels) goes out at once, not held for the bench's delayed ACK
+        sock.setsockopt(6, 1, 1)
         self.sock = sock
         self.stream = sock.makefile("rwb", 0) if hasattr(sock, "recv_into") else sock
         self._owed = 0  # replies not read yet: a call cut short by ^C between its two halves
         self.call("H board")
 
-    def call(self, line):
+    def call(self, line, data=None):
         stream = self.stream
         while self._owed:  # the cut-short call's reply comes first: not this call's
             stream.readline()
             self._owed -= 1
         self._owed += 1
-        stream.write(line.encode() + b"\n")
+        if data is None:
+            stream.write(line.encode() + b"\n")
+        else:  # `data` (the display's 1 KB of pixels) as hex after the line, no copies
+            stream.write(line.encode())
+            stream.write(hexlify(data))
+            stream.write(b"\n")
         reply = stream.readline()
         self._owed -= 1
         if not reply:
@@ -88,14 +97,37 @@ class Nozzle:
         return self.link.call("N") == "1"
 
 
-class Display:
-    def __init__(self, link):
-        self.link = link
+class Panel:
+    """The display's pixels: an SSD1306's 128x64 1-bit RAM (framebuf MONO_VLSB), drawn by
+    the real boards' driver code (boards/common/ssd1306.py); flush() hands them to the
+    bench (`DP hex`), where tests read them."""
 
-    def show(self, lines):
+    def __init__(self, link):
+        import framebuf
+
+        self.link = link
+        self.buf = bytearray(128 * 64 // 8)
+        self.fb = framebuf.FrameBuffer(self.buf, 128, 64, framebuf.MONO_VLSB)
+
+    def flush(self):
+        self.link.call("DP ", self.buf)
+
+
+class Display:
+    """The lines as the firmware gave them (`D json`: both languages), then the pixels a
+    real board's SSD1306 shows for them (ASCII lines only, a pay code beside them)."""
+
+    def __init__(self, link):
+        from ssd1306 import TextDisplay  # flashed from boards/common; needs framebuf
+
+        self.link = link
+        self.panel = TextDisplay(Panel(link))
+
+    def show(self, lines, code=None):
         import json
 
         self.link.call("D " + json.dumps(lines))
+        self.panel.show(lines, code)
 
 
 class PowerFail:

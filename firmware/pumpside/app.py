@@ -59,6 +59,11 @@ class Pump:
         self.desk = None  # the card sale (cardsale.CardDesk) when sale_mode is "card"
         self.hotlist = None  # the card desk's hotlist (hotlist.py)
         self.link = None  # the station link (link.Link) when station_addr is set
+        self.pay = None  # the idle screen's pay-by-phone code (paycode.py) when pay_base is set
+        if cfg.pay_base:
+            from .paycode import PayCode
+
+            self.pay = PayCode(cfg.pay_base, cfg.terminal_id, cfg.nozzle, cfg.pay_rotate_s)
         self.events = events  # the metrology event log (events.EventLog), its counter shown
         self.software_id = software_id  # of the verified manifest, shown on demand (key I)
         self.last = journal.last  # last settled bill, shown again on demand (metrology)
@@ -67,6 +72,7 @@ class Pump:
         self._note_until = 0
         self._recall = False  # the last sale is on show (R)
         self._shown = None
+        self._code = None  # the pay code's matrix on show
         self._progress_ms = 0
         self._state = None
         self._view = {}  # the snapshot, refreshed in place
@@ -97,6 +103,8 @@ class Pump:
         except dispenser.AuthorizationError as e:
             log.event("refused", {"why": str(e)})
             return False
+        if self.pay is not None:
+            self.pay.used()
         return True
 
     def finish_sale(self, delivery, flags, now, card=None, rtype=rec.FINAL):
@@ -239,10 +247,22 @@ class Pump:
         return screen.lines(self.snapshot(now))
 
     def show(self, now):
-        lines = self.screen(now)
-        if lines != self._shown:
+        view = self.snapshot(now)
+        lines = screen.lines(view)
+        pay = self.pay
+        code = None
+        if pay is not None:
+            if screen.idle(view):
+                code = pay.code(now)
+            else:
+                pay.drop()
+        if lines != self._shown or code is not self._code:
             self._shown = lines
-            self.board.display.show(lines)
+            self._code = code
+            if code is None:
+                self.board.display.show(lines)
+            else:
+                self.board.display.show(lines, code)
 
     async def run(self):
         # gather: a task that fails ends the app (main shuts the valves and the board's
@@ -279,6 +299,8 @@ def main(board, software_id=None):
                 raise config.ConfigError("station_addr", "needs terminal_id and terminal_key")
             from . import ifsf  # noqa: F401 - status(): compiled now, before data cuts up the heap
             from .link import Link as link_class
+        if cfg.pay_base and not cfg.terminal_id:
+            raise config.ConfigError("pay_base", "needs terminal_id")
         journal, paths = open_journal(board, cfg)
         from .events import open_log
 

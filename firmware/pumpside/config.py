@@ -73,6 +73,11 @@ _TABLE = (
     # when set so
     "station_tls|i|1|0|1\n"
     "station_ca|s||0|64\n"
+    # pay by phone: the idle screen's QR code names <pay_base>/pay/<terminal_id>/<nozzle>
+    # ?t=<token> (paycode.py); empty: no code. Short: up to 53 bytes of URL draw at 2 px
+    # a module (docs/boards.md)
+    "pay_base|s||0|40\n"
+    "pay_rotate_s|i|180|2|3600\n"  # a shown token is replaced after this long
     # the board's network (hal.py's net role): net_kind "" = the board's own (docs/boards.md)
     "net_kind|s||0|8\n"
     "wlan_ssid|s||0|32\n"
@@ -161,6 +166,9 @@ def check(name, value):
             host, _, port = value.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ConfigError(name, "must be host:port")
+        if name == "pay_base" and value and (value.split("://")[0] not in ("http", "https")
+                                             or value[-1] == "/"):
+            raise ConfigError(name, "must be http(s)://host[:port][/path], no / at the end")
         if name in _CHOICES and value not in _CHOICES[name]:
             raise ConfigError(name, "must be one of " + ", ".join(_CHOICES[name]))
         if name == "level_discounts" or name == "type_discounts":

@@ -13,7 +13,10 @@ pulser      count() -> int                   channel A pulses, monotonic since b
 valves      set(fast: bool, slow: bool)      fast stage = main valve, slow = bypass valve
 motor       set(on: bool)                    pump motor contactor
 nozzle      lifted() -> bool                 nozzle switch (True = out of its holster)
-display     show(lines: list of str)         customer display, one call per screen
+display     show(lines: list of str,         customer display, one call per screen;
+                 code=None)                  code: a QR code (size, matrix: pumpside.qr)
+                                             drawn beside the lines (the idle screen's
+                                             pay-by-phone code)
 keypad      read() -> str or None            one key: 0-9, V A F (preset), E enter,
                                              C cancel, S service, R recall
                                              the last sale; None when no key

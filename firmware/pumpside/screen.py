@@ -46,3 +46,13 @@ def lines(view):
             dispenser.STOP_NAMES[stop]
         return head + prompts.lines(key) + [volume_amount(last["ml"], last["amount"])]
     return head + prompts.lines("ready") + [""]
+
+
+def idle(view):
+    """The screen invites a new sale ("insert card", or the presets): where the
+    pay-by-phone code shows beside it."""
+    if view["closed"] or view["recall"] or view["note"] or view["last"] is not None \
+            or view["entry"] is not None or view["state"] != dispenser.IDLE:
+        return False
+    desk = view["desk"]
+    return desk is None or desk[0] == "insert_card"

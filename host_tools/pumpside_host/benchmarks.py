@@ -407,7 +407,10 @@ class HeapFail(Exception):
     """The heap scenario did not pass at this heap size (why)."""
 
 
-def _heap_run(flash, events, heapsize, timeout_s=60):
+PAY_BASE = "https://192.168.1.10:8443"  # the heap scenario's pay_base: a version 3 code
+
+
+def _heap_run(flash, events, heapsize, timeout_s=60, pay=True):
     """One run of the heap scenario (see firmware_heap) on a copy of the filled `flash`
     at `-X heapsize=<heapsize>K`: its last @heap report and the wall time; HeapFail when
     the firmware ran out (MemoryError, a reset, the link dropped) or did not finish."""
@@ -428,6 +431,8 @@ def _heap_run(flash, events, heapsize, timeout_s=60):
                       station_addr="127.0.0.1:%d" % station.port, terminal_id="P1",
                       terminal_key=key.hex(), max_unsynced_sales=100000,
                       max_unsynced_amount=2000000000, max_unsynced_age_s=31536000, **pinned)
+        if pay:  # the idle screens show the pay-by-phone code
+            config["pay_base"] = PAY_BASE
         pump = VirtualPump(config=config, cards=store, device_dir=tmp, heapsize="%dK" % heapsize,
                            flash_blocks=HEAP_FLASH_BLOCKS, files=files,
                            main=Path(__file__).parent / "mp" / "heap_main.py")
@@ -501,7 +506,7 @@ def _heap_run(flash, events, heapsize, timeout_s=60):
 HEAP_FLASH_BLOCKS = 1024
 
 
-def firmware_heap(backlog=2000, events=100, kib=(96, 384, 8), tries=3):
+def firmware_heap(backlog=2000, events=100, kib=(96, 384, 8), tries=3, pay=True):
     """The firmware's heap on the unix port, loaded as a board with a filesystem install
     loads it (.mpy files): the sim board in card mode with its station link and event log
     (mp/heap_main.py: the board's main.py and a task sampling the live heap, collected,
@@ -510,7 +515,8 @@ def firmware_heap(backlog=2000, events=100, kib=(96, 384, 8), tries=3):
     reachable, and one card sale (card, PIN, 1 L preset, grey lock, debit, receipt) runs
     while the link drains the backlog; it ends when the station holds every sale and
     every event-log record. It passes when nothing ran out: no MemoryError, no reset, no
-    link_down.
+    link_down. `pay`: the idle screens show the pay-by-phone QR code (pay_base set; the
+    card sale's screens do not), as a pump that sells by phone runs.
       firmware_code_heap_bytes: the modules that scenario loaded, imported alone
         (mp/bench_code_heap.py) and collected: what their bytecode, globals and names
         cost in heap.
@@ -529,7 +535,7 @@ def firmware_heap(backlog=2000, events=100, kib=(96, 384, 8), tries=3):
             filler.stop()
         flash = Path(tmp) / "flash.bin"
         try:
-            top = _heap_run(flash, events, high)
+            top = _heap_run(flash, events, high, pay=pay)
         except HeapFail as e:
             raise RuntimeError("the heap scenario fails at %dK: %s" % (high, e)) from None
         runs, good, bad = 1, high, low - step  # bad: the largest size known to fail
@@ -538,7 +544,7 @@ def firmware_heap(backlog=2000, events=100, kib=(96, 384, 8), tries=3):
             try:
                 for _ in range(tries):
                     runs += 1
-                    _heap_run(flash, events, mid)
+                    _heap_run(flash, events, mid, pay=pay)
                 good = mid
             except HeapFail:
                 bad = mid
@@ -566,6 +572,14 @@ def firmware_heap(backlog=2000, events=100, kib=(96, 384, 8), tries=3):
     figure("firmware_min_heapsize_kib", good, "KiB")
     figure("firmware_min_heapsize_tries", tries, "count")
     figure("firmware_min_heapsize_runs", runs, "count")
+
+
+def firmware_qr():
+    """The idle screen's pay code (paycode.py, qr.py) on the unix port, at the heap
+    scenario's pay_base: its modules' heap, what a code on screen holds, what one encoding
+    allocates and takes (mp/bench_qr.py)."""
+    for line in mp_figures("bench_qr.py", PAY_BASE).splitlines():
+        figure_line(line)
 
 
 def station_ingest(terminals=32, sales=1000):
@@ -843,6 +857,7 @@ def main(quick=None):
     figure("control_reaction_wall_s", "%.1f" % took, "s")
     preset_overrun(*size["presets"])
     card_sales(size["card_sales"])
+    firmware_qr()
     firmware_heap(**size["heap"])
     drain(size["drain_sales"])
     station_ingest(32, size["ingest_sales"])

@@ -60,8 +60,10 @@ def sources(board="sim"):
             board, ", ".join(sorted(p.name for p in BOARDS.iterdir()
                                     if p.is_dir() and p.name != "common"))))
     # the real boards share their drivers (boards/common); each goes to the device's root
-    # beside board.py, where `import parts` finds it
-    shared = sorted((BOARDS / "common").glob("*.py")) if board != "sim" else []
+    # beside board.py, where `import parts` finds it; the virtual board only the display's
+    # (its panel's pixels are drawn as a real board draws them)
+    shared = sorted((BOARDS / "common").glob("*.py")) if board != "sim" else \
+        [BOARDS / "common" / "ssd1306.py"]
     for path in shared + sorted(board_dir.glob("*.py")):
         out.append((path.name, path))
     return out

@@ -162,7 +162,9 @@ GOOD_CONFIG = {"grade": "92", "price": 7590, "k_factor": 100000, "slow_lead_ml":
     (dict(GOOD_CONFIG, slow_lead_ml=-1), "slow_lead_ml"),
     ({k: v for k, v in GOOD_CONFIG.items() if k != "price"}, "price: missing"),
     ('{"grade": "92", "price": 7590, "k_factor": ', "not valid JSON"),  # cut short
-], ids=["k_factor_0", "price_0", "slow_lead_negative", "price_missing", "not_json"])
+    (dict(GOOD_CONFIG, pay_base="https://st.example"), "pay_base: needs terminal_id"),
+], ids=["k_factor_0", "price_0", "slow_lead_negative", "price_missing", "not_json",
+        "pay_base_without_terminal"])
 def test_bad_config_keeps_pump_closed_and_says_why(config, named):
     from pumpside_host.vboard import VirtualPump
 

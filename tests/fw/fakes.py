@@ -35,8 +35,9 @@ class Nozzle(_Role):
 
 
 class Display(_Role):
-    def show(self, lines):
+    def show(self, lines, code=None):  # code: a pay-by-phone QR code (size, matrix)
         self.board.screens.append(lines)
+        self.board.codes.append(code)
 
 
 class Keypad(_Role):
@@ -142,6 +143,7 @@ class FakeBoard:
         self.is_lifted = False
         self.keys = []
         self.screens = []
+        self.codes = []  # the QR code shown with each screen, or None
         self.valve_log = []
         self.motor_log = []
         self.power_warning = False

@@ -1,5 +1,5 @@
 """Tier 2: every firmware logic test again on the real MicroPython unix port, one process
-per test under a constrained heap (-X heapsize=144K: vboard.HEAPSIZE says why), so a
+per test under a constrained heap (-X heapsize=152K: vboard.HEAPSIZE says why), so a
 failure names its test. The firmware runs as mpy-cross compiled it (build.py), as a board
 runs it; the tests are source."""
 import importlib

@@ -2,7 +2,8 @@
 
 Wire (one line each way, ASCII): `H board` hello (the board just booted: its pulse
 counters start from zero); `P` -> "a b pf" pulser counts and the power-fail warning; `N`
--> 1/0 nozzle lifted; `V f s` valves; `M m` motor; `D [json lines]` display; `K` -> one
+-> 1/0 nozzle lifted; `V f s` valves; `M m` motor; `D [json lines]` display; `DP hex` the
+display's pixels (an SSD1306's 1,024 bytes, MONO_VLSB); `K` -> one
 key or an empty line; `T` -> wall-clock seconds; `X` the board lost power (its flash
 cut itself); `CP` -> 1/0 card present; `CO` -> the card's ATR (hex) on power-up; `CT hex`
 -> the card's reply to an APDU (hex), "!removed" when there is no card; `ST hex` -> the
@@ -31,6 +32,7 @@ class Bench:
                               close_delay_s)
         self.keys = deque()
         self.display = []  # current lines
+        self.pixels = bytes(128 * 64 // 8)  # the display's pixels (pixel_rows() reads them)
         self.screens = []  # (t, lines) every screen the customer saw
         self.reaction_s = []  # pulse edge -> valve command, seen from the bench
         # (channel A's count, seconds since its last edge, flow in ml/s, fast, slow) at each
@@ -139,6 +141,9 @@ class Bench:
                 self.screens.append((t, lines))
                 if self.on_screen:
                     self.on_screen(lines)
+                return "ok"
+            if op == "DP":
+                self.pixels = bytes.fromhex(arg)
                 return "ok"
             if op == "K":
                 return self.keys.popleft() if self.keys else ""
@@ -282,6 +287,12 @@ class Bench:
     def stored_card(self, asn):
         """The VirtualCard `asn` of the card store this bench holds."""
         return self.cards.cards[asn]
+
+    def pixel_rows(self):
+        """The display as a customer sees it: 64 rows of 128 pixels, 1 = lit."""
+        px = self.pixels
+        return [[px[(y >> 3) * 128 + x] >> (y & 7) & 1 for x in range(128)]
+                for y in range(64)]
 
     def insert_card(self, card, pull_after=None):
         """Put a VirtualCard in the reader; with `pull_after` it is pulled after that many

@@ -1,0 +1,82 @@
+"""The idle screen's pay-by-phone code (paycode.py, app.Pump.show): its URL, its one-time
+token's rotation (time, use), the matrix dropped when the screen changes."""
+from _t import raises
+from fakes import pump_rig, remove_scratch
+from pumpside import config, qr
+from pumpside.compat import ticks_add, ticks_ms
+from pumpside.paycode import PayCode
+
+BASE = "https://st.example"
+PAY = {"pay_base": BASE, "terminal_id": "T0001", "pay_rotate_s": 60}
+
+
+def teardown_module():
+    remove_scratch()
+
+
+def _token(url):
+    return url[url.index("?t=") + 3:]
+
+
+def test_the_url_names_the_pay_page_of_this_pump_with_a_fresh_token():
+    pay = PayCode(BASE, "T0001", 2, 60)
+    size, matrix = pay.code(0)
+    url = pay.url()
+    assert url.startswith(BASE + "/pay/T0001/2?t=")
+    token = _token(url)
+    assert len(token) == 12 and all(c in "0123456789abcdef" for c in token)
+    assert (size, bytes(matrix)) == (29, bytes(qr.encode(url.encode())[1]))  # version 3
+
+
+def test_the_token_rotates_on_time_and_after_use_never_in_between():
+    pay = PayCode(BASE, "T0001", 1, 60)
+    now = ticks_ms()
+    code = pay.code(now)
+    first = pay.url()
+    assert pay.code(ticks_add(now, 59999)) is code  # the same code, not built again
+    pay.drop()  # the screen changed: the matrix goes, the token stays
+    assert pay.code(ticks_add(now, 59999))[1] == code[1] and pay.url() == first
+    second = pay.code(ticks_add(now, 60000)) and pay.url()
+    assert second != first
+    pay.used()
+    assert pay.code(ticks_add(now, 60001)) and pay.url() not in (first, second)
+
+
+def test_the_idle_screen_shows_the_code_and_a_sale_spends_its_token():
+    # the test holds no matrix across a step: tier 2's heap carries a whole pump beside it
+    board, pump = pump_rig(**PAY)
+    now = ticks_ms()
+    pump.show(now)
+    url = pump.pay.url()
+    assert url.startswith(BASE + "/pay/T0001/1?t=")
+    # the pump's matrix is the encoder's for its URL (the test above)
+    assert board.codes[-1][0] == 29 and len(board.codes[-1][1]) == 29 * 29
+    assert board.screens[-1][2] == "Preset: V litres A amount F fill"
+    board.codes[:] = []
+    pump.keypad.key("V", now)  # keying a preset: the code goes (its matrix freed)
+    pump.show(now)
+    assert board.codes == [None]
+    pump.keypad.key("C", now)  # cancelled: the same token again, its matrix built anew
+    pump.show(now)
+    assert board.codes[-1][0] == 29 and pump.pay.url() == url
+    board.codes[:] = []
+    for k in "V100E":
+        pump.keypad.key(k, now)
+    pump.show(now)
+    assert board.codes == [None]
+    assert pump.pay.token == ""  # the sale started: its token spent
+
+
+def test_no_pay_base_no_code():
+    board, pump = pump_rig()
+    pump.show(ticks_ms())
+    assert pump.pay is None and board.codes == [None]
+
+
+def test_a_pay_base_that_is_no_url_is_refused_by_name():
+    for bad in ("st.example", "https://st.example/", "ftp://x"):
+        e = raises(config.ConfigError, config.check, "pay_base", bad)
+        assert e.field == "pay_base"
+    assert config.check("pay_base", "http://10.0.0.5:8080/fuel") == "http://10.0.0.5:8080/fuel"
+    e = raises(config.ConfigError, config.check, "pay_base", "https://" + "x" * 40)
+    assert e.field == "pay_base"
