@@ -5,6 +5,7 @@ action with its own options and help. Every one goes through the service layer
 changing ones are audited as such.
 """
 import json
+import os
 import sqlite3
 import sys
 
@@ -46,12 +47,23 @@ def _station_serve(args):
     if not args.gauge_every > 0:
         print("error: --gauge-every: seconds > 0", file=sys.stderr)
         return 2
+    if not args.backup_every > 0:
+        print("error: --backup-every: hours > 0", file=sys.stderr)
+        return 2
+    if args.backup_keep is not None and args.backup_keep < 1:
+        print("error: --backup-keep: at least 1", file=sys.stderr)
+        return 2
+    if args.backup_dir is not None and not os.path.isdir(args.backup_dir):
+        print("error: --backup-dir: %s is not a folder" % args.backup_dir, file=sys.stderr)
+        return 2
     try:
         serve(args.db, args.host, args.port, args.issuer_keys,
               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_names=args.tls_name,
               plain_port=args.plain_port, web_host=args.web_host,
               web_port=None if args.web_port == 0 else args.web_port,
-              gauge=args.gauge, gauge_every_s=args.gauge_every)
+              gauge=args.gauge, gauge_every_s=args.gauge_every,
+              backup_dir=args.backup_dir, backup_every_s=args.backup_every * 3600,
+              backup_keep=args.backup_keep)
     except (KeyFileError, TlsFilesError, StationKeyError, WebPortError,
             StationRunning) as e:
         print("error: %s" % e, file=sys.stderr)
@@ -566,6 +578,12 @@ def add_station(sub):
                      "and deliveries")
     cmd.add_argument("--gauge-every", type=float, default=60.0, metavar="S",
                      help="seconds between gauge polls (default 60)")
+    cmd.add_argument("--backup-dir", metavar="FOLDER", help="make a verified backup into "
+                     "this folder on a schedule while serving (audited as system:backup)")
+    cmd.add_argument("--backup-every", type=float, default=24.0, metavar="H",
+                     help="hours between scheduled backups (default 24)")
+    cmd.add_argument("--backup-keep", type=int, metavar="N",
+                     help="keep the N newest backups in the folder, remove older ones")
     cmd.set_defaults(func=_station_serve)
     cmd = actions.add_parser("gauge-read", help="ask a tank gauge one report and show it "
                              "(no store needed)", description="ask a tank gauge one report")

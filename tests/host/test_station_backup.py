@@ -2,6 +2,7 @@
 `pumpside station backup/restore`): a consistent verified copy while the station runs,
 restores refused when damaged, foreign, newer or while the station runs, the store
 replaced kept aside; what a restore recovers of the terminals' sales."""
+import asyncio
 import os
 import sqlite3
 import stat
@@ -11,7 +12,7 @@ import pytest
 from pumpside_host.cli import main
 from pumpside_host.station import backup
 from pumpside_host.station.ledger import Ledger
-from pumpside_host.station.server import StationThread
+from pumpside_host.station.server import SYSTEM_BACKUP, StationThread, scheduled_backups
 from pumpside_host.station.service import Actor, Refused, Service
 
 LOCAL = Actor.local("test")
@@ -214,3 +215,59 @@ def test_held_is_the_highest_record_of_a_journal_the_store_holds(station):
     assert journals.held("P1", "j1") == 2 and journals.held("P1", "j2") == 0
     ledger.store("P1", [{"type": "EVENT", "seq": 5}, sale(4)], "j1")
     assert journals.held("P1", "j1") == 5 and journals.held("P2", "j1") == 0
+
+
+def _run_schedule(ledger, folder, keep, until):
+    """scheduled_backups on its own loop, every 10 ms, until `until()` holds (at most
+    30 s of the loop: the test asserts what was made, never how fast)."""
+    async def run():
+        task = asyncio.ensure_future(scheduled_backups(ledger, folder, 0.01, keep))
+        for _ in range(3000):
+            await asyncio.sleep(0.01)
+            if until():
+                break
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(run())
+
+
+def test_serve_makes_verified_backups_on_its_schedule_keeping_the_newest(station, tmp_path):
+    db, ledger, service = station
+    folder = tmp_path / "backups"
+    folder.mkdir()
+
+    def made():
+        return [r for r in service.audit(LOCAL) if r["who"] == SYSTEM_BACKUP]
+
+    _run_schedule(ledger, str(folder), 2, lambda: len(made()) >= 4)
+    records = made()
+    assert len(records) >= 4 and all(r["action"] == "backup" for r in records)
+    names = sorted(os.listdir(folder))
+    assert len(names) == 2  # the two newest kept
+    newest = max(records, key=lambda r: r["id"])["target"]
+    assert os.path.basename(newest) in names  # two made in one second: the newer is kept
+    for name in names:
+        assert backup.check(str(folder / name))["station"] == ledger.journals.station_id()
+        assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600
+
+
+def test_a_scheduled_backup_that_fails_raises_the_alert_and_the_next_is_tried(station,
+                                                                              tmp_path):
+    db, ledger, service = station
+    folder = tmp_path / "unmounted" / "backups"  # the backup disk went away
+    _run_schedule(ledger, str(folder), None, lambda: len(
+        [a for a in ledger.journals.alarms() if a["what"] == "backup failed"]) >= 2)
+    failed = [a for a in ledger.journals.alarms() if a["what"] == "backup failed"]
+    assert len(failed) >= 2 and "cannot write" in failed[0]["why"]
+    assert not [r for r in service.audit(LOCAL) if r["who"] == SYSTEM_BACKUP]
+
+
+def test_serve_refuses_a_backup_schedule_it_cannot_keep(station, tmp_path, capsys):
+    db, ledger, service = station
+    for args, why in ((["--backup-dir", str(tmp_path / "none")], "is not a folder"),
+                      (["--backup-dir", str(tmp_path), "--backup-every", "0"], "hours > 0"),
+                      (["--backup-dir", str(tmp_path), "--backup-keep", "0"], "at least 1")):
+        assert main(["station", "serve", "--db", db, "--port", "0", "--web-port", "0",
+                     *args]) == 2
+        assert why in capsys.readouterr().err

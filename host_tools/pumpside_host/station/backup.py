@@ -80,12 +80,13 @@ def target(out, now=None):
     folder."""
     if os.path.isdir(out):
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-        name = os.path.join(out, PREFIX + stamp + ".db")
-        n = 1
-        while os.path.exists(name):  # two in one second
-            name = os.path.join(out, "%s%s-%d.db" % (PREFIX, stamp, n))
-            n += 1
-        return name
+        # two in one second: numbered after the last of that second (never a number
+        # retention freed: the newest must sort last)
+        taken = [_made_order(n)[1] for n in os.listdir(out)
+                 if n.startswith(PREFIX + stamp) and n.endswith(".db")]
+        if not taken:
+            return os.path.join(out, PREFIX + stamp + ".db")
+        return os.path.join(out, "%s%s-%d.db" % (PREFIX, stamp, max(taken) + 1))
     return out
 
 
@@ -150,11 +151,18 @@ def _fsync(path):
         os.close(fd)
 
 
+def _made_order(name):
+    """A backup file's place in time: its timestamp, then its number within that second
+    (`...Z.db` first, then `...Z-1.db`, `...Z-2.db`: by name alone '-' sorts before '.')."""
+    stamp, _, n = name[len(PREFIX):-len(".db")].partition("-")
+    return stamp, int(n) if n.isdigit() else 0
+
+
 def _retain(folder, keep):
     """Remove the oldest backups in `folder` beyond the `keep` newest (by name: the
     timestamp sorts them). Returns the removed paths."""
-    names = sorted(n for n in os.listdir(folder)
-                   if n.startswith(PREFIX) and n.endswith(".db"))
+    names = sorted((n for n in os.listdir(folder)
+                    if n.startswith(PREFIX) and n.endswith(".db")), key=_made_order)
     removed = []
     for name in names[:-keep]:
         os.remove(os.path.join(folder, name))

@@ -517,16 +517,46 @@ def _with_nozzles(payload, nozzles):
     return payload
 
 
+SYSTEM_BACKUP = "system:backup"  # the operator the station's scheduled backups are made as
+
+
+async def scheduled_backups(ledger, folder, every_s, keep=None):
+    """`station serve --backup-dir`: a verified backup into `folder` every `every_s`
+    seconds (the first one after `every_s`), with `keep` retention, audited as
+    SYSTEM_BACKUP. The copy is made off the loop (backup.make reads its own snapshot), so
+    the terminals are served meanwhile; a backup that fails raises the backup_failed
+    alert and the next one is tried at its time."""
+    from .service import Actor, Service
+
+    service = Service(ledger)
+    actor = Actor(SYSTEM_BACKUP, "administrator")
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            made = await loop.run_in_executor(None, backup.make, ledger.path, folder, keep)
+        except backup.BackupError as e:
+            log.error("scheduled backup failed: %s", e)
+            service.backup_failed(str(e))
+            continue
+        service.backed_up(actor, made)
+        log.info("scheduled backup %s (%d rows)%s", made["path"], sum(made["rows"].values()),
+                 ", removed %d older" % len(made["removed"]) if made["removed"] else "")
+
+
 def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=None,
           tls_key=None, tls_names=(), plain_port=None, web_host="127.0.0.1", web_port=8080,
-          gauge=None, gauge_every_s=60.0):
+          gauge=None, gauge_every_s=60.0, backup_dir=None, backup_every_s=86400.0,
+          backup_keep=None):
     """`pumpside station serve`: run until interrupted. `issuer_keys`: the JSON file of
     the issuers' TAC master keys (accounts.py), never logged. The port speaks TLS: with
     the station's own CA and certificate (tls.py: made at the first start in
     `<db>.tls/`, for the station's names and `tls_names`), or with the certificate and
     key files given. `plain_port`: plain TCP there as well, only when asked for. The back
     office (web/) runs in the same loop on `web_host`:`web_port` (None: not at all).
-    `gauge`: HOST:PORT of a tank gauge polled every `gauge_every_s` (gauge.py)."""
+    `gauge`: HOST:PORT of a tank gauge polled every `gauge_every_s` (gauge.py).
+    `backup_dir`: a verified backup there every `backup_every_s`, the `backup_keep` newest
+    kept (scheduled_backups)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if tls_cert:
         ssl = tls_context(tls_cert, tls_key)
@@ -549,6 +579,11 @@ def serve(db_path, host="127.0.0.1", port=7800, issuer_keys=None, *, tls_cert=No
             web = await WebServer(ledger, web_host, web_port).start()
             log.info("back office on %s (operators: `pumpside station operator-add`)",
                      web.address())
+        if backup_dir is not None:
+            asyncio.ensure_future(scheduled_backups(ledger, backup_dir, backup_every_s,
+                                                    backup_keep))
+            log.info("a backup into %s every %g h%s", backup_dir, backup_every_s / 3600,
+                     ", the %d newest kept" % backup_keep if backup_keep else "")
         await server.server.serve_forever()
 
     try:
