@@ -11,10 +11,11 @@ import logging
 
 from . import audit, grey, operators
 from .keyring import StationKey
+from .payments import orders as pay_orders
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 4
+VERSION = 5
 
 
 def version(db):
@@ -70,4 +71,12 @@ def _v4_settled_journal(db, key):
                "LIMIT 1) WHERE settled_by IS NOT NULL")
 
 
-STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal))
+def _v5_pay_orders(db, key):
+    """Phone payment: the payment orders and their history (payments/orders.py)."""
+    for statement in pay_orders.SCHEMA.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
+         (5, _v5_pay_orders))
