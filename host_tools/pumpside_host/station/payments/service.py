@@ -58,6 +58,10 @@ class Payments:
     def close(self):
         self.db.close()
 
+    def order(self, order_no):
+        """The order (a dict of orders.FIELDS), or None."""
+        return self.orders.get(order_no)
+
     # -- the customer ----------------------------------------------------------------------
     def new_order(self, terminal, pump, preset, amount, cap_ml=None, grade=None):
         """An order for `amount` on a pump, made at the gateway: returns the order (its
@@ -74,7 +78,7 @@ class Payments:
         self.orders.create(order_no, terminal, pump, preset, amount, pay_by, cap_ml, grade)
         url = self.gateway.create_order(
             order_no, amount, "fuel at pump %s/%s" % (terminal, pump),
-            self.public_url + "/pay/notify", self.public_url + "/pay/order/" + order_no,
+            self.public_url + "/pay/notify", self.public_url + "/paid/" + order_no,
             pay_by)
         self.orders.gave_url(order_no, url)
         return self.orders.get(order_no)

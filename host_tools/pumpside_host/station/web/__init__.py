@@ -41,6 +41,7 @@ from .. import backup
 from ..masking import mask_card
 from ..operators import LoginRefused, Operators
 from ..service import Actor, Refused, Service
+from . import pay
 from .i18n import LANGS, translate
 
 HERE = Path(__file__).resolve().parent
@@ -478,6 +479,8 @@ def make_app(ledger, secret, service=None):
         Route("/operators", guarded("operator", change_operator), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    pay_routes, _desk = pay.routes(ledger, templates)  # public: the phone's, the gateway's
+    routes[:0] = pay_routes
     middleware = [Middleware(SessionMiddleware, secret_key=secret,
                              session_cookie=SESSION_COOKIE, max_age=SESSION_AGE_S,
                              same_site="strict", https_only=False)]
