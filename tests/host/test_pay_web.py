@@ -126,11 +126,19 @@ def test_refused_notifications_change_nothing_and_raise_alarms(station):
     assert ledger.journals.alarms()[0]["terminal"] == "P1"
     assert Orders(ledger.db).get(order_no)["state"] == "created"
     assert [o["order_no"] for o in Orders(ledger.db).all()] == [order_no]
-    # signed, but for another amount than the order's: refused, alarmed
+    # the gateway's word against the order (another amount paid, a refund never asked
+    # for): acknowledged (repeating it would not help), nothing changed, alarmed
     wrong = notification(order_no, amount=4999)
-    answer = client.post("/pay/notify", content=wrong, headers=sign_headers(key, wrong))
-    assert answer.status_code == 409 and "4999" in ledger.journals.alarms()[-1]["why"]
+    refund = json.dumps({"event_type": "REFUND.SUCCESS", "resource": {
+        "out_trade_no": order_no, "amount": {"refund": 100}}}).encode()
+    for data, why in ((wrong, "4999 was paid"), (refund, "owes no refund")):
+        answer = client.post("/pay/notify", content=data, headers=sign_headers(key, data))
+        assert answer.status_code == 200 and answer.json()["code"] == "SUCCESS"
+        alarm = ledger.journals.alarms()[-1]
+        assert (alarm["terminal"], alarm["what"]) == (
+            "P1", "payment notification contradicts the order") and why in alarm["why"]
     assert Orders(ledger.db).get(order_no)["state"] == "created"
+    assert len(ledger.journals.alarms()) == len(cases) + 2
 
 
 def test_setting_the_gateway_is_audited_and_checked(station, tmp_path):

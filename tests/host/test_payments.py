@@ -205,8 +205,9 @@ def test_a_crash_after_the_gateway_refunded_refunds_once(rig):
 
 class Orders(RuleBasedStateMachine):
     """Random interleavings; invariants: the station never confirms more than the gateway
-    did, the gateway never takes more than was paid; in the end (gateway up, windows past)
-    every paid order is captured + refunded == paid, each exactly once."""
+    did, the gateway never takes more than was paid; in the end (gateway up, the pumps'
+    final sales in, windows past) every paid order is captured + refunded == paid, each
+    exactly once."""
 
     def __init__(self):
         super().__init__()
@@ -218,8 +219,11 @@ class Orders(RuleBasedStateMachine):
         self.rig.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _pick(self, i):
-        return self.numbers[i % len(self.numbers)] if self.numbers else None
+    def _pick(self, i, states=None):
+        """The i-th (modulo) order made, or of those now in `states`."""
+        numbers = self.numbers if states is None else [
+            o["order_no"] for o in self.rig.payments.orders.all() if o["state"] in states]
+        return numbers[i % len(numbers)] if numbers else None
 
     def _guard(self, call, *args):
         try:
@@ -253,12 +257,12 @@ class Orders(RuleBasedStateMachine):
 
     @rule(i=st.integers(0, 99))
     def authorised(self, i):
-        if self._pick(i):
-            self._guard(self.rig.payments.authorised, self._pick(i))
+        if self._pick(i, ("paid",)):
+            self._guard(self.rig.payments.authorised, self._pick(i, ("paid",)))
 
     @rule(i=st.integers(0, 99), share=st.integers(0, 100))
     def pump_final(self, i, share):
-        no = self._pick(i)
+        no = self._pick(i, ("paid", "authorised")) if i % 4 else self._pick(i)
         order = no and self.rig.payments.orders.get(no)
         if order:
             used = (order["paid"] or order["amount"]) * share // 100
@@ -268,7 +272,16 @@ class Orders(RuleBasedStateMachine):
     def sweep(self):
         self._guard(self.rig.payments.sweep)
 
-    @rule(s=st.sampled_from([1, 60, PAY_S, USE_S]))
+    @rule(i=st.integers(0, 99))
+    def payer_pays_and_it_is_notified(self, i):
+        """The common case: paid, and the notification arrives (once, in order)."""
+        no = self._pick(i, ("created",))
+        if no and self._guard(self.rig.sandbox.pay, no):
+            for n in self.rig.sandbox.notifications():
+                if n["out_trade_no"] == no and not n["acked"]:
+                    self._guard(self.rig.deliver, n["id"])
+
+    @rule(s=st.sampled_from([1, 10, 60, PAY_S, USE_S]))
     def time_passes(self, s):
         self.rig.clock.t += s
 
@@ -313,6 +326,9 @@ class Orders(RuleBasedStateMachine):
         for n in rig.sandbox.notifications():
             if not n["acked"]:
                 self._guard(rig.deliver, n["id"])
+        for order in rig.payments.orders.all():  # the pumps' final sales (or lapses)
+            if order["state"] == "authorised":
+                rig.payments.capture(order["order_no"], order["paid"] // 3)
         rig.clock.t += PAY_S + USE_S + 1
         rig.payments.sweep()
         rig.payments.sweep()
@@ -337,5 +353,5 @@ def test_orders_state_machine():
                 self.teardown_check()
             finally:
                 super().teardown()
-    Checked.TestCase.settings = settings(max_examples=40, stateful_step_count=30)
+    Checked.TestCase.settings = settings(max_examples=40, stateful_step_count=40)
     Checked.TestCase().runTest()

@@ -10,7 +10,9 @@ the notify endpoint only to a notification the gateway signed).
   POST /pay/notify                        the gateway's signed notifications: 200
                                           {"code": "SUCCESS"} once applied (or already);
                                           a bad signature or an unknown order: 4xx, nothing
-                                          changed, a station alarm raised
+                                          changed, a station alarm raised; signed but
+                                          contradicting the order: acknowledged, nothing
+                                          changed, alarmed
 
 Payment work (the gateway's HTTP calls, the order ledger) runs on one worker thread with
 its own connection to the store (payments/service.py), never on the station's loop; the
@@ -34,7 +36,8 @@ from ..payments.service import Payments, PumpBusy, UnknownOrder
 log = logging.getLogger("pumpside.station")
 SWEEP_S = 5.0
 PUMP_MAX = 99
-ALARM = "payment notification refused"  # an alarm's `what`
+ALARM = "payment notification refused"  # alarms' `what`
+CONTRADICTION = "payment notification contradicts the order"
 PRESET_LABELS = (("amount", "Amount 金额"), ("litres", "Litres 升数"),
                  ("fill", "Fill up to 加满 (at most)"))
 
@@ -53,6 +56,7 @@ class Desk:
     def __init__(self, payments):
         self.payments = payments
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="payments")
+        self.task = None  # the sweeper, when started in the station's loop
 
     async def call(self, name, *args):
         return await asyncio.get_running_loop().run_in_executor(
@@ -172,27 +176,32 @@ def routes(ledger, templates):
             return page(request, "pay_error.html", 404, error="No such order 没有这个订单")
         return page(request, "paid.html", order=order)
 
+    async def terminal_named(body):
+        """The terminal of the order a notification names, if the station has it (only
+        to file the alarm under it), else "-"."""
+        try:
+            order_no = json.loads(body)["resource"]["out_trade_no"]
+        except (ValueError, KeyError, TypeError):
+            return "-"
+        order = await desk.call("order", str(order_no))
+        return order["terminal"] if order else "-"
+
     async def notify(request):
         body = await request.body()
         if desk is None:
             return JSONResponse({"code": "FAIL", "message": "no gateway set"}, 503)
         try:
             order_no, changed = await desk.call("notify", dict(request.headers), body)
-        except BadNotification as e:
-            terminal = "-"
-            if not isinstance(e, UnknownOrder):
-                try:  # the order it names, if the station has it (only to file the alarm)
-                    resource = json.loads(body).get("resource", {})
-                    order = await desk.call("order", str(resource.get("out_trade_no")))
-                    terminal = order["terminal"] if order else "-"
-                except (ValueError, AttributeError):
-                    pass
-            ledger.journals.raise_alarm(terminal, ALARM, str(e))
+        except BadNotification as e:  # not the gateway's, or not our order: refused
+            ledger.journals.raise_alarm(await terminal_named(body), ALARM, str(e))
             return JSONResponse({"code": "FAIL", "message": str(e)},
                                 404 if isinstance(e, UnknownOrder) else 401)
-        except OrderError as e:  # signed, but contradicts the order (an amount)
-            ledger.journals.raise_alarm("-", ALARM, str(e))
-            return JSONResponse({"code": "FAIL", "message": str(e)}, 409)
+        except OrderError as e:
+            # the gateway's own word, contradicting the order (another amount paid, a
+            # refund the station never asked for): nothing changes, an operator looks;
+            # acknowledged, since the gateway repeating it would not change it
+            ledger.journals.raise_alarm(await terminal_named(body), CONTRADICTION, str(e))
+            return JSONResponse({"code": "SUCCESS", "message": "recorded for an operator"})
         log.info("payment notification: order %s%s", order_no, "" if changed else
                  " (already known)")
         return JSONResponse({"code": "SUCCESS", "message": "OK"})
