@@ -58,7 +58,7 @@ class Orders:
 
     def all(self, limit=200):
         return [dict(zip(FIELDS, row)) for row in self.db.execute(
-            "SELECT %s FROM pay_orders ORDER BY created DESC, order_no LIMIT ?"
+            "SELECT %s FROM pay_orders ORDER BY created DESC, rowid DESC LIMIT ?"
             % ", ".join(FIELDS), (limit,))]
 
     def open_on(self, terminal, pump, now):
