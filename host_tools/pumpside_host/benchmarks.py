@@ -747,6 +747,78 @@ def report_month(sales=1000000, pumps=32, runs=3):
     figure("report_month_ms", "%.0f" % statistics.median(took), "ms")
     figure("report_year_sales", year["totals"]["count"], "count")
     figure("report_year_ms", "%.0f" % year_ms, "ms")
+def phone_payments(orders=20):
+    """Phone payment: the sandbox gateway in its own process (`pumpside gateway-sandbox`,
+    no chaos) and the station with its web port (StationThread). Per order: the pay page's
+    POST (the order made at the gateway), the payer paying by API, then the time until the
+    signed notification made the order paid (polled every 2 ms on the store), and the
+    capture of 10 L's amount with the refund of the rest (both confirmed by the gateway)."""
+    import socket
+    import sqlite3
+    import urllib.parse
+    import urllib.request
+
+    from .station.ledger import Ledger
+    from .station.payments.gateway import SandboxGateway
+    from .station.payments.orders import Orders
+    from .station.payments.service import Payments
+    from .station.server import StationThread
+    from .station.service import Actor, Service
+
+    local = Actor.local("bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        state = tmp + "/sandbox.db"
+        proc = subprocess.Popen([sys.executable, "-m", "pumpside_host.cli", "gateway-sandbox",
+                                 "--port", "0", "--state", state, "--retry-s", "0.2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        server = None
+        try:
+            url = proc.stdout.readline().split()[3]
+            ledger = Ledger(tmp + "/station.db")
+            service = Service(ledger)
+            service.set_price(local, "92", 7590)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            base = "http://127.0.0.1:%d" % port
+            service.set_gateway(local, url, state + ".pub", base)
+            for n in range(orders):
+                service.add_terminal(local, "B%02d" % n)
+            server = StationThread(ledger, web_port=port).start()
+            db = sqlite3.connect(ledger.path, timeout=10)
+            payments = Payments.open(ledger.path, SandboxGateway(url, state + ".pub"), base)
+            paid_ms, settle_ms = [], []
+            for n in range(orders):
+                urllib.request.urlopen(base + "/pay/B%02d/1" % n, urllib.parse.urlencode(
+                    {"preset": "amount", "value": "200", "t": "bench"}).encode(),
+                    timeout=10).read()
+                order_no = db.execute("SELECT order_no FROM pay_orders WHERE terminal = ?",
+                                      ("B%02d" % n,)).fetchone()[0]
+                t0 = time.perf_counter()
+                urllib.request.urlopen(urllib.request.Request(
+                    url + "/sandbox/pay/" + order_no, data=b"", method="POST"),
+                    timeout=10).read()
+                while Orders(db).get(order_no)["state"] != "paid":
+                    if time.perf_counter() - t0 > 30:
+                        raise RuntimeError("order %s never paid" % order_no)
+                    time.sleep(0.002)
+                paid_ms.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                order = payments.capture(order_no, 7590)
+                settle_ms.append((time.perf_counter() - t0) * 1000)
+                if (order["captured"], order["refunded"]) != (7590, 12410):
+                    raise RuntimeError("order %s: %r" % (order_no, order))
+            payments.close()
+            db.close()
+        finally:
+            if server is not None:
+                server.stop()
+            proc.terminate()
+            proc.wait(10)
+    figure("pay_orders", orders, "count")
+    figure("pay_notify_to_paid_ms_p50", "%.1f" % _pct(paid_ms, 50), "ms")
+    figure("pay_notify_to_paid_ms_max", "%.1f" % max(paid_ms), "ms")
+    figure("pay_capture_refund_ms_p50", "%.1f" % _pct(settle_ms, 50), "ms")
 
 
 def fake_terminals():
@@ -824,11 +896,13 @@ FULL = {"journal": (40, 2000), "hotlist": 1000000, "reaction_sales": SALES, "car
         "presets": (60, 10000),
         "drain_sales": 10000, "ingest_sales": 1000, "wear_sales": 10000, "web_sales": 100000,
         "report_sales": 1000000,
+        "pay_orders": 50,
         "heap": {"backlog": 2000, "events": 100, "kib": (96, 384, 8), "tries": 3}}
 QUICK = {"journal": (2, 20), "hotlist": 2000, "reaction_sales": 2, "card_sales": 1,
          "presets": (3, 16),
          "drain_sales": 16, "ingest_sales": 16, "wear_sales": 20, "web_sales": 320,
          "report_sales": 3200,
+         "pay_orders": 3,
          "heap": {"backlog": 16, "events": 4, "kib": (192, 320, 64), "tries": 1}}
 
 
@@ -863,6 +937,7 @@ def main(quick=None):
     station_ingest(32, size["ingest_sales"])
     web_pages(32, size["web_sales"])
     report_month(size["report_sales"], 32)
+    phone_payments(size["pay_orders"])
     figure("bench_wall_s", "%.1f" % (time.monotonic() - t0), "s")
     return 0
 

@@ -11,7 +11,10 @@
                                                  alarms, pumps, price, price-history, hotlist,
                                                  command, totals, events, params, nozzle,
                                                  operator-add|-password|-role|-disable,
-                                                 operators, audit (`station ACTION --help`)
+                                                 operators, audit, gateway-set, pay-orders
+                                                 (`station ACTION --help`)
+  pumpside gateway-sandbox --port P --state FILE [--chaos P] [--refund-failures N]
+                                                 a sandbox payment gateway (phone payment)
   pumpside vboard [--dir D]                      a virtual board: its REPL on a pty
   pumpside flash --port P [--board B]            build, copy what changed, verify, reset
   pumpside info|reset --port P                   software id, manifest check, config; reboot
@@ -141,6 +144,18 @@ def _cmd_netcampaign(args):
     return 0
 
 
+def _cmd_gateway_sandbox(args):
+    from .bench import paysandbox
+
+    if not 0 <= args.chaos <= 1 or args.refund_failures < 0 or args.retry_s <= 0:
+        print("error: --chaos is 0 to 1, --refund-failures >= 0, --retry-s > 0",
+              file=sys.stderr)
+        return 2
+    paysandbox.serve(args.port, args.state, host=args.host, retry_s=args.retry_s,
+                     chaos=args.chaos, refund_failures=args.refund_failures, seed=args.seed)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="pumpside", description="pumpside host tools")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -186,6 +201,21 @@ def build_parser():
     cmd.add_argument("--seed", type=int, default=1)
     cmd.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     cmd.set_defaults(func=_cmd_netcampaign)
+    cmd = sub.add_parser("gateway-sandbox", help="a sandbox payment gateway (WeChat Pay v3 "
+                         "style) for phone payment: its own process and state")
+    cmd.add_argument("--port", type=int, default=8090, help="0: any free port (printed)")
+    cmd.add_argument("--host", default="127.0.0.1")
+    cmd.add_argument("--state", required=True, help="its SQLite file (its RSA key beside it: "
+                     "STATE.key, the public key the station verifies with: STATE.pub)")
+    cmd.add_argument("--retry-s", type=float, default=1.0,
+                     help="a notification not acknowledged is sent again after this, "
+                     "doubling (capped at 60 s)")
+    cmd.add_argument("--chaos", type=float, default=0.0, metavar="P",
+                     help="each notification duplicated, and held back, with probability P")
+    cmd.add_argument("--refund-failures", type=int, default=0, metavar="N",
+                     help="each refund's first N tries fail (HTTP 503 SYSTEM_ERROR)")
+    cmd.add_argument("--seed", type=int, default=None)
+    cmd.set_defaults(func=_cmd_gateway_sandbox)
     from .station_cli import add_station
 
     add_station(sub)

@@ -175,6 +175,28 @@ def _station_alarm_ack(ledger, service, actor, args):
     print("station alarm %d acknowledged" % args.id)
 
 
+def _station_gateway_set(ledger, service, actor, args):
+    values = service.set_gateway(actor, args.url, args.public_key, args.public_url)
+    print("phone payment: gateway %(url)s, its public key %(public_key)s; the phones and "
+          "the gateway reach this station at %(public_url)s (pay page /pay/<terminal>/"
+          "<pump>?t=<token>, notifications /pay/notify)" % values)
+
+
+def _station_pay_orders(ledger, service, actor, args):
+    from .station.payments.orders import Orders
+
+    service.check(actor, "read")
+    rows = Orders(ledger.db).all(args.last)
+    for o in rows:
+        print("%(order_no)s %(terminal)s/%(pump)d %(preset)s %(amount)d %(state)s "
+              "captured %(captured)d refunded %(refunded)d" % o
+              + (" (owed: capture %s refund %s; %s)" % (o["capture"], o["refund"],
+                                                        o["last_error"] or "pending")
+                 if o["capture"] is not None and (o["captured"] < o["capture"]
+                                                  or o["refunded"] < o["refund"]) else ""))
+    print("%d order(s)" % len(rows))
+
+
 def _station_totals(ledger, service, actor, args):
     for totals in service.totals(actor, args.terminal, args.history):
         print("%s nozzle %d grade %s: %d ml amount %d after seq %d (reported %d) %s"
@@ -648,6 +670,16 @@ def add_station(sub):
                  "required")
     cmd.add_argument("--cmd", default="stop",
                      help="stop (default), suspend, resume, lock, unlock, terminate")
+    cmd = action("gateway-set", _station_gateway_set, "the payment gateway for phone "
+                 "payment (audited; written to DB.gateway.json)")
+    cmd.add_argument("--url", required=True, help="the gateway's API, e.g. "
+                     "http://127.0.0.1:8090 (`pumpside gateway-sandbox`)")
+    cmd.add_argument("--public-key", required=True, metavar="PEM",
+                     help="the gateway's public key (the sandbox's STATE.pub)")
+    cmd.add_argument("--public-url", required=True, help="where phones and the gateway "
+                     "reach this station's web port, e.g. http://192.0.2.10:8080")
+    cmd = action("pay-orders", _station_pay_orders, "the phone payment orders, newest first")
+    cmd.add_argument("--last", type=int, default=50, help="at most N (default 50)")
     cmd = action("totals", _station_totals, "totalizers, cross-checked with the records",
                  "only this terminal's")
     cmd.add_argument("--history", action="store_true", help="every reading")

@@ -11,10 +11,11 @@ import logging
 
 from . import alerts, audit, cardbook, grey, operators, reports, shifts, tanks
 from .keyring import StationKey
+from .payments import orders as pay_orders
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 9
+VERSION = 10
 
 
 def version(db):
@@ -107,6 +108,13 @@ def _v8_card_desk(db, key):
             db.execute(statement)
 
 
+def _v10_pay_orders(db, key):
+    """Phone payment: the payment orders and their history (payments/orders.py)."""
+    for statement in pay_orders.SCHEMA.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
 def _v9_report_loads(db, key):
     """The card loads' report index (reports.py: loads by the time they were funded)."""
     for statement in reports.LOADS_SCHEMA:
@@ -115,4 +123,4 @@ def _v9_report_loads(db, key):
 
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
-         (8, _v8_card_desk), (9, _v9_report_loads))
+         (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders))

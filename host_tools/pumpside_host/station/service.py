@@ -494,6 +494,20 @@ class Service(Reads):
     def cards(self, actor):
         self.check(actor, "read")
         return self.desk.book.all()
+    # -- phone payment ---------------------------------------------------------------------
+    def set_gateway(self, actor, url, public_key, public_url):
+        """The payment gateway the station uses (payments/config.py: a file beside the
+        store; its public key, no secret): returns the settings."""
+        self.check(actor, "terminal")
+        from .payments import config
+
+        old = config.load(self.ledger.path)
+        values = config.save(self.ledger.path, url, public_key, public_url)
+        self._record(actor, "gateway", "phone payment", _text(old and dict(
+            url=old["url"], public_url=old["public_url"])), _text(dict(
+                url=values["url"], public_url=values["public_url"],
+                public_key=values["public_key"])))
+        return values
 
     # -- operators -------------------------------------------------------------------------
     def operators(self, actor):

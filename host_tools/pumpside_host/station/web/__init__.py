@@ -47,7 +47,7 @@ from ..operators import LoginRefused, Operators
 from ..problems import Invalid, Note, Problem
 from ..reads import SALE_FILTERS
 from ..service import Actor, Refused, Service
-from . import cards, station_pages
+from . import cards, pay, station_pages
 from . import reports as reports_web
 from .i18n import LANGS, say, translate
 
@@ -519,6 +519,8 @@ def make_app(ledger, secret, service=None):
         *cards.routes(service, page, guarded, _text, _int, BadInput),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    pay_routes, _desk = pay.routes(ledger, templates)  # public: the phone's, the gateway's
+    routes[:0] = pay_routes
     middleware = [Middleware(SessionMiddleware, secret_key=secret,
                              session_cookie=SESSION_COOKIE, max_age=SESSION_AGE_S,
                              same_site="strict", https_only=False)]

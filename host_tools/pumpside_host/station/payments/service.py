@@ -1,0 +1,175 @@
+"""Phone payment's service: the one way the pay page, the gateway's notifications, the
+expiry sweep and (later) the pump's final sale change a payment order.
+
+It owns a connection of its own to the store (so the gateway's slow HTTP calls run on a
+worker thread, never on the station's loop, while the loop keeps writing: WAL) and is used
+from one thread at a time (web/pay.py: one worker). Facts from the gateway go into the
+order ledger (orders.py), which decides; money owed to the customer or the merchant is
+collected from the gateway until it confirms (collect, sweep), so a transient failure or
+a station restart delays a capture or refund, never repeats or loses it.
+"""
+import secrets
+import sqlite3
+import time
+
+from .gateway import BadNotification, GatewayError, GatewayRetry
+from .orders import OPEN, OrderError, Orders  # noqa: F401 (OPEN: for callers)
+
+
+class PumpBusy(OrderError):
+    """The pump holds another phone's order: refused before anyone pays."""
+
+
+class UnknownOrder(BadNotification):
+    """A verified notification about an order the station never made."""
+
+
+def refund_no(order_no):
+    """The refund's number: one refund per order (the remainder, or all of it)."""
+    return order_no + "R"
+
+
+def new_order_no(now):
+    """A merchant order number (WeChat Pay: 6-32 of letters, digits, _-|*): the time and
+    64 random bits, so two stations or a restored store never reuse one."""
+    return "PS%s%s" % (time.strftime("%Y%m%d%H%M%S", time.gmtime(now)),
+                       secrets.token_hex(8))
+
+
+class Payments:
+    def __init__(self, db, gateway, public_url, pay_window_s=180, use_window_s=600,
+                 now=time.time):
+        self.db = db
+        self.gateway = gateway
+        self.public_url = public_url.rstrip("/")
+        self.pay_window_s = pay_window_s
+        self.use_window_s = use_window_s
+        self.now = now
+        self.orders = Orders(db, now)
+
+    @classmethod
+    def open(cls, db_path, gateway, public_url, **windows):
+        """On a connection of its own to the store (its schema made by Ledger)."""
+        db = sqlite3.connect(db_path, timeout=10, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA synchronous=FULL")
+        return cls(db, gateway, public_url, **windows)
+
+    def close(self):
+        self.db.close()
+
+    def order(self, order_no):
+        """The order (a dict of orders.FIELDS), or None."""
+        return self.orders.get(order_no)
+
+    # -- the customer ----------------------------------------------------------------------
+    def new_order(self, terminal, pump, preset, amount, cap_ml=None, grade=None):
+        """An order for `amount` on a pump, made at the gateway: returns the order (its
+        pay_url: where the phone pays). PumpBusy: the pump holds another order;
+        GatewayError: the gateway refused or is down (the order stays created, and is
+        called expired when its window closes)."""
+        now = self.now()
+        busy = self.orders.open_on(terminal, pump, now)
+        if busy:
+            raise PumpBusy("pump %s/%s is taken by another order: wait until it is done"
+                           % (terminal, pump))
+        order_no = new_order_no(now)
+        pay_by = int(now) + self.pay_window_s
+        self.orders.create(order_no, terminal, pump, preset, amount, pay_by, cap_ml, grade)
+        url = self.gateway.create_order(
+            order_no, amount, "fuel at pump %s/%s" % (terminal, pump),
+            self.public_url + "/pay/notify", self.public_url + "/paid/" + order_no,
+            pay_by)
+        self.orders.gave_url(order_no, url)
+        return self.orders.get(order_no)
+
+    # -- the gateway -----------------------------------------------------------------------
+    def notify(self, headers, body):
+        """A notification as received: verified (BadNotification; UnknownOrder), then
+        applied. Returns (order_no, changed). OrderError: it contradicts the order."""
+        facts = self.gateway.verify_notification(headers, body, self.now())
+        order = self.orders.get(facts["order_no"])
+        if order is None:
+            raise UnknownOrder("a notification for order %s, which this station never made"
+                               % facts["order_no"][:40])
+        if facts["event"] == "paid":
+            changed = self.orders.paid(order["order_no"], facts["amount"],
+                                       facts["transaction_id"], self._use_by())
+        else:
+            changed = self.orders.refund_confirmed(order["order_no"], facts["amount"])
+        return order["order_no"], changed
+
+    def sync(self, order_no):
+        """Ask the gateway about an order the station is unsure of (a created one past its
+        window: paid after all, or closed). Returns the order."""
+        order = self.orders.get(order_no)
+        if order is None:
+            raise OrderError("no order %s" % order_no)
+        if order["state"] in ("created", "expired"):
+            seen = self.gateway.query(order_no)
+            if seen["state"] == "paid":
+                self.orders.paid(order_no, seen["amount"], seen["transaction_id"],
+                                 self._use_by())
+            elif seen["state"] in ("closed", "unknown") and order["pay_by"] <= self.now():
+                self.orders.expired(order_no)
+        return self.orders.get(order_no)
+
+    def _use_by(self):
+        return int(self.now()) + self.use_window_s
+
+    # -- the pump --------------------------------------------------------------------------
+    def authorised(self, order_no):
+        """The pump took the order (its AUTHORIZE acknowledged)."""
+        return self.orders.authorised(order_no)
+
+    def capture(self, order_no, amount):
+        """The pump dispensed `amount` (minor units) on the order: capture it and refund
+        the rest, exactly once (the same call again changes nothing; another amount is
+        refused: OrderError). Returns the order; whatever the gateway could not confirm
+        yet is owed and collected by the sweep."""
+        self.orders.settle(order_no, amount)
+        return self.collect(order_no)
+
+    def collect(self, order_no):
+        """Make the capture and refund the order owes at the gateway (each idempotent
+        there); a transient failure is recorded and left owed."""
+        order = self.orders.get(order_no)
+        try:
+            if order["capture"] and order["captured"] < order["capture"]:
+                self.gateway.capture(order_no, order["capture"])
+                self.orders.capture_confirmed(order_no)
+            if order["refund"] and order["refunded"] < order["refund"]:
+                try:
+                    self.gateway.refund(order_no, refund_no(order_no), order["refund"])
+                except GatewayError as e:
+                    self.orders.refund_failed(order_no, str(e))
+                    raise
+                self.orders.refund_confirmed(order_no, order["refund"])
+        except GatewayRetry:
+            pass  # owed: the sweep tries again
+        return self.orders.get(order_no)
+
+    # -- time ------------------------------------------------------------------------------
+    def sweep(self):
+        """What time makes due: created orders past their pay window are asked about
+        (paid after all, or expired); paid orders no pump took in their use window are
+        refunded in full; owed captures and refunds are tried again. Returns the orders
+        it touched."""
+        now = self.now()
+        touched = []
+        for order_no in self.orders.unpaid_past(now):
+            try:
+                self.sync(order_no)
+            except GatewayRetry:
+                continue
+            touched.append(order_no)
+        for order_no in self.orders.unused_past(now):
+            self.orders.settle(order_no, 0)
+            touched.append(order_no)
+        for order_no in self.orders.owed():
+            try:
+                self.collect(order_no)
+            except GatewayError:
+                continue  # refused for good: the order shows its last error
+            touched.append(order_no)
+        return touched
