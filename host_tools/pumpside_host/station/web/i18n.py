@@ -47,7 +47,7 @@ ZH = dict({
     "Day": "日期", "Totalizers": "泵码", "Difference": "差异", "Moved": "泵码变化",
     "Records": "记录", "Settled later": "补扣", "Card loads": "充值", "Print": "打印",
     "Rule": "规则", "Enabled": "启用", "Severity": "级别",
-    "Webhook": "Webhook", "Total": "合计", "Period": "期间", "day": "日", "month": "月",
+    "Webhook": "告警推送 (Webhook)", "Total": "合计", "Period": "期间", "day": "日", "month": "月",
     "year": "年", "range": "区间", "Show": "查询",
     # the station's own pages (station_pages.py)
     "Hotlist": "黑名单", "Parameters": "参数", "Metrology": "计量",
@@ -68,6 +68,11 @@ ZH = dict({
     "new journal": "新日志", "conflict": "记录冲突",
     # words of the operators' page and the header
     "administrator": "管理员", "manager": "经理", "cashier": "收银员", "auditor": "审计员",
+    # the alert rules (alerts.RULES), their severities and switch
+    "large_sale": "大额交易", "frequent_card": "卡频繁使用", "hotlisted_card": "黑名单卡",
+    "wrong_pins": "密码多次错误", "pump_offline": "油机离线", "totalizer_mismatch": "泵码不符",
+    "gauge_variance": "油罐损溢超限", "low_tank": "油罐低液位", "backup_failed": "备份失败",
+    "new_journal": "油机新日志", "warning": "警告", "critical": "严重", "on": "开", "off": "关",
     "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
 })
 
