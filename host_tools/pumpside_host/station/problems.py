@@ -63,6 +63,7 @@ MESSAGES = {
     "alarm_acked": "station alarm {id} was acknowledged already (by {who})",
     "price_past": "the time {at} has passed: give a time to come, or none (the next sale)",
     "field_datetime": "{field} must be a date and time YYYY-MM-DD HH:MM",
+    "no_shift": "no shift {id}",
 }
 
 # what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)
@@ -80,6 +81,18 @@ NOTES = {
     "param_set": "{name} = {value} (parameters version {version})",
     "nozzle_mapped": "{terminal} nozzle {nozzle}: {grade} (price version {version})",
     "alarm_ack": "station alarm {id} acknowledged",
+    "alert_rule_set": "alert rule {rule}: {state}",
+    "webhook_set": "webhook {url}",
+    "webhook_removed": "webhook removed",
+    "shift_closed": "shift {id} closed",
+    "tank_saved": "tank {tank} saved",
+    "tank_feeds": "tank {tank} feeds {terminal} nozzle {nozzle}",
+    "delivery_recorded": "delivery {id} recorded",
+    "delivery_flagged": "delivery {id} recorded (FLAGGED: {flag})",
+    "dip_recorded": "dip of tank {tank}: {ml} ml",
+    "card_funded": "card {card}: {amount} waits for the card's next visit to the desk",
+    "card_lost": "card {card} reported lost",
+    "card_unblocked": "card {card} unblocked",
 }
 
 

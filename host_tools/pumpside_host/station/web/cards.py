@@ -7,6 +7,8 @@ Every act goes through the service layer (role and audit)."""
 from starlette.routing import Route
 
 from ..carddesk import DeskError
+from ..masking import mask_card
+from ..problems import Note
 
 AMOUNT_MAX = 10_000_000  # minor units one desk act takes (100,000.00)
 
@@ -22,7 +24,7 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
             try:
                 account = service.card(actor, asn)
             except DeskError as e:
-                context.setdefault("error", str(e))
+                context.setdefault("error", e)
                 status = 404 if status == 200 else status
         return page(request, "cards.html", actor, status=status, rows=rows,
                     account=account, **context)
@@ -36,16 +38,21 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
             asn = text(form, "card").strip()
             what = text(form, "what")
             if what == "cash" or what == "online":
-                service.card_fund(actor, asn, number(form, "amount", 1, AMOUNT_MAX), what)
+                amount = number(form, "amount", 1, AMOUNT_MAX)
+                service.card_fund(actor, asn, amount, what)
+                done = Note("card_funded", card=mask_card(asn),
+                            amount="%d.%02d" % (amount // 100, amount % 100))
             elif what == "lost":
                 service.card_lost(actor, asn)
+                done = Note("card_lost", card=mask_card(asn))
             elif what == "unblock":
                 service.card_unblock(actor, asn, text(form, "id_last4"))
+                done = Note("card_unblocked", card=mask_card(asn))
             else:
                 raise BadInput("unknown_change", what=repr(what))
         except ValueError as e:  # DeskError, BadInput: nothing changed
-            return cards_page(request, actor, asn, status=400, error=str(e))
-        return cards_page(request, actor, asn, done="%s: done" % what)
+            return cards_page(request, actor, asn, status=400, error=e)
+        return cards_page(request, actor, asn, done=done)
 
     return [Route("/cards", guarded("read", cards)),
             Route("/cards", guarded("card-desk", act), methods=["POST"])]

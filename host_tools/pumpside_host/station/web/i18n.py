@@ -128,6 +128,7 @@ PROBLEMS_ZH = {
     "alarm_acked": "站级报警 {id} 已被确认（{who}）",
     "price_past": "时间 {at} 已过：请给出将来的时间，或留空（下一笔交易生效）",
     "field_datetime": "{field} 必须是日期时间 YYYY-MM-DD HH:MM",
+    "no_shift": "没有班次 {id}",
 }
 # each problems.NOTES code (what a change did) in Chinese (the same parameters)
 NOTES_ZH = {
@@ -144,9 +145,21 @@ NOTES_ZH = {
     "param_set": "{name} = {value}（参数版本 {version}）",
     "nozzle_mapped": "{terminal} {nozzle} 号油枪：{grade}（价格版本 {version}）",
     "alarm_ack": "站级报警 {id} 已确认",
+    "alert_rule_set": "报警规则 {rule}：{state}",
+    "webhook_set": "告警推送地址：{url}",
+    "webhook_removed": "已删除告警推送地址",
+    "shift_closed": "班次 {id} 已班结",
+    "tank_saved": "油罐 {tank} 已保存",
+    "tank_feeds": "油罐 {tank} 供 {terminal} {nozzle} 号油枪",
+    "delivery_recorded": "进油单 {id} 已录入",
+    "delivery_flagged": "进油单 {id} 已录入（异常：{flag}）",
+    "dip_recorded": "油罐 {tank} 人工量油：{ml} 毫升",
+    "card_funded": "卡 {card}：{amount} 待下次到柜台圈存",
+    "card_lost": "卡 {card} 已挂失",
+    "card_unblocked": "卡 {card} 已解挂",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
-OUR_WORDS = ("what", "needs", "role")
+OUR_WORDS = ("what", "needs", "role", "rule", "state")
 WORDS_ZH = {
     "add terminals or change their keys": "添加终端或更换密钥", "manage operators": "管理操作员",
     "set prices": "设置油价", "set parameters": "设置参数", "send commands": "发送命令",
@@ -159,7 +172,13 @@ WORDS_ZH = {
     "administrator": "管理员",
     "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
     "parameters": "参数", "commands": "命令", "hotlist": "黑名单", "nozzle map": "油枪对应",
-    "operators": "操作员",
+    "operators": "操作员", "work the card desk": "办理卡业务",
+    "unblock, replace or re-PIN cards, record online top-ups or change the card desk's "
+    "settings": "解挂、补卡、重置密码、录入网上充值或修改卡业务设置",
+    "large_sale": "大额交易", "frequent_card": "卡频繁使用", "hotlisted_card": "黑名单卡",
+    "wrong_pins": "密码多次错误", "pump_offline": "油机离线", "totalizer_mismatch": "泵码不符",
+    "gauge_variance": "油罐损溢超限", "low_tank": "油罐低液位", "backup_failed": "备份失败",
+    "new_journal": "油机新日志", "conflict": "记录冲突", "on": "开", "off": "关",
 }
 
 

@@ -7,6 +7,7 @@ import time
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..problems import Note
 from ..service import Refused
 from ..tanks import day_of
 from . import BadInput, _int, _text
@@ -70,12 +71,12 @@ def routes(ledger, service, page):
                 service.set_tank(actor, number, _text(form, "grade"),
                                  _int(form, "capacity", 1, 10**7),
                                  _int(form, "low", 0, 10**7), _int(form, "suction", 0, 10**7))
-                done = "tank %d saved" % number
+                done = Note("tank_saved", tank=number)
             elif what == "feed":
                 service.feed_tank(actor, number, _text(form, "terminal"),
                                   _int(form, "nozzle", 1, 99))
-                done = "tank %d feeds %s nozzle %s" % (number, form.get("terminal"),
-                                                       form.get("nozzle"))
+                done = Note("tank_feeds", tank=number, terminal=form.get("terminal"),
+                            nozzle=form.get("nozzle"))
             elif what == "delivery":
                 delivery = service.delivery_note(
                     actor, number, _text(form, "supplier"),
@@ -83,11 +84,11 @@ def routes(ledger, service, page):
                     _decimal(form, "delivered", 1000, 1, 10**9),
                     _decimal(form, "temp", 10, -500, 800))
                 flag = tanks.delivery(delivery)["flag"]
-                done = "delivery %d recorded%s" % (delivery, " (FLAGGED: %s)" % flag
-                                                   if flag else "")
+                done = Note("delivery_flagged", id=delivery, flag=flag) if flag else \
+                    Note("delivery_recorded", id=delivery)
             elif what == "dip":
                 ml = service.dip(actor, number, _int(form, "height", 0, 100000))
-                done = "dip of tank %d: %d ml" % (number, ml)
+                done = Note("dip_recorded", tank=number, ml=ml)
             else:
                 raise BadInput("unknown_change", what=repr(what))
         except ValueError as e:
