@@ -9,6 +9,7 @@ import string
 
 import pytest
 from argon2 import PasswordHasher
+from cardbench import HOLDER, blank, masters
 from starlette.testclient import TestClient
 
 from pumpside_host.station.ledger import Ledger
@@ -37,6 +38,9 @@ def station(tmp_path):
     service.set_price(LOCAL, "95", 7100)
     service.hotlist(LOCAL, ASN)
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
+    service.set_tank(LOCAL, 1, "92", 20000, 2000, 500)
+    ledger.cards.set_masters(masters())
+    service.card_issue(LOCAL, blank()[1], "registered", "2580", **HOLDER)  # CARD
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()
@@ -64,7 +68,9 @@ def dump(ledger):
 
 def versioned(service, path, fields):
     """The fields as a form loaded now sends them: its `version` of what it changes
-    (unless the fields give one)."""
+    (unless the fields give one); "CARD": the card the fixture issued."""
+    if fields.get("card") == "CARD":
+        fields = dict(fields, card=service.cards(LOCAL)[0])
     if path not in VERSION_OF or "version" in fields:
         return dict(fields)
     return dict(fields, version=str(VERSION_OF[path](service)))
@@ -96,6 +102,19 @@ FORMS = [
     ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "95"},
      ("administrator", "manager"), "nozzle"),
     ("/alarms", {"id": "1"}, ("administrator", "manager"), "alarm-ack"),
+    ("/tanks", {"what": "tank", "tank": "2", "grade": "95", "capacity": "30000",
+                "low": "3000", "suction": "600"}, ("administrator", "manager"), "tank"),
+    ("/tanks", {"what": "delivery", "tank": "1", "supplier": "Sinopec", "ordered": "5000",
+                "delivered": "4990", "temp": "15.0"}, ("administrator", "manager"),
+     "delivery"),
+    ("/tanks", {"what": "dip", "tank": "1", "height": "100"}, ("administrator", "manager"),
+     "dip"),
+    ("/cards", {"what": "cash", "card": "CARD", "amount": "5000"},
+     ("administrator", "manager", "cashier"), "card-fund"),
+    ("/cards", {"what": "online", "card": "CARD", "amount": "5000"},
+     ("administrator", "manager"), "card-fund"),
+    ("/cards", {"what": "lost", "card": "CARD"}, ("administrator", "manager", "cashier"),
+     "card-lost"),
 ]
 PAGES = ("/hotlist", "/parameters", "/metrology", "/metrology?pump=P1", "/alarms",
          "/alarms/rows")
