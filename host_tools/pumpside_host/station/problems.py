@@ -64,6 +64,23 @@ MESSAGES = {
     "price_past": "the time {at} has passed: give a time to come, or none (the next sale)",
     "field_datetime": "{field} must be a date and time YYYY-MM-DD HH:MM",
     "no_shift": "no shift {id}",
+    # the tanks (tanks.py TankProblem)
+    "tank_levels": "levels: pump suction <= low < capacity (litres)",
+    "no_tank": "no tank {tank}",
+    "tank_unmapped": "{terminal} nozzle {nozzle} is not in the nozzle map (map it first)",
+    "tank_grade": "{terminal} nozzle {nozzle} sells {sells}, tank {tank} holds {grade}",
+    "supplier": "supplier: 1-64 characters",
+    # the card desk (carddesk.py DeskProblem)
+    "card_unknown": "no card {card} issued here",
+    "card_is_lost": "card {card} is reported lost: unblock it first (card-unblock) or "
+                    "replace it",
+    "card_closed": "card {card} is closed (replaced by {by})",
+    "card_anonymous": "card {card} is anonymous: nobody can prove it is theirs, so it "
+                      "cannot be {what} (its money is the bearer's)",
+    "card_already_lost": "card {card} is already reported lost",
+    "card_not_lost": "card {card} is not reported lost",
+    "card_identity": "identity check failed: the ID number's last 4 characters do not "
+                     "match the holder's",
 }
 
 # what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)

@@ -129,6 +129,18 @@ PROBLEMS_ZH = {
     "price_past": "时间 {at} 已过：请给出将来的时间，或留空（下一笔交易生效）",
     "field_datetime": "{field} 必须是日期时间 YYYY-MM-DD HH:MM",
     "no_shift": "没有班次 {id}",
+    "tank_levels": "液位须满足：吸油口 <= 低液位 < 容量（升）",
+    "no_tank": "没有油罐 {tank}",
+    "tank_unmapped": "{terminal} {nozzle} 号油枪未设置油品（请先设置油枪对应）",
+    "tank_grade": "{terminal} {nozzle} 号油枪加 {sells}，油罐 {tank} 装 {grade}",
+    "supplier": "供应商为 1-64 个字符",
+    "card_unknown": "本站未发行卡 {card}",
+    "card_is_lost": "卡 {card} 已挂失：请先解挂或补卡",
+    "card_closed": "卡 {card} 已注销（已补卡为 {by}）",
+    "card_anonymous": "卡 {card} 是不记名卡：无法证明持卡人身份，不能{what}（卡内资金归持卡人）",
+    "card_already_lost": "卡 {card} 已挂失",
+    "card_not_lost": "卡 {card} 未挂失",
+    "card_identity": "身份核验失败：证件号后四位与持卡人不符",
 }
 # each problems.NOTES code (what a change did) in Chinese (the same parameters)
 NOTES_ZH = {
@@ -179,6 +191,8 @@ WORDS_ZH = {
     "wrong_pins": "密码多次错误", "pump_offline": "油机离线", "totalizer_mismatch": "泵码不符",
     "gauge_variance": "油罐损溢超限", "low_tank": "油罐低液位", "backup_failed": "备份失败",
     "new_journal": "油机新日志", "conflict": "记录冲突", "on": "开", "off": "关",
+    "reported lost": "挂失", "unblocked": "解挂", "replaced": "补卡",
+    "given a new PIN": "重置密码",
 }
 
 
