@@ -110,6 +110,20 @@ NOTES = {
     "card_funded": "card {card}: {amount} waits for the card's next visit to the desk",
     "card_lost": "card {card} reported lost",
     "card_unblocked": "card {card} unblocked",
+    # a card's account (cardquery.py): where the card's own balance comes from, its flags
+    "balance_unknown": "unknown",
+    "balance_read": "read from the card now",
+    "balance_last": "the card's last bill or load (at {at})",
+    "balance_issued": "issued empty, no bill or load since",
+    "card_differs_offline": "the card says {card}, its bills {bills}: bills may still be "
+                            "offline at a pump",
+    "card_differs_upload": "the card says {card}, its bills {bills}: a newer bill may not "
+                           "be uploaded yet",
+    "load_cut": "a load was cut: insert the card at the desk to finish it",
+    "tac_unverified": "{count} sale bill(s) with an unverified TAC",
+    "load_tac_bad": "a load's TAC does not verify",
+    "closed_leaves": "closed, yet its bills leave {balance} (a bill that came after it was "
+                     "replaced)",
 }
 
 

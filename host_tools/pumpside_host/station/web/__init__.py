@@ -221,7 +221,8 @@ def make_app(ledger, secret, service=None):
                 if actor and _may(service, actor, what)]
         return templates.TemplateResponse(request, template, dict(
             context, actor=actor, menu=menu, csrf=csrf_of(request), lang=lang,
-            t=lambda text: translate(lang, text)), status_code=status)
+            t=lambda text: translate(lang, text),
+            say=lambda note: say(lang, note)), status_code=status)
 
     def forbidden(request, actor, why):
         return page(request, "error.html", actor, status=403, error=why)

@@ -29,6 +29,11 @@ ZH = dict({
     "Cards": "卡管理", "Look up": "查询", "Balance": "余额", "The card's own": "卡内余额",
     "Waiting": "待圈存", "Cash taken": "收取现金", "Online top-up": "网上充值",
     "Report lost": "挂失", "Unblock": "解挂", "ID last 4": "证件号后四位",
+    "registered": "记名卡", "anonymous": "不记名卡", "active": "正常", "lost": "已挂失",
+    "closed": "已注销", "ID": "证件号", "load": "圈存", "cash": "现金", "online": "网上充值",
+    "replacement": "补卡转入", "started": "进行中", "TAC verified": "TAC 已验证",
+    "TAC unverified": "TAC 未验证", "escape": "逃卡", "settled": "已补扣", "open": "未结",
+    "carried to": "转入", "flagged": "有异常", "dip": "人工量油", "gauge": "液位仪",
     # the tanks page (tanks.py)
     "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
     "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
@@ -169,6 +174,16 @@ NOTES_ZH = {
     "card_funded": "卡 {card}：{amount} 待下次到柜台圈存",
     "card_lost": "卡 {card} 已挂失",
     "card_unblocked": "卡 {card} 已解挂",
+    "balance_unknown": "未知",
+    "balance_read": "刚从卡上读取",
+    "balance_last": "卡的最后一笔交易或圈存（{at}）",
+    "balance_issued": "发卡时为零，此后无交易或圈存",
+    "card_differs_offline": "卡内余额 {card}，账单余额 {bills}：可能仍有账单未从油机上传",
+    "card_differs_upload": "卡内余额 {card}，账单余额 {bills}：可能有较新的账单尚未上传",
+    "load_cut": "圈存中断：请将卡插入柜台读卡器以完成圈存",
+    "tac_unverified": "{count} 笔交易账单的 TAC 未验证",
+    "load_tac_bad": "一笔圈存的 TAC 验证失败",
+    "closed_leaves": "卡已注销，但其账单余额为 {balance}（补卡后又到达的账单）",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
 OUR_WORDS = ("what", "needs", "role", "rule", "state")
