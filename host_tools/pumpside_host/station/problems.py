@@ -70,6 +70,9 @@ MESSAGES = {
     "tank_unmapped": "{terminal} nozzle {nozzle} is not in the nozzle map (map it first)",
     "tank_grade": "{terminal} nozzle {nozzle} sells {sells}, tank {tank} holds {grade}",
     "supplier": "supplier: 1-64 characters",
+    # the alert rules (alerts.py)
+    "webhook_url": "a webhook URL is http:// or https://, printable, at most 500 characters",
+    "alert_param": "{name} of {rule} must be a whole number from 0 to {high}",
     # the card desk (carddesk.py DeskProblem)
     "card_unknown": "no card {card} issued here",
     "card_is_lost": "card {card} is reported lost: unblock it first (card-unblock) or "

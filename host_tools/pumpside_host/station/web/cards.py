@@ -25,7 +25,7 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
                 account = service.card(actor, asn)
             except DeskError as e:
                 context.setdefault("error", e)
-                status = 404 if status == 200 else status
+                status = 400 if status == 200 else status  # bad input, as /metrology?pump=P9
         return page(request, "cards.html", actor, status=status, rows=rows,
                     account=account, **context)
 

@@ -33,7 +33,8 @@ ZH = dict({
     "closed": "已注销", "ID": "证件号", "load": "圈存", "cash": "现金", "online": "网上充值",
     "replacement": "补卡转入", "started": "进行中", "TAC verified": "TAC 已验证",
     "TAC unverified": "TAC 未验证", "escape": "逃卡", "settled": "已补扣", "open": "未结",
-    "carried to": "转入", "flagged": "有异常", "dip": "人工量油", "gauge": "液位仪",
+    "carried to": "转入", "flagged": "有异常",
+    "by dip": "人工量油", "by gauge": "液位仪",
     # the tanks page (tanks.py)
     "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
     "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
@@ -139,6 +140,8 @@ PROBLEMS_ZH = {
     "tank_unmapped": "{terminal} {nozzle} 号油枪未设置油品（请先设置油枪对应）",
     "tank_grade": "{terminal} {nozzle} 号油枪加 {sells}，油罐 {tank} 装 {grade}",
     "supplier": "供应商为 1-64 个字符",
+    "webhook_url": "告警推送地址须以 http:// 或 https:// 开头，可打印字符，不超过 500 个字符",
+    "alert_param": "{rule} 的 {name} 必须是 0 到 {high} 之间的整数",
     "card_unknown": "本站未发行卡 {card}",
     "card_is_lost": "卡 {card} 已挂失：请先解挂或补卡",
     "card_closed": "卡 {card} 已注销（已补卡为 {by}）",
