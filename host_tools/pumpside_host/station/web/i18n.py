@@ -78,6 +78,9 @@ ZH = dict({
     "large_sale": "大额交易", "frequent_card": "卡频繁使用", "hotlisted_card": "黑名单卡",
     "wrong_pins": "密码多次错误", "pump_offline": "油机离线", "totalizer_mismatch": "泵码不符",
     "gauge_variance": "油罐损溢超限", "low_tank": "油罐低液位", "backup_failed": "备份失败",
+    "amount": "金额（分）", "sales": "笔数", "minutes": "分钟", "overlap_s": "重叠秒数",
+    "count": "次数", "ml": "毫升", "pay:attended": "非卡支付",
+    "pay:card": "IC 卡",  # the payment kinds (reports.py pay), pay: lest a value be taken
     "new_journal": "油机新日志", "warning": "警告", "critical": "严重", "on": "开", "off": "关",
     "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
 })
