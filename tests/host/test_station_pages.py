@@ -23,6 +23,7 @@ PASSWORD = "a long enough password"
 ASN = "6200000000000017"
 OTHER = "6200000000000025"
 JOURNAL = "00112233aabbccdd"
+CARD = "6200000000000001"  # the card the fixture issues (the desk's first number)
 LOCAL = Actor.local("test")
 
 
@@ -40,7 +41,7 @@ def station(tmp_path):
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
     service.set_tank(LOCAL, 1, "92", 20000, 2000, 500)
     ledger.cards.set_masters(masters())
-    service.card_issue(LOCAL, blank()[1], "registered", "2580", **HOLDER)  # CARD
+    assert service.card_issue(LOCAL, blank()[1], "registered", "2580", **HOLDER) == CARD
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()
@@ -83,6 +84,8 @@ VERSION_OF = {
     "/operators": lambda service: service.version_of(LOCAL, "operator"),
     "/hotlist": lambda service: service.hotlist_cards(LOCAL, 0, 0)["version"],
     "/parameters": lambda service: service.params(LOCAL)["version"],
+    "/tanks": lambda service: service.version_of(LOCAL, "tanks"),
+    "/cards": lambda service: service.card_version(LOCAL, service.cards(LOCAL)[0]),
 }
 
 
@@ -424,6 +427,11 @@ STALE = [
      "the operators changed since this form"),
     ("/operators", "set-password", {"name": "cashier", "password": "another password"},
      lambda s: s.set_disabled(LOCAL, "cashier"), "the operators changed since this form"),
+    ("/tanks", "tank-form", {"tank": "1", "grade": "92", "capacity": "21000", "low": "2000",
+                             "suction": "500"},
+     lambda s: s.set_tank(LOCAL, 2, "95", 30000, 3000, 600), "the tanks changed since this form"),
+    ("/cards?card=" + CARD, "card-act", {"what": "cash", "amount": "100"},
+     lambda s: s.card_fund(LOCAL, CARD, 500), "the card changed since this form"),
     ("/alarms", "ack-1", {}, lambda s: s.ack_alarm(LOCAL, 1),
      "station alarm 1 was acknowledged already (by local:test)"),
 ]

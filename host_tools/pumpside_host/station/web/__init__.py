@@ -517,7 +517,7 @@ def make_app(ledger, secret, service=None):
         *reports_web.routes(ledger, service, page, guarded,
                             lambda actor, what: _may(service, actor, what), BadInput),
         *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py
-        *cards.routes(service, page, guarded, _text, _int, BadInput),
+        *cards.routes(service, page, guarded, _text, _int, BadInput, fresh, status_of),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,

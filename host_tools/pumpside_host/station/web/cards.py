@@ -13,7 +13,7 @@ from ..problems import Note
 AMOUNT_MAX = 10_000_000  # minor units one desk act takes (100,000.00)
 
 
-def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a class passed in
+def routes(service, page, guarded, text, number, BadInput, fresh, status_of):  # noqa: N803
     """The /cards routes; `page`, `guarded`, `text` and `number` are the app's helpers
     (web/__init__.py), BadInput its bad-form error."""
 
@@ -27,7 +27,8 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
                 context.setdefault("error", e)
                 status = 400 if status == 200 else status  # bad input, as /metrology?pump=P9
         return page(request, "cards.html", actor, status=status, rows=rows,
-                    account=account, **context)
+                    account=account, version=service.card_version(actor, asn)
+                    if account else None, **context)
 
     async def cards(request, actor, form):
         return cards_page(request, actor, request.query_params.get("card", "").strip())
@@ -37,6 +38,8 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
         try:
             asn = text(form, "card").strip()
             what = text(form, "what")
+            # a form from before another act on this card (a second tab, a colleague): stale
+            fresh(form, service.card_version(actor, asn), "card")
             if what == "cash" or what == "online":
                 amount = number(form, "amount", 1, AMOUNT_MAX)
                 service.card_fund(actor, asn, amount, what)
@@ -51,7 +54,7 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
             else:
                 raise BadInput("unknown_change", what=repr(what))
         except ValueError as e:  # DeskError, BadInput: nothing changed
-            return cards_page(request, actor, asn, status=400, error=e)
+            return cards_page(request, actor, asn, status=status_of(e), error=e)
         return cards_page(request, actor, asn, done=done)
 
     return [Route("/cards", guarded("read", cards)),

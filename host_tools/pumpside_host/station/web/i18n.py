@@ -205,7 +205,7 @@ WORDS_ZH = {
     "administrator": "管理员",
     "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
     "parameters": "参数", "commands": "命令", "hotlist": "黑名单", "nozzle map": "油枪对应",
-    "operators": "操作员", "work the card desk": "办理卡业务",
+    "operators": "操作员", "tanks": "油罐", "card": "卡", "work the card desk": "办理卡业务",
     "unblock, replace or re-PIN cards, record online top-ups or change the card desk's "
     "settings": "解挂、补卡、重置密码、录入网上充值或修改卡业务设置",
     "large_sale": "大额交易", "frequent_card": "卡频繁使用", "hotlisted_card": "黑名单卡",

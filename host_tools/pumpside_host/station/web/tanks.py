@@ -10,7 +10,7 @@ from starlette.routing import Route
 from ..problems import Note
 from ..service import Refused
 from ..tanks import day_of
-from . import BadInput, _int, _text
+from . import BadInput, _int, _text, fresh, status_of
 
 
 def _decimal(form, name, scale, low, high):
@@ -52,8 +52,10 @@ def routes(ledger, service, page):
                                                       if all_tanks else None)
         month = request.query_params.get("month") or time.strftime("%Y-%m", time.gmtime())
         reports = may(actor, "reports")
+        may_change = may(actor, "tanks")
         return page(request, "tanks.html", actor, status=status, tanks=all_tanks,
-                    number=number, month=month, may_change=may(actor, "tanks"),
+                    number=number, month=month, may_change=may_change,
+                    version=service.version_of(actor, "tanks") if may_change else None,
                     reports=reports,
                     readings=tanks.readings(number, limit=20)[::-1] if number else [],
                     deliveries=tanks.deliveries()[-30:][::-1],
@@ -67,6 +69,8 @@ def routes(ledger, service, page):
         what = form.get("what")
         try:
             number = _int(form, "tank", 1, 99)
+            if what in ("tank", "feed"):  # a form from before a change of the tanks: stale
+                fresh(form, service.version_of(actor, "tanks"), "tanks")
             if what == "tank":
                 service.set_tank(actor, number, _text(form, "grade"),
                                  _int(form, "capacity", 1, 10**7),
@@ -92,7 +96,7 @@ def routes(ledger, service, page):
             else:
                 raise BadInput("unknown_change", what=repr(what))
         except ValueError as e:
-            return tanks_page(request, actor, status=400, error=e)
+            return tanks_page(request, actor, status=status_of(e), error=e)
         return tanks_page(request, actor, done=done)
 
     async def chart(request, actor, form):
