@@ -115,7 +115,10 @@ def test_every_page_in_chinese_has_no_english_left(station, role):
     paths = [path for path, _label, _what in PAGES] + [
         "/metrology?pump=P1", "/alarms/rows", "/commands/rows", "/sales?grade=92",
         "/sales?from=yesterday", "/sales?pump=P9", "/metrology?pump=P9", "/hotlist?skip=x",
-        "/tanks?tank=1", "/cards?card=%s" % CARD(_service), "/cards?card=6200000000000099"]
+        "/tanks?tank=1", "/cards?card=%s" % CARD(_service), "/cards?card=6200000000000099",
+        "/reports?kind=month&value=2026-13", "/reports?kind=week", "/reports?kind=year&value=26",
+        "/reports?kind=range&value=2026-03-02&to=2026-03-01", "/reports?kind=day&value=x",
+        "/tanks?tank=1&month=2026-13"]
     for path in paths:
         response = client.get(path)
         assert response.status_code in (200, 400, 403), path

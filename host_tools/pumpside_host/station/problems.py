@@ -64,6 +64,12 @@ MESSAGES = {
     "price_past": "the time {at} has passed: give a time to come, or none (the next sale)",
     "field_datetime": "{field} must be a date and time YYYY-MM-DD HH:MM",
     "no_shift": "no shift {id}",
+    # the reports' periods (reports.py BadPeriod)
+    "period_date": "{what} must be YYYY-MM-DD, not {value}",
+    "period_month": "a month must be YYYY-MM, not {value}",
+    "period_year": "a year must be YYYY, not {value}",
+    "period_range": "the range ends ({to}) before it starts ({start})",
+    "period_kind": "a period is one of {choices}, not {kind}",
     # the tanks (tanks.py TankProblem)
     "tank_levels": "levels: pump suction <= low < capacity (litres)",
     "no_tank": "no tank {tank}",

@@ -138,6 +138,11 @@ PROBLEMS_ZH = {
     "price_past": "时间 {at} 已过：请给出将来的时间，或留空（下一笔交易生效）",
     "field_datetime": "{field} 必须是日期时间 YYYY-MM-DD HH:MM",
     "no_shift": "没有班次 {id}",
+    "period_date": "{what}须为 YYYY-MM-DD，而不是 {value}",
+    "period_month": "月份须为 YYYY-MM，而不是 {value}",
+    "period_year": "年份须为 YYYY，而不是 {value}",
+    "period_range": "区间结束日（{to}）早于开始日（{start}）",
+    "period_kind": "期间须为以下之一：{choices}，而不是 {kind}",
     "tank_levels": "液位须满足：吸油口 <= 低液位 < 容量（升）",
     "no_tank": "没有油罐 {tank}",
     "tank_unmapped": "{terminal} {nozzle} 号油枪未设置油品（请先设置油枪对应）",
@@ -213,7 +218,7 @@ WORDS_ZH = {
     "gauge_variance": "油罐损溢超限", "low_tank": "油罐低液位", "backup_failed": "备份失败",
     "new_journal": "油机新日志", "conflict": "记录冲突", "on": "开", "off": "关",
     "reported lost": "挂失", "unblocked": "解挂", "replaced": "补卡",
-    "given a new PIN": "重置密码",
+    "given a new PIN": "重置密码", "a date": "日期", "from": "开始日期", "to": "结束日期",
 }
 
 
