@@ -141,7 +141,7 @@ def _card(ledger, service, actor, args):
     for transfer in account["transfers"]:
         print("  carried %d to %s" % (transfer["amount"], mask_card(transfer["other"])))
     for flag in account["flags"]:
-        print("  FLAG: " + flag)
+        print("  FLAG: %s" % flag)
 
 
 def add_card_actions(action):

@@ -9,6 +9,7 @@ import string
 
 import pytest
 from argon2 import PasswordHasher
+from cardbench import HOLDER, blank, masters
 from starlette.testclient import TestClient
 
 from pumpside_host.station.ledger import Ledger
@@ -40,6 +41,11 @@ def station(tmp_path):
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
     ledger.store("P1", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 20000, "amount": 13000,
                          "grade": "92"}])
+    service.set_tank(LOCAL, 1, "92", 20000, 2000, 500)  # a tank with a reading
+    service.dip(LOCAL, 1, 800)
+    ledger.cards.set_masters(masters())  # a card with a bill waiting, and its flag
+    service.card_issue(LOCAL, blank()[1], "registered", "2580", **HOLDER)
+    service.card_fund(LOCAL, service.cards(LOCAL)[0], 1000)
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()
@@ -108,13 +114,25 @@ def test_every_page_in_chinese_has_no_english_left(station, role):
     client, _token = logged_in(app, role)
     paths = [path for path, _label, _what in PAGES] + [
         "/metrology?pump=P1", "/alarms/rows", "/commands/rows", "/sales?grade=92",
-        "/sales?from=yesterday", "/sales?pump=P9", "/metrology?pump=P9", "/hotlist?skip=x"]
+        "/sales?from=yesterday", "/sales?pump=P9", "/metrology?pump=P9", "/hotlist?skip=x",
+        "/tanks?tank=1", "/cards?card=%s" % CARD(_service), "/cards?card=6200000000000099",
+        "/reports?kind=month&value=2026-13", "/reports?kind=week", "/reports?kind=year&value=26",
+        "/reports?kind=range&value=2026-03-02&to=2026-03-01", "/reports?kind=day&value=x",
+        "/tanks?tank=1&month=2026-13"]
     for path in paths:
         response = client.get(path)
         assert response.status_code in (200, 400, 403), path
         assert not untranslated(response.text), (path, untranslated(response.text))
         if response.status_code != 200:
             assert CJK.search(said(response)), path
+
+
+def test_a_shift_not_there_is_said_in_chinese(station):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, "cashier")
+    response = client.get("/shifts/99")
+    assert response.status_code == 404 and said(response) == "没有班次 99"
+    assert not untranslated(response.text), untranslated(response.text)
 
 
 # every form and what it answers: a change made, bad input, a stale form (as a manager or
@@ -143,6 +161,41 @@ FORMS = [
     ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "92", "version": "0"}, 409),
     ("/alarms", {"id": "1"}, 200),
     ("/alarms", {"id": "9"}, 400),
+    ("/tanks", {"what": "tank", "tank": "2", "grade": "95", "capacity": "30000",
+                "low": "3000", "suction": "600", "version": "now"}, 200),
+    ("/tanks", {"what": "tank", "tank": "2", "grade": "95", "capacity": "30000",
+                "low": "3000", "suction": "9000", "version": "now"}, 400),
+    ("/tanks", {"what": "tank", "tank": "2", "grade": "123456789", "capacity": "30000",
+                "low": "3000", "suction": "600", "version": "now"}, 400),
+    ("/tanks", {"what": "dip", "tank": "1", "height": "100"}, 200),
+    ("/tanks", {"what": "dip", "tank": "7", "height": "100"}, 400),
+    ("/tanks", {"what": "delivery", "tank": "1", "supplier": "Sinopec", "ordered": "5000",
+                "delivered": "5000", "temp": "15.0"}, 200),
+    ("/tanks", {"what": "delivery", "tank": "1", "supplier": "S" * 65, "ordered": "5000",
+                "delivered": "5000", "temp": "15.0"}, 400),
+    ("/tanks", {"what": "delivery", "tank": "1", "supplier": "Sinopec", "ordered": "5000",
+                "delivered": "5000.0001", "temp": "15.0"}, 400),
+    ("/tanks", {"what": "feed", "tank": "1", "terminal": "P1", "nozzle": "3",
+                "version": "now"}, 400),
+    ("/tanks", {"what": "tank", "tank": "2", "grade": "95", "capacity": "30000",
+                "low": "3000", "suction": "600", "version": "0"}, 409),
+    ("/tanks", {"what": "burn", "tank": "1"}, 400),
+    ("/cards", {"what": "cash", "card": "CARD", "amount": "5000", "version": "now"}, 200),
+    ("/cards", {"what": "online", "card": "CARD", "amount": "5000", "version": "now"}, 200),
+    ("/cards", {"what": "lost", "card": "CARD", "version": "now"}, 200),
+    ("/cards", {"what": "lost", "card": "CARD", "version": "0"}, 409),
+    ("/cards", {"what": "unblock", "card": "CARD", "id_last4": "1234",
+                "version": "now"}, 400),
+    ("/cards", {"what": "lost", "card": "6200000000000099", "version": "0"}, 400),
+    ("/cards", {"what": "cash", "card": "CARD", "amount": "0", "version": "now"}, 400),
+    ("/alert-rules", {"rule": "large_sale", "enabled": "1", "amount": "50000"}, 200),
+    ("/alert-rules", {"rule": "conflict", "enabled": "0"}, 200),
+    ("/alert-rules", {"rule": "large_sale", "enabled": "1", "amount": "9" * 14}, 400),
+    ("/alert-rules", {"rule": "nonsense"}, 400),
+    ("/alert-rules", {"what": "webhook", "url": "https://example.com/hook"}, 200),
+    ("/alert-rules", {"what": "webhook", "url": ""}, 200),
+    ("/alert-rules", {"what": "webhook", "url": "ftp://example.com"}, 400),
+    ("/shifts", {}, 200),
 ]
 OPERATOR_FORMS = [
     ({"what": "add", "name": "eve", "role": "cashier", "password": PASSWORD}, 200),
@@ -156,13 +209,19 @@ OPERATOR_FORMS = [
 ]
 
 
+def CARD(service):  # noqa: N802 - the card the fixture issued
+    return service.cards(LOCAL)[0]
+
+
 def version_now(service, path):
     """The version a form of `path` loaded now carries."""
     return {"/prices": service.prices(LOCAL)["version"],
             "/nozzles": service.prices(LOCAL)["version"],
             "/commands": service.version_of(LOCAL, "command"),
             "/hotlist": service.hotlist_cards(LOCAL, 0, 0)["version"],
-            "/parameters": service.params(LOCAL)["version"]}.get(path)
+            "/parameters": service.params(LOCAL)["version"],
+            "/tanks": service.version_of(LOCAL, "tanks"),
+            "/cards": service.card_version(LOCAL, CARD(service))}.get(path)
 
 
 @pytest.mark.parametrize("path,fields,status", FORMS, ids=lambda v: str(v)[:40])
@@ -171,6 +230,8 @@ def test_every_form_result_in_chinese_has_no_english_left(station, path, fields,
     client, token = logged_in(app, "manager")
     if fields.get("version") == "now":
         fields = dict(fields, version=str(version_now(service, path)))
+    if fields.get("card") == "CARD":
+        fields = dict(fields, card=CARD(service))
     response = client.post(path, data=dict(fields, csrf=token))
     assert response.status_code == status, said(response)
     check(response)

@@ -9,6 +9,7 @@ import string
 
 import pytest
 from argon2 import PasswordHasher
+from cardbench import HOLDER, blank, masters
 from starlette.testclient import TestClient
 
 from pumpside_host.station.ledger import Ledger
@@ -22,6 +23,7 @@ PASSWORD = "a long enough password"
 ASN = "6200000000000017"
 OTHER = "6200000000000025"
 JOURNAL = "00112233aabbccdd"
+CARD = "6200000000000001"  # the card the fixture issues (the desk's first number)
 LOCAL = Actor.local("test")
 
 
@@ -37,6 +39,9 @@ def station(tmp_path):
     service.set_price(LOCAL, "95", 7100)
     service.hotlist(LOCAL, ASN)
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
+    service.set_tank(LOCAL, 1, "92", 20000, 2000, 500)
+    ledger.cards.set_masters(masters())
+    assert service.card_issue(LOCAL, blank()[1], "registered", "2580", **HOLDER) == CARD
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()
@@ -64,7 +69,9 @@ def dump(ledger):
 
 def versioned(service, path, fields):
     """The fields as a form loaded now sends them: its `version` of what it changes
-    (unless the fields give one)."""
+    (unless the fields give one); "CARD": the card the fixture issued."""
+    if fields.get("card") == "CARD":
+        fields = dict(fields, card=service.cards(LOCAL)[0])
     if path not in VERSION_OF or "version" in fields:
         return dict(fields)
     return dict(fields, version=str(VERSION_OF[path](service)))
@@ -77,6 +84,8 @@ VERSION_OF = {
     "/operators": lambda service: service.version_of(LOCAL, "operator"),
     "/hotlist": lambda service: service.hotlist_cards(LOCAL, 0, 0)["version"],
     "/parameters": lambda service: service.params(LOCAL)["version"],
+    "/tanks": lambda service: service.version_of(LOCAL, "tanks"),
+    "/cards": lambda service: service.card_version(LOCAL, service.cards(LOCAL)[0]),
 }
 
 
@@ -96,6 +105,19 @@ FORMS = [
     ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "95"},
      ("administrator", "manager"), "nozzle"),
     ("/alarms", {"id": "1"}, ("administrator", "manager"), "alarm-ack"),
+    ("/tanks", {"what": "tank", "tank": "2", "grade": "95", "capacity": "30000",
+                "low": "3000", "suction": "600"}, ("administrator", "manager"), "tank"),
+    ("/tanks", {"what": "delivery", "tank": "1", "supplier": "Sinopec", "ordered": "5000",
+                "delivered": "4990", "temp": "15.0"}, ("administrator", "manager"),
+     "delivery"),
+    ("/tanks", {"what": "dip", "tank": "1", "height": "100"}, ("administrator", "manager"),
+     "dip"),
+    ("/cards", {"what": "cash", "card": "CARD", "amount": "5000"},
+     ("administrator", "manager", "cashier"), "card-fund"),
+    ("/cards", {"what": "online", "card": "CARD", "amount": "5000"},
+     ("administrator", "manager"), "card-fund"),
+    ("/cards", {"what": "lost", "card": "CARD"}, ("administrator", "manager", "cashier"),
+     "card-lost"),
 ]
 PAGES = ("/hotlist", "/parameters", "/metrology", "/metrology?pump=P1", "/alarms",
          "/alarms/rows")
@@ -405,6 +427,11 @@ STALE = [
      "the operators changed since this form"),
     ("/operators", "set-password", {"name": "cashier", "password": "another password"},
      lambda s: s.set_disabled(LOCAL, "cashier"), "the operators changed since this form"),
+    ("/tanks", "tank-form", {"tank": "1", "grade": "92", "capacity": "21000", "low": "2000",
+                             "suction": "500"},
+     lambda s: s.set_tank(LOCAL, 2, "95", 30000, 3000, 600), "the tanks changed since this form"),
+    ("/cards?card=" + CARD, "card-act", {"what": "cash", "amount": "100"},
+     lambda s: s.card_fund(LOCAL, CARD, 500), "the card changed since this form"),
     ("/alarms", "ack-1", {}, lambda s: s.ack_alarm(LOCAL, 1),
      "station alarm 1 was acknowledged already (by local:test)"),
 ]
@@ -428,9 +455,14 @@ def test_a_stale_form_from_a_second_tab_changes_nothing_with_a_clear_error(
 
 
 def post_routes(app):
+    """The operators' POST routes (the public ones, a phone's and the gateway's, are
+    test_pay_web's: no session, their own checks)."""
     from starlette.routing import Route
+
+    from pumpside_host.station.web.pay import PUBLIC_POSTS
     return {route.path for route in app.app.routes  # app: SecurityHeaders(Starlette)
-            if isinstance(route, Route) and "POST" in (route.methods or ())}
+            if isinstance(route, Route) and "POST" in (route.methods or ())
+            and route.path not in PUBLIC_POSTS}
 
 
 def test_every_changing_route_is_in_the_role_tests(station):

@@ -39,7 +39,8 @@ def test_every_role_against_every_card_act(desk, role, fields, may):
     ledger, service, app, asn = desk
     client, token = logged_in(app, role)
     before = len(service.audit(LOCAL))
-    response = client.post("/cards", data=dict(fields, card=asn, csrf=token))
+    response = client.post("/cards", data=dict(fields, card=asn, csrf=token,
+                                               version=str(service.card_version(LOCAL, asn))))
     if role in may:
         assert response.status_code == 200, response.text
         assert service.audit(LOCAL)[-1]["who"] == role
@@ -63,6 +64,8 @@ def test_a_bad_card_act_changes_nothing_with_a_clear_error(desk, fields, why):
     ledger, service, app, asn = desk
     client, token = logged_in(app, "manager")
     before = len(service.audit(LOCAL))
-    response = client.post("/cards", data=dict(dict(card=asn, csrf=token), **fields))
+    version = service.card_version(LOCAL, fields.get("card", asn))  # as its form has it
+    response = client.post("/cards", data=dict(dict(card=asn, csrf=token,
+                                                    version=str(version)), **fields))
     assert response.status_code == 400 and why in response.text
     assert len(service.audit(LOCAL)) == before

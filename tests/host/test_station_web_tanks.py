@@ -74,7 +74,8 @@ def test_every_role_against_the_tanks_page_and_its_forms(station, role):
     assert bool(chart["days"]) == (role != "cashier")
     for fields, changed in FORMS:
         before, records = changed(ledger), len(service.audit(LOCAL))
-        response = client.post("/tanks", data=dict(fields, csrf=token))
+        response = client.post("/tanks", data=dict(
+            fields, csrf=token, version=str(service.version_of(LOCAL, "tanks"))))
         if role in ("administrator", "manager"):
             assert response.status_code == 200, response.text
             assert changed(ledger) != before
@@ -97,7 +98,8 @@ def test_bad_input_changes_nothing(station):
                         ({"what": "feed", "tank": "1", "terminal": "P1", "nozzle": "5"},
                          "not in the nozzle map"),
                         ({"what": "nothing", "tank": "1"}, "unknown change")):
-        response = client.post("/tanks", data=dict(fields, csrf=token))
+        response = client.post("/tanks", data=dict(
+            fields, csrf=token, version=str(service.version_of(LOCAL, "tanks"))))
         assert response.status_code == 400 and why in response.text, why
     assert len(service.audit(LOCAL)) == records
     assert client.get("/tanks.json?tank=9").status_code == 404

@@ -39,6 +39,7 @@ import urllib.error
 import urllib.request
 
 from .masking import mask_card
+from .problems import Invalid
 
 log = logging.getLogger("pumpside.station")
 
@@ -107,8 +108,7 @@ class Alerts:
                     rule, name, ", ".join(defaults) or "none"))
             if not isinstance(value, int) or isinstance(value, bool) \
                     or not 0 <= value <= PARAM_MAX:
-                raise ValueError("%s of %s must be a whole number from 0 to %d" % (
-                    name, rule, PARAM_MAX))
+                raise Invalid("alert_param", name=name, rule=rule, high=PARAM_MAX)
         old = self.rules()[rule]
         new = {"enabled": bool(enabled), "params": dict(old["params"], **(params or {}))}
         self.db.execute("INSERT OR REPLACE INTO alert_rules VALUES (?, ?, ?)",
@@ -125,8 +125,7 @@ class Alerts:
         """The URL alerts are POSTed to ("": none). Returns the one before."""
         if url and (not isinstance(url, str) or not url.startswith(("http://", "https://"))
                     or len(url) > 500 or not url.isprintable()):
-            raise ValueError("a webhook URL is http:// or https://, printable, at most 500 "
-                             "characters")
+            raise Invalid("webhook_url")
         old = self.webhook_url()
         self.db.execute("INSERT OR REPLACE INTO alert_rules VALUES (?, 1, ?)",
                         (WEBHOOK, json.dumps({"url": url or ""})))

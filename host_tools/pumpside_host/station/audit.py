@@ -29,10 +29,13 @@ class Audit:
                         "VALUES (?,?,?,?,?,?,?)",
                         (int(time.time()), who, role, action, target, old, new))
 
-    def last(self, prefix):
-        """The id of the newest record whose action starts with `prefix` (0: none)."""
-        row = self.db.execute("SELECT MAX(id) FROM audit WHERE substr(action, 1, ?) = ?",
-                              (len(prefix), prefix)).fetchone()
+    def last(self, prefix, target=None):
+        """The id of the newest record whose action starts with `prefix` (and, given, on
+        `target`) (0: none)."""
+        row = self.db.execute("SELECT MAX(id) FROM audit WHERE substr(action, 1, ?) = ?"
+                              + ("" if target is None else " AND target = ?"),
+                              (len(prefix), prefix) + (() if target is None else (target,))
+                              ).fetchone()
         return row[0] or 0
 
     def records(self, after=0, limit=-1):

@@ -38,10 +38,16 @@ from .cardio import (
     load_tac,
 )
 from .masking import mask_card
+from .problems import Invalid
 
 
 class DeskError(ValueError):
     """What the desk could not do and what to do about it (never a key or a PIN)."""
+
+
+class DeskProblem(Invalid, DeskError):
+    """A DeskError the back office's card form can cause: a problems.MESSAGES code (said
+    in the operator's language; str(): the English the command line prints)."""
 
 
 def why_of(e):
@@ -185,13 +191,12 @@ class Desk:
     def _usable(self, asn):
         record = self.book.get(asn) if isinstance(asn, str) else None
         if record is None:
-            raise DeskError("no card %s issued here" % mask_card(asn))
+            raise DeskProblem("card_unknown", card=mask_card(asn))
         if record["status"] == "lost":
-            raise DeskError("card %s is reported lost: unblock it first (card-unblock) or "
-                            "replace it" % mask_card(asn))
+            raise DeskProblem("card_is_lost", card=mask_card(asn))
         if record["status"] == "closed":
-            raise DeskError("card %s is closed (replaced by %s)" % (
-                mask_card(asn), mask_card(record["replaced_by"])))
+            raise DeskProblem("card_closed", card=mask_card(asn),
+                              by=mask_card(record["replaced_by"]))
         return record
 
     def fund(self, tx, asn, amount, source, now=None):
@@ -295,20 +300,19 @@ class Desk:
     def _registered(self, asn, what):
         record = self.book.get(asn) if isinstance(asn, str) else None
         if record is None:
-            raise DeskError("no card %s issued here" % mask_card(asn))
+            raise DeskProblem("card_unknown", card=mask_card(asn))
         if record["kind"] == "anonymous":
-            raise DeskError("card %s is anonymous: nobody can prove it is theirs, so it "
-                            "cannot be %s (its money is the bearer's)" % (mask_card(asn), what))
+            raise DeskProblem("card_anonymous", card=mask_card(asn), what=what)
         if record["status"] == "closed":
-            raise DeskError("card %s is closed (replaced by %s)" % (
-                mask_card(asn), mask_card(record["replaced_by"])))
+            raise DeskProblem("card_closed", card=mask_card(asn),
+                              by=mask_card(record["replaced_by"]))
         return record
 
     def lost(self, tx, asn, now=None):
         """Report a registered card lost: hotlisted (every pump has it within a
         heartbeat). Returns the hotlist version."""
         if self._registered(asn, "reported lost")["status"] == "lost":
-            raise DeskError("card %s is already reported lost" % mask_card(asn))
+            raise DeskProblem("card_already_lost", card=mask_card(asn))
 
         def run():
             self.book.set_status(asn, "lost", now)
@@ -320,7 +324,7 @@ class Desk:
         """A card reported lost and found again: off the hotlist, usable again."""
         record = self._registered(asn, "unblocked")
         if record["status"] != "lost":
-            raise DeskError("card %s is not reported lost" % mask_card(asn))
+            raise DeskProblem("card_not_lost", card=mask_card(asn))
         self._identity(record, id_last4)
 
         def run():
@@ -332,8 +336,7 @@ class Desk:
     @staticmethod
     def _identity(record, id_last4):
         if not isinstance(id_last4, str) or id_last4.strip().upper() != record["id_last4"]:
-            raise DeskError("identity check failed: the ID number's last 4 characters do not "
-                            "match the holder's")
+            raise DeskProblem("card_identity")
 
     def proven(self, asn):
         """(balance the station can prove for the card, what its open escapes owe)."""

@@ -63,6 +63,33 @@ MESSAGES = {
     "alarm_acked": "station alarm {id} was acknowledged already (by {who})",
     "price_past": "the time {at} has passed: give a time to come, or none (the next sale)",
     "field_datetime": "{field} must be a date and time YYYY-MM-DD HH:MM",
+    "no_shift": "no shift {id}",
+    # the reports' periods (reports.py BadPeriod)
+    "period_date": "{what} must be YYYY-MM-DD, not {value}",
+    "period_month": "a month must be YYYY-MM, not {value}",
+    "period_year": "a year must be YYYY, not {value}",
+    "period_range": "the range ends ({to}) before it starts ({start})",
+    "period_kind": "a period is one of {choices}, not {kind}",
+    # the tanks (tanks.py TankProblem)
+    "tank_levels": "levels: pump suction <= low < capacity (litres)",
+    "no_tank": "no tank {tank}",
+    "tank_unmapped": "{terminal} nozzle {nozzle} is not in the nozzle map (map it first)",
+    "tank_grade": "{terminal} nozzle {nozzle} sells {sells}, tank {tank} holds {grade}",
+    "supplier": "supplier: 1-64 characters",
+    # the alert rules (alerts.py)
+    "webhook_url": "a webhook URL is http:// or https://, printable, at most 500 characters",
+    "alert_param": "{name} of {rule} must be a whole number from 0 to {high}",
+    # the card desk (carddesk.py DeskProblem)
+    "card_unknown": "no card {card} issued here",
+    "card_is_lost": "card {card} is reported lost: unblock it first (card-unblock) or "
+                    "replace it",
+    "card_closed": "card {card} is closed (replaced by {by})",
+    "card_anonymous": "card {card} is anonymous: nobody can prove it is theirs, so it "
+                      "cannot be {what} (its money is the bearer's)",
+    "card_already_lost": "card {card} is already reported lost",
+    "card_not_lost": "card {card} is not reported lost",
+    "card_identity": "identity check failed: the ID number's last 4 characters do not "
+                     "match the holder's",
 }
 
 # what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)
@@ -80,6 +107,32 @@ NOTES = {
     "param_set": "{name} = {value} (parameters version {version})",
     "nozzle_mapped": "{terminal} nozzle {nozzle}: {grade} (price version {version})",
     "alarm_ack": "station alarm {id} acknowledged",
+    "alert_rule_set": "alert rule {rule}: {state}",
+    "webhook_set": "webhook {url}",
+    "webhook_removed": "webhook removed",
+    "shift_closed": "shift {id} closed",
+    "tank_saved": "tank {tank} saved",
+    "tank_feeds": "tank {tank} feeds {terminal} nozzle {nozzle}",
+    "delivery_recorded": "delivery {id} recorded",
+    "delivery_flagged": "delivery {id} recorded (FLAGGED: {flag})",
+    "dip_recorded": "dip of tank {tank}: {ml} ml",
+    "card_funded": "card {card}: {amount} waits for the card's next visit to the desk",
+    "card_lost": "card {card} reported lost",
+    "card_unblocked": "card {card} unblocked",
+    # a card's account (cardquery.py): where the card's own balance comes from, its flags
+    "balance_unknown": "unknown",
+    "balance_read": "read from the card now",
+    "balance_last": "the card's last bill or load (at {at})",
+    "balance_issued": "issued empty, no bill or load since",
+    "card_differs_offline": "the card says {card}, its bills {bills}: bills may still be "
+                            "offline at a pump",
+    "card_differs_upload": "the card says {card}, its bills {bills}: a newer bill may not "
+                           "be uploaded yet",
+    "load_cut": "a load was cut: insert the card at the desk to finish it",
+    "tac_unverified": "{count} sale bill(s) with an unverified TAC",
+    "load_tac_bad": "a load's TAC does not verify",
+    "closed_leaves": "closed, yet its bills leave {balance} (a bill that came after it was "
+                     "replaced)",
 }
 
 

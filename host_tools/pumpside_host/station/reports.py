@@ -38,6 +38,7 @@ import time
 
 from .days import day_of
 from .days import midnight as _local
+from .problems import Invalid
 
 # the sales' columns a report groups by, from each sale's record: filled by the ledger's
 # INSERT (columns()), and from the records already held by the schema step (an index of
@@ -101,15 +102,16 @@ HOURS = ("SELECT received / 900 AS q, COUNT(*), SUM(ml), SUM(amount) FROM sales 
          "AND " + SOLD + " GROUP BY q")
 
 
-class BadPeriod(ValueError):
-    """A period that is not a date of its kind: nothing was computed."""
+class BadPeriod(Invalid):
+    """A period that is not a date of its kind: nothing was computed (a problems code:
+    the back office says it in the operator's language)."""
 
 
 def _date(text, what="a date"):
     try:
         parsed = time.strptime(text, "%Y-%m-%d")
     except (TypeError, ValueError):
-        raise BadPeriod("%s must be YYYY-MM-DD, not %r" % (what, text)) from None
+        raise BadPeriod("period_date", what=what, value=repr(text)) from None
     return parsed.tm_year, parsed.tm_mon, parsed.tm_mday
 
 
@@ -124,21 +126,21 @@ def period(kind, value, to=None):
         try:
             parsed = time.strptime(value or "", "%Y-%m")
         except ValueError:
-            raise BadPeriod("a month must be YYYY-MM, not %r" % (value,)) from None
+            raise BadPeriod("period_month", value=repr(value)) from None
         y, m = parsed.tm_year, parsed.tm_mon
         return _local(y, m, 1), _local(y + m // 12, m % 12 + 1, 1), value
     if kind == "year":
         if not isinstance(value, str) or not value.isdigit() or len(value) != 4:
-            raise BadPeriod("a year must be YYYY, not %r" % (value,))
+            raise BadPeriod("period_year", value=repr(value))
         return _local(int(value), 1, 1), _local(int(value) + 1, 1, 1), value
     if kind == "range":
         a = _date(value, "from")
         b = _date(to, "to")
         start, end = _local(*a), _local(b[0], b[1], b[2] + 1)
         if end <= start:
-            raise BadPeriod("the range ends (%s) before it starts (%s)" % (to, value))
+            raise BadPeriod("period_range", to=to, start=value)
         return start, end, "%s..%s" % (value, to)
-    raise BadPeriod("a period is one of %s, not %r" % (", ".join(KINDS), kind))
+    raise BadPeriod("period_kind", choices=", ".join(KINDS), kind=repr(kind))
 
 
 def _add(table, key, n, ml, amount):

@@ -516,10 +516,18 @@ class Service(Reads):
         return self.ledger.operators.all()
 
     def version_of(self, actor, what):
-        """The version of what a `what` call changes ("operator", "command"): the audit
-        id of its newest change (a form loaded before it is stale)."""
+        """The version of what a `what` call changes ("operator", "command", "tanks": a
+        tank's set-up or the nozzles it feeds): the audit id of its newest change (a form
+        loaded before it is stale)."""
         self.check(actor, what)
-        return self.trail.last({"operator": "operator-", "command": "command"}[what])
+        return self.trail.last({"operator": "operator-", "command": "command",
+                                "tanks": "tank"}[what])
+
+    def card_version(self, actor, asn):
+        """The version of a card at the desk: the audit id of the newest desk act on it
+        (a card form loaded before it is stale; ids of cards masked alike share it)."""
+        self.check(actor, "read")
+        return self.trail.last("card-", mask_card(asn))
 
     def _operator(self, name):
         operator = self.ledger.operators.get(name)

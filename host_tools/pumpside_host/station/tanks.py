@@ -35,6 +35,7 @@ import time
 
 from . import vcf
 from .days import bounds
+from .problems import Invalid
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tanks (
@@ -83,6 +84,11 @@ class TankError(ValueError):
     pass
 
 
+class TankProblem(Invalid, TankError):
+    """A TankError an operator's form can cause: a problems.MESSAGES code (the back office
+    says it in the operator's language; str(): the English the command line prints)."""
+
+
 def strapping_check(table):
     """[[height mm, litres], ...] with heights and volumes rising from [0, 0]."""
     if not isinstance(table, list) or len(table) < 2:
@@ -128,13 +134,13 @@ class Tanks:
         if not isinstance(number, int) or not 1 <= number <= 99:
             raise TankError("a tank number is 1-99 (as the gauge numbers them)")
         if not isinstance(grade, str) or not 0 < len(grade) <= 8:
-            raise TankError("a grade code is 1-8 characters")
+            raise TankProblem("grade")
         for name, value in (("capacity", capacity_l), ("low level", low_l),
                             ("pump-suction level", suction_l)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise TankError("%s: whole litres >= 0" % name)
         if not 0 <= suction_l <= low_l < capacity_l:
-            raise TankError("levels: pump suction <= low < capacity (litres)")
+            raise TankProblem("tank_levels")
         table = strapping_check(strapping if strapping is not None
                                 else [[0, 0], [2000, capacity_l]])
         if table[-1][1] > capacity_l:
@@ -169,7 +175,7 @@ class Tanks:
     def need(self, number):
         tank = self.tank(number)
         if tank is None:
-            raise TankError("no tank %r" % (number,))
+            raise TankProblem("no_tank", tank=repr(number))
         return tank
 
     def feed(self, number, terminal, nozzle, nozzle_grade):
@@ -177,11 +183,10 @@ class Tanks:
         be the tank's grade)."""
         tank = self.need(number)
         if nozzle_grade is None:
-            raise TankError("%s nozzle %s is not in the nozzle map (map it first)"
-                            % (terminal, nozzle))
+            raise TankProblem("tank_unmapped", terminal=terminal, nozzle=nozzle)
         if nozzle_grade != tank["grade"]:
-            raise TankError("%s nozzle %s sells %s, tank %d holds %s"
-                            % (terminal, nozzle, nozzle_grade, number, tank["grade"]))
+            raise TankProblem("tank_grade", terminal=terminal, nozzle=nozzle,
+                              sells=nozzle_grade, tank=number, grade=tank["grade"])
         self.db.execute("INSERT OR REPLACE INTO tank_nozzles VALUES (?, ?, ?)",
                         (terminal, nozzle, number))
 
@@ -256,7 +261,7 @@ class Tanks:
         if not isinstance(temp_c10, int) or not -500 <= temp_c10 <= 800:
             raise TankError("temperature: tenths of a degree C, -50.0 to 80.0")
         if not isinstance(supplier, str) or not 0 < len(supplier) <= 64:
-            raise TankError("supplier: 1-64 characters")
+            raise TankProblem("supplier")
         note15 = vcf.to15(delivered_ml, temp_c10 / 10, vcf.kind_of(tank["grade"]))
         row = self._near(number, at, "gauge_ml IS NOT NULL AND note_ml IS NULL")
         if row is None:

@@ -221,7 +221,8 @@ def make_app(ledger, secret, service=None):
                 if actor and _may(service, actor, what)]
         return templates.TemplateResponse(request, template, dict(
             context, actor=actor, menu=menu, csrf=csrf_of(request), lang=lang,
-            t=lambda text: translate(lang, text)), status_code=status)
+            t=lambda text: translate(lang, text),
+            say=lambda note: say(lang, note)), status_code=status)
 
     def forbidden(request, actor, why):
         return page(request, "error.html", actor, status=403, error=why)
@@ -516,7 +517,7 @@ def make_app(ledger, secret, service=None):
         *reports_web.routes(ledger, service, page, guarded,
                             lambda actor, what: _may(service, actor, what), BadInput),
         *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py
-        *cards.routes(service, page, guarded, _text, _int, BadInput),
+        *cards.routes(service, page, guarded, _text, _int, BadInput, fresh, status_of),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     pay_routes, _desk = pay.routes(ledger, templates)  # public: the phone's, the gateway's

@@ -7,11 +7,13 @@ Every act goes through the service layer (role and audit)."""
 from starlette.routing import Route
 
 from ..carddesk import DeskError
+from ..masking import mask_card
+from ..problems import Note
 
 AMOUNT_MAX = 10_000_000  # minor units one desk act takes (100,000.00)
 
 
-def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a class passed in
+def routes(service, page, guarded, text, number, BadInput, fresh, status_of):  # noqa: N803
     """The /cards routes; `page`, `guarded`, `text` and `number` are the app's helpers
     (web/__init__.py), BadInput its bad-form error."""
 
@@ -22,10 +24,11 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
             try:
                 account = service.card(actor, asn)
             except DeskError as e:
-                context.setdefault("error", str(e))
-                status = 404 if status == 200 else status
+                context.setdefault("error", e)
+                status = 400 if status == 200 else status  # bad input, as /metrology?pump=P9
         return page(request, "cards.html", actor, status=status, rows=rows,
-                    account=account, **context)
+                    account=account, version=service.card_version(actor, asn)
+                    if account else None, **context)
 
     async def cards(request, actor, form):
         return cards_page(request, actor, request.query_params.get("card", "").strip())
@@ -35,17 +38,24 @@ def routes(service, page, guarded, text, number, BadInput):  # noqa: N803 - a cl
         try:
             asn = text(form, "card").strip()
             what = text(form, "what")
+            # a form from before another act on this card (a second tab, a colleague): stale
+            fresh(form, service.card_version(actor, asn), "card")
             if what == "cash" or what == "online":
-                service.card_fund(actor, asn, number(form, "amount", 1, AMOUNT_MAX), what)
+                amount = number(form, "amount", 1, AMOUNT_MAX)
+                service.card_fund(actor, asn, amount, what)
+                done = Note("card_funded", card=mask_card(asn),
+                            amount="%d.%02d" % (amount // 100, amount % 100))
             elif what == "lost":
                 service.card_lost(actor, asn)
+                done = Note("card_lost", card=mask_card(asn))
             elif what == "unblock":
                 service.card_unblock(actor, asn, text(form, "id_last4"))
+                done = Note("card_unblocked", card=mask_card(asn))
             else:
                 raise BadInput("unknown_change", what=repr(what))
         except ValueError as e:  # DeskError, BadInput: nothing changed
-            return cards_page(request, actor, asn, status=400, error=str(e))
-        return cards_page(request, actor, asn, done="%s: done" % what)
+            return cards_page(request, actor, asn, status=status_of(e), error=e)
+        return cards_page(request, actor, asn, done=done)
 
     return [Route("/cards", guarded("read", cards)),
             Route("/cards", guarded("card-desk", act), methods=["POST"])]

@@ -29,6 +29,12 @@ ZH = dict({
     "Cards": "卡管理", "Look up": "查询", "Balance": "余额", "The card's own": "卡内余额",
     "Waiting": "待圈存", "Cash taken": "收取现金", "Online top-up": "网上充值",
     "Report lost": "挂失", "Unblock": "解挂", "ID last 4": "证件号后四位",
+    "registered": "记名卡", "anonymous": "不记名卡", "active": "正常", "lost": "已挂失",
+    "closed": "已注销", "ID": "证件号", "load": "圈存", "cash": "现金", "online": "网上充值",
+    "replacement": "补卡转入", "started": "进行中", "TAC verified": "TAC 已验证",
+    "TAC unverified": "TAC 未验证", "escape": "逃卡", "settled": "已补扣", "open": "未结",
+    "carried to": "转入", "flagged": "有异常",
+    "by dip": "人工量油", "by gauge": "液位仪",
     # the tanks page (tanks.py)
     "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
     "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
@@ -48,7 +54,7 @@ ZH = dict({
     "Day": "日期", "Totalizers": "泵码", "Difference": "差异", "Moved": "泵码变化",
     "Records": "记录", "Settled later": "补扣", "Card loads": "充值", "Print": "打印",
     "Rule": "规则", "Enabled": "启用", "Severity": "级别",
-    "Webhook": "Webhook", "Total": "合计", "Period": "期间", "day": "日", "month": "月",
+    "Webhook": "告警推送 (Webhook)", "Total": "合计", "Period": "期间", "day": "日", "month": "月",
     "year": "年", "range": "区间", "Show": "查询",
     # the station's own pages (station_pages.py)
     "Hotlist": "黑名单", "Parameters": "参数", "Metrology": "计量",
@@ -69,6 +75,14 @@ ZH = dict({
     "new journal": "新日志", "conflict": "记录冲突",
     # words of the operators' page and the header
     "administrator": "管理员", "manager": "经理", "cashier": "收银员", "auditor": "审计员",
+    # the alert rules (alerts.RULES), their severities and switch
+    "large_sale": "大额交易", "frequent_card": "卡频繁使用", "hotlisted_card": "黑名单卡",
+    "wrong_pins": "密码多次错误", "pump_offline": "油机离线", "totalizer_mismatch": "泵码不符",
+    "gauge_variance": "油罐损溢超限", "low_tank": "油罐低液位", "backup_failed": "备份失败",
+    "amount": "金额（分）", "sales": "笔数", "minutes": "分钟", "overlap_s": "重叠秒数",
+    "count": "次数", "ml": "毫升", "pay:attended": "非卡支付",
+    "pay:card": "IC 卡",  # the payment kinds (reports.py pay), pay: lest a value be taken
+    "new_journal": "油机新日志", "warning": "警告", "critical": "严重", "on": "开", "off": "关",
     "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
 })
 
@@ -124,6 +138,26 @@ PROBLEMS_ZH = {
     "alarm_acked": "站级报警 {id} 已被确认（{who}）",
     "price_past": "时间 {at} 已过：请给出将来的时间，或留空（下一笔交易生效）",
     "field_datetime": "{field} 必须是日期时间 YYYY-MM-DD HH:MM",
+    "no_shift": "没有班次 {id}",
+    "period_date": "{what}须为 YYYY-MM-DD，而不是 {value}",
+    "period_month": "月份须为 YYYY-MM，而不是 {value}",
+    "period_year": "年份须为 YYYY，而不是 {value}",
+    "period_range": "区间结束日（{to}）早于开始日（{start}）",
+    "period_kind": "期间须为以下之一：{choices}，而不是 {kind}",
+    "tank_levels": "液位须满足：吸油口 <= 低液位 < 容量（升）",
+    "no_tank": "没有油罐 {tank}",
+    "tank_unmapped": "{terminal} {nozzle} 号油枪未设置油品（请先设置油枪对应）",
+    "tank_grade": "{terminal} {nozzle} 号油枪加 {sells}，油罐 {tank} 装 {grade}",
+    "supplier": "供应商为 1-64 个字符",
+    "webhook_url": "告警推送地址须以 http:// 或 https:// 开头，可打印字符，不超过 500 个字符",
+    "alert_param": "{rule} 的 {name} 必须是 0 到 {high} 之间的整数",
+    "card_unknown": "本站未发行卡 {card}",
+    "card_is_lost": "卡 {card} 已挂失：请先解挂或补卡",
+    "card_closed": "卡 {card} 已注销（已补卡为 {by}）",
+    "card_anonymous": "卡 {card} 是不记名卡：无法证明持卡人身份，不能{what}（卡内资金归持卡人）",
+    "card_already_lost": "卡 {card} 已挂失",
+    "card_not_lost": "卡 {card} 未挂失",
+    "card_identity": "身份核验失败：证件号后四位与持卡人不符",
 }
 # each problems.NOTES code (what a change did) in Chinese (the same parameters)
 NOTES_ZH = {
@@ -140,9 +174,31 @@ NOTES_ZH = {
     "param_set": "{name} = {value}（参数版本 {version}）",
     "nozzle_mapped": "{terminal} {nozzle} 号油枪：{grade}（价格版本 {version}）",
     "alarm_ack": "站级报警 {id} 已确认",
+    "alert_rule_set": "报警规则 {rule}：{state}",
+    "webhook_set": "告警推送地址：{url}",
+    "webhook_removed": "已删除告警推送地址",
+    "shift_closed": "班次 {id} 已班结",
+    "tank_saved": "油罐 {tank} 已保存",
+    "tank_feeds": "油罐 {tank} 供 {terminal} {nozzle} 号油枪",
+    "delivery_recorded": "进油单 {id} 已录入",
+    "delivery_flagged": "进油单 {id} 已录入（异常：{flag}）",
+    "dip_recorded": "油罐 {tank} 人工量油：{ml} 毫升",
+    "card_funded": "卡 {card}：{amount} 待下次到柜台圈存",
+    "card_lost": "卡 {card} 已挂失",
+    "card_unblocked": "卡 {card} 已解挂",
+    "balance_unknown": "未知",
+    "balance_read": "刚从卡上读取",
+    "balance_last": "卡的最后一笔交易或圈存（{at}）",
+    "balance_issued": "发卡时为零，此后无交易或圈存",
+    "card_differs_offline": "卡内余额 {card}，账单余额 {bills}：可能仍有账单未从油机上传",
+    "card_differs_upload": "卡内余额 {card}，账单余额 {bills}：可能有较新的账单尚未上传",
+    "load_cut": "圈存中断：请将卡插入柜台读卡器以完成圈存",
+    "tac_unverified": "{count} 笔交易账单的 TAC 未验证",
+    "load_tac_bad": "一笔圈存的 TAC 验证失败",
+    "closed_leaves": "卡已注销，但其账单余额为 {balance}（补卡后又到达的账单）",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
-OUR_WORDS = ("what", "needs", "role")
+OUR_WORDS = ("what", "needs", "role", "rule", "state")
 WORDS_ZH = {
     "add terminals or change their keys": "添加终端或更换密钥", "manage operators": "管理操作员",
     "set prices": "设置油价", "set parameters": "设置参数", "send commands": "发送命令",
@@ -155,7 +211,15 @@ WORDS_ZH = {
     "administrator": "管理员",
     "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
     "parameters": "参数", "commands": "命令", "hotlist": "黑名单", "nozzle map": "油枪对应",
-    "operators": "操作员",
+    "operators": "操作员", "tanks": "油罐", "card": "卡", "work the card desk": "办理卡业务",
+    "unblock, replace or re-PIN cards, record online top-ups or change the card desk's "
+    "settings": "解挂、补卡、重置密码、录入网上充值或修改卡业务设置",
+    "large_sale": "大额交易", "frequent_card": "卡频繁使用", "hotlisted_card": "黑名单卡",
+    "wrong_pins": "密码多次错误", "pump_offline": "油机离线", "totalizer_mismatch": "泵码不符",
+    "gauge_variance": "油罐损溢超限", "low_tank": "油罐低液位", "backup_failed": "备份失败",
+    "new_journal": "油机新日志", "conflict": "记录冲突", "on": "开", "off": "关",
+    "reported lost": "挂失", "unblocked": "解挂", "replaced": "补卡",
+    "given a new PIN": "重置密码", "a date": "日期", "from": "开始日期", "to": "结束日期",
 }
 
 

@@ -93,6 +93,11 @@ def _minor(text, places, name):
     return int(whole) * 10 ** places + int((frac + "0" * places)[:places])
 
 
+# the routes no operator uses: the customer's phone (its pump's token) and the gateway
+# (its signature); no session, no CSRF token (tests/host/test_pay_web.py tests them)
+PUBLIC_POSTS = ("/pay/notify", "/pay/{terminal}/{pump}")
+
+
 def routes(ledger, templates):
     """The pay page and notify endpoint's routes (web/__init__.py adds them)."""
     settings = config.load(ledger.path)
@@ -206,6 +211,6 @@ def routes(ledger, templates):
                  " (already known)")
         return JSONResponse({"code": "SUCCESS", "message": "OK"})
 
-    return [Route("/pay/notify", notify, methods=["POST"]),
-            Route("/pay/{terminal}/{pump}", pay_page, methods=["GET", "POST"]),
+    return [Route(PUBLIC_POSTS[0], notify, methods=["POST"]),
+            Route(PUBLIC_POSTS[1], pay_page, methods=["GET", "POST"]),
             Route("/paid/{order}", paid_page)], desk

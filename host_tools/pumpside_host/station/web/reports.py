@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from .. import reports as rp
 from ..alerts import RULES
+from ..problems import Invalid, Note
 from ..service import _no_query
 
 
@@ -65,10 +66,10 @@ def routes(ledger, service, page, guarded, may, BadInput):
             shift_id = -1
         shift = service.shift_report(actor, shift_id)
         if shift is None:
-            return shifts_page(request, actor, status=404, error="no shift %s"
-                               % request.path_params["id"])
-        return page(request, "shift.html", actor, shift=shift, done="shift %d closed"
-                    % shift["id"] if request.query_params.get("closed") else None)
+            return shifts_page(request, actor, status=404, error=Invalid(
+                "no_shift", id=request.path_params["id"]))
+        return page(request, "shift.html", actor, shift=shift, done=Note(
+            "shift_closed", id=shift["id"]) if request.query_params.get("closed") else None)
 
     def rules_page(request, actor, status=200, **context):
         return page(request, "alert_rules.html", actor, status=status,
@@ -83,8 +84,8 @@ def routes(ledger, service, page, guarded, may, BadInput):
             if form.get("what") == "webhook":
                 url = (form.get("url") or "").strip()
                 service.set_webhook(actor, url)
-                return rules_page(request, actor, done="webhook %s" % (
-                    _no_query(url) or "removed"))
+                return rules_page(request, actor, done=Note(
+                    "webhook_set", url=_no_query(url)) if url else Note("webhook_removed"))
             rule = form.get("rule")
             if rule not in RULES:
                 raise BadInput("alert_rule", rule=repr(rule))
@@ -99,8 +100,8 @@ def routes(ledger, service, page, guarded, may, BadInput):
             new = service.set_alert_rule(actor, rule, form.get("enabled") == "1", params)
         except ValueError as e:
             return rules_page(request, actor, status=400, error=e)
-        return rules_page(request, actor, done="%s %s" % (rule, "on" if new["enabled"]
-                                                          else "off"))
+        return rules_page(request, actor, done=Note(
+            "alert_rule_set", rule=rule, state="on" if new["enabled"] else "off"))
 
     return [
         Route("/reports", guarded("reports", report)),

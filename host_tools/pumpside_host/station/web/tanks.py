@@ -8,8 +8,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..days import day_of
+from ..problems import Note
 from ..service import Refused
-from . import BadInput, _int, _text
+from . import BadInput, _int, _text, fresh, status_of
 
 
 def _decimal(form, name, scale, low, high):
@@ -51,8 +52,10 @@ def routes(ledger, service, page):
                                                       if all_tanks else None)
         month = request.query_params.get("month") or day_of(int(time.time()))[:7]
         reports = may(actor, "reports")
+        may_change = may(actor, "tanks")
         return page(request, "tanks.html", actor, status=status, tanks=all_tanks,
-                    number=number, month=month, may_change=may(actor, "tanks"),
+                    number=number, month=month, may_change=may_change,
+                    version=service.version_of(actor, "tanks") if may_change else None,
                     reports=reports,
                     readings=tanks.readings(number, limit=20)[::-1] if number else [],
                     deliveries=tanks.deliveries()[-30:][::-1],
@@ -66,16 +69,18 @@ def routes(ledger, service, page):
         what = form.get("what")
         try:
             number = _int(form, "tank", 1, 99)
+            if what in ("tank", "feed"):  # a form from before a change of the tanks: stale
+                fresh(form, service.version_of(actor, "tanks"), "tanks")
             if what == "tank":
                 service.set_tank(actor, number, _text(form, "grade"),
                                  _int(form, "capacity", 1, 10**7),
                                  _int(form, "low", 0, 10**7), _int(form, "suction", 0, 10**7))
-                done = "tank %d saved" % number
+                done = Note("tank_saved", tank=number)
             elif what == "feed":
                 service.feed_tank(actor, number, _text(form, "terminal"),
                                   _int(form, "nozzle", 1, 99))
-                done = "tank %d feeds %s nozzle %s" % (number, form.get("terminal"),
-                                                       form.get("nozzle"))
+                done = Note("tank_feeds", tank=number, terminal=form.get("terminal"),
+                            nozzle=form.get("nozzle"))
             elif what == "delivery":
                 delivery = service.delivery_note(
                     actor, number, _text(form, "supplier"),
@@ -83,15 +88,15 @@ def routes(ledger, service, page):
                     _decimal(form, "delivered", 1000, 1, 10**9),
                     _decimal(form, "temp", 10, -500, 800))
                 flag = tanks.delivery(delivery)["flag"]
-                done = "delivery %d recorded%s" % (delivery, " (FLAGGED: %s)" % flag
-                                                   if flag else "")
+                done = Note("delivery_flagged", id=delivery, flag=flag) if flag else \
+                    Note("delivery_recorded", id=delivery)
             elif what == "dip":
                 ml = service.dip(actor, number, _int(form, "height", 0, 100000))
-                done = "dip of tank %d: %d ml" % (number, ml)
+                done = Note("dip_recorded", tank=number, ml=ml)
             else:
                 raise BadInput("unknown_change", what=repr(what))
         except ValueError as e:
-            return tanks_page(request, actor, status=400, error=e)
+            return tanks_page(request, actor, status=status_of(e), error=e)
         return tanks_page(request, actor, done=done)
 
     async def chart(request, actor, form):
