@@ -63,6 +63,21 @@ MESSAGES = {
     "alarm_acked": "station alarm {id} was acknowledged already (by {who})",
     "price_past": "the time {at} has passed: give a time to come, or none (the next sale)",
     "field_datetime": "{field} must be a date and time YYYY-MM-DD HH:MM",
+    # loyalty (loyalty.py)
+    "loyalty_number": "{what} must be a whole number from {low} to {high}",
+    "loyalty_rule": "a loyalty rule is one of {choices}",
+    "loyalty_kind": "a card kind is 1-16 letters or digits",
+    "loyalty_day": "a double-points day is a date YYYY-MM-DD or a weekday mon-sun",
+    "loyalty_reward_name": "a reward's name is 1-40 printable characters",
+    "loyalty_reward_kind": "a reward is one of {choices}",
+    "loyalty_no_reward": "no reward {id}",
+    "loyalty_reward_off": "reward {id} is withdrawn",
+    "loyalty_card_state": "the card is {state}: its points cannot be spent",
+    "loyalty_short": "the card has {have} points, the reward costs {cost}",
+    "loyalty_redemption_id": "a redemption id is 1-64 letters, digits or _.:-",
+    "loyalty_redemption_other": "redemption {id} was made for another card or reward",
+    "loyalty_no_redemption": "no redemption {id}",
+    "loyalty_not_pending": "redemption {id} is {state}, not pending",
 }
 
 # what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)
@@ -80,6 +95,10 @@ NOTES = {
     "param_set": "{name} = {value} (parameters version {version})",
     "nozzle_mapped": "{terminal} nozzle {nozzle}: {grade} (price version {version})",
     "alarm_ack": "station alarm {id} acknowledged",
+    "loyalty_rule_set": "loyalty rule {rule} {key} set",
+    "loyalty_reward_added": "reward {id} added",
+    "loyalty_redeemed": "redeemed: voucher {id}, the card has {balance} points left",
+    "loyalty_cancelled": "voucher {id} cancelled, its points returned",
 }
 
 

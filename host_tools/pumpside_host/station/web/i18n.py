@@ -124,6 +124,20 @@ PROBLEMS_ZH = {
     "alarm_acked": "站级报警 {id} 已被确认（{who}）",
     "price_past": "时间 {at} 已过：请给出将来的时间，或留空（下一笔交易生效）",
     "field_datetime": "{field} 必须是日期时间 YYYY-MM-DD HH:MM",
+    "loyalty_number": "{what} 必须是 {low} 到 {high} 之间的整数",
+    "loyalty_rule": "积分规则须为以下之一：{choices}",
+    "loyalty_kind": "卡类型为 1-16 个字母或数字",
+    "loyalty_day": "双倍积分日为日期 YYYY-MM-DD 或星期 mon-sun",
+    "loyalty_reward_name": "奖励名称为 1-40 个可打印字符",
+    "loyalty_reward_kind": "奖励须为以下之一：{choices}",
+    "loyalty_no_reward": "没有奖励 {id}",
+    "loyalty_reward_off": "奖励 {id} 已停用",
+    "loyalty_card_state": "此卡状态为 {state}：积分不能使用",
+    "loyalty_short": "此卡有 {have} 积分，奖励需要 {cost}",
+    "loyalty_redemption_id": "兑换编号为 1-64 个字母、数字或 _.:-",
+    "loyalty_redemption_other": "兑换 {id} 已用于另一张卡或另一奖励",
+    "loyalty_no_redemption": "没有兑换 {id}",
+    "loyalty_not_pending": "兑换 {id} 状态为 {state}，不是待使用",
 }
 # each problems.NOTES code (what a change did) in Chinese (the same parameters)
 NOTES_ZH = {
@@ -140,6 +154,10 @@ NOTES_ZH = {
     "param_set": "{name} = {value}（参数版本 {version}）",
     "nozzle_mapped": "{terminal} {nozzle} 号油枪：{grade}（价格版本 {version}）",
     "alarm_ack": "站级报警 {id} 已确认",
+    "loyalty_rule_set": "积分规则 {rule} {key} 已设置",
+    "loyalty_reward_added": "已添加奖励 {id}",
+    "loyalty_redeemed": "已兑换：优惠券 {id}，此卡剩余 {balance} 积分",
+    "loyalty_cancelled": "优惠券 {id} 已撤销，积分已退回",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
 OUR_WORDS = ("what", "needs", "role")
@@ -156,6 +174,7 @@ WORDS_ZH = {
     "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
     "parameters": "参数", "commands": "命令", "hotlist": "黑名单", "nozzle map": "油枪对应",
     "operators": "操作员",
+    "set loyalty rules and rewards": "设置积分规则和奖励", "work the card desk": "办理卡业务",
 }
 
 
