@@ -29,6 +29,15 @@ ZH = dict({
     "Cards": "卡管理", "Look up": "查询", "Balance": "余额", "The card's own": "卡内余额",
     "Waiting": "待圈存", "Cash taken": "收取现金", "Online top-up": "网上充值",
     "Report lost": "挂失", "Unblock": "解挂", "ID last 4": "证件号后四位",
+    # the loyalty page (loyalty.py)
+    "Loyalty": "积分", "Earning rules": "积分规则", "Key": "键", "Points": "积分",
+    "Points per currency unit": "每元积分", "Card kind multiplier": "卡类型倍数",
+    "Double points": "双倍积分", "Rewards": "奖励", "Reward": "奖励",
+    "Cost in points": "所需积分", "offered": "提供中", "withdrawn": "已停用",
+    "percent": "百分比", "amount": "金额", "Add reward": "添加奖励", "off": "优惠",
+    "earned": "获得", "redeemed": "已兑换", "reversed": "已退回", "Voucher": "优惠券",
+    "used": "已使用", "cancelled": "已撤销", "Cancel voucher": "撤销优惠券",
+    "Redeem": "兑换", "Reward name": "奖励名称", "registered": "记名卡", "anonymous": "不记名卡",
     # the tanks page (tanks.py)
     "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
     "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
