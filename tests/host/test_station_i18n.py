@@ -40,6 +40,11 @@ def station(tmp_path):
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
     ledger.store("P1", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 20000, "amount": 13000,
                          "grade": "92"}])
+    service.set_loyalty_rule(LOCAL, "grade", "*", 1)  # loyalty (web/loyalty.py)
+    ledger.store("P1", [{"type": "FINAL", "seq": 2, "sale": 2, "ml": 9000, "amount": 9000,
+                         "grade": "92", "asn": ASN, "tac": "01020304"}])
+    service.add_reward(LOCAL, "five off", "amount", 500, 20)
+    service.redeem(LOCAL, ASN, 1, "seed")
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()
@@ -108,7 +113,8 @@ def test_every_page_in_chinese_has_no_english_left(station, role):
     client, _token = logged_in(app, role)
     paths = [path for path, _label, _what in PAGES] + [
         "/metrology?pump=P1", "/alarms/rows", "/commands/rows", "/sales?grade=92",
-        "/sales?from=yesterday", "/sales?pump=P9", "/metrology?pump=P9", "/hotlist?skip=x"]
+        "/sales?from=yesterday", "/sales?pump=P9", "/metrology?pump=P9", "/hotlist?skip=x",
+        "/loyalty?card=" + ASN, "/loyalty?card=12"]
     for path in paths:
         response = client.get(path)
         assert response.status_code in (200, 400, 403), path
@@ -143,6 +149,17 @@ FORMS = [
     ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "92", "version": "0"}, 409),
     ("/alarms", {"id": "1"}, 200),
     ("/alarms", {"id": "9"}, 400),
+    ("/loyalty", {"what": "rule", "rule": "double_day", "key": "sat", "value": "1"}, 200),
+    ("/loyalty", {"what": "rule", "rule": "double_day", "key": "someday", "value": "1"},
+     400),
+    ("/loyalty", {"what": "reward", "name": "wash", "kind": "percent", "value": "5",
+                  "cost": "10"}, 200),
+    ("/loyalty", {"what": "reward", "name": "wash", "kind": "free", "value": "5",
+                  "cost": "10"}, 400),
+    ("/loyalty", {"what": "redeem", "card": ASN, "reward": "1", "redemption": "z1"}, 200),
+    ("/loyalty", {"what": "redeem", "card": OTHER, "reward": "1", "redemption": "z2"}, 400),
+    ("/loyalty", {"what": "cancel", "card": ASN, "redemption": "seed"}, 200),
+    ("/loyalty", {"what": "cancel", "card": ASN, "redemption": "z9"}, 400),
 ]
 OPERATOR_FORMS = [
     ({"what": "add", "name": "eve", "role": "cashier", "password": PASSWORD}, 200),
