@@ -264,7 +264,7 @@ def test_random_earn_redeem_retry_sequences_keep_the_balance(tmp_path_factory, s
                 ledger.store("P1", [sale(n, x, seq=n + 1000)])
         elif what == "redeem":
             rid, gift = "r%d" % x, gifts[x % 2]
-            for attempt in range(2 if flag else 1):  # a retry
+            for _attempt in range(2 if flag else 1):  # a retry
                 have = ledger.loyalty.balance(ASN)
                 try:
                     service.redeem(CASHIER, ASN, gift, rid)

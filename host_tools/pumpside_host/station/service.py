@@ -29,6 +29,10 @@ PIN, the desk's settings. Its calls (CARD_MUTATORS) audit each step they commit:
 issued, money taken, a load on the card (or found again after a cut), a card lost,
 unblocked, replaced; a PIN reset shows as "(set)", never the PIN.
 
+Loyalty (loyaltydesk.py, mixed in here): the earning rules, the rewards and taking a
+voucher back are a manager's ("loyalty"); redeeming points at the desk is the card
+desk's (a cashier may). Each is audited; a redemption asked again with its id is not.
+
 The command line acts as a local operator (Actor.local): whoever can read the database
 file and its station key file can read and change everything in it anyway, so the CLI
 acts as an administrator, named "local:<OS user>" (or --as NAME) in the audit trail.
