@@ -140,6 +140,11 @@ def _card(ledger, service, actor, args):
                                                    if escape["settled"] else "OPEN"))
     for transfer in account["transfers"]:
         print("  carried %d to %s" % (transfer["amount"], mask_card(transfer["other"])))
+    points = account["points"]
+    print("  loyalty points %d (earned %d, redeemed %d, reversed %d)%s" % (
+        points["balance"], points["earned"], points["redeemed"], points["reversed"],
+        "; next fill's voucher %s" % account["voucher"]["voucher"] if account["voucher"]
+        else ""))
     for flag in account["flags"]:
         print("  FLAG: %s" % flag)
 

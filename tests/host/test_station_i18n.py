@@ -41,6 +41,11 @@ def station(tmp_path):
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
     ledger.store("P1", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 20000, "amount": 13000,
                          "grade": "92"}])
+    service.set_loyalty_rule(LOCAL, "grade", "*", 1)  # loyalty (web/loyalty.py)
+    ledger.store("P1", [{"type": "FINAL", "seq": 2, "sale": 2, "ml": 9000, "amount": 9000,
+                         "grade": "92", "asn": ASN, "tac": "01020304"}])
+    service.add_reward(LOCAL, "five off", "amount", 500, 20)
+    service.redeem(LOCAL, ASN, 1, "seed")
     service.set_tank(LOCAL, 1, "92", 20000, 2000, 500)  # a tank with a reading
     service.dip(LOCAL, 1, 800)
     ledger.cards.set_masters(masters())  # a card with a bill waiting, and its flag
@@ -118,7 +123,7 @@ def test_every_page_in_chinese_has_no_english_left(station, role):
         "/tanks?tank=1", "/cards?card=%s" % CARD(_service), "/cards?card=6200000000000099",
         "/reports?kind=month&value=2026-13", "/reports?kind=week", "/reports?kind=year&value=26",
         "/reports?kind=range&value=2026-03-02&to=2026-03-01", "/reports?kind=day&value=x",
-        "/tanks?tank=1&month=2026-13"]
+        "/tanks?tank=1&month=2026-13", "/loyalty?card=" + ASN, "/loyalty?card=12"]
     for path in paths:
         response = client.get(path)
         assert response.status_code in (200, 400, 403), path
@@ -196,6 +201,17 @@ FORMS = [
     ("/alert-rules", {"what": "webhook", "url": ""}, 200),
     ("/alert-rules", {"what": "webhook", "url": "ftp://example.com"}, 400),
     ("/shifts", {}, 200),
+    ("/loyalty", {"what": "rule", "rule": "double_day", "key": "sat", "value": "1"}, 200),
+    ("/loyalty", {"what": "rule", "rule": "double_day", "key": "someday", "value": "1"},
+     400),
+    ("/loyalty", {"what": "reward", "name": "wash", "kind": "percent", "value": "5",
+                  "cost": "10"}, 200),
+    ("/loyalty", {"what": "reward", "name": "wash", "kind": "free", "value": "5",
+                  "cost": "10"}, 400),
+    ("/loyalty", {"what": "redeem", "card": ASN, "reward": "1", "redemption": "z1"}, 200),
+    ("/loyalty", {"what": "redeem", "card": OTHER, "reward": "1", "redemption": "z2"}, 400),
+    ("/loyalty", {"what": "cancel", "card": ASN, "redemption": "seed"}, 200),
+    ("/loyalty", {"what": "cancel", "card": ASN, "redemption": "z9"}, 400),
 ]
 OPERATOR_FORMS = [
     ({"what": "add", "name": "eve", "role": "cashier", "password": PASSWORD}, 200),

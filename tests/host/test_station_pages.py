@@ -22,6 +22,7 @@ ROLES = ("administrator", "manager", "cashier", "auditor")
 PASSWORD = "a long enough password"
 ASN = "6200000000000017"
 OTHER = "6200000000000025"
+LOYAL = "6200000000000041"  # a card with points and a pending voucher "seed"
 JOURNAL = "00112233aabbccdd"
 CARD = "6200000000000001"  # the card the fixture issues (the desk's first number)
 LOCAL = Actor.local("test")
@@ -39,6 +40,11 @@ def station(tmp_path):
     service.set_price(LOCAL, "95", 7100)
     service.hotlist(LOCAL, ASN)
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1
+    service.set_loyalty_rule(LOCAL, "grade", "*", 1)  # loyalty (web/loyalty.py)
+    ledger.store("P7", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 9000, "amount": 9000,
+                         "asn": LOYAL, "tac": "01020304", "grade": "92"}])
+    service.add_reward(LOCAL, "five off", "amount", 500, 20)
+    service.redeem(LOCAL, LOYAL, 1, "seed")
     service.set_tank(LOCAL, 1, "92", 20000, 2000, 500)
     ledger.cards.set_masters(masters())
     assert service.card_issue(LOCAL, blank()[1], "registered", "2580", **HOLDER) == CARD
@@ -118,9 +124,17 @@ FORMS = [
      ("administrator", "manager"), "card-fund"),
     ("/cards", {"what": "lost", "card": "CARD"}, ("administrator", "manager", "cashier"),
      "card-lost"),
+    ("/loyalty", {"what": "rule", "rule": "grade", "key": "92", "value": "2"},
+     ("administrator", "manager"), "loyalty-rule"),
+    ("/loyalty", {"what": "reward", "name": "wash", "kind": "amount", "value": "300",
+                  "cost": "10"}, ("administrator", "manager"), "loyalty-reward-add"),
+    ("/loyalty", {"what": "redeem", "card": LOYAL, "reward": "1", "redemption": "w-1"},
+     ("administrator", "manager", "cashier"), "loyalty-redeem"),
+    ("/loyalty", {"what": "cancel", "card": LOYAL, "redemption": "seed"},
+     ("administrator", "manager"), "loyalty-cancel"),
 ]
 PAGES = ("/hotlist", "/parameters", "/metrology", "/metrology?pump=P1", "/alarms",
-         "/alarms/rows")
+         "/alarms/rows", "/loyalty", "/loyalty?card=" + LOYAL)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -218,6 +232,21 @@ BAD = [
     ("/alarms", {"id": "77"}, 400, "no station alarm 77"),
     ("/alarms", {"id": "first"}, 400, "id must be a whole number"),
     ("/alarms", {}, 400, "id must be a whole number"),
+    ("/loyalty", {"what": "rule", "rule": "double_day", "key": "someday", "value": "1"}, 400,
+     "a double-points day is a date YYYY-MM-DD or a weekday mon-sun"),
+    ("/loyalty", {"what": "rule", "rule": "grade", "key": "92", "value": "two"}, 400,
+     "value must be a whole number"),
+    ("/loyalty", {"what": "reward", "name": "x", "kind": "free", "value": "1", "cost": "1"},
+     400, "a reward is one of percent, amount"),
+    ("/loyalty", {"what": "redeem", "card": OTHER, "reward": "1", "redemption": "w-3"}, 400,
+     "the card has 0 points, the reward costs 20"),
+    ("/loyalty", {"what": "redeem", "card": "6200", "reward": "1", "redemption": "w-4"}, 400,
+     "a card number is 16 digits"),
+    ("/loyalty", {"what": "redeem", "card": LOYAL, "reward": "9", "redemption": "w-5"}, 400,
+     "no reward 9"),
+    ("/loyalty", {"what": "cancel", "card": LOYAL, "redemption": "nope"}, 400,
+     "no redemption nope"),
+    ("/loyalty", {"what": "burn"}, 400, "what must be one of rule, reward, redeem, cancel"),
 ]
 
 
@@ -468,9 +497,12 @@ def post_routes(app):
 def test_every_changing_route_is_in_the_role_tests(station):
     """A form added to the back office without its role test fails here."""
     from test_station_web import FORMS as FIRST_FORMS
+    from test_station_web_cards import ACTS as CARD_ACTS
+    from test_station_web_tanks import FORMS as TANK_FORMS
 
     _ledger, _service, app = station
-    tested = {form[0] for form in FORMS} | {form[0] for form in FIRST_FORMS}
+    tested = {form[0] for form in FORMS} | {form[0] for form in FIRST_FORMS} | (
+        {"/tanks"} if TANK_FORMS else set()) | ({"/cards"} if CARD_ACTS else set())
     assert post_routes(app) - {"/login", "/logout", "/lang"} == tested
 
 

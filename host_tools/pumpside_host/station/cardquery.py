@@ -1,6 +1,6 @@
 """A card's account as the desk shows it (carddesk.Desk.query): holder (ID masked), state,
 bills (loads, sales, escapes, transfers), its balance as the station knows it against the
-card's own, and the differences flagged."""
+card's own, the differences flagged, and its loyalty points and pending voucher."""
 from pumpside.card.apdu import CardError
 
 from .cardbook import STARTED
@@ -56,4 +56,8 @@ def query(desk, asn, reader=None):
             "said": {"card_balance_from": said, "flags": flags},  # as Notes (the web's)
             "waiting": desk.book.waiting(asn), "loads": loads, "sales": sales,
             "escapes": escapes, "transfers": desk.book.transfers(asn),
-            "flags": [str(flag) for flag in flags]}
+            "flags": [str(flag) for flag in flags],
+            # loyalty (loyalty.py): earned, redeemed, reversed, balance; the next fill's
+            # voucher (None: none)
+            "points": desk.ledger.loyalty.totals(asn),
+            "voucher": desk.ledger.loyalty.voucher_for(asn)}

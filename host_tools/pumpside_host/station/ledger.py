@@ -17,6 +17,7 @@ from . import operators as ops
 from . import reports, schema
 from .accounts import Cards
 from .alerts import Alerts
+from .loyalty import Loyalty
 from .metrology import Metrology
 from .params import Params
 from .problems import Invalid
@@ -90,6 +91,7 @@ class Ledger:
         self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
         # tanks, gauge readings, deliveries, reconciliation (tanks.py)
         self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS))
+        self.loyalty = Loyalty(self.db)  # points earned per card sale, rewards (loyalty.py)
 
     def close(self):
         self.db.close()
@@ -163,6 +165,7 @@ class Ledger:
                                      (terminal_id, seq, text, journal))
                 if cur.rowcount:
                     self.cards.stored(terminal_id, record, kind, journal)
+                    self.loyalty.stored(terminal_id, record, kind, journal)
                     if alerting and kind in SALE_KINDS:
                         self.alerts.stored(terminal_id, record, kind)
                     results.append([seq, "stored", ""])

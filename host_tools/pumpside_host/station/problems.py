@@ -90,6 +90,21 @@ MESSAGES = {
     "card_not_lost": "card {card} is not reported lost",
     "card_identity": "identity check failed: the ID number's last 4 characters do not "
                      "match the holder's",
+    # loyalty (loyalty.py)
+    "loyalty_number": "{what} must be a whole number from {low} to {high}",
+    "loyalty_rule": "a loyalty rule is one of {choices}",
+    "loyalty_kind": "a card kind is 1-16 letters or digits",
+    "loyalty_day": "a double-points day is a date YYYY-MM-DD or a weekday mon-sun",
+    "loyalty_reward_name": "a reward's name is 1-40 printable characters",
+    "loyalty_reward_kind": "a reward is one of {choices}",
+    "loyalty_no_reward": "no reward {id}",
+    "loyalty_reward_off": "reward {id} is withdrawn",
+    "loyalty_card_state": "the card is {state}: its points cannot be spent",
+    "loyalty_short": "the card has {have} points, the reward costs {cost}",
+    "loyalty_redemption_id": "a redemption id is 1-64 letters, digits or _.:-",
+    "loyalty_redemption_other": "redemption {id} was made for another card or reward",
+    "loyalty_no_redemption": "no redemption {id}",
+    "loyalty_not_pending": "redemption {id} is {state}, not pending",
 }
 
 # what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)
@@ -133,6 +148,10 @@ NOTES = {
     "load_tac_bad": "a load's TAC does not verify",
     "closed_leaves": "closed, yet its bills leave {balance} (a bill that came after it was "
                      "replaced)",
+    "loyalty_rule_set": "loyalty rule {rule} {key} set",
+    "loyalty_reward_added": "reward {id} added",
+    "loyalty_redeemed": "redeemed: voucher {id}, the card has {balance} points left",
+    "loyalty_cancelled": "voucher {id} cancelled, its points returned",
 }
 
 

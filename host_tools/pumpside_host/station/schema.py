@@ -9,13 +9,13 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import alerts, audit, cardbook, grey, operators, reports, shifts, tanks
+from . import alerts, audit, cardbook, grey, loyalty, operators, reports, shifts, tanks
 from .keyring import StationKey
 from .payments import orders as pay_orders
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 10
+VERSION = 11
 
 
 def version(db):
@@ -121,6 +121,15 @@ def _v9_report_loads(db, key):
         db.execute(statement)
 
 
+def _v11_loyalty(db, key):
+    """Loyalty (loyalty.py): the earning rules, the points journal per card, the rewards
+    and their redemptions."""
+    for statement in loyalty.SCHEMA.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
-         (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders))
+         (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders),
+         (11, _v11_loyalty))

@@ -29,6 +29,10 @@ PIN, the desk's settings. Its calls (CARD_MUTATORS) audit each step they commit:
 issued, money taken, a load on the card (or found again after a cut), a card lost,
 unblocked, replaced; a PIN reset shows as "(set)", never the PIN.
 
+Loyalty (loyaltydesk.py, mixed in here): the earning rules, the rewards and taking a
+voucher back are a manager's ("loyalty"); redeeming points at the desk is the card
+desk's (a cashier may). Each is audited; a redemption asked again with its id is not.
+
 The command line acts as a local operator (Actor.local): whoever can read the database
 file and its station key file can read and change everything in it anyway, so the CLI
 acts as an administrator, named "local:<OS user>" (or --as NAME) in the audit trail.
@@ -40,6 +44,7 @@ from collections import namedtuple
 from . import backup, cardbook, reports
 from .audit import Audit
 from .carddesk import Desk
+from .loyaltydesk import LoyaltyCalls
 from .masking import mask_card
 from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for callers)
 from .problems import Invalid, Problem
@@ -60,6 +65,7 @@ ROLE_OF = {
     "backup": ADMIN, "tanks": MANAGE,
     "shift": ("administrator", "manager", "cashier"), "alerts": MANAGE,
     "card-desk": ("administrator", "manager", "cashier"), "card-manage": MANAGE,
+    "loyalty": MANAGE,
 }
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
         "price": "set prices", "params": "set parameters", "command": "send commands",
@@ -71,7 +77,8 @@ WHAT = {"terminal": "add terminals or change their keys", "operator": "manage op
         "tanks": "set up tanks or record deliveries and dips",
         "card-desk": "work the card desk",
         "card-manage": "unblock, replace or re-PIN cards, record online top-ups or "
-                       "change the card desk's settings"}
+                       "change the card desk's settings",
+        "loyalty": "set loyalty rules and rewards"}
 # the mutating calls, by the permission each needs (the role tests go through all)
 MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
@@ -112,7 +119,7 @@ class Actor(namedtuple("Actor", "name role")):
         return cls(name, "administrator")
 
 
-class Service(Reads):
+class Service(Reads, LoyaltyCalls):
     def __init__(self, ledger):
         self.ledger = ledger
         self.db = ledger.db

@@ -48,6 +48,7 @@ from ..problems import Invalid, Note, Problem
 from ..reads import SALE_FILTERS
 from ..service import Actor, Refused, Service
 from . import cards, pay, station_pages
+from . import loyalty as loyalty_web
 from . import reports as reports_web
 from .i18n import LANGS, say, translate
 
@@ -65,7 +66,7 @@ IFSF_STATES = ("Idle", "Calling", "Authorised", "Started", "Fuelling", "Closed",
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
          ("/commands", "Commands", "command"), ("/cards", "Cards", "read"),
-         ("/hotlist", "Hotlist", "read"),
+         ("/loyalty", "Loyalty", "read"), ("/hotlist", "Hotlist", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
          ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
          ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
@@ -518,6 +519,9 @@ def make_app(ledger, secret, service=None):
                             lambda actor, what: _may(service, actor, what), BadInput),
         *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py
         *cards.routes(service, page, guarded, _text, _int, BadInput, fresh, status_of),
+        *loyalty_web.routes(SimpleNamespace(  # loyalty.py
+            service=service, page=page, guarded=guarded, may=lambda actor, what: _may(
+                service, actor, what), int_field=_int, text_field=_text, BadInput=BadInput)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     pay_routes, _desk = pay.routes(ledger, templates)  # public: the phone's, the gateway's

@@ -35,6 +35,16 @@ ZH = dict({
     "TAC unverified": "TAC 未验证", "escape": "逃卡", "settled": "已补扣", "open": "未结",
     "carried to": "转入", "flagged": "有异常",
     "by dip": "人工量油", "by gauge": "液位仪",
+    # the loyalty page (loyalty.py)
+    "Loyalty": "积分", "Earning rules": "积分规则", "Key": "键", "Points": "积分",
+    "Points per currency unit": "每元积分", "Card kind multiplier": "卡类型倍数",
+    "Double points": "双倍积分", "Rewards": "奖励", "Reward": "奖励",
+    "Cost in points": "所需积分", "Offered": "提供中", "Withdrawn": "已停用",
+    "percent off": "按百分比优惠", "fixed amount off": "固定金额优惠",
+    "Add reward": "添加奖励", "off the next fill": "（下次加油优惠）",
+    "Earned": "获得", "Redeemed": "已兑换", "Reversed": "已退回", "Voucher": "优惠券",
+    "Voucher pending": "待使用", "Voucher used": "已使用", "Voucher cancelled": "已撤销",
+    "Cancel voucher": "撤销优惠券", "Redeem": "兑换", "Reward name": "奖励名称",
     # the tanks page (tanks.py)
     "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
     "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
@@ -158,6 +168,20 @@ PROBLEMS_ZH = {
     "card_already_lost": "卡 {card} 已挂失",
     "card_not_lost": "卡 {card} 未挂失",
     "card_identity": "身份核验失败：证件号后四位与持卡人不符",
+    "loyalty_number": "{what} 必须是 {low} 到 {high} 之间的整数",
+    "loyalty_rule": "积分规则须为以下之一：{choices}",
+    "loyalty_kind": "卡类型为 1-16 个字母或数字",
+    "loyalty_day": "双倍积分日为日期 YYYY-MM-DD 或星期 mon-sun",
+    "loyalty_reward_name": "奖励名称为 1-40 个可打印字符",
+    "loyalty_reward_kind": "奖励须为以下之一：{choices}",
+    "loyalty_no_reward": "没有奖励 {id}",
+    "loyalty_reward_off": "奖励 {id} 已停用",
+    "loyalty_card_state": "此卡状态为 {state}：积分不能使用",
+    "loyalty_short": "此卡有 {have} 积分，奖励需要 {cost}",
+    "loyalty_redemption_id": "兑换编号为 1-64 个字母、数字或 _.:-",
+    "loyalty_redemption_other": "兑换 {id} 已用于另一张卡或另一奖励",
+    "loyalty_no_redemption": "没有兑换 {id}",
+    "loyalty_not_pending": "兑换 {id} 状态为 {state}，不是待使用",
 }
 # each problems.NOTES code (what a change did) in Chinese (the same parameters)
 NOTES_ZH = {
@@ -196,6 +220,10 @@ NOTES_ZH = {
     "tac_unverified": "{count} 笔交易账单的 TAC 未验证",
     "load_tac_bad": "一笔圈存的 TAC 验证失败",
     "closed_leaves": "卡已注销，但其账单余额为 {balance}（补卡后又到达的账单）",
+    "loyalty_rule_set": "积分规则 {rule} {key} 已设置",
+    "loyalty_reward_added": "已添加奖励 {id}",
+    "loyalty_redeemed": "已兑换：优惠券 {id}，此卡剩余 {balance} 积分",
+    "loyalty_cancelled": "优惠券 {id} 已撤销，积分已退回",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
 OUR_WORDS = ("what", "needs", "role", "rule", "state")
@@ -220,6 +248,7 @@ WORDS_ZH = {
     "new_journal": "油机新日志", "conflict": "记录冲突", "on": "开", "off": "关",
     "reported lost": "挂失", "unblocked": "解挂", "replaced": "补卡",
     "given a new PIN": "重置密码", "a date": "日期", "from": "开始日期", "to": "结束日期",
+    "set loyalty rules and rewards": "设置积分规则和奖励",
 }
 
 

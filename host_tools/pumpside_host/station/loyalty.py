@@ -1,0 +1,344 @@
+"""Loyalty points, kept in the station's ledger per card (never on the card): the earning
+rules the manager sets, the points journal (earned, redeemed, reversed; a card's balance
+is the sum of its rows), the rewards the manager defines and their redemptions (a voucher
+the card carries to its next sale).
+
+Earning: a card sale (a FINAL with a card number, or an UNLOCK that took money: a grey
+card's 补扣) earns points when the ledger stores it the first time (`stored`, the
+ledger's hook inside its transaction): a record sent again is a duplicate and never
+reaches the hook, one that conflicts is kept apart and never reaches it either; the
+journal's key (terminal, journal, kind, sale) makes a second row impossible anyway.
+points = amount x rate(grade) x multiplier(card kind) % x (2 on a double-points day)
+// (100 x 100), whole points rounded down: rate in points per currency unit (100 minor
+units), the grade's own or the "*" rule's (0: none); the card kind's multiplier in percent
+(no rule: 100); a double-points day by the bill's own local date or weekday. The rules in
+force when the sale is stored apply (a sale uploaded after a rule changed earns by the new
+rule; its day is still its own).
+
+Redeeming: a reward (N % off, or a fixed amount off, the next fill, for a cost in
+points) spends the points now and leaves a pending voucher on the card. A redemption
+carries an id the client makes (a form's hidden field, the pump's sale number later):
+asked again with the same id it answers the first result and spends nothing, so a retry
+after a lost answer spends once. A pending voucher cancelled by a manager gives its
+points back (a `reversed` row).
+
+The hand-over to the pump (not built in the firmware yet): `voucher_for(asn)` is the
+oldest pending voucher, {"voucher": id, "off_pct": N} or {"voucher": id, "off": minor
+units}, what the station tells the pump for the card (with the card's hotlist entry or
+at a card query); the pump takes it off the fill and names `voucher` (the id) in the
+sale's FINAL, and `stored` marks it used. `receipt(terminal, journal, kind, sale)` gives
+the figures a receipt prints: `points_earned` (this sale's) and `points_total` (the card's
+balance after it).
+
+The tables are made by the schema step loyalty (schema.py); only this module writes them.
+"""
+import re
+import time
+
+from .cardbook import CardBook
+from .days import day_of
+from .journals import LEGACY
+from .problems import Invalid
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS loyalty_rules (
+    rule TEXT NOT NULL, key TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (rule, key));
+CREATE TABLE IF NOT EXISTS loyalty_points (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, asn TEXT NOT NULL, kind TEXT NOT NULL,
+    points INTEGER NOT NULL, at INTEGER NOT NULL, terminal TEXT, journal TEXT,
+    sale_kind TEXT, sale INTEGER, redemption TEXT, why TEXT NOT NULL DEFAULT '',
+    UNIQUE (terminal, journal, sale_kind, sale));
+CREATE INDEX IF NOT EXISTS loyalty_points_card ON loyalty_points (asn, id);
+CREATE TABLE IF NOT EXISTS loyalty_rewards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, kind TEXT NOT NULL,
+    value INTEGER NOT NULL, cost INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS loyalty_redemptions (
+    id TEXT PRIMARY KEY, asn TEXT NOT NULL, reward INTEGER NOT NULL, kind TEXT NOT NULL,
+    value INTEGER NOT NULL, cost INTEGER NOT NULL, state TEXT NOT NULL, at INTEGER NOT NULL,
+    used_terminal TEXT, used_sale INTEGER)
+"""
+
+RULES = ("grade", "card_kind", "double_day")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+REWARD_KINDS = ("percent", "amount")
+EARNED, REDEEMED, REVERSED = "earned", "redeemed", "reversed"
+PENDING, USED, CANCELLED = "pending", "used", "cancelled"
+TYPE_KINDS = {1: "registered", 2: "anonymous"}  # EF16's card type, for a card not issued here
+RATE_MAX = 10000  # points per currency unit
+PERCENT_MAX = 1000  # a card kind's multiplier, %
+COST_MAX = 10_000_000
+AMOUNT_MAX = 10_000_000  # minor units off a fill
+ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+
+
+def _whole(value, low, high, what):
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise Invalid("loyalty_number", what=what, low=low, high=high)
+    return value
+
+
+def _card(asn):
+    if not isinstance(asn, str) or len(asn) != 16 or not asn.isdigit():
+        raise Invalid("card")
+    return asn
+
+
+class Loyalty:
+    def __init__(self, db):
+        self.db = db
+        self.book = CardBook(db)
+        self.clock = time.time
+
+    # -- rules ------------------------------------------------------------------------------
+    def rules(self):
+        """{"grade": {grade or "*": points per currency unit}, "card_kind": {kind: %},
+        "double_day": [YYYY-MM-DD or weekday, ...]}."""
+        out = {"grade": {}, "card_kind": {}, "double_day": []}
+        for rule, key, value in self.db.execute(
+                "SELECT rule, key, value FROM loyalty_rules ORDER BY rule, key"):
+            if rule == "double_day":
+                out[rule].append(key)
+            else:
+                out[rule][key] = value
+        return out
+
+    @staticmethod
+    def check_rule(rule, key, value):
+        """(rule, key, value) checked (Invalid: which and why); value None removes it."""
+        if rule not in RULES:
+            raise Invalid("loyalty_rule", choices=", ".join(RULES))
+        key = key.strip().lower() if isinstance(key, str) else ""
+        if rule == "grade":
+            if not 0 < len(key) <= 8 or not key.isprintable():
+                raise Invalid("grade")
+            if value is not None:
+                _whole(value, 0, RATE_MAX, "points per unit")
+        elif rule == "card_kind":
+            if not 0 < len(key) <= 16 or not key.replace(" ", "").isalnum():
+                raise Invalid("loyalty_kind")
+            if value is not None:
+                _whole(value, 0, PERCENT_MAX, "multiplier %")
+        else:
+            if key not in WEEKDAYS:
+                try:
+                    if time.strftime("%Y-%m-%d", time.strptime(key, "%Y-%m-%d")) != key:
+                        raise ValueError(key)
+                except ValueError:
+                    raise Invalid("loyalty_day") from None
+            if value is not None:
+                value = 1
+        return rule, key, value
+
+    def set_rule(self, rule, key, value):
+        """Set (or, value None, remove) one rule: returns (old, new) as the audit shows
+        them (None: none)."""
+        rule, key, value = self.check_rule(rule, key, value)
+        row = self.db.execute("SELECT value FROM loyalty_rules WHERE rule = ? AND key = ?",
+                              (rule, key)).fetchone()
+        if value is None:
+            self.db.execute("DELETE FROM loyalty_rules WHERE rule = ? AND key = ?",
+                            (rule, key))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO loyalty_rules VALUES (?, ?, ?)",
+                            (rule, key, value))
+        return (None if row is None else row[0]), value
+
+    def kind_of(self, asn, record=None):
+        """The card's kind: the card desk's (registered, anonymous, ...), else its type
+        byte's."""
+        card = self.book.get(asn)
+        if card is not None:
+            return card["kind"]
+        card_type = (record or {}).get("card_type") or 0
+        return TYPE_KINDS.get(card_type, "type %d" % card_type)
+
+    def points_for(self, amount, grade, kind, at):
+        """The points a sale of `amount` minor units of `grade` by a card of `kind` at
+        Unix second `at` (its local day) earns under the rules now."""
+        rules = self.rules()
+        rate = rules["grade"].get((grade or "").lower(), rules["grade"].get("*", 0))
+        percent = rules["card_kind"].get(kind, 100)
+        day = day_of(at)
+        weekday = WEEKDAYS[time.localtime(at).tm_wday]
+        double = 2 if day in rules["double_day"] or weekday in rules["double_day"] else 1
+        return amount * rate * percent * double // (100 * 100)
+
+    # -- the ledger's hook ------------------------------------------------------------------
+    def stored(self, terminal, record, kind, journal=LEGACY):
+        """A record stored the first time (ledger.store, inside its transaction): a card
+        sale earns its points; a sale naming a pending voucher of its card marks it used."""
+        asn = record.get("asn")
+        if kind not in ("FINAL", "UNLOCK") or not isinstance(asn, str) or len(asn) != 16:
+            return
+        amount = record.get("amount") or 0
+        if amount <= 0:  # a marker (settled elsewhere), an empty sale
+            return
+        voucher = record.get("voucher")
+        if isinstance(voucher, str):
+            self.db.execute("UPDATE loyalty_redemptions SET state = ?, used_terminal = ?, "
+                            "used_sale = ? WHERE id = ? AND asn = ? AND state = ?",
+                            (USED, terminal, record["sale"], voucher, asn, PENDING))
+        at = record.get("time") or int(self.clock())
+        points = self.points_for(amount, record.get("grade"), self.kind_of(asn, record), at)
+        if points <= 0:
+            return
+        self.db.execute("INSERT OR IGNORE INTO loyalty_points (asn, kind, points, at, "
+                        "terminal, journal, sale_kind, sale, why) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (asn, EARNED, points, int(self.clock()), terminal, journal, kind,
+                         record["sale"], "%s %d of %s" % (kind, record["sale"], terminal)))
+
+    # -- balances ---------------------------------------------------------------------------
+    def balance(self, asn):
+        return self.db.execute("SELECT COALESCE(SUM(points), 0) FROM loyalty_points WHERE "
+                               "asn = ?", (asn,)).fetchone()[0]
+
+    def journal(self, asn):
+        """The card's points rows, oldest first: id, kind, points, at, terminal, sale,
+        redemption, why."""
+        names = ("id", "kind", "points", "at", "terminal", "sale", "redemption", "why")
+        return [dict(zip(names, row)) for row in self.db.execute(
+            "SELECT %s FROM loyalty_points WHERE asn = ? ORDER BY id" % ", ".join(names),
+            (asn,))]
+
+    def totals(self, asn):
+        """{"earned", "redeemed", "reversed", "balance"} of the card (redeemed as a
+        positive figure; balance = earned - redeemed + reversed)."""
+        out = {EARNED: 0, REDEEMED: 0, REVERSED: 0}
+        for kind, points in self.db.execute("SELECT kind, SUM(points) FROM loyalty_points "
+                                            "WHERE asn = ? GROUP BY kind", (asn,)):
+            out[kind] = -points if kind == REDEEMED else points
+        out["balance"] = out[EARNED] - out[REDEEMED] + out[REVERSED]
+        return out
+
+    def receipt(self, terminal, journal, kind, sale):
+        """The receipt's figures of a stored card sale: {"points_earned": n,
+        "points_total": the card's balance after it} (earned 0: the sale earned none;
+        None: no such card sale)."""
+        row = self.db.execute("SELECT asn FROM sales WHERE terminal = ? AND journal = ? AND "
+                              "kind = ? AND sale = ?", (terminal, journal, kind,
+                                                        sale)).fetchone()
+        if row is None or not row[0]:
+            return None
+        earned = self.db.execute("SELECT id, points FROM loyalty_points WHERE terminal = ? "
+                                 "AND journal = ? AND sale_kind = ? AND sale = ?",
+                                 (terminal, journal, kind, sale)).fetchone()
+        if earned is None:
+            return {"points_earned": 0, "points_total": self.balance(row[0])}
+        total = self.db.execute("SELECT SUM(points) FROM loyalty_points WHERE asn = ? AND "
+                                "id <= ?", (row[0], earned[0])).fetchone()[0]
+        return {"points_earned": earned[1], "points_total": total}
+
+    # -- rewards ----------------------------------------------------------------------------
+    def add_reward(self, name, kind, value, cost):
+        name = name.strip() if isinstance(name, str) else ""
+        if not 0 < len(name) <= 40 or not name.isprintable():
+            raise Invalid("loyalty_reward_name")
+        if kind not in REWARD_KINDS:
+            raise Invalid("loyalty_reward_kind", choices=", ".join(REWARD_KINDS))
+        _whole(value, 1, 100 if kind == "percent" else AMOUNT_MAX,
+               "percent off" if kind == "percent" else "amount off")
+        _whole(cost, 1, COST_MAX, "cost in points")
+        return self.db.execute("INSERT INTO loyalty_rewards (name, kind, value, cost) "
+                               "VALUES (?,?,?,?)", (name, kind, value, cost)).lastrowid
+
+    def set_reward_active(self, reward_id, active):
+        reward = self.reward(reward_id)
+        self.db.execute("UPDATE loyalty_rewards SET active = ? WHERE id = ?",
+                        (1 if active else 0, reward["id"]))
+        return reward
+
+    def reward(self, reward_id):
+        row = self.db.execute("SELECT id, name, kind, value, cost, active FROM "
+                              "loyalty_rewards WHERE id = ?", (reward_id,)).fetchone() \
+            if isinstance(reward_id, int) else None
+        if row is None:
+            raise Invalid("loyalty_no_reward", id=reward_id)
+        return dict(zip(("id", "name", "kind", "value", "cost", "active"), row))
+
+    def rewards(self, active_only=False):
+        return [dict(zip(("id", "name", "kind", "value", "cost", "active"), row))
+                for row in self.db.execute(
+                    "SELECT id, name, kind, value, cost, active FROM loyalty_rewards %s "
+                    "ORDER BY id" % ("WHERE active = 1" if active_only else ""))]
+
+    # -- redemptions ------------------------------------------------------------------------
+    def redemption(self, redemption_id):
+        row = self.db.execute("SELECT id, asn, reward, kind, value, cost, state, at, "
+                              "used_terminal, used_sale FROM loyalty_redemptions WHERE id = ?",
+                              (redemption_id,)).fetchone()
+        return None if row is None else dict(zip(
+            ("id", "asn", "reward", "kind", "value", "cost", "state", "at", "used_terminal",
+             "used_sale"), row))
+
+    def redeemed_before(self, redemption_id, asn, reward_id):
+        """The first result of a redemption asked again (same id): the same card and
+        reward, or Invalid (the id was used for another); None: a new one."""
+        if not isinstance(redemption_id, str) or not ID_RE.match(redemption_id):
+            raise Invalid("loyalty_redemption_id")
+        before = self.redemption(redemption_id)
+        if before is not None and (before["asn"], before["reward"]) != (asn, reward_id):
+            raise Invalid("loyalty_redemption_other", id=redemption_id)
+        return before
+
+    def redeem(self, asn, reward_id, redemption_id, now=None):
+        """Spend the reward's cost from the card's points: a pending voucher. Returns the
+        redemption (its first result when `redemption_id` was seen before)."""
+        _card(asn)
+        before = self.redeemed_before(redemption_id, asn, reward_id)
+        if before is not None:
+            return before
+        reward = self.reward(reward_id)
+        if not reward["active"]:
+            raise Invalid("loyalty_reward_off", id=reward_id)
+        card = self.book.get(asn)
+        if card is not None and card["status"] != "active":
+            raise Invalid("loyalty_card_state", state=card["status"])
+        have = self.balance(asn)
+        if have < reward["cost"]:
+            raise Invalid("loyalty_short", have=have, cost=reward["cost"])
+        now = int(now or self.clock())
+        self.db.execute("INSERT INTO loyalty_redemptions (id, asn, reward, kind, value, cost, "
+                        "state, at) VALUES (?,?,?,?,?,?,?,?)",
+                        (redemption_id, asn, reward["id"], reward["kind"], reward["value"],
+                         reward["cost"], PENDING, now))
+        self.db.execute("INSERT INTO loyalty_points (asn, kind, points, at, redemption, why) "
+                        "VALUES (?,?,?,?,?,?)", (asn, REDEEMED, -reward["cost"], now,
+                                                 redemption_id, reward["name"]))
+        return self.redemption(redemption_id)
+
+    def cancel(self, redemption_id, now=None):
+        """A pending voucher taken back: its points return (a `reversed` row)."""
+        voucher = self.redemption(redemption_id) if isinstance(redemption_id, str) else None
+        if voucher is None:
+            raise Invalid("loyalty_no_redemption", id=redemption_id)
+        if voucher["state"] != PENDING:
+            raise Invalid("loyalty_not_pending", id=redemption_id, state=voucher["state"])
+        now = int(now or self.clock())
+        self.db.execute("UPDATE loyalty_redemptions SET state = ? WHERE id = ?",
+                        (CANCELLED, redemption_id))
+        self.db.execute("INSERT INTO loyalty_points (asn, kind, points, at, redemption, why) "
+                        "VALUES (?,?,?,?,?,?)", (voucher["asn"], REVERSED, voucher["cost"],
+                                                 now, redemption_id, "voucher cancelled"))
+        return voucher
+
+    def vouchers(self, asn, states=(PENDING,)):
+        return [v for v in (self.redemption(row[0]) for row in self.db.execute(
+            "SELECT id FROM loyalty_redemptions WHERE asn = ? ORDER BY at, rowid", (asn,)))
+            if v["state"] in states]
+
+    def voucher_for(self, asn):
+        """What the pump applies to the card's next fill (module docstring): the oldest
+        pending voucher, or None."""
+        pending = self.vouchers(asn)
+        if not pending:
+            return None
+        v = pending[0]
+        return {"voucher": v["id"], "off_pct" if v["kind"] == "percent" else "off":
+                v["value"]}
+
+
+def describe(voucher):
+    """A voucher as people read it: "10 % off" / "5.00 off"."""
+    if voucher["kind"] == "percent":
+        return "%d %% off" % voucher["value"]
+    return "%d.%02d off" % (voucher["value"] // 100, voucher["value"] % 100)
