@@ -17,6 +17,8 @@ from . import operators as ops
 from . import reports, schema
 from .accounts import Cards
 from .alerts import Alerts
+from .cardbook import CardBook
+from .fleet import Fleet
 from .metrology import Metrology
 from .params import Params
 from .problems import Invalid
@@ -88,6 +90,7 @@ class Ledger:
         self.station_key = schema.upgrade(self.db, self.path)
         self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
         self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
+        self.fleet = Fleet(self.db, CardBook(self.db))  # fleet companies (fleet.py)
         # tanks, gauge readings, deliveries, reconciliation (tanks.py)
         self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS))
 
@@ -163,6 +166,8 @@ class Ledger:
                                      (terminal_id, seq, text, journal))
                 if cur.rowcount:
                     self.cards.stored(terminal_id, record, kind, journal)
+                    if kind == "FINAL" and record.get("asn"):  # past a monthly limit?
+                        self.fleet.stored(self.alerts, terminal_id, record)
                     if alerting and kind in SALE_KINDS:
                         self.alerts.stored(terminal_id, record, kind)
                     results.append([seq, "stored", ""])
