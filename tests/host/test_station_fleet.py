@@ -1,6 +1,7 @@
 """Fleet companies (station/fleet.py): company accounts, vehicle cards issued at the desk,
 allocations (分配) and take-backs conserving money, the restrictions a card carries
 (EF1C, EF1D) written at each load, the monthly limit's alert, the monthly statement."""
+import re
 import struct
 
 import pytest
@@ -294,5 +295,62 @@ def test_allocation_conserves_money(tmp_path_factory, ops):
             assert service.fleet.balance(cid) >= 0
             for a, c, _r in cards:
                 assert c.s["balance"] == book.balance(a)
+    finally:
+        ledger.close()
+
+
+def test_the_fleet_page_acts_reads_in_chinese_and_exports_the_statement(tmp_path):
+    from argon2 import PasswordHasher
+    from test_station_i18n import untranslated
+    from test_station_pages import csrf, logged_in
+
+    from pumpside_host.station.ledger import Ledger
+    from pumpside_host.station.service import Service
+    from pumpside_host.station.web import load_secret, make_app
+
+    ledger = Ledger(str(tmp_path / "station.db"),
+                    hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    try:
+        from cardbench import masters
+        ledger.cards.set_masters(masters())
+        service = Service(ledger)
+        for role in ("manager", "cashier"):
+            service.add_operator(ADMIN, role, role, "a long enough password")
+        app = make_app(ledger, load_secret(ledger.path), service)
+        client, token = logged_in(app, "manager", "zh")
+        response = client.post("/fleet", data={"csrf": token, "what": "company",
+                                               "name": "Swift", "mode": "prepaid",
+                                               "credit_limit": "0"})
+        assert response.status_code == 200 and "车队：添加单位已完成" in response.text
+        cid = service.fleet_companies(MANAGER)[0]["id"]
+        asn, _card, _reader = vehicle(service, cid, "京A9")
+        for fields in ({"what": "deposit", "amount": "30000", "method": "transfer"},
+                       {"what": "allocate", "card": asn, "amount": "20000"},
+                       {"what": "takeback", "card": asn, "amount": "5000"},
+                       {"what": "limits", "card": asn, "grades": "92", "window": "",
+                        "day_amount": "40000", "month_amount": "90000"}):
+            response = client.post("/fleet", data=dict(fields, csrf=csrf(response),
+                                                       company=str(cid)))
+            assert response.status_code == 200, response.text
+        account = service.fleet_account(MANAGER, cid)
+        assert account["balance"] == 15000 and account["cards"][0]["waiting"] == 15000
+        assert account["cards"][0]["day_amount"] == 40000
+        page = client.get("/fleet?company=%d" % cid)
+        # masked wherever a person reads it (the forms' option values carry the number)
+        assert page.status_code == 200 and asn not in re.sub(r"<[^>]*>", " ", page.text)
+        assert not untranslated(page.text), untranslated(page.text)
+        before = dump(ledger)
+        response = client.post("/fleet", data={"csrf": csrf(page), "company": str(cid),
+                                               "what": "limits", "card": asn,
+                                               "window": "2200-0600"})
+        assert response.status_code == 400 and dump(ledger) == before
+        csv = client.get("/fleet?company=%d&month=%s&format=csv" % (cid, fl.month_of(T0)))
+        assert csv.status_code == 200 and csv.text.startswith("plate,card,grade")
+        cashier, token = logged_in(app, "cashier", "zh")
+        assert cashier.get("/fleet?company=%d" % cid).status_code == 200
+        refused = cashier.post("/fleet", data={"csrf": token, "company": str(cid),
+                                               "what": "deposit", "amount": "1",
+                                               "method": "cash"})
+        assert refused.status_code == 403 and dump(ledger) == before
     finally:
         ledger.close()

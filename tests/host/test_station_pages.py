@@ -96,9 +96,12 @@ FORMS = [
     ("/nozzles", {"terminal": "P1", "nozzle": "2", "grade": "95"},
      ("administrator", "manager"), "nozzle"),
     ("/alarms", {"id": "1"}, ("administrator", "manager"), "alarm-ack"),
+    ("/fleet", {"what": "company", "name": "Swift Haulage", "contact": "Wang",
+                "mode": "credit", "credit_limit": "50000"}, ("administrator", "manager"),
+     "fleet-company"),
 ]
 PAGES = ("/hotlist", "/parameters", "/metrology", "/metrology?pump=P1", "/alarms",
-         "/alarms/rows")
+         "/alarms/rows", "/fleet")
 
 
 @pytest.mark.parametrize("role", ROLES)

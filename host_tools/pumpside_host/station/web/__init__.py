@@ -65,7 +65,7 @@ IFSF_STATES = ("Idle", "Calling", "Authorised", "Started", "Fuelling", "Closed",
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
          ("/commands", "Commands", "command"), ("/cards", "Cards", "read"),
-         ("/hotlist", "Hotlist", "read"),
+         ("/fleet", "Fleet", "read"), ("/hotlist", "Hotlist", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
          ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
          ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
@@ -185,6 +185,7 @@ def _text(form, name):
 
 def make_app(ledger, secret, service=None):
     """The back office over `ledger` (its store's signing `secret`: load_secret)."""
+    from . import fleet as fleet_pages
     from . import tanks as tank_pages
 
     service = service or Service(ledger)
@@ -517,6 +518,8 @@ def make_app(ledger, secret, service=None):
                             lambda actor, what: _may(service, actor, what), BadInput),
         *tank_pages.make_routes(ledger, service, page, guarded),  # tanks.py
         *cards.routes(service, page, guarded, _text, _int, BadInput),
+        *fleet_pages.routes(service, page, guarded, _text, _int, BadInput,  # fleet.py
+                            lambda actor, what: _may(service, actor, what)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=secret,
