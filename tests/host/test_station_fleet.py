@@ -354,3 +354,17 @@ def test_the_fleet_page_acts_reads_in_chinese_and_exports_the_statement(tmp_path
         assert refused.status_code == 403 and dump(ledger) == before
     finally:
         ledger.close()
+
+
+def test_a_vehicle_card_with_a_bad_plate_pin_or_company_is_not_issued(desk):
+    ledger, service = desk
+    cid = company(service)
+    before = dump(ledger)
+    for company_id, plate, pin in ((cid, "", PIN), (cid, "A" * 17, PIN), (cid, "A1", "12"),
+                                   (999, "A1", PIN)):
+        with pytest.raises(ValueError):
+            service.fleet_card_issue(MANAGER, blank()[1], company_id, plate, pin)
+    assert dump(ledger) == before
+    asn, _card, _reader = vehicle(service, cid)
+    assert service.fleet.card(asn)["plate"] == "京A12345"
+    assert service.audit(ADMIN)[-1]["action"] == "fleet-card"

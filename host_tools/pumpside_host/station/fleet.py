@@ -434,13 +434,18 @@ class FleetService:
         self.check(actor, "fleet")
         company = self.fleet.company(company_id)
         plate = _name(plate, "a vehicle's plate", 16)
-        asn = self.desk.issue(self._tx(actor), reader, "fleet", pin, now=now,
-                              holder=(plate, "", ""))
+        desk_tx = self._tx(actor)
 
-        def run():
-            self.fleet.bind(asn, company_id, plate)
-            return "", "%s, %s" % (company["name"], plate), asn
-        return self._fleet_tx(actor, "fleet-card", mask_card(asn), run)
+        def tx(run, action=None, target=""):
+            if action != "card-issue":  # the card number taken before the writes
+                return desk_tx(run, action, target)
+
+            def bound():  # on record and bound to its company in one transaction
+                old, new, asn = run()
+                self.fleet.bind(asn, company_id, plate)
+                return old, "%s, %s: %s" % (new, company["name"], plate), asn
+            return desk_tx(bound, "fleet-card", target)
+        return self.desk.issue(tx, reader, "fleet", pin, now=now, holder=(plate, "", ""))
 
     def fleet_card_limits(self, actor, asn, grades="", window="", **limits):
         """A vehicle card's allowed grades, limits (LIMITS, 0: none) and time window; the
