@@ -140,12 +140,13 @@ def month_of(at):
 CARD_FIELDS = ("asn", "company", "plate", "grades") + LIMITS + ("window",)
 COMPANY_FIELDS = ("id", "name", "contact", "mode", "credit_limit", "created")
 
-# a month's FINAL sales of a company's vehicle cards, per vehicle and grade
+# a month's fuel sold (FINAL and ESCAPE, as reports.SOLD) on a company's vehicle cards,
+# per vehicle and grade
 STATEMENT_SQL = """
 SELECT c.plate, s.asn, s.grade, COUNT(*), COALESCE(SUM(s.ml), 0),
        COALESCE(SUM(s.amount), 0)
 FROM sales s JOIN fleet_cards c ON c.asn = s.asn
-WHERE c.company = ? AND s.kind = 'FINAL' AND s.at >= ? AND s.at < ?
+WHERE c.company = ? AND s.kind IN ('FINAL', 'ESCAPE') AND s.at >= ? AND s.at < ?
 GROUP BY c.plate, s.asn, s.grade ORDER BY c.plate, s.asn, s.grade
 """
 
@@ -282,9 +283,11 @@ class Fleet:
             "%s = ?" % k for k in sorted(sets)), [sets[k] for k in sorted(sets)] + [asn])
 
     def spent(self, asn, start, end):
-        """(amount, ml) of the card's FINAL sales in [start, end)."""
+        """(amount, ml) of the card's fuel sold in [start, end): its FINAL bills and its
+        escapes (fuel that left the pump, its money settled later: reports.SOLD)."""
         return self.db.execute("SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(ml), 0) FROM "
-                               "sales WHERE asn = ? AND kind = 'FINAL' AND at >= ? AND at < ?",
+                               "sales WHERE asn = ? AND kind IN ('FINAL', 'ESCAPE') "
+                               "AND at >= ? AND at < ?",
                                (asn, start, end)).fetchone()
 
     def remainder(self, asn, now=None):
@@ -319,8 +322,9 @@ class Fleet:
 
     # -- the statement --------------------------------------------------------------------
     def statement(self, company_id, month):
-        """Rows per vehicle and grade of the month's FINAL sales: plate, card (masked),
-        grade, sales, ml, amount, odometer (None: bills carry none yet), l/100 km (None)."""
+        """Rows per vehicle and grade of the month's fuel sold (FINAL, ESCAPE): plate, card
+        (masked), grade, sales, ml, amount, odometer (None: bills carry none yet), l/100 km
+        (None)."""
         self.company(company_id)
         start, end = month_bounds(month)
         return [{"plate": plate, "card": mask_card(asn), "grade": grade, "sales": n,
@@ -330,10 +334,10 @@ class Fleet:
 
     # -- the station's own enforcement ----------------------------------------------------
     def stored(self, alerts, terminal, record):
-        """A sale just stored (the ledger's transaction): a fleet card's FINAL past its
+        """A sale just stored (the ledger's transaction): a fleet card's FINAL or ESCAPE past its
         monthly limit raises 'fleet_limit' (once per card and month)."""
         asn = record.get("asn")
-        if record.get("type") != "FINAL" or not isinstance(asn, str):
+        if record.get("type") not in ("FINAL", "ESCAPE") or not isinstance(asn, str):
             return
         row = self.db.execute("SELECT month_amount, month_ml, plate FROM fleet_cards WHERE "
                               "asn = ?", (asn,)).fetchone()

@@ -166,7 +166,7 @@ class Ledger:
                                      (terminal_id, seq, text, journal))
                 if cur.rowcount:
                     self.cards.stored(terminal_id, record, kind, journal)
-                    if kind == "FINAL" and record.get("asn"):  # past a monthly limit?
+                    if kind in ("FINAL", "ESCAPE") and record.get("asn"):  # past a month?
                         self.fleet.stored(self.alerts, terminal_id, record)
                     if alerting and kind in SALE_KINDS:
                         self.alerts.stored(terminal_id, record, kind)
