@@ -10,6 +10,7 @@ import sqlite3
 import sys
 
 from .station_cards_cli import add_card_actions
+from .station_fleet_cli import add_fleet_actions
 from .station_loyalty_cli import add_loyalty_actions
 
 
@@ -767,5 +768,6 @@ def add_station(sub):
     cmd.add_argument("--day", help="YYYY-MM-DD (UTC; default today)")
     add_card_actions(action)  # the card desk: card-issue, card-load, ... (station_cards_cli)
     add_loyalty_actions(action)  # loyalty-rule, reward-add, redeem, ... (station_loyalty_cli)
+    add_fleet_actions(action)  # the fleet desk: fleet-company-add, ... (station_fleet_cli)
     cmd = action("audit", _station_audit, "the audit trail, oldest first")
     cmd.add_argument("--last", type=int, default=0, help="only the last N records")

@@ -132,9 +132,12 @@ FORMS = [
      ("administrator", "manager", "cashier"), "loyalty-redeem"),
     ("/loyalty", {"what": "cancel", "card": LOYAL, "redemption": "seed"},
      ("administrator", "manager"), "loyalty-cancel"),
+    ("/fleet", {"what": "company", "name": "Swift Haulage", "contact": "Wang",
+                "mode": "credit", "credit_limit": "50000"}, ("administrator", "manager"),
+     "fleet-company"),
 ]
 PAGES = ("/hotlist", "/parameters", "/metrology", "/metrology?pump=P1", "/alarms",
-         "/alarms/rows", "/loyalty", "/loyalty?card=" + LOYAL)
+         "/alarms/rows", "/loyalty", "/loyalty?card=" + LOYAL, "/fleet")
 
 
 @pytest.mark.parametrize("role", ROLES)

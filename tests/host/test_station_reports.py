@@ -31,6 +31,7 @@ from pumpside_host.station.web import load_secret, make_app
 LOCAL = Actor.local("test")
 ASN = "6200000000000017"
 OTHER = "6200000000000025"
+FLEET = "6200000000000033"
 MONTH = "2026-03"
 DAY = "2026-03-10"
 PASSWORD = "a long enough password"
@@ -414,6 +415,11 @@ def _scenario(ledger, service):
             os.path.dirname(ledger.path), "no such folder", "x", "backup.db")),
         "new_journal": lambda: ledger.journals.seen("T9", "b2b2b2b2b2b2b2b2"),
         "conflict": lambda: ledger.store("T0", [_sale(1, 31000, 22000)]),
+        "fleet_limit": lambda: (  # a fleet card's FINAL past its monthly limit (fleet.py)
+            ledger.fleet.bind(FLEET, ledger.fleet.add_company("Co", "", "prepaid", 0), "A1"),
+            ledger.fleet.set_limits(FLEET, "", {"month_amount": 1000}, ""),
+            ledger.store("T1", [_sale(50, 1000, 1500, asn=FLEET,
+                                      terminal_time=later + 9500)])),
     }
 
 

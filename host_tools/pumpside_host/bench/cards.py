@@ -142,6 +142,11 @@ class VirtualCard:
     def ef1c(self):
         return self._file(0x9C, self._ef1c)
 
+    def ef1d(self):
+        """A fleet card's EF1D as the desk wrote it (None: not a fleet card)."""
+        data = (self.s.get("files") or {}).get("9d")
+        return None if data is None else bytes.fromhex(data)
+
     def _ef15(self):
         state = self.s
         return (self.issuer.issuer_id + b"\x00\x01" + b"\x01\x00" + bytes.fromhex(state["asn"])
@@ -191,7 +196,7 @@ class VirtualCard:
         return _dispatch(self, self.COMMANDS, apdu, body)
 
     def _read_binary(self, p1, p2, body):
-        files = {0x95: self.ef15, 0x96: self.ef16, 0x9C: self.ef1c}
+        files = {0x95: self.ef15, 0x96: self.ef16, 0x9C: self.ef1c, 0x9D: self.ef1d}
         data = files[p1]() if p1 in files else None
         if data is None:
             return sw(0x6A82)
@@ -303,7 +308,7 @@ class VirtualCard:
                 + bytes.fromhex(entry["dt"]) + SW_OK)
 
     # -- issuing and loading -------------------------------------------------------------
-    FILE_SIZES = {0x95: 30, 0x96: 56, 0x9C: 36}
+    FILE_SIZES = {0x95: 30, 0x96: 56, 0x9C: 36, 0x9D: 32}  # 9D: a fleet card's EF1D
 
     def _update_binary(self, p1, p2, body):
         """UPDATE BINARY of a file a card issued at the desk holds (EF15 last: it names

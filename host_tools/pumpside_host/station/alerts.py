@@ -64,6 +64,7 @@ RULES = {
     "backup_failed": ("critical", True, {}),
     "new_journal": ("warning", True, {}),
     "conflict": ("critical", True, {}),
+    "fleet_limit": ("warning", True, {}),  # fleet.py: a fleet card past its month
 }
 WEBHOOK = "webhook"  # the alert_rules row holding the webhook's URL (params "url")
 TICK_S = 30

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS card_settings (name TEXT PRIMARY KEY, value INTEGER N
 """
 
 KINDS = ("registered", "anonymous")
-SOURCES = ("cash", "online", "replacement")
+SOURCES = ("cash", "online", "replacement", "fleet")  # fleet: a company's allocation
 # a load's states: money taken, not on the card / INITIALIZE FOR LOAD answered and
 # recorded, CREDIT maybe sent / on the card (TAC recorded)
 PENDING, STARTED, DONE = "pending", "started", "done"
@@ -155,6 +155,33 @@ class CardBook:
                         "counter = NULL, before = NULL, at = NULL WHERE asn = ? AND "
                         "state != ?", (successor, PENDING, asn, DONE))
         return amount
+
+    def waiting_from(self, asn, source, states):
+        """Money of `source` waiting for the card in loads of `states`."""
+        return self.db.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM card_loads WHERE asn = ? AND source = ? "
+            "AND state IN (%s)" % ",".join("?" * len(states)),
+            (asn, source) + tuple(states)).fetchone()[0]
+
+    def unfund(self, asn, amount, source):
+        """Take `amount` back from the card's pending loads of `source`, newest first (a
+        pending load is not on the card: nothing of it reached a card); a load taken back
+        whole is deleted. The caller checked there is that much."""
+        for load_id, have in self.db.execute(
+                "SELECT id, amount FROM card_loads WHERE asn = ? AND source = ? AND state = ? "
+                "ORDER BY id DESC", (asn, source, PENDING)).fetchall():
+            if amount <= 0:
+                break
+            take = min(have, amount)
+            if take == have:
+                self.db.execute("DELETE FROM card_loads WHERE id = ? AND state = ?",
+                                (load_id, PENDING))
+            else:
+                self.db.execute("UPDATE card_loads SET amount = amount - ? WHERE id = ? AND "
+                                "state = ?", (take, load_id, PENDING))
+            amount -= take
+        if amount:
+            raise ValueError("not that much waiting for the card")
 
     # -- money ----------------------------------------------------------------------------
     def debits(self, asn):

@@ -80,6 +80,7 @@ class Desk:
     def __init__(self, ledger):
         self.ledger = ledger
         self.book = CardBook(ledger.db)
+        self.restrictions = None  # asn -> {sfi: bytes} written at each load, or None
 
     # -- keys -------------------------------------------------------------------------------
     def _issuer(self, issuer=None, need=("purchase", "load", "tac")):
@@ -219,6 +220,14 @@ class Desk:
         issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), ("load", "tac"))
         keys = {n: self._key(masters, n, issuer, asn) for n in ("load", "tac")}
         done = self._recover(tx, card, asn, keys, True, now)
+        files = self.restrictions(asn, now) if self.restrictions else None
+        if files:  # a fleet card: its restrictions as the station knows them now
+            try:
+                for sfi, data in sorted(files.items()):
+                    card.write_file(sfi, data)
+            except CardError as e:
+                raise DeskError("the card's restrictions were not written (%s): nothing "
+                                "loaded; insert it again" % why_of(e)) from None
         for load in self.book.loads(asn, (PENDING,)):
             self._load_one(tx, card, asn, keys, load, now)
             done.append(load["id"])

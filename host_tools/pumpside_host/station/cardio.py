@@ -12,7 +12,7 @@ from .. import cardcrypto
 
 T_LOAD = 0x02  # PBOC: an e-purse load
 DESK_TID = bytes.fromhex("0000000000D1")  # the desk as the card's log names it
-CARD_TYPE = {"registered": 1, "anonymous": 2}  # EF16 card type
+CARD_TYPE = {"registered": 1, "anonymous": 2, "fleet": 3}  # EF16 card type
 FILES = ((0x96, 56), (0x9C, 36), (0x95, 30))  # written in this order: EF15 (the number) last
 KEY_PIN, KEY_PURCHASE, KEY_LOAD, KEY_TAC = 0, 1, 2, 3
 LOG_RECORDS = 10
@@ -81,5 +81,5 @@ def card_files(issuer, asn, kind, holder, now):
     id_field = (b"*" * 4 + holder[1].encode()).ljust(19, b"\0") if holder[1] else bytes(19)
     ef16 = (bytes((CARD_TYPE[kind], 0)) + name + id_field + b"\x00"
             + bytes.fromhex("20991231") + b"\x00" + bytes(9))
-    ef1c = bytes(36)  # no restrictions: fleet cards (a later step) write theirs
+    ef1c = bytes(36)  # no restrictions: a fleet card's are written at each load (fleet.py)
     return {0x95: ef15, 0x96: ef16, 0x9C: ef1c}

@@ -17,6 +17,8 @@ from . import operators as ops
 from . import reports, schema
 from .accounts import Cards
 from .alerts import Alerts
+from .cardbook import CardBook
+from .fleet import Fleet
 from .loyalty import Loyalty
 from .metrology import Metrology
 from .params import Params
@@ -89,6 +91,7 @@ class Ledger:
         self.station_key = schema.upgrade(self.db, self.path)
         self.operators = ops.Operators(self.db, hasher)  # accounts, logins (operators.py)
         self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
+        self.fleet = Fleet(self.db, CardBook(self.db))  # fleet companies (fleet.py)
         # tanks, gauge readings, deliveries, reconciliation (tanks.py)
         self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS))
         self.loyalty = Loyalty(self.db)  # points earned per card sale, rewards (loyalty.py)
@@ -166,6 +169,8 @@ class Ledger:
                 if cur.rowcount:
                     self.cards.stored(terminal_id, record, kind, journal)
                     self.loyalty.stored(terminal_id, record, kind, journal)
+                    if kind in ("FINAL", "ESCAPE") and record.get("asn"):  # past a month?
+                        self.fleet.stored(self.alerts, terminal_id, record)
                     if alerting and kind in SALE_KINDS:
                         self.alerts.stored(terminal_id, record, kind)
                     results.append([seq, "stored", ""])

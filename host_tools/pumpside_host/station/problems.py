@@ -109,6 +109,7 @@ MESSAGES = {
 
 # what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)
 NOTES = {
+    "fleet_done": "fleet: {what} done",
     "price_set": "price of {grade} set to {price} (version {version})",
     "price_scheduled": "price of {grade} will be {price} from {at} (version {version})",
     "command_queued": "command {id} queued",

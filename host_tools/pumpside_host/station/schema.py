@@ -9,13 +9,13 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import alerts, audit, cardbook, grey, loyalty, operators, reports, shifts, tanks
+from . import alerts, audit, cardbook, fleet, grey, loyalty, operators, reports, shifts, tanks
 from .keyring import StationKey
 from .payments import orders as pay_orders
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 11
+VERSION = 12
 
 
 def version(db):
@@ -129,7 +129,14 @@ def _v11_loyalty(db, key):
             db.execute(statement)
 
 
+def _v12_fleet(db, key):
+    """Fleet companies, their vehicle cards and the master accounts' moves (fleet.py)."""
+    for statement in fleet.SCHEMA.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
          (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders),
-         (11, _v11_loyalty))
+         (11, _v11_loyalty), (12, _v12_fleet))

@@ -44,6 +44,7 @@ from collections import namedtuple
 from . import backup, cardbook, reports
 from .audit import Audit
 from .carddesk import Desk
+from .fleet import FleetService
 from .loyaltydesk import LoyaltyCalls
 from .masking import mask_card
 from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for callers)
@@ -65,7 +66,7 @@ ROLE_OF = {
     "backup": ADMIN, "tanks": MANAGE,
     "shift": ("administrator", "manager", "cashier"), "alerts": MANAGE,
     "card-desk": ("administrator", "manager", "cashier"), "card-manage": MANAGE,
-    "loyalty": MANAGE,
+    "loyalty": MANAGE, "fleet": MANAGE,
 }
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
         "price": "set prices", "params": "set parameters", "command": "send commands",
@@ -78,7 +79,8 @@ WHAT = {"terminal": "add terminals or change their keys", "operator": "manage op
         "card-desk": "work the card desk",
         "card-manage": "unblock, replace or re-PIN cards, record online top-ups or "
                        "change the card desk's settings",
-        "loyalty": "set loyalty rules and rewards"}
+        "loyalty": "set loyalty rules and rewards",
+        "fleet": "manage fleet companies, their vehicle cards and allocations"}
 # the mutating calls, by the permission each needs (the role tests go through all)
 MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
@@ -119,12 +121,15 @@ class Actor(namedtuple("Actor", "name role")):
         return cls(name, "administrator")
 
 
-class Service(Reads, LoyaltyCalls):
+class Service(Reads, LoyaltyCalls, FleetService):
     def __init__(self, ledger):
         self.ledger = ledger
         self.db = ledger.db
         self.trail = Audit(ledger.db)
         self.desk = Desk(ledger)
+        self.fleet = ledger.fleet  # fleet.py (FleetService's calls)
+        self.desk.restrictions = lambda asn, now: (self.fleet.files(asn, now)
+                                                   if self.fleet.is_fleet(asn) else None)
 
     # -- who may ---------------------------------------------------------------------------
     def check(self, actor, what):

@@ -66,7 +66,8 @@ IFSF_STATES = ("Idle", "Calling", "Authorised", "Started", "Fuelling", "Closed",
 PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/prices", "Prices", "read"), ("/terminals", "Terminals", "read"),
          ("/commands", "Commands", "command"), ("/cards", "Cards", "read"),
-         ("/loyalty", "Loyalty", "read"), ("/hotlist", "Hotlist", "read"),
+         ("/loyalty", "Loyalty", "read"), ("/fleet", "Fleet", "read"),
+         ("/hotlist", "Hotlist", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
          ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
          ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
@@ -186,6 +187,7 @@ def _text(form, name):
 
 def make_app(ledger, secret, service=None):
     """The back office over `ledger` (its store's signing `secret`: load_secret)."""
+    from . import fleet as fleet_pages
     from . import tanks as tank_pages
 
     service = service or Service(ledger)
@@ -522,6 +524,8 @@ def make_app(ledger, secret, service=None):
         *loyalty_web.routes(SimpleNamespace(  # loyalty.py
             service=service, page=page, guarded=guarded, may=lambda actor, what: _may(
                 service, actor, what), int_field=_int, text_field=_text, BadInput=BadInput)),
+        *fleet_pages.routes(service, page, guarded, _text, _int, BadInput,  # fleet.py
+                            lambda actor, what: _may(service, actor, what)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     pay_routes, _desk = pay.routes(ledger, templates)  # public: the phone's, the gateway's

@@ -45,6 +45,17 @@ ZH = dict({
     "Earned": "获得", "Redeemed": "已兑换", "Reversed": "已退回", "Voucher": "优惠券",
     "Voucher pending": "待使用", "Voucher used": "已使用", "Voucher cancelled": "已撤销",
     "Cancel voucher": "撤销优惠券", "Redeem": "兑换", "Reward name": "奖励名称",
+    # the fleet desk (fleet.py)
+    "Fleet": "车队管理", "Company": "单位", "Contact": "联系人", "Account": "账户类型",
+    "Credit limit": "信用额度", "Paid in": "单位充值", "Add company": "添加单位",
+    "Plate": "车牌号", "Allowed grades": "限用油品", "Time window": "加油时段",
+    "Left this month": "本月剩余", "no limit": "不限", "Paid by": "付款方式",
+    "Allocate": "分配", "Take back": "回收", "Set limits": "设置限额",
+    "Statement": "对账单", "Month": "月份", "Odometer": "里程表", "l/100 km": "百公里油耗",
+    "prepaid": "预付", "credit": "记账（信用）", "transfer": "转账",
+    "sale_amount": "单笔限额（金额）", "sale_ml": "单笔限量（毫升）",
+    "day_amount": "每日限额（金额）", "day_ml": "每日限量（毫升）",
+    "month_amount": "每月限额（金额）", "month_ml": "每月限量（毫升）",
     # the tanks page (tanks.py)
     "Tanks": "油罐", "Tank": "油罐", "Temperature": "温度", "Water": "水位",
     "Capacity": "容量", "Low level": "低液位", "Pump suction": "吸油口液位",
@@ -185,6 +196,7 @@ PROBLEMS_ZH = {
 }
 # each problems.NOTES code (what a change did) in Chinese (the same parameters)
 NOTES_ZH = {
+    "fleet_done": "车队：{what}已完成",
     "price_set": "{grade} 的价格已设为 {price}（版本 {version}）",
     "price_scheduled": "{grade} 的价格将自 {at} 起为 {price}（版本 {version}）",
     "command_queued": "命令 {id} 已排队",
@@ -235,6 +247,7 @@ WORDS_ZH = {
     "read the station": "查看油站", "read the audit trail": "查看审计日志",
     "back up or restore the store": "备份或恢复数据库", "close a shift": "班结",
     "change the alert rules": "修改报警规则",
+    "manage fleet companies, their vehicle cards and allocations": "管理车队单位、车辆卡及分配",
     "set up tanks or record deliveries and dips": "设置油罐或录入进油、量油",
     "administrator": "管理员",
     "manager": "经理", "cashier": "收银员", "auditor": "审计员", "prices": "油价",
