@@ -48,13 +48,18 @@ def ask(host, port, function, tank=0, timeout=5.0):
             sock.settimeout(timeout)
             sock.sendall(veeder.command(function, tank))
             data = veeder.read_answer(sock.recv)
-    except TimeoutError:
-        raise veeder.GaugeError("the gauge at %s:%d did not answer within %g s"
-                                % (host, port, timeout)) from None
-    except OSError as e:
-        raise veeder.GaugeError("the gauge at %s:%d cannot be reached: %s"
-                                % (host, port, e.strerror or e)) from None
+    except OSError as e:  # TimeoutError among them
+        raise _unreachable(host, port, timeout, e) from None
     return veeder.decode(data, function, tank)
+
+
+def _unreachable(host, port, timeout, e):
+    """The GaugeError of an exchange the network ended (ask, ask_async)."""
+    if isinstance(e, TimeoutError):
+        return veeder.GaugeError("the gauge at %s:%d did not answer within %g s"
+                                 % (host, port, timeout))
+    return veeder.GaugeError("the gauge at %s:%d cannot be reached: %s"
+                             % (host, port, e.strerror or e))
 
 
 async def ask_async(host, port, function, tank=0, timeout=5.0):
@@ -82,12 +87,8 @@ async def ask_async(host, port, function, tank=0, timeout=5.0):
 
     try:
         data = await asyncio.wait_for(exchange(), timeout)
-    except TimeoutError:
-        raise veeder.GaugeError("the gauge at %s:%d did not answer within %g s"
-                                % (host, port, timeout)) from None
-    except OSError as e:
-        raise veeder.GaugeError("the gauge at %s:%d cannot be reached: %s"
-                                % (host, port, e.strerror or e)) from None
+    except OSError as e:  # TimeoutError among them
+        raise _unreachable(host, port, timeout, e) from None
     return veeder.decode(data, function, tank)
 
 
