@@ -160,10 +160,8 @@ class GaugePoller:
         self.up, self.why = True, ""
         tanks = self.ledger.tanks
         known = {t["number"]: t for t in tanks.all()}
-        db = self.ledger.db
         changes = []
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.ledger.transaction():
             for deliveries_answer in ([deliveries] if deliveries else []):
                 for d in deliveries_answer.items:
                     if d.tank in known:
@@ -191,10 +189,6 @@ class GaugePoller:
                     tanks.reconcile(number, closing)
                 tanks.reconcile(number, day, alarm=False)
             self.last_day = day
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         for number, was, now in changes:
             if now == "suction":
                 self._command(known[number], "suspend")

@@ -142,7 +142,7 @@ class Ledger:
         ack = 0
         now = int(time.time())
         db = self.db
-        with self._transaction():
+        with self.transaction():
             alerting = self.alerts.batch() is not None  # the sale rules on (alerts.py)
             for record in records:
                 try:
@@ -183,11 +183,11 @@ class Ledger:
     def store_batches(self, terminal_id, batches, journal=jn.LEGACY):
         """store() of several batches (RECORDS frames that came together) in one
         transaction, one commit for all: [(results, ack)] of each, in order."""
-        with self._transaction():
+        with self.transaction():
             return [self.store(terminal_id, records, journal) for records in batches]
 
     @contextlib.contextmanager
-    def _transaction(self):
+    def transaction(self):
         """One transaction around the block: its own (BEGIN IMMEDIATE, COMMIT, or ROLLBACK
         on any exception), or the caller's when one is open (the service's with its audit
         record, store_batches' over several batches), which the caller ends."""
@@ -319,7 +319,7 @@ class Ledger:
             if not isinstance(asn, str) or len(asn) != 16 or not asn.isdigit():
                 raise Invalid("card")
         db = self.db
-        with self._transaction():
+        with self.transaction():
             version = self.hotlist_version()
             for asn in asns:
                 version += 1

@@ -159,16 +159,10 @@ class Service(Reads, LoyaltyCalls, FleetService):
         """Check, then run() -> (old, new, result) and record it, all in one
         transaction; returns result."""
         self.check(actor, what)
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.ledger.transaction():
             old, new, result = run()
             self.trail.append(actor.name, actor.role, action, str(target), _text(old),
                               _text(new))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return result
 
     def audit(self, actor, limit=-1, after=0):
@@ -213,13 +207,8 @@ class Service(Reads, LoyaltyCalls, FleetService):
     def _record(self, actor, action, target, old, new):
         """An audit record of an act that changes no row of the store (its own
         transaction)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.ledger.transaction():
             self.trail.append(actor.name, actor.role, action, str(target), old, new)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     # -- terminals -------------------------------------------------------------------------
     def add_terminal(self, actor, terminal_id, key=None):
@@ -425,30 +414,18 @@ class Service(Reads, LoyaltyCalls, FleetService):
     def reconcile(self, actor, number, day):
         """Tank `number`'s reconciliation of `day` (YYYY-MM-DD), computed and stored."""
         self.check(actor, "reports")
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self.ledger.tanks.reconcile(number, day)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return row
+        with self.ledger.transaction():
+            return self.ledger.tanks.reconcile(number, day)
     # -- the card desk (carddesk.py) --------------------------------------------------------
     def _tx(self, actor):
         """The desk's transaction: run() -> (old, new, result) committed with its audit
         record (`action`; none when None)."""
         def tx(run, action=None, target=""):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self.ledger.transaction():
                 old, new, result = run()
                 if action:
                     self.trail.append(actor.name, actor.role, action, str(target), _text(old),
                                       _text(new))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
             return result
         return tx
 
