@@ -8,35 +8,24 @@ import re
 import string
 
 import pytest
-from argon2 import PasswordHasher
 from cardbench import HOLDER, blank, masters
 from starlette.testclient import TestClient
+from webstation import LOCAL, PASSWORD, ROLES, open_station
 
-from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.problems import MESSAGES
-from pumpside_host.station.service import Actor, Service
 from pumpside_host.station.web import load_secret, make_app
 from pumpside_host.station.web.i18n import PROBLEMS_ZH
 
-ROLES = ("administrator", "manager", "cashier", "auditor")
-PASSWORD = "a long enough password"
 ASN = "6200000000000017"
 OTHER = "6200000000000025"
 LOYAL = "6200000000000041"  # a card with points and a pending voucher "seed"
 JOURNAL = "00112233aabbccdd"
 CARD = "6200000000000001"  # the card the fixture issues (the desk's first number)
-LOCAL = Actor.local("test")
 
 
 @pytest.fixture
 def station(tmp_path):
-    ledger = Ledger(str(tmp_path / "station.db"),
-                    hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    service = Service(ledger)
-    for role in ROLES:
-        service.add_operator(LOCAL, role, role, PASSWORD)
-    service.add_terminal(LOCAL, "P1")
-    service.set_price(LOCAL, "92", 6500)
+    ledger, service = open_station(tmp_path)
     service.set_price(LOCAL, "95", 7100)
     service.hotlist(LOCAL, ASN)
     ledger.journals.raise_alarm("P1", "conflict", "FINAL of sale 3 differs")  # alarm 1

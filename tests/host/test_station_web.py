@@ -7,28 +7,17 @@ import sqlite3
 import tempfile
 
 import pytest
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
+from webstation import LOCAL, PASSWORD, ROLES, open_station
 
-from pumpside_host.station.ledger import Ledger
-from pumpside_host.station.service import Actor, Service
 from pumpside_host.station.web import SESSION_COOKIE, load_secret, make_app, secret_file
 
-ROLES = ("administrator", "manager", "cashier", "auditor")
-PASSWORD = "a long enough password"
 ASN = "6200000000000017"
-LOCAL = Actor.local("test")
 
 
 @pytest.fixture
 def station(tmp_path):
-    ledger = Ledger(str(tmp_path / "station.db"),
-                    hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    service = Service(ledger)
-    for role in ROLES:
-        service.add_operator(LOCAL, role, role, PASSWORD)
-    service.add_terminal(LOCAL, "P1")
-    service.set_price(LOCAL, "92", 6500)
+    ledger, service = open_station(tmp_path)
     ledger.store("P1", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 20000, "amount": 13000,
                          "grade": "92"}])  # the card number set below (no TAC)
     ledger.db.execute("UPDATE sales SET asn = ?", (ASN,))

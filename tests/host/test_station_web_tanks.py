@@ -5,27 +5,15 @@ import re
 import time
 
 import pytest
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
+from webstation import LOCAL, PASSWORD, ROLES, open_station
 
-from pumpside_host.station.ledger import Ledger
-from pumpside_host.station.service import Actor, Service
 from pumpside_host.station.web import load_secret, make_app
-
-ROLES = ("administrator", "manager", "cashier", "auditor")
-PASSWORD = "a long enough password"
-LOCAL = Actor.local("test")
 
 
 @pytest.fixture
 def station(tmp_path):
-    ledger = Ledger(str(tmp_path / "station.db"),
-                    hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    service = Service(ledger)
-    for role in ROLES:
-        service.add_operator(LOCAL, role, role, PASSWORD)
-    service.add_terminal(LOCAL, "P1")
-    service.set_price(LOCAL, "92", 6500)
+    ledger, service = open_station(tmp_path)
     service.set_nozzle(LOCAL, "P1", 1, "92")
     service.set_tank(LOCAL, 1, "92", 30000, 3000, 1000)
     service.feed_tank(LOCAL, 1, "P1", 1)
