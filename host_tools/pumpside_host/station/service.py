@@ -159,11 +159,7 @@ class Service(Reads, LoyaltyCalls, FleetService):
         """Check, then run() -> (old, new, result) and record it, all in one
         transaction; returns result."""
         self.check(actor, what)
-        with self.ledger.transaction():
-            old, new, result = run()
-            self.trail.append(actor.name, actor.role, action, str(target), _text(old),
-                              _text(new))
-        return result
+        return self._tx(actor)(run, action, target)
 
     def audit(self, actor, limit=-1, after=0):
         """The audit records (id > after), oldest first: id, at, who, role, action,
@@ -418,8 +414,8 @@ class Service(Reads, LoyaltyCalls, FleetService):
             return self.ledger.tanks.reconcile(number, day)
     # -- the card desk (carddesk.py) --------------------------------------------------------
     def _tx(self, actor):
-        """The desk's transaction: run() -> (old, new, result) committed with its audit
-        record (`action`; none when None)."""
+        """A change's transaction (_change, the card desk's calls): run() -> (old, new,
+        result) committed with its audit record (`action`; none when None)."""
         def tx(run, action=None, target=""):
             with self.ledger.transaction():
                 old, new, result = run()
