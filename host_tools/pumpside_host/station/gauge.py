@@ -16,14 +16,13 @@ pump-suction level has its nozzles' terminals suspended, and resumed once a deli
 lifted it (tanks.py).
 """
 import asyncio
-import calendar
 import logging
 import socket
 import sqlite3
 import time
 
 from .. import veeder
-from .days import bounds, day_of
+from .days import bounds, day_of, local
 from .service import Service
 from .tanks import GAUGE
 
@@ -93,8 +92,10 @@ async def ask_async(host, port, function, tank=0, timeout=5.0):
 
 
 def _unix(when):
-    """A console's YYMMDDHHmm tuple as Unix seconds (its clock taken as UTC)."""
-    return calendar.timegm((when[0], when[1], when[2], when[3], when[4], 0))
+    """A console's YYMMDDHHmm tuple as Unix seconds: the console's clock is a wall clock
+    set to the station's local time (its reports print what the site reads on its own
+    clock), so it is read in the station's time zone (days.py), not as UTC."""
+    return local(when[0], when[1], when[2], when[3], when[4])
 
 
 class GaugePoller:
