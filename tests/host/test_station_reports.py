@@ -3,10 +3,12 @@ alerts.py through service.py): reports equal a recomputation from the raw ledger
 their CSV parses back to the same figures, a shift's totalizers against its records,
 each alert rule on its scenario and not on a normal day, the webhook retried and never in
 the way of the ingest."""
+import asyncio
 import csv
 import io
 import json
 import os
+import socket
 import threading
 import time
 from decimal import Decimal
@@ -18,11 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from pumpside_host import veeder
 from pumpside_host.station import days
 from pumpside_host.station import reports as rp
 from pumpside_host.station.alerts import RULES, Webhook
 from pumpside_host.station.backup import BackupError
 from pumpside_host.station.cardbook import CardBook
+from pumpside_host.station.gauge import GaugePoller
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.service import Actor, Refused, Service
 from pumpside_host.station.shifts import text
@@ -374,6 +378,9 @@ def _normal_day(ledger, service):
     tanks.add_reading(1, t0 + 20 * 3600, 20_000_000 - 10 * 30000)
     for day in sorted({days.day_of(t0), days.day_of(t0 + 20 * 3600)}):
         tanks.reconcile(1, day)
+    # the gauge polled: its reading where the book is, no console alarm, no delivery
+    # (gauge_off, gauge_alarm, delivery_differs, tank_command_failed are on by default)
+    _poller(ledger).store(*_answers([(1, 20_000_000 - 10 * 30000)], []), at=t0 + 21 * 3600)
     # a backup that works, a terminal seen again with its journal (backup_failed,
     # new_journal and conflict are on by default); the same sale sent again
     service.backup(LOCAL, os.path.join(os.path.dirname(ledger.path), "backup.db"))
@@ -381,6 +388,27 @@ def _normal_day(ledger, service):
         assert ledger.journals.seen("T9", "a1a1a1a1a1a1a1a1") == "a1a1a1a1a1a1a1a1"
     results, _ack = ledger.store("T0", [_sale(1, 30000, 22000, terminal_time=t0)])
     assert results[0][1] == "duplicate"
+
+
+def _poller(ledger, port=1):
+    return GaugePoller(ledger, "127.0.0.1", port)
+
+
+def _answers(levels, alarms, when=(2026, 3, 1, 6, 0)):
+    """The gauge's I201, I205 and (empty) I202 answers: levels [(tank, ml)], alarms
+    [(tank, [codes])]."""
+    inventory = veeder.encode_inventory(0, when, [veeder.Inventory(
+        tank, "1", 0, ml / 1000, ml / 1000, 1000.0, 1000.0, 0.0, 15.0, 0.0)
+        for tank, ml in levels])
+    return (veeder.decode(inventory), veeder.decode(veeder.encode_alarms(0, when, [
+        veeder.TankAlarms(tank, codes) for tank, codes in alarms])),
+        veeder.decode(veeder.encode_deliveries(0, when, [])))
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once it is closed
 
 
 def test_no_alert_on_a_normal_day(station):
@@ -415,6 +443,15 @@ def _scenario(ledger, service):
             os.path.dirname(ledger.path), "no such folder", "x", "backup.db")),
         "new_journal": lambda: ledger.journals.seen("T9", "b2b2b2b2b2b2b2b2"),
         "conflict": lambda: ledger.store("T0", [_sale(1, 31000, 22000)]),
+        "delivery_differs": lambda: ledger.tanks.note(  # 6,000 L delivered, 5,000 ordered
+            1, now, "Sinopec", 5_000_000, 6_000_000, 150),
+        "gauge_off": lambda: asyncio.run(_poller(ledger, _closed_port()).poll()),
+        "gauge_alarm": lambda: _poller(ledger).store(  # the console's leak alarm
+            *_answers([(1, 20_000_000 - 10 * 30000)], [(1, ["02"])]), at=now),
+        "tank_command_failed": lambda: (  # below pump suction: T0 (not registered) to
+            # suspend; its low_tank alarm switched off to see this one alone
+            service.set_alert_rule(MANAGER, "low_tank", False),
+            _poller(ledger).store(*_answers([(1, 500_000)], []), at=now)),
         "fleet_limit": lambda: (  # a fleet card's FINAL past its monthly limit (fleet.py)
             ledger.fleet.bind(FLEET, ledger.fleet.add_company("Co", "", "prepaid", 0), "A1"),
             ledger.fleet.set_limits(FLEET, "", {"month_amount": 1000}, ""),
@@ -433,6 +470,33 @@ def test_every_rule_fires_on_its_scenario_and_not_on_a_normal_day(station, rule)
     _scenario(ledger, service)[rule]()
     rules = [r for (r,) in ledger.db.execute("SELECT rule FROM alarms")]
     assert rules and set(rules) == {rule}, rules
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_every_rule_switched_off_raises_nothing_on_its_scenario(station, rule):
+    """The manager's switch: a rule off stores no alarm of its rule (and sends none)."""
+    ledger, service = station
+    _normal_day(ledger, service)
+    service.set_alert_rule(MANAGER, rule, False)
+    _scenario(ledger, service)[rule]()
+    assert [r for (r,) in ledger.db.execute("SELECT rule FROM alarms")] == []
+
+
+def test_gauge_off_tuned_to_its_polls_in_a_row(station):
+    ledger, service = station
+    service.set_alert_rule(MANAGER, "gauge_off", True, {"polls": 2})
+    poller = _poller(ledger, _closed_port())
+    assert asyncio.run(poller.poll()) is False
+    assert _alarms(ledger) == []  # one failed poll: not yet
+    assert asyncio.run(poller.poll()) is False
+    assert asyncio.run(poller.poll()) is False
+    assert _alarms(ledger) == [("gauge", "gauge off")]  # at the 2nd, once per outage
+    ledger.tanks.set_tank(1, "92", 30000, 3000, 1000)
+    poller.store(*_answers([(1, 20_000_000)], []))
+    poller.port = _closed_port()
+    assert asyncio.run(poller.poll()) is False
+    assert asyncio.run(poller.poll()) is False  # a new outage: its 2nd poll again
+    assert _alarms(ledger) == [("gauge", "gauge off")] * 2
 
 
 def test_every_rule_has_a_scenario(station):

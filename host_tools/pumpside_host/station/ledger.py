@@ -223,9 +223,8 @@ class Ledger:
             "received, journal) VALUES (?,?,?,?,?,?,?,?)",
             (terminal_id, kind, record.get("sale"), seq, text, row[0], now, journal))
         if cur.rowcount:
-            self.journals.raise_alarm(terminal_id, "conflict", "%s of journal %s differs from "
-                                      "the one stored: kept in conflicts"
-                                      % (what, journal or "(none)"))
+            self.alerts.raise_("conflict", terminal_id, "%s of journal %s differs from the "
+                               "one stored: kept in conflicts" % (what, journal or "(none)"))
         return [seq, "conflict", what + " differs from the one stored: kept for the operator"]
 
     def conflicts(self, terminal_id=None):
