@@ -165,6 +165,75 @@ def test_a_day_and_a_month_report_equal_a_recomputation_from_the_raw_rows(statio
         assert rep["card_loads"] == {"count": 0, "amount": 0, "source": []}
 
 
+def _fleet_recomputed(ledger, companies, start, end):
+    """Fleet company totals from the raw sales rows, in Python: each row's record (its
+    card number, kind) and `received`; `companies` {asn: company name} the bindings.
+    {name: [count, ml, amount]}."""
+    out = {}
+    for record, received in ledger.db.execute("SELECT record, received FROM sales"):
+        r = json.loads(record)
+        if start <= received < end and r["type"] in ("FINAL", "ESCAPE") \
+                and r.get("asn") in companies:
+            acc = out.setdefault(companies[r["asn"]], [0, 0, 0])
+            acc[0] += 1
+            acc[1] += r["ml"]
+            acc[2] += r["amount"]
+    return out
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sales=st.lists(SALE.map(lambda s: dict(s, card=s["card"] and (
+    s["card"] if s["ml"] % 3 else FLEET))), max_size=60),
+    day=st.sampled_from([DAY, "2026-03-08"]))
+def test_fleet_company_totals_equal_a_recomputation_from_the_raw_rows(station, zone, sales,
+                                                                      day):
+    """issue 15: a day's, a month's, a year's and a range's fleet company totals (two
+    companies: ASN's and FLEET's; OTHER is no fleet card) are the raw rows' sums, and the
+    CSV's `fleet` lines say the same."""
+    ledger, service = station
+    ledger.db.execute("DELETE FROM sales")
+    if not ledger.fleet.companies():
+        ledger.fleet.bind(ASN, ledger.fleet.add_company("Alpha", "", "prepaid", 0), "A1")
+        ledger.fleet.bind(FLEET, ledger.fleet.add_company("Beta", "", "credit", 10000), "B1")
+    month_start = _local(2026, 3, 1)
+    _put(ledger, [dict(s, received=s["received"] - MONTH_START + month_start)
+                  for s in sales])
+    companies = {ASN: "Alpha", FLEET: "Beta"}
+    for period in (("day", day), ("month", MONTH), ("year", "2026"),
+                   ("range", "2026-02-27", DAY)):
+        rep = service.report(LOCAL, *period)
+        start, end, _label = rp.period(*period)
+        expected = _fleet_recomputed(ledger, companies, start, end)
+        assert {c["name"]: [c["count"], c["ml"], c["amount"]] for c in rep["fleet"]} \
+            == expected
+        assert [c["name"] for c in rep["fleet"]] == sorted(expected)
+        lines = {r["key"]: [int(r["count"]), int(Decimal(r["litres"]) * 1000),
+                            int(Decimal(r["amount"]) * 100)]
+                 for r in csv.DictReader(io.StringIO(rp.to_csv(rep)))
+                 if r["section"] == "fleet"}
+        assert lines == expected
+
+
+def test_fleet_company_totals_read_their_index(station):
+    """The fleet cards first, each one's sales of the period by the covering index
+    sales_fleet: never a scan of the sales."""
+    ledger, _service = station
+    plan = " ".join(r[3] for r in ledger.db.execute("EXPLAIN QUERY PLAN " + rp.FLEET, (0, 1)))
+    assert "SEARCH s USING COVERING INDEX sales_fleet (asn=? AND received>? AND received<?)" \
+        in plan, plan
+    assert "SCAN s" not in plan, plan
+
+
+def test_a_shift_report_has_no_fleet_or_stock_section(station):
+    ledger, service = station
+    ledger.fleet.bind(ASN, ledger.fleet.add_company("Alpha", "", "prepaid", 0), "A1")
+    ledger.store("T1", [_sale(1, 1000, 700, asn=ASN)])
+    assert service.report(LOCAL, "day", days.day_of(time.time()))["fleet"] == [
+        {"company": 1, "name": "Alpha", "count": 1, "ml": 1000, "amount": 700}]
+    shift = service.close_shift(Actor("carol", "cashier"))
+    assert shift["totals"]["count"] == 1 and shift.get("fleet", []) == []
+
+
 LOAD = st.tuples(st.integers(1, 500000), st.sampled_from(["cash", "online", "replacement"]),
                  st.integers(MONTH_START - 3 * 86400, MONTH_START + 34 * 86400))
 
@@ -705,6 +774,32 @@ def test_the_reports_page_its_csv_and_print(station):
         and "2026-03-01..2026-03-31" in printed.text
     bad = client.get("/reports?kind=month&value=2026-13")
     assert bad.status_code == 400 and "YYYY-MM" in bad.text
+
+
+def test_the_reports_page_its_csv_and_print_show_the_fleet_company_totals(station):
+    ledger, service = station
+    ledger.fleet.bind(ASN, ledger.fleet.add_company("Alpha Logistics", "", "prepaid", 0),
+                      "A1")
+    at = _local(2026, 3, 10, 14)
+    _put(ledger, [{"terminal": "T1", "nozzle": 1, "grade": "95", "kind": kind,
+                   "card": card, "card_type": 1, "ml": 12345, "amount": 9876,
+                   "received": at} for kind, card in (("FINAL", ASN), ("ESCAPE", ASN),
+                                                      ("UNLOCK", ASN), ("FINAL", OTHER))])
+    client, token = _client(ledger, service, "auditor")
+    page = client.get("/reports?kind=month&value=2026-03").text
+    table = page[page.index('id="by-fleet"'):]
+    table = table[:table.index("</table>")]
+    assert "Alpha Logistics" in table and "24.690" in table and "197.52" in table
+    assert "Fleet company totals" in page
+    answer = client.get("/reports?kind=day&value=2026-03-10&format=csv")
+    assert ["fleet", "Alpha Logistics", "2", "24.690", "197.52"] in list(csv.reader(
+        io.StringIO(answer.text)))
+    printed = client.get("/reports?kind=year&value=2026&print=1").text
+    assert 'id="by-fleet"' in printed and "Alpha Logistics" in printed
+    client.post("/lang", data={"csrf": token, "lang": "zh"})
+    assert "车队单位汇总" in client.get("/reports?kind=month&value=2026-03").text
+    quiet = client.get("/reports?kind=day&value=2026-03-11").text  # no fleet sale that day
+    assert 'id="by-fleet"' not in quiet
 
 
 def test_a_cashier_closes_the_shift_on_the_web_and_prints_it(station):

@@ -46,6 +46,7 @@ ZH = dict({
     "Voucher pending": "待使用", "Voucher used": "已使用", "Voucher cancelled": "已撤销",
     "Cancel voucher": "撤销优惠券", "Redeem": "兑换", "Reward name": "奖励名称",
     # the fleet desk (fleet.py)
+    "Fleet company totals": "车队单位汇总",
     "Fleet": "车队管理", "Company": "单位", "Contact": "联系人", "Account": "账户类型",
     "Credit limit": "信用额度", "Paid in": "单位充值", "Add company": "添加单位",
     "Plate": "车牌号", "Allowed grades": "限用油品", "Time window": "加油时段",
