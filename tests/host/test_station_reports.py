@@ -568,6 +568,27 @@ def test_gauge_off_tuned_to_its_polls_in_a_row(station):
     assert _alarms(ledger) == [("gauge", "gauge off")] * 2
 
 
+def test_gauge_variance_and_delivery_differs_tuned(station):
+    """The thresholds the tanks check are the rules' parameters: a manager raises them,
+    the same losses raise nothing; back to the defaults, they do."""
+    ledger, service = station
+    _normal_day(ledger, service)
+    service.set_alert_rule(MANAGER, "gauge_variance", True, {"day_l": 400, "month_l": 400})
+    service.set_alert_rule(MANAGER, "delivery_differs", True, {"permille": 250})
+    scenario = _scenario(ledger, service)
+    scenario["gauge_variance"]()  # 300 L gone in a night: under 400 L
+    scenario["delivery_differs"]()  # 20 % more than ordered: under 25 %
+    assert _alarms(ledger) == []
+    assert [d["flag"] for d in ledger.tanks.deliveries(1)] == [""]
+    service.set_alert_rule(MANAGER, "gauge_variance", True, {"day_l": 100, "month_l": 130})
+    service.set_alert_rule(MANAGER, "delivery_differs", True, {"permille": 5})
+    scenario["gauge_variance"]()
+    ledger.tanks.note(1, int(time.time()) + 60, "Sinopec", 5_000_000, 5_100_000, 150)
+    assert sorted(r for (r,) in ledger.db.execute("SELECT rule FROM alarms")) == [
+        "delivery_differs", "gauge_variance", "gauge_variance"]  # the day's and the month's
+    assert "passes 130 L + 1 % of" in " ".join(a["why"] for a in ledger.journals.alarms())
+
+
 def test_every_rule_has_a_scenario(station):
     assert set(_scenario(*station)) == set(RULES)
 

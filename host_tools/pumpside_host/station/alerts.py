@@ -18,9 +18,12 @@ Rules on the trade (off until a manager switches them on):
   totalizer_mismatch  a shift closed with a nozzle whose totalizer moved other than its
                       records by more than `ml` (shifts.py)
 Rules other modules raise through `raise_` (on until a manager switches them off):
-  gauge_variance      a tank's day or month variance past its threshold (tanks.py)
+  gauge_variance      a tank's month variance past `month_l` litres + `month_pct` % of
+                      its throughput, or a day's past `day_l` + `day_pct` % of its sales
+                      (tanks.py's reconciliation)
   low_tank            a tank below its low level or its pump-suction level (tanks.py)
-  delivery_differs    a delivery that differs from its note beyond tolerance (tanks.py)
+  delivery_differs    a delivery that differs from its note by more than `permille` of it,
+                      at least `floor_l` litres (tanks.py)
   gauge_off           the tank gauge off, timing out or answering garbage, `polls` polls
                       in a row (once per outage: gauge.py)
   gauge_alarm         an in-tank alarm the console raises anew (I205: gauge.py)
@@ -50,6 +53,7 @@ import urllib.request
 
 from .masking import mask_card
 from .problems import Invalid
+from .tanks import DELIVERY, VARIANCE
 
 log = logging.getLogger("pumpside.station")
 
@@ -69,9 +73,9 @@ RULES = {
     "wrong_pins": ("warning", False, {"count": 5}),
     "pump_offline": ("warning", False, {"minutes": 30}),
     "totalizer_mismatch": ("critical", False, {"ml": 0}),
-    "gauge_variance": ("critical", True, {}),
+    "gauge_variance": ("critical", True, VARIANCE),
     "low_tank": ("warning", True, {}),
-    "delivery_differs": ("warning", True, {}),
+    "delivery_differs": ("warning", True, DELIVERY),
     "gauge_off": ("critical", True, {"polls": 1}),
     "gauge_alarm": ("critical", True, {}),
     "tank_command_failed": ("critical", True, {}),
@@ -131,6 +135,11 @@ class Alerts:
                         (rule, int(new["enabled"]), json.dumps(new["params"],
                                                                sort_keys=True)))
         return {"enabled": old["enabled"], "params": old["params"]}, new
+
+    def params(self, rule):
+        """A rule's parameters as tuned (the defaults filled in): what another part reads
+        its thresholds from (tanks.py)."""
+        return self.rules()[rule]["params"]
 
     def webhook_url(self):
         row = self.db.execute("SELECT params FROM alert_rules WHERE rule = ?",

@@ -93,7 +93,7 @@ class Ledger:
         self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
         self.fleet = Fleet(self.db, CardBook(self.db))  # fleet companies (fleet.py)
         # tanks, gauge readings, deliveries, reconciliation (tanks.py)
-        self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS))
+        self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS), self.alerts.params)
         self.loyalty = Loyalty(self.db)  # points earned per card sale, rewards (loyalty.py)
 
     def close(self):

@@ -105,6 +105,8 @@ ZH = dict({
     "gauge_alarm": "液位仪罐内报警",
     "tank_command_failed": "油罐停/启枪命令失败", "fleet_limit": "车队卡超月限额",
     "polls": "连续轮询失败次数",
+    "month_l": "月累计阈值（升）", "month_pct": "月销量百分比", "day_l": "单日阈值（升）",
+    "day_pct": "日销量百分比", "permille": "容差（千分比）", "floor_l": "最小容差（升）",
     "amount": "金额（分）", "sales": "笔数", "minutes": "分钟", "overlap_s": "重叠秒数",
     "count": "次数", "ml": "毫升", "pay:attended": "非卡支付",
     "pay:card": "IC 卡",  # the payment kinds (reports.py pay), pay: lest a value be taken
