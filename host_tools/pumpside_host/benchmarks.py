@@ -685,9 +685,9 @@ def report_month(sales=1000000, pumps=32, runs=3):
     the year 2025 (two nozzles a pump, three grades, a third by card), built straight into
     the `sales` table with executemany in one transaction (the ledger's own columns, as
     Ledger.store writes them). report_month_ms: the median of `runs` reports of June
-    2025 (~1/12 of the sales, every breakdown, with the card loads (one per 10 sales)
-    and 4 tanks' stock from their daily reconciliation rows); report_year_ms: the whole
-    ledger's year."""
+    2025 (~1/12 of the sales, every breakdown, with the card loads (one per 10 sales),
+    4 tanks' stock from their daily reconciliation rows and the fleet company totals of
+    50 companies, 20 of the cards each); report_year_ms: the whole ledger's year."""
     from .station import reports
     from .station.ledger import Ledger
 
@@ -726,6 +726,11 @@ def report_month(sales=1000000, pumps=32, runs=3):
             (tank, time.strftime("%Y-%m-%d", time.localtime(start + d * 86400 + 43200)),
              20_000_000, 0, 500_000, 19_500_000, 19_499_000, -1000, -1000 * (d % 31 + 1),
              500_000 * (d % 31 + 1)) for tank in range(1, 5) for d in range(365)))
+        db.executemany("INSERT INTO fleet_companies (id, name, mode, credit_limit, created) "
+                       "VALUES (?,?,'prepaid',0,?)", ((c, "Fleet %02d" % c, start)
+                                                     for c in range(1, 51)))
+        db.executemany("INSERT INTO fleet_cards (asn, company, plate) VALUES (?,?,?)", (
+            ("62000000%08d" % (n * 3), 1 + n % 50, "A%05d" % n) for n in range(1000)))
         db.execute("COMMIT")
         built = time.perf_counter() - t0
         took = []
@@ -744,6 +749,7 @@ def report_month(sales=1000000, pumps=32, runs=3):
     figure("report_month_sales", rep["totals"]["count"], "count")
     figure("report_month_loads", rep["card_loads"]["count"], "count")
     figure("report_month_tanks", len(rep["stock"]), "count")
+    figure("report_month_fleet_companies", len(rep["fleet"]), "count")
     figure("report_month_ms", "%.0f" % statistics.median(took), "ms")
     figure("report_year_sales", year["totals"]["count"], "count")
     figure("report_year_ms", "%.0f" % year_ms, "ms")

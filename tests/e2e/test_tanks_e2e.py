@@ -55,8 +55,8 @@ def test_two_tanks_polled_a_delivery_and_a_slow_leak(make_pump, tmp_path):
     ledger = Ledger(str(tmp_path / "station.db"))
     service, root = Service(ledger), Actor.local("e2e")
     service.set_price(root, "92", 7590)
-    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, second=0,
-                                                      microsecond=0)
+    # the console's clock: local wall-clock time, as the station reads it (gauge.py)
+    now = datetime.datetime.now().replace(second=0, microsecond=0)
     sim = GaugeSim([SimTank(1, "1", 30000, 18000), SimTank(2, "2", 30000, 12000)],
                    start=now).start()
     keys = {}

@@ -46,43 +46,83 @@ def blank():
 
 class Pump:
     """A pump's card sales on the virtual card: grey lock, debit for unlock, the FINAL
-    bill uploaded to the ledger."""
+    bill uploaded to the ledger; an escape (the card pulled between its grey lock and its
+    debit: the ESCAPE bill, the card left grey) settled at a later insertion (the debit
+    for unlock of the lock's CTC: the UNLOCK bill naming the escape's sale)."""
 
     def __init__(self, ledger, terminal="P1"):
         self.ledger = ledger
         self.terminal = terminal
         self.psam = VirtualPsam(ISSUER)
         self.seq = self.sale = 0
+        self.escapes = {}  # asn -> (sale, ctc, ttc, amount) of the card's open escape
 
-    def sell(self, card, amount, t=T0, upload=True):
-        tid = self.psam.tid
+    @staticmethod
+    def _send(dev, hexhead, body=b""):
+        apdu = bytes.fromhex(hexhead) + (bytes((len(body),)) + body if body else b"")
+        reply = dev.transceive(apdu)
+        assert reply[-2:] == b"\x90\x00", (hexhead, reply.hex())
+        return reply[:-2]
+
+    def _lock(self, card, t):
+        """Power on, select, INITIALIZE FOR GREY LOCK, the PSAM's MAC1, GREY LOCK: the
+        card is grey. Returns (ctc, ttc) of the lock."""
+        send = self._send
         card.power_on()
-
-        def send(dev, hexhead, body=b""):
-            apdu = bytes.fromhex(hexhead) + (bytes((len(body),)) + body if body else b"")
-            reply = dev.transceive(apdu)
-            assert reply[-2:] == b"\x90\x00", (hexhead, reply.hex())
-            return reply[:-2]
-
         send(card, "00A40400", bytes.fromhex("A00000000386980701"))
-        init = send(card, "E07A0801", b"\x01" + tid)
+        init = send(card, "E07A0801", b"\x01" + self.psam.tid)
         balance, ctc, card_random = init[0:4], init[4:6], init[11:15]
-        dt = bcd_datetime(t)
-        asn = bytes.fromhex(card.s["asn"])
-        sam = send(self.psam, "E0400000", card_random + ctc + balance + b"\x91" + dt
-                   + b"\x01\x00" + asn)
+        sam = send(self.psam, "E0400000", card_random + ctc + balance + b"\x91"
+                   + bcd_datetime(t) + b"\x01\x00" + bytes.fromhex(card.s["asn"]))
         ttc, psam_random, mac1 = sam[0:4], sam[4:8], sam[8:12]
-        send(card, "E07C0800", ttc + psam_random + dt + mac1)
+        send(card, "E07C0800", ttc + psam_random + bcd_datetime(t) + mac1)
+        return ctc, ttc
+
+    def _debit(self, card, amount, ctc, ttc, t):
+        """The PSAM's GMAC and DEBIT FOR UNLOCK of the lock (ctc, ttc): the TAC."""
         value = struct.pack(">I", amount)
-        gmac = send(self.psam, "E0440000", b"\x93" + asn + ctc + value)
-        tac = send(card, "E07E0801", value + ctc + tid + ttc + dt + gmac)
+        gmac = self._send(self.psam, "E0440000", b"\x93" + bytes.fromhex(card.s["asn"])
+                          + ctc + value)
+        return self._send(card, "E07E0801", value + ctc + self.psam.tid + ttc
+                          + bcd_datetime(t) + gmac)
+
+    def _bill(self, kind, card, sale, amount, ctc, ttc, t, upload, **more):
         self.seq += 1
-        self.sale += 1
-        bill = {"type": "FINAL", "seq": self.seq, "sale": self.sale, "ml": amount,
-                "amount": amount, "asn": card.s["asn"], "ctc": struct.unpack(">H", ctc)[0],
-                "balance": card.s["balance"], "tac": tac.hex(),
-                "psam_ttc": struct.unpack(">I", ttc)[0], "time": t}
+        bill = dict({"type": kind, "seq": self.seq, "sale": sale, "ml": amount,
+                     "amount": amount, "asn": card.s["asn"],
+                     "ctc": struct.unpack(">H", ctc)[0],
+                     "psam_ttc": struct.unpack(">I", ttc)[0], "time": t}, **more)
         if upload:
             results, _ = self.ledger.store(self.terminal, [bill])
             assert results[0][1] == "stored", results
         return bill
+
+    def sell(self, card, amount, t=T0, upload=True, **more):
+        """A whole sale of `amount`: its FINAL bill (stored when `upload`; `more`: other
+        fields of the bill, e.g. the loyalty voucher it used)."""
+        ctc, ttc = self._lock(card, t)
+        tac = self._debit(card, amount, ctc, ttc, t)
+        self.sale += 1
+        return self._bill("FINAL", card, self.sale, amount, ctc, ttc, t, upload,
+                          balance=card.s["balance"], tac=tac.hex(), **more)
+
+    def escape(self, card, amount, t=T0, upload=True):
+        """A fill of `amount` whose card was pulled before its debit: the ESCAPE bill (the
+        money owed), the card grey until `settle`."""
+        ctc, ttc = self._lock(card, t)
+        self.sale += 1
+        self.escapes[card.s["asn"]] = (self.sale, ctc, ttc, amount)
+        return self._bill("ESCAPE", card, self.sale, amount, ctc, ttc, t, upload,
+                          grade="92", price=100)
+
+    def settle(self, card, t=T0, upload=True):
+        """The grey card back at this pump: DEBIT FOR UNLOCK of its escape, the UNLOCK
+        bill naming the escape's sale. None when the card has no open escape here."""
+        if card.s["asn"] not in self.escapes:
+            return None
+        sale, ctc, ttc, amount = self.escapes.pop(card.s["asn"])
+        card.power_on()
+        self._send(card, "00A40400", bytes.fromhex("A00000000386980701"))
+        tac = self._debit(card, amount, ctc, ttc, t)
+        return self._bill("UNLOCK", card, sale, amount, ctc, ttc, t, upload,
+                          balance=card.s["balance"], tac=tac.hex(), flags=0)

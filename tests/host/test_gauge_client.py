@@ -190,3 +190,40 @@ def test_console_alarms_are_raised_once_while_active(station):
     whys = [a["why"] for a in _gauge_alarms(station) if a["what"] == "gauge alarm"]
     assert whys == ["tank 1: high water alarm (console code 03)",
                     "tank 1: leak alarm (console code 02)"]
+
+
+@pytest.mark.parametrize("zone, when, day", [
+    # 20:00 on 1 March at UTC+8 is 12:00 UTC: read as UTC it would be 04:00 on the 2nd
+    ("Asia/Shanghai", (2026, 3, 1, 20, 0), "2026-03-01"),
+    # 00:30 on 1 March at UTC-5 is 05:30 UTC: read as UTC it would be 19:30 on the 28th
+    ("America/New_York", (2026, 3, 1, 0, 30), "2026-03-01"),
+    # the hour before midnight on the day daylight saving starts (a 23-hour day)
+    ("America/New_York", (2026, 3, 8, 23, 30), "2026-03-08"),
+])
+def test_the_consoles_delivery_times_are_read_in_the_stations_time_zone(
+        station, monkeypatch, zone, when, day):
+    """A console prints its own wall clock, set to the site's local time: a delivery it
+    reports at `when` is that local time (days.py's zone), on that local day."""
+    import time
+
+    from pumpside_host.station import days
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        Service(station).set_tank(Actor.local("t"), 1, "92", 30000, 3000, 1000)
+        start = (when[0], when[1], when[2], when[3], when[4] - 30) if when[4] >= 30 else \
+            (when[0], when[1], when[2], when[3] - 1, when[4] + 30)
+        report = veeder.decode(veeder.encode_deliveries(0, when, [(1, "1", [veeder.Delivery(
+            1, "1", start, when, 1000.0, 1000.0, 0.0, 15.0, 6000.0, 6000.0, 0.0, 15.0, 66.7,
+            400.0)])]), veeder.DELIVERY, 0)
+        inventory = veeder.decode(veeder.encode_inventory(0, when, []), veeder.INVENTORY, 0)
+        gauge.GaugePoller(station, "127.0.0.1", 1).store(
+            inventory, deliveries=report, at=days.local(*when))
+        [delivery] = station.tanks.deliveries(1)
+        assert delivery["at"] == days.local(*when)
+        assert days.day_of(delivery["at"]) == day
+        assert time.strftime("%H:%M", time.localtime(delivery["at"])) == "%02d:%02d" % when[3:]
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -3,10 +3,12 @@ alerts.py through service.py): reports equal a recomputation from the raw ledger
 their CSV parses back to the same figures, a shift's totalizers against its records,
 each alert rule on its scenario and not on a normal day, the webhook retried and never in
 the way of the ingest."""
+import asyncio
 import csv
 import io
 import json
 import os
+import socket
 import threading
 import time
 from decimal import Decimal
@@ -18,11 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from pumpside_host import veeder
 from pumpside_host.station import days
 from pumpside_host.station import reports as rp
 from pumpside_host.station.alerts import RULES, Webhook
 from pumpside_host.station.backup import BackupError
 from pumpside_host.station.cardbook import CardBook
+from pumpside_host.station.gauge import GaugePoller
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.service import Actor, Refused, Service
 from pumpside_host.station.shifts import text
@@ -159,6 +163,75 @@ def test_a_day_and_a_month_report_equal_a_recomputation_from_the_raw_rows(statio
         assert rep["settled_later"] == {"count": len(unlocks),
                                         "amount": sum(s["amount"] for s in unlocks)}
         assert rep["card_loads"] == {"count": 0, "amount": 0, "source": []}
+
+
+def _fleet_recomputed(ledger, companies, start, end):
+    """Fleet company totals from the raw sales rows, in Python: each row's record (its
+    card number, kind) and `received`; `companies` {asn: company name} the bindings.
+    {name: [count, ml, amount]}."""
+    out = {}
+    for record, received in ledger.db.execute("SELECT record, received FROM sales"):
+        r = json.loads(record)
+        if start <= received < end and r["type"] in ("FINAL", "ESCAPE") \
+                and r.get("asn") in companies:
+            acc = out.setdefault(companies[r["asn"]], [0, 0, 0])
+            acc[0] += 1
+            acc[1] += r["ml"]
+            acc[2] += r["amount"]
+    return out
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sales=st.lists(SALE.map(lambda s: dict(s, card=s["card"] and (
+    s["card"] if s["ml"] % 3 else FLEET))), max_size=60),
+    day=st.sampled_from([DAY, "2026-03-08"]))
+def test_fleet_company_totals_equal_a_recomputation_from_the_raw_rows(station, zone, sales,
+                                                                      day):
+    """issue 15: a day's, a month's, a year's and a range's fleet company totals (two
+    companies: ASN's and FLEET's; OTHER is no fleet card) are the raw rows' sums, and the
+    CSV's `fleet` lines say the same."""
+    ledger, service = station
+    ledger.db.execute("DELETE FROM sales")
+    if not ledger.fleet.companies():
+        ledger.fleet.bind(ASN, ledger.fleet.add_company("Alpha", "", "prepaid", 0), "A1")
+        ledger.fleet.bind(FLEET, ledger.fleet.add_company("Beta", "", "credit", 10000), "B1")
+    month_start = _local(2026, 3, 1)
+    _put(ledger, [dict(s, received=s["received"] - MONTH_START + month_start)
+                  for s in sales])
+    companies = {ASN: "Alpha", FLEET: "Beta"}
+    for period in (("day", day), ("month", MONTH), ("year", "2026"),
+                   ("range", "2026-02-27", DAY)):
+        rep = service.report(LOCAL, *period)
+        start, end, _label = rp.period(*period)
+        expected = _fleet_recomputed(ledger, companies, start, end)
+        assert {c["name"]: [c["count"], c["ml"], c["amount"]] for c in rep["fleet"]} \
+            == expected
+        assert [c["name"] for c in rep["fleet"]] == sorted(expected)
+        lines = {r["key"]: [int(r["count"]), int(Decimal(r["litres"]) * 1000),
+                            int(Decimal(r["amount"]) * 100)]
+                 for r in csv.DictReader(io.StringIO(rp.to_csv(rep)))
+                 if r["section"] == "fleet"}
+        assert lines == expected
+
+
+def test_fleet_company_totals_read_their_index(station):
+    """The fleet cards first, each one's sales of the period by the covering index
+    sales_fleet: never a scan of the sales."""
+    ledger, _service = station
+    plan = " ".join(r[3] for r in ledger.db.execute("EXPLAIN QUERY PLAN " + rp.FLEET, (0, 1)))
+    assert "SEARCH s USING COVERING INDEX sales_fleet (asn=? AND received>? AND received<?)" \
+        in plan, plan
+    assert "SCAN s" not in plan, plan
+
+
+def test_a_shift_report_has_no_fleet_or_stock_section(station):
+    ledger, service = station
+    ledger.fleet.bind(ASN, ledger.fleet.add_company("Alpha", "", "prepaid", 0), "A1")
+    ledger.store("T1", [_sale(1, 1000, 700, asn=ASN)])
+    assert service.report(LOCAL, "day", days.day_of(time.time()))["fleet"] == [
+        {"company": 1, "name": "Alpha", "count": 1, "ml": 1000, "amount": 700}]
+    shift = service.close_shift(Actor("carol", "cashier"))
+    assert shift["totals"]["count"] == 1 and shift.get("fleet", []) == []
 
 
 LOAD = st.tuples(st.integers(1, 500000), st.sampled_from(["cash", "online", "replacement"]),
@@ -374,6 +447,9 @@ def _normal_day(ledger, service):
     tanks.add_reading(1, t0 + 20 * 3600, 20_000_000 - 10 * 30000)
     for day in sorted({days.day_of(t0), days.day_of(t0 + 20 * 3600)}):
         tanks.reconcile(1, day)
+    # the gauge polled: its reading where the book is, no console alarm, no delivery
+    # (gauge_off, gauge_alarm, delivery_differs, tank_command_failed are on by default)
+    _poller(ledger).store(*_answers([(1, 20_000_000 - 10 * 30000)], []), at=t0 + 21 * 3600)
     # a backup that works, a terminal seen again with its journal (backup_failed,
     # new_journal and conflict are on by default); the same sale sent again
     service.backup(LOCAL, os.path.join(os.path.dirname(ledger.path), "backup.db"))
@@ -381,6 +457,27 @@ def _normal_day(ledger, service):
         assert ledger.journals.seen("T9", "a1a1a1a1a1a1a1a1") == "a1a1a1a1a1a1a1a1"
     results, _ack = ledger.store("T0", [_sale(1, 30000, 22000, terminal_time=t0)])
     assert results[0][1] == "duplicate"
+
+
+def _poller(ledger, port=1):
+    return GaugePoller(ledger, "127.0.0.1", port)
+
+
+def _answers(levels, alarms, when=(2026, 3, 1, 6, 0)):
+    """The gauge's I201, I205 and (empty) I202 answers: levels [(tank, ml)], alarms
+    [(tank, [codes])]."""
+    inventory = veeder.encode_inventory(0, when, [veeder.Inventory(
+        tank, "1", 0, ml / 1000, ml / 1000, 1000.0, 1000.0, 0.0, 15.0, 0.0)
+        for tank, ml in levels])
+    return (veeder.decode(inventory), veeder.decode(veeder.encode_alarms(0, when, [
+        veeder.TankAlarms(tank, codes) for tank, codes in alarms])),
+        veeder.decode(veeder.encode_deliveries(0, when, [])))
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once it is closed
 
 
 def test_no_alert_on_a_normal_day(station):
@@ -415,6 +512,15 @@ def _scenario(ledger, service):
             os.path.dirname(ledger.path), "no such folder", "x", "backup.db")),
         "new_journal": lambda: ledger.journals.seen("T9", "b2b2b2b2b2b2b2b2"),
         "conflict": lambda: ledger.store("T0", [_sale(1, 31000, 22000)]),
+        "delivery_differs": lambda: ledger.tanks.note(  # 6,000 L delivered, 5,000 ordered
+            1, now, "Sinopec", 5_000_000, 6_000_000, 150),
+        "gauge_off": lambda: asyncio.run(_poller(ledger, _closed_port()).poll()),
+        "gauge_alarm": lambda: _poller(ledger).store(  # the console's leak alarm
+            *_answers([(1, 20_000_000 - 10 * 30000)], [(1, ["02"])]), at=now),
+        "tank_command_failed": lambda: (  # below pump suction: T0 (not registered) to
+            # suspend; its low_tank alarm switched off to see this one alone
+            service.set_alert_rule(MANAGER, "low_tank", False),
+            _poller(ledger).store(*_answers([(1, 500_000)], []), at=now)),
         "fleet_limit": lambda: (  # a fleet card's FINAL past its monthly limit (fleet.py)
             ledger.fleet.bind(FLEET, ledger.fleet.add_company("Co", "", "prepaid", 0), "A1"),
             ledger.fleet.set_limits(FLEET, "", {"month_amount": 1000}, ""),
@@ -433,6 +539,54 @@ def test_every_rule_fires_on_its_scenario_and_not_on_a_normal_day(station, rule)
     _scenario(ledger, service)[rule]()
     rules = [r for (r,) in ledger.db.execute("SELECT rule FROM alarms")]
     assert rules and set(rules) == {rule}, rules
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_every_rule_switched_off_raises_nothing_on_its_scenario(station, rule):
+    """The manager's switch: a rule off stores no alarm of its rule (and sends none)."""
+    ledger, service = station
+    _normal_day(ledger, service)
+    service.set_alert_rule(MANAGER, rule, False)
+    _scenario(ledger, service)[rule]()
+    assert [r for (r,) in ledger.db.execute("SELECT rule FROM alarms")] == []
+
+
+def test_gauge_off_tuned_to_its_polls_in_a_row(station):
+    ledger, service = station
+    service.set_alert_rule(MANAGER, "gauge_off", True, {"polls": 2})
+    poller = _poller(ledger, _closed_port())
+    assert asyncio.run(poller.poll()) is False
+    assert _alarms(ledger) == []  # one failed poll: not yet
+    assert asyncio.run(poller.poll()) is False
+    assert asyncio.run(poller.poll()) is False
+    assert _alarms(ledger) == [("gauge", "gauge off")]  # at the 2nd, once per outage
+    ledger.tanks.set_tank(1, "92", 30000, 3000, 1000)
+    poller.store(*_answers([(1, 20_000_000)], []))
+    poller.port = _closed_port()
+    assert asyncio.run(poller.poll()) is False
+    assert asyncio.run(poller.poll()) is False  # a new outage: its 2nd poll again
+    assert _alarms(ledger) == [("gauge", "gauge off")] * 2
+
+
+def test_gauge_variance_and_delivery_differs_tuned(station):
+    """The thresholds the tanks check are the rules' parameters: a manager raises them,
+    the same losses raise nothing; back to the defaults, they do."""
+    ledger, service = station
+    _normal_day(ledger, service)
+    service.set_alert_rule(MANAGER, "gauge_variance", True, {"day_l": 400, "month_l": 400})
+    service.set_alert_rule(MANAGER, "delivery_differs", True, {"permille": 250})
+    scenario = _scenario(ledger, service)
+    scenario["gauge_variance"]()  # 300 L gone in a night: under 400 L
+    scenario["delivery_differs"]()  # 20 % more than ordered: under 25 %
+    assert _alarms(ledger) == []
+    assert [d["flag"] for d in ledger.tanks.deliveries(1)] == [""]
+    service.set_alert_rule(MANAGER, "gauge_variance", True, {"day_l": 100, "month_l": 130})
+    service.set_alert_rule(MANAGER, "delivery_differs", True, {"permille": 5})
+    scenario["gauge_variance"]()
+    ledger.tanks.note(1, int(time.time()) + 60, "Sinopec", 5_000_000, 5_100_000, 150)
+    assert sorted(r for (r,) in ledger.db.execute("SELECT rule FROM alarms")) == [
+        "delivery_differs", "gauge_variance", "gauge_variance"]  # the day's and the month's
+    assert "passes 130 L + 1 % of" in " ".join(a["why"] for a in ledger.journals.alarms())
 
 
 def test_every_rule_has_a_scenario(station):
@@ -641,6 +795,32 @@ def test_the_reports_page_its_csv_and_print(station):
         and "2026-03-01..2026-03-31" in printed.text
     bad = client.get("/reports?kind=month&value=2026-13")
     assert bad.status_code == 400 and "YYYY-MM" in bad.text
+
+
+def test_the_reports_page_its_csv_and_print_show_the_fleet_company_totals(station):
+    ledger, service = station
+    ledger.fleet.bind(ASN, ledger.fleet.add_company("Alpha Logistics", "", "prepaid", 0),
+                      "A1")
+    at = _local(2026, 3, 10, 14)
+    _put(ledger, [{"terminal": "T1", "nozzle": 1, "grade": "95", "kind": kind,
+                   "card": card, "card_type": 1, "ml": 12345, "amount": 9876,
+                   "received": at} for kind, card in (("FINAL", ASN), ("ESCAPE", ASN),
+                                                      ("UNLOCK", ASN), ("FINAL", OTHER))])
+    client, token = _client(ledger, service, "auditor")
+    page = client.get("/reports?kind=month&value=2026-03").text
+    table = page[page.index('id="by-fleet"'):]
+    table = table[:table.index("</table>")]
+    assert "Alpha Logistics" in table and "24.690" in table and "197.52" in table
+    assert "Fleet company totals" in page
+    answer = client.get("/reports?kind=day&value=2026-03-10&format=csv")
+    assert ["fleet", "Alpha Logistics", "2", "24.690", "197.52"] in list(csv.reader(
+        io.StringIO(answer.text)))
+    printed = client.get("/reports?kind=year&value=2026&print=1").text
+    assert 'id="by-fleet"' in printed and "Alpha Logistics" in printed
+    client.post("/lang", data={"csrf": token, "lang": "zh"})
+    assert "车队单位汇总" in client.get("/reports?kind=month&value=2026-03").text
+    quiet = client.get("/reports?kind=day&value=2026-03-11").text  # no fleet sale that day
+    assert 'id="by-fleet"' not in quiet
 
 
 def test_a_cashier_closes_the_shift_on_the_web_and_prints_it(station):

@@ -51,8 +51,8 @@ class GaugeSim:
     def __init__(self, tanks, start=None):
         self.tanks = {t.number: t for t in tanks}
         self.lock = threading.RLock()
-        self.now = start or datetime.datetime.now(datetime.UTC).replace(
-            tzinfo=None, second=0, microsecond=0)  # its clock: UTC unless told
+        # its clock: a wall clock in local time, as a console's is set (unless told)
+        self.now = start or datetime.datetime.now().replace(second=0, microsecond=0)
         self.fault = None
         self.asked = []  # every command received (bytes)
         self.server = None

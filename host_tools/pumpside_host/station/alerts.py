@@ -17,10 +17,23 @@ Rules on the trade (off until a manager switches them on):
                       timer checks every TICK_S)
   totalizer_mismatch  a shift closed with a nozzle whose totalizer moved other than its
                       records by more than `ml` (shifts.py)
-Hooks other modules call (`raise_`; on unless switched off): gauge_variance, low_tank,
-backup_failed, and any rule name they bring. The station's own integrity alarms (a new
-journal identity, a conflicting record: journals.py) are always stored and go to the
-webhook too, as rules new_journal and conflict.
+Rules other modules raise through `raise_` (on until a manager switches them off):
+  gauge_variance      a tank's month variance past `month_l` litres + `month_pct` % of
+                      its throughput, or a day's past `day_l` + `day_pct` % of its sales
+                      (tanks.py's reconciliation)
+  low_tank            a tank below its low level or its pump-suction level (tanks.py)
+  delivery_differs    a delivery that differs from its note by more than `permille` of it,
+                      at least `floor_l` litres (tanks.py)
+  gauge_off           the tank gauge off, timing out or answering garbage, `polls` polls
+                      in a row (once per outage: gauge.py)
+  gauge_alarm         an in-tank alarm the console raises anew (I205: gauge.py)
+  tank_command_failed the suspend/resume of a tank's nozzles that could not be sent
+  backup_failed       a backup that failed (service.py)
+  new_journal         a terminal with a new journal identity (journals.py)
+  conflict            a record whose key holds a different one (ledger.py)
+  fleet_limit         a fleet card past its month (fleet.py)
+A rule switched off stores nothing and sends nothing; the parts that raise them go on
+(a gauge that is off never stops the pumps; a conflicting record is still kept).
 
 The engine runs inside the ledger's store (`stored`: after each sale is stored, in its
 transaction; the rules are read once per batch) and on the server's timer (`tick`). The
@@ -40,6 +53,7 @@ import urllib.request
 
 from .masking import mask_card
 from .problems import Invalid
+from .tanks import DELIVERY, VARIANCE
 
 log = logging.getLogger("pumpside.station")
 
@@ -59,8 +73,12 @@ RULES = {
     "wrong_pins": ("warning", False, {"count": 5}),
     "pump_offline": ("warning", False, {"minutes": 30}),
     "totalizer_mismatch": ("critical", False, {"ml": 0}),
-    "gauge_variance": ("critical", True, {}),
+    "gauge_variance": ("critical", True, VARIANCE),
     "low_tank": ("warning", True, {}),
+    "delivery_differs": ("warning", True, DELIVERY),
+    "gauge_off": ("critical", True, {"polls": 1}),
+    "gauge_alarm": ("critical", True, {}),
+    "tank_command_failed": ("critical", True, {}),
     "backup_failed": ("critical", True, {}),
     "new_journal": ("warning", True, {}),
     "conflict": ("critical", True, {}),
@@ -82,6 +100,7 @@ class Alerts:
         self.pumps = pumps  # Ledger.pumps (pump_offline)
         self.webhook = Webhook()
         journals.listen(self._alarmed)
+        journals.alert = self.raise_  # its new_journal alarms: a rule like any other
         self._rules = None  # the rules as read for the batch being stored
 
     # -- rules ---------------------------------------------------------------------------
@@ -116,6 +135,11 @@ class Alerts:
                         (rule, int(new["enabled"]), json.dumps(new["params"],
                                                                sort_keys=True)))
         return {"enabled": old["enabled"], "params": old["params"]}, new
+
+    def params(self, rule):
+        """A rule's parameters as tuned (the defaults filled in): what another part reads
+        its thresholds from (tanks.py)."""
+        return self.rules()[rule]["params"]
 
     def webhook_url(self):
         row = self.db.execute("SELECT params FROM alert_rules WHERE rule = ?",

@@ -6,10 +6,17 @@ midnight, never its start + 86,400."""
 import time
 
 
+def local(year, month, day, hour=0, minute=0, second=0):
+    """Unix seconds of a local date and time (a wall clock of the station's zone, as the
+    tank gauge's console reports it: gauge.py); past the ends rolls over like midnight's.
+    A time daylight saving skips or repeats is taken as the C library's mktime takes it."""
+    return int(time.mktime((year, month, day, hour, minute, second, 0, 0, -1)))
+
+
 def midnight(year, month, day):
     """Unix seconds of the local midnight starting that day (a day past the month's end
     rolls over: (2026, 12, 32) is 2027-01-01)."""
-    return int(time.mktime((year, month, day, 0, 0, 0, 0, 0, -1)))
+    return local(year, month, day)
 
 
 def day_of(at):

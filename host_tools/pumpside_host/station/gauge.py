@@ -16,14 +16,13 @@ pump-suction level has its nozzles' terminals suspended, and resumed once a deli
 lifted it (tanks.py).
 """
 import asyncio
-import calendar
 import logging
 import socket
 import sqlite3
 import time
 
 from .. import veeder
-from .days import bounds, day_of
+from .days import bounds, day_of, local
 from .service import Service
 from .tanks import GAUGE
 
@@ -93,8 +92,10 @@ async def ask_async(host, port, function, tank=0, timeout=5.0):
 
 
 def _unix(when):
-    """A console's YYMMDDHHmm tuple as Unix seconds (its clock taken as UTC)."""
-    return calendar.timegm((when[0], when[1], when[2], when[3], when[4], 0))
+    """A console's YYMMDDHHmm tuple as Unix seconds: the console's clock is a wall clock
+    set to the station's local time (its reports print what the site reads on its own
+    clock), so it is read in the station's time zone (days.py), not as UTC."""
+    return local(when[0], when[1], when[2], when[3], when[4])
 
 
 class GaugePoller:
@@ -110,6 +111,7 @@ class GaugePoller:
         self.why = ""
         self.polls = 0
         self.failures = 0
+        self.in_row = 0  # failed polls since the last good one
         self.active = {}  # tank -> the console's alarm codes active at the last poll
         self.last_day = None
         self.task = None
@@ -141,15 +143,17 @@ class GaugePoller:
         return True
 
     def down(self, why):
-        """The gauge could not be read: one alarm per outage."""
+        """The gauge could not be read: one alarm per outage (alert rule gauge_off, raised
+        at the rule's `polls`-th failed poll in a row)."""
         self.failures += 1
+        self.in_row += 1
         self.why = why
-        if self.up is not False:
-            self.ledger.journals.raise_alarm(GAUGE, OFF, why + " (the pumps go on; tank "
-                                             "readings wait)")
+        self.up = False
+        if self.in_row == max(1, self.ledger.alerts.rules()["gauge_off"]["params"]["polls"]):
+            self.ledger.alerts.raise_("gauge_off", GAUGE, why + " (the pumps go on; tank "
+                                      "readings wait)", what=OFF)
         else:
             log.warning("gauge still unreadable: %s", why)
-        self.up = False
 
     def store(self, inventory, alarms=None, deliveries=None, at=None):
         """Store one poll's answers (veeder.Answer each; `at`: the readings' time, the
@@ -157,7 +161,7 @@ class GaugePoller:
         at = int(self.clock() if at is None else at)
         if self.up is False:
             log.info("gauge readable again")
-        self.up, self.why = True, ""
+        self.up, self.why, self.in_row = True, "", 0
         tanks = self.ledger.tanks
         known = {t["number"]: t for t in tanks.all()}
         changes = []
@@ -199,9 +203,9 @@ class GaugePoller:
     def _console_alarms(self, item):
         codes = set(item.codes)
         for code in sorted(codes - self.active.get(item.tank, set())):
-            self.ledger.journals.raise_alarm(
-                GAUGE, "gauge alarm", "tank %d: %s (console code %s)" % (
-                    item.tank, veeder.ALARMS.get(code, "alarm"), code))
+            self.ledger.alerts.raise_(
+                "gauge_alarm", GAUGE, "tank %d: %s (console code %s)" % (
+                    item.tank, veeder.ALARMS.get(code, "alarm"), code), what="gauge alarm")
         self.active[item.tank] = codes
 
     def _command(self, tank, cmd):
@@ -210,6 +214,6 @@ class GaugePoller:
             try:
                 self.service.tank_command(terminal, cmd)
             except ValueError as e:  # a terminal no longer registered
-                self.ledger.journals.raise_alarm(GAUGE, "tank command failed", "tank %d: "
-                                                 "%s %s: %s" % (tank["number"], cmd,
-                                                                terminal, e))
+                self.ledger.alerts.raise_("tank_command_failed", GAUGE, "tank %d: %s %s: %s"
+                                          % (tank["number"], cmd, terminal, e),
+                                          what="tank command failed")

@@ -112,7 +112,7 @@ class Journals:
             return journal
         why = "board replaced or flash formatted: journal %s replaces %s (its records " \
               "stay)" % (journal or "(none)", before)
-        self.raise_alarm(terminal, NEW_JOURNAL, why)
+        self.alert("new_journal", terminal, why, what=NEW_JOURNAL)
         return journal
 
     def held(self, terminal, journal):
@@ -148,6 +148,11 @@ class Journals:
         """`listener(alarm)` is called with each alarm stored (the alert engine's webhook:
         alerts.py)."""
         self.listeners.append(listener)
+
+    def alert(self, rule, terminal, why, what=None):
+        """An alarm of an alert rule: the alert engine's raise_ replaces this once it is
+        attached (alerts.py: it stores the alarm only while its rule is on)."""
+        self.raise_alarm(terminal, what or rule.replace("_", " "), why, rule=rule)
 
     def raise_alarm(self, terminal, what, why, rule=None, severity=None):
         """Store an alarm (`rule`, `severity`: the alert engine's, alerts.py; the

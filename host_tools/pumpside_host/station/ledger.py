@@ -93,7 +93,7 @@ class Ledger:
         self.alerts = Alerts(self.db, self.journals, self.pumps)  # the alert engine
         self.fleet = Fleet(self.db, CardBook(self.db))  # fleet companies (fleet.py)
         # tanks, gauge readings, deliveries, reconciliation (tanks.py)
-        self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS))
+        self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS), self.alerts.params)
         self.loyalty = Loyalty(self.db)  # points earned per card sale, rewards (loyalty.py)
 
     def close(self):
@@ -223,9 +223,8 @@ class Ledger:
             "received, journal) VALUES (?,?,?,?,?,?,?,?)",
             (terminal_id, kind, record.get("sale"), seq, text, row[0], now, journal))
         if cur.rowcount:
-            self.journals.raise_alarm(terminal_id, "conflict", "%s of journal %s differs from "
-                                      "the one stored: kept in conflicts"
-                                      % (what, journal or "(none)"))
+            self.alerts.raise_("conflict", terminal_id, "%s of journal %s differs from the "
+                               "one stored: kept in conflicts" % (what, journal or "(none)"))
         return [seq, "conflict", what + " differs from the one stored: kept for the operator"]
 
     def conflicts(self, terminal_id=None):

@@ -28,6 +28,13 @@ the closing gauge stock of its last reconciled day, variance = closing - book (t
 of the days' variances: consecutive days chain from one reading to the next). One SQL
 GROUP BY over the rows (the table's key, tank and day).
 
+Fleet company totals (a period's, not a shift's): the sales (FINAL, ESCAPE) of each fleet
+company's vehicle cards (fleet.py: fleet_cards binds a card to its company), booked by
+`received` as the rest: count, litres and amount per company. One SQL GROUP BY: the fleet
+cards first (CROSS JOIN keeps that order: a station has far fewer of them than sales),
+each card's sales of the period found through the index sales_fleet (asn, received, and
+the columns summed: a covering index; schema step 13), the companies' names joined last.
+
 Periods are local days (the station's time zone, days.py: the same days the tanks'
 reconciliation uses): a day, a month, a year, or any range of days, [start, end) in Unix
 seconds.
@@ -63,6 +70,11 @@ LOADS_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS card_loads_report ON card_loads (funded, source, amount)",
 )
 COLUMNS = "grade, nozzle, card_type, pay, at"
+# the fleet company totals' index (schema step 13: fleet_cards is step 12's)
+FLEET_SCHEMA = (
+    "CREATE INDEX IF NOT EXISTS sales_fleet ON sales (asn, received, kind, ml, amount) "
+    "WHERE asn IS NOT NULL",
+)
 
 
 def columns(record):
@@ -98,6 +110,11 @@ STOCK = ("SELECT d.tank, COALESCE(t.grade, ''), COUNT(*), "
          "t.number = d.tank WHERE d.day >= ?1 AND d.day <= ?2 GROUP BY d.tank ORDER BY d.tank")
 STOCK_FIGURES = ("opening_ml", "deliveries_ml", "sales_ml", "book_ml", "closing_ml",
                  "variance_ml")
+FLEET = ("SELECT t.company, c.name, t.n, t.ml, t.amount FROM (SELECT f.company AS company, "
+         "COUNT(*) AS n, SUM(s.ml) AS ml, SUM(s.amount) AS amount FROM fleet_cards f CROSS "
+         "JOIN sales s ON s.asn = f.asn AND s.received >= ? AND s.received < ? AND s." + SOLD
+         + " GROUP BY f.company) t JOIN fleet_companies c ON c.id = t.company ORDER BY "
+         "c.name, t.company")
 HOURS = ("SELECT received / 900 AS q, COUNT(*), SUM(ml), SUM(amount) FROM sales WHERE %s "
          "AND " + SOLD + " GROUP BY q")
 
@@ -181,12 +198,19 @@ def stock(db, start, end):
     return out
 
 
+def fleet(db, start, end):
+    """Each fleet company's sales received in [start, end): [{"company" (its id), "name",
+    "count", "ml", "amount"}] in name order (companies without a sale left out)."""
+    return [{"company": company, "name": name, "count": n, "ml": ml, "amount": amount}
+            for company, name, n, ml, amount in db.execute(FLEET, (start, end))]
+
+
 def report(db, start, end, label="", rows=None, by=BY, loads=None):
     """The report of [start, end): totals, each breakdown of `by` (rows of key, count,
     ml, amount, in key order), the UNLOCKs (settled later) and the card loads. `rows`
     (a, b): the sales of rowids a < rowid <= b instead, and `loads` (a, b) the card
     loads of ids a < id <= b (a shift's: no stock then); else the tanks' stock and
-    variance over the period's days."""
+    variance over the period's days and the fleet companies' totals."""
     where, args = ("received >= ? AND received < ?", (start, end)) if rows is None else \
         ("rowid > ? AND rowid <= ?", rows)
     tables = {name: {} for name in BY}
@@ -209,7 +233,8 @@ def report(db, start, end, label="", rows=None, by=BY, loads=None):
            "totals": dict(zip(("count", "ml", "amount"), total)),
            "settled_later": {"count": unlocks[0], "amount": unlocks[2]},
            "card_loads": card_loads(db, start, end, loads),
-           "stock": stock(db, start, end) if rows is None else []}
+           "stock": stock(db, start, end) if rows is None else [],
+           "fleet": fleet(db, start, end) if rows is None else []}
     for name in by:
         out[name] = _listed(tables[name])
     return out
@@ -227,7 +252,8 @@ def to_csv(rep):
     """The report as CSV: section, key, count, litres, amount (plain decimals: litres to
     the ml, the currency to the cent), one line per row, a `total` line first; the stock
     as `stock` lines keyed tank:figure (opening, deliveries, sales, book, closing,
-    variance), the count the tank's days reconciled, the litres signed."""
+    variance), the count the tank's days reconciled, the litres signed; each fleet
+    company's totals as a `fleet` line keyed by its name."""
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["section", "key", "count", "litres", "amount"])
@@ -243,6 +269,9 @@ def to_csv(rep):
     w.writerow(["card_loads", "", c["count"], "", _money(c["amount"])])
     for row in c.get("source", ()):
         w.writerow(["card_loads", row["key"], row["count"], "", _money(row["amount"])])
+    for company in rep.get("fleet", ()):
+        w.writerow(["fleet", company["name"], company["count"], _litres(company["ml"]),
+                    _money(company["amount"])])
     for tank in rep.get("stock", ()):
         for figure in STOCK_FIGURES:
             w.writerow(["stock", "%d:%s" % (tank["tank"], figure[:-3]), tank["days"],

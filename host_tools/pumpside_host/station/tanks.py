@@ -11,7 +11,8 @@ the gauge's delivery report (I202) and from delivery notes typed in; both are co
 to 15 degC (vcf.py). A note and a gauge report of the same tank within DELIVERY_MATCH_S
 are one delivery: the note's volume is what the book counts, the gauge's what it is
 checked against. A delivery whose gauged volume (or delivered volume) differs from the
-note's (ordered volume) beyond tolerance is flagged and alarmed.
+note's (ordered volume) beyond tolerance (the alert rule delivery_differs's parameters:
+`permille` of the note, at least `floor_l` litres) is flagged and alarmed.
 
 Reconciliation of tank T on day D (the station's local days, days.py: the days the
 reports use; a day is [its midnight, the next midnight) of the sales' and readings' Unix
@@ -24,7 +25,8 @@ times):
 and over the month so far: the cumulative variance and the throughput (sales). An alarm
 when the month's |cumulative variance| passes 130 L + 1 % of its throughput (statistical
 inventory reconciliation's rule of thumb, in litres), or a day's |variance| passes
-DAY_JUMP_ML + 1 % of that day's sales, raised when the day is closed (the poller's
+100 L + 1 % of that day's sales (the alert rule gauge_variance's parameters: VARIANCE by
+default, a manager tunes them), raised when the day is closed (the poller's
 first poll of the next day, or `reconcile`): the poller's running figures of the day
 still open raise nothing. A reading below the low level raises an alarm;
 below the pump-suction level the tank's nozzles are suspended (the station's `suspend`
@@ -66,12 +68,12 @@ CREATE INDEX IF NOT EXISTS sales_nozzle_time ON sales (
     terminal, json_extract(record, '$.nozzle'), json_extract(record, '$.time'));
 """
 
-MONTH_BASE_ML = 130_000  # 130 L ...
-MONTH_SHARE = 100  # ... + 1/100 of the month's throughput
-DAY_JUMP_ML = 100_000  # a day's variance beyond 100 L ...
-DAY_SHARE = 100  # ... + 1/100 of its sales
+# the thresholds, as the alert rules' defaults (alerts.RULES; a manager tunes them there):
+# a month's variance beyond 130 L + 1 % of its throughput, a day's beyond 100 L + 1 % of
+# its sales; a delivery off by more than 5 per mille (0.5 %) of its note, at least 50 L
+VARIANCE = {"month_l": 130, "month_pct": 1, "day_l": 100, "day_pct": 1}
+DELIVERY = {"permille": 5, "floor_l": 50}
 DELIVERY_MATCH_S = 6 * 3600  # a note and a gauge report this close are one delivery
-DELIVERY_TOLERANCE = (200, 50_000)  # 1/200 (0.5 %) of the note, at least 50 L
 SALE_KINDS = ("FINAL", "ESCAPE")  # what took fuel out (an UNLOCK settles an ESCAPE)
 GAUGE = "gauge"  # the station alarms' source for the gauge and the tanks
 # the alert engine's rule of each tank alarm (alerts.py: a manager may switch it off; the
@@ -119,9 +121,12 @@ def volume_at(table, height_mm):
 
 
 class Tanks:
-    def __init__(self, db, alarm):
+    def __init__(self, db, alarm, limits=None):
         self.db = db
         self.alarm = alarm  # alarm(source, what, why): the alert engine's (Alerts.hook)
+        # limits(rule) -> the thresholds of gauge_variance / delivery_differs: the alert
+        # engine's parameters (Alerts.params), the defaults without one
+        self.limits = limits or {"gauge_variance": VARIANCE, "delivery_differs": DELIVERY}.get
 
     @staticmethod
     def create(db):
@@ -312,11 +317,16 @@ class Tanks:
     def _check_delivery(self, delivery):
         d = self.delivery(delivery)
         flags = []
+        limits = self.limits("delivery_differs")
+
+        def beyond(value, reference):
+            return abs(value - reference) > max(limits["floor_l"] * 1000,
+                                                reference * limits["permille"] // 1000)
         if d["note_ml"] is not None:
-            if _beyond(d["note_ml"], d["ordered_ml"]):
+            if beyond(d["note_ml"], d["ordered_ml"]):
                 flags.append("delivered %.1f L, ordered %.1f L"
                              % (d["note_ml"] / 1000, d["ordered_ml"] / 1000))
-            if d["gauge15_ml"] is not None and _beyond(d["gauge15_ml"], d["note15_ml"]):
+            if d["gauge15_ml"] is not None and beyond(d["gauge15_ml"], d["note15_ml"]):
                 flags.append("gauged %.1f L at 15 C, the note says %.1f L at 15 C"
                              % (d["gauge15_ml"] / 1000, d["note15_ml"] / 1000))
         flag = "; ".join(flags)
@@ -392,9 +402,10 @@ class Tanks:
             "WHERE tank = ? AND day >= ? AND day < ?", (number, month + "-01", day)).fetchone()
         month_ml, month_sales = prior[0] + variance, prior[1] + sold
         alarms = []
-        if abs(variance) > DAY_JUMP_ML + sold // DAY_SHARE:
+        limits = self.limits("gauge_variance")
+        if abs(variance) > limits["day_l"] * 1000 + sold * limits["day_pct"] // 100:
             alarms.append("day")
-        if abs(month_ml) > MONTH_BASE_ML + month_sales // MONTH_SHARE:
+        if abs(month_ml) > limits["month_l"] * 1000 + month_sales * limits["month_pct"] // 100:
             alarms.append("month")
         had = self.db.execute("SELECT alarm FROM tank_days WHERE tank = ? AND day = ?",
                               (number, day)).fetchone()
@@ -413,8 +424,9 @@ class Tanks:
                            closing["volume_ml"] / 1000))
         if "month" in alarms and "month" not in already and not prior[2]:
             self.alarm(GAUGE, "tank variance", "%s: the month's variance %+.1f L passes "
-                       "130 L + 1 %% of its %.1f L throughput: a leak or a loss?" % (
-                           name, month_ml / 1000, month_sales / 1000))
+                       "%d L + %d %% of its %.1f L throughput: a leak or a loss?" % (
+                           name, month_ml / 1000, limits["month_l"], limits["month_pct"],
+                           month_sales / 1000))
         return self.day(number, day)
 
     def day(self, number, day):
@@ -436,7 +448,3 @@ _DELIVERY = ("id", "tank", "at", "supplier", "ordered_ml", "note_ml", "note_temp
 _DAY = ("tank", "day", "opening_ml", "deliveries_ml", "sales_ml", "book_ml", "closing_ml",
         "variance_ml", "month_ml", "month_sales_ml", "alarm")
 
-
-def _beyond(value, reference):
-    parts, floor = DELIVERY_TOLERANCE
-    return abs(value - reference) > max(floor, reference // parts)
