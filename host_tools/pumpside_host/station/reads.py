@@ -89,15 +89,17 @@ class Reads:
 
     def sales_filtered(self, actor, query, limit=SALES_LIMIT):
         """The newest sales (at most `limit`) a filter takes: {pump, kind, grade, card
-        (16 digits or the last 4), from, to (YYYY-MM-DD)}."""
+        (16 digits or the last 4), from, to (YYYY-MM-DD)}; each with its payment kind
+        (`pay`: reports.pay_kind, the till's)."""
         self.check(actor, "read")
         where, args = self._sales_where(query)
         sql = ("SELECT terminal, kind, sale, seq, asn, ml, amount, received, journal, "
-               "json_extract(record, '$.grade') FROM sales" + where +
+               "json_extract(record, '$.grade'), pay FROM sales" + where +
                " ORDER BY received DESC, terminal, seq DESC LIMIT ?")
         return [{"terminal": t, "kind": k, "sale": s, "seq": q, "card": self._card(actor, a),
-                 "ml": ml, "amount": am, "received": r, "journal": j, "grade": g or ""}
-                for t, k, s, q, a, ml, am, r, j, g in self.ledger.db.execute(
+                 "ml": ml, "amount": am, "received": r, "journal": j, "grade": g or "",
+                 "pay": p}
+                for t, k, s, q, a, ml, am, r, j, g, p in self.ledger.db.execute(
                     sql, args + [limit])]
 
     def sales_per_day(self, actor, query):

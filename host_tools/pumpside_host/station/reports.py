@@ -10,8 +10,13 @@ booked when the station received it (`received`, the station's clock): a closed 
 shift never changes afterwards, and a pump's backlog uploaded after an outage is booked
 when it arrived (the sale's own time is in its bill and on the sales page).
 
-Payment kind (`pay`): "card" when the bill carries a card number, else "attended"; card
-kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sales. Card
+Payment kind (`pay`, told at store time by pay_kind(), kept up by the till: till.py):
+"card" (a fuel card's sale), "fleet" (a fleet company's vehicle card, fleet.py), "phone"
+(the sale names a payment order paid at the gateway), "unpaid" (an attended sale, waiting
+for the cashier), then the kind the till took ("cash", "till-card": a bank card at the
+till), the same for a sale of a till's prepaid order; "attended" an attended sale that
+owes nothing (nothing dispensed) or that was held before the till (schema step 13).
+Card kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sales. Card
 loads (top-ups, the card desk's: cardbook.py's card_loads): the money taken for cards,
 by source (cash at the desk, online), counted when the station took it (`funded`, the
 station's clock), whether or not it is on the card yet; a replacement's balance carried
@@ -65,13 +70,23 @@ LOADS_SCHEMA = (
 COLUMNS = "grade, nozzle, card_type, pay, at"
 
 
-def columns(record):
-    """The report columns of a sale's record (the schema step's UPDATE computes the same):
-    grade, nozzle, card type, payment kind, the bill's time. A later payment kind (a
-    fleet account, a mobile payment) is told here."""
+def pay_kind(record, kind, fleet=False, till_kind=None):
+    """A sale's payment kind when it is stored (the record; `fleet`: its card is a fleet
+    vehicle card; `till_kind`: the till's kind of the order it names, None: a phone's):
+    an order's sale is the phone's or the till's, a card's the card's or the fleet's, an
+    attended FINAL that owes money is unpaid until the till takes it (till.py)."""
+    if record.get("order"):
+        return till_kind or "phone"
+    if record.get("asn"):
+        return "fleet" if fleet else "card"
+    return "unpaid" if kind == "FINAL" and (record.get("amount") or 0) > 0 else "attended"
+
+
+def columns(record, pay):
+    """The report columns of a sale's record (the schema steps' UPDATEs compute the
+    same): grade, nozzle, card type, payment kind (pay_kind), the bill's time."""
     return (record.get("grade") or "", record.get("nozzle") or 0,
-            record.get("card_type") or 0, "card" if record.get("asn") else "attended",
-            record.get("time") or 0)
+            record.get("card_type") or 0, pay, record.get("time") or 0)
 
 
 SOLD = "kind IN ('FINAL', 'ESCAPE')"

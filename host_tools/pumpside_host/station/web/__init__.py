@@ -69,7 +69,8 @@ PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/loyalty", "Loyalty", "read"), ("/fleet", "Fleet", "read"),
          ("/hotlist", "Hotlist", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
-         ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
+         ("/alarms", "Station alarms", "read"), ("/till", "Till", "till"),
+         ("/shifts", "Shifts", "read"),
          ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
          ("/tanks", "Tanks", "read"), ("/audit", "Audit trail", "audit"),
          ("/operators", "Operators", "operator"))
@@ -189,6 +190,7 @@ def make_app(ledger, secret, service=None):
     """The back office over `ledger` (its store's signing `secret`: load_secret)."""
     from . import fleet as fleet_pages
     from . import tanks as tank_pages
+    from . import till as till_pages
 
     service = service or Service(ledger)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -371,11 +373,11 @@ def make_app(ledger, secret, service=None):
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(["received", "terminal", "journal", "kind", "sale", "seq",
-                             "grade", "card", "ml", "amount"])
+                             "grade", "card", "ml", "amount", "pay"])
             for r in rows:
                 writer.writerow([_when(r["received"]), r["terminal"], r["journal"],
                                  r["kind"], r["sale"], r["seq"], r["grade"], r["card"],
-                                 r["ml"], r["amount"]])
+                                 r["ml"], r["amount"], r["pay"]])
             return Response(out.getvalue(), media_type="text/csv", headers={
                 "Content-Disposition": 'attachment; filename="sales.csv"'})
         return page(request, "sales.html", actor, rows=rows, query=query, kinds=KINDS,
@@ -526,6 +528,8 @@ def make_app(ledger, secret, service=None):
                 service, actor, what), int_field=_int, text_field=_text, BadInput=BadInput)),
         *fleet_pages.routes(service, page, guarded, _text, _int, BadInput,  # fleet.py
                             lambda actor, what: _may(service, actor, what)),
+        *till_pages.routes(service, page, guarded,  # till.py: the kiosk's cashier
+                           lambda actor, what: _may(service, actor, what)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     pay_routes, _desk = pay.routes(ledger, templates)  # public: the phone's, the gateway's
