@@ -12,6 +12,7 @@ import sys
 from .station_cards_cli import add_card_actions
 from .station_fleet_cli import add_fleet_actions
 from .station_loyalty_cli import add_loyalty_actions
+from .station_till_cli import add_till_actions
 
 
 def _delivery(pump):
@@ -769,5 +770,6 @@ def add_station(sub):
     add_card_actions(action)  # the card desk: card-issue, card-load, ... (station_cards_cli)
     add_loyalty_actions(action)  # loyalty-rule, reward-add, redeem, ... (station_loyalty_cli)
     add_fleet_actions(action)  # the fleet desk: fleet-company-add, ... (station_fleet_cli)
+    add_till_actions(action)  # the kiosk's till: till, till-pay, ... (station_till_cli)
     cmd = action("audit", _station_audit, "the audit trail, oldest first")
     cmd.add_argument("--last", type=int, default=0, help="only the last N records")
