@@ -616,3 +616,26 @@ def test_a_file_where_a_form_wants_text_changes_nothing(station, path, fields, u
                            files={upload: ("x.txt", b"1", "text/plain")})
     assert response.status_code == 400 and why in said(response), said(response)
     assert dump(ledger) == before
+
+
+def test_the_sales_page_and_its_csv_show_and_filter_the_payment_kind(station):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, "cashier", lang="zh")
+    page = client.get("/sales")
+    assert re.findall(r'<td class="pay">([^<]*)</td>', page.text) == ["未付款", "IC 卡"]
+    csv = client.get("/sales?pay=unpaid&format=csv").text.strip().splitlines()
+    assert csv[0].endswith(",amount,pay") and len(csv) == 2
+    assert csv[1].endswith(",2000,1300,unpaid")
+
+
+def test_the_till_page_lists_an_unpaid_sale_until_the_cashier_takes_it(station):
+    ledger, _service, app = station
+    client, token = logged_in(app, "cashier")
+    page = client.get("/till")
+    assert 'data-sale="2"' in page.text and "13.00" in page.text and "20.00" in page.text
+    response = client.post("/till", data={"csrf": token, "what": "pay", "sale": "2",
+                                          "kind": "till-card"})
+    assert said(response) == "sale 2 of P7: 13.00 taken (till-card)"
+    assert 'data-sale="2"' not in response.text
+    assert ledger.db.execute("SELECT pay FROM sales WHERE rowid = 2").fetchone() == (
+        "till-card",)

@@ -66,6 +66,8 @@ def test_every_sale_is_stored_with_its_payment_kind(till):
     assert [pay_of(ledger, "P1", n) for n in range(1, 7)] == [
         "unpaid", "card", "fleet", "phone", "till-card", "attended"]
     assert [s["sale"] for s in ledger.till.unpaid()] == [1]
+    assert {s["sale"]: s["pay"] for s in service.sales_filtered(LOCAL, {"pay": "fleet"})} \
+        == {3: "fleet"}  # the sales page's filter by payment kind
 
 
 def test_the_report_and_the_shift_count_each_payment_kind_by_sql(till):

@@ -44,6 +44,7 @@ import time
 from .days import day_of
 from .days import midnight as _local
 from .problems import Invalid
+from .till import TILL_KINDS
 
 # the sales' columns a report groups by, from each sale's record: filled by the ledger's
 # INSERT (columns()), and from the records already held by the schema step (an index of
@@ -68,6 +69,8 @@ LOADS_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS card_loads_report ON card_loads (funded, source, amount)",
 )
 COLUMNS = "grade, nozzle, card_type, pay, at"
+# every payment kind a sale may have (pay_kind's, and the till's: till.TILL_KINDS)
+PAY_KINDS = ("card", "fleet", "phone") + TILL_KINDS + ("unpaid", "attended")
 
 
 def pay_kind(record, kind, fleet=False, till_kind=None):

@@ -60,7 +60,11 @@ class TillCalls:
 
     def till_arrived(self, terminal):
         """The station's loop, after it stored a terminal's sales: hold the pump (the
-        setting on, a sale of it unpaid) or let it go. Returns the command sent, if any."""
+        setting on, a sale of it unpaid) or let it go. Returns the command sent, if any.
+        Nothing to do (the common case: the setting off, no pump held) is one read, no
+        transaction."""
+        if self.ledger.till.due(terminal) is None:
+            return None
         with self.ledger.transaction():
             return self._till_due(terminal)
 

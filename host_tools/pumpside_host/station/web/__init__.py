@@ -46,6 +46,7 @@ from ..masking import mask_card
 from ..operators import LoginRefused, Operators
 from ..problems import Invalid, Note, Problem
 from ..reads import SALE_FILTERS
+from ..reports import PAY_KINDS
 from ..service import Actor, Refused, Service
 from . import cards, pay, station_pages
 from . import loyalty as loyalty_web
@@ -368,7 +369,7 @@ def make_app(ledger, secret, service=None):
             rows = service.sales_filtered(actor, query)
         except Invalid as e:
             return page(request, "sales.html", actor, status=400, error=e, rows=[],
-                        query=query, kinds=KINDS, pumps=pumps)
+                        query=query, kinds=KINDS, pumps=pumps, pays=PAY_KINDS)
         if request.query_params.get("format") == "csv":
             out = io.StringIO()
             writer = csv.writer(out)
@@ -381,7 +382,7 @@ def make_app(ledger, secret, service=None):
             return Response(out.getvalue(), media_type="text/csv", headers={
                 "Content-Disposition": 'attachment; filename="sales.csv"'})
         return page(request, "sales.html", actor, rows=rows, query=query, kinds=KINDS,
-                    pumps=pumps, days=service.sales_per_day(actor, query))
+                    pumps=pumps, pays=PAY_KINDS, days=service.sales_per_day(actor, query))
 
     # -- prices ----------------------------------------------------------------------------
     def prices_page(request, actor, status=200, **context):
