@@ -639,3 +639,16 @@ def test_the_till_page_lists_an_unpaid_sale_until_the_cashier_takes_it(station):
     assert 'data-sale="2"' not in response.text
     assert ledger.db.execute("SELECT pay FROM sales WHERE rowid = 2").fetchone() == (
         "till-card",)
+
+
+def test_the_reports_and_the_shift_show_the_tills_money_in_the_operators_language(station):
+    _ledger, service, app = station
+    shift = service.close_shift(LOCAL)  # the fixture's prepaid order: 50.00 cash in
+    client, _token = logged_in(app, "manager", lang="zh")
+    for path, table in (("/shifts/%d" % shift["id"], "shift-till"), ("/reports", "by-till")):
+        page = client.get(path)
+        found = re.search(r'<table id="%s">(.*?)</table>' % table, page.text, re.S)
+        assert found, path
+        cells = re.sub(r"<[^>]+>", " ", found.group(1)).split()
+        assert cells == ["支付方式", "笔数", "金额", "预付收款", "现金", "1", "50.00", "净额",
+                         "现金", "50.00"], (path, cells)

@@ -301,3 +301,32 @@ def test_the_command_line_till(tmp_path, capsys):
     assert "%s P1/1 50.00 till-card 40.00 10.00" % order in capsys.readouterr().out
     assert station("till-change", order) == 0
     assert "change 10.00 handed over" in capsys.readouterr().out
+
+
+def test_the_tills_money_per_kind_in_the_report_and_each_shift(till):
+    ledger, service = till
+    ledger.store("P1", [final(1, amount=1000), final(2, amount=2000)])
+    first, second = ledger.till.unpaid()
+    service.till_pay(CASHIER, first["id"], "cash")
+    order = service.till_prepay(CASHIER, "P2", 1, 5000, "cash")
+    Orders(ledger.db).settle(order["order_no"], 3500)
+    service.till_change(CASHIER, order["order_no"])  # 15.00 back
+    shift = service.close_shift(CASHIER)
+    assert shift["till"] == {
+        "rows": [{"what": "change", "kind": "cash", "count": 1, "amount": 1500},
+                 {"what": "postpay", "kind": "cash", "count": 1, "amount": 1000},
+                 {"what": "prepay", "kind": "cash", "count": 1, "amount": 5000}],
+        "net": [{"kind": "cash", "amount": 4500}]}
+    service.till_pay(CASHIER, second["id"], "till-card")  # the next shift's
+    later = service.close_shift(CASHIER)
+    assert later["till"] == {"rows": [{"what": "postpay", "kind": "till-card", "count": 1,
+                                       "amount": 2000}],
+                             "net": [{"kind": "till-card", "amount": 2000}]}
+    text = reports.to_csv(service.report(LOCAL, "day", time.strftime("%Y-%m-%d")))
+    assert "till,net:cash,,,45.00" in text and "till,net:till-card,,,20.00" in text
+    assert "till,change:cash,1,,15.00" in text
+    from pumpside_host.station.shifts import text as shift_text
+    assert "net cash" in shift_text(shift) and "45.00" in shift_text(shift)
+    plan = " ".join(row[3] for row in ledger.db.execute(
+        "EXPLAIN QUERY PLAN " + reports.TILL % "at >= ? AND at < ?", (0, 1)))
+    assert "COVERING INDEX till_moves_report" in plan

@@ -33,6 +33,12 @@ the closing gauge stock of its last reconciled day, variance = closing - book (t
 of the days' variances: consecutive days chain from one reading to the next). One SQL
 GROUP BY over the rows (the table's key, tank and day).
 
+The till's money (till.py's till_moves: payments taken for attended sales, prepaid
+orders' money, change handed over; by kind): counted when the till took or gave it
+(`at`), one GROUP BY over the index till_moves_report; a shift's are the moves since the
+previous close (by id, as the card loads), with net = postpay + prepay - change per
+kind: what the drawer (cash) and the till's card terminal (till-card) took.
+
 Periods are local days (the station's time zone, days.py: the same days the tanks'
 reconciliation uses): a day, a month, a year, or any range of days, [start, end) in Unix
 seconds.
@@ -185,6 +191,26 @@ def card_loads(db, start, end, ids=None):
             "amount": sum(r["amount"] for r in rows), "source": rows}
 
 
+TILL = ("SELECT what, kind, COUNT(*), SUM(amount) FROM till_moves WHERE %s "
+        "GROUP BY what, kind")
+
+
+def till(db, start, end, ids=None):
+    """The till's money in [start, end) (`ids` (a, b): its moves a < id <= b instead, a
+    shift's; till.py): {"rows": [{"what", "kind", "count", "amount"}], "net": [{"kind",
+    "amount"}]}: per kind, postpay + prepay - change (what the drawer should hold more)."""
+    where, args = ("at >= ? AND at < ?", (start, end)) if ids is None else \
+        ("id > ? AND id <= ?", ids)
+    rows = sorted(({"what": what, "kind": kind, "count": n, "amount": amount}
+                   for what, kind, n, amount in db.execute(TILL % where, args)),
+                  key=lambda r: (r["what"], r["kind"]))
+    net = {}
+    for r in rows:
+        net[r["kind"]] = net.get(r["kind"], 0) + (-r["amount"] if r["what"] == "change"
+                                                  else r["amount"])
+    return {"rows": rows, "net": [{"kind": k, "amount": a} for k, a in sorted(net.items())]}
+
+
 def stock(db, start, end):
     """Each tank's stock and variance over the local days of [start, end), from their
     reconciliation rows: [{"tank", "grade", "days", opening_ml, deliveries_ml, sales_ml,
@@ -199,12 +225,12 @@ def stock(db, start, end):
     return out
 
 
-def report(db, start, end, label="", rows=None, by=BY, loads=None):
+def report(db, start, end, label="", rows=None, by=BY, loads=None, moves=None):
     """The report of [start, end): totals, each breakdown of `by` (rows of key, count,
-    ml, amount, in key order), the UNLOCKs (settled later) and the card loads. `rows`
-    (a, b): the sales of rowids a < rowid <= b instead, and `loads` (a, b) the card
-    loads of ids a < id <= b (a shift's: no stock then); else the tanks' stock and
-    variance over the period's days."""
+    ml, amount, in key order), the UNLOCKs (settled later), the card loads and the till's
+    money. `rows` (a, b): the sales of rowids a < rowid <= b instead, `loads` (a, b) the
+    card loads of ids a < id <= b and `moves` (a, b) the till's (a shift's: no stock
+    then); else the tanks' stock and variance over the period's days."""
     where, args = ("received >= ? AND received < ?", (start, end)) if rows is None else \
         ("rowid > ? AND rowid <= ?", rows)
     tables = {name: {} for name in BY}
@@ -227,6 +253,7 @@ def report(db, start, end, label="", rows=None, by=BY, loads=None):
            "totals": dict(zip(("count", "ml", "amount"), total)),
            "settled_later": {"count": unlocks[0], "amount": unlocks[2]},
            "card_loads": card_loads(db, start, end, loads),
+           "till": till(db, start, end, moves),
            "stock": stock(db, start, end) if rows is None else []}
     for name in by:
         out[name] = _listed(tables[name])
@@ -234,7 +261,7 @@ def report(db, start, end, label="", rows=None, by=BY, loads=None):
 
 
 def _money(minor):
-    return "%d.%02d" % (minor // 100, minor % 100)
+    return "%s%d.%02d" % ("-" if minor < 0 else "", abs(minor) // 100, abs(minor) % 100)
 
 
 def _litres(ml):
@@ -261,6 +288,11 @@ def to_csv(rep):
     w.writerow(["card_loads", "", c["count"], "", _money(c["amount"])])
     for row in c.get("source", ()):
         w.writerow(["card_loads", row["key"], row["count"], "", _money(row["amount"])])
+    for row in rep["till"]["rows"]:
+        w.writerow(["till", "%s:%s" % (row["what"], row["kind"]), row["count"], "",
+                    _money(row["amount"])])
+    for row in rep["till"]["net"]:
+        w.writerow(["till", "net:%s" % row["kind"], "", "", _money(row["amount"])])
     for tank in rep.get("stock", ()):
         for figure in STOCK_FIGURES:
             w.writerow(["stock", "%d:%s" % (tank["tank"], figure[:-3]), tank["days"],

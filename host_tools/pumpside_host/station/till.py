@@ -14,6 +14,12 @@ never resumed by it.
 Prepay: a till order (payments/orders.py, `source` "till") paid at the counter; its change
 owed (what it paid less what the pump sold on it) is listed (Orders.change_owed) until the
 cashier hands it over. The service layer (tilldesk.py) does the role checks and the audit.
+
+The till's money (`till_moves`, append-only, in the transaction of the act): each payment
+taken for an attended sale ("postpay"), each prepaid order's money ("prepay") and each
+change handed over ("change", money out), with its kind and when; the reports sum them
+by time, a shift by id (those after the previous close's, up to its own: shifts.py), so
+the cashier's drawer is checked against net = postpay + prepay - change per kind.
 """
 import time
 
@@ -22,6 +28,7 @@ from .problems import Invalid
 TILL_KINDS = ("cash", "till-card")  # what the till takes: cash, a bank card at the till
 UNPAID = "unpaid"
 SETTING = "till_refuse_next"  # the meta table's row (0 or 1)
+MOVES = ("postpay", "prepay", "change")  # change: money out of the till
 FIELDS = ("id", "terminal", "journal", "sale", "nozzle", "grade", "ml", "amount", "at",
           "received", "pay", "paid_at")
 
@@ -56,6 +63,11 @@ def schema_step(db):
                "IS NOT NULL")
     db.execute("CREATE INDEX IF NOT EXISTS sales_unpaid ON sales (terminal, received) "
                "WHERE pay = 'unpaid'")
+    db.execute("CREATE TABLE IF NOT EXISTS till_moves (id INTEGER PRIMARY KEY "
+               "AUTOINCREMENT, at INTEGER NOT NULL, what TEXT NOT NULL, kind TEXT NOT NULL, "
+               "amount INTEGER NOT NULL, ref TEXT NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS till_moves_report ON till_moves (at, what, kind, "
+               "amount)")
 
 
 class TillProblem(Invalid):
@@ -98,10 +110,20 @@ class Till:
             raise TillProblem("till_no_sale", id=sale_id)
         if sale["pay"] != UNPAID:
             raise TillProblem("till_paid", id=sale_id, kind=sale["pay"])
+        now = int(time.time()) if now is None else int(now)
         self.db.execute("UPDATE sales SET pay = ?, paid_at = ? WHERE rowid = ? AND "
-                        "pay = 'unpaid'", (kind, int(time.time()) if now is None else now,
-                                           sale_id))
+                        "pay = 'unpaid'", (kind, now, sale_id))
+        self.move("postpay", kind, sale["amount"], "%s/%s/%d" % (
+            sale["terminal"], sale["journal"], sale["sale"]), now)
         return sale
+
+    def move(self, what, kind, amount, ref, now=None):
+        """The till's money: `amount` in (postpay, prepay) or out (change) in `kind`."""
+        if what not in MOVES or kind not in TILL_KINDS:
+            raise TillProblem("till_kind", choices=", ".join(TILL_KINDS))
+        self.db.execute("INSERT INTO till_moves (at, what, kind, amount, ref) VALUES "
+                        "(?,?,?,?,?)", (int(time.time()) if now is None else int(now),
+                                        what, kind, amount, ref))
 
     # -- refuse the next sale --------------------------------------------------------------
     def refuse_next(self):

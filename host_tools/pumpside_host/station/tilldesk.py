@@ -125,6 +125,7 @@ class TillCalls:
                           kind=kind)
             orders.paid(order_no, amount, "till:" + actor.name,
                         now + settings["use_window_s"])
+            self.ledger.till.move("prepay", kind, amount, order_no, now)
             return "", "%s %s on pump %s/%s" % (kind, _amount(amount), terminal, pump), \
                 order_no
         order_no = self._tx(actor)(run, "till-prepay", "%s pump %s" % (terminal, pump))
@@ -152,5 +153,6 @@ class TillCalls:
             if order["refunded"] == order["refund"]:
                 raise TillProblem("till_change_given", order=order_no)
             orders.refund_confirmed(order_no, order["refund"])
+            self.ledger.till.move("change", order["kind"], order["refund"], order_no)
             return "owed %s" % _amount(order["refund"]), "handed over", order["refund"]
         return self._tx(actor)(run, "till-change", "order %s" % str(order_no)[:40])

@@ -112,7 +112,8 @@ ZH = dict({
     "Change handed over": "找零已付", "Refuse the next sale on a pump with an unpaid one":
     "油机有未付交易时拒绝下一笔", "Held pumps": "已暂停的油机", "Switch on": "开启",
     "Switch off": "关闭", "no unpaid sale": "没有待收款交易", "no change owed": "没有应找零",
-    "Time": "时间", "till-card": "银行卡（收银台）",
+    "Time": "时间", "till:postpay": "后付收款", "till:prepay": "预付收款",
+    "till:change": "找零付出", "Net": "净额",
     "new_journal": "油机新日志", "warning": "警告", "critical": "严重", "on": "开", "off": "关",
     "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
 })
