@@ -318,6 +318,7 @@ class StationServer:
         records = payload["records"]
         results, ack = self.ledger.store(terminal, records, conn.journal)
         self.ledger.metrology.check(terminal, conn.journal)  # readings these complete
+        self._till(terminal)
         self._log_batch(terminal, records, results)
         await self._send(conn.writer, conn.session, protocol.SALES_ACK,
                          self._settled(conn, {"results": results, "ack": ack}))
