@@ -652,3 +652,15 @@ def test_the_reports_and_the_shift_show_the_tills_money_in_the_operators_languag
         cells = re.sub(r"<[^>]+>", " ", found.group(1)).split()
         assert cells == ["支付方式", "笔数", "金额", "预付收款", "现金", "1", "50.00", "净额",
                          "现金", "50.00"], (path, cells)
+
+
+def test_the_till_says_what_it_did_in_chinese(station):
+    ledger, _service, app = station
+    client, token = logged_in(app, "cashier", lang="zh")
+    response = client.post("/till", data={"csrf": token, "what": "pay", "sale": "2",
+                                          "kind": "cash"})
+    assert said(response) == "P7 交易 2：已收 13.00（现金）"
+    response = client.post("/till", data={"csrf": token, "what": "pay", "sale": "2",
+                                          "kind": "till-card"})
+    assert said(response) == "交易 2 已收款（现金）：未重复收款"
+    assert "收银台" in response.text and "待收款交易" in response.text

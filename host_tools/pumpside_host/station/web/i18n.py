@@ -262,7 +262,7 @@ NOTES_ZH = {
     "till_setting": "油机有未付交易时拒绝下一笔：{state}",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
-OUR_WORDS = ("what", "needs", "role", "rule", "state")
+OUR_WORDS = ("what", "needs", "role", "rule", "state", "kind")
 WORDS_ZH = {
     "add terminals or change their keys": "添加终端或更换密钥", "manage operators": "管理操作员",
     "set prices": "设置油价", "set parameters": "设置参数", "send commands": "发送命令",
@@ -286,6 +286,7 @@ WORDS_ZH = {
     "reported lost": "挂失", "unblocked": "解挂", "replaced": "补卡",
     "given a new PIN": "重置密码", "a date": "日期", "from": "开始日期", "to": "结束日期",
     "set loyalty rules and rewards": "设置积分规则和奖励", "work the till": "收银",
+    "cash": "现金", "till-card": "银行卡（收银台）",  # the till's kinds (till.TILL_KINDS)
 }
 
 
