@@ -299,6 +299,9 @@ def test_the_command_line_till(tmp_path, capsys):
     ledger.close()
     assert station("till") == 0
     assert "%s P1/1 50.00 till-card 40.00 10.00" % order in capsys.readouterr().out
+    assert station("pay-orders") == 0
+    assert "captured 4000 refunded 0 till:till-card (change owed 1000)" in \
+        capsys.readouterr().out
     assert station("till-change", order) == 0
     assert "change 10.00 handed over" in capsys.readouterr().out
 
