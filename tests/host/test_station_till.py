@@ -333,3 +333,34 @@ def test_the_tills_money_per_kind_in_the_report_and_each_shift(till):
     plan = " ".join(row[3] for row in ledger.db.execute(
         "EXPLAIN QUERY PLAN " + reports.TILL % "at >= ? AND at < ?", (0, 1)))
     assert "COVERING INDEX till_moves_report" in plan
+
+
+def test_a_version_12_store_is_brought_to_the_till_in_place(tmp_path):
+    """A store as schema version 12 left it (no till columns, tables or indexes), with a
+    fleet card's sale, an order's and an attended one: opened, it is version 13."""
+    path = str(tmp_path / "station.db")
+    ledger = Ledger(path)
+    service = Service(ledger)
+    service.add_terminal(LOCAL, "P1")
+    service.fleet.bind("6200000000000025", service.fleet_company_add(
+        LOCAL, "Swift", "", "credit", 100000), "A1")
+    ledger.store("P1", [final(1), final(2, asn="6200000000000025", tac="01020304"),
+                        final(3, order="PS-phone")])
+    db = ledger.db
+    for statement in ("DROP INDEX sales_unpaid", "DROP INDEX pay_orders_change",
+                      "DROP TABLE till_moves", "DROP TABLE till_holds",
+                      "ALTER TABLE sales DROP COLUMN paid_at",
+                      "ALTER TABLE pay_orders DROP COLUMN source",
+                      "ALTER TABLE pay_orders DROP COLUMN kind",
+                      "UPDATE sales SET pay = CASE WHEN asn IS NULL THEN 'attended' ELSE "
+                      "'card' END", "PRAGMA user_version = 12"):
+        db.execute(statement)
+    ledger.close()
+    ledger = Ledger(path)
+    assert ledger.schema_version() == 13
+    assert [pay_of(ledger, "P1", n) for n in (1, 2, 3)] == ["attended", "fleet", "phone"]
+    assert ledger.till.unpaid() == [] and ledger.till.held() == []
+    ledger.store("P1", [final(4)])
+    assert [s["sale"] for s in ledger.till.unpaid()] == [4]
+    assert Service(ledger).till_prepay(CASHIER, "P1", 1, 1000, "cash")["source"] == "till"
+    ledger.close()

@@ -9,21 +9,10 @@ store from a newer pumpside is refused.
 """
 import logging
 
-from . import (
-    alerts,
-    audit,
-    cardbook,
-    fleet,
-    grey,
-    loyalty,
-    operators,
-    reports,
-    shifts,
-    tanks,
-    till,
-)
+from . import alerts, audit, cardbook, fleet, grey, loyalty, operators, reports, shifts, tanks
 from .keyring import StationKey
 from .payments import orders as pay_orders
+from .till import schema_step as till_step
 
 log = logging.getLogger("pumpside.station")
 
@@ -152,7 +141,7 @@ def _v13_till(db, key):
     """The kiosk's till (till.py): the sales' payment kinds told again (fleet, phone),
     when the till took an attended sale's money, the till orders' source and kind
     (payments/orders.py), the pumps the till holds, the index of the unpaid sales."""
-    till.schema_step(db)
+    till_step(db)
 
 
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),

@@ -48,7 +48,7 @@ FIELDS = ("order_no", "terminal", "pump", "preset", "grade", "cap_ml", "amount",
           "refund", "captured", "refunded", "refund_tries", "last_error", "pay_url",
           "updated", "source", "kind")
 SOURCES = ("gateway", "till")
-# the kiosk's prepay's columns (its schema step, after SCHEMA's: till.SCHEMA_STEP)
+# the kiosk's prepay's columns (its schema step, after SCHEMA's: till.schema_step)
 TILL_COLUMNS = (
     "ALTER TABLE pay_orders ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway'",
     "ALTER TABLE pay_orders ADD COLUMN kind TEXT",
