@@ -178,12 +178,16 @@ def test_every_role_reads_every_new_page(station, role):
     till = client.get(TILL_PAGE)
     assert till.status_code == (403 if role == "auditor" else 200)
     assert ('id="till-setting"' in till.text) == (role in ("administrator", "manager"))
+    rows = client.get(TILL_PAGE + "/rows")  # the rows the page polls
+    assert rows.status_code == (403 if role == "auditor" else 200)
+    if role != "auditor":
+        assert 'data-sale="2"' in rows.text and "<html" not in rows.text
 
 
 def test_new_pages_need_a_session(station):
     ledger, _service, app = station
     client = TestClient(app, follow_redirects=False)
-    for path in PAGES + ("/commands/rows", TILL_PAGE):
+    for path in PAGES + ("/commands/rows", TILL_PAGE, TILL_PAGE + "/rows"):
         response = client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/login"
     before = dump(ledger)

@@ -28,6 +28,12 @@ def routes(service, page, guarded, may):
     async def till(request, actor, form):
         return till_page(request, actor)
 
+    async def rows(request, actor, form):
+        """The unpaid sales' rows alone: the page polls them (static/live.js), so a sale
+        shows without a reload."""
+        return page(request, "till_rows.html", actor, till=service.till(actor),
+                    kinds=TILL_KINDS)
+
     async def act(request, actor, form):
         try:
             what = _text(form, "what")
@@ -67,6 +73,7 @@ def routes(service, page, guarded, may):
 
     return [
         Route("/till", guarded("till", till)),
+        Route("/till/rows", guarded("till", rows)),
         Route("/till", guarded("till", act), methods=["POST"]),
         Route("/till/setting", guarded("params", setting), methods=["POST"]),
     ]
