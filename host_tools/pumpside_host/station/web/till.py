@@ -2,7 +2,8 @@
 layer): the attended sales waiting for payment (the cashier takes cash or a bank card and
 the sale leaves the list), a pump prepaid for a sum, the prepaid orders' change owed (the
 cashier hands it over and it leaves the list), and the manager's "refuse the next sale on
-a pump with an unpaid one" setting (POST /till/setting).
+a pump with an unpaid one" setting (POST /till/setting). /till/rows: the unpaid sales'
+rows alone, which the page polls (static/live.js).
 
 A form acts on the sale or order it names: one dealt with already (a second tab, a
 colleague) is refused and changes nothing; the setting's form carries its version.
