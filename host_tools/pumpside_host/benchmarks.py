@@ -710,7 +710,7 @@ def report_month(sales=1000000, pumps=32, runs=3):
                     record.update(asn=card, card_type=1 + n % 2)
                 yield (("T%02d" % pump, "FINAL", sale, sale, card, record["ml"],
                         record["amount"], json.dumps(record, sort_keys=True), at, "")
-                       + reports.columns(record))
+                       + reports.columns(record, reports.pay_kind(record, "FINAL")))
         db.execute("BEGIN")
         db.executemany("INSERT INTO sales (terminal, kind, sale, seq, asn, ml, amount, "
                        "record, received, journal, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,"

@@ -12,6 +12,7 @@ import sys
 from .station_cards_cli import add_card_actions
 from .station_fleet_cli import add_fleet_actions
 from .station_loyalty_cli import add_loyalty_actions
+from .station_till_cli import add_till_actions
 
 
 def _delivery(pump):
@@ -190,12 +191,16 @@ def _station_pay_orders(ledger, service, actor, args):
     service.check(actor, "read")
     rows = Orders(ledger.db).all(args.last)
     for o in rows:
+        owed = o["capture"] is not None and (o["captured"] < o["capture"]
+                                             or o["refunded"] < o["refund"])
+        if o["source"] == "till":  # the kiosk's: its refund is the change the cashier owes
+            tail = " till:%s%s" % (o["kind"], " (change owed %d)" % o["refund"] if owed
+                                   else "")
+        else:
+            tail = " (owed: capture %s refund %s; %s)" % (
+                o["capture"], o["refund"], o["last_error"] or "pending") if owed else ""
         print("%(order_no)s %(terminal)s/%(pump)d %(preset)s %(amount)d %(state)s "
-              "captured %(captured)d refunded %(refunded)d" % o
-              + (" (owed: capture %s refund %s; %s)" % (o["capture"], o["refund"],
-                                                        o["last_error"] or "pending")
-                 if o["capture"] is not None and (o["captured"] < o["capture"]
-                                                  or o["refunded"] < o["refund"]) else ""))
+              "captured %(captured)d refunded %(refunded)d" % o + tail)
     print("%d order(s)" % len(rows))
 
 
@@ -680,7 +685,8 @@ def add_station(sub):
                      help="the gateway's public key (the sandbox's STATE.pub)")
     cmd.add_argument("--public-url", required=True, help="where phones and the gateway "
                      "reach this station's web port, e.g. http://192.0.2.10:8080")
-    cmd = action("pay-orders", _station_pay_orders, "the phone payment orders, newest first")
+    cmd = action("pay-orders", _station_pay_orders, "the payment orders (the phone's and the "
+                 "till's prepaid ones), newest first")
     cmd.add_argument("--last", type=int, default=50, help="at most N (default 50)")
     cmd = action("totals", _station_totals, "totalizers, cross-checked with the records",
                  "only this terminal's")
@@ -769,5 +775,6 @@ def add_station(sub):
     add_card_actions(action)  # the card desk: card-issue, card-load, ... (station_cards_cli)
     add_loyalty_actions(action)  # loyalty-rule, reward-add, redeem, ... (station_loyalty_cli)
     add_fleet_actions(action)  # the fleet desk: fleet-company-add, ... (station_fleet_cli)
+    add_till_actions(action)  # the kiosk's till: till, till-pay, ... (station_till_cli)
     cmd = action("audit", _station_audit, "the audit trail, oldest first")
     cmd.add_argument("--last", type=int, default=0, help="only the last N records")

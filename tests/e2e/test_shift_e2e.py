@@ -32,7 +32,7 @@ def test_a_shift_closed_after_virtual_pump_sales_matches_them(make_pump, station
     assert shift["totals"] == {"count": SALES, "ml": sum(d["ml"] for d in deliveries),
                                "amount": sum(s["amount"] for s in held)}
     assert shift["totals"]["ml"] == sum(s["ml"] for s in held)
-    assert [r["key"] for r in shift["pay"]] == ["attended"]
+    assert [r["key"] for r in shift["pay"]] == ["unpaid"]  # attended: for the till
     [nozzle] = shift["nozzles"]
     assert nozzle["close_seq"] >= last and (nozzle["diff_ml"], nozzle["diff_amount"]) == (0, 0)
     assert "sales %d" % SALES in text(shift) and "MISMATCH" not in text(shift)

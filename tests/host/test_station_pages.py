@@ -12,6 +12,7 @@ from cardbench import HOLDER, blank, masters
 from starlette.testclient import TestClient
 from webstation import LOCAL, PASSWORD, ROLES, open_station
 
+from pumpside_host.station.payments.orders import Orders
 from pumpside_host.station.problems import MESSAGES
 from pumpside_host.station.web import load_secret, make_app
 from pumpside_host.station.web.i18n import PROBLEMS_ZH
@@ -37,6 +38,12 @@ def station(tmp_path):
     service.set_tank(LOCAL, 1, "92", 20000, 2000, 500)
     ledger.cards.set_masters(masters())
     assert service.card_issue(LOCAL, blank()[1], "registered", "2580", **HOLDER) == CARD
+    # the till (web/till.py): an attended sale unpaid (the ledger's row 2), a prepaid
+    # order the pump used 30.00 of: 20.00 change owed
+    ledger.store("P7", [{"type": "FINAL", "seq": 2, "sale": 2, "ml": 2000, "amount": 1300,
+                         "grade": "92", "nozzle": 1}])
+    order = service.till_prepay(LOCAL, "P1", 2, 5000, "cash")
+    Orders(ledger.db).settle(order["order_no"], 3000)
     app = make_app(ledger, load_secret(ledger.path), service)
     yield ledger, service, app
     ledger.close()
@@ -67,6 +74,8 @@ def versioned(service, path, fields):
     (unless the fields give one); "CARD": the card the fixture issued."""
     if fields.get("card") == "CARD":
         fields = dict(fields, card=service.cards(LOCAL)[0])
+    if fields.get("order") == "ORDER":  # the fixture's till order with change owed
+        fields = dict(fields, order=service.till(LOCAL)["change"][0]["order_no"])
     if path not in VERSION_OF or "version" in fields:
         return dict(fields)
     return dict(fields, version=str(VERSION_OF[path](service)))
@@ -81,6 +90,7 @@ VERSION_OF = {
     "/parameters": lambda service: service.params(LOCAL)["version"],
     "/tanks": lambda service: service.version_of(LOCAL, "tanks"),
     "/cards": lambda service: service.card_version(LOCAL, service.cards(LOCAL)[0]),
+    "/till/setting": lambda service: service.till(LOCAL)["version"],
 }
 
 
@@ -124,9 +134,17 @@ FORMS = [
     ("/fleet", {"what": "company", "name": "Swift Haulage", "contact": "Wang",
                 "mode": "credit", "credit_limit": "50000"}, ("administrator", "manager"),
      "fleet-company"),
+    ("/till", {"what": "pay", "sale": "2", "kind": "cash"},
+     ("administrator", "manager", "cashier"), "till-pay"),
+    ("/till", {"what": "prepay", "terminal": "P1", "pump": "1", "amount": "20.00",
+               "kind": "till-card"}, ("administrator", "manager", "cashier"), "till-prepay"),
+    ("/till", {"what": "change", "order": "ORDER"}, ("administrator", "manager", "cashier"),
+     "till-change"),
+    ("/till/setting", {"refuse_next": "off"}, ("administrator", "manager"), "till-setting"),
 ]
 PAGES = ("/hotlist", "/parameters", "/metrology", "/metrology?pump=P1", "/alarms",
          "/alarms/rows", "/loyalty", "/loyalty?card=" + LOYAL, "/fleet")
+TILL_PAGE = "/till"  # the till's: a cashier's, a manager's, an administrator's
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -157,12 +175,19 @@ def test_every_role_reads_every_new_page(station, role):
         assert client.get(path).status_code == 200, path
     rows = client.get("/commands/rows").status_code
     assert rows == (200 if role in ("administrator", "manager") else 403)
+    till = client.get(TILL_PAGE)
+    assert till.status_code == (403 if role == "auditor" else 200)
+    assert ('id="till-setting"' in till.text) == (role in ("administrator", "manager"))
+    rows = client.get(TILL_PAGE + "/rows")  # the rows the page polls
+    assert rows.status_code == (403 if role == "auditor" else 200)
+    if role != "auditor":
+        assert 'data-sale="2"' in rows.text and "<html" not in rows.text
 
 
 def test_new_pages_need_a_session(station):
     ledger, _service, app = station
     client = TestClient(app, follow_redirects=False)
-    for path in PAGES + ("/commands/rows",):
+    for path in PAGES + ("/commands/rows", TILL_PAGE, TILL_PAGE + "/rows"):
         response = client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/login"
     before = dump(ledger)
@@ -239,6 +264,31 @@ BAD = [
     ("/loyalty", {"what": "cancel", "card": LOYAL, "redemption": "nope"}, 400,
      "no redemption nope"),
     ("/loyalty", {"what": "burn"}, 400, "what must be one of rule, reward, redeem, cancel"),
+    ("/till", {"what": "pay", "sale": "2", "kind": "gold"}, 400,
+     "a payment at the till is one of cash, till-card"),
+    ("/till", {"what": "pay", "sale": "99", "kind": "cash"}, 400,
+     "no sale 99 waits for payment"),
+    ("/till", {"what": "pay", "sale": "1", "kind": "cash"}, 400,
+     "no sale 1 waits for payment"),  # a card's sale: never the till's
+    ("/till", {"what": "pay", "sale": "two", "kind": "cash"}, 400,
+     "sale must be a whole number"),
+    ("/till", {"what": "prepay", "terminal": "P9", "pump": "1", "amount": "20",
+               "kind": "cash"}, 400, "no terminal P9 registered"),
+    ("/till", {"what": "prepay", "terminal": "P1", "pump": "1", "amount": "lots",
+               "kind": "cash"}, 400, "amount must be a number"),
+    ("/till", {"what": "prepay", "terminal": "P1", "pump": "1", "amount": "20.001",
+               "kind": "cash"}, 400, "amount: too many decimals"),
+    ("/till", {"what": "prepay", "terminal": "P1", "pump": "1", "amount": "0",
+               "kind": "cash"}, 400, "amount is out of range"),
+    ("/till", {"what": "prepay", "terminal": "P1", "pump": "1", "amount": "99999",
+               "kind": "cash"}, 400, "a prepaid amount is 0.01 to 5000.00"),
+    ("/till", {"what": "prepay", "terminal": "P1", "pump": "1", "amount": "20",
+               "kind": "gold"}, 400, "a payment at the till is one of cash, till-card"),
+    ("/till", {"what": "change", "order": "nope"}, 400, "no change is owed on order nope"),
+    ("/till", {"what": "burn"}, 400, "what must be one of pay, prepay, change"),
+    ("/till/setting", {"refuse_next": "maybe"}, 400, "refuse_next must be one of on, off"),
+    ("/till/setting", {"refuse_next": "on", "version": "7"}, 409,
+     "the till's setting changed since this form was loaded (version 7, now 0)"),
 ]
 
 
@@ -455,7 +505,15 @@ STALE = [
      lambda s: s.card_fund(LOCAL, CARD, 500), "the card changed since this form"),
     ("/alarms", "ack-1", {}, lambda s: s.ack_alarm(LOCAL, 1),
      "station alarm 1 was acknowledged already (by local:test)"),
+    ("/till", "pay-2", {"kind": "cash"}, lambda s: s.till_pay(LOCAL, 2, "till-card"),
+     "sale 2 was paid already (till-card): nothing was taken again"),
+    ("/till", "change-1", {}, lambda s: s.till_change(
+        LOCAL, s.till(LOCAL)["change"][0]["order_no"]), "was handed over already"),
+    ("/till", "till-setting", {"refuse_next": "off"},
+     lambda s: s.set_till_refuse_next(LOCAL, False),
+     "the till's setting changed since this form"),
 ]
+ONCE = ("ack-1", "pay-2", "change-1")  # what they act on is gone: no form to reload
 
 
 @pytest.mark.parametrize("path,form_id,fields,meanwhile,why", STALE,
@@ -470,7 +528,7 @@ def test_a_stale_form_from_a_second_tab_changes_nothing_with_a_clear_error(
     response = client.post(action, data=dict(loaded, **fields))
     assert response.status_code in (400, 409) and why in said(response), said(response)
     assert dump(ledger) == before  # nothing, not even an audit record
-    if path != "/alarms":  # reloaded, the form goes through
+    if form_id not in ONCE:  # reloaded, the form goes through
         action, reloaded = hidden_fields(client.get(path).text, form_id)
         assert client.post(action, data=dict(reloaded, **fields)).status_code == 200
 
@@ -562,3 +620,51 @@ def test_a_file_where_a_form_wants_text_changes_nothing(station, path, fields, u
                            files={upload: ("x.txt", b"1", "text/plain")})
     assert response.status_code == 400 and why in said(response), said(response)
     assert dump(ledger) == before
+
+
+def test_the_sales_page_and_its_csv_show_and_filter_the_payment_kind(station):
+    _ledger, _service, app = station
+    client, _token = logged_in(app, "cashier", lang="zh")
+    page = client.get("/sales")
+    assert re.findall(r'<td class="pay">([^<]*)</td>', page.text) == ["未付款", "IC 卡"]
+    csv = client.get("/sales?pay=unpaid&format=csv").text.strip().splitlines()
+    assert csv[0].endswith(",amount,pay") and len(csv) == 2
+    assert csv[1].endswith(",2000,1300,unpaid")
+
+
+def test_the_till_page_lists_an_unpaid_sale_until_the_cashier_takes_it(station):
+    ledger, _service, app = station
+    client, token = logged_in(app, "cashier")
+    page = client.get("/till")
+    assert 'data-sale="2"' in page.text and "13.00" in page.text and "20.00" in page.text
+    response = client.post("/till", data={"csrf": token, "what": "pay", "sale": "2",
+                                          "kind": "till-card"})
+    assert said(response) == "sale 2 of P7: 13.00 taken (till-card)"
+    assert 'data-sale="2"' not in response.text
+    assert ledger.db.execute("SELECT pay FROM sales WHERE rowid = 2").fetchone() == (
+        "till-card",)
+
+
+def test_the_reports_and_the_shift_show_the_tills_money_in_the_operators_language(station):
+    _ledger, service, app = station
+    shift = service.close_shift(LOCAL)  # the fixture's prepaid order: 50.00 cash in
+    client, _token = logged_in(app, "manager", lang="zh")
+    for path, table in (("/shifts/%d" % shift["id"], "shift-till"), ("/reports", "by-till")):
+        page = client.get(path)
+        found = re.search(r'<table id="%s">(.*?)</table>' % table, page.text, re.S)
+        assert found, path
+        cells = re.sub(r"<[^>]+>", " ", found.group(1)).split()
+        assert cells == ["支付方式", "笔数", "金额", "预付收款", "现金", "1", "50.00", "净额",
+                         "现金", "50.00"], (path, cells)
+
+
+def test_the_till_says_what_it_did_in_chinese(station):
+    ledger, _service, app = station
+    client, token = logged_in(app, "cashier", lang="zh")
+    response = client.post("/till", data={"csrf": token, "what": "pay", "sale": "2",
+                                          "kind": "cash"})
+    assert said(response) == "P7 交易 2：已收 13.00（现金）"
+    response = client.post("/till", data={"csrf": token, "what": "pay", "sale": "2",
+                                          "kind": "till-card"})
+    assert said(response) == "交易 2 已收款（现金）：未重复收款"
+    assert "收银台" in response.text and "待收款交易" in response.text

@@ -65,7 +65,7 @@ def _put(ledger, sales):
             record.update(asn=s["card"], card_type=s["card_type"])
         rows.append((s["terminal"], s["kind"], i + 1, i + 1, s.get("card"), s["ml"],
                      s["amount"], json.dumps(record, sort_keys=True), s["received"])
-                    + rp.columns(record))
+                    + rp.columns(record, rp.pay_kind(record, s["kind"])))
     ledger.db.executemany("INSERT INTO sales (terminal, kind, sale, seq, asn, ml, amount, "
                           "record, received, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                           % rp.COLUMNS, rows)
@@ -74,7 +74,7 @@ def _put(ledger, sales):
 def _recompute(ledger, start, end):
     """The report's figures from the raw rows, in Python: (section, key) -> [n, ml, amt]."""
     out = {}
-    for terminal, kind, asn, ml, amount, record, received in ledger.db.execute(
+    for terminal, kind, _asn, ml, amount, record, received in ledger.db.execute(
             "SELECT terminal, kind, asn, ml, amount, record, received FROM sales"):
         if not start <= received < end or kind not in ("FINAL", "ESCAPE"):
             continue
@@ -82,7 +82,7 @@ def _recompute(ledger, start, end):
         tm = time.localtime(received)
         keys = {"total": "", "grade": r.get("grade", ""), "pump": terminal,
                 "nozzle": "%s:%d" % (terminal, r.get("nozzle", 0)),
-                "card_type": r.get("card_type", 0), "pay": "card" if asn else "attended",
+                "card_type": r.get("card_type", 0), "pay": rp.pay_kind(r, kind),
                 "hour": tm.tm_hour, "day": time.strftime("%Y-%m-%d", tm)}
         for section, key in keys.items():
             acc = out.setdefault((section, key), [0, 0, 0])
@@ -323,9 +323,9 @@ def test_the_schema_step_fills_the_columns_of_the_sales_held_as_the_ledger_does(
                           "record, received) VALUES ('T1', ?, ?, ?, ?, 0, 0, ?, 0)",
                           (r["type"], r["sale"], r["seq"], r.get("asn"), json.dumps(r)))
     [update] = [s for s in rp.SCHEMA if s.startswith("UPDATE")]
-    ledger.db.execute(update)
+    ledger.db.execute(update)  # step 6's: the kinds before the till
     assert ledger.db.execute("SELECT %s FROM sales ORDER BY sale" % rp.COLUMNS).fetchall() \
-        == [rp.columns(r) for r in records]
+        == [rp.columns(r, "card" if r.get("asn") else "attended") for r in records]
 
 
 def test_periods_and_their_bad_input():
@@ -375,7 +375,7 @@ def test_a_shift_closes_with_its_sales_and_totalizers(station):
     _reading(ledger, "T1", 3, 56000, 39200)
     shift = service.close_shift(cashier)
     assert shift["totals"] == {"count": 3, "ml": 6000, "amount": 4200}
-    assert {r["key"]: r["ml"] for r in shift["pay"]} == {"attended": 3000, "card": 3000}
+    assert {r["key"]: r["ml"] for r in shift["pay"]} == {"unpaid": 3000, "card": 3000}
     assert {r["key"]: r["amount"] for r in shift["grade"]} == {"92": 4200}
     assert shift["card_loads"] == {"count": 0, "amount": 0, "source": []}
     [nozzle] = shift["nozzles"]

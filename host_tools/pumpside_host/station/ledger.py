@@ -22,9 +22,11 @@ from .fleet import Fleet
 from .loyalty import Loyalty
 from .metrology import Metrology
 from .params import Params
+from .payments import orders as pay_orders
 from .problems import Invalid
 from .tanks import ALERT_RULES as TANK_ALERTS
 from .tanks import Tanks
+from .till import Till
 
 log = logging.getLogger("pumpside.station")
 
@@ -95,6 +97,7 @@ class Ledger:
         # tanks, gauge readings, deliveries, reconciliation (tanks.py)
         self.tanks = Tanks(self.db, self.alerts.hook(TANK_ALERTS), self.alerts.params)
         self.loyalty = Loyalty(self.db)  # points earned per card sale, rewards (loyalty.py)
+        self.till = Till(self.db)  # the kiosk: unpaid sales, held pumps (till.py)
 
     def close(self):
         self.db.close()
@@ -156,13 +159,16 @@ class Ledger:
                     continue
                 text = json.dumps(record, sort_keys=True)
                 if kind in SALE_KINDS:
+                    pay = reports.pay_kind(
+                        record, kind, bool(record.get("asn")) and self.fleet.is_fleet(
+                            record["asn"]), pay_orders.till_kind(self.db, record.get("order")))
                     cur = db.execute(
                         "INSERT OR IGNORE INTO sales (terminal, kind, sale, seq, asn, ml, "
                         "amount, record, received, journal, %s) VALUES "
                         "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" % reports.COLUMNS,
                         (terminal_id, kind, record["sale"], seq, record.get("asn"),
                          record.get("ml"), record.get("amount"), text, now, journal)
-                        + reports.columns(record))
+                        + reports.columns(record, pay))
                 else:
                     cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?,?)",
                                      (terminal_id, seq, text, journal))

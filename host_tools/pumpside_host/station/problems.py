@@ -105,6 +105,16 @@ MESSAGES = {
     "loyalty_redemption_other": "redemption {id} was made for another card or reward",
     "loyalty_no_redemption": "no redemption {id}",
     "loyalty_not_pending": "redemption {id} is {state}, not pending",
+    # the till (till.py, tilldesk.py)
+    "till_kind": "a payment at the till is one of {choices}",
+    "till_no_sale": "no sale {id} waits for payment",
+    "till_paid": "sale {id} was paid already ({kind}): nothing was taken again",
+    "till_setting": "the setting is on or off",
+    "till_pump": "a pump is 1-{high}",
+    "till_amount": "a prepaid amount is 0.01 to {high}",
+    "till_pump_busy": "pump {terminal}/{pump} holds another order: wait until it is done",
+    "till_no_change": "no change is owed on order {order}",
+    "till_change_given": "the change of order {order} was handed over already",
 }
 
 # what the back office says after a change it made (web/i18n.py: NOTES_ZH, the same codes)
@@ -153,6 +163,10 @@ NOTES = {
     "loyalty_reward_added": "reward {id} added",
     "loyalty_redeemed": "redeemed: voucher {id}, the card has {balance} points left",
     "loyalty_cancelled": "voucher {id} cancelled, its points returned",
+    "till_taken": "sale {sale} of {terminal}: {amount} taken ({kind})",
+    "till_prepaid": "pump {terminal}/{pump} prepaid {amount} ({kind}): order {order}",
+    "till_change": "change {amount} of order {order} handed over",
+    "till_setting": "refuse the next sale on a pump with an unpaid one: {state}",
 }
 
 

@@ -9,7 +9,7 @@ import time
 from .masking import mask_card
 from .problems import Invalid
 
-SALE_FILTERS = ("pump", "kind", "grade", "card", "from", "to")
+SALE_FILTERS = ("pump", "kind", "grade", "card", "pay", "from", "to")
 SALES_LIMIT = 1000  # the rows a filtered page shows (its chart and totals take them all)
 
 
@@ -64,7 +64,7 @@ class Reads:
     def _sales_where(self, query):
         """The WHERE clause and its arguments of a sales filter (Invalid: a bad field)."""
         where, args = [], []
-        for name, column in (("pump", "terminal"), ("kind", "kind")):
+        for name, column in (("pump", "terminal"), ("kind", "kind"), ("pay", "pay")):
             if query.get(name):
                 where.append("%s = ?" % column)
                 args.append(query[name])
@@ -89,15 +89,18 @@ class Reads:
 
     def sales_filtered(self, actor, query, limit=SALES_LIMIT):
         """The newest sales (at most `limit`) a filter takes: {pump, kind, grade, card
-        (16 digits or the last 4), from, to (YYYY-MM-DD)}."""
+        (16 digits or the last 4), pay (a payment kind), from, to (YYYY-MM-DD)}; each with
+        its payment kind
+        (`pay`: reports.pay_kind, the till's)."""
         self.check(actor, "read")
         where, args = self._sales_where(query)
         sql = ("SELECT terminal, kind, sale, seq, asn, ml, amount, received, journal, "
-               "json_extract(record, '$.grade') FROM sales" + where +
+               "json_extract(record, '$.grade'), pay FROM sales" + where +
                " ORDER BY received DESC, terminal, seq DESC LIMIT ?")
         return [{"terminal": t, "kind": k, "sale": s, "seq": q, "card": self._card(actor, a),
-                 "ml": ml, "amount": am, "received": r, "journal": j, "grade": g or ""}
-                for t, k, s, q, a, ml, am, r, j, g in self.ledger.db.execute(
+                 "ml": ml, "amount": am, "received": r, "journal": j, "grade": g or "",
+                 "pay": p}
+                for t, k, s, q, a, ml, am, r, j, g, p in self.ledger.db.execute(
                     sql, args + [limit])]
 
     def sales_per_day(self, actor, query):

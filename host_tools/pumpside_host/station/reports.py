@@ -10,8 +10,13 @@ booked when the station received it (`received`, the station's clock): a closed 
 shift never changes afterwards, and a pump's backlog uploaded after an outage is booked
 when it arrived (the sale's own time is in its bill and on the sales page).
 
-Payment kind (`pay`): "card" when the bill carries a card number, else "attended"; card
-kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sales. Card
+Payment kind (`pay`, told at store time by pay_kind(), kept up by the till: till.py):
+"card" (a fuel card's sale), "fleet" (a fleet company's vehicle card, fleet.py), "phone"
+(the sale names a payment order paid at the gateway), "unpaid" (an attended sale, waiting
+for the cashier), then the kind the till took ("cash", "till-card": a bank card at the
+till), the same for a sale of a till's prepaid order; "attended" an attended sale that
+owes nothing (nothing dispensed) or that was held before the till (schema step 14).
+Card kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sales. Card
 loads (top-ups, the card desk's: cardbook.py's card_loads): the money taken for cards,
 by source (cash at the desk, online), counted when the station took it (`funded`, the
 station's clock), whether or not it is on the card yet; a replacement's balance carried
@@ -34,6 +39,11 @@ company's vehicle cards (fleet.py: fleet_cards binds a card to its company), boo
 cards first (CROSS JOIN keeps that order: a station has far fewer of them than sales),
 each card's sales of the period found through the index sales_fleet (asn, received, and
 the columns summed: a covering index; schema step 13), the companies' names joined last.
+The till's money (till.py's till_moves: payments taken for attended sales, prepaid
+orders' money, change handed over; by kind): counted when the till took or gave it
+(`at`), one GROUP BY over the index till_moves_report; a shift's are the moves since the
+previous close (by id, as the card loads), with net = postpay + prepay - change per
+kind: what the drawer (cash) and the till's card terminal (till-card) took.
 
 Periods are local days (the station's time zone, days.py: the same days the tanks'
 reconciliation uses): a day, a month, a year, or any range of days, [start, end) in Unix
@@ -46,6 +56,7 @@ import time
 from .days import day_of
 from .days import midnight as _local
 from .problems import Invalid
+from .till import TILL_KINDS
 
 # the sales' columns a report groups by, from each sale's record: filled by the ledger's
 # INSERT (columns()), and from the records already held by the schema step (an index of
@@ -75,15 +86,27 @@ FLEET_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS sales_fleet ON sales (asn, received, kind, ml, amount) "
     "WHERE asn IS NOT NULL",
 )
+# every payment kind a sale may have (pay_kind's, and the till's: till.TILL_KINDS)
+PAY_KINDS = ("card", "fleet", "phone") + TILL_KINDS + ("unpaid", "attended")
 
 
-def columns(record):
-    """The report columns of a sale's record (the schema step's UPDATE computes the same):
-    grade, nozzle, card type, payment kind, the bill's time. A later payment kind (a
-    fleet account, a mobile payment) is told here."""
+def pay_kind(record, kind, fleet=False, till_kind=None):
+    """A sale's payment kind when it is stored (the record; `fleet`: its card is a fleet
+    vehicle card; `till_kind`: the till's kind of the order it names, None: a phone's):
+    an order's sale is the phone's or the till's, a card's the card's or the fleet's, an
+    attended FINAL that owes money is unpaid until the till takes it (till.py)."""
+    if record.get("order"):
+        return till_kind or "phone"
+    if record.get("asn"):
+        return "fleet" if fleet else "card"
+    return "unpaid" if kind == "FINAL" and (record.get("amount") or 0) > 0 else "attended"
+
+
+def columns(record, pay):
+    """The report columns of a sale's record (the schema steps' UPDATEs compute the
+    same): grade, nozzle, card type, payment kind (pay_kind), the bill's time."""
     return (record.get("grade") or "", record.get("nozzle") or 0,
-            record.get("card_type") or 0, "card" if record.get("asn") else "attended",
-            record.get("time") or 0)
+            record.get("card_type") or 0, pay, record.get("time") or 0)
 
 
 SOLD = "kind IN ('FINAL', 'ESCAPE')"
@@ -184,6 +207,26 @@ def card_loads(db, start, end, ids=None):
             "amount": sum(r["amount"] for r in rows), "source": rows}
 
 
+TILL = ("SELECT what, kind, COUNT(*), SUM(amount) FROM till_moves WHERE %s "
+        "GROUP BY what, kind")
+
+
+def till(db, start, end, ids=None):
+    """The till's money in [start, end) (`ids` (a, b): its moves a < id <= b instead, a
+    shift's; till.py): {"rows": [{"what", "kind", "count", "amount"}], "net": [{"kind",
+    "amount"}]}: per kind, postpay + prepay - change (what the drawer should hold more)."""
+    where, args = ("at >= ? AND at < ?", (start, end)) if ids is None else \
+        ("id > ? AND id <= ?", ids)
+    rows = sorted(({"what": what, "kind": kind, "count": n, "amount": amount}
+                   for what, kind, n, amount in db.execute(TILL % where, args)),
+                  key=lambda r: (r["what"], r["kind"]))
+    net = {}
+    for r in rows:
+        net[r["kind"]] = net.get(r["kind"], 0) + (-r["amount"] if r["what"] == "change"
+                                                  else r["amount"])
+    return {"rows": rows, "net": [{"kind": k, "amount": a} for k, a in sorted(net.items())]}
+
+
 def stock(db, start, end):
     """Each tank's stock and variance over the local days of [start, end), from their
     reconciliation rows: [{"tank", "grade", "days", opening_ml, deliveries_ml, sales_ml,
@@ -205,12 +248,13 @@ def fleet(db, start, end):
             for company, name, n, ml, amount in db.execute(FLEET, (start, end))]
 
 
-def report(db, start, end, label="", rows=None, by=BY, loads=None):
+def report(db, start, end, label="", rows=None, by=BY, loads=None, moves=None):
     """The report of [start, end): totals, each breakdown of `by` (rows of key, count,
-    ml, amount, in key order), the UNLOCKs (settled later) and the card loads. `rows`
-    (a, b): the sales of rowids a < rowid <= b instead, and `loads` (a, b) the card
-    loads of ids a < id <= b (a shift's: no stock then); else the tanks' stock and
-    variance over the period's days and the fleet companies' totals."""
+    ml, amount, in key order), the UNLOCKs (settled later), the card loads and the till's
+    money. `rows` (a, b): the sales of rowids a < rowid <= b instead, `loads` (a, b) the
+    card loads of ids a < id <= b and `moves` (a, b) the till's (a shift's: no stock
+    or fleet totals then); else the tanks' stock and variance over the period's days and
+    the fleet companies' totals."""
     where, args = ("received >= ? AND received < ?", (start, end)) if rows is None else \
         ("rowid > ? AND rowid <= ?", rows)
     tables = {name: {} for name in BY}
@@ -233,6 +277,7 @@ def report(db, start, end, label="", rows=None, by=BY, loads=None):
            "totals": dict(zip(("count", "ml", "amount"), total)),
            "settled_later": {"count": unlocks[0], "amount": unlocks[2]},
            "card_loads": card_loads(db, start, end, loads),
+           "till": till(db, start, end, moves),
            "stock": stock(db, start, end) if rows is None else [],
            "fleet": fleet(db, start, end) if rows is None else []}
     for name in by:
@@ -241,7 +286,7 @@ def report(db, start, end, label="", rows=None, by=BY, loads=None):
 
 
 def _money(minor):
-    return "%d.%02d" % (minor // 100, minor % 100)
+    return "%s%d.%02d" % ("-" if minor < 0 else "", abs(minor) // 100, abs(minor) % 100)
 
 
 def _litres(ml):
@@ -272,6 +317,11 @@ def to_csv(rep):
     for company in rep.get("fleet", ()):
         w.writerow(["fleet", company["name"], company["count"], _litres(company["ml"]),
                     _money(company["amount"])])
+    for row in rep["till"]["rows"]:
+        w.writerow(["till", "%s:%s" % (row["what"], row["kind"]), row["count"], "",
+                    _money(row["amount"])])
+    for row in rep["till"]["net"]:
+        w.writerow(["till", "net:%s" % row["kind"], "", "", _money(row["amount"])])
     for tank in rep.get("stock", ()):
         for figure in STOCK_FIGURES:
             w.writerow(["stock", "%d:%s" % (tank["tank"], figure[:-3]), tank["days"],

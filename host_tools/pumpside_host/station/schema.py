@@ -12,10 +12,11 @@ import logging
 from . import alerts, audit, cardbook, fleet, grey, loyalty, operators, reports, shifts, tanks
 from .keyring import StationKey
 from .payments import orders as pay_orders
+from .till import schema_step as till_step
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 13
+VERSION = 14
 
 
 def version(db):
@@ -143,7 +144,14 @@ def _v13_fleet_report(db, key):
         db.execute(statement)
 
 
+def _v14_till(db, key):
+    """The kiosk's till (till.py): the sales' payment kinds told again (fleet, phone),
+    when the till took an attended sale's money, the till orders' source and kind
+    (payments/orders.py), the pumps the till holds, the index of the unpaid sales."""
+    till_step(db)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
          (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders),
-         (11, _v11_loyalty), (12, _v12_fleet), (13, _v13_fleet_report))
+         (11, _v11_loyalty), (12, _v12_fleet), (13, _v13_fleet_report), (14, _v14_till))

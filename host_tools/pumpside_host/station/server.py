@@ -58,6 +58,7 @@ class StationServer:
         self.plain_server = None
         self.sessions = {}  # terminal id -> (session, writer) of live connections
         self.timer = None  # the alert engine's timer task
+        self.service = None  # the service layer the till's holds go through (made at need)
 
     async def start(self):
         self.server = await asyncio.start_server(self._serve, self.host, self.port,
@@ -219,6 +220,7 @@ class StationServer:
             stored = self.ledger.store_batches(terminal, batches, conn.journal)
             acks = [ack for _results, ack in stored]
             self.ledger.metrology.check(terminal, conn.journal, max(acks))
+            self._till(terminal)
             last = len(batches) - 1
             for i, (records, (results, ack)) in enumerate(zip(batches, stored)):
                 self._log_batch(terminal, records, results)
@@ -228,6 +230,21 @@ class StationServer:
                                  self._settled(conn, answer) if i == last else answer)
         if refused is not None:
             raise refused
+
+    def _till(self, terminal):
+        """The till's hold of a pump with an unpaid sale (till.py: suspend it while the
+        setting is on; resume it once paid), through the service layer (audited)."""
+        from .service import Service
+
+        if self.service is None:
+            self.service = Service(self.ledger)
+        try:
+            cmd = self.service.till_arrived(terminal)
+        except (ValueError, sqlite3.Error) as e:  # the sales are stored: the next batch
+            log.warning("%s: the till's hold: %s", terminal, e)  # or the till tries again
+            return
+        if cmd:
+            log.info("%s: %s by the till (an unpaid sale)", terminal, cmd)
 
     async def _send(self, writer, session, mtype, payload):
         writer.write(session.encode(mtype, payload))
@@ -301,6 +318,7 @@ class StationServer:
         records = payload["records"]
         results, ack = self.ledger.store(terminal, records, conn.journal)
         self.ledger.metrology.check(terminal, conn.journal)  # readings these complete
+        self._till(terminal)
         self._log_batch(terminal, records, results)
         await self._send(conn.writer, conn.session, protocol.SALES_ACK,
                          self._settled(conn, {"results": results, "ack": ack}))

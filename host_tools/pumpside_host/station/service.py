@@ -16,7 +16,10 @@ Roles (ROLE_OF: which roles may do what):
   cashier        closes a shift and reads its report; reads: forecourt, sales (not the
                  period reports: those are the manager's and the auditor's); at the card
                  desk: issue a card, take cash for it and load it, report a card lost (the
-                 holder at the counter must not wait for a manager to stop a stolen card)
+                 holder at the counter must not wait for a manager to stop a stolen card);
+                 the till (tilldesk.py): takes payment for attended sales, prepays a pump,
+                 hands over the change owed (the "refuse the next sale" setting is a
+                 manager's: "params")
   auditor        reads only, the audit trail included
 
 Every role reads the station (reads.py: the pages' and the CLI's reads come through
@@ -51,6 +54,7 @@ from .operators import LoginRefused, check_role  # noqa: F401 (LoginRefused: for
 from .problems import Invalid, Problem
 from .reads import Reads
 from .shifts import Shifts
+from .tilldesk import TillCalls
 
 SECRET = "(set)"  # how a secret's value shows in the audit trail
 
@@ -66,7 +70,7 @@ ROLE_OF = {
     "backup": ADMIN, "tanks": MANAGE,
     "shift": ("administrator", "manager", "cashier"), "alerts": MANAGE,
     "card-desk": ("administrator", "manager", "cashier"), "card-manage": MANAGE,
-    "loyalty": MANAGE, "fleet": MANAGE,
+    "loyalty": MANAGE, "fleet": MANAGE, "till": ("administrator", "manager", "cashier"),
 }
 WHAT = {"terminal": "add terminals or change their keys", "operator": "manage operators",
         "price": "set prices", "params": "set parameters", "command": "send commands",
@@ -80,7 +84,8 @@ WHAT = {"terminal": "add terminals or change their keys", "operator": "manage op
         "card-manage": "unblock, replace or re-PIN cards, record online top-ups or "
                        "change the card desk's settings",
         "loyalty": "set loyalty rules and rewards",
-        "fleet": "manage fleet companies, their vehicle cards and allocations"}
+        "fleet": "manage fleet companies, their vehicle cards and allocations",
+        "till": "work the till"}
 # the mutating calls, by the permission each needs (the role tests go through all)
 MUTATORS = {
     "add_terminal": "terminal", "set_price": "price", "set_params": "params",
@@ -121,7 +126,7 @@ class Actor(namedtuple("Actor", "name role")):
         return cls(name, "administrator")
 
 
-class Service(Reads, LoyaltyCalls, FleetService):
+class Service(Reads, LoyaltyCalls, FleetService, TillCalls):
     def __init__(self, ledger):
         self.ledger = ledger
         self.db = ledger.db

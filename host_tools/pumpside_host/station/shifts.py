@@ -10,6 +10,9 @@ never changes a closed shift):
 
 - sales by grade and by payment kind, the UNLOCKs settled later, from reports.report
   over the shift's sales;
+- the till's money in the shift (reports.till: payments taken for attended sales, prepaid
+  orders' money, change handed over, per kind, and the net per kind), its moves after
+  the previous close's up to its own, by id (till_moves, as the card loads);
 - the card loads taken in the shift (cash and online, by source: reports.card_loads),
   those the card desk stored after the previous close and up to its own, by the order
   it stored them (card_loads' id, as the sales' rowid);
@@ -98,11 +101,16 @@ class Shifts:
         first_load = self._last_load(before)
         last_load = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM card_loads"
                                     ).fetchone()[0]
+        first_move = before.get("last_move", 0) if before else 0
+        last_move = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM till_moves"
+                                    ).fetchone()[0]
         rep = reports.report(self.db, opened, now, rows=(first, last),
-                             by=("grade", "pay"), loads=(first_load, last_load))
+                             by=("grade", "pay"), loads=(first_load, last_load),
+                             moves=(first_move, last_move))
         shift = {"opened": opened, "closed": now, "who": who, "role": role,
                  "first_row": first, "last_row": last, "first_load": first_load,
-                 "last_load": last_load,
+                 "last_load": last_load, "first_move": first_move,
+                 "last_move": last_move, "till": rep["till"],
                  "totals": rep["totals"], "grade": rep["grade"], "pay": rep["pay"],
                  "settled_later": rep["settled_later"], "card_loads": rep["card_loads"],
                  "nozzles": self.nozzles(before)}
@@ -166,6 +174,12 @@ def text(shift):
     lines.append("card loads %d  amount %s" % (c["count"], _money(c["amount"])))
     lines += ["  %-8s %6d  %12s" % (r["key"], r["count"], _money(r["amount"]))
               for r in c.get("source", ())]
+    till = shift.get("till") or {"rows": [], "net": []}  # a shift closed before the till
+    lines.append("till (postpay, prepay in; change out):")
+    lines += ["  %-8s %-9s %6d  %12s" % (r["what"], r["kind"], r["count"], _money(r["amount"]))
+              for r in till["rows"]]
+    lines += ["  net %-14s %6s  %12s" % (r["kind"], "", _money(r["amount"]))
+              for r in till["net"]]
     lines.append("totalizers (pump:nozzle, open -> close, moved, records, difference):")
     for n in shift["nozzles"]:
         lines.append("  %s:%s %s L -> %s L (seq %d -> %d)  moved %s L %s  records %s L %s"

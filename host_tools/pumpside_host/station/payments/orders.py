@@ -14,7 +14,15 @@ when nothing is owed, captured + refunded == paid.
 
 Every transition is idempotent on the order number: a repeated or late one (a duplicate
 notification, a `paid` after the order was settled) changes nothing and says so. Each runs
-in its own transaction on the caller's connection.
+in its own transaction on the caller's connection (or in the caller's, when one is open:
+the station's service layer, with its audit record).
+
+An order's `source`: "gateway" (a phone's, paid through the payment gateway) or "till"
+(the kiosk's prepay: a cashier took the money, cash or card at the till, `kind` says
+which). A till order never goes near the gateway: it is paid by the cashier (created and
+paid at once), its capture is the till's from the moment it is settled (`captured` set
+with `capture`), and its refund is the change the cashier owes the customer, confirmed
+(refund_confirmed) when the cashier hands it over; owed() never names one.
 """
 import time
 
@@ -38,7 +46,25 @@ OPEN = ("created", "paid", "authorised")  # a pump with one of these takes no ot
 FIELDS = ("order_no", "terminal", "pump", "preset", "grade", "cap_ml", "amount", "state",
           "created", "pay_by", "use_by", "paid", "transaction_id", "paid_at", "capture",
           "refund", "captured", "refunded", "refund_tries", "last_error", "pay_url",
-          "updated")
+          "updated", "source", "kind")
+SOURCES = ("gateway", "till")
+# the kiosk's prepay's columns (its schema step, after SCHEMA's: till.schema_step)
+TILL_COLUMNS = (
+    "ALTER TABLE pay_orders ADD COLUMN source TEXT NOT NULL DEFAULT 'gateway'",
+    "ALTER TABLE pay_orders ADD COLUMN kind TEXT",
+    "CREATE INDEX IF NOT EXISTS pay_orders_change ON pay_orders (source, state) WHERE "
+    "source = 'till'",
+)
+
+
+def till_kind(db, order_no):
+    """The till's payment kind of a till order (cash, till-card), None for another
+    order or none (the ledger's payment kind of a sale that names an order)."""
+    if not isinstance(order_no, str):
+        return None
+    row = db.execute("SELECT kind FROM pay_orders WHERE order_no = ? AND source = 'till'",
+                     (order_no,)).fetchone()
+    return row[0] if row else None
 
 
 class OrderError(ValueError):
@@ -71,16 +97,24 @@ class Orders:
         return row[0] if row else None
 
     def owed(self):
-        """Orders whose capture or refund the gateway has not confirmed yet."""
+        """Gateway orders whose capture or refund the gateway has not confirmed yet."""
         return [row[0] for row in self.db.execute(
-            "SELECT order_no FROM pay_orders WHERE capture IS NOT NULL AND "
-            "(captured < capture OR refunded < refund) ORDER BY updated")]
+            "SELECT order_no FROM pay_orders WHERE capture IS NOT NULL AND source = "
+            "'gateway' AND (captured < capture OR refunded < refund) ORDER BY updated")]
+
+    def change_owed(self):
+        """Till orders settled with change the cashier has not handed over yet (refund
+        not confirmed), oldest first."""
+        return [dict(zip(FIELDS, row)) for row in self.db.execute(
+            "SELECT %s FROM pay_orders WHERE source = 'till' AND state IN ('captured', "
+            "'refunded') AND refunded < refund ORDER BY updated, rowid" % ", ".join(FIELDS))]
 
     def unpaid_past(self, now):
         """Created orders past their pay window (the gateway is asked whether they were
         paid after all before they are called expired)."""
         return [row[0] for row in self.db.execute(
-            "SELECT order_no FROM pay_orders WHERE state = 'created' AND pay_by <= ?",
+            "SELECT order_no FROM pay_orders WHERE state = 'created' AND pay_by <= ? AND "
+            "source = 'gateway'",
             (int(now),))]
 
     def unused_past(self, now):
@@ -97,8 +131,11 @@ class Orders:
 
     # -- transitions -----------------------------------------------------------------------
     def create(self, order_no, terminal, pump, preset, amount, pay_by, cap_ml=None,
-               grade=None):
-        """A new order (state created); the same order number again is refused."""
+               grade=None, source="gateway", kind=None):
+        """A new order (state created); the same order number again is refused. A till
+        order (`source` "till") names the till's payment `kind`."""
+        if source not in SOURCES or (source == "till") != bool(kind):
+            raise OrderError("an order's source is gateway, or till with its payment kind")
         if preset not in PRESETS:
             raise OrderError("a preset is one of %s" % ", ".join(PRESETS))
         if not isinstance(amount, int) or amount <= 0:
@@ -110,10 +147,12 @@ class Orders:
             now = int(self.now())
             self.db.execute(
                 "INSERT INTO pay_orders (order_no, terminal, pump, preset, grade, cap_ml, "
-                "amount, state, created, pay_by, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "amount, state, created, pay_by, updated, source, kind) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (order_no, terminal, pump, preset, grade, cap_ml, amount, "created", now,
-                 int(pay_by), now))
-            return "created", "%s %d" % (preset, amount)
+                 int(pay_by), now, source, kind))
+            return "created", "%s %d%s" % (preset, amount,
+                                           ", till: %s" % kind if kind else "")
         return self._transition(order_no, run, must_exist=False)
 
     def gave_url(self, order_no, url):
@@ -179,9 +218,12 @@ class Orders:
                 raise OrderError("order %s: %d used is more than the %d paid"
                                  % (order_no, used, order["paid"]))
             state = "captured" if used else "refunded"
+            # a till order's capture is the till's already (the cashier holds the money)
             self.db.execute("UPDATE pay_orders SET state = ?, capture = ?, refund = ?, "
+                            "captured = CASE WHEN source = 'till' THEN ? ELSE captured END, "
                             "updated = ? WHERE order_no = ?",
-                            (state, used, order["paid"] - used, int(self.now()), order_no))
+                            (state, used, order["paid"] - used, used, int(self.now()),
+                             order_no))
             return state, "capture %d, refund %d" % (used, order["paid"] - used)
         return self._transition(order_no, run)
 
@@ -227,9 +269,12 @@ class Orders:
 
     def _transition(self, order_no, run, must_exist=True):
         """run(order) -> (what, detail) or None (nothing to do), in one transaction with
-        its history line; returns True when it changed the order."""
+        its history line (the caller's, when one is open: it ends it); returns True when
+        it changed the order."""
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        own = not db.in_transaction
+        if own:
+            db.execute("BEGIN IMMEDIATE")
         try:
             order = self.get(order_no)
             if order is None and must_exist:
@@ -238,8 +283,10 @@ class Orders:
             if done is not None:
                 db.execute("INSERT INTO pay_history (order_no, at, what, detail) "
                            "VALUES (?,?,?,?)", (order_no, int(self.now()), done[0], done[1]))
-            db.execute("COMMIT")
+            if own:
+                db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if own:
+                db.execute("ROLLBACK")
             raise
         return done is not None

@@ -46,6 +46,7 @@ from ..masking import mask_card
 from ..operators import LoginRefused, Operators
 from ..problems import Invalid, Note, Problem
 from ..reads import SALE_FILTERS
+from ..reports import PAY_KINDS
 from ..service import Actor, Refused, Service
 from . import cards, pay, station_pages
 from . import loyalty as loyalty_web
@@ -69,7 +70,8 @@ PAGES = (("/", "Forecourt", "read"), ("/sales", "Sales", "read"),
          ("/loyalty", "Loyalty", "read"), ("/fleet", "Fleet", "read"),
          ("/hotlist", "Hotlist", "read"),
          ("/parameters", "Parameters", "read"), ("/metrology", "Metrology", "read"),
-         ("/alarms", "Station alarms", "read"), ("/shifts", "Shifts", "read"),
+         ("/alarms", "Station alarms", "read"), ("/till", "Till", "till"),
+         ("/shifts", "Shifts", "read"),
          ("/reports", "Reports", "reports"), ("/alert-rules", "Alert rules", "read"),
          ("/tanks", "Tanks", "read"), ("/audit", "Audit trail", "audit"),
          ("/operators", "Operators", "operator"))
@@ -189,6 +191,7 @@ def make_app(ledger, secret, service=None):
     """The back office over `ledger` (its store's signing `secret`: load_secret)."""
     from . import fleet as fleet_pages
     from . import tanks as tank_pages
+    from . import till as till_pages
 
     service = service or Service(ledger)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -366,20 +369,20 @@ def make_app(ledger, secret, service=None):
             rows = service.sales_filtered(actor, query)
         except Invalid as e:
             return page(request, "sales.html", actor, status=400, error=e, rows=[],
-                        query=query, kinds=KINDS, pumps=pumps)
+                        query=query, kinds=KINDS, pumps=pumps, pays=PAY_KINDS)
         if request.query_params.get("format") == "csv":
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(["received", "terminal", "journal", "kind", "sale", "seq",
-                             "grade", "card", "ml", "amount"])
+                             "grade", "card", "ml", "amount", "pay"])
             for r in rows:
                 writer.writerow([_when(r["received"]), r["terminal"], r["journal"],
                                  r["kind"], r["sale"], r["seq"], r["grade"], r["card"],
-                                 r["ml"], r["amount"]])
+                                 r["ml"], r["amount"], r["pay"]])
             return Response(out.getvalue(), media_type="text/csv", headers={
                 "Content-Disposition": 'attachment; filename="sales.csv"'})
         return page(request, "sales.html", actor, rows=rows, query=query, kinds=KINDS,
-                    pumps=pumps, days=service.sales_per_day(actor, query))
+                    pumps=pumps, pays=PAY_KINDS, days=service.sales_per_day(actor, query))
 
     # -- prices ----------------------------------------------------------------------------
     def prices_page(request, actor, status=200, **context):
@@ -526,6 +529,8 @@ def make_app(ledger, secret, service=None):
                 service, actor, what), int_field=_int, text_field=_text, BadInput=BadInput)),
         *fleet_pages.routes(service, page, guarded, _text, _int, BadInput,  # fleet.py
                             lambda actor, what: _may(service, actor, what)),
+        *till_pages.routes(service, page, guarded,  # till.py: the kiosk's cashier
+                           lambda actor, what: _may(service, actor, what)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     pay_routes, _desk = pay.routes(ledger, templates)  # public: the phone's, the gateway's

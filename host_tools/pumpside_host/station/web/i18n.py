@@ -110,6 +110,17 @@ ZH = dict({
     "amount": "金额（分）", "sales": "笔数", "minutes": "分钟", "overlap_s": "重叠秒数",
     "count": "次数", "ml": "毫升", "pay:attended": "非卡支付",
     "pay:card": "IC 卡",  # the payment kinds (reports.py pay), pay: lest a value be taken
+    "pay:fleet": "车队卡", "pay:phone": "手机支付", "pay:unpaid": "未付款", "pay:cash": "现金",
+    "pay:till-card": "银行卡（收银台）",
+    # the till page (till.py)
+    "Till": "收银台", "Unpaid sales": "待收款交易", "Take payment": "收款",
+    "Prepay a pump": "预付授权油机", "Prepay": "预付",
+    "Change owed": "应找零", "Order": "订单", "Paid": "已付", "Used": "已用",
+    "Change handed over": "找零已付", "Refuse the next sale on a pump with an unpaid one":
+    "油机有未付交易时拒绝下一笔", "Held pumps": "已暂停的油机", "Switch on": "开启",
+    "Switch off": "关闭", "no unpaid sale": "没有待收款交易", "no change owed": "没有应找零",
+    "Time": "时间", "till:postpay": "后付收款", "till:prepay": "预付收款",
+    "till:change": "找零付出", "Net": "净额",
     "new_journal": "油机新日志", "warning": "警告", "critical": "严重", "on": "开", "off": "关",
     "yes": "是", "enable": "启用", "disable": "停用", "PLAIN (unencrypted)": "明文（未加密）",
 })
@@ -200,6 +211,15 @@ PROBLEMS_ZH = {
     "loyalty_redemption_other": "兑换 {id} 已用于另一张卡或另一奖励",
     "loyalty_no_redemption": "没有兑换 {id}",
     "loyalty_not_pending": "兑换 {id} 状态为 {state}，不是待使用",
+    "till_kind": "收银台收款方式为以下之一：{choices}",
+    "till_no_sale": "没有待收款的交易 {id}",
+    "till_paid": "交易 {id} 已收款（{kind}）：未重复收款",
+    "till_setting": "该设置为开或关",
+    "till_pump": "油枪号为 1-{high}",
+    "till_amount": "预付金额为 0.01 至 {high}",
+    "till_pump_busy": "油机 {terminal}/{pump} 有另一笔订单：请等它完成",
+    "till_no_change": "订单 {order} 没有应找零",
+    "till_change_given": "订单 {order} 的找零已付过",
 }
 # each problems.NOTES code (what a change did) in Chinese (the same parameters)
 NOTES_ZH = {
@@ -243,9 +263,13 @@ NOTES_ZH = {
     "loyalty_reward_added": "已添加奖励 {id}",
     "loyalty_redeemed": "已兑换：优惠券 {id}，此卡剩余 {balance} 积分",
     "loyalty_cancelled": "优惠券 {id} 已撤销，积分已退回",
+    "till_taken": "{terminal} 交易 {sale}：已收 {amount}（{kind}）",
+    "till_prepaid": "油机 {terminal}/{pump} 已预付 {amount}（{kind}）：订单 {order}",
+    "till_change": "订单 {order} 的找零 {amount} 已付",
+    "till_setting": "油机有未付交易时拒绝下一笔：{state}",
 }
 # the parameters that are words of ours (service.WHAT, roles), in Chinese
-OUR_WORDS = ("what", "needs", "role", "rule", "state")
+OUR_WORDS = ("what", "needs", "role", "rule", "state", "kind")
 WORDS_ZH = {
     "add terminals or change their keys": "添加终端或更换密钥", "manage operators": "管理操作员",
     "set prices": "设置油价", "set parameters": "设置参数", "send commands": "发送命令",
@@ -271,7 +295,8 @@ WORDS_ZH = {
     "new_journal": "油机新日志", "conflict": "记录冲突", "on": "开", "off": "关",
     "reported lost": "挂失", "unblocked": "解挂", "replaced": "补卡",
     "given a new PIN": "重置密码", "a date": "日期", "from": "开始日期", "to": "结束日期",
-    "set loyalty rules and rewards": "设置积分规则和奖励",
+    "set loyalty rules and rewards": "设置积分规则和奖励", "work the till": "收银",
+    "cash": "现金", "till-card": "银行卡（收银台）",  # the till's kinds (till.TILL_KINDS)
 }
 
 
