@@ -4,6 +4,7 @@ at any point of it."""
 import asyncio
 import json
 import shutil
+import struct
 import tempfile
 import time
 
@@ -575,5 +576,77 @@ def test_a_card_grey_here_whose_escape_the_full_table_dropped_is_settled_through
         b.card_obj = rig.card
         rig.step()
         assert rig.desk.prompt == "escapes_full" and rig.desk.sale.state == 0
+    finally:
+        rig.close()
+
+
+def _fleet_card(ef1d):
+    """A vehicle card (EF16 type 3) whose fleet file EF1D holds `ef1d` (None: none)."""
+    card = VirtualCard.issue(Issuer(), ASN, 50000, card_type=3)
+    card.s["files"] = {"95": card.ef15().hex(), "96": card.ef16().hex(),
+                       "9c": card.ef1c().hex()}
+    if ef1d is not None:
+        card.s["files"]["9d"] = ef1d.hex()
+    return card
+
+
+def _ef1d(day_ml=0, window="00002400", month=None):
+    month = month or time.strftime("%y%m", time.gmtime(1_795_000_000))
+    return (b"\x01" + struct.pack(">IIIII", 0, 0, day_ml, 0xFFFFFFFF, 0xFFFFFFFF)
+            + bytes.fromhex(month + window) + bytes(5))
+
+
+def test_a_fleet_card_reads_its_fleet_file_asks_the_odometer_and_bills_it():
+    rig = Rig(_fleet_card(_ef1d(day_ml=1500)))
+    try:
+        rig.board.card_obj = rig.card
+        rig.step()
+        rig.keys("123456E")
+        assert rig.desk.prompt == "enter_odometer"
+        assert rig.desk.screen_value(ticks_ms())[1] == " km"
+        rig.keys("0E")  # not a reading
+        assert rig.desk.prompt == "odometer_bad"
+        assert rig.desk.screen_value(ticks_ms())[1] == "剩余次数 tries left: 2"
+        rig.keys("8123")
+        assert rig.desk.screen_value(ticks_ms())[1] == "8123 km"
+        rig.keys("4E")
+        assert rig.desk.prompt == "choose_preset"
+        rig.keys("V500E")  # 5 L asked, 1.5 L a day
+        assert rig.pump.core.state == dispenser.AUTHORIZED
+        rig.fuel(400)
+        rig.step()
+        bill = rig.desk.bill
+        assert bill["ml"] == 1500 and bill["odo"] == 81234 and bill["amount"] == 1139
+        finals = [journal.rec.unpack_bill(p) for _s, t, p in rig.pump.journal.read()
+                  if t == journal.rec.FINAL]
+        assert [b["odo"] for b in finals] == [81234]
+        assert journal.rec.to_json(1, journal.rec.FINAL, journal.rec.pack_bill(bill),
+                                   True)["odo"] == 81234
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("ef1d, prompt", [
+    (_ef1d(window="12002000"), "fleet_window"),  # the card is read at 11:06 UTC
+    (_ef1d()[:21] + b"\x26\x13" + _ef1d()[23:], "card_error"),  # month 13: malformed
+])
+def test_a_fleet_card_refused_at_the_read_moves_nothing(ef1d, prompt):
+    rig = Rig(_fleet_card(ef1d))
+    try:
+        rig.board.card_obj = rig.card
+        rig.step()
+        assert rig.desk.prompt == prompt and rig.desk.sale.state == 0
+        assert rig.card.s["balance"] == 50000 and not rig.card.s["grey"]
+    finally:
+        rig.close()
+
+
+def test_a_fleet_card_with_no_fleet_file_yet_still_asks_the_odometer():
+    rig = Rig(_fleet_card(None))
+    try:
+        rig.board.card_obj = rig.card
+        rig.step()
+        rig.keys("123456E")
+        assert rig.desk.prompt == "enter_odometer" and rig.desk.info["fleet"] is None
     finally:
         rig.close()
