@@ -108,45 +108,47 @@ def _litres(amount, price):
     return (amount * 1000 + price - 1) // price
 
 
-def left(fleet, price):
+def left(fleet, price, least):
     """(amount, ml, why) the fleet file lets the sale buy now at unit price `price`: None
-    for no cap; `why` the prompt key of the tightest limit that is used up, else None."""
+    for no cap; `why` the prompt key of a limit used up, else None. A limit that leaves
+    less than the smallest sale (`least`, minor units: config min_sale_amount) is used up."""
     amount = fleet["sale_amount"] or None
     ml = fleet["sale_ml"] or None
+    least_ml = _litres(least, price)
     if fleet["left_amount"] is not None:
         month = fleet["left_amount"] - fleet["month_spent"]
-        if month <= 0:
+        if month < least:
             return 0, 0, "fleet_month"
         amount = month if amount is None or month < amount else amount
     if fleet["left_ml"] is not None:
         month = fleet["left_ml"] - _litres(fleet["month_spent"], price)
-        if month <= 0:
+        if month < least_ml:
             return 0, 0, "fleet_month"
         ml = month if ml is None or month < ml else ml
     if fleet["day_ml"]:
         day = fleet["day_ml"] - _litres(fleet["day_spent"], price)
-        if day <= 0:
+        if day < least_ml:
             return 0, 0, "daily_limit"
         ml = day if ml is None or day < ml else ml
     return amount, ml, None
 
 
-def refusal(fleet, price):
+def refusal(fleet, price, least):
     """Why this fleet card buys nothing now (a prompt key), or None."""
     if fleet is None:
         return None
     if not fleet["in_window"]:
         return "fleet_window"
-    return left(fleet, price)[2]
+    return left(fleet, price, least)[2]
 
 
-def cap(caps, fleet):
+def cap(caps, fleet, least):
     """Lower the sale's caps (sale.caps_for's, at its unit price) to what the fleet file
     leaves: money, and litres (0 in caps: none). Returns the prompt key of the limit that
     leaves nothing, else None."""
     if fleet is None:
         return None
-    amount, ml, why = left(fleet, caps["price"])
+    amount, ml, why = left(fleet, caps["price"], least)
     if why:
         return why
     if amount is not None and amount < caps["amount"]:

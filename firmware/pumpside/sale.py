@@ -120,7 +120,7 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
     price = discounted_price(prices.price, discount_for(card, cfg, today))
     if price < 1:
         return "bad_discount"  # a card would buy fuel for nothing
-    return fleetcard.refusal(card.get("fleet"), price)  # a fleet card's EF1D
+    return fleetcard.refusal(card.get("fleet"), price, cfg.min_sale_amount)  # its EF1D
 
 
 def caps_for(card, grade, price):
@@ -317,7 +317,7 @@ class Sale:
             caps["amount"] = amount if amount < caps["amount"] else caps["amount"]
         caps["volume_ml"] = volume_ml
         caps["mode"] = "A" if amount else ("V" if volume_ml else "F")
-        why = fleetcard.cap(caps, card.get("fleet"))  # a fleet card's EF1D limits
+        why = fleetcard.cap(caps, card.get("fleet"), self.cfg.min_sale_amount)  # EF1D
         if why:
             self._reset(now)
             return [("show", why, None), ("release",)]

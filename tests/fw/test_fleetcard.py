@@ -138,7 +138,7 @@ def test_the_months_remainder_less_the_debits_since_the_load():
     assert shown(out) == ["fleet_month"]
     # another month's remainder is not this month's: the station watches the month
     c = fleet_card(left_amount=100, left_ml=100, month="2610", log=log)
-    assert fleetcard.left(c["fleet"], 1000) == (None, None, None)
+    assert fleetcard.left(c["fleet"], 1000, 100) == (None, None, None)
 
 
 def test_per_sale_and_daily_litres_cap_the_preset_and_a_used_up_day_is_refused():
@@ -160,6 +160,15 @@ def test_per_sale_and_daily_litres_cap_the_preset_and_a_used_up_day_is_refused()
     card_sale.card_inserted(0)
     out = card_sale.card_read(fleet_card(day_ml=4000, log=log), 0, TODAY, False, None)
     assert shown(out) == ["daily_limit"] and ("release",) in out
+    # less left than the smallest sale (min_sale_amount 1.00: 100 ml) is used up too
+    for fields, why in (({"day_ml": 4099}, "daily_limit"), ({"left_ml": 6599}, "fleet_month"),
+                        ({"left_amount": 6599}, "fleet_month")):  # 6500 this month
+        card_sale = Sale(Cfg(), Cfg())
+        card_sale.card_inserted(0)
+        out = card_sale.card_read(fleet_card(log=log, **fields), 0, TODAY, False, None)
+        assert shown(out) == [why], fields
+    assert fleetcard.left(fleet_card(log=log, day_ml=4100)["fleet"], 1000, 100) == (
+        None, 100, None)
 
 
 def test_the_odometer_is_checked_against_the_last_reading_and_refused_the_third_time():
