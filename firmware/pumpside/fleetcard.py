@@ -7,13 +7,14 @@ calls them. What the pump can prove about the card's spending since its load is 
 card's own log (every pump's debits, newest first, its last 10 transactions): the month's
 remainder is as of the load (the load's own log entry, type 02), so the debits logged
 after it are taken off. The log holds amounts, not litres: the litres of an earlier sale
-are its amount at this sale's unit price (exact for sales at the same price; the station
-holds the litres and raises `fleet_limit` for the month).
+are the most its amount buys at this sale's unit price (exact for sales at the same
+price; the station holds the litres and raises `fleet_limit` for the month).
 """
 import struct
 
 from .card.apdu import MALFORMED, CardError
 from .card.psam import T_UNLOCK
+from .meter import amount_for_ml, ml_for_amount
 
 T_LOAD = 0x02  # an e-purse load in the card's log
 FLEET_TYPE = 3  # EF16 card type of a vehicle card
@@ -103,31 +104,26 @@ def read(data, card_log, now, today7, offset_min):
     return fleet
 
 
-def _litres(amount, price):
-    """ml bought for `amount` at `price` a litre, rounded up (a limit is never passed)."""
-    return (amount * 1000 + price - 1) // price
-
-
 def left(fleet, price, least):
     """(amount, ml, why) the fleet file lets the sale buy now at unit price `price`: None
     for no cap; `why` the prompt key of a limit used up, else None. A limit that leaves
     less than the smallest sale (`least`, minor units: config min_sale_amount) is used up."""
     amount = fleet["sale_amount"] or None
     ml = fleet["sale_ml"] or None
-    least_ml = _litres(least, price)
     if fleet["left_amount"] is not None:
         month = fleet["left_amount"] - fleet["month_spent"]
         if month < least:
             return 0, 0, "fleet_month"
         amount = month if amount is None or month < amount else amount
+    # an earlier sale's litres: the most its amount buys at this price (meter's rounding)
     if fleet["left_ml"] is not None:
-        month = fleet["left_ml"] - _litres(fleet["month_spent"], price)
-        if month < least_ml:
+        month = fleet["left_ml"] - ml_for_amount(fleet["month_spent"], price)
+        if month <= 0 or amount_for_ml(month, price) < least:
             return 0, 0, "fleet_month"
         ml = month if ml is None or month < ml else ml
     if fleet["day_ml"]:
-        day = fleet["day_ml"] - _litres(fleet["day_spent"], price)
-        if day < least_ml:
+        day = fleet["day_ml"] - ml_for_amount(fleet["day_spent"], price)
+        if day <= 0 or amount_for_ml(day, price) < least:
             return 0, 0, "daily_limit"
         ml = day if ml is None or day < ml else ml
     return amount, ml, None

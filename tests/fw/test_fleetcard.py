@@ -16,7 +16,7 @@ NONE = 0xFFFFFFFF
 
 class Cfg:
     grade = "92"
-    price = 1000  # 10.00 a litre: 1 minor unit buys 1 ml
+    price = 10000  # 10.000 a litre: 1 minor unit buys 1 ml
     min_sale_amount = 100
     sale_timeout_ms = 30000
     odometer_max_km = 2000
@@ -138,7 +138,7 @@ def test_the_months_remainder_less_the_debits_since_the_load():
     assert shown(out) == ["fleet_month"]
     # another month's remainder is not this month's: the station watches the month
     c = fleet_card(left_amount=100, left_ml=100, month="2610", log=log)
-    assert fleetcard.left(c["fleet"], 1000, 100) == (None, None, None)
+    assert fleetcard.left(c["fleet"], 10000, 100) == (None, None, None)
 
 
 def test_per_sale_and_daily_litres_cap_the_preset_and_a_used_up_day_is_refused():
@@ -167,8 +167,11 @@ def test_per_sale_and_daily_litres_cap_the_preset_and_a_used_up_day_is_refused()
         card_sale.card_inserted(0)
         out = card_sale.card_read(fleet_card(log=log, **fields), 0, TODAY, False, None)
         assert shown(out) == [why], fields
-    assert fleetcard.left(fleet_card(log=log, day_ml=4100)["fleet"], 1000, 100) == (
+    assert fleetcard.left(fleet_card(log=log, day_ml=4100)["fleet"], 10000, 100) == (
         None, 100, None)
+    # at 7.590 a litre 0.20 L cost 1.52: the most 1.52 buys is 0.20 L, 0.40 L of 0.60 left
+    assert fleetcard.left(fleet_card(log=[debit(152)], day_ml=600)["fleet"], 7590, 100) == (
+        None, 400, None)
 
 
 def test_the_odometer_is_checked_against_the_last_reading_and_refused_the_third_time():
