@@ -202,6 +202,8 @@ FIELDS = {
                             (47, 9)]),
     "EF1C": ((0xB0, 0x9C), [(0, 2), (2, 2), (4, 2), (6, 2), (8, 2), (10, 16), (26, 4),
                             (30, 1), (31, 4), (35, 1)]),
+    "EF1D": ((0xB0, 0x9D), [(0, 1), (1, 4), (5, 4), (9, 4), (13, 4), (17, 4), (21, 2),
+                            (23, 4), (27, 5)]),  # read from a fleet card only
     "balance": ((0x5C, 0x00), [(0, 4)]),
     "grey status": ((0xCA, 0x00), [(0, 1), (1, 4), (5, 2), (7, 2), (9, 6), (15, 4), (19, 7),
                                    (26, 4)]),
@@ -236,11 +238,13 @@ def _patches(name):
 
 
 def _sale_with_patched_card(name, offset, value):
-    rig = Rig()
+    rig = Rig(_fleet_card(_ef1d()) if name == "EF1D" else None)
     try:
         rig.board.card_obj = Patching(rig.card, FIELDS[name][0], offset, value)
         rig.step()
         rig.keys("123456E")
+        if name == "EF1D":
+            rig.keys("1000E")  # the odometer
         rig.keys("F")
         rig.fuel(100)
         rig.step(3)
@@ -273,6 +277,9 @@ def test_random_card_file_contents_end_the_sale_safely(name, data):
     ("EF1C", 0, b"\xff9", "card_error"),  # a non-UTF-8 grade: CardError(MALFORMED)
     ("EF16", 41, b"\x65", "card_error"),  # a discount of 101 %: not a percentage
     ("EF16", 41, b"\x64", "bad_discount"),  # 100 %: price 0, refused before the grey lock
+    ("EF1D", 0, b"\x02", "card_error"),  # a fleet file of a version this pump does not know
+    ("EF1D", 23, b"\x24\x00\x06\x00", "card_error"),  # a window from 24:00 to 06:00
+    ("EF1D", 13, bytes(4), "fleet_month"),  # the month's remainder used up
 ])
 def test_bad_card_data_is_refused_before_the_grey_lock(name, offset, value, prompt):
     assert _sale_with_patched_card(name, offset, value) == (prompt, 0)  # never locked
