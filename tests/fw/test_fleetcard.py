@@ -217,3 +217,16 @@ def test_the_odometer_prompt_cancels_and_times_out():
     to_odometer(card_sale, fleet_card())
     card_sale.key("1", 0)
     assert shown(card_sale.tick(30000)) == ["timed_out"] and card_sale.state == sale.IDLE
+
+
+def test_a_limit_used_up_by_a_new_price_after_the_read_is_refused_at_the_preset():
+    """The price table changed between the read and the preset (a cheaper price: the
+    day's earlier amount is more litres): the limit is checked again, nothing locked."""
+    prices = Cfg()
+    card_sale = Sale(Cfg(), prices)
+    to_odometer(card_sale, fleet_card(day_ml=4200, log=[debit(4000)]))
+    keys(card_sale, "100E")
+    prices.price = 5000
+    out = keys(card_sale, "F")
+    assert out == [("show", "daily_limit", None), ("release",)]
+    assert card_sale.state == sale.IDLE
