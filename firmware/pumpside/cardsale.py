@@ -147,6 +147,10 @@ class CardDesk:
             return self._verify(action[1], now, False)
         if name == "verify_staff":
             return self._verify(action[1], now, True)
+        if name == "odometer_bad":  # a fleet card's implausible reading (fleetcard.py)
+            log.event("odometer_bad", {"km": action[1], "last": action[2],
+                                       "tries_left": action[3]})
+            return None
         if name == "grey_lock":
             return self._lock(action[1], now)
         if name == "authorize":

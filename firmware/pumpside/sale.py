@@ -9,9 +9,9 @@ back what happened. Nothing here does I/O, so every path is tested by feeding ev
 CPython and MicroPython alike.
 
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
-("verify_staff", password), ("grey_lock", caps), ("authorize", caps), ("stop",),
-("settle", sale), ("unlock_grey", grey record), ("release",), ("print", points). `caps`
-and `sale` are dicts.
+("verify_staff", password), ("odometer_bad", km, last, tries left), ("grey_lock", caps),
+("authorize", caps), ("stop",), ("settle", sale), ("unlock_grey", grey record),
+("release",), ("print", points). `caps` and `sale` are dicts.
 """
 from . import config, fleetcard, meter
 from .card.psam import T_UNLOCK
@@ -277,10 +277,12 @@ class Sale:
             self._go(PRESET, now)
             return [("show", "choose_preset", None)]
         self._odo_bad += 1
-        if self._odo_bad < fleetcard.ODO_TRIES:
-            return [("show", "odometer_bad", fleetcard.ODO_TRIES - self._odo_bad)]
+        left = fleetcard.ODO_TRIES - self._odo_bad
+        said = ("odometer_bad", km, last, left)  # the shell's event, as for a wrong PIN
+        if left:
+            return [said, ("show", "odometer_bad", left)]
         self._reset(now)
-        return [("show", "odometer_refused", None), ("release",)]
+        return [said, ("show", "odometer_refused", None), ("release",)]
 
     def _preset_key(self, key, now):
         if self.entry is None:

@@ -185,10 +185,11 @@ def test_the_odometer_is_checked_against_the_last_reading_and_refused_the_third_
     card_sale = Sale(Cfg(), Cfg())
     to_odometer(card_sale, fleet_card(station={"odometer": 50000}))
     assert keys(card_sale, "4") == [("show", "enter_odometer", "4")]
-    assert keys(card_sale, "9000E") == [("show", "odometer_bad", 2)]  # below the last
+    assert keys(card_sale, "9000E") == [("odometer_bad", 49000, 50000, 2),
+                                        ("show", "odometer_bad", 2)]  # below the last
     assert card_sale.state == sale.ODO and card_sale.odo == 0
     assert keys(card_sale, "E") == []  # nothing keyed
-    assert keys(card_sale, "60000E") == [("show", "odometer_bad", 1)]  # 10,000 km on
+    assert shown(keys(card_sale, "60000E")) == ["odometer_bad"]  # 10,000 km on
     assert shown(keys(card_sale, "50310E")) == ["choose_preset"]
     assert card_sale.state == sale.PRESET and card_sale.odo == 50310
     caps = keys(card_sale, "F")[-1][1]
@@ -199,7 +200,8 @@ def test_the_odometer_is_checked_against_the_last_reading_and_refused_the_third_
     keys(card_sale, "1E")
     keys(card_sale, "2E")
     out = keys(card_sale, "3E")
-    assert out == [("show", "odometer_refused", None), ("release",)]
+    assert out == [("odometer_bad", 3, 50000, 0), ("show", "odometer_refused", None),
+                   ("release",)]
     assert card_sale.state == sale.IDLE and card_sale.odo == 0
     # no reading from the station: anything plausible; 7 digits at most
     card_sale = Sale(Cfg(), Cfg())

@@ -603,7 +603,7 @@ def _ef1d(day_ml=0, window="00002400", month=None):
             + bytes.fromhex(month + window) + bytes(5))
 
 
-def test_a_fleet_card_reads_its_fleet_file_asks_the_odometer_and_bills_it():
+def test_a_fleet_card_reads_its_fleet_file_asks_the_odometer_and_bills_it(capsys):
     rig = Rig(_fleet_card(_ef1d(day_ml=1500)))
     try:
         rig.board.card_obj = rig.card
@@ -613,6 +613,8 @@ def test_a_fleet_card_reads_its_fleet_file_asks_the_odometer_and_bills_it():
         assert rig.desk.screen_value(ticks_ms())[1] == " km"
         rig.keys("0E")  # not a reading
         assert rig.desk.prompt == "odometer_bad"
+        assert json.loads(capsys.readouterr().out.split("@odometer_bad ")[1].split("\n")[0]) \
+            == {"km": 0, "last": None, "tries_left": 2}
         assert rig.desk.screen_value(ticks_ms())[1] == "剩余次数 tries left: 2"
         rig.keys("8123")
         assert rig.desk.screen_value(ticks_ms())[1] == "8123 km"
