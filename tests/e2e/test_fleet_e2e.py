@@ -12,7 +12,7 @@ from pumpside.meter import round_half_up
 from pumpside_host.bench.cards import IssuingReader, VirtualCard
 from pumpside_host.station.service import Actor, Service
 
-from .helpers import CARD_MODE, linked_pump, prompt, remove_card
+from .helpers import CARD_MODE, linked_pump, prompt, remove_card, saw
 from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +69,7 @@ def test_a_fleet_card_limits_at_the_pump_and_the_month_at_the_station(make_pump,
     def sold():
         return [s["ml"] for s in ledger.sales("P1") if s["kind"] == "FINAL"]
     sale(["0", "50000"], "V20E")  # 0.20 L of the day's 0.60 L
+    assert saw(vp, "odometer_bad", km=0, last=None, tries_left=2)
     _wait(lambda: len(sold()) == 1, 10, "the first sale")
     sale(["50002"], "F")  # a fill: what is left of the day's litres
     _wait(lambda: len(sold()) == 2, 10, "the second sale")
