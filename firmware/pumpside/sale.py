@@ -1,12 +1,11 @@
 """The customer's card sale as a pure state machine: events in, actions out.
 
 IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] [-> ODO, fleet cards: the
-odometer] -> PRESET -> LOCKING (grey
-lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with
-an exit from every waiting state on timeout, cancel or a pulled card. The shell
-(cardsale.py) runs the actions - card APDUs, journal writes, the dispenser - and feeds
-back what happened. Nothing here does I/O, so every path is tested by feeding events, on
-CPython and MicroPython alike.
+odometer] -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit
+for unlock) -> RECEIPT -> IDLE, with an exit from every waiting state on timeout, cancel
+or a pulled card. The shell (cardsale.py) runs the actions - card APDUs, journal writes,
+the dispenser - and feeds back what happened. Nothing here does I/O, so every path is
+tested by feeding events, on CPython and MicroPython alike.
 
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
 ("verify_staff", password), ("odometer_bad", km, last, tries left), ("grey_lock", caps),
