@@ -17,7 +17,7 @@ VERIFY APDU and nowhere else.
 """
 import asyncio
 
-from . import dispenser, log, meter, receipt, settlement
+from . import dispenser, fleetcard, log, meter, receipt, settlement
 from . import record as rec
 from . import sale as card_sale
 from .card import grey_lock
@@ -147,6 +147,10 @@ class CardDesk:
             return self._verify(action[1], now, False)
         if name == "verify_staff":
             return self._verify(action[1], now, True)
+        if name == "odometer_bad":  # a fleet card's implausible reading (fleetcard.py)
+            log.event("odometer_bad", {"km": action[1], "last": action[2],
+                                       "tries_left": action[3]})
+            return None
         if name == "grey_lock":
             return self._lock(action[1], now)
         if name == "authorize":
@@ -180,6 +184,10 @@ class CardDesk:
             today = grey_lock.bcd_datetime(self.board.clock.time())[:4]
             info["log"] = self._card_log()
             info["fills_today"], info["amount_today"] = card_sale.day_use(info["log"], today)
+            if fleetcard.is_fleet(info):  # its fleet file EF1D: limits, time window
+                info["fleet"] = fleetcard.read(card.fleet_file(), info["log"],
+                                               self.board.clock.time(), today,
+                                               self.cfg.local_offset_min)
         except CardError as e:  # a status word or bad data: card error; no answer: removed
             return self.sale.card_error("card_removed" if e.kind == REMOVED else "card_error",
                                         now)
@@ -266,7 +274,8 @@ class CardDesk:
                                  caps["volume_ml"], caps["amount"],
                                  {"asn": _asn10(issuer["asn"]), "balance": init["balance"],
                                   "ctc": init["ctc"], "psam_ttc": ttc,
-                                  "card_type": info["holder"]["card_type"]})
+                                  "card_type": info["holder"]["card_type"],
+                                  "odo": self.sale.odo})
             if not pump.recorder.begin(bill):
                 raise CardError(STATUS, "journal write failed")
             began.append(bill)
@@ -416,8 +425,10 @@ class CardDesk:
             return key, "余额 " + meter.fmt_fixed(bal, 2) + "  " + "*" * len(sale.pin)
         if key == "enter_staff":
             return key, "*" * len(sale.pin)
-        if key == "wrong_pin" or key == "wrong_staff":
+        if key == "wrong_pin" or key == "wrong_staff" or key == "odometer_bad":
             return key, "剩余次数 tries left: %d" % detail
+        if key == "enter_odometer":
+            return key, (detail or "") + " km"
         if key in ("enter_volume", "enter_amount"):
             unit = " L" if key == "enter_volume" else ""
             return key, meter.fmt_fixed(detail or 0, 2) + unit

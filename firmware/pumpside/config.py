@@ -54,6 +54,11 @@ _TABLE = (
     "station|s|PUMPSIDE STATION|1|32\n"  # the receipt's heading
     # loyalty: one point per this many minor units paid (100: one per yuan); 0: no points
     "points_per_unit|i|100|0|10000000\n"
+    # fleet cards (fleetcard.py): the most km an odometer reading may be past the last one
+    # the station told; the station's local time as minutes east of UTC (a fleet card's
+    # time window and month are the station's local time)
+    "odometer_max_km|i|2000|1|100000\n"
+    "local_offset_min|i|0|-720|840\n"
     # discount in percent by the card's price level (EF16): "level:percent,...", e.g. "1:2"
     "level_discounts|s||0|64\n"
     # discount in percent by the card's type (EF16 byte 0): "type:percent,...", e.g. "4:3"
@@ -146,8 +151,7 @@ def check(name, value):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(name, "must be an integer")
         if value < minimum:
-            raise ConfigError(name, "must be >= " + str(minimum) if minimum > 0
-                              else "must be >= 0")
+            raise ConfigError(name, "must be >= " + str(minimum))
         if value > maximum:
             raise ConfigError(name, "must be <= " + str(maximum))
     else:

@@ -22,6 +22,7 @@ from . import record as rec
 
 SIZE = 16  # open escapes kept on the pump; a sale with a full table needs one the station holds
 _ENTRY = rec.HDR_LEN + rec.PAYLOAD_LEN[rec.ESCAPE] + rec.CRC_LEN
+_ENTRY_V1 = _ENTRY - 4  # a table of version 1 records (before the bill's `odo`)
 
 
 class EscapeTable:
@@ -48,13 +49,17 @@ class EscapeTable:
         except OSError:
             return []
         bad = []
-        if len(data) % _ENTRY:
+        size = _ENTRY
+        if len(data) % _ENTRY and not len(data) % _ENTRY_V1:
+            size = _ENTRY_V1  # an older firmware's: each entry made this version's
+            self.saved = False
+        elif len(data) % _ENTRY:
             bad.append((None, "escapes: bad length %d" % len(data)))
         good = []
-        for pos in range(0, len(data) - _ENTRY + 1, _ENTRY):
-            entry = data[pos:pos + _ENTRY]
+        for pos in range(0, len(data) - size + 1, size):
+            entry = data[pos:pos + size]
             try:
-                rtype, seq, _payload = rec.decode(entry)
+                rtype, seq, payload = rec.decode(entry)
             except rec.VersionError:
                 raise
             except rec.RecordError as e:
@@ -63,7 +68,7 @@ class EscapeTable:
             if rtype != rec.ESCAPE:
                 bad.append((seq, "escapes: holds a " + rec.TYPE_NAMES[rtype]))
                 continue
-            good.append(entry)
+            good.append(entry if size == _ENTRY else rec.encode(rtype, seq, payload))
         self._data = b"".join(good)
         if bad:
             self._damaged = True

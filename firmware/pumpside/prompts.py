@@ -60,6 +60,11 @@ pin_blocked|密码已锁 请到营业厅|PIN blocked - card locked
 enter_staff|请输入员工密码|Staff password, E to confirm
 wrong_staff|员工密码错误|Wrong staff password
 staff_blocked|员工密码已锁|Staff password blocked
+enter_odometer|请输入里程 公里|Odometer km, E to confirm
+odometer_bad|里程数不合理 请重输|Odometer not plausible - again
+odometer_refused|里程数错误 交易取消|Odometer refused - take your card
+fleet_window|此卡当前时段不能加油|Not allowed at this time
+fleet_month|已达当月限额|Monthly limit reached
 CARD|卡交易中断|Card sale interrupted
 REMOTE|油站已停止加油|Stopped by the station
 suspended|暂停加油 请稍候|Pump suspended by the station

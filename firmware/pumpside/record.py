@@ -4,14 +4,17 @@ Record: magic "PS" (2), version (1), type (1), seq (4), payload length (2), payl
 CRC32 of all before it (4); big-endian. Payloads are fixed-width structs. The bill keeps
 what a real dispenser's bill keeps (DOMAIN.md 1): sale number (TTC), time, nozzle,
 grade, price, preset, pulses, volume, amount, stop code, totalizers, and the card fields
-the card sale fills (ASN, balance, CTC, TAC, GMAC, PSAM TTC, card type).
-The station imports this module too: one codec for both ends.
+the card sale fills (ASN, balance, CTC, TAC, GMAC, PSAM TTC, card type, a fleet card's
+odometer). The station imports this module too: one codec for both ends.
+
+Version 2 added the bill's last field, `odo`; a version 1 record (a journal an older
+firmware wrote, a pump not yet updated) decodes as version 2 with `odo` 0.
 """
 import binascii
 import struct
 
 MAGIC = 0x5053
-VERSION = 1
+VERSION = 2
 _HDR = ">HBBIH"
 HDR_LEN = 10
 CRC_LEN = 4
@@ -48,6 +51,7 @@ BILL_FIELDS = (
     ("ml", "I"), ("amount", "I"), ("stop", "B"), ("flags", "B"), ("overrun_ml", "I"),
     ("total_ml", "Q"), ("total_amount", "Q"), ("asn", "10s"), ("balance", "I"),
     ("ctc", "H"), ("tac", "4s"), ("gmac", "4s"), ("psam_ttc", "I"), ("card_type", "B"),
+    ("odo", "I"),  # a fleet card's odometer reading, km (0: none); version 2
 )
 _BILL_FMT = ">" + "".join(f for _, f in BILL_FIELDS)
 _TEXT = ("grade", "mode")  # str in the dict, NUL-padded ASCII in the record
@@ -64,6 +68,7 @@ PAYLOAD_LEN = {
     ACK: struct.calcsize(_ACK_FMT), SNAPSHOT: struct.calcsize(_SNAP_FMT),
 }
 BILL_TYPES = (AUTHORIZED, FINAL, ESCAPE, UNLOCK)
+_V1_BILL = PAYLOAD_LEN[FINAL] - 4  # a version 1 bill: no `odo`
 SALE_TYPES = (FINAL, ESCAPE, UNLOCK)  # what the station must receive
 MAX_RECORD = HDR_LEN + max(PAYLOAD_LEN.values()) + CRC_LEN
 
@@ -121,8 +126,12 @@ def decode(data):
         raise RecordError(seq, "bad version %d" % version)
     if rtype not in PAYLOAD_LEN:
         raise RecordError(seq, "unknown type %d" % rtype)
-    if n != PAYLOAD_LEN[rtype]:
+    old = version == 1 and (rtype in BILL_TYPES or rtype == SNAPSHOT)
+    if n != PAYLOAD_LEN[rtype] - (4 if old else 0):
         raise RecordError(seq, "bad length %d for %s" % (n, TYPE_NAMES[rtype]))
+    if old:  # the bill gains `odo` 0 (a snapshot's ack follows it)
+        return rtype, seq, (bytes(data[HDR_LEN:HDR_LEN + _V1_BILL]) + bytes(4)
+                            + bytes(data[HDR_LEN + _V1_BILL:HDR_LEN + n]))
     return rtype, seq, data[HDR_LEN:HDR_LEN + n]
 
 

@@ -1,18 +1,18 @@
 """The customer's card sale as a pure state machine: events in, actions out.
 
-IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] -> PRESET -> LOCKING (grey
-lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with
-an exit from every waiting state on timeout, cancel or a pulled card. The shell
-(cardsale.py) runs the actions - card APDUs, journal writes, the dispenser - and feeds
-back what happened. Nothing here does I/O, so every path is tested by feeding events, on
-CPython and MicroPython alike.
+IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] [-> ODO, fleet cards: the
+odometer] -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit
+for unlock) -> RECEIPT -> IDLE, with an exit from every waiting state on timeout, cancel
+or a pulled card. The shell (cardsale.py) runs the actions - card APDUs, journal writes,
+the dispenser - and feeds back what happened. Nothing here does I/O, so every path is
+tested by feeding events, on CPython and MicroPython alike.
 
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
-("verify_staff", password), ("grey_lock", caps), ("authorize", caps), ("stop",),
-("settle", sale), ("unlock_grey", grey record), ("release",), ("print", points). `caps`
-and `sale` are dicts.
+("verify_staff", password), ("odometer_bad", km, last, tries left), ("grey_lock", caps),
+("authorize", caps), ("stop",), ("settle", sale), ("unlock_grey", grey record),
+("release",), ("print", points). `caps` and `sale` are dicts.
 """
-from . import config, meter
+from . import config, fleetcard, meter
 from .card.psam import T_UNLOCK
 from .compat import const, ticks_diff
 
@@ -26,9 +26,10 @@ FUELLING = const(6)
 SETTLING = const(7)
 RECEIPT = const(8)
 STAFF = const(9)  # staff (driver) password of a plate-bound card
+ODO = const(10)  # a fleet card's odometer reading (fleetcard.py)
 STATE_NAMES = ("IDLE", "CARD", "PIN", "PRESET", "LOCKING", "AUTHORIZED", "FUELLING",
-               "SETTLING", "RECEIPT", "STAFF")
-_WAITING = (PIN, STAFF, PRESET, AUTHORIZED, RECEIPT)  # the customer may walk away
+               "SETTLING", "RECEIPT", "STAFF", "ODO")
+_WAITING = (PIN, STAFF, ODO, PRESET, AUTHORIZED, RECEIPT)  # the customer may walk away
 
 CARD_ACTIVE = 1
 STAFF_CARD = 4
@@ -115,9 +116,10 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
         return "daily_limit"
     if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
         return "low_balance"
-    if discounted_price(prices.price, discount_for(card, cfg, today)) < 1:
+    price = discounted_price(prices.price, discount_for(card, cfg, today))
+    if price < 1:
         return "bad_discount"  # a card would buy fuel for nothing
-    return None
+    return fleetcard.refusal(card.get("fleet"), price, cfg.min_sale_amount)  # its EF1D
 
 
 def caps_for(card, grade, price):
@@ -143,6 +145,8 @@ class Sale:
         self.caps = None
         self.sale = None  # what settling needs: caps, lock, delivery
         self.today = "00000000"  # YYYYMMDD of the card read
+        self.odo = 0  # a fleet card's odometer reading, km (the bill's `odo`)
+        self._odo_bad = 0  # implausible readings keyed
         self._refusal = None  # why the terminal sells nothing now, though grey cards settle
         self._since = 0
 
@@ -158,6 +162,8 @@ class Sale:
         self.caps = None
         self.sale = None
         self._refusal = None
+        self.odo = 0
+        self._odo_bad = 0
         self._go(IDLE, now)
 
     # -- card ---------------------------------------------------------------------------
@@ -208,13 +214,15 @@ class Sale:
     def key(self, key, now):
         state = self.state
         self._since = now
-        if key == "C" and state in (CARD, PIN, STAFF, PRESET):
+        if key == "C" and state in (CARD, PIN, STAFF, ODO, PRESET):
             self._reset(now)
             return [("show", "cancelled", None), ("release",)]
         if state == PIN or state == STAFF:
             return self._pin_key(key, now)
         if state == PRESET:
             return self._preset_key(key, now)
+        if state == ODO:
+            return self._odo_key(key, now)
         if state == AUTHORIZED and key == "C":
             return [("stop",)]
         if state == FUELLING and key == "C":
@@ -240,6 +248,9 @@ class Sale:
             if state == PIN and self.card["restrictions"].get("plate"):
                 self._go(STAFF, now)
                 return [("show", "enter_staff", None)]
+            if fleetcard.is_fleet(self.card):
+                self._go(ODO, now)
+                return [("show", "enter_odometer", "")]
             self._go(PRESET, now)
             return [("show", "choose_preset", None)]
         if tries_left:
@@ -247,6 +258,30 @@ class Sale:
         self._reset(now)
         return [("show", "pin_blocked" if state == PIN else "staff_blocked", None),
                 ("release",)]
+
+    def _odo_key(self, key, now):
+        """The odometer, km: a plausible reading (fleetcard.odometer_ok, against the last
+        one the station told) goes on the bill; a bad one is keyed again, the
+        ODO_TRIES-th ends the sale."""
+        if "0" <= key <= "9" and len(self.digits) < fleetcard.ODO_DIGITS:
+            self.digits += key
+            return [("show", "enter_odometer", self.digits)]
+        if key != "E" or not self.digits:
+            return []
+        km = int(self.digits)
+        self.digits = ""
+        last = self.card.get("station", {}).get("odometer")
+        if fleetcard.odometer_ok(km, last, self.cfg.odometer_max_km):
+            self.odo = km
+            self._go(PRESET, now)
+            return [("show", "choose_preset", None)]
+        self._odo_bad += 1
+        left = fleetcard.ODO_TRIES - self._odo_bad
+        said = ("odometer_bad", km, last, left)  # the shell's event, as for a wrong PIN
+        if left:
+            return [said, ("show", "odometer_bad", left)]
+        self._reset(now)
+        return [said, ("show", "odometer_refused", None), ("release",)]
 
     def _preset_key(self, key, now):
         if self.entry is None:
@@ -283,6 +318,10 @@ class Sale:
             caps["amount"] = amount if amount < caps["amount"] else caps["amount"]
         caps["volume_ml"] = volume_ml
         caps["mode"] = "A" if amount else ("V" if volume_ml else "F")
+        why = fleetcard.cap(caps, card.get("fleet"), self.cfg.min_sale_amount)  # EF1D
+        if why:
+            self._reset(now)
+            return [("show", why, None), ("release",)]
         if caps["amount"] < self.cfg.min_sale_amount:
             self._reset(now)
             return [("show", "low_balance", None), ("release",)]

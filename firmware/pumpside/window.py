@@ -7,7 +7,7 @@ from . import protocol
 from . import record as rec
 
 BATCH = 32  # records per RECORDS frame, in the journal's own bytes (<= record.MAX_RECORD
-# each, one segment's worth): the frame is built in _TX (3,448 B), taken at import while
+# each, one segment's worth): the frame is built in _TX (3,576 B), taken at import while
 # the heap is whole, so no frame is allocated on a fragmented heap; the drain's speed is
 # per frame (8 records a frame drained at about half the rate on the unix port)
 WINDOW = 8  # RECORDS frames in flight: the next ones go while the station stores the first

@@ -255,3 +255,21 @@ def test_a_newer_firmwares_table_is_refused_and_left_untouched():
             f.write(newer)
         e = raises(rec.VersionError, Journal(root).open)
         assert "newer than this firmware" in str(e) and _file(root + "/escapes") == newer
+
+
+def test_an_older_firmwares_table_and_log_are_read_and_settled_once():
+    """A pump updated with an escape open: its table and its log of version 1 records
+    (before the bill's `odo`) are read as this version's; the table is written anew."""
+    with TempDir("j") as root:
+        journal = _reboot(root)
+        bill = _escape(journal, 5)
+        v1 = rec.encode(rec.ESCAPE, 2, rec.pack_bill(bill)[:-4], version=1)
+        with open(root + "/escapes", "wb") as f:
+            f.write(v1)
+        journal = Journal(root)
+        assert journal.open() == []
+        assert [(s, e) for s, e in journal.escapes.entries()] == [(2, bill)]
+        _sale(journal)  # the next write: this version's entry
+        assert _file(root + "/escapes") == rec.encode(rec.ESCAPE, 2, rec.pack_bill(bill))
+        own = settlement.own_escape(journal, ASN, _grey(5), TID)
+        assert own is not None and own["amount"] == 3036

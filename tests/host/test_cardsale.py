@@ -4,6 +4,7 @@ at any point of it."""
 import asyncio
 import json
 import shutil
+import struct
 import tempfile
 import time
 
@@ -201,6 +202,8 @@ FIELDS = {
                             (47, 9)]),
     "EF1C": ((0xB0, 0x9C), [(0, 2), (2, 2), (4, 2), (6, 2), (8, 2), (10, 16), (26, 4),
                             (30, 1), (31, 4), (35, 1)]),
+    "EF1D": ((0xB0, 0x9D), [(0, 1), (1, 4), (5, 4), (9, 4), (13, 4), (17, 4), (21, 2),
+                            (23, 4), (27, 5)]),  # read from a fleet card only
     "balance": ((0x5C, 0x00), [(0, 4)]),
     "grey status": ((0xCA, 0x00), [(0, 1), (1, 4), (5, 2), (7, 2), (9, 6), (15, 4), (19, 7),
                                    (26, 4)]),
@@ -235,11 +238,13 @@ def _patches(name):
 
 
 def _sale_with_patched_card(name, offset, value):
-    rig = Rig()
+    rig = Rig(_fleet_card(_ef1d()) if name == "EF1D" else None)
     try:
         rig.board.card_obj = Patching(rig.card, FIELDS[name][0], offset, value)
         rig.step()
         rig.keys("123456E")
+        if name == "EF1D":
+            rig.keys("1000E")  # the odometer
         rig.keys("F")
         rig.fuel(100)
         rig.step(3)
@@ -272,6 +277,9 @@ def test_random_card_file_contents_end_the_sale_safely(name, data):
     ("EF1C", 0, b"\xff9", "card_error"),  # a non-UTF-8 grade: CardError(MALFORMED)
     ("EF16", 41, b"\x65", "card_error"),  # a discount of 101 %: not a percentage
     ("EF16", 41, b"\x64", "bad_discount"),  # 100 %: price 0, refused before the grey lock
+    ("EF1D", 0, b"\x02", "card_error"),  # a fleet file of a version this pump does not know
+    ("EF1D", 23, b"\x24\x00\x06\x00", "card_error"),  # a window from 24:00 to 06:00
+    ("EF1D", 13, bytes(4), "fleet_month"),  # the month's remainder used up
 ])
 def test_bad_card_data_is_refused_before_the_grey_lock(name, offset, value, prompt):
     assert _sale_with_patched_card(name, offset, value) == (prompt, 0)  # never locked
@@ -575,5 +583,79 @@ def test_a_card_grey_here_whose_escape_the_full_table_dropped_is_settled_through
         b.card_obj = rig.card
         rig.step()
         assert rig.desk.prompt == "escapes_full" and rig.desk.sale.state == 0
+    finally:
+        rig.close()
+
+
+def _fleet_card(ef1d):
+    """A vehicle card (EF16 type 3) whose fleet file EF1D holds `ef1d` (None: none)."""
+    card = VirtualCard.issue(Issuer(), ASN, 50000, card_type=3)
+    card.s["files"] = {"95": card.ef15().hex(), "96": card.ef16().hex(),
+                       "9c": card.ef1c().hex()}
+    if ef1d is not None:
+        card.s["files"]["9d"] = ef1d.hex()
+    return card
+
+
+def _ef1d(day_ml=0, window="00002400", month=None):
+    month = month or time.strftime("%y%m", time.gmtime(1_795_000_000))
+    return (b"\x01" + struct.pack(">IIIII", 0, 0, day_ml, 0xFFFFFFFF, 0xFFFFFFFF)
+            + bytes.fromhex(month + window) + bytes(5))
+
+
+def test_a_fleet_card_reads_its_fleet_file_asks_the_odometer_and_bills_it(capsys):
+    rig = Rig(_fleet_card(_ef1d(day_ml=1500)))
+    try:
+        rig.board.card_obj = rig.card
+        rig.step()
+        rig.keys("123456E")
+        assert rig.desk.prompt == "enter_odometer"
+        assert rig.desk.screen_value(ticks_ms())[1] == " km"
+        rig.keys("0E")  # not a reading
+        assert rig.desk.prompt == "odometer_bad"
+        assert json.loads(capsys.readouterr().out.split("@odometer_bad ")[1].split("\n")[0]) \
+            == {"km": 0, "last": None, "tries_left": 2}
+        assert rig.desk.screen_value(ticks_ms())[1] == "剩余次数 tries left: 2"
+        rig.keys("8123")
+        assert rig.desk.screen_value(ticks_ms())[1] == "8123 km"
+        rig.keys("4E")
+        assert rig.desk.prompt == "choose_preset"
+        rig.keys("V500E")  # 5 L asked, 1.5 L a day
+        assert rig.pump.core.state == dispenser.AUTHORIZED
+        rig.fuel(400)
+        rig.step()
+        bill = rig.desk.bill
+        assert bill["ml"] == 1500 and bill["odo"] == 81234 and bill["amount"] == 1139
+        finals = [journal.rec.unpack_bill(p) for _s, t, p in rig.pump.journal.read()
+                  if t == journal.rec.FINAL]
+        assert [b["odo"] for b in finals] == [81234]
+        assert journal.rec.to_json(1, journal.rec.FINAL, journal.rec.pack_bill(bill),
+                                   True)["odo"] == 81234
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("ef1d, prompt", [
+    (_ef1d(window="12002000"), "fleet_window"),  # the card is read at 11:06 UTC
+    (_ef1d()[:21] + b"\x26\x13" + _ef1d()[23:], "card_error"),  # month 13: malformed
+])
+def test_a_fleet_card_refused_at_the_read_moves_nothing(ef1d, prompt):
+    rig = Rig(_fleet_card(ef1d))
+    try:
+        rig.board.card_obj = rig.card
+        rig.step()
+        assert rig.desk.prompt == prompt and rig.desk.sale.state == 0
+        assert rig.card.s["balance"] == 50000 and not rig.card.s["grey"]
+    finally:
+        rig.close()
+
+
+def test_a_fleet_card_with_no_fleet_file_yet_still_asks_the_odometer():
+    rig = Rig(_fleet_card(None))
+    try:
+        rig.board.card_obj = rig.card
+        rig.step()
+        rig.keys("123456E")
+        assert rig.desk.prompt == "enter_odometer" and rig.desk.info["fleet"] is None
     finally:
         rig.close()

@@ -241,15 +241,79 @@ def test_the_statement_equals_a_recomputation_and_its_csv(desk):
             expect[(plate, grade)] = (n + 1, ml + amount, total + amount)
     assert {(r["plate"], r["grade"]): (r["sales"], r["ml"], r["amount"]) for r in rows} \
         == expect
-    assert all(r["odometer"] is None and "*" in r["card"] for r in rows)
+    assert all(r["odometer_start"] is None and r["l_per_100km"] is None and "*" in r["card"]
+               for r in rows)  # no bill carried an odometer
     text = fl.statement_csv(rows)
-    assert text.splitlines()[0].startswith("plate,card,grade,sales,litres,amount,odometer")
+    assert text.splitlines()[0] == ("plate,card,grade,sales,litres,amount,odometer_start,"
+                                    "odometer_end,km,l_per_100km")
     assert len(text.splitlines()) == len(rows) + 1
     assert service.fleet_statement(MANAGER, cid, "1999-01") == []
     with pytest.raises(FleetError):
         service.fleet_statement(MANAGER, cid, "2026-13")
     with pytest.raises(Refused):
         service.fleet_statement(CASHIER, cid, month)
+
+
+def test_odometer_readings_are_kept_and_the_statement_gives_km_and_l_per_100km(desk):
+    ledger, service = desk
+    cid = company(service)
+    (asn, card, reader), (other, card2, reader2) = (vehicle(service, cid, p)
+                                                    for p in ("京A1", "京B2"))
+    service.fleet_deposit(MANAGER, cid, 180000, "cash")
+    for a, r in ((asn, reader), (other, reader2)):
+        service.fleet_allocate(MANAGER, a, 90000)
+        service.card_load(CASHIER, r, PIN, now=T0)
+    assert service.fleet.last_odometer(asn) is None
+    pump = Pump(ledger)
+    # fill to fill: 10.000 L at 50,000 km (the tank before the month's km), then 33.333 L
+    # and 12.000 L over the next 600 km; the other vehicle one reading only
+    for t, odo, ml, grade in ((T0 + 10, 50000, 10000, "92"), (T0 + 20, 50350, 33333, "92"),
+                              (T0 + 30, 50600, 12000, "95")):
+        bill = pump.sell(card, ml, t=t, upload=False)
+        ledger.store("P1", [dict(bill, odo=odo, grade=grade)])
+    bill = pump.sell(card2, 2000, t=T0 + 40, upload=False)
+    ledger.store("P1", [dict(bill, odo=7000, grade="92")])
+    bill = pump.sell(card2, 1000, t=T0 + 50, upload=False)
+    ledger.store("P1", [dict(bill, grade="92")])  # no reading on this bill: none kept
+    results, _ack = ledger.store("P1", [dict(bill, grade="92")])  # again: a duplicate
+    assert results[0][1] == "duplicate"
+    results, _ack = ledger.store("P1", [dict(bill, grade="92", odo=9999)])  # not the same
+    assert results[0][1] == "conflict"  # kept aside: no reading
+    assert service.fleet.last_odometer(asn) == 50600
+    assert service.fleet.last_odometer(other) == 7000
+    rows = service.fleet_statement(MANAGER, cid, fl.month_of(T0))
+    figures = {(r["plate"], r["grade"]): (r["odometer_start"], r["odometer_end"], r["km"],
+                                          r["l_per_100km"]) for r in rows}
+    # (33.333 + 12.000) L / 600 km * 100 = 7.5555 -> 7.56
+    assert figures == {("京A1", "92"): (50000, 50600, 600, "7.56"),
+                       ("京A1", "95"): (50000, 50600, 600, "7.56"),
+                       ("京B2", "92"): (7000, 7000, 0, None)}
+    lines = fl.statement_csv(rows).splitlines()
+    assert lines[1].endswith(",50000,50600,600,7.56") and lines[3].endswith(",7000,7000,0,")
+    # another month holds none of these readings
+    assert {r["km"] for r in service.fleet_statement(MANAGER, cid, "1999-01")} == set()
+
+
+def test_the_schema_step_takes_the_readings_of_the_sales_already_held(tmp_path):
+    from pumpside_host.station import schema
+
+    ledger, service = station(tmp_path / "station.db")
+    cid = company(service)
+    asn, card, reader = vehicle(service, cid)
+    service.fleet_deposit(MANAGER, cid, 9000, "cash")
+    service.fleet_allocate(MANAGER, asn, 9000)
+    service.card_load(CASHIER, reader, PIN, now=T0)
+    pump = Pump(ledger)
+    bill = pump.sell(card, 3000, t=T0 + 10, upload=False)
+    ledger.store("P1", [dict(bill, odo=120)])
+    db = ledger.db
+    db.execute("DROP TABLE fleet_odometer")  # a store of the step before
+    db.execute("PRAGMA user_version = %d" % (schema.VERSION - 1))
+    schema.upgrade(db, str(tmp_path / "station.db"))
+    assert schema.version(db) == schema.VERSION
+    assert service.fleet.last_odometer(asn) == 120
+    assert db.execute("SELECT ml, terminal FROM fleet_odometer").fetchall() == [(3000, "P1")]
+    ledger.close()
 
 
 OPS = st.lists(st.tuples(st.sampled_from(("deposit", "allocate", "takeback", "load",
@@ -323,7 +387,7 @@ def test_the_fleet_page_acts_reads_in_chinese_and_exports_the_statement(tmp_path
                                                "credit_limit": "0"})
         assert response.status_code == 200 and "车队：添加单位已完成" in response.text
         cid = service.fleet_companies(MANAGER)[0]["id"]
-        asn, _card, _reader = vehicle(service, cid, "京A9")
+        asn, card, reader = vehicle(service, cid, "京A9")
         for fields in ({"what": "deposit", "amount": "30000", "method": "transfer"},
                        {"what": "allocate", "card": asn, "amount": "20000"},
                        {"what": "takeback", "card": asn, "amount": "5000"},
@@ -339,6 +403,16 @@ def test_the_fleet_page_acts_reads_in_chinese_and_exports_the_statement(tmp_path
         # masked wherever a person reads it (the forms' option values carry the number)
         assert page.status_code == 200 and asn not in re.sub(r"<[^>]*>", " ", page.text)
         assert not untranslated(page.text), untranslated(page.text)
+        service.card_load(CASHIER, reader, PIN, now=T0)
+        pump = Pump(ledger)
+        ledger.cards.hello("P1", {"psam": pump.psam.tid.hex()})
+        for t, odo, ml in ((T0 + 10, 41000, 5000), (T0 + 20, 41200, 8000)):
+            ledger.store("P1", [dict(pump.sell(card, ml, t=t, upload=False), odo=odo)])
+        page = client.get("/fleet?company=%d&month=%s" % (cid, fl.month_of(T0)))
+        row = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", page.text.split(
+            '<table id="statement">')[1].split("</table>")[0]))
+        assert "里程表 公里 百公里油耗" in row and "41000 - 41200 200 4.00" in row, row
+        assert not untranslated(page.text), untranslated(page.text)
         before = dump(ledger)
         response = client.post("/fleet", data={"csrf": csrf(page), "company": str(cid),
                                                "what": "limits", "card": asn,
@@ -346,6 +420,7 @@ def test_the_fleet_page_acts_reads_in_chinese_and_exports_the_statement(tmp_path
         assert response.status_code == 400 and dump(ledger) == before
         csv = client.get("/fleet?company=%d&month=%s&format=csv" % (cid, fl.month_of(T0)))
         assert csv.status_code == 200 and csv.text.startswith("plate,card,grade")
+        assert csv.text.splitlines()[1].endswith(",41000,41200,200,4.00")
         cashier, token = logged_in(app, "cashier", "zh")
         assert cashier.get("/fleet?company=%d" % cid).status_code == 200
         refused = cashier.post("/fleet", data={"csrf": token, "company": str(cid),

@@ -12,6 +12,7 @@ AID = bytes.fromhex("A00000000386980701")
 EF_ISSUER = 0x95
 EF_HOLDER = 0x96
 EF_RESTRICT = 0x9C
+EF_FLEET = 0x9D
 
 
 def bcd_digits(data):
@@ -75,6 +76,16 @@ class FuelCard:
         return {"grades": grades, "area": reply[8:10], "plate": reply[10:26].rstrip(b"\0"),
                 "company": reply[26:30], "daily_fills": reply[30],
                 "daily_amount": struct.unpack(">I", reply[31:35])[0]}
+
+    def fleet_file(self):
+        """A fleet card's EF1D, 32 bytes (fleetcard.parse), or None: the card has none."""
+        try:
+            reply = call(self.reader, command(0x00, 0xB0, EF_FLEET, 0x00, le=32), length=32)
+        except CardError as e:
+            if e.sw == 0x6A82:  # file not found: a vehicle card not loaded yet
+                return None
+            raise
+        return reply
 
     def balance(self):
         reply = call(self.reader, command(0x80, 0x5C, 0x00, 0x02, le=4), length=4)

@@ -14,17 +14,22 @@ its cards' balances + what waits for them + what they spent == what it paid in (
 credit it owes shows as a negative balance).
 
 The station knows the month better than the card: a fleet sale stored past its card's
-monthly limit raises the 'fleet_limit' alert (alerts.py). The company statement per month
-(per vehicle and grade: litres, amount) is one SQL query; the odometer and l/100 km
-columns stay empty until the pumps' bills carry an odometer reading (they do not yet).
+monthly limit raises the 'fleet_limit' alert (alerts.py). The pumps ask a fleet card's
+driver for the odometer and the bill carries it (`odo`, km): each reading is kept
+(fleet_odometer), the last one is what the station tells a pump of the card
+(last_odometer), and the company statement per month (per vehicle and grade: litres,
+amount; per vehicle: the month's first and last reading, km and l/100 km) is built from
+the sales and the readings.
 
-Tables: schema step 10 (schema.py). Only this module writes them; its service calls
-(FleetService, mixed into service.Service) check the role ('fleet': a manager's or an
-administrator's) and write the audit record in the same transaction.
+Tables: schema step 12 (schema.py), the readings step 15. Only this module writes them;
+its service calls (FleetService, mixed into service.Service) check the role ('fleet': a
+manager's or an administrator's) and write the audit record in the same transaction.
 """
 import re
 import struct
 import time
+
+from pumpside.meter import round_half_up
 
 from .cardbook import PENDING
 from .masking import mask_card
@@ -45,6 +50,18 @@ CREATE TABLE IF NOT EXISTS fleet_moves (
     asn TEXT, amount INTEGER NOT NULL, method TEXT NOT NULL DEFAULT '',
     at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS fleet_cards_company ON fleet_cards (company)
+"""
+# the odometer readings the bills carried (FINAL and ESCAPE: fuel sold), one per sale
+# stored, with the sale's litres (the statement's l/100 km); filled by stored()
+ODOMETER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS fleet_odometer (
+    asn TEXT NOT NULL, at INTEGER NOT NULL, odo INTEGER NOT NULL, ml INTEGER NOT NULL,
+    terminal TEXT NOT NULL, sale INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS fleet_odometer_card ON fleet_odometer (asn, at);
+INSERT INTO fleet_odometer (asn, at, odo, ml, terminal, sale)
+    SELECT asn, at, json_extract(record, '$.odo'), COALESCE(ml, 0), terminal, sale
+    FROM sales WHERE kind IN ('FINAL', 'ESCAPE') AND asn IS NOT NULL
+    AND json_extract(record, '$.odo') > 0 ORDER BY rowid
 """
 
 MODES = ("prepaid", "credit")
@@ -323,22 +340,62 @@ class Fleet:
     # -- the statement --------------------------------------------------------------------
     def statement(self, company_id, month):
         """Rows per vehicle and grade of the month's fuel sold (FINAL, ESCAPE): plate, card
-        (masked), grade, sales, ml, amount, odometer (None: bills carry none yet), l/100 km
-        (None)."""
+        (masked), grade, sales, ml, amount, and the vehicle's odometer figures
+        (odometer()) on each of its rows."""
         self.company(company_id)
         start, end = month_bounds(month)
-        return [{"plate": plate, "card": mask_card(asn), "grade": grade, "sales": n,
-                 "ml": ml, "amount": amount, "odometer": None, "l_per_100km": None}
-                for plate, asn, grade, n, ml, amount in self.db.execute(
-                    STATEMENT_SQL, (company_id, start, end))]
+        rows = []
+        figures = {}
+        for plate, asn, grade, n, ml, amount in self.db.execute(
+                STATEMENT_SQL, (company_id, start, end)).fetchall():
+            if asn not in figures:
+                figures[asn] = self.odometer(asn, start, end)
+            rows.append(dict({"plate": plate, "card": mask_card(asn), "grade": grade,
+                              "sales": n, "ml": ml, "amount": amount}, **figures[asn]))
+        return rows
+
+    def odometer(self, asn, start, end):
+        """A vehicle's odometer in [start, end): its first and last reading, the km between
+        and the litres per 100 km over them (fill to fill: the fuel of the fills after the
+        first reading, which filled the tank for the km that led to it), hundredths of a
+        litre rounded half up once, as text; None where the readings do not tell (none;
+        one; no km)."""
+        readings = self.db.execute("SELECT odo, ml FROM fleet_odometer WHERE asn = ? AND "
+                                   "at >= ? AND at < ? ORDER BY at, rowid",
+                                   (asn, start, end)).fetchall()
+        out = {"odometer_start": None, "odometer_end": None, "km": None,
+               "l_per_100km": None}
+        if not readings:
+            return out
+        first, last = readings[0][0], readings[-1][0]
+        out.update(odometer_start=first, odometer_end=last, km=last - first)
+        if last > first:
+            ml = sum(r[1] for r in readings[1:])
+            # litres / km * 100 in hundredths: ml / 1000 / km * 100 * 100 = ml * 10 / km
+            out["l_per_100km"] = "%d.%02d" % divmod(round_half_up(ml * 10, last - first), 100)
+        return out
+
+    def last_odometer(self, asn):
+        """The card's last odometer reading (km) the bills carried, by the bill's time; None:
+        none yet. What the station tells a pump of the card."""
+        row = self.db.execute("SELECT odo FROM fleet_odometer WHERE asn = ? ORDER BY at DESC, "
+                              "rowid DESC LIMIT 1", (asn,)).fetchone()
+        return None if row is None else row[0]
 
     # -- the station's own enforcement ----------------------------------------------------
     def stored(self, alerts, terminal, record):
-        """A sale just stored (the ledger's transaction): a fleet card's FINAL or ESCAPE past its
-        monthly limit raises 'fleet_limit' (once per card and month)."""
+        """A sale just stored (the ledger's transaction): its odometer reading is kept; a
+        fleet card's FINAL or ESCAPE past its monthly limit raises 'fleet_limit' (once per
+        card and month)."""
         asn = record.get("asn")
         if record.get("type") not in ("FINAL", "ESCAPE") or not isinstance(asn, str):
             return
+        odo = record.get("odo")
+        if isinstance(odo, int) and odo > 0:
+            self.db.execute("INSERT INTO fleet_odometer (asn, at, odo, ml, terminal, sale) "
+                            "VALUES (?,?,?,?,?,?)", (asn, record.get("time") or int(
+                                time.time()), odo, record.get("ml") or 0, terminal,
+                                record.get("sale") or 0))
         row = self.db.execute("SELECT month_amount, month_ml, plate FROM fleet_cards WHERE "
                               "asn = ?", (asn,)).fetchone()
         if row is None or not (row[0] or row[1]):
@@ -361,12 +418,14 @@ def statement_csv(rows):
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("plate", "card", "grade", "sales", "litres", "amount", "odometer",
-                     "l_per_100km"))
+    writer.writerow(("plate", "card", "grade", "sales", "litres", "amount",
+                     "odometer_start", "odometer_end", "km", "l_per_100km"))
     for r in rows:
         writer.writerow((r["plate"], r["card"], r["grade"], r["sales"],
                          "%d.%03d" % divmod(r["ml"], 1000),
-                         "%d.%02d" % divmod(r["amount"], 100), "", ""))
+                         "%d.%02d" % divmod(r["amount"], 100))
+                        + tuple("" if r[k] is None else r[k] for k in (
+                            "odometer_start", "odometer_end", "km", "l_per_100km")))
     return out.getvalue()
 
 

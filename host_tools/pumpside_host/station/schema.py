@@ -16,7 +16,7 @@ from .till import schema_step as till_step
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 14
+VERSION = 15
 
 
 def version(db):
@@ -151,7 +151,16 @@ def _v14_till(db, key):
     till_step(db)
 
 
+def _v15_fleet_odometer(db, key):
+    """The odometer readings fleet cards' bills carry (fleet.py: fleet_odometer), those of
+    the sales already held taken from their records."""
+    for statement in fleet.ODOMETER_SCHEMA.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
          (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders),
-         (11, _v11_loyalty), (12, _v12_fleet), (13, _v13_fleet_report), (14, _v14_till))
+         (11, _v11_loyalty), (12, _v12_fleet), (13, _v13_fleet_report), (14, _v14_till),
+         (15, _v15_fleet_odometer))
