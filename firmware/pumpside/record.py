@@ -5,6 +5,10 @@ CRC32 of all before it (4); big-endian. Payloads are fixed-width structs. The bi
 what a real dispenser's bill keeps (DOMAIN.md 1): sale number (TTC), time, nozzle,
 grade, price, preset, pulses, volume, amount, stop code, totalizers, and the card fields
 the card sale fills (ASN, balance, CTC, TAC, GMAC, PSAM TTC, card type).
+A sale the station authorised for a paid order (authorize.py: pay by phone, the kiosk's
+prepay) has the payment fields after the bill in its AUTHORIZED and FINAL records: the
+order (ORDER_LEN ASCII characters at most, NUL-padded) and the authorisation's expiry
+(station time): PAYLOAD_LEN + PAY_LEN bytes, told apart by their length.
 The station imports this module too: one codec for both ends.
 """
 import binascii
@@ -56,6 +60,8 @@ _CP_FMT = ">IIIIB"  # sale, time, pulses, ml, flags
 _EVENT_FMT = ">IHii"  # time, code, a, b
 _ACK_FMT = ">II"  # acknowledged seq, time
 _SNAP_FMT = _BILL_FMT + "I"  # last bill + ack cursor
+ORDER_LEN = 24  # an order number's characters at most (the station makes 24)
+_PAY_FMT = _BILL_FMT + "24sI"  # a paid order's bill: + order, expiry
 
 PAYLOAD_LEN = {
     AUTHORIZED: struct.calcsize(_BILL_FMT), CHECKPOINT: struct.calcsize(_CP_FMT),
@@ -63,9 +69,11 @@ PAYLOAD_LEN = {
     UNLOCK: struct.calcsize(_BILL_FMT), EVENT: struct.calcsize(_EVENT_FMT),
     ACK: struct.calcsize(_ACK_FMT), SNAPSHOT: struct.calcsize(_SNAP_FMT),
 }
+PAY_LEN = struct.calcsize(_PAY_FMT) - PAYLOAD_LEN[FINAL]
+PAY_TYPES = (AUTHORIZED, FINAL)  # the records that may carry the payment fields
 BILL_TYPES = (AUTHORIZED, FINAL, ESCAPE, UNLOCK)
 SALE_TYPES = (FINAL, ESCAPE, UNLOCK)  # what the station must receive
-MAX_RECORD = HDR_LEN + max(PAYLOAD_LEN.values()) + CRC_LEN
+MAX_RECORD = HDR_LEN + PAYLOAD_LEN[FINAL] + PAY_LEN + CRC_LEN
 
 
 class RecordError(ValueError):
@@ -121,7 +129,8 @@ def decode(data):
         raise RecordError(seq, "bad version %d" % version)
     if rtype not in PAYLOAD_LEN:
         raise RecordError(seq, "unknown type %d" % rtype)
-    if n != PAYLOAD_LEN[rtype]:
+    if n != PAYLOAD_LEN[rtype] and not (rtype in PAY_TYPES
+                                        and n == PAYLOAD_LEN[rtype] + PAY_LEN):
         raise RecordError(seq, "bad length %d for %s" % (n, TYPE_NAMES[rtype]))
     return rtype, seq, data[HDR_LEN:HDR_LEN + n]
 
@@ -174,20 +183,29 @@ def sale_bill(time, grade, price, mode, preset_ml, preset_amount, card=None):
 
 
 def pack_bill(bill, extra=None):
+    """The bill's payload; with `extra` (the ack cursor) a SNAPSHOT's. A bill with an
+    `order` (a paid order's sale) has the payment fields after it."""
     values = []
     for name, _ in BILL_FIELDS:
         value = bill[name]
         if name in _TEXT:
             value = value.encode()
         values.append(value)
-    if extra is None:
+    if extra is not None:
+        values.append(extra)
+        return struct.pack(_SNAP_FMT, *values)
+    order = bill.get("order")
+    if not order:
         return struct.pack(_BILL_FMT, *values)
-    values.append(extra)
-    return struct.pack(_SNAP_FMT, *values)
+    values.append(order.encode())
+    values.append(bill.get("expiry", 0))
+    return struct.pack(_PAY_FMT, *values)
 
 
 def unpack_bill(payload):
-    layout = _SNAP_FMT if len(payload) == PAYLOAD_LEN[SNAPSHOT] else _BILL_FMT
+    n = len(payload)
+    layout = _SNAP_FMT if n == PAYLOAD_LEN[SNAPSHOT] else \
+        _PAY_FMT if n == PAYLOAD_LEN[FINAL] + PAY_LEN else _BILL_FMT
     values = struct.unpack(layout, payload)
     bill = {}
     for i in range(len(BILL_FIELDS)):
@@ -198,6 +216,9 @@ def unpack_bill(payload):
         bill[name] = value
     if layout is _SNAP_FMT:
         return bill, values[-1]
+    if layout is _PAY_FMT:
+        bill["order"] = values[-2].rstrip(b"\0").decode()
+        bill["expiry"] = values[-1]
     return bill
 
 

@@ -15,7 +15,7 @@ from .payments import orders as pay_orders
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 12
+VERSION = 13
 
 
 def version(db):
@@ -136,7 +136,15 @@ def _v12_fleet(db, key):
             db.execute(statement)
 
 
+def _v13_pay_authorize(db, key):
+    """A paid order's AUTHORIZE outstanding at its pump (payments/orders.py `sent`: the
+    time it was sent, 0: none: such an order is the pump's journal's to settle, never
+    refunded by the clock) and the pump's one-time token it was made with (`token`)."""
+    for statement in pay_orders.AUTHORIZE_SCHEMA:
+        db.execute(statement)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
          (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders),
-         (11, _v11_loyalty), (12, _v12_fleet))
+         (11, _v11_loyalty), (12, _v12_fleet), (13, _v13_pay_authorize))
