@@ -60,8 +60,9 @@ _CP_FMT = ">IIIIB"  # sale, time, pulses, ml, flags
 _EVENT_FMT = ">IHii"  # time, code, a, b
 _ACK_FMT = ">II"  # acknowledged seq, time
 _SNAP_FMT = _BILL_FMT + "I"  # last bill + ack cursor
-ORDER_LEN = 24  # an order number's characters at most (the station makes 24)
-_PAY_FMT = _BILL_FMT + "24sI"  # a paid order's bill: + order, expiry
+ORDER_LEN = 20  # an order number's characters at most (the station makes 20): a record
+# with them still fits a littlefs inline file (MAX_RECORD <= 128)
+_PAY_FMT = _BILL_FMT + "20sI"  # a paid order's bill: + order, expiry
 
 PAYLOAD_LEN = {
     AUTHORIZED: struct.calcsize(_BILL_FMT), CHECKPOINT: struct.calcsize(_CP_FMT),

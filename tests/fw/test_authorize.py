@@ -9,7 +9,7 @@ from pumpside.compat import ticks_diff, ticks_ms
 from pumpside.journal import Journal
 
 T = 1_700_000_000
-ORDER = "PS2611041530001a2b3c4d5e"  # 24 characters, as the station makes them
+ORDER = "PS261104153000a-3_Zx"  # 20 characters, as the station makes them
 
 
 def teardown_module():
@@ -112,7 +112,7 @@ def test_refusals_say_why_and_journal_nothing():
     assert authorize.take(pump, _order(nozzle=2)) == (False, "nozzle")
     assert authorize.take(pump, _order(grade="95")) == (False, "grade")
     assert authorize.take(pump, _order(order="PS 1")) == (False, "order")
-    assert authorize.take(pump, _order(order="P" * 25)) == (False, "order")
+    assert authorize.take(pump, _order(order="P" * 21)) == (False, "order")
     pump.terminal.suspend()
     assert authorize.take(pump, _order()) == (False, "suspended")
     pump.terminal.resume()

@@ -110,7 +110,7 @@ def test_the_gateway_down_is_said_and_the_order_never_paid(station):
 def test_a_token_makes_one_order_only(station):
     ledger, _service, client, _key = station
     t = a_token(ledger)
-    Orders(ledger.db).create("PS2601010000001111111111", "P1", 1, "amount", 500, 0,
+    Orders(ledger.db).create("PS2601010000001111aa", "P1", 1, "amount", 500, 0,
                              token=t)  # an order made with it, its pay window over
     answer = client.post("/pay/P1/1", data={"preset": "amount", "value": "10", "t": t})
     assert answer.status_code == 403 and "used already" in answer.text

@@ -33,11 +33,12 @@ def refund_no(order_no):
 
 
 def new_order_no(now):
-    """A merchant order number (WeChat Pay: 6-32 of letters, digits, _-|*), 24 characters
-    (the pump's journal keeps 24: record.ORDER_LEN): the time to the second and 40 random
-    bits, so two stations or a restored store never reuse one."""
+    """A merchant order number (WeChat Pay: 6-32 of letters, digits, _-|*), 20 characters
+    (the pump's journal keeps 20: record.ORDER_LEN): the time to the second and 36 random
+    bits (6 characters of base64url), so two stations or a restored store never reuse
+    one."""
     return "PS%s%s" % (time.strftime("%y%m%d%H%M%S", time.gmtime(now)),
-                       secrets.token_hex(5))
+                       secrets.token_urlsafe(5)[:6])
 
 
 class Payments:
