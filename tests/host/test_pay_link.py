@@ -95,6 +95,8 @@ def test_authorize_reaches_the_pump_and_its_final_captures_the_bill_once(rig):
     assert rig.payments.delivered(order_no, 759)["captured"] == 759
     rig.payments.sweep()
     assert rig.sandbox.query(order_no)["amount"]["captured"] == 759
+    (kind,) = rig.ledger.db.execute("SELECT pay FROM sales WHERE kind = 'FINAL'").fetchone()
+    assert kind == "phone"  # the reports' payment kind
     assert [h["what"] for h in rig.payments.orders.history(order_no)] == [
         "created", "paid", "sent", "authorised", "captured", "capture confirmed",
         "refund confirmed"]

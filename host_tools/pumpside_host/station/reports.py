@@ -10,14 +10,14 @@ booked when the station received it (`received`, the station's clock): a closed 
 shift never changes afterwards, and a pump's backlog uploaded after an outage is booked
 when it arrived (the sale's own time is in its bill and on the sales page).
 
-Payment kind (`pay`): "card" when the bill carries a card number, else "attended"; card
-kind (`card_type`): the card's type byte (docs/protocol.md), 0 for attended sales. Card
-loads (top-ups, the card desk's: cardbook.py's card_loads): the money taken for cards,
-by source (cash at the desk, online), counted when the station took it (`funded`, the
-station's clock), whether or not it is on the card yet; a replacement's balance carried
-over to its successor is not money taken and is not counted. One GROUP BY over the
-index card_loads_report (schema step 9); a shift's are the loads stored since the
-previous close (shifts.py).
+Payment kind (`pay`): "card" when the bill carries a card number, "phone" when it names a
+paid order (AUTHORIZE), else "attended"; card kind (`card_type`): the card's type byte
+(docs/protocol.md), 0 for attended sales. Card loads (top-ups, the card desk's:
+cardbook.py's card_loads): the money taken for cards, by source (cash at the desk,
+online), counted when the station took it (`funded`, the station's clock), whether or not
+it is on the card yet; a replacement's balance carried over to its successor is not money
+taken and is not counted. One GROUP BY over the index card_loads_report (schema step 9);
+a shift's are the loads stored since the previous close (shifts.py).
 
 Stock and variance (a period's, not a shift's): per tank, from the tanks' daily
 reconciliation (tanks.py's tank_days rows of the period's days: the same local days):
@@ -68,10 +68,11 @@ COLUMNS = "grade, nozzle, card_type, pay, at"
 def columns(record):
     """The report columns of a sale's record (the schema step's UPDATE computes the same):
     grade, nozzle, card type, payment kind, the bill's time. A later payment kind (a
-    fleet account, a mobile payment) is told here."""
+    fleet account) is told here. A sale of a paid order (its bill names the `order`:
+    AUTHORIZE) is "phone"."""
+    pay = "card" if record.get("asn") else "phone" if record.get("order") else "attended"
     return (record.get("grade") or "", record.get("nozzle") or 0,
-            record.get("card_type") or 0, "card" if record.get("asn") else "attended",
-            record.get("time") or 0)
+            record.get("card_type") or 0, pay, record.get("time") or 0)
 
 
 SOLD = "kind IN ('FINAL', 'ESCAPE')"

@@ -140,8 +140,11 @@ def _v13_pay_authorize(db, key):
     """A paid order's AUTHORIZE outstanding at its pump (payments/orders.py `sent`: the
     time it was sent, 0: none: such an order is the pump's journal's to settle, never
     refunded by the clock) and the pump's one-time token it was made with (`token`)."""
-    for statement in pay_orders.AUTHORIZE_SCHEMA:
-        db.execute(statement)
+    have = {row[1] for row in db.execute("PRAGMA table_info(pay_orders)")}
+    for column, kind in pay_orders.AUTHORIZE_COLUMNS:
+        if column not in have:
+            db.execute("ALTER TABLE pay_orders ADD COLUMN %s %s" % (column, kind))
+    db.execute(pay_orders.AUTHORIZE_INDEX)
 
 
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),

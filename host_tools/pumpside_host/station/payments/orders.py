@@ -40,10 +40,9 @@ CREATE TABLE IF NOT EXISTS pay_history (
 """
 # schema step 13: the AUTHORIZE outstanding (its time), the pump's token the order was
 # made with (each taken once)
-AUTHORIZE_SCHEMA = ("ALTER TABLE pay_orders ADD COLUMN sent INTEGER NOT NULL DEFAULT 0",
-                    "ALTER TABLE pay_orders ADD COLUMN token TEXT",
-                    "CREATE INDEX IF NOT EXISTS pay_orders_token ON pay_orders "
-                    "(terminal, pump, token)")
+AUTHORIZE_COLUMNS = (("sent", "INTEGER NOT NULL DEFAULT 0"), ("token", "TEXT"))
+AUTHORIZE_INDEX = "CREATE INDEX IF NOT EXISTS pay_orders_token ON pay_orders " \
+    "(terminal, pump, token)"
 STATES = ("created", "paid", "authorised", "captured", "expired", "refunded")
 PRESETS = ("amount", "litres", "fill")
 OPEN = ("created", "paid", "authorised")  # a pump with one of these takes no other order
