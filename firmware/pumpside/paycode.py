@@ -15,7 +15,7 @@ the heap.
 """
 from . import qr
 from .compat import ticks_add, ticks_diff
-from .protocol import hmac_sha256
+from .mac import hmac_sha256
 
 MAC_BYTES = 4  # 32 bits: guessed online only, once, within minutes
 TOKEN_LEN = 8 + 2 * MAC_BYTES  # hex digits

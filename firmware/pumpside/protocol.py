@@ -19,14 +19,14 @@ terminal answers HELLO (its id and nonce), tagged under
 so a recorded session replays nowhere (new nonces, new key) and a frame cannot be
 reflected (direction). Each direction's seq starts at 1 and goes up by exactly one: a
 dropped, repeated or reordered frame inside a session is refused. MicroPython has no
-`hmac`, so HMAC is built on hashlib here, and tags are compared in constant time.
+`hmac`, so HMAC is built on hashlib (mac.py), and tags are compared in constant time.
 """
-import hashlib
 import json
 import struct
 
 from . import record
 from .compat import MICROPYTHON
+from .mac import hmac_sha256, pads, same  # noqa: F401 - the link's, the station's
 
 VERSION = 1
 MAX_PAYLOAD = 16384  # bytes of JSON in one frame, enforced on both ends
@@ -259,42 +259,7 @@ def _valid(value, kind, what, path):
     return True
 
 
-# -- HMAC-SHA256 on hashlib (RFC 2104) -------------------------------------------------
-_BLOCK = 64
-
-
-def pads(key):
-    """The key's inner and outer padded blocks: made once per session key (a frame's tag
-    then costs its hashing only)."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key + bytes(_BLOCK - len(key))
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
-
-
-def hmac_sha256(key, msg, more=b""):
-    """HMAC-SHA256 of msg followed by more (two parts, so a frame's body is hashed where
-    it lies: no concatenated copy of it on a small heap). `key`: bytes, or its pads()."""
-    inner_pad, outer_pad = key if type(key) is tuple else pads(key)
-    inner = hashlib.sha256(inner_pad)
-    inner.update(msg)
-    if more:
-        inner.update(more)
-    outer = hashlib.sha256(outer_pad)
-    outer.update(inner.digest())
-    return outer.digest()
-
-
-def same(a, b):
-    """Constant-time comparison of two byte strings."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
-
-
+# -- HMAC-SHA256 (mac.py: the pay code's tokens use it too) -----------------------------
 def session_key(terminal_key, station_nonce, terminal_nonce):
     return hmac_sha256(terminal_key, b"pumpside-session" + station_nonce + terminal_nonce)
 

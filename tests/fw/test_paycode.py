@@ -5,8 +5,8 @@ from _t import raises
 from fakes import pump_rig, remove_scratch
 from pumpside import config, qr
 from pumpside.compat import ticks_add, ticks_ms
+from pumpside.mac import hmac_sha256
 from pumpside.paycode import PayCode, pay_key, token
-from pumpside.protocol import hmac_sha256
 
 BASE = "https://st.example"
 KEY = bytes(range(32))

@@ -1,7 +1,8 @@
 # `make bench` part run on the MicroPython unix port: what the idle screen's pay code
-# (pumpside.paycode, pumpside.qr) costs in heap and time. Prints `name: value unit` only.
+# (pumpside.paycode, pumpside.qr, pumpside.mac) costs in heap and time. Prints
+# `name: value unit` only.
 #   bench_qr.py BASE   (the config's pay_base; terminal "P1", nozzle 1)
-#   firmware_qr_code_heap_bytes: the two modules loaded (.mpy) and collected
+#   firmware_qr_code_heap_bytes: the three modules loaded (.mpy) and collected
 #   firmware_qr_heap_bytes: what a code on screen holds (matrix, URL, token, pay key),
 #     collected
 #   firmware_qr_encode_alloc_bytes: every byte one encoding allocates, the collector off
@@ -12,10 +13,7 @@ import gc
 import sys
 import time
 
-from pumpside import (
-    compat,  # noqa: F401 - the firmware's own, loaded before these
-    protocol,  # noqa: F401 - the link's (HMAC): a pay code needs a station
-)
+from pumpside import compat  # noqa: F401 - the firmware's own, loaded before these
 
 gc.collect()
 base = gc.mem_alloc()
