@@ -168,3 +168,22 @@ def test_paid_for_a_pump_offline_is_refunded_by_the_clock_a_sent_one_never(rig):
     assert rig.payments.authorizations("P1") == [{
         "order": sent, "nozzle": 2, "amount": 2000, "ml": 0,
         "expiry": rig.order(sent)["use_by"]}]  # sent again when the pump is back
+
+
+def test_a_final_for_an_order_the_station_never_made_is_alarmed(rig):
+    async def script(rig):
+        rig.board.now = int(rig.clock())
+        from pumpside import authorize
+
+        # authorised at the pump by no order of this station's (a restored store, a
+        # forged station): its FINAL is kept as a sale, the order alarmed, nothing paid
+        assert authorize.take(rig.pump, {"order": "PS2612010000000nosuch"[:20], "nozzle": 1,
+                                         "amount": 1000, "expiry": rig.board.now + 60}) \
+            == (True, "")
+        await rig.fuel(20)
+        await rig.until(lambda: rig.ledger.journals.alarms(), "the alarm")
+    rig.run(script)
+    (alarm,) = rig.ledger.journals.alarms()
+    assert alarm["what"] == "paid order" and "never made" in alarm["why"]
+    assert rig.payments.orders.all() == []
+    assert len(rig.ledger.sales("P1")) == 1  # the sale itself is the pump's: kept
