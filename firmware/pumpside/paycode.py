@@ -13,7 +13,7 @@ order) and only while it is fresh (station/payments/tokens.py). The matrix is bu
 the idle screen needs it and dropped when the screen changes, so no sale carries it in
 the heap.
 """
-from . import qr
+from . import log, qr
 from .compat import ticks_add, ticks_diff
 from .mac import hmac_sha256
 
@@ -57,6 +57,7 @@ class PayCode:
             self.token = token(self.key, self.terminal, self.nozzle, issued)
             self._until = ticks_add(now, self.rotate_ms)
             self._code = None
+            log.event("pay_code", {"issued": issued})  # the token is on show: no secret
         if self._code is None:
             self._code = qr.encode(self.url().encode())
         return self._code

@@ -470,6 +470,11 @@ def _heap_run(flash, events, heapsize, timeout_s=60, pay=True):
             pump.start(write_config=True)
             wait("boot")
             wait("link_up")
+            if pay:  # the idle screen's pay code was made and drawn (since the boot)
+                after = pos[0]
+                pos[0] = 0
+                wait("pay_code")
+                pos[0] = max(after, pos[0])
             # one card sale while the link drains the backlog (and then the event log)
             pump.insert("6200000000000017")
             wait("card", lambda f: f["prompt"] == "enter_pin")
