@@ -187,3 +187,21 @@ def test_a_final_for_an_order_the_station_never_made_is_alarmed(rig):
     assert alarm["what"] == "paid order" and "never made" in alarm["why"]
     assert rig.payments.orders.all() == []
     assert len(rig.ledger.sales("P1")) == 1  # the sale itself is the pump's: kept
+
+
+def test_a_final_stored_before_a_restart_is_settled_by_the_sweep_once(rig):
+    order_no = rig.paid(20000)
+    rig.payments.authorize(order_no)
+    rig.payments.answered(order_no, True, "")
+    # the station stored the pump's FINAL and stopped before it settled the order
+    final = {"seq": 3, "type": "FINAL", "sale": 1, "ml": 10000, "amount": 7590,
+             "order": order_no, "nozzle": 1, "grade": "92", "time": int(rig.clock())}
+    assert rig.ledger.store("P1", [final])[0] == [[3, "stored", ""]]
+    assert rig.order(order_no)["state"] == "authorised"
+    assert order_no in rig.payments.sweep()  # after the restart
+    rig.payments.sweep()
+    order = rig.order(order_no)
+    assert (order["state"], order["captured"], order["refunded"]) == (
+        "captured", 7590, 12410)
+    assert rig.sandbox.query(order_no)["amount"]["captured"] == 7590
+    assert rig.payments.delivered(order_no, 7590)["captured"] == 7590  # the FINAL again
