@@ -63,7 +63,8 @@ class Pump:
         if cfg.pay_base:
             from .paycode import PayCode
 
-            self.pay = PayCode(cfg.pay_base, cfg.terminal_id, cfg.nozzle, cfg.pay_rotate_s)
+            self.pay = PayCode(cfg.pay_base, cfg.terminal_id, cfg.nozzle, cfg.pay_rotate_s,
+                               bytes.fromhex(cfg.terminal_key))
         self.events = events  # the metrology event log (events.EventLog), its counter shown
         self.software_id = software_id  # of the verified manifest, shown on demand (key I)
         self.last = journal.last  # last settled bill, shown again on demand (metrology)
@@ -253,7 +254,7 @@ class Pump:
         code = None
         if pay is not None:
             if screen.idle(view):
-                code = pay.code(now)
+                code = pay.code(now, self.board.clock.time())
             else:
                 pay.drop()
         if lines != self._shown or code is not self._code:
@@ -299,8 +300,8 @@ def main(board, software_id=None):
                 raise config.ConfigError("station_addr", "needs terminal_id and terminal_key")
             from . import ifsf  # noqa: F401 - status(): compiled now, before data cuts up the heap
             from .link import Link as link_class
-        if cfg.pay_base and not cfg.terminal_id:
-            raise config.ConfigError("pay_base", "needs terminal_id")
+        if cfg.pay_base and not (cfg.terminal_id and cfg.terminal_key):
+            raise config.ConfigError("pay_base", "needs terminal_id and terminal_key")
         journal, paths = open_journal(board, cfg)
         from .events import open_log
 

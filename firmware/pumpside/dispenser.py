@@ -31,6 +31,7 @@ STOP_CANCEL = const(8)  # authorisation withdrawn (customer, station)
 STOP_POWER = const(9)  # mains lost (early warning, or settled at boot after a cut)
 STOP_CARD = const(10)  # the card was pulled or failed (card sale)
 STOP_REMOTE = const(11)  # the station stopped (or locked) the pump
+STOP_LAPSED = const(12)  # a station's authorisation (a paid order) expired, nozzle not lifted
 STOP_NAMES = {
     STOP_CAP: "CAP",
     STOP_NOZZLE: "NOZZLE",
@@ -43,6 +44,7 @@ STOP_NAMES = {
     STOP_POWER: "POWER",
     STOP_CARD: "CARD",
     STOP_REMOTE: "REMOTE",
+    STOP_LAPSED: "LAPSED",
 }
 # Pulser faults: real dispenser firmware locks after N of these in a row. Not NO_PULSE: it
 # comes only after fuel flowed (no pulse at all is NO_FLOW), and flow that stops with the
@@ -76,12 +78,14 @@ class Authorization:
     """What may be delivered: grade and price, plus a volume cap, an amount cap or both.
 
     A fill-up has neither; the config's `max_fill_ml` caps it. Caps from a card's balance or
-    limits are combined with the customer's preset by passing both.
+    limits are combined with the customer's preset by passing both. `wait_ms`: how long
+    the nozzle may stay hung up (0: the config's no_flow_timeout_ms); a station's
+    authorisation (authorize.py) waits until its expiry and then lapses (STOP_LAPSED).
     """
 
-    __slots__ = ("grade", "price", "volume_ml", "amount", "mode")
+    __slots__ = ("grade", "price", "volume_ml", "amount", "mode", "wait_ms")
 
-    def __init__(self, grade, price, volume_ml=0, amount=0, mode=None):
+    def __init__(self, grade, price, volume_ml=0, amount=0, mode=None, wait_ms=0):
         if not isinstance(price, int) or price <= 0:
             raise AuthorizationError("price must be a positive integer")
         if volume_ml < 0 or amount < 0:
@@ -93,6 +97,7 @@ class Authorization:
         if mode is None:
             mode = MODE_AMOUNT if amount else (MODE_VOLUME if volume_ml else MODE_FILL)
         self.mode = mode
+        self.wait_ms = wait_ms
 
 
 class Delivery:
@@ -267,8 +272,9 @@ class DispenserCore:
         self._watch_idle(now_ms, a)
         if self.state == LOCKED:
             return
-        if ticks_diff(now_ms, self._t_auth) >= self.cfg.no_flow_timeout_ms:
-            self._close(now_ms, STOP_NO_FLOW)
+        wait_ms = self._auth.wait_ms
+        if ticks_diff(now_ms, self._t_auth) >= (wait_ms or self.cfg.no_flow_timeout_ms):
+            self._close(now_ms, STOP_LAPSED if wait_ms else STOP_NO_FLOW)
 
     def _step_fuelling(self, now_ms, a, b, lifted):
         cfg = self.cfg

@@ -514,9 +514,22 @@ class Link:
             reply["need_full"] = True  # no delta can mend it
         return reply
 
+    def _authorize(self, payload):
+        """A paid order's sale (authorize.py, imported with the first one)."""
+        order = payload["order"]
+        if self.pump is None:
+            ok, why = False, "busy"
+        else:
+            from . import authorize
+
+            ok, why = authorize.take(self.pump, payload)
+        log.event("authorize", {"order": order, "ok": ok, "why": why})
+        return {"type": "AUTHORIZE", "order": order, "ok": ok, "why": why}
+
     # what the station may send while the link waits for an answer (_expect)
     DOWNLOADS = {protocol.PRICES: _prices, protocol.HOTLIST: _hotlist,
-                 protocol.PARAMS: _params, protocol.COMMAND: _command}
+                 protocol.PARAMS: _params, protocol.COMMAND: _command,
+                 protocol.AUTHORIZE: _authorize}
 
 
 class Done:

@@ -78,6 +78,7 @@ UNAUTHORIZED|未授权流量|Unauthorised flow
 VALVE_STUCK|阀门故障|Valve fault
 CANCEL|已取消|Cancelled
 POWER|断电结算|Settled after power loss
+LAPSED|授权已过期 全额退款|Expired - paid back in full
 """
 
 

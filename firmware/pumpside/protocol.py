@@ -19,14 +19,14 @@ terminal answers HELLO (its id and nonce), tagged under
 so a recorded session replays nowhere (new nonces, new key) and a frame cannot be
 reflected (direction). Each direction's seq starts at 1 and goes up by exactly one: a
 dropped, repeated or reordered frame inside a session is refused. MicroPython has no
-`hmac`, so HMAC is built on hashlib here, and tags are compared in constant time.
+`hmac`, so HMAC is built on hashlib (mac.py), and tags are compared in constant time.
 """
-import hashlib
 import json
 import struct
 
 from . import record
 from .compat import MICROPYTHON
+from .mac import hmac_sha256, pads, same  # noqa: F401 - the link's, the station's
 
 VERSION = 1
 MAX_PAYLOAD = 16384  # bytes of JSON in one frame, enforced on both ends
@@ -62,16 +62,18 @@ ERROR = 17  # both ways; the sender closes the connection after it
 EVENTS_ACK = 18  # S->T: n, the last record held
 RECORDS = 19  # T->S: journal records after the ack cursor in their own bytes (binary
 # payload); several in flight, each answered by a SALES_ACK in order
+AUTHORIZE = 20  # S->T: a paid order (phone, kiosk) authorises one sale at a nozzle, capped
+# and until an expiry; answered by a REPLY (type AUTHORIZE, the order, ok or why not)
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
               SALES_ACK: "SALES_ACK", PRICES: "PRICES", HOTLIST: "HOTLIST", PARAMS: "PARAMS",
               COMMAND: "COMMAND", REPLY: "REPLY", GREY_QUERY: "GREY_QUERY",
               GREY_ANSWER: "GREY_ANSWER", TOTALS: "TOTALS", EVENTS: "EVENTS", ERROR: "ERROR",
-              EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS"}
+              EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS", AUTHORIZE: "AUTHORIZE"}
 FROM_TERMINAL = (HELLO, HEARTBEAT, STATUS, SALES, REPLY, GREY_QUERY, TOTALS, EVENTS, ERROR,
                  RECORDS)
 FROM_STATION = (CHALLENGE, WELCOME, HEARTBEAT, SALES_ACK, PRICES, HOTLIST, PARAMS, COMMAND,
-                GREY_ANSWER, ERROR, EVENTS_ACK)
+                GREY_ANSWER, ERROR, EVENTS_ACK, AUTHORIZE)
 TO_TERMINAL = b"S"  # the direction byte of frames the station sends
 TO_STATION = b"T"
 
@@ -118,14 +120,15 @@ SALES records:l-64/@record
 RECORDS records:l1-64/@record
 record seq:u1- ?sale:u ?ml:u ?amount:u ?pulses:u ?price:u ?time:u ?ttc:u ?ctc:u ?flags:u
   ?stop:u ?balance:u ?nozzle:u ?preset_ml:u ?preset_amount:u ?overrun_ml:u ?of_sale:u
-  ?type:s ?asn:s ?grade:s ?mode:s ?tac:s ?gmac:s ?psam:s ?of_terminal:s ?by:s
+  ?type:s ?asn:s ?grade:s ?mode:s ?tac:s ?gmac:s ?psam:s ?of_terminal:s ?by:s ?order:s
+  ?expiry:u
 SALES_ACK results:l/l3-3 ?ack:v ~settled:l
 PRICES version:v grades:d ?at:v ?nozzles:d
 HOTLIST ?add:a ?remove:a &full full:v part:v more:b ?remove:l-0 &!full from:v to:v
 PARAMS version:v values:d
 COMMAND id:v cmd:s
-REPLY type:COMMAND|PRICES|HOTLIST|PARAMS ok:b ?why:s ?version:u ?part:u ?need_full:b
-  &type=COMMAND id:u
+REPLY type:COMMAND|PRICES|HOTLIST|PARAMS|AUTHORIZE ok:b ?why:s ?version:u ?part:u
+  ?need_full:b &type=COMMAND id:u &type=AUTHORIZE order:s
 GREY_QUERY asn:s ?terminal:s
 GREY_ANSWER ~asn:s ~ttc:u ~status:owed|settled|unknown ~amount:u ~ml:u ~grade:s ~price:u
   ~terminal:s ~sale:u ~why:s
@@ -133,6 +136,7 @@ TOTALS nozzle:u volume_ml:u amount:u seq:u ?grade:s
 EVENTS events:l1-64/d
 ERROR ?why:s
 EVENTS_ACK n:v ~ok:b ~why:s
+AUTHORIZE order:s nozzle:u1-255 ?grade:s amount:u1- ?ml:u expiry:u
 """
 
 
@@ -255,42 +259,7 @@ def _valid(value, kind, what, path):
     return True
 
 
-# -- HMAC-SHA256 on hashlib (RFC 2104) -------------------------------------------------
-_BLOCK = 64
-
-
-def pads(key):
-    """The key's inner and outer padded blocks: made once per session key (a frame's tag
-    then costs its hashing only)."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key + bytes(_BLOCK - len(key))
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
-
-
-def hmac_sha256(key, msg, more=b""):
-    """HMAC-SHA256 of msg followed by more (two parts, so a frame's body is hashed where
-    it lies: no concatenated copy of it on a small heap). `key`: bytes, or its pads()."""
-    inner_pad, outer_pad = key if type(key) is tuple else pads(key)
-    inner = hashlib.sha256(inner_pad)
-    inner.update(msg)
-    if more:
-        inner.update(more)
-    outer = hashlib.sha256(outer_pad)
-    outer.update(inner.digest())
-    return outer.digest()
-
-
-def same(a, b):
-    """Constant-time comparison of two byte strings."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
-
-
+# -- HMAC-SHA256 (mac.py: the pay code's tokens use it too) -----------------------------
 def session_key(terminal_key, station_nonce, terminal_nonce):
     return hmac_sha256(terminal_key, b"pumpside-session" + station_nonce + terminal_nonce)
 

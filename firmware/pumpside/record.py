@@ -5,10 +5,15 @@ CRC32 of all before it (4); big-endian. Payloads are fixed-width structs. The bi
 what a real dispenser's bill keeps (DOMAIN.md 1): sale number (TTC), time, nozzle,
 grade, price, preset, pulses, volume, amount, stop code, totalizers, and the card fields
 the card sale fills (ASN, balance, CTC, TAC, GMAC, PSAM TTC, card type, a fleet card's
-odometer). The station imports this module too: one codec for both ends.
+odometer). A sale the station authorised for a paid order (authorize.py: pay by phone,
+the kiosk's prepay) has the payment fields after the bill in its AUTHORIZED and FINAL
+records: the order (ORDER_LEN ASCII characters at most, NUL-padded) and the
+authorisation's expiry (station time): PAYLOAD_LEN + PAY_LEN bytes, told apart by their
+length. The station imports this module too: one codec for both ends.
 
 Version 2 added the bill's last field, `odo`; a version 1 record (a journal an older
-firmware wrote, a pump not yet updated) decodes as version 2 with `odo` 0.
+firmware wrote, a pump not yet updated) decodes as version 2 with `odo` 0 (no version 1
+record carries the payment fields: they came after it).
 """
 import binascii
 import struct
@@ -60,6 +65,10 @@ _CP_FMT = ">IIIIB"  # sale, time, pulses, ml, flags
 _EVENT_FMT = ">IHii"  # time, code, a, b
 _ACK_FMT = ">II"  # acknowledged seq, time
 _SNAP_FMT = _BILL_FMT + "I"  # last bill + ack cursor
+ORDER_LEN = 16  # an order number's characters at most (the station makes 16): a record
+# with them still fits a 128-byte littlefs inline file and 32 of them a segment's 4 KB
+# block (MAX_RECORD <= 128)
+_PAY_FMT = _BILL_FMT + "16sI"  # a paid order's bill: + order, expiry
 
 PAYLOAD_LEN = {
     AUTHORIZED: struct.calcsize(_BILL_FMT), CHECKPOINT: struct.calcsize(_CP_FMT),
@@ -67,10 +76,12 @@ PAYLOAD_LEN = {
     UNLOCK: struct.calcsize(_BILL_FMT), EVENT: struct.calcsize(_EVENT_FMT),
     ACK: struct.calcsize(_ACK_FMT), SNAPSHOT: struct.calcsize(_SNAP_FMT),
 }
+PAY_LEN = struct.calcsize(_PAY_FMT) - PAYLOAD_LEN[FINAL]
+PAY_TYPES = (AUTHORIZED, FINAL)  # the records that may carry the payment fields
 BILL_TYPES = (AUTHORIZED, FINAL, ESCAPE, UNLOCK)
 _V1_BILL = PAYLOAD_LEN[FINAL] - 4  # a version 1 bill: no `odo`
 SALE_TYPES = (FINAL, ESCAPE, UNLOCK)  # what the station must receive
-MAX_RECORD = HDR_LEN + max(PAYLOAD_LEN.values()) + CRC_LEN
+MAX_RECORD = HDR_LEN + PAYLOAD_LEN[FINAL] + PAY_LEN + CRC_LEN
 
 
 class RecordError(ValueError):
@@ -127,7 +138,8 @@ def decode(data):
     if rtype not in PAYLOAD_LEN:
         raise RecordError(seq, "unknown type %d" % rtype)
     old = version == 1 and (rtype in BILL_TYPES or rtype == SNAPSHOT)
-    if n != PAYLOAD_LEN[rtype] - (4 if old else 0):
+    if n != PAYLOAD_LEN[rtype] - (4 if old else 0) and not (
+            not old and rtype in PAY_TYPES and n == PAYLOAD_LEN[rtype] + PAY_LEN):
         raise RecordError(seq, "bad length %d for %s" % (n, TYPE_NAMES[rtype]))
     if old:  # the bill gains `odo` 0 (a snapshot's ack follows it)
         return rtype, seq, (bytes(data[HDR_LEN:HDR_LEN + _V1_BILL]) + bytes(4)
@@ -183,20 +195,29 @@ def sale_bill(time, grade, price, mode, preset_ml, preset_amount, card=None):
 
 
 def pack_bill(bill, extra=None):
+    """The bill's payload; with `extra` (the ack cursor) a SNAPSHOT's. A bill with an
+    `order` (a paid order's sale) has the payment fields after it."""
     values = []
     for name, _ in BILL_FIELDS:
         value = bill[name]
         if name in _TEXT:
             value = value.encode()
         values.append(value)
-    if extra is None:
+    if extra is not None:
+        values.append(extra)
+        return struct.pack(_SNAP_FMT, *values)
+    order = bill.get("order")
+    if not order:
         return struct.pack(_BILL_FMT, *values)
-    values.append(extra)
-    return struct.pack(_SNAP_FMT, *values)
+    values.append(order.encode())
+    values.append(bill.get("expiry", 0))
+    return struct.pack(_PAY_FMT, *values)
 
 
 def unpack_bill(payload):
-    layout = _SNAP_FMT if len(payload) == PAYLOAD_LEN[SNAPSHOT] else _BILL_FMT
+    n = len(payload)
+    layout = _SNAP_FMT if n == PAYLOAD_LEN[SNAPSHOT] else \
+        _PAY_FMT if n == PAYLOAD_LEN[FINAL] + PAY_LEN else _BILL_FMT
     values = struct.unpack(layout, payload)
     bill = {}
     for i in range(len(BILL_FIELDS)):
@@ -207,6 +228,9 @@ def unpack_bill(payload):
         bill[name] = value
     if layout is _SNAP_FMT:
         return bill, values[-1]
+    if layout is _PAY_FMT:
+        bill["order"] = values[-2].rstrip(b"\0").decode()
+        bill["expiry"] = values[-1]
     return bill
 
 

@@ -470,6 +470,11 @@ def _heap_run(flash, events, heapsize, timeout_s=60, pay=True):
             pump.start(write_config=True)
             wait("boot")
             wait("link_up")
+            if pay:  # the idle screen's pay code was made and drawn (since the boot)
+                after = pos[0]
+                pos[0] = 0
+                wait("pay_code")
+                pos[0] = max(after, pos[0])
             # one card sale while the link drains the backlog (and then the event log)
             pump.insert("6200000000000017")
             wait("card", lambda f: f["prompt"] == "enter_pin")
@@ -764,6 +769,8 @@ def phone_payments(orders=20):
     import urllib.parse
     import urllib.request
 
+    from pumpside.paycode import pay_key, token
+
     from .station.ledger import Ledger
     from .station.payments.gateway import SandboxGateway
     from .station.payments.orders import Orders
@@ -795,8 +802,10 @@ def phone_payments(orders=20):
             payments = Payments.open(ledger.path, SandboxGateway(url, state + ".pub"), base)
             paid_ms, settle_ms = [], []
             for n in range(orders):
+                terminal = "B%02d" % n  # the pump's one-time token, as its QR code has it
+                t = token(pay_key(ledger.key_of(terminal)), terminal, 1, int(time.time()))
                 urllib.request.urlopen(base + "/pay/B%02d/1" % n, urllib.parse.urlencode(
-                    {"preset": "amount", "value": "200", "t": "bench"}).encode(),
+                    {"preset": "amount", "value": "200", "t": t}).encode(),
                     timeout=10).read()
                 order_no = db.execute("SELECT order_no FROM pay_orders WHERE terminal = ?",
                                       ("B%02d" % n,)).fetchone()[0]

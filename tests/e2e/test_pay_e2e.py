@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pumpside.meter import amount_for_ml
+from pumpside.paycode import pay_key, token
 from pumpside_host.bench.paysandbox import sign_headers
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.payments.gateway import SandboxGateway
@@ -86,6 +87,11 @@ def phone():
         browser.close()
 
 
+def pump_token(ledger, nozzle, terminal="P1"):
+    """The token the pump's code shows now (paycode.py, under its link key)."""
+    return token(pay_key(ledger.key_of(terminal)), terminal, nozzle, int(time.time()))
+
+
 def order_of(ledger, order_no):
     db = sqlite3.connect(ledger.path, timeout=10)
     try:
@@ -106,7 +112,7 @@ def post(url, body, headers):
 def test_pay_by_phone_capture_ten_litres_refund_the_rest(station, sandbox, phone):
     ledger, base = station
     url, state = sandbox
-    phone.goto(base + "/pay/P1/1?t=token-from-the-qr-code")
+    phone.goto(base + "/pay/P1/1?t=" + pump_token(ledger, 1))
     phone.check("input[name=preset][value=amount]")
     phone.fill("input[name=value]", "200")
     phone.click("#pay")
@@ -144,7 +150,8 @@ def test_pay_by_phone_capture_ten_litres_refund_the_rest(station, sandbox, phone
 def test_forged_and_unknown_notifications_are_refused_and_alarmed(station, sandbox, phone):
     ledger, base = station
     url, state = sandbox
-    phone.goto(base + "/pay/P1/2?t=token")
+    scanned = base + "/pay/P1/2?t=" + pump_token(ledger, 2)
+    phone.goto(scanned)
     phone.check("input[name=preset][value=litres]")
     phone.fill("input[name=value]", "10")
     phone.click("#pay")
@@ -173,7 +180,7 @@ def test_forged_and_unknown_notifications_are_refused_and_alarmed(station, sandb
 
     # a second phone on the same pump is refused before paying
     other = phone.context.new_page()
-    other.goto(base + "/pay/P1/2?t=token")
+    other.goto(scanned)  # the same code, scanned by another phone
     other.fill("input[name=value]", "50")
     other.click("#pay")
     assert "taken by another order" in other.inner_text("#error")

@@ -10,7 +10,8 @@ from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
 
-PAY = {"pay_base": "https://st.example:8443", "terminal_id": "T0001"}
+PAY = {"pay_base": "https://st.example:8443", "terminal_id": "T0001",
+       "terminal_key": "00" * 32}
 PREFIX = "https://st.example:8443/pay/T0001/1?t="
 
 
@@ -28,7 +29,7 @@ def _url(vp, other_than=(), timeout=10):
 
     _wait(fresh, timeout, "a pay code other than %s" % (other_than,))
     url = seen[0]
-    assert url.startswith(PREFIX) and len(url) == len(PREFIX) + 12, url
+    assert url.startswith(PREFIX) and len(url) == len(PREFIX) + 16, url
     return url
 
 

@@ -1,13 +1,17 @@
 """The idle screen's pay-by-phone code (paycode.py, app.Pump.show): its URL, its one-time
-token's rotation (time, use), the matrix dropped when the screen changes."""
+token (issue time and a MAC under the pay key the station derives too) and its rotation
+(time, use), the matrix dropped when the screen changes."""
 from _t import raises
 from fakes import pump_rig, remove_scratch
 from pumpside import config, qr
 from pumpside.compat import ticks_add, ticks_ms
-from pumpside.paycode import PayCode
+from pumpside.mac import hmac_sha256
+from pumpside.paycode import PayCode, pay_key, token
 
 BASE = "https://st.example"
-PAY = {"pay_base": BASE, "terminal_id": "T0001", "pay_rotate_s": 60}
+KEY = bytes(range(32))
+PAY = {"pay_base": BASE, "terminal_id": "T0001", "pay_rotate_s": 60, "terminal_key": KEY.hex()}
+T = 1_700_000_000
 
 
 def teardown_module():
@@ -18,28 +22,35 @@ def _token(url):
     return url[url.index("?t=") + 3:]
 
 
-def test_the_url_names_the_pay_page_of_this_pump_with_a_fresh_token():
-    pay = PayCode(BASE, "T0001", 2, 60)
-    size, matrix = pay.code(0)
+def test_the_url_names_the_pay_page_of_this_pump_with_a_token_the_station_can_check():
+    pay = PayCode(BASE, "T0001", 2, 60, KEY)
+    size, matrix = pay.code(0, T)
     url = pay.url()
     assert url.startswith(BASE + "/pay/T0001/2?t=")
-    token = _token(url)
-    assert len(token) == 12 and all(c in "0123456789abcdef" for c in token)
+    issued = _token(url)
+    assert len(issued) == 16 and all(c in "0123456789abcdef" for c in issued)
+    assert int(issued[:8], 16) == T  # the issue time, then the MAC
+    key = hmac_sha256(KEY, b"pumpside-pay")  # derived from the link key, never the key
+    assert issued[8:] == hmac_sha256(key, b"T0001|2|%d" % T)[:4].hex()
+    assert issued == token(pay_key(KEY), "T0001", 2, T)
+    assert token(pay_key(bytes(32)), "T0001", 2, T) != issued  # another key
+    assert token(pay_key(KEY), "T0001", 1, T) != issued  # another nozzle
     assert (size, bytes(matrix)) == (29, bytes(qr.encode(url.encode())[1]))  # version 3
 
 
 def test_the_token_rotates_on_time_and_after_use_never_in_between():
-    pay = PayCode(BASE, "T0001", 1, 60)
+    pay = PayCode(BASE, "T0001", 1, 60, KEY)
     now = ticks_ms()
-    code = pay.code(now)
+    code = pay.code(now, T)
     first = pay.url()
-    assert pay.code(ticks_add(now, 59999)) is code  # the same code, not built again
+    assert pay.code(ticks_add(now, 59999), T + 59) is code  # the same code, not built again
     pay.drop()  # the screen changed: the matrix goes, the token stays
-    assert pay.code(ticks_add(now, 59999))[1] == code[1] and pay.url() == first
-    second = pay.code(ticks_add(now, 60000)) and pay.url()
+    assert pay.code(ticks_add(now, 59999), T + 59)[1] == code[1] and pay.url() == first
+    second = pay.code(ticks_add(now, 60000), T + 60) and pay.url()
     assert second != first
-    pay.used()
-    assert pay.code(ticks_add(now, 60001)) and pay.url() not in (first, second)
+    pay.used()  # in the same second: still a later issue time, another token
+    assert pay.code(ticks_add(now, 60001), T + 60) and pay.url() not in (first, second)
+    assert int(_token(pay.url())[:8], 16) == T + 61
 
 
 def test_the_idle_screen_shows_the_code_and_a_sale_spends_its_token():

@@ -1,15 +1,17 @@
 """Phone payment's web side (station/web/pay.py) with Starlette's TestClient: the pay
-page's refusals (no token, no such pump, not set up, bad input, the gateway down) make no
-paid order; the notify endpoint refuses a forged, altered, unsigned or unknown-order
-notification with a 4xx, changes nothing and raises a station alarm; a good one is
-acknowledged with the gateway's success body, again when repeated. Setting the gateway is
-audited and checks its input."""
+page's refusals (no token, a forged, stale, used or other pump's token, no such pump, not
+set up, bad input, the gateway down) make no paid order; the notify endpoint refuses a
+forged, altered, unsigned or unknown-order notification with a 4xx, changes nothing and
+raises a station alarm; a good one is acknowledged with the gateway's success body, again
+when repeated. Setting the gateway is audited and checks its input."""
 import json
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
+from pumpside.paycode import pay_key, token
 from pumpside_host.bench.paysandbox import load_or_make_key, sign_headers
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.payments import config
@@ -35,6 +37,12 @@ def station(tmp_path):
     ledger.close()
 
 
+def a_token(ledger, nozzle=1, issued=None, terminal="P1"):
+    """A token pump `nozzle` of `terminal` shows (paycode.py, under its link key)."""
+    return token(pay_key(ledger.key_of(terminal)), terminal, nozzle,
+                 int(time.time()) if issued is None else issued)
+
+
 def a_created_order(ledger, order_no="PS20260101000000aaaaaaaaaaaaaaaa", amount=5000):
     Orders(ledger.db).create(order_no, "P1", 1, "amount", amount, 2 ** 40)
     return order_no
@@ -48,18 +56,27 @@ def notification(order_no, amount=5000, event="TRANSACTION.SUCCESS"):
 
 def test_the_pay_page_needs_a_token_a_known_pump_and_a_gateway(station, tmp_path):
     ledger, service, client, _key = station
-    page = client.get("/pay/P1/1?t=abc")
-    assert page.status_code == 200 and 'name="t" value="abc"' in page.text
+    t = a_token(ledger)
+    page = client.get("/pay/P1/1?t=" + t)
+    assert page.status_code == 200 and 'name="t" value="%s"' % t in page.text
     assert "7.590" in page.text  # the litres price: the dearest grade
     assert client.get("/pay/P1/1").status_code == 403
     assert client.get("/pay/P1/1?t=").status_code == 403
-    assert client.get("/pay/P9/1?t=abc").status_code == 404
-    assert client.get("/pay/P1/0?t=abc").status_code == 404
-    assert client.get("/pay/P1/x?t=abc").status_code == 404
+    assert client.get("/pay/P1/1?t=abc").status_code == 403
+    forged = t[:8] + ("0" if t[-1] != "0" else "1") * 8
+    assert client.get("/pay/P1/1?t=" + forged).status_code == 403
+    assert client.get("/pay/P1/2?t=" + t).status_code == 403  # nozzle 1's token
+    stale = a_token(ledger, issued=int(time.time()) - 601)  # 10 minutes old: a photo
+    assert client.get("/pay/P1/1?t=" + stale).status_code == 403
+    ahead = a_token(ledger, issued=int(time.time()) + 120)
+    assert client.get("/pay/P1/1?t=" + ahead).status_code == 403
+    assert client.get("/pay/P9/1?t=" + t).status_code == 404
+    assert client.get("/pay/P1/0?t=" + t).status_code == 404
+    assert client.get("/pay/P1/x?t=" + t).status_code == 404
     bare = Ledger(str(tmp_path / "bare.db"))
     Service(bare).add_terminal(LOCAL, "P1")
     other = TestClient(make_app(bare, load_secret(bare.path)))
-    assert other.get("/pay/P1/1?t=abc").status_code == 503
+    assert other.get("/pay/P1/1?t=" + a_token(bare)).status_code == 503
     assert other.post("/pay/notify", content=b"{}").status_code == 503
 
 
@@ -75,18 +92,29 @@ def test_the_pay_page_needs_a_token_a_known_pump_and_a_gateway(station, tmp_path
 ])
 def test_bad_pay_input_is_refused_and_makes_no_order(station, form, why):
     ledger, _service, client, _key = station
-    answer = client.post("/pay/P1/1", data=dict(form, t="abc"))
+    answer = client.post("/pay/P1/1", data=dict(form, t=a_token(ledger)))
     assert answer.status_code == 400 and why in answer.text
     assert Orders(ledger.db).all() == []
 
 
 def test_the_gateway_down_is_said_and_the_order_never_paid(station):
     ledger, _service, client, _key = station
-    answer = client.post("/pay/P1/1", data={"preset": "litres", "value": "10", "t": "abc"})
+    t = a_token(ledger)
+    answer = client.post("/pay/P1/1", data={"preset": "litres", "value": "10", "t": t})
     assert answer.status_code == 502 and "does not answer" in answer.text
     (order,) = Orders(ledger.db).all()
-    assert (order["state"], order["amount"], order["cap_ml"], order["pay_url"]) == (
-        "created", 7590, 10000, None)
+    assert (order["state"], order["amount"], order["cap_ml"], order["pay_url"],
+            order["token"]) == ("created", 7590, 10000, None, t)
+
+
+def test_a_token_makes_one_order_only(station):
+    ledger, _service, client, _key = station
+    t = a_token(ledger)
+    Orders(ledger.db).create("PS2601010000001111aa", "P1", 1, "amount", 500, 0,
+                             token=t)  # an order made with it, its pay window over
+    answer = client.post("/pay/P1/1", data={"preset": "amount", "value": "10", "t": t})
+    assert answer.status_code == 403 and "used already" in answer.text
+    assert len(Orders(ledger.db).all()) == 1
 
 
 def test_a_signed_notification_is_applied_once_and_acknowledged_each_time(station):

@@ -308,7 +308,8 @@ def test_the_schema_step_takes_the_readings_of_the_sales_already_held(tmp_path):
     ledger.store("P1", [dict(bill, odo=120)])
     db = ledger.db
     db.execute("DROP TABLE fleet_odometer")  # a store of the step before
-    db.execute("PRAGMA user_version = %d" % (schema.VERSION - 1))
+    step = dict((f.__name__, n) for n, f in schema.STEPS)["_v15_fleet_odometer"]
+    db.execute("PRAGMA user_version = %d" % (step - 1))
     schema.upgrade(db, str(tmp_path / "station.db"))
     assert schema.version(db) == schema.VERSION
     assert service.fleet.last_odometer(asn) == 120

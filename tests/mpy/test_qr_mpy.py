@@ -13,7 +13,7 @@ from pumpside_host.vboard import HEAPSIZE, micropython_binary
 
 SCRIPT = Path(__file__).with_name("qr_script.py")
 
-URL = b"https://station.example:8443/pay/T0001/1?t=0123456789ab"
+URL = b"https://station.example:8443/pay/T0001/1?t=6553f100a1b2c3d4"  # time, MAC
 PAYLOADS = [URL, b"", b"A" * 17, bytes(range(53)), bytes(range(255, 121, -1))]
 
 

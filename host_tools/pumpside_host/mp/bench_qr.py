@@ -1,8 +1,10 @@
 # `make bench` part run on the MicroPython unix port: what the idle screen's pay code
-# (pumpside.paycode, pumpside.qr) costs in heap and time. Prints `name: value unit` only.
+# (pumpside.paycode, pumpside.qr, pumpside.mac) costs in heap and time. Prints
+# `name: value unit` only.
 #   bench_qr.py BASE   (the config's pay_base; terminal "P1", nozzle 1)
-#   firmware_qr_code_heap_bytes: the two modules loaded (.mpy) and collected
-#   firmware_qr_heap_bytes: what a code on screen holds (matrix, URL, token), collected
+#   firmware_qr_code_heap_bytes: the three modules loaded (.mpy) and collected
+#   firmware_qr_heap_bytes: what a code on screen holds (matrix, URL, token, pay key),
+#     collected
 #   firmware_qr_encode_alloc_bytes: every byte one encoding allocates, the collector off
 #     (its transient peak is at most this)
 #   firmware_qr_modules: the code's side in modules
@@ -11,7 +13,9 @@ import gc
 import sys
 import time
 
-from pumpside import compat  # noqa: F401 - the firmware's own, loaded before these
+from pumpside import compat, log  # noqa: F401 - the firmware's own, loaded before these
+
+log.event = lambda name, fields=None: None  # stdout carries figures only (@pay_code)
 
 gc.collect()
 base = gc.mem_alloc()
@@ -19,12 +23,12 @@ from pumpside.paycode import PayCode  # noqa: E402
 
 gc.collect()
 loaded = gc.mem_alloc()
-pay = PayCode(sys.argv[1], "P1", 1, 180)
+pay = PayCode(sys.argv[1], "P1", 1, 180, bytes(32))
 gc.collect()
 before = gc.mem_alloc()
 gc.disable()
 t0 = time.ticks_us()
-code = pay.code(time.ticks_ms())
+code = pay.code(time.ticks_ms(), int(time.time()))
 took = time.ticks_diff(time.ticks_us(), t0)
 alloc = gc.mem_alloc() - before
 gc.enable()

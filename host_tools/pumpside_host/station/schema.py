@@ -16,7 +16,7 @@ from .till import schema_step as till_step
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 15
+VERSION = 16
 
 
 def version(db):
@@ -159,8 +159,19 @@ def _v15_fleet_odometer(db, key):
             db.execute(statement)
 
 
+def _v16_pay_authorize(db, key):
+    """A paid order's AUTHORIZE outstanding at its pump (payments/orders.py `sent`: the
+    time it was sent, 0: none: such an order is the pump's journal's to settle, never
+    refunded by the clock) and the pump's one-time token it was made with (`token`)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(pay_orders)")}
+    for column, kind in pay_orders.AUTHORIZE_COLUMNS:
+        if column not in have:
+            db.execute("ALTER TABLE pay_orders ADD COLUMN %s %s" % (column, kind))
+    db.execute(pay_orders.AUTHORIZE_INDEX)
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
          (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders),
          (11, _v11_loyalty), (12, _v12_fleet), (13, _v13_fleet_report), (14, _v14_till),
-         (15, _v15_fleet_odometer))
+         (15, _v15_fleet_odometer), (16, _v16_pay_authorize))

@@ -17,6 +17,8 @@ from pumpside import protocol
 
 from . import alerts, backup
 from .ledger import Ledger
+from .payments.desk import desk_of
+from .payments.orders import OrderError
 from .tls import station_names, station_tls
 
 log = logging.getLogger("pumpside.station")
@@ -24,6 +26,7 @@ READ_TIMEOUT_S = 30.0  # three missed heartbeats of 10 s: the terminal is gone
 HOTLIST_CHUNK = 32  # card numbers per HOTLIST frame: ~0.7 KB of JSON (a 2.6 KB frame found
 # no room in the card-sale pump's 192K heap)
 HOTLIST_FRAMES_PER_BEAT = 32  # at most this many HOTLIST frames before a HEARTBEAT answer
+ORDER_ALARM = "paid order"  # alarms' `what`: a pump's REPLY or FINAL the orders refuse
 
 
 class Refused(Exception):
@@ -73,6 +76,7 @@ class StationServer:
             log.warning("station listening on %s:%d in PLAIN TCP, unencrypted: for "
                         "terminals set to station_tls=0", self.host, self.plain_port)
         self.timer = asyncio.ensure_future(self._alert_timer())
+        desk_of(self.ledger)  # paid orders' sweeper (payments/desk.py)
         if self.gauge:
             from .gauge import GaugePoller, parse_address
 
@@ -220,6 +224,7 @@ class StationServer:
             stored = self.ledger.store_batches(terminal, batches, conn.journal)
             acks = [ack for _results, ack in stored]
             self.ledger.metrology.check(terminal, conn.journal, max(acks))
+            self._paid_sales(conn, batches)
             self._till(terminal)
             last = len(batches) - 1
             for i, (records, (results, ack)) in enumerate(zip(batches, stored)):
@@ -266,6 +271,7 @@ class StationServer:
         for command_id, cmd in self.ledger.pending_commands(terminal):
             await self._send(conn.writer, conn.session, protocol.COMMAND,
                              {"id": command_id, "cmd": cmd})
+        await self._send_authorizations(conn)
         beat = self._settled(conn, {"time": int(time.time())})
         station = self.ledger.journals.station_id()
         if conn.station != station and not sent and self._downloads_held(conn):
@@ -276,7 +282,59 @@ class StationServer:
         await self._send(conn.writer, conn.session, protocol.HEARTBEAT, beat)
 
     async def _reply(self, conn, payload):
+        if payload["type"] == "AUTHORIZE":
+            await self._authorize_reply(conn, payload)
+            return
         self.REPLIES[payload["type"]](self, conn, payload)
+
+    # -- paid orders (payments/): AUTHORIZE, the pump's REPLY, its FINAL --------------------
+    async def _send_authorizations(self, conn):
+        """AUTHORIZE of each paid order this pump is to be sent (Payments.authorizations:
+        however the order was paid), while its link waits for the heartbeat's answer."""
+        desk = desk_of(self.ledger)
+        try:
+            payloads = await desk.call("authorizations", conn.terminal)
+        except (OrderError, sqlite3.Error) as e:  # the next beat tries again
+            log.warning("terminal %s: paid orders not sent: %s", conn.terminal, e)
+            return
+        for payload in payloads:
+            await self._send(conn.writer, conn.session, protocol.AUTHORIZE, payload)
+            log.info("terminal %s: AUTHORIZE order %s (%d, nozzle %d)", conn.terminal,
+                     payload["order"], payload["amount"], payload["nozzle"])
+
+    async def _authorize_reply(self, conn, payload):
+        order_no, ok, why = payload["order"], payload["ok"], payload.get("why") or ""
+        (log.info if ok else log.warning)("terminal %s: AUTHORIZE order %s %s %s",
+                                          conn.terminal, order_no,
+                                          "taken" if ok else "refused:", why)
+        desk = desk_of(self.ledger)
+        try:
+            await desk.call("answered", order_no, ok, why)
+        except OrderError as e:  # not this station's order, or already settled otherwise
+            self.ledger.journals.raise_alarm(conn.terminal, ORDER_ALARM, str(e))
+
+    def _paid_sales(self, conn, batches):
+        """The FINALs of paid orders among stored records (or duplicates: settling the
+        same sale again changes nothing): each settled on the payment desk, in order."""
+        finals = [(r["order"], r["amount"]) for records in batches for r in records
+                  if r.get("type") == "FINAL" and r.get("order")]
+        if finals:
+            asyncio.ensure_future(self._delivered(conn.terminal, finals))
+
+    async def _delivered(self, terminal, finals):
+        desk = desk_of(self.ledger)
+        for order_no, amount in finals:
+            try:
+                order = await desk.call("delivered", order_no, amount)
+            except OrderError as e:
+                self.ledger.journals.raise_alarm(terminal, ORDER_ALARM, str(e))
+                continue
+            except Exception:  # noqa: BLE001 - the gateway failed for good: the order
+                # shows its last error; the sweep has nothing more to try
+                log.exception("terminal %s: order %s", terminal, order_no)
+                continue
+            log.info("terminal %s: order %s %s: captured %s, refunded %s", terminal,
+                     order_no, order["state"], order["captured"], order["refunded"])
 
     def _command_reply(self, conn, payload):
         ok, why = payload["ok"], payload.get("why") or ""
@@ -318,6 +376,7 @@ class StationServer:
         records = payload["records"]
         results, ack = self.ledger.store(terminal, records, conn.journal)
         self.ledger.metrology.check(terminal, conn.journal)  # readings these complete
+        self._paid_sales(conn, [records])
         self._till(terminal)
         self._log_batch(terminal, records, results)
         await self._send(conn.writer, conn.session, protocol.SALES_ACK,

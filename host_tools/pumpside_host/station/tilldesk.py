@@ -101,8 +101,9 @@ class TillCalls:
     # -- prepay ----------------------------------------------------------------------------
     def till_prepay(self, actor, terminal, pump, amount, kind, now=None):
         """The cashier took `amount` (minor units) in `kind` for pump `pump` of
-        `terminal`: a till order, paid at once (no gateway: orders.py), then offered to
-        the pump (order_paid). Returns the order."""
+        `terminal`: a till order, paid at once (no gateway: orders.py); the link sends
+        it to the pump as any paid order (AUTHORIZE with the pump's next heartbeat
+        answer: server.py, payments/service.py authorizations). Returns the order."""
         self.check(actor, "till")
         if terminal not in self.ledger.terminals():
             raise TillProblem("unknown_terminal", terminal=terminal)
@@ -129,16 +130,7 @@ class TillCalls:
             return "", "%s %s on pump %s/%s" % (kind, _amount(amount), terminal, pump), \
                 order_no
         order_no = self._tx(actor)(run, "till-prepay", "%s pump %s" % (terminal, pump))
-        self.order_paid(order_no)
         return orders.get(order_no)
-
-    def order_paid(self, order_no):
-        """THE call point of a paid order (a till's now; a phone's when the pay page's
-        worker joins it): the AUTHORIZE dispatch to the pump (issue 16's phone side)
-        hooks in here. Until the station sends AUTHORIZE, a paid order waits: no pump
-        takes it, and when its use window closes the payments sweep settles it for 0
-        (a till order's whole amount then shows as change owed). Returns the order."""
-        return self._orders().get(order_no)
 
     def till_change(self, actor, order_no):
         """The cashier handed over a till order's change owed (what it paid less what

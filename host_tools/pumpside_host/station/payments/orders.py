@@ -5,6 +5,12 @@ out_trade_no), its state and the money the gateway confirmed.
        |                 \\-----------------settle(used)--------------/
        \\--expired (the gateway says it was never paid and is closed)
 
+A paid order is sent to its pump (AUTHORIZE, server.py) while the pump is online: `sent`
+holds when (0: nothing outstanding). The pump's REPLY makes it authorised, or clears
+`sent` (refused: busy now, tried again; or for good: settled for 0, refunded in full).
+Once sent, only the pump's journal settles it (its FINAL, even one that lapsed): the
+clock refunds in full only a paid order never sent before its use window closed.
+
 settle(used) fixes, once, how much is captured (`used`) and how much is refunded (the rest
 of what was paid): state `captured` (used > 0) or `refunded` (nothing used: the order
 expired unused, or the pump dispensed nothing). The gateway's confirmations are kept apart
@@ -40,13 +46,18 @@ CREATE TABLE IF NOT EXISTS pay_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, order_no TEXT NOT NULL, at INTEGER NOT NULL,
     what TEXT NOT NULL, detail TEXT NOT NULL)
 """
+# schema step 13: the AUTHORIZE outstanding (its time), the pump's token the order was
+# made with (each taken once)
+AUTHORIZE_COLUMNS = (("sent", "INTEGER NOT NULL DEFAULT 0"), ("token", "TEXT"))
+AUTHORIZE_INDEX = "CREATE INDEX IF NOT EXISTS pay_orders_token ON pay_orders " \
+    "(terminal, pump, token)"
 STATES = ("created", "paid", "authorised", "captured", "expired", "refunded")
 PRESETS = ("amount", "litres", "fill")
 OPEN = ("created", "paid", "authorised")  # a pump with one of these takes no other order
 FIELDS = ("order_no", "terminal", "pump", "preset", "grade", "cap_ml", "amount", "state",
           "created", "pay_by", "use_by", "paid", "transaction_id", "paid_at", "capture",
           "refund", "captured", "refunded", "refund_tries", "last_error", "pay_url",
-          "updated", "source", "kind")
+          "updated", "source", "kind", "sent", "token")
 SOURCES = ("gateway", "till")
 # the kiosk's prepay's columns (its schema step, after SCHEMA's: till.schema_step)
 TILL_COLUMNS = (
@@ -69,6 +80,10 @@ def till_kind(db, order_no):
 
 class OrderError(ValueError):
     """A transition the order's state or money does not allow: nothing was changed."""
+
+
+class TokenUsed(OrderError):
+    """The pump's token was taken by an order already: the phone scans the code again."""
 
 
 class Orders:
@@ -118,11 +133,27 @@ class Orders:
             (int(now),))]
 
     def unused_past(self, now):
-        """Paid orders no pump took before their use window closed (refunded in full).
-        An authorised one waits for the pump's final sale or its lapse."""
+        """Paid orders never sent to their pump before their use window closed (refunded
+        in full). A sent or authorised one waits for the pump's final sale or its lapse."""
         return [row[0] for row in self.db.execute(
-            "SELECT order_no FROM pay_orders WHERE state = 'paid' AND use_by <= ?",
-            (int(now),))]
+            "SELECT order_no FROM pay_orders WHERE state = 'paid' AND sent = 0 AND "
+            "use_by <= ?", (int(now),))]
+
+    def to_send(self, terminal, now):
+        """The terminal's paid orders its pump is to be sent (AUTHORIZE): within their
+        use window, or sent already and not answered (sent again: the pump answers for
+        what its journal holds). Oldest first."""
+        return [dict(zip(FIELDS, row)) for row in self.db.execute(
+            "SELECT %s FROM pay_orders WHERE terminal = ? AND state = 'paid' AND "
+            "(use_by > ? OR sent > 0) ORDER BY paid_at, order_no" % ", ".join(FIELDS),
+            (terminal, int(now)))]
+
+    def undecided(self):
+        """Paid or authorised orders (a pump's final sale may already be stored for one:
+        the station stopped before it settled it)."""
+        return [dict(zip(FIELDS, row)) for row in self.db.execute(
+            "SELECT %s FROM pay_orders WHERE state IN ('paid', 'authorised') "
+            "ORDER BY created" % ", ".join(FIELDS))]
 
     def history(self, order_no):
         return [dict(zip(("at", "what", "detail"), row)) for row in self.db.execute(
@@ -131,9 +162,10 @@ class Orders:
 
     # -- transitions -----------------------------------------------------------------------
     def create(self, order_no, terminal, pump, preset, amount, pay_by, cap_ml=None,
-               grade=None, source="gateway", kind=None):
-        """A new order (state created); the same order number again is refused. A till
-        order (`source` "till") names the till's payment `kind`."""
+               grade=None, source="gateway", kind=None, token=None):
+        """A new order (state created); the same order number again is refused, and so is
+        a pump's token another order was made with (TokenUsed). A till order (`source`
+        "till") names the till's payment `kind`."""
         if source not in SOURCES or (source == "till") != bool(kind):
             raise OrderError("an order's source is gateway, or till with its payment kind")
         if preset not in PRESETS:
@@ -144,13 +176,18 @@ class Orders:
         def run(order):
             if order is not None:
                 raise OrderError("order %s exists" % order_no)
+            if token is not None and self.db.execute(
+                    "SELECT 1 FROM pay_orders WHERE terminal = ? AND pump = ? AND token = ?",
+                    (terminal, pump, token)).fetchone():
+                raise TokenUsed("this code was used already: scan the code on the pump "
+                                "again")
             now = int(self.now())
             self.db.execute(
                 "INSERT INTO pay_orders (order_no, terminal, pump, preset, grade, cap_ml, "
-                "amount, state, created, pay_by, updated, source, kind) VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "amount, state, created, pay_by, updated, source, kind, token) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (order_no, terminal, pump, preset, grade, cap_ml, amount, "created", now,
-                 int(pay_by), now, source, kind))
+                 int(pay_by), now, source, kind, token))
             return "created", "%s %d%s" % (preset, amount,
                                            ", till: %s" % kind if kind else "")
         return self._transition(order_no, run, must_exist=False)
@@ -178,15 +215,40 @@ class Orders:
             return "paid", "%d, transaction %s" % (amount, transaction_id)
         return self._transition(order_no, run)
 
-    def authorised(self, order_no):
-        """The pump took the order (its AUTHORIZE acknowledged): paid -> authorised."""
+    def sent(self, order_no):
+        """AUTHORIZE went to the pump (or again): outstanding until its REPLY."""
         def run(order):
-            if order["state"] == "authorised":
+            if order["state"] != "paid":
+                raise OrderError("order %s is %s: only a paid order is sent to its pump"
+                                 % (order_no, order["state"]))
+            first = not order["sent"]
+            self.db.execute("UPDATE pay_orders SET sent = ?, updated = ? WHERE order_no = ?",
+                            (int(self.now()), int(self.now()), order_no))
+            return ("sent", "AUTHORIZE to %s/%s" % (order["terminal"], order["pump"])) \
+                if first else None
+        return self._transition(order_no, run)
+
+    def refused(self, order_no, why):
+        """The pump refused the AUTHORIZE (it took nothing): no longer outstanding."""
+        def run(order):
+            if order["state"] != "paid":
+                return None
+            self.db.execute("UPDATE pay_orders SET sent = 0, last_error = ?, updated = ? "
+                            "WHERE order_no = ?", (why[:200], int(self.now()), order_no))
+            return "refused by the pump", why[:200]
+        return self._transition(order_no, run)
+
+    def authorised(self, order_no):
+        """The pump took the order (its AUTHORIZE acknowledged): paid -> authorised. An
+        order its pump has settled already (the REPLY came after the FINAL) stays so."""
+        def run(order):
+            if order["state"] in ("authorised", "captured", "refunded"):
                 return None
             if order["state"] != "paid":
                 raise OrderError("order %s is %s: only a paid order is authorised"
                                  % (order_no, order["state"]))
-            self._set_state(order_no, "authorised")
+            self.db.execute("UPDATE pay_orders SET state = 'authorised', sent = 0, "
+                            "updated = ? WHERE order_no = ?", (int(self.now()), order_no))
             return "authorised", ""
         return self._transition(order_no, run)
 
@@ -221,7 +283,7 @@ class Orders:
             # a till order's capture is the till's already (the cashier holds the money)
             self.db.execute("UPDATE pay_orders SET state = ?, capture = ?, refund = ?, "
                             "captured = CASE WHEN source = 'till' THEN ? ELSE captured END, "
-                            "updated = ? WHERE order_no = ?",
+                            "sent = 0, updated = ? WHERE order_no = ?",
                             (state, used, order["paid"] - used, used, int(self.now()),
                              order_no))
             return state, "capture %d, refund %d" % (used, order["paid"] - used)

@@ -1,5 +1,6 @@
 """Phone payment's service: the one way the pay page, the gateway's notifications, the
-expiry sweep and (later) the pump's final sale change a payment order.
+expiry sweep, the station's link (AUTHORIZE to the pump, its REPLY) and the pump's final
+sale change a payment order.
 
 It owns a connection of its own to the store (so the gateway's slow HTTP calls run on a
 worker thread, never on the station's loop, while the loop keeps writing: WAL) and is used
@@ -12,8 +13,10 @@ import secrets
 import sqlite3
 import time
 
+from pumpside.authorize import FINAL_WHY
+
 from .gateway import BadNotification, GatewayError, GatewayRetry
-from .orders import OPEN, OrderError, Orders  # noqa: F401 (OPEN: for callers)
+from .orders import OPEN, OrderError, Orders, TokenUsed  # noqa: F401 (for callers)
 
 
 class PumpBusy(OrderError):
@@ -30,10 +33,15 @@ def refund_no(order_no):
 
 
 def new_order_no(now):
-    """A merchant order number (WeChat Pay: 6-32 of letters, digits, _-|*): the time and
-    64 random bits, so two stations or a restored store never reuse one."""
-    return "PS%s%s" % (time.strftime("%Y%m%d%H%M%S", time.gmtime(now)),
-                       secrets.token_hex(8))
+    """A merchant order number (WeChat Pay: 6-32 of letters, digits, _-|*), 16 characters
+    (the pump's journal keeps 16: record.ORDER_LEN): "PS", the time to the second in base
+    36 (7 digits) and 42 random bits (7 characters of base64url), so two stations or a
+    restored store never reuse one."""
+    n, digits = int(now), ""
+    for _ in range(7):
+        n, d = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + digits
+    return "PS%s%s" % (digits, secrets.token_urlsafe(6)[:7])
 
 
 class Payments:
@@ -63,11 +71,13 @@ class Payments:
         return self.orders.get(order_no)
 
     # -- the customer ----------------------------------------------------------------------
-    def new_order(self, terminal, pump, preset, amount, cap_ml=None, grade=None):
+    def new_order(self, terminal, pump, preset, amount, cap_ml=None, grade=None,
+                  token=None):
         """An order for `amount` on a pump, made at the gateway: returns the order (its
         pay_url: where the phone pays). PumpBusy: the pump holds another order;
-        GatewayError: the gateway refused or is down (the order stays created, and is
-        called expired when its window closes)."""
+        TokenUsed: the pump's `token` made an order already; GatewayError: the gateway
+        refused or is down (the order stays created, and is called expired when its
+        window closes)."""
         now = self.now()
         busy = self.orders.open_on(terminal, pump, now)
         if busy:
@@ -75,7 +85,8 @@ class Payments:
                            % (terminal, pump))
         order_no = new_order_no(now)
         pay_by = int(now) + self.pay_window_s
-        self.orders.create(order_no, terminal, pump, preset, amount, pay_by, cap_ml, grade)
+        self.orders.create(order_no, terminal, pump, preset, amount, pay_by, cap_ml, grade,
+                           token=token)
         url = self.gateway.create_order(
             order_no, amount, "fuel at pump %s/%s" % (terminal, pump),
             self.public_url + "/pay/notify", self.public_url + "/paid/" + order_no,
@@ -118,9 +129,57 @@ class Payments:
         return int(self.now()) + self.use_window_s
 
     # -- the pump --------------------------------------------------------------------------
+    def authorize(self, order_no):
+        """The AUTHORIZE payload (protocol.py) that sends a paid order to its pump, the
+        order marked sent (outstanding until the pump's REPLY: answered(), or its FINAL:
+        delivered()). Any paid order, however it was paid: its nozzle (`pump`), its grade
+        or any, capped at what was paid and at its litres, until its use window closes.
+        OrderError: the order is not paid."""
+        order = self.orders.get(order_no)
+        if order is None:
+            raise OrderError("no order %s" % order_no)
+        self.orders.sent(order_no)
+        payload = {"order": order_no, "nozzle": order["pump"], "amount": order["paid"],
+                   "ml": order["cap_ml"] or 0, "expiry": order["use_by"]}
+        if order["grade"]:
+            payload["grade"] = order["grade"]
+        return payload
+
+    def authorizations(self, terminal):
+        """authorize() of each order the terminal's pump is to be sent now (the link
+        sends them with its heartbeat's answer: the pump is online)."""
+        return [self.authorize(order["order_no"])
+                for order in self.orders.to_send(terminal, self.now())]
+
+    def answered(self, order_no, ok, why):
+        """The pump's REPLY to AUTHORIZE: taken (authorised), or refused: for now (busy,
+        closed, suspended...: sent again with a later heartbeat, within the use window)
+        or for good (authorize.FINAL_WHY: expired, no such nozzle or grade...: nothing
+        was sold, refunded in full). Returns the order."""
+        if ok:
+            self.orders.authorised(order_no)
+            return self.orders.get(order_no)
+        self.orders.refused(order_no, why or "refused")
+        order = self.orders.get(order_no)
+        if why in FINAL_WHY and order["state"] == "paid":
+            self.orders.settle(order_no, 0)
+            return self.collect(order_no)
+        return order
+
     def authorised(self, order_no):
         """The pump took the order (its AUTHORIZE acknowledged)."""
         return self.orders.authorised(order_no)
+
+    def delivered(self, order_no, amount):
+        """The pump's FINAL of the order's sale (stored by the station; again after a
+        restart or a duplicate: the same settle changes nothing): `amount` captured, the
+        rest refunded; a lapse (nothing dispensed) refunds it all. An overrun past the
+        cap is the station's loss: no more than was paid is captured. Returns the order."""
+        order = self.orders.get(order_no)
+        if order is None:
+            raise OrderError("a FINAL for order %s, which this station never made"
+                             % order_no[:40])
+        return self.capture(order_no, min(amount, order["paid"] or 0))
 
     def capture(self, order_no, amount):
         """The pump dispensed `amount` (minor units) on the order: capture it and refund
@@ -136,8 +195,8 @@ class Payments:
         to the gateway (its capture is the till's, its refund the change the cashier
         hands over: orders.py)."""
         order = self.orders.get(order_no)
-        if order["source"] == "till":
-            return order
+        if order["source"] == "till" or self.gateway is None:
+            return order  # a gateway's order without one (its settings removed): owed
         try:
             if order["capture"] and order["captured"] < order["capture"]:
                 self.gateway.capture(order_no, order["capture"])
@@ -153,15 +212,24 @@ class Payments:
             pass  # owed: the sweep tries again
         return self.orders.get(order_no)
 
+    def final_of(self, order):
+        """The amount of the order's FINAL the station holds from its pump, or None."""
+        row = self.db.execute(
+            "SELECT amount FROM sales WHERE terminal = ? AND kind = 'FINAL' AND "
+            "json_extract(record, '$.order') = ? LIMIT 1",
+            (order["terminal"], order["order_no"])).fetchone()
+        return row[0] if row else None
+
     # -- time ------------------------------------------------------------------------------
     def sweep(self):
         """What time makes due: created orders past their pay window are asked about
-        (paid after all, or expired); paid orders no pump took in their use window are
-        refunded in full; owed captures and refunds are tried again. Returns the orders
-        it touched."""
+        (paid after all, or expired); paid orders never sent to their pump in their use
+        window are refunded in full; a paid or authorised order whose FINAL the station
+        holds (it stopped before settling it) is settled; owed captures and refunds are
+        tried again. Returns the orders it touched."""
         now = self.now()
         touched = []
-        for order_no in self.orders.unpaid_past(now):
+        for order_no in self.orders.unpaid_past(now) if self.gateway else ():
             try:
                 self.sync(order_no)
             except GatewayRetry:
@@ -170,6 +238,11 @@ class Payments:
         for order_no in self.orders.unused_past(now):
             self.orders.settle(order_no, 0)
             touched.append(order_no)
+        for order in self.orders.undecided():  # a FINAL stored, not settled: a restart
+            amount = self.final_of(order)
+            if amount is not None:
+                self.orders.settle(order["order_no"], min(amount, order["paid"]))
+                touched.append(order["order_no"])
         for order_no in self.orders.owed():
             try:
                 self.collect(order_no)

@@ -95,7 +95,7 @@ ZH = dict({
     # the pumps' IFSF states (firmware ifsf.py) and the station alarms' kinds (journals.py)
     "Idle": "空闲", "Calling": "请求加油", "Authorised": "已授权", "Started": "已提枪",
     "Fuelling": "加油中", "Closed": "已关闭", "Inoperative": "不可用",
-    "new journal": "新日志", "conflict": "记录冲突",
+    "new journal": "新日志", "conflict": "记录冲突", "paid order": "支付订单异常",
     # words of the operators' page and the header
     "administrator": "管理员", "manager": "经理", "cashier": "收银员", "auditor": "审计员",
     # the alert rules (alerts.RULES), their severities and switch

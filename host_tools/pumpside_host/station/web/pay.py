@@ -14,27 +14,27 @@ the notify endpoint only to a notification the gateway signed).
                                           contradicting the order: acknowledged, nothing
                                           changed, alarmed
 
-Payment work (the gateway's HTTP calls, the order ledger) runs on one worker thread with
-its own connection to the store (payments/service.py), never on the station's loop; the
-loop sweeps the orders every SWEEP_S (expiry, refunds owed).
+Payment work (the gateway's HTTP calls, the order ledger) runs on the station's payment
+desk (payments/desk.py: one worker thread with its own connection to the store, shared
+with the link that sends AUTHORIZE), never on the station's loop; the loop sweeps the
+orders every desk.SWEEP_S (expiry, refunds owed, FINALs not yet settled).
 """
-import asyncio
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
 
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pumpside.meter import amount_for_ml
 
-from ..payments import config
-from ..payments.gateway import BadNotification, GatewayError, SandboxGateway
-from ..payments.orders import OrderError
-from ..payments.service import Payments, PumpBusy, UnknownOrder
+from ..payments import config, tokens
+from ..payments.desk import desk_of
+from ..payments.gateway import BadNotification, GatewayError
+from ..payments.orders import OrderError, TokenUsed
+from ..payments.service import PumpBusy, UnknownOrder
 
 log = logging.getLogger("pumpside.station")
-SWEEP_S = 5.0
 PUMP_MAX = 99
 ALARM = "payment notification refused"  # alarms' `what`
 CONTRADICTION = "payment notification contradicts the order"
@@ -42,45 +42,13 @@ PRESET_LABELS = (("amount", "Amount 金额"), ("litres", "Litres 升数"),
                  ("fill", "Fill up to 加满 (at most)"))
 
 
-def token_ok(terminal, pump, token):
-    """HOOK: the pump's one-time token (shown in its QR code, rotated after each use and
-    every few minutes: the pump's side of issue 16) is checked here. Until the pump issues
-    tokens the station can check, any non-empty token is taken."""
-    return bool(token)
-
-
-class Desk:
-    """The payments service on its worker thread: `await desk.call("capture", order,
-    amount)` from the station's loop (the pump's final sale, later)."""
-
-    def __init__(self, payments):
-        self.payments = payments
-        self.worker = ThreadPoolExecutor(1, thread_name_prefix="payments")
-        self.task = None  # the sweeper, when started in the station's loop
-
-    async def call(self, name, *args):
-        return await asyncio.get_running_loop().run_in_executor(
-            self.worker, getattr(self.payments, name), *args)
-
-    async def sweeper(self):
-        while True:
-            await asyncio.sleep(SWEEP_S)
-            try:
-                await self.call("sweep")
-            except Exception:  # noqa: BLE001 - the sweep must outlive a bad order or a
-                # gateway answering nonsense; the next sweep tries again
-                log.exception("payments sweep")
-
-
-def open_desk(ledger):
-    """The station's payment desk, or None: no gateway set (config.py)."""
-    settings = config.load(ledger.path)
-    if settings is None:
-        return None
-    gateway = SandboxGateway(settings["url"], settings["public_key"])
-    return Desk(Payments.open(ledger.path, gateway, settings["public_url"],
-                              pay_window_s=settings["pay_window_s"],
-                              use_window_s=settings["use_window_s"]))
+def token_ok(ledger, terminal, pump, token, now=None):
+    """The pump's one-time token (its QR code's `t`): made with the terminal's pay key,
+    for this pump, fresh (payments/tokens.py). Taken once: new_order refuses a token an
+    order was made with (TokenUsed)."""
+    key = ledger.key_of(terminal)
+    return key is not None and tokens.valid(key, terminal, pump, token,
+                                            time.time() if now is None else now)
 
 
 def _minor(text, places, name):
@@ -101,13 +69,7 @@ PUBLIC_POSTS = ("/pay/notify", "/pay/{terminal}/{pump}")
 def routes(ledger, templates):
     """The pay page and notify endpoint's routes (web/__init__.py adds them)."""
     settings = config.load(ledger.path)
-    desk = open_desk(ledger)
-    try:
-        asyncio.get_running_loop()
-        if desk is not None:
-            desk.task = asyncio.ensure_future(desk.sweeper())
-    except RuntimeError:  # made outside a loop (a test's client): no sweeper
-        pass
+    desk = desk_of(ledger)
 
     def page(request, template, status=200, **context):
         return templates.TemplateResponse(request, template, context, status_code=status)
@@ -134,10 +96,10 @@ def routes(ledger, templates):
             return page(request, "pay_error.html", 404, error="No such pump 没有这个油机")
         token = request.query_params.get("t", "") if request.method == "GET" else \
             (await request.form()).get("t", "")
-        if not token_ok(where[0], where[1], token):
+        if not token_ok(ledger, where[0], where[1], token):
             return page(request, "pay_error.html", 403, error="Scan the code on the pump "
                         "again 请重新扫描油机上的二维码")
-        if desk is None:
+        if desk.gateway() is None:
             return page(request, "pay_error.html", 503, error="Phone payment is not set up "
                         "at this station 本站未开通手机支付")
         context = dict(terminal=where[0], pump=where[1], token=token, presets=PRESET_LABELS,
@@ -159,9 +121,13 @@ def routes(ledger, templates):
             if not 1 <= amount <= settings["amount_max"]:
                 raise ValueError("an order is 0.01 to %d.%02d" % divmod(
                     settings["amount_max"], 100))
-            order = await desk.call("new_order", where[0], where[1], preset, amount, cap_ml)
+            order = await desk.call("new_order", where[0], where[1], preset, amount, cap_ml,
+                                    None, token)
         except PumpBusy as e:
             return page(request, "pay.html", 409, error=str(e), **context)
+        except TokenUsed as e:
+            return page(request, "pay_error.html", 403, error=str(e) + " 二维码已使用 "
+                        "请重新扫描")
         except (ValueError, OrderError) as e:
             return page(request, "pay.html", 400, error=str(e), **context)
         except GatewayError as e:
@@ -174,10 +140,8 @@ def routes(ledger, templates):
 
     async def paid_page(request):
         order_no = request.path_params["order"]
-        order = None
-        if desk is not None:
-            order = await desk.call("order", order_no)
-        if order is None:
+        order = await desk.call("order", order_no)
+        if order is None or order["source"] != "gateway":
             return page(request, "pay_error.html", 404, error="No such order 没有这个订单")
         return page(request, "paid.html", order=order)
 
@@ -193,7 +157,7 @@ def routes(ledger, templates):
 
     async def notify(request):
         body = await request.body()
-        if desk is None:
+        if desk.gateway() is None:
             return JSONResponse({"code": "FAIL", "message": "no gateway set"}, 503)
         try:
             order_no, changed = await desk.call("notify", dict(request.headers), body)
