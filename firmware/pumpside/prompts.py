@@ -60,6 +60,9 @@ pin_blocked|密码已锁 请到营业厅|PIN blocked - card locked
 enter_staff|请输入员工密码|Staff password, E to confirm
 wrong_staff|员工密码错误|Wrong staff password
 staff_blocked|员工密码已锁|Staff password blocked
+load_offer|有待圈存金额 确认E圈存 C跳过|Load waiting: E to load, C to skip
+loading|圈存中 请勿拔卡|Loading card - do not remove
+load_failed|圈存未完成 继续加油|Load not done - choose preset
 CARD|卡交易中断|Card sale interrupted
 REMOTE|油站已停止加油|Stopped by the station
 suspended|暂停加油 请稍候|Pump suspended by the station

@@ -1,7 +1,7 @@
 """The customer's card sale as a pure state machine: events in, actions out.
 
-IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] -> PRESET -> LOCKING (grey
-lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with
+IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] [-> LOAD_OFFER -> LOADING, a
+load waiting at the station] -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with
 an exit from every waiting state on timeout, cancel or a pulled card. The shell
 (cardsale.py) runs the actions - card APDUs, journal writes, the dispenser - and feeds
 back what happened. Nothing here does I/O, so every path is tested by feeding events, on
@@ -9,8 +9,8 @@ CPython and MicroPython alike.
 
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
 ("verify_staff", password), ("grey_lock", caps), ("authorize", caps), ("stop",),
-("settle", sale), ("unlock_grey", grey record), ("release",), ("print", points). `caps`
-and `sale` are dicts.
+("settle", sale), ("unlock_grey", grey record), ("release",), ("print", points),
+("load", offer). `caps`, `sale` and `offer` are dicts.
 """
 from . import config, meter
 from .card.psam import T_UNLOCK
@@ -26,9 +26,11 @@ FUELLING = const(6)
 SETTLING = const(7)
 RECEIPT = const(8)
 STAFF = const(9)  # staff (driver) password of a plate-bound card
+LOAD_OFFER = const(10)  # a load waits at the station: OK (E) to load, C to go on without
+LOADING = const(11)  # the load (cardload.py) runs
 STATE_NAMES = ("IDLE", "CARD", "PIN", "PRESET", "LOCKING", "AUTHORIZED", "FUELLING",
-               "SETTLING", "RECEIPT", "STAFF")
-_WAITING = (PIN, STAFF, PRESET, AUTHORIZED, RECEIPT)  # the customer may walk away
+               "SETTLING", "RECEIPT", "STAFF", "LOAD_OFFER", "LOADING")
+_WAITING = (PIN, STAFF, PRESET, AUTHORIZED, RECEIPT, LOAD_OFFER)  # the customer may walk away
 
 CARD_ACTIVE = 1
 STAFF_CARD = 4
@@ -118,6 +120,16 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
     if discounted_price(prices.price, discount_for(card, cfg, today)) < 1:
         return "bad_discount"  # a card would buy fuel for nothing
     return None
+
+
+def load_offer(card):
+    """{"load_id", "amount"} of the load the station's CARD_ANSWER says waits for the card
+    (card["station"], cardload.py), or None."""
+    station = card.get("station") or {}
+    amount = station.get("load")
+    if not amount or station.get("load_id") is None:
+        return None
+    return {"load_id": station["load_id"], "amount": amount}
 
 
 def caps_for(card, grade, price):
@@ -213,6 +225,8 @@ class Sale:
             return [("show", "cancelled", None), ("release",)]
         if state == PIN or state == STAFF:
             return self._pin_key(key, now)
+        if state == LOAD_OFFER:
+            return self._offer_key(key, now)
         if state == PRESET:
             return self._preset_key(key, now)
         if state == AUTHORIZED and key == "C":
@@ -240,6 +254,10 @@ class Sale:
             if state == PIN and self.card["restrictions"].get("plate"):
                 self._go(STAFF, now)
                 return [("show", "enter_staff", None)]
+            offer = load_offer(self.card)
+            if offer is not None:
+                self._go(LOAD_OFFER, now)
+                return [("show", "load_offer", offer["amount"])]
             self._go(PRESET, now)
             return [("show", "choose_preset", None)]
         if tries_left:
@@ -247,6 +265,35 @@ class Sale:
         self._reset(now)
         return [("show", "pin_blocked" if state == PIN else "staff_blocked", None),
                 ("release",)]
+
+    # -- a load waiting at the station (cardload.py runs it) ----------------------------
+    def _offer_key(self, key, now):
+        if key == "E":
+            self._go(LOADING, now)
+            offer = load_offer(self.card)
+            return [("show", "loading", offer["amount"]), ("load", offer)]
+        if key == "C":  # no load now: the sale goes on (the money waits on)
+            self._go(PRESET, now)
+            return [("show", "choose_preset", None)]
+        return []
+
+    def loaded(self, balance, now):
+        """The load is on the card: the sale goes on with its new balance."""
+        if self.state != LOADING:
+            return []
+        self.card["balance"] = balance
+        self.card["station"] = {}  # offered once: not again in this sale
+        self._go(PRESET, now)
+        return [("show", "choose_preset", None)]
+
+    def load_failed(self, why, now):
+        """No load (refused, no answer, the card refused it): the sale goes on with the
+        balance the card had; `why` is shown."""
+        if self.state != LOADING:
+            return []
+        self.card["station"] = {}
+        self._go(PRESET, now)
+        return [("show", why, None)]
 
     def _preset_key(self, key, now):
         if self.entry is None:
