@@ -1,8 +1,9 @@
 """The customer's card sale as a pure state machine: events in, actions out.
 
 IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] [-> LOAD_OFFER -> LOADING, a
-load waiting at the station] -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit for unlock) -> RECEIPT -> IDLE, with
-an exit from every waiting state on timeout, cancel or a pulled card. The shell
+load waiting at the station] -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING ->
+SETTLING (debit for unlock) -> RECEIPT -> IDLE, with an exit from every waiting state on
+timeout, cancel or a pulled card. The shell
 (cardsale.py) runs the actions - card APDUs, journal writes, the dispenser - and feeds
 back what happened. Nothing here does I/O, so every path is tested by feeding events, on
 CPython and MicroPython alike.
@@ -115,7 +116,9 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
         return "daily_limit"
     if limits["daily_amount"] and card["amount_today"] >= limits["daily_amount"]:
         return "daily_limit"
-    if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
+    offer = load_offer(card)  # a load waiting at the station is offered after the PIN
+    if not grey["grey"] and card["balance"] + (offer["amount"] if offer else 0) \
+            < cfg.min_sale_amount:
         return "low_balance"
     if discounted_price(prices.price, discount_for(card, cfg, today)) < 1:
         return "bad_discount"  # a card would buy fuel for nothing

@@ -234,24 +234,12 @@ class Desk:
         return done
 
     def _load_one(self, tx, card, asn, keys, load, now):
-        amount = load["amount"]
         try:
-            init = card.init_load(amount, DESK_TID)
+            init = card.init_load(load["amount"], DESK_TID)
         except CardError as e:
             raise DeskError("the card refused the load (%s): the money waits on the account"
                             % why_of(e)) from None
-        session = cardcrypto.des3(keys["load"], init["random"] + init["counter"] + b"\x80\x00")
-        if cardcrypto.mac(session, init["balance"] + struct.pack(">I", amount)
-                          + bytes((T_LOAD,)) + DESK_TID) != init["mac1"]:
-            raise DeskError("the card's MAC1 does not verify: nothing loaded")
-        when = bcd_datetime(int(now or time.time()))
-        counter = struct.unpack(">H", init["counter"])[0]
-        before = struct.unpack(">I", init["balance"])[0]
-        # recorded before CREDIT: a cut from here on is found again from the card
-        tx(lambda: (None, None, self.book.started(load["id"], DESK_TID.hex(), counter, before,
-                                                  when.hex())))
-        mac2 = cardcrypto.mac(session, struct.pack(">I", amount) + bytes((T_LOAD,)) + DESK_TID
-                              + when)
+        counter, before, when, mac2 = self.begin_load(tx, keys, load, init, DESK_TID, now)
         try:
             tac = card.credit_load(when, mac2)
         except CardError as e:
@@ -261,6 +249,31 @@ class Desk:
         self._finish(tx, asn, keys, dict(load, counter=counter, before=before,
                                          at=when.hex(), terminal=DESK_TID.hex()), tac,
                      "loaded", now)
+
+    def begin_load(self, tx, keys, load, init, terminal, now=None):
+        """The waiting `load` onto a card that answered INITIALIZE FOR LOAD with `init`
+        (bytes: balance, counter, random, MAC1) for terminal id `terminal` (the desk's, or
+        a pump's PSAM): MAC1 checked with the card's load key, the load recorded as
+        started (committed before anything reaches the card: a cut from here on is found
+        again from the card), MAC2 made. Returns (counter, balance before, date and time
+        CREDIT carries, MAC2). DeskError: MAC1 does not verify, or the load is not
+        waiting any more (nothing recorded)."""
+        amount = load["amount"]
+        session = cardcrypto.des3(keys["load"], init["random"] + init["counter"] + b"\x80\x00")
+        if cardcrypto.mac(session, init["balance"] + struct.pack(">I", amount)
+                          + bytes((T_LOAD,)) + terminal) != init["mac1"]:
+            raise DeskError("the card's MAC1 does not verify: nothing loaded")
+        when = bcd_datetime(int(now or time.time()))
+        counter = struct.unpack(">H", init["counter"])[0]
+        before = struct.unpack(">I", init["balance"])[0]
+        try:
+            tx(lambda: (None, None, self.book.started(load["id"], terminal.hex(), counter,
+                                                      before, when.hex())))
+        except ValueError as e:  # another load took it meanwhile
+            raise DeskError(str(e)) from None
+        mac2 = cardcrypto.mac(session, struct.pack(">I", amount) + bytes((T_LOAD,)) + terminal
+                              + when)
+        return counter, before, when, mac2
 
     def _finish(self, tx, asn, keys, load, tac, how, now=None):
         after = load["before"] + load["amount"]
@@ -290,8 +303,15 @@ class Desk:
                 if pin_ok else None
         except CardError as e:
             raise DeskError("cannot read the card's log: %s" % why_of(e)) from None
+        return self.settle_started(tx, asn, keys, log, counter, now)
+
+    def settle_started(self, tx, asn, keys, log, counter, now=None):
+        """Each load of the card recorded as started (MAC2 given, CREDIT maybe sent), from
+        what the card shows: its log (entries of type 02) holds it, or its online counter
+        (None: not known) is past the load's -> done (the TAC recomputed); the counter is
+        the load's -> it never got it: waiting again. Returns the ids found done."""
         found = []
-        for load in started:
+        for load in self.book.loads(asn, (STARTED,)):
             hit = any(e["type"] == T_LOAD and e["ctc"] == load["counter"]
                       and e["amount"] == load["amount"] and e["terminal_id"].hex()
                       == load["terminal"] and e["datetime"].hex() == load["at"] for e in log)
