@@ -1,6 +1,8 @@
 """Load (圈存) at the pump, and the station's word on a card (CARD_INFO).
 
-After the card is read the pump tells the station (CARD_INFO: number, nozzle, balance) and
+After the card is read the pump tells the station (CARD_INFO: number, nozzle, balance, the
+loads in the card's log: a load cut after CREDIT is found there before anything is
+offered again) and
 keeps its answer (CARD_ANSWER) in the sale's card dict as card["station"]: a load waiting
 for the card (money an online top-up or the desk put on its account), and whatever else
 the station adds (station/cardinfo.py). Offline or with no answer in time the sale goes on
@@ -30,6 +32,7 @@ from . import log, protocol, receipt
 from . import record as rec
 from .card.apdu import REMOVED, CardError
 
+T_LOAD = 0x02  # a load in the card's log
 ASK_MS = 8000  # the station's answer to CARD_INFO or LOAD, at most (then: none)
 
 
@@ -41,7 +44,9 @@ def ask_info(desk, info, then, now):
         info["station"] = {}
         return then(now)
     asn = info["issuer"]["asn"].hex()
-    payload = {"asn": asn, "nozzle": desk.cfg.nozzle, "balance": info["balance"]}
+    payload = {"asn": asn, "nozzle": desk.cfg.nozzle, "balance": info["balance"],
+               "loads": [[e["ctc"], e["amount"], e["terminal_id"].hex(), e["datetime"].hex()]
+                         for e in info["log"] if e["type"] == T_LOAD]}
 
     def answered(answer, now):
         info["station"] = answer if answer is not None and answer.get("asn") == asn else {}

@@ -140,7 +140,7 @@ TOTALS nozzle:u volume_ml:u amount:u seq:u ?grade:s
 EVENTS events:l1-64/d
 ERROR ?why:s
 EVENTS_ACK n:v ~ok:b ~why:s
-CARD_INFO asn:s nozzle:u balance:u
+CARD_INFO asn:s nozzle:u balance:u ~loads:l-10/l4-4
 CARD_ANSWER asn:s ~load:u1- ~load_id:v ~odometer:u
 LOAD asn:s load_id:v amount:u1- balance:u counter:u random:x4 mac1:x4 terminal:x6
 LOAD_ANSWER load_id:v ~mac2:x4 ~at:x7 ~refused:s

@@ -263,14 +263,32 @@ def test_card_pulled_at_credit_is_recovered_from_its_online_counter(rig, execute
     assert (intent["state"], cut["state"]) == (rec.LOAD_INTENT, rec.LOAD_CUT)
     rig.sync()
     assert rig.loads() == [(TOP_UP, STARTED)]  # a cut record decides nothing
-    rig.to_offer()
-    rig.run("E")
-    rig.sync()
+    if executed:  # the card's log shows it at the next insertion: done, not offered
+        rig.run(rig.insert, "123456E")
+        assert rig.desk.prompt == "choose_preset" and rig.desk.info["station"] == {
+            "asn": ASN}
+        assert "card's log" in rig.book.loads(ASN)[0]["how"]
+        assert len(rig.records()) == 2  # no second CREDIT
+    else:
+        rig.to_offer()
+        rig.run("E")
+        rig.sync()
     _done_once(rig)
     assert rig.desk.sale.state == card_sale.PRESET
-    if executed:  # on the card already: no second CREDIT
-        assert rig.desk.prompt == "load_failed" and len(rig.records()) == 2
-        assert "online counter" in rig.book.loads(ASN)[0]["how"]
+
+
+def test_a_load_past_the_cards_log_is_settled_by_its_counter_at_load(rig):
+    """The card's log no longer shows the load cut after CREDIT (ten later entries):
+    offered again, the counter at LOAD settles it, nothing credited twice."""
+    rig.to_offer(Pulled(rig.board, rig.card, 0x52, True))
+    rig.run("E")
+    rig.card.s["log"] = []  # scrolled out
+    rig.to_offer()
+    rig.run("E")
+    assert rig.desk.prompt == "load_failed" and len(rig.records()) == 2
+    assert "online counter" in rig.book.loads(ASN)[0]["how"]
+    rig.sync()
+    _done_once(rig)
 
 
 def test_card_refusing_credit_is_a_cut_and_the_money_waits(rig):
@@ -315,9 +333,13 @@ def test_power_cut_during_the_load_is_ended_at_boot_and_recovered_once(rig, cut)
     rig.boot()  # and only once
     assert rig.cut_at_boot is None
     rig.sync()
-    rig.to_offer()
-    rig.run("E")
-    rig.sync()
+    if cut == "after CREDIT":  # the card's log shows it: done, nothing offered
+        rig.run(rig.insert, "123456E")
+        assert rig.desk.prompt == "choose_preset"
+    else:
+        rig.to_offer()
+        rig.run("E")
+        rig.sync()
     _done_once(rig)
 
 

@@ -9,6 +9,10 @@ answer in the sale's card dict as card["station"] ({} offline or without an answ
 time: the sale goes on without it). A contributor that fails is logged and left out:
 it never costs the others their fields, nor the sale its answer.
 
+Before them, each function in SEEN (ledger, terminal, payload) takes what the card
+shows (its log's loads: pumpload.seen settles a load cut after CREDIT from it), so the
+parts answer on an account that is up to date.
+
 Contributors here: pumpload.offer (`load`, `load_id`: the oldest load waiting for the
 card, offered at the pump after the PIN).
 """
@@ -20,6 +24,7 @@ from .masking import mask_card
 log = logging.getLogger("pumpside.station")
 
 PARTS = [pumpload.offer]
+SEEN = [pumpload.seen]
 
 
 def answer(ledger, terminal, payload):
@@ -27,6 +32,12 @@ def answer(ledger, terminal, payload):
     asn = payload["asn"]
     out = {}
     if len(asn) == 16 and asn.isdigit():  # a card number; anything else gets no fields
+        for step in SEEN:
+            try:
+                step(ledger, terminal, payload)
+            except Exception:  # noqa: BLE001 - the answer goes out all the same
+                log.exception("CARD_INFO of card %s from %s: %s failed", mask_card(asn),
+                              terminal, getattr(step, "__name__", step))
         for part in PARTS:
             try:
                 got = part(ledger, asn)

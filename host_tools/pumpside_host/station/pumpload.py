@@ -1,5 +1,6 @@
 """A load (圈存) at a pump, the station's side (firmware: cardload.py; docs/card.md).
 
+- seen(): CARD_INFO's loads from the card's log: a started load there is done.
 - offer(): a CARD_ANSWER contributor (cardinfo.PARTS): the oldest load waiting for the
   card (pending, or started and not known to be on the card) as `load` and `load_id`.
 - load(): LOAD -> LOAD_ANSWER. First each load of the card recorded as started is
@@ -23,6 +24,7 @@ import struct
 from pumpside import record as rec
 
 from .cardbook import DONE, PENDING, STARTED, CardBook
+from .cardio import T_LOAD
 from .masking import mask_card
 
 log = logging.getLogger("pumpside.station")
@@ -41,6 +43,31 @@ def offer(ledger, asn):
     if not waiting:
         return {}
     return {"load": waiting[0]["amount"], "load_id": waiting[0]["id"]}
+
+
+def seen(ledger, terminal, payload, now=None):
+    """CARD_INFO's `loads` (the card's log entries of type 02: online counter, amount,
+    terminal id, date and time): a started load among them is on the card, done (the TAC
+    recomputed). Before the PIN the counter is not known: a load not in the log stays as
+    it is (LOAD's counter decides)."""
+    asn = payload["asn"]
+    book = CardBook(ledger.db)
+    if not payload.get("loads") or not book.loads(asn, (STARTED,)):
+        return
+    log_entries = []
+    for entry in payload["loads"]:
+        counter, amount, tid, at = entry
+        try:
+            log_entries.append({"type": T_LOAD, "ctc": counter, "amount": amount,
+                                "terminal_id": bytes.fromhex(tid),
+                                "datetime": bytes.fromhex(at)})
+        except (TypeError, ValueError):
+            continue
+    keys = _keys(ledger, book.get(asn))
+    if keys is None:
+        return
+    desk, tx = _service(ledger, terminal)
+    desk.settle_started(tx, asn, keys, log_entries, None, now)
 
 
 def _keys(ledger, record):
