@@ -398,3 +398,10 @@ def test_a_lost_card_is_offered_nothing(rig):
     rig.book.set_status(ASN, "lost", T0)
     assert cardinfo.answer(rig.ledger, "P1", {"asn": ASN, "nozzle": 1, "balance": 0}) == {
         "asn": ASN}
+
+
+def test_a_fleet_card_is_offered_nothing_its_loads_are_the_desks(rig):
+    """The desk writes a fleet card's restrictions at each load; a pump does not."""
+    rig.ledger.db.execute("UPDATE card_registry SET kind = 'fleet' WHERE asn = ?", (ASN,))
+    assert cardinfo.answer(rig.ledger, "P1", {"asn": ASN, "nozzle": 1, "balance": 0}) == {
+        "asn": ASN}

@@ -100,6 +100,13 @@ class Desk:
     def _key(masters, name, issuer, asn):
         return cardcrypto.card_key(masters[name], issuer, bytes.fromhex(asn))
 
+    def card_keys(self, record, names):
+        """The card's own keys `names` ("load", "tac", "purchase") of its record,
+        diversified from its issuer's master keys; DeskError when the key file lacks
+        them. They stay in the station."""
+        issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), names)
+        return {n: self._key(masters, n, issuer, record["asn"]) for n in names}
+
     # -- the card in the reader ---------------------------------------------------------------
     def _open(self, reader):
         """(DeskCard, its record) of the issued card in the reader."""
@@ -217,8 +224,7 @@ class Desk:
         asn = record["asn"]
         self._usable(asn)
         self._pin(card, pin)
-        issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), ("load", "tac"))
-        keys = {n: self._key(masters, n, issuer, asn) for n in ("load", "tac")}
+        keys = self.card_keys(record, ("load", "tac"))
         done = self._recover(tx, card, asn, keys, True, now)
         files = self.restrictions(asn, now) if self.restrictions else None
         if files:  # a fleet card: its restrictions as the station knows them now
@@ -246,7 +252,7 @@ class Desk:
             raise DeskError("the load was cut (%s): the money stays on the account; insert "
                             "the card again to finish it (the desk asks the card whether it "
                             "got it)" % why_of(e)) from None
-        self._finish(tx, asn, keys, dict(load, counter=counter, before=before,
+        self.finish_load(tx, asn, keys, dict(load, counter=counter, before=before,
                                          at=when.hex(), terminal=DESK_TID.hex()), tac,
                      "loaded", now)
 
@@ -275,7 +281,7 @@ class Desk:
                               + when)
         return counter, before, when, mac2
 
-    def _finish(self, tx, asn, keys, load, tac, how, now=None):
+    def finish_load(self, tx, asn, keys, load, tac, how, now=None):
         after = load["before"] + load["amount"]
         expect = load_tac(keys["tac"], after, load["counter"], load["amount"],
                           bytes.fromhex(load["terminal"]), bytes.fromhex(load["at"]))
@@ -316,7 +322,7 @@ class Desk:
                       and e["amount"] == load["amount"] and e["terminal_id"].hex()
                       == load["terminal"] and e["datetime"].hex() == load["at"] for e in log)
             if hit or (counter is not None and counter > load["counter"]):
-                self._finish(tx, asn, keys, load, None, "recovered from the card's %s" % (
+                self.finish_load(tx, asn, keys, load, None, "recovered from the card's %s" % (
                     "log" if hit else "online counter"), now)
                 found.append(load["id"])
             elif counter is not None:
@@ -384,11 +390,10 @@ class Desk:
         since = sum(load["amount"] for load in self.book.loads(asn, (DONE,))
                     if load_time(load) > bill[0])
         surplus = bill[1] + since - self.book.balance(asn)
-        issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), ("tac",))
-        keys = {"tac": self._key(masters, "tac", issuer, asn)}
+        keys = self.card_keys(record, ("tac",))
         for load in started:
             if load_time(load) <= bill[0] and surplus >= load["amount"]:
-                self._finish(tx, asn, keys, load, None, "recovered from the card's later "
+                self.finish_load(tx, asn, keys, load, None, "recovered from the card's later "
                              "bills", now)
                 surplus -= load["amount"]
 

@@ -32,10 +32,13 @@ log = logging.getLogger("pumpside.station")
 
 def offer(ledger, asn):
     """{"load", "load_id"} of the oldest load waiting for an active card whose issuer's
-    load key the station holds, or {}."""
+    load key the station holds, or {}. Not for a fleet card: the desk writes its
+    restrictions (EF1C, EF1D) at each load, which a pump does not."""
     book = CardBook(ledger.db)
     record = book.get(asn)
     if record is None or record["status"] != "active":
+        return {}
+    if record["kind"] == "fleet":  # its restrictions are written at each load: the desk's
         return {}
     if not _keys(ledger, record):
         return {}
@@ -75,11 +78,9 @@ def _keys(ledger, record):
     from .carddesk import Desk, DeskError
 
     try:
-        issuer, masters = Desk(ledger)._issuer(bytes.fromhex(record["issuer"]),
-                                               ("load", "tac"))
+        return Desk(ledger).card_keys(record, ("load", "tac"))
     except DeskError:
         return None
-    return {n: Desk._key(masters, n, issuer, record["asn"]) for n in ("load", "tac")}
 
 
 def _service(ledger, terminal):
@@ -176,5 +177,5 @@ def stored(ledger, terminal, record, now=None):
     if keys is None:
         return
     desk, tx = _service(ledger, terminal)
-    desk._finish(tx, asn, keys, load, bytes.fromhex(record["tac"]),
+    desk.finish_load(tx, asn, keys, load, bytes.fromhex(record["tac"]),
                  "loaded at pump %s" % terminal, now)
