@@ -405,3 +405,19 @@ def test_a_fleet_card_is_offered_nothing_its_loads_are_the_desks(rig):
     rig.ledger.db.execute("UPDATE card_registry SET kind = 'fleet' WHERE asn = ?", (ASN,))
     assert cardinfo.answer(rig.ledger, "P1", {"asn": ASN, "nozzle": 1, "balance": 0}) == {
         "asn": ASN}
+
+
+def test_the_done_record_arriving_after_the_card_told_it_moves_nothing_twice(rig):
+    """The pump offline after the load (its LOAD record not uploaded yet); the card at
+    the next insertion shows the load in its log: done. The record, when it comes, is
+    taken once and changes nothing."""
+    rig.to_offer()
+    rig.run("E")
+    assert rig.loads() == [(TOP_UP, STARTED)]
+    rig.run(rig.pull)
+    rig.run(rig.insert, "123456E")  # CARD_INFO with the card's log
+    assert rig.desk.prompt == "choose_preset" and rig.loads() == [(TOP_UP, DONE)]
+    how = rig.book.loads(ASN)[0]["how"]
+    rig.sync()
+    _done_once(rig)
+    assert rig.book.loads(ASN)[0]["how"] == how and "card's log" in how
