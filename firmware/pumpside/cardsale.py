@@ -17,7 +17,7 @@ VERIFY APDU and nowhere else.
 """
 import asyncio
 
-from . import dispenser, fleetcard, log, meter, receipt, settlement
+from . import cardload, dispenser, fleetcard, log, meter, receipt, settlement
 from . import record as rec
 from . import sale as card_sale
 from .card import grey_lock
@@ -56,9 +56,9 @@ class CardDesk:
         self.bill = None  # the bill of the receipt to print
         self._flags = 0
         self._queue = []  # actions waiting for the card task
-        self._question = None  # (task, what was read) while the station is asked
+        self._question = None  # (task, then, state) while the station is asked
         self._answered = False  # its answer came (or its time ran out):
-        self._answer = None  # the GREY_ANSWER, None when none came in time
+        self._answer = None  # the answer, None when none came in time
 
     def start(self):
         try:
@@ -113,13 +113,13 @@ class CardDesk:
             todo, self._queue = self._queue, []
             self._run(todo)
         question = self._question
-        if question is not None and sale.state != card_sale.CARD:
+        if question is not None and sale.state != question[2]:
             # the card left or the sale was cancelled: the link withdraws the question
             question[0].cancel()
             self._question = None
         elif question is not None and self._answered:
             self._question = None
-            self._run(self._on_answer(question[1], self._answer, now))
+            self._run(question[1](self._answer, now))
         self._run(sale.tick(now))
 
     def _run(self, actions):
@@ -166,6 +166,8 @@ class CardDesk:
         if name == "print":
             self._print(action[1])
             return None
+        if name == "load":
+            return cardload.start(self, action[1], now)
         return None  # "release": the customer takes the card
 
     # -- reading the card ---------------------------------------------------------------
@@ -212,14 +214,24 @@ class CardDesk:
             # grey-locked at another terminal (or here, its escape dropped from the full
             # table): the escape is asked of the station; offline, the card is refused
             # (card_read below, with no escape to settle)
-            self._answered = False
-            self._question = (asyncio.create_task(self._ask(link, query)),
-                              (info, today_ymd, listed))
+            read = (info, today_ymd, listed)
+            self.ask_station(link.ask_grey(query, _ASK_MS),
+                             lambda answer, now: self._on_answer(read, answer, now))
             return [("show", "settling_grey", None)]
+        if not grey["grey"]:  # what the station holds for it (a load waiting): card["station"]
+            return cardload.ask_info(self, info, lambda now: self.sale.card_read(
+                info, now, today_ymd, listed, own_escape), now)
         return self.sale.card_read(info, now, today_ymd, listed, own_escape)
 
-    async def _ask(self, link, query):
-        self._answer = await link.ask_grey(query, _ASK_MS)
+    def ask_station(self, answer, then):
+        """Wait for `answer` (the link's ask: the station's answer, None when none came in
+        time) while this task goes on watching the slot; then(answer, now) -> actions. A
+        card pulled or a sale that moved on meanwhile withdraws the question."""
+        self._answered = False
+        self._question = (asyncio.create_task(self._ask(answer)), then, self.sale.state)
+
+    async def _ask(self, answer):
+        self._answer = await answer
         self._answered = True  # the next step takes it
 
     def _on_answer(self, read, answer, now):

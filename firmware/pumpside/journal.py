@@ -183,6 +183,7 @@ class Journal:
         self.ident = None  # the identity (16 hex digits), once identify() ran
         self._checkpoints = Checkpoints(root)  # their two directories
         self._ack_due = None  # (seq, time) of an ack that waits for the open sale's end
+        self.open_load = None  # a LOAD intent with no end after it (cardload.py)
 
     def _path(self, name):
         return self.root + "/" + name
@@ -332,12 +333,20 @@ class Journal:
             bill, _ack = rec.unpack_bill(payload)
             self._sale_seen(bill)
             self._totals(bill)
+        elif rtype == rec.LOAD:
+            self._load_seen(rec.unpack_load(payload))
         elif rtype == rec.EVENT:
             event = rec.unpack_event(payload)
             if event["code"] == EV_UNAUTHORIZED and event["a"] > 0:
                 self.totals.add(event["a"], 0)
             elif event["code"] == EV_ESCAPE_DROPPED:
                 self.escapes.remove(event["a"])
+
+    def _load_seen(self, load):
+        if load["state"] == rec.LOAD_INTENT:
+            self.open_load = load
+        elif self.open_load is not None and self.open_load["load"] == load["load"]:
+            self.open_load = None
 
     def _sale_seen(self, bill):
         if bill["sale"] > self.sale_no:
@@ -457,6 +466,24 @@ class Journal:
         rtype = rec.ESCAPE if is_card_sale(sale) else rec.FINAL
         return self.finish(time, pulses, ml, meter.amount_for_ml(ml, sale["price"]),
                            STOP_POWER, flags, 0, None, rtype)
+
+    def load(self, load):
+        """Log a load's record (record.LOAD_FIELDS; cardload.py): its intent before CREDIT
+        FOR LOAD, its end (done, or cut) after. Returns its seq."""
+        seq = self._log(rec.LOAD, rec.pack_load(load))
+        self._load_seen(load)
+        return seq
+
+    def recover_load(self, time):
+        """A load whose intent a power cut left without its end: ended as cut (the card's
+        online counter tells the station whether CREDIT FOR LOAD reached it). Returns
+        that record's fields, or None."""
+        load = self.open_load
+        if load is None:
+            return None
+        load = dict(load, state=rec.LOAD_CUT, time=time)
+        self.load(load)
+        return load
 
     def event(self, time, code, a=0, b=0):
         seq = self._log(rec.EVENT, rec.pack_event(time, code, a, b))

@@ -65,6 +65,9 @@ odometer_bad|里程数不合理 请重输|Odometer not plausible - again
 odometer_refused|里程数错误 交易取消|Odometer refused - take your card
 fleet_window|此卡当前时段不能加油|Not allowed at this time
 fleet_month|已达当月限额|Monthly limit reached
+load_offer|有待圈存金额 确认E圈存 C跳过|Load waiting: E to load, C to skip
+loading|圈存中 请勿拔卡|Loading card - do not remove
+load_failed|圈存未完成 继续加油|Load not done - choose preset
 CARD|卡交易中断|Card sale interrupted
 REMOTE|油站已停止加油|Stopped by the station
 suspended|暂停加油 请稍候|Pump suspended by the station

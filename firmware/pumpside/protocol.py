@@ -64,16 +64,23 @@ RECORDS = 19  # T->S: journal records after the ack cursor in their own bytes (b
 # payload); several in flight, each answered by a SALES_ACK in order
 AUTHORIZE = 20  # S->T: a paid order (phone, kiosk) authorises one sale at a nozzle, capped
 # and until an expiry; answered by a REPLY (type AUTHORIZE, the order, ok or why not)
+CARD_INFO = 21  # T->S: a card read at the pump (its number, balance): what does the
+# station hold for it?
+CARD_ANSWER = 22  # S->T: what it holds, optional fields (a load waiting, ...)
+LOAD = 23  # T->S: INITIALIZE FOR LOAD's answer (MAC1): please make MAC2
+LOAD_ANSWER = 24  # S->T: MAC2 and the date and time CREDIT FOR LOAD carries, or refused
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
               SALES_ACK: "SALES_ACK", PRICES: "PRICES", HOTLIST: "HOTLIST", PARAMS: "PARAMS",
               COMMAND: "COMMAND", REPLY: "REPLY", GREY_QUERY: "GREY_QUERY",
               GREY_ANSWER: "GREY_ANSWER", TOTALS: "TOTALS", EVENTS: "EVENTS", ERROR: "ERROR",
-              EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS", AUTHORIZE: "AUTHORIZE"}
+              EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS", AUTHORIZE: "AUTHORIZE",
+              CARD_INFO: "CARD_INFO", CARD_ANSWER: "CARD_ANSWER", LOAD: "LOAD",
+              LOAD_ANSWER: "LOAD_ANSWER"}
 FROM_TERMINAL = (HELLO, HEARTBEAT, STATUS, SALES, REPLY, GREY_QUERY, TOTALS, EVENTS, ERROR,
-                 RECORDS)
+                 RECORDS, CARD_INFO, LOAD)
 FROM_STATION = (CHALLENGE, WELCOME, HEARTBEAT, SALES_ACK, PRICES, HOTLIST, PARAMS, COMMAND,
-                GREY_ANSWER, ERROR, EVENTS_ACK, AUTHORIZE)
+                GREY_ANSWER, ERROR, EVENTS_ACK, AUTHORIZE, CARD_ANSWER, LOAD_ANSWER)
 TO_TERMINAL = b"S"  # the direction byte of frames the station sends
 TO_STATION = b"T"
 
@@ -121,7 +128,7 @@ RECORDS records:l1-64/@record
 record seq:u1- ?sale:u ?ml:u ?amount:u ?pulses:u ?price:u ?time:u ?ttc:u ?ctc:u ?flags:u
   ?stop:u ?balance:u ?nozzle:u ?preset_ml:u ?preset_amount:u ?overrun_ml:u ?of_sale:u
   ?type:s ?asn:s ?grade:s ?mode:s ?tac:s ?gmac:s ?psam:s ?of_terminal:s ?by:s ?order:s
-  ?expiry:u
+  ?expiry:u ?load:u ?counter:u ?state:u ?at:x7
 SALES_ACK results:l/l3-3 ?ack:v ~settled:l
 PRICES version:v grades:d ?at:v ?nozzles:d
 HOTLIST ?add:a ?remove:a &full full:v part:v more:b ?remove:l-0 &!full from:v to:v
@@ -137,6 +144,10 @@ EVENTS events:l1-64/d
 ERROR ?why:s
 EVENTS_ACK n:v ~ok:b ~why:s
 AUTHORIZE order:s nozzle:u1-255 ?grade:s amount:u1- ?ml:u expiry:u
+CARD_INFO asn:s nozzle:u balance:u ~loads:l-10/l4-4
+CARD_ANSWER asn:s ~load:u1- ~load_id:v ~odometer:u
+LOAD asn:s load_id:v amount:u1- balance:u counter:u random:x4 mac1:x4 terminal:x6
+LOAD_ANSWER load_id:v ~mac2:x4 ~at:x7 ~refused:s
 """
 
 

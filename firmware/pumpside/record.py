@@ -32,9 +32,10 @@ UNLOCK = 5  # grey card settled later (补扣)
 EVENT = 6  # audit event
 ACK = 7  # the station acknowledged every record up to `seq`
 SNAPSHOT = 8  # totals and last sale, carried forward when old records are pruned
+LOAD = 9  # a load (圈存) at the pump: its intent before CREDIT FOR LOAD, its end after
 TYPE_NAMES = {AUTHORIZED: "AUTHORIZED", CHECKPOINT: "CHECKPOINT", FINAL: "FINAL",
               ESCAPE: "ESCAPE", UNLOCK: "UNLOCK", EVENT: "EVENT", ACK: "ACK",
-              SNAPSHOT: "SNAPSHOT"}
+              SNAPSHOT: "SNAPSHOT", LOAD: "LOAD"}
 
 # bill flags
 F_RECOVERED = 1  # settled at boot from the journal after a power cut
@@ -69,12 +70,22 @@ ORDER_LEN = 16  # an order number's characters at most (the station makes 16): a
 # with them still fits a 128-byte littlefs inline file and 32 of them a segment's 4 KB
 # block (MAX_RECORD <= 128)
 _PAY_FMT = _BILL_FMT + "16sI"  # a paid order's bill: + order, expiry
+# LOAD: time, load id (the station's), amount, balance (before the load in an intent,
+# after it when done), the card's online counter before the load, state, ASN, TAC, the
+# date and time CREDIT FOR LOAD carries (BCD; the station's, with its MAC2)
+LOAD_FIELDS = ("time", "load", "amount", "balance", "counter", "state", "asn", "tac", "at")
+_LOAD_FMT = ">IIIIHB8s4s7s"
+LOAD_INTENT = 1  # MAC2 in hand, CREDIT FOR LOAD about to be sent
+LOAD_DONE = 2  # CREDIT answered: the TAC
+LOAD_CUT = 3  # CREDIT sent, no answer (card pulled, power cut): the card's online
+# counter tells the station at the card's next load whether it was credited
 
 PAYLOAD_LEN = {
     AUTHORIZED: struct.calcsize(_BILL_FMT), CHECKPOINT: struct.calcsize(_CP_FMT),
     FINAL: struct.calcsize(_BILL_FMT), ESCAPE: struct.calcsize(_BILL_FMT),
     UNLOCK: struct.calcsize(_BILL_FMT), EVENT: struct.calcsize(_EVENT_FMT),
     ACK: struct.calcsize(_ACK_FMT), SNAPSHOT: struct.calcsize(_SNAP_FMT),
+    LOAD: struct.calcsize(_LOAD_FMT),
 }
 PAY_LEN = struct.calcsize(_PAY_FMT) - PAYLOAD_LEN[FINAL]
 PAY_TYPES = (AUTHORIZED, FINAL)  # the records that may carry the payment fields
@@ -267,6 +278,15 @@ def unpack_event(payload):
     return {"time": time, "code": code, "a": a, "b": b}
 
 
+def pack_load(load):
+    return struct.pack(_LOAD_FMT, *[load[name] for name in LOAD_FIELDS])
+
+
+def unpack_load(payload):
+    values = struct.unpack(_LOAD_FMT, payload)
+    return {LOAD_FIELDS[i]: values[i] for i in range(len(LOAD_FIELDS))}
+
+
 def pack_ack(seq, time):
     return struct.pack(_ACK_FMT, seq, time)
 
@@ -289,6 +309,8 @@ def to_json(seq, rtype, payload, compact=False):
         fields, item["ack"] = unpack_bill(payload)
     elif rtype == EVENT:
         fields = unpack_event(payload)
+    elif rtype == LOAD:
+        fields = unpack_load(payload)
     else:
         fields = {}
     for name in fields:

@@ -160,6 +160,10 @@ def open_journal(board, cfg):
         # a journal an older firmware wrote: its records go on under the new identity
         log.event("journal_identity", {"ident": journal.ident, "records": journal.records})
     recovered = journal.recover(board.clock.time())
+    cut = journal.recover_load(board.clock.time())
+    if cut is not None:
+        log.event("load_cut", {"load": cut["load"], "amount": cut["amount"],
+                               "recovered": True})
     totals = journal.totals
     report = {"formatted": formatted, "ident": journal.ident, "records": journal.records,
               "next_seq": journal.next_seq, "ack": journal.ack_seq,

@@ -1,16 +1,17 @@
 """The customer's card sale as a pure state machine: events in, actions out.
 
 IDLE -> CARD (reading) -> PIN [-> STAFF, plate-bound cards] [-> ODO, fleet cards: the
-odometer] -> PRESET -> LOCKING (grey lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit
-for unlock) -> RECEIPT -> IDLE, with an exit from every waiting state on timeout, cancel
-or a pulled card. The shell (cardsale.py) runs the actions - card APDUs, journal writes,
-the dispenser - and feeds back what happened. Nothing here does I/O, so every path is
-tested by feeding events, on CPython and MicroPython alike.
+odometer] [-> LOAD_OFFER -> LOADING, a load waiting at the station] -> PRESET -> LOCKING
+(grey lock) -> AUTHORIZED -> FUELLING -> SETTLING (debit for unlock) -> RECEIPT -> IDLE,
+with an exit from every waiting state on timeout, cancel or a pulled card. The shell
+(cardsale.py) runs the actions - card APDUs, journal writes, the dispenser - and feeds
+back what happened. Nothing here does I/O, so every path is tested by feeding events, on
+CPython and MicroPython alike.
 
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
 ("verify_staff", password), ("odometer_bad", km, last, tries left), ("grey_lock", caps),
 ("authorize", caps), ("stop",), ("settle", sale), ("unlock_grey", grey record),
-("release",), ("print", points). `caps` and `sale` are dicts.
+("release",), ("print", points), ("load", offer). `caps`, `sale` and `offer` are dicts.
 """
 from . import config, fleetcard, meter
 from .card.psam import T_UNLOCK
@@ -27,9 +28,12 @@ SETTLING = const(7)
 RECEIPT = const(8)
 STAFF = const(9)  # staff (driver) password of a plate-bound card
 ODO = const(10)  # a fleet card's odometer reading (fleetcard.py)
+LOAD_OFFER = const(11)  # a load waits at the station: OK (E) to load, C to go on without
+LOADING = const(12)  # the load (cardload.py) runs
 STATE_NAMES = ("IDLE", "CARD", "PIN", "PRESET", "LOCKING", "AUTHORIZED", "FUELLING",
-               "SETTLING", "RECEIPT", "STAFF", "ODO")
-_WAITING = (PIN, STAFF, ODO, PRESET, AUTHORIZED, RECEIPT)  # the customer may walk away
+               "SETTLING", "RECEIPT", "STAFF", "ODO", "LOAD_OFFER", "LOADING")
+_WAITING = (PIN, STAFF, ODO, PRESET, AUTHORIZED, RECEIPT, LOAD_OFFER)  # the customer may
+# walk away
 
 CARD_ACTIVE = 1
 STAFF_CARD = 4
@@ -114,12 +118,24 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
         return "daily_limit"
     if limits["daily_amount"] and card["amount_today"] >= limits["daily_amount"]:
         return "daily_limit"
-    if not grey["grey"] and card["balance"] < cfg.min_sale_amount:
+    offer = load_offer(card)  # a load waiting at the station is offered after the PIN
+    if not grey["grey"] and card["balance"] + (offer["amount"] if offer else 0) \
+            < cfg.min_sale_amount:
         return "low_balance"
     price = discounted_price(prices.price, discount_for(card, cfg, today))
     if price < 1:
         return "bad_discount"  # a card would buy fuel for nothing
     return fleetcard.refusal(card.get("fleet"), price, cfg.min_sale_amount)  # its EF1D
+
+
+def load_offer(card):
+    """{"load_id", "amount"} of the load the station's CARD_ANSWER says waits for the card
+    (card["station"], cardload.py), or None."""
+    station = card.get("station") or {}
+    amount = station.get("load")
+    if not amount or station.get("load_id") is None:
+        return None
+    return {"load_id": station["load_id"], "amount": amount}
 
 
 def caps_for(card, grade, price):
@@ -219,6 +235,8 @@ class Sale:
             return [("show", "cancelled", None), ("release",)]
         if state == PIN or state == STAFF:
             return self._pin_key(key, now)
+        if state == LOAD_OFFER:
+            return self._offer_key(key, now)
         if state == PRESET:
             return self._preset_key(key, now)
         if state == ODO:
@@ -248,16 +266,25 @@ class Sale:
             if state == PIN and self.card["restrictions"].get("plate"):
                 self._go(STAFF, now)
                 return [("show", "enter_staff", None)]
-            if fleetcard.is_fleet(self.card):
-                self._go(ODO, now)
-                return [("show", "enter_odometer", "")]
-            self._go(PRESET, now)
-            return [("show", "choose_preset", None)]
+            return self._after_pin(now)
         if tries_left:
             return [("show", "wrong_pin" if state == PIN else "wrong_staff", tries_left)]
         self._reset(now)
         return [("show", "pin_blocked" if state == PIN else "staff_blocked", None),
                 ("release",)]
+
+    def _after_pin(self, now):
+        """After the PIN (and a plate-bound card's staff password): a fleet card's
+        odometer, then a load waiting at the station, then the preset."""
+        if fleetcard.is_fleet(self.card) and not self.odo:
+            self._go(ODO, now)
+            return [("show", "enter_odometer", "")]
+        offer = load_offer(self.card)
+        if offer is not None:
+            self._go(LOAD_OFFER, now)
+            return [("show", "load_offer", offer["amount"])]
+        self._go(PRESET, now)
+        return [("show", "choose_preset", None)]
 
     def _odo_key(self, key, now):
         """The odometer, km: a plausible reading (fleetcard.odometer_ok, against the last
@@ -273,8 +300,7 @@ class Sale:
         last = self.card.get("station", {}).get("odometer")
         if fleetcard.odometer_ok(km, last, self.cfg.odometer_max_km):
             self.odo = km
-            self._go(PRESET, now)
-            return [("show", "choose_preset", None)]
+            return self._after_pin(now)
         self._odo_bad += 1
         left = fleetcard.ODO_TRIES - self._odo_bad
         said = ("odometer_bad", km, last, left)  # the shell's event, as for a wrong PIN
@@ -282,6 +308,35 @@ class Sale:
             return [said, ("show", "odometer_bad", left)]
         self._reset(now)
         return [said, ("show", "odometer_refused", None), ("release",)]
+
+    # -- a load waiting at the station (cardload.py runs it) ----------------------------
+    def _offer_key(self, key, now):
+        if key == "E":
+            self._go(LOADING, now)
+            offer = load_offer(self.card)
+            return [("show", "loading", offer["amount"]), ("load", offer)]
+        if key == "C":  # no load now: the sale goes on (the money waits on)
+            self._go(PRESET, now)
+            return [("show", "choose_preset", None)]
+        return []
+
+    def loaded(self, balance, now):
+        """The load is on the card: the sale goes on with its new balance."""
+        if self.state != LOADING:
+            return []
+        self.card["balance"] = balance
+        self.card["station"] = {}  # offered once: not again in this sale
+        self._go(PRESET, now)
+        return [("show", "choose_preset", None)]
+
+    def load_failed(self, why, now):
+        """No load (refused, no answer, the card refused it): the sale goes on with the
+        balance the card had; `why` is shown."""
+        if self.state != LOADING:
+            return []
+        self.card["station"] = {}
+        self._go(PRESET, now)
+        return [("show", why, None)]
 
     def _preset_key(self, key, now):
         if self.entry is None:

@@ -441,3 +441,38 @@ def test_segment_skips_bad_version_and_bad_length_records_keeping_neighbours():
     got = [(r[1], why) for r, why in split_segment(data, 0)]
     assert got == [(1, None), (2, "bad version 0"), (3, None),
                    (4, "bad length %d for FINAL" % (len(payload) - 1)), (5, None)]
+
+
+def _load(state, load_id=3, balance=0):
+    return {"time": T0, "load": load_id, "amount": 5000, "balance": balance, "counter": 2,
+            "state": state, "asn": b"\x62\x00\x00\x00\x00\x00\x00\x17", "tac": bytes(4),
+            "at": bytes.fromhex("20261123101500")}
+
+
+def test_a_load_intent_cut_by_the_power_is_ended_at_boot_once():
+    with TempDir("j") as root:
+        journal = open_journal(root)
+        journal.load(_load(rec.LOAD_INTENT))
+        assert journal.open_load is not None
+        again = open_journal(root)
+        assert again.open_load["load"] == 3
+        cut = again.recover_load(T0 + 5)
+        assert cut["state"] == rec.LOAD_CUT and cut["time"] == T0 + 5
+        third = open_journal(root)
+        assert third.open_load is None and third.recover_load(T0) is None
+        records = [rec.unpack_load(p) for _s, t, p in third.read() if t == rec.LOAD]
+        assert [r["state"] for r in records] == [rec.LOAD_INTENT, rec.LOAD_CUT]
+        assert records[0]["at"] == bytes.fromhex("20261123101500")
+        assert third.unsynced == 0  # a load is no sale: the offline limits do not count it
+
+
+def test_a_load_done_leaves_nothing_open_and_goes_up_as_a_record():
+    with TempDir("j") as root:
+        journal = open_journal(root)
+        journal.load(_load(rec.LOAD_INTENT))
+        journal.load(_load(rec.LOAD_DONE, balance=5000))
+        assert journal.open_load is None and open_journal(root).open_load is None
+        seq, t, payload = [r for r in journal.read() if r[1] == rec.LOAD][-1]
+        item = rec.to_json(seq, t, payload, True)
+        assert item["type"] == "LOAD" and item["state"] == rec.LOAD_DONE
+        assert item["asn"] == "6200000000000017" and item["balance"] == 5000

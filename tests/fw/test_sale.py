@@ -397,3 +397,61 @@ def test_card_type_discount_and_the_larger_discount_wins():
     to_preset(card_sale, c(card_type=2, level=1))
     caps = [a for a in card_sale.key("F", 0) if a[0] == "grey_lock"][0][1]
     assert caps["price"] == sale.discounted_price(7590, 10) == 6831
+
+
+def _offered(amount=5000, balance=20000):
+    """A sale at PIN with a load of `amount` waiting at the station (card["station"])."""
+    card_sale = Sale(Cfg(), Cfg())
+    c = card(balance=balance)
+    c["station"] = {"asn": "6200000000000017", "load": amount, "load_id": 7}
+    card_sale.card_inserted(0)
+    assert shown(card_sale.card_read(c, 0, TODAY, False, None)) == ["enter_pin"]
+    for k in "1234":
+        card_sale.key(k, 0)
+    card_sale.key("E", 0)
+    out = card_sale.pin_result(True, None, 0)
+    assert out == [("show", "load_offer", amount)] and card_sale.state == sale.LOAD_OFFER
+    return card_sale
+
+
+def test_a_waiting_load_is_offered_after_the_pin_and_loaded():
+    card_sale = _offered()
+    out = card_sale.key("E", 0)
+    assert out == [("show", "loading", 5000), ("load", {"load_id": 7, "amount": 5000})]
+    assert card_sale.state == sale.LOADING
+    assert card_sale.key("C", 0) == [] and card_sale.state == sale.LOADING  # in flight
+    assert shown(card_sale.loaded(25000, 0)) == ["choose_preset"]
+    assert card_sale.state == sale.PRESET and card_sale.card["balance"] == 25000
+    assert sale.load_offer(card_sale.card) is None  # not offered again in this sale
+    assert card_sale.loaded(1, 0) == [] and card_sale.load_failed("x", 0) == []
+
+
+def test_a_load_declined_or_failed_goes_on_to_the_preset():
+    card_sale = _offered()
+    assert shown(card_sale.key("C", 0)) == ["choose_preset"]
+    assert card_sale.state == sale.PRESET and card_sale.card["balance"] == 20000
+    card_sale = _offered()
+    card_sale.key("E", 0)
+    assert shown(card_sale.load_failed("load_failed", 0)) == ["load_failed"]
+    assert card_sale.state == sale.PRESET and card_sale.card["balance"] == 20000
+
+
+def test_a_load_offer_times_out_or_ends_with_the_card():
+    card_sale = _offered()
+    assert kinds(card_sale.tick(Cfg.sale_timeout_ms)) == ["show", "release"]
+    assert card_sale.state == sale.IDLE
+    card_sale = _offered()
+    card_sale.key("E", 0)
+    assert kinds(card_sale.card_removed(0)) == ["show", "release"]
+    assert card_sale.state == sale.IDLE
+
+
+def test_no_offer_without_a_load_and_a_load_lets_an_empty_card_in():
+    c = card(balance=0)
+    assert sale.check_card(c, Cfg(), Cfg(), TODAY, False, None) == "low_balance"
+    c["station"] = {"load": 5000}  # no load id: nothing to offer
+    assert sale.load_offer(c) is None
+    assert sale.check_card(c, Cfg(), Cfg(), TODAY, False, None) == "low_balance"
+    c["station"] = {"load": 5000, "load_id": 1}
+    assert sale.check_card(c, Cfg(), Cfg(), TODAY, False, None) is None
+    to_preset(Sale(Cfg(), Cfg()), card())  # no station word: straight to the preset

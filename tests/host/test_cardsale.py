@@ -346,19 +346,29 @@ def test_no_loyalty_no_points_and_another_rate():
 
 class FakeLink:
     """The station link as the card desk sees it: `online` and `ask_grey`, which records
-    each GREY_QUERY and answers it with `answer(query)` (None: no answer in time)."""
+    each GREY_QUERY and answers it with `answer(query)` (None: no answer in time); `ask`
+    (CARD_INFO, LOAD) records each in `asked` and answers with `answers[type](payload)`
+    (none there: no answer in time)."""
 
-    def __init__(self, online=True, answer=None):
+    def __init__(self, online=True, answer=None, answers=None):
         self.online = online
         self.answer = answer
+        self.answers = answers or {}
         self.queries = []
         self.timeouts = []
+        self.asked = []
 
     async def ask_grey(self, query, timeout_ms):
         self.queries.append(query)
         self.timeouts.append(timeout_ms)
         await asyncio.sleep(0)
         return self.answer(query) if self.answer else None
+
+    async def ask(self, mtype, payload, answer_type, timeout_ms):
+        self.asked.append((mtype, dict(payload)))
+        await asyncio.sleep(0)
+        answer = self.answers.get(mtype)
+        return answer(payload) if answer else None
 
 
 def _run_desk(rig, steps=5):
@@ -581,7 +591,7 @@ def test_a_card_grey_here_whose_escape_the_full_table_dropped_is_settled_through
         b.card_obj = None
         rig.step()
         b.card_obj = rig.card
-        rig.step()
+        _run_desk(rig)
         assert rig.desk.prompt == "escapes_full" and rig.desk.sale.state == 0
     finally:
         rig.close()

@@ -559,6 +559,23 @@ def test_the_card_desk_asks_the_station_about_a_grey_card_and_gets_an_answer_or_
     rig.run(script)
 
 
+def test_card_info_and_load_go_through_the_session_to_the_station(rig):
+    """link.ask of CARD_INFO: the station's CARD_ANSWER (a card it does not know: its
+    number only); LOAD for a card it does not know: refused, no MAC2."""
+    info = {"asn": asn(17), "nozzle": 1, "balance": 0, "loads": []}
+    load = {"asn": asn(17), "load_id": 1, "amount": 100, "balance": 0, "counter": 0,
+            "random": "00" * 4, "mac1": "00" * 4, "terminal": "000000000101"}
+
+    async def script(rig):
+        await rig.until(lambda: rig.link.online, "the link")
+        answer = await rig.link.ask(lk.protocol.CARD_INFO, info, lk.protocol.CARD_ANSWER,
+                                    5000)
+        assert answer == {"asn": asn(17)}
+        answer = await rig.link.ask(lk.protocol.LOAD, load, lk.protocol.LOAD_ANSWER, 5000)
+        assert answer == {"load_id": 1, "refused": "card not usable here"}
+    rig.run(script)
+
+
 def test_the_link_waits_for_the_boards_network_and_says_why_it_is_down(rig, capsys):
     """No connection while the board's network is down (the station sees none), its
     reason the link_down's, each reason once; the network started with the config's

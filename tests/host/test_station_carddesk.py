@@ -252,7 +252,7 @@ def test_a_station_stopped_between_credit_and_its_record_finds_the_load_on_resta
 
     def cut(*args, **kw):
         raise PowerCut()
-    monkeypatch.setattr(service.desk, "_finish", cut)
+    monkeypatch.setattr(service.desk, "finish_load", cut)
     with pytest.raises(PowerCut):
         service.card_load(CASHIER, reader, PIN, now=T0 + 10)
     assert card.s["balance"] == 4200

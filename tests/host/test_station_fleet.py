@@ -9,6 +9,7 @@ from cardbench import ADMIN, AUDITOR, CASHIER, MANAGER, PIN, T0, Pump, blank, st
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pumpside_host.station import cardinfo
 from pumpside_host.station import fleet as fl
 from pumpside_host.station.fleet import FLEET_MUTATORS, FleetError
 from pumpside_host.station.service import Refused
@@ -281,6 +282,9 @@ def test_odometer_readings_are_kept_and_the_statement_gives_km_and_l_per_100km(d
     assert results[0][1] == "conflict"  # kept aside: no reading
     assert service.fleet.last_odometer(asn) == 50600
     assert service.fleet.last_odometer(other) == 7000
+    # what the pump is told when the card is read (CARD_INFO -> CARD_ANSWER's odometer)
+    assert cardinfo.answer(ledger, "P1", {"asn": asn, "nozzle": 1, "balance": 0}) \
+        == {"asn": asn, "odometer": 50600}
     rows = service.fleet_statement(MANAGER, cid, fl.month_of(T0))
     figures = {(r["plate"], r["grade"]): (r["odometer_start"], r["odometer_end"], r["km"],
                                           r["l_per_100km"]) for r in rows}

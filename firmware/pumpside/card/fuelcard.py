@@ -122,6 +122,19 @@ class FuelCard:
                 "ttc": struct.unpack(">I", reply[15:19])[0], "datetime": reply[19:26],
                 "gtac": reply[26:30]}
 
+    def init_load(self, amount, terminal_id):
+        """INITIALIZE FOR LOAD (the PIN verified): balance, online counter, card random,
+        MAC1, as the card sent them (bytes)."""
+        reply = call(self.reader, command(0x80, 0x50, 0x00, 0x02, b"\x01" + struct.pack(
+            ">I", amount) + terminal_id, le=16), length=16)
+        return {"balance": reply[0:4], "counter": reply[4:6], "random": reply[8:12],
+                "mac1": reply[12:16]}
+
+    def credit_load(self, when7, mac2):
+        """CREDIT FOR LOAD with the station's date and time and MAC2 -> TAC."""
+        return call(self.reader, command(0x80, 0x52, 0x00, 0x00, when7 + mac2, le=4),
+                    length=4)
+
     def record(self, n):
         reply = call(self.reader, command(0x00, 0xB2, n, 0xC4, le=23), length=23)
         return {"ctc": struct.unpack(">H", reply[0:2])[0],

@@ -100,6 +100,13 @@ class Desk:
     def _key(masters, name, issuer, asn):
         return cardcrypto.card_key(masters[name], issuer, bytes.fromhex(asn))
 
+    def card_keys(self, record, names):
+        """The card's own keys `names` ("load", "tac", "purchase") of its record,
+        diversified from its issuer's master keys; DeskError when the key file lacks
+        them. They stay in the station."""
+        issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), names)
+        return {n: self._key(masters, n, issuer, record["asn"]) for n in names}
+
     # -- the card in the reader ---------------------------------------------------------------
     def _open(self, reader):
         """(DeskCard, its record) of the issued card in the reader."""
@@ -217,8 +224,7 @@ class Desk:
         asn = record["asn"]
         self._usable(asn)
         self._pin(card, pin)
-        issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), ("load", "tac"))
-        keys = {n: self._key(masters, n, issuer, asn) for n in ("load", "tac")}
+        keys = self.card_keys(record, ("load", "tac"))
         done = self._recover(tx, card, asn, keys, True, now)
         files = self.restrictions(asn, now) if self.restrictions else None
         if files:  # a fleet card: its restrictions as the station knows them now
@@ -234,35 +240,48 @@ class Desk:
         return done
 
     def _load_one(self, tx, card, asn, keys, load, now):
-        amount = load["amount"]
         try:
-            init = card.init_load(amount, DESK_TID)
+            init = card.init_load(load["amount"], DESK_TID)
         except CardError as e:
             raise DeskError("the card refused the load (%s): the money waits on the account"
                             % why_of(e)) from None
-        session = cardcrypto.des3(keys["load"], init["random"] + init["counter"] + b"\x80\x00")
-        if cardcrypto.mac(session, init["balance"] + struct.pack(">I", amount)
-                          + bytes((T_LOAD,)) + DESK_TID) != init["mac1"]:
-            raise DeskError("the card's MAC1 does not verify: nothing loaded")
-        when = bcd_datetime(int(now or time.time()))
-        counter = struct.unpack(">H", init["counter"])[0]
-        before = struct.unpack(">I", init["balance"])[0]
-        # recorded before CREDIT: a cut from here on is found again from the card
-        tx(lambda: (None, None, self.book.started(load["id"], DESK_TID.hex(), counter, before,
-                                                  when.hex())))
-        mac2 = cardcrypto.mac(session, struct.pack(">I", amount) + bytes((T_LOAD,)) + DESK_TID
-                              + when)
+        counter, before, when, mac2 = self.begin_load(tx, keys, load, init, DESK_TID, now)
         try:
             tac = card.credit_load(when, mac2)
         except CardError as e:
             raise DeskError("the load was cut (%s): the money stays on the account; insert "
                             "the card again to finish it (the desk asks the card whether it "
                             "got it)" % why_of(e)) from None
-        self._finish(tx, asn, keys, dict(load, counter=counter, before=before,
+        self.finish_load(tx, asn, keys, dict(load, counter=counter, before=before,
                                          at=when.hex(), terminal=DESK_TID.hex()), tac,
                      "loaded", now)
 
-    def _finish(self, tx, asn, keys, load, tac, how, now=None):
+    def begin_load(self, tx, keys, load, init, terminal, now=None):
+        """The waiting `load` onto a card that answered INITIALIZE FOR LOAD with `init`
+        (bytes: balance, counter, random, MAC1) for terminal id `terminal` (the desk's, or
+        a pump's PSAM): MAC1 checked with the card's load key, the load recorded as
+        started (committed before anything reaches the card: a cut from here on is found
+        again from the card), MAC2 made. Returns (counter, balance before, date and time
+        CREDIT carries, MAC2). DeskError: MAC1 does not verify, or the load is not
+        waiting any more (nothing recorded)."""
+        amount = load["amount"]
+        session = cardcrypto.des3(keys["load"], init["random"] + init["counter"] + b"\x80\x00")
+        if cardcrypto.mac(session, init["balance"] + struct.pack(">I", amount)
+                          + bytes((T_LOAD,)) + terminal) != init["mac1"]:
+            raise DeskError("the card's MAC1 does not verify: nothing loaded")
+        when = bcd_datetime(int(now or time.time()))
+        counter = struct.unpack(">H", init["counter"])[0]
+        before = struct.unpack(">I", init["balance"])[0]
+        try:
+            tx(lambda: (None, None, self.book.started(load["id"], terminal.hex(), counter,
+                                                      before, when.hex())))
+        except ValueError as e:  # another load took it meanwhile
+            raise DeskError(str(e)) from None
+        mac2 = cardcrypto.mac(session, struct.pack(">I", amount) + bytes((T_LOAD,)) + terminal
+                              + when)
+        return counter, before, when, mac2
+
+    def finish_load(self, tx, asn, keys, load, tac, how, now=None):
         after = load["before"] + load["amount"]
         expect = load_tac(keys["tac"], after, load["counter"], load["amount"],
                           bytes.fromhex(load["terminal"]), bytes.fromhex(load["at"]))
@@ -290,13 +309,20 @@ class Desk:
                 if pin_ok else None
         except CardError as e:
             raise DeskError("cannot read the card's log: %s" % why_of(e)) from None
+        return self.settle_started(tx, asn, keys, log, counter, now)
+
+    def settle_started(self, tx, asn, keys, log, counter, now=None):
+        """Each load of the card recorded as started (MAC2 given, CREDIT maybe sent), from
+        what the card shows: its log (entries of type 02) holds it, or its online counter
+        (None: not known) is past the load's -> done (the TAC recomputed); the counter is
+        the load's -> it never got it: waiting again. Returns the ids found done."""
         found = []
-        for load in started:
+        for load in self.book.loads(asn, (STARTED,)):
             hit = any(e["type"] == T_LOAD and e["ctc"] == load["counter"]
                       and e["amount"] == load["amount"] and e["terminal_id"].hex()
                       == load["terminal"] and e["datetime"].hex() == load["at"] for e in log)
             if hit or (counter is not None and counter > load["counter"]):
-                self._finish(tx, asn, keys, load, None, "recovered from the card's %s" % (
+                self.finish_load(tx, asn, keys, load, None, "recovered from the card's %s" % (
                     "log" if hit else "online counter"), now)
                 found.append(load["id"])
             elif counter is not None:
@@ -364,11 +390,10 @@ class Desk:
         since = sum(load["amount"] for load in self.book.loads(asn, (DONE,))
                     if load_time(load) > bill[0])
         surplus = bill[1] + since - self.book.balance(asn)
-        issuer, masters = self._issuer(bytes.fromhex(record["issuer"]), ("tac",))
-        keys = {"tac": self._key(masters, "tac", issuer, asn)}
+        keys = self.card_keys(record, ("tac",))
         for load in started:
             if load_time(load) <= bill[0] and surplus >= load["amount"]:
-                self._finish(tx, asn, keys, load, None, "recovered from the card's later "
+                self.finish_load(tx, asn, keys, load, None, "recovered from the card's later "
                              "bills", now)
                 surplus -= load["amount"]
 

@@ -19,7 +19,8 @@ LOG_RECORDS = 10
 
 
 class DeskCard(FuelCard):
-    """The firmware's FuelCard with the issuing and loading APDUs of docs/card.md."""
+    """The firmware's FuelCard (its loads: INITIALIZE / CREDIT FOR LOAD) with the issuing
+    APDUs of docs/card.md."""
 
     def file(self, sfi, length):
         """A file's raw bytes, or None when the card has not got it (a blank card)."""
@@ -36,16 +37,6 @@ class DeskCard(FuelCard):
 
     def write_key(self, which, data):
         call(self.reader, command(0x80, 0xD4, 0x01, which, data))
-
-    def init_load(self, amount, terminal_id):
-        reply = call(self.reader, command(0x80, 0x50, 0x00, 0x02, b"\x01" + struct.pack(
-            ">I", amount) + terminal_id, le=16), length=16)
-        return {"balance": reply[0:4], "counter": reply[4:6], "random": reply[8:12],
-                "mac1": reply[12:16]}
-
-    def credit_load(self, when7, mac2):
-        return call(self.reader, command(0x80, 0x52, 0x00, 0x00, when7 + mac2, le=4),
-                    length=4)
 
     def pin_reset(self, block, mac):
         call(self.reader, command(0x80, 0x5E, 0x00, 0x00, block + mac))

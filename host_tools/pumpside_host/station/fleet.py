@@ -558,3 +558,12 @@ FLEET_MUTATORS = {
     "fleet_allocate": "fleet", "fleet_takeback": "fleet", "fleet_card_issue": "fleet",
     "fleet_card_limits": "fleet",
 }
+
+
+def odometer_part(ledger, asn):
+    """CARD_ANSWER's `odometer` (cardinfo.PARTS): a fleet card's last reading, against
+    which the pump checks the one the driver keys (firmware fleetcard.odometer_ok)."""
+    if not ledger.fleet.is_fleet(asn):
+        return None
+    km = ledger.fleet.last_odometer(asn)
+    return None if km is None else {"odometer": km}

@@ -173,6 +173,10 @@ class Ledger:
                     cur = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?,?)",
                                      (terminal_id, seq, text, journal))
                 if cur.rowcount:
+                    if kind == "LOAD":
+                        from .pumpload import stored
+
+                        stored(self, terminal_id, record)
                     self.cards.stored(terminal_id, record, kind, journal)
                     self.loyalty.stored(terminal_id, record, kind, journal)
                     if kind in ("FINAL", "ESCAPE") and record.get("asn"):  # past a month?
@@ -536,6 +540,13 @@ def _check(record):
         for field in ("sale", "ml", "amount"):
             if not isinstance(record.get(field), int) or record[field] < 0:
                 raise RecordRejected("bad " + field)
+    elif kind == "LOAD":  # a load at the pump (pumpload.py)
+        from .pumpload import check
+
+        try:
+            check(record)
+        except ValueError as e:
+            raise RecordRejected(str(e)) from None
     elif kind not in ("EVENT", "SNAPSHOT"):
         raise RecordRejected("unknown record type %r" % (kind,))
     return seq, kind

@@ -15,7 +15,7 @@ import time
 
 from pumpside import protocol
 
-from . import alerts, backup
+from . import alerts, backup, cardinfo, pumpload
 from .ledger import Ledger
 from .payments.desk import desk_of
 from .payments.orders import OrderError
@@ -403,6 +403,16 @@ class StationServer:
         await self._send(conn.writer, conn.session, protocol.GREY_ANSWER,
                          self.ledger.cards.grey.query(conn.terminal, payload))
 
+    async def _card_info(self, conn, payload):
+        """A card read at the pump: what the station holds for it (cardinfo.py)."""
+        await self._send(conn.writer, conn.session, protocol.CARD_ANSWER,
+                         cardinfo.answer(self.ledger, conn.terminal, payload))
+
+    async def _load(self, conn, payload):
+        """A load at the pump: MAC2, or why not (pumpload.py)."""
+        await self._send(conn.writer, conn.session, protocol.LOAD_ANSWER,
+                         pumpload.load(self.ledger, conn.terminal, payload))
+
     async def _totals(self, conn, payload):
         self.ledger.metrology.reading(conn.terminal, payload, journal=conn.journal)
 
@@ -420,7 +430,8 @@ class StationServer:
     HANDLERS = {protocol.HEARTBEAT: _heartbeat, protocol.REPLY: _reply,
                 protocol.SALES: _sales, protocol.RECORDS: _sales, protocol.STATUS: _status,
                 protocol.GREY_QUERY: _grey_query, protocol.TOTALS: _totals,
-                protocol.EVENTS: _events, protocol.ERROR: _error}
+                protocol.EVENTS: _events, protocol.ERROR: _error,
+                protocol.CARD_INFO: _card_info, protocol.LOAD: _load}
     REPLIES = {"COMMAND": _command_reply, "HOTLIST": _hotlist_reply,
                "PARAMS": _params_reply, "PRICES": _prices_reply}  # by the REPLY's type
 

@@ -430,6 +430,11 @@ class Service(Reads, LoyaltyCalls, FleetService, TillCalls):
             return result
         return tx
 
+    def terminal_tx(self, terminal):
+        """The transaction of what a terminal's message changes on a card's account (a
+        load at the pump: pumpload.py), audited as `terminal:<id>`."""
+        return self._tx(Actor("terminal:" + terminal, "terminal"))
+
     def card_issue(self, actor, reader, kind, pin, name="", id_number="", phone="",
                    now=None):
         """Issue the blank card in `reader`: returns its number."""

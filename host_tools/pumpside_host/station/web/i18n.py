@@ -98,6 +98,8 @@ ZH = dict({
     "new journal": "新日志", "conflict": "记录冲突", "paid order": "支付订单异常",
     # words of the operators' page and the header
     "administrator": "管理员", "manager": "经理", "cashier": "收银员", "auditor": "审计员",
+    # the audit trail's role of what a pump changed (a load at the pump: pumpload.py)
+    "terminal": "油机",
     # the alert rules (alerts.RULES), their severities and switch
     "large_sale": "大额交易", "frequent_card": "卡频繁使用", "hotlisted_card": "黑名单卡",
     "wrong_pins": "密码多次错误", "pump_offline": "油机离线", "totalizer_mismatch": "泵码不符",
