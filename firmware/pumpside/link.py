@@ -107,8 +107,8 @@ class Link:
         self.uploaded = 0  # records the station has acknowledged in this boot
         self.heartbeat_ms = 10000
         self.timeout_s = READ_TIMEOUT_S
-        self._grey_query = None  # the card desk's GREY_QUERY, until its answer comes
-        self._grey_waiter = None  # [GREY_ANSWER, Event] of the desk's ask_grey
+        self._question = None  # (type, payload, answer type) the card desk asks (ask),
+        self._waiter = None  # [its answer, Event], until the answer comes
         self._window = Window()  # the session's drain (_upload): RECORDS in flight
         self._status = None  # (IFSF state, alarm count, ml) of the last STATUS sent
         self._status_ms = ticks_ms()
@@ -224,7 +224,7 @@ class Link:
                 status = self._status_due(now)
                 if status is not None:
                     await self._send_status(writer, session, now, status)
-                if self._grey_query is not None and not window.in_flight():
+                if self._question is not None and not window.in_flight():
                     await self._ask(reader, writer, session)
                 elif window.due(journal):
                     await self._upload(reader, writer, session)
@@ -242,42 +242,50 @@ class Link:
 
     async def ask_grey(self, query, timeout_ms):
         """The station's GREY_ANSWER to `query` (settlement.query_for: a grey card with no
-        escape open here), or None when offline or when none came within `timeout_ms`.
-        The session sends it between its other exchanges, in the next session if this one
-        drops; a question given up (timed out, cancelled) is withdrawn."""
+        escape open here), or None when offline or when none came within `timeout_ms`."""
+        return await self.ask(protocol.GREY_QUERY, query, protocol.GREY_ANSWER, timeout_ms)
+
+    async def ask(self, mtype, payload, want, timeout_ms):
+        """The station's answer (of type `want`) to the card desk's question `payload` of
+        type `mtype`, or None when offline or when none came within `timeout_ms`. The
+        session sends it between its other exchanges, again in the next session if this
+        one drops before the answer (so a question must be safe to ask twice: REDEEM is,
+        by its redemption id); a question given up (timed out, cancelled) is withdrawn.
+        One at a time: the card desk asks one thing at once."""
         if not self.online:
             return None
         waiter = [None, asyncio.Event()]
-        self._grey_query = query
-        self._grey_waiter = waiter
+        self._question = (mtype, payload, want)
+        self._waiter = waiter
         try:
             await wait_for_ms(waiter[1].wait(), timeout_ms)
         except asyncio.TimeoutError:  # noqa: UP041 - MicroPython's is asyncio's own
             pass
         finally:
-            if self._grey_waiter is waiter:
-                self._grey_query = self._grey_waiter = None
+            if self._waiter is waiter:
+                self._question = self._waiter = None
         return waiter[0]
 
     async def _ask(self, reader, writer, session):
-        """GREY_QUERY of the card desk's question; its GREY_ANSWER wakes the desk."""
-        waiter = self._grey_waiter
-        await self._send(writer, session, protocol.GREY_QUERY, self._grey_query)
-        answer = await self._expect(reader, session, protocol.GREY_ANSWER, writer)
-        if self._grey_waiter is waiter:  # still waited on
-            self._grey_query = None
+        """The card desk's question; its answer wakes the desk."""
+        waiter = self._waiter
+        mtype, payload, want = self._question
+        await self._send(writer, session, mtype, payload)
+        answer = await self._expect(reader, session, want, writer)
+        if self._waiter is waiter:  # still waited on
+            self._question = None
             waiter[0] = answer
             waiter[1].set()
 
     async def _upload(self, reader, writer, session):
         """One step of the drain: the window topped up with RECORDS frames (BATCH records
         each, copied from the journal's scan buffer into one buffer, one HMAC per frame;
-        none while a GREY_QUERY waits, so the window empties for it), then the oldest
+        none while the card desk's question waits, so the window empties for it), then the oldest
         frame's SALES_ACK taken (window.py: the journal's cursor moves only to what the
         station acknowledged)."""
         journal = self.journal
         window = self._window
-        while self._grey_query is None:
+        while self._question is None:
             frame = window.frame(journal, session)
             if frame is None:
                 break
@@ -359,7 +367,7 @@ class Link:
         start = ticks_ms()
         seen = journal.next_seq
         while ticks_diff(ticks_ms(), start) < self.heartbeat_ms and journal.next_seq == seen \
-                and self._grey_query is None:
+                and self._question is None:
             await sleep_ms(_POLL_MS)
             now = ticks_ms()
             status = self._status_due(now)  # a change, an alarm, progress: said at once

@@ -62,16 +62,22 @@ ERROR = 17  # both ways; the sender closes the connection after it
 EVENTS_ACK = 18  # S->T: n, the last record held
 RECORDS = 19  # T->S: journal records after the ack cursor in their own bytes (binary
 # payload); several in flight, each answered by a SALES_ACK in order
+REWARDS = 25  # T->S: a card's loyalty points and rewards, asked after its PIN
+REWARDS_ANSWER = 26  # S->T: points, rewards, pending vouchers, the card's earning rules
+REDEEM = 27  # T->S: spend points on a reward, under the pump's own redemption id
+REDEEM_ANSWER = 28  # S->T: ok (the voucher) or refused; the same id answers the same
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
               SALES_ACK: "SALES_ACK", PRICES: "PRICES", HOTLIST: "HOTLIST", PARAMS: "PARAMS",
               COMMAND: "COMMAND", REPLY: "REPLY", GREY_QUERY: "GREY_QUERY",
               GREY_ANSWER: "GREY_ANSWER", TOTALS: "TOTALS", EVENTS: "EVENTS", ERROR: "ERROR",
-              EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS"}
+              EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS", REWARDS: "REWARDS",
+              REWARDS_ANSWER: "REWARDS_ANSWER", REDEEM: "REDEEM",
+              REDEEM_ANSWER: "REDEEM_ANSWER"}
 FROM_TERMINAL = (HELLO, HEARTBEAT, STATUS, SALES, REPLY, GREY_QUERY, TOTALS, EVENTS, ERROR,
-                 RECORDS)
+                 RECORDS, REWARDS, REDEEM)
 FROM_STATION = (CHALLENGE, WELCOME, HEARTBEAT, SALES_ACK, PRICES, HOTLIST, PARAMS, COMMAND,
-                GREY_ANSWER, ERROR, EVENTS_ACK)
+                GREY_ANSWER, ERROR, EVENTS_ACK, REWARDS_ANSWER, REDEEM_ANSWER)
 TO_TERMINAL = b"S"  # the direction byte of frames the station sends
 TO_STATION = b"T"
 
@@ -133,6 +139,11 @@ TOTALS nozzle:u volume_ml:u amount:u seq:u ?grade:s
 EVENTS events:l1-64/d
 ERROR ?why:s
 EVENTS_ACK n:v ~ok:b ~why:s
+REWARDS asn:s ?card_type:u
+REWARDS_ANSWER asn:s points:u rewards:l-8/l5-5 ?vouchers:l-4/l3-3 ?rates:d ?pct:u ?double:b
+REDEEM asn:s reward:v redemption_id:s
+REDEEM_ANSWER redemption_id:s status:ok|refused ~why:s ~voucher:v ~kind:percent|amount
+  ~value:u ~points:u
 """
 
 

@@ -89,13 +89,6 @@ def test_sale_mode_and_level_discounts_checked():
     assert config.parse_levels(cfg.level_discounts) == {1: 2, 3: 5}
 
 
-def test_points_per_unit():
-    assert config.parse(_with()).points_per_unit == 100
-    assert config.parse(_with(points_per_unit=0)).points_per_unit == 0  # no loyalty
-    e = raises(config.ConfigError, config.parse, _with(points_per_unit=-1))
-    assert e.field == "points_per_unit"
-
-
 def test_type_discounts_checked_like_level_discounts():
     for bad in ("1:60", "x:2", "1-2", "300:1"):
         e = raises(config.ConfigError, config.parse, _with(type_discounts=bad))
