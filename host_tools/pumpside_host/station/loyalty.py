@@ -354,7 +354,11 @@ class Loyalty:
     def redeem_at_pump(self, terminal, asn, reward_id, redemption_id):
         """A REDEEM from the pump: redeem() under the pump's id, answered as its
         REDEEM_ANSWER (status ok with the voucher's number, kind and value and the points
-        left, or refused and why). The same id again answers the first result."""
+        left, or refused and why). The same id again answers the first result. The id is
+        the pump's own: it starts with the terminal's id and "-" (no two pumps share one)."""
+        if not isinstance(redemption_id, str) or not redemption_id.startswith(terminal + "-"):
+            return {"redemption_id": str(redemption_id)[:64], "status": "refused",
+                    "why": "not this terminal's redemption id"}
         try:
             voucher = self.redeem(asn, reward_id, redemption_id)
         except Invalid as e:
