@@ -159,9 +159,9 @@ class Rewards:
     # -- the station's answers -------------------------------------------------------------
     def _answered(self, answer):
         if answer is None or answer.get("asn") != self._asn:
-            self.phase = 0  # no answer in time: the sale goes on without
+            self.phase = 0  # no answer in time: no menu, the sale goes on without
             log.event("rewards", {"answer": False})
-            return [("show", "rewards_unavailable", None)]
+            return [("show", "choose_preset", None)]
         self.answer = answer
         self.points = answer["points"]
         offer = []
