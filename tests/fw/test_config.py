@@ -106,7 +106,7 @@ def test_field_table_types_defaults_and_bounds():
     assert config.field("no_such_field") is None
     assert config.field("pric") is None and config.field("rice") is None  # whole names
     names = [name for name, _spec in config.fields()]
-    assert len(names) == len(set(names)) == 45 and names[0] == "nozzle"
+    assert len(names) == len(set(names)) == 44 and names[0] == "nozzle"
     for name, (typ, default, lo, hi) in config.fields():
         assert typ in (int, str) and lo <= hi, name
         if default is not None:
