@@ -391,8 +391,8 @@ class Loyalty:
             if v["state"] in states]
 
     def voucher_for(self, asn):
-        """What the pump applies to the card's next fill (module docstring): the oldest
-        pending voucher, or None."""
+        """The voucher the card's next fill takes (the oldest pending one, as the pump's
+        REWARDS_ANSWER lists them first), as the card query shows it; None: none."""
         pending = self.vouchers(asn)
         if not pending:
             return None
