@@ -106,12 +106,13 @@ class Rewards:
         """Each step of the desk: the answer taken when it came; a question withdrawn
         when the sale left the preset (`state_ok` False: cancelled, card pulled)."""
         task = self._task
-        if task is None:
-            return None
-        if not state_ok:
-            task.cancel()
-            self._task = None
+        if not state_ok:  # the menu goes with the preset (a timeout, C, the card pulled)
+            if task is not None:
+                task.cancel()
+                self._task = None
             self.phase = 0
+            return None
+        if task is None:
             return None
         got = self._got
         if got is None:

@@ -80,6 +80,7 @@ COST_MAX = 10_000_000
 AMOUNT_MAX = 10_000_000  # minor units off a fill
 OFFER_MAX = 8  # rewards told to the pump (its menu picks one by its digit 1-8)
 VOUCHERS_MAX = 4  # pending vouchers told to the pump (it applies the oldest)
+NAME_AT_PUMP = 16  # characters of a reward's name told to the pump (its screen, its heap)
 ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 
 
@@ -344,7 +345,8 @@ class Loyalty:
         kind = self.kind_of(asn, {"card_type": card_type})
         rewards = sorted(self.rewards(active_only=True), key=lambda r: (r["cost"], r["id"]))
         return {"asn": asn, "points": max(0, self.balance(asn)),
-                "rewards": [[r["id"], r["name"], r["cost"], r["kind"], r["value"]]
+                "rewards": [[r["id"], r["name"][:NAME_AT_PUMP], r["cost"], r["kind"],
+                             r["value"]]
                             for r in rewards[:OFFER_MAX]],
                 "vouchers": [[v["number"], v["kind"], v["value"]]
                              for v in self.vouchers(asn)[:VOUCHERS_MAX]],
