@@ -103,6 +103,7 @@ class Link:
         self.port = int(port)
         self.key = bytes.fromhex(cfg.terminal_key)
         self.online = False
+        self.loyalty = False  # the station answers REWARDS and REDEEM (its WELCOME says)
         self.connects = 0
         self.uploaded = 0  # records the station has acknowledged in this boot
         self.heartbeat_ms = 10000
@@ -207,6 +208,7 @@ class Link:
             if self.pump is not None:
                 downloads.station_time(self.pump, welcome.get("time"))
             self.heartbeat_ms = welcome.get("heartbeat_ms", 10000)  # bounded by SHAPES
+            self.loyalty = welcome.get("loyalty") is True
             # a station silent for three beats (1 s at least, 10 s at most) is gone
             self.timeout_s = max(1, min(READ_TIMEOUT_S, 3 * self.heartbeat_ms // 1000))
             self.online = True

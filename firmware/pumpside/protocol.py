@@ -40,7 +40,8 @@ NONCE_LEN = 16
 CHALLENGE = 1  # S->T, untagged, seq 0
 HELLO = 2  # T->S
 WELCOME = 3  # S->T (events_n: the last event-log record it holds of this journal; held:
-# its last journal record, below the ack cursor after a restore: those are sent again)
+# its last journal record, below the ack cursor after a restore: those are sent again;
+# loyalty: it answers REWARDS and REDEEM)
 HEARTBEAT = 4  # both ways: station time down, terminal time up; the station's may say
 # "totals": true (send TOTALS now), list escapes settled elsewhere, and name the station
 # (`station`) once the terminal holds all of its downloads
@@ -116,7 +117,7 @@ CHALLENGE nonce:x16
 HELLO terminal:s nonce:x ~firmware:s ~software_id:s ~journal_seq:u ~psam:s ~prices_version:u
   ~hotlist_version:u ~params_version:u ~wdt_resets:u ~journal:x8 ~station:x8
 WELCOME ~time:u ~prices_version:u ~hotlist_version:u ~heartbeat_ms:u50-600000 ~events_n:v
-  ~station:x8 ~held:v
+  ~station:x8 ~held:v ~loyalty:b
 HEARTBEAT ?time:u ~totals:b ~settled:l ~station:x8
 STATUS ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s ?alarms:u
   state:Inoperative|Closed|Idle|Calling|Authorised|Started|Suspended|Fuelling|SuspendedFuelling

@@ -75,11 +75,12 @@ class Rewards:
 
     # -- the desk's hooks ------------------------------------------------------------------
     def start(self, asn, card_type):
-        """The PIN was good: ask the station (online), else nothing (the sale goes on).
-        Returns the desk's actions."""
+        """The PIN was good: ask the station (online, and it said in its WELCOME that it
+        answers REWARDS: an older one would refuse the frame), else nothing (the sale goes
+        on). Returns the desk's actions."""
         self.clear()
         link = self.desk.pump.link
-        if link is None or not link.online:
+        if link is None or not link.online or not link.loyalty:
             return []
         self.asked = True
         self._ask(link, protocol.REWARDS, {"asn": asn, "card_type": card_type},

@@ -1,6 +1,6 @@
 """pumpside.points: the loyalty earning function the receipt and the station's ledger
 share, and a voucher's money off (both interpreters; the station's agreement with it is
-tests/host/test_rewards.py's property)."""
+tests/host/test_pump_loyalty.py's property)."""
 from pumpside import points
 
 

@@ -1,7 +1,7 @@
 """rewards.py's decisions without the link (both interpreters): the REWARDS_ANSWER read
 (malformed items dropped, what the card cannot afford left out, its oldest pending
 voucher taken), the menu's keys, the voucher's money off, the receipt's points. The
-questions to the station run in tests/host/test_rewards.py."""
+questions to the station run in tests/host/test_pump_loyalty.py."""
 from pumpside import rewards
 
 

@@ -114,7 +114,7 @@ def test_whole_card_sale_on_the_fake_board():
         text = rig.board.printed.decode("utf-8", "replace")
         assert "7.59" in text
         assert rig.desk.prompt == "take_receipt"
-        # no station, no loyalty: no points (tests/host/test_rewards.py has them)
+        # no station, no loyalty: no points (tests/host/test_pump_loyalty.py has them)
         assert "Points" not in text
         assert rig.desk.screen_value(ticks_ms())[1] == "余额 Balance 492.41"
     finally:
@@ -317,6 +317,7 @@ class FakeLink:
 
     def __init__(self, online=True, answer=None):
         self.online = online
+        self.loyalty = False  # a station without loyalty: no REWARDS asked
         self.answer = answer
         self.queries = []
         self.timeouts = []

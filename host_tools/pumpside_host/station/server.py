@@ -150,7 +150,7 @@ class StationServer:
                 "heartbeat_ms": int(self.heartbeat_s * 1000),
                 "events_n": self.ledger.metrology.events_held(terminal, conn.journal)[0],
                 "held": journals.held(terminal, conn.journal),
-                "station": journals.station_id()})
+                "station": journals.station_id(), "loyalty": True})
             self.sessions[terminal] = (session, writer)
             resets = hello.get("wdt_resets")
             before = self.ledger.hello(terminal, hello.get("firmware"),

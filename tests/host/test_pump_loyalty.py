@@ -33,6 +33,7 @@ class StationLink:
     def __init__(self, ledger, online=True, lose=0, silent=()):
         self.ledger = ledger
         self.online = online
+        self.loyalty = True  # its WELCOME said so
         self.lose = lose
         self.silent = silent  # question types never answered in time
         self.asked = []
