@@ -587,6 +587,7 @@ def test_a_redeem_whose_answer_the_session_lost_is_sent_again_and_spends_once(
 
     async def script(rig):
         await rig.until(lambda: rig.link.online, "the link")
+        assert rig.link.loyalty  # the station's WELCOME said it answers REWARDS
         offer = await rig.link.ask(p.REWARDS, {"asn": asn(17), "card_type": 1},
                                    p.REWARDS_ANSWER, 5000)
         assert offer["points"] == 100 and offer["rewards"] == [

@@ -193,6 +193,42 @@ def test_offline_no_menu_and_the_receipt_says_points_credited_later(station):
         rig.close()
 
 
+def test_the_link_down_before_redeem_no_redemption_and_the_sale_goes_on(station):
+    ledger, _service, _gift = station
+
+    class Drops(StationLink):
+        async def ask(self, mtype, payload, want, timeout_ms):
+            answer = await StationLink.ask(self, mtype, payload, want, timeout_ms)
+            self.online = False  # the link goes down after the offer
+            return answer
+    link = Drops(ledger)
+    rig = _rig(link)
+    try:
+        seen = _sale(rig, "1")
+        assert seen == ["rewards_asking", "rewards_menu", "rewards_unavailable"]
+        assert [q[0] for q in link.asked] == ["REWARDS"]  # no REDEEM went
+        assert rig.desk.bill["amount"] == 759
+        assert ledger.loyalty.vouchers(ASN, ("pending", "used")) == []
+        assert ledger.loyalty.balance(ASN) == 300
+        # the id was written before the link was asked: the next one is new all the same
+        with open(rig.pump.paths.redeem) as f:
+            assert json.load(f)["id"] == "P1-0-1"
+    finally:
+        rig.close()
+
+
+def test_a_station_without_loyalty_is_not_asked(station):
+    ledger, _service, _gift = station
+    link = StationLink(ledger)
+    link.loyalty = False  # its WELCOME did not say loyalty
+    rig = _rig(link)
+    try:
+        assert _sale(rig, "")[:2] == ["choose_preset", "choose_preset"] and link.asked == []
+        assert "Points credited later" in _printed(rig)
+    finally:
+        rig.close()
+
+
 def test_no_rewards_answer_in_time_the_sale_goes_on_without_the_menu(station):
     ledger, _service, _gift = station
     link = StationLink(ledger, silent=(protocol.REWARDS,))
