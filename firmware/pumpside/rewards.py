@@ -144,7 +144,7 @@ class Rewards:
         if answer is None:
             return "later" if self.desk.pump.link is not None else None
         grade = self.desk.bill["grade"] if self.desk.bill else ""
-        earned = earning.earn(amount, earning.rate_of(answer.get("rates") or {}, grade),
+        earned = earning.earn(amount, earning.rate_of(answer["rates"], grade),
                               answer.get("pct", 100), answer.get("double") is True)
         return earned, self.points + earned
 
@@ -164,6 +164,8 @@ class Rewards:
             self.phase = 0  # no answer in time: no menu, the sale goes on without
             log.event("rewards", {"answer": False})
             return [("show", "choose_preset", None)]
+        rates = answer.get("rates") or {}
+        answer["rates"] = {g: rates[g] for g in rates if protocol.is_uint(rates[g])}
         self.answer = answer
         self.points = answer["points"]
         offer = []

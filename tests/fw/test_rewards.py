@@ -51,8 +51,10 @@ def test_malformed_rewards_and_vouchers_are_left_out():
     bad = [[0, "zero id", 1, "amount", 5], [3, 7, 1, "amount", 5], [4, "x", 1, "free", 5],
            [5, "x", 1, "amount", -5], [6, "x", 0, "amount", 5]]
     r, _ = _menu(_answer(rewards=bad + [[9, "ok", 10, "percent", 5]],
-                         vouchers=[[0, "amount", 5], [8, "gift", 5]]))
+                         vouchers=[[0, "amount", 5], [8, "gift", 5]],
+                         rates={"92": "2", "95": -1, "*": 1}))
     assert r.offer == [[9, "ok", 10, "percent", 5]] and r.voucher is None
+    assert r.answer["rates"] == {"*": 1} and r.receipt(1000) == (15, 315)
 
 
 def test_a_pending_voucher_is_taken_and_no_reward_offered():
