@@ -162,6 +162,30 @@ def test_redeem_at_the_pump_discounts_the_sale_and_the_ledger_agrees(station):
         rig.close()
 
 
+def test_a_voucher_redeemed_at_the_desk_comes_off_the_cards_next_fill_at_the_pump(station):
+    ledger, service, _gift = station
+    ten = [r["id"] for r in service.rewards(LOCAL) if r["kind"] == "percent"][0]
+    ledger.store("P0", [{"type": "FINAL", "seq": 2, "sale": 2, "ml": 1, "amount": 50000,
+                         "grade": "92", "asn": ASN, "time": int(time.time()), "ctc": 2,
+                         "tac": "01020304"}])  # 1000 more points
+    service.redeem(Actor("cas", "cashier"), ASN, ten, "desk-1")  # 10 % off, 1000 points
+    link = StationLink(ledger)
+    rig = _rig(link)
+    try:
+        seen = _sale(rig, "E")
+        assert seen == ["rewards_asking", "rewards_menu", "choose_preset"]
+        bill = rig.desk.bill
+        assert bill["amount"] == 759 - 76  # 10 % of 7.59, half up
+        assert _row(_printed(rig), "Voucher") == ["-0.76"]
+        _upload(rig, ledger)
+        used = ledger.loyalty.redemption("desk-1")
+        assert (used["state"], used["used_terminal"], used["used_sale"]) == (
+            "used", "P1", bill["sale"])
+        assert ledger.loyalty.balance(ASN) == 1300 - 1000 + earning.earn(683, 2)
+    finally:
+        rig.close()
+
+
 def test_a_lost_redeem_answer_is_asked_again_with_the_same_id_and_spends_once(station):
     ledger, _service, _gift = station
     link = StationLink(ledger, lose=2)
