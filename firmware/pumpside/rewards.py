@@ -62,7 +62,6 @@ class Rewards:
         if getattr(self, "_task", None) is not None:
             self._task.cancel()
         self.phase = 0  # ASKING, MENU, REDEEMING while the menu holds the keypad
-        self.asked = False  # the station was asked (online at the PIN)
         self.answer = None  # its REWARDS_ANSWER: rates, pct, double
         self.points = 0  # the card's points before this sale's earning
         self.offer = []  # the rewards the card can afford
@@ -82,7 +81,6 @@ class Rewards:
         link = self.desk.pump.link
         if link is None or not link.online or not link.loyalty:
             return []
-        self.asked = True
         self._ask(link, protocol.REWARDS, {"asn": asn, "card_type": card_type},
                   protocol.REWARDS_ANSWER, _ASK_MS)
         self.phase = ASKING
