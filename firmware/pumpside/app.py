@@ -108,10 +108,11 @@ class Pump:
             self.pay.used()
         return True
 
-    def finish_sale(self, delivery, flags, now, card=None, rtype=rec.FINAL):
-        """FINAL (or ESCAPE) of the open sale, then "done" is shown. The bill, or None
-        when the journal could not be written (the pump closed)."""
-        bill = self.recorder.finish(delivery, flags, card, rtype)
+    def finish_sale(self, delivery, flags, now, card=None, rtype=rec.FINAL, off=0):
+        """FINAL (or ESCAPE) of the open sale, then "done" is shown; `off`: money a
+        loyalty voucher took off the metered amount (the bill's amount is what was paid).
+        The bill, or None when the journal could not be written (the pump closed)."""
+        bill = self.recorder.finish(delivery, flags, card, rtype, off)
         if bill is not None:
             if delivery.pulses or rtype == rec.FINAL:
                 self.last = bill

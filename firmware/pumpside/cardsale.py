@@ -25,6 +25,7 @@ from .card.apdu import REMOVED, STATUS, CardError
 from .card.fuelcard import FuelCard
 from .card.psam import Psam
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .rewards import Rewards
 
 _POLL_MS = 50
 _NOTE_MS = 4000
@@ -59,6 +60,8 @@ class CardDesk:
         self._question = None  # (task, then, state) while the station is asked
         self._answered = False  # its answer came (or its time ran out):
         self._answer = None  # the answer, None when none came in time
+        self.rewards = Rewards(self)  # loyalty at the pump: the menu after the PIN
+        self._rewards_due = False  # the PIN was good: the menu when the preset comes
 
     def start(self):
         try:
@@ -80,7 +83,8 @@ class CardDesk:
 
     # -- keypad -------------------------------------------------------------------------
     def key(self, key, now):
-        self._run(self.sale.key(key, now))
+        taken, actions = self.rewards.key(key)
+        self._run(actions if taken else self.sale.key(key, now))
 
     # -- the task -----------------------------------------------------------------------
     async def run(self):
@@ -101,6 +105,8 @@ class CardDesk:
             self.present = present
             log.event("card_slot", {"present": present})
             if present:
+                self.rewards.clear()
+                self._rewards_due = False
                 self.pump.sale_terms()  # a price table whose time has come, before the card
                 why = self.pump.terminal.refusal()
                 if why and why != "escapes_full":
@@ -120,6 +126,9 @@ class CardDesk:
         elif question is not None and self._answered:
             self._question = None
             self._run(question[1](self._answer, now))
+        if self._rewards_due and sale.state == card_sale.PRESET:  # after an odometer or
+            self._run(self._ask_rewards())  # a load: the loyalty menu before the preset
+        self._run(self.rewards.step(sale.state == card_sale.PRESET))
         self._run(sale.tick(now))
 
     def _run(self, actions):
@@ -164,7 +173,7 @@ class CardDesk:
         if name == "unlock_grey":
             return self._unlock(action[1], now)
         if name == "print":
-            self._print(action[1])
+            self._print()
             return None
         if name == "load":
             return cardload.start(self, action[1], now)
@@ -266,7 +275,21 @@ class CardDesk:
                 log.event("pin_wrong", {"tries_left": tries})
                 return self.sale.pin_result(False, tries, now)
             return self.sale.card_error("card_error", now)
-        return self.sale.pin_result(True, None, now)
+        actions = self.sale.pin_result(True, None, now)
+        self._rewards_due = True
+        if self.sale.state == card_sale.PRESET:  # the loyalty menu first (online)
+            asking = self._ask_rewards()
+            if asking:  # the preset's prompt comes after the menu, not before it
+                actions = [a for a in actions if a != ("show", "choose_preset", None)]
+            actions.extend(asking)
+        return actions
+
+    def _ask_rewards(self):
+        """The loyalty menu (rewards.py), once a sale, when the preset is next."""
+        self._rewards_due = False
+        info = self.info
+        return self.rewards.start("".join("%02x" % b for b in info["issuer"]["asn"]),
+                                  info["holder"]["card_type"])
 
     # -- grey lock, fuel, debit ---------------------------------------------------------
     def _lock(self, caps, now):
@@ -338,6 +361,8 @@ class CardDesk:
             delivery = self._nothing(dispenser.STOP_CARD)
         flags = self._flags
         amount = 0 if sale.get("untrusted") else delivery.amount
+        off = self.rewards.off(amount)  # a loyalty voucher: the card pays less
+        amount -= off
         if self.board.power_fail.asserted():
             # no card transaction on a dying supply: the warned checkpoint holds the exact
             # volume and the boot after the cut makes the sale an escape (补扣); if the
@@ -354,8 +379,11 @@ class CardDesk:
             pump.finish_sale(delivery, flags, now, None, rec.ESCAPE)
             return self.sale.escaped(now)
         balance = lock["balance"] - amount
+        if off:
+            self.rewards.applied(pump.journal.open_sale["sale"])
         bill = pump.finish_sale(delivery, flags, now, {"tac": tac, "gmac": gmac,
-                                                       "balance": balance, "time": when})
+                                                       "balance": balance, "time": when},
+                                off=off)
         if bill is None:
             return self.sale.escaped(now)
         self._clear_tac()
@@ -410,12 +438,13 @@ class CardDesk:
         self.list_price = bill["price"]
         return self.sale.settled(tac, bill["balance"], now, amount)
 
-    def _print(self, points):
+    def _print(self):
         bill = self.bill
         if bill is None:
             return
         datetime7 = grey_lock.bcd_datetime(bill["time"])
-        text = receipt.lines(bill, self.cfg.station, datetime7, self.list_price, points=points)
+        text = receipt.lines(bill, self.cfg.station, datetime7, self.list_price,
+                             self.rewards.receipt(bill["amount"]))
         try:
             self.board.printer.write(receipt.escpos(text))
         except OSError as e:
@@ -445,9 +474,12 @@ class CardDesk:
             unit = " L" if key == "enter_volume" else ""
             return key, meter.fmt_fixed(detail or 0, 2) + unit
         if key == "take_receipt" and detail is not None:
-            balance, points = detail
-            line = "余额 Balance " + meter.fmt_fixed(balance, 2)
-            return key, line if points is None else line + " 积分 Points %d" % points
+            line = "余额 Balance " + meter.fmt_fixed(detail, 2)
+            points = self.rewards.receipt(self.bill["amount"]) if self.bill else None
+            return key, line + " 积分 Points +%d" % points[0] if type(points) is tuple \
+                else line
+        if key == "rewards_menu":
+            return key, self.rewards.line()
         if key == "choose_preset" and self.info:
             return key, "余额 Balance " + meter.fmt_fixed(self.info["balance"], 2)
         return key, ""

@@ -52,8 +52,6 @@ _TABLE = (
     "min_sale_amount|i|100|1|10000000\n"  # a card balance below this is refused
     "sale_timeout_ms|i|60000|1000|600000\n"  # every waiting state of the card sale
     "station|s|PUMPSIDE STATION|1|32\n"  # the receipt's heading
-    # loyalty: one point per this many minor units paid (100: one per yuan); 0: no points
-    "points_per_unit|i|100|0|10000000\n"
     # fleet cards (fleetcard.py): the most km an odometer reading may be past the last one
     # the station told; the station's local time as minutes east of UTC (a fleet card's
     # time window and month are the station's local time)

@@ -48,6 +48,8 @@ EV_LOCK = 2  # pump locked: a = stop code
 EV_UNLOCK = 3  # lock cleared with the service PIN: a = its stop code
 EV_ESCAPE_DROPPED = 4  # an open escape the station holds, dropped from the full escape
 # table to make room: a = its sale number, b = its amount (settled by or through the station)
+EV_VOUCHER = 5  # a loyalty voucher applied to a card sale (rewards.py): a = the station's
+# voucher number, b = the sale; journaled after the card's debit, right before its FINAL
 
 
 class JournalError(Exception):

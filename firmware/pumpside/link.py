@@ -103,12 +103,13 @@ class Link:
         self.port = int(port)
         self.key = bytes.fromhex(cfg.terminal_key)
         self.online = False
+        self.loyalty = False  # the station answers REWARDS and REDEEM (its WELCOME says)
         self.connects = 0
         self.uploaded = 0  # records the station has acknowledged in this boot
         self.heartbeat_ms = 10000
         self.timeout_s = READ_TIMEOUT_S
-        self._question = None  # (type, payload, answer type) the card desk asks, until
-        self._waiter = None  # its answer comes: [answer, Event] of the desk's ask()
+        self._question = None  # (type, payload, answer type) the card desk asks (ask),
+        self._waiter = None  # [its answer, Event], until the answer comes
         self._window = Window()  # the session's drain (_upload): RECORDS in flight
         self._status = None  # (IFSF state, alarm count, ml) of the last STATUS sent
         self._status_ms = ticks_ms()
@@ -207,6 +208,7 @@ class Link:
             if self.pump is not None:
                 downloads.station_time(self.pump, welcome.get("time"))
             self.heartbeat_ms = welcome.get("heartbeat_ms", 10000)  # bounded by SHAPES
+            self.loyalty = welcome.get("loyalty") is True
             # a station silent for three beats (1 s at least, 10 s at most) is gone
             self.timeout_s = max(1, min(READ_TIMEOUT_S, 3 * self.heartbeat_ms // 1000))
             self.online = True
@@ -242,19 +244,21 @@ class Link:
 
     async def ask_grey(self, query, timeout_ms):
         """The station's GREY_ANSWER to `query` (settlement.query_for: a grey card with no
-        escape open here), or None (ask())."""
+        escape open here), or None when offline or when none came within `timeout_ms`."""
         return await self.ask(protocol.GREY_QUERY, query, protocol.GREY_ANSWER, timeout_ms)
 
-    async def ask(self, mtype, payload, answer_type, timeout_ms):
-        """The station's answer (of `answer_type`) to the card desk's question `payload`
-        of `mtype` (GREY_QUERY, CARD_INFO, LOAD), or None when offline or when none came
-        within `timeout_ms`. The session sends it between its other exchanges, in the next
-        session if this one drops; a question given up (timed out, cancelled) is
-        withdrawn. One question at a time: the card desk asks one thing, then waits."""
+    async def ask(self, mtype, payload, want, timeout_ms):
+        """The station's answer (of type `want`) to the card desk's question `payload` of
+        type `mtype` (GREY_QUERY, CARD_INFO, LOAD, REWARDS, REDEEM), or None when offline or
+        when none came within `timeout_ms`. The
+        session sends it between its other exchanges, again in the next session if this
+        one drops before the answer (so a question must be safe to ask twice: REDEEM is,
+        by its redemption id); a question given up (timed out, cancelled) is withdrawn.
+        One at a time: the card desk asks one thing at once."""
         if not self.online:
             return None
         waiter = [None, asyncio.Event()]
-        self._question = (mtype, payload, answer_type)
+        self._question = (mtype, payload, want)
         self._waiter = waiter
         try:
             await wait_for_ms(waiter[1].wait(), timeout_ms)
@@ -268,9 +272,9 @@ class Link:
     async def _ask(self, reader, writer, session):
         """The card desk's question; its answer wakes the desk."""
         waiter = self._waiter
-        mtype, payload, answer_type = self._question
+        mtype, payload, want = self._question
         await self._send(writer, session, mtype, payload)
-        answer = await self._expect(reader, session, answer_type, writer)
+        answer = await self._expect(reader, session, want, writer)
         if self._waiter is waiter:  # still waited on
             self._question = None
             waiter[0] = answer

@@ -40,6 +40,12 @@ lift_nozzle|请提枪加油|Lift the nozzle
 settling|结算中 请勿拔卡|Settling - do not remove card
 settling_grey|灰卡补扣中|Settling earlier sale
 take_receipt|请取卡和凭条|Take your card and receipt
+rewards_asking|积分查询中|Checking your points
+rewards_menu|积分兑换: 按序号 E加油|Rewards: key a number, E fuel
+rewards_redeeming|兑换中|Redeeming
+redeemed|已兑换 请选择 V升数 A金额 F加满|Redeemed - V litres A amount F fill
+redeem_refused|未兑换 请选择 V升数 A金额 F加满|Not redeemed - V litres A amount F fill
+rewards_unavailable|积分暂不可用 请选择预置|Rewards unavailable - V litres A amount F fill
 thank_you|谢谢惠顾|Thank you
 cancelled|交易已取消 请取卡|Cancelled - take your card
 timed_out|操作超时 请取卡|Timed out - take your card

@@ -40,7 +40,8 @@ NONCE_LEN = 16
 CHALLENGE = 1  # S->T, untagged, seq 0
 HELLO = 2  # T->S
 WELCOME = 3  # S->T (events_n: the last event-log record it holds of this journal; held:
-# its last journal record, below the ack cursor after a restore: those are sent again)
+# its last journal record, below the ack cursor after a restore: those are sent again;
+# loyalty: it answers REWARDS and REDEEM)
 HEARTBEAT = 4  # both ways: station time down, terminal time up; the station's may say
 # "totals": true (send TOTALS now), list escapes settled elsewhere, and name the station
 # (`station`) once the terminal holds all of its downloads
@@ -69,6 +70,10 @@ CARD_INFO = 21  # T->S: a card read at the pump (its number, balance): what does
 CARD_ANSWER = 22  # S->T: what it holds, optional fields (a load waiting, ...)
 LOAD = 23  # T->S: INITIALIZE FOR LOAD's answer (MAC1): please make MAC2
 LOAD_ANSWER = 24  # S->T: MAC2 and the date and time CREDIT FOR LOAD carries, or refused
+REWARDS = 25  # T->S: a card's loyalty points and rewards, asked after its PIN
+REWARDS_ANSWER = 26  # S->T: points, rewards, pending vouchers, the card's earning rules
+REDEEM = 27  # T->S: spend points on a reward, under the pump's own redemption id
+REDEEM_ANSWER = 28  # S->T: ok (the voucher) or refused; the same id answers the same
 TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               HEARTBEAT: "HEARTBEAT", STATUS: "STATUS", SALES: "SALES",
               SALES_ACK: "SALES_ACK", PRICES: "PRICES", HOTLIST: "HOTLIST", PARAMS: "PARAMS",
@@ -76,11 +81,14 @@ TYPE_NAMES = {CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME",
               GREY_ANSWER: "GREY_ANSWER", TOTALS: "TOTALS", EVENTS: "EVENTS", ERROR: "ERROR",
               EVENTS_ACK: "EVENTS_ACK", RECORDS: "RECORDS", AUTHORIZE: "AUTHORIZE",
               CARD_INFO: "CARD_INFO", CARD_ANSWER: "CARD_ANSWER", LOAD: "LOAD",
-              LOAD_ANSWER: "LOAD_ANSWER"}
+              LOAD_ANSWER: "LOAD_ANSWER", REWARDS: "REWARDS",
+              REWARDS_ANSWER: "REWARDS_ANSWER", REDEEM: "REDEEM",
+              REDEEM_ANSWER: "REDEEM_ANSWER"}
 FROM_TERMINAL = (HELLO, HEARTBEAT, STATUS, SALES, REPLY, GREY_QUERY, TOTALS, EVENTS, ERROR,
-                 RECORDS, CARD_INFO, LOAD)
+                 RECORDS, CARD_INFO, LOAD, REWARDS, REDEEM)
 FROM_STATION = (CHALLENGE, WELCOME, HEARTBEAT, SALES_ACK, PRICES, HOTLIST, PARAMS, COMMAND,
-                GREY_ANSWER, ERROR, EVENTS_ACK, AUTHORIZE, CARD_ANSWER, LOAD_ANSWER)
+                GREY_ANSWER, ERROR, EVENTS_ACK, AUTHORIZE, CARD_ANSWER, LOAD_ANSWER,
+                REWARDS_ANSWER, REDEEM_ANSWER)
 TO_TERMINAL = b"S"  # the direction byte of frames the station sends
 TO_STATION = b"T"
 
@@ -119,7 +127,7 @@ CHALLENGE nonce:x16
 HELLO terminal:s nonce:x ~firmware:s ~software_id:s ~journal_seq:u ~psam:s ~prices_version:u
   ~hotlist_version:u ~params_version:u ~wdt_resets:u ~journal:x8 ~station:x8
 WELCOME ~time:u ~prices_version:u ~hotlist_version:u ~heartbeat_ms:u50-600000 ~events_n:v
-  ~station:x8 ~held:v
+  ~station:x8 ~held:v ~loyalty:b
 HEARTBEAT ?time:u ~totals:b ~settled:l ~station:x8
 STATUS ?nozzle:u ?grade:s ?price:u ?ml:u ?amount:u ?alarm:s ?alarms:u
   state:Inoperative|Closed|Idle|Calling|Authorised|Started|Suspended|Fuelling|SuspendedFuelling
@@ -148,6 +156,11 @@ CARD_INFO asn:s nozzle:u balance:u ~loads:l-10/l4-4
 CARD_ANSWER asn:s ~load:u1- ~load_id:v ~odometer:u
 LOAD asn:s load_id:v amount:u1- balance:u counter:u random:x4 mac1:x4 terminal:x6
 LOAD_ANSWER load_id:v ~mac2:x4 ~at:x7 ~refused:s
+REWARDS asn:s ?card_type:u
+REWARDS_ANSWER asn:s points:u rewards:l-8/l5-5 ?vouchers:l-4/l3-3 ?rates:d ?pct:u ?double:b
+REDEEM asn:s reward:v redemption_id:s
+REDEEM_ANSWER redemption_id:s status:ok|refused ~why:s ~voucher:v ~kind:percent|amount
+  ~value:u ~points:u
 """
 
 

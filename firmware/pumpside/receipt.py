@@ -35,7 +35,10 @@ def _time(bcd7):
 
 
 def lines(bill, station, datetime7, list_price=None, points=None):
-    """Receipt text from a settled bill (journal layout) and the sale's card fields."""
+    """Receipt text from a settled bill (journal layout) and the sale's card fields.
+    `points`: (earned, total) of the card's loyalty points, "later" (the station credits
+    them when the sale arrives), None (no loyalty). A loyalty voucher shows as the
+    metered amount less the amount paid."""
     out = [station, "加油凭证 FUEL RECEIPT", ""]
     out.append(_row("Pump/Nozzle", str(bill["nozzle"])))
     out.append(_row("Grade", bill["grade"]))
@@ -45,10 +48,16 @@ def lines(bill, station, datetime7, list_price=None, points=None):
         full = meter.amount_for_ml(bill["ml"], list_price)
         out.append(_row("List price", meter.fmt_price(list_price) + "/L"))
         out.append(_row("Discount", meter.fmt_fixed(full - bill["amount"], 2)))
+    metered = meter.amount_for_ml(bill["ml"], bill["price"])
+    if metered > bill["amount"]:  # the card paid less: a loyalty voucher (rewards.py)
+        out.append(_row("Voucher", "-" + meter.fmt_fixed(metered - bill["amount"], 2)))
     out.append(_row("Amount", meter.fmt_fixed(bill["amount"], 2)))
     out.append(_row("Balance", meter.fmt_fixed(bill["balance"], 2)))
-    if points is not None:
-        out.append(_row("Points", str(points)))
+    if type(points) is tuple:
+        out.append(_row("Points earned", str(points[0])))
+        out.append(_row("Points total", str(points[1])))
+    elif points is not None:
+        out.append("Points credited later")
     out.append(_row("Card", mask(bill["asn"][:8])))  # the bill's field has room for 10
     out.append(_row("TTC", str(bill["psam_ttc"])))
     out.append(_row("TAC", "".join("%02X" % b for b in bill["tac"])))

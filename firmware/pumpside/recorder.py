@@ -122,13 +122,13 @@ class Recorder:
                 count, quiet_since = latest, ticks_ms()
         self._checkpoint(self.core.pulses(count), ticks_ms(), True)
 
-    def finish(self, delivery, flags, card=None, rtype=rec.FINAL):
-        """FINAL (or ESCAPE) of the open sale; its bill, or None when the journal could
-        not be written."""
+    def finish(self, delivery, flags, card=None, rtype=rec.FINAL, off=0):
+        """FINAL (or ESCAPE) of the open sale for the metered amount less `off` (a loyalty
+        voucher's); its bill, or None when the journal could not be written."""
         journal = self.journal
         try:
             bill = journal.finish(self.board.clock.time(), delivery.pulses, delivery.ml,
-                                  delivery.amount, delivery.stop, flags,
+                                  delivery.amount - off, delivery.stop, flags,
                                   delivery.overrun_ml, card, rtype)
         except OSError as e:
             self._fail(e)

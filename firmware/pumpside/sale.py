@@ -11,7 +11,7 @@ CPython and MicroPython alike.
 Actions are tuples: ("show", prompt key, detail), ("read_card",), ("verify_pin", pin),
 ("verify_staff", password), ("odometer_bad", km, last, tries left), ("grey_lock", caps),
 ("authorize", caps), ("stop",), ("settle", sale), ("unlock_grey", grey record),
-("release",), ("print", points), ("load", offer). `caps`, `sale` and `offer` are dicts.
+("release",), ("print",), ("load", offer). `caps`, `sale` and `offer` are dicts.
 """
 from . import config, fleetcard, meter
 from .card.psam import T_UNLOCK
@@ -52,15 +52,6 @@ def discount_for(card, cfg, today):
     types = config.parse_levels(getattr(cfg, "type_discounts", ""), "type_discounts")
     by_type = types.get(holder.get("card_type", 0), 0)
     return max(holder_discount, level, by_type)
-
-
-def points_for(cfg, amount):
-    """Loyalty points for a sale of `amount` minor units: one per `points_per_unit` paid,
-    whole points only; None when the station gives none (points_per_unit 0)."""
-    per = getattr(cfg, "points_per_unit", 100)
-    if not per:
-        return None
-    return amount // per
 
 
 def discounted_price(price, discount_percent):
@@ -418,13 +409,12 @@ class Sale:
         return [("show", "settling", None), ("settle", self.sale)]
 
     def settled(self, tac, balance_after, now, amount=0):
-        """The card paid `amount`: its balance and loyalty points on the screen and the
-        receipt."""
+        """The card paid `amount`: its balance on the screen, the receipt printed (the
+        shell adds the loyalty points: rewards.py)."""
         if self.state != SETTLING:
             return []
         self._go(RECEIPT, now)
-        points = points_for(self.cfg, amount)
-        return [("show", "take_receipt", (balance_after, points)), ("print", points)]
+        return [("show", "take_receipt", balance_after), ("print",)]
 
     def refused(self, why, now):
         """The terminal itself will not sell now (offline limits, storage, power)."""

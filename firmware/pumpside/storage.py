@@ -49,6 +49,7 @@ class Paths:
         self.lock = root + "/lock"  # the stop code of the lock in force (app.py), if any
         self.resets = root + "/wdt_resets"  # resets the watchdog caused (app.main)
         self.station = root + "/station"  # the station whose downloads are held (link.py)
+        self.redeem = root + "/redeem"  # the last loyalty redemption id made (rewards.py)
 
 
 def beside(journal_root):

@@ -89,13 +89,6 @@ def test_sale_mode_and_level_discounts_checked():
     assert config.parse_levels(cfg.level_discounts) == {1: 2, 3: 5}
 
 
-def test_points_per_unit():
-    assert config.parse(_with()).points_per_unit == 100
-    assert config.parse(_with(points_per_unit=0)).points_per_unit == 0  # no loyalty
-    e = raises(config.ConfigError, config.parse, _with(points_per_unit=-1))
-    assert e.field == "points_per_unit"
-
-
 def test_type_discounts_checked_like_level_discounts():
     for bad in ("1:60", "x:2", "1-2", "300:1"):
         e = raises(config.ConfigError, config.parse, _with(type_discounts=bad))
@@ -113,7 +106,7 @@ def test_field_table_types_defaults_and_bounds():
     assert config.field("no_such_field") is None
     assert config.field("pric") is None and config.field("rice") is None  # whole names
     names = [name for name, _spec in config.fields()]
-    assert len(names) == len(set(names)) == 47 and names[0] == "nozzle"
+    assert len(names) == len(set(names)) == 46 and names[0] == "nozzle"
     for name, (typ, default, lo, hi) in config.fields():
         assert typ in (int, str) and lo <= hi, name
         if default is not None:

@@ -3,6 +3,7 @@ card in the virtual issuing reader, and a pump's card sale made straight on the 
 card and PSAM (the APDUs of docs/card.md), uploaded as the FINAL bill the firmware makes."""
 import struct
 
+from pumpside.journal import EV_VOUCHER
 from pumpside_host.bench.cards import (
     TEST_TERMINAL_ID,
     Issuer,
@@ -105,6 +106,18 @@ class Pump:
         self.sale += 1
         return self._bill("FINAL", card, self.sale, amount, ctc, ttc, t, upload,
                           balance=card.s["balance"], tac=tac.hex(), **more)
+
+    def sell_with_voucher(self, card, amount, number, t=T0, upload=True):
+        """A whole sale of `amount` (what the card paid: the voucher off already) that
+        applied the pending voucher `number`: the EVENT EV_VOUCHER the pump journals after
+        the debit, right before the FINAL, and the FINAL (both stored when `upload`)."""
+        self.seq += 1
+        event = {"type": "EVENT", "seq": self.seq, "time": t, "code": EV_VOUCHER,
+                 "a": number, "b": self.sale + 1}
+        if upload:
+            results, _ = self.ledger.store(self.terminal, [event])
+            assert results[0][1] == "stored", results
+        return [event, self.sell(card, amount, t, upload)]
 
     def escape(self, card, amount, t=T0, upload=True):
         """A fill of `amount` whose card was pulled before its debit: the ESCAPE bill (the

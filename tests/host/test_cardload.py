@@ -40,6 +40,7 @@ class StationLink:
         self.ledger = ledger
         self.online = online
         self.lose = set()
+        self.loyalty = False  # its WELCOME did not offer loyalty (rewards.py asks nothing)
         self.asked = []
 
     async def ask(self, mtype, payload, answer_type, timeout_ms):

@@ -576,6 +576,49 @@ def test_card_info_and_load_go_through_the_session_to_the_station(rig):
     rig.run(script)
 
 
+def test_a_redeem_whose_answer_the_session_lost_is_sent_again_and_spends_once(
+        rig, monkeypatch):
+    """link.ask of the rewards desk (rewards.py): REWARDS answered from the station's
+    loyalty; a REDEEM the station carried out but whose answer died with the session is
+    sent again in the next session, same id: the same answer, the points spent once."""
+    loyalty = rig.ledger.loyalty
+    loyalty.set_rule("grade", "*", 1)
+    gift = loyalty.add_reward("five off", "amount", 500, 40)
+    rig.ledger.store("P1", [{"type": "FINAL", "seq": 1, "sale": 1, "ml": 1, "amount": 10000,
+                             "asn": asn(17), "tac": "01020304", "ctc": 1}])
+    cut = [True]
+    answers = []
+    orig = StationServer._send
+
+    async def lossy(self, writer, session, mtype, payload):
+        if mtype == lk.protocol.REDEEM_ANSWER:
+            answers.append(dict(payload))
+            if cut[0]:
+                cut[0] = False
+                writer.close()  # the session ends before the answer leaves
+                return None
+        return await orig(self, writer, session, mtype, payload)
+
+    monkeypatch.setattr(StationServer, "_send", lossy)
+    p = lk.protocol
+
+    async def script(rig):
+        await rig.until(lambda: rig.link.online, "the link")
+        assert rig.link.loyalty  # the station's WELCOME said it answers REWARDS
+        offer = await rig.link.ask(p.REWARDS, {"asn": asn(17), "card_type": 1},
+                                   p.REWARDS_ANSWER, 5000)
+        assert offer["points"] == 100 and offer["rewards"] == [
+            [gift, "five off", 40, "amount", 500]] and offer["vouchers"] == []
+        assert offer["rates"] == {"*": 1} and offer["pct"] == 100
+        redeem = {"asn": asn(17), "reward": gift, "redemption_id": "P1-j-1"}
+        answer = await rig.link.ask(p.REDEEM, redeem, p.REDEEM_ANSWER, 10000)
+        assert answer["status"] == "ok" and answer["points"] == 60
+        assert len(answers) == 2 and answers[0] == answers[1] == answer
+        assert rig.link.connects >= 2  # the answer came in the next session
+    rig.run(script)
+    assert loyalty.totals(asn(17))["redeemed"] == 40 and loyalty.balance(asn(17)) == 60
+
+
 def test_the_link_waits_for_the_boards_network_and_says_why_it_is_down(rig, capsys):
     """No connection while the board's network is down (the station sees none), its
     reason the link_down's, each reason once; the network started with the config's

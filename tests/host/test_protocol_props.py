@@ -137,7 +137,8 @@ def value_of(kind):
         return st.lists(st.text("0123456789", min_size=16, max_size=16), max_size=4)
     assert code == "l", kind
     lo, hi = _range(bounds, 0, 4)
-    return st.lists(value_of(item) if item else scalars, min_size=lo, max_size=min(hi, 4))
+    return st.lists(value_of(item) if item else scalars, min_size=lo,
+                    max_size=min(hi, max(lo, 4)))
 
 
 @st.composite

@@ -11,6 +11,7 @@ from cardbench import CASHIER, HOLDER, MANAGER, PIN, T0, Pump, blank, station
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pumpside.journal import EV_VOUCHER
 from pumpside_host import cli
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.loyaltydesk import LOYALTY_MUTATORS
@@ -224,15 +225,19 @@ def test_a_withdrawn_reward_is_not_redeemed_and_a_cancelled_voucher_gives_points
         service.cancel_voucher(MANAGER, "a")
 
 
-def test_the_sale_that_names_the_voucher_uses_it(shop):
+def test_the_pumps_voucher_event_uses_the_voucher(shop):
+    """The pump journals EV_VOUCHER (a = the voucher's number, b = the sale) after the
+    card's debit, right before the FINAL: that event marks the voucher used, once."""
     ledger, service = shop
     ledger.store("P1", [sale(1, 10000)])
     gift = reward(service, kind="percent", value=10)
-    service.redeem(CASHIER, ASN, gift, "v1")
+    number = service.redeem(CASHIER, ASN, gift, "v1")["number"]
     assert ledger.loyalty.voucher_for(ASN) == {"voucher": "v1", "off_pct": 10}
-    ledger.store("P1", [sale(2, 5000, voucher="v1", asn=OTHER)])  # another card's: no
+    ledger.store("P1", [{"type": "EVENT", "seq": 2, "time": WED, "code": EV_VOUCHER,
+                         "a": number + 1, "b": 3}])  # no such voucher: nothing
     assert ledger.loyalty.voucher_for(ASN) is not None
-    ledger.store("P1", [sale(3, 5000, voucher="v1")])
+    ledger.store("P1", [{"type": "EVENT", "seq": 3, "time": WED, "code": EV_VOUCHER,
+                         "a": number, "b": 3}, sale(3, 4500, seq=4)])
     used = ledger.loyalty.redemption("v1")
     assert (used["state"], used["used_terminal"], used["used_sale"]) == ("used", "P1", 3)
     assert ledger.loyalty.voucher_for(ASN) is None

@@ -8,32 +8,42 @@ card's 补扣) earns points when the ledger stores it the first time (`stored`, 
 ledger's hook inside its transaction): a record sent again is a duplicate and never
 reaches the hook, one that conflicts is kept apart and never reaches it either; the
 journal's key (terminal, journal, kind, sale) makes a second row impossible anyway.
-points = amount x rate(grade) x multiplier(card kind) % x (2 on a double-points day)
-// (100 x 100), whole points rounded down: rate in points per currency unit (100 minor
-units), the grade's own or the "*" rule's (0: none); the card kind's multiplier in percent
-(no rule: 100); a double-points day by the bill's own local date or weekday. The rules in
-force when the sale is stored apply (a sale uploaded after a rule changed earns by the new
-rule; its day is still its own).
+The points are pumpside.points.earn's - the firmware's own function, so the pump's receipt
+and this ledger agree: amount x rate(grade) x multiplier(card kind) % x (2 on a
+double-points day) // (100 x 100), whole points rounded down: rate in points per currency
+unit (100 minor units), the grade's own or the "*" rule's (0: none); the card kind's
+multiplier in percent (no rule: 100); a double-points day by the bill's own local date or
+weekday. The rules in force when the sale is stored apply (a sale uploaded after a rule
+changed earns by the new rule; its day is still its own).
 
 Redeeming: a reward (N % off, or a fixed amount off, the next fill, for a cost in
 points) spends the points now and leaves a pending voucher on the card. A redemption
-carries an id the client makes (a form's hidden field, the pump's sale number later):
-asked again with the same id it answers the first result and spends nothing, so a retry
-after a lost answer spends once. A pending voucher cancelled by a manager gives its
-points back (a `reversed` row).
+carries an id the client makes (a form's hidden field, the pump's own id: its terminal,
+journal and a number it keeps on its flash): asked again with the same id it answers the
+first result and spends nothing, so a retry after a lost answer spends once. A pending
+voucher cancelled by a manager gives its points back (a `reversed` row).
 
-The hand-over to the pump (not built in the firmware yet): `voucher_for(asn)` is the
-oldest pending voucher, {"voucher": id, "off_pct": N} or {"voucher": id, "off": minor
-units}, what the station tells the pump for the card (with the card's hotlist entry or
-at a card query); the pump takes it off the fill and names `voucher` (the id) in the
-sale's FINAL, and `stored` marks it used. `receipt(terminal, journal, kind, sale)` gives
-the figures a receipt prints: `points_earned` (this sale's) and `points_total` (the card's
-balance after it).
+At the pump (docs/protocol.md, REWARDS..REDEEM_ANSWER): after the PIN the pump asks
+`offer(asn, card_type)` - the card's points, the rewards on offer, its pending vouchers
+(their `number`, the redemption's row number: what the pump's journal names) and the
+rule table for its receipt (the grades' rates, the card kind's multiplier, whether today
+is a double day). A reward chosen there is `redeem_at_pump`: redeem() under the pump's id.
+The pump applies one pending voucher (the oldest, or the one just redeemed) to that sale:
+after the card's debit it journals the EVENT EV_VOUCHER (a = voucher number, b = the
+sale), right before the sale's FINAL, and `stored` marks the voucher used by it. A
+voucher whose sale never took it (no fuel, the card pulled before its debit, a power cut,
+an answer that came too late) stays pending: the card's next fill takes it, here or at
+any pump, or a manager cancels it and its points return. So points are spent once, and
+never for nothing. `receipt(terminal, journal, kind, sale)` gives the figures a receipt
+prints: `points_earned` (this sale's) and `points_total` (the card's balance after it).
 
 The tables are made by the schema step loyalty (schema.py); only this module writes them.
 """
 import re
 import time
+
+from pumpside import points as earning
+from pumpside.journal import EV_VOUCHER
 
 from .cardbook import CardBook
 from .days import day_of
@@ -68,6 +78,9 @@ RATE_MAX = 10000  # points per currency unit
 PERCENT_MAX = 1000  # a card kind's multiplier, %
 COST_MAX = 10_000_000
 AMOUNT_MAX = 10_000_000  # minor units off a fill
+OFFER_MAX = 8  # rewards told to the pump (its menu picks one by its digit 1-8)
+VOUCHERS_MAX = 4  # pending vouchers told to the pump (it applies the oldest)
+NAME_AT_PUMP = 16  # characters of a reward's name told to the pump (its screen, its heap)
 ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 
 
@@ -152,32 +165,34 @@ class Loyalty:
         card_type = (record or {}).get("card_type") or 0
         return TYPE_KINDS.get(card_type, "type %d" % card_type)
 
+    @staticmethod
+    def double_day(rules, at):
+        """Unix second `at` falls on a double-points day of `rules` (its local date or its
+        weekday)."""
+        days = rules["double_day"]
+        return day_of(at) in days or WEEKDAYS[time.localtime(at).tm_wday] in days
+
     def points_for(self, amount, grade, kind, at):
         """The points a sale of `amount` minor units of `grade` by a card of `kind` at
-        Unix second `at` (its local day) earns under the rules now."""
+        Unix second `at` (its local day) earns under the rules now (pumpside.points)."""
         rules = self.rules()
-        rate = rules["grade"].get((grade or "").lower(), rules["grade"].get("*", 0))
-        percent = rules["card_kind"].get(kind, 100)
-        day = day_of(at)
-        weekday = WEEKDAYS[time.localtime(at).tm_wday]
-        double = 2 if day in rules["double_day"] or weekday in rules["double_day"] else 1
-        return amount * rate * percent * double // (100 * 100)
+        return earning.earn(amount, earning.rate_of(rules["grade"], grade),
+                            rules["card_kind"].get(kind, 100), self.double_day(rules, at))
 
     # -- the ledger's hook ------------------------------------------------------------------
     def stored(self, terminal, record, kind, journal=LEGACY):
         """A record stored the first time (ledger.store, inside its transaction): a card
-        sale earns its points; a sale naming a pending voucher of its card marks it used."""
+        sale earns its points; the pump's EV_VOUCHER event (a voucher applied to its sale,
+        journaled right before that sale's FINAL) marks the voucher used."""
+        if kind == "EVENT" and record.get("code") == EV_VOUCHER:
+            self.use(record.get("a"), terminal, record.get("b"))
+            return
         asn = record.get("asn")
         if kind not in ("FINAL", "UNLOCK") or not isinstance(asn, str) or len(asn) != 16:
             return
         amount = record.get("amount") or 0
         if amount <= 0:  # a marker (settled elsewhere), an empty sale
             return
-        voucher = record.get("voucher")
-        if isinstance(voucher, str):
-            self.db.execute("UPDATE loyalty_redemptions SET state = ?, used_terminal = ?, "
-                            "used_sale = ? WHERE id = ? AND asn = ? AND state = ?",
-                            (USED, terminal, record["sale"], voucher, asn, PENDING))
         at = record.get("time") or int(self.clock())
         points = self.points_for(amount, record.get("grade"), self.kind_of(asn, record), at)
         if points <= 0:
@@ -186,6 +201,16 @@ class Loyalty:
                         "terminal, journal, sale_kind, sale, why) VALUES (?,?,?,?,?,?,?,?,?)",
                         (asn, EARNED, points, int(self.clock()), terminal, journal, kind,
                          record["sale"], "%s %d of %s" % (kind, record["sale"], terminal)))
+
+    def use(self, number, terminal, sale):
+        """The pending voucher `number` (its row number, as the pump names it) was applied
+        to `terminal`'s sale `sale`: used. Another state (cancelled meanwhile, used) stays
+        as it is."""
+        if not isinstance(number, int) or not isinstance(sale, int):
+            return
+        self.db.execute("UPDATE loyalty_redemptions SET state = ?, used_terminal = ?, "
+                        "used_sale = ? WHERE rowid = ? AND state = ?",
+                        (USED, terminal, sale, number, PENDING))
 
     # -- balances ---------------------------------------------------------------------------
     def balance(self, asn):
@@ -263,12 +288,15 @@ class Loyalty:
 
     # -- redemptions ------------------------------------------------------------------------
     def redemption(self, redemption_id):
+        """The redemption of that id: id, asn, reward, kind, value, cost, state, at,
+        used_terminal, used_sale and `number` (its row number: the pump's name for the
+        voucher)."""
         row = self.db.execute("SELECT id, asn, reward, kind, value, cost, state, at, "
-                              "used_terminal, used_sale FROM loyalty_redemptions WHERE id = ?",
-                              (redemption_id,)).fetchone()
+                              "used_terminal, used_sale, rowid FROM loyalty_redemptions "
+                              "WHERE id = ?", (redemption_id,)).fetchone()
         return None if row is None else dict(zip(
             ("id", "asn", "reward", "kind", "value", "cost", "state", "at", "used_terminal",
-             "used_sale"), row))
+             "used_sale", "number"), row))
 
     def redeemed_before(self, redemption_id, asn, reward_id):
         """The first result of a redemption asked again (same id): the same card and
@@ -306,6 +334,44 @@ class Loyalty:
                                                  redemption_id, reward["name"]))
         return self.redemption(redemption_id)
 
+    # -- at the pump (server.py: REWARDS, REDEEM) -------------------------------------------
+    def offer(self, asn, card_type=0, now=None):
+        """The REWARDS_ANSWER for a card at the pump: its points, the rewards on offer
+        (at most OFFER_MAX, cheapest first), its pending vouchers (oldest first, at most
+        VOUCHERS_MAX: [number, kind, value]) and its rule table (`rates`: the grades'
+        rates, `pct`: its kind's multiplier, `double`: today is a double day)."""
+        _card(asn)
+        rules = self.rules()
+        kind = self.kind_of(asn, {"card_type": card_type})
+        rewards = sorted(self.rewards(active_only=True), key=lambda r: (r["cost"], r["id"]))
+        return {"asn": asn, "points": max(0, self.balance(asn)),
+                "rewards": [[r["id"], r["name"][:NAME_AT_PUMP], r["cost"], r["kind"],
+                             r["value"]]
+                            for r in rewards[:OFFER_MAX]],
+                "vouchers": [[v["number"], v["kind"], v["value"]]
+                             for v in self.vouchers(asn)[:VOUCHERS_MAX]],
+                "rates": rules["grade"], "pct": rules["card_kind"].get(kind, 100),
+                "double": self.double_day(rules, int(now or self.clock()))}
+
+    def redeem_at_pump(self, terminal, asn, reward_id, redemption_id):
+        """A REDEEM from the pump: redeem() under the pump's id, answered as its
+        REDEEM_ANSWER (status ok with the voucher's number, kind and value and the points
+        left, or refused and why). The same id again answers the first result. The id is
+        the pump's own: it starts with the terminal's id and "-" (no two pumps share one)."""
+        if not isinstance(redemption_id, str) or not redemption_id.startswith(terminal + "-"):
+            return {"redemption_id": str(redemption_id)[:64], "status": "refused",
+                    "why": "not this terminal's redemption id"}
+        try:
+            voucher = self.redeem(asn, reward_id, redemption_id)
+        except Invalid as e:
+            return {"redemption_id": redemption_id, "status": "refused", "why": str(e)[:80]}
+        if voucher["state"] != PENDING:  # cancelled at the desk, or used by a sale already
+            return {"redemption_id": redemption_id, "status": "refused",
+                    "why": "voucher " + voucher["state"]}
+        return {"redemption_id": redemption_id, "status": "ok", "voucher": voucher["number"],
+                "kind": voucher["kind"], "value": voucher["value"],
+                "points": max(0, self.balance(asn))}
+
     def cancel(self, redemption_id, now=None):
         """A pending voucher taken back: its points return (a `reversed` row)."""
         voucher = self.redemption(redemption_id) if isinstance(redemption_id, str) else None
@@ -327,8 +393,8 @@ class Loyalty:
             if v["state"] in states]
 
     def voucher_for(self, asn):
-        """What the pump applies to the card's next fill (module docstring): the oldest
-        pending voucher, or None."""
+        """The voucher the card's next fill takes (the oldest pending one, as the pump's
+        REWARDS_ANSWER lists them first), as the card query shows it; None: none."""
         pending = self.vouchers(asn)
         if not pending:
             return None

@@ -19,6 +19,7 @@ from . import alerts, backup, cardinfo, pumpload
 from .ledger import Ledger
 from .payments.desk import desk_of
 from .payments.orders import OrderError
+from .problems import Invalid
 from .tls import station_names, station_tls
 
 log = logging.getLogger("pumpside.station")
@@ -154,7 +155,7 @@ class StationServer:
                 "heartbeat_ms": int(self.heartbeat_s * 1000),
                 "events_n": self.ledger.metrology.events_held(terminal, conn.journal)[0],
                 "held": journals.held(terminal, conn.journal),
-                "station": journals.station_id()})
+                "station": journals.station_id(), "loyalty": True})
             self.sessions[terminal] = (session, writer)
             resets = hello.get("wdt_resets")
             before = self.ledger.hello(terminal, hello.get("firmware"),
@@ -412,6 +413,28 @@ class StationServer:
         """A load at the pump: MAC2, or why not (pumpload.py)."""
         await self._send(conn.writer, conn.session, protocol.LOAD_ANSWER,
                          pumpload.load(self.ledger, conn.terminal, payload))
+    async def _rewards(self, conn, payload):
+        """A card's points, rewards, pending vouchers and earning rules, asked by the pump
+        after the card's PIN (loyalty.offer). A card number that is not one is answered
+        with nothing on offer."""
+        loyalty = self.ledger.loyalty
+        try:
+            answer = loyalty.offer(payload["asn"], payload.get("card_type") or 0)
+        except Invalid:
+            answer = {"asn": payload["asn"], "points": 0, "rewards": []}
+        await self._send(conn.writer, conn.session, protocol.REWARDS_ANSWER, answer)
+
+    async def _redeem(self, conn, payload):
+        """Points spent on a reward at the pump, once per redemption id (the pump sends the
+        same id again after a lost answer: the first result is answered again)."""
+        with self.ledger.transaction():
+            answer = self.ledger.loyalty.redeem_at_pump(conn.terminal, payload["asn"],
+                                                        payload["reward"],
+                                                        payload["redemption_id"])
+        log.info("terminal %s: redemption %s %s%s", conn.terminal, payload["redemption_id"],
+                 answer["status"], "" if answer["status"] == "ok" else
+                 " (%s)" % answer.get("why"))
+        await self._send(conn.writer, conn.session, protocol.REDEEM_ANSWER, answer)
 
     async def _totals(self, conn, payload):
         self.ledger.metrology.reading(conn.terminal, payload, journal=conn.journal)
@@ -431,7 +454,8 @@ class StationServer:
                 protocol.SALES: _sales, protocol.RECORDS: _sales, protocol.STATUS: _status,
                 protocol.GREY_QUERY: _grey_query, protocol.TOTALS: _totals,
                 protocol.EVENTS: _events, protocol.ERROR: _error,
-                protocol.CARD_INFO: _card_info, protocol.LOAD: _load}
+                protocol.CARD_INFO: _card_info, protocol.LOAD: _load,
+                protocol.REWARDS: _rewards, protocol.REDEEM: _redeem}
     REPLIES = {"COMMAND": _command_reply, "HOTLIST": _hotlist_reply,
                "PARAMS": _params_reply, "PRICES": _prices_reply}  # by the REPLY's type
 
