@@ -126,8 +126,6 @@ class CardDesk:
         elif question is not None and self._answered:
             self._question = None
             self._run(question[1](self._answer, now))
-        if self._rewards_due and sale.state == card_sale.PRESET:  # after an odometer or
-            self._run(self._ask_rewards())  # a load: the loyalty menu before the preset
         self._run(self.rewards.step(sale.state == card_sale.PRESET))
         self._run(sale.tick(now))
 
@@ -143,6 +141,11 @@ class CardDesk:
         name = action[0]
         now = ticks_ms()
         if name == "show":
+            if action[1] == "choose_preset" and self._rewards_due \
+                    and self.sale.state == card_sale.PRESET:
+                asking = self._ask_rewards()  # after the PIN, a fleet card's odometer or
+                if asking:  # a load: the loyalty menu first, the preset's prompt after it
+                    return asking
             self.prompt = action[1]
             self.detail = action[2]
             self.prompt_until = ticks_add(now, _NOTE_MS)
@@ -276,16 +279,12 @@ class CardDesk:
                 return self.sale.pin_result(False, tries, now)
             return self.sale.card_error("card_error", now)
         actions = self.sale.pin_result(True, None, now)
-        self._rewards_due = True
-        if self.sale.state == card_sale.PRESET:  # the loyalty menu first (online)
-            asking = self._ask_rewards()
-            if asking:  # the preset's prompt comes after the menu, not before it
-                actions = [a for a in actions if a != ("show", "choose_preset", None)]
-            actions.extend(asking)
+        self._rewards_due = True  # the loyalty menu when the preset comes (_do)
         return actions
 
     def _ask_rewards(self):
-        """The loyalty menu (rewards.py), once a sale, when the preset is next."""
+        """The loyalty menu (rewards.py), once a sale, when the preset is next: its
+        actions ([]: offline, a station without loyalty)."""
         self._rewards_due = False
         info = self.info
         return self.rewards.start("".join("%02x" % b for b in info["issuer"]["asn"]),
