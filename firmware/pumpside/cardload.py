@@ -36,9 +36,11 @@ T_LOAD = 0x02  # a load in the card's log
 ASK_MS = 8000  # the station's answer to CARD_INFO or LOAD, at most (then: none)
 
 
-def ask_info(desk, info, then, now):
+def ask_info(desk, info, then, now, refused=None):
     """Ask the station what it holds for the card just read (CARD_INFO); its answer goes
-    into info["station"] ({} offline or without an answer), then then(now) -> actions."""
+    into info["station"] ({} offline or without an answer), then then(now) -> actions.
+    `refused`: why the pump refuses the card whatever the answer (sale.card_refusal: a
+    hotlisted card presented reaches the station's alerts); offline, nobody is told."""
     link = desk.pump.link
     if link is None or not link.online:
         info["station"] = {}
@@ -47,6 +49,8 @@ def ask_info(desk, info, then, now):
     payload = {"asn": asn, "nozzle": desk.cfg.nozzle, "balance": info["balance"],
                "loads": [[e["ctc"], e["amount"], e["terminal_id"].hex(), e["datetime"].hex()]
                          for e in info["log"] if e["type"] == T_LOAD]}
+    if refused:
+        payload["refused"] = refused
 
     def answered(answer, now):
         info["station"] = answer if answer is not None and answer.get("asn") == asn else {}

@@ -230,9 +230,12 @@ class CardDesk:
             self.ask_station(link.ask_grey(query, _ASK_MS),
                              lambda answer, now: self._on_answer(read, answer, now))
             return [("show", "settling_grey", None)]
-        if not grey["grey"]:  # what the station holds for it (a load waiting): card["station"]
+        if not grey["grey"]:  # what the station holds for it (a load waiting): card["station"];
+            # a card refused for itself (hotlisted, blocked, expired...) is told with its
+            # reason, and refused after the answer all the same (check_card)
+            refused = card_sale.card_refusal(info, self.cfg, today_ymd, listed)
             return cardload.ask_info(self, info, lambda now: self.sale.card_read(
-                info, now, today_ymd, listed, own_escape), now)
+                info, now, today_ymd, listed, own_escape), now, refused)
         return self.sale.card_read(info, now, today_ymd, listed, own_escape)
 
     def ask_station(self, answer, then):

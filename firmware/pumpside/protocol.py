@@ -65,8 +65,8 @@ RECORDS = 19  # T->S: journal records after the ack cursor in their own bytes (b
 # payload); several in flight, each answered by a SALES_ACK in order
 AUTHORIZE = 20  # S->T: a paid order (phone, kiosk) authorises one sale at a nozzle, capped
 # and until an expiry; answered by a REPLY (type AUTHORIZE, the order, ok or why not)
-CARD_INFO = 21  # T->S: a card read at the pump (its number, balance): what does the
-# station hold for it?
+CARD_INFO = 21  # T->S: a card read at the pump (its number, balance, why the pump refuses
+# it if it does): what does the station hold for it?
 CARD_ANSWER = 22  # S->T: what it holds, optional fields (a load waiting, ...)
 LOAD = 23  # T->S: INITIALIZE FOR LOAD's answer (MAC1): please make MAC2
 LOAD_ANSWER = 24  # S->T: MAC2 and the date and time CREDIT FOR LOAD carries, or refused
@@ -152,7 +152,7 @@ EVENTS events:l1-64/d
 ERROR ?why:s
 EVENTS_ACK n:v ~ok:b ~why:s
 AUTHORIZE order:s nozzle:u1-255 ?grade:s amount:u1- ?ml:u expiry:u
-CARD_INFO asn:s nozzle:u balance:u ~loads:l-10/l4-4
+CARD_INFO asn:s nozzle:u balance:u ~loads:l-10/l4-4 ~refused:s
 CARD_ANSWER asn:s ~load:u1- ~load_id:v ~odometer:u
 LOAD asn:s load_id:v amount:u1- balance:u counter:u random:x4 mac1:x4 terminal:x6
 LOAD_ANSWER load_id:v ~mac2:x4 ~at:x7 ~refused:s

@@ -77,16 +77,14 @@ def day_use(card_log, today7):
     return fills, amount
 
 
-def check_card(card, cfg, prices, today, hotlisted, own_grey):
-    """Why this card may not buy fuel here (a prompt key), or None. `card` holds what the
-    shell read: issuer, holder, restrictions, balance, grey status, today's fills and
-    amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
-    lock of this card, if any. A card grey from this terminal's own escape is settled (补扣)
-    before any other check: a hotlisted, expired or blocked card still pays what it owes,
-    and its escape leaves the pump's small escape table (escapes.py)."""
-    grey = card["grey"]
-    if grey["grey"] and own_grey is not None:
-        return None
+HOTLISTED = "card_hotlisted"  # the refusal of a card on the pump's hotlist
+
+
+def card_refusal(card, cfg, today, hotlisted):
+    """Why the card itself may not buy fuel here, whatever the station says of it (a
+    prompt key), or None: an issuer not taken, blocked, expired, not valid yet, on the
+    hotlist. What the pump tells the station with CARD_INFO (`refused`); no answer of the
+    station lifts it (check_card asks it again after the answer)."""
     issuer = card["issuer"]
     accepted = getattr(cfg, "issuers", "")
     if accepted and "".join("%02x" % b for b in issuer["issuer"]) not in accepted.lower():
@@ -98,7 +96,23 @@ def check_card(card, cfg, prices, today, hotlisted, own_grey):
     if issuer["start"] > today:
         return "card_not_valid_yet"
     if hotlisted:
-        return "card_hotlisted"
+        return HOTLISTED
+    return None
+
+
+def check_card(card, cfg, prices, today, hotlisted, own_grey):
+    """Why this card may not buy fuel here (a prompt key), or None. `card` holds what the
+    shell read: issuer, holder, restrictions, balance, grey status, today's fills and
+    amount. `today` is YYYYMMDD; `own_grey` is this terminal's journal record of a grey
+    lock of this card, if any. A card grey from this terminal's own escape is settled (补扣)
+    before any other check: a hotlisted, expired or blocked card still pays what it owes,
+    and its escape leaves the pump's small escape table (escapes.py)."""
+    grey = card["grey"]
+    if grey["grey"] and own_grey is not None:
+        return None
+    why = card_refusal(card, cfg, today, hotlisted)
+    if why:
+        return why
     if grey["grey"]:
         return "card_grey_elsewhere"
     grades = card["restrictions"]["grades"]

@@ -4,6 +4,8 @@ import pytest
 
 from pumpside_host.bench import Bench
 from pumpside_host.bench.cards import TEST_ISSUER_ID, TEST_TAC_MK, VirtualPsam
+from pumpside_host.station.cardbook import CardBook
+from pumpside_host.station.service import Actor, Service
 
 from .helpers import ASN, CARD_MODE, linked_pump
 from .helpers import card_sale as _card_sale
@@ -14,6 +16,7 @@ from .helpers import saw as _saw
 from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
+MANAGER = Actor("max", "manager")
 
 
 @pytest.fixture
@@ -127,3 +130,25 @@ def test_grey_elsewhere_unknown_to_the_station_or_offline_is_refused(make_pump, 
     _prompt(p2, "Card locked at another pump")
     _remove(p2)
     assert grey.s["grey"] and grey.s["balance"] == 50000
+
+
+def test_a_card_reported_lost_is_refused_at_the_pump_and_alerted_at_the_station(
+        make_pump, card_store, station):
+    """issue 15: a hotlisted card presented. Reported lost at the station's desk, the
+    card is refused at the pump (its own hotlist), which tells the station why (CARD_INFO
+    `refused`): the station's hotlisted_card alert fires, the card number masked."""
+    ledger, server = station
+    service = Service(ledger)
+    CardBook(ledger.db).add(ASN, TEST_ISSUER_ID.hex(), "registered", "Li Lei", "1234", "138")
+    service.set_alert_rule(MANAGER, "hotlisted_card", True)
+    vp = _pump(make_pump, card_store, ledger, server.port, "P1")
+    version = service.card_lost(MANAGER, ASN)
+    vp.wait_event("hotlist", 10, lambda f: f["version"] == version)
+    vp.insert(ASN)
+    _prompt(vp, "Card refused (hotlist)")
+    _wait(lambda: ledger.journals.alarms("P1"), 10, "the station's alert")
+    (alarm,) = ledger.journals.alarms("P1")
+    assert alarm["what"] == "hotlisted card" and "refused (card_hotlisted)" in alarm["why"]
+    assert ASN not in alarm["why"] and "6200********0017" in alarm["why"]
+    _remove(vp)
+    assert card_store.cards[ASN].s["balance"] == 50000 and ledger.sales("P1") == []

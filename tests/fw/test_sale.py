@@ -85,6 +85,21 @@ def test_cards_refused_with_the_right_prompt():
         assert shown(out) == [why] and ("release",) in out and card_sale.state == sale.IDLE, why
 
 
+def test_the_cards_own_refusal_is_told_and_no_station_answer_lifts_it():
+    """card_refusal: what the pump tells the station (CARD_INFO `refused`) before its
+    answer; a load waiting (card["station"]) does not make a refused card sell."""
+    assert sale.card_refusal(card(), Cfg(), TODAY, True) == sale.HOTLISTED
+    assert sale.card_refusal(card(status=0), Cfg(), TODAY, True) == "card_blocked"
+    assert sale.card_refusal(card(balance=0), Cfg(), TODAY, False) is None  # a load may come
+    for c, hot, why in ((card(balance=0), True, "card_hotlisted"),
+                        (card(balance=0, expiry="20261122"), False, "card_expired")):
+        c["station"] = {"load": 50000, "load_id": 3}
+        card_sale = Sale(Cfg(), Cfg())
+        card_sale.card_inserted(0)
+        out = card_sale.card_read(c, 0, TODAY, hot, None)
+        assert shown(out) == [why] and card_sale.state == sale.IDLE
+
+
 def test_grade_allowed_and_expiry_today_accepted():
     card_sale = Sale(Cfg(), Cfg())
     card_sale.card_inserted(0)

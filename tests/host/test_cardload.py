@@ -42,11 +42,13 @@ class StationLink:
         self.lose = set()
         self.loyalty = False  # its WELCOME did not offer loyalty (rewards.py asks nothing)
         self.asked = []
+        self.payloads = []
 
     async def ask(self, mtype, payload, answer_type, timeout_ms):
         payload = json.loads(json.dumps(payload))
         protocol.check(mtype, payload)  # as the station checks it
         self.asked.append(mtype)
+        self.payloads.append(payload)
         await asyncio.sleep(0)
         if mtype == protocol.CARD_INFO:
             answer = cardinfo.answer(self.ledger, "P1", payload)
@@ -399,6 +401,47 @@ def test_a_lost_card_is_offered_nothing(rig):
     rig.book.set_status(ASN, "lost", T0)
     assert cardinfo.answer(rig.ledger, "P1", {"asn": ASN, "nozzle": 1, "balance": 0}) == {
         "asn": ASN}
+
+
+class Listed:
+    """The pump's hotlist (hotlist.py's lookup) holding these card numbers."""
+
+    def __init__(self, *asns):
+        self.asns = {bytes.fromhex(a) for a in asns}
+
+    def listed(self, asn8):
+        return bytes(asn8) in self.asns
+
+
+def test_a_card_on_the_pumps_hotlist_is_told_to_the_station_and_refused_all_the_same(rig):
+    """The pump refuses a hotlisted card for itself, tells the station why (CARD_INFO
+    `refused`): the station's hotlisted_card alert fires, masked; its answer (a load
+    waiting for the card) does not lift the refusal."""
+    rig.service.set_alert_rule(MANAGER, "hotlisted_card", True)
+    rig.desk.hotlist = Listed(ASN)
+    rig.run(rig.insert)
+    assert rig.link.asked == [protocol.CARD_INFO]
+    assert rig.link.payloads[0]["refused"] == card_sale.HOTLISTED
+    assert rig.desk.info["station"]["load"] == TOP_UP  # answered as usual
+    assert rig.desk.prompt == "card_hotlisted" and rig.desk.sale.state == card_sale.IDLE
+    (alarm,) = rig.ledger.journals.alarms("P1")
+    assert alarm["what"] == "hotlisted card" and "refused (card_hotlisted)" in alarm["why"]
+    assert ASN not in alarm["why"] and rig.card.s["balance"] == 0
+    rig.run(rig.pull, "123456E")  # the keys of a refused card do nothing
+    assert rig.desk.sale.state == card_sale.IDLE and rig.loads() == [(TOP_UP, PENDING)]
+
+
+def test_a_card_refused_for_another_reason_says_so_and_raises_no_alert(rig):
+    rig.service.set_alert_rule(MANAGER, "hotlisted_card", True)
+    rig.card.s["status"] = 2  # blocked on the card (its EF15)
+    rig.run(rig.insert)
+    assert rig.link.payloads[0]["refused"] == "card_blocked"
+    assert rig.desk.prompt == "card_blocked" and rig.ledger.journals.alarms() == []
+
+
+def test_a_card_not_refused_sends_no_reason(rig):
+    rig.run(rig.insert)
+    assert "refused" not in rig.link.payloads[0] and rig.desk.prompt == "enter_pin"
 
 
 def test_a_fleet_card_is_offered_nothing_its_loads_are_the_desks(rig):

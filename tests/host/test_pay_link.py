@@ -18,6 +18,7 @@ from pumpside_host.bench.paysandbox import Sandbox, sign_headers
 from pumpside_host.station.payments.desk import _DESKS, attach_desk
 from pumpside_host.station.payments.service import Payments
 from pumpside_host.station.server import StationServer
+from pumpside_host.station.service import Actor, Service
 
 USE_S = 600
 
@@ -187,6 +188,26 @@ def test_a_final_for_an_order_the_station_never_made_is_alarmed(rig):
     assert alarm["what"] == "paid order" and "never made" in alarm["why"]
     assert rig.payments.orders.all() == []
     assert len(rig.ledger.sales("P1")) == 1  # the sale itself is the pump's: kept
+
+
+def test_the_paid_order_rule_switched_off_stores_no_alarm(rig, caplog):
+    """paid_order is a rule of the alert engine (alerts.py): off, the FINAL of an order
+    the station never made is kept and logged, and no alarm stored."""
+    Service(rig.ledger).set_alert_rule(Actor.local("test"), "paid_order", False)
+
+    async def script(rig):
+        rig.board.now = int(rig.clock())
+        from pumpside import authorize
+
+        assert authorize.take(rig.pump, {"order": "PS2612010nosuch1", "nozzle": 1,
+                                         "amount": 1000, "expiry": rig.board.now + 60}) \
+            == (True, "")
+        await rig.fuel(20)
+        await rig.until(lambda: "PS2612010nosuch1, which this station never made"
+                        in caplog.text, "the order refused")
+    rig.run(script)
+    assert rig.ledger.journals.alarms() == []
+    assert len(rig.ledger.sales("P1")) == 1
 
 
 def test_a_final_stored_before_a_restart_is_settled_by_the_sweep_once(rig):

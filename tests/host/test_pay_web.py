@@ -169,6 +169,28 @@ def test_refused_notifications_change_nothing_and_raise_alarms(station):
     assert len(ledger.journals.alarms()) == len(cases) + 2
 
 
+def test_the_payment_alert_rules_switched_off_store_no_alarm(station):
+    """Both alarms are rules of the alert engine (alerts.py): off, nothing is stored, and
+    the notification is still refused or acknowledged as before."""
+    ledger, service, client, key = station
+    order_no = a_created_order(ledger)
+    body = notification(order_no)
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    wrong = notification(order_no, amount=4999)
+    for rule in ("payment_notification_refused", "payment_notification_contradicts_the_order"):
+        service.set_alert_rule(LOCAL, rule, False)
+    answer = client.post("/pay/notify", content=body, headers=sign_headers(forger, body))
+    assert answer.status_code == 401 and answer.json()["code"] == "FAIL"
+    answer = client.post("/pay/notify", content=wrong, headers=sign_headers(key, wrong))
+    assert answer.status_code == 200 and answer.json()["code"] == "SUCCESS"
+    assert ledger.journals.alarms() == []
+    assert Orders(ledger.db).get(order_no)["state"] == "created"
+    service.set_alert_rule(LOCAL, "payment_notification_refused", True)
+    client.post("/pay/notify", content=body, headers=sign_headers(forger, body))
+    assert [(a["what"], r) for a, (r,) in zip(ledger.journals.alarms(), ledger.db.execute(
+        "SELECT rule FROM alarms"))] == [(ALARM, "payment_notification_refused")]
+
+
 def test_setting_the_gateway_is_audited_and_checked(station, tmp_path):
     ledger, service, _client, _key = station
     (record,) = [r for r in service.audit(LOCAL) if r["action"] == "gateway"]

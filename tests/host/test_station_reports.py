@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from pumpside_host import veeder
-from pumpside_host.station import days
+from pumpside_host.station import cardinfo, days, server
 from pumpside_host.station import reports as rp
 from pumpside_host.station.alerts import RULES, Webhook
 from pumpside_host.station.backup import BackupError
@@ -30,7 +30,7 @@ from pumpside_host.station.gauge import GaugePoller
 from pumpside_host.station.ledger import Ledger
 from pumpside_host.station.service import Actor, Refused, Service
 from pumpside_host.station.shifts import text
-from pumpside_host.station.web import load_secret, make_app
+from pumpside_host.station.web import load_secret, make_app, pay
 
 LOCAL = Actor.local("test")
 ASN = "6200000000000017"
@@ -526,6 +526,14 @@ def _scenario(ledger, service):
             ledger.fleet.set_limits(FLEET, "", {"month_amount": 1000}, ""),
             ledger.store("T1", [_sale(50, 1000, 1500, asn=FLEET,
                                       terminal_time=later + 9500)])),
+        # the payment desk's, raised as web/pay.py and server.py raise them (their own
+        # wiring, on and off: test_pay_web.py, test_pay_link.py)
+        "payment_notification_refused": lambda: ledger.alerts.raise_(
+            pay.ALARM_RULE, "P1", "the signature does not verify", what=pay.ALARM),
+        "payment_notification_contradicts_the_order": lambda: ledger.alerts.raise_(
+            pay.CONTRADICTION_RULE, "P1", "4999 was paid", what=pay.CONTRADICTION),
+        "paid_order": lambda: ledger.alerts.raise_(
+            server.ORDER_RULE, "P1", "never made", what=server.ORDER_ALARM),
     }
 
 
@@ -637,6 +645,33 @@ def test_a_hotlisted_card_presented(station):
     ledger.store("T1", [_sale(1, 1000, 700, asn=OTHER), _sale(2, 1000, 700, asn=ASN)])
     assert _alarms(ledger) == [("T1", "hotlisted card")]
     assert ASN not in ledger.journals.alarms()[0]["why"]
+
+
+def test_a_hotlisted_card_presented_at_a_pump_raises_the_alert(station):
+    """CARD_INFO (cardinfo.SEEN): a card on the station's hotlist, or one the pump says it
+    refused for its own, raises hotlisted_card, masked, once per card and pump within
+    `every_s`; a card refused for another reason and not listed raises nothing."""
+    ledger, service = station
+    _on(service, "hotlisted_card", every_s=0)
+    seen = {"asn": OTHER, "nozzle": 1, "balance": 0}
+    cardinfo.answer(ledger, "T1", dict(seen, refused="card_expired"))
+    assert _alarms(ledger) == []
+    cardinfo.answer(ledger, "T1", dict(seen, refused="card_hotlisted"))  # the pump's list
+    service.hotlist(MANAGER, ASN)
+    cardinfo.answer(ledger, "T2", dict(seen, asn=ASN))  # the pump's list stale
+    assert _alarms(ledger) == [("T1", "hotlisted card"), ("T2", "hotlisted card")]
+    first, second = ledger.journals.alarms()
+    assert "refused (card_hotlisted)" in first["why"] and "did not say" in second["why"]
+    assert OTHER not in first["why"] and ASN not in second["why"]
+    assert [r for (r,) in ledger.db.execute("SELECT rule FROM alarms")] == [
+        "hotlisted_card"] * 2
+    _on(service, "hotlisted_card", every_s=60)
+    for _again in range(3):  # the customer trying again: once within a minute
+        cardinfo.answer(ledger, "T3", dict(seen, asn=ASN, refused="card_hotlisted"))
+    assert len(ledger.journals.alarms()) == 3
+    service.set_alert_rule(MANAGER, "hotlisted_card", False)
+    cardinfo.answer(ledger, "T4", dict(seen, asn=ASN, refused="card_hotlisted"))
+    assert len(ledger.journals.alarms()) == 3
 
 
 def test_many_wrong_pins(station):

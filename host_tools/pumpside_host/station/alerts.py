@@ -6,10 +6,13 @@ Rules on the trade (off until a manager switches them on):
   large_sale          a sale (FINAL, ESCAPE) of at least `amount` (minor units)
   frequent_card       one card in at least `sales` sales within `minutes` (by the bills'
                       own times), or at two pumps within `overlap_s` of each other
-  hotlisted_card      a sale stored whose card is on the hotlist (the pump refuses a
-                      listed card it knows of; a card refused at the pump is not reported
-                      to the station, so this catches the sales a stale list let through
-                      and the UNLOCKs a listed card still pays)
+  hotlisted_card      a card on the hotlist presented at a pump: its CARD_INFO (the card
+                      on the station's hotlist, or the pump says it refused it for its
+                      own list: `refused` "card_hotlisted"), at most once per card and
+                      pump within `every_s`; and a sale stored whose card is on the
+                      hotlist (the sales a pump's stale list let through, the UNLOCKs a
+                      listed card still pays). An offline pump sends no CARD_INFO: its
+                      refusal is not heard of
   wrong_pins          a terminal's event log reports `count` wrong service PINs in a row
                       (the keypad records "pin_wrong" from the 5th on; a card's wrong
                       PINs are the card's own business and are not reported)
@@ -32,6 +35,12 @@ Rules other modules raise through `raise_` (on until a manager switches them off
   new_journal         a terminal with a new journal identity (journals.py)
   conflict            a record whose key holds a different one (ledger.py)
   fleet_limit         a fleet card past its month (fleet.py)
+  payment_notification_refused  a payment notification refused: a bad signature, an
+                      unknown order (web/pay.py)
+  payment_notification_contradicts_the_order  the gateway's word against the order:
+                      another amount paid, a refund never asked for (web/pay.py)
+  paid_order          a pump's REPLY or FINAL naming a paid order the orders refuse: not
+                      this station's, settled otherwise (server.py)
 A rule switched off stores nothing and sends nothing; the parts that raise them go on
 (a gauge that is off never stops the pumps; a conflicting record is still kept).
 
@@ -69,7 +78,7 @@ SCHEMA = (
 RULES = {
     "large_sale": ("warning", False, {"amount": 100000}),
     "frequent_card": ("warning", False, {"sales": 5, "minutes": 30, "overlap_s": 120}),
-    "hotlisted_card": ("critical", False, {}),
+    "hotlisted_card": ("critical", False, {"every_s": 60}),
     "wrong_pins": ("warning", False, {"count": 5}),
     "pump_offline": ("warning", False, {"minutes": 30}),
     "totalizer_mismatch": ("critical", False, {"ml": 0}),
@@ -83,7 +92,12 @@ RULES = {
     "new_journal": ("warning", True, {}),
     "conflict": ("critical", True, {}),
     "fleet_limit": ("warning", True, {}),  # fleet.py: a fleet card past its month
+    # the payment desk's (web/pay.py, server.py); the rule names are the alarms' `what`
+    "payment_notification_refused": ("critical", True, {}),
+    "payment_notification_contradicts_the_order": ("critical", True, {}),
+    "paid_order": ("critical", True, {}),
 }
+PUMP_HOTLISTED = "card_hotlisted"  # CARD_INFO's `refused`: on the pump's hotlist (sale.py)
 WEBHOOK = "webhook"  # the alert_rules row holding the webhook's URL (params "url")
 TICK_S = 30
 WEBHOOK_TRIES = 5
@@ -248,6 +262,26 @@ class Alerts:
                                                     p["overlap_s"]), rules=rules,
                             key=asn + ":two", every=max(window, p["overlap_s"]), at=at)
 
+    def presented(self, terminal, asn, refused=None, now=None):
+        """A card read at a pump (its CARD_INFO: cardinfo.SEEN runs `card_seen`), `refused`
+        the pump's reason if it refuses it: `hotlisted_card` when the card is on the
+        station's hotlist or the pump refused it for its own. Returns whether an alert was
+        stored."""
+        rule = self.rules()["hotlisted_card"]
+        if not rule["enabled"]:
+            return False
+        listed = self.db.execute("SELECT 1 FROM hotlist WHERE asn = ?",
+                                 (asn,)).fetchone() is not None
+        if not listed and refused != PUMP_HOTLISTED:
+            return False
+        said = refused if isinstance(refused, str) and len(refused) <= 40 \
+            and refused.isprintable() else None
+        why = "card %s presented at the pump: %s%s" % (
+            mask_card(asn), "on the hotlist" if listed else "not on the station's hotlist",
+            ", refused (%s)" % said if said else ", the pump did not say it refused it")
+        return self.raise_("hotlisted_card", terminal, why, key="%s:%s" % (terminal, asn),
+                           every=rule["params"]["every_s"], at=now)
+
     def events(self, terminal, items, held_before):
         """Event-log records a terminal sent, those after `held_before` now held."""
         rule = self.rules()["wrong_pins"]
@@ -289,6 +323,11 @@ class Alerts:
                             "(since %s)" % ((now - pump["seen"]) // 60, time.strftime(
                                 "%Y-%m-%d %H:%M:%S", time.localtime(pump["seen"]))),
                             key="%s:%d" % (pump["terminal"], pump["seen"]))
+
+
+def card_seen(ledger, terminal, payload):
+    """cardinfo.SEEN: a card read at a pump, to the alert engine (hotlisted_card)."""
+    ledger.alerts.presented(terminal, payload["asn"], payload.get("refused"))
 
 
 class Webhook:

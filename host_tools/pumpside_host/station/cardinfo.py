@@ -11,7 +11,10 @@ it never costs the others their fields, nor the sale its answer.
 
 Before them, each function in SEEN (ledger, terminal, payload) takes what the card
 shows (its log's loads: pumpload.seen settles a load cut after CREDIT from it), so the
-parts answer on an account that is up to date.
+parts answer on an account that is up to date, and what the pump says of it
+(alerts.card_seen: a hotlisted card presented, or one the pump refused for its hotlist,
+`refused`, raises the hotlisted_card alert). The pump refuses such a card whatever the
+answer says.
 
 Contributors here: pumpload.offer (`load`, `load_id`: the oldest load waiting for the
 card, offered at the pump after the PIN); fleet.odometer_part (`odometer`: a fleet card's
@@ -19,13 +22,13 @@ last reading, the pump's plausibility check of the next).
 """
 import logging
 
-from . import fleet, pumpload
+from . import alerts, fleet, pumpload
 from .masking import mask_card
 
 log = logging.getLogger("pumpside.station")
 
 PARTS = [pumpload.offer, fleet.odometer_part]
-SEEN = [pumpload.seen]
+SEEN = [alerts.card_seen, pumpload.seen]
 
 
 def answer(ledger, terminal, payload):

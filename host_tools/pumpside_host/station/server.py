@@ -28,6 +28,7 @@ HOTLIST_CHUNK = 32  # card numbers per HOTLIST frame: ~0.7 KB of JSON (a 2.6 KB 
 # no room in the card-sale pump's 192K heap)
 HOTLIST_FRAMES_PER_BEAT = 32  # at most this many HOTLIST frames before a HEARTBEAT answer
 ORDER_ALARM = "paid order"  # alarms' `what`: a pump's REPLY or FINAL the orders refuse
+ORDER_RULE = "paid_order"  # its alert rule (alerts.py)
 
 
 class Refused(Exception):
@@ -312,7 +313,8 @@ class StationServer:
         try:
             await desk.call("answered", order_no, ok, why)
         except OrderError as e:  # not this station's order, or already settled otherwise
-            self.ledger.journals.raise_alarm(conn.terminal, ORDER_ALARM, str(e))
+            log.warning("terminal %s: %s", conn.terminal, e)  # the alert's rule may be off
+            self.ledger.alerts.raise_(ORDER_RULE, conn.terminal, str(e), what=ORDER_ALARM)
 
     def _paid_sales(self, conn, batches):
         """The FINALs of paid orders among stored records (or duplicates: settling the
@@ -328,7 +330,8 @@ class StationServer:
             try:
                 order = await desk.call("delivered", order_no, amount)
             except OrderError as e:
-                self.ledger.journals.raise_alarm(terminal, ORDER_ALARM, str(e))
+                log.warning("terminal %s: %s", terminal, e)  # the alert's rule may be off
+                self.ledger.alerts.raise_(ORDER_RULE, terminal, str(e), what=ORDER_ALARM)
                 continue
             except Exception:  # noqa: BLE001 - the gateway failed for good: the order
                 # shows its last error; the sweep has nothing more to try

@@ -36,8 +36,10 @@ from ..payments.service import PumpBusy, UnknownOrder
 
 log = logging.getLogger("pumpside.station")
 PUMP_MAX = 99
-ALARM = "payment notification refused"  # alarms' `what`
+ALARM = "payment notification refused"  # alarms' `what`, of the alert rules (alerts.py)
 CONTRADICTION = "payment notification contradicts the order"
+ALARM_RULE = ALARM.replace(" ", "_")
+CONTRADICTION_RULE = CONTRADICTION.replace(" ", "_")
 PRESET_LABELS = (("amount", "Amount 金额"), ("litres", "Litres 升数"),
                  ("fill", "Fill up to 加满 (at most)"))
 
@@ -162,14 +164,15 @@ def routes(ledger, templates):
         try:
             order_no, changed = await desk.call("notify", dict(request.headers), body)
         except BadNotification as e:  # not the gateway's, or not our order: refused
-            ledger.journals.raise_alarm(await terminal_named(body), ALARM, str(e))
+            ledger.alerts.raise_(ALARM_RULE, await terminal_named(body), str(e), what=ALARM)
             return JSONResponse({"code": "FAIL", "message": str(e)},
                                 404 if isinstance(e, UnknownOrder) else 401)
         except OrderError as e:
             # the gateway's own word, contradicting the order (another amount paid, a
             # refund the station never asked for): nothing changes, an operator looks;
             # acknowledged, since the gateway repeating it would not change it
-            ledger.journals.raise_alarm(await terminal_named(body), CONTRADICTION, str(e))
+            ledger.alerts.raise_(CONTRADICTION_RULE, await terminal_named(body), str(e),
+                                 what=CONTRADICTION)
             return JSONResponse({"code": "SUCCESS", "message": "recorded for an operator"})
         log.info("payment notification: order %s%s", order_no, "" if changed else
                  " (already known)")
