@@ -48,6 +48,9 @@ def _sum_of_bills(account):
 @example([("load", 0, 9000, None), ("escape", 0, 3000, True), ("load", 0, 500,
                                                                   (CREDIT_LOAD, True)),
           ("replace", 0), ("sale", 0, 1000, True)])
+# an escape of 1 settled and the rest of the card sold at the same insertion (one second):
+# the card's last word is the sale's balance, not the UNLOCK's (the newest by its CTC)
+@example([("load", 0, 2, None), ("escape", 0, 1, False), ("sale", 0, 1, False)])
 def test_money_is_conserved_across_issues_loads_sales_escapes_redemptions_and_replacements(
         ops):
     ledger, service = station(Path(tempfile.mkdtemp()) / "station.db")

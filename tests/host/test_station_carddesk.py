@@ -407,6 +407,27 @@ def test_the_query_flags_the_card_and_its_bills_disagreeing(desk):
         service.card(AUDITOR, "6200000000000099")
 
 
+def test_the_cards_last_word_is_its_newest_debit_by_its_counter_not_the_pumps_clocks(desk):
+    """What the card last told the station is its bill of the highest CTC: an escape
+    settled at the next insertion and the fill right after it in the same second, or
+    after the pump's clock was set back, leave the fill's balance, not the UNLOCK's."""
+    ledger, service = desk
+    asn, card, reader = _loaded(service, 5000)
+    pump = Pump(ledger)
+    pump.escape(card, 300, T0 + 100)
+    assert pump.settle(card, T0 + 200)["balance"] == 4700
+    pump.sell(card, 1000, T0 + 200)  # the same second as the UNLOCK
+    account = service.card(AUDITOR, asn)
+    assert (account["balance"], account["card_balance"], account["flags"]) == (3700, 3700,
+                                                                               [])
+    pump.escape(card, 200, T0 + 300)
+    pump.settle(card, T0 + 400)
+    pump.sell(card, 500, T0 + 390)  # the pump's clock set back 10 s in between
+    account = service.card(AUDITOR, asn)
+    assert (account["balance"], account["card_balance"], account["flags"]) == (3000, 3000,
+                                                                               [])
+    assert card.s["balance"] == 3000
+
 CALLS = {
     "card_issue": lambda s, a, r, asn: s.card_issue(a, blank()[1], "anonymous", PIN),
     "card_fund": lambda s, a, r, asn: s.card_fund(a, asn, 100),

@@ -206,18 +206,26 @@ class CardBook:
                                "asn = ? AND state != ?", (asn, DONE)).fetchone()[0]
 
     def last_bill(self, asn):
-        """(time, balance after) of the card's newest pump bill that took money, or None."""
+        """(time, balance after) of the card's newest pump bill that took money, or None.
+        Newest by the card's own counter (CTC), as accounts.py orders a card's bills, not
+        by the pumps' clocks: every grey lock takes the next CTC and the UNLOCK that
+        settles an escape debits the lock it names, which a grey card needs before its
+        next lock, so the settling UNLOCK and the sale after it at the same insertion
+        (one second, or pumps whose clocks differ) are told apart. An absent field is 0
+        (the link leaves zeros out)."""
         row = self.db.execute(
             "SELECT json_extract(record, '$.time'), json_extract(record, '$.balance') "
             "FROM sales WHERE asn = ? AND kind IN ('FINAL', 'UNLOCK') AND "
-            "json_extract(record, '$.tac') IS NOT NULL ORDER BY 1 DESC LIMIT 1",
+            "json_extract(record, '$.tac') IS NOT NULL "
+            "ORDER BY COALESCE(json_extract(record, '$.ctc'), 0) DESC, 1 DESC LIMIT 1",
             (asn,)).fetchone()
         return None if row is None else (row[0] or 0, row[1] or 0)
 
     def last_reported(self, asn):
-        """(balance, when) the card last told the station, by the card's own transaction
-        times: its newest pump bill that took money (its balance after) or its newest
-        load (balance before + amount), or None."""
+        """(balance, when) the card last told the station: its newest pump bill that
+        took money (last_bill: by its CTC; its balance after) or its newest load (balance
+        before + amount), whichever is later by the card's own transaction times (the
+        loads count on their own counter), or None."""
         seen = []
         bill = self.last_bill(asn)
         if bill is not None:
