@@ -66,7 +66,7 @@ class Pump:
 
     def _lock(self, card, t):
         """Power on, select, INITIALIZE FOR GREY LOCK, the PSAM's MAC1, GREY LOCK: the
-        card is grey. Returns (ctc, ttc) of the lock."""
+        card is grey. Returns (ctc, ttc) of the lock and the card's balance at it."""
         send = self._send
         card.power_on()
         send(card, "00A40400", bytes.fromhex("A00000000386980701"))
@@ -76,7 +76,7 @@ class Pump:
                    + bcd_datetime(t) + b"\x01\x00" + bytes.fromhex(card.s["asn"]))
         ttc, psam_random, mac1 = sam[0:4], sam[4:8], sam[8:12]
         send(card, "E07C0800", ttc + psam_random + bcd_datetime(t) + mac1)
-        return ctc, ttc
+        return ctc, ttc, struct.unpack(">I", balance)[0]
 
     def _debit(self, card, amount, ctc, ttc, t):
         """The PSAM's GMAC and DEBIT FOR UNLOCK of the lock (ctc, ttc): the TAC."""
@@ -100,7 +100,7 @@ class Pump:
     def sell(self, card, amount, t=T0, upload=True, **more):
         """A whole sale of `amount`: its FINAL bill (stored when `upload`; `more`: other
         fields of the bill, e.g. the loyalty voucher it used)."""
-        ctc, ttc = self._lock(card, t)
+        ctc, ttc, _ = self._lock(card, t)
         tac = self._debit(card, amount, ctc, ttc, t)
         self.sale += 1
         return self._bill("FINAL", card, self.sale, amount, ctc, ttc, t, upload,
@@ -108,12 +108,13 @@ class Pump:
 
     def escape(self, card, amount, t=T0, upload=True):
         """A fill of `amount` whose card was pulled before its debit: the ESCAPE bill (the
-        money owed), the card grey until `settle`."""
-        ctc, ttc = self._lock(card, t)
+        money owed; like the firmware's, it carries the card's balance at its INITIALIZE
+        FOR GREY LOCK), the card grey until `settle`."""
+        ctc, ttc, balance = self._lock(card, t)
         self.sale += 1
         self.escapes[card.s["asn"]] = (self.sale, ctc, ttc, amount)
         return self._bill("ESCAPE", card, self.sale, amount, ctc, ttc, t, upload,
-                          grade="92", price=100)
+                          balance=balance, grade="92", price=100)
 
     def settle(self, card, t=T0, upload=True):
         """The grey card back at this pump: DEBIT FOR UNLOCK of its escape, the UNLOCK

@@ -51,6 +51,9 @@ def _sum_of_bills(account):
 # an escape of 1 settled and the rest of the card sold at the same insertion (one second):
 # the card's last word is the sale's balance, not the UNLOCK's (the newest by its CTC)
 @example([("load", 0, 2, None), ("escape", 0, 1, False), ("sale", 0, 1, False)])
+# a load cut after the card took its CREDIT, an escape of it all, the card replaced grey:
+# the ESCAPE's balance at the grey lock shows the load on the lost card (not carried again)
+@example([("load", 0, 1, (CREDIT_LOAD, True)), ("escape", 0, 1, False), ("replace", 0)])
 def test_money_is_conserved_across_issues_loads_sales_escapes_redemptions_and_replacements(
         ops):
     ledger, service = station(Path(tempfile.mkdtemp()) / "station.db")

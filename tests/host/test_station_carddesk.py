@@ -350,6 +350,31 @@ def test_replace_moves_the_money_still_waiting_to_the_new_card(desk):
     assert service.card(AUDITOR, new)["balance"] == 1750
 
 
+def test_a_load_cut_on_a_card_replaced_while_grey_is_on_it_when_its_escape_says_so(desk):
+    """The card took a cut load's CREDIT (its reply lost), then fuelled beyond what the
+    station knew it held and was pulled (ESCAPE), then lost: the ESCAPE carries the
+    balance the card had at its grey lock, so the load is on the lost card, spent on the
+    escape's fuel, and the replacement carries what is left, not the load again."""
+    ledger, service = desk
+    asn, card, reader = _loaded(service, 1000)
+    service.card_fund(CASHIER, asn, 500, now=T0 + 20)
+    reader.cut(CREDIT_LOAD, True)
+    with pytest.raises(DeskError, match="cut"):
+        service.card_load(CASHIER, reader, PIN, now=T0 + 30)
+    assert card.s["balance"] == 1500
+    Pump(ledger).escape(card, 1200, T0 + 100)
+    assert service.card(AUDITOR, asn)["card_balance"] == 1500  # at its grey lock
+    service.card_lost(CASHIER, asn, now=T0 + 200)
+    new_card, new_reader = blank()
+    new, amount, loaded = service.card_replace(MANAGER, new_reader, asn, PIN, "1234",
+                                               now=T0 + 10 ** 6)
+    assert (amount, loaded, new_card.s["balance"]) == (300, True, 300)
+    old = service.card(AUDITOR, asn)
+    assert [load["state"] for load in old["loads"]] == ["done", "done"]
+    assert (old["waiting"], old["balance"]) == (0, 1200)  # what its open escape owes
+    assert old["escapes"][0]["amount"] == 1200 and not old["escapes"][0]["settled"]
+    assert service.card(AUDITOR, new)["balance"] == 300
+
 def test_replace_needs_a_lost_card_and_the_holders_id(desk):
     ledger, service = desk
     asn, card, reader = _loaded(service)
