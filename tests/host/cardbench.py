@@ -56,6 +56,7 @@ class Pump:
         self.psam = VirtualPsam(ISSUER)
         self.seq = self.sale = 0
         self.escapes = {}  # asn -> (sale, ctc, ttc, amount) of the card's open escape
+        self.vouchers_used = set()  # named by this pump's bills (its journal holds them)
 
     @staticmethod
     def _send(dev, hexhead, body=b""):
@@ -97,12 +98,22 @@ class Pump:
             assert results[0][1] == "stored", results
         return bill
 
+    def voucher_for(self, asn):
+        """The loyalty voucher this pump takes off the card's next fill: the one the
+        station tells (loyalty.voucher_for), unless a bill in this pump's own journal,
+        maybe not uploaded yet, already used it (None)."""
+        voucher = self.ledger.loyalty.voucher_for(asn)
+        return None if voucher is None or voucher["voucher"] in self.vouchers_used \
+            else voucher
+
     def sell(self, card, amount, t=T0, upload=True, **more):
         """A whole sale of `amount`: its FINAL bill (stored when `upload`; `more`: other
         fields of the bill, e.g. the loyalty voucher it used)."""
         ctc, ttc, _ = self._lock(card, t)
         tac = self._debit(card, amount, ctc, ttc, t)
         self.sale += 1
+        if more.get("voucher"):
+            self.vouchers_used.add(more["voucher"])
         return self._bill("FINAL", card, self.sale, amount, ctc, ttc, t, upload,
                           balance=card.s["balance"], tac=tac.hex(), **more)
 
