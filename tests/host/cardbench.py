@@ -57,6 +57,7 @@ class Pump:
         self.psam = VirtualPsam(ISSUER)
         self.seq = self.sale = 0
         self.escapes = {}  # asn -> (sale, ctc, ttc, amount) of the card's open escape
+        self.vouchers_used = set()  # named by this pump's bills (its journal holds them)
 
     @staticmethod
     def _send(dev, hexhead, body=b""):
@@ -67,7 +68,7 @@ class Pump:
 
     def _lock(self, card, t):
         """Power on, select, INITIALIZE FOR GREY LOCK, the PSAM's MAC1, GREY LOCK: the
-        card is grey. Returns (ctc, ttc) of the lock."""
+        card is grey. Returns (ctc, ttc) of the lock and the card's balance at it."""
         send = self._send
         card.power_on()
         send(card, "00A40400", bytes.fromhex("A00000000386980701"))
@@ -77,7 +78,7 @@ class Pump:
                    + bcd_datetime(t) + b"\x01\x00" + bytes.fromhex(card.s["asn"]))
         ttc, psam_random, mac1 = sam[0:4], sam[4:8], sam[8:12]
         send(card, "E07C0800", ttc + psam_random + bcd_datetime(t) + mac1)
-        return ctc, ttc
+        return ctc, ttc, struct.unpack(">I", balance)[0]
 
     def _debit(self, card, amount, ctc, ttc, t):
         """The PSAM's GMAC and DEBIT FOR UNLOCK of the lock (ctc, ttc): the TAC."""
@@ -98,12 +99,22 @@ class Pump:
             assert results[0][1] == "stored", results
         return bill
 
+    def voucher_for(self, asn):
+        """The loyalty voucher this pump takes off the card's next fill: the one the
+        station tells (loyalty.voucher_for), unless a bill in this pump's own journal,
+        maybe not uploaded yet, already used it (None)."""
+        voucher = self.ledger.loyalty.voucher_for(asn)
+        return None if voucher is None or voucher["voucher"] in self.vouchers_used \
+            else voucher
+
     def sell(self, card, amount, t=T0, upload=True, **more):
         """A whole sale of `amount`: its FINAL bill (stored when `upload`; `more`: other
         fields of the bill, e.g. the loyalty voucher it used)."""
-        ctc, ttc = self._lock(card, t)
+        ctc, ttc, _ = self._lock(card, t)
         tac = self._debit(card, amount, ctc, ttc, t)
         self.sale += 1
+        if more.get("voucher"):
+            self.vouchers_used.add(more["voucher"])
         return self._bill("FINAL", card, self.sale, amount, ctc, ttc, t, upload,
                           balance=card.s["balance"], tac=tac.hex(), **more)
 
@@ -121,12 +132,13 @@ class Pump:
 
     def escape(self, card, amount, t=T0, upload=True):
         """A fill of `amount` whose card was pulled before its debit: the ESCAPE bill (the
-        money owed), the card grey until `settle`."""
-        ctc, ttc = self._lock(card, t)
+        money owed; like the firmware's, it carries the card's balance at its INITIALIZE
+        FOR GREY LOCK), the card grey until `settle`."""
+        ctc, ttc, balance = self._lock(card, t)
         self.sale += 1
         self.escapes[card.s["asn"]] = (self.sale, ctc, ttc, amount)
         return self._bill("ESCAPE", card, self.sale, amount, ctc, ttc, t, upload,
-                          grade="92", price=100)
+                          balance=balance, grade="92", price=100)
 
     def settle(self, card, t=T0, upload=True):
         """The grey card back at this pump: DEBIT FOR UNLOCK of its escape, the UNLOCK

@@ -350,6 +350,31 @@ def test_replace_moves_the_money_still_waiting_to_the_new_card(desk):
     assert service.card(AUDITOR, new)["balance"] == 1750
 
 
+def test_a_load_cut_on_a_card_replaced_while_grey_is_on_it_when_its_escape_says_so(desk):
+    """The card took a cut load's CREDIT (its reply lost), then fuelled beyond what the
+    station knew it held and was pulled (ESCAPE), then lost: the ESCAPE carries the
+    balance the card had at its grey lock, so the load is on the lost card, spent on the
+    escape's fuel, and the replacement carries what is left, not the load again."""
+    ledger, service = desk
+    asn, card, reader = _loaded(service, 1000)
+    service.card_fund(CASHIER, asn, 500, now=T0 + 20)
+    reader.cut(CREDIT_LOAD, True)
+    with pytest.raises(DeskError, match="cut"):
+        service.card_load(CASHIER, reader, PIN, now=T0 + 30)
+    assert card.s["balance"] == 1500
+    Pump(ledger).escape(card, 1200, T0 + 100)
+    assert service.card(AUDITOR, asn)["card_balance"] == 1500  # at its grey lock
+    service.card_lost(CASHIER, asn, now=T0 + 200)
+    new_card, new_reader = blank()
+    new, amount, loaded = service.card_replace(MANAGER, new_reader, asn, PIN, "1234",
+                                               now=T0 + 10 ** 6)
+    assert (amount, loaded, new_card.s["balance"]) == (300, True, 300)
+    old = service.card(AUDITOR, asn)
+    assert [load["state"] for load in old["loads"]] == ["done", "done"]
+    assert (old["waiting"], old["balance"]) == (0, 1200)  # what its open escape owes
+    assert old["escapes"][0]["amount"] == 1200 and not old["escapes"][0]["settled"]
+    assert service.card(AUDITOR, new)["balance"] == 300
+
 def test_replace_needs_a_lost_card_and_the_holders_id(desk):
     ledger, service = desk
     asn, card, reader = _loaded(service)
@@ -406,6 +431,27 @@ def test_the_query_flags_the_card_and_its_bills_disagreeing(desk):
     with pytest.raises(DeskError, match="no card 6200\\*\\*\\*\\*\\*\\*\\*\\*0099"):
         service.card(AUDITOR, "6200000000000099")
 
+
+def test_the_cards_last_word_is_its_newest_debit_by_its_counter_not_the_pumps_clocks(desk):
+    """What the card last told the station is its bill of the highest CTC: an escape
+    settled at the next insertion and the fill right after it in the same second, or
+    after the pump's clock was set back, leave the fill's balance, not the UNLOCK's."""
+    ledger, service = desk
+    asn, card, reader = _loaded(service, 5000)
+    pump = Pump(ledger)
+    pump.escape(card, 300, T0 + 100)
+    assert pump.settle(card, T0 + 200)["balance"] == 4700
+    pump.sell(card, 1000, T0 + 200)  # the same second as the UNLOCK
+    account = service.card(AUDITOR, asn)
+    assert (account["balance"], account["card_balance"], account["flags"]) == (3700, 3700,
+                                                                               [])
+    pump.escape(card, 200, T0 + 300)
+    pump.settle(card, T0 + 400)
+    pump.sell(card, 500, T0 + 390)  # the pump's clock set back 10 s in between
+    account = service.card(AUDITOR, asn)
+    assert (account["balance"], account["card_balance"], account["flags"]) == (3000, 3000,
+                                                                               [])
+    assert card.s["balance"] == 3000
 
 CALLS = {
     "card_issue": lambda s, a, r, asn: s.card_issue(a, blank()[1], "anonymous", PIN),

@@ -206,18 +206,32 @@ class CardBook:
                                "asn = ? AND state != ?", (asn, DONE)).fetchone()[0]
 
     def last_bill(self, asn):
-        """(time, balance after) of the card's newest pump bill that took money, or None."""
+        """(time, balance) of the card's newest pump bill, or None: a FINAL or UNLOCK with
+        a TAC (its balance after the debit), or an ESCAPE no UNLOCK has answered yet (the
+        card's balance at its grey lock, the card's own word: nothing was debited, the
+        card is grey). Newest by the card's own counter (CTC), as accounts.py orders a
+        card's bills, not by the pumps' clocks: every grey lock takes the next CTC and a
+        grey card takes no new lock before the UNLOCK that debits the lock it names, so
+        the settling UNLOCK and the sale after it at one insertion (in one second, or at
+        pumps whose clocks differ) are told apart. Of one CTC an ESCAPE is the older (a
+        fill after an escape that was never locked reuses its CTC), then the later
+        time. An absent field is 0 (the link leaves zeros out)."""
         row = self.db.execute(
             "SELECT json_extract(record, '$.time'), json_extract(record, '$.balance') "
-            "FROM sales WHERE asn = ? AND kind IN ('FINAL', 'UNLOCK') AND "
-            "json_extract(record, '$.tac') IS NOT NULL ORDER BY 1 DESC LIMIT 1",
-            (asn,)).fetchone()
+            "FROM sales AS s WHERE asn = ? AND (kind IN ('FINAL', 'UNLOCK') AND "
+            "json_extract(record, '$.tac') IS NOT NULL OR kind = 'ESCAPE' AND NOT EXISTS ("
+            "SELECT 1 FROM sales AS u WHERE u.asn = s.asn AND u.kind = 'UNLOCK' AND "
+            "COALESCE(json_extract(u.record, '$.ctc'), 0) = "
+            "COALESCE(json_extract(s.record, '$.ctc'), 0))) "
+            "ORDER BY COALESCE(json_extract(record, '$.ctc'), 0) DESC, kind != 'ESCAPE' "
+            "DESC, 1 DESC LIMIT 1", (asn,)).fetchone()
         return None if row is None else (row[0] or 0, row[1] or 0)
 
     def last_reported(self, asn):
-        """(balance, when) the card last told the station, by the card's own transaction
-        times: its newest pump bill that took money (its balance after) or its newest
-        load (balance before + amount), or None."""
+        """(balance, when) the card last told the station: its newest pump bill
+        (last_bill, by its CTC: the balance after its debit, or at its open escape's
+        grey lock) or its newest load (balance before + amount), whichever is later by
+        the card's transaction times (loads count on a counter of their own), or None."""
         seen = []
         bill = self.last_bill(asn)
         if bill is not None:
