@@ -109,22 +109,22 @@ class Pump:
 
     def sell(self, card, amount, t=T0, upload=True, **more):
         """A whole sale of `amount`: its FINAL bill (stored when `upload`; `more`: other
-        fields of the bill, e.g. the loyalty voucher it used)."""
+        fields of the bill)."""
         ctc, ttc, _ = self._lock(card, t)
         tac = self._debit(card, amount, ctc, ttc, t)
         self.sale += 1
-        if more.get("voucher"):
-            self.vouchers_used.add(more["voucher"])
         return self._bill("FINAL", card, self.sale, amount, ctc, ttc, t, upload,
                           balance=card.s["balance"], tac=tac.hex(), **more)
 
-    def sell_with_voucher(self, card, amount, number, t=T0, upload=True):
+    def sell_with_voucher(self, card, amount, voucher, t=T0, upload=True):
         """A whole sale of `amount` (what the card paid: the voucher off already) that
-        applied the pending voucher `number`: the EVENT EV_VOUCHER the pump journals after
-        the debit, right before the FINAL, and the FINAL (both stored when `upload`)."""
+        applied the pending voucher `voucher` (its id): the EVENT EV_VOUCHER the pump
+        journals after the debit, right before the FINAL, naming the voucher by its number
+        (REWARDS_ANSWER's), and the FINAL (both stored when `upload`)."""
+        self.vouchers_used.add(voucher)
         self.seq += 1
         event = {"type": "EVENT", "seq": self.seq, "time": t, "code": EV_VOUCHER,
-                 "a": number, "b": self.sale + 1}
+                 "a": self.ledger.loyalty.redemption(voucher)["number"], "b": self.sale + 1}
         if upload:
             results, _ = self.ledger.store(self.terminal, [event])
             assert results[0][1] == "stored", results
