@@ -61,7 +61,7 @@ class CardDesk:
         self._answered = False  # its answer came (or its time ran out):
         self._answer = None  # the answer, None when none came in time
         self.rewards = Rewards(self)  # loyalty at the pump: the menu after the PIN
-        self._rewards_due = False  # the PIN was good: the menu when the preset comes
+        self._rewards_due = False  # the PIN was good: the menu before the preset's prompt
 
     def start(self):
         try:
@@ -143,6 +143,14 @@ class CardDesk:
         name = action[0]
         now = ticks_ms()
         if name == "show":
+            if action[1] == "choose_preset" and self._rewards_due and \
+                    self.sale.state == card_sale.PRESET:
+                # the preset is next (after the PIN, an odometer, a load): the loyalty
+                # menu first (online), the preset's prompt after it, never before it (a
+                # preset keyed at it would go to the question)
+                asking = self._ask_rewards()
+                if asking:
+                    return asking
             self.prompt = action[1]
             self.detail = action[2]
             self.prompt_until = ticks_add(now, _NOTE_MS)
@@ -275,14 +283,8 @@ class CardDesk:
                 log.event("pin_wrong", {"tries_left": tries})
                 return self.sale.pin_result(False, tries, now)
             return self.sale.card_error("card_error", now)
-        actions = self.sale.pin_result(True, None, now)
-        self._rewards_due = True
-        if self.sale.state == card_sale.PRESET:  # the loyalty menu first (online)
-            asking = self._ask_rewards()
-            if asking:  # the preset's prompt comes after the menu, not before it
-                actions = [a for a in actions if a != ("show", "choose_preset", None)]
-            actions.extend(asking)
-        return actions
+        self._rewards_due = True  # the loyalty menu before the preset's prompt (_do)
+        return self.sale.pin_result(True, None, now)
 
     def _ask_rewards(self):
         """The loyalty menu (rewards.py), once a sale, when the preset is next."""
