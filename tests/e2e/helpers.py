@@ -108,12 +108,21 @@ def card_sale_fuelling(vp, preset, asn=ASN):
     vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
 
 
-def card_sale(vp, preset, asn=ASN):
-    """A whole card sale with `preset`, the card left in: its delivery and its receipt."""
-    start_card_sale(vp, preset, asn)
+def sell_at_preset(vp, preset):
+    """At the preset's prompt: `preset` keyed, the nozzle lifted, the sale to its receipt,
+    the card left in: its delivery and its receipt."""
+    vp.bench.press(preset)
+    prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
     delivery = vp.wait_event("delivery", 30)
     vp.bench.hang_up()
     return delivery, vp.wait_event("receipt", 10)
+
+
+def card_sale(vp, preset, asn=ASN):
+    """A whole card sale with `preset`, the card left in: its delivery and its receipt."""
+    to_preset(vp, asn)
+    return sell_at_preset(vp, preset)
 
 
 # -- the station's card desk ----------------------------------------------------------------

@@ -24,6 +24,7 @@ from .helpers import (
     receipt_rows,
     remove_card,
     saw,
+    sell_at_preset,
     sum_of_bills,
     wait_until,
 )
@@ -40,12 +41,7 @@ def _fuel(vp):
     """A 3.00 L sale of the card in the reader (its PIN keyed, the rewards menu past):
     the delivery, the receipt event and the printed receipt's rows."""
     since = len(vp.bench.printed)
-    vp.bench.press("V300E")
-    prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    delivery = vp.wait_event("delivery", 30)
-    vp.bench.hang_up()
-    receipt = vp.wait_event("receipt", 10)
+    delivery, receipt = sell_at_preset(vp, "V300E")
     return delivery, receipt, receipt_rows(vp, since)
 
 
