@@ -350,6 +350,21 @@ def test_replace_moves_the_money_still_waiting_to_the_new_card(desk):
     assert service.card(AUDITOR, new)["balance"] == 1750
 
 
+def test_two_bills_in_one_second_the_cards_counter_tells_which_is_last(desk):
+    """A grey card's 补扣 (UNLOCK) and the sale after it in the same second: the card's
+    balance the station last heard is the sale's, not the UNLOCK's (no false flag)."""
+    ledger, service = desk
+    asn, card, reader = _loaded(service, 5000)
+    pump = Pump(ledger)
+    escape = pump.escape(card, 300, T0 + 100, upload=False)
+    unlock = pump.settle(card, T0 + 200, upload=False)
+    sale = pump.sell(card, 700, T0 + 200, upload=False)
+    ledger.store("P1", [escape, unlock, sale])
+    account = service.card(AUDITOR, asn)
+    assert account["balance"] == account["card_balance"] == card.s["balance"] == 4000
+    assert account["flags"] == []
+
+
 def test_replace_needs_a_lost_card_and_the_holders_id(desk):
     ledger, service = desk
     asn, card, reader = _loaded(service)

@@ -206,12 +206,14 @@ class CardBook:
                                "asn = ? AND state != ?", (asn, DONE)).fetchone()[0]
 
     def last_bill(self, asn):
-        """(time, balance after) of the card's newest pump bill that took money, or None."""
+        """(time, balance after) of the card's newest pump bill that took money, or None;
+        within one second, by the card's own counter (a grey card's 补扣 and the sale
+        after it, or two quick sales)."""
         row = self.db.execute(
             "SELECT json_extract(record, '$.time'), json_extract(record, '$.balance') "
             "FROM sales WHERE asn = ? AND kind IN ('FINAL', 'UNLOCK') AND "
-            "json_extract(record, '$.tac') IS NOT NULL ORDER BY 1 DESC LIMIT 1",
-            (asn,)).fetchone()
+            "json_extract(record, '$.tac') IS NOT NULL ORDER BY 1 DESC, "
+            "json_extract(record, '$.ctc') DESC LIMIT 1", (asn,)).fetchone()
         return None if row is None else (row[0] or 0, row[1] or 0)
 
     def last_reported(self, asn):
