@@ -4,8 +4,8 @@ with cash at the desk buys fuel at pump 1 (its receipt shows the points earned a
 total); a top-up paid online waits on its account until the card comes back to pump 1,
 which offers and performs the load, then the rewards menu redeems points for a voucher
 that comes off that sale; the card reported lost is refused at pump 2 within a
-heartbeat; its replacement carries the balance the station proves, and the station, the
-new card and the sum of the bills agree at every step.
+heartbeat; its replacement carries the balance the station proves and the points, and
+the station, the card and the sum of the bills agree at every step.
 
 A fleet card (odometer, daily limit) is test_fleet_e2e.py's story, not told again here."""
 import pytest
@@ -126,7 +126,7 @@ def test_a_registered_card_from_issue_to_replacement(make_pump, card_store, stat
     assert account["loads"][1]["how"] == "loaded at pump P1" and account["waiting"] == 0
     assert [(s["amount"], s["verified"]) for s in account["sales"]] == [(SALE, 1), (paid, 1)]
     assert account["points"] == {"earned": first + second, "redeemed": COST, "reversed": 0,
-                                 "balance": first - COST + second}
+                                 "carried": 0, "balance": first - COST + second}
     (voucher,) = ledger.loyalty.vouchers(asn, ("pending", "used"))
     assert (voucher["state"], voucher["reward"]) == ("used", reward)
     assert voucher["used_sale"] == ledger.sales("P1")[-1]["sale"]
@@ -156,6 +156,8 @@ def test_a_registered_card_from_issue_to_replacement(make_pump, card_store, stat
     assert fresh["balance"] == new_card.s["balance"] == proven
     assert [(x["amount"], x["source"]) for x in fresh["loads"]] == [(proven, "replacement")]
     assert fresh["card"]["replaces"] == asn and fresh["card"]["name"] == "Li Lei"
+    points = first - COST + second  # the points go with the card
+    assert (old["points"]["balance"], fresh["points"]["balance"]) == (0, points)
 
     # the new card at pump 2: not on the hotlist, its PIN screen shows the carried balance
     p2.insert(new)

@@ -365,6 +365,37 @@ def test_two_bills_in_one_second_the_cards_counter_tells_which_is_last(desk):
     assert account["flags"] == []
 
 
+def test_replace_carries_the_loyalty_points_and_a_pending_voucher_to_the_new_card(desk):
+    ledger, service = desk
+    service.set_loyalty_rule(MANAGER, "grade", "*", 100)  # a point a minor unit
+    reward = service.add_reward(MANAGER, "0.50 off", "amount", 50, 300)
+    asn, card, reader = _loaded(service, 5000)
+    pump = Pump(ledger)
+    pump.sell(card, 1000, T0 + 100)  # 1000 points
+    service.redeem(CASHIER, asn, reward, "r1", now=T0 + 200)  # a voucher, 700 left
+    voucher = ledger.loyalty.voucher_for(asn)
+    service.card_lost(CASHIER, asn, now=T0 + 300)
+    new_card, new_reader = blank()
+    new, _amount, on_card = service.card_replace(MANAGER, new_reader, asn, PIN, "1234",
+                                                 now=T0 + 10 ** 6)
+    assert on_card
+    old, fresh = service.card(AUDITOR, asn), service.card(AUDITOR, new)
+    assert old["points"] == {"earned": 1000, "redeemed": 300, "reversed": 0,
+                             "carried": -700, "balance": 0}
+    assert fresh["points"] == {"earned": 0, "redeemed": 0, "reversed": 0, "carried": 700,
+                               "balance": 700}
+    assert old["voucher"] is None and fresh["voucher"] == voucher
+    assert [(r["kind"], r["points"]) for r in ledger.loyalty.journal(new)] == [("carried",
+                                                                                 700)]
+    assert "700 loyalty points, 1 vouchers" in service.audit(ADMIN)[-2]["new"]
+    assert asn not in json.dumps(service.audit(ADMIN))  # masked
+    # the voucher comes off the new card's next fill
+    number = ledger.loyalty.vouchers(new)[0]["number"]
+    pump.sell_with_voucher(new_card, 1000 - 50, number, T0 + 10 ** 6 + 100)
+    assert ledger.loyalty.voucher_for(new) is None
+    assert ledger.loyalty.balance(new) == 700 + 950
+
+
 def test_replace_needs_a_lost_card_and_the_holders_id(desk):
     ledger, service = desk
     asn, card, reader = _loaded(service)
