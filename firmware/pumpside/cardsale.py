@@ -61,7 +61,7 @@ class CardDesk:
         self._answered = False  # its answer came (or its time ran out):
         self._answer = None  # the answer, None when none came in time
         self.rewards = Rewards(self)  # loyalty at the pump: the menu after the PIN
-        self._rewards_due = False  # the PIN was good: the menu when the preset comes
+        self._rewards_due = False  # the PIN was good: the menu before the preset's prompt
 
     def start(self):
         try:

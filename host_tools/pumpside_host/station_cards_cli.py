@@ -141,8 +141,9 @@ def _card(ledger, service, actor, args):
     for transfer in account["transfers"]:
         print("  carried %d to %s" % (transfer["amount"], mask_card(transfer["other"])))
     points = account["points"]
-    print("  loyalty points %d (earned %d, redeemed %d, reversed %d)%s" % (
+    print("  loyalty points %d (earned %d, redeemed %d, reversed %d, carried %+d)%s" % (
         points["balance"], points["earned"], points["redeemed"], points["reversed"],
+        points["carried"],
         "; next fill's voucher %s" % account["voucher"]["voucher"] if account["voucher"]
         else ""))
     for flag in account["flags"]:

@@ -54,8 +54,8 @@ def _cancel(ledger, service, actor, args):
 def _points(ledger, service, actor, args):
     p = service.points(actor, args.card)
     t = p["totals"]
-    print("card %s: %d points (earned %d, redeemed %d, reversed %d)" % (
-        p["masked"], t["balance"], t["earned"], t["redeemed"], t["reversed"]))
+    print("card %s: %d points (earned %d, redeemed %d, reversed %d, carried %+d)" % (
+        p["masked"], t["balance"], t["earned"], t["redeemed"], t["reversed"], t["carried"]))
     for row in p["journal"]:
         print("  %s %+d %s" % (row["kind"], row["points"], row["why"]))
     for v in p["vouchers"]:

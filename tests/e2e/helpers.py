@@ -1,8 +1,10 @@
 """Helpers shared by the end-to-end tests: waiting on the virtual pump, a sale at the
-keypad, the customer's card steps, and a pump linked to a station."""
+keypad, the customer's card steps, a pump linked to a station, the station's card desk
+and what a receipt printed."""
 import time
 
-from pumpside_host.bench.cards import TEST_ISSUER_ID
+from pumpside_host.bench.cards import TEST_ISSUER_ID, IssuingReader, VirtualCard
+from pumpside_host.station.service import Service
 from pumpside_host.tech import station_pin
 
 # The card every card test's store holds (the card_store fixture), and card mode for it.
@@ -106,9 +108,60 @@ def card_sale_fuelling(vp, preset, asn=ASN):
     vp.wait_event("progress", 10, lambda f: f["ml"] >= 1000)
 
 
-def card_sale(vp, preset, asn=ASN):
-    """A whole card sale with `preset`, the card left in: its delivery and its receipt."""
-    start_card_sale(vp, preset, asn)
+def sell_at_preset(vp, preset):
+    """At the preset's prompt: `preset` keyed, the nozzle lifted, the sale to its receipt,
+    the card left in: its delivery and its receipt."""
+    vp.bench.press(preset)
+    prompt(vp, "Lift the nozzle")
+    vp.bench.lift()
     delivery = vp.wait_event("delivery", 30)
     vp.bench.hang_up()
     return delivery, vp.wait_event("receipt", 10)
+
+
+def card_sale(vp, preset, asn=ASN):
+    """A whole card sale with `preset`, the card left in: its delivery and its receipt."""
+    to_preset(vp, asn)
+    return sell_at_preset(vp, preset)
+
+
+# -- the station's card desk ----------------------------------------------------------------
+HOLDER = {"name": "Li Lei", "id_number": "110101199003071234", "phone": "13800138000"}
+
+
+def card_desk(ledger, issuer):
+    """The station's service layer, its key store holding `issuer`'s master keys (the
+    desk issues and loads that issuer's cards, the station checks their MACs and TACs)."""
+    ledger.cards.set_masters({issuer.issuer_id: {
+        "tac": issuer.tac_mk, "load": issuer.load_mk, "purchase": issuer.purchase_mk}})
+    return Service(ledger)
+
+
+def desk_issue(service, actor, card_store, pin=PIN, **holder):
+    """A blank card of the store's issuer issued registered at the desk (holder HOLDER
+    unless given) and put in the store for the pumps: (its number, the card, its reader)."""
+    card = VirtualCard.blank(card_store.issuer)
+    reader = IssuingReader(card)
+    asn = service.card_issue(actor, reader, "registered", pin, **(holder or HOLDER))
+    card_store.add(card)
+    return asn, card, reader
+
+
+def sum_of_bills(account):
+    """A card account's (Service.card) money by its bills: loads done, less its sales and
+    what a replacement carried away."""
+    return (sum(load["amount"] for load in account["loads"] if load["state"] == "done")
+            - sum(sale["amount"] for sale in account["sales"])
+            - sum(t["amount"] for t in account["transfers"]))
+
+
+def receipt_rows(vp, since=0):
+    """The label/value rows ("Amount": "22.77", "Points total": "45") the pump's printer
+    printed from byte `since` of its output on (the last of a label wins)."""
+    text = bytes(vp.bench.printed[since:]).decode("utf-8", "replace")
+    rows = {}
+    for line in text.splitlines():
+        parts = line.rsplit(None, 1)
+        if len(parts) == 2:
+            rows[parts[0].strip()] = parts[1]
+    return rows

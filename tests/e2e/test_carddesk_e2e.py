@@ -3,10 +3,9 @@ virtual pump (its bill's TAC verified, the station's balance and the card's agre
 reported lost, it is refused at the pump within a heartbeat."""
 import pytest
 
-from pumpside_host.bench.cards import IssuingReader, VirtualCard
-from pumpside_host.station.service import Actor, Service
+from pumpside_host.station.service import Actor
 
-from .helpers import CARD_MODE, linked_pump, prompt, to_preset
+from .helpers import CARD_MODE, card_desk, desk_issue, linked_pump, sell_at_preset, to_preset
 from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
@@ -16,26 +15,14 @@ PIN = "2580"
 
 def test_a_desk_card_loaded_buys_fuel_then_lost_is_refused(make_pump, card_store, station):
     ledger, server = station
-    issuer = card_store.issuer
-    ledger.cards.set_masters({issuer.issuer_id: {
-        "tac": issuer.tac_mk, "load": issuer.load_mk, "purchase": issuer.purchase_mk}})
-    service = Service(ledger)
-    card = VirtualCard.blank(issuer)
-    reader = IssuingReader(card)
-    asn = service.card_issue(CASHIER, reader, "registered", PIN, name="Li Lei",
-                             id_number="110101199003071234", phone="13800138000")
+    service = card_desk(ledger, card_store.issuer)
+    asn, card, reader = desk_issue(service, CASHIER, card_store, PIN)
     service.card_fund(CASHIER, asn, 20000)
     assert service.card_load(CASHIER, reader, PIN) == [1]
-    card_store.add(card)
 
     vp = linked_pump(make_pump, ledger, server.port, cards=card_store, **CARD_MODE)
     to_preset(vp, asn, PIN)
-    vp.bench.press("V300E")
-    prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    delivery = vp.wait_event("delivery", 30)
-    vp.bench.hang_up()
-    vp.wait_event("receipt", 10)
+    delivery, _receipt = sell_at_preset(vp, "V300E")
     vp.bench.remove_card()
     _wait(lambda: [s["kind"] for s in ledger.sales("P1")] == ["FINAL"], 10, "the sale")
     account = service.card(CASHIER, asn)

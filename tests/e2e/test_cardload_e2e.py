@@ -5,11 +5,10 @@ the card's purse and the bills agree. A power cut in the middle of a load is rec
 loaded once, never lost."""
 import pytest
 
-from pumpside_host.bench.cards import IssuingReader, VirtualCard
 from pumpside_host.station.cardbook import DONE, PENDING
-from pumpside_host.station.service import Actor, Service
+from pumpside_host.station.service import Actor
 
-from .helpers import CARD_MODE, linked_pump, prompt
+from .helpers import CARD_MODE, card_desk, desk_issue, linked_pump, prompt, sell_at_preset
 from .helpers import saw as _saw
 from .helpers import wait_until as _wait
 
@@ -22,15 +21,9 @@ TOP_UP = 20000
 
 def _issued(ledger, card_store):
     """A registered card issued at the desk (nothing on it), 200.00 topped up online."""
-    issuer = card_store.issuer
-    ledger.cards.set_masters({issuer.issuer_id: {
-        "tac": issuer.tac_mk, "load": issuer.load_mk, "purchase": issuer.purchase_mk}})
-    service = Service(ledger)
-    card = VirtualCard.blank(issuer)
-    asn = service.card_issue(CASHIER, IssuingReader(card), "registered", PIN, name="Li Lei",
-                             id_number="110101199003071234", phone="13800138000")
+    service = card_desk(ledger, card_store.issuer)
+    asn, card, _reader = desk_issue(service, CASHIER, card_store, PIN)
     service.card_fund(MANAGER, asn, TOP_UP, "online")
-    card_store.add(card)
     return service, asn, card
 
 
@@ -53,12 +46,7 @@ def test_online_top_up_is_loaded_at_the_pump_then_the_sale_goes_on(make_pump, ca
     vp.wait_event("loaded", 15)
     prompt(vp, "Preset: V litres A amount F fill")
     assert card.s["balance"] == TOP_UP
-    vp.bench.press("V300E")
-    prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    delivery = vp.wait_event("delivery", 30)
-    vp.bench.hang_up()
-    vp.wait_event("receipt", 10)
+    delivery, _receipt = sell_at_preset(vp, "V300E")
     vp.bench.remove_card()
     _wait(lambda: [s["kind"] for s in ledger.sales("P1")] == ["FINAL"], 10, "the sale")
     _wait(lambda: [x["state"] for x in service.desk.book.loads(asn)] == [DONE], 10,

@@ -10,9 +10,9 @@ import pytest
 
 from pumpside.meter import round_half_up
 from pumpside_host.bench.cards import IssuingReader, VirtualCard
-from pumpside_host.station.service import Actor, Service
+from pumpside_host.station.service import Actor
 
-from .helpers import CARD_MODE, linked_pump, prompt, remove_card, saw
+from .helpers import CARD_MODE, card_desk, linked_pump, prompt, remove_card, saw
 from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
@@ -24,9 +24,7 @@ def test_a_fleet_card_limits_at_the_pump_and_the_month_at_the_station(make_pump,
                                                                         station):
     ledger, server = station
     issuer = card_store.issuer
-    ledger.cards.set_masters({issuer.issuer_id: {
-        "tac": issuer.tac_mk, "load": issuer.load_mk, "purchase": issuer.purchase_mk}})
-    service = Service(ledger)
+    service = card_desk(ledger, issuer)
     company = service.fleet_company_add(MANAGER, "Swift Haulage", "Wang", "prepaid")
     service.fleet_deposit(MANAGER, company, 20000, "transfer")
     cards = {}

@@ -8,7 +8,7 @@ import pytest
 from pumpside import points as earning
 from pumpside_host.station.service import Actor, Service
 
-from .helpers import ASN, CARD_MODE, PIN, linked_pump, prompt
+from .helpers import ASN, CARD_MODE, PIN, linked_pump, prompt, sell_at_preset
 from .helpers import remove_card as _remove
 from .helpers import wait_until as _wait
 
@@ -36,12 +36,7 @@ def test_points_redeemed_at_the_pump_discount_the_sale_and_the_ledger_agrees(
     assert vp.bench.display[3].startswith("300  1:five off 100")
     vp.bench.press("1")
     prompt(vp, "Redeemed - V litres A amount F fill")
-    vp.bench.press("V300E")  # 3.00 L: 22.77, less 5.00
-    prompt(vp, "Lift the nozzle")
-    vp.bench.lift()
-    delivery = vp.wait_event("delivery", 30)
-    vp.bench.hang_up()
-    receipt = vp.wait_event("receipt", 10)
+    delivery, receipt = sell_at_preset(vp, "V300E")  # 3.00 L: 22.77, less 5.00
     paid = 2277 - 500  # metered, less the voucher: what the card paid, the bill's amount
     assert delivery["amount"] == 2277 and receipt["amount"] == paid
     assert vp.card_state(ASN)["balance"] == 50000 - paid == receipt["balance"]

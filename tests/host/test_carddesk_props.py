@@ -166,6 +166,8 @@ def test_money_is_conserved_across_issues_loads_sales_escapes_redemptions_and_re
                 assert account["balance"] == open_escapes == pump.escapes.get(
                     asn, (0, 0, 0, 0))[3]
                 assert account["card"]["status"] == "closed"
+                # its points and pending voucher went to its replacement
+                assert account["points"]["balance"] == 0 and account["voucher"] is None
         # every unit taken is on a card, waiting, or spent: an escape never settled is
         # spent fuel whose money stays on the closed account that owes it
         assert taken == on_cards + waiting + spent

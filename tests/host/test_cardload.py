@@ -52,6 +52,8 @@ class StationLink:
         await asyncio.sleep(0)
         if mtype == protocol.CARD_INFO:
             answer = cardinfo.answer(self.ledger, "P1", payload)
+        elif mtype == protocol.REWARDS:  # asked only when `loyalty` (its WELCOME said so)
+            answer = self.ledger.loyalty.offer(payload["asn"], payload.get("card_type") or 0)
         else:
             answer = pumpload.load(self.ledger, "P1", payload, T0)
         protocol.check(answer_type, answer)  # as the pump checks it
@@ -190,6 +192,28 @@ def test_card_info_offers_the_waiting_load_and_the_sale_goes_on_with_the_new_bal
     # the sale goes on: a preset of 1 L on the loaded balance
     rig.run("V100E")
     assert rig.card.s["grey"]
+
+
+def test_after_the_load_the_rewards_are_asked_before_the_presets_prompt(rig):
+    """A station with loyalty: after the load the rewards question comes first and the
+    preset's prompt after it, never before (a preset keyed at that early prompt went to
+    the question and was lost)."""
+    rig.link.loyalty = True
+    shown = []
+    do = rig.desk._do
+
+    def spy(action):  # the prompts the screen took, in turn
+        more = do(action)
+        if not shown or shown[-1] != rig.desk.prompt:
+            shown.append(rig.desk.prompt)
+        return more
+    rig.desk._do = spy
+    rig.to_offer()
+    rig.run("E")
+    assert rig.link.asked == [protocol.CARD_INFO, protocol.LOAD, protocol.REWARDS]
+    assert shown[shown.index("loading"):] == ["loading", "rewards_asking", "choose_preset"]
+    rig.run("V100E")  # keyed at the preset's prompt: taken
+    assert rig.card.s["grey"] and rig.desk.sale.state != card_sale.PRESET
 
 
 def test_no_keys_in_the_load_record_nor_the_wire(rig):

@@ -32,7 +32,7 @@ def test_issue_load_query_lost_and_replace(tmp_path, capsys, monkeypatch):
     assert _station(tmp_path, "card", "--asn", ASN) == 0
     out = capsys.readouterr().out
     assert "6200********0001" in out and "ID ****1234" in out and "waiting 700" in out
-    assert "loyalty points 0 (earned 0, redeemed 0, reversed 0)" in out
+    assert "loyalty points 0 (earned 0, redeemed 0, reversed 0, carried +0)" in out
     assert ASN not in out and "2580" not in out and "110101199003071234" not in out
     assert _station(tmp_path, "card-lost", "--asn", ASN) == 0
     assert _station(tmp_path, "card-replace", *desk, "--asn", ASN, "--id-last4",

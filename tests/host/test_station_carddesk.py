@@ -374,6 +374,51 @@ def test_a_load_cut_on_a_card_replaced_while_grey_is_on_it_when_its_escape_says_
     assert (old["waiting"], old["balance"]) == (0, 1200)  # what its open escape owes
     assert old["escapes"][0]["amount"] == 1200 and not old["escapes"][0]["settled"]
     assert service.card(AUDITOR, new)["balance"] == 300
+def test_two_bills_in_one_second_the_cards_counter_tells_which_is_last(desk):
+    """A grey card's 补扣 (UNLOCK) and the sale after it in the same second: the card's
+    balance the station last heard is the sale's, not the UNLOCK's (no false flag)."""
+    ledger, service = desk
+    asn, card, reader = _loaded(service, 5000)
+    pump = Pump(ledger)
+    escape = pump.escape(card, 300, T0 + 100, upload=False)
+    unlock = pump.settle(card, T0 + 200, upload=False)
+    sale = pump.sell(card, 700, T0 + 200, upload=False)
+    ledger.store("P1", [escape, unlock, sale])
+    account = service.card(AUDITOR, asn)
+    assert account["balance"] == account["card_balance"] == card.s["balance"] == 4000
+    assert account["flags"] == []
+
+
+def test_replace_carries_the_loyalty_points_and_a_pending_voucher_to_the_new_card(desk):
+    ledger, service = desk
+    service.set_loyalty_rule(MANAGER, "grade", "*", 100)  # a point a minor unit
+    reward = service.add_reward(MANAGER, "0.50 off", "amount", 50, 300)
+    asn, card, reader = _loaded(service, 5000)
+    pump = Pump(ledger)
+    pump.sell(card, 1000, T0 + 100)  # 1000 points
+    service.redeem(CASHIER, asn, reward, "r1", now=T0 + 200)  # a voucher, 700 left
+    voucher = ledger.loyalty.voucher_for(asn)
+    service.card_lost(CASHIER, asn, now=T0 + 300)
+    new_card, new_reader = blank()
+    new, _amount, on_card = service.card_replace(MANAGER, new_reader, asn, PIN, "1234",
+                                                 now=T0 + 10 ** 6)
+    assert on_card
+    old, fresh = service.card(AUDITOR, asn), service.card(AUDITOR, new)
+    assert old["points"] == {"earned": 1000, "redeemed": 300, "reversed": 0,
+                             "carried": -700, "balance": 0}
+    assert fresh["points"] == {"earned": 0, "redeemed": 0, "reversed": 0, "carried": 700,
+                               "balance": 700}
+    assert old["voucher"] is None and fresh["voucher"] == voucher
+    assert [(r["kind"], r["points"]) for r in ledger.loyalty.journal(new)] == [("carried",
+                                                                                 700)]
+    assert "700 loyalty points, 1 vouchers" in service.audit(ADMIN)[-2]["new"]
+    assert asn not in json.dumps(service.audit(ADMIN))  # masked
+    # the voucher comes off the new card's next fill
+    pump.sell_with_voucher(new_card, 1000 - 50, ledger.loyalty.vouchers(new)[0]["id"],
+                           T0 + 10 ** 6 + 100)
+    assert ledger.loyalty.voucher_for(new) is None
+    assert ledger.loyalty.balance(new) == 700 + 950
+
 
 def test_replace_needs_a_lost_card_and_the_holders_id(desk):
     ledger, service = desk

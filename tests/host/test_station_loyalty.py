@@ -66,7 +66,7 @@ def test_a_card_sale_earns_by_grade_card_kind_and_double_days(shop):
                         sale(7, 1000, at=WED + 2 * 86400)])
     assert [r[2] for r in rows(ledger)[4:]] == [20, 20, 10]
     assert service.points(LOCAL, ASN)["totals"] == {
-        "earned": 175, "redeemed": 0, "reversed": 0, "balance": 175}
+        "earned": 175, "redeemed": 0, "reversed": 0, "carried": 0, "balance": 175}
 
 
 def test_no_points_without_a_card_a_rule_or_money(shop):
@@ -136,7 +136,7 @@ def test_a_redemption_spends_once_per_id_and_leaves_a_voucher(shop):
     assert service.redeem(CASHIER, ASN, gift, "r-1") == first  # asked again: the same
     assert len(service.audit(LOCAL)) == audit  # and nothing written
     assert service.points(LOCAL, ASN)["totals"] == {
-        "earned": 100, "redeemed": 40, "reversed": 0, "balance": 60}
+        "earned": 100, "redeemed": 40, "reversed": 0, "carried": 0, "balance": 60}
     assert service.points(LOCAL, ASN)["next"] == {"voucher": "r-1", "off": 500}
     record = service.audit(LOCAL)[-1]
     assert (record["action"], record["target"], record["who"]) == (
@@ -219,7 +219,7 @@ def test_a_withdrawn_reward_is_not_redeemed_and_a_cancelled_voucher_gives_points
     assert service.redeem(CASHIER, ASN, gift, "a")["state"] == "pending"  # its retry
     service.cancel_voucher(MANAGER, "a")
     assert service.points(LOCAL, ASN)["totals"] == {
-        "earned": 100, "redeemed": 50, "reversed": 50, "balance": 100}
+        "earned": 100, "redeemed": 50, "reversed": 50, "carried": 0, "balance": 100}
     assert service.points(LOCAL, ASN)["next"] is None
     with pytest.raises(Invalid, match="redemption a is cancelled, not pending"):
         service.cancel_voucher(MANAGER, "a")
@@ -357,7 +357,7 @@ def test_the_card_query_shows_the_points_and_the_voucher(tmp_path):
     assert ledger.store("P1", [dict(bill, seq=9)])[0][0][1] == "duplicate"
     account = service.card(CASHIER, asn)
     assert account["points"] == {"earned": 150, "redeemed": 0, "reversed": 0,
-                                 "balance": 150}
+                                 "carried": 0, "balance": 150}
     gift = service.add_reward(MANAGER, "wash", "amount", 300, 100)
     service.redeem(CASHIER, asn, gift, "desk-1")
     account = service.card(CASHIER, asn)
@@ -392,9 +392,10 @@ def test_the_loyalty_command_line(tmp_path, capsys):
     assert run("points", "--card", ASN) == 0
     assert run("loyalty-rules") == 0 and run("rewards") == 0
     out = capsys.readouterr().out
-    assert "card 6200********0017: 0 points (earned 40, redeemed 40, reversed 0)" in out
+    assert ("card 6200********0017: 0 points (earned 40, redeemed 40, reversed 0, "
+            "carried +0)") in out
     assert "voucher cli-1: 5.00 off, pending" in out and ASN not in out
     assert "double points on sat" in out and "1 five off: 5.00 off for 20 points" in out
     assert run("voucher-cancel", "--id", "cli-2") == 0
     assert run("points", "--card", ASN) == 0
-    assert "20 points (earned 40, redeemed 40, reversed 20)" in capsys.readouterr().out
+    assert "20 points (earned 40, redeemed 40, reversed 20, carried +0)" in capsys.readouterr().out

@@ -400,7 +400,8 @@ class Desk:
     def replace(self, tx, reader, asn, pin, id_last4, now=None):
         """A new card (the blank in the reader) for a registered card reported lost at
         least replace_wait_s ago, carrying the balance the station can prove; the old
-        account is closed; money waiting for it waits for the new card. Returns (new card
+        account is closed; money waiting for it waits for the new card; its loyalty points
+        and pending vouchers are the new card's (loyalty.carry). Returns (new card
         number, amount carried and moved, loaded onto it)."""
         record = self._registered(asn, "replaced")
         if record["status"] != "lost":
@@ -423,9 +424,12 @@ class Desk:
             if amount > 0:
                 self.book.fund(new, amount, "replacement", now)
             moved = self.book.move_waiting(asn, new)
-            return "lost", "closed, %d carried to %s%s%s" % (
+            points, vouchers = self.ledger.loyalty.carry(asn, new, now)
+            return "lost", "closed, %d carried to %s%s%s%s%s" % (
                 amount, mask_card(new), ", %d waiting moved" % moved if moved else "",
-                ", %d owed by open escapes" % owed if owed else ""), moved
+                ", %d owed by open escapes" % owed if owed else "",
+                ", %d loyalty points" % points if points else "",
+                ", %d vouchers" % vouchers if vouchers else ""), moved
         moved = tx(run, "card-replace", mask_card(asn))
         amount += moved
         loaded = False

@@ -37,6 +37,9 @@ any pump, or a manager cancels it and its points return. So points are spent onc
 never for nothing. `receipt(terminal, journal, kind, sale)` gives the figures a receipt
 prints: `points_earned` (this sale's) and `points_total` (the card's balance after it).
 
+A registered card replaced (carddesk.py) hands its points to the new card (`carry`: a
+`carried` row off the old card, one onto the new) and its pending vouchers with them.
+
 The tables are made by the schema step loyalty (schema.py); only this module writes them.
 """
 import re
@@ -48,6 +51,7 @@ from pumpside.journal import EV_VOUCHER
 from .cardbook import CardBook
 from .days import day_of
 from .journals import LEGACY
+from .masking import mask_card
 from .problems import Invalid
 
 SCHEMA = """
@@ -71,7 +75,7 @@ CREATE TABLE IF NOT EXISTS loyalty_redemptions (
 RULES = ("grade", "card_kind", "double_day")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REWARD_KINDS = ("percent", "amount")
-EARNED, REDEEMED, REVERSED = "earned", "redeemed", "reversed"
+EARNED, REDEEMED, REVERSED, CARRIED = "earned", "redeemed", "reversed", "carried"
 PENDING, USED, CANCELLED = "pending", "used", "cancelled"
 TYPE_KINDS = {1: "registered", 2: "anonymous"}  # EF16's card type, for a card not issued here
 RATE_MAX = 10000  # points per currency unit
@@ -226,14 +230,32 @@ class Loyalty:
             (asn,))]
 
     def totals(self, asn):
-        """{"earned", "redeemed", "reversed", "balance"} of the card (redeemed as a
-        positive figure; balance = earned - redeemed + reversed)."""
-        out = {EARNED: 0, REDEEMED: 0, REVERSED: 0}
+        """{"earned", "redeemed", "reversed", "carried", "balance"} of the card (redeemed
+        as a positive figure; carried: from a replaced card, less to its replacement;
+        balance = earned - redeemed + reversed + carried)."""
+        out = {EARNED: 0, REDEEMED: 0, REVERSED: 0, CARRIED: 0}
         for kind, points in self.db.execute("SELECT kind, SUM(points) FROM loyalty_points "
                                             "WHERE asn = ? GROUP BY kind", (asn,)):
             out[kind] = -points if kind == REDEEMED else points
-        out["balance"] = out[EARNED] - out[REDEEMED] + out[REVERSED]
+        out["balance"] = out[EARNED] - out[REDEEMED] + out[REVERSED] + out[CARRIED]
         return out
+
+    def carry(self, asn, successor, now=None):
+        """A replaced card's points and pending vouchers go to its replacement (the card
+        desk's replace, inside its transaction): a `carried` row off the old card and
+        one onto the new, each card's balance still its rows' sum; a pending voucher keeps
+        its number (the pumps name it by it) and is the new card's next fill's. Returns
+        (points carried, vouchers moved)."""
+        points = self.balance(asn)
+        at = int(now or self.clock())
+        if points:
+            for card, signed, why in ((asn, -points, "carried to " + mask_card(successor)),
+                                      (successor, points, "carried from " + mask_card(asn))):
+                self.db.execute("INSERT INTO loyalty_points (asn, kind, points, at, why) "
+                                "VALUES (?,?,?,?,?)", (card, CARRIED, signed, at, why))
+        moved = self.db.execute("UPDATE loyalty_redemptions SET asn = ? WHERE asn = ? AND "
+                                "state = ?", (successor, asn, PENDING)).rowcount
+        return points, moved
 
     def receipt(self, terminal, journal, kind, sale):
         """The receipt's figures of a stored card sale: {"points_earned": n,

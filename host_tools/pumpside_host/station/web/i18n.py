@@ -43,6 +43,7 @@ ZH = dict({
     "percent off": "按百分比优惠", "fixed amount off": "固定金额优惠",
     "Add reward": "添加奖励", "off the next fill": "（下次加油优惠）",
     "Earned": "获得", "Redeemed": "已兑换", "Reversed": "已退回", "Voucher": "优惠券",
+    "Carried": "补卡转移",
     "Voucher pending": "待使用", "Voucher used": "已使用", "Voucher cancelled": "已撤销",
     "Cancel voucher": "撤销优惠券", "Redeem": "兑换", "Reward name": "奖励名称",
     # the fleet desk (fleet.py)
