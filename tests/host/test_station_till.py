@@ -288,6 +288,11 @@ def test_a_till_without_a_gateway_has_its_order_windows_set_audited(till, tmp_pa
     _key, pub = load_or_make_key(str(tmp_path / "gateway"))
     service.set_gateway(LOCAL, "http://127.0.0.1:9", pub, "http://station.example")
     assert config.load(ledger.path)["use_window_s"] == 120
+    with open(config.path_of(ledger.path), "w") as f:  # a gateway half set by hand
+        json.dump({"url": "http://127.0.0.1:9", "use_window_s": 120}, f)
+    with pytest.raises(ValueError, match="public_key is missing: set it with"):
+        config.load(ledger.path)
+    assert config.windows(ledger.path)["use_window_s"] == 120
 
 
 CALLS = {"till_pay": (1, "cash"), "till_prepay": ("P1", 1, 100, "cash"),
