@@ -11,7 +11,8 @@
                                                  alarms, pumps, price, price-history, hotlist,
                                                  command, totals, events, params, nozzle,
                                                  operator-add|-password|-role|-disable,
-                                                 operators, audit, gateway-set, pay-orders
+                                                 operators, audit, gateway-set, pay-windows,
+                                                 pay-orders
                                                  (`station ACTION --help`)
   pumpside gateway-sandbox --port P --state FILE [--chaos P] [--refund-failures N]
                                                  a sandbox payment gateway (phone payment)

@@ -185,6 +185,22 @@ def _station_gateway_set(ledger, service, actor, args):
           "<pump>?t=<token>, notifications /pay/notify)" % values)
 
 
+def _station_pay_windows(ledger, service, actor, args):
+    from .station.payments import config
+
+    given = {name: value for name, value in (
+        ("pay_window_s", args.pay_window_s), ("use_window_s", args.use_window_s),
+        ("amount_max", args.amount_max)) if value is not None}
+    if given:
+        values = service.set_pay_windows(actor, **given)
+    else:
+        service.check(actor, "read")
+        values = config.windows(ledger.path)
+    print("payment orders: pay window %(pay_window_s)d s (a phone's), use window "
+          "%(use_window_s)d s (every paid order: a phone's, a till prepay), at most "
+          "%(amount_max)d" % values)
+
+
 def _station_pay_orders(ledger, service, actor, args):
     from .station.payments.orders import Orders
 
@@ -685,6 +701,12 @@ def add_station(sub):
                      help="the gateway's public key (the sandbox's STATE.pub)")
     cmd.add_argument("--public-url", required=True, help="where phones and the gateway "
                      "reach this station's web port, e.g. http://192.0.2.10:8080")
+    cmd = action("pay-windows", _station_pay_windows, "show (or set, audited) the payment "
+                 "orders' windows, with or without a gateway (DB.gateway.json)")
+    cmd.add_argument("--pay-window-s", type=int, help="a phone's order: seconds to pay it")
+    cmd.add_argument("--use-window-s", type=int, help="a paid order (a phone's, a till "
+                     "prepay): seconds to use it at the pump before it lapses")
+    cmd.add_argument("--amount-max", type=int, help="the largest order, in minor units")
     cmd = action("pay-orders", _station_pay_orders, "the payment orders (the phone's and the "
                  "till's prepaid ones), newest first")
     cmd.add_argument("--last", type=int, default=50, help="at most N (default 50)")

@@ -182,12 +182,19 @@ def test_every_role_reads_every_new_page(station, role):
     assert rows.status_code == (403 if role == "auditor" else 200)
     if role != "auditor":
         assert 'data-sale="2"' in rows.text and "<html" not in rows.text
+    change = client.get(TILL_PAGE + "/change")  # the change owed's rows, polled too
+    assert change.status_code == (403 if role == "auditor" else 200)
+    if role != "auditor":
+        assert "<html" not in change.text and "<tr data-order=" in change.text
+        assert "50.00 (cash)" in change.text  # the kind in words, never its "pay:" key
+        assert "pay:" not in till.text and ">Bank card (till)</button>" in till.text
 
 
 def test_new_pages_need_a_session(station):
     ledger, _service, app = station
     client = TestClient(app, follow_redirects=False)
-    for path in PAGES + ("/commands/rows", TILL_PAGE, TILL_PAGE + "/rows"):
+    for path in PAGES + ("/commands/rows", TILL_PAGE, TILL_PAGE + "/rows",
+                         TILL_PAGE + "/change"):
         response = client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/login"
     before = dump(ledger)

@@ -246,6 +246,55 @@ def test_the_payments_service_never_takes_a_till_order_to_the_gateway(till):
     assert payments.sweep() == []  # the change is the cashier's, not the gateway's
 
 
+def test_a_till_without_a_gateway_has_its_order_windows_set_audited(till, tmp_path):
+    """The use window of a till prepay is the station's setting (payments/config.py),
+    with no gateway set; the payment desk without a gateway takes it too and its sweep
+    settles a prepay no pump took: all of it change owed."""
+    from pumpside_host.station.payments import config
+    from pumpside_host.station.payments.desk import open_desk
+
+    ledger, service = till
+    assert config.windows(ledger.path) == config.DEFAULTS
+    with pytest.raises(Refused):
+        service.set_pay_windows(CASHIER, use_window_s=120)
+    for bad in ({"use_window_s": 0}, {"use_window_s": "120"}, {"use_window_s": True},
+                {"refund_window_s": 5}):
+        with pytest.raises(ValueError, match="must be a positive whole number"):
+            service.set_pay_windows(LOCAL, **bad)
+    assert config.windows(ledger.path) == config.DEFAULTS  # nothing written
+    assert service.set_pay_windows(LOCAL, use_window_s=120)["use_window_s"] == 120
+    record = service.audit(LOCAL)[-1]
+    assert (record["action"], json.loads(record["old"])["use_window_s"],
+            json.loads(record["new"])["use_window_s"]) == ("pay-windows", 600, 120)
+    assert config.load(ledger.path) is None  # the windows alone: no phone payment
+    order = service.till_prepay(CASHIER, "P1", 1, 2500, "cash", now=1000)
+    assert order["use_by"] == 1120
+    desk = open_desk(ledger)
+    try:
+        payments = desk.payments
+        assert (payments.gateway, payments.use_window_s) == (None, 120)
+        payments.now = payments.orders.now = lambda: 1119
+        assert payments.sweep() == []  # still within its window
+        payments.now = payments.orders.now = lambda: 1120
+        assert payments.sweep() == [order["order_no"]]  # never sent: all of it change
+        assert [(o["order_no"], o["refund"]) for o in service.till(CASHIER)["change"]] == \
+            [(order["order_no"], 2500)]
+    finally:
+        desk.payments.close()
+        desk.worker.shutdown()
+    # a gateway set later keeps the windows
+    from pumpside_host.bench.paysandbox import load_or_make_key
+
+    _key, pub = load_or_make_key(str(tmp_path / "gateway"))
+    service.set_gateway(LOCAL, "http://127.0.0.1:9", pub, "http://station.example")
+    assert config.load(ledger.path)["use_window_s"] == 120
+    with open(config.path_of(ledger.path), "w") as f:  # a gateway half set by hand
+        json.dump({"url": "http://127.0.0.1:9", "use_window_s": 120}, f)
+    with pytest.raises(ValueError, match="public_key is missing: set it with"):
+        config.load(ledger.path)
+    assert config.windows(ledger.path)["use_window_s"] == 120
+
+
 CALLS = {"till_pay": (1, "cash"), "till_prepay": ("P1", 1, 100, "cash"),
          "till_change": ("PS1",), "set_till_refuse_next": (True,)}
 
@@ -305,6 +354,13 @@ def test_the_command_line_till(tmp_path, capsys):
         capsys.readouterr().out
     assert station("till-change", order) == 0
     assert "change 10.00 handed over" in capsys.readouterr().out
+    assert station("pay-windows") == 0
+    assert "use window 600 s" in capsys.readouterr().out
+    assert station("pay-windows", "--use-window-s", "90") == 0
+    assert "use window 90 s (every paid order: a phone's, a till prepay)" in \
+        capsys.readouterr().out
+    assert station("pay-windows", "--use-window-s", "0") == 2
+    assert "use_window_s must be a positive whole number" in capsys.readouterr().err
 
 
 def test_the_tills_money_per_kind_in_the_report_and_each_shift(till):

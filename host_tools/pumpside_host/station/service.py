@@ -504,6 +504,19 @@ class Service(Reads, LoyaltyCalls, FleetService, TillCalls):
                 public_key=values["public_key"])))
         return values
 
+    def set_pay_windows(self, actor, **windows):
+        """The payment orders' windows (payments/config.py DEFAULTS' names: a phone's pay
+        window, every paid order's use window - a till prepay's too - the largest amount),
+        with or without a gateway: returns them all. A paid order keeps the use window it
+        was paid with; the payment desk takes a change at the station's next start."""
+        self.check(actor, "terminal")
+        from .payments import config
+
+        old = config.windows(self.ledger.path)
+        values = config.save_windows(self.ledger.path, **windows)
+        self._record(actor, "pay-windows", "payment orders", _text(old), _text(values))
+        return values
+
     # -- operators -------------------------------------------------------------------------
     def operators(self, actor):
         """Every operator: name, role, disabled, created, failures (never a hash)."""

@@ -111,7 +111,7 @@ class TillCalls:
             raise TillProblem("till_pump", high=PUMP_MAX)
         if kind not in TILL_KINDS:
             raise TillProblem("till_kind", choices=", ".join(TILL_KINDS))
-        settings = pay_config.load(self.ledger.path) or pay_config.DEFAULTS
+        settings = pay_config.windows(self.ledger.path)  # with or without a gateway
         if not isinstance(amount, int) or not 1 <= amount <= settings["amount_max"]:
             raise TillProblem("till_amount", high=_amount(settings["amount_max"]))
         now = time.time() if now is None else now

@@ -52,10 +52,10 @@ class Desk:
 def open_desk(ledger):
     """A payment desk of its own for the ledger's store: with the gateway its settings
     name (config.py), or none (no phone payment: the till's prepaid orders still go to
-    their pumps, config.DEFAULTS' windows)."""
+    their pumps, with the windows set: config.windows)."""
     settings = config.load(ledger.path)
     if settings is None:
-        windows = config.DEFAULTS
+        windows = config.windows(ledger.path)
         return Desk(Payments.open(ledger.path, None, "",
                                   pay_window_s=windows["pay_window_s"],
                                   use_window_s=windows["use_window_s"]))

@@ -51,7 +51,7 @@ from ..service import Actor, Refused, Service
 from . import cards, pay, station_pages
 from . import loyalty as loyalty_web
 from . import reports as reports_web
-from .i18n import LANGS, say, translate
+from .i18n import LANGS, pay_word, say, translate
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "pumpside_session"
@@ -228,6 +228,7 @@ def make_app(ledger, secret, service=None):
         return templates.TemplateResponse(request, template, dict(
             context, actor=actor, menu=menu, csrf=csrf_of(request), lang=lang,
             t=lambda text: translate(lang, text),
+            kind=lambda name: pay_word(lang, name),
             say=lambda note: say(lang, note)), status_code=status)
 
     def forbidden(request, actor, why):

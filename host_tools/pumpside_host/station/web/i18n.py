@@ -316,6 +316,17 @@ def translate(lang, text):
     return ZH.get(text, text) if lang == "zh" else text
 
 
+PAY_EN = {"till-card": "bank card (till)"}  # a payment kind's English words, when not its name
+
+
+def pay_word(lang, kind):
+    """A payment kind (reports.PAY_KINDS) as the operator reads it: ZH's "pay:" word, or
+    in English its PAY_EN words or its name."""
+    if lang == "zh" and "pay:" + kind in ZH:
+        return ZH["pay:" + kind]
+    return PAY_EN.get(kind, kind)
+
+
 def say(lang, error):
     """An error (or a note of what a change did) as the operator reads it: a Problem or a
     Note in their language, anything else as its English text."""

@@ -35,6 +35,11 @@ def routes(service, page, guarded, may):
         return page(request, "till_rows.html", actor, till=service.till(actor),
                     kinds=TILL_KINDS)
 
+    async def change_rows(request, actor, form):
+        """The change owed's rows alone (the page polls them): an order shows as soon as
+        its pump's sale settles it."""
+        return page(request, "till_change_rows.html", actor, till=service.till(actor))
+
     async def act(request, actor, form):
         try:
             what = _text(form, "what")
@@ -75,6 +80,7 @@ def routes(service, page, guarded, may):
     return [
         Route("/till", guarded("till", till)),
         Route("/till/rows", guarded("till", rows)),
+        Route("/till/change", guarded("till", change_rows)),
         Route("/till", guarded("till", act), methods=["POST"]),
         Route("/till/setting", guarded("params", setting), methods=["POST"]),
     ]
