@@ -24,7 +24,7 @@ first result and spends nothing, so a retry after a lost answer spends once. A p
 voucher cancelled by a manager gives its points back (a `reversed` row).
 
 At the pump (docs/protocol.md, REWARDS..REDEEM_ANSWER): after the PIN the pump asks
-`offer(asn, card_type)` - the card's points, the rewards on offer, its pending vouchers
+`offer(asn, card_type, terminal)` - the card's points, the rewards on offer, its pending vouchers
 (their `number`, the redemption's row number: what the pump's journal names) and the
 rule table for its receipt (the grades' rates, the card kind's multiplier, whether today
 is a double day). A reward chosen there is `redeem_at_pump`: redeem() under the pump's id.
@@ -34,7 +34,14 @@ sale), right before the sale's FINAL, and `stored` marks the voucher used by it.
 voucher whose sale never took it (no fuel, the card pulled before its debit, a power cut,
 an answer that came too late) stays pending: the card's next fill takes it, here or at
 any pump, or a manager cancels it and its points return. So points are spent once, and
-never for nothing. `receipt(terminal, journal, kind, sale)` gives the figures a receipt
+never for nothing. The voucher a pump is offered first (the one it takes) is held for
+that pump (`hold`: held_by, held_at), and so is one it redeemed: for HOLD_S seconds no
+other pump is offered it, since the pump may sell with it while its link is down and its
+EV_VOUCHER is not up yet; the same pump asking again gets it again. The holder's records
+end the hold early: its EV_VOUCHER uses the voucher, a sale of the card stored from it
+(FINAL, ESCAPE, UNLOCK) with the voucher still pending shows the sale went without it
+(`release`); a manager's cancel ends it too. A pump offline longer than HOLD_S that sold
+with the voucher can still meet another pump's sale with it after the hold ran out. `receipt(terminal, journal, kind, sale)` gives the figures a receipt
 prints: `points_earned` (this sale's) and `points_total` (the card's balance after it).
 
 A registered card replaced (carddesk.py) hands its points to the new card (`carry`: a
