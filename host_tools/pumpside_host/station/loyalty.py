@@ -41,8 +41,9 @@ EV_VOUCHER is not up yet; the same pump asking again gets it again. The holder's
 end the hold early: its EV_VOUCHER uses the voucher, a sale of the card stored from it
 (FINAL, ESCAPE, UNLOCK) with the voucher still pending shows the sale went without it
 (`release`); a manager's cancel ends it too. A pump offline longer than HOLD_S that sold
-with the voucher can still meet another pump's sale with it after the hold ran out. `receipt(terminal, journal, kind, sale)` gives the figures a receipt
-prints: `points_earned` (this sale's) and `points_total` (the card's balance after it).
+with the voucher can still meet another pump's sale with it after the hold ran out.
+`receipt(terminal, journal, kind, sale)` gives the figures a receipt prints:
+`points_earned` (this sale's) and `points_total` (the card's balance after it).
 
 A registered card replaced (carddesk.py) hands its points to the new card (`carry`: a
 `carried` row off the old card, one onto the new) and its pending vouchers with them.
