@@ -53,7 +53,8 @@ class StationLink:
         if mtype == protocol.CARD_INFO:
             answer = cardinfo.answer(self.ledger, "P1", payload)
         elif mtype == protocol.REWARDS:  # asked only when `loyalty` (its WELCOME said so)
-            answer = self.ledger.loyalty.offer(payload["asn"], payload.get("card_type") or 0)
+            answer = self.ledger.loyalty.offer(payload["asn"],
+                                              payload.get("card_type") or 0, "P1")
         else:
             answer = pumpload.load(self.ledger, "P1", payload, T0)
         protocol.check(answer_type, answer)  # as the pump checks it

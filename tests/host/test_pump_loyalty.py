@@ -31,8 +31,9 @@ class StationLink:
     loyalty as server.py does. `lose`: how many answers to REDEEM to lose after the
     station acted on it (the link then asks again, as its next session would)."""
 
-    def __init__(self, ledger, online=True, lose=0, silent=()):
+    def __init__(self, ledger, online=True, lose=0, silent=(), terminal="P1"):
         self.ledger = ledger
+        self.terminal = terminal  # the pump asking
         self.online = online
         self.loyalty = True  # its WELCOME said so
         self.lose = lose
@@ -54,10 +55,12 @@ class StationLink:
                 return None
             loyalty = self.ledger.loyalty
             if mtype == protocol.REWARDS:
-                answer = loyalty.offer(payload["asn"], payload.get("card_type") or 0)
+                answer = loyalty.offer(payload["asn"], payload.get("card_type") or 0,
+                                       self.terminal)
             else:
                 with self.ledger.transaction():
-                    answer = loyalty.redeem_at_pump("P1", payload["asn"], payload["reward"],
+                    answer = loyalty.redeem_at_pump(self.terminal, payload["asn"],
+                                                    payload["reward"],
                                                     payload["redemption_id"])
             protocol.check(want, answer)  # the station answers in the table's shape
             if mtype == protocol.REDEEM and self.lose:
@@ -83,10 +86,10 @@ def station(tmp_path):
     ledger.close()
 
 
-def _rig(link, rig=None):
+def _rig(link, rig=None, terminal="P1"):
     rig = rig or Rig()
     rig.pump.link = link
-    rig.desk.cfg = config.parse(json.dumps(dict(CFG, terminal_id="P1")))
+    rig.desk.cfg = config.parse(json.dumps(dict(CFG, terminal_id=terminal)))
     return rig
 
 
@@ -119,11 +122,11 @@ def _sale(rig, keys_after_pin, preset="V100E", pulses=200):
     return seen
 
 
-def _upload(rig, ledger):
+def _upload(rig, ledger, terminal="P1"):
     """What the link would upload: the journal's FINALs and EVENTs, stored."""
     records = [rec.to_json(seq, t, p, True) for seq, t, p in rig.pump.journal.read()
                if t in (rec.FINAL, rec.EVENT, rec.UNLOCK, rec.ESCAPE)]
-    results, _ack = ledger.store("P1", records)
+    results, _ack = ledger.store(terminal, records)
     assert all(r[1] in ("stored", "duplicate") for r in results), results
     return records
 
@@ -188,6 +191,52 @@ def test_a_voucher_redeemed_at_the_desk_comes_off_the_cards_next_fill_at_the_pum
         assert (used["state"], used["used_terminal"], used["used_sale"]) == (
             "used", "P1", bill["sale"])
         assert ledger.loyalty.balance(ASN) == 1300 - 1000 + earning.earn(683, 2)
+    finally:
+        rig.close()
+
+
+def test_a_pump_selling_with_the_voucher_offline_keeps_it_from_the_other_pump(station):
+    """P1 is offered the card's voucher and sells with it, its records not uploaded (its
+    link down after the offer): P2, online, is not offered it (the card pays in full
+    there). P2's sale releases nothing; P1's records up, the voucher is P1's sale's."""
+    ledger, service, gift = station
+    service.redeem(Actor("cas", "cashier"), ASN, gift, "desk-1")  # five off: 200 left
+    rig1 = _rig(StationLink(ledger))
+    rig2 = _rig(StationLink(ledger, terminal="P2"), terminal="P2")
+    try:
+        assert _sale(rig1, "E")[:2] == ["rewards_asking", "rewards_menu"]
+        assert rig1.desk.bill["amount"] == 759 - 500
+        assert ledger.loyalty.redemption("desk-1")["held_by"] == "P1"
+        assert _sale(rig2, "E")[:2] == ["rewards_asking", "rewards_menu"]  # 200 points
+        assert rig2.desk.bill["amount"] == 759  # no voucher offered: paid in full
+        assert _row(_printed(rig2), "Voucher") == []
+        _upload(rig2, ledger, "P2")
+        assert ledger.loyalty.redemption("desk-1")["state"] == "pending"
+        _upload(rig1, ledger)
+        used = ledger.loyalty.redemption("desk-1")
+        assert (used["state"], used["used_terminal"], used["used_sale"]) == (
+            "used", "P1", rig1.desk.bill["sale"])
+    finally:
+        rig1.close()
+        rig2.close()
+
+
+def test_the_holders_sale_without_the_voucher_releases_it_at_once(station):
+    """P1 is offered the card's voucher (held for P1) but the sale takes no fuel: the
+    voucher never came off. P1's records up (the card's sale, no EV_VOUCHER), the voucher
+    is released at once and P2 is offered it."""
+    ledger, service, gift = station
+    service.redeem(Actor("cas", "cashier"), ASN, gift, "desk-1")  # 200 left
+    number = ledger.loyalty.redemption("desk-1")["number"]
+    rig = _rig(StationLink(ledger))
+    try:
+        _sale(rig, "E", pulses=0)
+        assert ledger.loyalty.redemption("desk-1")["held_by"] == "P1"
+        assert ledger.loyalty.offer(ASN, 2, "P2")["vouchers"] == []
+        assert [(r["type"], r["amount"]) for r in _upload(rig, ledger)] == [("FINAL", 0)]
+        desk = ledger.loyalty.redemption("desk-1")
+        assert (desk["state"], desk["held_by"]) == ("pending", None)
+        assert [v[0] for v in ledger.loyalty.offer(ASN, 2, "P2")["vouchers"]] == [number]
     finally:
         rig.close()
 
@@ -422,7 +471,7 @@ def test_the_pumps_receipt_earns_what_the_station_earns(tmp_path_factory, amount
         loyalty.set_rule("card_kind", "anonymous", pct)
         if double:
             loyalty.set_rule("double_day", WEEKDAYS[time.localtime(now).tm_wday], 1)
-        answer = loyalty.offer(ASN, 2, now)
+        answer = loyalty.offer(ASN, 2, "P1", now)
 
         class Desk:
             class pump:  # noqa: N801

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pumpside.journal import EV_VOUCHER
 from pumpside_host import cli
 from pumpside_host.station.ledger import Ledger
+from pumpside_host.station.loyalty import HOLD_S
 from pumpside_host.station.loyaltydesk import LOYALTY_MUTATORS
 from pumpside_host.station.problems import Invalid
 from pumpside_host.station.service import Actor, Refused, Service
@@ -243,6 +244,129 @@ def test_the_pumps_voucher_event_uses_the_voucher(shop):
     assert ledger.loyalty.voucher_for(ASN) is None
     with pytest.raises(Invalid, match="is used, not pending"):
         service.cancel_voucher(MANAGER, "v1")
+
+
+# -- a voucher held for the pump it was offered to ----------------------------------------
+def _vouchers(ledger, terminal, now):
+    return [v[0] for v in ledger.loyalty.offer(ASN, 0, terminal, now)["vouchers"]]
+
+
+def _held(ledger, redemption_id):
+    v = ledger.loyalty.redemption(redemption_id)
+    return v["state"], v["held_by"], v["held_at"]
+
+
+def test_a_voucher_offered_to_a_pump_is_held_from_the_others_for_the_hold_time(shop):
+    """P1 is offered the voucher (it may sell with it offline, its records not up yet):
+    P2 is not offered it within HOLD_S, P1 asking again gets it again; after HOLD_S it is
+    any pump's. The holder's EV_VOUCHER uses it."""
+    ledger, service = shop
+    ledger.store("P1", [sale(1, 10000)])
+    gift = reward(service)
+    number = service.redeem(CASHIER, ASN, gift, "v1")["number"]
+    assert _held(ledger, "v1") == ("pending", None, None)  # the desk's: nobody's yet
+    assert _vouchers(ledger, "P1", WED) == [number]
+    assert _held(ledger, "v1") == ("pending", "P1", WED)
+    assert _vouchers(ledger, "P2", WED + 10) == []
+    assert _vouchers(ledger, "P1", WED + 20) == [number]  # it holds it: again, held anew
+    assert _held(ledger, "v1") == ("pending", "P1", WED + 20)
+    assert _vouchers(ledger, "P2", WED + 20 + HOLD_S - 1) == []
+    assert _vouchers(ledger, "P2", WED + 20 + HOLD_S) == [number]  # the hold ran out
+    assert _held(ledger, "v1") == ("pending", "P2", WED + 20 + HOLD_S)
+    assert _vouchers(ledger, "P1", WED + 30 + HOLD_S) == []  # P2's now
+    ledger.store("P2", [{"type": "EVENT", "seq": 1, "time": WED, "code": EV_VOUCHER,
+                         "a": number, "b": 1}, sale(1, 4500, seq=2)])
+    used = ledger.loyalty.redemption("v1")
+    assert (used["state"], used["used_terminal"], used["used_sale"]) == ("used", "P2", 1)
+    assert _vouchers(ledger, "P1", WED + 2 * HOLD_S) == []
+
+
+def test_the_pump_offline_with_the_voucher_keeps_it_from_the_other_pump(shop):
+    """P1 takes the voucher and sells offline (its EV_VOUCHER and FINAL not uploaded):
+    P2, online, sells the card without it; P1's records up, the voucher is P1's sale's."""
+    ledger, service = shop
+    ledger.store("P0", [sale(1, 10000)])
+    number = service.redeem(CASHIER, ASN, reward(service), "v1")["number"]
+    assert _vouchers(ledger, "P1", WED) == [number]
+    p1_records = [{"type": "EVENT", "seq": 1, "time": WED + 60, "code": EV_VOUCHER,
+                   "a": number, "b": 1}, sale(1, 4500, at=WED + 60, seq=2)]
+    assert _vouchers(ledger, "P2", WED + 120) == []
+    ledger.store("P2", [sale(1, 3000, at=WED + 180)])  # P2's sale of the card, no voucher
+    assert _held(ledger, "v1") == ("pending", "P1", WED)  # not P2's to release
+    ledger.store("P1", p1_records)
+    used = ledger.loyalty.redemption("v1")
+    assert (used["state"], used["used_terminal"], used["used_sale"]) == ("used", "P1", 1)
+
+
+@pytest.mark.parametrize("kind", ["FINAL", "ESCAPE", "UNLOCK"])
+def test_the_holders_sale_of_the_card_without_the_voucher_releases_it_at_once(shop, kind):
+    """The holder's records show the card's sale and no EV_VOUCHER before it: the sale did
+    not take the voucher (no fuel, the card pulled, a late answer): any pump's again. A
+    sale of another card, or of the card at another pump, releases nothing."""
+    ledger, service = shop
+    ledger.store("P0", [sale(1, 10000)])
+    number = service.redeem(CASHIER, ASN, reward(service), "v1")["number"]
+    assert _vouchers(ledger, "P1", WED) == [number]
+    ledger.store("P1", [sale(1, 3000, asn=OTHER)])
+    ledger.store("P2", [sale(1, 3000)])
+    assert _held(ledger, "v1") == ("pending", "P1", WED)
+    ledger.store("P1", [sale(2, 0 if kind == "FINAL" else 3000, type=kind)])
+    assert _held(ledger, "v1") == ("pending", None, None)
+    assert _vouchers(ledger, "P2", WED + 1) == [number]
+
+
+def test_the_second_pump_is_offered_the_next_voucher_and_holds_it(shop):
+    ledger, service = shop
+    ledger.store("P0", [sale(1, 20000)])
+    gift = reward(service)
+    first = service.redeem(CASHIER, ASN, gift, "v1", now=WED)["number"]
+    second = service.redeem(CASHIER, ASN, gift, "v2", now=WED + 1)["number"]
+    assert _vouchers(ledger, "P1", WED + 2) == [first, second]
+    assert _vouchers(ledger, "P2", WED + 3) == [second]
+    assert _held(ledger, "v2") == ("pending", "P2", WED + 3)
+    assert _vouchers(ledger, "P3", WED + 4) == []
+
+
+def test_a_voucher_redeemed_at_a_pump_is_held_for_it_and_a_cancel_ends_the_hold(shop):
+    ledger, service = shop
+    ledger.store("P0", [sale(1, 10000)])
+    gift = reward(service)
+    ledger.loyalty.clock = lambda: WED
+    answer = ledger.loyalty.redeem_at_pump("P1", ASN, gift, "P1-x-1")
+    assert answer["status"] == "ok"
+    assert _held(ledger, "P1-x-1") == ("pending", "P1", WED)
+    assert _vouchers(ledger, "P2", WED + 1) == []
+    service.cancel_voucher(MANAGER, "P1-x-1")
+    assert _held(ledger, "P1-x-1") == ("cancelled", None, None)
+    assert ledger.loyalty.balance(ASN) == 100
+    assert _vouchers(ledger, "P1", WED + 2) == []
+
+
+def test_the_schema_step_adds_the_hold_to_the_vouchers_already_held(tmp_path):
+    """A store of the step before (no held_by, held_at) upgrades in place: its pending
+    voucher kept, held by nobody, then held as offered."""
+    from pumpside_host.station import schema
+
+    path = str(tmp_path / "station.db")
+    ledger = Ledger(path)
+    ledger.loyalty.set_rule("grade", "*", 1)
+    ledger.store("P0", [sale(1, 10000)])
+    gift = ledger.loyalty.add_reward("five off", "amount", 500, 50)
+    number = ledger.loyalty.redeem(ASN, gift, "v1", now=WED)["number"]
+    db = ledger.db
+    for column in ("held_by", "held_at"):
+        db.execute("ALTER TABLE loyalty_redemptions DROP COLUMN %s" % column)
+    step = dict((f.__name__, n) for n, f in schema.STEPS)["_v17_voucher_hold"]
+    db.execute("PRAGMA user_version = %d" % (step - 1))
+    ledger.close()
+    ledger = Ledger(path)
+    try:
+        assert schema.version(ledger.db) == schema.VERSION
+        assert _held(ledger, "v1") == ("pending", None, None)
+        assert _vouchers(ledger, "P1", WED) == [number]
+        assert _held(ledger, "v1") == ("pending", "P1", WED)
+    finally:
+        ledger.close()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[

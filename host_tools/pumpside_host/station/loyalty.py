@@ -24,7 +24,7 @@ first result and spends nothing, so a retry after a lost answer spends once. A p
 voucher cancelled by a manager gives its points back (a `reversed` row).
 
 At the pump (docs/protocol.md, REWARDS..REDEEM_ANSWER): after the PIN the pump asks
-`offer(asn, card_type)` - the card's points, the rewards on offer, its pending vouchers
+`offer(asn, card_type, terminal)` - the card's points, the rewards on offer, its pending vouchers
 (their `number`, the redemption's row number: what the pump's journal names) and the
 rule table for its receipt (the grades' rates, the card kind's multiplier, whether today
 is a double day). A reward chosen there is `redeem_at_pump`: redeem() under the pump's id.
@@ -34,8 +34,16 @@ sale), right before the sale's FINAL, and `stored` marks the voucher used by it.
 voucher whose sale never took it (no fuel, the card pulled before its debit, a power cut,
 an answer that came too late) stays pending: the card's next fill takes it, here or at
 any pump, or a manager cancels it and its points return. So points are spent once, and
-never for nothing. `receipt(terminal, journal, kind, sale)` gives the figures a receipt
-prints: `points_earned` (this sale's) and `points_total` (the card's balance after it).
+never for nothing. The voucher a pump is offered first (the one it takes) is held for
+that pump (`hold`: held_by, held_at), and so is one it redeemed: for HOLD_S seconds no
+other pump is offered it, since the pump may sell with it while its link is down and its
+EV_VOUCHER is not up yet; the same pump asking again gets it again. The holder's records
+end the hold early: its EV_VOUCHER uses the voucher, a sale of the card stored from it
+(FINAL, ESCAPE, UNLOCK) with the voucher still pending shows the sale went without it
+(`release`); a manager's cancel ends it too. A pump offline longer than HOLD_S that sold
+with the voucher can still meet another pump's sale with it after the hold ran out.
+`receipt(terminal, journal, kind, sale)` gives the figures a receipt prints:
+`points_earned` (this sale's) and `points_total` (the card's balance after it).
 
 A registered card replaced (carddesk.py) hands its points to the new card (`carry`: a
 `carried` row off the old card, one onto the new) and its pending vouchers with them.
@@ -71,6 +79,8 @@ CREATE TABLE IF NOT EXISTS loyalty_redemptions (
     value INTEGER NOT NULL, cost INTEGER NOT NULL, state TEXT NOT NULL, at INTEGER NOT NULL,
     used_terminal TEXT, used_sale INTEGER)
 """
+# schema step 17 (schema.py): the terminal a pending voucher is held for and since when
+HOLD_COLUMNS = (("held_by", "TEXT"), ("held_at", "INTEGER"))
 
 RULES = ("grade", "card_kind", "double_day")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -84,6 +94,7 @@ COST_MAX = 10_000_000
 AMOUNT_MAX = 10_000_000  # minor units off a fill
 OFFER_MAX = 8  # rewards told to the pump (its menu picks one by its digit 1-8)
 VOUCHERS_MAX = 4  # pending vouchers told to the pump (it applies the oldest)
+HOLD_S = 900  # a voucher offered to a pump is held for it this long (offer, below)
 NAME_AT_PUMP = 16  # characters of a reward's name told to the pump (its screen, its heap)
 ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 
@@ -187,12 +198,18 @@ class Loyalty:
     def stored(self, terminal, record, kind, journal=LEGACY):
         """A record stored the first time (ledger.store, inside its transaction): a card
         sale earns its points; the pump's EV_VOUCHER event (a voucher applied to its sale,
-        journaled right before that sale's FINAL) marks the voucher used."""
+        journaled right before that sale's FINAL) marks the voucher used; a sale of a card
+        (FINAL, ESCAPE, UNLOCK) releases the card's vouchers still held by that terminal
+        (release)."""
         if kind == "EVENT" and record.get("code") == EV_VOUCHER:
             self.use(record.get("a"), terminal, record.get("b"))
             return
         asn = record.get("asn")
-        if kind not in ("FINAL", "UNLOCK") or not isinstance(asn, str) or len(asn) != 16:
+        if kind not in ("FINAL", "UNLOCK", "ESCAPE") or not isinstance(asn, str) or \
+                len(asn) != 16:
+            return
+        self.release(asn, terminal)
+        if kind == "ESCAPE":
             return
         amount = record.get("amount") or 0
         if amount <= 0:  # a marker (settled elsewhere), an empty sale
@@ -215,6 +232,21 @@ class Loyalty:
         self.db.execute("UPDATE loyalty_redemptions SET state = ?, used_terminal = ?, "
                         "used_sale = ? WHERE rowid = ? AND state = ?",
                         (USED, terminal, sale, number, PENDING))
+
+    def hold(self, number, terminal, now):
+        """The pending voucher `number` is held for `terminal` from `now` (offer,
+        redeem_at_pump): for HOLD_S seconds no other terminal is offered it."""
+        self.db.execute("UPDATE loyalty_redemptions SET held_by = ?, held_at = ? WHERE "
+                        "rowid = ? AND state = ?", (terminal, int(now), number, PENDING))
+
+    def release(self, asn, terminal):
+        """`terminal`'s records show a sale of the card stored (its FINAL, ESCAPE or
+        UNLOCK): a voucher of the card still pending and held by that terminal was not
+        taken by it (the pump journals EV_VOUCHER right before the FINAL, and `stored`
+        has marked a voucher it took used by then): held no longer, any pump's again."""
+        self.db.execute("UPDATE loyalty_redemptions SET held_by = NULL, held_at = NULL "
+                        "WHERE asn = ? AND held_by = ? AND state = ?",
+                        (asn, terminal, PENDING))
 
     # -- balances ---------------------------------------------------------------------------
     def balance(self, asn):
@@ -311,14 +343,15 @@ class Loyalty:
     # -- redemptions ------------------------------------------------------------------------
     def redemption(self, redemption_id):
         """The redemption of that id: id, asn, reward, kind, value, cost, state, at,
-        used_terminal, used_sale and `number` (its row number: the pump's name for the
-        voucher)."""
+        used_terminal, used_sale, `number` (its row number: the pump's name for the
+        voucher), held_by and held_at (the terminal it is held for and since when: offer;
+        None: none)."""
         row = self.db.execute("SELECT id, asn, reward, kind, value, cost, state, at, "
-                              "used_terminal, used_sale, rowid FROM loyalty_redemptions "
-                              "WHERE id = ?", (redemption_id,)).fetchone()
+                              "used_terminal, used_sale, rowid, held_by, held_at FROM "
+                              "loyalty_redemptions WHERE id = ?", (redemption_id,)).fetchone()
         return None if row is None else dict(zip(
             ("id", "asn", "reward", "kind", "value", "cost", "state", "at", "used_terminal",
-             "used_sale", "number"), row))
+             "used_sale", "number", "held_by", "held_at"), row))
 
     def redeemed_before(self, redemption_id, asn, reward_id):
         """The first result of a redemption asked again (same id): the same card and
@@ -357,29 +390,42 @@ class Loyalty:
         return self.redemption(redemption_id)
 
     # -- at the pump (server.py: REWARDS, REDEEM) -------------------------------------------
-    def offer(self, asn, card_type=0, now=None):
-        """The REWARDS_ANSWER for a card at the pump: its points, the rewards on offer
+    def offer(self, asn, card_type, terminal, now=None):
+        """The REWARDS_ANSWER for a card at `terminal`: its points, the rewards on offer
         (at most OFFER_MAX, cheapest first), its pending vouchers (oldest first, at most
         VOUCHERS_MAX: [number, kind, value]) and its rule table (`rates`: the grades'
-        rates, `pct`: its kind's multiplier, `double`: today is a double day)."""
+        rates, `pct`: its kind's multiplier, `double`: today is a double day).
+
+        A voucher held for another terminal within HOLD_S is not listed (that pump may be
+        selling with it offline). The first one listed - the one the pump takes (it
+        applies the oldest sound one) - is held for `terminal` from `now` (hold): the
+        same terminal asking again gets it again; its records release it (release: the
+        card's sale without it) or use it (EV_VOUCHER), a manager's cancel ends it."""
         _card(asn)
+        now = int(now or self.clock())
         rules = self.rules()
         kind = self.kind_of(asn, {"card_type": card_type})
         rewards = sorted(self.rewards(active_only=True), key=lambda r: (r["cost"], r["id"]))
+        vouchers = [v for v in self.vouchers(asn)
+                    if v["held_by"] in (None, terminal) or v["held_at"] is None or
+                    now - v["held_at"] >= HOLD_S][:VOUCHERS_MAX]
+        if vouchers:
+            self.hold(vouchers[0]["number"], terminal, now)
         return {"asn": asn, "points": max(0, self.balance(asn)),
                 "rewards": [[r["id"], r["name"][:NAME_AT_PUMP], r["cost"], r["kind"],
                              r["value"]]
                             for r in rewards[:OFFER_MAX]],
-                "vouchers": [[v["number"], v["kind"], v["value"]]
-                             for v in self.vouchers(asn)[:VOUCHERS_MAX]],
+                "vouchers": [[v["number"], v["kind"], v["value"]] for v in vouchers],
                 "rates": rules["grade"], "pct": rules["card_kind"].get(kind, 100),
-                "double": self.double_day(rules, int(now or self.clock()))}
+                "double": self.double_day(rules, now)}
 
     def redeem_at_pump(self, terminal, asn, reward_id, redemption_id):
         """A REDEEM from the pump: redeem() under the pump's id, answered as its
         REDEEM_ANSWER (status ok with the voucher's number, kind and value and the points
         left, or refused and why). The same id again answers the first result. The id is
-        the pump's own: it starts with the terminal's id and "-" (no two pumps share one)."""
+        the pump's own: it starts with the terminal's id and "-" (no two pumps share one).
+        The voucher is held for the terminal from the start (hold: it comes off this
+        sale)."""
         if not isinstance(redemption_id, str) or not redemption_id.startswith(terminal + "-"):
             return {"redemption_id": str(redemption_id)[:64], "status": "refused",
                     "why": "not this terminal's redemption id"}
@@ -390,6 +436,7 @@ class Loyalty:
         if voucher["state"] != PENDING:  # cancelled at the desk, or used by a sale already
             return {"redemption_id": redemption_id, "status": "refused",
                     "why": "voucher " + voucher["state"]}
+        self.hold(voucher["number"], terminal, self.clock())
         return {"redemption_id": redemption_id, "status": "ok", "voucher": voucher["number"],
                 "kind": voucher["kind"], "value": voucher["value"],
                 "points": max(0, self.balance(asn))}
@@ -402,8 +449,8 @@ class Loyalty:
         if voucher["state"] != PENDING:
             raise Invalid("loyalty_not_pending", id=redemption_id, state=voucher["state"])
         now = int(now or self.clock())
-        self.db.execute("UPDATE loyalty_redemptions SET state = ? WHERE id = ?",
-                        (CANCELLED, redemption_id))
+        self.db.execute("UPDATE loyalty_redemptions SET state = ?, held_by = NULL, "
+                        "held_at = NULL WHERE id = ?", (CANCELLED, redemption_id))
         self.db.execute("INSERT INTO loyalty_points (asn, kind, points, at, redemption, why) "
                         "VALUES (?,?,?,?,?,?)", (voucher["asn"], REVERSED, voucher["cost"],
                                                  now, redemption_id, "voucher cancelled"))

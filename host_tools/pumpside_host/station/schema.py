@@ -16,7 +16,7 @@ from .till import schema_step as till_step
 
 log = logging.getLogger("pumpside.station")
 
-VERSION = 16
+VERSION = 17
 
 
 def version(db):
@@ -170,8 +170,17 @@ def _v16_pay_authorize(db, key):
     db.execute(pay_orders.AUTHORIZE_INDEX)
 
 
+def _v17_voucher_hold(db, key):
+    """A pending voucher held for the terminal it was offered to (loyalty.py `offer`,
+    HOLD_S): the terminal (`held_by`) and since when (`held_at`)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(loyalty_redemptions)")}
+    for column, kind in loyalty.HOLD_COLUMNS:
+        if column not in have:
+            db.execute("ALTER TABLE loyalty_redemptions ADD COLUMN %s %s" % (column, kind))
+
+
 STEPS = ((2, _v2_seal_keys), (3, _v3_operators), (4, _v4_settled_journal),
          (5, _v5_unsynced_and_alarm_acks), (6, _v6_reports_alerts), (7, _v7_tanks),
          (8, _v8_card_desk), (9, _v9_report_loads), (10, _v10_pay_orders),
          (11, _v11_loyalty), (12, _v12_fleet), (13, _v13_fleet_report), (14, _v14_till),
-         (15, _v15_fleet_odometer), (16, _v16_pay_authorize))
+         (15, _v15_fleet_odometer), (16, _v16_pay_authorize), (17, _v17_voucher_hold))

@@ -419,10 +419,12 @@ class StationServer:
     async def _rewards(self, conn, payload):
         """A card's points, rewards, pending vouchers and earning rules, asked by the pump
         after the card's PIN (loyalty.offer). A card number that is not one is answered
-        with nothing on offer."""
+        with nothing on offer. The voucher the pump takes is held for it (a write)."""
         loyalty = self.ledger.loyalty
         try:
-            answer = loyalty.offer(payload["asn"], payload.get("card_type") or 0)
+            with self.ledger.transaction():
+                answer = loyalty.offer(payload["asn"], payload.get("card_type") or 0,
+                                       conn.terminal)
         except Invalid:
             answer = {"asn": payload["asn"], "points": 0, "rewards": []}
         await self._send(conn.writer, conn.session, protocol.REWARDS_ANSWER, answer)
