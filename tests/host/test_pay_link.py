@@ -171,17 +171,22 @@ def test_paid_for_a_pump_offline_is_refunded_by_the_clock_a_sent_one_never(rig):
         "expiry": rig.order(sent)["use_by"]}]  # sent again when the pump is back
 
 
+async def _sell_an_order_never_made(rig):
+    """A sale authorised at the pump by no order of this station's (a restored store, a
+    forged station), fuelled and settled."""
+    from pumpside import authorize
+
+    rig.board.now = int(rig.clock())
+    assert authorize.take(rig.pump, {"order": "PS2612010nosuch1", "nozzle": 1,
+                                     "amount": 1000, "expiry": rig.board.now + 60}) \
+        == (True, "")
+    await rig.fuel(20)
+
+
 def test_a_final_for_an_order_the_station_never_made_is_alarmed(rig):
     async def script(rig):
-        rig.board.now = int(rig.clock())
-        from pumpside import authorize
-
-        # authorised at the pump by no order of this station's (a restored store, a
-        # forged station): its FINAL is kept as a sale, the order alarmed, nothing paid
-        assert authorize.take(rig.pump, {"order": "PS2612010nosuch1", "nozzle": 1,
-                                         "amount": 1000, "expiry": rig.board.now + 60}) \
-            == (True, "")
-        await rig.fuel(20)
+        # its FINAL is kept as a sale, the order alarmed, nothing paid
+        await _sell_an_order_never_made(rig)
         await rig.until(lambda: rig.ledger.journals.alarms(), "the alarm")
     rig.run(script)
     (alarm,) = rig.ledger.journals.alarms()
@@ -196,13 +201,7 @@ def test_the_paid_order_rule_switched_off_stores_no_alarm(rig, caplog):
     Service(rig.ledger).set_alert_rule(Actor.local("test"), "paid_order", False)
 
     async def script(rig):
-        rig.board.now = int(rig.clock())
-        from pumpside import authorize
-
-        assert authorize.take(rig.pump, {"order": "PS2612010nosuch1", "nozzle": 1,
-                                         "amount": 1000, "expiry": rig.board.now + 60}) \
-            == (True, "")
-        await rig.fuel(20)
+        await _sell_an_order_never_made(rig)
         await rig.until(lambda: "PS2612010nosuch1, which this station never made"
                         in caplog.text, "the order refused")
     rig.run(script)
