@@ -128,7 +128,8 @@ def test_w_takes_the_pumps_network_down_and_up_again(tmp_path):
         await pilot.press("w")
         await _until(pilot, lambda: any(n == "link_down" and f["why"] == "network: no AP"
                                         for n, f in vp.seen), "the link down, and why")
-        assert "network DOWN: no AP" in str(app.query_one("#truth").render())
+        await _until(pilot, lambda: "network DOWN: no AP" in str(
+            app.query_one("#truth").render()), "the panel saying so")  # its next refresh
         ups = sum(1 for n, _ in vp.seen if n == "link_up")
         await pilot.press("w")
         await _until(pilot, lambda: sum(1 for n, _ in vp.seen if n == "link_up") > ups,
